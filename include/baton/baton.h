@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_BATON_H
+#define BATON_BATON_H
+
+/**
+ * DOC: libbaton
+ *
+ * Baton hands a program's live resources - devices, memory, fds - to the
+ * next version of its binary, and each preserved device only to a driver
+ * that declared, by schema GUID, that it can read the device's state.
+ *
+ *   error.h      error codes, baton_strerror(), struct baton_diag
+ *   pci.h        device addresses, ids and id-table matching
+ *   schema.h     BATON_SCHEMA(): a state layout and its GUID
+ *   driver.h     BATON_DRIVER(): id table, accepted schemas, converters
+ *   contracts.h  contract sets, read from an ELF file or this program
+ *   image.h      the handover image: parse, write, pack
+ *   plan.h       the binding planner
+ */
+
+#include <baton/error.h>
+#include <baton/pci.h>
+#include <baton/schema.h>
+#include <baton/driver.h>
+#include <baton/contracts.h>
+#include <baton/image.h>
+#include <baton/plan.h>
+
+#endif /* BATON_BATON_H */

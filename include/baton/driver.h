@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_DRIVER_H
+#define BATON_DRIVER_H
+
+/**
+ * DOC: drivers
+ *
+ * A driver declares which devices it can drive (an id table, as the kernel's
+ * struct pci_device_id) and which preserved state it can read (accepted
+ * schemas).  Its name is for people only: no decision ever depends on it.
+ *
+ *	BATON_DRIVER(nicx_driver, "nicx", 10, &nicx_ops,
+ *		BATON_MATCH_DEVICE(0x1b36, 0x0100),
+ *		BATON_ACCEPT(pktgen_state_v2),
+ *		BATON_ACCEPT_CONVERTED(pktgen_state_v1, pktgen_state_v2,
+ *				       pktgen_v1_to_v2));
+ *
+ * reads: driver `nicx_driver` matches 1b36:0100, reads pktgen-state v2
+ * natively and pktgen-state v1 through the converter pktgen_v1_to_v2, which
+ * turns a v1 payload into a v2 one.  The declaration
+ *
+ *  - places pointer-free contract records in the ELF section
+ *    "baton_contracts", so `baton contracts BINARY` and `baton plan` can read
+ *    the binary's contracts without running it, and
+ *  - registers the driver when the program starts (a constructor), so the
+ *    running program plans from exactly the same records.
+ *
+ * Higher priority wins among candidates of the same kind (native beats
+ * converter first); equal priority is a conflict and binds nothing.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <baton/contract_abi.h>
+#include <baton/pci.h>
+#include <baton/preprocessor.h>
+#include <baton/schema.h>
+
+/* The driver operations are the runtime's business (host.h). */
+struct baton_driver_ops;
+
+/**
+ * typedef baton_convert_fn - turn a payload of an older schema into a newer
+ * @from:     the preserved payload, @from_len bytes (already CRC-checked)
+ * @to:       the output buffer, @to_len bytes (sizeof the target struct),
+ *            zeroed by the caller
+ *
+ * Return: 0, or a negative BATON_ERR_* code when @from cannot be converted.
+ */
+typedef int (*baton_convert_fn)(const void *from, size_t from_len,
+				void *to, size_t to_len);
+
+/**
+ * struct baton_accept - an accepted schema, as the running program sees it
+ * @via:     BATON_VIA_NATIVE or BATON_VIA_CONVERTER
+ * @schema:  the schema accepted
+ * @target:  the schema the converter produces (== @schema when native)
+ * @convert: the converter, NULL when native
+ */
+struct baton_accept {
+	uint32_t via;
+	const struct baton_schema *schema;
+	const struct baton_schema *target;
+	baton_convert_fn convert;
+};
+
+/**
+ * struct baton_driver - a declared driver
+ * @owner:      the C identifier it was declared with
+ * @name:       informational
+ * @ops:        runtime operations
+ * @contract:   its contract records (driver, ids, accepts)
+ * @accepts:    accepted schemas, @n_accepts of them
+ */
+struct baton_driver {
+	const char *owner;
+	const char *name;
+	const struct baton_driver_ops *ops;
+	const struct baton_contract_rec *contract;
+	size_t n_contract;
+	const struct baton_accept *accepts;
+	size_t n_accepts;
+};
+
+/* Driver declaration items */
+#define BATON_MATCH_ID(vendor, device, subvendor, subdevice, class_code, class_mask) \
+	(ID, vendor, device, subvendor, subdevice, class_code, class_mask)
+#define BATON_MATCH_DEVICE(vendor, device) \
+	BATON_MATCH_ID(vendor, device, BATON_ANY_ID, BATON_ANY_ID, 0, 0)
+#define BATON_MATCH_CLASS(class_code, class_mask) \
+	BATON_MATCH_ID(BATON_ANY_ID, BATON_ANY_ID, BATON_ANY_ID, BATON_ANY_ID, \
+		       class_code, class_mask)
+#define BATON_ACCEPT(schema) (NATIVE, schema, schema, NULL)
+#define BATON_ACCEPT_CONVERTED(from, to, fn) (CONVERTER, from, to, fn)
+
+#define BATON_DRIVER(tag, dname, prio, dops, ...)				\
+	_Static_assert(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
+		       sizeof(dname) <= BATON_CONTRACT_NAME_MAX,		\
+		       "driver identifier or name too long");			\
+	static const struct baton_contract_rec tag##__contract[]		\
+		__attribute__((used, section(BATON_CONTRACT_SECTION))) = {	\
+		{								\
+			.magic = BATON_CONTRACT_MAGIC,				\
+			.abi = BATON_CONTRACT_ABI,				\
+			.kind = BATON_REC_DRIVER,				\
+			.owner = #tag,						\
+			.u.driver = {						\
+				.name = dname,					\
+				.priority = (prio),				\
+				.n_ids = 0 BATON__FOREACH(BATON__COUNT_IDS, tag, __VA_ARGS__), \
+				.n_accepts = 0 BATON__FOREACH(BATON__COUNT_ACCEPTS, tag, __VA_ARGS__), \
+			},							\
+		},								\
+		BATON__FOREACH(BATON__DRIVER_REC, tag, __VA_ARGS__)		\
+	};									\
+	static const struct baton_accept tag##__accepts[] = {			\
+		BATON__FOREACH(BATON__ACCEPT_RT, tag, __VA_ARGS__)		\
+		{ 0 }								\
+	};									\
+	const struct baton_driver tag = {					\
+		.owner = #tag,							\
+		.name = dname,							\
+		.ops = (dops),							\
+		.contract = tag##__contract,					\
+		.n_contract = sizeof(tag##__contract) / sizeof(tag##__contract[0]), \
+		.accepts = tag##__accepts,					\
+		.n_accepts = sizeof(tag##__accepts) / sizeof(tag##__accepts[0]) - 1, \
+	};									\
+	__attribute__((constructor)) static void tag##__register(void)		\
+	{									\
+		baton_driver_register(&tag);					\
+	}
+
+/* ---- The registry of this program's drivers ---- */
+
+/**
+ * baton_driver_register() - add a driver to this program's registry
+ *
+ * Called by BATON_DRIVER()'s constructor; call it directly only for a
+ * driver built at run time.  Registering the same driver twice is a no-op.
+ *
+ * Return: 0, or -BATON_ERR_NOMEM.
+ */
+int baton_driver_register(const struct baton_driver *drv);
+
+/**
+ * baton_drivers() - the registered drivers, in registration order
+ * @n: set to their number
+ */
+const struct baton_driver *const *baton_drivers(size_t *n);
+
+/* ---- Implementation of the declaration macros ---- */
+
+#define BATON__KIND(c, i, item, what) \
+	BATON__APPLY(BATON__KIND_, (c, i, what, BATON__UNPAREN item))
+#define BATON__KIND_(c, i, what, kind, ...) BATON__##what##_##kind(c, i, __VA_ARGS__)
+
+#define BATON__COUNT_IDS(c, i, item) BATON__KIND(c, i, item, NIDS)
+#define BATON__NIDS_ID(c, i, ...) + 1
+#define BATON__NIDS_NATIVE(c, i, ...)
+#define BATON__NIDS_CONVERTER(c, i, ...)
+
+#define BATON__COUNT_ACCEPTS(c, i, item) BATON__KIND(c, i, item, NACC)
+#define BATON__NACC_ID(c, i, ...)
+#define BATON__NACC_NATIVE(c, i, ...) + 1
+#define BATON__NACC_CONVERTER(c, i, ...) + 1
+
+#define BATON__DRIVER_REC(c, i, item) BATON__KIND(c, i, item, REC)
+#define BATON__REC_ID(c, i, v, d, sv, sd, cls, mask)				\
+	{									\
+		.magic = BATON_CONTRACT_MAGIC,					\
+		.abi = BATON_CONTRACT_ABI,					\
+		.kind = BATON_REC_ID,						\
+		.owner = #c,							\
+		.u.id = { .index = (i), .vendor = (v), .device = (d),		\
+			  .subvendor = (sv), .subdevice = (sd),			\
+			  .class_code = (cls), .class_mask = (mask) },		\
+	},
+#define BATON__REC_ACCEPT(c, i, via_kind, from, to)				\
+	{									\
+		.magic = BATON_CONTRACT_MAGIC,					\
+		.abi = BATON_CONTRACT_ABI,					\
+		.kind = BATON_REC_ACCEPT,					\
+		.owner = #c,							\
+		.u.accept = { .index = (i), .via = (via_kind),			\
+			      .schema = #from, .target = #to },			\
+	},
+#define BATON__REC_NATIVE(c, i, from, to, fn) \
+	BATON__REC_ACCEPT(c, i, BATON_VIA_NATIVE, from, to)
+#define BATON__REC_CONVERTER(c, i, from, to, fn) \
+	BATON__REC_ACCEPT(c, i, BATON_VIA_CONVERTER, from, to)
+
+#define BATON__ACCEPT_RT(c, i, item) BATON__KIND(c, i, item, RT)
+#define BATON__RT_ID(c, i, ...)
+#define BATON__RT_NATIVE(c, i, from, to, fn) \
+	{ BATON_VIA_NATIVE, &from##_schema, &to##_schema, NULL },
+#define BATON__RT_CONVERTER(c, i, from, to, fn) \
+	{ BATON_VIA_CONVERTER, &from##_schema, &to##_schema, fn },
+
+#endif /* BATON_DRIVER_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_LIB_INTERNAL_H
+#define BATON_LIB_INTERNAL_H
+
+/* Helpers shared by the library's parts; not installed. */
+
+#include <stdint.h>
+#include <string.h>
+
+#include <baton/error.h>
+
+#define BATON_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/**
+ * baton_diag_set() - record what went wrong and where, return -@err
+ * @diag:  may be NULL
+ * @err:   a positive BATON_ERR_* code
+ * @where: the place (node path and property, record), or NULL
+ * @what:  printf format for the specific problem, or NULL for
+ *         baton_strerror(@err)
+ *
+ * Keeps the first error recorded, so the innermost, most precise caller wins.
+ *
+ * Return: -@err, so callers can write "return baton_diag_set(...)".
+ */
+int baton_diag_set(struct baton_diag *diag, int err, const char *where,
+		   const char *what, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static inline uint32_t baton_get_be32(const void *p)
+{
+	const uint8_t *b = p;
+
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
+}
+
+static inline uint64_t baton_get_be64(const void *p)
+{
+	const uint8_t *b = p;
+
+	return (uint64_t)baton_get_be32(b) << 32 | baton_get_be32(b + 4);
+}
+
+static inline void baton_put_be32(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+
+	b[0] = v >> 24;
+	b[1] = v >> 16;
+	b[2] = v >> 8;
+	b[3] = v;
+}
+
+static inline void baton_put_be64(void *p, uint64_t v)
+{
+	baton_put_be32(p, v >> 32);
+	baton_put_be32((uint8_t *)p + 4, (uint32_t)v);
+}
+
+/* Whether @s holds a NUL within its @len bytes. */
+static inline int baton_terminated(const char *s, size_t len)
+{
+	return memchr(s, '\0', len) != NULL;
+}
+
+#endif /* BATON_LIB_INTERNAL_H */
