@@ -19,9 +19,12 @@
  * records nor their adjacency across objects.  Do not change a field; add a
  * new @kind or bump BATON_CONTRACT_ABI and teach the reader both.
  *
- * The alignment is on the type, so sizeof is a multiple of it and arrays of
- * records placed in the section by different objects never gain padding
- * between them.
+ * The alignment is on the type, so sizeof is a multiple of it and the
+ * records of one array never have padding between them.  Compilers may
+ * still align a whole array more strictly (gcc aligns large arrays to 32
+ * bytes on x86-64), so the linker can leave zeros between the arrays of two
+ * declarations: a reader skips 8-byte words of zeros between records.  A
+ * record never starts with zeros, since it starts with @magic.
  */
 
 #include <stdint.h>

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include <baton/contract_abi.h>
+#include <baton/error.h>
 #include <baton/pci.h>
 #include <baton/preprocessor.h>
 #include <baton/schema.h>

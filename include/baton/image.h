@@ -15,9 +15,12 @@
  * header, CRC, fdt_check_full(), every node and property, every reference -
  * and only then returns a decoded struct baton_image.  It never reads
  * outside the buffer, whatever the input.  Strings and state in the result
- * point into the caller's buffer, which must outlive the image.
+ * point into the caller's buffer (or, if the tree in it is not 8-byte
+ * aligned, into a copy the image owns), so they are valid while both the
+ * buffer and the image live.
  *
- * Writing: fill a struct baton_image and call baton_image_write().
+ * Writing: fill a struct baton_image and call baton_image_write(), which
+ * checks its result with the reader.
  */
 
 #include <stdbool.h>
@@ -57,13 +60,13 @@ struct baton_image_region {
 	uint32_t index;
 	uint32_t fd;		/* index of an fd node */
 	uint64_t size;
-	const char *label;
+	const char *label;	/* "" when absent; NULL is written as "" */
 };
 
 /* devices { device@N { ... } } */
 struct baton_image_device {
 	uint32_t index;
-	const char *bus;			/* "pci" */
+	const char *bus;			/* "pci" (also when NULL) */
 	struct baton_pci_addr addr;
 	struct baton_pci_ids ids;
 	uint8_t schema[BATON_GUID_SIZE];
@@ -95,8 +98,12 @@ struct baton_image {
  * baton_image_parse() - validate and decode an image
  * @buf:  the image bytes (header and tree); must outlive *@out
  * @len:  their number; bytes after the tree are ignored
- * @out:  the decoded image, free with baton_image_free()
- * @diag: what is wrong and where (node and property), may be NULL
+ * @out:  the decoded image, free with baton_image_free(); NULL on error
+ * @diag: what is wrong and where (node and property), may be NULL; the
+ *        first error recorded in it is kept, so pass it zeroed
+ *
+ * The rules, and the order they are checked in, are those of
+ * docs/image-format.md.
  *
  * Return: 0; -BATON_ERR_TRUNCATED, -BATON_ERR_BADMAGIC,
  * -BATON_ERR_BADVERSION, -BATON_ERR_BADHEADER, -BATON_ERR_BADCRC (header);
@@ -107,24 +114,31 @@ struct baton_image {
 int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		      struct baton_diag *diag);
 
+/* Free an image baton_image_parse() returned; NULL is a no-op. */
 void baton_image_free(struct baton_image *img);
 
 /**
  * baton_image_write() - serialize an image
- * @img: the image; indices must be unique and references must resolve
+ * @img: the image; indices must be unique and references must resolve;
+ *       program must not be NULL; format_version is ignored (the writer
+ *       writes version 1)
  * @out: a malloc'd buffer with header and tree, free with free()
  * @len: its length
  *
- * The result always parses back to an equal image with baton_image_parse().
+ * The result always parses back to an equal image with baton_image_parse():
+ * the writer parses it before returning it.
  *
- * Return: 0, -BATON_ERR_INVAL (@img would not parse back), -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_INVAL (@img would not parse back),
+ * -BATON_ERR_RANGE (the tree would exceed libfdt's 2 GiB), -BATON_ERR_NOMEM.
  */
 int baton_image_write(const struct baton_image *img, void **out, size_t *len);
 
 /**
  * baton_image_pack() - wrap a flattened device tree in an image header
- * @dtb, @dtb_len: the tree; only fdt_check_full() is applied, so fixtures
- *                 that break other rules can be built on purpose
+ * @dtb, @dtb_len: the tree, at any alignment; only its structure is
+ *                 checked (fdt_check_full(), FDT version 17), so fixtures
+ *                 that break other rules can be built on purpose; bytes
+ *                 after its totalsize are dropped
  * @generation:    the header's generation
  * @out, @len:     a malloc'd image
  *
@@ -149,7 +163,7 @@ int baton_image_tree(const void *buf, size_t len, const void **tree,
 
 /* "memfd", "socket", ...; NULL for a value out of range. */
 const char *baton_fd_kind_name(enum baton_fd_kind kind);
-/* "quarantine" or "reset". */
+/* "quarantine" or "reset"; NULL for a value out of range. */
 const char *baton_orphan_name(enum baton_orphan orphan);
 
 /* CRC32C (Castagnoli, reflected, init and final xor ~0), as in iSCSI/ext4. */

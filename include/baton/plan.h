@@ -80,11 +80,14 @@ struct baton_decision {
 /**
  * baton_plan() - decide what happens to every record
  * @devices:   the records, @n of them
- * @contracts: the drivers that may take them
+ * @contracts: the drivers that may take them; NULL is an empty set
  * @opts:      may be NULL for defaults
  * @out:       @n decisions, in record order
  *
- * Return: 0, or -BATON_ERR_NOMEM (for the index).
+ * Decisions point into @devices and @contracts, which must outlive them.
+ * No decision depends on the order of the drivers in @contracts.
+ *
+ * Return: 0, or -BATON_ERR_NOMEM (for the index), leaving @out untouched.
  */
 int baton_plan(const struct baton_image_device *devices, size_t n,
 	       const struct baton_contracts *contracts,
@@ -98,7 +101,8 @@ int baton_plan(const struct baton_image_device *devices, size_t n,
  */
 bool baton_plan_ok(const struct baton_decision *d, size_t n);
 
-/* "bind", "convert", "quarantine", "reset", "conflict", "release". */
+/* "bind", "convert", "quarantine", "reset", "conflict", "release";
+ * NULL for a value out of range. */
 const char *baton_action_name(enum baton_action action);
 
 #endif /* BATON_PLAN_H */

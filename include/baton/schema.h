@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include <baton/contract_abi.h>
+#include <baton/error.h>
 #include <baton/preprocessor.h>
 
 typedef uint8_t baton_type_u8;
@@ -80,10 +81,10 @@ struct baton_schema {
 /* ---- Implementation of the declaration macros ---- */
 
 #define BATON__MEMBER(c, i, item) BATON__APPLY(BATON__MEMBER_, (c, BATON__UNPAREN item))
-#define BATON__MEMBER_(c, type, name, dims, is_array) baton_type_##type name dims;
+#define BATON__MEMBER_(c, ftype, fname, dims, is_array) baton_type_##ftype fname dims;
 
 #define BATON__FIELD_REC(c, i, item) BATON__APPLY(BATON__FIELD_REC_, (c, i, BATON__UNPAREN item))
-#define BATON__FIELD_REC_(c, i, type, fname, dims, is_array)			\
+#define BATON__FIELD_REC_(c, i, ftype, fname, dims, is_array)			\
 	{									\
 		.magic = BATON_CONTRACT_MAGIC,					\
 		.abi = BATON_CONTRACT_ABI,					\
@@ -94,9 +95,9 @@ struct baton_schema {
 			.offset = offsetof(struct c, fname),			\
 			.size = sizeof(((struct c *)0)->fname),			\
 			.count = (is_array) ? sizeof(((struct c *)0)->fname) /	\
-					      sizeof(baton_type_##type) : 0,	\
+					      sizeof(baton_type_##ftype) : 0,	\
 			.name = #fname,						\
-			.type = #type,						\
+			.type = #ftype,						\
 		},								\
 	},
 
