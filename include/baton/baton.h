@@ -16,6 +16,7 @@
  *   contracts.h  contract sets, read from an ELF file or this program
  *   image.h      the handover image: parse, write, pack
  *   plan.h       the binding planner
+ *   kernel.h     the kernel path: module trees, sysfs save and bind
  */
 
 #include <baton/error.h>
@@ -25,5 +26,6 @@
 #include <baton/contracts.h>
 #include <baton/image.h>
 #include <baton/plan.h>
+#include <baton/kernel.h>
 
 #endif /* BATON_BATON_H */

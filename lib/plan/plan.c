@@ -424,15 +424,21 @@ static void reason_add(struct reason *r, const char *fmt, ...)
 	reason_puts(r, piece);
 }
 
-/* A schema as the contracts name it, else as the record does, else by GUID. */
+/*
+ * A schema as the contracts name it, else as the record does, else by GUID.
+ * Contracts read from a kernel's module tree know schemas by GUID only.
+ */
 static void reason_schema(struct reason *r, const struct baton_image_device *dev,
 			  const struct baton_schema_desc *s)
 {
 	char guid[BATON_CONTRACT_GUID_STRLEN];
 
-	if (s) {
+	if (s && s->name[0]) {
 		reason_puts(r, s->name);
 		reason_add(r, " v%" PRIu32, s->version);
+	} else if (s && memcmp(s->guid, dev->schema, BATON_GUID_SIZE)) {
+		reason_puts(r, "schema ");
+		reason_puts(r, baton_guid_format(s->guid, guid));
 	} else if (dev->schema_name) {
 		reason_puts(r, dev->schema_name);
 		reason_add(r, " v%" PRIu32, dev->schema_version);

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_KERNEL_H
+#define BATON_KERNEL_H
+
+/**
+ * DOC: the kernel path
+ *
+ * The same contracts and planner bind preserved PCI devices to *kernel*
+ * drivers after a kexec.  A kernel driver declares the schemas it accepts as
+ * module aliases "liveupdate:G<32 hex digits>" (so depmod lists them in
+ * modules.alias) and the schema it writes as module info
+ * "liveupdate_writes=<32 hex digits>" (include/baton/kernel/
+ * baton_liveupdate.h is the header for module authors; docs/kernel.md the
+ * convention).  Its PCI devices expose "liveupdate_schema" and
+ * "liveupdate_state" in sysfs.
+ *
+ *  - baton_contracts_read_modules(): a kernel module tree as a contract set:
+ *    one driver per module with liveupdate aliases, its id table from its
+ *    pci: aliases; an accepted GUID equal to the written one is native, any
+ *    other is read through the module's converter into the written one.
+ *  - baton_kernel_save(): before kexec, an image of the devices to preserve.
+ *  - baton_kernel_bind(): after kexec, in early userspace, bind each device
+ *    to the module its schema selects, the driver name resolved on this
+ *    boot, never carried across.
+ *
+ * Every sysfs path is taken under a root directory ("/sys" on a real
+ * system), so the logic runs against a fake tree in tests.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <baton/contracts.h>
+#include <baton/error.h>
+#include <baton/image.h>
+#include <baton/plan.h>
+
+/* The override that no driver matches: what quarantine leaves behind. */
+#define BATON_KERNEL_QUARANTINE "baton-quarantine"
+/* Largest liveupdate_state a driver may hand out (one sysfs page). */
+#define BATON_KERNEL_STATE_MAX 4096
+
+/**
+ * baton_contracts_read_modules() - a kernel module tree's contracts
+ * @dir:  /lib/modules/VERSION, with modules.alias and modules.dep
+ * @out:  the contract set, free with baton_contracts_free()
+ * @diag: where it went wrong, may be NULL
+ *
+ * Return: 0, -BATON_ERR_IO (a file missing or unreadable),
+ * -BATON_ERR_BADCONTRACT (a malformed liveupdate alias or module info),
+ * -BATON_ERR_ELF (a module file libelf cannot read), -BATON_ERR_NOMEM.
+ */
+int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
+				 struct baton_diag *diag);
+
+/**
+ * struct baton_kernel_save_opts - which devices to record
+ * @sysfs:       the sysfs root, "/sys" when NULL
+ * @addrs:       devices to record; NULL means every PCI device whose driver
+ *               exposes liveupdate_schema
+ * @n_addrs:     their number
+ * @mandatory:   devices whose records are mandatory, @n_mandatory of them
+ */
+struct baton_kernel_save_opts {
+	const char *sysfs;
+	const char *const *addrs;
+	size_t n_addrs;
+	const char *const *mandatory;
+	size_t n_mandatory;
+};
+
+/**
+ * baton_kernel_save() - record preserved devices in an image
+ * @opts:  what to record
+ * @out:   a malloc'd image, free with free()
+ * @len:   its length
+ * @diag:  where it went wrong, may be NULL
+ *
+ * Each record has the device's ids from sysfs, the schema its driver writes
+ * (liveupdate_schema) and its state (liveupdate_state, when readable).
+ *
+ * Return: 0, -BATON_ERR_IO (a named device or attribute is missing),
+ * -BATON_ERR_BADVALUE (an attribute does not parse), -BATON_ERR_RANGE (no
+ * device to record, or a state beyond BATON_KERNEL_STATE_MAX),
+ * -BATON_ERR_NOMEM.
+ */
+int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
+		      size_t *len, struct baton_diag *diag);
+
+/**
+ * struct baton_kernel_result - what binding did to one device
+ * @decision:       the planner's decision
+ * @module:         the module loaded for BIND/CONVERT, else ""
+ * @driver:         the driver name found on this boot, else ""
+ * @result:         "bound", "quarantined", "reset", "absent", or what failed
+ * @bound:          the device ended bound to @driver
+ * @state_restored: the record's state was written back to the driver
+ */
+struct baton_kernel_result {
+	struct baton_decision decision;
+	char module[64];
+	char driver[64];
+	char result[160];
+	bool bound;
+	bool state_restored;
+};
+
+/**
+ * struct baton_kernel_bind_opts
+ * @sysfs:   the sysfs root, "/sys" when NULL
+ * @modules: the module tree the contracts were read from, where the
+ *           module files are loaded from
+ * @orphan:  overrides the records' orphan policy
+ */
+struct baton_kernel_bind_opts {
+	const char *sysfs;
+	const char *modules;
+	enum baton_orphan_override orphan;
+};
+
+/**
+ * baton_kernel_bind() - bind preserved devices after kexec
+ * @img:       the image saved before kexec
+ * @contracts: the module tree's contracts (baton_contracts_read_modules());
+ *             the decisions in @results point into it and into @img
+ * @opts:      where sysfs and the modules are
+ * @results: @img->n_devices results, in record order
+ * @diag:    where it went wrong, may be NULL
+ *
+ * First writes BATON_KERNEL_QUARANTINE to driver_override of every recorded
+ * device that is present, so no driver can claim one while the others are
+ * handled; then plans against the module tree; then for each BIND or
+ * CONVERT loads the module (and what it depends on), finds the driver it
+ * registered (/sys/module/M/drivers/pci:NAME), points driver_override at
+ * it, probes, and hands the state back through liveupdate_schema and
+ * liveupdate_state.  QUARANTINE and CONFLICT leave the override in place;
+ * RESET clears it, resets the function and probes it cold.
+ *
+ * A failure binding one device is reported in its result and does not stop
+ * the others.
+ *
+ * Return: 0 when every device was handled as planned (check
+ * baton_plan_ok() on the decisions for the verdict), or a negative error
+ * when the plan itself could not be made.
+ */
+int baton_kernel_bind(const struct baton_image *img,
+		      const struct baton_contracts *contracts,
+		      const struct baton_kernel_bind_opts *opts,
+		      struct baton_kernel_result *results,
+		      struct baton_diag *diag);
+
+#endif /* BATON_KERNEL_H */

@@ -1,0 +1,183 @@
+#!/bin/sh
+# The baton command as a user runs it: exit codes, the one-line error
+# format, --json output, on fixtures packed from DTS and on the test
+# driver binaries.  TAP output.
+#
+# usage: test_cli.sh BATON DRIVERS_DIR DATA_DIR EXAMPLES_DIR  (DTC in env)
+set -u
+baton=$1 drivers=$2 data=$3 examples=$4
+dtc=${DTC:-dtc}
+v1=$drivers/test-drivers-v1
+v2=$drivers/test-drivers-v2
+changed=$drivers/test-drivers-changed
+img1=$examples/host-v1.img
+img2=$examples/host-v2.img
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err"
+	return 0
+}
+
+# expect NAME EXIT COMMAND...: run baton, check the exit status.
+# stdout goes to $tmp/out, stderr to $tmp/err.
+expect() {
+	what=$1 status=$2
+	shift 2
+	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" -eq "$status" ]; then ok "$what"; else
+		echo "# exit $got, expected $status: baton $*"
+		not_ok "$what"
+	fi
+}
+
+# check NAME JQ_EXPR: the last --json output satisfies the expression.
+check() {
+	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
+		echo "# jq '$2' failed on:"
+		sed 's/^/#   /' "$tmp/out" | head -40
+		not_ok "$1"
+	fi
+}
+
+# one_error_line NAME FILE SUBSTRING: stderr is exactly one line of the
+# form "baton: FILE: what (where)" and contains SUBSTRING.
+one_error_line() {
+	lines=$(wc -l <"$tmp/err")
+	if [ "$lines" -eq 1 ] && grep -q "^baton: $2: " "$tmp/err" &&
+	   grep -qF -- "$3" "$tmp/err"; then ok "$1"; else
+		echo "# expected one line 'baton: $2: ...$3...'"
+		not_ok "$1"
+	fi
+}
+
+pack() {
+	"$dtc" -q -I dts -O dtb -o "$tmp/$2.dtb" "$1" &&
+	"$baton" image pack "$tmp/$2.dtb" -o "$tmp/$2.img" >/dev/null
+}
+
+# ---- usage ----
+expect "no command is a usage error" 2
+expect "unknown command is a usage error" 2 frobnicate
+expect "help exits 0" 0 --help
+expect "inspect without an image is a usage error" 2 inspect
+expect "unknown option is a usage error" 2 inspect --frob "$img1"
+expect "plan with a bad --orphan is a usage error" 2 plan "$img1" "$v2" --orphan keep
+expect "missing file is invalid input" 2 inspect "$tmp/nonexistent.img"
+one_error_line "missing file error names the file" "$tmp/nonexistent.img" "No such file"
+
+# ---- inspect ----
+expect "inspect example image" 0 inspect "$img1"
+grep -q "0000:00:04.0" "$tmp/out" && ok "inspect text lists devices" || not_ok "inspect text lists devices"
+expect "inspect --json" 0 inspect --json "$img1"
+check "inspect json: header" '.format_version == 1 and .generation == 1 and .program == "demo-host v1"'
+check "inspect json: devices" '.devices | length == 4'
+check "inspect json: device fields" '.devices[0] | .address == "0000:00:04.0" and .bus == "pci" and .schema == "3f7174ac-46a9-57ec-b761-b29cdbf15055" and .schema_name == "pktgen-state" and .schema_version == 1 and .state_size == 32 and .orphan == "quarantine" and .mandatory == true and .fds == [0,3] and .regions == [0]'
+check "inspect json: ids" '.devices[2].ids == {"vendor":"1234","device":"11e8","subvendor":"1af4","subdevice":"1100","class":"00ff00"}'
+check "inspect json: fds and regions" '(.fds | length == 6) and .fds[3].kind == "socket" and .fds[3].token == 512 and .regions[2] == {"index":2,"fd":2,"size":1048576,"label":"edu dma"}'
+check "inspect json: optional flags default" '.devices[3].mandatory == false'
+
+if pack "$data/good.dts" good; then
+	expect "inspect the good fixture" 0 inspect --json "$tmp/good.img"
+else
+	not_ok "pack the good fixture"
+fi
+
+# Every bad fixture names what it breaks: "/* expect: TEXT */" on line 1.
+for dts in "$data"/bad-*.dts; do
+	name=$(basename "$dts" .dts)
+	want=$(sed -n '1s|^/\* expect: \(.*\) \*/$|\1|p' "$dts")
+	if [ -z "$want" ]; then
+		not_ok "$name has an expect line"
+		continue
+	fi
+	if ! pack "$dts" "$name"; then
+		not_ok "$name packs"
+		continue
+	fi
+	expect "$name is rejected" 2 inspect "$tmp/$name.img"
+	one_error_line "$name: one clear error line" "$tmp/$name.img" "$want"
+done
+
+# Header damage, made from a good image with dd.
+cp "$img1" "$tmp/magic.img"
+printf 'X' | dd of="$tmp/magic.img" bs=1 seek=0 conv=notrunc 2>/dev/null
+expect "bad magic is rejected" 2 inspect "$tmp/magic.img"
+one_error_line "bad magic: one error line" "$tmp/magic.img" "magic"
+head -c 100 "$img1" >"$tmp/short.img"
+expect "truncated image is rejected" 2 inspect "$tmp/short.img"
+one_error_line "truncated: one error line" "$tmp/short.img" "exceeds the 36 bytes after the header"
+cp "$img1" "$tmp/crc.img"
+printf '\377' | dd of="$tmp/crc.img" bs=1 seek=200 conv=notrunc 2>/dev/null
+expect "tree corruption is caught by the CRC" 2 inspect "$tmp/crc.img"
+one_error_line "crc: one error line" "$tmp/crc.img" "CRC"
+
+# ---- image pack / unpack ----
+expect "unpack" 0 image unpack "$img1" -o "$tmp/h1.dtb"
+if "$dtc" -q -I dtb -O dts -o "$tmp/h1.dts" "$tmp/h1.dtb" && grep -q 'program = "demo-host v1"' "$tmp/h1.dts"; then
+	ok "unpacked tree decompiles"; else not_ok "unpacked tree decompiles"; fi
+expect "pack with a generation" 0 image pack "$tmp/h1.dtb" -o "$tmp/gen.img" --generation 7
+expect "repacked image inspects" 0 inspect --json "$tmp/gen.img"
+check "generation is the packed one" '.generation == 7 and (.devices | length == 4)'
+expect "pack --json" 0 image pack "$tmp/h1.dtb" -o "$tmp/gen2.img" --json
+check "pack json" '.output != null and .size > 64'
+expect "pack refuses a non-tree" 2 image pack "$data/good.dts" -o "$tmp/x.img"
+expect "pack without -o is a usage error" 2 image pack "$tmp/h1.dtb"
+
+# ---- contracts ----
+expect "contracts v2" 0 contracts --json "$v2"
+check "contracts v2: drivers" '[.drivers[].name] == ["edu","nicx"]'
+check "contracts v2: nicx accepts v2 natively and v1 by converter" '.drivers[1] | .priority == 10 and .accepts == [
+	{"schema":"21df2dbf-a1ae-5f1a-93b2-24395398b445","schema_name":"pktgen-state","schema_version":2,"via":"native"},
+	{"schema":"3f7174ac-46a9-57ec-b761-b29cdbf15055","schema_name":"pktgen-state","schema_version":1,"via":"converter","to":"21df2dbf-a1ae-5f1a-93b2-24395398b445"}]'
+check "contracts v2: ids" '.drivers[1].ids == [{"vendor":"1234","device":"5050","subvendor":"any","subdevice":"any","class":"000000","class_mask":"000000"}]'
+expect "contracts v1" 0 contracts "$v1"
+grep -q "driver pktgen" "$tmp/out" && ok "contracts text names drivers" || not_ok "contracts text names drivers"
+expect "contracts of a non-ELF file is invalid input" 2 contracts "$img1"
+one_error_line "non-ELF: one error line" "$img1" "not an ELF file"
+
+# ---- plan ----
+expect "plan v1 image against v2 binary: ok" 0 plan --json "$img1" "$v2"
+check "plan v1->v2: pktgen converted by nicx" '.ok == true and (.decisions[0] | .address == "0000:00:04.0" and .action == "convert" and .driver == "nicx")'
+check "plan v1->v2: edu bound natively" '.decisions[2] | .action == "bind" and .driver == "edu"'
+check "plan v1->v2: legacy quarantined" '.decisions[3] | .action == "quarantine" and .driver == null and (.reason | length > 0)'
+expect "plan --orphan reset" 0 plan --json "$img1" "$v2" --orphan reset
+check "plan reset override" '.decisions[3].action == "reset"'
+expect "plan v1 image against v1 binary" 0 plan --json "$img1" "$v1"
+check "plan v1->v1: everything binds" '[.decisions[].action] == ["bind","bind","bind","bind"]'
+expect "plan v2 image against v1 binary is refused" 1 plan --json "$img2" "$v1"
+check "plan v2->v1: not ok, pktgen orphaned" '.ok == false and .decisions[0].action == "quarantine" and .decisions[0].driver == null'
+expect "plan text" 1 plan "$img2" "$v1"
+grep -q "^refused: 2 of 3 mandatory devices would not bind" "$tmp/out" && ok "plan text verdict" || not_ok "plan text verdict"
+expect "plan against a non-ELF binary" 2 plan "$img1" "$img2"
+
+# ---- schema lock / check ----
+expect "schema lock" 0 schema lock "$v1" -o "$tmp/v1.lock"
+if jq -e '.baton_schema_lock == 1 and (.schemas | length == 4)' "$tmp/v1.lock" >/dev/null; then
+	ok "lock file lists the schemas"; else not_ok "lock file lists the schemas"; fi
+expect "schema check: same binary" 0 schema check "$v1" "$tmp/v1.lock"
+expect "schema check: v2 changed nothing locked" 0 schema check --json "$v2" "$tmp/v1.lock"
+check "check v2: no change" '.ok == true and ([.schemas[] | select(.status == "changed")] | length == 0)'
+expect "schema check: a changed release fails" 1 schema check --json "$changed" "$tmp/v1.lock"
+check "check: layout change without a version bump" '.ok == false and (.schemas[] | select(.schema_name == "pktgen-state" and .schema_version == 1) | .status == "changed" and (.changes | index("field vlan added") != null) and (.changes | map(startswith("GUID ")) | any))'
+check "check: layout moved under a pinned GUID" '.schemas[] | select(.schema_name == "legacy-state") | .status == "changed" and (.changes | index("field mode: type u32 -> u64") != null) and (.changes | map(startswith("layout changed under pinned GUID")) | any)'
+check "check: schemas the release dropped are listed" '[.schemas[] | select(.status == "removed") | .schema_name] == ["edu-state", "pktgen-state"]'
+echo '{"not":"a lock"}' >"$tmp/bad.lock"
+expect "schema check: not a lock file" 2 schema check "$v1" "$tmp/bad.lock"
+one_error_line "bad lock: one error line" "$tmp/bad.lock" "not a baton schema lock file"
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
