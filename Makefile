@@ -1,0 +1,75 @@
+# Baton: the two commands the README opens with are `make demo` and
+# `make check`.  Everything else is meson; this file only sequences builds.
+
+MESON_ARGS ?=
+# CI builds treat warnings as errors; a newer compiler on a user's machine
+# should not break their build over a new warning.
+WERROR := $(if $(CI),-Dwerror=true,)
+FUZZ_SECONDS ?= 30
+
+BUILD := build
+BUILD_CLANG := build-clang
+BUILD_ASAN := build-asan
+BUILD_FUZZ := build-fuzz
+
+.PHONY: all deps demo check check-gcc check-clang check-asan check-valgrind check-fuzz \
+	bench install clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps
+
+$(BUILD)/build.ninja: | deps
+	CC=gcc meson setup $(BUILD) $(WERROR) $(MESON_ARGS)
+
+$(BUILD_CLANG)/build.ninja: | deps
+	CC=clang meson setup $(BUILD_CLANG) $(WERROR) $(MESON_ARGS)
+
+$(BUILD_ASAN)/build.ninja: | deps
+	CC=gcc meson setup $(BUILD_ASAN) $(WERROR) $(MESON_ARGS) \
+		-Db_sanitize=address,undefined -Db_lundef=false
+
+$(BUILD_FUZZ)/build.ninja: | deps
+	CC=clang meson setup $(BUILD_FUZZ) $(MESON_ARGS) -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link
+
+demo: all
+	@scripts/demo $(BUILD)
+
+# scripts/deps installs clang, so the clang build and the fuzzer always run.
+check: check-gcc check-clang check-asan check-valgrind check-fuzz
+	@echo "make check: all passed"
+
+check-gcc: $(BUILD)/build.ninja
+	meson test -C $(BUILD) --print-errorlogs
+
+check-clang: $(BUILD_CLANG)/build.ninja
+	meson test -C $(BUILD_CLANG) --print-errorlogs
+
+# UBSan aborts on the first report, so "passed" means clean.
+check-asan: $(BUILD_ASAN)/build.ninja
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(BUILD_ASAN) --print-errorlogs
+
+# The unit tests again under valgrind: leaks and uninitialised reads that
+# the sanitizers do not see.
+check-valgrind: $(BUILD)/build.ninja
+	meson test -C $(BUILD) --suite unit --print-errorlogs \
+		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
+
+check-fuzz: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_image
+	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_image tests/fuzz/corpus $(FUZZ_SECONDS)
+
+bench: $(BUILD)/build.ninja
+	ninja -C $(BUILD) bench/bench_plan
+	$(BUILD)/bench/bench_plan
+
+install: all
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_CLANG) $(BUILD_ASAN) $(BUILD_FUZZ)
