@@ -86,6 +86,7 @@ struct baton_image {
 	uint32_t format_version;
 	uint64_t generation;
 	const char *program;
+	const char *exec_path;		/* the binary that wrote it; NULL if absent */
 	size_t n_fds;
 	struct baton_image_fd *fds;
 	size_t n_regions;

@@ -410,12 +410,13 @@ static int find_containers(struct reader *r)
 	return 0;
 }
 
-enum { ROOT_COMPATIBLE, ROOT_PROGRAM, ROOT_PROPS };
+enum { ROOT_COMPATIBLE, ROOT_PROGRAM, ROOT_EXEC_PATH, ROOT_PROPS };
 
 static const struct prop_spec root_spec[ROOT_PROPS] = {
 	/* Required too, but refused as BADCOMPAT, before anything else. */
 	[ROOT_COMPATIBLE] = { "compatible", false },
 	[ROOT_PROGRAM] = { "program", true },
+	[ROOT_EXEC_PATH] = { "exec-path", false },
 };
 
 static int read_root(struct reader *r)
@@ -442,8 +443,11 @@ static int read_root(struct reader *r)
 				(const char *)compat->val,
 				BATON_IMAGE_COMPATIBLE);
 
-	return require_props(&n, ROOT_PROPS) ?:
-	       get_string(&n, ROOT_PROGRAM, &r->pi->img.program);
+	err = require_props(&n, ROOT_PROPS) ?:
+	      get_string(&n, ROOT_PROGRAM, &r->pi->img.program);
+	if (!err && props[ROOT_EXEC_PATH].val)
+		err = get_string(&n, ROOT_EXEC_PATH, &r->pi->img.exec_path);
+	return err;
 }
 
 enum { FD_TOKEN, FD_KIND, FD_PROPS };

@@ -58,7 +58,8 @@ static int check_writable(const struct baton_image *img)
  */
 static size_t estimate(const struct baton_image *img)
 {
-	size_t size = 1024 + strlen(img->program);
+	size_t size = 1024 + strlen(img->program) +
+		      (img->exec_path ? strlen(img->exec_path) : 0);
 
 	size += img->n_fds * 64;
 	for (size_t i = 0; i < img->n_regions; i++)
@@ -165,8 +166,10 @@ static int build_tree(const struct baton_image *img, void *fdt, int size)
 	      fdt_finish_reservemap(fdt) ?:
 	      fdt_begin_node(fdt, "") ?:
 	      fdt_property_string(fdt, "compatible", BATON_IMAGE_COMPATIBLE) ?:
-	      fdt_property_string(fdt, "program", img->program) ?:
-	      fdt_begin_node(fdt, "fds");
+	      fdt_property_string(fdt, "program", img->program);
+	if (!err && img->exec_path)
+		err = fdt_property_string(fdt, "exec-path", img->exec_path);
+	err = err ?: fdt_begin_node(fdt, "fds");
 	for (size_t i = 0; !err && i < img->n_fds; i++)
 		err = write_fd(fdt, &img->fds[i]);
 	err = err ?: fdt_end_node(fdt) ?: fdt_begin_node(fdt, "regions");

@@ -90,6 +90,7 @@ static void fixture_init(struct fixture *f)
 		.format_version = BATON_IMAGE_FORMAT_VERSION,
 		.generation = 0x0123456789abcdefull,
 		.program = "demo-host v1",
+		.exec_path = "/usr/libexec/demo-host-v1",
 		.n_fds = 3,
 		.fds = f->fds,
 		.n_regions = 2,
@@ -143,6 +144,10 @@ static void assert_image_equal(const struct baton_image *a,
 	assert_int_equal(b->format_version, BATON_IMAGE_FORMAT_VERSION);
 	assert_true(a->generation == b->generation);
 	assert_string_equal(a->program, b->program);
+	if (a->exec_path)
+		assert_string_equal(a->exec_path, b->exec_path);
+	else
+		assert_null(b->exec_path);
 
 	assert_int_equal(a->n_fds, b->n_fds);
 	for (size_t i = 0; i < a->n_fds; i++) {
