@@ -17,6 +17,7 @@
  *   image.h      the handover image: parse, write, pack
  *   plan.h       the binding planner
  *   kernel.h     the kernel path: module trees, sysfs save and bind
+ *   host.h       the runtime: regions, fds, devices, the update
  */
 
 #include <baton/error.h>
@@ -27,5 +28,6 @@
 #include <baton/image.h>
 #include <baton/plan.h>
 #include <baton/kernel.h>
+#include <baton/host.h>
 
 #endif /* BATON_BATON_H */

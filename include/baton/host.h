@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_HOST_H
+#define BATON_HOST_H
+
+/**
+ * DOC: the host: a program's live resources and its update
+ *
+ * A program that wants to be updated without losing anything creates one
+ * host.  The host owns what must survive the update:
+ *
+ *  - preserved memory regions: memfds (MFD_ALLOW_SEALING, size sealed),
+ *    mapped shared; the next version maps the same pages again, so nothing
+ *    is ever copied, whatever the size;
+ *  - preserved fds, each with a 64-bit token (sockets, pipes, eventfds,
+ *    device fds), handed to the next version by token, as in the kernel's
+ *    LUO;
+ *  - devices, each bound to a driver declared with BATON_DRIVER(), whose
+ *    state is preserved in the schema the driver writes.
+ *
+ * At start, baton_host_create() looks for an incoming image in the
+ * environment (BATON_IMAGE_FD, the way systemd passes LISTEN_FDS).  With
+ * one, it validates it, plans it against this program's drivers, maps the
+ * regions, takes the fds, restores each device through its driver (through
+ * a converter when the driver reads an older schema) and finishes; without
+ * one, it starts cold and devices are probed by id table as they are added.
+ *
+ * baton_host_update() runs the update, in exec mode, in the phases of the
+ * kernel's live update orchestrator:
+ *
+ *   PREPARE   each driver serializes its device's state; still running
+ *   FREEZE    each driver quiesces its device; the blackout starts
+ *   HANDOVER  the image is written to a memfd and sealed; only the image,
+ *             the regions and the preserved fds stay open across exec();
+ *             the process execs the target binary (same PID)
+ *   RESTORE   (the new version, in baton_host_create())
+ *   FINISH    every device resumes; the blackout ends
+ *
+ * A failure before the exec succeeds unwinds in reverse - devices unfreeze,
+ * fds get back their close-on-exec flag - and baton_host_update() returns
+ * with the program running as it was.  A new version that cannot restore
+ * execs the previous binary (its path travels in the image) with the same,
+ * sealed, untouched image, and the previous version restores from it.
+ *
+ * The host is single-threaded: call it from one thread.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <baton/driver.h>
+#include <baton/image.h>
+#include <baton/plan.h>
+
+struct baton_host;
+struct baton_device;
+struct baton_region;
+
+/**
+ * struct baton_driver_ops - what a driver does in each phase
+ *
+ * Each returns 0 or a negative BATON_ERR_* (or -errno) code.  State
+ * buffers hold the schema the driver writes: its first native accept.
+ *
+ * @probe:    a device with no preserved state was added (cold start).
+ * @preserve: PREPARE: serialize the device's state into @state (@size
+ *            bytes, zeroed).  The device is still running.
+ * @freeze:   FREEZE: stop the device's work (no new DMA, no interrupts
+ *            acted on); its state must not change after this returns.
+ * @unfreeze: an update failed after FREEZE: resume as if nothing happened.
+ * @restore:  RESTORE, in the new version: take the device over from @state,
+ *            already converted to this driver's schema.  Do not resume yet.
+ * @validate: a dry run: decode @state without a device; 0 if restore()
+ *            would accept it.
+ * @finish:   FINISH: resume the device's work.
+ * @remove:   the device goes away, or a restore is abandoned: let go of it
+ *            without resetting it.
+ */
+struct baton_driver_ops {
+	int (*probe)(struct baton_device *dev);
+	int (*preserve)(struct baton_device *dev, void *state, size_t size);
+	int (*freeze)(struct baton_device *dev);
+	void (*unfreeze)(struct baton_device *dev);
+	int (*restore)(struct baton_device *dev, const void *state, size_t size);
+	int (*validate)(const void *state, size_t size);
+	void (*finish)(struct baton_device *dev);
+	void (*remove)(struct baton_device *dev);
+};
+
+/**
+ * struct baton_host_opts
+ * @program:   the program's name and version, free text, for people
+ * @exec_path: the binary a failed next version comes back to; NULL for
+ *             this process's own executable (/proc/self/exe)
+ * @argv:      this process's arguments, reused for that comeback; NULL
+ *             terminated
+ */
+struct baton_host_opts {
+	const char *program;
+	const char *exec_path;
+	char *const *argv;
+};
+
+/**
+ * baton_host_create() - start, restoring from an incoming image if any
+ * @opts: see struct baton_host_opts
+ * @out:  the host, free with baton_host_destroy()
+ *
+ * Restoring failures never return: the previous binary is executed with
+ * the untouched image.  A failure that leaves nothing to go back to (no
+ * image, or an image the previous binary would not read either) returns
+ * the error.
+ *
+ * Return: 0, -BATON_ERR_NOMEM, -BATON_ERR_IO, or an image error.
+ */
+int baton_host_create(const struct baton_host_opts *opts,
+		      struct baton_host **out);
+
+void baton_host_destroy(struct baton_host *host);
+
+/* Whether this process was started by an update; its generation (0 cold). */
+bool baton_host_restored(const struct baton_host *host);
+uint64_t baton_host_generation(const struct baton_host *host);
+
+/**
+ * struct baton_update_result - what the last update did
+ * @rolled_back:  this version came back because the next one failed
+ * @blackout_ns:  FREEZE in the previous version to FINISH in this one
+ * @decisions:    one per preserved device, @n_decisions of them
+ */
+struct baton_update_result {
+	bool rolled_back;
+	uint64_t blackout_ns;
+	size_t n_decisions;
+	const struct baton_decision *decisions;
+};
+
+/* The update this process was started by; NULL after a cold start. */
+const struct baton_update_result *
+baton_host_last_update(const struct baton_host *host);
+
+/* ---- Regions ---- */
+
+/**
+ * baton_host_region() - a preserved memory region, created or inherited
+ * @host:  the host
+ * @label: its name, unique in the host
+ * @size:  its size; an inherited region must have this size
+ * @out:   the region, mapped shared, zeroed when new
+ *
+ * Return: 0, -BATON_ERR_RANGE (inherited with another size),
+ * -BATON_ERR_IO, -BATON_ERR_NOMEM.
+ */
+int baton_host_region(struct baton_host *host, const char *label, size_t size,
+		      struct baton_region **out);
+void *baton_region_base(const struct baton_region *region);
+size_t baton_region_size(const struct baton_region *region);
+/* Whether the region came from the previous version. */
+bool baton_region_inherited(const struct baton_region *region);
+
+/* ---- Preserved fds ---- */
+
+/**
+ * baton_host_preserve_fd() - hand @fd to the next version under @token
+ *
+ * The host does not own @fd: the program keeps using and closing it (then
+ * it must baton_host_unpreserve_fd() first).  Tokens are the program's own
+ * names; they must be unique and not 0.
+ *
+ * Return: 0, -BATON_ERR_DUPLICATE, -BATON_ERR_INVAL, -BATON_ERR_NOMEM.
+ */
+int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
+			   enum baton_fd_kind kind);
+int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
+
+/**
+ * baton_host_take_fd() - the fd the previous version preserved as @token
+ *
+ * The fd belongs to the caller from then on, and stays preserved under
+ * the same token until baton_host_unpreserve_fd().
+ *
+ * Return: the fd, or -BATON_ERR_MISSING when there is none.
+ */
+int baton_host_take_fd(struct baton_host *host, uint64_t token);
+
+/* ---- Devices ---- */
+
+/**
+ * struct baton_device_info - a device the program drives
+ * @mandatory: an update that cannot hand it to a driver is refused
+ */
+struct baton_device_info {
+	struct baton_pci_addr addr;
+	struct baton_pci_ids ids;
+	enum baton_orphan orphan;
+	bool mandatory;
+};
+
+/**
+ * baton_host_add_device() - a device appeared (cold start, or hotplug)
+ *
+ * The device is bound to the best driver whose id table matches (highest
+ * priority; a tie binds nothing) and probed.  A device restored from the
+ * image is already there: adding it again returns it.
+ *
+ * Return: 0, -BATON_ERR_MISSING (no driver), -BATON_ERR_DUPLICATE (a tie),
+ * or the driver's probe error.
+ */
+int baton_host_add_device(struct baton_host *host,
+			  const struct baton_device_info *info,
+			  struct baton_device **out);
+
+/* The device at @addr, or NULL. */
+struct baton_device *baton_host_device(const struct baton_host *host,
+				       const struct baton_pci_addr *addr);
+
+const struct baton_device_info *baton_device_info(const struct baton_device *dev);
+const struct baton_driver *baton_device_driver(const struct baton_device *dev);
+struct baton_host *baton_device_host(const struct baton_device *dev);
+void *baton_device_priv(const struct baton_device *dev);
+void baton_device_set_priv(struct baton_device *dev, void *priv);
+
+/* ---- The update ---- */
+
+/**
+ * struct baton_update_opts
+ * @target:  the binary to exec
+ * @argv:    its arguments (argv[0] first), NULL terminated; NULL reuses
+ *           the host's
+ */
+struct baton_update_opts {
+	const char *target;
+	char *const *argv;
+};
+
+/**
+ * baton_host_update() - replace this program with @opts->target, in place
+ *
+ * Returns only when the update did not happen; the program is then running
+ * as before, every device unfrozen, every fd as it was.
+ *
+ * Return: the error that stopped it: a driver op's error (PREPARE,
+ * FREEZE), -BATON_ERR_IO (the image or the exec failed; errno says why).
+ */
+int baton_host_update(struct baton_host *host,
+		      const struct baton_update_opts *opts);
+
+#endif /* BATON_HOST_H */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_HOST_INTERNAL_H
+#define BATON_HOST_INTERNAL_H
+
+/* The host's insides, shared by host.c (start, restore) and update.c. */
+
+#include <baton/host.h>
+
+/* The environment an update hands to the next version. */
+#define BATON_ENV_IMAGE_FD	"BATON_IMAGE_FD"	/* the sealed image memfd */
+#define BATON_ENV_FDS		"BATON_FDS"		/* fd numbers, image order */
+#define BATON_ENV_FREEZE_NS	"BATON_FREEZE_NS"	/* CLOCK_MONOTONIC at FREEZE */
+#define BATON_ENV_PREV_ARGV	"BATON_PREV_ARGV"	/* the previous argv, \x1f-separated */
+#define BATON_ENV_ROLLBACK	"BATON_ROLLBACK"	/* set when coming back */
+
+/* Tokens with the top bit set name the host's own fds (region memfds). */
+#define BATON_TOKEN_HOST	(1ull << 63)
+
+struct baton_region {
+	struct baton_host *host;
+	char *label;
+	int fd;
+	void *base;
+	size_t size;
+	bool inherited;
+	uint64_t token;
+};
+
+struct preserved_fd {
+	uint64_t token;
+	int fd;
+	enum baton_fd_kind kind;
+};
+
+struct baton_device {
+	struct baton_host *host;
+	struct baton_device_info info;
+	const struct baton_driver *drv;	/* NULL: quarantined, carried over */
+	void *priv;
+	bool frozen;
+	/* A quarantined device's record, handed on as it came. */
+	uint8_t schema[BATON_GUID_SIZE];
+	void *state;
+	uint32_t state_size;
+};
+
+struct baton_host {
+	char *program;
+	char *exec_path;
+	char **argv;
+	uint64_t generation;
+	bool restored;
+
+	struct baton_region **regions;
+	size_t n_regions;
+	struct preserved_fd *fds;
+	size_t n_fds;
+	struct baton_device **devices;
+	size_t n_devices;
+
+	/* What the update that started this process did. */
+	struct baton_update_result last;
+	struct baton_decision *decisions;
+	struct baton_contracts *contracts;
+	struct baton_image *image;
+	void *image_map;
+	size_t image_len;
+};
+
+/* The schema a driver writes (its first native accept), or NULL. */
+const struct baton_schema *baton_driver_written(const struct baton_driver *drv);
+
+int baton_host_add_dev(struct baton_host *host, struct baton_device *dev);
+
+uint64_t baton_now_ns(void);
+
+#endif /* BATON_HOST_INTERNAL_H */

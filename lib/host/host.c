@@ -1,0 +1,778 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: host start and restore
+ *
+ * baton_host_create() is where a new version picks up what the previous one
+ * left.  The order matters and is the reverse of what the update took
+ * apart: first the image (a sealed memfd; an unsealed one could have
+ * changed since it was validated), then the plan, then the fds and the
+ * memory regions (drivers need them to restore), then every device through
+ * its driver, and last FINISH, when every device resumes and the blackout
+ * ends.
+ *
+ * A restore that fails part way gives back what it took (drivers let go of
+ * their devices without resetting them) and execs the previous binary with
+ * the same environment, so the previous version restores from the same,
+ * untouched image.  If the previous version cannot restore either, there is
+ * nothing left to go back to and the error is returned.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <baton/contracts.h>
+#include <baton/host.h>
+
+#include "internal.h"
+#include "host/host-internal.h"
+
+extern char **environ;
+
+uint64_t baton_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const struct baton_schema *baton_driver_written(const struct baton_driver *drv)
+{
+	for (size_t i = 0; i < drv->n_accepts; i++)
+		if (drv->accepts[i].via == BATON_VIA_NATIVE)
+			return drv->accepts[i].schema;
+	return NULL;
+}
+
+static char **dup_argv(char *const *argv)
+{
+	size_t n = 0;
+	char **copy;
+
+	while (argv && argv[n])
+		n++;
+	copy = calloc(n + 1, sizeof(*copy));
+	for (size_t i = 0; copy && i < n; i++) {
+		copy[i] = strdup(argv[i]);
+		if (!copy[i]) {
+			while (i--)
+				free(copy[i]);
+			free(copy);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
+static void free_argv(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+static int grow_array(void **arr, size_t n, size_t size)
+{
+	void *grown;
+
+	/* Arrays grow by one; hosts hold tens of objects, not millions. */
+	grown = realloc(*arr, (n + 1) * size);
+	if (!grown)
+		return -BATON_ERR_NOMEM;
+	*arr = grown;
+	return 0;
+}
+
+int baton_host_add_dev(struct baton_host *host, struct baton_device *dev)
+{
+	int err = grow_array((void **)&host->devices, host->n_devices,
+			     sizeof(*host->devices));
+
+	if (!err)
+		host->devices[host->n_devices++] = dev;
+	return err;
+}
+
+/* ---- Regions ---- */
+
+static int map_region(struct baton_region *r)
+{
+	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->base == MAP_FAILED) {
+		r->base = NULL;
+		return -BATON_ERR_IO;
+	}
+	return 0;
+}
+
+static struct baton_region *find_region(const struct baton_host *host,
+					const char *label)
+{
+	for (size_t i = 0; i < host->n_regions; i++)
+		if (!strcmp(host->regions[i]->label, label))
+			return host->regions[i];
+	return NULL;
+}
+
+static int new_region(struct baton_host *host, const char *label, size_t size,
+		      struct baton_region **out)
+{
+	struct baton_region *r;
+	int err = -BATON_ERR_NOMEM;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return err;
+	r->host = host;
+	r->size = size;
+	r->fd = -1;
+	r->token = BATON_TOKEN_HOST | host->n_regions;
+	r->label = strdup(label);
+	if (!r->label || grow_array((void **)&host->regions, host->n_regions,
+				    sizeof(*host->regions)))
+		goto err_region;
+	*out = r;
+	return 0;
+
+err_region:
+	free(r->label);
+	free(r);
+	return err;
+}
+
+int baton_host_region(struct baton_host *host, const char *label, size_t size,
+		      struct baton_region **out)
+{
+	struct baton_region *r = find_region(host, label);
+	int err;
+
+	if (r) {
+		if (r->size != size)
+			return -BATON_ERR_RANGE;
+		*out = r;
+		return 0;
+	}
+	if (!size)
+		return -BATON_ERR_INVAL;
+	err = new_region(host, label, size, &r);
+	if (err)
+		return err;
+	/*
+	 * The size is sealed: the next version maps exactly what this one
+	 * had, and nobody holding the fd can shrink it under a mapping.
+	 */
+	r->fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->fd < 0 || ftruncate(r->fd, (off_t)size) < 0 ||
+	    fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 ||
+	    map_region(r) < 0) {
+		err = -BATON_ERR_IO;
+		goto err_fd;
+	}
+	host->regions[host->n_regions++] = r;
+	*out = r;
+	return 0;
+
+err_fd:
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->label);
+	free(r);
+	return err;
+}
+
+void *baton_region_base(const struct baton_region *region)
+{
+	return region->base;
+}
+
+size_t baton_region_size(const struct baton_region *region)
+{
+	return region->size;
+}
+
+bool baton_region_inherited(const struct baton_region *region)
+{
+	return region->inherited;
+}
+
+/* ---- Fds ---- */
+
+static struct preserved_fd *find_fd(const struct baton_host *host, uint64_t token)
+{
+	for (size_t i = 0; i < host->n_fds; i++)
+		if (host->fds[i].token == token)
+			return &host->fds[i];
+	return NULL;
+}
+
+int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
+			   enum baton_fd_kind kind)
+{
+	struct preserved_fd *p = find_fd(host, token);
+
+	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
+	    kind > BATON_FD_OTHER || fcntl(fd, F_GETFD) < 0)
+		return -BATON_ERR_INVAL;
+	if (p) {
+		/* An inherited fd, preserved again: the same one is fine. */
+		if (p->fd != fd)
+			return -BATON_ERR_DUPLICATE;
+		p->kind = kind;
+		return 0;
+	}
+	if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
+		return -BATON_ERR_NOMEM;
+	host->fds[host->n_fds++] = (struct preserved_fd){ token, fd, kind };
+	return 0;
+}
+
+int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(host, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -BATON_ERR_MISSING;
+	*p = host->fds[--host->n_fds];
+	return 0;
+}
+
+int baton_host_take_fd(struct baton_host *host, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(host, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -BATON_ERR_MISSING;
+	return p->fd;
+}
+
+/* ---- Devices ---- */
+
+struct baton_device *baton_host_device(const struct baton_host *host,
+				       const struct baton_pci_addr *addr)
+{
+	for (size_t i = 0; i < host->n_devices; i++)
+		if (!baton_pci_addr_cmp(&host->devices[i]->info.addr, addr))
+			return host->devices[i];
+	return NULL;
+}
+
+/* The best driver for @ids by id table alone: for devices with no state. */
+static int probe_driver(const struct baton_pci_ids *ids,
+			const struct baton_driver **out)
+{
+	const struct baton_driver *const *drivers, *best = NULL;
+	int32_t best_prio = INT32_MIN;
+	bool tie = false;
+	size_t n;
+
+	drivers = baton_drivers(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct baton_contract_rec *r = drivers[i]->contract;
+		bool match = false;
+
+		for (size_t j = 1; j < drivers[i]->n_contract && !match; j++) {
+			const struct baton_contract_id_rec *id = &r[j].u.id;
+			const struct baton_pci_match m = {
+				id->vendor, id->device, id->subvendor,
+				id->subdevice, id->class_code, id->class_mask,
+			};
+
+			match = r[j].kind == BATON_REC_ID && baton_pci_match(&m, ids);
+		}
+		if (!match)
+			continue;
+		if (!best || r[0].u.driver.priority > best_prio) {
+			best = drivers[i];
+			best_prio = r[0].u.driver.priority;
+			tie = false;
+		} else if (r[0].u.driver.priority == best_prio) {
+			tie = true;
+		}
+	}
+	if (!best)
+		return -BATON_ERR_MISSING;
+	if (tie)
+		return -BATON_ERR_DUPLICATE;
+	*out = best;
+	return 0;
+}
+
+int baton_host_add_device(struct baton_host *host,
+			  const struct baton_device_info *info,
+			  struct baton_device **out)
+{
+	struct baton_device *dev = baton_host_device(host, &info->addr);
+	const struct baton_driver *drv;
+	int err;
+
+	if (dev) {
+		*out = dev;
+		return 0;
+	}
+	err = probe_driver(&info->ids, &drv);
+	if (err)
+		return err;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -BATON_ERR_NOMEM;
+	dev->host = host;
+	dev->info = *info;
+	dev->drv = drv;
+	err = drv->ops && drv->ops->probe ? drv->ops->probe(dev) : 0;
+	if (!err)
+		err = baton_host_add_dev(host, dev);
+	if (err) {
+		free(dev);
+		return err;
+	}
+	*out = dev;
+	return 0;
+}
+
+const struct baton_device_info *baton_device_info(const struct baton_device *dev)
+{
+	return &dev->info;
+}
+
+const struct baton_driver *baton_device_driver(const struct baton_device *dev)
+{
+	return dev->drv;
+}
+
+struct baton_host *baton_device_host(const struct baton_device *dev)
+{
+	return dev->host;
+}
+
+void *baton_device_priv(const struct baton_device *dev)
+{
+	return dev->priv;
+}
+
+void baton_device_set_priv(struct baton_device *dev, void *priv)
+{
+	dev->priv = priv;
+}
+
+bool baton_host_restored(const struct baton_host *host)
+{
+	return host->restored;
+}
+
+uint64_t baton_host_generation(const struct baton_host *host)
+{
+	return host->generation;
+}
+
+const struct baton_update_result *
+baton_host_last_update(const struct baton_host *host)
+{
+	return host->restored ? &host->last : NULL;
+}
+
+/* ---- Restore ---- */
+
+static long env_number(const char *name, long max)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end || v < 0 || v > max ? -1 : v;
+}
+
+/* The image memfd: sealed against change, mapped read-only. */
+static int map_image(struct baton_host *host, int fd)
+{
+	const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+	struct stat st;
+	int have = fcntl(fd, F_GET_SEALS);
+
+	if (have < 0 || (have & seals) != seals || fstat(fd, &st) < 0 ||
+	    st.st_size <= 0)
+		return -BATON_ERR_IO;
+	host->image_len = (size_t)st.st_size;
+	host->image_map = mmap(NULL, host->image_len, PROT_READ, MAP_SHARED, fd, 0);
+	if (host->image_map == MAP_FAILED) {
+		host->image_map = NULL;
+		return -BATON_ERR_IO;
+	}
+	return 0;
+}
+
+/* BATON_FDS: the fd number of each image fd, in image order. */
+static int take_fds(struct baton_host *host, const struct baton_image *img)
+{
+	const char *s = getenv(BATON_ENV_FDS);
+	char *end;
+
+	for (size_t i = 0; i < img->n_fds; i++) {
+		long fd;
+
+		if (!s || !*s)
+			return -BATON_ERR_MISSING;
+		errno = 0;
+		fd = strtol(s, &end, 10);
+		if (errno || fd < 0 || fd > INT32_MAX || (*end && *end != ',') ||
+		    fcntl((int)fd, F_GETFD) < 0)
+			return -BATON_ERR_BADVALUE;
+		s = *end ? end + 1 : end;
+		/* Inherited fds stay close-on-exec until the next update. */
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		if (img->fds[i].token & BATON_TOKEN_HOST)
+			continue;
+		if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
+			return -BATON_ERR_NOMEM;
+		host->fds[host->n_fds++] = (struct preserved_fd){
+			img->fds[i].token, (int)fd, img->fds[i].kind };
+	}
+	return 0;
+}
+
+static int fd_number(const struct baton_image *img, uint32_t index)
+{
+	const char *s = getenv(BATON_ENV_FDS);
+
+	for (size_t i = 0; s && i < img->n_fds; i++) {
+		if (img->fds[i].index == index)
+			return atoi(s);
+		s = strchr(s, ',');
+		s = s ? s + 1 : NULL;
+	}
+	return -1;
+}
+
+static int take_regions(struct baton_host *host, const struct baton_image *img)
+{
+	for (size_t i = 0; i < img->n_regions; i++) {
+		const struct baton_image_region *ir = &img->regions[i];
+		struct baton_region *r;
+		int err;
+
+		if (ir->size > SIZE_MAX)
+			return -BATON_ERR_RANGE;
+		err = new_region(host, ir->label, (size_t)ir->size, &r);
+		if (err)
+			return err;
+		r->inherited = true;
+		r->fd = fd_number(img, ir->fd);
+		if (r->fd < 0 || map_region(r) < 0) {
+			free(r->label);
+			free(r);
+			return -BATON_ERR_IO;
+		}
+		host->regions[host->n_regions++] = r;
+	}
+	return 0;
+}
+
+static const struct baton_driver *runtime_driver(const struct baton_contract *c)
+{
+	const struct baton_driver *const *drivers;
+	size_t n;
+
+	drivers = baton_drivers(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(drivers[i]->owner, c->owner))
+			return drivers[i];
+	return NULL;
+}
+
+static const struct baton_accept *runtime_accept(const struct baton_driver *drv,
+						 const struct baton_accept_desc *a)
+{
+	for (size_t i = 0; i < drv->n_accepts; i++)
+		if (!strcmp(drv->accepts[i].schema->owner, a->schema->owner))
+			return &drv->accepts[i];
+	return NULL;
+}
+
+/* RESTORE one device: convert its state if need be, hand it to the driver. */
+static int restore_device(struct baton_host *host, const struct baton_decision *d)
+{
+	const struct baton_image_device *rec = d->device;
+	const struct baton_driver *drv = runtime_driver(d->driver);
+	const struct baton_accept *acc = drv ? runtime_accept(drv, d->accept) : NULL;
+	const void *state = rec->state;
+	size_t size = rec->state_size;
+	struct baton_device *dev;
+	void *converted = NULL;
+	int err;
+
+	if (!acc)
+		return -BATON_ERR_BADCONTRACT;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -BATON_ERR_NOMEM;
+	dev->host = host;
+	dev->drv = drv;
+	dev->info = (struct baton_device_info){
+		rec->addr, rec->ids, rec->orphan, rec->mandatory };
+	if (acc->via == BATON_VIA_CONVERTER) {
+		size = acc->target->size;
+		converted = calloc(1, size);
+		err = converted ? acc->convert(rec->state, rec->state_size,
+					       converted, size) : -BATON_ERR_NOMEM;
+		if (err)
+			goto err_dev;
+		state = converted;
+	}
+	err = drv->ops && drv->ops->restore ? drv->ops->restore(dev, state, size) : 0;
+	if (err)
+		goto err_dev;
+	err = baton_host_add_dev(host, dev);
+	if (err) {
+		if (drv->ops && drv->ops->remove)
+			drv->ops->remove(dev);
+		goto err_dev;
+	}
+	free(converted);
+	return 0;
+
+err_dev:
+	free(converted);
+	free(dev);
+	return err;
+}
+
+/* A device no driver takes stays preserved, untouched, for a later version. */
+static int carry_quarantined(struct baton_host *host, const struct baton_image_device *rec)
+{
+	struct baton_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return -BATON_ERR_NOMEM;
+	dev->host = host;
+	dev->info = (struct baton_device_info){
+		rec->addr, rec->ids, rec->orphan, rec->mandatory };
+	memcpy(dev->schema, rec->schema, BATON_GUID_SIZE);
+	if (rec->state_size) {
+		dev->state = malloc(rec->state_size);
+		if (!dev->state) {
+			free(dev);
+			return -BATON_ERR_NOMEM;
+		}
+		memcpy(dev->state, rec->state, rec->state_size);
+		dev->state_size = rec->state_size;
+	}
+	return baton_host_add_dev(host, dev);
+}
+
+/* Give back what a failed restore took, leaving every device untouched. */
+static void abandon_restore(struct baton_host *host)
+{
+	for (size_t i = host->n_devices; i-- > 0;) {
+		struct baton_device *dev = host->devices[i];
+
+		if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
+			dev->drv->ops->remove(dev);
+		free(dev->state);
+		free(dev);
+	}
+	host->n_devices = 0;
+	for (size_t i = 0; i < host->n_regions; i++) {
+		munmap(host->regions[i]->base, host->regions[i]->size);
+		free(host->regions[i]->label);
+		free(host->regions[i]);
+	}
+	host->n_regions = 0;
+	host->n_fds = 0;
+}
+
+/* Exec the previous binary with the environment as it came: never returns
+ * unless the exec fails. */
+static int go_back(const struct baton_host *host, int why)
+{
+	char *argv_env, **argv = NULL;
+	size_t n = 0;
+
+	if (getenv(BATON_ENV_ROLLBACK) || !host->image || !host->image->exec_path)
+		return why;	/* already the previous version, or nowhere to go */
+	argv_env = getenv(BATON_ENV_PREV_ARGV);
+	if (argv_env)
+		argv_env = strdup(argv_env);
+	for (char *p = argv_env, *save = NULL, *tok;
+	     p && (tok = strtok_r(p, "\x1f", &save)); p = NULL) {
+		char **grown = realloc(argv, (n + 2) * sizeof(*argv));
+
+		if (!grown)
+			break;
+		argv = grown;
+		argv[n++] = tok;
+		argv[n] = NULL;
+	}
+	if (!argv)
+		return why;
+	setenv(BATON_ENV_ROLLBACK, "1", 1);
+	/* The image fd and the fds in BATON_FDS must reach the previous binary. */
+	fcntl(atoi(getenv(BATON_ENV_IMAGE_FD)), F_SETFD, 0);
+	for (const char *s = getenv(BATON_ENV_FDS); s && *s;) {
+		fcntl(atoi(s), F_SETFD, 0);
+		s = strchr(s, ',');
+		s = s ? s + 1 : NULL;
+	}
+	execve(host->image->exec_path, argv, environ);
+	free(argv);
+	free(argv_env);
+	return why;
+}
+
+static void clear_env(void)
+{
+	unsetenv(BATON_ENV_IMAGE_FD);
+	unsetenv(BATON_ENV_FDS);
+	unsetenv(BATON_ENV_FREEZE_NS);
+	unsetenv(BATON_ENV_PREV_ARGV);
+	unsetenv(BATON_ENV_ROLLBACK);
+}
+
+static int restore(struct baton_host *host, int image_fd)
+{
+	struct baton_diag diag = { 0 };
+	struct baton_image *img;
+	size_t n;
+	int err;
+
+	err = map_image(host, image_fd);
+	if (!err)
+		err = baton_image_parse(host->image_map, host->image_len,
+					&host->image, &diag);
+	if (err)
+		return err;
+	img = host->image;
+	host->generation = img->generation;
+	n = img->n_devices;
+	host->decisions = calloc(n ? n : 1, sizeof(*host->decisions));
+	if (!host->decisions)
+		return -BATON_ERR_NOMEM;
+	err = baton_contracts_from_registry(&host->contracts, &diag);
+	if (!err)
+		err = baton_plan(img->devices, n, host->contracts, NULL,
+				 host->decisions);
+	if (err)
+		return err;
+	/* What cannot be bound now would not be bound by retrying: refuse. */
+	if (!baton_plan_ok(host->decisions, n))
+		return -BATON_ERR_MISSING;
+
+	err = take_fds(host, img);
+	if (!err)
+		err = take_regions(host, img);
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct baton_decision *d = &host->decisions[i];
+
+		switch (d->action) {
+		case BATON_ACTION_BIND:
+		case BATON_ACTION_CONVERT:
+			err = restore_device(host, d);
+			break;
+		case BATON_ACTION_QUARANTINE:
+		case BATON_ACTION_CONFLICT:
+			err = carry_quarantined(host, d->device);
+			break;
+		case BATON_ACTION_RESET:
+		case BATON_ACTION_RELEASE:
+			break;
+		}
+	}
+	if (err)
+		return err;
+
+	/* FINISH: every device resumes; the blackout ends here. */
+	for (size_t i = 0; i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+
+		if (dev->drv && dev->drv->ops && dev->drv->ops->finish)
+			dev->drv->ops->finish(dev);
+	}
+	host->last.blackout_ns = baton_now_ns() -
+		(uint64_t)env_number(BATON_ENV_FREEZE_NS, LONG_MAX);
+	host->last.rolled_back = getenv(BATON_ENV_ROLLBACK) != NULL;
+	host->last.decisions = host->decisions;
+	host->last.n_decisions = n;
+	host->restored = true;
+	return 0;
+}
+
+int baton_host_create(const struct baton_host_opts *opts,
+		      struct baton_host **out)
+{
+	struct baton_host *host;
+	long image_fd;
+	int err;
+
+	host = calloc(1, sizeof(*host));
+	if (!host)
+		return -BATON_ERR_NOMEM;
+	host->program = strdup(opts->program ? opts->program : "");
+	host->exec_path = opts->exec_path ? strdup(opts->exec_path) :
+			  realpath("/proc/self/exe", NULL);
+	host->argv = dup_argv(opts->argv);
+	if (!host->program || !host->exec_path || !host->argv) {
+		err = -BATON_ERR_NOMEM;
+		goto err_host;
+	}
+
+	image_fd = env_number(BATON_ENV_IMAGE_FD, INT32_MAX);
+	if (image_fd >= 0) {
+		err = restore(host, (int)image_fd);
+		if (err) {
+			abandon_restore(host);
+			err = go_back(host, err);
+			goto err_host;
+		}
+		close((int)image_fd);
+		clear_env();
+	}
+	*out = host;
+	return 0;
+
+err_host:
+	baton_host_destroy(host);
+	return err;
+}
+
+void baton_host_destroy(struct baton_host *host)
+{
+	if (!host)
+		return;
+	for (size_t i = 0; i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+
+		if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
+			dev->drv->ops->remove(dev);
+		free(dev->state);
+		free(dev);
+	}
+	for (size_t i = 0; i < host->n_regions; i++) {
+		struct baton_region *r = host->regions[i];
+
+		munmap(r->base, r->size);
+		close(r->fd);
+		free(r->label);
+		free(r);
+	}
+	free(host->regions);
+	free(host->devices);
+	free(host->fds);
+	free(host->decisions);
+	baton_contracts_free(host->contracts);
+	baton_image_free(host->image);
+	if (host->image_map)
+		munmap(host->image_map, host->image_len);
+	free(host->program);
+	free(host->exec_path);
+	free_argv(host->argv);
+	free(host);
+}

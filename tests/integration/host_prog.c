@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A program that lives through updates: built as host-prog-v1 and
+ * host-prog-v2 (HOST_PROG_VERSION).  It keeps a 1 MiB region with a
+ * pattern, a pipe with unread bytes, an eventfd with a count, a mandatory
+ * "counter" device and an optional "scratch" device.  v2 renames the
+ * counter's driver to "tally", writes counter-state v2 and reads v1 through
+ * a converter; v2 has no driver for scratch.
+ *
+ *   host-prog-vN [--update-to BINARY [--at-generation N]]
+ *                [--fail preserve|freeze] [-- ARGS FOR BINARY]
+ *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
+ *
+ * It updates only at generation N (default 0, a cold start), so that a
+ * version that comes back, with the same arguments, does not try again.
+ *
+ * Every start prints one JSON line saying what it found; the tests check
+ * those lines (tests/integration/test_host.sh).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <baton/host.h>
+
+#define PIPE_BYTES "unread bytes\n"
+#define REGION_SIZE (1u << 20)
+#define TOKEN_PIPE_R 1
+#define TOKEN_PIPE_W 2
+#define TOKEN_EVENTFD 3
+
+static const char *fail_op;
+
+BATON_SCHEMA(counter_state_v1, "counter-state", 1,
+	BATON_FIELD(u64, count),
+	BATON_FIELD(u32, frozen));
+
+BATON_SCHEMA(counter_state_v2, "counter-state", 2,
+	BATON_FIELD(u64, count),
+	BATON_FIELD(u32, frozen),
+	BATON_FIELD(u32, converted));
+
+BATON_SCHEMA(scratch_state_v1, "scratch-state", 1,
+	BATON_FIELD(u32, word));
+
+#if HOST_PROG_VERSION == 1
+typedef struct counter_state_v1 counter_state;
+#else
+typedef struct counter_state_v2 counter_state;
+#endif
+
+static int fail_if(const char *op)
+{
+	return fail_op && !strcmp(fail_op, op) ? -EIO : 0;
+}
+
+static int counter_probe(struct baton_device *dev)
+{
+	counter_state *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->count = 100;
+	baton_device_set_priv(dev, s);
+	return 0;
+}
+
+static int counter_preserve(struct baton_device *dev, void *state, size_t size)
+{
+	if (size != sizeof(counter_state))
+		return -EINVAL;
+	memcpy(state, baton_device_priv(dev), size);
+	return fail_if("preserve");
+}
+
+static int counter_freeze(struct baton_device *dev)
+{
+	counter_state *s = baton_device_priv(dev);
+
+	if (fail_if("freeze"))
+		return -EIO;
+	s->frozen = 1;
+	return 0;
+}
+
+static void counter_unfreeze(struct baton_device *dev)
+{
+	counter_state *s = baton_device_priv(dev);
+
+	s->frozen = 0;
+}
+
+static int counter_restore(struct baton_device *dev, const void *state, size_t size)
+{
+	counter_state *s;
+
+	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_FAIL_RESTORE"))
+		return -EIO;
+	if (size != sizeof(*s))
+		return -EINVAL;
+	s = malloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, state, size);
+	baton_device_set_priv(dev, s);
+	return 0;
+}
+
+static void counter_finish(struct baton_device *dev)
+{
+	counter_state *s = baton_device_priv(dev);
+
+	s->frozen = 0;
+}
+
+static void counter_remove(struct baton_device *dev)
+{
+	free(baton_device_priv(dev));
+	baton_device_set_priv(dev, NULL);
+}
+
+static const struct baton_driver_ops counter_ops = {
+	.probe = counter_probe,
+	.preserve = counter_preserve,
+	.freeze = counter_freeze,
+	.unfreeze = counter_unfreeze,
+	.restore = counter_restore,
+	.finish = counter_finish,
+	.remove = counter_remove,
+};
+
+#if HOST_PROG_VERSION == 1
+BATON_DRIVER(counter_driver, "counter", 0, &counter_ops,
+	BATON_MATCH_DEVICE(0x1234, 0xc0de),
+	BATON_ACCEPT(counter_state_v1));
+
+static const struct baton_driver_ops scratch_ops = { 0 };
+
+BATON_DRIVER(scratch_driver, "scratch", 0, &scratch_ops,
+	BATON_MATCH_DEVICE(0x1234, 0x5c4a),
+	BATON_ACCEPT(scratch_state_v1));
+#else
+int counter_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len);
+
+int counter_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len)
+{
+	const struct counter_state_v1 *v1 = from;
+	struct counter_state_v2 *v2 = to;
+
+	if (from_len != sizeof(*v1) || to_len != sizeof(*v2))
+		return -BATON_ERR_RANGE;
+	v2->count = v1->count;
+	v2->frozen = v1->frozen;
+	v2->converted = 1;
+	return 0;
+}
+
+BATON_DRIVER(tally_driver, "tally", 0, &counter_ops,
+	BATON_MATCH_DEVICE(0x1234, 0xc0de),
+	BATON_ACCEPT(counter_state_v2),
+	BATON_ACCEPT_CONVERTED(counter_state_v1, counter_state_v2, counter_v1_to_v2));
+#endif
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = -1;	/* the directory's own fd */
+
+	while (d && (de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static bool region_ok(const struct baton_region *r)
+{
+	const uint8_t *p = baton_region_base(r);
+
+	for (size_t i = 0; i < baton_region_size(r); i += 4093)
+		if (p[i] != (uint8_t)(i * 31))
+			return false;
+	return true;
+}
+
+static const struct baton_pci_addr counter_addr = { 0, 0, 0x10, 0 };
+static const struct baton_pci_addr scratch_addr = { 0, 0, 0x11, 0 };
+
+/* One JSON line on what this process holds. */
+static void report(struct baton_host *host, struct baton_region *r,
+		   const char *event, int err)
+{
+	const struct baton_update_result *last = baton_host_last_update(host);
+	struct baton_device *counter = baton_host_device(host, &counter_addr);
+	struct baton_device *scratch = baton_host_device(host, &scratch_addr);
+	counter_state *s = counter ? baton_device_priv(counter) : NULL;
+	int pipe_r = baton_host_take_fd(host, TOKEN_PIPE_R);
+	int efd = baton_host_take_fd(host, TOKEN_EVENTFD);
+	int pipe_bytes = -1;
+	uint64_t events = 0;
+
+	ioctl(pipe_r, FIONREAD, &pipe_bytes);
+	/* Read the count and put it back: looking must not change it. */
+	if (read(efd, &events, sizeof(events)) == sizeof(events))
+		(void)!write(efd, &events, sizeof(events));
+
+	printf("{\"event\":\"%s\",\"version\":%d,\"pid\":%d,\"error\":%d,"
+	       "\"restored\":%s,\"generation\":%llu,\"rolled_back\":%s,"
+	       "\"region_inherited\":%s,\"region_ok\":%s,\"pipe_bytes\":%d,"
+	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
+	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d}\n",
+	       event, HOST_PROG_VERSION, (int)getpid(), err,
+	       baton_host_restored(host) ? "true" : "false",
+	       (unsigned long long)baton_host_generation(host),
+	       last && last->rolled_back ? "true" : "false",
+	       baton_region_inherited(r) ? "true" : "false",
+	       region_ok(r) ? "true" : "false", pipe_bytes,
+	       (unsigned long long)events, s ? (long long)s->count : -1LL,
+	       s ? (int)s->frozen : -1,
+#if HOST_PROG_VERSION == 2
+	       s ? (int)s->converted : -1,
+#else
+	       -1,
+#endif
+	       !scratch ? "absent" : baton_device_driver(scratch) ?
+	       baton_device_driver(scratch)->name : "quarantined",
+	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
+	       count_fds());
+	fflush(stdout);
+}
+
+/* First start: make everything the later versions must find. */
+static int setup(struct baton_host *host, struct baton_region **r)
+{
+	const struct baton_device_info counter = {
+		counter_addr, { 0x1234, 0xc0de, 0, 0, 0xff0000 },
+		BATON_ORPHAN_QUARANTINE, true };
+	const struct baton_device_info scratch = {
+		scratch_addr, { 0x1234, 0x5c4a, 0, 0, 0xff0000 },
+		BATON_ORPHAN_QUARANTINE, false };
+	struct baton_device *dev;
+	uint64_t five = 5;
+	int p[2], efd;
+
+	if (baton_host_region(host, "data", REGION_SIZE, r))
+		return -1;
+	for (size_t i = 0; i < REGION_SIZE; i++)
+		((uint8_t *)baton_region_base(*r))[i] = (uint8_t)(i * 31);
+	if (pipe2(p, O_CLOEXEC) || write(p[1], PIPE_BYTES, strlen(PIPE_BYTES)) < 0)
+		return -1;
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0 || write(efd, &five, sizeof(five)) != sizeof(five))
+		return -1;
+	if (baton_host_preserve_fd(host, TOKEN_PIPE_R, p[0], BATON_FD_PIPE) ||
+	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||
+	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))
+		return -1;
+	return baton_host_add_device(host, &counter, &dev) ||
+	       baton_host_add_device(host, &scratch, &dev) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct baton_host_opts opts = {
+		.program = HOST_PROG_VERSION == 1 ? "host-prog v1" : "host-prog v2",
+		.argv = argv,
+	};
+	const char *target = NULL;
+	char **target_argv = NULL;
+	unsigned long at_generation = 0;
+	struct baton_host *host;
+	struct baton_region *r;
+	int err, i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--update-to") && i + 1 < argc)
+			target = argv[++i];
+		else if (!strcmp(argv[i], "--at-generation") && i + 1 < argc)
+			at_generation = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--fail") && i + 1 < argc)
+			fail_op = argv[++i];
+	}
+	if (target) {
+		/* The target's argv: its path, then what follows "--". */
+		int rest = i < argc ? argc - i - 1 : 0;
+
+		target_argv = calloc((size_t)rest + 2, sizeof(*target_argv));
+		if (!target_argv)
+			return 1;
+		target_argv[0] = (char *)target;
+		for (int k = 0; k < rest; k++)
+			target_argv[k + 1] = argv[i + 1 + k];
+	}
+	err = baton_host_create(&opts, &host);
+	if (err) {
+		printf("{\"event\":\"create-failed\",\"version\":%d,\"error\":%d}\n",
+		       HOST_PROG_VERSION, err);
+		return 1;
+	}
+	if (baton_host_restored(host)) {
+		if (baton_host_region(host, "data", REGION_SIZE, &r))
+			return 1;
+		report(host, r, "restored", 0);
+	} else {
+		if (setup(host, &r))
+			return 1;
+		report(host, r, "started", 0);
+	}
+	if (target && baton_host_generation(host) == at_generation) {
+		struct baton_device *counter = baton_host_device(host, &counter_addr);
+		counter_state *s = baton_device_priv(counter);
+		const struct baton_update_opts up = {
+			.target = target, .argv = target_argv };
+
+		/* Work done since start must survive the update too. */
+		s->count++;
+		err = baton_host_update(host, &up);
+		report(host, r, "update-failed", err);
+	}
+	baton_host_destroy(host);
+	free(target_argv);
+	return 0;
+}

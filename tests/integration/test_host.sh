@@ -1,0 +1,70 @@
+#!/bin/sh
+# Exec-mode updates of tests/integration/host_prog.c and their failures.
+# Each run prints one JSON line per start or failed update; every scenario
+# checks where the program ended up, in which version, and that the region,
+# the pipe's unread bytes, the eventfd count, the device state and the
+# number of open fds all came through.  TAP output.
+#
+# usage: test_host.sh BUILD_DIR_OF_HOST_PROGS
+set -u
+dir=$1
+v1=$dir/host-prog-v1
+v2=$dir/host-prog-v2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+
+# run NAME COMMAND...: run a scenario, bounded in time, lines to $tmp/out.
+run() {
+	name=$1
+	shift
+	timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
+	status=$?
+	if [ "$status" -ne 0 ]; then
+		echo "# $name: exit $status"
+		sed 's/^/#   /' "$tmp/out" "$tmp/err"
+	fi
+}
+
+# check NAME JQ_EXPR: over the array of lines printed.
+check() {
+	n=$((n + 1))
+	if jq -es "$2" "$tmp/out" >/dev/null 2>&1; then echo "ok $n - $1"; else
+		failed=$((failed + 1))
+		echo "not ok $n - $1"
+		echo "# jq -s '$2' failed on:"
+		sed 's/^/#   /' "$tmp/out"
+	fi
+}
+
+# What must hold in every line: nothing lost, nothing leaked.
+intact='all(.[]; .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .frozen == 0)
+	and ([.[].fds] | unique | length == 1)
+	and ([.[].pid] | unique | length == 1)'
+
+run "update v1 -> v2" "$v1" --update-to "$v2"
+check "v1 -> v2: two starts, same PID, everything intact" "length == 2 and $intact"
+check "v2 restored generation 1 from v1's image" '.[1] | .event == "restored" and .version == 2 and .generation == 1 and .rolled_back == false and .region_inherited'
+check "the renamed driver read v1 state through its converter" '.[1] | .count == 101 and .converted == 1'
+check "a device v2 has no driver for is quarantined, not lost" '.[1].scratch == "quarantined"'
+check "blackout measured, FREEZE to FINISH" '.[1].blackout_us > 0 and .[1].blackout_us < 5000000'
+
+run "exec fails" "$v1" --update-to "$tmp/no-such-binary"
+check "a failed exec leaves v1 running as it was" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+
+for op in preserve freeze; do
+	run "$op fails" "$v1" --update-to "$v2" --fail "$op"
+	check "a failing $op unwinds: v1 running, device unfrozen" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+done
+
+HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
+check "v2 failing to restore execs v1 with the same image" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact"
+check "v1 came back with its own state and drivers" '.[1] | .count == 101 and .scratch == "scratch"'
+
+run "downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1
+check "v1 cannot read counter-state v2: v2 comes back" "length == 3 and .[2].version == 2 and .[2].rolled_back and .[2].generation == 2 and $intact"
+check "the quarantined device is carried through both updates" '.[2] | .scratch == "quarantined" and .count == 102'
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
