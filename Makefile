@@ -64,6 +64,13 @@ check-fuzz: $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_image
 	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_image tests/fuzz/corpus $(FUZZ_SECONDS)
 
+# The kernel path end to end in a QEMU guest running Debian's kernel: save,
+# preflight, kexec, bind by schema (tests/vm/run).  As root it installs
+# what it needs (scripts/deps-vm); a few minutes the first time, ~30 s after.
+.PHONY: check-vm
+check-vm: all
+	tests/vm/run $(BUILD)
+
 bench: $(BUILD)/build.ninja
 	ninja -C $(BUILD) bench/bench_plan
 	$(BUILD)/bench/bench_plan

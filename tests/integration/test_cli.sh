@@ -174,6 +174,13 @@ expect "schema check: a changed release fails" 1 schema check --json "$changed" 
 check "check: layout change without a version bump" '.ok == false and (.schemas[] | select(.schema_name == "pktgen-state" and .schema_version == 1) | .status == "changed" and (.changes | index("field vlan added") != null) and (.changes | map(startswith("GUID ")) | any))'
 check "check: layout moved under a pinned GUID" '.schemas[] | select(.schema_name == "legacy-state") | .status == "changed" and (.changes | index("field mode: type u32 -> u64") != null) and (.changes | map(startswith("layout changed under pinned GUID")) | any)'
 check "check: schemas the release dropped are listed" '[.schemas[] | select(.status == "removed") | .schema_name] == ["edu-state", "pktgen-state"]'
+expect "schema guid of a layout written by hand" 0 schema guid --json pktgen-state 1 \
+	next_seq:u64:0:8 ring_head:u32:8:4 ring_size:u32:12:4 rx_packets:u64:16:8 mac:u8[6]:24:6
+check "schema guid: the golden GUID of pktgen-state v1" '.schema == "3f7174ac-46a9-57ec-b761-b29cdbf15055" and .hex == "3f7174ac46a957ecb761b29cdbf15055"'
+expect "schema guid: a size that disagrees with the type" 2 schema guid x 1 a:u16:0:4
+expect "schema guid: a non-canonical type" 2 schema guid x 1 a:u8[06]:0:6
+expect "schema guid: overlapping fields" 2 schema guid x 1 a:u32:0:4 b:u32:2:4
+expect "schema guid: a bad version" 2 schema guid x v1 a:u32:0:4
 echo '{"not":"a lock"}' >"$tmp/bad.lock"
 expect "schema check: not a lock file" 2 schema check "$v1" "$tmp/bad.lock"
 one_error_line "bad lock: one error line" "$tmp/bad.lock" "not a baton schema lock file"

@@ -10,8 +10,15 @@
  * The fix is a new version (and a converter), never an edit in place.
  * A pinned GUID is the case a GUID alone cannot catch: the pin stays while
  * the layout moves under it; the recorded layout catches it.
+ *
+ * baton schema guid NAME VERSION FIELD:TYPE:OFFSET:SIZE...
+ *
+ * The GUID of a layout written out by hand: for code that cannot use
+ * BATON_SCHEMA(), such as a kernel module (docs/kernel.md).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +27,8 @@
 
 static const char usage[] =
 	"baton schema lock BINARY [-o FILE] [--json] | "
-	"baton schema check BINARY LOCKFILE [--json]";
+	"baton schema check BINARY LOCKFILE [--json] | "
+	"baton schema guid NAME VERSION FIELD:TYPE:OFFSET:SIZE... [--json]";
 
 #define LOCK_KEY "baton_schema_lock"
 #define LOCK_VERSION 1
@@ -320,6 +328,82 @@ static int check(const char *binary, const char *lockfile, bool json)
 	return ok ? EXIT_OK : EXIT_VERDICT;
 }
 
+/*
+ * "u32", "s8", "u8[6]": an element type, and a count that agrees with @size,
+ * written exactly as the canonical form writes it (no "u8[06]").
+ */
+static bool type_fits(const char *type, uint32_t size)
+{
+	unsigned bits, count = 0;
+	char sign, canon[40];
+
+	if (sscanf(type, "%c%u[%u]", &sign, &bits, &count) < 2 ||
+	    (sign != 'u' && sign != 's') ||
+	    (bits != 8 && bits != 16 && bits != 32 && bits != 64))
+		return false;
+	if (strchr(type, '['))
+		snprintf(canon, sizeof(canon), "%c%u[%u]", sign, bits, count);
+	else
+		snprintf(canon, sizeof(canon), "%c%u", sign, bits);
+	return !strcmp(canon, type) && (strchr(type, '[') ? count : 1) &&
+	       (uint64_t)(count ? count : 1) * bits / 8 == size;
+}
+
+static int guid(int argc, char **argv, bool json)
+{
+	struct baton_schema_desc desc = { 0 };
+	char text[BATON_CONTRACT_GUID_STRLEN], hex[33];
+	unsigned long version;
+	uint8_t g[BATON_GUID_SIZE];
+	char *end;
+	int err = EXIT_OK;
+
+	errno = 0;
+	version = strtoul(argv[1], &end, 10);
+	if (errno || *end || !*argv[1] || version > UINT32_MAX ||
+	    strlen(argv[0]) >= sizeof(desc.name))
+		return cli_usage(usage, "schema guid takes a NAME and a decimal VERSION");
+	snprintf(desc.name, sizeof(desc.name), "%s", argv[0]);
+	desc.version = (uint32_t)version;
+	desc.n_fields = (size_t)argc - 2;
+	desc.fields = calloc(desc.n_fields, sizeof(*desc.fields));
+	if (!desc.fields)
+		return cli_failf(argv[0], "out of memory");
+	for (size_t i = 0; i < desc.n_fields; i++) {
+		struct baton_field_desc *f = &desc.fields[i];
+		int used = 0;
+
+		if (sscanf(argv[2 + i], "%63[^:]:%39[^:]:%u:%u%n", f->name, f->type,
+			   &f->offset, &f->size, &used) != 4 || argv[2 + i][used] ||
+		    !type_fits(f->type, f->size) ||
+		    (i && f->offset < desc.fields[i - 1].offset + desc.fields[i - 1].size)) {
+			err = cli_usage(usage, "field '%s' is not NAME:TYPE:OFFSET:SIZE "
+					"in order, with a type u8..s64 or u8[N] of that size",
+					argv[2 + i]);
+			goto out;
+		}
+	}
+	if (baton_schema_derive_guid(&desc, g) < 0) {
+		err = cli_failf(argv[0], "out of memory");
+		goto out;
+	}
+	baton_guid_format(g, text);
+	for (size_t i = 0; i < BATON_GUID_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", g[i]);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "schema", json_object_new_string(text));
+		json_object_object_add(o, "hex", json_object_new_string(hex));
+		cli_json_print(o);
+	} else {
+		printf("%s\n%s\n", text, hex);
+	}
+out:
+	free(desc.fields);
+	return err;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -337,7 +421,9 @@ static int run(int argc, char **argv)
 		return lock(argv[first + 1], &args, json);
 	if (argc - first == 3 && !strcmp(argv[first], "check") && !args.output)
 		return check(argv[first + 1], argv[first + 2], json);
-	return cli_usage(usage, "schema takes lock BINARY or check BINARY LOCKFILE");
+	if (argc - first >= 4 && !strcmp(argv[first], "guid") && !args.output)
+		return guid(argc - first - 1, argv + first + 1, json);
+	return cli_usage(usage, "schema takes lock, check or guid");
 }
 
 const struct cli_cmd cmd_schema = { "schema", run, usage };

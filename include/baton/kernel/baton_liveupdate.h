@@ -207,8 +207,9 @@ static inline bool baton_lu__accepts(const struct baton_lu__dev *lu,
 	return false;
 }
 
-static ssize_t __maybe_unused liveupdate_schema_show(struct device *dev,
-				      struct device_attribute *attr, char *buf)
+static ssize_t __maybe_unused
+liveupdate_schema_show(struct device *dev, struct device_attribute *attr,
+		       char *buf)
 {
 	struct baton_lu__dev *lu = baton_lu__find(dev);
 
@@ -217,9 +218,9 @@ static ssize_t __maybe_unused liveupdate_schema_show(struct device *dev,
 	return sysfs_emit(buf, "%*phN\n", BATON_LU_GUID_LEN, lu->written);
 }
 
-static ssize_t __maybe_unused liveupdate_schema_store(struct device *dev,
-				       struct device_attribute *attr,
-				       const char *buf, size_t count)
+static ssize_t __maybe_unused
+liveupdate_schema_store(struct device *dev, struct device_attribute *attr,
+			const char *buf, size_t count)
 {
 	struct baton_lu__dev *lu = baton_lu__find(dev);
 	u8 guid[BATON_LU_GUID_LEN];
@@ -241,9 +242,10 @@ static struct device_attribute baton_lu__schema_attr __maybe_unused =
 	__ATTR(liveupdate_schema, 0644, liveupdate_schema_show,
 	       liveupdate_schema_store);
 
-static ssize_t __maybe_unused baton_lu__state_read(struct file *file, struct kobject *kobj,
-				    BATON_LU__BIN_CONST struct bin_attribute *attr,
-				    char *buf, loff_t off, size_t count)
+static ssize_t __maybe_unused
+baton_lu__state_read(struct file *file, struct kobject *kobj,
+		     BATON_LU__BIN_CONST struct bin_attribute *attr,
+		     char *buf, loff_t off, size_t count)
 {
 	struct device *dev = kobj_to_dev(kobj);
 	struct baton_lu__dev *lu = baton_lu__find(dev);
@@ -278,9 +280,10 @@ out:
 	return ret;
 }
 
-static ssize_t __maybe_unused baton_lu__state_write(struct file *file, struct kobject *kobj,
-				     BATON_LU__BIN_CONST struct bin_attribute *attr,
-				     char *buf, loff_t off, size_t count)
+static ssize_t __maybe_unused
+baton_lu__state_write(struct file *file, struct kobject *kobj,
+		      BATON_LU__BIN_CONST struct bin_attribute *attr,
+		      char *buf, loff_t off, size_t count)
 {
 	struct device *dev = kobj_to_dev(kobj);
 	struct baton_lu__dev *lu = baton_lu__find(dev);
