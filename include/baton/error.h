@@ -67,6 +67,10 @@ enum baton_err {
 	/* A result does not fit the buffer or limit it must fit. */
 	BATON_ERR_RANGE,
 
+	/* ---- Updates ---- */
+	/* The preflight found a mandatory device the target would not bind. */
+	BATON_ERR_REFUSED,
+
 	BATON_ERR_MAX
 };
 

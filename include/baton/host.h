@@ -223,23 +223,53 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
 /* ---- The update ---- */
 
 /**
+ * struct baton_update_report - what a preflight decided, for the caller
+ * @decisions:  one per device, the target's plan from its contracts
+ * @n:          their number
+ * @contracts:  the target's contracts, which @decisions point into
+ */
+struct baton_update_report {
+	struct baton_decision *decisions;
+	size_t n;
+	struct baton_image_device *records;
+	struct baton_contracts *contracts;
+};
+
+/* Free what a report holds (not the report itself). */
+void baton_update_report_release(struct baton_update_report *report);
+
+/**
  * struct baton_update_opts
  * @target:  the binary to exec
  * @argv:    its arguments (argv[0] first), NULL terminated; NULL reuses
  *           the host's
+ * @orphan:  overrides the devices' orphan policy in the preflight
+ * @force:   go ahead although a mandatory device would not be bound
+ * @report:  filled with the preflight's decisions when not NULL (also when
+ *           the update is refused); release it with
+ *           baton_update_report_release()
  */
 struct baton_update_opts {
 	const char *target;
 	char *const *argv;
+	enum baton_orphan_override orphan;
+	bool force;
+	struct baton_update_report *report;
 };
 
 /**
  * baton_host_update() - replace this program with @opts->target, in place
  *
+ * First the preflight, before anything is touched: the target's contracts
+ * are read from its ELF file and the devices planned against them; a
+ * mandatory device the target would not bind refuses the update (unless
+ * @opts->force).  Then PREPARE, FREEZE, HANDOVER.
+ *
  * Returns only when the update did not happen; the program is then running
  * as before, every device unfrozen, every fd as it was.
  *
- * Return: the error that stopped it: a driver op's error (PREPARE,
+ * Return: the error that stopped it: -BATON_ERR_REFUSED (preflight), an
+ * error reading the target's contracts, a driver op's error (PREPARE,
  * FREEZE), -BATON_ERR_IO (the image or the exec failed; errno says why).
  */
 int baton_host_update(struct baton_host *host,

@@ -29,6 +29,7 @@ static const char *const baton_errors[BATON_ERR_MAX] = {
 	[BATON_ERR_IO] = "I/O error",
 	[BATON_ERR_INVAL] = "invalid argument",
 	[BATON_ERR_RANGE] = "out of range",
+	[BATON_ERR_REFUSED] = "update refused: a mandatory device would not be bound",
 };
 
 const char *baton_strerror(int err)

@@ -4,6 +4,8 @@
  *
  * baton_host_update() reads top to bottom as the phases it runs:
  *
+ *	preflight() the target's contracts, read from its file, against a
+ *		    record of every device: refuse before touching anything
  *	prepare()   each driver serializes its device's state
  *	freeze()    each driver quiesces its device; the blackout starts
  *	handover()  the image goes into a sealed memfd; the image, the
@@ -30,6 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <baton/contracts.h>
 #include <baton/host.h>
 
 #include "internal.h"
@@ -41,11 +44,98 @@ extern char **environ;
 struct update {
 	struct baton_host *host;
 	const struct baton_update_opts *opts;
+	struct baton_image_device *records;	/* per device, its record */
 	void **states;			/* per device, the serialized state */
 	size_t n_frozen;
 	int image_fd;
 	uint64_t freeze_ns;
 };
+
+/*
+ * A record per device, as the image will carry it: what the preflight plans
+ * and the handover writes.  A driver's device gets the schema its driver
+ * writes (the state comes in PREPARE); a quarantined one keeps its own.
+ */
+static int build_records(struct update *u)
+{
+	struct baton_host *host = u->host;
+
+	u->records = calloc(host->n_devices + 1, sizeof(*u->records));
+	if (!u->records)
+		return -BATON_ERR_NOMEM;
+	for (size_t i = 0; i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+		struct baton_image_device *d = &u->records[i];
+
+		d->index = (uint32_t)i;
+		d->bus = "pci";
+		d->addr = dev->info.addr;
+		d->ids = dev->info.ids;
+		d->orphan = dev->info.orphan;
+		d->mandatory = dev->info.mandatory;
+		if (dev->drv) {
+			const struct baton_schema *w = baton_driver_written(dev->drv);
+			struct baton_schema_desc *desc;
+			int err;
+
+			if (!w)
+				return -BATON_ERR_BADCONTRACT;
+			err = baton_schema_describe(w, &desc);
+			if (err)
+				return err;
+			memcpy(d->schema, desc->guid, BATON_GUID_SIZE);
+			baton_schema_desc_free(desc);
+		} else {
+			memcpy(d->schema, dev->schema, BATON_GUID_SIZE);
+			d->state = dev->state;
+			d->state_size = dev->state_size;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Before anything is touched: would the target bind every mandatory
+ * device?  Its contracts come from its file; it does not run.
+ */
+static int preflight(struct update *u)
+{
+	struct baton_update_report local = { 0 };
+	struct baton_update_report *rep = u->opts->report ? u->opts->report : &local;
+	const struct baton_plan_opts popts = { .orphan = u->opts->orphan };
+	size_t n = u->host->n_devices;
+	int err;
+
+	memset(rep, 0, sizeof(*rep));
+	err = baton_contracts_read_elf(u->opts->target, &rep->contracts, NULL);
+	if (err)
+		goto out;
+	rep->decisions = calloc(n + 1, sizeof(*rep->decisions));
+	err = rep->decisions ? baton_plan(u->records, n, rep->contracts, &popts,
+					   rep->decisions) : -BATON_ERR_NOMEM;
+	if (err)
+		goto out;
+	rep->n = n;
+	if (!baton_plan_ok(rep->decisions, n) && !u->opts->force)
+		err = -BATON_ERR_REFUSED;
+out:
+	/* A caller's report takes the records over; the decisions point in. */
+	if (rep == &local) {
+		baton_update_report_release(&local);
+	} else {
+		rep->records = u->records;
+		u->records = NULL;
+	}
+	return err;
+}
+
+void baton_update_report_release(struct baton_update_report *report)
+{
+	free(report->decisions);
+	free(report->records);
+	baton_contracts_free(report->contracts);
+	memset(report, 0, sizeof(*report));
+}
 
 static int prepare(struct update *u)
 {
@@ -210,6 +300,8 @@ err_env:
 static int handover(struct update *u)
 {
 	struct baton_host *host = u->host;
+	const struct baton_image_device *records = u->opts->report ?
+		u->opts->report->records : u->records;
 	size_t n_fds_max = host->n_regions + host->n_fds;
 	struct baton_image_region *regions;
 	struct baton_image_device *devices;
@@ -230,30 +322,11 @@ static int handover(struct update *u)
 		regions[i] = (struct baton_image_region){ (uint32_t)i, (uint32_t)i,
 			host->regions[i]->size, host->regions[i]->label };
 	for (size_t i = 0; i < host->n_devices; i++) {
-		struct baton_device *dev = host->devices[i];
-		struct baton_image_device *d = &devices[i];
-
-		d->index = (uint32_t)i;
-		d->bus = "pci";
-		d->addr = dev->info.addr;
-		d->ids = dev->info.ids;
-		d->orphan = dev->info.orphan;
-		d->mandatory = dev->info.mandatory;
-		if (dev->drv) {
-			const struct baton_schema *w = baton_driver_written(dev->drv);
-			struct baton_schema_desc *desc;
-
-			err = baton_schema_describe(w, &desc);
-			if (err)
-				goto out;
-			memcpy(d->schema, desc->guid, BATON_GUID_SIZE);
-			baton_schema_desc_free(desc);
-			d->state = u->states[i];
-			d->state_size = (uint32_t)w->size;
-		} else {
-			memcpy(d->schema, dev->schema, BATON_GUID_SIZE);
-			d->state = dev->state;
-			d->state_size = dev->state_size;
+		devices[i] = records[i];
+		if (host->devices[i]->drv) {
+			devices[i].state = u->states[i];
+			devices[i].state_size =
+				(uint32_t)baton_driver_written(host->devices[i]->drv)->size;
 		}
 	}
 	img = (struct baton_image){
@@ -301,6 +374,11 @@ int baton_host_update(struct baton_host *host,
 
 	if (!opts || !opts->target)
 		return -BATON_ERR_INVAL;
+	err = build_records(&u);
+	if (!err)
+		err = preflight(&u);
+	if (err)
+		goto err_preflight;
 	err = prepare(&u);
 	if (err)
 		goto err_prepare;
@@ -313,5 +391,7 @@ err_freeze:
 	unfreeze(&u);
 err_prepare:
 	unprepare(&u);
+err_preflight:
+	free(u.records);
 	return err;
 }

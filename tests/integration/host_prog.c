@@ -7,7 +7,7 @@
  * counter's driver to "tally", writes counter-state v2 and reads v1 through
  * a converter; v2 has no driver for scratch.
  *
- *   host-prog-vN [--update-to BINARY [--at-generation N]]
+ *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
  *                [--fail preserve|freeze] [-- ARGS FOR BINARY]
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
  *
@@ -276,6 +276,7 @@ int main(int argc, char **argv)
 	const char *target = NULL;
 	char **target_argv = NULL;
 	unsigned long at_generation = 0;
+	bool force = false;
 	struct baton_host *host;
 	struct baton_region *r;
 	int err, i;
@@ -287,6 +288,8 @@ int main(int argc, char **argv)
 			at_generation = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--fail") && i + 1 < argc)
 			fail_op = argv[++i];
+		else if (!strcmp(argv[i], "--force"))
+			force = true;
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -318,7 +321,7 @@ int main(int argc, char **argv)
 		struct baton_device *counter = baton_host_device(host, &counter_addr);
 		counter_state *s = baton_device_priv(counter);
 		const struct baton_update_opts up = {
-			.target = target, .argv = target_argv };
+			.target = target, .argv = target_argv, .force = force };
 
 		/* Work done since start must survive the update too. */
 		s->count++;

@@ -10,6 +10,7 @@ set -u
 dir=$1
 v1=$dir/host-prog-v1
 v2=$dir/host-prog-v2
+BATON_ERR_REFUSED=21	# include/baton/error.h
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
@@ -62,7 +63,10 @@ check "v2 failing to restore execs v1 with the same image" "length == 2 and .[1]
 check "v1 came back with its own state and drivers" '.[1] | .count == 101 and .scratch == "scratch"'
 
 run "downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1
-check "v1 cannot read counter-state v2: v2 comes back" "length == 3 and .[2].version == 2 and .[2].rolled_back and .[2].generation == 2 and $intact"
+check "v1 cannot read counter-state v2: the preflight refuses, v2 runs on" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 2 and .[2].error == -$BATON_ERR_REFUSED and $intact"
+
+run "forced downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1 --force
+check "forced past the preflight, v1 cannot restore: v2 comes back" "length == 3 and .[2].version == 2 and .[2].rolled_back and .[2].generation == 2 and $intact"
 check "the quarantined device is carried through both updates" '.[2] | .scratch == "quarantined" and .count == 102'
 
 echo "1..$n"
