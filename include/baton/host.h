@@ -245,6 +245,7 @@ void baton_update_report_release(struct baton_update_report *report);
  *           the host's
  * @orphan:  overrides the devices' orphan policy in the preflight
  * @force:   go ahead although a mandatory device would not be bound
+ * @dry_run: stop after the preflight: 0 when the update would go ahead
  * @report:  filled with the preflight's decisions when not NULL (also when
  *           the update is refused); release it with
  *           baton_update_report_release()
@@ -254,6 +255,7 @@ struct baton_update_opts {
 	char *const *argv;
 	enum baton_orphan_override orphan;
 	bool force;
+	bool dry_run;
 	struct baton_update_report *report;
 };
 
@@ -274,5 +276,36 @@ struct baton_update_opts {
  */
 int baton_host_update(struct baton_host *host,
 		      const struct baton_update_opts *opts);
+
+/* ---- The control socket (docs/control-protocol.md) ---- */
+
+/**
+ * baton_host_listen() - accept control requests on a Unix socket at @path
+ *
+ * The socket is created with mode 0600, and each connection's peer is
+ * checked (SO_PEERCRED): only this user or root may ask anything.  The
+ * listening socket is preserved across updates: a restored host listens
+ * on it already, and calling this again with the same path is a no-op.
+ *
+ * Return: 0, -BATON_ERR_IO (errno says why), -BATON_ERR_RANGE (path too
+ * long), -BATON_ERR_NOMEM.
+ */
+int baton_host_listen(struct baton_host *host, const char *path);
+
+/* The fd to poll for POLLIN in the program's event loop; -1 if none. */
+int baton_host_fd(const struct baton_host *host);
+
+/**
+ * baton_host_dispatch() - serve one control request
+ *
+ * Call when baton_host_fd() is readable.  A "status" request is answered
+ * at once; an "update" request runs baton_host_update() and, when the exec
+ * succeeds, does not return: the new version answers the client, on the
+ * same connection, once it has restored.
+ *
+ * Return: 0 (a request was served or refused), or -BATON_ERR_IO when
+ * accepting failed.
+ */
+int baton_host_dispatch(struct baton_host *host);
 
 #endif /* BATON_HOST_H */

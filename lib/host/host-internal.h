@@ -13,8 +13,14 @@
 #define BATON_ENV_PREV_ARGV	"BATON_PREV_ARGV"	/* the previous argv, \x1f-separated */
 #define BATON_ENV_ROLLBACK	"BATON_ROLLBACK"	/* set when coming back */
 
-/* Tokens with the top bit set name the host's own fds (region memfds). */
+/*
+ * Tokens with the top bit set name the host's own fds: region memfds
+ * (HOST | index) and the control socket's (HOST | CONTROL | which).
+ */
 #define BATON_TOKEN_HOST	(1ull << 63)
+#define BATON_TOKEN_CONTROL	(1ull << 62)
+#define BATON_TOKEN_LISTEN	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 1)
+#define BATON_TOKEN_REPLY	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 2)
 
 struct baton_region {
 	struct baton_host *host;
@@ -66,6 +72,20 @@ struct baton_host {
 	void *image_map;
 	size_t image_len;
 };
+
+/* Track a host-owned fd (control socket) under a host token. */
+int baton_host_keep_fd(struct baton_host *host, uint64_t token, int fd,
+		       enum baton_fd_kind kind);
+/* The fd of a host token, or -1. */
+int baton_host_kept_fd(const struct baton_host *host, uint64_t token);
+/* Stop tracking a host token's fd (the caller closes it). */
+void baton_host_drop_fd(struct baton_host *host, uint64_t token);
+
+/* Stop listening: close the control socket and remove its path. */
+void baton_control_close(struct baton_host *host);
+
+/* After a restore: tell the client that asked for the update how it went. */
+void baton_control_report(struct baton_host *host);
 
 /* The schema a driver writes (its first native accept), or NULL. */
 const struct baton_schema *baton_driver_written(const struct baton_driver *drv);

@@ -233,6 +233,30 @@ int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
 	return 0;
 }
 
+int baton_host_keep_fd(struct baton_host *host, uint64_t token, int fd,
+		       enum baton_fd_kind kind)
+{
+	if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
+		return -BATON_ERR_NOMEM;
+	host->fds[host->n_fds++] = (struct preserved_fd){ token, fd, kind };
+	return 0;
+}
+
+int baton_host_kept_fd(const struct baton_host *host, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(host, token);
+
+	return p ? p->fd : -1;
+}
+
+void baton_host_drop_fd(struct baton_host *host, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(host, token);
+
+	if (p)
+		*p = host->fds[--host->n_fds];
+}
+
 int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token)
 {
 	struct preserved_fd *p = find_fd(host, token);
@@ -430,7 +454,9 @@ static int take_fds(struct baton_host *host, const struct baton_image *img)
 		s = *end ? end + 1 : end;
 		/* Inherited fds stay close-on-exec until the next update. */
 		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-		if (img->fds[i].token & BATON_TOKEN_HOST)
+		/* Region memfds are taken with their regions. */
+		if ((img->fds[i].token & BATON_TOKEN_HOST) &&
+		    !(img->fds[i].token & BATON_TOKEN_CONTROL))
 			continue;
 		if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
 			return -BATON_ERR_NOMEM;
@@ -734,6 +760,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		}
 		close((int)image_fd);
 		clear_env();
+		baton_control_report(host);
 	}
 	*out = host;
 	return 0;
@@ -747,6 +774,7 @@ void baton_host_destroy(struct baton_host *host)
 {
 	if (!host)
 		return;
+	baton_control_close(host);
 	for (size_t i = 0; i < host->n_devices; i++) {
 		struct baton_device *dev = host->devices[i];
 

@@ -377,7 +377,7 @@ int baton_host_update(struct baton_host *host,
 	err = build_records(&u);
 	if (!err)
 		err = preflight(&u);
-	if (err)
+	if (err || opts->dry_run)
 		goto err_preflight;
 	err = prepare(&u);
 	if (err)

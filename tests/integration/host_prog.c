@@ -8,7 +8,10 @@
  * a converter; v2 has no driver for scratch.
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
- *                [--fail preserve|freeze] [-- ARGS FOR BINARY]
+ *                [--fail preserve|freeze] [--control PATH] [-- ARGS FOR BINARY]
+ *
+ * With --control, it serves its control socket until killed: updates then
+ * come from `baton update` (tests/integration/test_control.sh).
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
  *
  * It updates only at generation N (default 0, a cold start), so that a
@@ -21,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +281,7 @@ int main(int argc, char **argv)
 	char **target_argv = NULL;
 	unsigned long at_generation = 0;
 	bool force = false;
+	const char *control = NULL;
 	struct baton_host *host;
 	struct baton_region *r;
 	int err, i;
@@ -290,6 +295,8 @@ int main(int argc, char **argv)
 			fail_op = argv[++i];
 		else if (!strcmp(argv[i], "--force"))
 			force = true;
+		else if (!strcmp(argv[i], "--control") && i + 1 < argc)
+			control = argv[++i];
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -327,6 +334,17 @@ int main(int argc, char **argv)
 		s->count++;
 		err = baton_host_update(host, &up);
 		report(host, r, "update-failed", err);
+	}
+	if (control) {
+		if (baton_host_listen(host, control))
+			return 1;
+		report(host, r, "listening", 0);
+		for (;;) {
+			struct pollfd p = { .fd = baton_host_fd(host), .events = POLLIN };
+
+			if (poll(&p, 1, -1) == 1 && baton_host_dispatch(host))
+				break;
+		}
 	}
 	baton_host_destroy(host);
 	free(target_argv);

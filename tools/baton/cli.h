@@ -36,6 +36,8 @@ extern const struct cli_cmd cmd_plan;
 extern const struct cli_cmd cmd_schema;
 extern const struct cli_cmd cmd_image;
 extern const struct cli_cmd cmd_kernel;
+extern const struct cli_cmd cmd_status;
+extern const struct cli_cmd cmd_update;
 
 /*
  * Parse the options common to all commands (--json, --help) and those in

@@ -1,0 +1,87 @@
+#!/bin/sh
+# `baton status` and `baton update` against a program serving its control
+# socket (host_prog.c --control): the update is asked for from outside, the
+# answer comes from the version that ends up running.  TAP output.
+#
+# usage: test_control.sh BATON BUILD_DIR_OF_HOST_PROGS
+set -u
+baton=$1 dir=$2
+v1=$dir/host-prog-v1
+v2=$dir/host-prog-v2
+tmp=$(mktemp -d)
+ctl=$tmp/ctl
+n=0 failed=0
+pid=
+
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
+	sed 's/^/#   /' "$tmp/out" "$tmp/err" 2>/dev/null | head -30
+}
+expect() {
+	what=$1 status=$2
+	shift 2
+	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" -eq "$status" ]; then ok "$what"; else
+		echo "# exit $got, expected $status: baton $*"; not_ok "$what"
+	fi
+}
+check() {
+	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
+		echo "# jq '$2' failed"; not_ok "$1"
+	fi
+}
+# The program's next line on its stdout (a FIFO), within 10 s.
+next_line() {
+	timeout 10 sh -c 'IFS= read -r line && printf "%s\n" "$line"' <&3 >"$tmp/out"
+}
+
+mkfifo "$tmp/fifo"
+"$v1" --control "$ctl" >"$tmp/fifo" 2>"$tmp/prog.err" &
+pid=$!
+exec 3<"$tmp/fifo"
+next_line
+check "v1 started" '.event == "started" and .version == 1'
+next_line
+check "v1 listens" '.event == "listening"'
+start_pid=$(jq .pid "$tmp/out")
+
+if [ "$(stat -c %a "$ctl")" = 600 ]; then ok "the control socket is 0600"; else not_ok "the control socket is 0600"; fi
+
+expect "status" 0 status --socket "$ctl" --json
+check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576}] and (.sessions | map(.kind) | sort == ["eventfd","pipe","pipe"])'
+expect "status text" 0 status --socket "$ctl"
+
+expect "dry run" 0 update --socket "$ctl" --to "$v2" --dry-run --json
+check "dry run: the plan, nothing done" '.outcome == "dry-run" and .decisions[0].action == "convert" and .decisions[0].driver == "tally" and .decisions[1].action == "quarantine"'
+expect "still v1 after the dry run" 0 status --socket "$ctl" --json
+check "generation still 0" '.generation == 0 and .program == "host-prog v1"'
+
+expect "update v1 -> v2" 0 update --socket "$ctl" --to "$v2" --json
+check "the new version answers: updated, with blackout and decisions" '.outcome == "updated" and .mode == "exec" and .generation == 1 and .program == "host-prog v2" and .blackout_ms > 0 and .decisions[0].action == "convert"'
+next_line
+check "v2 restored everything, same PID" ".event == \"restored\" and .version == 2 and .pid == $start_pid and .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .count == 100 and .converted == 1"
+next_line
+check "v2 listens on the inherited socket" '.event == "listening"'
+expect "status after the update" 0 status --socket "$ctl" --json
+check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and (.sessions | length == 3)'
+
+expect "downgrade is refused by the preflight" 1 update --socket "$ctl" --to "$v1" --json
+check "refused, with the reason" '.outcome == "refused" and (.error | test("refused")) and .decisions[0].action == "quarantine"'
+expect "v2 untouched after the refusal" 0 status --socket "$ctl" --json
+check "still generation 1, v2" '.generation == 1 and .program == "host-prog v2"'
+
+expect "update to a missing binary is invalid input" 2 update --socket "$ctl" --to "$tmp/nothing"
+expect "socket mode is refused as not implemented" 2 update --socket "$ctl" --to "$v2" --mode socket
+expect "no program at the socket" 2 status --socket "$tmp/nobody"
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
