@@ -231,6 +231,7 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
 struct baton_update_report {
 	struct baton_decision *decisions;
 	size_t n;
+	char why[192];
 	struct baton_image_device *records;
 	struct baton_contracts *contracts;
 };
@@ -245,7 +246,11 @@ void baton_update_report_release(struct baton_update_report *report);
  *           the host's
  * @orphan:  overrides the devices' orphan policy in the preflight
  * @force:   go ahead although a mandatory device would not be bound
- * @dry_run: stop after the preflight: 0 when the update would go ahead
+ * @dry_run: stop after the static preflight: 0 when it would go ahead
+ * @no_dry_run: skip running the target in dry-run mode (for a target
+ *           built without libbaton's host; the static plan still runs)
+ * @timeout_ms: how long the dry run may take; 0 for
+ *           BATON_DRY_RUN_TIMEOUT_MS
  * @report:  filled with the preflight's decisions when not NULL (also when
  *           the update is refused); release it with
  *           baton_update_report_release()
@@ -256,8 +261,12 @@ struct baton_update_opts {
 	enum baton_orphan_override orphan;
 	bool force;
 	bool dry_run;
+	bool no_dry_run;
+	unsigned timeout_ms;
 	struct baton_update_report *report;
 };
+
+#define BATON_DRY_RUN_TIMEOUT_MS 10000
 
 /**
  * baton_host_update() - replace this program with @opts->target, in place
@@ -265,7 +274,14 @@ struct baton_update_opts {
  * First the preflight, before anything is touched: the target's contracts
  * are read from its ELF file and the devices planned against them; a
  * mandatory device the target would not bind refuses the update (unless
- * @opts->force).  Then PREPARE, FREEZE, HANDOVER.
+ * @opts->force).  Then PREPARE, and the dry run: the target is started
+ * against a sealed copy of the image, with nothing else, decodes every
+ * payload with its drivers' validators and reports; a payload it cannot
+ * read, or no report within the timeout, refuses the update.  Then FREEZE
+ * (after which each driver serializes its final state) and HANDOVER.
+ *
+ * A target must call baton_host_create() before anything else that has an
+ * effect: in a dry run, that call reports and exits.
  *
  * Returns only when the update did not happen; the program is then running
  * as before, every device unfrozen, every fd as it was.

@@ -100,7 +100,7 @@ static void reply(int fd, json_object *obj)
 	json_object_put(obj);
 }
 
-static json_object *decisions_json(const struct baton_decision *d, size_t n)
+json_object *baton_decisions_json(const struct baton_decision *d, size_t n)
 {
 	json_object *arr = json_object_new_array();
 	char addr[BATON_PCI_ADDR_STRLEN], guid[BATON_CONTRACT_GUID_STRLEN];
@@ -270,9 +270,9 @@ static void handle_update(struct baton_host *host, int conn, json_object *req)
 				   "refused" : "rolled-back", mode);
 	if (err)
 		json_object_object_add(out, "error", json_object_new_string(
-			baton_strerror(err)));
+			report.why[0] ? report.why : baton_strerror(err)));
 	json_object_object_add(out, "decisions",
-			       decisions_json(report.decisions, report.n));
+			       baton_decisions_json(report.decisions, report.n));
 	reply(conn, out);
 	baton_update_report_release(&report);
 	free(argv);
@@ -349,7 +349,7 @@ void baton_control_report(struct baton_host *host)
 	json_object_object_add(out, "blackout_ms",
 			       json_object_new_double(last->blackout_ns / 1e6));
 	json_object_object_add(out, "decisions",
-			       decisions_json(last->decisions, last->n_decisions));
+			       baton_decisions_json(last->decisions, last->n_decisions));
 	reply(conn, out);
 	baton_host_drop_fd(host, BATON_TOKEN_REPLY);
 	close(conn);

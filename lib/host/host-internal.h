@@ -12,6 +12,8 @@
 #define BATON_ENV_FREEZE_NS	"BATON_FREEZE_NS"	/* CLOCK_MONOTONIC at FREEZE */
 #define BATON_ENV_PREV_ARGV	"BATON_PREV_ARGV"	/* the previous argv, \x1f-separated */
 #define BATON_ENV_ROLLBACK	"BATON_ROLLBACK"	/* set when coming back */
+#define BATON_ENV_DRY_RUN	"BATON_DRY_RUN"		/* the report fd of a dry run */
+#define BATON_ENV_FORCE		"BATON_FORCE"		/* "1": forced, orphans are fine */
 
 /*
  * Tokens with the top bit set name the host's own fds: region memfds
@@ -83,6 +85,9 @@ void baton_host_drop_fd(struct baton_host *host, uint64_t token);
 
 /* Stop listening: close the control socket and remove its path. */
 void baton_control_close(struct baton_host *host);
+
+/* The decisions as the control protocol and dry-run reports show them. */
+struct json_object *baton_decisions_json(const struct baton_decision *d, size_t n);
 
 /* After a restore: tell the client that asked for the update how it went. */
 void baton_control_report(struct baton_host *host);

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include <baton/contracts.h>
 #include <baton/host.h>
 
@@ -524,51 +526,69 @@ static const struct baton_accept *runtime_accept(const struct baton_driver *drv,
 	return NULL;
 }
 
-/* RESTORE one device: convert its state if need be, hand it to the driver. */
+/*
+ * A decision's state in the form its driver reads: the record's bytes, or
+ * what the driver's converter makes of them (*@converted, to be freed).
+ */
+static int driver_state(const struct baton_decision *d,
+			const struct baton_driver **drv, const void **state,
+			size_t *size, void **converted)
+{
+	const struct baton_image_device *rec = d->device;
+	const struct baton_accept *acc;
+	int err;
+
+	*converted = NULL;
+	*drv = runtime_driver(d->driver);
+	acc = *drv ? runtime_accept(*drv, d->accept) : NULL;
+	if (!acc)
+		return -BATON_ERR_BADCONTRACT;
+	*state = rec->state;
+	*size = rec->state_size;
+	if (acc->via != BATON_VIA_CONVERTER)
+		return 0;
+	*size = acc->target->size;
+	*converted = calloc(1, *size);
+	if (!*converted)
+		return -BATON_ERR_NOMEM;
+	err = acc->convert(rec->state, rec->state_size, *converted, *size);
+	*state = *converted;
+	return err;
+}
+
+/* RESTORE one device: its state, converted if need be, to its driver. */
 static int restore_device(struct baton_host *host, const struct baton_decision *d)
 {
 	const struct baton_image_device *rec = d->device;
-	const struct baton_driver *drv = runtime_driver(d->driver);
-	const struct baton_accept *acc = drv ? runtime_accept(drv, d->accept) : NULL;
-	const void *state = rec->state;
-	size_t size = rec->state_size;
+	const struct baton_driver *drv;
 	struct baton_device *dev;
-	void *converted = NULL;
+	const void *state;
+	void *converted;
+	size_t size;
 	int err;
 
-	if (!acc)
-		return -BATON_ERR_BADCONTRACT;
+	err = driver_state(d, &drv, &state, &size, &converted);
+	if (err)
+		goto out;
 	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return -BATON_ERR_NOMEM;
+	if (!dev) {
+		err = -BATON_ERR_NOMEM;
+		goto out;
+	}
 	dev->host = host;
 	dev->drv = drv;
 	dev->info = (struct baton_device_info){
 		rec->addr, rec->ids, rec->orphan, rec->mandatory };
-	if (acc->via == BATON_VIA_CONVERTER) {
-		size = acc->target->size;
-		converted = calloc(1, size);
-		err = converted ? acc->convert(rec->state, rec->state_size,
-					       converted, size) : -BATON_ERR_NOMEM;
-		if (err)
-			goto err_dev;
-		state = converted;
-	}
 	err = drv->ops && drv->ops->restore ? drv->ops->restore(dev, state, size) : 0;
-	if (err)
-		goto err_dev;
-	err = baton_host_add_dev(host, dev);
-	if (err) {
-		if (drv->ops && drv->ops->remove)
+	if (!err) {
+		err = baton_host_add_dev(host, dev);
+		if (err && drv->ops && drv->ops->remove)
 			drv->ops->remove(dev);
-		goto err_dev;
 	}
+	if (err)
+		free(dev);
+out:
 	free(converted);
-	return 0;
-
-err_dev:
-	free(converted);
-	free(dev);
 	return err;
 }
 
@@ -661,12 +681,21 @@ static void clear_env(void)
 	unsetenv(BATON_ENV_FREEZE_NS);
 	unsetenv(BATON_ENV_PREV_ARGV);
 	unsetenv(BATON_ENV_ROLLBACK);
+	unsetenv(BATON_ENV_FORCE);
 }
 
-static int restore(struct baton_host *host, int image_fd)
+/* Whether the update that started us was forced past its preflight. */
+static bool forced(void)
+{
+	const char *s = getenv(BATON_ENV_FORCE);
+
+	return s && !strcmp(s, "1");
+}
+
+/* Map, validate and plan the incoming image against this program's drivers. */
+static int load_and_plan(struct baton_host *host, int image_fd)
 {
 	struct baton_diag diag = { 0 };
-	struct baton_image *img;
 	size_t n;
 	int err;
 
@@ -676,20 +705,80 @@ static int restore(struct baton_host *host, int image_fd)
 					&host->image, &diag);
 	if (err)
 		return err;
-	img = host->image;
-	host->generation = img->generation;
-	n = img->n_devices;
+	host->generation = host->image->generation;
+	n = host->image->n_devices;
 	host->decisions = calloc(n ? n : 1, sizeof(*host->decisions));
 	if (!host->decisions)
 		return -BATON_ERR_NOMEM;
 	err = baton_contracts_from_registry(&host->contracts, &diag);
 	if (!err)
-		err = baton_plan(img->devices, n, host->contracts, NULL,
+		err = baton_plan(host->image->devices, n, host->contracts, NULL,
 				 host->decisions);
+	return err;
+}
+
+/*
+ * The dry run's side: decode every payload with its driver's validator,
+ * touch nothing, report one line of JSON on @report_fd.  Returns the exit
+ * status.
+ */
+static int dry_run_report(struct baton_host *host, int image_fd, int report_fd)
+{
+	char why[192] = "";
+	json_object *out;
+	size_t n = 0;
+	int err;
+
+	err = load_and_plan(host, image_fd);
+	if (err)
+		snprintf(why, sizeof(why), "the image: %s", baton_strerror(err));
+	else if (n = host->image->n_devices,
+		 !baton_plan_ok(host->decisions, n) && !forced())
+		snprintf(why, sizeof(why), "a mandatory device would not be bound");
+	for (size_t i = 0; !why[0] && i < n; i++) {
+		const struct baton_decision *d = &host->decisions[i];
+		const struct baton_driver *drv;
+		const void *state;
+		void *converted;
+		char addr[BATON_PCI_ADDR_STRLEN];
+		size_t size;
+
+		if (d->action != BATON_ACTION_BIND && d->action != BATON_ACTION_CONVERT)
+			continue;
+		err = driver_state(d, &drv, &state, &size, &converted);
+		if (!err && drv->ops && drv->ops->validate)
+			err = drv->ops->validate(state, size);
+		free(converted);
+		if (err)
+			snprintf(why, sizeof(why), "%s: %s cannot read its state (%s)",
+				 baton_pci_addr_format(&d->device->addr, addr),
+				 drv ? drv->name : "the driver", baton_strerror(err));
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "ok", json_object_new_boolean(!why[0]));
+	json_object_object_add(out, "why", json_object_new_string(why));
+	json_object_object_add(out, "decisions", baton_decisions_json(host->decisions, n));
+	dprintf(report_fd, "%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+	json_object_put(out);
+	return why[0] ? 1 : 0;
+}
+
+static int restore(struct baton_host *host, int image_fd)
+{
+	struct baton_image *img;
+	size_t n;
+	int err;
+
+	err = load_and_plan(host, image_fd);
 	if (err)
 		return err;
-	/* What cannot be bound now would not be bound by retrying: refuse. */
-	if (!baton_plan_ok(host->decisions, n))
+	img = host->image;
+	n = img->n_devices;
+	/*
+	 * What cannot be bound now would not be bound by retrying: refuse,
+	 * unless the update was forced, and the orphan policy is what was asked.
+	 */
+	if (!baton_plan_ok(host->decisions, n) && !forced())
 		return -BATON_ERR_MISSING;
 
 	err = take_fds(host, img);
@@ -735,7 +824,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out)
 {
 	struct baton_host *host;
-	long image_fd;
+	long image_fd, report_fd;
 	int err;
 
 	host = calloc(1, sizeof(*host));
@@ -751,6 +840,9 @@ int baton_host_create(const struct baton_host_opts *opts,
 	}
 
 	image_fd = env_number(BATON_ENV_IMAGE_FD, INT32_MAX);
+	report_fd = env_number(BATON_ENV_DRY_RUN, INT32_MAX);
+	if (image_fd >= 0 && report_fd >= 0)
+		_exit(dry_run_report(host, (int)image_fd, (int)report_fd));
 	if (image_fd >= 0) {
 		err = restore(host, (int)image_fd);
 		if (err) {

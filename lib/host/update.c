@@ -6,8 +6,11 @@
  *
  *	preflight() the target's contracts, read from its file, against a
  *		    record of every device: refuse before touching anything
- *	prepare()   each driver serializes its device's state
- *	freeze()    each driver quiesces its device; the blackout starts
+ *	prepare()   each driver serializes its device's state (running)
+ *	dry_run()   the target decodes those states with its validators,
+ *		    against a sealed copy of the image, touching nothing
+ *	freeze()    each driver quiesces its device and serializes its
+ *		    final state; the blackout starts
  *	handover()  the image goes into a sealed memfd; the image, the
  *		    regions and the preserved fds lose close-on-exec; exec
  *
@@ -27,10 +30,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include <baton/contracts.h>
 #include <baton/host.h>
@@ -137,6 +146,32 @@ void baton_update_report_release(struct baton_update_report *report)
 	memset(report, 0, sizeof(*report));
 }
 
+/*
+ * Every driver serializes its device's state: once in PREPARE, with the
+ * device running (what the dry run decodes), and again once every device
+ * is frozen (what the next version gets: nothing changes after FREEZE).
+ */
+static int preserve_all(struct update *u)
+{
+	struct baton_host *host = u->host;
+
+	for (size_t i = 0; i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+		size_t size;
+		int err;
+
+		if (!dev->drv)
+			continue;	/* quarantined: its record goes on as it is */
+		size = baton_driver_written(dev->drv)->size;
+		memset(u->states[i], 0, size);
+		err = dev->drv->ops && dev->drv->ops->preserve ?
+		      dev->drv->ops->preserve(dev, u->states[i], size) : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int prepare(struct update *u)
 {
 	struct baton_host *host = u->host;
@@ -145,24 +180,18 @@ static int prepare(struct update *u)
 	if (!u->states)
 		return -BATON_ERR_NOMEM;
 	for (size_t i = 0; i < host->n_devices; i++) {
-		struct baton_device *dev = host->devices[i];
-		const struct baton_schema *written;
-		int err;
+		const struct baton_driver *drv = host->devices[i]->drv;
+		const struct baton_schema *written = drv ? baton_driver_written(drv) : NULL;
 
-		if (!dev->drv)
-			continue;	/* quarantined: its record goes on as it is */
-		written = baton_driver_written(dev->drv);
+		if (!drv)
+			continue;
 		if (!written)
 			return -BATON_ERR_BADCONTRACT;
 		u->states[i] = calloc(1, written->size);
 		if (!u->states[i])
 			return -BATON_ERR_NOMEM;
-		err = dev->drv->ops && dev->drv->ops->preserve ?
-		      dev->drv->ops->preserve(dev, u->states[i], written->size) : 0;
-		if (err)
-			return err;
 	}
-	return 0;
+	return preserve_all(u);
 }
 
 static void unprepare(struct update *u)
@@ -188,7 +217,7 @@ static int freeze(struct update *u)
 			return err;
 		dev->frozen = true;
 	}
-	return 0;
+	return preserve_all(u);
 }
 
 static void unfreeze(struct update *u)
@@ -221,20 +250,21 @@ static size_t image_fds(const struct baton_host *host, struct baton_image_fd *fd
 	return n;
 }
 
-static int write_image(struct update *u, const struct baton_image *img)
+/* The image in a sealed memfd: nobody can change it after this. */
+static int write_image(const struct baton_image *img)
 {
 	const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 	size_t len, done = 0;
 	void *buf;
-	int err;
+	int err, fd;
 
 	err = baton_image_write(img, &buf, &len);
 	if (err)
 		return err;
-	u->image_fd = memfd_create("baton-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	err = u->image_fd < 0 ? -BATON_ERR_IO : 0;
+	fd = memfd_create("baton-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	err = fd < 0 ? -BATON_ERR_IO : 0;
 	while (!err && done < len) {
-		ssize_t put = write(u->image_fd, (char *)buf + done, len - done);
+		ssize_t put = write(fd, (char *)buf + done, len - done);
 
 		if (put < 0 && errno == EINTR)
 			continue;
@@ -243,10 +273,12 @@ static int write_image(struct update *u, const struct baton_image *img)
 		else
 			done += (size_t)put;
 	}
-	if (!err && fcntl(u->image_fd, F_ADD_SEALS, seals) < 0)
+	if (!err && fcntl(fd, F_ADD_SEALS, seals) < 0)
 		err = -BATON_ERR_IO;
 	free(buf);
-	return err;
+	if (err && fd >= 0)
+		close(fd);
+	return err ? err : fd;
 }
 
 static void set_cloexec(const int *fds, size_t n, bool on)
@@ -255,114 +287,310 @@ static void set_cloexec(const int *fds, size_t n, bool on)
 		fcntl(fds[i], F_SETFD, on ? FD_CLOEXEC : 0);
 }
 
-/* "name=value" strings for the next version, ahead of our environment. */
-static char **next_environ(const struct update *u, const int *numbers, size_t n)
+/*
+ * The environment of a process this update starts: the @n_vars strings in
+ * @vars (malloc'd, taken over) ahead of ours, less anything BATON_ a
+ * previous update left behind.  Free with free_environ(@n_vars).
+ */
+static char **make_environ(char **vars, size_t n_vars)
 {
-	size_t n_env = 0, len = 0;
-	char **env, *p;
+	size_t n_env = 0, k = n_vars;
+	char **env;
 
 	while (environ[n_env])
 		n_env++;
-	env = calloc(n_env + 5, sizeof(*env));
-	if (!env)
-		return NULL;
-	if (asprintf(&env[0], BATON_ENV_IMAGE_FD "=%d", u->image_fd) < 0)
-		goto err_env;
-	if (asprintf(&env[1], BATON_ENV_FREEZE_NS "=%" PRIu64, u->freeze_ns) < 0)
-		goto err_env;
-	env[2] = malloc(sizeof(BATON_ENV_FDS) + 1 + n * 12);
-	if (!env[2])
-		goto err_env;
-	p = env[2] + sprintf(env[2], BATON_ENV_FDS "=");
-	for (size_t i = 0; i < n; i++)
-		p += sprintf(p, "%s%d", i ? "," : "", numbers[i]);
-	for (char **a = u->host->argv; *a; a++)
-		len += strlen(*a) + 1;
-	env[3] = malloc(sizeof(BATON_ENV_PREV_ARGV) + 1 + len);
-	if (!env[3])
-		goto err_env;
-	p = env[3] + sprintf(env[3], BATON_ENV_PREV_ARGV "=");
-	for (char **a = u->host->argv; *a; a++)
-		p += sprintf(p, "%s%s", a == u->host->argv ? "" : "\x1f", *a);
-	/* Ours, less anything a previous update left behind. */
-	for (size_t i = 0, k = 4; i < n_env; i++)
+	env = calloc(n_vars + n_env + 1, sizeof(*env));
+	for (size_t i = 0; i < n_vars; i++) {
+		if (!env || !vars[i]) {
+			for (size_t j = 0; j < n_vars; j++)
+				free(vars[j]);
+			free(env);
+			return NULL;
+		}
+		env[i] = vars[i];
+	}
+	for (size_t i = 0; i < n_env; i++)
 		if (strncmp(environ[i], "BATON_", 6))
 			env[k++] = environ[i];
 	return env;
+}
 
-err_env:
-	for (int i = 0; i < 4; i++)
+static void free_environ(char **env, size_t n_vars)
+{
+	for (size_t i = 0; env && i < n_vars; i++)
 		free(env[i]);
 	free(env);
-	return NULL;
+}
+
+static char *env_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *env_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* Join @n items of @fmt-formatted @ints or @strs with @sep after "@name=". */
+static char *env_list(const char *name, const int *ints, char *const *strs,
+		      size_t n, const char *sep)
+{
+	size_t len = strlen(name) + 2;
+	char *s, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += (strs ? strlen(strs[i]) : 11) + strlen(sep);
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	p = s + sprintf(s, "%s=", name);
+	for (size_t i = 0; i < n; i++) {
+		if (strs)
+			p += sprintf(p, "%s%s", i ? sep : "", strs[i]);
+		else
+			p += sprintf(p, "%s%d", i ? sep : "", ints[i]);
+	}
+	return s;
+}
+
+#define NEXT_VARS 5
+
+/* What the next version needs to find everything (see the DOC above). */
+static char **next_environ(const struct update *u, int image_fd,
+			   const int *numbers, size_t n)
+{
+	size_t argc = 0;
+	char *vars[NEXT_VARS];
+
+	while (u->host->argv[argc])
+		argc++;
+	vars[0] = env_printf(BATON_ENV_IMAGE_FD "=%d", image_fd);
+	vars[1] = env_printf(BATON_ENV_FREEZE_NS "=%" PRIu64, u->freeze_ns);
+	vars[2] = env_list(BATON_ENV_FDS, numbers, NULL, n, ",");
+	vars[3] = env_list(BATON_ENV_PREV_ARGV, NULL, u->host->argv, argc, "\x1f");
+	vars[4] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
+	return make_environ(vars, NEXT_VARS);
+}
+
+/* The image as it stands: what the dry run reads and the handover hands. */
+struct image_parts {
+	struct baton_image img;
+	struct baton_image_fd *fds;
+	int *numbers;			/* each image fd's number, and one spare */
+	struct baton_image_region *regions;
+	struct baton_image_device *devices;
+};
+
+static void free_image(struct image_parts *p)
+{
+	free(p->fds);
+	free(p->numbers);
+	free(p->regions);
+	free(p->devices);
+}
+
+static int build_image(const struct update *u, struct image_parts *p)
+{
+	const struct baton_host *host = u->host;
+	const struct baton_image_device *records = u->opts->report ?
+		u->opts->report->records : u->records;
+	size_t n_fds_max = host->n_regions + host->n_fds, n_fds;
+
+	memset(p, 0, sizeof(*p));
+	p->fds = calloc(n_fds_max + 1, sizeof(*p->fds));
+	p->numbers = calloc(n_fds_max + 2, sizeof(*p->numbers));
+	p->regions = calloc(host->n_regions + 1, sizeof(*p->regions));
+	p->devices = calloc(host->n_devices + 1, sizeof(*p->devices));
+	if (!p->fds || !p->numbers || !p->regions || !p->devices) {
+		free_image(p);
+		return -BATON_ERR_NOMEM;
+	}
+	n_fds = image_fds(host, p->fds, p->numbers);
+	for (size_t i = 0; i < host->n_regions; i++)
+		p->regions[i] = (struct baton_image_region){ (uint32_t)i, (uint32_t)i,
+			host->regions[i]->size, host->regions[i]->label };
+	for (size_t i = 0; i < host->n_devices; i++) {
+		p->devices[i] = records[i];
+		if (host->devices[i]->drv) {
+			p->devices[i].state = u->states[i];
+			p->devices[i].state_size =
+				(uint32_t)baton_driver_written(host->devices[i]->drv)->size;
+		}
+	}
+	p->img = (struct baton_image){
+		.generation = host->generation + 1,
+		.program = host->program,
+		.exec_path = host->exec_path,
+		.n_fds = n_fds, .fds = p->fds,
+		.n_regions = host->n_regions, .regions = p->regions,
+		.n_devices = host->n_devices, .devices = p->devices,
+	};
+	return 0;
 }
 
 static int handover(struct update *u)
 {
-	struct baton_host *host = u->host;
-	const struct baton_image_device *records = u->opts->report ?
-		u->opts->report->records : u->records;
-	size_t n_fds_max = host->n_regions + host->n_fds;
-	struct baton_image_region *regions;
-	struct baton_image_device *devices;
-	struct baton_image_fd *fds;
-	struct baton_image img;
-	int *numbers, err = -BATON_ERR_NOMEM;
+	struct image_parts p;
 	char **env = NULL;
 	size_t n_fds;
+	int err;
 
-	fds = calloc(n_fds_max + 1, sizeof(*fds));
-	numbers = calloc(n_fds_max + 2, sizeof(*numbers));
-	regions = calloc(host->n_regions + 1, sizeof(*regions));
-	devices = calloc(host->n_devices + 1, sizeof(*devices));
-	if (!fds || !numbers || !regions || !devices)
-		goto out;
-	n_fds = image_fds(host, fds, numbers);
-	for (size_t i = 0; i < host->n_regions; i++)
-		regions[i] = (struct baton_image_region){ (uint32_t)i, (uint32_t)i,
-			host->regions[i]->size, host->regions[i]->label };
-	for (size_t i = 0; i < host->n_devices; i++) {
-		devices[i] = records[i];
-		if (host->devices[i]->drv) {
-			devices[i].state = u->states[i];
-			devices[i].state_size =
-				(uint32_t)baton_driver_written(host->devices[i]->drv)->size;
-		}
-	}
-	img = (struct baton_image){
-		.generation = host->generation + 1,
-		.program = host->program,
-		.exec_path = host->exec_path,
-		.n_fds = n_fds, .fds = fds,
-		.n_regions = host->n_regions, .regions = regions,
-		.n_devices = host->n_devices, .devices = devices,
-	};
-	u->image_fd = -1;
-	err = write_image(u, &img);
+	err = build_image(u, &p);
+	if (err)
+		return err;
+	n_fds = p.img.n_fds;
+	u->image_fd = write_image(&p.img);
+	err = u->image_fd < 0 ? u->image_fd : 0;
 	if (!err) {
-		env = next_environ(u, numbers, n_fds);
+		env = next_environ(u, u->image_fd, p.numbers, n_fds);
 		err = env ? 0 : -BATON_ERR_NOMEM;
 	}
 	if (!err) {
-		numbers[n_fds] = u->image_fd;
-		set_cloexec(numbers, n_fds + 1, false);
-		execve(u->opts->target, u->opts->argv ? u->opts->argv : host->argv, env);
+		p.numbers[n_fds] = u->image_fd;
+		set_cloexec(p.numbers, n_fds + 1, false);
+		execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
 		/* Still here: the exec failed.  Nothing was handed over. */
 		err = -BATON_ERR_IO;
-		set_cloexec(numbers, n_fds + 1, true);
+		set_cloexec(p.numbers, n_fds + 1, true);
 	}
 	if (u->image_fd >= 0)
 		close(u->image_fd);
-	if (env) {
-		for (int i = 0; i < 4; i++)
-			free(env[i]);
-		free(env);
+	u->image_fd = -1;
+	free_environ(env, NEXT_VARS);
+	free_image(&p);
+	return err;
+}
+
+/* The dry run's child: the image as fd 3, the report pipe as fd 4, nothing else. */
+static void dry_run_child(const struct update *u, int image_fd, int report_fd,
+			  char **env)
+{
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	/* Out of the way of 3 and 4 first, whatever numbers they had. */
+	image_fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 10);
+	report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+	if (image_fd < 0 || report_fd < 0 || dup2(image_fd, 3) < 0 ||
+	    dup2(report_fd, 4) < 0 || (devnull >= 0 && dup2(devnull, 1) < 0))
+		_exit(127);
+	/* The program's own fds are not the dry run's business. */
+	if (close_range(5, ~0U, 0) < 0)
+		for (int fd = 5; fd < 65536; fd++)
+			close(fd);
+	execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
+	_exit(127);
+}
+
+/* Read the child's one-line report within @deadline_ns. */
+static json_object *read_report(int fd, uint64_t deadline_ns)
+{
+	char buf[1 << 16];
+	size_t len = 0;
+
+	for (;;) {
+		uint64_t now = baton_now_ns();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t got;
+
+		if (now >= deadline_ns || poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1) != 1)
+			return NULL;
+		got = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || (len += (size_t)got) == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	return len ? json_tokener_parse(buf) : NULL;
+}
+
+static void refuse_why(struct update *u, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void refuse_why(struct update *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!u->opts->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(u->opts->report->why, sizeof(u->opts->report->why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The dry run: the target itself, started against a sealed copy of the
+ * image as it would be handed over now, decodes every payload with its
+ * drivers' validators and reports, while this version still owns every
+ * device.  It gets no region, no fd, no device: it cannot touch anything.
+ */
+static int dry_run(struct update *u)
+{
+	uint64_t deadline = baton_now_ns() + (u->opts->timeout_ms ?
+		u->opts->timeout_ms : BATON_DRY_RUN_TIMEOUT_MS) * 1000000ull;
+	json_object *report = NULL, *ok;
+	struct image_parts p;
+	int image_fd, pipefd[2] = { -1, -1 }, status, err;
+	char *vars[3];
+	char **env;
+	pid_t pid;
+
+	err = build_image(u, &p);
+	if (err)
+		return err;
+	image_fd = write_image(&p.img);
+	free_image(&p);
+	if (image_fd < 0)
+		return image_fd;
+	vars[0] = env_printf(BATON_ENV_IMAGE_FD "=3");
+	vars[1] = env_printf(BATON_ENV_DRY_RUN "=4");
+	vars[2] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
+	env = make_environ(vars, 3);
+	if (!env || pipe2(pipefd, O_CLOEXEC) < 0) {
+		err = env ? -BATON_ERR_IO : -BATON_ERR_NOMEM;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = -BATON_ERR_IO;
+		goto out;
+	}
+	if (!pid)
+		dry_run_child(u, image_fd, pipefd[1], env);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	report = read_report(pipefd[0], deadline);
+	/* A child that did not report in time does not get more. */
+	if (!report)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!report) {
+		refuse_why(u, "the dry run of %s gave no report (%s %d)", u->opts->target,
+			   WIFSIGNALED(status) ? "signal" : "exit status",
+			   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		err = -BATON_ERR_REFUSED;
+	} else if (!json_object_object_get_ex(report, "ok", &ok) ||
+		   !json_object_get_boolean(ok)) {
+		json_object *why;
+
+		refuse_why(u, "dry run: %s", json_object_object_get_ex(report, "why", &why) ?
+			   json_object_get_string(why) : "not ok");
+		err = -BATON_ERR_REFUSED;
 	}
 out:
-	free(fds);
-	free(numbers);
-	free(regions);
-	free(devices);
+	json_object_put(report);
+	free_environ(env, 3);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	close(image_fd);
 	return err;
 }
 
@@ -380,6 +608,8 @@ int baton_host_update(struct baton_host *host,
 	if (err || opts->dry_run)
 		goto err_preflight;
 	err = prepare(&u);
+	if (!err && !opts->no_dry_run)
+		err = dry_run(&u);
 	if (err)
 		goto err_prepare;
 	err = freeze(&u);

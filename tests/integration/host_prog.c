@@ -13,6 +13,7 @@
  * With --control, it serves its control socket until killed: updates then
  * come from `baton update` (tests/integration/test_control.sh).
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
+ *   HOST_PROG_FAIL_VALIDATE=1: the v2 driver's validator rejects every state
  *
  * It updates only at generation N (default 0, a cold start), so that a
  * version that comes back, with the same arguments, does not try again.
@@ -117,6 +118,14 @@ static int counter_restore(struct baton_device *dev, const void *state, size_t s
 	return 0;
 }
 
+static int counter_validate(const void *state, size_t size)
+{
+	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_FAIL_VALIDATE"))
+		return -BATON_ERR_BADVALUE;
+	return size == sizeof(counter_state) ? 0 : -BATON_ERR_RANGE;
+	(void)state;
+}
+
 static void counter_finish(struct baton_device *dev)
 {
 	counter_state *s = baton_device_priv(dev);
@@ -136,6 +145,7 @@ static const struct baton_driver_ops counter_ops = {
 	.freeze = counter_freeze,
 	.unfreeze = counter_unfreeze,
 	.restore = counter_restore,
+	.validate = counter_validate,
 	.finish = counter_finish,
 	.remove = counter_remove,
 };
