@@ -249,13 +249,24 @@ void baton_update_report_release(struct baton_update_report *report);
  * @dry_run: stop after the static preflight: 0 when it would go ahead
  * @no_dry_run: skip running the target in dry-run mode (for a target
  *           built without libbaton's host; the static plan still runs)
- * @timeout_ms: how long the dry run may take; 0 for
+ * @timeout_ms: how long the dry run may take, and in socket mode how long
+ *           the new process may take to restore and finish; 0 for
  *           BATON_DRY_RUN_TIMEOUT_MS
  * @report:  filled with the preflight's decisions when not NULL (also when
  *           the update is refused); release it with
  *           baton_update_report_release()
  */
+enum baton_update_mode {
+	BATON_MODE_EXEC,	/* exec in place: same PID */
+	BATON_MODE_SOCKET,	/* a new process, handed everything over a socket */
+};
+
+/* baton_host_update() and baton_host_dispatch() return it in socket mode
+ * when the new process has taken over: exit now, touching nothing. */
+#define BATON_HANDED_OVER 1
+
 struct baton_update_opts {
+	enum baton_update_mode mode;
 	const char *target;
 	char *const *argv;
 	enum baton_orphan_override orphan;
@@ -283,10 +294,18 @@ struct baton_update_opts {
  * A target must call baton_host_create() before anything else that has an
  * effect: in a dry run, that call reports and exits.
  *
- * Returns only when the update did not happen; the program is then running
- * as before, every device unfrozen, every fd as it was.
+ * In exec mode, returns only when the update did not happen; the program
+ * is then running as before, every device unfrozen, every fd as it was.
  *
- * Return: the error that stopped it: -BATON_ERR_REFUSED (preflight), an
+ * In socket mode (@opts->mode), the target is started as a new process and
+ * receives the image and every preserved fd over a socket (SCM_RIGHTS); this
+ * process keeps everything until the new one reports FINISH within
+ * @opts->timeout_ms.  It then returns BATON_HANDED_OVER: destroy the host
+ * (which then touches nothing) and exit.  A new process that fails,
+ * crashes or misses the deadline is killed, and this one unwinds and goes
+ * on as in exec mode.
+ *
+ * Return: BATON_HANDED_OVER (socket mode), or the error that stopped it: -BATON_ERR_REFUSED (preflight), an
  * error reading the target's contracts, a driver op's error (PREPARE,
  * FREEZE), -BATON_ERR_IO (the image or the exec failed; errno says why).
  */
@@ -317,10 +336,11 @@ int baton_host_fd(const struct baton_host *host);
  * Call when baton_host_fd() is readable.  A "status" request is answered
  * at once; an "update" request runs baton_host_update() and, when the exec
  * succeeds, does not return: the new version answers the client, on the
- * same connection, once it has restored.
+ * same connection, once it has restored.  In socket mode, a successful
+ * update returns BATON_HANDED_OVER: exit.
  *
- * Return: 0 (a request was served or refused), or -BATON_ERR_IO when
- * accepting failed.
+ * Return: 0 (a request was served or refused), BATON_HANDED_OVER, or
+ * -BATON_ERR_IO when accepting failed.
  */
 int baton_host_dispatch(struct baton_host *host);
 

@@ -202,6 +202,16 @@ static const char *field(json_object *req, const char *key)
 	       json_object_get_string(v) : NULL;
 }
 
+static int64_t timeout_ms(json_object *req)
+{
+	json_object *v;
+	int64_t ms = 0;
+
+	if (json_object_object_get_ex(req, "timeout_ms", &v))
+		ms = json_object_get_int64(v);
+	return ms > 0 && ms <= 3600000 ? ms : 0;
+}
+
 static bool flag(json_object *req, const char *key)
 {
 	json_object *v;
@@ -226,7 +236,8 @@ static char **target_argv(const struct baton_host *host, const char *target)
 	return argv;
 }
 
-static void handle_update(struct baton_host *host, int conn, json_object *req)
+/* Return: BATON_HANDED_OVER when the new process has taken over. */
+static int handle_update(struct baton_host *host, int conn, json_object *req)
 {
 	struct baton_update_report report = { 0 };
 	struct baton_update_opts opts = { .report = &report };
@@ -240,18 +251,21 @@ static void handle_update(struct baton_host *host, int conn, json_object *req)
 	opts.force = flag(req, "force");
 	opts.dry_run = flag(req, "dry_run");
 	if (!opts.target)
-		return reply(conn, error_json("update needs a target"));
-	if (strcmp(mode, "exec"))
-		return reply(conn, error_json("only exec mode is implemented"));
+		return reply(conn, error_json("update needs a target")), 0;
+	if (!strcmp(mode, "socket"))
+		opts.mode = BATON_MODE_SOCKET;
+	else if (strcmp(mode, "exec"))
+		return reply(conn, error_json("mode is exec or socket")), 0;
 	if (orphan && !strcmp(orphan, "quarantine"))
 		opts.orphan = BATON_OVERRIDE_QUARANTINE;
 	else if (orphan && !strcmp(orphan, "reset"))
 		opts.orphan = BATON_OVERRIDE_RESET;
 	else if (orphan)
-		return reply(conn, error_json("orphan is quarantine or reset"));
+		return reply(conn, error_json("orphan is quarantine or reset")), 0;
 	argv = target_argv(host, opts.target);
 	if (!argv)
-		return reply(conn, error_json("out of memory"));
+		return reply(conn, error_json("out of memory")), 0;
+	opts.timeout_ms = (unsigned)timeout_ms(req);
 	opts.argv = argv;
 
 	/* The connection crosses the exec: the new version answers on it. */
@@ -261,6 +275,12 @@ static void handle_update(struct baton_host *host, int conn, json_object *req)
 	if (!err)
 		err = baton_host_update(host, &opts);
 	baton_host_drop_fd(host, BATON_TOKEN_REPLY);
+	if (err == BATON_HANDED_OVER) {
+		/* The new process answers; this one only lets go. */
+		baton_update_report_release(&report);
+		free(argv);
+		return err;
+	}
 
 	/* Still here: a dry run, or the update did not happen. */
 	if (opts.dry_run && !err)
@@ -276,6 +296,7 @@ static void handle_update(struct baton_host *host, int conn, json_object *req)
 	reply(conn, out);
 	baton_update_report_release(&report);
 	free(argv);
+	return 0;
 }
 
 /* Read one line, bounded in size and time: a slow client cannot hold us. */
@@ -309,7 +330,7 @@ int baton_host_dispatch(struct baton_host *host)
 	socklen_t len = sizeof(cred);
 	json_object *req;
 	const char *cmd;
-	int conn;
+	int conn, ret = 0;
 
 	conn = accept4(baton_host_fd(host), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (conn < 0)
@@ -327,15 +348,15 @@ int baton_host_dispatch(struct baton_host *host)
 	else if (!strcmp(cmd, "status"))
 		reply(conn, status_json(host));
 	else if (!strcmp(cmd, "update"))
-		handle_update(host, conn, req);
+		ret = handle_update(host, conn, req);
 	else
 		reply(conn, error_json("unknown cmd"));
 	json_object_put(req);
 	close(conn);
-	return 0;
+	return ret;
 }
 
-void baton_control_report(struct baton_host *host)
+void baton_control_report(struct baton_host *host, const char *mode)
 {
 	int conn = baton_host_kept_fd(host, BATON_TOKEN_REPLY);
 	const struct baton_update_result *last = &host->last;
@@ -343,7 +364,7 @@ void baton_control_report(struct baton_host *host)
 
 	if (conn < 0)
 		return;
-	out = outcome_json(last->rolled_back ? "rolled-back" : "updated", "exec");
+	out = outcome_json(last->rolled_back ? "rolled-back" : "updated", mode);
 	json_object_object_add(out, "generation", json_object_new_uint64(host->generation));
 	json_object_object_add(out, "program", json_object_new_string(host->program));
 	json_object_object_add(out, "blackout_ms",

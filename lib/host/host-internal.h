@@ -13,6 +13,7 @@
 #define BATON_ENV_PREV_ARGV	"BATON_PREV_ARGV"	/* the previous argv, \x1f-separated */
 #define BATON_ENV_ROLLBACK	"BATON_ROLLBACK"	/* set when coming back */
 #define BATON_ENV_DRY_RUN	"BATON_DRY_RUN"		/* the report fd of a dry run */
+#define BATON_ENV_HANDOVER	"BATON_HANDOVER_FD"	/* socket mode: the channel */
 #define BATON_ENV_FORCE		"BATON_FORCE"		/* "1": forced, orphans are fine */
 
 /*
@@ -73,7 +74,15 @@ struct baton_host {
 	struct baton_image *image;
 	void *image_map;
 	size_t image_len;
+
+	/* Socket mode: everything now belongs to the new process. */
+	bool handed_over;
 };
+
+/* Socket mode's fd transfer (transfer.c). */
+#define BATON_FDS_PER_MSG 250
+int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
+int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
 
 /* Track a host-owned fd (control socket) under a host token. */
 int baton_host_keep_fd(struct baton_host *host, uint64_t token, int fd,
@@ -90,7 +99,7 @@ void baton_control_close(struct baton_host *host);
 struct json_object *baton_decisions_json(const struct baton_decision *d, size_t n);
 
 /* After a restore: tell the client that asked for the update how it went. */
-void baton_control_report(struct baton_host *host);
+void baton_control_report(struct baton_host *host, const char *mode);
 
 /* The schema a driver writes (its first native accept), or NULL. */
 const struct baton_schema *baton_driver_written(const struct baton_driver *drv);

@@ -820,11 +820,56 @@ static int restore(struct baton_host *host, int image_fd)
 	return 0;
 }
 
+/*
+ * Socket mode, the new process's side: everything arrives on @sock; restore
+ * from it as after an exec, then answer 'F' - or 'E' and give it all back,
+ * since the old process still holds everything and goes on.
+ */
+static int receive(struct baton_host *host, int sock)
+{
+	char buf[32], *list = NULL, *p;
+	int image_fd = -1, *fds = NULL, err;
+	size_t n = 0;
+
+	err = baton_transfer_recv(sock, &image_fd, &fds, &n);
+	if (!err) {
+		/* The fds' numbers here, in image order, as an exec would give. */
+		list = malloc(n * 12 + 1);
+		err = list ? 0 : -BATON_ERR_NOMEM;
+	}
+	if (!err) {
+		p = list;
+		*p = '\0';
+		for (size_t i = 0; i < n; i++)
+			p += sprintf(p, "%s%d", i ? "," : "", fds[i]);
+		snprintf(buf, sizeof(buf), "%d", image_fd);
+		setenv(BATON_ENV_FDS, list, 1);
+		setenv(BATON_ENV_IMAGE_FD, buf, 1);
+		err = restore(host, image_fd);
+	}
+	if (err) {
+		abandon_restore(host);
+		for (size_t i = 0; fds && i < n; i++)
+			close(fds[i]);
+	}
+	(void)!write(sock, err ? "E" : "F", 1);
+	close(sock);
+	if (image_fd >= 0)
+		close(image_fd);
+	clear_env();
+	unsetenv(BATON_ENV_HANDOVER);
+	free(list);
+	free(fds);
+	if (!err)
+		baton_control_report(host, "socket");
+	return err;
+}
+
 int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out)
 {
 	struct baton_host *host;
-	long image_fd, report_fd;
+	long image_fd, report_fd, handover_fd;
 	int err;
 
 	host = calloc(1, sizeof(*host));
@@ -839,6 +884,14 @@ int baton_host_create(const struct baton_host_opts *opts,
 		goto err_host;
 	}
 
+	handover_fd = env_number(BATON_ENV_HANDOVER, INT32_MAX);
+	if (handover_fd >= 0) {
+		err = receive(host, (int)handover_fd);
+		if (err)
+			goto err_host;
+		*out = host;
+		return 0;
+	}
 	image_fd = env_number(BATON_ENV_IMAGE_FD, INT32_MAX);
 	report_fd = env_number(BATON_ENV_DRY_RUN, INT32_MAX);
 	if (image_fd >= 0 && report_fd >= 0)
@@ -852,7 +905,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		}
 		close((int)image_fd);
 		clear_env();
-		baton_control_report(host);
+		baton_control_report(host, "exec");
 	}
 	*out = host;
 	return 0;
@@ -866,6 +919,18 @@ void baton_host_destroy(struct baton_host *host)
 {
 	if (!host)
 		return;
+	/*
+	 * After a socket-mode handover the devices, the socket path and the
+	 * fds are the new process's: free our memory and touch nothing else.
+	 */
+	if (host->handed_over) {
+		for (size_t i = 0; i < host->n_devices; i++) {
+			free(host->devices[i]->state);
+			free(host->devices[i]);
+		}
+		host->n_devices = 0;
+		host->n_fds = 0;
+	}
 	baton_control_close(host);
 	for (size_t i = 0; i < host->n_devices; i++) {
 		struct baton_device *dev = host->devices[i];

@@ -36,6 +36,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -594,6 +595,99 @@ out:
 	return err;
 }
 
+/* The new process's one-byte answer, within @deadline_ns; 0 for none. */
+static char await_answer(int sock, uint64_t deadline_ns)
+{
+	char answer = 0;
+
+	for (;;) {
+		uint64_t now = baton_now_ns();
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		ssize_t got;
+
+		if (now >= deadline_ns ||
+		    poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1) != 1)
+			return 0;
+		got = read(sock, &answer, 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		return got == 1 ? answer : 0;
+	}
+}
+
+/*
+ * Socket mode: the target as a new process, handed the image and every fd
+ * over a socketpair; this process waits for its FINISH, holding everything,
+ * and kills it if it fails, crashes or is late.
+ */
+static int handover_socket(struct update *u)
+{
+	uint64_t deadline = baton_now_ns() + (u->opts->timeout_ms ?
+		u->opts->timeout_ms : BATON_DRY_RUN_TIMEOUT_MS) * 1000000ull;
+	int sv[2] = { -1, -1 }, image_fd, err, status;
+	struct image_parts p;
+	char *vars[3], **env = NULL, answer;
+	pid_t pid;
+
+	err = build_image(u, &p);
+	if (err)
+		return err;
+	image_fd = write_image(&p.img);
+	if (image_fd < 0) {
+		free_image(&p);
+		return image_fd;
+	}
+	vars[0] = env_printf(BATON_ENV_HANDOVER "=3");
+	vars[1] = env_printf(BATON_ENV_FREEZE_NS "=%" PRIu64, u->freeze_ns);
+	vars[2] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
+	env = make_environ(vars, 3);
+	if (!env || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = env ? -BATON_ERR_IO : -BATON_ERR_NOMEM;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = -BATON_ERR_IO;
+		goto out;
+	}
+	if (!pid) {
+		/* Everything it gets comes over the socket, in order. */
+		int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+
+		if (fd < 0 || dup2(fd, 3) < 0)
+			_exit(127);
+		if (close_range(4, ~0U, 0) < 0)
+			for (int i = 4; i < 65536; i++)
+				close(i);
+		execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
+		_exit(127);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	err = baton_transfer_send(sv[0], image_fd, p.numbers, p.img.n_fds);
+	answer = err ? 0 : await_answer(sv[0], deadline);
+	if (answer == 'F') {
+		err = BATON_HANDED_OVER;
+		goto out;
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	refuse_why(u, answer == 'E' ? "the new version failed to restore" :
+		   WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL ?
+		   "the new version died during restore" :
+		   "the new version did not finish in time");
+	err = -BATON_ERR_IO;
+out:
+	free_environ(env, 3);
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+	close(image_fd);
+	free_image(&p);
+	return err;
+}
+
 int baton_host_update(struct baton_host *host,
 		      const struct baton_update_opts *opts)
 {
@@ -615,7 +709,14 @@ int baton_host_update(struct baton_host *host,
 	err = freeze(&u);
 	if (err)
 		goto err_freeze;
-	err = handover(&u);
+	err = opts->mode == BATON_MODE_SOCKET ? handover_socket(&u) : handover(&u);
+	if (err == BATON_HANDED_OVER) {
+		/* Everything is the new process's now: leave it as it is. */
+		host->handed_over = true;
+		unprepare(&u);
+		free(u.records);
+		return err;
+	}
 	/* handover() returns only when the exec failed. */
 err_freeze:
 	unfreeze(&u);

@@ -14,6 +14,11 @@
  * come from `baton update` (tests/integration/test_control.sh).
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
  *   HOST_PROG_FAIL_VALIDATE=1: the v2 driver's validator rejects every state
+ *   HOST_PROG_KILL_RESTORE=1, HOST_PROG_HANG_RESTORE=1: the v2 driver dies
+ *     (SIGKILL) or never returns in restore
+ *   --mode socket: a socket-mode update (a new process);
+ *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
+ *     to cross the kernel's limit of fds in one SCM_RIGHTS message
  *
  * It updates only at generation N (default 0, a cold start), so that a
  * version that comes back, with the same arguments, does not try again.
@@ -26,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +46,7 @@
 #define TOKEN_PIPE_R 1
 #define TOKEN_PIPE_W 2
 #define TOKEN_EVENTFD 3
+#define TOKEN_EXTRA 1000	/* + i: the i-th extra eventfd, holding i + 1 */
 
 static const char *fail_op;
 
@@ -108,6 +115,11 @@ static int counter_restore(struct baton_device *dev, const void *state, size_t s
 
 	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_FAIL_RESTORE"))
 		return -EIO;
+	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_KILL_RESTORE"))
+		raise(SIGKILL);
+	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_HANG_RESTORE"))
+		for (;;)
+			pause();	/* a driver stuck for good, on purpose */
 	if (size != sizeof(*s))
 		return -EINVAL;
 	s = malloc(sizeof(*s));
@@ -205,6 +217,23 @@ static bool region_ok(const struct baton_region *r)
 	return true;
 }
 
+/* How many extra eventfds this process holds, each with its count intact. */
+static int extra_fds_ok(struct baton_host *host)
+{
+	int n = 0;
+
+	for (;; n++) {
+		int fd = baton_host_take_fd(host, TOKEN_EXTRA + (uint64_t)n);
+		uint64_t v;
+
+		if (fd < 0)
+			return n;
+		if (read(fd, &v, sizeof(v)) != sizeof(v) || v != (uint64_t)n + 1 ||
+		    write(fd, &v, sizeof(v)) != sizeof(v))
+			return -1;
+	}
+}
+
 static const struct baton_pci_addr counter_addr = { 0, 0, 0x10, 0 };
 static const struct baton_pci_addr scratch_addr = { 0, 0, 0x11, 0 };
 
@@ -230,7 +259,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"restored\":%s,\"generation\":%llu,\"rolled_back\":%s,"
 	       "\"region_inherited\":%s,\"region_ok\":%s,\"pipe_bytes\":%d,"
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
-	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d}\n",
+	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
+	       "\"extra_fds\":%d}\n",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -247,12 +277,12 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       !scratch ? "absent" : baton_device_driver(scratch) ?
 	       baton_device_driver(scratch)->name : "quarantined",
 	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
-	       count_fds());
+	       count_fds(), extra_fds_ok(host));
 	fflush(stdout);
 }
 
 /* First start: make everything the later versions must find. */
-static int setup(struct baton_host *host, struct baton_region **r)
+static int setup(struct baton_host *host, struct baton_region **r, int extra)
 {
 	const struct baton_device_info counter = {
 		counter_addr, { 0x1234, 0xc0de, 0, 0, 0xff0000 },
@@ -273,6 +303,15 @@ static int setup(struct baton_host *host, struct baton_region **r)
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (efd < 0 || write(efd, &five, sizeof(five)) != sizeof(five))
 		return -1;
+	for (int i = 0; i < extra; i++) {
+		uint64_t v = (uint64_t)i + 1;
+		int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		if (e < 0 || write(e, &v, sizeof(v)) != sizeof(v) ||
+		    baton_host_preserve_fd(host, TOKEN_EXTRA + (uint64_t)i, e,
+					   BATON_FD_EVENTFD))
+			return -1;
+	}
 	if (baton_host_preserve_fd(host, TOKEN_PIPE_R, p[0], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))
@@ -292,6 +331,9 @@ int main(int argc, char **argv)
 	unsigned long at_generation = 0;
 	bool force = false;
 	const char *control = NULL;
+	enum baton_update_mode mode = BATON_MODE_EXEC;
+	unsigned timeout_ms = 0;
+	int extra = 0;
 	struct baton_host *host;
 	struct baton_region *r;
 	int err, i;
@@ -307,6 +349,12 @@ int main(int argc, char **argv)
 			force = true;
 		else if (!strcmp(argv[i], "--control") && i + 1 < argc)
 			control = argv[++i];
+		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+			mode = !strcmp(argv[++i], "socket") ? BATON_MODE_SOCKET : BATON_MODE_EXEC;
+		else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+			timeout_ms = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--extra-fds") && i + 1 < argc)
+			extra = atoi(argv[++i]);
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -330,7 +378,7 @@ int main(int argc, char **argv)
 			return 1;
 		report(host, r, "restored", 0);
 	} else {
-		if (setup(host, &r))
+		if (setup(host, &r, extra))
 			return 1;
 		report(host, r, "started", 0);
 	}
@@ -338,11 +386,20 @@ int main(int argc, char **argv)
 		struct baton_device *counter = baton_host_device(host, &counter_addr);
 		counter_state *s = baton_device_priv(counter);
 		const struct baton_update_opts up = {
-			.target = target, .argv = target_argv, .force = force };
+			.mode = mode, .target = target, .argv = target_argv,
+			.force = force, .timeout_ms = timeout_ms };
 
 		/* Work done since start must survive the update too. */
 		s->count++;
 		err = baton_host_update(host, &up);
+		if (err == BATON_HANDED_OVER) {
+			/* The new process has it all: touch nothing, go. */
+			printf("{\"event\":\"handed-over\",\"version\":%d,\"pid\":%d}\n",
+			       HOST_PROG_VERSION, (int)getpid());
+			baton_host_destroy(host);
+			free(target_argv);
+			return 0;
+		}
 		report(host, r, "update-failed", err);
 	}
 	if (control) {
@@ -353,7 +410,7 @@ int main(int argc, char **argv)
 			struct pollfd p = { .fd = baton_host_fd(host), .events = POLLIN };
 
 			if (poll(&p, 1, -1) == 1 && baton_host_dispatch(host))
-				break;
+				break;	/* handed over, or the socket broke */
 		}
 	}
 	baton_host_destroy(host);

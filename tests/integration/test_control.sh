@@ -15,6 +15,7 @@ pid=
 
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	[ -n "${new_pid:-}" ] && kill "$new_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -79,7 +80,20 @@ expect "v2 untouched after the refusal" 0 status --socket "$ctl" --json
 check "still generation 1, v2" '.generation == 1 and .program == "host-prog v2"'
 
 expect "update to a missing binary is invalid input" 2 update --socket "$ctl" --to "$tmp/nothing"
-expect "socket mode is refused as not implemented" 2 update --socket "$ctl" --to "$v2" --mode socket
+expect "socket mode: v2 -> v2 in a new process" 0 update --socket "$ctl" --to "$v2" --mode socket --json
+check "the new process answers: updated, socket mode, generation 2" '.outcome == "updated" and .mode == "socket" and .generation == 2 and .blackout_ms > 0'
+next_line
+check "the new process restored everything" ".event == \"restored\" and .version == 2 and .pid != $start_pid and .region_ok and .pipe_bytes == 13 and .eventfd == 5"
+new_pid=$(jq .pid "$tmp/out")
+next_line
+check "and listens on the same socket" '.event == "listening"'
+if kill -0 "$start_pid" 2>/dev/null; then
+	wait "$start_pid" 2>/dev/null
+fi
+if kill -0 "$start_pid" 2>/dev/null; then not_ok "the old process exited"; else ok "the old process exited"; fi
+pid=$new_pid
+expect "status from the new process" 0 status --socket "$ctl" --json
+check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and (.sessions | length == 3)'
 expect "no program at the socket" 2 status --socket "$tmp/nobody"
 
 echo "1..$n"

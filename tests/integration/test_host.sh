@@ -17,11 +17,13 @@ trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
 
 # run NAME COMMAND...: run a scenario, bounded in time, lines to $tmp/out.
+# Through a pipe, so that a socket-mode successor, which inherits stdout,
+# has printed its line too before this returns.
 run() {
 	name=$1
 	shift
-	timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
-	status=$?
+	{ timeout 20 "$@" 2>"$tmp/err"; echo $? >"$tmp/status"; } | cat >"$tmp/out"
+	status=$(cat "$tmp/status")
 	if [ "$status" -ne 0 ]; then
 		echo "# $name: exit $status"
 		sed 's/^/#   /' "$tmp/out" "$tmp/err"
@@ -75,6 +77,19 @@ check "a payload v2 cannot decode refuses the update before FREEZE" "length == 2
 
 run "the target never reports" "$v1" --update-to "$drivers_v2" --force
 check "a dry run that gives no report refuses the update" "length == 2 and .[1].event == \"update-failed\" and .[1].error == -$BATON_ERR_REFUSED and $intact"
+
+# ---- socket mode: the new version is a new process ----
+same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .frozen <= 0)'
+
+run "socket mode" "$v1" --update-to "$v2" --mode socket --extra-fds 600
+check "socket mode: v1 hands over, v2 restores in a new process" "length == 3 and ([.[].event] | sort == [\"handed-over\", \"restored\", \"started\"]) and (.[0].pid as \$old | map(select(.event == \"restored\"))[0] | .version == 2 and .pid != \$old) and $same"
+check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map(select(.event == "restored"))[0] | .extra_fds == 600 and .count == 101 and .converted == 1 and .blackout_us > 0'
+
+for failure in FAIL KILL HANG; do
+	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
+		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
+	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+done
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

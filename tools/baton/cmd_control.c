@@ -214,8 +214,6 @@ static int run_update(int argc, char **argv)
 		return cli_usage(update_usage, "update takes --socket PATH and --to BINARY");
 	if (a.mode && strcmp(a.mode, "exec") && strcmp(a.mode, "socket"))
 		return cli_usage(update_usage, "--mode is exec or socket, not '%s'", a.mode);
-	if (a.mode && !strcmp(a.mode, "socket"))
-		return cli_usage(update_usage, "--mode socket is not implemented yet; use exec");
 	if (a.orphan && strcmp(a.orphan, "quarantine") && strcmp(a.orphan, "reset"))
 		return cli_usage(update_usage, "--orphan is quarantine or reset, not '%s'", a.orphan);
 	if (a.timeout) {
@@ -231,12 +229,15 @@ static int run_update(int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("update"));
 	json_object_object_add(req, "target", json_object_new_string(target));
-	json_object_object_add(req, "mode", json_object_new_string("exec"));
+	json_object_object_add(req, "mode", json_object_new_string(a.mode ? a.mode : "exec"));
+	/* The program gives the new version (dry run, socket-mode restore) as long. */
+	json_object_object_add(req, "timeout_ms", json_object_new_int64(timeout * 1000));
 	json_object_object_add(req, "dry_run", json_object_new_boolean(a.dry_run));
 	json_object_object_add(req, "force", json_object_new_boolean(a.force));
 	if (a.orphan)
 		json_object_object_add(req, "orphan", json_object_new_string(a.orphan));
-	err = ask(a.socket, req, (int)timeout * 1000, &ans);
+	/* Our wait covers the dry run's and the restore's, and some slack. */
+	err = ask(a.socket, req, (int)timeout * 2000 + 5000, &ans);
 	json_object_put(req);
 	if (err)
 		return err;
