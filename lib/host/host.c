@@ -527,8 +527,9 @@ static const struct baton_accept *runtime_accept(const struct baton_driver *drv,
 }
 
 /*
- * A decision's state in the form its driver reads: the record's bytes, or
- * what the driver's converter makes of them (*@converted, to be freed).
+ * A decision's state in the form its driver reads: a copy of the record's
+ * bytes, or what the driver's converter makes of them; either way in
+ * *@converted, which the caller frees.
  */
 static int driver_state(const struct baton_decision *d,
 			const struct baton_driver **drv, const void **state,
@@ -538,20 +539,34 @@ static int driver_state(const struct baton_decision *d,
 	const struct baton_accept *acc;
 	int err;
 
+	void *copy;
+
 	*converted = NULL;
 	*drv = runtime_driver(d->driver);
 	acc = *drv ? runtime_accept(*drv, d->accept) : NULL;
 	if (!acc)
 		return -BATON_ERR_BADCONTRACT;
-	*state = rec->state;
+	/*
+	 * A property in the tree is only 4-byte aligned; drivers read their
+	 * state as a struct.  Hand them a copy malloc() aligned for anything.
+	 */
+	copy = malloc(rec->state_size ? rec->state_size : 1);
+	if (!copy)
+		return -BATON_ERR_NOMEM;
+	memcpy(copy, rec->state, rec->state_size);
+	*converted = copy;
+	*state = copy;
 	*size = rec->state_size;
 	if (acc->via != BATON_VIA_CONVERTER)
 		return 0;
 	*size = acc->target->size;
 	*converted = calloc(1, *size);
-	if (!*converted)
+	if (!*converted) {
+		*converted = copy;
 		return -BATON_ERR_NOMEM;
-	err = acc->convert(rec->state, rec->state_size, *converted, *size);
+	}
+	err = acc->convert(copy, rec->state_size, *converted, *size);
+	free(copy);
 	*state = *converted;
 	return err;
 }
@@ -920,17 +935,11 @@ void baton_host_destroy(struct baton_host *host)
 	if (!host)
 		return;
 	/*
-	 * After a socket-mode handover the devices, the socket path and the
-	 * fds are the new process's: free our memory and touch nothing else.
+	 * After a socket-mode handover the socket path and the fds are the new
+	 * process's; drivers let go of their devices (remove() never resets).
 	 */
-	if (host->handed_over) {
-		for (size_t i = 0; i < host->n_devices; i++) {
-			free(host->devices[i]->state);
-			free(host->devices[i]);
-		}
-		host->n_devices = 0;
+	if (host->handed_over)
 		host->n_fds = 0;
-	}
 	baton_control_close(host);
 	for (size_t i = 0; i < host->n_devices; i++) {
 		struct baton_device *dev = host->devices[i];
