@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -78,6 +79,7 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 		.msg_control = control, .msg_controllen = sizeof(control),
 	};
 	struct cmsghdr *c;
+	bool extra = false;
 	ssize_t n;
 
 	*got = 0;
@@ -94,15 +96,17 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (*got < max)
+			if (*got < max) {
 				fds[(*got)++] = fd;
-			else
+			} else {
 				close(fd);	/* more than announced: refuse */
+				extra = true;
+			}
 		}
 	}
 	if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		return -BATON_ERR_IO;
-	return 0;
+	return extra ? -BATON_ERR_BADVALUE : 0;
 }
 
 int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
@@ -132,7 +136,7 @@ int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
 			       h.n_fds - total, &got);
 		if (!err && (batch != got || !got))
 			err = -BATON_ERR_BADVALUE;
-		total += got;
+		total += got;	/* kept, even on error, to be closed below */
 	}
 	if (err) {
 		for (size_t i = 0; i < total; i++)
