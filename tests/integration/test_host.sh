@@ -91,6 +91,13 @@ for failure in FAIL KILL HANG; do
 	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
 done
 
+# ---- images a new version must not trust ----
+printf 'BATONIMG but not really an image' >"$tmp/garbage.img"
+run "a corrupt image" "$dir/hand-image" "$tmp/garbage.img" "$v2"
+check "a corrupt image: refused with the reader's error (TRUNCATED), nothing restored" '. == [{"event":"create-failed","version":2,"error":-1}]'
+run "an unsealed image" "$dir/hand-image" --unsealed "$tmp/garbage.img" "$v2"
+check "an unsealed image is not even read (IO)" '. == [{"event":"create-failed","version":2,"error":-18}]'
+
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
