@@ -72,8 +72,9 @@ check-vm: all
 	tests/vm/run $(BUILD)
 
 bench: $(BUILD)/build.ninja
-	ninja -C $(BUILD) bench/bench_plan
+	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout
 	$(BUILD)/bench/bench_plan
+	$(BUILD)/bench/bench_blackout
 
 install: all
 	meson install -C $(BUILD)
