@@ -1,0 +1,649 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: kvcache - a memcached-compatible cache server, Baton's example
+ *
+ *   kvcache-v1 --port P --memory MiB [--control PATH]
+ *
+ * One thread, one epoll loop, non-blocking sockets, on 127.0.0.1:P (0 lets
+ * the kernel choose; the port is printed on stdout when the server
+ * listens, as "kvcache-vN: listening on 127.0.0.1:P").  It speaks
+ * memcached's text protocol (protocol.h) and keeps its items in one memory
+ * region of --memory MiB (store.h).  SIGINT and SIGTERM stop it cleanly.
+ *
+ * What a live update preserves, and what startup therefore takes over
+ * instead of creating - the seam to Baton's runtime:
+ *
+ *  - the item region: kv_server_adopt_region() with a region a previous
+ *    version formatted (it is validated; a v2 server given a v1 region is
+ *    told so, and converts it with kv_region_convert_v1_to_v2()), or a new
+ *    one to format;
+ *  - the listening socket: kv_server_adopt_listener();
+ *  - every client connection: its socket and its struct kv_conn_state
+ *    (input not yet executed, answers not yet sent, a data block being
+ *    swallowed, closing), kv_server_adopt_connection().  kv_conn_save()
+ *    gives that state for each client on the server's list.
+ *
+ * A cold start goes through the same functions: it makes a region, a
+ * listening socket and, as clients arrive, connections with no state, and
+ * adopts them.  --control names the runtime's control socket; it is kept
+ * for the runtime to use.
+ *
+ * Clients are limited to KV_MAX_CLIENTS, memcached's default; beyond it,
+ * and when the process runs out of fds, the server stops accepting until a
+ * client leaves, and new clients wait in the listen backlog rather than
+ * being refused.
+ */
+#define _GNU_SOURCE	/* accept4 */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "store.h"
+
+#ifndef KVCACHE_RELEASE
+#error "build with -DKVCACHE_RELEASE=\"x.y.z\""
+#endif
+
+#define KV_STR_(x) #x
+#define KV_STR(x) KV_STR_(x)
+#define KV_NAME "kvcache-v" KV_STR(KVCACHE_VERSION)
+
+#define KV_MAX_CLIENTS	1024
+#define KV_READ_CHUNK	65536
+#define KV_LINGER_MAX	(1024 * 1024)
+#define KV_EVENTS	64
+
+/**
+ * struct kv_client - one client connection
+ * @fd:     its socket (preserved)
+ * @conn:   its protocol state (preserved as struct kv_conn_state)
+ * @events: the epoll events it is registered for
+ * @eof:    the client shut down its side: answer what it sent, then close
+ * @lingering: answered and shut down for writing; what the client still
+ *          sends is read and dropped until it closes
+ * @dropped: bytes dropped while lingering
+ */
+struct kv_client {
+	int fd;
+	struct kv_conn conn;
+	uint32_t events;
+	bool eof;
+	bool lingering;
+	size_t dropped;
+	struct kv_client *prev, *next;
+};
+
+/**
+ * struct kv_server - the process
+ * @epfd:         the event loop
+ * @sigfd:        SIGINT and SIGTERM
+ * @listen_fd:    the listening socket (preserved), -1 before adoption
+ * @accepting:    the listener is polled for new clients
+ * @store:        the item region (preserved)
+ * @proto:        what the connections share
+ * @clients:      every connection
+ * @control_path: the runtime's control socket, from --control
+ * @told_damage:  the store's damage has been reported on stderr
+ * @stop:         leave the loop
+ */
+struct kv_server {
+	int epfd;
+	int sigfd;
+	int listen_fd;
+	bool accepting;
+	struct kv_store store;
+	struct kv_proto proto;
+	struct kv_client *clients;
+	const char *control_path;
+	bool told_damage;
+	bool stop;
+};
+
+static uint64_t now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int server_init(struct kv_server *srv, const char *control_path)
+{
+	sigset_t mask;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->epfd = -1;
+	srv->sigfd = -1;
+	srv->listen_fd = -1;
+	srv->control_path = control_path;
+	srv->proto.store = &srv->store;
+	/* The major is kvcache's own version: libmemcached takes a major of 0
+	 * for a version it cannot parse, and then refuses the server. */
+	srv->proto.version = KV_STR(KVCACHE_VERSION) ".0.0-kvcache-baton"
+			     KVCACHE_RELEASE;
+	srv->proto.started = now();
+
+	/* Sends use MSG_NOSIGNAL; stdout may be a pipe nobody reads any more. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0)
+		return -errno;
+	srv->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv->sigfd < 0 ||
+	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.ptr = &srv->sigfd }))
+		return -errno;
+	return 0;
+}
+
+/**
+ * kv_server_adopt_region() - serve the items of a region
+ * @srv:       the server
+ * @base:      the region, mapped shared and writable
+ * @size:      its size
+ * @formatted: it holds items already (a previous version's region): attach
+ *             to it and validate it; otherwise it is new: format it
+ *
+ * Return: 0; -EPROTO when the region holds another item version (a v2
+ * server converts a v1 region with kv_region_convert_v1_to_v2() and adopts
+ * the result); -EBADMSG for a damaged region; -EINVAL for one too small.
+ * The reason is printed on stderr.
+ */
+static int kv_server_adopt_region(struct kv_server *srv, void *base,
+				  size_t size, bool formatted)
+{
+	int ret;
+
+	if (formatted)
+		ret = kv_store_attach(&srv->store, KV_STORE_NATIVE, base, size);
+	else
+		ret = kv_store_format(&srv->store, KV_STORE_NATIVE, base, size);
+	if (ret)
+		fprintf(stderr, KV_NAME ": item region: %s\n",
+			srv->store.err.msg);
+	return ret;
+}
+
+static int listener_poll(struct kv_server *srv, bool on)
+{
+	struct epoll_event ev = {
+		.events = on ? EPOLLIN : 0,
+		.data.ptr = &srv->listen_fd,
+	};
+
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listen_fd, &ev))
+		return -errno;
+	srv->accepting = on;
+	return 0;
+}
+
+/**
+ * kv_server_adopt_listener() - accept clients on a listening socket
+ * @srv: the server
+ * @fd:  a listening TCP socket; the server owns it from now on, and
+ *       closes it when this fails
+ *
+ * Return: 0; -ENOTSOCK or -EINVAL when @fd is not a listening stream
+ * socket; another -errno.
+ */
+static int kv_server_adopt_listener(struct kv_server *srv, int fd)
+{
+	int type = 0, listening = 0, ret;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) {
+		ret = -errno;
+		goto err;
+	}
+	ret = type == SOCK_STREAM && listening ? set_nonblock(fd) : -EINVAL;
+	if (ret)
+		goto err;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.ptr = &srv->listen_fd })) {
+		ret = -errno;
+		goto err;
+	}
+	srv->listen_fd = fd;
+	srv->accepting = true;
+	return 0;
+err:
+	close(fd);
+	return ret;
+}
+
+static void client_close(struct kv_server *srv, struct kv_client *cl)
+{
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
+	close(cl->fd);
+	kv_conn_release(&cl->conn);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		srv->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	free(cl);
+	srv->proto.curr_conns--;
+	/* A place is free again; the backlog has been waiting for it. */
+	if (!srv->accepting && srv->listen_fd >= 0)
+		listener_poll(srv, true);
+}
+
+/* Send what can be sent now. */
+static int client_write(struct kv_client *cl)
+{
+	const void *data;
+	size_t len;
+	ssize_t n;
+
+	while ((data = kv_conn_output(&cl->conn, &len))) {
+		n = send(cl->fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		kv_conn_sent(&cl->conn, n);
+	}
+	return 0;
+}
+
+/* Read once, as much as the connection takes. */
+static int client_read(struct kv_client *cl)
+{
+	uint8_t buf[KV_READ_CHUNK];
+	size_t room = kv_conn_room(&cl->conn);
+	ssize_t n;
+
+	if (!room || cl->eof)
+		return 0;
+	do
+		n = read(cl->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (!n) {
+		cl->eof = true;
+		return 0;
+	}
+	return kv_conn_input(&cl->conn, buf, n);
+}
+
+/*
+ * Read and drop what a finished client still sends.  Closing a socket
+ * with unread input resets the connection, which can destroy the last
+ * answer (say, "line too long") before the client reads it; so the server
+ * shuts its side down and waits for the client's, up to KV_LINGER_MAX
+ * bytes.  Return: 0 to go on waiting, or an error to close now.
+ */
+static int client_linger(struct kv_client *cl)
+{
+	uint8_t buf[KV_READ_CHUNK];
+	ssize_t n;
+
+	do
+		n = read(cl->fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (!n)
+		return -ECONNRESET;
+	cl->dropped += n;
+	return cl->dropped > KV_LINGER_MAX ? -EMSGSIZE : 0;
+}
+
+/*
+ * Everything a client's events call for: read, execute, answer - again
+ * while answers drain and commands remain - then close it, linger, or
+ * poll it for what it waits on.
+ */
+static void client_serve(struct kv_server *srv, struct kv_client *cl,
+			 uint32_t events)
+{
+	struct epoll_event ev = { .data.ptr = cl };
+	size_t before, unsent;
+	int ret = 0;
+
+	if (cl->lingering) {
+		if (client_linger(cl))
+			client_close(srv, cl);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		ret = client_read(cl);
+	while (!ret) {
+		before = cl->conn.in_len;
+		ret = kv_conn_process(&srv->proto, &cl->conn, now());
+		if (!ret)
+			ret = client_write(cl);
+		kv_conn_output(&cl->conn, &unsent);
+		if (unsent || cl->conn.in_len == before)
+			break;
+	}
+	if (srv->store.broken && !srv->told_damage) {
+		fprintf(stderr, KV_NAME ": item store damaged: %s\n",
+			srv->store.err.msg);
+		srv->told_damage = true;
+	}
+	kv_conn_output(&cl->conn, &unsent);
+	if (ret || (cl->eof && !unsent) ||
+	    (kv_conn_finished(&cl->conn) && shutdown(cl->fd, SHUT_WR))) {
+		client_close(srv, cl);
+		return;
+	}
+	cl->lingering = kv_conn_finished(&cl->conn);
+	if (cl->lingering)
+		ev.events = EPOLLIN;
+	else
+		ev.events = (kv_conn_room(&cl->conn) && !cl->eof ? EPOLLIN : 0) |
+			    (unsent ? EPOLLOUT : 0);
+	if (ev.events != cl->events) {
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, cl->fd, &ev)) {
+			client_close(srv, cl);
+			return;
+		}
+		cl->events = ev.events;
+	}
+}
+
+/**
+ * kv_server_adopt_connection() - serve a client connection
+ * @srv:   the server
+ * @fd:    a connected stream socket; the server owns it from now on, and
+ *         closes it when this fails
+ * @state: what the previous version left of the connection, or NULL for a
+ *         new one; copied
+ *
+ * Pending input is executed and pending answers sent right away.
+ *
+ * Return: 0; -EINVAL when @fd is not a stream socket or @state is beyond
+ * the protocol's bounds; -ENOMEM; another -errno.
+ */
+static int kv_server_adopt_connection(struct kv_server *srv, int fd,
+				      const struct kv_conn_state *state)
+{
+	int type = 0, ret;
+	socklen_t len = sizeof(type);
+	struct kv_client *cl;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len)) {
+		ret = -errno;
+		goto err_fd;
+	}
+	ret = type == SOCK_STREAM ? set_nonblock(fd) : -EINVAL;
+	if (ret)
+		goto err_fd;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		ret = -ENOMEM;
+		goto err_fd;
+	}
+	cl->fd = fd;
+	ret = kv_conn_restore(&cl->conn, state);
+	if (ret)
+		goto err_client;
+	cl->events = EPOLLIN;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd,
+		      &(struct epoll_event){ .events = cl->events,
+					     .data.ptr = cl })) {
+		ret = -errno;
+		goto err_conn;
+	}
+	cl->next = srv->clients;
+	if (cl->next)
+		cl->next->prev = cl;
+	srv->clients = cl;
+	srv->proto.curr_conns++;
+	srv->proto.total_conns++;
+	client_serve(srv, cl, 0);
+	return 0;
+
+err_conn:
+	kv_conn_release(&cl->conn);
+err_client:
+	free(cl);
+err_fd:
+	close(fd);
+	return ret;
+}
+
+static void accept_clients(struct kv_server *srv)
+{
+	for (int i = 0; i < KV_EVENTS; i++) {
+		int fd, ret;
+
+		if (srv->proto.curr_conns >= KV_MAX_CLIENTS) {
+			listener_poll(srv, false);
+			return;
+		}
+		fd = accept4(srv->listen_fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Until a client leaves and frees an fd. */
+				fprintf(stderr, KV_NAME ": accept: %s; waiting "
+					"for a client to leave\n",
+					strerror(errno));
+				/* With no client to leave, keep trying. */
+				if (srv->clients)
+					listener_poll(srv, false);
+				return;
+			}
+			/* EAGAIN: no one else; otherwise that client is gone. */
+			if (errno == EAGAIN)
+				return;
+			continue;
+		}
+		ret = kv_server_adopt_connection(srv, fd, NULL);
+		if (ret)
+			fprintf(stderr, KV_NAME ": new client: %s\n",
+				strerror(-ret));
+	}
+}
+
+static void server_run(struct kv_server *srv)
+{
+	struct epoll_event ev[KV_EVENTS];
+
+	while (!srv->stop) {
+		int n = epoll_wait(srv->epfd, ev, KV_EVENTS, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			perror(KV_NAME ": epoll_wait");
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &srv->sigfd)
+				srv->stop = true;
+			else if (ev[i].data.ptr == &srv->listen_fd)
+				accept_clients(srv);
+			else
+				client_serve(srv, ev[i].data.ptr, ev[i].events);
+		}
+	}
+}
+
+static void server_release(struct kv_server *srv)
+{
+	while (srv->clients)
+		client_close(srv, srv->clients);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->sigfd >= 0)
+		close(srv->sigfd);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+}
+
+static int listen_on(uint16_t port)
+{
+	struct sockaddr_in addr = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    listen(fd, SOMAXCONN)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Say where the server listens, adopted or not: clients and tests wait
+ * for this line. */
+static int announce(const struct kv_server *srv)
+{
+	struct sockaddr_in addr;
+	socklen_t len = sizeof(addr);
+
+	if (getsockname(srv->listen_fd, (struct sockaddr *)&addr, &len))
+		return -errno;
+	printf(KV_NAME ": listening on 127.0.0.1:%u\n", ntohs(addr.sin_port));
+	return fflush(stdout) ? -errno : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " KV_NAME " [--port P] [--memory MiB] [--control PATH]\n"
+		"  --port P        listen on 127.0.0.1:P (default 11211; 0: any)\n"
+		"  --memory MiB    item memory, at least 2 (default 64)\n"
+		"  --control PATH  the live update runtime's control socket\n");
+}
+
+/* A decimal number in [min, max], nothing else. */
+static bool parse_num(const char *s, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return false;
+	*out = strtoul(s, &end, 10);
+	return !errno && !*end && *out >= min && *out <= max;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	unsigned long port = 11211, mib = 64;
+	const char *control = NULL;
+	struct kv_server srv;
+	void *region;
+	size_t size;
+	int opt, fd, ret, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "p:m:c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (!parse_num(optarg, 0, 65535, &port)) {
+				fprintf(stderr, KV_NAME ": --port %s: not a "
+					"port number\n", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			if (!parse_num(optarg, KV_REGION_MIN >> 20,
+				       SIZE_MAX >> 21, &mib)) {
+				fprintf(stderr, KV_NAME ": --memory %s: not a "
+					"number of MiB from %zu\n", optarg,
+					KV_REGION_MIN >> 20);
+				return 2;
+			}
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, KV_NAME ": unexpected argument %s\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	size = (size_t)mib << 20;
+	ret = server_init(&srv, control);
+	if (ret) {
+		fprintf(stderr, KV_NAME ": event loop: %s\n", strerror(-ret));
+		goto out;
+	}
+	region = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED) {
+		fprintf(stderr, KV_NAME ": %lu MiB of item memory: %s\n", mib,
+			strerror(errno));
+		goto out;
+	}
+	if (kv_server_adopt_region(&srv, region, size, false))
+		goto out_region;
+	fd = listen_on(port);
+	ret = fd < 0 ? fd : kv_server_adopt_listener(&srv, fd);
+	if (!ret)
+		ret = announce(&srv);
+	if (ret) {
+		fprintf(stderr, KV_NAME ": 127.0.0.1:%lu: %s\n", port,
+			strerror(-ret));
+		goto out_region;
+	}
+
+	server_run(&srv);
+	status = srv.stop ? 0 : 1;
+out_region:
+	munmap(region, size);
+out:
+	server_release(&srv);
+	return status;
+}

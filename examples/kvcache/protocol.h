@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KVCACHE_PROTOCOL_H
+#define KVCACHE_PROTOCOL_H
+
+/**
+ * DOC: kvcache protocol: memcached's text protocol, one connection at a time
+ *
+ * The commands are those of memcached's doc/protocol.txt: get, gets, set,
+ * add, cas, delete, incr, decr, stats, version and quit, with noreply and
+ * multi-key gets, answered with memcached's exact lines.  Anything else is
+ * "ERROR".
+ *
+ * A connection is a struct kv_conn: the bytes received and not yet
+ * executed, the bytes answered and not yet sent, and two flags.  The
+ * parser keeps nothing else between calls: it executes a command only once
+ * all of it - the line, and for a storage command its data block - has
+ * arrived, and leaves a partial command where it is.  So a command split
+ * across any number of reads, or many commands in one read, come out the
+ * same, and a connection's whole state is what struct kv_conn_state
+ * describes, which is what a live update preserves with the socket.
+ *
+ * Everything is bounded:
+ *  - a command line is at most KV_LINE_MAX bytes; a longer one is answered
+ *    "CLIENT_ERROR line too long" and the connection is closed, since where
+ *    the next command starts cannot be known;
+ *  - a data block longer than any item (KV_VALUE_MAX) is answered
+ *    "SERVER_ERROR object too large for cache" and discarded as it arrives
+ *    ("swallowed", as memcached does), so the input never holds it;
+ *  - hence the input never exceeds KV_IN_MAX;
+ *  - commands are executed only while less than KV_OUT_HIGH bytes of answer
+ *    wait to be sent (the server stops reading meanwhile), and a get whose
+ *    answer would take the output past KV_OUT_MAX is answered "SERVER_ERROR
+ *    out of memory writing get response" instead, as memcached does.
+ *
+ * Where the protocol text leaves a choice, kvcache makes memcached's: a
+ * command line may end in "\n" as well as "\r\n" (a data block must end in
+ * "\r\n", else "CLIENT_ERROR bad data chunk" and the item is not stored);
+ * "delete <key> 0" is accepted; a set that fails for lack of room or size
+ * also deletes the key's old value, so that it is not served stale.  Two
+ * choices are kvcache's own: noreply silences the answers that report an
+ * outcome (STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, a number) but
+ * never an error, since a client that got a command wrong must hear it;
+ * and a storage command refused for its line (a bad key, say) whose byte
+ * count could still be read swallows its data block, so that the data is
+ * not taken for commands.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define KV_LINE_MAX	8192		/* a command line, "\r\n" included */
+#define KV_IN_MAX	(KV_LINE_MAX + KV_VALUE_MAX + 2)
+#define KV_OUT_HIGH	(256 * 1024)
+#define KV_OUT_MAX	(16 * 1024 * 1024)
+
+/**
+ * struct kv_proto - what every connection of a server shares
+ * @store:       the items
+ * @version:     the text of "VERSION" and of "STAT version"
+ * @started:     when the process started (for "STAT uptime")
+ * @curr_conns:  open connections, kept by the server
+ * @total_conns: connections accepted since the process started
+ */
+struct kv_proto {
+	struct kv_store *store;
+	const char *version;
+	uint64_t started;
+	uint32_t curr_conns;
+	uint64_t total_conns;
+};
+
+/**
+ * struct kv_conn - one connection's protocol state
+ * @in:      received bytes not yet executed: @in_len of them
+ * @out:     answer bytes; those from @out_off to @out_len are unsent
+ * @swallow: bytes of a refused data block still to discard
+ * @closing: quit, or an error the stream cannot recover from: execute
+ *           nothing more, close once the answers are sent
+ * @in_cap, @out_cap: allocated sizes
+ * @need:    bytes @in must hold before the next command can be complete;
+ *           derived, so that a large data block is not parsed again at
+ *           every read
+ *
+ * Preserved across an update: the unexecuted input, the unsent output,
+ * @swallow and @closing (struct kv_conn_state).  The rest is rebuilt.
+ */
+struct kv_conn {
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	uint64_t swallow;
+	bool closing;
+	size_t need;
+};
+
+/**
+ * struct kv_conn_state - a connection's state as the runtime preserves it
+ * @in:      received, not executed: @in_len bytes, at most KV_IN_MAX
+ * @out:     answered, not sent: @out_len bytes, at most KV_OUT_MAX
+ * @swallow: bytes of a refused data block still to discard
+ * @closing: close once @out is sent
+ */
+struct kv_conn_state {
+	const void *in;
+	size_t in_len;
+	const void *out;
+	size_t out_len;
+	uint64_t swallow;
+	bool closing;
+};
+
+/**
+ * kv_conn_restore() - set up a connection, new or preserved
+ * @c: the connection to set up
+ * @s: its preserved state, or NULL for a new connection
+ *
+ * Run kv_conn_process() next: the input may hold complete commands.
+ *
+ * Return: 0, -EINVAL when @s exceeds the bounds above (nothing is set up),
+ * or -ENOMEM.
+ */
+int kv_conn_restore(struct kv_conn *c, const struct kv_conn_state *s);
+
+/**
+ * kv_conn_save() - a connection's state, to preserve
+ * @c: the connection
+ * @s: its state; the buffers point into @c, valid until @c changes
+ */
+void kv_conn_save(const struct kv_conn *c, struct kv_conn_state *s);
+
+/**
+ * kv_conn_release() - free a connection's buffers
+ * @c: the connection
+ */
+void kv_conn_release(struct kv_conn *c);
+
+/**
+ * kv_conn_room() - how many bytes kv_conn_input() takes now
+ * @c: the connection
+ *
+ * Return: 0 while the connection should not be read: closing, or its
+ * answers are waiting to be sent.
+ */
+size_t kv_conn_room(const struct kv_conn *c);
+
+/**
+ * kv_conn_input() - append received bytes
+ * @c:    the connection
+ * @data: the bytes
+ * @len:  how many, at most kv_conn_room()
+ *
+ * Return: 0, -EINVAL (more than kv_conn_room()), or -ENOMEM.
+ */
+int kv_conn_input(struct kv_conn *c, const void *data, size_t len);
+
+/**
+ * kv_conn_process() - execute every complete command received
+ * @p:   the shared state
+ * @c:   the connection
+ * @now: the time, Unix seconds
+ *
+ * Return: 0, or -ENOMEM when an answer could not be allocated; the
+ * connection should then be closed.
+ */
+int kv_conn_process(struct kv_proto *p, struct kv_conn *c, uint64_t now);
+
+/**
+ * kv_conn_output() - the answers waiting to be sent
+ * @c:   the connection
+ * @len: how many bytes
+ *
+ * Return: the first of them.
+ */
+const void *kv_conn_output(const struct kv_conn *c, size_t *len);
+
+/**
+ * kv_conn_sent() - drop answer bytes that were sent
+ * @c: the connection
+ * @n: how many, at most what kv_conn_output() reported
+ */
+void kv_conn_sent(struct kv_conn *c, size_t n);
+
+/**
+ * kv_conn_finished() - whether the connection is done and can be closed
+ * @c: the connection
+ *
+ * Return: true once it is closing and every answer has been sent.
+ */
+bool kv_conn_finished(const struct kv_conn *c);
+
+#endif /* KVCACHE_PROTOCOL_H */

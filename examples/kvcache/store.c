@@ -1,0 +1,1087 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: kvcache item store: the region
+ *
+ * A region (layout KV_LAYOUT), every offset counted from its base:
+ *
+ *   struct kv_region   magic, layout, geometry, size classes, statistics
+ *   page table         one byte per page: the page's size class, or
+ *                      KV_PAGE_FREE for a page no class has taken yet
+ *   hash table         n_buckets offsets: the first item of each chain
+ *   arena              n_pages pages of KV_PAGE_SIZE bytes, 4 KiB aligned
+ *
+ * The geometry - where each part starts, how many pages and buckets, the
+ * chunk size of each class - is a function of the region's size alone
+ * (geometry()).  Attaching recomputes it and requires the header to agree,
+ * which checks every offset in the header at once; changing how it is
+ * computed is a new KV_LAYOUT.
+ *
+ * Pages go to classes in order (pages_used only grows) and a page is cut
+ * into free chunks as soon as a class takes it, so every chunk of a used
+ * page is either free, on its class's free list, or an item, in one hash
+ * chain and on its class's LRU list.  A chunk records its state and class;
+ * zeroed memory is never a valid chunk.
+ *
+ * Key and value bytes (together at most KV_ITEM_DATA_MAX) leave a page
+ * room for an item header of up to KV_HEADER_ROOM bytes, so an item that
+ * fits one version's page fits the next version's as long as its header
+ * stays within that room: conversion never meets an item it cannot place.
+ *
+ * This file is compiled once per item version; KV_ITEM is that version's
+ * header.  The code that validates and walks lists reads the fields every
+ * version shares through struct kv_item_v1, so it serves the v2 build's
+ * converter for v1 regions too.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+
+#if !defined(KVCACHE_VERSION) || (KVCACHE_VERSION != 1 && KVCACHE_VERSION != 2)
+#error "compile store.c with -DKVCACHE_VERSION=1 or -DKVCACHE_VERSION=2"
+#endif
+
+#if KVCACHE_VERSION == 1
+#define KV_ITEM struct kv_item_v1
+#define KV_OPS kv_store_v1_ops
+#else
+#define KV_ITEM struct kv_item_v2
+#define KV_OPS kv_store_v2_ops
+/* v2 appends to v1: the shared fields are where v1 has them. */
+_Static_assert(offsetof(struct kv_item_v2, last_access) ==
+	       sizeof(struct kv_item_v1), "kv_item_v2 must extend kv_item_v1");
+#endif
+
+#define KV_CHUNK_MIN	96
+#define KV_BUCKET_MIN	256
+
+_Static_assert(sizeof(KV_ITEM) <= KV_HEADER_ROOM, "item header too large");
+
+struct kv_geometry {
+	uint64_t n_pages;
+	uint64_t page_table_off;
+	uint64_t buckets_off;
+	uint64_t n_buckets;
+	uint64_t arena_off;
+	uint32_t n_classes;
+	uint32_t chunk_size[KV_MAX_CLASSES];
+};
+
+__attribute__((format(printf, 2, 0)))
+static void kv_verrf(struct kv_err *err, const char *fmt, va_list ap)
+{
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void kv_errf(struct kv_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kv_verrf(err, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t round_up(uint64_t v, uint64_t align)
+{
+	return (v + align - 1) / align * align;
+}
+
+/*
+ * The layout of a region of @size bytes.  One hash bucket per KiB (a load
+ * factor near one for items of about a KiB) up to what a 32-bit hash
+ * reaches, chunk sizes growing by 1.25 as memcached's default -f.
+ * Return: 0, or -EINVAL when @size cannot hold a single page.
+ */
+static int geometry(uint64_t size, struct kv_geometry *g)
+{
+	uint32_t chunk = KV_CHUNK_MIN;
+
+	if (size < KV_REGION_MIN)
+		return -EINVAL;
+	g->n_buckets = KV_BUCKET_MIN;
+	while (g->n_buckets * 2 <= size / 1024 && g->n_buckets < (1ull << 31))
+		g->n_buckets *= 2;
+	g->page_table_off = round_up(sizeof(struct kv_region), 8);
+	g->buckets_off = round_up(g->page_table_off + size / KV_PAGE_SIZE, 8);
+	g->arena_off = round_up(g->buckets_off + g->n_buckets * 8, 4096);
+	g->n_pages = (size - g->arena_off) / KV_PAGE_SIZE;
+	g->n_classes = 0;
+	while (chunk <= KV_PAGE_SIZE / 2 && g->n_classes < KV_MAX_CLASSES - 1) {
+		g->chunk_size[g->n_classes++] = chunk;
+		chunk = round_up(chunk + chunk / 4, 8);
+	}
+	g->chunk_size[g->n_classes++] = KV_PAGE_SIZE;
+	return 0;
+}
+
+/* The class whose chunks hold @total bytes, or -1 when none does. */
+static int class_for(const struct kv_region *r, uint64_t total)
+{
+	for (uint32_t c = 0; c < r->n_classes; c++)
+		if (r->classes[c].chunk_size >= total)
+			return c;
+	return -1;
+}
+
+static uint64_t chunks_per_page(const struct kv_class *k)
+{
+	return KV_PAGE_SIZE / k->chunk_size;
+}
+
+static uint32_t key_hash(const char *key, size_t nkey)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a, then a mixer */
+
+	for (size_t i = 0; i < nkey; i++) {
+		h ^= (uint8_t)key[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/*
+ * Validate the header and page table of a region that is meant to hold
+ * kvcache-item v@version items of @item_hdr bytes.  O(pages).
+ */
+static int region_validate(const void *base, size_t size, uint32_t version,
+			   uint32_t item_hdr, struct kv_err *err)
+{
+	const struct kv_region *r = base;
+	uint64_t pages[KV_MAX_CLASSES] = { 0 };
+	const uint8_t *table;
+	struct kv_geometry g;
+	uint64_t items = 0;
+
+	if ((uintptr_t)base % 8) {
+		kv_errf(err, "region at %p is not 8-byte aligned", base);
+		return -EINVAL;
+	}
+	if (size < sizeof(*r)) {
+		kv_errf(err, "%zu bytes cannot hold a region header (%zu)",
+			size, sizeof(*r));
+		return -EBADMSG;
+	}
+	if (memcmp(r->magic, KV_MAGIC, sizeof(r->magic))) {
+		kv_errf(err, "not a kvcache region (bad magic)");
+		return -EBADMSG;
+	}
+	if (r->layout != KV_LAYOUT || r->hdr_size != sizeof(*r)) {
+		kv_errf(err, "region layout %" PRIu32 " with a %" PRIu32
+			"-byte header; this build reads layout %d (%zu bytes)",
+			r->layout, r->hdr_size, KV_LAYOUT, sizeof(*r));
+		return -EBADMSG;
+	}
+	if (r->item_version != version) {
+		kv_errf(err, "region holds kvcache-item v%" PRIu32
+			", this build reads v%" PRIu32, r->item_version, version);
+		return -EPROTO;
+	}
+	if (r->item_hdr_size != item_hdr) {
+		kv_errf(err, "region says kvcache-item v%" PRIu32 " headers are %"
+			PRIu32 " bytes; they are %" PRIu32, version,
+			r->item_hdr_size, item_hdr);
+		return -EBADMSG;
+	}
+	if (r->region_size > size) {
+		kv_errf(err, "region of %" PRIu64 " bytes, only %zu mapped",
+			r->region_size, size);
+		return -EBADMSG;
+	}
+	if (geometry(r->region_size, &g) || r->page_size != KV_PAGE_SIZE ||
+	    r->n_pages != g.n_pages || r->page_table_off != g.page_table_off ||
+	    r->buckets_off != g.buckets_off || r->n_buckets != g.n_buckets ||
+	    r->arena_off != g.arena_off || r->n_classes != g.n_classes ||
+	    r->pages_used > r->n_pages) {
+		kv_errf(err, "region geometry does not match its size of %"
+			PRIu64 " bytes", r->region_size);
+		return -EBADMSG;
+	}
+
+	table = (const uint8_t *)base + r->page_table_off;
+	for (uint64_t p = 0; p < r->n_pages; p++) {
+		if (p < r->pages_used ? table[p] >= r->n_classes :
+					table[p] != KV_PAGE_FREE) {
+			kv_errf(err, "page %" PRIu64 " (of %" PRIu64 " used) has "
+				"class %u", p, r->pages_used, table[p]);
+			return -EBADMSG;
+		}
+		if (p < r->pages_used)
+			pages[table[p]]++;
+	}
+
+	for (uint32_t c = 0; c < r->n_classes; c++) {
+		const struct kv_class *k = &r->classes[c];
+		uint64_t chunks;
+
+		if (k->chunk_size != g.chunk_size[c] || k->pages != pages[c]) {
+			kv_errf(err, "class %" PRIu32 ": %" PRIu32 "-byte chunks "
+				"in %" PRIu32 " pages; expected %" PRIu32
+				" bytes in %" PRIu64, c, k->chunk_size, k->pages,
+				g.chunk_size[c], pages[c]);
+			return -EBADMSG;
+		}
+		chunks = pages[c] * chunks_per_page(k);
+		if (k->items > chunks || k->free_count != chunks - k->items ||
+		    !k->items != !k->lru_head || !k->items != !k->lru_tail ||
+		    !k->free_count != !k->free_head) {
+			kv_errf(err, "class %" PRIu32 ": %" PRIu64 " items and %"
+				PRIu64 " free chunks in %" PRIu64 " chunks, or "
+				"list ends that disagree", c, k->items,
+				k->free_count, chunks);
+			return -EBADMSG;
+		}
+		items += k->items;
+	}
+	if (items != r->stats.curr_items) {
+		kv_errf(err, "%" PRIu64 " items in the classes, %" PRIu64
+			" counted", items, r->stats.curr_items);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static const char *state_name(uint8_t state)
+{
+	switch (state) {
+	case KV_CHUNK_FREE:
+		return "free";
+	case KV_CHUNK_ITEM:
+		return "an item";
+	default:
+		return "neither free nor an item";
+	}
+}
+
+/*
+ * The chunk at @off of a validated region, which must be in @state: inside
+ * the used arena, on a chunk boundary of its page's class, of that class,
+ * and, for an item of @item_hdr header bytes, with its key and value inside
+ * the chunk.  NULL, with @err set, when it is not.
+ */
+static const struct kv_item_v1 *chunk_at(const struct kv_region *r,
+					 uint64_t off, uint8_t state,
+					 uint32_t item_hdr, struct kv_err *err)
+{
+	const uint8_t *base = (const uint8_t *)r;
+	const struct kv_item_v1 *it;
+	uint64_t rel, in_page;
+	uint32_t cls, chunk;
+
+	if (off < r->arena_off ||
+	    off - r->arena_off >= r->pages_used * KV_PAGE_SIZE) {
+		kv_errf(err, "offset %#" PRIx64 " is outside the used arena", off);
+		return NULL;
+	}
+	rel = off - r->arena_off;
+	cls = base[r->page_table_off + rel / KV_PAGE_SIZE];
+	chunk = r->classes[cls].chunk_size;
+	in_page = rel % KV_PAGE_SIZE;
+	if (in_page % chunk || in_page + chunk > KV_PAGE_SIZE) {
+		kv_errf(err, "offset %#" PRIx64 " is not a chunk of its page "
+			"(class %" PRIu32 ", %" PRIu32 " bytes)", off, cls, chunk);
+		return NULL;
+	}
+	it = (const struct kv_item_v1 *)(base + off);
+	if (it->state != state || it->slab_class != cls) {
+		kv_errf(err, "chunk at %#" PRIx64 " is %s of class %u; expected "
+			"%s of class %" PRIu32, off, state_name(it->state),
+			it->slab_class, state_name(state), cls);
+		return NULL;
+	}
+	if (state == KV_CHUNK_ITEM &&
+	    (!it->nkey || it->nkey > KV_KEY_MAX ||
+	     it->nkey + (uint64_t)it->nbytes > KV_ITEM_DATA_MAX ||
+	     item_hdr + it->nkey + (uint64_t)it->nbytes > chunk)) {
+		kv_errf(err, "item at %#" PRIx64 ": a %u-byte key and a %"
+			PRIu32 "-byte value do not fit its %" PRIu32
+			"-byte chunk", off, it->nkey, it->nbytes, chunk);
+		return NULL;
+	}
+	return it;
+}
+
+/*
+ * Walk class @c's LRU list from least to most recently used, checking each
+ * item and both directions of every link, and call @visit (when not NULL)
+ * on each.  The walk is bounded by the class's item count.
+ */
+static int walk_lru(const struct kv_region *r, uint32_t c, uint32_t item_hdr,
+		    int (*visit)(const struct kv_item_v1 *it, void *arg),
+		    void *arg, struct kv_err *err)
+{
+	const struct kv_class *k = &r->classes[c];
+	uint64_t off = k->lru_tail, older = 0, n = 0;
+	int ret;
+
+	while (off) {
+		const struct kv_item_v1 *it;
+
+		it = chunk_at(r, off, KV_CHUNK_ITEM, item_hdr, err);
+		if (!it)
+			return -EBADMSG;
+		if (it->slab_class != c || it->lru_next != older ||
+		    ++n > k->items) {
+			kv_errf(err, "LRU list of class %" PRIu32 " is broken at "
+				"%#" PRIx64, c, off);
+			return -EBADMSG;
+		}
+		if (visit) {
+			ret = visit(it, arg);
+			if (ret)
+				return ret;
+		}
+		older = off;
+		off = it->lru_prev;
+	}
+	if (n != k->items || k->lru_head != older) {
+		kv_errf(err, "LRU list of class %" PRIu32 " holds %" PRIu64
+			" of its %" PRIu64 " items", c, n, k->items);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* ---- The native build's operations ---- */
+
+static struct kv_region *region(const struct kv_store *st)
+{
+	return st->base;
+}
+
+static char *item_key(KV_ITEM *it)
+{
+	return (char *)(it + 1);
+}
+
+static char *item_data(KV_ITEM *it)
+{
+	return item_key(it) + it->nkey;
+}
+
+static uint64_t item_size(const KV_ITEM *it)
+{
+	return sizeof(*it) + it->nkey + (uint64_t)it->nbytes;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int corrupt(struct kv_store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kv_verrf(&st->err, fmt, ap);
+	va_end(ap);
+	st->broken = true;
+	return -EBADMSG;
+}
+
+/* The chunk at @off, in @state; NULL, the store broken, when it is not. */
+static void *chunk(struct kv_store *st, uint64_t off, uint8_t state)
+{
+	if (!chunk_at(region(st), off, state, sizeof(KV_ITEM), &st->err)) {
+		st->broken = true;
+		return NULL;
+	}
+	return (uint8_t *)st->base + off;
+}
+
+static uint64_t *bucket(struct kv_store *st, uint32_t hash)
+{
+	struct kv_region *r = region(st);
+
+	return (uint64_t *)((uint8_t *)st->base + r->buckets_off) +
+	       (hash & (r->n_buckets - 1));
+}
+
+/*
+ * The next item of a hash chain.  A chain cannot hold more items than the
+ * store does: counting the steps ends a loop in a damaged region.
+ */
+static KV_ITEM *chain_step(struct kv_store *st, uint64_t off, uint64_t *steps)
+{
+	if (++*steps > region(st)->stats.curr_items) {
+		corrupt(st, "hash chain longer than the %" PRIu64 " items "
+			"(a loop?) at %#" PRIx64, region(st)->stats.curr_items,
+			off);
+		return NULL;
+	}
+	return chunk(st, off, KV_CHUNK_ITEM);
+}
+
+static int find(struct kv_store *st, const char *key, size_t nkey,
+		uint32_t hash, KV_ITEM **out, uint64_t *out_off)
+{
+	uint64_t off = *bucket(st, hash), steps = 0;
+
+	while (off) {
+		KV_ITEM *it = chain_step(st, off, &steps);
+
+		if (!it)
+			return -EBADMSG;
+		if (it->hash == hash && it->nkey == nkey &&
+		    !memcmp(item_key(it), key, nkey)) {
+			*out = it;
+			*out_off = off;
+			return KV_OK;
+		}
+		off = it->h_next;
+	}
+	return KV_NOT_FOUND;
+}
+
+static int lru_remove(struct kv_store *st, KV_ITEM *it, uint64_t off)
+{
+	struct kv_class *k = &region(st)->classes[it->slab_class];
+	KV_ITEM *prev = NULL, *next = NULL;
+
+	if (it->lru_prev && !(prev = chunk(st, it->lru_prev, KV_CHUNK_ITEM)))
+		return -EBADMSG;
+	if (it->lru_next && !(next = chunk(st, it->lru_next, KV_CHUNK_ITEM)))
+		return -EBADMSG;
+	if ((prev ? prev->lru_next : k->lru_head) != off ||
+	    (next ? next->lru_prev : k->lru_tail) != off)
+		return corrupt(st, "LRU neighbours of %#" PRIx64 " do not "
+			       "point back at it", off);
+	if (prev)
+		prev->lru_next = it->lru_next;
+	else
+		k->lru_head = it->lru_next;
+	if (next)
+		next->lru_prev = it->lru_prev;
+	else
+		k->lru_tail = it->lru_prev;
+	it->lru_prev = 0;
+	it->lru_next = 0;
+	return 0;
+}
+
+static int lru_push(struct kv_store *st, KV_ITEM *it, uint64_t off)
+{
+	struct kv_class *k = &region(st)->classes[it->slab_class];
+	KV_ITEM *head;
+
+	it->lru_prev = 0;
+	it->lru_next = k->lru_head;
+	if (k->lru_head) {
+		head = chunk(st, k->lru_head, KV_CHUNK_ITEM);
+		if (!head)
+			return -EBADMSG;
+		head->lru_prev = off;
+	} else {
+		k->lru_tail = off;
+	}
+	k->lru_head = off;
+	return 0;
+}
+
+/* Mark an item used: the head of its LRU list; v2 also records when. */
+static int touch(struct kv_store *st, KV_ITEM *it, uint64_t off, uint64_t now)
+{
+	int ret;
+
+#if KVCACHE_VERSION >= 2
+	it->last_access = now;
+#else
+	(void)now;
+#endif
+	if (region(st)->classes[it->slab_class].lru_head == off)
+		return 0;
+	ret = lru_remove(st, it, off);
+	return ret ? ret : lru_push(st, it, off);
+}
+
+static int link_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
+{
+	struct kv_region *r = region(st);
+	uint64_t *head = bucket(st, it->hash);
+	int ret;
+
+	ret = lru_push(st, it, off);
+	if (ret)
+		return ret;
+	it->h_next = *head;
+	*head = off;
+	r->classes[it->slab_class].items++;
+	r->stats.curr_items++;
+	r->stats.bytes += item_size(it);
+	return 0;
+}
+
+/* Take an item out of its chain and LRU list and free its chunk. */
+static int unlink_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
+{
+	struct kv_region *r = region(st);
+	struct kv_class *k = &r->classes[it->slab_class];
+	uint64_t *slot = bucket(st, it->hash), steps = 0;
+	int ret;
+
+	while (*slot != off) {
+		KV_ITEM *prev;
+
+		if (!*slot)
+			return corrupt(st, "item at %#" PRIx64 " is not in its "
+				       "hash chain", off);
+		prev = chain_step(st, *slot, &steps);
+		if (!prev)
+			return -EBADMSG;
+		slot = &prev->h_next;
+	}
+	ret = lru_remove(st, it, off);
+	if (ret)
+		return ret;
+	*slot = it->h_next;
+	k->items--;
+	r->stats.curr_items--;
+	r->stats.bytes -= item_size(it);
+
+	it->state = KV_CHUNK_FREE;
+	it->h_next = k->free_head;
+	k->free_head = off;
+	k->free_count++;
+	return 0;
+}
+
+/* find(), where an expired item is removed and not found. */
+static int find_live(struct kv_store *st, const char *key, size_t nkey,
+		     uint32_t hash, uint64_t now, KV_ITEM **out,
+		     uint64_t *out_off)
+{
+	int ret = find(st, key, nkey, hash, out, out_off);
+
+	if (ret != KV_OK || !(*out)->exptime || (*out)->exptime > now)
+		return ret;
+	ret = unlink_item(st, *out, *out_off);
+	return ret ? ret : KV_NOT_FOUND;
+}
+
+/* Give class @c the next unused page, cut into free chunks. */
+static int take_page(struct kv_store *st, uint32_t c)
+{
+	struct kv_region *r = region(st);
+	struct kv_class *k = &r->classes[c];
+	uint64_t page, per_page = chunks_per_page(k);
+
+	if (r->pages_used == r->n_pages)
+		return -ENOMEM;
+	page = r->pages_used++;
+	((uint8_t *)st->base)[r->page_table_off + page] = c;
+	k->pages++;
+	/* Backwards, so that chunks are handed out in address order. */
+	for (uint64_t i = per_page; i-- > 0;) {
+		uint64_t off = r->arena_off + page * KV_PAGE_SIZE +
+			       i * k->chunk_size;
+		struct kv_item_v1 *ch = (void *)((uint8_t *)st->base + off);
+
+		memset(ch, 0, sizeof(*ch));
+		ch->state = KV_CHUNK_FREE;
+		ch->slab_class = c;
+		ch->h_next = k->free_head;
+		k->free_head = off;
+	}
+	k->free_count += per_page;
+	return 0;
+}
+
+/* A free chunk of class @c, without evicting: -ENOMEM when there is none. */
+static int class_pop(struct kv_store *st, uint32_t c, uint64_t *off)
+{
+	struct kv_class *k = &region(st)->classes[c];
+	struct kv_item_v1 *ch;
+	int ret;
+
+	if (!k->free_head) {
+		ret = take_page(st, c);
+		if (ret)
+			return ret;
+	}
+	ch = chunk(st, k->free_head, KV_CHUNK_FREE);
+	if (!ch)
+		return -EBADMSG;
+	*off = k->free_head;
+	k->free_head = ch->h_next;
+	k->free_count--;
+	if (!k->free_count != !k->free_head)
+		return corrupt(st, "free list of class %" PRIu32 " does not "
+			       "match its count", c);
+	return 0;
+}
+
+/*
+ * A chunk for an item of @data bytes of key and value, evicting the LRU
+ * tail of its class when the class has no free chunk and no page is left.
+ */
+static int alloc(struct kv_store *st, uint64_t data, uint64_t now,
+		 uint64_t *off)
+{
+	struct kv_region *r = region(st);
+	KV_ITEM *tail;
+	int c, ret;
+
+	if (data > KV_ITEM_DATA_MAX)
+		return -E2BIG;
+	/* Found: the largest class holds KV_ITEM_DATA_MAX and any header. */
+	c = class_for(r, sizeof(KV_ITEM) + data);
+	ret = class_pop(st, c, off);
+	if (ret != -ENOMEM)
+		return ret;
+	if (!r->classes[c].lru_tail)
+		return -ENOMEM;
+	tail = chunk(st, r->classes[c].lru_tail, KV_CHUNK_ITEM);
+	if (!tail)
+		return -EBADMSG;
+	if (tail->exptime && tail->exptime <= now)
+		r->stats.reclaimed++;
+	else
+		r->stats.evictions++;
+	ret = unlink_item(st, tail, r->classes[c].lru_tail);
+	return ret ? ret : class_pop(st, c, off);
+}
+
+/* Write an item into the free chunk at @off and link it. */
+static int fill_item(struct kv_store *st, uint64_t off, const char *key,
+		     size_t nkey, uint32_t hash, uint32_t flags,
+		     uint64_t exptime, const void *data, uint32_t nbytes,
+		     uint64_t cas, uint64_t last_access)
+{
+	KV_ITEM *it = (KV_ITEM *)((uint8_t *)st->base + off);
+
+	it->h_next = 0;
+	it->cas = cas;
+	it->exptime = exptime;
+	it->flags = flags;
+	it->nbytes = nbytes;
+	it->hash = hash;
+	it->nkey = nkey;
+	it->state = KV_CHUNK_ITEM;
+#if KVCACHE_VERSION >= 2
+	it->last_access = last_access;
+#else
+	(void)last_access;
+#endif
+	memcpy(item_key(it), key, nkey);
+	memcpy(item_data(it), data, nbytes);
+	return link_item(st, it, off);
+}
+
+/* Store a new item for @key, replacing any, with a new cas. */
+static int replace(struct kv_store *st, const char *key, size_t nkey,
+		   uint32_t hash, uint32_t flags, uint64_t exptime,
+		   const void *data, uint32_t nbytes, uint64_t now)
+{
+	struct kv_region *r = region(st);
+	uint64_t off, old_off;
+	KV_ITEM *old;
+	int ret;
+
+	ret = alloc(st, nkey + (uint64_t)nbytes, now, &off);
+	if (ret)
+		return ret;
+	/* Only now: making room may have evicted the item being replaced. */
+	ret = find(st, key, nkey, hash, &old, &old_off);
+	if (ret == KV_OK)
+		ret = unlink_item(st, old, old_off);
+	if (ret < 0)
+		return ret;
+	ret = fill_item(st, off, key, nkey, hash, flags, exptime, data,
+			nbytes, ++r->next_cas, now);
+	if (ret)
+		return ret;
+	r->stats.total_items++;
+	return KV_OK;
+}
+
+/* The common entry checks: the store is usable and the key is a key. */
+static int usable(struct kv_store *st, size_t nkey)
+{
+	if (st->broken)
+		return -EBADMSG;
+	return nkey && nkey <= KV_KEY_MAX ? 0 : -EINVAL;
+}
+
+static void handle_init(struct kv_store *st, void *base)
+{
+	st->base = base;
+	st->broken = false;
+	st->err.msg[0] = '\0';
+}
+
+static int store_format(struct kv_store *st, void *base, size_t size)
+{
+	struct kv_region *r = base;
+	struct kv_geometry g;
+
+	handle_init(st, base);
+	if ((uintptr_t)base % 8) {
+		kv_errf(&st->err, "region at %p is not 8-byte aligned", base);
+		return -EINVAL;
+	}
+	if (geometry(size, &g)) {
+		kv_errf(&st->err, "a region of %zu bytes is below the minimum "
+			"of %zu", size, KV_REGION_MIN);
+		return -EINVAL;
+	}
+	/* The arena is left as it is: pages are cut when a class takes them. */
+	memset(base, 0, g.arena_off);
+	memcpy(r->magic, KV_MAGIC, sizeof(r->magic));
+	r->layout = KV_LAYOUT;
+	r->hdr_size = sizeof(*r);
+	r->item_version = KVCACHE_VERSION;
+	r->item_hdr_size = sizeof(KV_ITEM);
+	r->region_size = size;
+	r->page_size = KV_PAGE_SIZE;
+	r->n_pages = g.n_pages;
+	r->page_table_off = g.page_table_off;
+	r->buckets_off = g.buckets_off;
+	r->n_buckets = g.n_buckets;
+	r->arena_off = g.arena_off;
+	r->n_classes = g.n_classes;
+	for (uint32_t c = 0; c < g.n_classes; c++)
+		r->classes[c].chunk_size = g.chunk_size[c];
+	r->stats.limit_maxbytes = g.n_pages * KV_PAGE_SIZE;
+	memset((uint8_t *)base + g.page_table_off, KV_PAGE_FREE, g.n_pages);
+	return 0;
+}
+
+static int store_attach(struct kv_store *st, void *base, size_t size)
+{
+	handle_init(st, base);
+	return region_validate(base, size, KVCACHE_VERSION, sizeof(KV_ITEM),
+			       &st->err);
+}
+
+static int store_check(struct kv_store *st)
+{
+	struct kv_region *r = region(st);
+	uint64_t linked = 0;
+	int ret;
+
+	if (st->broken)
+		return -EBADMSG;
+	for (uint32_t c = 0; c < r->n_classes; c++) {
+		const struct kv_class *k = &r->classes[c];
+		uint64_t off = k->free_head, n = 0;
+
+		ret = walk_lru(r, c, sizeof(KV_ITEM), NULL, NULL, &st->err);
+		if (ret) {
+			st->broken = true;
+			return ret;
+		}
+		for (; off; n++) {
+			const struct kv_item_v1 *ch = chunk(st, off, KV_CHUNK_FREE);
+
+			if (!ch)
+				return -EBADMSG;
+			if (ch->slab_class != c || n == k->free_count)
+				return corrupt(st, "free list of class %" PRIu32
+					       " is broken at %#" PRIx64, c, off);
+			off = ch->h_next;
+		}
+		if (n != k->free_count)
+			return corrupt(st, "free list of class %" PRIu32 " holds %"
+				       PRIu64 " of its %" PRIu64 " chunks", c, n,
+				       k->free_count);
+	}
+	for (uint64_t b = 0; b < r->n_buckets; b++) {
+		uint64_t off = *bucket(st, b);
+
+		while (off) {
+			KV_ITEM *it = chain_step(st, off, &linked);
+
+			if (!it)
+				return -EBADMSG;
+			if (it->hash != key_hash(item_key(it), it->nkey) ||
+			    (it->hash & (r->n_buckets - 1)) != b)
+				return corrupt(st, "item at %#" PRIx64 " is in "
+					       "hash chain %" PRIu64 " with a "
+					       "wrong hash", off, b);
+			off = it->h_next;
+		}
+	}
+	if (linked != r->stats.curr_items)
+		return corrupt(st, "%" PRIu64 " items in hash chains, %" PRIu64
+			       " on LRU lists", linked, r->stats.curr_items);
+	return 0;
+}
+
+static int store_get(struct kv_store *st, const char *key, size_t nkey,
+		     uint64_t now, struct kv_item_ref *out)
+{
+	struct kv_stats *stats = &region(st)->stats;
+	uint64_t off;
+	KV_ITEM *it;
+	int ret;
+
+	ret = usable(st, nkey);
+	if (ret)
+		return ret;
+	ret = find_live(st, key, nkey, key_hash(key, nkey), now, &it, &off);
+	if (ret == KV_NOT_FOUND)
+		stats->get_misses++;
+	if (ret)
+		return ret;
+	ret = touch(st, it, off, now);
+	if (ret)
+		return ret;
+	stats->get_hits++;
+	out->key = item_key(it);
+	out->nkey = it->nkey;
+	out->data = item_data(it);
+	out->nbytes = it->nbytes;
+	out->flags = it->flags;
+	out->exptime = it->exptime;
+	out->cas = it->cas;
+	return KV_OK;
+}
+
+static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
+		     size_t nkey, uint32_t flags, uint64_t exptime,
+		     const void *data, uint32_t nbytes, uint64_t cas,
+		     uint64_t now)
+{
+	struct kv_stats *stats = &region(st)->stats;
+	uint32_t hash = key_hash(key, nkey);
+	uint64_t off;
+	KV_ITEM *old;
+	int ret;
+
+	ret = usable(st, nkey);
+	if (ret)
+		return ret;
+	ret = find_live(st, key, nkey, hash, now, &old, &off);
+	if (ret < 0)
+		return ret;
+	stats->cmd_set++;
+	if (mode == KV_ADD && ret == KV_OK)
+		return KV_NOT_STORED;
+	if (mode == KV_CAS && ret == KV_NOT_FOUND) {
+		stats->cas_misses++;
+		return KV_NOT_FOUND;
+	}
+	if (mode == KV_CAS && old->cas != cas) {
+		stats->cas_badval++;
+		return KV_EXISTS;
+	}
+	ret = replace(st, key, nkey, hash, flags, exptime, data, nbytes, now);
+	if (ret == KV_OK && mode == KV_CAS)
+		stats->cas_hits++;
+	return ret;
+}
+
+static int store_remove(struct kv_store *st, const char *key, size_t nkey,
+			uint64_t now)
+{
+	struct kv_stats *stats = &region(st)->stats;
+	uint64_t off;
+	KV_ITEM *it;
+	int ret;
+
+	ret = usable(st, nkey);
+	if (ret)
+		return ret;
+	ret = find_live(st, key, nkey, key_hash(key, nkey), now, &it, &off);
+	if (ret == KV_NOT_FOUND)
+		stats->delete_misses++;
+	if (ret)
+		return ret;
+	ret = unlink_item(st, it, off);
+	if (ret)
+		return ret;
+	stats->delete_hits++;
+	return KV_OK;
+}
+
+/* The value of a decimal string of 1 to 20 digits that fits 64 bits. */
+static int parse_counter(const char *s, uint32_t n, uint64_t *value)
+{
+	uint64_t v = 0;
+
+	if (!n || n > 20)
+		return -EDOM;
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned int d = (uint8_t)s[i] - '0';
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -EDOM;
+		v = v * 10 + d;
+	}
+	*value = v;
+	return 0;
+}
+
+static int store_arith(struct kv_store *st, const char *key, size_t nkey,
+		       bool incr, uint64_t delta, uint64_t now,
+		       uint64_t *value)
+{
+	struct kv_region *r = region(st);
+	struct kv_stats *stats = &r->stats;
+	uint32_t hash = key_hash(key, nkey);
+	char digits[24], copy[KV_KEY_MAX];
+	uint64_t off, v;
+	KV_ITEM *it;
+	int ret, len;
+
+	ret = usable(st, nkey);
+	if (ret)
+		return ret;
+	ret = find_live(st, key, nkey, hash, now, &it, &off);
+	if (ret == KV_NOT_FOUND)
+		*(incr ? &stats->incr_misses : &stats->decr_misses) += 1;
+	if (ret)
+		return ret;
+	ret = parse_counter(item_data(it), it->nbytes, &v);
+	if (ret)
+		return ret;
+	/* Increments wrap at 2^64, as memcached's; decrements stop at 0. */
+	v = incr ? v + delta : (delta > v ? 0 : v - delta);
+	len = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+
+	if (sizeof(*it) + it->nkey + (uint64_t)len <=
+	    r->classes[it->slab_class].chunk_size) {
+		r->stats.bytes += (uint64_t)len - it->nbytes;
+		it->nbytes = len;
+		memcpy(item_data(it), digits, len);
+		it->cas = ++r->next_cas;
+		ret = touch(st, it, off, now);
+	} else {
+		/* The key lives in the chunk that replace() frees. */
+		memcpy(copy, key, nkey);
+		ret = replace(st, copy, nkey, hash, it->flags, it->exptime,
+			      digits, len, now);
+	}
+	if (ret)
+		return ret;
+	*(incr ? &stats->incr_hits : &stats->decr_hits) += 1;
+	*value = v;
+	return KV_OK;
+}
+
+static void store_stats(const struct kv_store *st, struct kv_stats *out)
+{
+	*out = region(st)->stats;
+}
+
+const struct kv_store_ops KV_OPS = {
+	.format = store_format,
+	.attach = store_attach,
+	.check = store_check,
+	.get = store_get,
+	.put = store_put,
+	.remove = store_remove,
+	.arith = store_arith,
+	.stats = store_stats,
+};
+
+#if KVCACHE_VERSION >= 2
+/* ---- v1 -> v2 ---- */
+
+struct convert {
+	const struct kv_region *old;
+	uint64_t chunks[KV_MAX_CLASSES];	/* v2 chunks needed per class */
+	struct kv_store dst;
+};
+
+static int count_item(const struct kv_item_v1 *it, void *arg)
+{
+	struct convert *cv = arg;
+
+	/* Fits: chunk_at() bounded nkey + nbytes by KV_ITEM_DATA_MAX. */
+	cv->chunks[class_for(cv->old, sizeof(struct kv_item_v2) + it->nkey +
+			     (uint64_t)it->nbytes)]++;
+	return 0;
+}
+
+static int insert_item(const struct kv_item_v1 *it, void *arg)
+{
+	struct convert *cv = arg;
+	struct kv_store *st = &cv->dst;
+	const char *key = (const char *)(it + 1);
+	uint32_t hash = key_hash(key, it->nkey);
+	uint64_t off;
+	KV_ITEM *dup;
+	int ret;
+
+	ret = find(st, key, it->nkey, hash, &dup, &off);
+	if (ret == KV_OK)
+		return corrupt(st, "key \"%.*s\" is in the v1 region twice",
+			       (int)it->nkey, key);
+	if (ret < 0)
+		return ret;
+	ret = class_pop(st, class_for(region(st), sizeof(KV_ITEM) + it->nkey +
+				      (uint64_t)it->nbytes), &off);
+	if (ret == -ENOMEM)
+		return corrupt(st, "the v2 region filled up before its count "
+			       "said it would");
+	if (ret)
+		return ret;
+	return fill_item(st, off, key, it->nkey, hash, it->flags, it->exptime,
+			 key + it->nkey, it->nbytes, it->cas, 0);
+}
+
+int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
+			       void *new_base, size_t new_size,
+			       size_t *needed, struct kv_err *err)
+{
+	const struct kv_region *old = old_base;
+	struct convert cv = { .old = old };
+	uint64_t pages = 0, limit;
+	struct kv_region *dst;
+	struct kv_geometry g;
+	size_t size;
+	int ret;
+
+	err->msg[0] = '\0';
+	ret = region_validate(old_base, old_size, 1, sizeof(struct kv_item_v1),
+			      err);
+	for (uint32_t c = 0; !ret && c < old->n_classes; c++)
+		ret = walk_lru(old, c, sizeof(struct kv_item_v1), count_item,
+			       &cv, err);
+	if (ret)
+		return ret;
+
+	for (uint32_t c = 0; c < old->n_classes; c++) {
+		uint64_t per_page = chunks_per_page(&old->classes[c]);
+
+		pages += (cv.chunks[c] + per_page - 1) / per_page;
+	}
+	for (size = KV_REGION_MIN; geometry(size, &g) || g.n_pages < pages;)
+		size += KV_PAGE_SIZE;
+	*needed = size;
+	if (!new_base)
+		return 0;
+	if (geometry(new_size, &g) || g.n_pages < pages) {
+		kv_errf(err, "a %zu-byte region is too small for the %" PRIu64
+			" items of the v1 region: they need %" PRIu64
+			" pages, %zu bytes", new_size, old->stats.curr_items,
+			pages, size);
+		return -ENOSPC;
+	}
+
+	ret = store_format(&cv.dst, new_base, new_size);
+	if (ret) {
+		*err = cv.dst.err;
+		return ret;
+	}
+	/* The counters carry over; linking the items counts these again. */
+	dst = region(&cv.dst);
+	limit = dst->stats.limit_maxbytes;
+	dst->stats = old->stats;
+	dst->stats.limit_maxbytes = limit;
+	dst->stats.curr_items = 0;
+	dst->stats.bytes = 0;
+	dst->next_cas = old->next_cas;
+	for (uint32_t c = 0; !ret && c < old->n_classes; c++)
+		ret = walk_lru(old, c, sizeof(struct kv_item_v1), insert_item,
+			       &cv, &cv.dst.err);
+	if (ret)
+		*err = cv.dst.err;
+	return ret;
+}
+#endif

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KVCACHE_STORE_H
+#define KVCACHE_STORE_H
+
+/**
+ * DOC: kvcache item store
+ *
+ * The cache's items live entirely inside one caller-provided memory region,
+ * so that a live update can hand the region to the next version of the
+ * program, which maps it again - possibly at another address - and goes on
+ * with every item where it was.  The rules that follow from that:
+ *
+ *  - Nothing inside the region is a pointer: every link is an offset from
+ *    the region's base, 0 meaning none.
+ *  - The region starts with a header (magic, layout, sizes, where the hash
+ *    table and the slab arena are, allocator state, statistics), so a new
+ *    process can attach to an existing region and validate it.
+ *  - Nothing read from the region is trusted.  Attaching validates the
+ *    header and the page table, which is O(pages), never O(items): the
+ *    blackout of an update must not grow with the memory it preserves.
+ *    Items are validated when they are reached (offset inside the used
+ *    arena, on a chunk boundary of its page's slab class, lengths inside
+ *    the chunk, list walks bounded), and kv_store_check() walks everything
+ *    for a dry run.  A region found damaged gives -EBADMSG and a message
+ *    saying where; the store then refuses further operations rather than
+ *    guess.
+ *
+ * Memory is a slab allocator as memcached's: the arena is cut into 1 MiB
+ * pages; a page is given to one size class when that class first needs
+ * room, and cut into chunks of the class's size.  Each class has its own
+ * LRU list.  When a class has no free chunk and no page is left, its least
+ * recently used item is evicted (an expired one counts as reclaimed); when
+ * the class holds no item to evict, the store refuses with -ENOMEM, which
+ * the protocol reports as memcached does: "SERVER_ERROR out of memory
+ * storing object".  An item (header, key and value) larger than a page is
+ * refused with -E2BIG ("SERVER_ERROR object too large for cache").
+ *
+ * The item header is a Baton schema.  kvcache-item v1 is the layout of
+ * kvcache-v1; v2 appends @last_access, the time of the item's last use.
+ * store.c is compiled once per version (-DKVCACHE_VERSION=1 or 2) and each
+ * build exports only its operations table, kv_store_v1_ops or
+ * kv_store_v2_ops, so one program (the unit test) can hold both.  A region
+ * records the item version it was written with; a build attaches only to
+ * its own (-EPROTO otherwise).  v2 reads a v1 region through
+ * kv_region_convert_v1_to_v2(), which rebuilds it into a fresh region.
+ *
+ * Times are Unix seconds, passed in by the caller (@now), so that tests
+ * control the clock.  An item's exptime is absolute; 0 never expires.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <baton/schema.h>
+
+/* The fields of kvcache-item v1.  v2 repeats them, in the same order, and
+ * appends its own: code that walks lists reads both versions through
+ * struct kv_item_v1.  The key and then the value follow the header. */
+#define KV_ITEM_V1_FIELDS						\
+	BATON_FIELD(u64, h_next),	/* next in the hash chain */	\
+	BATON_FIELD(u64, lru_prev),	/* more recently used */	\
+	BATON_FIELD(u64, lru_next),	/* less recently used */	\
+	BATON_FIELD(u64, cas),						\
+	BATON_FIELD(u64, exptime),					\
+	BATON_FIELD(u32, flags),	/* the client's, opaque */	\
+	BATON_FIELD(u32, nbytes),	/* value length */		\
+	BATON_FIELD(u32, hash),		/* of the key */		\
+	BATON_FIELD(u16, nkey),		/* key length */		\
+	BATON_FIELD(u8, slab_class),					\
+	BATON_FIELD(u8, state)		/* KV_CHUNK_* */
+
+/* Every version reads v1: kvcache-v2 converts it. */
+BATON_SCHEMA(kv_item_v1, "kvcache-item", 1, KV_ITEM_V1_FIELDS);
+
+#if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2
+BATON_SCHEMA(kv_item_v2, "kvcache-item", 2, KV_ITEM_V1_FIELDS,
+	BATON_FIELD(u64, last_access));
+#endif
+
+#define KV_KEY_MAX	250		/* memcached's limit */
+#define KV_PAGE_SIZE	(1u << 20)	/* slab page; no item is larger */
+/* Room in a page for any version's item header: key and value together
+ * take at most the rest, so an item that fits one version fits the next. */
+#define KV_HEADER_ROOM	256
+#define KV_ITEM_DATA_MAX (KV_PAGE_SIZE - KV_HEADER_ROOM)
+/* No value longer than this can be stored, whatever its key. */
+#define KV_VALUE_MAX	(KV_ITEM_DATA_MAX - 1)
+/* The smallest region that holds one page of items. */
+#define KV_REGION_MIN	(2 * (size_t)KV_PAGE_SIZE)
+
+/**
+ * struct kv_err - why untrusted input (a region) was refused
+ * @msg: one line, no trailing newline; empty when nothing failed
+ */
+struct kv_err {
+	char msg[200];
+};
+
+/**
+ * struct kv_stats - counters kept in the region, so they survive updates
+ *
+ * Named as memcached's "stats" names them.  @bytes counts whole items
+ * (header, key and value); @limit_maxbytes is the size of the slab arena.
+ */
+struct kv_stats {
+	uint64_t curr_items;
+	uint64_t total_items;
+	uint64_t bytes;
+	uint64_t limit_maxbytes;
+	uint64_t evictions;
+	uint64_t reclaimed;
+	uint64_t cmd_set;
+	uint64_t get_hits;
+	uint64_t get_misses;
+	uint64_t delete_hits;
+	uint64_t delete_misses;
+	uint64_t incr_hits;
+	uint64_t incr_misses;
+	uint64_t decr_hits;
+	uint64_t decr_misses;
+	uint64_t cas_hits;
+	uint64_t cas_misses;
+	uint64_t cas_badval;
+};
+
+/**
+ * struct kv_item_ref - an item found by kv_store_get()
+ *
+ * @key and @data point into the region: valid until the next call that
+ * changes the store.
+ */
+struct kv_item_ref {
+	const char *key;
+	size_t nkey;
+	const void *data;
+	uint32_t nbytes;
+	uint32_t flags;
+	uint64_t exptime;
+	uint64_t cas;
+};
+
+/* How kv_store_put() treats an existing item. */
+enum kv_mode {
+	KV_SET,		/* store, replacing any */
+	KV_ADD,		/* store only if absent */
+	KV_CAS,		/* replace only if its cas is the given one */
+};
+
+/* Outcomes that are not errors (errors are negative errno codes). */
+enum kv_status {
+	KV_OK = 0,
+	KV_NOT_STORED,	/* add: the key exists */
+	KV_EXISTS,	/* cas: the item changed since it was read */
+	KV_NOT_FOUND,
+};
+
+/*
+ * The region header, an ABI: another build (the next version, or the
+ * previous one in a rollback) reads it.  store.c says how the region is
+ * laid out around it; any change is a new KV_LAYOUT.
+ */
+#define KV_MAGIC	"KVCACHE"	/* 8 bytes with its NUL */
+#define KV_LAYOUT	1
+#define KV_MAX_CLASSES	48
+#define KV_PAGE_FREE	0xff	/* page table: no class has the page yet */
+/* Chunk states (an item's @state).  Neither is 0: zeroed memory is never
+ * a chunk. */
+#define KV_CHUNK_FREE	0xf3
+#define KV_CHUNK_ITEM	0x17
+
+/**
+ * struct kv_class - one size class, in the region header
+ * @chunk_size: bytes per chunk; a page holds KV_PAGE_SIZE / @chunk_size
+ * @pages:      pages this class has taken
+ * @free_head:  first free chunk; free chunks chain through h_next
+ * @free_count: free chunks
+ * @lru_head:   most recently used item
+ * @lru_tail:   least recently used item: the next to evict
+ * @items:      items on the LRU list
+ */
+struct kv_class {
+	uint32_t chunk_size;
+	uint32_t pages;
+	uint64_t free_head;
+	uint64_t free_count;
+	uint64_t lru_head;
+	uint64_t lru_tail;
+	uint64_t items;
+};
+
+/**
+ * struct kv_region - the header at a region's base
+ * @magic:          KV_MAGIC
+ * @layout:         KV_LAYOUT: this header and the geometry around it
+ * @hdr_size:       sizeof(struct kv_region)
+ * @item_version:   the kvcache-item schema version of every item
+ * @item_hdr_size:  sizeof that schema's struct
+ * @region_size:    the size the region was formatted with
+ * @page_size:      KV_PAGE_SIZE
+ * @n_pages:        pages in the arena
+ * @pages_used:     pages given to classes, the first ones
+ * @page_table_off: the page table, @n_pages bytes
+ * @buckets_off:    the hash table, @n_buckets u64 offsets
+ * @n_buckets:      a power of two
+ * @arena_off:      the first page
+ * @next_cas:       the last cas handed out
+ * @n_classes:      size classes in use
+ * @reserved:       0
+ * @stats:          the counters
+ * @classes:        the size classes
+ *
+ * Fixed-width fields only; every offset is from the region's base.
+ */
+struct kv_region {
+	char magic[8];
+	uint32_t layout;
+	uint32_t hdr_size;
+	uint32_t item_version;
+	uint32_t item_hdr_size;
+	uint64_t region_size;
+	uint64_t page_size;
+	uint64_t n_pages;
+	uint64_t pages_used;
+	uint64_t page_table_off;
+	uint64_t buckets_off;
+	uint64_t n_buckets;
+	uint64_t arena_off;
+	uint64_t next_cas;
+	uint32_t n_classes;
+	uint32_t reserved;
+	struct kv_stats stats;
+	struct kv_class classes[KV_MAX_CLASSES];
+};
+
+struct kv_store_ops;
+
+/**
+ * struct kv_store - a process's handle on a region
+ * @ops:    the build that reads the region (kv_store_v1_ops, kv_store_v2_ops)
+ * @base:   where the region is mapped in this process
+ * @broken: the region was found damaged; every operation now fails
+ * @err:    the last refusal or damage found
+ *
+ * Nothing here is preserved: it is rebuilt by kv_store_attach().
+ */
+struct kv_store {
+	const struct kv_store_ops *ops;
+	void *base;
+	bool broken;
+	struct kv_err err;
+};
+
+/*
+ * One build's operations; call them through the kv_store_*() wrappers
+ * below, which document them.
+ */
+struct kv_store_ops {
+	int (*format)(struct kv_store *st, void *base, size_t size);
+	int (*attach)(struct kv_store *st, void *base, size_t size);
+	int (*check)(struct kv_store *st);
+	int (*get)(struct kv_store *st, const char *key, size_t nkey,
+		   uint64_t now, struct kv_item_ref *out);
+	int (*put)(struct kv_store *st, enum kv_mode mode, const char *key,
+		   size_t nkey, uint32_t flags, uint64_t exptime,
+		   const void *data, uint32_t nbytes, uint64_t cas, uint64_t now);
+	int (*remove)(struct kv_store *st, const char *key, size_t nkey,
+		      uint64_t now);
+	int (*arith)(struct kv_store *st, const char *key, size_t nkey,
+		     bool incr, uint64_t delta, uint64_t now, uint64_t *value);
+	void (*stats)(const struct kv_store *st, struct kv_stats *out);
+};
+
+extern const struct kv_store_ops kv_store_v1_ops;
+extern const struct kv_store_ops kv_store_v2_ops;
+
+/* The operations of the version being built, for the program. */
+#if defined(KVCACHE_VERSION) && KVCACHE_VERSION == 1
+#define KV_STORE_NATIVE (&kv_store_v1_ops)
+#elif defined(KVCACHE_VERSION) && KVCACHE_VERSION == 2
+#define KV_STORE_NATIVE (&kv_store_v2_ops)
+#endif
+
+/**
+ * kv_store_format() - make @base an empty region of @ops's version
+ * @st:   the handle to set up
+ * @ops:  the version to write
+ * @base: the region, 8-byte aligned; its contents are overwritten
+ * @size: its size, at least KV_REGION_MIN
+ *
+ * Return: 0, or -EINVAL (misaligned, or smaller than KV_REGION_MIN;
+ * @st->err says which).
+ */
+static inline int kv_store_format(struct kv_store *st,
+				  const struct kv_store_ops *ops,
+				  void *base, size_t size)
+{
+	st->ops = ops;
+	return ops->format(st, base, size);
+}
+
+/**
+ * kv_store_attach() - take over a region a previous process formatted
+ * @st:   the handle to set up
+ * @ops:  the version to read it with
+ * @base: the region as mapped here (anywhere: it holds only offsets)
+ * @size: bytes mapped at @base, at least the size it was formatted with
+ *
+ * Validates the header and page table; items are validated when reached.
+ *
+ * Return: 0; -EPROTO when the region holds another item version (@st->err
+ * says which); -EBADMSG when it is not a valid region.
+ */
+static inline int kv_store_attach(struct kv_store *st,
+				  const struct kv_store_ops *ops,
+				  void *base, size_t size)
+{
+	st->ops = ops;
+	return ops->attach(st, base, size);
+}
+
+/**
+ * kv_store_check() - validate every item, list and chain of the region
+ * @st: an attached store
+ *
+ * O(items + buckets): for a dry run, or a test; not for the blackout.
+ *
+ * Return: 0, or -EBADMSG with @st->err saying what and where.
+ */
+static inline int kv_store_check(struct kv_store *st)
+{
+	return st->ops->check(st);
+}
+
+/**
+ * kv_store_get() - find a live item and mark it used
+ * @st:   the store
+ * @key:  the key, @nkey bytes, 1 to KV_KEY_MAX
+ * @nkey: its length
+ * @now:  the time; an item expired by then is removed, not found
+ * @out:  the item, see struct kv_item_ref
+ *
+ * Return: KV_OK, KV_NOT_FOUND, -EINVAL (bad key), -EBADMSG (damage).
+ */
+static inline int kv_store_get(struct kv_store *st, const char *key,
+			       size_t nkey, uint64_t now,
+			       struct kv_item_ref *out)
+{
+	return st->ops->get(st, key, nkey, now, out);
+}
+
+/**
+ * kv_store_put() - store an item
+ * @st:      the store
+ * @mode:    set, add or cas, see enum kv_mode
+ * @key:     the key, @nkey bytes, 1 to KV_KEY_MAX
+ * @nkey:    its length
+ * @flags:   the client's flags
+ * @exptime: absolute expiry time, 0 for never
+ * @data:    the value, @nbytes bytes
+ * @nbytes:  its length
+ * @cas:     for KV_CAS: the cas the item must still have
+ * @now:     the time
+ *
+ * The item gets a new cas.  Unless the result is KV_OK, nothing a client
+ * can see changes.
+ *
+ * Return: KV_OK, KV_NOT_STORED (add, key present), KV_EXISTS (cas
+ * differs), KV_NOT_FOUND (cas, key absent), -E2BIG (larger than a page),
+ * -ENOMEM (no room and nothing of its size to evict), -EINVAL (bad key),
+ * -EBADMSG (damage).
+ */
+static inline int kv_store_put(struct kv_store *st, enum kv_mode mode,
+			       const char *key, size_t nkey, uint32_t flags,
+			       uint64_t exptime, const void *data,
+			       uint32_t nbytes, uint64_t cas, uint64_t now)
+{
+	return st->ops->put(st, mode, key, nkey, flags, exptime, data, nbytes,
+			    cas, now);
+}
+
+/**
+ * kv_store_delete() - remove an item
+ * @st:   the store
+ * @key:  the key, @nkey bytes
+ * @nkey: its length
+ * @now:  the time (an expired item is not found)
+ *
+ * Return: KV_OK, KV_NOT_FOUND, -EINVAL (bad key), -EBADMSG (damage).
+ */
+static inline int kv_store_delete(struct kv_store *st, const char *key,
+				  size_t nkey, uint64_t now)
+{
+	return st->ops->remove(st, key, nkey, now);
+}
+
+/**
+ * kv_store_arith() - memcached's incr and decr
+ * @st:    the store
+ * @key:   the key, @nkey bytes
+ * @nkey:  its length
+ * @incr:  true to add @delta, false to subtract it
+ * @delta: the amount
+ * @now:   the time
+ * @value: the new value
+ *
+ * The value must be the decimal form of a 64-bit unsigned number (1 to 20
+ * digits, nothing else).  Increments wrap at 2^64; decrements stop at 0.
+ * The item keeps its flags and exptime and gets a new cas.
+ *
+ * Return: KV_OK, KV_NOT_FOUND, -EDOM (the value is not such a number),
+ * -ENOMEM (the longer value needs room there is none of), -EINVAL (bad
+ * key), -EBADMSG (damage).
+ */
+static inline int kv_store_arith(struct kv_store *st, const char *key,
+				 size_t nkey, bool incr, uint64_t delta,
+				 uint64_t now, uint64_t *value)
+{
+	return st->ops->arith(st, key, nkey, incr, delta, now, value);
+}
+
+/**
+ * kv_store_stats() - a copy of the region's counters
+ * @st:  the store
+ * @out: the counters
+ */
+static inline void kv_store_stats(const struct kv_store *st,
+				  struct kv_stats *out)
+{
+	st->ops->stats(st, out);
+}
+
+#if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2
+/**
+ * kv_region_convert_v1_to_v2() - rebuild a v1 region as a v2 region
+ * @old_base: the v1 region; only read, so it stays intact for a rollback
+ * @old_size: bytes mapped at @old_base
+ * @new_base: where to build the v2 region; NULL to only compute @needed
+ * @new_size: its size; 0 with a NULL @new_base
+ * @needed:   set to the smallest region size (whole pages) that holds every
+ *            item of @old_base as v2, whatever the result but -EBADMSG
+ * @err:      why it failed
+ *
+ * Conversion rebuilds rather than converting in place: v2 headers are 8
+ * bytes longer, so items change size class, and a v1 region that must stay
+ * untouched until the update finishes cannot be rewritten anyway.  The
+ * whole v1 region is validated first (every list, every item), and nothing
+ * is written to @new_base unless every item fits: every item keeps its key,
+ * value, flags, exptime and cas, and @last_access is 0 (unknown).  Within
+ * each size class the LRU order is kept; items that the longer header moves
+ * into the next class rank as less recently used than that class's own.
+ * The counters and the cas sequence carry over.
+ *
+ * With a NULL @new_base, it only validates @old_base and sets @needed.
+ *
+ * Return: 0; -ENOSPC when @new_size is smaller than @needed; -EPROTO when
+ * @old_base is not a v1 region; -EBADMSG when it is damaged; -EINVAL for a
+ * misaligned @new_base.
+ */
+int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
+			       void *new_base, size_t new_size,
+			       size_t *needed, struct kv_err *err);
+#endif
+
+#endif /* KVCACHE_STORE_H */

@@ -1,0 +1,200 @@
+#!/bin/sh
+# kvcache, each version, as its users see it: a real memcached client
+# (libmemcached-tools) and the raw text protocol over TCP (netcat), many
+# clients at once, hostile input, bad options, a clean stop.  Nothing
+# sleeps: the server says when it listens, on a FIFO read with a bound,
+# and every client runs under a timeout.  TAP output.
+#
+# usage: test_kvcache.sh KVCACHE_V1 KVCACHE_V2
+# check() evaluates its condition, so the variables in it are used there:
+# shellcheck disable=SC2016,SC2034
+set -u
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
+	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" | head -20
+	return 0
+}
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+for tool in memccp memccat memcrm memcstat memcexist nc timeout; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "Bail out! $tool is missing: run scripts/deps as root"
+		exit 1
+	fi
+done
+
+# start BINARY ARGS...: run the server, wait (10 s at most) for the line
+# saying where it listens, set $pid and $port.
+start() {
+	rm -f "$tmp/ready"
+	mkfifo "$tmp/ready"
+	"$@" >"$tmp/ready" 2>"$tmp/server.err" &
+	pid=$!
+	line=$(timeout 10 head -n 1 "$tmp/ready")
+	port=${line##*127.0.0.1:}
+	case "$port" in
+	''|*[!0-9]*) port= ;;
+	esac
+}
+
+# stop: SIGTERM, and the server must exit 0 having said nothing.
+stop() {
+	kill -TERM "$pid"
+	wait "$pid"
+	status=$?
+	pid=
+	check "$name stops cleanly on SIGTERM" '[ "$status" -eq 0 ]'
+	check "$name wrote nothing on stderr" '! [ -s "$tmp/server.err" ]'
+	[ -s "$tmp/server.err" ] && sed 's/^/# server: /' "$tmp/server.err"
+}
+
+# raw NAME: send $tmp/in on one connection, compare the answer with
+# $tmp/want.  The server closes after "quit" or a fatal error.
+raw() {
+	timeout 10 nc -N 127.0.0.1 "$port" <"$tmp/in" >"$tmp/got" 2>"$tmp/err"
+	if cmp -s "$tmp/got" "$tmp/want"; then ok "$1"; else
+		echo "# expected:"; od -c "$tmp/want" | sed 's/^/#   /' | head -20
+		echo "# got:"; od -c "$tmp/got" | sed 's/^/#   /' | head -20
+		not_ok "$1"
+	fi
+}
+
+mc() { timeout 10 "$@" --servers="127.0.0.1:$port" 2>"$tmp/err"; }
+
+for kv in "$@"; do
+	name=$(basename "$kv")
+	version=${name#kvcache-v}
+
+	# ---- usage ----
+	"$kv" --memory 1 >/dev/null 2>"$tmp/err"
+	check "$name: --memory below 2 MiB is a usage error" '[ $? -eq 2 ]'
+	"$kv" --port 65536 >/dev/null 2>"$tmp/err"
+	check "$name: a port out of range is a usage error" '[ $? -eq 2 ]'
+	"$kv" --port 1x >/dev/null 2>"$tmp/err"
+	check "$name: a port with garbage is a usage error" '[ $? -eq 2 ]'
+	"$kv" extra >/dev/null 2>"$tmp/err"
+	check "$name: a stray argument is a usage error" '[ $? -eq 2 ]'
+	"$kv" --help >"$tmp/out" 2>"$tmp/err"
+	check "$name: --help exits 0" '[ $? -eq 0 ] && grep -q -- --control "$tmp/out"'
+
+	start "$kv" --port 0 --memory 8 --control "$tmp/control"
+	if [ -z "$port" ]; then
+		not_ok "$name listens and says where"
+		sed 's/^/# server: /' "$tmp/server.err"
+		kill "$pid" 2>/dev/null
+		pid=
+		continue
+	fi
+	ok "$name listens and says where (port $port)"
+
+	# A second server on the same port says why it cannot start.
+	"$kv" --port "$port" --memory 2 >/dev/null 2>"$tmp/err"
+	check "$name: a port in use fails with exit 1" \
+	      '[ $? -eq 1 ] && grep -q "Address already in use" "$tmp/err"'
+
+	# ---- a real memcached client ----
+	head -c 200000 /dev/urandom >"$tmp/blob"
+	printf 'hello\n' >"$tmp/greeting"
+	mc memccp "$tmp/blob" "$tmp/greeting"
+	check "$name: memccp stores two files" '[ $? -eq 0 ]'
+	mc memccat --file="$tmp/blob.out" blob
+	check "$name: memccat gets a 200 kB binary value back intact" \
+	      '[ $? -eq 0 ] && cmp -s "$tmp/blob" "$tmp/blob.out"'
+	mc memccat greeting >"$tmp/out"
+	check "$name: memccat prints a value" \
+	      '[ $? -eq 0 ] && [ "$(cat "$tmp/out")" = hello ]'
+	mc memcexist greeting
+	check "$name: memcexist finds a key" '[ $? -eq 0 ]'
+	mc memcrm greeting
+	check "$name: memcrm deletes a key" '[ $? -eq 0 ]'
+	mc memccat greeting >/dev/null
+	check "$name: memccat of a deleted key fails" '[ $? -ne 0 ]'
+	# (Not memcexist on a missing key: it probes with "add <key> 0 -1 0",
+	# which stores an item already expired, counted as memcached counts it.)
+	mc memcstat >"$tmp/stats"
+	check "$name: memcstat reads the stats" '[ $? -eq 0 ] &&
+	      grep -q "version: $version\.0\.0-kvcache" "$tmp/stats" &&
+	      grep -q "curr_items: 1$" "$tmp/stats" &&
+	      grep -q "limit_maxbytes: 7340032$" "$tmp/stats"'
+
+	# ---- the raw protocol ----
+	printf 'VALUE blob 0 200000\r\n' >"$tmp/want"
+	cat "$tmp/blob" >>"$tmp/want"
+	printf '\r\nEND\r\n' >>"$tmp/want"
+	printf 'get blob\r\nquit\r\n' >"$tmp/in"
+	raw "$name: a value memccp stored, by hand"
+
+	printf 'set k 7 0 2\r\nhi\r\nset n 0 0 2 noreply\r\n41\r\nincr n 1\r\ndecr n 50\r\nincr k 1\r\nadd k 0 0 1\r\nx\r\ndelete n\r\ndelete n\r\nbogus\r\nget k n\r\nversion\r\nquit\r\nget k\r\n' >"$tmp/in"
+	{
+		printf 'STORED\r\n42\r\n0\r\n'
+		printf 'CLIENT_ERROR cannot increment or decrement non-numeric value\r\n'
+		printf 'NOT_STORED\r\nDELETED\r\nNOT_FOUND\r\nERROR\r\n'
+		printf 'VALUE k 7 2\r\nhi\r\nEND\r\n'
+	} >"$tmp/want"
+	timeout 10 nc -N 127.0.0.1 "$port" <"$tmp/in" >"$tmp/got" 2>"$tmp/err"
+	check "$name: pipelined commands, exact answers, nothing after quit" \
+	      'head -n -1 "$tmp/got" | cmp -s - "$tmp/want" &&
+	       tail -n 1 "$tmp/got" | grep -q "^VERSION $version\.0\.0-kvcache-baton[0-9.]*.$"'
+
+	# cas with the unique gets gave.
+	unique=$(printf 'gets k\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" |
+		 sed -n 's/^VALUE k 7 2 \([0-9]*\).*/\1/p')
+	printf 'EXISTS\r\nSTORED\r\nVALUE k 1 3\r\nnew\r\nEND\r\n' >"$tmp/want"
+	printf 'cas k 0 0 3 %s\r\nold\r\ncas k 1 0 3 %s\r\nnew\r\nget k\r\nquit\r\n' \
+	       "$((unique + 1))" "$unique" >"$tmp/in"
+	raw "$name: cas with the unique of gets"
+
+	# Hostile input: an endless line gets an error and the connection
+	# is closed by the server (nc would otherwise wait for it).
+	printf 'CLIENT_ERROR line too long\r\n' >"$tmp/want"
+	head -c 100000 /dev/zero | tr '\0' x >"$tmp/in"
+	raw "$name: an endless line is refused and closed"
+	printf 'CLIENT_ERROR bad command line format\r\nEND\r\n' >"$tmp/want"
+	{ printf 'get '; head -c 251 /dev/zero | tr '\0' k; printf '\r\nget k2\r\nquit\r\n'; } >"$tmp/in"
+	raw "$name: a 251-byte key is refused"
+	printf 'SERVER_ERROR object too large for cache\r\nEND\r\n' >"$tmp/want"
+	{ printf 'set big 0 0 2000000\r\n'; head -c 2000000 /dev/zero; printf '\r\nget big\r\nquit\r\n'; } >"$tmp/in"
+	raw "$name: a 2 MB value is refused and swallowed"
+	printf 'CLIENT_ERROR bad data chunk\r\nVALUE k 1 3\r\nnew\r\nEND\r\n' >"$tmp/want"
+	printf 'set k 0 0 2\r\nabcdget k\r\nquit\r\n' >"$tmp/in"
+	raw "$name: a bad data block terminator stores nothing"
+
+	# ---- many clients at once ----
+	i=0 clients=
+	while [ $i -lt 40 ]; do
+		printf 'set c%d 0 0 %d\r\n%d\r\nget c%d\r\nquit\r\n' \
+		       $i ${#i} $i $i >"$tmp/in$i"
+		timeout 10 nc -N 127.0.0.1 "$port" <"$tmp/in$i" >"$tmp/c$i" 2>/dev/null &
+		clients="$clients $!"
+		i=$((i + 1))
+	done
+	# shellcheck disable=SC2086 # one pid per word
+	wait $clients
+	bad=0 i=0
+	while [ $i -lt 40 ]; do
+		printf 'STORED\r\nVALUE c%d 0 %d\r\n%d\r\nEND\r\n' $i ${#i} $i >"$tmp/want"
+		cmp -s "$tmp/c$i" "$tmp/want" || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	check "$name: 40 clients at once each get their own answers" '[ "$bad" -eq 0 ]'
+	mc memcstat >"$tmp/stats"
+	check "$name: every client was counted and has gone" \
+	      'grep -q "curr_connections: 1$" "$tmp/stats" &&
+	       grep -q "curr_items: 42$" "$tmp/stats"'
+
+	stop
+done
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]

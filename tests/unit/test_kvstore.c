@@ -1,0 +1,908 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvcache's item store (examples/kvcache/store.c), both builds in one
+ * program: the operations of each version, a region attached at another
+ * address, damaged regions refused or detected without a crash, v1
+ * regions converted by v2 with every item intact, and each version
+ * refusing the other's regions.  The clock is the tests': `now` below.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "store.h"
+
+#define MiB		(1024 * 1024)
+#define NOW		1700000000ull
+/* Room for fill()'s items, which take about ten size classes. */
+#define REGION		(16 * MiB)
+
+/*
+ * The golden GUIDs of the item schemas, computed independently (uuid5 over
+ * the canonical text, docs/schemas.md): a released layout must not move.
+ */
+#define GUID_V1		"33e8f47a-1950-5890-a22a-ec3bd9318a2d"
+#define GUID_V2		"e31824a6-0e96-52b0-9c2d-878d321ff6ff"
+
+static void *region_alloc(size_t size)
+{
+	void *p = NULL;
+
+	assert_int_equal(posix_memalign(&p, 4096, size), 0);
+	return p;
+}
+
+static void *region_new(struct kv_store *st, const struct kv_store_ops *ops,
+			size_t size)
+{
+	void *base = region_alloc(size);
+
+	assert_int_equal(kv_store_format(st, ops, base, size), 0);
+	return base;
+}
+
+static struct kv_region *hdr(const struct kv_store *st)
+{
+	return st->base;
+}
+
+static int put(struct kv_store *st, enum kv_mode mode, const char *key,
+	       const char *value, uint64_t cas)
+{
+	return kv_store_put(st, mode, key, strlen(key), 0, 0, value,
+			    strlen(value), cas, NOW);
+}
+
+static void assert_value(struct kv_store *st, const char *key,
+			 const char *value)
+{
+	struct kv_item_ref it;
+
+	assert_int_equal(kv_store_get(st, key, strlen(key), NOW, &it), KV_OK);
+	assert_int_equal(it.nkey, strlen(key));
+	assert_memory_equal(it.key, key, it.nkey);
+	assert_int_equal(it.nbytes, strlen(value));
+	assert_memory_equal(it.data, value, it.nbytes);
+}
+
+static void assert_absent(struct kv_store *st, const char *key)
+{
+	struct kv_item_ref it;
+
+	assert_int_equal(kv_store_get(st, key, strlen(key), NOW, &it),
+			 KV_NOT_FOUND);
+}
+
+/* Where an item's header is, from what kv_store_get() returned. */
+static void *item_of(const struct kv_item_ref *it, size_t hdr_size)
+{
+	return (void *)(it->key - hdr_size);
+}
+
+static uint64_t offset_of(const struct kv_store *st, const void *p)
+{
+	return (const uint8_t *)p - (const uint8_t *)st->base;
+}
+
+static void test_set_get_delete(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	uint64_t cas;
+
+	assert_absent(&st, "a");
+	assert_int_equal(kv_store_put(&st, KV_SET, "a", 1, 0xdeadbeef, 0,
+				      "one", 3, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	assert_int_equal(it.flags, 0xdeadbeef);
+	assert_int_equal(it.exptime, 0);
+	cas = it.cas;
+	assert_int_not_equal(cas, 0);
+
+	/* Replacing gives a new cas and the new value only. */
+	assert_int_equal(put(&st, KV_SET, "a", "two", 0), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	assert_true(it.cas > cas);
+	assert_value(&st, "a", "two");
+
+	/* Values are bytes, any of them. */
+	assert_int_equal(kv_store_put(&st, KV_SET, "bin", 3, 0, 0,
+				      "\0\r\n\xff", 4, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "bin", 3, NOW, &it), KV_OK);
+	assert_int_equal(it.nbytes, 4);
+	assert_memory_equal(it.data, "\0\r\n\xff", 4);
+	assert_int_equal(put(&st, KV_SET, "empty", "", 0), KV_OK);
+	assert_value(&st, "empty", "");
+
+	assert_int_equal(kv_store_delete(&st, "a", 1, NOW), KV_OK);
+	assert_int_equal(kv_store_delete(&st, "a", 1, NOW), KV_NOT_FOUND);
+	assert_absent(&st, "a");
+
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.curr_items, 2);
+	assert_int_equal(s.total_items, 4);
+	assert_int_equal(s.cmd_set, 4);
+	assert_int_equal(s.get_hits, 5);
+	assert_int_equal(s.get_misses, 2);
+	assert_int_equal(s.delete_hits, 1);
+	assert_int_equal(s.delete_misses, 1);
+	assert_int_equal(kv_store_check(&st), 0);
+	free(base);
+}
+
+static void test_keys(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	char key[KV_KEY_MAX + 1];
+	struct kv_item_ref it;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+
+	memset(key, 'k', sizeof(key));
+	assert_int_equal(kv_store_put(&st, KV_SET, key, KV_KEY_MAX, 0, 0, "v",
+				      1, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, key, KV_KEY_MAX, NOW, &it), KV_OK);
+	assert_int_equal(kv_store_put(&st, KV_SET, key, KV_KEY_MAX + 1, 0, 0,
+				      "v", 1, 0, NOW), -EINVAL);
+	assert_int_equal(kv_store_put(&st, KV_SET, key, 0, 0, 0, "v", 1, 0,
+				      NOW), -EINVAL);
+	assert_int_equal(kv_store_get(&st, key, 0, NOW, &it), -EINVAL);
+	assert_int_equal(kv_store_delete(&st, key, KV_KEY_MAX + 1, NOW),
+			 -EINVAL);
+	/* Keys that differ only in length are different keys. */
+	assert_int_equal(kv_store_get(&st, key, KV_KEY_MAX - 1, NOW, &it),
+			 KV_NOT_FOUND);
+	free(base);
+}
+
+static void test_add(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+
+	assert_int_equal(put(&st, KV_ADD, "a", "1", 0), KV_OK);
+	assert_int_equal(put(&st, KV_ADD, "a", "2", 0), KV_NOT_STORED);
+	assert_value(&st, "a", "1");
+	assert_int_equal(kv_store_delete(&st, "a", 1, NOW), KV_OK);
+	assert_int_equal(put(&st, KV_ADD, "a", "3", 0), KV_OK);
+	assert_value(&st, "a", "3");
+	/* An expired item is not there: add stores over it. */
+	assert_int_equal(kv_store_put(&st, KV_SET, "b", 1, 0, NOW - 1, "x", 1,
+				      0, NOW), KV_OK);
+	assert_int_equal(put(&st, KV_ADD, "b", "y", 0), KV_OK);
+	assert_value(&st, "b", "y");
+	free(base);
+}
+
+static void test_cas(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	uint64_t cas;
+
+	assert_int_equal(put(&st, KV_CAS, "a", "x", 1), KV_NOT_FOUND);
+	assert_int_equal(put(&st, KV_SET, "a", "1", 0), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	cas = it.cas;
+	assert_int_equal(put(&st, KV_CAS, "a", "2", cas + 1), KV_EXISTS);
+	assert_value(&st, "a", "1");
+	assert_int_equal(put(&st, KV_CAS, "a", "2", cas), KV_OK);
+	assert_value(&st, "a", "2");
+	/* The cas moved on: the same cas no longer matches. */
+	assert_int_equal(put(&st, KV_CAS, "a", "3", cas), KV_EXISTS);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.cas_misses, 1);
+	assert_int_equal(s.cas_hits, 1);
+	assert_int_equal(s.cas_badval, 2);
+	free(base);
+}
+
+static void test_incr_decr(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	char key[KV_KEY_MAX];
+	struct kv_item_ref it;
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	unsigned int moved = 0;
+	uint64_t v, cas;
+
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 1, NOW, &v),
+			 KV_NOT_FOUND);
+	assert_int_equal(kv_store_put(&st, KV_SET, "n", 1, 42, 0, "9", 1, 0,
+				      NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "n", 1, NOW, &it), KV_OK);
+	cas = it.cas;
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 1, NOW, &v), KV_OK);
+	assert_int_equal(v, 10);
+	assert_value(&st, "n", "10");
+	/* Flags stay; the cas moves. */
+	assert_int_equal(kv_store_get(&st, "n", 1, NOW, &it), KV_OK);
+	assert_int_equal(it.flags, 42);
+	assert_true(it.cas > cas);
+
+	assert_int_equal(kv_store_arith(&st, "n", 1, false, 3, NOW, &v), KV_OK);
+	assert_int_equal(v, 7);
+	assert_value(&st, "n", "7");
+	assert_int_equal(kv_store_arith(&st, "n", 1, false, 100, NOW, &v),
+			 KV_OK);
+	assert_int_equal(v, 0);
+	assert_value(&st, "n", "0");
+
+	/* 64-bit unsigned: the largest value, then wrapping. */
+	assert_int_equal(put(&st, KV_SET, "n", "18446744073709551615", 0),
+			 KV_OK);
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 2, NOW, &v), KV_OK);
+	assert_int_equal(v, 1);
+	assert_value(&st, "n", "1");
+
+	/* Not such a number: nothing changes. */
+	assert_int_equal(put(&st, KV_SET, "n", "18446744073709551616", 0),
+			 KV_OK);
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 1, NOW, &v), -EDOM);
+	assert_value(&st, "n", "18446744073709551616");
+	assert_int_equal(put(&st, KV_SET, "n", "12a", 0), KV_OK);
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 1, NOW, &v), -EDOM);
+	assert_int_equal(put(&st, KV_SET, "n", "-1", 0), KV_OK);
+	assert_int_equal(kv_store_arith(&st, "n", 1, false, 1, NOW, &v), -EDOM);
+	assert_int_equal(put(&st, KV_SET, "n", "", 0), KV_OK);
+	assert_int_equal(kv_store_arith(&st, "n", 1, true, 1, NOW, &v), -EDOM);
+
+	/*
+	 * For some key length, a one-digit value fills its chunk exactly
+	 * (which one depends on the header size); growing to 20 digits then
+	 * needs a chunk of the next class.  Whatever the class, the value
+	 * must come out right and the store stay sound.
+	 */
+	memset(key, 'k', sizeof(key));
+	for (size_t nkey = 200; nkey <= KV_KEY_MAX; nkey++) {
+		const char *was;
+
+		assert_int_equal(kv_store_put(&st, KV_SET, key, nkey, 0, 0,
+					      "9", 1, 0, NOW), KV_OK);
+		assert_int_equal(kv_store_get(&st, key, nkey, NOW, &it), KV_OK);
+		was = it.key;
+		assert_int_equal(kv_store_arith(&st, key, nkey, true,
+						UINT64_MAX - 10, NOW, &v), KV_OK);
+		assert_int_equal(v, UINT64_MAX - 1);
+		assert_int_equal(kv_store_get(&st, key, nkey, NOW, &it), KV_OK);
+		assert_int_equal(it.nbytes, 20);
+		assert_memory_equal(it.data, "18446744073709551614", 20);
+		moved += it.key != was;
+	}
+	assert_true(moved > 0);
+	assert_int_equal(kv_store_check(&st), 0);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.incr_misses, 1);
+	assert_int_equal(s.decr_hits, 2);
+	free(base);
+}
+
+static void test_expiry(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+
+	assert_int_equal(kv_store_put(&st, KV_SET, "t", 1, 0, NOW + 10, "v", 1,
+				      0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "t", 1, NOW + 9, &it), KV_OK);
+	assert_int_equal(it.exptime, NOW + 10);
+	assert_int_equal(kv_store_get(&st, "t", 1, NOW + 10, &it),
+			 KV_NOT_FOUND);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.curr_items, 0);
+	/* An expired item cannot be deleted, incremented or cas'd either. */
+	assert_int_equal(kv_store_put(&st, KV_SET, "t", 1, 0, NOW, "5", 1, 0,
+				      NOW - 1), KV_OK);
+	assert_int_equal(kv_store_delete(&st, "t", 1, NOW), KV_NOT_FOUND);
+	assert_int_equal(kv_store_check(&st), 0);
+	free(base);
+}
+
+/* A value of @n bytes of @c. */
+static char *filler(size_t n, char c)
+{
+	char *v = malloc(n + 1);
+
+	assert_non_null(v);
+	memset(v, c, n);
+	v[n] = '\0';
+	return v;
+}
+
+static void test_too_large(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	char *big = filler(KV_ITEM_DATA_MAX, 'b');
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+
+	assert_int_equal(put(&st, KV_SET, "k", "old", 0), KV_OK);
+	/* Key and value together: KV_ITEM_DATA_MAX fits, one more does not. */
+	assert_int_equal(kv_store_put(&st, KV_SET, "k", 1, 0, 0, big,
+				      KV_ITEM_DATA_MAX, 0, NOW), -E2BIG);
+	assert_value(&st, "k", "old");
+	assert_int_equal(kv_store_put(&st, KV_SET, "k", 1, 0, 0, big,
+				      KV_ITEM_DATA_MAX - 1, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_check(&st), 0);
+	free(big);
+	free(base);
+}
+
+static void test_eviction(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	char *value = filler(100 * 1024, 'v');
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	char key[32];
+	int n = 0;
+
+	/* Fill until the first eviction: the least recently used goes. */
+	do {
+		snprintf(key, sizeof(key), "k%d", n++);
+		assert_int_equal(put(&st, KV_SET, key, value, 0), KV_OK);
+		kv_store_stats(&st, &s);
+	} while (!s.evictions);
+	assert_true(n > 3);
+	assert_absent(&st, "k0");
+	assert_value(&st, "k1", value);		/* now the most recent */
+	snprintf(key, sizeof(key), "k%d", n - 1);
+	assert_value(&st, key, value);
+
+	/* k1 was used, so k2 is the oldest. */
+	assert_int_equal(put(&st, KV_SET, "x", value, 0), KV_OK);
+	assert_absent(&st, "k2");
+	assert_value(&st, "k1", value);
+
+	/*
+	 * Expired items are reclaimed before anything is evicted.  Storing k3
+	 * again evicts the LRU tail, its own old version; once everything
+	 * else is used, the new k3 is the tail, expired by NOW + 5.
+	 */
+	assert_int_equal(kv_store_put(&st, KV_SET, "k3", 2, 0, NOW + 1, value,
+				      strlen(value), 0, NOW), KV_OK);
+	for (int i = 4; i < n; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_value(&st, key, value);
+	}
+	assert_value(&st, "k1", value);
+	assert_value(&st, "x", value);
+	assert_int_equal(kv_store_put(&st, KV_SET, "y", 1, 0, 0, value,
+				      strlen(value), 0, NOW + 5), KV_OK);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.reclaimed, 1);
+	assert_int_equal(s.evictions, 3);
+	assert_int_equal(kv_store_check(&st), 0);
+	free(value);
+	free(base);
+}
+
+static void test_out_of_memory(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	char *large = filler(300 * 1024, 'l');
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	char key[32];
+
+	/* Every page goes to one class... */
+	for (int i = 0; i < 12; i++) {
+		snprintf(key, sizeof(key), "l%d", i);
+		assert_int_equal(put(&st, KV_SET, key, large, 0), KV_OK);
+	}
+	assert_int_equal(hdr(&st)->pages_used, hdr(&st)->n_pages);
+	/* ...so another class has neither a chunk nor an item to evict. */
+	assert_int_equal(put(&st, KV_SET, "small", "v", 0), -ENOMEM);
+	assert_absent(&st, "small");
+	kv_store_stats(&st, &s);
+	assert_true(s.evictions > 0);
+	assert_int_equal(s.curr_items + s.evictions, 12);
+	assert_int_equal(kv_store_check(&st), 0);
+	free(large);
+	free(base);
+}
+
+/* fill() puts @n items, keys "key<i>", values value_for(i). */
+static char *value_for(int i)
+{
+	return filler((size_t)(i * 97) % 600, 'a' + i % 26);
+}
+
+static void fill(struct kv_store *st, int n)
+{
+	char key[32];
+
+	for (int i = 0; i < n; i++) {
+		char *v = value_for(i);
+
+		snprintf(key, sizeof(key), "key%d", i);
+		assert_int_equal(kv_store_put(st, KV_SET, key, strlen(key), i,
+					      i % 3 ? 0 : NOW + 1000 + i, v,
+					      strlen(v), 0, NOW), KV_OK);
+		free(v);
+	}
+}
+
+static void assert_filled(struct kv_store *st, int n)
+{
+	struct kv_item_ref it;
+	char key[32];
+
+	for (int i = 0; i < n; i++) {
+		char *v = value_for(i);
+
+		snprintf(key, sizeof(key), "key%d", i);
+		assert_int_equal(kv_store_get(st, key, strlen(key), NOW, &it),
+				 KV_OK);
+		assert_int_equal(it.flags, i);
+		assert_int_equal(it.exptime, i % 3 ? 0 : NOW + 1000 + i);
+		assert_int_equal(it.nbytes, strlen(v));
+		assert_memory_equal(it.data, v, it.nbytes);
+		free(v);
+	}
+}
+
+static void test_attach_elsewhere(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_store st, moved;
+	void *base = region_new(&st, ops, REGION);
+	void *copy = region_alloc(REGION);
+
+	fill(&st, 300);
+	memcpy(copy, base, REGION);
+	/* The original is gone: nothing may point into it. */
+	memset(base, 0x5a, REGION);
+	free(base);
+
+	assert_int_equal(kv_store_attach(&moved, ops, copy, REGION), 0);
+	assert_int_equal(kv_store_check(&moved), 0);
+	assert_filled(&moved, 300);
+	assert_int_equal(put(&moved, KV_SET, "key7", "new", 0), KV_OK);
+	assert_value(&moved, "key7", "new");
+	assert_int_equal(kv_store_delete(&moved, "key8", 4, NOW), KV_OK);
+	assert_int_equal(kv_store_check(&moved), 0);
+	free(copy);
+}
+
+/* ---- Damaged regions ---- */
+
+struct damage {
+	const char *what;
+	void (*apply)(struct kv_region *r, uint8_t *base);
+	int err;
+	const char *says;
+};
+
+#define DAMAGE(name, body)						\
+	static void damage_##name(struct kv_region *r, uint8_t *base)	\
+	{								\
+		(void)base;						\
+		body;							\
+	}
+DAMAGE(magic, r->magic[0] ^= 1)
+DAMAGE(layout, r->layout = 2)
+DAMAGE(hdr_size, r->hdr_size += 8)
+DAMAGE(item_version, r->item_version = 3)
+DAMAGE(item_hdr_size, r->item_hdr_size += 8)
+DAMAGE(region_size, r->region_size *= 2)
+DAMAGE(tiny, r->region_size = 4096)
+DAMAGE(buckets, r->n_buckets *= 2)
+DAMAGE(arena, r->arena_off += 8)
+DAMAGE(pages_used, r->pages_used = r->n_pages + 1)
+DAMAGE(page_class, base[r->page_table_off] = 200)
+DAMAGE(free_page, base[r->page_table_off + r->n_pages - 1] = 0)
+DAMAGE(class_pages, r->classes[3].pages++)
+DAMAGE(chunk_size, r->classes[0].chunk_size = 8)
+DAMAGE(class_items, r->classes[3].items++)
+DAMAGE(lru_end, r->classes[3].lru_tail = 0)
+DAMAGE(free_end, r->classes[3].free_head = 0)
+DAMAGE(curr_items, r->stats.curr_items++)
+DAMAGE(garbage, memset(r, 0xa5, sizeof(*r)))
+DAMAGE(zero, memset(r, 0, sizeof(*r)))
+
+static const struct damage damages[] = {
+#define D(name, err, says) { #name, damage_##name, err, says }
+	D(magic, -EBADMSG, "bad magic"),
+	D(layout, -EBADMSG, "layout 2"),
+	D(hdr_size, -EBADMSG, "layout"),
+	D(item_version, -EPROTO, "kvcache-item v3"),
+	D(item_hdr_size, -EBADMSG, "headers are"),
+	D(region_size, -EBADMSG, "mapped"),
+	D(tiny, -EBADMSG, "geometry"),
+	D(buckets, -EBADMSG, "geometry"),
+	D(arena, -EBADMSG, "geometry"),
+	D(pages_used, -EBADMSG, "geometry"),
+	D(page_class, -EBADMSG, "page 0"),
+	D(free_page, -EBADMSG, "used) has class 0"),
+	D(class_pages, -EBADMSG, "class"),
+	D(chunk_size, -EBADMSG, "class 0"),
+	D(class_items, -EBADMSG, "free chunks"),
+	D(lru_end, -EBADMSG, "list ends"),
+	D(free_end, -EBADMSG, "list ends"),
+	D(curr_items, -EBADMSG, "counted"),
+	D(garbage, -EBADMSG, "bad magic"),
+	D(zero, -EBADMSG, "bad magic"),
+#undef D
+};
+
+static void test_attach_rejects(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_store st, bad;
+	void *base = region_new(&st, ops, REGION);
+	uint8_t *copy = region_alloc(REGION + 8);
+
+	fill(&st, 300);
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		const struct damage *d = &damages[i];
+		int ret;
+
+		memcpy(copy, base, REGION);
+		d->apply((struct kv_region *)copy, copy);
+		ret = kv_store_attach(&bad, ops, copy, REGION);
+		if (ret != d->err || !strstr(bad.err.msg, d->says))
+			fail_msg("%s: got %d \"%s\", expected %d \"...%s...\"",
+				 d->what, ret, bad.err.msg, d->err, d->says);
+	}
+
+	/* Too little mapped, or not aligned, whatever it holds. */
+	memcpy(copy, base, REGION);
+	assert_int_equal(kv_store_attach(&bad, ops, copy, 100), -EBADMSG);
+	assert_non_null(strstr(bad.err.msg, "cannot hold"));
+	assert_int_equal(kv_store_attach(&bad, ops, copy, REGION - 1),
+			 -EBADMSG);
+	memmove(copy + 4, copy, REGION);
+	assert_int_equal(kv_store_attach(&bad, ops, copy + 4, REGION),
+			 -EINVAL);
+	assert_int_equal(kv_store_format(&bad, ops, copy + 4, REGION),
+			 -EINVAL);
+	assert_int_equal(kv_store_format(&bad, ops, copy, KV_REGION_MIN - 1),
+			 -EINVAL);
+	assert_non_null(strstr(bad.err.msg, "minimum"));
+	free(copy);
+	free(base);
+}
+
+/* The offset of the item holding @key. */
+static uint64_t item_offset(struct kv_store *st, const char *key)
+{
+	struct kv_item_ref it;
+
+	assert_int_equal(kv_store_get(st, key, strlen(key), NOW, &it), KV_OK);
+	return offset_of(st, item_of(&it, hdr(st)->item_hdr_size));
+}
+
+static struct kv_item_v1 *item_at(struct kv_store *st, uint64_t off)
+{
+	return (struct kv_item_v1 *)((uint8_t *)st->base + off);
+}
+
+/* Damage found while working: -EBADMSG, and nothing works after it. */
+static void assert_broken(struct kv_store *st, const char *says)
+{
+	struct kv_item_ref it;
+	uint64_t v;
+
+	if (!strstr(st->err.msg, says))
+		fail_msg("\"%s\" does not say \"%s\"", st->err.msg, says);
+	assert_true(st->broken);
+	assert_int_equal(kv_store_get(st, "key1", 4, NOW, &it), -EBADMSG);
+	assert_int_equal(put(st, KV_SET, "new", "v", 0), -EBADMSG);
+	assert_int_equal(kv_store_delete(st, "key1", 4, NOW), -EBADMSG);
+	assert_int_equal(kv_store_arith(st, "key1", 4, true, 1, NOW, &v),
+			 -EBADMSG);
+	assert_int_equal(kv_store_check(st), -EBADMSG);
+}
+
+static void test_damaged_items(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_store st;
+	void *base = region_new(&st, ops, REGION);
+	void *good = region_alloc(REGION);
+	uint64_t off;
+
+	fill(&st, 300);
+	memcpy(good, base, REGION);
+
+	/* A key length beyond its chunk: found by the lookup that meets it. */
+	off = item_offset(&st, "key5");
+	item_at(&st, off)->nkey = 4000;
+	assert_int_equal(kv_store_get(&st, "key5", 4, NOW, &it), -EBADMSG);
+	assert_broken(&st, "do not fit");
+
+	/* A hash chain that loops on itself. */
+	memcpy(base, good, REGION);
+	assert_int_equal(kv_store_attach(&st, ops, base, REGION), 0);
+	off = item_offset(&st, "key9");
+	item_at(&st, off)->h_next = off;
+	assert_int_equal(kv_store_check(&st), -EBADMSG);
+	assert_broken(&st, "loop");
+
+	/* An LRU link into the middle of a chunk. */
+	memcpy(base, good, REGION);
+	assert_int_equal(kv_store_attach(&st, ops, base, REGION), 0);
+	off = item_offset(&st, "key2");
+	item_at(&st, item_offset(&st, "key3"))->lru_prev = off + 8;
+	assert_int_equal(kv_store_delete(&st, "key3", 4, NOW), -EBADMSG);
+	assert_broken(&st, "not a chunk");
+
+	/* An LRU link that points elsewhere: the deep check finds it. */
+	memcpy(base, good, REGION);
+	assert_int_equal(kv_store_attach(&st, ops, base, REGION), 0);
+	item_at(&st, item_offset(&st, "key3"))->lru_next = 0;
+	assert_int_equal(kv_store_check(&st), -EBADMSG);
+	assert_broken(&st, "LRU list");
+
+	/* A free list leading to an item. */
+	memcpy(base, good, REGION);
+	assert_int_equal(kv_store_attach(&st, ops, base, REGION), 0);
+	off = item_offset(&st, "key0");	/* the empty value: class 0 */
+	hdr(&st)->classes[0].free_head = off;
+	assert_int_equal(put(&st, KV_SET, "new", "", 0), -EBADMSG);
+	assert_broken(&st, "expected free");
+
+	/* An offset outside the used arena. */
+	memcpy(base, good, REGION);
+	assert_int_equal(kv_store_attach(&st, ops, base, REGION), 0);
+	item_at(&st, item_offset(&st, "key4"))->lru_prev = REGION - 64;
+	assert_int_equal(kv_store_delete(&st, "key4", 4, NOW), -EBADMSG);
+	assert_broken(&st, "outside");
+
+	free(good);
+	free(base);
+}
+
+/* ---- Versions ---- */
+
+static void test_versions_refuse(void **state)
+{
+	struct kv_store v1, v2, bad;
+	void *r1 = region_new(&v1, &kv_store_v1_ops, REGION);
+	void *r2 = region_new(&v2, &kv_store_v2_ops, REGION);
+
+	(void)state;
+	fill(&v1, 10);
+	fill(&v2, 10);
+	assert_int_equal(kv_store_attach(&bad, &kv_store_v1_ops, r2, REGION),
+			 -EPROTO);
+	assert_string_equal(bad.err.msg,
+			    "region holds kvcache-item v2, this build reads v1");
+	assert_int_equal(kv_store_attach(&bad, &kv_store_v2_ops, r1, REGION),
+			 -EPROTO);
+	assert_string_equal(bad.err.msg,
+			    "region holds kvcache-item v1, this build reads v2");
+	free(r1);
+	free(r2);
+}
+
+static void test_last_access(void **state)
+{
+	struct kv_item_ref it;
+	struct kv_store st;
+	void *base = region_new(&st, &kv_store_v2_ops, 4 * MiB);
+	const struct kv_item_v2 *item;
+
+	(void)state;
+	assert_int_equal(put(&st, KV_SET, "a", "v", 0), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW + 7, &it), KV_OK);
+	item = item_of(&it, sizeof(*item));
+	assert_int_equal(item->last_access, NOW + 7);
+	free(base);
+}
+
+static void test_schemas(void **state)
+{
+	struct baton_schema_desc *d1 = NULL, *d2 = NULL;
+	char guid[BATON_CONTRACT_GUID_STRLEN];
+
+	(void)state;
+	assert_int_equal(baton_schema_describe(&kv_item_v1_schema, &d1), 0);
+	assert_int_equal(baton_schema_describe(&kv_item_v2_schema, &d2), 0);
+	assert_string_equal(d1->name, "kvcache-item");
+	assert_string_equal(d2->name, "kvcache-item");
+	assert_int_equal(d1->version, 1);
+	assert_int_equal(d2->version, 2);
+	/* v2 is v1 and one more field. */
+	assert_int_equal(d2->n_fields, d1->n_fields + 1);
+	for (size_t i = 0; i < d1->n_fields; i++) {
+		assert_string_equal(d1->fields[i].name, d2->fields[i].name);
+		assert_int_equal(d1->fields[i].offset, d2->fields[i].offset);
+	}
+	assert_string_equal(d2->fields[d1->n_fields].name, "last_access");
+	assert_string_equal(baton_guid_format(d1->guid, guid), GUID_V1);
+	assert_string_equal(baton_guid_format(d2->guid, guid), GUID_V2);
+	baton_schema_desc_free(d1);
+	baton_schema_desc_free(d2);
+}
+
+static void test_convert(void **state)
+{
+	struct kv_store v1, v2;
+	struct kv_stats s1, s2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION);
+	void *snapshot = region_alloc(REGION);
+	void *converted = region_alloc(REGION);
+	struct kv_item_ref it;
+	uint64_t cas[400];
+	struct kv_err err;
+	char key[32];
+	size_t needed;
+
+	(void)state;
+	/* Zero, as a memfd reads, only so that the comparison of the whole
+	 * region below compares defined bytes (under valgrind). */
+	memset((uint8_t *)old + hdr(&v1)->arena_off, 0,
+	       REGION - hdr(&v1)->arena_off);
+	fill(&v1, 400);
+	for (int i = 0; i < 400; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		assert_int_equal(kv_store_get(&v1, key, strlen(key), NOW, &it),
+				 KV_OK);
+		cas[i] = it.cas;
+	}
+	kv_store_stats(&v1, &s1);
+	memcpy(snapshot, old, REGION);
+
+	assert_int_equal(kv_region_convert_v1_to_v2(old, REGION, NULL, 0,
+						     &needed, &err), 0);
+	assert_true(needed >= KV_REGION_MIN && needed <= REGION);
+	assert_int_equal(needed % KV_PAGE_SIZE, 0);
+	assert_int_equal(kv_region_convert_v1_to_v2(old, REGION, converted,
+						     REGION, &needed, &err), 0);
+	/* The v1 region is untouched, for a rollback. */
+	assert_memory_equal(old, snapshot, REGION);
+
+	assert_int_equal(kv_store_attach(&v2, &kv_store_v2_ops, converted,
+					 REGION), 0);
+	assert_int_equal(kv_store_check(&v2), 0);
+	kv_store_stats(&v2, &s2);
+	assert_int_equal(s2.curr_items, 400);
+	assert_int_equal(s2.total_items, s1.total_items);
+	assert_int_equal(s2.get_hits, s1.get_hits);
+	assert_int_equal(s2.bytes, s1.bytes + 400 * 8);
+	assert_filled(&v2, 400);
+	for (int i = 0; i < 400; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		assert_int_equal(kv_store_get(&v2, key, strlen(key), NOW, &it),
+				 KV_OK);
+		assert_int_equal(it.cas, cas[i]);
+	}
+	/* The cas sequence goes on from where v1 left it. */
+	assert_int_equal(put(&v2, KV_SET, "after", "v", 0), KV_OK);
+	assert_int_equal(kv_store_get(&v2, "after", 5, NOW, &it), KV_OK);
+	assert_true(it.cas > cas[399]);
+	free(converted);
+	free(snapshot);
+	free(old);
+}
+
+/*
+ * Items that fill their v1 chunks exactly need the next class as v2, so a
+ * full v1 page of them needs more than a page: too small a destination is
+ * refused, untouched, and the size it reports is enough.
+ */
+static void test_convert_needs_room(void **state)
+{
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, 2 * MiB);
+	void *dst = region_alloc(4 * MiB);
+	void *pattern = region_alloc(2 * MiB);
+	const struct kv_class *k = &hdr(&v1)->classes[10];
+	size_t per_page = KV_PAGE_SIZE / k->chunk_size, needed;
+	size_t len = k->chunk_size - sizeof(struct kv_item_v1) - 6;
+	char *value = filler(len, 'z');
+	struct kv_err err;
+	char key[32];
+
+	(void)state;
+	for (size_t i = 0; i < per_page; i++) {
+		snprintf(key, sizeof(key), "k%05zu", i);
+		assert_int_equal(put(&v1, KV_SET, key, value, 0), KV_OK);
+	}
+	assert_int_equal(hdr(&v1)->pages_used, 1);
+
+	memset(dst, 0xaa, 2 * MiB);
+	memcpy(pattern, dst, 2 * MiB);
+	assert_int_equal(kv_region_convert_v1_to_v2(old, 2 * MiB, dst, 2 * MiB,
+						     &needed, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "too small"));
+	assert_memory_equal(dst, pattern, 2 * MiB);
+	assert_int_equal(needed, 3 * MiB);
+
+	assert_int_equal(kv_region_convert_v1_to_v2(old, 2 * MiB, dst, needed,
+						     &needed, &err), 0);
+	assert_int_equal(kv_store_attach(&v2, &kv_store_v2_ops, dst, needed), 0);
+	assert_int_equal(kv_store_check(&v2), 0);
+	for (size_t i = 0; i < per_page; i++) {
+		snprintf(key, sizeof(key), "k%05zu", i);
+		assert_value(&v2, key, value);
+	}
+	free(value);
+	free(pattern);
+	free(dst);
+	free(old);
+}
+
+static void test_convert_refuses(void **state)
+{
+	struct kv_store v1, v2;
+	void *r1 = region_new(&v1, &kv_store_v1_ops, REGION);
+	void *r2 = region_new(&v2, &kv_store_v2_ops, 2 * MiB);
+	uint8_t *dst = region_alloc(REGION + 8);
+	struct kv_err err;
+	size_t needed;
+
+	(void)state;
+	fill(&v1, 50);
+	assert_int_equal(kv_region_convert_v1_to_v2(r2, 2 * MiB, dst, REGION,
+						     &needed, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "kvcache-item v2"));
+	assert_int_equal(kv_region_convert_v1_to_v2(r1, REGION, dst + 4,
+						     REGION, &needed, &err),
+			 -EINVAL);
+
+	/* A v1 item damaged: the whole region is validated before writing. */
+	item_at(&v1, item_offset(&v1, "key30"))->nbytes = 2 * MiB;
+	memset(dst, 0xaa, REGION);
+	assert_int_equal(kv_region_convert_v1_to_v2(r1, REGION, dst, REGION,
+						     &needed, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "do not fit"));
+	assert_int_equal(dst[0], 0xaa);
+	free(dst);
+	free(r1);
+	free(r2);
+}
+
+#define BOTH(fn)							\
+	cmocka_unit_test_prestate(fn, (void *)&kv_store_v1_ops),	\
+	cmocka_unit_test_prestate(fn, (void *)&kv_store_v2_ops)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_set_get_delete),
+		BOTH(test_keys),
+		BOTH(test_add),
+		BOTH(test_cas),
+		BOTH(test_incr_decr),
+		BOTH(test_expiry),
+		BOTH(test_too_large),
+		BOTH(test_eviction),
+		BOTH(test_out_of_memory),
+		BOTH(test_attach_elsewhere),
+		BOTH(test_attach_rejects),
+		BOTH(test_damaged_items),
+		cmocka_unit_test(test_versions_refuse),
+		cmocka_unit_test(test_last_access),
+		cmocka_unit_test(test_schemas),
+		cmocka_unit_test(test_convert),
+		cmocka_unit_test(test_convert_needs_room),
+		cmocka_unit_test(test_convert_refuses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
