@@ -13,44 +13,7 @@ changed=$drivers/test-drivers-changed
 img1=$examples/host-v1.img
 img2=$examples/host-v2.img
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err"
-	return 0
-}
-
-# expect NAME EXIT COMMAND...: run baton, check the exit status.
-# stdout goes to $tmp/out, stderr to $tmp/err.
-expect() {
-	what=$1 status=$2
-	shift 2
-	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -eq "$status" ]; then ok "$what"; else
-		echo "# exit $got, expected $status: baton $*"
-		not_ok "$what"
-	fi
-}
-
-# check NAME JQ_EXPR: the last --json output satisfies the expression.
-check() {
-	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
-		echo "# jq '$2' failed on:"
-		sed 's/^/#   /' "$tmp/out" | head -40
-		not_ok "$1"
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 # one_error_line NAME FILE SUBSTRING: stderr is exactly one line of the
 # form "baton: FILE: what (where)" and contains SUBSTRING.
@@ -185,6 +148,4 @@ echo '{"not":"a lock"}' >"$tmp/bad.lock"
 expect "schema check: not a lock file" 2 schema check "$v1" "$tmp/bad.lock"
 one_error_line "bad lock: one error line" "$tmp/bad.lock" "not a baton schema lock file"
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

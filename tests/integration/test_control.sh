@@ -8,9 +8,8 @@ set -u
 baton=$1 dir=$2
 v1=$dir/host-prog-v1
 v2=$dir/host-prog-v2
-tmp=$(mktemp -d)
+. "$(dirname "$0")/tap.sh"
 ctl=$tmp/ctl
-n=0 failed=0
 pid=
 
 cleanup() {
@@ -20,25 +19,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-	sed 's/^/#   /' "$tmp/out" "$tmp/err" 2>/dev/null | head -30
-}
-expect() {
-	what=$1 status=$2
-	shift 2
-	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -eq "$status" ]; then ok "$what"; else
-		echo "# exit $got, expected $status: baton $*"; not_ok "$what"
-	fi
-}
-check() {
-	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
-		echo "# jq '$2' failed"; not_ok "$1"
-	fi
-}
 # The program's next line on its stdout (a FIFO), within 10 s.
 next_line() {
 	timeout 10 sh -c 'IFS= read -r line && printf "%s\n" "$line"' <&3 >"$tmp/out"
@@ -96,6 +76,4 @@ expect "status from the new process" 0 status --socket "$ctl" --json
 check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and (.sessions | length == 3)'
 expect "no program at the socket" 2 status --socket "$tmp/nobody"
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

@@ -11,32 +11,8 @@ S0=0d5f3c0b7f0e5a3c9a1e2b3c4d5e6f70
 S1=3f7174ac46a957ecb761b29cdbf15055
 S2=21df2dbfa1ae5f1a93b224395398b445
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err"
-	return 0
-}
-expect() {
-	what=$1 status=$2
-	shift 2
-	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -eq "$status" ]; then ok "$what"; else
-		echo "# exit $got, expected $status: baton $*"
-		sed 's/^/#   /' "$tmp/out" | head -20
-		not_ok "$what"
-	fi
-}
-check() {
-	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
-		echo "# jq '$2' failed on:"; sed 's/^/#   /' "$tmp/out" | head -40
-		not_ok "$1"
-	fi
-}
+. "$(dirname "$0")/tap.sh"
+
 file_is() {
 	if [ "$(cat "$2")" = "$3" ]; then ok "$1"; else
 		echo "# $2 holds '$(cat "$2")', expected '$3'"; not_ok "$1"
@@ -152,6 +128,4 @@ file_is "reset probes the device cold" "$sys/bus/pci/drivers_probe" "0000:02:00.
 expect "bind usage" 2 kernel bind
 expect "bind with a bad --orphan" 2 kernel bind "$tmp/handover.img" --orphan keep
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done
