@@ -16,13 +16,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/netlink.h>
 #include <linux/reboot.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,33 +127,56 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* Whether @addr is bound to @driver now. */
+static int bound_to(const char *addr, const char *driver)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	return !strcmp(base ? base + 1 : link, driver);
+}
+
+/*
+ * Wait for the kernel's "bind" uevent of @addr, with a bound.  The uevent
+ * socket is opened before the first look, so a bind between the look and
+ * the wait is still seen.
+ */
 static int do_wait_driver(const char *addr, const char *driver,
 			  const char *timeout)
 {
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK, .nl_groups = 1 };
 	long deadline = now_ms() + strtol(timeout, NULL, 10);
-	const struct timespec step = { 0, 10 * 1000 * 1000 };
-	char path[PATH_MAX], link[PATH_MAX];
+	char msg[8192];
+	int sock;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", addr);
-	for (;;) {
-		ssize_t n = readlink(path, link, sizeof(link) - 1);
+	sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+	if (sock < 0 || bind(sock, (struct sockaddr *)&nl, sizeof(nl)) < 0) {
+		perror("vmhelper: uevent socket");
+		return 1;
+	}
+	while (!bound_to(addr, driver)) {
+		long left = deadline - now_ms();
+		struct pollfd p = { .fd = sock, .events = POLLIN };
 
-		if (n > 0) {
-			const char *base;
-
-			link[n] = '\0';
-			base = strrchr(link, '/');
-			base = base ? base + 1 : link;
-			if (!strcmp(base, driver))
-				return 0;
-		}
-		if (now_ms() >= deadline) {
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
 			fprintf(stderr, "vmhelper: %s not bound to %s\n", addr,
 				driver);
+			close(sock);
 			return 1;
 		}
-		nanosleep(&step, NULL);
+		/* Any event is a reason to look again; which one does not matter. */
+		if (recv(sock, msg, sizeof(msg), MSG_DONTWAIT) < 0 && errno != EAGAIN)
+			break;
 	}
+	close(sock);
+	return bound_to(addr, driver) ? 0 : 1;
 }
 
 int main(int argc, char **argv)
