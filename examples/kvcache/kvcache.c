@@ -25,8 +25,15 @@
  *
  * A cold start goes through the same functions: it makes a region, a
  * listening socket and, as clients arrive, connections with no state, and
- * adopts them.  --control names the runtime's control socket; it is kept
- * for the runtime to use.
+ * adopts them.
+ *
+ * Baton (the "Live update" section below): the item region and the
+ * listening socket are preserved from the start, and every connection from
+ * the moment it is accepted (by token); the item store is a device whose
+ * schema is the item header, so `baton update` refuses a version that
+ * cannot read the items; at PREPARE the connections' pending bytes go into
+ * a "connections" region.  --control PATH is the control socket `baton
+ * update --socket PATH` talks to.
  *
  * Clients are limited to KV_MAX_CLIENTS, memcached's default; beyond it,
  * and when the process runs out of fds, the server stops accepting until a
@@ -49,6 +56,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <baton/host.h>
 
 #include "protocol.h"
 #include "store.h"
@@ -78,6 +87,7 @@
  */
 struct kv_client {
 	int fd;
+	uint64_t token;
 	struct kv_conn conn;
 	uint32_t events;
 	bool eof;
@@ -100,6 +110,8 @@ struct kv_client {
  * @stop:         leave the loop
  */
 struct kv_server {
+	struct baton_host *host;
+	uint64_t next_token;
 	int epfd;
 	int sigfd;
 	int listen_fd;
@@ -240,6 +252,7 @@ err:
 
 static void client_close(struct kv_server *srv, struct kv_client *cl)
 {
+	baton_host_unpreserve_fd(srv->host, cl->token);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	kv_conn_release(&cl->conn);
@@ -379,6 +392,8 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
  *         closes it when this fails
  * @state: what the previous version left of the connection, or NULL for a
  *         new one; copied
+ * @token: the token the previous version preserved it under, 0 for a new
+ *         connection (it gets one: every connection is preserved)
  *
  * Pending input is executed and pending answers sent right away.
  *
@@ -386,7 +401,8 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
  * the protocol's bounds; -ENOMEM; another -errno.
  */
 static int kv_server_adopt_connection(struct kv_server *srv, int fd,
-				      const struct kv_conn_state *state)
+				      const struct kv_conn_state *state,
+				      uint64_t token)
 {
 	int type = 0, ret;
 	socklen_t len = sizeof(type);
@@ -405,7 +421,11 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 		goto err_fd;
 	}
 	cl->fd = fd;
-	ret = kv_conn_restore(&cl->conn, state);
+	/* Preserved from the start: an update can come at any moment. */
+	cl->token = token ? token : srv->next_token++;
+	ret = baton_host_preserve_fd(srv->host, cl->token, fd, BATON_FD_SOCKET);
+	if (!ret)
+		ret = kv_conn_restore(&cl->conn, state);
 	if (ret)
 		goto err_client;
 	cl->events = EPOLLIN;
@@ -427,6 +447,7 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 err_conn:
 	kv_conn_release(&cl->conn);
 err_client:
+	baton_host_unpreserve_fd(srv->host, cl->token);
 	free(cl);
 err_fd:
 	close(fd);
@@ -461,7 +482,7 @@ static void accept_clients(struct kv_server *srv)
 				return;
 			continue;
 		}
-		ret = kv_server_adopt_connection(srv, fd, NULL);
+		ret = kv_server_adopt_connection(srv, fd, NULL, 0);
 		if (ret)
 			fprintf(stderr, KV_NAME ": new client: %s\n",
 				strerror(-ret));
@@ -482,8 +503,15 @@ static void server_run(struct kv_server *srv)
 			return;
 		}
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.ptr == &srv->sigfd)
+			if (ev[i].data.ptr == &srv->sigfd) {
 				srv->stop = true;
+			} else if (ev[i].data.ptr == &srv->host) {
+				/* Socket mode: the new process has it all. */
+				if (baton_host_dispatch(srv->host) == BATON_HANDED_OVER) {
+					fflush(stdout);
+					_exit(0);
+				}
+			}
 			else if (ev[i].data.ptr == &srv->listen_fd)
 				accept_clients(srv);
 			else
@@ -502,6 +530,231 @@ static void server_release(struct kv_server *srv)
 		close(srv->sigfd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
+}
+
+/* ---- Live update (Baton) ---- */
+
+/*
+ * The item store as a device, so that the item layout is a contract the
+ * planner checks: the store's "driver" reads kvcache-item v1 (and, in v2,
+ * v2 natively and v1 by converter).  An update to a version that cannot
+ * read the items is refused before anything is touched.  The device has no
+ * state of its own: the items are in the region, which v2 converts when it
+ * finds a v1 one.
+ */
+#if KVCACHE_VERSION >= 2
+typedef struct kv_item_v2 kv_store_state;
+#else
+typedef struct kv_item_v1 kv_store_state;
+#endif
+
+static int store_preserve(struct baton_device *dev, void *state, size_t size)
+{
+	(void)dev;
+	memset(state, 0, size);
+	return 0;
+}
+
+static int store_check(const void *state, size_t size)
+{
+	(void)state;
+	return size == sizeof(kv_store_state) ? 0 : -BATON_ERR_RANGE;
+}
+
+static int store_restore(struct baton_device *dev, const void *state, size_t size)
+{
+	(void)dev;
+	return store_check(state, size);
+}
+
+static const struct baton_driver_ops store_ops = {
+	.preserve = store_preserve,
+	.restore = store_restore,
+	.validate = store_check,
+};
+
+#define KV_STORE_VENDOR	0x1234
+#define KV_STORE_DEVICE	0x4b56	/* "KV" */
+
+#if KVCACHE_VERSION >= 2
+int kv_item_state_v1_to_v2(const void *from, size_t from_len, void *to,
+			   size_t to_len);
+
+int kv_item_state_v1_to_v2(const void *from, size_t from_len, void *to,
+			   size_t to_len)
+{
+	if (from_len != sizeof(struct kv_item_v1) || to_len != sizeof(struct kv_item_v2))
+		return -BATON_ERR_RANGE;
+	memcpy(to, from, from_len);	/* v2 appends; the caller zeroed it */
+	return 0;
+}
+
+BATON_DRIVER(kv_store_driver, "kvstore", 0, &store_ops,
+	BATON_MATCH_DEVICE(KV_STORE_VENDOR, KV_STORE_DEVICE),
+	BATON_ACCEPT(kv_item_v2),
+	BATON_ACCEPT_CONVERTED(kv_item_v1, kv_item_v2, kv_item_state_v1_to_v2));
+#else
+BATON_DRIVER(kv_store_driver, "kvstore", 0, &store_ops,
+	BATON_MATCH_DEVICE(KV_STORE_VENDOR, KV_STORE_DEVICE),
+	BATON_ACCEPT(kv_item_v1));
+#endif
+
+#define KV_TOKEN_LISTENER	1
+#define KV_TOKEN_CLIENTS	0x1000	/* + n: the n-th connection */
+#define KV_ITEMS_V1		"items-v1"
+#define KV_ITEMS_V2		"items-v2"
+#define KV_CONNS		"connections"
+#define KV_CONNS_MAGIC		0x4b56434eu
+
+/* A connection's state in the "connections" region: this, then in, out. */
+struct kv_saved_conn {
+	uint64_t token;
+	uint64_t in_len;
+	uint64_t out_len;
+	uint64_t swallow;
+	uint64_t closing;
+};
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/*
+ * PREPARE: write every connection's pending bytes into a fresh region; the
+ * sockets themselves are preserved already, from the moment they arrive.
+ */
+static int kv_prepare(struct baton_host *host, void *arg)
+{
+	struct kv_server *srv = arg;
+	struct baton_region *r = baton_host_find_region(host, KV_CONNS);
+	size_t size = 8, off = 8;
+	uint32_t count = 0;
+	uint8_t *base;
+	int ret;
+
+	if (r)
+		baton_region_release(r);
+	for (struct kv_client *cl = srv->clients; cl; cl = cl->next) {
+		struct kv_conn_state st;
+
+		kv_conn_save(&cl->conn, &st);
+		size += sizeof(struct kv_saved_conn) + align8(st.in_len) +
+			align8(st.out_len);
+	}
+	ret = baton_host_region(host, KV_CONNS, size, &r);
+	if (ret)
+		return ret;
+	base = baton_region_base(r);
+	for (struct kv_client *cl = srv->clients; cl; cl = cl->next) {
+		struct kv_saved_conn sc;
+		struct kv_conn_state st;
+
+		kv_conn_save(&cl->conn, &st);
+		sc = (struct kv_saved_conn){ cl->token, st.in_len, st.out_len,
+					     st.swallow, st.closing };
+		memcpy(base + off, &sc, sizeof(sc));
+		off += sizeof(sc);
+		memcpy(base + off, st.in, st.in_len);
+		off += align8(st.in_len);
+		memcpy(base + off, st.out, st.out_len);
+		off += align8(st.out_len);
+		count++;
+	}
+	memcpy(base, &(uint32_t){ KV_CONNS_MAGIC }, 4);
+	memcpy(base + 4, &count, 4);
+	return 0;
+}
+
+/* RESTORE: take the previous version's connections over, pending bytes and all. */
+static void kv_adopt_connections(struct kv_server *srv)
+{
+	struct baton_region *r = baton_host_find_region(srv->host, KV_CONNS);
+	const uint8_t *base;
+	size_t size, off = 8;
+	uint32_t magic, count;
+
+	if (!r)
+		return;
+	base = baton_region_base(r);
+	size = baton_region_size(r);
+	memcpy(&magic, base, 4);
+	memcpy(&count, base + 4, 4);
+	for (uint32_t i = 0; magic == KV_CONNS_MAGIC && i < count; i++) {
+		struct kv_saved_conn sc;
+		struct kv_conn_state st;
+		int fd, ret;
+
+		if (size - off < sizeof(sc))
+			break;
+		memcpy(&sc, base + off, sizeof(sc));
+		off += sizeof(sc);
+		if (sc.in_len > size - off ||
+		    sc.out_len > size - off - align8(sc.in_len))
+			break;
+		st = (struct kv_conn_state){ base + off, sc.in_len,
+			base + off + align8(sc.in_len), sc.out_len,
+			sc.swallow, sc.closing != 0 };
+		off += align8(sc.in_len) + align8(sc.out_len);
+		fd = baton_host_take_fd(srv->host, sc.token);
+		if (fd < 0)
+			continue;
+		if (sc.token >= srv->next_token)
+			srv->next_token = sc.token + 1;
+		ret = kv_server_adopt_connection(srv, fd, &st, sc.token);
+		if (ret)
+			fprintf(stderr, KV_NAME ": a preserved client: %s\n",
+				strerror(-ret));
+	}
+	/* Written again at the next PREPARE. */
+	baton_region_release(r);
+}
+
+/*
+ * The item region: the one this version wrote before, or a v1 one to
+ * convert (v2), or a new one.  It is preserved, so the next version maps
+ * the same pages.
+ */
+static int kv_adopt_items(struct kv_server *srv, size_t size)
+{
+	const char *label = KVCACHE_VERSION >= 2 ? KV_ITEMS_V2 : KV_ITEMS_V1;
+	struct baton_region *r = baton_host_find_region(srv->host, label);
+	int ret;
+
+	if (r)
+		return kv_server_adopt_region(srv, baton_region_base(r),
+					      baton_region_size(r), true);
+#if KVCACHE_VERSION >= 2
+	struct baton_region *old = baton_host_find_region(srv->host, KV_ITEMS_V1);
+
+	if (old) {
+		struct kv_err err = { "" };
+		size_t needed = 0;
+
+		ret = kv_region_convert_v1_to_v2(baton_region_base(old),
+						 baton_region_size(old), NULL, 0,
+						 &needed, &err);
+		if (!ret)
+			ret = baton_host_region(srv->host, label, needed, &r);
+		if (!ret)
+			ret = kv_region_convert_v1_to_v2(baton_region_base(old),
+							 baton_region_size(old),
+							 baton_region_base(r),
+							 needed, &needed, &err);
+		if (ret) {
+			fprintf(stderr, KV_NAME ": converting the v1 items: %s\n",
+				err.msg[0] ? err.msg : strerror(-ret));
+			return ret;
+		}
+		/* The v1 region stays mapped in the old version until it exits. */
+		baton_region_release(old);
+		return kv_server_adopt_region(srv, baton_region_base(r), needed, true);
+	}
+#endif
+	ret = baton_host_region(srv->host, label, size, &r);
+	if (ret)
+		return ret;
+	return kv_server_adopt_region(srv, baton_region_base(r), size, false);
 }
 
 static int listen_on(uint16_t port)
@@ -571,10 +824,23 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	static const struct baton_device_info store_info = {
+		.addr = { 0, 0, 0x1f, 7 },
+		.ids = { KV_STORE_VENDOR, KV_STORE_DEVICE, 0, 0, 0x050000 },
+		.orphan = BATON_ORPHAN_QUARANTINE,
+		.mandatory = true,
+	};
 	unsigned long port = 11211, mib = 64;
 	const char *control = NULL;
 	struct kv_server srv;
-	void *region;
+	const struct baton_host_opts hopts = {
+		.program = KV_NAME " " KVCACHE_RELEASE,
+		.argv = argv,
+		.prepare = kv_prepare,
+		.arg = &srv,
+	};
+	struct baton_device *store_dev;
+	struct baton_host *host;
 	size_t size;
 	int opt, fd, ret, status = 1;
 
@@ -615,35 +881,52 @@ int main(int argc, char **argv)
 	}
 
 	size = (size_t)mib << 20;
+	/* First: in a dry run this reports and exits; after an update it
+	 * restores the store device and takes the regions and fds. */
+	ret = baton_host_create(&hopts, &host);
+	if (ret) {
+		fprintf(stderr, KV_NAME ": live update: %s\n", baton_strerror(ret));
+		return 1;
+	}
 	ret = server_init(&srv, control);
+	srv.host = host;
+	srv.next_token = KV_TOKEN_CLIENTS;
 	if (ret) {
 		fprintf(stderr, KV_NAME ": event loop: %s\n", strerror(-ret));
 		goto out;
 	}
-	region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (region == MAP_FAILED) {
-		fprintf(stderr, KV_NAME ": %lu MiB of item memory: %s\n", mib,
-			strerror(errno));
+	if (baton_host_add_device(host, &store_info, &store_dev) ||
+	    kv_adopt_items(&srv, size))
 		goto out;
+	fd = baton_host_take_fd(host, KV_TOKEN_LISTENER);
+	if (fd < 0) {
+		fd = listen_on(port);
+		if (fd >= 0 && baton_host_preserve_fd(host, KV_TOKEN_LISTENER, fd,
+						      BATON_FD_SOCKET))
+			fd = -ENOMEM;
 	}
-	if (kv_server_adopt_region(&srv, region, size, false))
-		goto out_region;
-	fd = listen_on(port);
 	ret = fd < 0 ? fd : kv_server_adopt_listener(&srv, fd);
 	if (!ret)
 		ret = announce(&srv);
 	if (ret) {
 		fprintf(stderr, KV_NAME ": 127.0.0.1:%lu: %s\n", port,
 			strerror(-ret));
-		goto out_region;
+		goto out;
+	}
+	kv_adopt_connections(&srv);
+	if (control && (baton_host_listen(host, control) ||
+			epoll_ctl(srv.epfd, EPOLL_CTL_ADD, baton_host_fd(host),
+				  &(struct epoll_event){ .events = EPOLLIN,
+							 .data.ptr = &srv.host }))) {
+		fprintf(stderr, KV_NAME ": control socket %s: %s\n", control,
+			strerror(errno));
+		goto out;
 	}
 
 	server_run(&srv);
 	status = srv.stop ? 0 : 1;
-out_region:
-	munmap(region, size);
 out:
 	server_release(&srv);
+	baton_host_destroy(host);
 	return status;
 }

@@ -94,11 +94,17 @@ struct baton_driver_ops {
  *             this process's own executable (/proc/self/exe)
  * @argv:      this process's arguments, reused for that comeback; NULL
  *             terminated
+ * @prepare:   called first in PREPARE, to save what only the program
+ *             knows (its connections' pending bytes, say) into preserved
+ *             regions or fds; an error stops the update.  May be NULL.
+ * @arg:       passed to @prepare
  */
 struct baton_host_opts {
 	const char *program;
 	const char *exec_path;
 	char *const *argv;
+	int (*prepare)(struct baton_host *host, void *arg);
+	void *arg;
 };
 
 /**
@@ -153,6 +159,13 @@ baton_host_last_update(const struct baton_host *host);
  */
 int baton_host_region(struct baton_host *host, const char *label, size_t size,
 		      struct baton_region **out);
+/* The region called @label, created or inherited, whatever its size; NULL. */
+struct baton_region *baton_host_find_region(const struct baton_host *host,
+					    const char *label);
+
+/* Unmap and forget a region: the next version will not get it. */
+void baton_region_release(struct baton_region *region);
+
 void *baton_region_base(const struct baton_region *region);
 size_t baton_region_size(const struct baton_region *region);
 /* Whether the region came from the previous version. */

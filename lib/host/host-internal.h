@@ -54,6 +54,8 @@ struct baton_device {
 };
 
 struct baton_host {
+	int (*prepare)(struct baton_host *host, void *arg);
+	void *arg;
 	char *program;
 	char *exec_path;
 	char **argv;
@@ -62,6 +64,7 @@ struct baton_host {
 
 	struct baton_region **regions;
 	size_t n_regions;
+	uint64_t region_seq;		/* tokens stay unique as regions come and go */
 	struct preserved_fd *fds;
 	size_t n_fds;
 	struct baton_device **devices;

@@ -135,7 +135,7 @@ static int new_region(struct baton_host *host, const char *label, size_t size,
 	r->host = host;
 	r->size = size;
 	r->fd = -1;
-	r->token = BATON_TOKEN_HOST | host->n_regions;
+	r->token = BATON_TOKEN_HOST | host->region_seq++;
 	r->label = strdup(label);
 	if (!r->label || grow_array((void **)&host->regions, host->n_regions,
 				    sizeof(*host->regions)))
@@ -187,6 +187,28 @@ err_fd:
 	free(r->label);
 	free(r);
 	return err;
+}
+
+struct baton_region *baton_host_find_region(const struct baton_host *host,
+					    const char *label)
+{
+	return find_region(host, label);
+}
+
+void baton_region_release(struct baton_region *region)
+{
+	struct baton_host *host = region->host;
+
+	for (size_t i = 0; i < host->n_regions; i++) {
+		if (host->regions[i] != region)
+			continue;
+		host->regions[i] = host->regions[--host->n_regions];
+		munmap(region->base, region->size);
+		close(region->fd);
+		free(region->label);
+		free(region);
+		return;
+	}
 }
 
 void *baton_region_base(const struct baton_region *region)
@@ -890,6 +912,8 @@ int baton_host_create(const struct baton_host_opts *opts,
 	host = calloc(1, sizeof(*host));
 	if (!host)
 		return -BATON_ERR_NOMEM;
+	host->prepare = opts->prepare;
+	host->arg = opts->arg;
 	host->program = strdup(opts->program ? opts->program : "");
 	host->exec_path = opts->exec_path ? strdup(opts->exec_path) :
 			  realpath("/proc/self/exe", NULL);

@@ -176,7 +176,12 @@ static int preserve_all(struct update *u)
 static int prepare(struct update *u)
 {
 	struct baton_host *host = u->host;
+	int err;
 
+	/* The program's own state first: it may add regions and fds. */
+	err = host->prepare ? host->prepare(host, host->arg) : 0;
+	if (err)
+		return err;
 	u->states = calloc(host->n_devices + 1, sizeof(*u->states));
 	if (!u->states)
 		return -BATON_ERR_NOMEM;
