@@ -95,6 +95,9 @@ static int build_records(struct update *u)
 				return err;
 			memcpy(d->schema, desc->guid, BATON_GUID_SIZE);
 			baton_schema_desc_free(desc);
+			/* For people reading plans and images; the records are static. */
+			d->schema_name = w->contract[0].u.schema.name;
+			d->schema_version = w->contract[0].u.schema.version;
 		} else {
 			memcpy(d->schema, dev->schema, BATON_GUID_SIZE);
 			d->state = dev->state;
