@@ -655,9 +655,12 @@ static int kv_prepare(struct baton_host *host, void *arg)
 					     st.swallow, st.closing };
 		memcpy(base + off, &sc, sizeof(sc));
 		off += sizeof(sc);
-		memcpy(base + off, st.in, st.in_len);
+		/* An idle connection has no buffers at all (NULL, 0). */
+		if (st.in_len)
+			memcpy(base + off, st.in, st.in_len);
 		off += align8(st.in_len);
-		memcpy(base + off, st.out, st.out_len);
+		if (st.out_len)
+			memcpy(base + off, st.out, st.out_len);
 		off += align8(st.out_len);
 		count++;
 	}

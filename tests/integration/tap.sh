@@ -5,7 +5,8 @@
 #   ok NAME / not_ok NAME         a result (not_ok shows the last output)
 #   expect NAME STATUS ARGS...    run baton ARGS: stdout in $tmp/out,
 #                                 stderr in $tmp/err; check the exit status
-#   check NAME JQ_EXPR            the last output satisfies the expression
+#   check NAME JQ_EXPR            the last output is not empty and
+#                                 satisfies the expression
 #   tap_done                      the plan and the closing count; the exit
 #                                 status of the script
 # shellcheck shell=sh
@@ -40,7 +41,8 @@ expect() {
 }
 
 check() {
-	if jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
+	# jq -e passes on no input at all: an empty answer is a failure.
+	if [ -s "$tmp/out" ] && jq -e "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
 		echo "# jq '$2' failed on:"
 		sed 's/^/#   /' "$tmp/out" | head -40
 		not_ok "$1"
