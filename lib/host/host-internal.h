@@ -67,6 +67,9 @@ struct baton_host {
 	uint64_t region_seq;		/* tokens stay unique as regions come and go */
 	struct preserved_fd *fds;
 	size_t n_fds;
+	/* Restoring: the number of each image fd here, in image order. */
+	int *inherited;
+	size_t n_inherited;
 	struct baton_device **devices;
 	size_t n_devices;
 

@@ -460,24 +460,47 @@ static int map_image(struct baton_host *host, int fd)
 }
 
 /* BATON_FDS: the fd number of each image fd, in image order. */
-static int take_fds(struct baton_host *host, const struct baton_image *img)
+/*
+ * Exec mode: BATON_FDS, the fd number of each image fd in image order, as
+ * the previous version left them (exec keeps numbers).  Socket mode gets
+ * the same array from the transfer instead.
+ */
+static int parse_fds(struct baton_host *host)
 {
 	const char *s = getenv(BATON_ENV_FDS);
+	size_t n = 0;
 	char *end;
 
-	for (size_t i = 0; i < img->n_fds; i++) {
+	for (const char *p = s; p && *p; p++)
+		n += *p == ',';
+	host->inherited = calloc(n + 1, sizeof(*host->inherited));
+	if (!host->inherited)
+		return -BATON_ERR_NOMEM;
+	while (s && *s) {
 		long fd;
 
-		if (!s || !*s)
-			return -BATON_ERR_MISSING;
 		errno = 0;
 		fd = strtol(s, &end, 10);
-		if (errno || fd < 0 || fd > INT32_MAX || (*end && *end != ',') ||
-		    fcntl((int)fd, F_GETFD) < 0)
+		if (errno || end == s || fd < 0 || fd > INT32_MAX ||
+		    (*end && *end != ','))
 			return -BATON_ERR_BADVALUE;
+		host->inherited[host->n_inherited++] = (int)fd;
 		s = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int take_fds(struct baton_host *host, const struct baton_image *img)
+{
+	if (host->n_inherited != img->n_fds)
+		return -BATON_ERR_MISSING;
+	for (size_t i = 0; i < img->n_fds; i++) {
+		int fd = host->inherited[i];
+
+		if (fcntl(fd, F_GETFD) < 0)
+			return -BATON_ERR_BADVALUE;
 		/* Inherited fds stay close-on-exec until the next update. */
-		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		/* Region memfds are taken with their regions. */
 		if ((img->fds[i].token & BATON_TOKEN_HOST) &&
 		    !(img->fds[i].token & BATON_TOKEN_CONTROL))
@@ -485,21 +508,18 @@ static int take_fds(struct baton_host *host, const struct baton_image *img)
 		if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
 			return -BATON_ERR_NOMEM;
 		host->fds[host->n_fds++] = (struct preserved_fd){
-			img->fds[i].token, (int)fd, img->fds[i].kind };
+			img->fds[i].token, fd, img->fds[i].kind };
 	}
 	return 0;
 }
 
-static int fd_number(const struct baton_image *img, uint32_t index)
+/* The fd number of image fd @index; take_fds() has checked them all. */
+static int fd_number(const struct baton_host *host, const struct baton_image *img,
+		     uint32_t index)
 {
-	const char *s = getenv(BATON_ENV_FDS);
-
-	for (size_t i = 0; s && i < img->n_fds; i++) {
+	for (size_t i = 0; i < img->n_fds; i++)
 		if (img->fds[i].index == index)
-			return atoi(s);
-		s = strchr(s, ',');
-		s = s ? s + 1 : NULL;
-	}
+			return host->inherited[i];
 	return -1;
 }
 
@@ -516,7 +536,7 @@ static int take_regions(struct baton_host *host, const struct baton_image *img)
 		if (err)
 			return err;
 		r->inherited = true;
-		r->fd = fd_number(img, ir->fd);
+		r->fd = fd_number(host, img, ir->fd);
 		if (r->fd < 0 || map_region(r) < 0) {
 			free(r->label);
 			free(r);
@@ -700,11 +720,8 @@ static int go_back(const struct baton_host *host, int why)
 	setenv(BATON_ENV_ROLLBACK, "1", 1);
 	/* The image fd and the fds in BATON_FDS must reach the previous binary. */
 	fcntl(atoi(getenv(BATON_ENV_IMAGE_FD)), F_SETFD, 0);
-	for (const char *s = getenv(BATON_ENV_FDS); s && *s;) {
-		fcntl(atoi(s), F_SETFD, 0);
-		s = strchr(s, ',');
-		s = s ? s + 1 : NULL;
-	}
+	for (size_t i = 0; i < host->n_inherited; i++)
+		fcntl(host->inherited[i], F_SETFD, 0);
 	execve(host->image->exec_path, argv, environ);
 	free(argv);
 	free(argv_env);
@@ -818,7 +835,9 @@ static int restore(struct baton_host *host, int image_fd)
 	if (!baton_plan_ok(host->decisions, n) && !forced())
 		return -BATON_ERR_MISSING;
 
-	err = take_fds(host, img);
+	err = host->inherited ? 0 : parse_fds(host);
+	if (!err)
+		err = take_fds(host, img);
 	if (!err)
 		err = take_regions(host, img);
 	for (size_t i = 0; !err && i < n; i++) {
@@ -864,30 +883,16 @@ static int restore(struct baton_host *host, int image_fd)
  */
 static int receive(struct baton_host *host, int sock)
 {
-	char buf[32], *list = NULL, *p;
-	int image_fd = -1, *fds = NULL, err;
-	size_t n = 0;
+	int image_fd = -1, err;
 
-	err = baton_transfer_recv(sock, &image_fd, &fds, &n);
-	if (!err) {
-		/* The fds' numbers here, in image order, as an exec would give. */
-		list = malloc(n * 12 + 1);
-		err = list ? 0 : -BATON_ERR_NOMEM;
-	}
-	if (!err) {
-		p = list;
-		*p = '\0';
-		for (size_t i = 0; i < n; i++)
-			p += sprintf(p, "%s%d", i ? "," : "", fds[i]);
-		snprintf(buf, sizeof(buf), "%d", image_fd);
-		setenv(BATON_ENV_FDS, list, 1);
-		setenv(BATON_ENV_IMAGE_FD, buf, 1);
+	err = baton_transfer_recv(sock, &image_fd, &host->inherited,
+				  &host->n_inherited);
+	if (!err)
 		err = restore(host, image_fd);
-	}
 	if (err) {
 		abandon_restore(host);
-		for (size_t i = 0; fds && i < n; i++)
-			close(fds[i]);
+		for (size_t i = 0; i < host->n_inherited; i++)
+			close(host->inherited[i]);
 	}
 	(void)!write(sock, err ? "E" : "F", 1);
 	close(sock);
@@ -895,8 +900,6 @@ static int receive(struct baton_host *host, int sock)
 		close(image_fd);
 	clear_env();
 	unsetenv(BATON_ENV_HANDOVER);
-	free(list);
-	free(fds);
 	if (!err)
 		baton_control_report(host, "socket");
 	return err;
@@ -984,6 +987,7 @@ void baton_host_destroy(struct baton_host *host)
 	free(host->regions);
 	free(host->devices);
 	free(host->fds);
+	free(host->inherited);
 	free(host->decisions);
 	baton_contracts_free(host->contracts);
 	baton_image_free(host->image);
