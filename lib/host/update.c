@@ -496,24 +496,40 @@ static void dry_run_child(const struct update *u, int image_fd, int report_fd,
 }
 
 /* Read the child's one-line report within @deadline_ns. */
-static json_object *read_report(int fd, uint64_t deadline_ns)
+/*
+ * One read() from @fd once it is readable, unless @deadline_ns passes
+ * first.  Return: bytes read, 0 at end of file, -1 for the deadline or an
+ * error.  What comes from the new version is awaited with this, and only
+ * this: it never blocks past the deadline.
+ */
+static ssize_t read_by(int fd, void *buf, size_t len, uint64_t deadline_ns)
 {
-	char buf[1 << 16];
-	size_t len = 0;
-
 	for (;;) {
 		uint64_t now = baton_now_ns();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t got;
 
-		if (now >= deadline_ns || poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1) != 1)
-			return NULL;
-		got = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0 || (len += (size_t)got) == sizeof(buf) - 1)
-			break;
+		if (now >= deadline_ns ||
+		    poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1) != 1)
+			return -1;
+		got = read(fd, buf, len);
+		if (got >= 0 || errno != EINTR)
+			return got < 0 ? -1 : got;
 	}
+}
+
+/* Read the dry run's one-line report within @deadline_ns. */
+static json_object *read_report(int fd, uint64_t deadline_ns)
+{
+	char buf[1 << 16];
+	size_t len = 0;
+	ssize_t got = 0;
+
+	while (len < sizeof(buf) - 1 &&
+	       (got = read_by(fd, buf + len, sizeof(buf) - 1 - len, deadline_ns)) > 0)
+		len += (size_t)got;
+	if (got < 0)
+		return NULL;
 	buf[len] = '\0';
 	return len ? json_tokener_parse(buf) : NULL;
 }
@@ -608,19 +624,7 @@ static char await_answer(int sock, uint64_t deadline_ns)
 {
 	char answer = 0;
 
-	for (;;) {
-		uint64_t now = baton_now_ns();
-		struct pollfd p = { .fd = sock, .events = POLLIN };
-		ssize_t got;
-
-		if (now >= deadline_ns ||
-		    poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1) != 1)
-			return 0;
-		got = read(sock, &answer, 1);
-		if (got < 0 && errno == EINTR)
-			continue;
-		return got == 1 ? answer : 0;
-	}
+	return read_by(sock, &answer, 1, deadline_ns) == 1 ? answer : 0;
 }
 
 /*
