@@ -163,13 +163,19 @@ int baton_host_region(struct baton_host *host, const char *label, size_t size,
 struct baton_region *baton_host_find_region(const struct baton_host *host,
 					    const char *label);
 
-/* Unmap and forget a region: the next version will not get it. */
+/*
+ * Unmap and forget a region: the next version will not get it.  A region
+ * devices use (baton_device_region()) goes with its last user instead, and
+ * this does nothing to it.
+ */
 void baton_region_release(struct baton_region *region);
 
 void *baton_region_base(const struct baton_region *region);
 size_t baton_region_size(const struct baton_region *region);
 /* Whether the region came from the previous version. */
 bool baton_region_inherited(const struct baton_region *region);
+/* How many devices use it (baton_device_region()); 0 for program regions. */
+unsigned baton_region_users(const struct baton_region *region);
 
 /* ---- Preserved fds ---- */
 
@@ -222,6 +228,36 @@ struct baton_device_info {
 int baton_host_add_device(struct baton_host *host,
 			  const struct baton_device_info *info,
 			  struct baton_device **out);
+
+/**
+ * baton_host_remove_device() - a device went away, or the program lets go
+ *
+ * Its driver's remove() runs (which must not reset it), and the regions it
+ * used lose a user; the last user of a region releases it.
+ */
+void baton_host_remove_device(struct baton_device *dev);
+
+/**
+ * baton_device_region() - memory shared by the devices that use it
+ * @dev:   a device that uses it (its DMA memory, a ring, a pool)
+ * @label: its name, unique in the host
+ * @size:  its size; an existing region must have this size
+ * @out:   the region, mapped shared, zeroed when new
+ *
+ * The kernel's FLB, for memory: the first device to ask creates it, every
+ * other device - and the same devices in the next version - gets the same
+ * pages.  It is preserved while any device uses it: each device's image
+ * record names the regions it uses, a restored device uses them again
+ * before its driver's restore() runs, and a quarantined one keeps using
+ * them, since it may still be writing to them.  It is released when its
+ * last user is removed, or when no device of the new version uses it
+ * after RESTORE (its users were reset or released).
+ *
+ * Return: 0, -BATON_ERR_DUPLICATE (@label is a program region),
+ * -BATON_ERR_RANGE (another size), -BATON_ERR_IO, -BATON_ERR_NOMEM.
+ */
+int baton_device_region(struct baton_device *dev, const char *label,
+			size_t size, struct baton_region **out);
 
 /* The device at @addr, or NULL. */
 struct baton_device *baton_host_device(const struct baton_host *host,

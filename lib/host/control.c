@@ -157,6 +157,7 @@ static json_object *status_json(const struct baton_host *host)
 
 		json_object_object_add(r, "label", json_object_new_string(host->regions[i]->label));
 		json_object_object_add(r, "size", json_object_new_uint64(host->regions[i]->size));
+		json_object_object_add(r, "users", json_object_new_int((int)host->regions[i]->users));
 		json_object_array_add(regions, r);
 	}
 	for (size_t i = 0; i < host->n_fds; i++) {

@@ -15,6 +15,7 @@
 #define BATON_ENV_DRY_RUN	"BATON_DRY_RUN"		/* the report fd of a dry run */
 #define BATON_ENV_HANDOVER	"BATON_HANDOVER_FD"	/* socket mode: the channel */
 #define BATON_ENV_FORCE		"BATON_FORCE"		/* "1": forced, orphans are fine */
+#define BATON_ENV_ORPHAN	"BATON_ORPHAN"		/* the update's orphan override */
 
 /*
  * Tokens with the top bit set name the host's own fds: region memfds
@@ -33,6 +34,14 @@ struct baton_region {
 	size_t size;
 	bool inherited;
 	uint64_t token;
+	/*
+	 * A region devices use (baton_device_region()) lives as long as it
+	 * has users - the kernel's FLB: preserved with the first, released
+	 * with the last.  Program regions have no users and live until
+	 * baton_region_release().
+	 */
+	bool shared;
+	unsigned users;
 };
 
 struct preserved_fd {
@@ -51,6 +60,9 @@ struct baton_device {
 	uint8_t schema[BATON_GUID_SIZE];
 	void *state;
 	uint32_t state_size;
+	/* The shared regions it uses, recorded in its image record. */
+	struct baton_region **uses;
+	size_t n_uses;
 };
 
 struct baton_host {

@@ -195,7 +195,8 @@ struct baton_region *baton_host_find_region(const struct baton_host *host,
 	return find_region(host, label);
 }
 
-void baton_region_release(struct baton_region *region)
+/* Unmap, close and forget @region: the next version will not get it. */
+static void release_region(struct baton_region *region)
 {
 	struct baton_host *host = region->host;
 
@@ -211,6 +212,13 @@ void baton_region_release(struct baton_region *region)
 	}
 }
 
+void baton_region_release(struct baton_region *region)
+{
+	/* A shared region goes with its last user, not before. */
+	if (!region->shared)
+		release_region(region);
+}
+
 void *baton_region_base(const struct baton_region *region)
 {
 	return region->base;
@@ -221,9 +229,66 @@ size_t baton_region_size(const struct baton_region *region)
 	return region->size;
 }
 
+unsigned baton_region_users(const struct baton_region *region)
+{
+	return region->users;
+}
+
 bool baton_region_inherited(const struct baton_region *region)
 {
 	return region->inherited;
+}
+
+/* ---- Shared regions: the kernel's FLB ---- */
+
+static int add_use(struct baton_device *dev, struct baton_region *r)
+{
+	for (size_t i = 0; i < dev->n_uses; i++)
+		if (dev->uses[i] == r)
+			return 0;
+	if (grow_array((void **)&dev->uses, dev->n_uses, sizeof(*dev->uses)))
+		return -BATON_ERR_NOMEM;
+	dev->uses[dev->n_uses++] = r;
+	r->shared = true;
+	r->users++;
+	return 0;
+}
+
+/* @dev lets go of its regions; each one's last user releases it. */
+static void drop_uses(struct baton_device *dev)
+{
+	for (size_t i = 0; i < dev->n_uses; i++)
+		if (--dev->uses[i]->users == 0)
+			release_region(dev->uses[i]);
+	free(dev->uses);
+	dev->uses = NULL;
+	dev->n_uses = 0;
+}
+
+int baton_device_region(struct baton_device *dev, const char *label,
+			size_t size, struct baton_region **out)
+{
+	struct baton_region *r = find_region(dev->host, label);
+	int err;
+
+	if (r && !r->shared)
+		return -BATON_ERR_DUPLICATE;
+	if (r && r->size != size)
+		return -BATON_ERR_RANGE;
+	if (!r) {
+		err = baton_host_region(dev->host, label, size, &r);
+		if (err)
+			return err;
+		r->shared = true;
+	}
+	err = add_use(dev, r);
+	if (err) {
+		if (!r->users)
+			release_region(r);
+		return err;
+	}
+	*out = r;
+	return 0;
 }
 
 /* ---- Fds ---- */
@@ -374,14 +439,51 @@ int baton_host_add_device(struct baton_host *host,
 	dev->info = *info;
 	dev->drv = drv;
 	err = drv->ops && drv->ops->probe ? drv->ops->probe(dev) : 0;
-	if (!err)
-		err = baton_host_add_dev(host, dev);
-	if (err) {
-		free(dev);
-		return err;
-	}
+	if (err)
+		goto err_dev;
+	err = baton_host_add_dev(host, dev);
+	if (err)
+		goto err_probe;
 	*out = dev;
 	return 0;
+
+err_probe:
+	if (drv->ops && drv->ops->remove)
+		drv->ops->remove(dev);
+err_dev:
+	drop_uses(dev);
+	free(dev);
+	return err;
+}
+
+/* Let go of @dev: its driver's remove(), then its memory; not its regions. */
+static void free_device(struct baton_device *dev)
+{
+	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
+		dev->drv->ops->remove(dev);
+	free(dev->uses);
+	free(dev->state);
+	free(dev);
+}
+
+void baton_host_remove_device(struct baton_device *dev)
+{
+	struct baton_host *host = dev->host;
+
+	for (size_t i = 0; i < host->n_devices; i++) {
+		if (host->devices[i] != dev)
+			continue;
+		/* Order is kept: updates walk devices in it, and back. */
+		memmove(&host->devices[i], &host->devices[i + 1],
+			(host->n_devices - i - 1) * sizeof(*host->devices));
+		host->n_devices--;
+		break;
+	}
+	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
+		dev->drv->ops->remove(dev);
+	drop_uses(dev);
+	free(dev->state);
+	free(dev);
 }
 
 const struct baton_device_info *baton_device_info(const struct baton_device *dev)
@@ -523,7 +625,19 @@ static int fd_number(const struct baton_host *host, const struct baton_image *im
 	return -1;
 }
 
-static int take_regions(struct baton_host *host, const struct baton_image *img)
+/* Whether a device record names image region @index: then it is shared. */
+static bool used_by_devices(const struct baton_image *img, uint32_t index)
+{
+	for (size_t i = 0; i < img->n_devices; i++)
+		for (size_t j = 0; j < img->devices[i].n_regions; j++)
+			if (img->devices[i].regions[j] == index)
+				return true;
+	return false;
+}
+
+/* Map every region; @regions[i] is image region i's (in image order). */
+static int take_regions(struct baton_host *host, const struct baton_image *img,
+			struct baton_region **regions)
 {
 	for (size_t i = 0; i < img->n_regions; i++) {
 		const struct baton_image_region *ir = &img->regions[i];
@@ -536,6 +650,7 @@ static int take_regions(struct baton_host *host, const struct baton_image *img)
 		if (err)
 			return err;
 		r->inherited = true;
+		r->shared = used_by_devices(img, ir->index);
 		r->fd = fd_number(host, img, ir->fd);
 		if (r->fd < 0 || map_region(r) < 0) {
 			free(r->label);
@@ -543,8 +658,20 @@ static int take_regions(struct baton_host *host, const struct baton_image *img)
 			return -BATON_ERR_IO;
 		}
 		host->regions[host->n_regions++] = r;
+		regions[i] = r;
 	}
 	return 0;
+}
+
+/*
+ * After RESTORE: a shared region no restored or quarantined device uses
+ * any more (its users were reset or released) goes now.
+ */
+static void release_unused(struct baton_region **regions, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (regions[i]->shared && !regions[i]->users)
+			release_region(regions[i]);
 }
 
 static const struct baton_driver *runtime_driver(const struct baton_contract *c)
@@ -613,10 +740,39 @@ static int driver_state(const struct baton_decision *d,
 	return err;
 }
 
-/* RESTORE one device: its state, converted if need be, to its driver. */
-static int restore_device(struct baton_host *host, const struct baton_decision *d)
+/*
+ * A device as its record describes it, using the shared regions the record
+ * names (@regions: the image's, in image order), not yet in the host.
+ */
+static struct baton_device *record_device(struct baton_host *host,
+					  const struct baton_image_device *rec,
+					  struct baton_region **regions)
 {
-	const struct baton_image_device *rec = d->device;
+	struct baton_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return NULL;
+	dev->host = host;
+	dev->info = (struct baton_device_info){
+		rec->addr, rec->ids, rec->orphan, rec->mandatory };
+	for (size_t i = 0; i < rec->n_regions; i++) {
+		size_t k = 0;
+
+		while (host->image->regions[k].index != rec->regions[i])
+			k++;	/* the reader checked that it exists */
+		if (add_use(dev, regions[k])) {
+			free(dev->uses);
+			free(dev);
+			return NULL;
+		}
+	}
+	return dev;
+}
+
+/* RESTORE one device: its state, converted if need be, to its driver. */
+static int restore_device(struct baton_host *host, const struct baton_decision *d,
+			  struct baton_region **regions)
+{
 	const struct baton_driver *drv;
 	struct baton_device *dev;
 	const void *state;
@@ -627,62 +783,68 @@ static int restore_device(struct baton_host *host, const struct baton_decision *
 	err = driver_state(d, &drv, &state, &size, &converted);
 	if (err)
 		goto out;
-	dev = calloc(1, sizeof(*dev));
+	dev = record_device(host, d->device, regions);
 	if (!dev) {
 		err = -BATON_ERR_NOMEM;
 		goto out;
 	}
-	dev->host = host;
 	dev->drv = drv;
-	dev->info = (struct baton_device_info){
-		rec->addr, rec->ids, rec->orphan, rec->mandatory };
 	err = drv->ops && drv->ops->restore ? drv->ops->restore(dev, state, size) : 0;
-	if (!err) {
-		err = baton_host_add_dev(host, dev);
-		if (err && drv->ops && drv->ops->remove)
-			drv->ops->remove(dev);
-	}
 	if (err)
-		free(dev);
+		goto err_dev;
+	err = baton_host_add_dev(host, dev);
+	if (err)
+		goto err_restore;
+	free(converted);
+	return 0;
+
+err_restore:
+	if (drv->ops && drv->ops->remove)
+		drv->ops->remove(dev);
+err_dev:
+	/* The regions go with the abandoned restore, all together. */
+	free(dev->uses);
+	free(dev);
 out:
 	free(converted);
 	return err;
 }
 
-/* A device no driver takes stays preserved, untouched, for a later version. */
-static int carry_quarantined(struct baton_host *host, const struct baton_image_device *rec)
+/*
+ * A device no driver takes stays preserved, untouched, for a later version,
+ * and so do the regions it uses: it may still be writing to them.
+ */
+static int carry_quarantined(struct baton_host *host, const struct baton_image_device *rec,
+			     struct baton_region **regions)
 {
-	struct baton_device *dev = calloc(1, sizeof(*dev));
+	struct baton_device *dev = record_device(host, rec, regions);
 
 	if (!dev)
 		return -BATON_ERR_NOMEM;
-	dev->host = host;
-	dev->info = (struct baton_device_info){
-		rec->addr, rec->ids, rec->orphan, rec->mandatory };
 	memcpy(dev->schema, rec->schema, BATON_GUID_SIZE);
 	if (rec->state_size) {
 		dev->state = malloc(rec->state_size);
-		if (!dev->state) {
-			free(dev);
-			return -BATON_ERR_NOMEM;
-		}
+		if (!dev->state)
+			goto err_dev;
 		memcpy(dev->state, rec->state, rec->state_size);
 		dev->state_size = rec->state_size;
 	}
-	return baton_host_add_dev(host, dev);
+	if (baton_host_add_dev(host, dev))
+		goto err_dev;
+	return 0;
+
+err_dev:
+	free(dev->state);
+	free(dev->uses);
+	free(dev);
+	return -BATON_ERR_NOMEM;
 }
 
 /* Give back what a failed restore took, leaving every device untouched. */
 static void abandon_restore(struct baton_host *host)
 {
-	for (size_t i = host->n_devices; i-- > 0;) {
-		struct baton_device *dev = host->devices[i];
-
-		if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
-			dev->drv->ops->remove(dev);
-		free(dev->state);
-		free(dev);
-	}
+	for (size_t i = host->n_devices; i-- > 0;)
+		free_device(host->devices[i]);
 	host->n_devices = 0;
 	for (size_t i = 0; i < host->n_regions; i++) {
 		munmap(host->regions[i]->base, host->regions[i]->size);
@@ -736,6 +898,7 @@ static void clear_env(void)
 	unsetenv(BATON_ENV_PREV_ARGV);
 	unsetenv(BATON_ENV_ROLLBACK);
 	unsetenv(BATON_ENV_FORCE);
+	unsetenv(BATON_ENV_ORPHAN);
 }
 
 /* Whether the update that started us was forced past its preflight. */
@@ -744,6 +907,18 @@ static bool forced(void)
 	const char *s = getenv(BATON_ENV_FORCE);
 
 	return s && !strcmp(s, "1");
+}
+
+/* The orphan policy the update that started us asked for, if any. */
+static enum baton_orphan_override orphan_override(void)
+{
+	const char *s = getenv(BATON_ENV_ORPHAN);
+
+	if (s && !strcmp(s, "reset"))
+		return BATON_OVERRIDE_RESET;
+	if (s && !strcmp(s, "quarantine"))
+		return BATON_OVERRIDE_QUARANTINE;
+	return BATON_OVERRIDE_NONE;
 }
 
 /* Map, validate and plan the incoming image against this program's drivers. */
@@ -766,7 +941,8 @@ static int load_and_plan(struct baton_host *host, int image_fd)
 		return -BATON_ERR_NOMEM;
 	err = baton_contracts_from_registry(&host->contracts, &diag);
 	if (!err)
-		err = baton_plan(host->image->devices, n, host->contracts, NULL,
+		err = baton_plan(host->image->devices, n, host->contracts,
+				 &(struct baton_plan_opts){ .orphan = orphan_override() },
 				 host->decisions);
 	return err;
 }
@@ -819,6 +995,7 @@ static int dry_run_report(struct baton_host *host, int image_fd, int report_fd)
 
 static int restore(struct baton_host *host, int image_fd)
 {
+	struct baton_region **regions;
 	struct baton_image *img;
 	size_t n;
 	int err;
@@ -835,28 +1012,34 @@ static int restore(struct baton_host *host, int image_fd)
 	if (!baton_plan_ok(host->decisions, n) && !forced())
 		return -BATON_ERR_MISSING;
 
+	regions = calloc(img->n_regions + 1, sizeof(*regions));
+	if (!regions)
+		return -BATON_ERR_NOMEM;
 	err = host->inherited ? 0 : parse_fds(host);
 	if (!err)
 		err = take_fds(host, img);
 	if (!err)
-		err = take_regions(host, img);
+		err = take_regions(host, img, regions);
 	for (size_t i = 0; !err && i < n; i++) {
 		const struct baton_decision *d = &host->decisions[i];
 
 		switch (d->action) {
 		case BATON_ACTION_BIND:
 		case BATON_ACTION_CONVERT:
-			err = restore_device(host, d);
+			err = restore_device(host, d, regions);
 			break;
 		case BATON_ACTION_QUARANTINE:
 		case BATON_ACTION_CONFLICT:
-			err = carry_quarantined(host, d->device);
+			err = carry_quarantined(host, d->device, regions);
 			break;
 		case BATON_ACTION_RESET:
 		case BATON_ACTION_RELEASE:
 			break;
 		}
 	}
+	if (!err)
+		release_unused(regions, img->n_regions);
+	free(regions);
 	if (err)
 		return err;
 
@@ -968,14 +1151,8 @@ void baton_host_destroy(struct baton_host *host)
 	if (host->handed_over)
 		host->n_fds = 0;
 	baton_control_close(host);
-	for (size_t i = 0; i < host->n_devices; i++) {
-		struct baton_device *dev = host->devices[i];
-
-		if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
-			dev->drv->ops->remove(dev);
-		free(dev->state);
-		free(dev);
-	}
+	for (size_t i = 0; i < host->n_devices; i++)
+		free_device(host->devices[i]);
 	for (size_t i = 0; i < host->n_regions; i++) {
 		struct baton_region *r = host->regions[i];
 

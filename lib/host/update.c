@@ -346,6 +346,18 @@ static char *env_printf(const char *fmt, ...)
 }
 
 /* Join @n items of @fmt-formatted @ints or @strs with @sep after "@name=". */
+/* The update's orphan override, for the next version's plan. */
+static char *orphan_var(const struct update *u)
+{
+	static const char *const names[] = {
+		[BATON_OVERRIDE_NONE] = "none",
+		[BATON_OVERRIDE_QUARANTINE] = "quarantine",
+		[BATON_OVERRIDE_RESET] = "reset",
+	};
+
+	return env_printf(BATON_ENV_ORPHAN "=%s", names[u->opts->orphan]);
+}
+
 static char *env_list(const char *name, const int *ints, char *const *strs,
 		      size_t n, const char *sep)
 {
@@ -367,7 +379,7 @@ static char *env_list(const char *name, const int *ints, char *const *strs,
 	return s;
 }
 
-#define NEXT_VARS 5
+#define NEXT_VARS 6
 
 /* What the next version needs to find everything (see the DOC above). */
 static char **next_environ(const struct update *u, int image_fd,
@@ -383,6 +395,7 @@ static char **next_environ(const struct update *u, int image_fd,
 	vars[2] = env_list(BATON_ENV_FDS, numbers, NULL, n, ",");
 	vars[3] = env_list(BATON_ENV_PREV_ARGV, NULL, u->host->argv, argc, "\x1f");
 	vars[4] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
+	vars[5] = orphan_var(u);
 	return make_environ(vars, NEXT_VARS);
 }
 
@@ -393,10 +406,12 @@ struct image_parts {
 	int *numbers;			/* each image fd's number, and one spare */
 	struct baton_image_region *regions;
 	struct baton_image_device *devices;
+	uint32_t *uses;			/* the devices' region lists, end to end */
 };
 
 static void free_image(struct image_parts *p)
 {
+	free(p->uses);
 	free(p->fds);
 	free(p->numbers);
 	free(p->regions);
@@ -408,14 +423,18 @@ static int build_image(const struct update *u, struct image_parts *p)
 	const struct baton_host *host = u->host;
 	const struct baton_image_device *records = u->opts->report ?
 		u->opts->report->records : u->records;
-	size_t n_fds_max = host->n_regions + host->n_fds, n_fds;
+	size_t n_fds_max = host->n_regions + host->n_fds, n_fds, n_uses = 0;
+	uint32_t *use;
 
 	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < host->n_devices; i++)
+		n_uses += host->devices[i]->n_uses;
+	p->uses = calloc(n_uses + 1, sizeof(*p->uses));
 	p->fds = calloc(n_fds_max + 1, sizeof(*p->fds));
 	p->numbers = calloc(n_fds_max + 2, sizeof(*p->numbers));
 	p->regions = calloc(host->n_regions + 1, sizeof(*p->regions));
 	p->devices = calloc(host->n_devices + 1, sizeof(*p->devices));
-	if (!p->fds || !p->numbers || !p->regions || !p->devices) {
+	if (!p->uses || !p->fds || !p->numbers || !p->regions || !p->devices) {
 		free_image(p);
 		return -BATON_ERR_NOMEM;
 	}
@@ -423,9 +442,19 @@ static int build_image(const struct update *u, struct image_parts *p)
 	for (size_t i = 0; i < host->n_regions; i++)
 		p->regions[i] = (struct baton_image_region){ (uint32_t)i, (uint32_t)i,
 			host->regions[i]->size, host->regions[i]->label };
+	use = p->uses;
 	for (size_t i = 0; i < host->n_devices; i++) {
+		const struct baton_device *dev = host->devices[i];
+
 		p->devices[i] = records[i];
-		if (host->devices[i]->drv) {
+		/* Image region i is host region i. */
+		p->devices[i].regions = use;
+		p->devices[i].n_regions = dev->n_uses;
+		for (size_t k = 0; k < dev->n_uses; k++)
+			for (uint32_t r = 0; r < host->n_regions; r++)
+				if (host->regions[r] == dev->uses[k])
+					*use++ = r;
+		if (dev->drv) {
 			p->devices[i].state = u->states[i];
 			p->devices[i].state_size =
 				(uint32_t)baton_driver_written(host->devices[i]->drv)->size;
@@ -561,7 +590,7 @@ static int dry_run(struct update *u)
 	json_object *report = NULL, *ok;
 	struct image_parts p;
 	int image_fd, pipefd[2] = { -1, -1 }, status, err;
-	char *vars[3];
+	char *vars[4];
 	char **env;
 	pid_t pid;
 
@@ -575,7 +604,8 @@ static int dry_run(struct update *u)
 	vars[0] = env_printf(BATON_ENV_IMAGE_FD "=3");
 	vars[1] = env_printf(BATON_ENV_DRY_RUN "=4");
 	vars[2] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
-	env = make_environ(vars, 3);
+	vars[3] = orphan_var(u);
+	env = make_environ(vars, 4);
 	if (!env || pipe2(pipefd, O_CLOEXEC) < 0) {
 		err = env ? -BATON_ERR_IO : -BATON_ERR_NOMEM;
 		goto out;
@@ -610,7 +640,7 @@ static int dry_run(struct update *u)
 	}
 out:
 	json_object_put(report);
-	free_environ(env, 3);
+	free_environ(env, 4);
 	if (pipefd[0] >= 0)
 		close(pipefd[0]);
 	if (pipefd[1] >= 0)
@@ -638,7 +668,7 @@ static int handover_socket(struct update *u)
 		u->opts->timeout_ms : BATON_DRY_RUN_TIMEOUT_MS) * 1000000ull;
 	int sv[2] = { -1, -1 }, image_fd, err, status;
 	struct image_parts p;
-	char *vars[3], **env = NULL, answer;
+	char *vars[4], **env = NULL, answer;
 	pid_t pid;
 
 	err = build_image(u, &p);
@@ -652,7 +682,8 @@ static int handover_socket(struct update *u)
 	vars[0] = env_printf(BATON_ENV_HANDOVER "=3");
 	vars[1] = env_printf(BATON_ENV_FREEZE_NS "=%" PRIu64, u->freeze_ns);
 	vars[2] = env_printf(BATON_ENV_FORCE "=%d", u->opts->force);
-	env = make_environ(vars, 3);
+	vars[3] = orphan_var(u);
+	env = make_environ(vars, 4);
 	if (!env || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		err = env ? -BATON_ERR_IO : -BATON_ERR_NOMEM;
 		goto out;
@@ -691,7 +722,7 @@ static int handover_socket(struct update *u)
 		   "the new version did not finish in time");
 	err = -BATON_ERR_IO;
 out:
-	free_environ(env, 3);
+	free_environ(env, 4);
 	for (int i = 0; i < 2; i++)
 		if (sv[i] >= 0)
 			close(sv[i]);

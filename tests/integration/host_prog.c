@@ -19,6 +19,15 @@
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
+ *   --orphan-reset: devices the target cannot take are reset, not
+ *     quarantined
+ *   --hotplug: after starting or restoring, add a second counter device,
+ *     which no image holds: it is probed cold
+ *   --remove-devices: after starting, remove scratch, then counter, and
+ *     report after each: the shared regions go with their last user
+ *
+ * Both devices use the shared region "pool"; the counter alone uses
+ * "counter-dma" (baton_device_region(), the kernel's FLB).
  *
  * It updates only at generation N (default 0, a cold start), so that a
  * version that comes back, with the same arguments, does not try again.
@@ -43,6 +52,8 @@
 
 #define PIPE_BYTES "unread bytes\n"
 #define REGION_SIZE (1u << 20)
+#define POOL_SIZE (64u << 10)
+#define COUNTER_DMA_SIZE 4096u
 #define TOKEN_PIPE_R 1
 #define TOKEN_PIPE_W 2
 #define TOKEN_EVENTFD 3
@@ -217,6 +228,17 @@ static bool region_ok(const struct baton_region *r)
 	return true;
 }
 
+/* A shared region's users, or -1 when it is gone; -2 when its bytes are not
+ * what setup() wrote. */
+static int shared_users(struct baton_host *host, const char *label)
+{
+	const struct baton_region *r = baton_host_find_region(host, label);
+
+	if (!r)
+		return -1;
+	return region_ok(r) ? (int)baton_region_users(r) : -2;
+}
+
 /* How many extra eventfds this process holds, each with its count intact. */
 static int extra_fds_ok(struct baton_host *host)
 {
@@ -236,6 +258,17 @@ static int extra_fds_ok(struct baton_host *host)
 
 static const struct baton_pci_addr counter_addr = { 0, 0, 0x10, 0 };
 static const struct baton_pci_addr scratch_addr = { 0, 0, 0x11, 0 };
+static const struct baton_pci_addr hotplug_addr = { 0, 0, 0x12, 0 };
+
+/* The count of the counter-driven device at @addr, or -1 when absent. */
+static long long device_count(struct baton_host *host,
+			      const struct baton_pci_addr *addr)
+{
+	struct baton_device *dev = baton_host_device(host, addr);
+	counter_state *s = dev ? baton_device_priv(dev) : NULL;
+
+	return s ? (long long)s->count : -1;
+}
 
 /* One JSON line on what this process holds. */
 static void report(struct baton_host *host, struct baton_region *r,
@@ -260,7 +293,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"region_inherited\":%s,\"region_ok\":%s,\"pipe_bytes\":%d,"
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
-	       "\"extra_fds\":%d}\n",
+	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
+	       "\"hotplug\":%lld}\n",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -277,8 +311,22 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       !scratch ? "absent" : baton_device_driver(scratch) ?
 	       baton_device_driver(scratch)->name : "quarantined",
 	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
-	       count_fds(), extra_fds_ok(host));
+	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
+	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr));
 	fflush(stdout);
+}
+
+/* @dev uses the shared region @label; the first user fills it. */
+static int use_region(struct baton_device *dev, const char *label, size_t size)
+{
+	struct baton_region *r;
+
+	if (baton_device_region(dev, label, size, &r))
+		return -1;
+	if (baton_region_users(r) == 1)
+		for (size_t i = 0; i < size; i++)
+			((uint8_t *)baton_region_base(r))[i] = (uint8_t)(i * 31);
+	return 0;
 }
 
 /* First start: make everything the later versions must find. */
@@ -316,8 +364,14 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))
 		return -1;
-	return baton_host_add_device(host, &counter, &dev) ||
-	       baton_host_add_device(host, &scratch, &dev) ? -1 : 0;
+	if (baton_host_add_device(host, &counter, &dev) ||
+	    use_region(dev, "pool", POOL_SIZE) ||
+	    use_region(dev, "counter-dma", COUNTER_DMA_SIZE) ||
+	    baton_host_add_device(host, &scratch, &dev) ||
+	    use_region(dev, "pool", POOL_SIZE))
+		return -1;
+	/* Asking again is not a second use. */
+	return use_region(dev, "pool", POOL_SIZE);
 }
 
 int main(int argc, char **argv)
@@ -334,6 +388,8 @@ int main(int argc, char **argv)
 	enum baton_update_mode mode = BATON_MODE_EXEC;
 	unsigned timeout_ms = 0;
 	int extra = 0;
+	enum baton_orphan_override orphan = BATON_OVERRIDE_NONE;
+	bool remove_devices = false, hotplug = false;
 	struct baton_host *host;
 	struct baton_region *r;
 	int err, i;
@@ -355,6 +411,12 @@ int main(int argc, char **argv)
 			timeout_ms = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--extra-fds") && i + 1 < argc)
 			extra = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--orphan-reset"))
+			orphan = BATON_OVERRIDE_RESET;
+		else if (!strcmp(argv[i], "--remove-devices"))
+			remove_devices = true;
+		else if (!strcmp(argv[i], "--hotplug"))
+			hotplug = true;
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -376,18 +438,35 @@ int main(int argc, char **argv)
 	if (baton_host_restored(host)) {
 		if (baton_host_region(host, "data", REGION_SIZE, &r))
 			return 1;
-		report(host, r, "restored", 0);
-	} else {
-		if (setup(host, &r, extra))
+	} else if (setup(host, &r, extra)) {
+		return 1;
+	}
+	if (hotplug) {
+		const struct baton_device_info info = {
+			hotplug_addr, { 0x1234, 0xc0de, 0, 0, 0xff0000 },
+			BATON_ORPHAN_QUARANTINE, false };
+		struct baton_device *dev;
+
+		if (baton_host_add_device(host, &info, &dev))
 			return 1;
-		report(host, r, "started", 0);
+	}
+	report(host, r, baton_host_restored(host) ? "restored" : "started", 0);
+	if (remove_devices) {
+		baton_host_remove_device(baton_host_device(host, &scratch_addr));
+		report(host, r, "removed-scratch", 0);
+		baton_host_remove_device(baton_host_device(host, &counter_addr));
+		printf("{\"event\":\"removed-counter\",\"fds\":%d,\"pool_users\":%d,"
+		       "\"counter_dma_users\":%d}\n", count_fds(),
+		       shared_users(host, "pool"), shared_users(host, "counter-dma"));
+		baton_host_destroy(host);
+		return 0;
 	}
 	if (target && baton_host_generation(host) == at_generation) {
 		struct baton_device *counter = baton_host_device(host, &counter_addr);
 		counter_state *s = baton_device_priv(counter);
 		const struct baton_update_opts up = {
 			.mode = mode, .target = target, .argv = target_argv,
-			.force = force, .timeout_ms = timeout_ms };
+			.orphan = orphan, .force = force, .timeout_ms = timeout_ms };
 
 		/* Work done since start must survive the update too. */
 		s->count++;

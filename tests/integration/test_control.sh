@@ -37,7 +37,7 @@ start_pid=$(jq .pid "$tmp/out")
 if [ "$(stat -c %a "$ctl")" = 600 ]; then ok "the control socket is 0600"; else not_ok "the control socket is 0600"; fi
 
 expect "status" 0 status --socket "$ctl" --json
-check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576}] and (.sessions | map(.kind) | sort == ["eventfd","pipe","pipe"])'
+check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576,"users":0},{"label":"pool","size":65536,"users":2},{"label":"counter-dma","size":4096,"users":1}] and (.sessions | map(.kind) | sort == ["eventfd","pipe","pipe"])'
 expect "status text" 0 status --socket "$ctl"
 
 expect "dry run" 0 update --socket "$ctl" --to "$v2" --dry-run --json

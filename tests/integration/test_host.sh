@@ -51,7 +51,11 @@ check "v1 -> v2: two starts, same PID, everything intact" "length == 2 and $inta
 check "v2 restored generation 1 from v1's image" '.[1] | .event == "restored" and .version == 2 and .generation == 1 and .rolled_back == false and .region_inherited'
 check "the renamed driver read v1 state through its converter" '.[1] | .count == 101 and .converted == 1'
 check "a device v2 has no driver for is quarantined, not lost" '.[1].scratch == "quarantined"'
+check "shared regions: each device uses its own again, and the quarantined scratch keeps using the pool" '.[0].pool_users == 2 and .[0].counter_dma_users == 1 and .[1].pool_users == 2 and .[1].counter_dma_users == 1'
 check "blackout measured, FREEZE to FINISH" '.[1].blackout_us > 0 and .[1].blackout_us < 5000000'
+
+run "a device added after a restore" "$v1" --update-to "$v2" -- --hotplug
+check "a device the image does not hold is probed cold next to the restored one" 'length == 2 and .[0].hotplug == -1 and .[1].event == "restored" and .[1].count == 101 and .[1].hotplug == 100'
 
 run "exec fails" "$v1" --update-to "$tmp/no-such-binary"
 check "a failed exec leaves v1 running as it was" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
@@ -71,6 +75,13 @@ check "v1 cannot read counter-state v2: the preflight refuses, v2 runs on" "leng
 run "forced downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1 --force
 check "forced: v1 runs, and the counter it cannot read is quarantined, not lost" "length == 3 and .[2].event == \"restored\" and .[2].version == 1 and .[2].generation == 2 and (.[2].rolled_back | not) and .[2].count == -1 and $intact"
 check "the scratch device, quarantined by v2, is bound again by v1" '.[2].scratch == "scratch"'
+check "the quarantined counter keeps its regions" '.[2].pool_users == 2 and .[2].counter_dma_users == 1'
+
+run "forced downgrade, orphans reset" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1 --force --orphan-reset
+check "a reset counter's region goes with it; the pool stays for scratch" 'length == 3 and .[2].event == "restored" and .[2].version == 1 and .[2].count == -1 and .[2].counter_dma_users == -1 and .[2].pool_users == 1 and .[2].fds == .[1].fds - 1'
+
+run "devices removed" "$v1" --remove-devices
+check "a shared region lives while it has a user, and goes with its last" 'length == 3 and .[1].pool_users == 1 and .[1].counter_dma_users == 1 and .[1].fds == .[0].fds and .[2].pool_users == -1 and .[2].counter_dma_users == -1 and .[2].fds == .[0].fds - 2'
 
 HOST_PROG_FAIL_VALIDATE=1 run "the dry run rejects a state" "$v1" --update-to "$v2"
 check "a payload v2 cannot decode refuses the update before FREEZE" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error == -$BATON_ERR_REFUSED and $intact"

@@ -166,8 +166,13 @@ static int run_status(int argc, char **argv)
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 			json_object *r = json_object_array_get_idx(arr, i);
 
-			printf("  region \"%s\"  %s bytes\n", str(r, "label"),
+			int users = json_object_get_int(member(r, "users"));
+
+			printf("  region \"%s\"  %s bytes", str(r, "label"),
 			       json_object_get_string(member(r, "size")));
+			if (users)
+				printf("  shared by %d device%s", users, users > 1 ? "s" : "");
+			putchar('\n');
 		}
 		arr = member(ans, "sessions");
 		printf("  preserved fds: %zu\n", arr ? json_object_array_length(arr) : 0);
