@@ -4,6 +4,7 @@
 
 /* Helpers shared by the library's parts; not installed. */
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -26,6 +27,26 @@
 int baton_diag_set(struct baton_diag *diag, int err, const char *where,
 		   const char *what, ...)
 	__attribute__((format(printf, 4, 5)));
+
+struct msghdr;
+
+/**
+ * baton_scm_attach_fds() - send @n fds (at least 1) with @msg
+ * @control: room for them, CMSG_SPACE(sizeof(int) * @n) bytes
+ */
+void baton_scm_attach_fds(struct msghdr *msg, void *control, const int *fds,
+			  size_t n);
+
+/**
+ * baton_scm_take_fds() - the fds a received message carries
+ * @msg:  the message recvmsg() filled (MSG_CMSG_CLOEXEC, please)
+ * @fds:  where the first @max go
+ * @max:  how many the caller takes; the others are closed
+ *
+ * Return: how many fds the message carried, @max or fewer of them taken:
+ * more than @max means the peer sent more than it was asked for.
+ */
+size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
 
 static inline uint32_t baton_get_be32(const void *p)
 {

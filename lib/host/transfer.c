@@ -36,18 +36,11 @@ struct transfer_header {
 static int send_fds(int sock, const void *data, size_t len, const int *fds,
 		    size_t n)
 {
-	char control[CMSG_SPACE(sizeof(int) * BATON_FDS_PER_MSG)] = { 0 };
+	char control[CMSG_SPACE(sizeof(int) * BATON_FDS_PER_MSG)];
 	struct iovec iov = { (void *)data, len };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = CMSG_SPACE(sizeof(int) * n),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	baton_scm_attach_fds(&msg, control, fds, n);
 	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
 		if (errno != EINTR)
 			return -BATON_ERR_IO;
@@ -78,7 +71,6 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = control, .msg_controllen = sizeof(control),
 	};
-	struct cmsghdr *c;
 	bool extra = false;
 	ssize_t n;
 
@@ -86,23 +78,11 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	for (c = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t k;
+	if (n >= 0) {
+		size_t carried = baton_scm_take_fds(&msg, fds, max);
 
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (*got < max) {
-				fds[(*got)++] = fd;
-			} else {
-				close(fd);	/* more than announced: refuse */
-				extra = true;
-			}
-		}
+		*got = carried < max ? carried : max;
+		extra = carried > max;	/* more than announced: refuse */
 	}
 	if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		return -BATON_ERR_IO;

@@ -1,18 +1,26 @@
-# Shared by the integration scripts that run `baton`: TAP counters and the
-# checks they make.  Source it after setting $baton; it makes $tmp (removed
-# on exit unless the script sets its own trap) and defines:
+# Shared by the integration scripts: TAP counters and the checks they make.
+# Source it after setting $baton (for expect); it makes $tmp, removed on
+# exit with the process in $pid killed (tap_cleanup, unless the script sets
+# its own trap), and defines:
 #
 #   ok NAME / not_ok NAME         a result (not_ok shows the last output)
 #   expect NAME STATUS ARGS...    run baton ARGS: stdout in $tmp/out,
 #                                 stderr in $tmp/err; check the exit status
 #   check NAME JQ_EXPR            the last output is not empty and
 #                                 satisfies the expression
+#   holds NAME SHELL_EXPR         the shell expression, evaluated, is true
 #   tap_done                      the plan and the closing count; the exit
 #                                 status of the script
 # shellcheck shell=sh
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# The server a script runs, if any: killed on exit with $tmp removed.
+pid=
+tap_cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap tap_cleanup EXIT
 n=0 failed=0
 
 ok() {
@@ -47,6 +55,10 @@ check() {
 		sed 's/^/#   /' "$tmp/out" | head -40
 		not_ok "$1"
 	fi
+}
+
+holds() {
+	if eval "$2"; then ok "$1"; else not_ok "$1"; fi
 }
 
 tap_done() {

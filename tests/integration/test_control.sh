@@ -10,12 +10,10 @@ v1=$dir/host-prog-v1
 v2=$dir/host-prog-v2
 . "$(dirname "$0")/tap.sh"
 ctl=$tmp/ctl
-pid=
 
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
 	[ -n "${new_pid:-}" ] && kill "$new_pid" 2>/dev/null
-	rm -rf "$tmp"
+	tap_cleanup
 }
 trap cleanup EXIT
 

@@ -6,25 +6,11 @@
 # and every client runs under a timeout.  TAP output.
 #
 # usage: test_kvcache.sh KVCACHE_V1 KVCACHE_V2
-# check() evaluates its condition, so the variables in it are used there:
+# holds() evaluates its condition, so the variables in it are used there:
 # shellcheck disable=SC2016,SC2034
 set -u
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" | head -20
-	return 0
-}
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tap.sh"
 
 for tool in memccp memccat memcrm memcstat memcexist nc timeout; do
 	if ! command -v "$tool" >/dev/null; then
@@ -53,8 +39,8 @@ stop() {
 	wait "$pid"
 	status=$?
 	pid=
-	check "$name stops cleanly on SIGTERM" '[ "$status" -eq 0 ]'
-	check "$name wrote nothing on stderr" '! [ -s "$tmp/server.err" ]'
+	holds "$name stops cleanly on SIGTERM" '[ "$status" -eq 0 ]'
+	holds "$name wrote nothing on stderr" '! [ -s "$tmp/server.err" ]'
 	[ -s "$tmp/server.err" ] && sed 's/^/# server: /' "$tmp/server.err"
 }
 
@@ -77,15 +63,15 @@ for kv in "$@"; do
 
 	# ---- usage ----
 	"$kv" --memory 1 >/dev/null 2>"$tmp/err"
-	check "$name: --memory below 2 MiB is a usage error" '[ $? -eq 2 ]'
+	holds "$name: --memory below 2 MiB is a usage error" '[ $? -eq 2 ]'
 	"$kv" --port 65536 >/dev/null 2>"$tmp/err"
-	check "$name: a port out of range is a usage error" '[ $? -eq 2 ]'
+	holds "$name: a port out of range is a usage error" '[ $? -eq 2 ]'
 	"$kv" --port 1x >/dev/null 2>"$tmp/err"
-	check "$name: a port with garbage is a usage error" '[ $? -eq 2 ]'
+	holds "$name: a port with garbage is a usage error" '[ $? -eq 2 ]'
 	"$kv" extra >/dev/null 2>"$tmp/err"
-	check "$name: a stray argument is a usage error" '[ $? -eq 2 ]'
+	holds "$name: a stray argument is a usage error" '[ $? -eq 2 ]'
 	"$kv" --help >"$tmp/out" 2>"$tmp/err"
-	check "$name: --help exits 0" '[ $? -eq 0 ] && grep -q -- --control "$tmp/out"'
+	holds "$name: --help exits 0" '[ $? -eq 0 ] && grep -q -- --control "$tmp/out"'
 
 	start "$kv" --port 0 --memory 8 --control "$tmp/control"
 	if [ -z "$port" ]; then
@@ -99,30 +85,30 @@ for kv in "$@"; do
 
 	# A second server on the same port says why it cannot start.
 	"$kv" --port "$port" --memory 2 >/dev/null 2>"$tmp/err"
-	check "$name: a port in use fails with exit 1" \
+	holds "$name: a port in use fails with exit 1" \
 	      '[ $? -eq 1 ] && grep -q "Address already in use" "$tmp/err"'
 
 	# ---- a real memcached client ----
 	head -c 200000 /dev/urandom >"$tmp/blob"
 	printf 'hello\n' >"$tmp/greeting"
 	mc memccp "$tmp/blob" "$tmp/greeting"
-	check "$name: memccp stores two files" '[ $? -eq 0 ]'
+	holds "$name: memccp stores two files" '[ $? -eq 0 ]'
 	mc memccat --file="$tmp/blob.out" blob
-	check "$name: memccat gets a 200 kB binary value back intact" \
+	holds "$name: memccat gets a 200 kB binary value back intact" \
 	      '[ $? -eq 0 ] && cmp -s "$tmp/blob" "$tmp/blob.out"'
 	mc memccat greeting >"$tmp/out"
-	check "$name: memccat prints a value" \
+	holds "$name: memccat prints a value" \
 	      '[ $? -eq 0 ] && [ "$(cat "$tmp/out")" = hello ]'
 	mc memcexist greeting
-	check "$name: memcexist finds a key" '[ $? -eq 0 ]'
+	holds "$name: memcexist finds a key" '[ $? -eq 0 ]'
 	mc memcrm greeting
-	check "$name: memcrm deletes a key" '[ $? -eq 0 ]'
+	holds "$name: memcrm deletes a key" '[ $? -eq 0 ]'
 	mc memccat greeting >/dev/null
-	check "$name: memccat of a deleted key fails" '[ $? -ne 0 ]'
+	holds "$name: memccat of a deleted key fails" '[ $? -ne 0 ]'
 	# (Not memcexist on a missing key: it probes with "add <key> 0 -1 0",
 	# which stores an item already expired, counted as memcached counts it.)
 	mc memcstat >"$tmp/stats"
-	check "$name: memcstat reads the stats" '[ $? -eq 0 ] &&
+	holds "$name: memcstat reads the stats" '[ $? -eq 0 ] &&
 	      grep -q "version: $version\.0\.0-kvcache" "$tmp/stats" &&
 	      grep -q "curr_items: 1$" "$tmp/stats" &&
 	      grep -q "limit_maxbytes: 7340032$" "$tmp/stats"'
@@ -142,7 +128,7 @@ for kv in "$@"; do
 		printf 'VALUE k 7 2\r\nhi\r\nEND\r\n'
 	} >"$tmp/want"
 	timeout 10 nc -N 127.0.0.1 "$port" <"$tmp/in" >"$tmp/got" 2>"$tmp/err"
-	check "$name: pipelined commands, exact answers, nothing after quit" \
+	holds "$name: pipelined commands, exact answers, nothing after quit" \
 	      'head -n -1 "$tmp/got" | cmp -s - "$tmp/want" &&
 	       tail -n 1 "$tmp/got" | grep -q "^VERSION $version\.0\.0-kvcache-baton[0-9.]*.$"'
 
@@ -186,15 +172,13 @@ for kv in "$@"; do
 		cmp -s "$tmp/c$i" "$tmp/want" || bad=$((bad + 1))
 		i=$((i + 1))
 	done
-	check "$name: 40 clients at once each get their own answers" '[ "$bad" -eq 0 ]'
+	holds "$name: 40 clients at once each get their own answers" '[ "$bad" -eq 0 ]'
 	mc memcstat >"$tmp/stats"
-	check "$name: every client was counted and has gone" \
+	holds "$name: every client was counted and has gone" \
 	      'grep -q "curr_connections: 1$" "$tmp/stats" &&
 	       grep -q "curr_items: 42$" "$tmp/stats"'
 
 	stop
 done
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_done

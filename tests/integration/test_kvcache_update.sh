@@ -15,7 +15,7 @@ pids=
 
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
+	tap_cleanup
 }
 trap cleanup EXIT
 

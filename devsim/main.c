@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: devsim
+ *
+ * devsim --dir DIR [--ready-fd N] [--config FILE] [--device SPEC]...
+ *
+ * Emulates PCI functions for vfio-user clients (Baton's drivers and tests).
+ * SPEC is TYPE@DDDD:BB:DD.F[,rate=PPS], TYPE one of edu, pktgen, legacy; a
+ * config file has one SPEC per line, '#' starting a comment.  Lifecycle:
+ *
+ *  1. parse every option and SPEC (usage errors exit 2 before anything is
+ *     created);
+ *  2. create each device and its DIR/ADDR.sock, then DIR/status.sock;
+ *  3. when all listen, write "ready\n" to --ready-fd and close it, so a
+ *     test waits on an event rather than a sleep;
+ *  4. run the loop until SIGTERM or SIGINT; then close every client
+ *     (without counting resets: devsim is going away), unlink the sockets
+ *     and exit 0.  Setup failures exit 1.
+ *
+ * The loop is one thread on epoll: device sockets and connections
+ * (server.c), the status socket (status.c), a signalfd, and a 1 ms timerfd
+ * that is armed only when a device type has a tick (pktgen).  See
+ * docs/devsim.md for the devices and the status protocol.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devsim.h"
+
+#define MAX_DEVICES 64
+
+void devsim_log(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	fputs("devsim: ", stderr);
+	va_start(ap, fmt);
+	errno = saved;	/* for %m */
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	errno = saved;
+}
+
+uint64_t devsim_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int devsim_watch_add(struct devsim *sim, struct devsim_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(sim->epfd, EPOLL_CTL_ADD, w->fd, &ev);
+}
+
+int devsim_watch_mod(struct devsim *sim, struct devsim_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(sim->epfd, EPOLL_CTL_MOD, w->fd, &ev);
+}
+
+void devsim_watch_del(struct devsim *sim, struct devsim_watch *w)
+{
+	epoll_ctl(sim->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+/* ---- Options ---- */
+
+static const struct devsim_type *const types[] = {
+	&devsim_edu, &devsim_pktgen, &devsim_legacy,
+};
+
+/* Parse one SPEC into @dev; on error print why and return -1. */
+static int parse_spec(const char *spec, struct devsim_dev *dev)
+{
+	char buf[128], *at, *opts, *tok, *save = NULL;
+	size_t tlen;
+
+	if (strlen(spec) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, spec);
+	at = strchr(buf, '@');
+	if (!at)
+		goto bad;
+	*at = '\0';
+	tlen = strlen(buf);
+	dev->type = NULL;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strlen(types[i]->name) == tlen && !strcmp(types[i]->name, buf))
+			dev->type = types[i];
+	if (!dev->type) {
+		fprintf(stderr, "devsim: %s: unknown device type '%s'\n", spec, buf);
+		return -1;
+	}
+	opts = strchr(at + 1, ',');
+	if (opts)
+		*opts++ = '\0';
+	if (baton_pci_addr_parse(at + 1, &dev->addr)) {
+		fprintf(stderr, "devsim: %s: bad address '%s' (DDDD:BB:DD.F)\n",
+			spec, at + 1);
+		return -1;
+	}
+	baton_pci_addr_format(&dev->addr, dev->name);
+	dev->rate = DEVSIM_DEFAULT_RATE;
+	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		unsigned long v;
+		char *end;
+
+		if (strncmp(tok, "rate=", 5) || dev->type != &devsim_pktgen)
+			goto bad_opt;
+		errno = 0;
+		v = strtoul(tok + 5, &end, 10);
+		if (errno || end == tok + 5 || *end || v > UINT32_MAX)
+			goto bad_opt;
+		dev->rate = (uint32_t)v;
+		continue;
+bad_opt:
+		fprintf(stderr, "devsim: %s: bad option '%s'\n", spec, tok);
+		return -1;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "devsim: bad device '%s' (TYPE@DDDD:BB:DD.F[,rate=PPS])\n",
+		spec);
+	return -1;
+}
+
+static int add_spec(struct devsim *sim, const char *spec)
+{
+	struct devsim_dev dev = { 0 };
+
+	if (parse_spec(spec, &dev))
+		return -1;
+	for (unsigned int i = 0; i < sim->ndevs; i++) {
+		if (!baton_pci_addr_cmp(&sim->devs[i].addr, &dev.addr)) {
+			fprintf(stderr, "devsim: %s: address used twice\n", dev.name);
+			return -1;
+		}
+	}
+	if (sim->ndevs == MAX_DEVICES) {
+		fprintf(stderr, "devsim: more than %d devices\n", MAX_DEVICES);
+		return -1;
+	}
+	sim->devs[sim->ndevs++] = dev;
+	return 0;
+}
+
+static int read_config(struct devsim *sim, const char *path)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned int lineno = 0;
+	int err = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		fprintf(stderr, "devsim: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (!err && getline(&line, &cap, f) >= 0) {
+		char *s = line, *e;
+
+		lineno++;
+		e = strchr(s, '#');
+		if (e)
+			*e = '\0';
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
+				 e[-1] == '\r'))
+			*--e = '\0';
+		if (!*s)
+			continue;
+		if (add_spec(sim, s)) {
+			fprintf(stderr, "devsim: %s:%u: in this line\n", path, lineno);
+			err = -1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: devsim --dir DIR [--ready-fd N] [--config FILE] "
+	      "[--device SPEC]...\n"
+	      "  SPEC: TYPE@DDDD:BB:DD.F[,rate=PPS], TYPE edu|pktgen|legacy\n",
+	      f);
+}
+
+/* ---- The loop ---- */
+
+struct loop_fds {
+	struct devsim_watch timer;
+	struct devsim_watch signal;
+	struct devsim *sim;
+};
+
+static struct loop_fds loop;
+
+static void timer_handle(struct devsim_watch *w, uint32_t events)
+{
+	struct devsim *sim = loop.sim;
+	uint64_t expirations, now;
+
+	(void)events;
+	if (read(w->fd, &expirations, sizeof(expirations)) < 0)
+		return;
+	now = devsim_now_ns();
+	for (unsigned int i = 0; i < sim->ndevs; i++)
+		if (sim->devs[i].type->tick)
+			sim->devs[i].type->tick(&sim->devs[i], now);
+	devsim_status_tick(sim);
+}
+
+static void signal_handle(struct devsim_watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		loop.sim->stop = true;
+}
+
+static int loop_init(struct devsim *sim)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, 1000000 },
+		.it_value = { 0, 1000000 },
+	};
+	bool ticking = false;
+	sigset_t mask;
+
+	loop.sim = sim;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -1;
+	loop.signal.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (loop.signal.fd < 0)
+		return -1;
+	loop.signal.handle = signal_handle;
+	if (devsim_watch_add(sim, &loop.signal, EPOLLIN))
+		goto err_signal;
+
+	loop.timer.fd = -1;
+	for (unsigned int i = 0; i < sim->ndevs; i++)
+		ticking |= sim->devs[i].type->tick != NULL;
+	if (!ticking)
+		return 0;
+	loop.timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (loop.timer.fd < 0)
+		goto err_signal;
+	loop.timer.handle = timer_handle;
+	if (timerfd_settime(loop.timer.fd, 0, &its, NULL) ||
+	    devsim_watch_add(sim, &loop.timer, EPOLLIN))
+		goto err_timer;
+	return 0;
+
+err_timer:
+	close(loop.timer.fd);
+err_signal:
+	close(loop.signal.fd);
+	return -1;
+}
+
+static void loop_fini(void)
+{
+	if (loop.timer.fd >= 0)
+		close(loop.timer.fd);
+	close(loop.signal.fd);
+}
+
+static int run(struct devsim *sim)
+{
+	struct epoll_event evs[32];
+
+	while (!sim->stop) {
+		int n = epoll_wait(sim->epfd, evs, 32, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			devsim_log("epoll_wait: %m");
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct devsim_watch *w = evs[i].data.ptr;
+
+			w->handle(w, evs[i].events);
+		}
+		devsim_status_reap(sim);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct devsim sim = { .epfd = -1 };
+	const char *dir = NULL;
+	int ready_fd = -1, opt, status = 2;
+	unsigned int made = 0;
+	char *end;
+
+	sim.devs = calloc(MAX_DEVICES, sizeof(*sim.devs));
+	if (!sim.devs)
+		return 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			ready_fd = (int)strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || ready_fd < 0) {
+				fprintf(stderr, "devsim: bad --ready-fd '%s'\n", optarg);
+				goto out_usage;
+			}
+			break;
+		case 'c':
+			if (read_config(&sim, optarg))
+				goto out;
+			break;
+		case 'D':
+			if (add_spec(&sim, optarg))
+				goto out;
+			break;
+		case 'h':
+			usage(stdout);
+			status = 0;
+			goto out;
+		default:
+			goto out_usage;
+		}
+	}
+	if (!dir || optind != argc || !sim.ndevs) {
+		if (!sim.ndevs && dir && optind == argc)
+			fprintf(stderr, "devsim: no devices\n");
+		goto out_usage;
+	}
+
+	status = 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "devsim: %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	sim.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sim.epfd < 0)
+		goto out;
+	for (; made < sim.ndevs; made++)
+		if (devsim_dev_init(&sim, &sim.devs[made], dir))
+			goto out_devs;
+	if (devsim_status_init(&sim, dir))
+		goto out_devs;
+	if (loop_init(&sim)) {
+		devsim_log("loop: %m");
+		goto out_status;
+	}
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "ready\n", 6) != 6)
+			devsim_log("--ready-fd %d: %m", ready_fd);
+		close(ready_fd);
+	}
+	status = run(&sim) ? 1 : 0;
+
+	loop_fini();
+out_status:
+	devsim_status_fini(&sim);
+out_devs:
+	while (made)
+		devsim_dev_fini(&sim.devs[--made]);
+	close(sim.epfd);
+out:
+	free(sim.devs);
+	return status;
+out_usage:
+	usage(stderr);
+	free(sim.devs);
+	return 2;
+}

@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: vfio-user client
+ *
+ * The implementation of include/baton/vfio_user.h.  A handle is a socket,
+ * the next message id and the server's transfer limit.  Each call is one
+ * request/reply exchange done to completion before it returns: send the
+ * header and payload with one sendmsg() (fds attached, so they travel with
+ * the message's first byte), then read the reply's header and exactly the
+ * payload it announces.  The socket itself stays blocking (another process
+ * may share it after an update); every wait is a poll() bounded by the
+ * handle's deadline, and each syscall uses MSG_DONTWAIT.
+ *
+ * A reply that is not ours (another message id) is read and dropped; a
+ * command from the server (DMA_READ/WRITE: we only share memory by fd) is
+ * answered ENOTSUP.  Anything that leaves the byte stream at an unknown
+ * position (a timeout mid-reply, a malformed header, EOF) marks the handle
+ * broken: every later call fails at once with the same errno instead of
+ * reading some other message's bytes as a reply.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <baton/vfio_user.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "backends/vfio-user/protocol.h"
+
+struct baton_vfu {
+	int fd;
+	uint16_t next_id;
+	uint32_t max_xfer;	/* the largest count one access may carry */
+	int timeout_ms;
+	int broken;		/* errno that made the stream unusable, or 0 */
+};
+
+/* What we accept; we never send more than the server announced. */
+static const char version_json[] =
+	"{\"capabilities\":{\"max_msg_fds\":1,\"max_data_xfer_size\":65536}}";
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for @events until @deadline; 0 when ready, else errno ETIMEDOUT. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Drop @done bytes from the front of an iovec array. */
+static void iov_advance(struct iovec **iov, int *n, size_t done)
+{
+	while (*n && done >= (*iov)->iov_len) {
+		done -= (*iov)->iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + done;
+		(*iov)->iov_len -= done;
+	}
+}
+
+/*
+ * Send all of @iov (modified), with @fd (if >= 0) attached to the first
+ * byte.  Returns 0 or -1 with errno.
+ */
+static int send_all(struct baton_vfu *vfu, struct iovec *iov, int n, int fd,
+		    int64_t deadline)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr msg;
+	ssize_t done;
+
+	while (n) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n;
+		if (fd >= 0)
+			baton_scm_attach_fds(&msg, control, &fd, 1);
+		done = sendmsg(vfu->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN || wait_fd(vfu->fd, POLLOUT, deadline))
+				return -1;
+			continue;
+		}
+		/* The fd went with the bytes that were accepted. */
+		fd = -1;
+		iov_advance(&iov, &n, (size_t)done);
+	}
+	return 0;
+}
+
+/* The first fd that arrives goes to *@keep if it is still -1. */
+static void take_first_fd(const struct msghdr *msg, int *keep)
+{
+	int fd;
+
+	if (baton_scm_take_fds(msg, &fd, keep && *keep < 0 ? 1 : 0) &&
+	    keep && *keep < 0)
+		*keep = fd;
+}
+
+/*
+ * Fill all of @iov (modified).  The first fd that arrives goes to *@fd if
+ * @fd is not NULL and still -1; every other one is closed.  Returns 0, or
+ * -1 with errno (ECONNRESET at EOF).
+ */
+static int recv_all(struct baton_vfu *vfu, struct iovec *iov, int n, int *fd,
+		    int64_t deadline)
+{
+	char control[CMSG_SPACE(sizeof(int) * VFIO_USER_MAX_MSG_FDS)];
+	struct msghdr msg;
+	ssize_t done;
+
+	while (n) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n;
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		done = recvmsg(vfu->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN || wait_fd(vfu->fd, POLLIN, deadline))
+				return -1;
+			continue;
+		}
+		take_first_fd(&msg, fd);
+		if (done == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		iov_advance(&iov, &n, (size_t)done);
+	}
+	return 0;
+}
+
+/* Read and drop @len bytes of a message that is not for us. */
+static int discard(struct baton_vfu *vfu, size_t len, int64_t deadline)
+{
+	char scratch[4096];
+
+	while (len) {
+		struct iovec iov = { scratch, len < sizeof(scratch) ? len : sizeof(scratch) };
+
+		if (recv_all(vfu, &iov, 1, NULL, deadline))
+			return -1;
+		len -= sizeof(scratch) < len ? sizeof(scratch) : len;
+	}
+	return 0;
+}
+
+/* The server sent a command: we serve none, so say so and go on. */
+static int refuse_command(struct baton_vfu *vfu, const struct vfio_user_header *cmd,
+			  int64_t deadline)
+{
+	struct vfio_user_header h = {
+		.msg_id = cmd->msg_id,
+		.cmd = cmd->cmd,
+		.size = sizeof(h),
+		.flags = VFIO_USER_F_TYPE_REPLY | VFIO_USER_F_ERROR,
+		.error = ENOTSUP,
+	};
+	struct iovec iov = { &h, sizeof(h) };
+
+	if (discard(vfu, cmd->size - sizeof(*cmd), deadline))
+		return -1;
+	if (cmd->flags & VFIO_USER_F_NO_REPLY)
+		return 0;
+	return send_all(vfu, &iov, 1, -1, deadline);
+}
+
+static size_t iov_total(const struct iovec *iov, int n)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+/*
+ * One exchange.  @req/@nreq: the request payload; @fd: attached if >= 0.
+ * @rep/@nrep: where the reply payload goes; it must fill them exactly,
+ * unless @rep_got is not NULL, when it may be shorter and its length is
+ * stored there.  @rep_fd: receives the reply's fd, if not NULL (-1 if none).
+ */
+static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
+		int nreq, int fd, const struct iovec *rep, int nrep,
+		size_t *rep_got, int *rep_fd)
+{
+	struct iovec out[4], in[4];
+	struct vfio_user_header h;
+	int64_t deadline;
+	size_t want, body;
+	int n, got_fd = -1;
+
+	if (vfu->broken) {
+		errno = vfu->broken;
+		return -BATON_ERR_IO;
+	}
+	if (nreq > 3 || nrep > 3)
+		return -BATON_ERR_INVAL;
+	deadline = now_ms() + vfu->timeout_ms;
+
+	h = (struct vfio_user_header){
+		.msg_id = vfu->next_id++,
+		.cmd = cmd,
+		.size = (uint32_t)(sizeof(h) + iov_total(req, nreq)),
+		.flags = VFIO_USER_F_TYPE_COMMAND,
+	};
+	out[0] = (struct iovec){ &h, sizeof(h) };
+	if (nreq)
+		memcpy(out + 1, req, sizeof(*req) * (size_t)nreq);
+	if (send_all(vfu, out, nreq + 1, fd, deadline))
+		goto err_broken;
+
+	for (;;) {
+		struct vfio_user_header r;
+		struct iovec hv = { &r, sizeof(r) };
+
+		/* An fd comes with the first byte: the header's. */
+		if (got_fd >= 0)
+			close(got_fd);
+		got_fd = -1;
+		if (recv_all(vfu, &hv, 1, &got_fd, deadline))
+			goto err_broken;
+		if (r.size < sizeof(r) || r.size > VFIO_USER_MAX_MSG_SIZE) {
+			errno = EPROTO;
+			goto err_broken;
+		}
+		if ((r.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_COMMAND) {
+			if (refuse_command(vfu, &r, deadline))
+				goto err_broken;
+			continue;
+		}
+		if ((r.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY ||
+		    r.msg_id != h.msg_id || r.cmd != cmd) {
+			if (discard(vfu, r.size - sizeof(r), deadline))
+				goto err_broken;
+			continue;
+		}
+		body = r.size - sizeof(r);
+		if (r.flags & VFIO_USER_F_ERROR) {
+			if (discard(vfu, body, deadline))
+				goto err_broken;
+			if (got_fd >= 0)
+				close(got_fd);
+			errno = r.error ? (int)r.error : EIO;
+			return -BATON_ERR_IO;
+		}
+		want = iov_total(rep, nrep);
+		if (rep_got ? body > want : body != want) {
+			errno = EPROTO;
+			goto err_broken;
+		}
+		if (nrep)
+			memcpy(in, rep, sizeof(*rep) * (size_t)nrep);
+		n = nrep;
+		/* Trim the reply iovecs to the body when it may be short. */
+		if (rep_got) {
+			size_t left = body;
+
+			for (int i = 0; i < n; i++) {
+				if (in[i].iov_len > left)
+					in[i].iov_len = left;
+				left -= in[i].iov_len;
+			}
+			*rep_got = body;
+		}
+		if (recv_all(vfu, in, n, &got_fd, deadline))
+			goto err_broken;
+		break;
+	}
+	if (rep_fd)
+		*rep_fd = got_fd;
+	else if (got_fd >= 0)
+		close(got_fd);
+	return 0;
+
+err_broken:
+	vfu->broken = errno ? errno : EIO;
+	if (got_fd >= 0)
+		close(got_fd);
+	errno = vfu->broken;
+	return -BATON_ERR_IO;
+}
+
+static int vfu_alloc(int fd, struct baton_vfu **out)
+{
+	struct baton_vfu *vfu = calloc(1, sizeof(*vfu));
+
+	if (!vfu)
+		return -BATON_ERR_NOMEM;
+	vfu->fd = fd;
+	vfu->next_id = 1;
+	vfu->max_xfer = VFIO_USER_MAX_DATA_XFER;
+	vfu->timeout_ms = BATON_VFU_TIMEOUT_MS;
+	*out = vfu;
+	return 0;
+}
+
+/* Take max_data_xfer_size from the server's capabilities, if it says. */
+static int parse_version_json(struct baton_vfu *vfu, const char *data, size_t len)
+{
+	struct json_object *root, *caps, *v;
+	int64_t xfer;
+
+	if (len == 0)
+		return 0;
+	if (data[len - 1] != '\0')
+		return -1;
+	root = json_tokener_parse(data);
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return -1;
+	}
+	if (json_object_object_get_ex(root, "capabilities", &caps) &&
+	    json_object_object_get_ex(caps, "max_data_xfer_size", &v)) {
+		xfer = json_object_get_int64(v);
+		/* Never more than we can receive, nor more than asked for. */
+		if (xfer > 0 && (uint64_t)xfer < vfu->max_xfer)
+			vfu->max_xfer = (uint32_t)xfer;
+	}
+	json_object_put(root);
+	return 0;
+}
+
+static int negotiate(struct baton_vfu *vfu)
+{
+	struct vfio_user_version v = { VFIO_USER_MAJOR, VFIO_USER_MINOR }, rv;
+	char data[512];
+	struct iovec req[2] = {
+		{ &v, sizeof(v) },
+		{ (void *)version_json, sizeof(version_json) },
+	};
+	struct iovec rep[2] = { { &rv, sizeof(rv) }, { data, sizeof(data) } };
+	size_t got;
+	int err;
+
+	err = call(vfu, VFIO_USER_VERSION, req, 2, -1, rep, 2, &got, NULL);
+	if (err)
+		return err;
+	if (got < sizeof(rv) || rv.major != VFIO_USER_MAJOR ||
+	    rv.minor > VFIO_USER_MINOR ||
+	    parse_version_json(vfu, data, got - sizeof(rv))) {
+		errno = EPROTO;
+		return -BATON_ERR_IO;
+	}
+	return 0;
+}
+
+int baton_vfu_connect(const char *path, struct baton_vfu **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct baton_vfu *vfu;
+	int fd, err, saved;
+
+	if (!path || !out || strlen(path) >= sizeof(sa.sun_path))
+		return -BATON_ERR_INVAL;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -BATON_ERR_IO;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -BATON_ERR_IO;
+		goto err_close;
+	}
+	err = vfu_alloc(fd, &vfu);
+	if (err)
+		goto err_close;
+	err = negotiate(vfu);
+	if (err)
+		goto err_free;
+	*out = vfu;
+	return 0;
+
+err_free:
+	free(vfu);
+err_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return err;
+}
+
+int baton_vfu_adopt(int fd, struct baton_vfu **out)
+{
+	int err;
+
+	if (fd < 0 || !out)
+		return -BATON_ERR_INVAL;
+	err = vfu_alloc(fd, out);
+	if (err)
+		close(fd);
+	return err;
+}
+
+int baton_vfu_fd(const struct baton_vfu *vfu)
+{
+	return vfu ? vfu->fd : -1;
+}
+
+int baton_vfu_set_timeout(struct baton_vfu *vfu, int ms)
+{
+	if (!vfu || ms <= 0)
+		return -BATON_ERR_INVAL;
+	vfu->timeout_ms = ms;
+	return 0;
+}
+
+void baton_vfu_close(struct baton_vfu *vfu)
+{
+	if (!vfu)
+		return;
+	close(vfu->fd);
+	free(vfu);
+}
+
+void baton_vfu_forget(struct baton_vfu *vfu)
+{
+	free(vfu);
+}
+
+int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
+			  uint32_t *num_irqs)
+{
+	struct vfio_user_device_info info = { .argsz = sizeof(info) };
+	struct iovec req = { &info, sizeof(info) }, rep = { &info, sizeof(info) };
+	int err;
+
+	if (!vfu)
+		return -BATON_ERR_INVAL;
+	err = call(vfu, VFIO_USER_DEVICE_GET_INFO, &req, 1, -1, &rep, 1, NULL, NULL);
+	if (err)
+		return err;
+	if (num_regions)
+		*num_regions = info.num_regions;
+	if (num_irqs)
+		*num_irqs = info.num_irqs;
+	return 0;
+}
+
+int baton_vfu_region_info(struct baton_vfu *vfu, uint32_t index,
+			  struct baton_vfu_region *out)
+{
+	struct vfio_user_region_info info = { .argsz = sizeof(info), .index = index };
+	struct iovec req = { &info, sizeof(info) }, rep = { &info, sizeof(info) };
+	int err, fd = -1;
+
+	if (!vfu || !out)
+		return -BATON_ERR_INVAL;
+	err = call(vfu, VFIO_USER_DEVICE_GET_REGION_INFO, &req, 1, -1, &rep, 1,
+		   NULL, &fd);
+	if (err)
+		return err;
+	/* An fd is only meaningful, and only kept, for a mappable region. */
+	if (!(info.flags & VFIO_REGION_INFO_FLAG_MMAP) && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	*out = (struct baton_vfu_region){
+		.size = info.size,
+		.offset = info.offset,
+		.flags = info.flags,
+		.fd = fd,
+	};
+	return 0;
+}
+
+static int access_args_ok(const struct baton_vfu *vfu, const void *buf,
+			  uint64_t offset, uint32_t count)
+{
+	return vfu && buf && count && offset + count >= offset;
+}
+
+int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
+			  uint64_t offset, void *buf, uint32_t count)
+{
+	if (!access_args_ok(vfu, buf, offset, count))
+		return -BATON_ERR_INVAL;
+	while (count) {
+		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
+		struct vfio_user_region_access a = { offset, index, n }, ra;
+		struct iovec req = { &a, sizeof(a) };
+		struct iovec rep[2] = { { &ra, sizeof(ra) }, { buf, n } };
+		int err;
+
+		err = call(vfu, VFIO_USER_REGION_READ, &req, 1, -1, rep, 2, NULL, NULL);
+		if (err)
+			return err;
+		buf = (char *)buf + n;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int baton_vfu_region_write(struct baton_vfu *vfu, uint32_t index,
+			   uint64_t offset, const void *buf, uint32_t count)
+{
+	if (!access_args_ok(vfu, buf, offset, count))
+		return -BATON_ERR_INVAL;
+	while (count) {
+		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
+		struct vfio_user_region_access a = { offset, index, n }, ra;
+		struct iovec req[2] = { { &a, sizeof(a) }, { (void *)buf, n } };
+		struct iovec rep = { &ra, sizeof(ra) };
+		int err;
+
+		err = call(vfu, VFIO_USER_REGION_WRITE, req, 2, -1, &rep, 1, NULL, NULL);
+		if (err)
+			return err;
+		buf = (const char *)buf + n;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int baton_vfu_read32(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		     uint32_t *val)
+{
+	return baton_vfu_region_read(vfu, index, offset, val, sizeof(*val));
+}
+
+int baton_vfu_read64(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		     uint64_t *val)
+{
+	return baton_vfu_region_read(vfu, index, offset, val, sizeof(*val));
+}
+
+int baton_vfu_write32(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		      uint32_t val)
+{
+	return baton_vfu_region_write(vfu, index, offset, &val, sizeof(val));
+}
+
+int baton_vfu_write64(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		      uint64_t val)
+{
+	return baton_vfu_region_write(vfu, index, offset, &val, sizeof(val));
+}
+
+int baton_vfu_dma_map(struct baton_vfu *vfu, uint64_t iova, uint64_t size,
+		      int fd, uint64_t offset, bool writable)
+{
+	struct vfio_user_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_USER_DMA_READ_FLAG |
+			 (writable ? VFIO_USER_DMA_WRITE_FLAG : 0),
+		.offset = offset,
+		.addr = iova,
+		.size = size,
+	};
+	struct iovec req = { &m, sizeof(m) };
+
+	if (!vfu || !size || iova + size < iova)
+		return -BATON_ERR_INVAL;
+	return call(vfu, VFIO_USER_DMA_MAP, &req, 1, fd, NULL, 0, NULL, NULL);
+}
+
+int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size)
+{
+	struct vfio_user_dma_unmap u = {
+		.argsz = sizeof(u), .addr = iova, .size = size,
+	}, ru;
+	struct iovec req = { &u, sizeof(u) }, rep = { &ru, sizeof(ru) };
+
+	if (!vfu || !size)
+		return -BATON_ERR_INVAL;
+	return call(vfu, VFIO_USER_DMA_UNMAP, &req, 1, -1, &rep, 1, NULL, NULL);
+}
+
+int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd)
+{
+	struct vfio_user_irq_set s = {
+		.argsz = sizeof(s),
+		.index = index,
+	};
+	struct iovec req = { &s, sizeof(s) };
+
+	if (!vfu)
+		return -BATON_ERR_INVAL;
+	if (eventfd >= 0) {
+		s.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+		s.count = 1;
+	} else {
+		/* start 0, count 0, DATA_NONE: every vector of the type off. */
+		s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+	}
+	return call(vfu, VFIO_USER_DEVICE_SET_IRQS, &req, 1, eventfd, NULL, 0,
+		    NULL, NULL);
+}
+
+int baton_vfu_reset(struct baton_vfu *vfu)
+{
+	if (!vfu)
+		return -BATON_ERR_INVAL;
+	return call(vfu, VFIO_USER_DEVICE_RESET, NULL, 0, -1, NULL, 0, NULL, NULL);
+}

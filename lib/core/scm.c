@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fds over Unix sockets (SCM_RIGHTS), for every sender and reader in the
+ * tree: socket-mode handover, the vfio-user client and devsim.  Whatever a
+ * reader does not take is closed here, so that a peer that sends more than
+ * asked for cannot make it leak fds.
+ */
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void baton_scm_attach_fds(struct msghdr *msg, void *control, const int *fds,
+			  size_t n)
+{
+	struct cmsghdr *c;
+
+	memset(control, 0, CMSG_SPACE(sizeof(int) * n));
+	msg->msg_control = control;
+	msg->msg_controllen = CMSG_SPACE(sizeof(int) * n);
+	c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+}
+
+size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max)
+{
+	size_t total = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++, total++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (total < max)
+				fds[total] = fd;
+			else
+				close(fd);
+		}
+	}
+	return total;
+}
