@@ -12,7 +12,7 @@ BUILD_CLANG := build-clang
 BUILD_ASAN := build-asan
 BUILD_FUZZ := build-fuzz
 
-.PHONY: all deps demo check check-gcc check-clang check-asan check-valgrind check-fuzz \
+.PHONY: all deps demo demo-plan check check-gcc check-clang check-asan check-valgrind check-fuzz \
 	bench install clean
 
 all: $(BUILD)/build.ninja
@@ -36,8 +36,13 @@ $(BUILD_FUZZ)/build.ninja: | deps
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
+# The live update of a program driving devices (docs/demo.md).
 demo: all
-	@scripts/demo $(BUILD)
+	$(BUILD)/tools/baton demo
+
+# The planner alone, on images and binaries at rest.
+demo-plan: all
+	@scripts/demo-plan $(BUILD)
 
 # scripts/deps installs clang, so the clang build and the fuzzer always run.
 check: check-gcc check-clang check-asan check-valgrind check-fuzz

@@ -172,6 +172,8 @@ void baton_region_release(struct baton_region *region);
 
 void *baton_region_base(const struct baton_region *region);
 size_t baton_region_size(const struct baton_region *region);
+/* Its memfd, to share the pages (vfio-user DMA_MAP); the host owns it. */
+int baton_region_fd(const struct baton_region *region);
 /* Whether the region came from the previous version. */
 bool baton_region_inherited(const struct baton_region *region);
 /* How many devices use it (baton_device_region()); 0 for program regions. */
@@ -262,6 +264,10 @@ int baton_device_region(struct baton_device *dev, const char *label,
 /* The device at @addr, or NULL. */
 struct baton_device *baton_host_device(const struct baton_host *host,
 				       const struct baton_pci_addr *addr);
+/* The device after @prev (NULL: the first), in the order they were added
+ * or restored; NULL after the last.  Quarantined devices are included. */
+struct baton_device *baton_host_next_device(const struct baton_host *host,
+					    const struct baton_device *prev);
 
 const struct baton_device_info *baton_device_info(const struct baton_device *dev);
 const struct baton_driver *baton_device_driver(const struct baton_device *dev);

@@ -133,6 +133,7 @@ static json_object *status_json(const struct baton_host *host)
 	json_object_object_add(o, "state", json_object_new_string("running"));
 	json_object_object_add(o, "generation", json_object_new_uint64(host->generation));
 	json_object_object_add(o, "program", json_object_new_string(host->program));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	for (size_t i = 0; i < host->n_devices; i++) {
 		const struct baton_device *dev = host->devices[i];
 		json_object *d = json_object_new_object();

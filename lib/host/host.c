@@ -224,6 +224,11 @@ void *baton_region_base(const struct baton_region *region)
 	return region->base;
 }
 
+int baton_region_fd(const struct baton_region *region)
+{
+	return region->fd;
+}
+
 size_t baton_region_size(const struct baton_region *region)
 {
 	return region->size;
@@ -374,6 +379,17 @@ struct baton_device *baton_host_device(const struct baton_host *host,
 		if (!baton_pci_addr_cmp(&host->devices[i]->info.addr, addr))
 			return host->devices[i];
 	return NULL;
+}
+
+struct baton_device *baton_host_next_device(const struct baton_host *host,
+					    const struct baton_device *prev)
+{
+	size_t i = 0;
+
+	if (prev)
+		while (i < host->n_devices && host->devices[i++] != prev)
+			;
+	return i < host->n_devices ? host->devices[i] : NULL;
 }
 
 /* The best driver for @ids by id table alone: for devices with no state. */

@@ -38,6 +38,7 @@ extern const struct cli_cmd cmd_image;
 extern const struct cli_cmd cmd_kernel;
 extern const struct cli_cmd cmd_status;
 extern const struct cli_cmd cmd_update;
+extern const struct cli_cmd cmd_demo;
 
 /*
  * Parse the options common to all commands (--json, --help) and those in
@@ -91,5 +92,18 @@ json_object *cli_json_schema(const struct baton_schema_desc *s);
 const char *cli_schema_label(const char *name, uint32_t version,
 			     const uint8_t guid[BATON_GUID_SIZE],
 			     char *buf, size_t len);
+
+/*
+ * Send @request, one line, to the Unix socket at @path and read one line
+ * of JSON back within @timeout_ms (client.c).  0, or EXIT_INVALID after
+ * printing what went wrong.
+ */
+int cli_ask(const char *path, const char *request, int timeout_ms,
+	    json_object **answer);
+int cli_ask_json(const char *path, json_object *request, int timeout_ms,
+		 json_object **answer);
+/* @o's member @key as a string (NULL if absent or not a string), or as is. */
+const char *cli_json_str(json_object *o, const char *key);
+json_object *cli_json_member(json_object *o, const char *key);
 
 #endif /* BATON_CLI_H */

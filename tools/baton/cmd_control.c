@@ -11,14 +11,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -63,70 +58,6 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
-/* Send one request line, read one answer line within @timeout_ms. */
-static int ask(const char *path, json_object *req, int timeout_ms,
-	       json_object **answer)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	char buf[1 << 16];
-	size_t len = 0;
-	int fd, err = 0;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return cli_failf(path, "socket path too long");
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = cli_failf(path, "cannot connect: %s", strerror(errno));
-		goto out;
-	}
-	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
-		err = cli_failf(path, "cannot send: %s", strerror(errno));
-		goto out;
-	}
-	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&p, 1, timeout_ms) != 1) {
-			err = cli_failf(path, "no answer within %d ms", timeout_ms);
-			goto out;
-		}
-		got = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			err = cli_failf(path, "the program closed the connection without an answer");
-			goto out;
-		}
-		len += (size_t)got;
-		buf[len] = '\0';
-	}
-	*answer = json_tokener_parse(buf);
-	if (!*answer)
-		err = cli_failf(path, "the answer is not JSON");
-out:
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
-static const char *str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
-}
-
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 static int run_status(int argc, char **argv)
 {
 	struct control_args a = { 0 };
@@ -142,39 +73,39 @@ static int run_status(int argc, char **argv)
 		return cli_usage(status_usage, "status takes --socket PATH only");
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("status"));
-	err = ask(a.socket, req, 5000, &ans);
+	err = cli_ask_json(a.socket, req, 5000, &ans);
 	json_object_put(req);
 	if (err)
 		return err;
-	if (str(ans, "error")) {
-		err = cli_failf(a.socket, "%s", str(ans, "error"));
+	if (cli_json_str(ans, "error")) {
+		err = cli_failf(a.socket, "%s", cli_json_str(ans, "error"));
 	} else if (json) {
 		cli_json_print(json_object_get(ans));
 	} else {
 		printf("%s: %s, generation %s, program \"%s\"\n", a.socket,
-		       str(ans, "state"), json_object_get_string(member(ans, "generation")),
-		       str(ans, "program"));
-		arr = member(ans, "devices");
+		       cli_json_str(ans, "state"), json_object_get_string(cli_json_member(ans, "generation")),
+		       cli_json_str(ans, "program"));
+		arr = cli_json_member(ans, "devices");
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 			json_object *d = json_object_array_get_idx(arr, i);
 
-			printf("  device %s  %s  schema %s\n", str(d, "address"),
-			       str(d, "driver") ? str(d, "driver") : "(quarantined)",
-			       str(d, "schema"));
+			printf("  device %s  %s  schema %s\n", cli_json_str(d, "address"),
+			       cli_json_str(d, "driver") ? cli_json_str(d, "driver") : "(quarantined)",
+			       cli_json_str(d, "schema"));
 		}
-		arr = member(ans, "regions");
+		arr = cli_json_member(ans, "regions");
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 			json_object *r = json_object_array_get_idx(arr, i);
 
-			int users = json_object_get_int(member(r, "users"));
+			int users = json_object_get_int(cli_json_member(r, "users"));
 
-			printf("  region \"%s\"  %s bytes", str(r, "label"),
-			       json_object_get_string(member(r, "size")));
+			printf("  region \"%s\"  %s bytes", cli_json_str(r, "label"),
+			       json_object_get_string(cli_json_member(r, "size")));
 			if (users)
 				printf("  shared by %d device%s", users, users > 1 ? "s" : "");
 			putchar('\n');
 		}
-		arr = member(ans, "sessions");
+		arr = cli_json_member(ans, "sessions");
 		printf("  preserved fds: %zu\n", arr ? json_object_array_length(arr) : 0);
 	}
 	json_object_put(ans);
@@ -183,22 +114,22 @@ static int run_status(int argc, char **argv)
 
 static void print_update(json_object *ans)
 {
-	json_object *arr = member(ans, "decisions"), *blackout = member(ans, "blackout_ms");
+	json_object *arr = cli_json_member(ans, "decisions"), *blackout = cli_json_member(ans, "blackout_ms");
 
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *d = json_object_array_get_idx(arr, i);
 
-		printf("  %s  %-10s %-10s %s\n", str(d, "address"), str(d, "action"),
-		       str(d, "driver") ? str(d, "driver") : "-", str(d, "reason"));
+		printf("  %s  %-10s %-10s %s\n", cli_json_str(d, "address"), cli_json_str(d, "action"),
+		       cli_json_str(d, "driver") ? cli_json_str(d, "driver") : "-", cli_json_str(d, "reason"));
 	}
-	printf("%s", str(ans, "outcome"));
+	printf("%s", cli_json_str(ans, "outcome"));
 	if (blackout)
 		printf(": blackout %.3f ms, generation %s, now \"%s\"",
 		       json_object_get_double(blackout),
-		       json_object_get_string(member(ans, "generation")),
-		       str(ans, "program"));
-	if (str(ans, "error"))
-		printf(": %s", str(ans, "error"));
+		       json_object_get_string(cli_json_member(ans, "generation")),
+		       cli_json_str(ans, "program"));
+	if (cli_json_str(ans, "error"))
+		printf(": %s", cli_json_str(ans, "error"));
 	putchar('\n');
 }
 
@@ -242,16 +173,16 @@ static int run_update(int argc, char **argv)
 	if (a.orphan)
 		json_object_object_add(req, "orphan", json_object_new_string(a.orphan));
 	/* Our wait covers the dry run's and the restore's, and some slack. */
-	err = ask(a.socket, req, (int)timeout * 2000 + 5000, &ans);
+	err = cli_ask_json(a.socket, req, (int)timeout * 2000 + 5000, &ans);
 	json_object_put(req);
 	if (err)
 		return err;
-	if (str(ans, "error") && !str(ans, "outcome")) {
-		err = cli_failf(a.socket, "%s", str(ans, "error"));
+	if (cli_json_str(ans, "error") && !cli_json_str(ans, "outcome")) {
+		err = cli_failf(a.socket, "%s", cli_json_str(ans, "error"));
 		json_object_put(ans);
 		return err;
 	}
-	outcome = str(ans, "outcome");
+	outcome = cli_json_str(ans, "outcome");
 	err = outcome && (!strcmp(outcome, "updated") || !strcmp(outcome, "dry-run")) ?
 	      EXIT_OK : EXIT_VERDICT;
 	if (json)

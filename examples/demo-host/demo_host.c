@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: demo-host - a program driving live devices, updated live
+ *
+ *   demo-host-vN --devsim DIR --control PATH [--ready-fd N] [--drop-connections]
+ *
+ * It drives the devices devsim serves in DIR (one vfio-user socket per
+ * PCI function, docs/devsim.md) with the drivers built into this version:
+ *
+ *   version 1: pktgen (pktgen-state v1), edu (edu-state v1), legacy
+ *   version 2: nicx - pktgen renamed, pktgen-state v2, reads v1 through a
+ *              converter - and edu; no driver for the legacy device
+ *
+ * and serves Baton's control socket at PATH, so that `baton update` (or
+ * `baton demo`, which runs the whole story) replaces it with the other
+ * version, live.
+ *
+ * Start-up, in either version: baton_host_create() restores whatever the
+ * previous version handed over; then every device socket in DIR that is
+ * not already a device of the host (restored, or quarantined) is
+ * connected, identified by its config space and added, which probes it
+ * cold by id table.  pktgen and edu devices are mandatory: an update that
+ * cannot hand them to a driver is refused; the legacy device is not.
+ *
+ * --ready-fd N: on a cold start, "ready" is written there once the control
+ * socket listens.  SIGTERM: consume what is in the rings, print one JSON
+ * line with each pktgen device's counters, exit.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/vfio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "demo_host.h"
+
+struct baton_vfu *demo_probing;
+const char *demo_devsim_dir;
+bool demo_drop_connections;
+
+static int epfd = -1;
+
+struct watch {
+	int fd;
+	void (*ready)(void *arg);
+	void *arg;
+};
+
+#define MAX_WATCHES 64
+static struct watch watches[MAX_WATCHES];
+
+uint64_t demo_token(const struct baton_pci_addr *addr, enum demo_fd_kind kind)
+{
+	uint64_t bdf = (uint64_t)addr->domain << 16 | (uint64_t)addr->bus << 8 |
+		       (uint64_t)addr->dev << 3 | addr->fn;
+
+	return bdf << 8 | kind;
+}
+
+int demo_watch(int fd, void (*ready)(void *arg), void *arg)
+{
+	for (size_t i = 0; i < MAX_WATCHES; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &watches[i] };
+
+		if (watches[i].ready)
+			continue;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+			return -BATON_ERR_IO;
+		watches[i] = (struct watch){ fd, ready, arg };
+		return 0;
+	}
+	return -BATON_ERR_RANGE;
+}
+
+void demo_unwatch(int fd)
+{
+	for (size_t i = 0; i < MAX_WATCHES; i++) {
+		if (watches[i].ready && watches[i].fd == fd) {
+			epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+			watches[i] = (struct watch){ 0 };
+		}
+	}
+}
+
+static int socket_path(const struct baton_pci_addr *addr, char *path, size_t len)
+{
+	char name[BATON_PCI_ADDR_STRLEN];
+	int n = snprintf(path, len, "%s/%s.sock", demo_devsim_dir,
+			 baton_pci_addr_format(addr, name));
+
+	return n < 0 || (size_t)n >= len ? -BATON_ERR_RANGE : 0;
+}
+
+int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh)
+{
+	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
+	int fd = baton_host_take_fd(baton_device_host(dev),
+				    demo_token(addr, DEMO_FD_CONNECTION));
+	char path[4096];
+	int err;
+
+	*fresh = fd < 0;
+	if (fd >= 0)
+		return baton_vfu_adopt(fd, vfu);
+	err = socket_path(addr, path, sizeof(path));
+	return err ? err : baton_vfu_connect(path, vfu);
+}
+
+void demo_release_connection(struct baton_vfu *vfu, bool fresh)
+{
+	if (fresh)
+		baton_vfu_close(vfu);
+	else
+		baton_vfu_forget(vfu);
+}
+
+/* The ids in a device's config space. */
+static int read_ids(struct baton_vfu *vfu, struct baton_pci_ids *ids)
+{
+	uint32_t id, class, subsys;
+	int err;
+
+	err = baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x00, &id) ?:
+	      baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x08, &class) ?:
+	      baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x2c, &subsys);
+	if (err)
+		return err;
+	*ids = (struct baton_pci_ids){
+		.vendor = id & 0xffff, .device = id >> 16,
+		.subvendor = subsys & 0xffff, .subdevice = subsys >> 16,
+		.class_code = class >> 8,
+	};
+	return 0;
+}
+
+/* Every device socket in the devsim directory the host does not have yet. */
+static int discover(struct baton_host *host)
+{
+	DIR *dir = opendir(demo_devsim_dir);
+	struct dirent *de;
+	int err = 0;
+
+	if (!dir)
+		return -BATON_ERR_IO;
+	while (!err && (de = readdir(dir)) != NULL) {
+		struct baton_device_info info = { .orphan = BATON_ORPHAN_QUARANTINE };
+		char name[BATON_PCI_ADDR_STRLEN], path[4096];
+		struct baton_device *dev;
+		size_t len = strlen(de->d_name);
+
+		if (len != BATON_PCI_ADDR_STRLEN - 1 + strlen(".sock") ||
+		    strcmp(de->d_name + BATON_PCI_ADDR_STRLEN - 1, ".sock"))
+			continue;
+		memcpy(name, de->d_name, BATON_PCI_ADDR_STRLEN - 1);
+		name[BATON_PCI_ADDR_STRLEN - 1] = '\0';
+		if (baton_pci_addr_parse(name, &info.addr) ||
+		    baton_host_device(host, &info.addr))
+			continue;	/* not a device, or ours already */
+		err = socket_path(&info.addr, path, sizeof(path)) ?:
+		      baton_vfu_connect(path, &demo_probing);
+		if (err) {
+			fprintf(stderr, "demo-host: %s: %s\n", path, baton_strerror(err));
+			break;
+		}
+		err = read_ids(demo_probing, &info.ids);
+		/* The legacy device may go without a driver; the others may not. */
+		info.mandatory = info.ids.device != 0xba71;
+		if (!err)
+			err = baton_host_add_device(host, &info, &dev);
+		if (err == -BATON_ERR_MISSING) {
+			fprintf(stderr, "demo-host: %s: no driver\n", name);
+			err = 0;
+		} else if (err) {
+			fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
+		}
+		/* A driver took the connection, or nobody wants the device. */
+		if (demo_probing)
+			baton_vfu_close(demo_probing);
+		demo_probing = NULL;
+	}
+	closedir(dir);
+	return err;
+}
+
+/* One JSON line: each pktgen device's counters, after the last packets. */
+static void print_stats(struct baton_host *host, const char *program)
+{
+	json_object *o = json_object_new_object(), *devs = json_object_new_array();
+	struct baton_device *dev = NULL;
+
+	while ((dev = baton_host_next_device(host, dev)) != NULL) {
+		char name[BATON_PCI_ADDR_STRLEN];
+		json_object *d;
+
+		if (!demo_is_pktgen(dev))
+			continue;
+		d = demo_pktgen_stats(dev);
+		json_object_object_add(d, "address", json_object_new_string(
+			baton_pci_addr_format(&baton_device_info(dev)->addr, name)));
+		json_object_object_add(d, "driver", json_object_new_string(
+			baton_device_driver(dev)->name));
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "program", json_object_new_string(program));
+	json_object_object_add(o, "generation",
+			       json_object_new_uint64(baton_host_generation(host)));
+	json_object_object_add(o, "devices", devs);
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fflush(stdout);
+	json_object_put(o);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: demo-host-v%d --devsim DIR --control PATH "
+		"[--ready-fd N] [--drop-connections]\n", DEMO_HOST_VERSION);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "devsim", required_argument, NULL, 'd' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "drop-connections", no_argument, NULL, 'D' },
+		{ 0 },
+	};
+	const char *program = DEMO_HOST_VERSION == 1 ? "demo-host v1" : "demo-host v2";
+	const struct baton_host_opts opts = { .program = program, .argv = argv };
+	const char *control = NULL;
+	struct baton_host *host;
+	int ready_fd = -1, sigfd, opt, err;
+	sigset_t mask;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': demo_devsim_dir = optarg; break;
+		case 'c': control = optarg; break;
+		case 'r': ready_fd = atoi(optarg); break;
+		case 'D': demo_drop_connections = true; break;
+		default: usage();
+		}
+	}
+	if (!demo_devsim_dir || !control || optind != argc)
+		usage();
+
+	/* Drivers watch their interrupts from restore() on. */
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		return 1;
+	err = baton_host_create(&opts, &host);
+	if (err) {
+		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
+		return 1;
+	}
+	err = discover(host) ?: baton_host_listen(host, control);
+	if (err) {
+		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
+		baton_host_destroy(host);
+		return 1;
+	}
+	/* After a restore, --ready-fd names nothing of ours any more. */
+	if (ready_fd >= 0 && !baton_host_restored(host)) {
+		(void)!write(ready_fd, "ready\n", 6);
+		close(ready_fd);
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = baton_host_fd(host), .events = POLLIN },
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = epfd, .events = POLLIN },
+		};
+		struct epoll_event ev[16];
+		int n;
+
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (p[0].revents) {
+			/* The exec inherits the signal mask: give it a clean one. */
+			sigprocmask(SIG_UNBLOCK, &mask, NULL);
+			err = baton_host_dispatch(host);
+			sigprocmask(SIG_BLOCK, &mask, NULL);
+			if (err == BATON_HANDED_OVER) {
+				baton_host_destroy(host);
+				return 0;
+			}
+		}
+		n = epoll_wait(epfd, ev, 16, 0);
+		for (int i = 0; i < n; i++) {
+			struct watch *w = ev[i].data.ptr;
+
+			w->ready(w->arg);
+		}
+	}
+	print_stats(host, program);
+	baton_host_destroy(host);
+	close(sigfd);
+	close(epfd);
+	return 0;
+}

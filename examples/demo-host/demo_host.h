@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DEMO_HOST_H
+#define DEMO_HOST_H
+
+/*
+ * What the demo host's drivers share with its main loop (demo_host.c):
+ * the connection discovery opened for the device being probed, the loop's
+ * watch list, and the tokens under which a device's fds are preserved.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <baton/host.h>
+#include <baton/vfio_user.h>
+#include <json-c/json.h>
+
+#ifndef DEMO_HOST_VERSION
+#error "build with -DDEMO_HOST_VERSION=1 or 2"
+#endif
+
+/*
+ * A device's preserved fds are named after its address, so that two
+ * devices, or two versions, never mix them up: the address in bits 8..39,
+ * the kind of fd below.
+ */
+enum demo_fd_kind {
+	DEMO_FD_CONNECTION = 1,		/* the vfio-user socket: closing it resets the device */
+	DEMO_FD_IRQ = 2,		/* the interrupt eventfd */
+};
+
+uint64_t demo_token(const struct baton_pci_addr *addr, enum demo_fd_kind kind);
+
+/*
+ * The connection discovery opened to a device it is adding: probe() takes
+ * it (and sets this to NULL).  A driver's probe has only the device; this
+ * is how it gets the connection that found it.
+ */
+extern struct baton_vfu *demo_probing;
+
+/* The directory devsim serves its device sockets in. */
+extern const char *demo_devsim_dir;
+
+/* --drop-connections: the pktgen driver does not preserve its connection
+ * (the control run: what a live update without Baton costs). */
+extern bool demo_drop_connections;
+
+/* The main loop calls @ready(@arg) when @fd is readable. */
+int demo_watch(int fd, void (*ready)(void *arg), void *arg);
+void demo_unwatch(int fd);
+
+/*
+ * A preserved connection, adopted; or, when the previous version did not
+ * preserve one, a new one to the device's socket (a device reset by the
+ * close).  *@fresh says which.
+ */
+int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh);
+
+/* A restore that fails hands a preserved connection back untouched, for a
+ * version that comes back; a fresh one is closed. */
+void demo_release_connection(struct baton_vfu *vfu, bool fresh);
+
+/* Each driver's counters for the final report, one object per device. */
+json_object *demo_pktgen_stats(struct baton_device *dev);
+bool demo_is_pktgen(struct baton_device *dev);
+
+#endif /* DEMO_HOST_H */

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The driver of an edu device (QEMU's educational PCI device, which devsim
+ * emulates register for register): the same in both versions, schema
+ * edu-state v1.
+ *
+ * At probe it proves the device works - liveness, a factorial, a DMA round
+ * trip through a region of ours - and keeps what the device must still
+ * show afterwards.  restore() reads the registers back: a device that was
+ * reset in between would have lost them, and the restore fails rather
+ * than drive a device that is not in the state it was handed over in.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/vfio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "demo_host.h"
+
+#define EDU_IDENT		0x00
+#define EDU_IDENT_VALUE		0x010000ed
+#define EDU_LIVENESS		0x04
+#define EDU_FACTORIAL		0x08
+#define EDU_STATUS		0x20
+#define EDU_STATUS_COMPUTING	0x01
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_COUNT		0x90
+#define EDU_DMA_CMD		0x98
+#define EDU_DMA_START		0x1
+#define EDU_DMA_TO_RAM		0x2
+#define EDU_DMA_BUFFER		0x40000
+
+#define DMA_BYTES	4096u
+#define DMA_IOVA	0x100000u	/* well inside edu's 28-bit DMA mask */
+#define LIVENESS	0x5eed1e55u
+#define FACTORIAL_OF	10u
+
+BATON_SCHEMA(edu_state_v1, "edu-state", 1,
+	BATON_FIELD(u32, liveness),
+	BATON_FIELD(u32, factorial_of),
+	BATON_FIELD(u32, factorial),
+	BATON_FIELD(u32, dma_bytes));
+
+struct edu {
+	struct baton_vfu *vfu;
+	struct edu_state_v1 s;
+};
+
+static int rd(struct edu *e, uint64_t reg, uint32_t *val)
+{
+	return baton_vfu_read32(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+}
+
+static int wr(struct edu *e, uint64_t reg, uint32_t val)
+{
+	return baton_vfu_write32(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+}
+
+static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
+{
+	uint32_t v;
+	int err;
+
+	err = baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
+	      baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
+	      baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, DMA_BYTES / 2) ?:
+	      wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?: rd(e, EDU_DMA_CMD, &v);
+	if (!err && (v & EDU_DMA_START))
+		err = -BATON_ERR_IO;	/* devsim completes a DMA before answering */
+	return err;
+}
+
+/* Liveness, a factorial, and half our region through the device's buffer
+ * into the other half. */
+static int exercise(struct edu *e, struct baton_device *dev)
+{
+	struct baton_region *r;
+	uint32_t ident, live, status, fact;
+	uint8_t *mem;
+	int err;
+
+	err = rd(e, EDU_IDENT, &ident);
+	if (err)
+		return err;
+	if (ident != EDU_IDENT_VALUE)
+		return -BATON_ERR_BADVALUE;
+	err = baton_device_region(dev, "edu-dma", DMA_BYTES, &r);
+	if (err)
+		return err;
+	mem = baton_region_base(r);
+	for (uint32_t i = 0; i < DMA_BYTES / 2; i++)
+		mem[i] = (uint8_t)(i * 7);
+	err = wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
+	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?: rd(e, EDU_STATUS, &status) ?:
+	      rd(e, EDU_FACTORIAL, &fact) ?:
+	      baton_vfu_dma_map(e->vfu, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
+	      dma(e, DMA_IOVA, EDU_DMA_BUFFER, 0) ?:
+	      dma(e, EDU_DMA_BUFFER, DMA_IOVA + DMA_BYTES / 2, EDU_DMA_TO_RAM);
+	if (err)
+		return err;
+	if (live != ~LIVENESS || (status & EDU_STATUS_COMPUTING) || fact != 3628800 ||
+	    memcmp(mem, mem + DMA_BYTES / 2, DMA_BYTES / 2))
+		return -BATON_ERR_BADVALUE;
+	e->s = (struct edu_state_v1){ LIVENESS, FACTORIAL_OF, fact, DMA_BYTES / 2 };
+	return 0;
+}
+
+static int edu_probe(struct baton_device *dev)
+{
+	struct edu *e = calloc(1, sizeof(*e));
+	int err;
+
+	if (!e)
+		return -BATON_ERR_NOMEM;
+	e->vfu = demo_probing;
+	err = exercise(e, dev);
+	if (!err)
+		err = baton_host_preserve_fd(baton_device_host(dev),
+			demo_token(&baton_device_info(dev)->addr, DEMO_FD_CONNECTION),
+			baton_vfu_fd(e->vfu), BATON_FD_SOCKET);
+	if (err) {
+		free(e);
+		return err;
+	}
+	demo_probing = NULL;
+	baton_device_set_priv(dev, e);
+	return 0;
+}
+
+static int edu_preserve(struct baton_device *dev, void *state, size_t size)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	if (size != sizeof(e->s))
+		return -BATON_ERR_RANGE;
+	memcpy(state, &e->s, size);
+	return 0;
+}
+
+static int edu_validate(const void *state, size_t size)
+{
+	const struct edu_state_v1 *s = state;
+
+	if (size != sizeof(*s))
+		return -BATON_ERR_RANGE;
+	return s->factorial_of <= 12 && s->dma_bytes <= DMA_BYTES / 2 ?
+	       0 : -BATON_ERR_BADVALUE;
+}
+
+static int edu_restore(struct baton_device *dev, const void *state, size_t size)
+{
+	struct edu *e;
+	uint32_t live, fact;
+	bool fresh;
+	int err;
+
+	err = edu_validate(state, size);
+	if (err)
+		return err;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -BATON_ERR_NOMEM;
+	memcpy(&e->s, state, size);
+	err = demo_connection(dev, &e->vfu, &fresh);
+	if (err)
+		goto err_free;
+	/* What the device showed the previous version, it must show us. */
+	err = rd(e, EDU_LIVENESS, &live) ?: rd(e, EDU_FACTORIAL, &fact);
+	if (!err && (fresh || live != ~e->s.liveness || fact != e->s.factorial))
+		err = -BATON_ERR_BADVALUE;
+	if (err)
+		goto err_vfu;
+	baton_device_set_priv(dev, e);
+	return 0;
+
+err_vfu:
+	demo_release_connection(e->vfu, fresh);
+err_free:
+	free(e);
+	return err;
+}
+
+/* Let go without a reset: the connection stays open (see pktgen_remove()). */
+static void edu_remove(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	if (!e)
+		return;
+	baton_vfu_forget(e->vfu);
+	free(e);
+	baton_device_set_priv(dev, NULL);
+}
+
+static const struct baton_driver_ops edu_ops = {
+	.probe = edu_probe,
+	.preserve = edu_preserve,
+	.restore = edu_restore,
+	.validate = edu_validate,
+	.remove = edu_remove,
+};
+
+BATON_DRIVER(edu_driver, "edu", 0, &edu_ops,
+	BATON_MATCH_DEVICE(0x1234, 0x11e8),
+	BATON_ACCEPT(edu_state_v1));

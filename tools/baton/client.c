@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Asking a Unix socket one thing: a program's control socket
+ * (docs/control-protocol.md) or devsim's status socket (docs/devsim.md).
+ * Both answer a request line with one line of JSON.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_ask(const char *path, const char *request, int timeout_ms,
+	    json_object **answer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[1 << 16];
+	size_t len = 0;
+	int fd, err = 0;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return cli_failf(path, "socket path too long");
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = cli_failf(path, "cannot connect: %s", strerror(errno));
+		goto out;
+	}
+	/* A program that died must not take us with it: no SIGPIPE. */
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		err = cli_failf(path, "cannot send: %s", strerror(errno));
+		goto out;
+	}
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&p, 1, timeout_ms) != 1) {
+			err = cli_failf(path, "no answer within %d ms", timeout_ms);
+			goto out;
+		}
+		got = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			err = cli_failf(path, "the program closed the connection without an answer");
+			goto out;
+		}
+		len += (size_t)got;
+		buf[len] = '\0';
+	}
+	*answer = json_tokener_parse(buf);
+	if (!*answer)
+		err = cli_failf(path, "the answer is not JSON");
+out:
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int cli_ask_json(const char *path, json_object *request, int timeout_ms,
+		 json_object **answer)
+{
+	return cli_ask(path, json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN),
+		       timeout_ms, answer);
+}
+
+const char *cli_json_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
+	       json_object_get_string(v) : NULL;
+}
+
+json_object *cli_json_member(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}

@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: MIT
+/*
+ * baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket]
+ *            [--drop-connections] [--bindir DIR] [--json]
+ *
+ * A live update of a program driving live devices, start to finish, with
+ * everything checked (docs/demo.md):
+ *
+ *   1. devsim serves N pktgen devices, an edu and a legacy device over
+ *      vfio-user; demo-host-v1 drives them, packets flow into its rings;
+ *   2. `update` to demo-host-v2, whose pktgen driver is called nicx and
+ *      writes pktgen-state v2 (converted from v1), and which has no legacy
+ *      driver; packets flow on;
+ *   3. `update` back to v1, which the preflight refuses: v1 cannot read
+ *      pktgen-state v2; v2 runs on, untouched;
+ *   4. devsim stops generating, the host drains its rings, and the packets
+ *      devsim generated are compared with those the drivers received.
+ *
+ * The verdict is "ok" when no packet was lost or duplicated, no device was
+ * reset, and every decision and outcome was the expected one; exit 0 then,
+ * 1 otherwise.  --drop-connections is the control run: the pktgen driver
+ * lets its connection close across the update, as a program without Baton
+ * would, and devsim resets the devices - the verdict says what that cost.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char demo_usage[] =
+	"baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket] "
+	"[--drop-connections] [--bindir DIR] [--json]";
+
+#define MAX_PKTGEN	8	/* the host's DMA pool holds eight rings */
+#define START_MS	10000	/* for a process to say it is ready */
+#define UPDATE_MS	10000	/* for the dry run, and a socket-mode restore */
+
+struct demo_args {
+	const char *devices, *rate, *packets;
+	const char *mode;
+	const char *bindir;
+	bool drop;
+	bool json;
+};
+
+enum device_type { PKTGEN, EDU, LEGACY };
+
+struct device {
+	char address[BATON_PCI_ADDR_STRLEN];
+	enum device_type type;
+};
+
+struct demo {
+	struct demo_args a;
+	long n_pktgen, rate, packets;
+	char dir[64];
+	char devsim[PATH_MAX], host_v1[PATH_MAX], host_v2[PATH_MAX];
+	char status_sock[PATH_MAX], control_sock[PATH_MAX];
+	struct device devices[MAX_PKTGEN + 2];
+	size_t n_devices;
+	pid_t devsim_pid, host_pid;
+	int host_out;			/* the host's stdout: its final counters */
+	json_object *updates;		/* what `--json` reports */
+	bool expected;			/* every decision and outcome as expected */
+};
+
+static void on_opt(int opt, const char *arg, void *ctx)
+{
+	struct demo_args *a = ctx;
+
+	switch (opt) {
+	case 'n': a->devices = arg; break;
+	case 'r': a->rate = arg; break;
+	case 'p': a->packets = arg; break;
+	case 'm': a->mode = arg; break;
+	case 'b': a->bindir = arg; break;
+	case 'D': a->drop = true; break;
+	}
+}
+
+static const struct option longopts[] = {
+	{ "devices", required_argument, NULL, 'n' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "packets", required_argument, NULL, 'p' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "bindir", required_argument, NULL, 'b' },
+	{ "drop-connections", no_argument, NULL, 'D' },
+	{ 0 },
+};
+
+/* Human output, unless --json. */
+static void say(const struct demo *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct demo *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->a.json)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/*
+ * @name in --bindir, next to baton (installed), or in the build tree; as
+ * an absolute path, since the program execs it from wherever it runs.
+ */
+static int locate(const struct demo *d, const char *name, const char *build_subdir,
+		  char *out)
+{
+	char self[PATH_MAX], path[PATH_MAX + 64], *slash;
+	ssize_t n;
+
+	if (d->a.bindir) {
+		snprintf(path, sizeof(path), "%s/%s", d->a.bindir, name);
+		if (access(path, X_OK) || !realpath(path, out))
+			return cli_failf(path, "%s", strerror(errno));
+		return 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return cli_failf("/proc/self/exe", "%s", strerror(errno));
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/%s", self, name);
+	if (!access(path, X_OK) && realpath(path, out))
+		return 0;
+	/* build/tools/baton -> build/<build_subdir>/<name> */
+	snprintf(path, sizeof(path), "%s/../%s/%s", self, build_subdir, name);
+	if (!access(path, X_OK) && realpath(path, out))
+		return 0;
+	return cli_failf(name, "not found next to baton nor in the build tree; "
+			 "give --bindir");
+}
+
+/*
+ * Start @argv with fd 3 the write end of a pipe the child says "ready" on,
+ * stdout to @out_fd (or the log), stderr to the log.  Returns the pid and
+ * the pipe's read end in *@ready.
+ */
+static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
+{
+	posix_spawn_file_actions_t fa;
+	int p[2], log_fd;
+	pid_t pid = -1;
+
+	log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		return -1;
+	if (pipe2(p, O_CLOEXEC)) {
+		close(log_fd);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : log_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
+	if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ))
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	close(log_fd);
+	if (pid < 0)
+		close(p[0]);
+	else
+		*ready = p[0];
+	return pid;
+}
+
+/* Wait for a line on @fd (a child's ready pipe), at most @ms; closes it. */
+static bool await_line(int fd, int ms, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	buf[0] = '\0';
+	while (got < len - 1 && !memchr(buf, '\n', got)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, ms) != 1)
+			break;
+		n = read(fd, buf + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return memchr(buf, '\n', got) != NULL;
+}
+
+/* Signal @pid and reap it, waiting at most @ms (on its pidfd, not a sleep). */
+static void stop(pid_t pid, int sig, int ms)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (kill(pid, sig) == 0 && pidfd >= 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+		if (poll(&p, 1, ms) != 1)
+			kill(pid, SIGKILL);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	waitpid(pid, NULL, 0);
+}
+
+static json_object *devsim_ask(const struct demo *d, const char *request, int ms)
+{
+	json_object *ans = NULL;
+
+	if (cli_ask(d->status_sock, request, ms, &ans))
+		return NULL;
+	if (cli_json_str(ans, "error")) {
+		cli_failf(d->status_sock, "%s: %s", request, cli_json_str(ans, "error"));
+		json_object_put(ans);
+		return NULL;
+	}
+	return ans;
+}
+
+/* Let @packets more packets per device flow, on devsim's word. */
+static int let_traffic_flow(struct demo *d, long *target)
+{
+	char req[64];
+	json_object *ans;
+	int ms = (int)(*target / d->rate * 1000 * 4 + 10000);
+
+	*target += d->packets;
+	snprintf(req, sizeof(req), "wait-generated %ld %d", *target, ms);
+	ans = devsim_ask(d, req, ms + 2000);
+	if (!ans)
+		return EXIT_VERDICT;
+	json_object_put(ans);
+	say(d, "  traffic: %ld packets per pktgen device so far\n", *target);
+	return 0;
+}
+
+static const struct device *device_at(const struct demo *d, const char *address)
+{
+	for (size_t i = 0; address && i < d->n_devices; i++)
+		if (!strcmp(d->devices[i].address, address))
+			return &d->devices[i];
+	return NULL;
+}
+
+/*
+ * What each update must decide, per device type: to v2, pktgen converted
+ * for nicx, edu bound, legacy quarantined; back to v1, the pktgen state
+ * (v2) unreadable - so refused - while edu and legacy would bind.
+ */
+static bool decision_expected(const struct device *dev, bool to_v2,
+			      const char *action, const char *driver)
+{
+	static const char *const want[2][3][2] = {
+		/* to v1 */ { { "quarantine", NULL }, { "bind", "edu" }, { "bind", "legacy" } },
+		/* to v2 */ { { "convert", "nicx" }, { "bind", "edu" }, { "quarantine", NULL } },
+	};
+	const char *const *w = want[to_v2][dev->type];
+
+	return action && !strcmp(action, w[0]) &&
+	       (w[1] ? driver && !strcmp(driver, w[1]) : !driver);
+}
+
+/* Ask for an update to @target; check and print what came back. */
+static int update(struct demo *d, const char *from, const char *to,
+		  const char *target, const char *expect_outcome)
+{
+	const bool to_v2 = !strcmp(to, "demo-host v2");
+	json_object *req = json_object_new_object(), *ans = NULL, *decisions, *u, *out;
+	const char *outcome;
+	bool ok;
+	int err;
+
+	say(d, "\n== update %s -> %s (%s mode)\n", from, to, d->a.mode);
+	json_object_object_add(req, "cmd", json_object_new_string("update"));
+	json_object_object_add(req, "target", json_object_new_string(target));
+	json_object_object_add(req, "mode", json_object_new_string(d->a.mode));
+	json_object_object_add(req, "timeout_ms", json_object_new_int(UPDATE_MS));
+	err = cli_ask_json(d->control_sock, req, 2 * UPDATE_MS + 5000, &ans);
+	json_object_put(req);
+	if (err)
+		return err;
+	outcome = cli_json_str(ans, "outcome");
+	ok = outcome && !strcmp(outcome, expect_outcome);
+	out = json_object_new_array();
+	decisions = cli_json_member(ans, "decisions");
+	for (size_t i = 0; decisions && i < json_object_array_length(decisions); i++) {
+		json_object *dj = json_object_array_get_idx(decisions, i), *o;
+		const char *address = cli_json_str(dj, "address");
+		const char *action = cli_json_str(dj, "action");
+		const char *driver = cli_json_str(dj, "driver");
+		const struct device *dev = device_at(d, address);
+		bool right = dev && decision_expected(dev, to_v2, action, driver);
+
+		ok &= right;
+		say(d, "  %s  %-10s %-7s %s%s\n", address, action, driver ? driver : "-",
+		    cli_json_str(dj, "reason"), right ? "" : "   <- NOT EXPECTED");
+		o = json_object_new_object();
+		json_object_object_add(o, "address", json_object_new_string(address));
+		json_object_object_add(o, "action", json_object_new_string(action));
+		json_object_object_add(o, "driver", driver ? json_object_new_string(driver) : NULL);
+		json_object_object_add(o, "reason", json_object_get(cli_json_member(dj, "reason")));
+		json_object_array_add(out, o);
+	}
+	ok &= decisions && json_object_array_length(decisions) == d->n_devices;
+	d->expected &= ok;
+	if (cli_json_member(ans, "blackout_ms"))
+		say(d, "  %s: blackout %.3f ms%s\n", outcome,
+		    json_object_get_double(cli_json_member(ans, "blackout_ms")),
+		    ok ? "" : "   <- NOT EXPECTED");
+	else
+		say(d, "  %s%s%s%s\n", outcome ? outcome : "no outcome",
+		    cli_json_str(ans, "error") ? ": " : "",
+		    cli_json_str(ans, "error") ? cli_json_str(ans, "error") : "",
+		    ok ? "" : "   <- NOT EXPECTED");
+	u = json_object_new_object();
+	json_object_object_add(u, "from", json_object_new_string(from));
+	json_object_object_add(u, "to", json_object_new_string(to));
+	json_object_object_add(u, "outcome", outcome ? json_object_new_string(outcome) : NULL);
+	json_object_object_add(u, "blackout_ms",
+			       json_object_get(cli_json_member(ans, "blackout_ms")));
+	json_object_object_add(u, "decisions", out);
+	json_object_array_add(d->updates, u);
+	json_object_put(ans);
+	return 0;
+}
+
+/* The running program, by its control socket: name, generation and pid. */
+static int host_status(struct demo *d, const char *expect_program, long expect_generation)
+{
+	json_object *req = json_object_new_object(), *ans = NULL;
+	const char *program;
+	long generation;
+	int err;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	err = cli_ask_json(d->control_sock, req, 5000, &ans);
+	json_object_put(req);
+	if (err)
+		return err;
+	program = cli_json_str(ans, "program");
+	generation = json_object_get_int64(cli_json_member(ans, "generation"));
+	d->host_pid = json_object_get_int(cli_json_member(ans, "pid"));
+	if (!program || strcmp(program, expect_program) || generation != expect_generation) {
+		say(d, "  running: %s, generation %ld   <- NOT EXPECTED\n",
+		    program ? program : "?", generation);
+		d->expected = false;
+	} else {
+		say(d, "  running: %s, generation %ld, pid %d\n", program, generation,
+		    (int)d->host_pid);
+	}
+	json_object_put(ans);
+	return 0;
+}
+
+static int start(struct demo *d)
+{
+	char *argv[4 + 2 * (MAX_PKTGEN + 2) + 1], specs[MAX_PKTGEN + 2][64];
+	char log[PATH_MAX], line[256], ready_arg[] = "3";
+	int ready, out[2];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < (unsigned)d->n_pktgen; i++) {
+		struct device *dev = &d->devices[d->n_devices++];
+
+		snprintf(dev->address, sizeof(dev->address), "0000:01:%02x.0", i % 32);
+		dev->type = PKTGEN;
+	}
+	d->devices[d->n_devices++] = (struct device){ "0000:02:00.0", EDU };
+	d->devices[d->n_devices++] = (struct device){ "0000:03:00.0", LEGACY };
+
+	argv[n++] = d->devsim;
+	argv[n++] = "--dir";
+	argv[n++] = d->dir;
+	argv[n++] = "--ready-fd";
+	argv[n++] = ready_arg;
+	for (size_t i = 0; i < d->n_devices; i++) {
+		static const char *const types[] = { "pktgen", "edu", "legacy" };
+
+		snprintf(specs[i], sizeof(specs[i]), "%s@%s", types[d->devices[i].type],
+			 d->devices[i].address);
+		if (d->devices[i].type == PKTGEN)
+			snprintf(specs[i] + strlen(specs[i]), sizeof(specs[i]) - strlen(specs[i]),
+				 ",rate=%ld", d->rate);
+		argv[n++] = "--device";
+		argv[n++] = specs[i];
+	}
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/devsim.log", d->dir);
+	d->devsim_pid = spawn(argv, log, -1, &ready);
+	if (d->devsim_pid < 0)
+		return cli_failf(d->devsim, "cannot start: %s", strerror(errno));
+	if (!await_line(ready, START_MS, line, sizeof(line))) {
+		close(ready);
+		return cli_failf(d->devsim, "not ready within %d ms (see %s)", START_MS, log);
+	}
+	close(ready);
+	say(d, "devsim: %zu devices over vfio-user in %s\n", d->n_devices, d->dir);
+	for (size_t i = 0; i < d->n_devices; i++) {
+		static const char *const what[] = { "pktgen", "edu", "legacy" };
+
+		say(d, "  %s  %s\n", d->devices[i].address, what[d->devices[i].type]);
+	}
+
+	n = 0;
+	argv[n++] = d->host_v1;
+	argv[n++] = "--devsim";
+	argv[n++] = d->dir;
+	argv[n++] = "--control";
+	argv[n++] = d->control_sock;
+	argv[n++] = "--ready-fd";
+	argv[n++] = ready_arg;
+	if (d->a.drop)
+		argv[n++] = "--drop-connections";
+	argv[n] = NULL;
+	if (pipe2(out, O_CLOEXEC))
+		return cli_failf("pipe", "%s", strerror(errno));
+	snprintf(log, sizeof(log), "%s/host.log", d->dir);
+	d->host_pid = spawn(argv, log, out[1], &ready);
+	close(out[1]);
+	d->host_out = out[0];
+	if (d->host_pid < 0)
+		return cli_failf(d->host_v1, "cannot start: %s", strerror(errno));
+	if (!await_line(ready, START_MS, line, sizeof(line))) {
+		close(ready);
+		return cli_failf(d->host_v1, "not ready within %d ms (see %s)", START_MS, log);
+	}
+	close(ready);
+	say(d, "demo-host v1: driving them, pid %d, %ld packets/s per pktgen device%s\n",
+	    (int)d->host_pid, d->rate,
+	    d->a.drop ? "\n  (control run: the pktgen driver drops its connections)" : "");
+	return 0;
+}
+
+/* A pktgen device's counters in the host's final report, or NULL. */
+static json_object *host_device(json_object *report, const char *address)
+{
+	json_object *devs = cli_json_member(report, "devices");
+
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+		json_object *o = json_object_array_get_idx(devs, i);
+
+		if (address && cli_json_str(o, "address") &&
+		    !strcmp(cli_json_str(o, "address"), address))
+			return o;
+	}
+	return NULL;
+}
+
+static uint64_t u64(json_object *o, const char *key)
+{
+	return (uint64_t)json_object_get_int64(cli_json_member(o, key));
+}
+
+/* Stop the traffic, drain, count: devsim's counters against the drivers'. */
+static int account(struct demo *d)
+{
+	json_object *final, *report, *devs, *out, *packets;
+	uint64_t generated = 0, received = 0, duplicated = 0, bad = 0, resets = 0;
+	char line[1 << 16];
+	bool ok;
+
+	say(d, "\n== accounting\n");
+	final = devsim_ask(d, "pause", 5000);
+	if (!final)
+		return EXIT_VERDICT;
+	kill(d->host_pid, SIGTERM);
+	if (!await_line(d->host_out, 10000, line, sizeof(line)) ||
+	    !(report = json_tokener_parse(line))) {
+		json_object_put(final);
+		return cli_failf(d->host_v1, "no final report from the host");
+	}
+	devs = cli_json_member(final, "devices");
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+		json_object *dev = json_object_array_get_idx(devs, i), *h;
+		const char *address = cli_json_str(dev, "address");
+		uint64_t gen, rx;
+
+		resets += u64(dev, "resets");
+		if (strcmp(cli_json_str(dev, "type") ? cli_json_str(dev, "type") : "", "pktgen"))
+			continue;
+		h = host_device(report, address);
+		gen = u64(dev, "generated");
+		rx = h ? u64(h, "received") : 0;
+		generated += gen;
+		received += rx;
+		duplicated += h ? u64(h, "duplicated") : 0;
+		bad += h ? u64(h, "bad_payload") : 0;
+		say(d, "  %s  generated %-8" PRIu64 " received %-8" PRIu64
+		    " ring-full drops %-4" PRIu64 " lost at reset %-4" PRIu64 " resets %" PRIu64 "\n",
+		    address, gen, rx, u64(dev, "dropped"), u64(dev, "lost_on_reset"),
+		    u64(dev, "resets"));
+	}
+	json_object_put(final);
+	json_object_put(report);
+
+	ok = d->expected && generated > 0 && received == generated && !duplicated &&
+	     !bad && !resets;
+	say(d, "  packets: generated %" PRIu64 ", received %" PRIu64 ", lost %" PRIu64
+	    ", duplicated %" PRIu64 "; device resets: %" PRIu64 "\n",
+	    generated, received, generated - received, duplicated, resets);
+	say(d, "\nverdict: %s\n", ok ?
+	    "ok - updated live to a renamed driver and a new state format, the way "
+	    "back refused; no packet lost or duplicated, no device reset" :
+	    "FAILED - see above");
+
+	if (d->a.json) {
+		out = json_object_new_object();
+		packets = json_object_new_object();
+		json_object_object_add(packets, "generated", json_object_new_uint64(generated));
+		json_object_object_add(packets, "received", json_object_new_uint64(received));
+		json_object_object_add(packets, "lost", json_object_new_uint64(generated - received));
+		json_object_object_add(packets, "duplicated", json_object_new_uint64(duplicated));
+		json_object_object_add(out, "verdict", json_object_new_string(ok ? "ok" : "failed"));
+		json_object_object_add(out, "packets", packets);
+		json_object_object_add(out, "device_resets", json_object_new_uint64(resets));
+		json_object_object_add(out, "updates", json_object_get(d->updates));
+		cli_json_print(out);
+	}
+	return ok ? EXIT_OK : EXIT_VERDICT;
+}
+
+static void cleanup(struct demo *d, bool keep)
+{
+	static const char *const files[] = { "devsim.log", "host.log" };
+	char path[PATH_MAX];
+
+	if (d->host_pid > 0)
+		stop(d->host_pid, SIGTERM, 5000);
+	if (d->devsim_pid > 0)
+		stop(d->devsim_pid, SIGTERM, 5000);
+	if (d->host_out >= 0)
+		close(d->host_out);
+	if (keep) {
+		fprintf(stderr, "baton: demo: logs kept in %s\n", d->dir);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->dir, files[i]);
+		unlink(path);
+	}
+	rmdir(d->dir);
+}
+
+/* @arg as a number in [@min, @max] (@arg NULL: keep *@out). */
+static bool number(const char *arg, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!arg)
+		return true;
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int run_demo(int argc, char **argv)
+{
+	struct demo d = { .a = { .mode = "exec" }, .n_pktgen = 2, .rate = 20000,
+			  .packets = 2000, .host_out = -1, .expected = true };
+	long target = 0;
+	int first, err;
+
+	first = cli_parse(argc, argv, demo_usage, &d.a.json, longopts, "", on_opt, &d.a);
+	if (first < 0)
+		return EXIT_INVALID;
+	if (argc != first)
+		return cli_usage(demo_usage, "demo takes no operands");
+	if (!number(d.a.devices, 1, MAX_PKTGEN, &d.n_pktgen))
+		return cli_usage(demo_usage, "--devices takes 1 to %d", MAX_PKTGEN);
+	if (!number(d.a.rate, 1, 1000000, &d.rate))
+		return cli_usage(demo_usage, "--rate takes 1 to 1000000 packets/s");
+	if (!number(d.a.packets, 1, 100000000, &d.packets))
+		return cli_usage(demo_usage, "--packets takes 1 to 100000000");
+	if (strcmp(d.a.mode, "exec") && strcmp(d.a.mode, "socket"))
+		return cli_usage(demo_usage, "--mode is exec or socket, not '%s'", d.a.mode);
+	err = locate(&d, "devsim", "devsim", d.devsim) ?:
+	      locate(&d, "demo-host-v1", "examples/demo-host", d.host_v1) ?:
+	      locate(&d, "demo-host-v2", "examples/demo-host", d.host_v2);
+	if (err)
+		return err;
+	/* Short: socket paths in it must fit sun_path. */
+	snprintf(d.dir, sizeof(d.dir), "/tmp/baton-demo.XXXXXX");
+	if (!mkdtemp(d.dir))
+		return cli_failf(d.dir, "%s", strerror(errno));
+	snprintf(d.status_sock, sizeof(d.status_sock), "%s/status.sock", d.dir);
+	snprintf(d.control_sock, sizeof(d.control_sock), "%s/control.sock", d.dir);
+	/* A socket-mode successor outlives its parent: make it our child. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	d.updates = json_object_new_array();
+
+	err = start(&d) ?: let_traffic_flow(&d, &target) ?:
+	      update(&d, "demo-host v1", "demo-host v2", d.host_v2, "updated") ?:
+	      host_status(&d, "demo-host v2", 1) ?: let_traffic_flow(&d, &target) ?:
+	      update(&d, "demo-host v2", "demo-host v1", d.host_v1, "refused") ?:
+	      host_status(&d, "demo-host v2", 1) ?: let_traffic_flow(&d, &target) ?:
+	      account(&d);
+	cleanup(&d, err == EXIT_INVALID);
+	json_object_put(d.updates);
+	return err;
+}
+
+const struct cli_cmd cmd_demo = { "demo", run_demo, demo_usage };
