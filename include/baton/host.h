@@ -12,8 +12,8 @@
  *    mapped shared; the next version maps the same pages again, so nothing
  *    is ever copied, whatever the size;
  *  - preserved fds, each with a 64-bit token (sockets, pipes, eventfds,
- *    device fds), handed to the next version by token, as in the kernel's
- *    LUO;
+ *    device fds) in a named session, handed to the next version by
+ *    session and token, as in the kernel's LUO;
  *  - devices, each bound to a driver declared with BATON_DRIVER(), whose
  *    state is preserved in the schema the driver writes.
  *
@@ -186,7 +186,8 @@ unsigned baton_region_users(const struct baton_region *region);
  *
  * The host does not own @fd: the program keeps using and closing it (then
  * it must baton_host_unpreserve_fd() first).  Tokens are the program's own
- * names; they must be unique and not 0.
+ * names; they must be unique in their session and not 0, and their top bit
+ * is the host's.  These three work on the default session, "".
  *
  * Return: 0, -BATON_ERR_DUPLICATE, -BATON_ERR_INVAL, -BATON_ERR_NOMEM.
  */
@@ -203,6 +204,34 @@ int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
  * Return: the fd, or -BATON_ERR_MISSING when there is none.
  */
 int baton_host_take_fd(struct baton_host *host, uint64_t token);
+
+/* ---- Sessions: named sets of preserved fds ---- */
+
+/**
+ * baton_host_session() - the session called @name, created or inherited
+ * @host: the host
+ * @name: its name, at most BATON_SESSION_NAME_MAX bytes; "" is the
+ *        default session, the one baton_host_preserve_fd() and friends use
+ * @out:  the session; the host owns it
+ *
+ * The kernel LUO's sessions: each part of a program (a driver, per device;
+ * a library) keeps its fds under its own name, and chooses its tokens
+ * without knowing anyone else's.  The next version finds the session by
+ * name and each fd in it by token.
+ *
+ * Return: 0, -BATON_ERR_INVAL (a name too long), -BATON_ERR_NOMEM.
+ */
+#define BATON_SESSION_NAME_MAX 64
+struct baton_session;
+int baton_host_session(struct baton_host *host, const char *name,
+		       struct baton_session **out);
+const char *baton_session_name(const struct baton_session *session);
+
+/* baton_host_preserve_fd(), _unpreserve_fd() and _take_fd(), in @session. */
+int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
+			      int fd, enum baton_fd_kind kind);
+int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token);
+int baton_session_take_fd(struct baton_session *session, uint64_t token);
 
 /* ---- Devices ---- */
 

@@ -6,10 +6,12 @@
  * DOC: handover image
  *
  * The image is what one version of a program leaves to the next: which fds
- * it hands over (each with a 64-bit token), which memory regions live in
- * them, and one record per preserved device (address, ids, schema GUID,
- * state payload, orphan policy).  Its byte layout is image_abi.h and
- * docs/image-format.md.
+ * it hands over, which memory regions live in them, and one record per
+ * preserved device (address, ids, schema GUID, state payload, orphan
+ * policy).  Each fd belongs to a named session (the kernel LUO's: a set of
+ * fds preserved together; "" is the default session) and carries a 64-bit
+ * token, by which the next version asks for it, unique within its session.
+ * Its byte layout is image_abi.h and docs/image-format.md.
  *
  * Reading: baton_image_parse() validates the whole image once, up front -
  * header, CRC, fdt_check_full(), every node and property, every reference -
@@ -48,10 +50,17 @@ enum baton_orphan {
 	BATON_ORPHAN_RESET,		/* state dropped, device reset, cold probe */
 };
 
-/* fds { fd@N { token; kind; } } */
+/* fds { fd@N { token; kind; session; } } */
 struct baton_image_fd {
 	uint32_t index;
-	uint64_t token;
+	uint64_t token;		/* unique within the session */
+	/*
+	 * The session the fd belongs to; "" is the default session.  The
+	 * reader sets "" when the property is absent; the writer takes NULL
+	 * as "" and writes no property for either, so that an image without
+	 * sessions is one that readers predating them know.
+	 */
+	const char *session;
 	enum baton_fd_kind kind;
 };
 
@@ -120,9 +129,9 @@ void baton_image_free(struct baton_image *img);
 
 /**
  * baton_image_write() - serialize an image
- * @img: the image; indices must be unique and references must resolve;
- *       program must not be NULL; format_version is ignored (the writer
- *       writes version 1)
+ * @img: the image; indices must be unique, fd tokens unique within each
+ *       session, and references must resolve; program must not be NULL;
+ *       format_version is ignored (the writer writes version 1)
  * @out: a malloc'd buffer with header and tree, free with free()
  * @len: its length
  *

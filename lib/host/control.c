@@ -161,15 +161,29 @@ static json_object *status_json(const struct baton_host *host)
 		json_object_object_add(r, "users", json_object_new_int((int)host->regions[i]->users));
 		json_object_array_add(regions, r);
 	}
-	for (size_t i = 0; i < host->n_fds; i++) {
-		json_object *s;
+	/* Each session with the program's fds in it; the host's own are not. */
+	for (size_t k = 0; k < host->n_sessions; k++) {
+		json_object *fds = json_object_new_array(), *s;
 
-		if (host->fds[i].token & BATON_TOKEN_HOST)
+		for (size_t i = 0; i < host->n_fds; i++) {
+			const struct preserved_fd *p = &host->fds[i];
+			json_object *f;
+
+			if (p->session != host->sessions[k] || (p->token & BATON_TOKEN_HOST))
+				continue;
+			f = json_object_new_object();
+			json_object_object_add(f, "token", json_object_new_uint64(p->token));
+			json_object_object_add(f, "kind", json_object_new_string(
+				baton_fd_kind_name(p->kind)));
+			json_object_array_add(fds, f);
+		}
+		if (!json_object_array_length(fds)) {
+			json_object_put(fds);
 			continue;
+		}
 		s = json_object_new_object();
-		json_object_object_add(s, "token", json_object_new_uint64(host->fds[i].token));
-		json_object_object_add(s, "kind", json_object_new_string(
-			baton_fd_kind_name(host->fds[i].kind)));
+		json_object_object_add(s, "name", json_object_new_string(host->sessions[k]->name));
+		json_object_object_add(s, "fds", fds);
 		json_object_array_add(sessions, s);
 	}
 	json_object_object_add(o, "devices", devices);

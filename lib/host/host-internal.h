@@ -44,7 +44,15 @@ struct baton_region {
 	unsigned users;
 };
 
+/* A named set of preserved fds; the default one is "", and the host's own
+ * fds are in it. */
+struct baton_session {
+	struct baton_host *host;
+	char *name;
+};
+
 struct preserved_fd {
+	struct baton_session *session;
 	uint64_t token;
 	int fd;
 	enum baton_fd_kind kind;
@@ -77,6 +85,8 @@ struct baton_host {
 	struct baton_region **regions;
 	size_t n_regions;
 	uint64_t region_seq;		/* tokens stay unique as regions come and go */
+	struct baton_session **sessions;	/* [0] is the default, "" */
+	size_t n_sessions;
 	struct preserved_fd *fds;
 	size_t n_fds;
 	/* Restoring: the number of each image fd here, in image order. */

@@ -298,18 +298,85 @@ int baton_device_region(struct baton_device *dev, const char *label,
 
 /* ---- Fds ---- */
 
-static struct preserved_fd *find_fd(const struct baton_host *host, uint64_t token)
+static struct baton_session *find_session(const struct baton_host *host,
+					   const char *name)
 {
+	for (size_t i = 0; i < host->n_sessions; i++)
+		if (!strcmp(host->sessions[i]->name, name))
+			return host->sessions[i];
+	return NULL;
+}
+
+int baton_host_session(struct baton_host *host, const char *name,
+		       struct baton_session **out)
+{
+	struct baton_session *s;
+
+	if (!name || strlen(name) > BATON_SESSION_NAME_MAX)
+		return -BATON_ERR_INVAL;
+	s = find_session(host, name);
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -BATON_ERR_NOMEM;
+	s->host = host;
+	s->name = strdup(name);
+	if (!s->name || grow_array((void **)&host->sessions, host->n_sessions,
+				   sizeof(*host->sessions))) {
+		free(s->name);
+		free(s);
+		return -BATON_ERR_NOMEM;
+	}
+	host->sessions[host->n_sessions++] = s;
+	*out = s;
+	return 0;
+}
+
+const char *baton_session_name(const struct baton_session *session)
+{
+	return session->name;
+}
+
+/* The default session, made in baton_host_create() before anything else. */
+static struct baton_session *default_session(const struct baton_host *host)
+{
+	return host->sessions[0];
+}
+
+static struct preserved_fd *find_fd(const struct baton_session *session,
+				    uint64_t token)
+{
+	const struct baton_host *host = session->host;
+
 	for (size_t i = 0; i < host->n_fds; i++)
-		if (host->fds[i].token == token)
+		if (host->fds[i].session == session && host->fds[i].token == token)
 			return &host->fds[i];
 	return NULL;
 }
 
-int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
-			   enum baton_fd_kind kind)
+static int add_fd(struct baton_session *session, uint64_t token, int fd,
+		  enum baton_fd_kind kind)
 {
-	struct preserved_fd *p = find_fd(host, token);
+	struct baton_host *host = session->host;
+
+	if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
+		return -BATON_ERR_NOMEM;
+	host->fds[host->n_fds++] = (struct preserved_fd){ session, token, fd, kind };
+	return 0;
+}
+
+static void remove_fd(struct baton_host *host, struct preserved_fd *p)
+{
+	*p = host->fds[--host->n_fds];
+}
+
+int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
+			      int fd, enum baton_fd_kind kind)
+{
+	struct preserved_fd *p = find_fd(session, token);
 
 	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
 	    kind > BATON_FD_OTHER || fcntl(fd, F_GETFD) < 0)
@@ -321,53 +388,63 @@ int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
 		p->kind = kind;
 		return 0;
 	}
-	if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
-		return -BATON_ERR_NOMEM;
-	host->fds[host->n_fds++] = (struct preserved_fd){ token, fd, kind };
+	return add_fd(session, token, fd, kind);
+}
+
+int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(session, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -BATON_ERR_MISSING;
+	remove_fd(session->host, p);
 	return 0;
+}
+
+int baton_session_take_fd(struct baton_session *session, uint64_t token)
+{
+	struct preserved_fd *p = find_fd(session, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -BATON_ERR_MISSING;
+	return p->fd;
+}
+
+int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
+			   enum baton_fd_kind kind)
+{
+	return baton_session_preserve_fd(default_session(host), token, fd, kind);
+}
+
+int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token)
+{
+	return baton_session_unpreserve_fd(default_session(host), token);
+}
+
+int baton_host_take_fd(struct baton_host *host, uint64_t token)
+{
+	return baton_session_take_fd(default_session(host), token);
 }
 
 int baton_host_keep_fd(struct baton_host *host, uint64_t token, int fd,
 		       enum baton_fd_kind kind)
 {
-	if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
-		return -BATON_ERR_NOMEM;
-	host->fds[host->n_fds++] = (struct preserved_fd){ token, fd, kind };
-	return 0;
+	return add_fd(default_session(host), token, fd, kind);
 }
 
 int baton_host_kept_fd(const struct baton_host *host, uint64_t token)
 {
-	struct preserved_fd *p = find_fd(host, token);
+	struct preserved_fd *p = find_fd(default_session(host), token);
 
 	return p ? p->fd : -1;
 }
 
 void baton_host_drop_fd(struct baton_host *host, uint64_t token)
 {
-	struct preserved_fd *p = find_fd(host, token);
+	struct preserved_fd *p = find_fd(default_session(host), token);
 
 	if (p)
-		*p = host->fds[--host->n_fds];
-}
-
-int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token)
-{
-	struct preserved_fd *p = find_fd(host, token);
-
-	if (!p || (token & BATON_TOKEN_HOST))
-		return -BATON_ERR_MISSING;
-	*p = host->fds[--host->n_fds];
-	return 0;
-}
-
-int baton_host_take_fd(struct baton_host *host, uint64_t token)
-{
-	struct preserved_fd *p = find_fd(host, token);
-
-	if (!p || (token & BATON_TOKEN_HOST))
-		return -BATON_ERR_MISSING;
-	return p->fd;
+		remove_fd(host, p);
 }
 
 /* ---- Devices ---- */
@@ -613,7 +690,8 @@ static int take_fds(struct baton_host *host, const struct baton_image *img)
 	if (host->n_inherited != img->n_fds)
 		return -BATON_ERR_MISSING;
 	for (size_t i = 0; i < img->n_fds; i++) {
-		int fd = host->inherited[i];
+		struct baton_session *session;
+		int fd = host->inherited[i], err;
 
 		if (fcntl(fd, F_GETFD) < 0)
 			return -BATON_ERR_BADVALUE;
@@ -623,10 +701,10 @@ static int take_fds(struct baton_host *host, const struct baton_image *img)
 		if ((img->fds[i].token & BATON_TOKEN_HOST) &&
 		    !(img->fds[i].token & BATON_TOKEN_CONTROL))
 			continue;
-		if (grow_array((void **)&host->fds, host->n_fds, sizeof(*host->fds)))
-			return -BATON_ERR_NOMEM;
-		host->fds[host->n_fds++] = (struct preserved_fd){
-			img->fds[i].token, fd, img->fds[i].kind };
+		err = baton_host_session(host, img->fds[i].session, &session) ?:
+		      add_fd(session, img->fds[i].token, fd, img->fds[i].kind);
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -1108,6 +1186,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out)
 {
 	struct baton_host *host;
+	struct baton_session *session;
 	long image_fd, report_fd, handover_fd;
 	int err;
 
@@ -1124,6 +1203,9 @@ int baton_host_create(const struct baton_host_opts *opts,
 		err = -BATON_ERR_NOMEM;
 		goto err_host;
 	}
+	err = baton_host_session(host, "", &session);
+	if (err)
+		goto err_host;
 
 	handover_fd = env_number(BATON_ENV_HANDOVER, INT32_MAX);
 	if (handover_fd >= 0) {
@@ -1177,6 +1259,11 @@ void baton_host_destroy(struct baton_host *host)
 		free(r->label);
 		free(r);
 	}
+	for (size_t i = 0; i < host->n_sessions; i++) {
+		free(host->sessions[i]->name);
+		free(host->sessions[i]);
+	}
+	free(host->sessions);
 	free(host->regions);
 	free(host->devices);
 	free(host->fds);

@@ -247,13 +247,15 @@ static size_t image_fds(const struct baton_host *host, struct baton_image_fd *fd
 	size_t n = 0;
 
 	for (size_t i = 0; i < host->n_regions; i++, n++) {
-		fds[n] = (struct baton_image_fd){ (uint32_t)n,
-			host->regions[i]->token, BATON_FD_MEMFD };
+		fds[n] = (struct baton_image_fd){ .index = (uint32_t)n,
+			.token = host->regions[i]->token, .kind = BATON_FD_MEMFD };
 		numbers[n] = host->regions[i]->fd;
 	}
 	for (size_t i = 0; i < host->n_fds; i++, n++) {
-		fds[n] = (struct baton_image_fd){ (uint32_t)n, host->fds[i].token,
-			host->fds[i].kind };
+		fds[n] = (struct baton_image_fd){ .index = (uint32_t)n,
+			.token = host->fds[i].token,
+			.session = host->fds[i].session->name,
+			.kind = host->fds[i].kind };
 		numbers[n] = host->fds[i].fd;
 	}
 	return n;

@@ -19,7 +19,7 @@
  *    a unit address; then every child in tree order - no known property
  *    twice, required properties present, then each property in the order
  *    of the node's prop_spec table below; then values that must be unique
- *    across children (fd tokens, device addresses).
+ *    across children (fd tokens within a session, device addresses).
  *
  * Properties this reader does not know are ignored, so later writers may
  * add optional ones without a new format version.
@@ -27,7 +27,8 @@
  * Nothing is read outside the buffer: libfdt checks the structure, and
  * every property is used only through the length libfdt returns for it.
  * Keys that must be unique are sorted rather than hashed, so a hostile
- * image costs O(n log n) at worst.
+ * image costs O(n log n) comparisons at worst.  A comparison of two fd
+ * sessions, the one string in a key, reads no more than the shorter name.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,9 +48,14 @@ struct parsed_image {
 	uint32_t *refs;		/* each device's fds then regions, in order */
 };
 
-/* A value that must be unique, and the position in tree order of its node. */
+/*
+ * A value that must be unique, and the position in tree order of its node.
+ * A non-NULL @name is part of the value: an fd's token need only be unique
+ * within its session, so two fds repeat only if both token and session do.
+ */
 struct key {
 	uint64_t key;
+	const char *name;	/* NULL: the value is @key alone */
 	size_t pos;
 };
 
@@ -246,12 +252,28 @@ static int get_u64(const struct node *n, int i, uint64_t *out)
 	return err;
 }
 
+/*
+ * Order values by key, then by name (NULL sorting as ""); 0 when they are
+ * the same value.  The one comparison the fast path, the sort and the
+ * search for runs all use, so that they cannot disagree on what repeats.
+ */
+static int value_cmp(const struct key *x, const struct key *y)
+{
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (!x->name && !y->name)
+		return 0;
+	return strcmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
+/* Then by position, so that a run of equal values is in tree order. */
 static int key_cmp(const void *a, const void *b)
 {
 	const struct key *x = a, *y = b;
+	int c = value_cmp(x, y);
 
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
+	if (c)
+		return c;
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
@@ -266,13 +288,16 @@ static bool find_repeat(struct key *keys, size_t n, size_t *later,
 	bool found = false;
 	size_t i;
 
-	/* Writers usually go in order: then one pass is enough. */
-	for (i = 1; i < n && keys[i - 1].key < keys[i].key; i++)
+	/*
+	 * Writers usually go in order: then one pass is enough.  Strictly
+	 * increasing values are sorted and have no repeat.
+	 */
+	for (i = 1; i < n && value_cmp(&keys[i - 1], &keys[i]) < 0; i++)
 		;
 	if (i < n)
 		qsort(keys, n, sizeof(*keys), key_cmp);
 	for (i = 1; i < n; i++) {
-		if (keys[i].key != keys[i - 1].key)
+		if (value_cmp(&keys[i], &keys[i - 1]))
 			continue;
 		/* keys[i - 1] heads the run: a later one is no earlier. */
 		if (!found || keys[i].pos < *later) {
@@ -450,11 +475,12 @@ static int read_root(struct reader *r)
 	return err;
 }
 
-enum { FD_TOKEN, FD_KIND, FD_PROPS };
+enum { FD_TOKEN, FD_KIND, FD_SESSION, FD_PROPS };
 
 static const struct prop_spec fd_spec[FD_PROPS] = {
 	[FD_TOKEN] = { "token", true },
 	[FD_KIND] = { "kind", true },
+	[FD_SESSION] = { "session", false },
 };
 
 static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
@@ -482,9 +508,33 @@ static int read_fd(struct reader *r, size_t i)
 				props };
 
 	fd->index = r->fds.units[i];
+	fd->session = "";
 	return read_props(&n, FD_PROPS) ?:
 	       get_u64(&n, FD_TOKEN, &fd->token) ?:
-	       get_fd_kind(&n, &fd->kind);
+	       get_fd_kind(&n, &fd->kind) ?:
+	       get_string(&n, FD_SESSION, &fd->session);
+}
+
+/* Enough of a session's name to recognise it, and room left for the node. */
+#define SESSION_SHOWN 64
+
+/* "token 0x... already used by ...", naming the session unless default. */
+static int token_repeat_err(const struct reader *r, size_t later,
+			    size_t earlier)
+{
+	const struct baton_image_fd *fd = &r->pi->img.fds[later];
+	char what[sizeof(r->diag->what)];
+	size_t len = strlen(fd->session);
+
+	if (!len)
+		snprintf(what, sizeof(what), "token 0x%016llx",
+			 (unsigned long long)fd->token);
+	else
+		snprintf(what, sizeof(what),
+			 "token 0x%016llx in session \"%.*s%s\"",
+			 (unsigned long long)fd->token, SESSION_SHOWN,
+			 fd->session, len > SESSION_SHOWN ? "..." : "");
+	return repeat_err(r, &r->fds, later, earlier, "token", what);
 }
 
 static int read_fds(struct reader *r)
@@ -493,7 +543,6 @@ static int read_fds(struct reader *r)
 	struct container *c = &r->fds;
 	struct key *tokens;
 	size_t later, earlier;
-	char what[48];
 	int err;
 
 	err = read_children(r, c);
@@ -511,14 +560,13 @@ static int read_fds(struct reader *r)
 		err = read_fd(r, i);
 		if (err)
 			goto out;
+		/* Unique within a session: (token, session) is the value. */
 		tokens[i].key = img->fds[i].token;
+		tokens[i].name = img->fds[i].session;
 		tokens[i].pos = i;
 	}
-	if (find_repeat(tokens, c->n, &later, &earlier)) {
-		snprintf(what, sizeof(what), "token 0x%016llx",
-			 (unsigned long long)img->fds[later].token);
-		err = repeat_err(r, c, later, earlier, "token", what);
-	}
+	if (find_repeat(tokens, c->n, &later, &earlier))
+		err = token_repeat_err(r, later, earlier);
 out:
 	free(tokens);
 	return err;

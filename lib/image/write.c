@@ -6,9 +6,10 @@
  * sequential-write API, puts the header in front of it with
  * baton_image_pack(), and parses the result back with baton_image_parse().
  * The reader is the only validator: an image that breaks one of its rules
- * (a dangling reference, a repeated index, token or address, a bus other
- * than "pci") is refused with -BATON_ERR_INVAL rather than handed to the
- * next version, and whatever the writer returns, the reader accepts.
+ * (a dangling reference, a repeated index or address, a token repeated
+ * within one session, a bus other than "pci") is refused with
+ * -BATON_ERR_INVAL rather than handed to the next version, and whatever
+ * the writer returns, the reader accepts.
  *
  * The writer itself refuses only what it could not even write down: a
  * missing program, an fd kind or orphan policy out of range, a PCI address
@@ -16,10 +17,13 @@
  * no pointer.
  *
  * Properties with a default are written only when they differ from it
- * (schema-name, schema-version, state and state-crc, fds, regions,
- * mandatory), except orphan, which is always written so that a dump of the
- * tree shows every device's policy.  The three containers are always
- * written, even empty.  A NULL bus is written as "pci", a NULL label as "".
+ * (an fd's session, schema-name, schema-version, state and state-crc, fds,
+ * regions, mandatory), except orphan, which is always written so that a
+ * dump of the tree shows every device's policy.  The three containers are
+ * always written, even empty.  A NULL bus is written as "pci", a NULL label
+ * as "", and a NULL session, like "", not at all: the default session is
+ * the absent property, so images without sessions read the same in
+ * readers that predate them.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -61,7 +65,9 @@ static size_t estimate(const struct baton_image *img)
 	size_t size = 1024 + strlen(img->program) +
 		      (img->exec_path ? strlen(img->exec_path) : 0);
 
-	size += img->n_fds * 64;
+	for (size_t i = 0; i < img->n_fds; i++)
+		size += 64 + (img->fds[i].session ?
+			      16 + strlen(img->fds[i].session) : 0);
 	for (size_t i = 0; i < img->n_regions; i++)
 		size += 96 + (img->regions[i].label ?
 			      strlen(img->regions[i].label) : 0);
@@ -100,12 +106,15 @@ static int put_flag(void *fdt, const char *name)
 static int write_fd(void *fdt, const struct baton_image_fd *fd)
 {
 	char name[NODE_NAME_MAX];
+	int err;
 
 	snprintf(name, sizeof(name), "fd@%x", fd->index);
-	return fdt_begin_node(fdt, name) ?:
-	       fdt_property_u64(fdt, "token", fd->token) ?:
-	       fdt_property_string(fdt, "kind", baton_fd_kind_name(fd->kind)) ?:
-	       fdt_end_node(fdt);
+	err = fdt_begin_node(fdt, name) ?:
+	      fdt_property_u64(fdt, "token", fd->token) ?:
+	      fdt_property_string(fdt, "kind", baton_fd_kind_name(fd->kind));
+	if (!err && fd->session && *fd->session)
+		err = fdt_property_string(fdt, "session", fd->session);
+	return err ?: fdt_end_node(fdt);
 }
 
 static int write_region(void *fdt, const struct baton_image_region *rg)

@@ -27,7 +27,9 @@
  *     report after each: the shared regions go with their last user
  *
  * Both devices use the shared region "pool"; the counter alone uses
- * "counter-dma" (baton_device_region(), the kernel's FLB).
+ * "counter-dma" (baton_device_region(), the kernel's FLB).  A session
+ * "extra" holds one more eventfd, holding 7, under the same token as the
+ * default session's.
  *
  * It updates only at generation N (default 0, a cold start), so that a
  * version that comes back, with the same arguments, does not try again.
@@ -280,8 +282,16 @@ static void report(struct baton_host *host, struct baton_region *r,
 	counter_state *s = counter ? baton_device_priv(counter) : NULL;
 	int pipe_r = baton_host_take_fd(host, TOKEN_PIPE_R);
 	int efd = baton_host_take_fd(host, TOKEN_EVENTFD);
+	struct baton_session *extra;
 	int pipe_bytes = -1;
-	uint64_t events = 0;
+	uint64_t events = 0, extra_events = 0;
+
+	if (!baton_host_session(host, "extra", &extra)) {
+		int fd = baton_session_take_fd(extra, TOKEN_EVENTFD);
+
+		if (read(fd, &extra_events, sizeof(extra_events)) == sizeof(extra_events))
+			(void)!write(fd, &extra_events, sizeof(extra_events));
+	}
 
 	ioctl(pipe_r, FIONREAD, &pipe_bytes);
 	/* Read the count and put it back: looking must not change it. */
@@ -294,7 +304,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
-	       "\"hotplug\":%lld}\n",
+	       "\"hotplug\":%lld,\"session_eventfd\":%llu}\n",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -312,7 +322,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       baton_device_driver(scratch)->name : "quarantined",
 	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
-	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr));
+	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
+	       (unsigned long long)extra_events);
 	fflush(stdout);
 }
 
@@ -338,9 +349,10 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	const struct baton_device_info scratch = {
 		scratch_addr, { 0x1234, 0x5c4a, 0, 0, 0xff0000 },
 		BATON_ORPHAN_QUARANTINE, false };
+	struct baton_session *session;
 	struct baton_device *dev;
 	uint64_t five = 5;
-	int p[2], efd;
+	int p[2], efd, seven;
 
 	if (baton_host_region(host, "data", REGION_SIZE, r))
 		return -1;
@@ -360,6 +372,10 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 					   BATON_FD_EVENTFD))
 			return -1;
 	}
+	seven = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (seven < 0 || baton_host_session(host, "extra", &session) ||
+	    baton_session_preserve_fd(session, TOKEN_EVENTFD, seven, BATON_FD_EVENTFD))
+		return -1;
 	if (baton_host_preserve_fd(host, TOKEN_PIPE_R, p[0], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))

@@ -58,6 +58,19 @@ else
 	not_ok "pack the good fixture"
 fi
 
+# Named fd sessions: one token in several sessions (rule C4).
+if pack "$data/good-sessions.dts" sessions; then
+	expect "inspect fds in sessions" 0 inspect --json "$tmp/sessions.img"
+	check "inspect json: every fd has a session, \"\" the default" '[.fds[] | [.token, .session]] == [[256,""],[256,"edu0"],[512,"edu0"],[256,"net"],[768,""]]'
+	expect "inspect fds in sessions, text" 0 inspect "$tmp/sessions.img"
+	grep -q '^  fd@1  token 0x0000000000000100  vfio-device  session "edu0"$' "$tmp/out" &&
+	grep -q '^  fd@0  token 0x0000000000000100  memfd$' "$tmp/out" &&
+		ok "inspect text names a session unless the default" ||
+		not_ok "inspect text names a session unless the default"
+else
+	not_ok "pack the sessions fixture"
+fi
+
 # Every bad fixture names what it breaks: "/* expect: TEXT */" on line 1.
 for dts in "$data"/bad-*.dts; do
 	name=$(basename "$dts" .dts)

@@ -35,7 +35,7 @@ start_pid=$(jq .pid "$tmp/out")
 if [ "$(stat -c %a "$ctl")" = 600 ]; then ok "the control socket is 0600"; else not_ok "the control socket is 0600"; fi
 
 expect "status" 0 status --socket "$ctl" --json
-check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576,"users":0},{"label":"pool","size":65536,"users":2},{"label":"counter-dma","size":4096,"users":1}] and (.sessions | map(.kind) | sort == ["eventfd","pipe","pipe"])'
+check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576,"users":0},{"label":"pool","size":65536,"users":2},{"label":"counter-dma","size":4096,"users":1}] and (.sessions | map(.name) == ["", "extra"]) and (.sessions[0].fds | map(.kind) | sort == ["eventfd","pipe","pipe"]) and .sessions[1].fds == [{"token":3,"kind":"eventfd"}]'
 expect "status text" 0 status --socket "$ctl"
 
 expect "dry run" 0 update --socket "$ctl" --to "$v2" --dry-run --json
@@ -50,7 +50,7 @@ check "v2 restored everything, same PID" ".event == \"restored\" and .version ==
 next_line
 check "v2 listens on the inherited socket" '.event == "listening"'
 expect "status after the update" 0 status --socket "$ctl" --json
-check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and (.sessions | length == 3)'
+check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and ([.sessions[].fds[]] | length == 4)'
 
 expect "downgrade is refused by the preflight" 1 update --socket "$ctl" --to "$v1" --json
 check "refused, with the reason" '.outcome == "refused" and (.error | test("refused")) and .decisions[0].action == "quarantine"'
@@ -71,7 +71,7 @@ fi
 if kill -0 "$start_pid" 2>/dev/null; then not_ok "the old process exited"; else ok "the old process exited"; fi
 pid=$new_pid
 expect "status from the new process" 0 status --socket "$ctl" --json
-check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and (.sessions | length == 3)'
+check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and ([.sessions[].fds[]] | length == 4)'
 expect "no program at the socket" 2 status --socket "$tmp/nobody"
 
 tap_done

@@ -42,7 +42,7 @@ check() {
 }
 
 # What must hold in every line: nothing lost, nothing leaked.
-intact='all(.[]; .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .frozen <= 0)
+intact='all(.[]; .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)
 	and ([.[].fds] | unique | length == 1)
 	and ([.[].pid] | unique | length == 1)'
 
@@ -90,7 +90,7 @@ run "the target never reports" "$v1" --update-to "$drivers_v2" --force
 check "a dry run that gives no report refuses the update" "length == 2 and .[1].event == \"update-failed\" and .[1].error == -$BATON_ERR_REFUSED and $intact"
 
 # ---- socket mode: the new version is a new process ----
-same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .frozen <= 0)'
+same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)'
 
 run "socket mode" "$v1" --update-to "$v2" --mode socket --extra-fds 600
 check "socket mode: v1 hands over, v2 restores in a new process" "length == 3 and ([.[].event] | sort == [\"handed-over\", \"restored\", \"started\"]) and (.[0].pid as \$old | map(select(.event == \"restored\"))[0] | .version == 2 and .pid != \$old) and $same"

@@ -344,6 +344,8 @@ static void test_defaults(void **state)
 	(void)state;
 	buf = build(VARIANT(), &len);
 	img = parse_ok(buf, len);
+	assert_string_equal(img->fds[0].session, "");
+	assert_string_equal(img->fds[1].session, "");
 	assert_string_equal(img->regions[1].label, "");
 	d = &img->devices[1];
 	assert_null(d->schema_name);
@@ -1080,6 +1082,172 @@ static void test_fd_duplicate_token(void **state)
 		       "token 0x0000000000000010 already used by /fds/fd@0");
 }
 
+static void test_fd_session(void **state)
+{
+	struct baton_image *img;
+	size_t len;
+	void *buf;
+
+	(void)state;
+	buf = build(VARIANT(FD({ "session", STR("dev0") })), &len);
+	img = parse_ok(buf, len);
+	assert_string_equal(img->fds[0].session, "");
+	assert_string_equal(img->fds[1].session, "dev0");
+	assert_true(img->fds[1].token == 0x0102030405060708ull);
+	assert_int_equal(img->fds[1].kind, BATON_FD_VFIO_DEVICE);
+	baton_image_free(img);
+	free(buf);
+}
+
+static void test_fd_session_not_string(void **state)
+{
+	(void)state;
+	expect_variant(VARIANT(FD({ "session", BYTES('d', 'e', 'v') })),
+		       BATON_ERR_BADVALUE, "/fds/fd@1: session",
+		       "'session' is not a single NUL-terminated string");
+	expect_variant(VARIANT(FD({ "session", STR("dev0\0dev1") })),
+		       BATON_ERR_BADVALUE, "/fds/fd@1: session", NULL);
+	expect_variant(VARIANT(FD({ "session", BYTES() })),
+		       BATON_ERR_BADVALUE, "/fds/fd@1: session", NULL);
+	/* After kind, in the order of the table. */
+	expect_variant(VARIANT(FD({ "session", BYTES() },
+				  { "kind", STR("dmabuf") })),
+		       BATON_ERR_BADVALUE, "/fds/fd@1: kind", NULL);
+	expect_variant(VARIANT(FD({ "session", STR("a") },
+				  { "session", STR("b") })),
+		       BATON_ERR_DUPLICATE, "/fds/fd@1: session",
+		       "property 'session' appears twice");
+}
+
+/* fd@0's token, 0x10, in another session, or in the default one spelt "". */
+static void test_fd_token_across_sessions(void **state)
+{
+	struct baton_image *img;
+	size_t len;
+	void *buf;
+
+	(void)state;
+	buf = build(VARIANT(FD({ "token", BYTES(BE32(0), BE32(0x10)) },
+			       { "session", STR("dev0") })), &len);
+	img = parse_ok(buf, len);
+	assert_true(img->fds[0].token == img->fds[1].token);
+	baton_image_free(img);
+	free(buf);
+
+	expect_variant(VARIANT(FD({ "token", BYTES(BE32(0), BE32(0x10)) },
+				  { "session", STR("") })),
+		       BATON_ERR_DUPLICATE, "/fds/fd@1: token",
+		       "token 0x0000000000000010 already used by /fds/fd@0");
+}
+
+/* A tree of fds only: fd@<i> with tokens[i] and, unless NULL, sessions[i]. */
+static void *build_fds(const uint64_t *tokens, size_t n,
+		       const char *const *sessions, size_t *len)
+{
+	void *fdt = new_tree();
+	char name[16];
+
+	assert_int_equal(fdt_begin_node(fdt, ""), 0);
+	put_props(fdt, N(root_base), NULL, 0);
+	assert_int_equal(fdt_begin_node(fdt, "fds"), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "fd@%zx", i);
+		assert_int_equal(fdt_begin_node(fdt, name), 0);
+		assert_int_equal(fdt_property_u64(fdt, "token", tokens[i]), 0);
+		assert_int_equal(fdt_property_string(fdt, "kind", "memfd"), 0);
+		if (sessions[i])
+			assert_int_equal(fdt_property_string(fdt, "session",
+							     sessions[i]), 0);
+		assert_int_equal(fdt_end_node(fdt), 0);
+	}
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	return pack(fdt, len);
+}
+
+/* Those fds parse, or fail with exactly @err at @where (if @err). */
+static void expect_fds(const uint64_t *tokens, size_t n,
+		       const char *const *sessions, int err, const char *where,
+		       const char *what)
+{
+	size_t len;
+	void *img = build_fds(tokens, n, sessions, &len);
+
+	if (err)
+		expect_err_at(img, len, err, where, what);
+	else
+		baton_image_free(parse_ok(img, len));
+	free(img);
+}
+
+static void test_fd_duplicate_token_in_session(void **state)
+{
+	static const uint64_t tokens[] = { 0x10, 0x10, 0x10 };
+	static const char *const sessions[] = { "dev0", "dev1", "dev0" };
+
+	(void)state;
+	expect_fds(N(tokens), sessions, BATON_ERR_DUPLICATE, "/fds/fd@2: token",
+		   "token 0x0000000000000010 in session \"dev0\" already used by /fds/fd@0");
+}
+
+/*
+ * Of several repeated (token, session) pairs, the first node in tree order
+ * that repeats one - here not the one that sorts first - and the node it
+ * repeats.
+ */
+static void test_fd_first_duplicate_token_reported(void **state)
+{
+	static const uint64_t tokens[] = { 1, 1, 2, 1, 2, 2, 1 };
+	static const char *const sessions[] = { "a", "b", "a", NULL, "b",
+						"a", "b" };
+
+	(void)state;
+	expect_fds(N(tokens), sessions, BATON_ERR_DUPLICATE, "/fds/fd@5: token",
+		   "token 0x0000000000000002 in session \"a\" already used by /fds/fd@2");
+}
+
+/*
+ * Writers usually go in order, and the reader then skips the sort: the
+ * session is part of what must increase, so a pair repeated next to
+ * itself is still caught, and sessions out of order under one token are
+ * still sorted.
+ */
+static void test_fd_sessions_in_order(void **state)
+{
+	static const uint64_t increasing[] = { 1, 1, 1, 2, 3 };
+	static const char *const increasing_s[] = { NULL, "a", "b", "a", "" };
+	static const uint64_t repeat[] = { 1, 1, 1, 2 };
+	static const char *const repeat_s[] = { NULL, "a", "a", "a" };
+	static const uint64_t backwards[] = { 1, 1, 1 };
+	static const char *const backwards_s[] = { "b", "a", NULL };
+	static const char *const apart_s[] = { "b", "a", "b" };
+
+	(void)state;
+	expect_fds(N(increasing), increasing_s, 0, NULL, NULL);
+	expect_fds(N(repeat), repeat_s, BATON_ERR_DUPLICATE, "/fds/fd@2: token",
+		   "token 0x0000000000000001 in session \"a\" already used by /fds/fd@1");
+	expect_fds(N(backwards), backwards_s, 0, NULL, NULL);
+	/* Tokens in order, a repeated pair apart: only sorting brings them together. */
+	expect_fds(N(backwards), apart_s, BATON_ERR_DUPLICATE, "/fds/fd@2: token",
+		   "token 0x0000000000000001 in session \"b\" already used by /fds/fd@0");
+}
+
+/* A long session is cut short in the message, not what follows it. */
+static void test_fd_duplicate_token_long_session(void **state)
+{
+	static const uint64_t tokens[] = { 7, 7 };
+	char name[201], want[128];
+	const char *const sessions[] = { name, name };
+
+	(void)state;
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(want, sizeof(want), "in session \"%.64s...\" already used by /fds/fd@0",
+		 name);
+	expect_fds(N(tokens), sessions, BATON_ERR_DUPLICATE, "/fds/fd@1: token",
+		   want);
+}
+
 static void test_fd_duplicate_property(void **state)
 {
 	(void)state;
@@ -1548,6 +1716,13 @@ int main(void)
 		cmocka_unit_test(test_fd_kind_not_string),
 		cmocka_unit_test(test_fd_every_kind),
 		cmocka_unit_test(test_fd_duplicate_token),
+		cmocka_unit_test(test_fd_session),
+		cmocka_unit_test(test_fd_session_not_string),
+		cmocka_unit_test(test_fd_token_across_sessions),
+		cmocka_unit_test(test_fd_duplicate_token_in_session),
+		cmocka_unit_test(test_fd_first_duplicate_token_reported),
+		cmocka_unit_test(test_fd_sessions_in_order),
+		cmocka_unit_test(test_fd_duplicate_token_long_session),
 		cmocka_unit_test(test_fd_duplicate_property),
 
 		cmocka_unit_test(test_region_fd_missing),

@@ -31,10 +31,13 @@ struct fixture {
 
 static void fixture_init(struct fixture *f)
 {
+	/* The default session spelt both ways, and a named one. */
 	static const struct baton_image_fd fds[] = {
-		{ 0, 0x100, BATON_FD_MEMFD },
-		{ 1, UINT64_MAX, BATON_FD_VFIO_CONTAINER },
-		{ 0xa, 0, BATON_FD_OTHER },
+		{ .index = 0, .token = 0x100, .kind = BATON_FD_MEMFD },
+		{ .index = 1, .token = UINT64_MAX, .session = "vm0",
+		  .kind = BATON_FD_VFIO_CONTAINER },
+		{ .index = 0xa, .token = 0, .session = "",
+		  .kind = BATON_FD_OTHER },
 	};
 	static const struct baton_image_region regions[] = {
 		{ 0, 0, 0x200000, "rx ring" },
@@ -138,6 +141,12 @@ static void assert_device_equal(const struct baton_image_device *a,
 	assert_int_equal(a->mandatory, b->mandatory);
 }
 
+/* The writer's NULL session is the reader's "". */
+static const char *session_of(const struct baton_image_fd *fd)
+{
+	return fd->session ? fd->session : "";
+}
+
 static void assert_image_equal(const struct baton_image *a,
 			       const struct baton_image *b)
 {
@@ -153,6 +162,7 @@ static void assert_image_equal(const struct baton_image *a,
 	for (size_t i = 0; i < a->n_fds; i++) {
 		assert_int_equal(a->fds[i].index, b->fds[i].index);
 		assert_true(a->fds[i].token == b->fds[i].token);
+		assert_string_equal(session_of(&a->fds[i]), b->fds[i].session);
 		assert_int_equal(a->fds[i].kind, b->fds[i].kind);
 	}
 	assert_int_equal(a->n_regions, b->n_regions);
@@ -260,8 +270,58 @@ static void test_null_defaults(void **state)
 	assert_int_equal(baton_image_parse(buf, len, &back, NULL), 0);
 	assert_string_equal(back->devices[1].bus, "pci");
 	assert_string_equal(back->regions[0].label, "");
+	assert_string_equal(back->fds[0].session, "");
 	baton_image_free(back);
 	free(buf);
+}
+
+/*
+ * The default session is the absent property, however the caller spells
+ * it, so that an image without sessions is what older readers know.
+ */
+static void test_session_written_only_when_named(void **state)
+{
+	static const char *const fd_paths[] = { "/fds/fd@0", "/fds/fd@1",
+						"/fds/fd@a" };
+	const void *prop;
+	struct fixture f;
+	uint8_t *buf;
+	size_t len;
+	int plen, off;
+
+	(void)state;
+	fixture_init(&f);
+	assert_int_equal(baton_image_write(&f.img, (void **)&buf, &len), 0);
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fd_paths); i++) {
+		off = fdt_path_offset(buf + 64, fd_paths[i]);
+		assert_true(off >= 0);
+		prop = fdt_getprop(buf + 64, off, "session", &plen);
+		if (i == 1) {
+			assert_non_null(prop);
+			assert_int_equal(plen, sizeof("vm0"));
+			assert_memory_equal(prop, "vm0", sizeof("vm0"));
+		} else {
+			assert_null(prop);
+		}
+	}
+	free(buf);
+}
+
+/* A session name far longer than the rest of the image put together. */
+static void test_long_session(void **state)
+{
+	enum { LEN = 64 * 1024 };
+	char *name = malloc(LEN + 1);
+	struct fixture f;
+
+	(void)state;
+	assert_non_null(name);
+	memset(name, 's', LEN);
+	name[LEN] = '\0';
+	fixture_init(&f);
+	f.fds[0].session = name;
+	round_trip(&f.img);
+	free(name);
 }
 
 static void expect_refused(const struct baton_image *img)
@@ -312,8 +372,35 @@ static void test_refuses_duplicate_token(void **state)
 
 	(void)state;
 	fixture_init(&f);
+	/* fd@0's NULL session and fd@a's "" are both the default one. */
 	f.fds[2].token = f.fds[0].token;
 	expect_refused(&f.img);
+}
+
+/* Tokens are unique within a session: the reader's rule, the writer's. */
+static void test_refuses_duplicate_token_in_session(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	fixture_init(&f);
+	f.fds[0].session = "vm0";
+	f.fds[0].token = f.fds[1].token;
+	expect_refused(&f.img);
+}
+
+static void test_same_token_across_sessions(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	fixture_init(&f);
+	/* fd@1 is in "vm0", fd@0 and fd@a in the default session. */
+	f.fds[1].token = f.fds[0].token;
+	round_trip(&f.img);
+	f.fds[2].session = "vm1";
+	f.fds[2].token = f.fds[0].token;
+	round_trip(&f.img);
 }
 
 static void test_refuses_duplicate_index(void **state)
@@ -373,10 +460,15 @@ static void test_refuses_unwritable(void **state)
 	expect_refused(&f.img);
 }
 
-/* 10k devices, each with state and references, and 1k fds. */
+/*
+ * 10k devices, each with state and references, and 1k fds in four
+ * sessions, not in order, that share each token: unique only as (token,
+ * session) pairs, which the reader must sort to check.
+ */
 static void test_large(void **state)
 {
 	enum { N_DEV = 10000, N_FD = 1000, N_REGION = 100 };
+	static const char *const sessions[] = { "vm1", "", "vm0", "net" };
 	struct baton_image_device *devs = calloc(N_DEV, sizeof(*devs));
 	struct baton_image_region *regions = calloc(N_REGION, sizeof(*regions));
 	struct baton_image_fd *fds = calloc(N_FD, sizeof(*fds));
@@ -398,7 +490,9 @@ static void test_large(void **state)
 	for (int i = 0; i < (int)sizeof(payload); i++)
 		payload[i] = i * 3;
 	for (uint32_t i = 0; i < N_FD; i++)
-		fds[i] = (struct baton_image_fd){ i, 0x1000 + i, i % 7 };
+		fds[i] = (struct baton_image_fd){ .index = i,
+			.token = 0x1000 + i / 4, .session = sessions[i % 4],
+			.kind = i % 7 };
 	for (uint32_t i = 0; i < N_REGION; i++)
 		regions[i] = (struct baton_image_region){
 			i, i * 10, (uint64_t)i << 21, "ring" };
@@ -448,8 +542,8 @@ static void test_first_guess_too_small(void **state)
 	(void)state;
 	assert_non_null(fds);
 	for (uint32_t i = 0; i < N_FD; i++)
-		fds[i] = (struct baton_image_fd){
-			0xf0000000 + i, i, BATON_FD_VFIO_CONTAINER };
+		fds[i] = (struct baton_image_fd){ .index = 0xf0000000 + i,
+			.token = i, .kind = BATON_FD_VFIO_CONTAINER };
 	round_trip(&img);
 	free(fds);
 }
@@ -556,10 +650,14 @@ int main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_empty_image),
 		cmocka_unit_test(test_null_defaults),
+		cmocka_unit_test(test_session_written_only_when_named),
+		cmocka_unit_test(test_long_session),
 		cmocka_unit_test(test_refuses_dangling_region_fd),
 		cmocka_unit_test(test_refuses_dangling_device_fd),
 		cmocka_unit_test(test_refuses_dangling_device_region),
 		cmocka_unit_test(test_refuses_duplicate_token),
+		cmocka_unit_test(test_refuses_duplicate_token_in_session),
+		cmocka_unit_test(test_same_token_across_sessions),
 		cmocka_unit_test(test_refuses_duplicate_index),
 		cmocka_unit_test(test_refuses_duplicate_address),
 		cmocka_unit_test(test_refuses_unwritable),

@@ -106,7 +106,16 @@ static int run_status(int argc, char **argv)
 			putchar('\n');
 		}
 		arr = cli_json_member(ans, "sessions");
-		printf("  preserved fds: %zu\n", arr ? json_object_array_length(arr) : 0);
+		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+			json_object *s = json_object_array_get_idx(arr, i);
+			const char *name = cli_json_str(s, "name");
+			json_object *fds = cli_json_member(s, "fds");
+
+			printf("  session \"%s\"%s  %zu preserved fd%s\n", name ? name : "",
+			       name && !name[0] ? " (default)" : "",
+			       fds ? json_object_array_length(fds) : 0,
+			       fds && json_object_array_length(fds) == 1 ? "" : "s");
+		}
 	}
 	json_object_put(ans);
 	return err;

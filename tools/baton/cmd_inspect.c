@@ -62,6 +62,9 @@ static void print_json(const struct baton_image *img)
 
 		json_object_object_add(o, "index", json_object_new_int64(img->fds[i].index));
 		json_object_object_add(o, "token", json_object_new_uint64(img->fds[i].token));
+		/* Always there: "" is the default session, not a missing one. */
+		json_object_object_add(o, "session",
+				       json_object_new_string(img->fds[i].session));
 		json_object_object_add(o, "kind", json_object_new_string(
 					       baton_fd_kind_name(img->fds[i].kind)));
 		json_object_array_add(fds, o);
@@ -96,9 +99,16 @@ static void print_text(const char *path, const struct baton_image *img)
 	printf("%s: baton image format %u, generation %" PRIu64 ", program \"%s\"\n",
 	       path, img->format_version, img->generation, img->program);
 	printf("fds: %zu\n", img->n_fds);
-	for (size_t i = 0; i < img->n_fds; i++)
-		printf("  fd@%x  token %#018" PRIx64 "  %s\n", img->fds[i].index,
-		       img->fds[i].token, baton_fd_kind_name(img->fds[i].kind));
+	for (size_t i = 0; i < img->n_fds; i++) {
+		const struct baton_image_fd *fd = &img->fds[i];
+
+		printf("  fd@%x  token %#018" PRIx64 "  %s", fd->index,
+		       fd->token, baton_fd_kind_name(fd->kind));
+		/* The default session goes unsaid, as in the tree. */
+		if (*fd->session)
+			printf("  session \"%s\"", fd->session);
+		putchar('\n');
+	}
 	printf("regions: %zu\n", img->n_regions);
 	for (size_t i = 0; i < img->n_regions; i++) {
 		const struct baton_image_region *r = &img->regions[i];
