@@ -76,10 +76,11 @@ check-fuzz: $(BUILD_FUZZ)/build.ninja
 check-vm: all
 	tests/vm/run $(BUILD)
 
-bench: $(BUILD)/build.ninja
+bench: all
 	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout
 	$(BUILD)/bench/bench_plan
 	$(BUILD)/bench/bench_blackout
+	bench/bench_devices.sh $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

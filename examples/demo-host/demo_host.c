@@ -57,12 +57,27 @@ struct watch {
 #define MAX_WATCHES 64
 static struct watch watches[MAX_WATCHES];
 
-uint64_t demo_token(const struct baton_pci_addr *addr, enum demo_fd_kind kind)
+static int device_session(struct baton_device *dev, struct baton_session **out)
 {
-	uint64_t bdf = (uint64_t)addr->domain << 16 | (uint64_t)addr->bus << 8 |
-		       (uint64_t)addr->dev << 3 | addr->fn;
+	char name[BATON_PCI_ADDR_STRLEN];
 
-	return bdf << 8 | kind;
+	return baton_host_session(baton_device_host(dev),
+		baton_pci_addr_format(&baton_device_info(dev)->addr, name), out);
+}
+
+int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
+		     enum baton_fd_kind kind)
+{
+	struct baton_session *s;
+
+	return device_session(dev, &s) ?: baton_session_preserve_fd(s, token, fd, kind);
+}
+
+int demo_take_fd(struct baton_device *dev, enum demo_fd_token token)
+{
+	struct baton_session *s;
+
+	return device_session(dev, &s) ?: baton_session_take_fd(s, token);
 }
 
 int demo_watch(int fd, void (*ready)(void *arg), void *arg)
@@ -102,8 +117,7 @@ static int socket_path(const struct baton_pci_addr *addr, char *path, size_t len
 int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh)
 {
 	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
-	int fd = baton_host_take_fd(baton_device_host(dev),
-				    demo_token(addr, DEMO_FD_CONNECTION));
+	int fd = demo_take_fd(dev, DEMO_FD_CONNECTION);
 	char path[4096];
 	int err;
 
@@ -253,6 +267,10 @@ int main(int argc, char **argv)
 	if (!demo_devsim_dir || !control || optind != argc)
 		usage();
 
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* Drivers watch their interrupts from restore() on. */
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
@@ -274,10 +292,6 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	for (;;) {
 		struct pollfd p[3] = {
@@ -293,10 +307,12 @@ int main(int argc, char **argv)
 		if (p[1].revents)
 			break;
 		if (p[0].revents) {
-			/* The exec inherits the signal mask: give it a clean one. */
-			sigprocmask(SIG_UNBLOCK, &mask, NULL);
+			/*
+			 * SIGTERM stays blocked through an update: the next
+			 * version inherits the mask, and a SIGTERM sent during
+			 * the blackout waits for it, pending, on its signalfd.
+			 */
 			err = baton_host_dispatch(host);
-			sigprocmask(SIG_BLOCK, &mask, NULL);
 			if (err == BATON_HANDED_OVER) {
 				baton_host_destroy(host);
 				return 0;

@@ -20,16 +20,19 @@
 #endif
 
 /*
- * A device's preserved fds are named after its address, so that two
- * devices, or two versions, never mix them up: the address in bits 8..39,
- * the kind of fd below.
+ * Each device keeps its fds in a session of its own, named after its
+ * address (the kernel LUO's sessions): the tokens inside are the same for
+ * every device.
  */
-enum demo_fd_kind {
+enum demo_fd_token {
 	DEMO_FD_CONNECTION = 1,		/* the vfio-user socket: closing it resets the device */
 	DEMO_FD_IRQ = 2,		/* the interrupt eventfd */
 };
 
-uint64_t demo_token(const struct baton_pci_addr *addr, enum demo_fd_kind kind);
+int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
+		     enum baton_fd_kind kind);
+/* The fd the previous version preserved, or a negative error. */
+int demo_take_fd(struct baton_device *dev, enum demo_fd_token token);
 
 /*
  * The connection discovery opened to a device it is adding: probe() takes

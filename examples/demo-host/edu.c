@@ -117,9 +117,8 @@ static int edu_probe(struct baton_device *dev)
 	e->vfu = demo_probing;
 	err = exercise(e, dev);
 	if (!err)
-		err = baton_host_preserve_fd(baton_device_host(dev),
-			demo_token(&baton_device_info(dev)->addr, DEMO_FD_CONNECTION),
-			baton_vfu_fd(e->vfu), BATON_FD_SOCKET);
+		err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(e->vfu),
+				       BATON_FD_SOCKET);
 	if (err) {
 		free(e);
 		return err;

@@ -42,9 +42,8 @@ static int legacy_probe(struct baton_device *dev)
 	if (!err)
 		err = baton_vfu_write32(l->vfu, VFIO_PCI_BAR0_REGION_INDEX,
 					LEGACY_SCRATCH, l->s.scratch) ?:
-		      baton_host_preserve_fd(baton_device_host(dev),
-					     demo_token(addr, DEMO_FD_CONNECTION),
-					     baton_vfu_fd(l->vfu), BATON_FD_SOCKET);
+		      demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(l->vfu),
+				       BATON_FD_SOCKET);
 	if (err) {
 		free(l);
 		return err;

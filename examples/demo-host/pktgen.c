@@ -51,9 +51,10 @@ struct pktgen_desc {
 	uint8_t data[48];
 };
 
-/* 16384 entries: at the default 20000 packets/s a ring covers 800 ms, far
- * longer than an update keeps the driver from consuming. */
-#define RING_ENTRIES	16384u
+/* 65536 entries (4 MiB): at the default 20000 packets/s a ring covers
+ * 3.3 s, far longer than an update keeps the driver from consuming, even
+ * on a loaded machine running sanitizer builds. */
+#define RING_ENTRIES	65536u
 #define RING_BYTES	(RING_ENTRIES * sizeof(struct pktgen_desc))
 #define MAX_DEVICES	8u
 #define POOL_LABEL	"pktgen-dma"
@@ -148,16 +149,12 @@ static int start_device(struct pktgen *p)
 /* Preserve what the next version takes: the pool is a shared region. */
 static int preserve_fds(struct pktgen *p)
 {
-	const struct baton_pci_addr *addr = &baton_device_info(p->dev)->addr;
-	struct baton_host *host = baton_device_host(p->dev);
-	int err;
+	int err = demo_preserve_fd(p->dev, DEMO_FD_IRQ, p->irq, BATON_FD_EVENTFD);
 
-	err = baton_host_preserve_fd(host, demo_token(addr, DEMO_FD_IRQ), p->irq,
-				     BATON_FD_EVENTFD);
 	if (err || demo_drop_connections)
 		return err;
-	return baton_host_preserve_fd(host, demo_token(addr, DEMO_FD_CONNECTION),
-				      baton_vfu_fd(p->vfu), BATON_FD_SOCKET);
+	return demo_preserve_fd(p->dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
+				BATON_FD_SOCKET);
 }
 
 static void free_pktgen(struct pktgen *p)
@@ -297,8 +294,6 @@ static int pktgen_validate(const void *state, size_t size)
 
 static int pktgen_restore(struct baton_device *dev, const void *state, size_t size)
 {
-	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
-	struct baton_host *host = baton_device_host(dev);
 	struct pktgen *p;
 	bool fresh;
 	int err;
@@ -316,7 +311,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	err = baton_device_region(dev, POOL_LABEL, POOL_BYTES, &p->pool);
 	if (err)
 		goto err_free;
-	p->irq = baton_host_take_fd(host, demo_token(addr, DEMO_FD_IRQ));
+	p->irq = demo_take_fd(dev, DEMO_FD_IRQ);
 	if (p->irq < 0) {
 		err = p->irq;
 		goto err_free;
@@ -331,8 +326,8 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 #endif
 		err = start_device(p);
 		if (!err)
-			err = baton_host_preserve_fd(host, demo_token(addr, DEMO_FD_CONNECTION),
-						     baton_vfu_fd(p->vfu), BATON_FD_SOCKET);
+			err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
+					       BATON_FD_SOCKET);
 	}
 	if (!err)
 		err = demo_watch(p->irq, consume, p);

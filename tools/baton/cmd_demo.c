@@ -487,7 +487,10 @@ static int account(struct demo *d)
 	if (!await_line(d->host_out, 10000, line, sizeof(line)) ||
 	    !(report = json_tokener_parse(line))) {
 		json_object_put(final);
-		return cli_failf(d->host_v1, "no final report from the host");
+		if (waitpid(d->host_pid, NULL, WNOHANG) != d->host_pid)
+			return cli_failf("demo-host", "no final report within 10 s of SIGTERM");
+		d->host_pid = 0;
+		return cli_failf("demo-host", "exited on SIGTERM without its final report");
 	}
 	devs = cli_json_member(final, "devices");
 	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
