@@ -146,10 +146,16 @@ static json_object *status_json(const struct baton_host *host)
 		if (dev->drv && !baton_schema_describe(baton_driver_written(dev->drv), &desc)) {
 			json_object_object_add(d, "schema", json_object_new_string(
 				baton_guid_format(desc->guid, guid)));
+			json_object_object_add(d, "schema_name", json_object_new_string(desc->name));
+			json_object_object_add(d, "schema_version", json_object_new_int64(desc->version));
 			baton_schema_desc_free(desc);
 		} else {
 			json_object_object_add(d, "schema", json_object_new_string(
 				baton_guid_format(dev->schema, guid)));
+			json_object_object_add(d, "schema_name", dev->schema_name ?
+				json_object_new_string(dev->schema_name) : NULL);
+			json_object_object_add(d, "schema_version", dev->schema_name ?
+				json_object_new_int64(dev->schema_version) : NULL);
 		}
 		json_object_array_add(devices, d);
 	}

@@ -66,6 +66,8 @@ struct baton_device {
 	bool frozen;
 	/* A quarantined device's record, handed on as it came. */
 	uint8_t schema[BATON_GUID_SIZE];
+	char *schema_name;			/* NULL when the record had none */
+	uint32_t schema_version;
 	void *state;
 	uint32_t state_size;
 	/* The shared regions it uses, recorded in its image record. */

@@ -555,6 +555,7 @@ static void free_device(struct baton_device *dev)
 	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
 		dev->drv->ops->remove(dev);
 	free(dev->uses);
+	free(dev->schema_name);
 	free(dev->state);
 	free(dev);
 }
@@ -575,6 +576,7 @@ void baton_host_remove_device(struct baton_device *dev)
 	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
 		dev->drv->ops->remove(dev);
 	drop_uses(dev);
+	free(dev->schema_name);
 	free(dev->state);
 	free(dev);
 }
@@ -916,6 +918,9 @@ static int carry_quarantined(struct baton_host *host, const struct baton_image_d
 	if (!dev)
 		return -BATON_ERR_NOMEM;
 	memcpy(dev->schema, rec->schema, BATON_GUID_SIZE);
+	dev->schema_version = rec->schema_version;
+	if (rec->schema_name && !(dev->schema_name = strdup(rec->schema_name)))
+		goto err_dev;
 	if (rec->state_size) {
 		dev->state = malloc(rec->state_size);
 		if (!dev->state)
@@ -928,6 +933,7 @@ static int carry_quarantined(struct baton_host *host, const struct baton_image_d
 	return 0;
 
 err_dev:
+	free(dev->schema_name);
 	free(dev->state);
 	free(dev->uses);
 	free(dev);

@@ -100,6 +100,8 @@ static int build_records(struct update *u)
 			d->schema_version = w->contract[0].u.schema.version;
 		} else {
 			memcpy(d->schema, dev->schema, BATON_GUID_SIZE);
+			d->schema_name = dev->schema_name;
+			d->schema_version = dev->schema_version;
 			d->state = dev->state;
 			d->state_size = dev->state_size;
 		}

@@ -37,6 +37,7 @@ if [ "$(stat -c %a "$ctl")" = 600 ]; then ok "the control socket is 0600"; else 
 expect "status" 0 status --socket "$ctl" --json
 check "status: generation 0, devices, regions, fds" '.state == "running" and .generation == 0 and .program == "host-prog v1" and (.devices | length == 2) and .devices[0].driver == "counter" and .regions == [{"label":"data","size":1048576,"users":0},{"label":"pool","size":65536,"users":2},{"label":"counter-dma","size":4096,"users":1}] and (.sessions | map(.name) == ["", "extra"]) and (.sessions[0].fds | map(.kind) | sort == ["eventfd","pipe","pipe"]) and .sessions[1].fds == [{"token":3,"kind":"eventfd"}]'
 expect "status text" 0 status --socket "$ctl"
+holds "status text: schemas by name, shared regions, sessions" 'grep -q "device 0000:00:10.0  counter  schema counter-state v1 (" "$tmp/out" && grep -q "region \"pool\"  65536 bytes  shared by 2 devices" "$tmp/out" && grep -q "session \"extra\"  1 preserved fd$" "$tmp/out"'
 
 expect "dry run" 0 update --socket "$ctl" --to "$v2" --dry-run --json
 check "dry run: the plan, nothing done" '.outcome == "dry-run" and .decisions[0].action == "convert" and .decisions[0].driver == "tally" and .decisions[1].action == "quarantine"'
@@ -50,7 +51,7 @@ check "v2 restored everything, same PID" ".event == \"restored\" and .version ==
 next_line
 check "v2 listens on the inherited socket" '.event == "listening"'
 expect "status after the update" 0 status --socket "$ctl" --json
-check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and ([.sessions[].fds[]] | length == 4)'
+check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and .devices[0].schema_name == "counter-state" and .devices[0].schema_version == 2 and .devices[1].schema_name == "scratch-state" and .devices[1].schema_version == 1 and ([.sessions[].fds[]] | length == 4)'
 
 expect "downgrade is refused by the preflight" 1 update --socket "$ctl" --to "$v1" --json
 check "refused, with the reason" '.outcome == "refused" and (.error | test("refused")) and .decisions[0].action == "quarantine"'

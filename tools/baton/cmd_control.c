@@ -89,9 +89,16 @@ static int run_status(int argc, char **argv)
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 			json_object *d = json_object_array_get_idx(arr, i);
 
-			printf("  device %s  %s  schema %s\n", cli_json_str(d, "address"),
-			       cli_json_str(d, "driver") ? cli_json_str(d, "driver") : "(quarantined)",
-			       cli_json_str(d, "schema"));
+			const char *name = cli_json_str(d, "schema_name");
+
+			printf("  device %s  %s  schema ", cli_json_str(d, "address"),
+			       cli_json_str(d, "driver") ? cli_json_str(d, "driver") : "(quarantined)");
+			if (name)
+				printf("%s v%d (%s)\n", name,
+				       json_object_get_int(cli_json_member(d, "schema_version")),
+				       cli_json_str(d, "schema"));
+			else
+				printf("%s\n", cli_json_str(d, "schema"));
 		}
 		arr = cli_json_member(ans, "regions");
 		for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
