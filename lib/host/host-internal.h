@@ -125,9 +125,6 @@ void baton_host_drop_fd(struct baton_host *host, uint64_t token);
 /* Stop listening: close the control socket and remove its path. */
 void baton_control_close(struct baton_host *host);
 
-/* The decisions as the control protocol and dry-run reports show them. */
-struct json_object *baton_decisions_json(const struct baton_decision *d, size_t n);
-
 /* After a restore: tell the client that asked for the update how it went. */
 void baton_control_report(struct baton_host *host, const char *mode);
 

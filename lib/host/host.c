@@ -31,6 +31,7 @@
 
 #include <baton/contracts.h>
 #include <baton/host.h>
+#include <baton/json.h>
 
 #include "internal.h"
 #include "host/host-internal.h"

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include <baton/baton.h>
+#include <baton/json.h>
 
 enum {
 	EXIT_OK = 0,

@@ -36,26 +36,9 @@ static void on_opt(int opt, const char *arg, void *ctx)
 static void print_json(const struct baton_decision *d, size_t n, bool ok)
 {
 	json_object *root = json_object_new_object();
-	json_object *decisions = json_object_new_array();
-	char addr[BATON_PCI_ADDR_STRLEN];
 
 	json_object_object_add(root, "ok", json_object_new_boolean(ok));
-	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "address", json_object_new_string(
-			baton_pci_addr_format(&d[i].device->addr, addr)));
-		json_object_object_add(o, "action", json_object_new_string(
-			baton_action_name(d[i].action)));
-		json_object_object_add(o, "driver", d[i].driver ?
-			json_object_new_string(d[i].driver->name) : NULL);
-		json_object_object_add(o, "schema", cli_json_guid(d[i].device->schema));
-		json_object_object_add(o, "mandatory",
-			json_object_new_boolean(d[i].device->mandatory));
-		json_object_object_add(o, "reason", json_object_new_string(d[i].reason));
-		json_object_array_add(decisions, o);
-	}
-	json_object_object_add(root, "decisions", decisions);
+	json_object_object_add(root, "decisions", baton_decisions_json(d, n));
 	cli_json_print(root);
 }
 
