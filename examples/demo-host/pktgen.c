@@ -301,6 +301,9 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	err = check_state(state, size);
 	if (err)
 		return err;
+	/* Two devices' states naming one ring: one of them is not ours. */
+	if (slots_used & (1u << ((const pktgen_state *)state)->slot))
+		return -BATON_ERR_DUPLICATE;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -BATON_ERR_NOMEM;
