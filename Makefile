@@ -66,8 +66,9 @@ check-valgrind: $(BUILD)/build.ninja
 		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
 
 check-fuzz: $(BUILD_FUZZ)/build.ninja
-	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_image
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_image tests/fuzz/fuzz_devsim
 	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_image tests/fuzz/corpus $(FUZZ_SECONDS)
+	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_devsim tests/fuzz/corpus-devsim $(FUZZ_SECONDS)
 
 # The kernel path end to end in a QEMU guest running Debian's kernel: save,
 # preflight, kexec, bind by schema (tests/vm/run).  As root it installs

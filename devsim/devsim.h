@@ -5,9 +5,10 @@
 /**
  * DOC: devsim internals
  *
- * devsim is one single-threaded epoll loop (main.c) serving emulated PCI
- * functions over vfio-user (server.c) and answering a line protocol on a
- * status socket (status.c).  Everything is owned by one struct devsim:
+ * devsim is one single-threaded epoll loop (loop.c; main.c sets it up)
+ * serving emulated PCI functions over vfio-user (server.c) and answering a
+ * line protocol on a status socket (status.c).  Everything is owned by one
+ * struct devsim:
  *
  *  - each struct devsim_dev has a listening socket and at most one client
  *    connection; a device type (edu.c, pktgen.c, legacy.c) supplies its
@@ -39,7 +40,7 @@ struct devsim_dev;
 #define DEVSIM_CONFIG_SIZE 256
 #define DEVSIM_DEFAULT_RATE 20000
 
-/* ---- The event loop (main.c) ---- */
+/* ---- The event loop (loop.c) ---- */
 
 struct devsim_watch {
 	int fd;
@@ -52,6 +53,8 @@ int devsim_watch_mod(struct devsim *sim, struct devsim_watch *w, uint32_t events
 void devsim_watch_del(struct devsim *sim, struct devsim_watch *w);
 
 void devsim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Format log lines but print nothing (the fuzzer); false in devsim. */
+extern bool devsim_log_quiet;
 
 uint64_t devsim_now_ns(void);
 
@@ -177,6 +180,15 @@ struct devsim {
 	bool stop;
 	struct devsim_status *status;
 };
+
+/* Tick every device type that has a tick, then the status socket's waits. */
+void devsim_tick(struct devsim *sim, uint64_t now_ns);
+/*
+ * One round of the loop: wait up to @timeout_ms (-1: for ever) for events,
+ * call their handlers, reap failed status connections.  Returns the number
+ * of events handled (0 on a timeout or EINTR), or -1 with errno.
+ */
+int devsim_dispatch(struct devsim *sim, int timeout_ms);
 
 /* ---- Status socket (status.c) ---- */
 

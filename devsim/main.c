@@ -17,7 +17,7 @@
  *     (without counting resets: devsim is going away), unlink the sockets
  *     and exit 0.  Setup failures exit 1.
  *
- * The loop is one thread on epoll: device sockets and connections
+ * The loop (loop.c) is one thread on epoll: device sockets and connections
  * (server.c), the status socket (status.c), a signalfd, and a 1 ms timerfd
  * that is armed only when a device type has a tick (pktgen).  See
  * docs/devsim.md for the devices and the status protocol.
@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,53 +33,11 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "devsim.h"
 
 #define MAX_DEVICES 64
-
-void devsim_log(const char *fmt, ...)
-{
-	va_list ap;
-	int saved = errno;
-
-	fputs("devsim: ", stderr);
-	va_start(ap, fmt);
-	errno = saved;	/* for %m */
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	errno = saved;
-}
-
-uint64_t devsim_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int devsim_watch_add(struct devsim *sim, struct devsim_watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-
-	return epoll_ctl(sim->epfd, EPOLL_CTL_ADD, w->fd, &ev);
-}
-
-int devsim_watch_mod(struct devsim *sim, struct devsim_watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-
-	return epoll_ctl(sim->epfd, EPOLL_CTL_MOD, w->fd, &ev);
-}
-
-void devsim_watch_del(struct devsim *sim, struct devsim_watch *w)
-{
-	epoll_ctl(sim->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-}
 
 /* ---- Options ---- */
 
@@ -221,17 +178,12 @@ static struct loop_fds loop;
 
 static void timer_handle(struct devsim_watch *w, uint32_t events)
 {
-	struct devsim *sim = loop.sim;
-	uint64_t expirations, now;
+	uint64_t expirations;
 
 	(void)events;
 	if (read(w->fd, &expirations, sizeof(expirations)) < 0)
 		return;
-	now = devsim_now_ns();
-	for (unsigned int i = 0; i < sim->ndevs; i++)
-		if (sim->devs[i].type->tick)
-			sim->devs[i].type->tick(&sim->devs[i], now);
-	devsim_status_tick(sim);
+	devsim_tick(loop.sim, devsim_now_ns());
 }
 
 static void signal_handle(struct devsim_watch *w, uint32_t events)
@@ -295,23 +247,11 @@ static void loop_fini(void)
 
 static int run(struct devsim *sim)
 {
-	struct epoll_event evs[32];
-
 	while (!sim->stop) {
-		int n = epoll_wait(sim->epfd, evs, 32, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (devsim_dispatch(sim, -1) < 0) {
 			devsim_log("epoll_wait: %m");
 			return -1;
 		}
-		for (int i = 0; i < n; i++) {
-			struct devsim_watch *w = evs[i].data.ptr;
-
-			w->handle(w, evs[i].events);
-		}
-		devsim_status_reap(sim);
 	}
 	return 0;
 }

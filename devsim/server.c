@@ -191,12 +191,24 @@ bool devsim_irq(struct devsim_dev *dev)
 {
 	static const uint64_t one = 1;
 	int fd = dev->irq_fd[VFIO_PCI_MSI_IRQ_INDEX];
+	struct pollfd p = { .events = POLLOUT };
 
 	if (fd < 0)
 		fd = dev->irq_fd[VFIO_PCI_INTX_IRQ_INDEX];
 	if (fd < 0)
 		return false;
-	/* EAGAIN: the counter is saturated, the client has interrupts pending. */
+	/*
+	 * The eventfd is the client's, blocking if the client made it so, and
+	 * a write that would take its counter past the maximum then blocks the
+	 * whole loop.  Write only when POLLOUT says 1 more fits; otherwise the
+	 * counter is saturated, the client has interrupts pending, and this one
+	 * merges with them (the kernel's eventfd_signal() never blocks either).
+	 * Only the client itself, writing its eventfd between the poll and the
+	 * write, could still make the write block.
+	 */
+	p.fd = fd;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+		return true;
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		devsim_log("%s: irq eventfd: %m", dev->name);
 	return true;

@@ -283,6 +283,47 @@ static int stray_fd(int sock)
 	return err;
 }
 
+/*
+ * An interrupt into an eventfd the client filled to its maximum: a write of
+ * 1 to it blocks (the client made it blocking), and devsim is one thread,
+ * so it must not write - found by tests/fuzz/fuzz_devsim.c.  The edu's
+ * raise register interrupts; its write must still be answered.
+ */
+static int irq_full(int sock)
+{
+	const uint64_t max = 0xfffffffffffffffeull;
+	struct vfio_user_irq_set s = {
+		.argsz = sizeof(s),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1,
+	};
+	struct {
+		struct vfio_user_region_access a;
+		uint32_t val;
+	} __attribute__((packed)) raise = {
+		{ .offset = 0x60, .region = VFIO_PCI_BAR0_REGION_INDEX, .count = 4 }, 1,
+	};
+	int efd = eventfd(0, EFD_CLOEXEC), err = 1;
+	uint64_t count;
+
+	if (efd < 0 || write(efd, &max, sizeof(max)) != sizeof(max))
+		return fail("eventfd: %s", strerror(errno));
+	if (version(sock, 1))
+		fail("VERSION refused");
+	else if (send_cmd(sock, 2, VFIO_USER_DEVICE_SET_IRQS, &s, sizeof(s), efd) ||
+		 reply(sock, 2, NULL, 0))
+		fail("SET_IRQS with an eventfd refused");
+	else if (send_cmd(sock, 3, VFIO_USER_REGION_WRITE, &raise, sizeof(raise), -1) ||
+		 reply(sock, 3, NULL, 0))
+		fail("an interrupt into a full eventfd blocked devsim");
+	else if (read(efd, &count, sizeof(count)) != sizeof(count) || count != max)
+		fail("the full eventfd changed");
+	else
+		err = device_info(sock, 4) ? fail("connection unusable afterwards") : 0;
+	close(efd);
+	return err;
+}
+
 static int mid_message(int sock)
 {
 	uint8_t buf[64], payload[48] = { 0 };
@@ -399,6 +440,7 @@ static const struct {
 	{ "dma-map-nofd", dma_map_nofd },
 	{ "set-irqs-short", set_irqs_short },
 	{ "stray-fd", stray_fd },
+	{ "irq-full", irq_full },
 	{ "mid-message", mid_message },
 	{ "before-version", before_version },
 	{ "bad-major", bad_major },

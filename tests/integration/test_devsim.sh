@@ -93,7 +93,7 @@ probe() {
 }
 for s in truncated-header size-small size-huge unknown-command dma-read \
 	 region-beyond region-write-short dma-map-nofd set-irqs-short stray-fd \
-	 mid-message before-version bad-major bad-json framing second-connection; do
+	 irq-full mid-message before-version bad-major bad-json framing second-connection; do
 	hostile "$EDU" "$s"
 	holds "hostile $s: devsim answered as it must" '[ $? -eq 0 ]'
 	probe "$EDU"
