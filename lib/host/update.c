@@ -109,6 +109,21 @@ static int build_records(struct update *u)
 	return 0;
 }
 
+/* Why the update was refused, for the caller's report. */
+static void refuse_why(struct update *u, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void refuse_why(struct update *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!u->opts->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(u->opts->report->why, sizeof(u->opts->report->why), fmt, ap);
+	va_end(ap);
+}
+
 /*
  * Before anything is touched: would the target bind every mandatory
  * device?  Its contracts come from its file; it does not run.
@@ -131,8 +146,30 @@ static int preflight(struct update *u)
 	if (err)
 		goto out;
 	rep->n = n;
-	if (!baton_plan_ok(rep->decisions, n) && !u->opts->force)
+	if (!baton_plan_ok(rep->decisions, n) && !u->opts->force) {
+		const struct baton_decision *first = NULL;
+		const char *target = strrchr(u->opts->target, '/');
+		char addr[BATON_PCI_ADDR_STRLEN];
+		bool others = false;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct baton_decision *d = &rep->decisions[i];
+
+			if (!d->device->mandatory || d->action == BATON_ACTION_BIND ||
+			    d->action == BATON_ACTION_CONVERT)
+				continue;
+			others = first != NULL;
+			if (!first)
+				first = d;
+		}
+		/* The reason is in the decision, for whoever prints them. */
+		refuse_why(u, "mandatory %s would not be bound by %s (%s)%s",
+			   baton_pci_addr_format(&first->device->addr, addr),
+			   target ? target + 1 : u->opts->target,
+			   baton_action_name(first->action),
+			   others ? ", nor would others" : "");
 		err = -BATON_ERR_REFUSED;
+	}
 out:
 	/* A caller's report takes the records over; the decisions point in. */
 	if (rep == &local) {
@@ -565,20 +602,6 @@ static json_object *read_report(int fd, uint64_t deadline_ns)
 		return NULL;
 	buf[len] = '\0';
 	return len ? json_tokener_parse(buf) : NULL;
-}
-
-static void refuse_why(struct update *u, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void refuse_why(struct update *u, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!u->opts->report)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(u->opts->report->why, sizeof(u->opts->report->why), fmt, ap);
-	va_end(ap);
 }
 
 /*
