@@ -1036,6 +1036,9 @@ static int load_and_plan(struct baton_host *host, int image_fd)
 	if (err)
 		return err;
 	host->generation = host->image->generation;
+	/* Coming back from the failed update's image: the update did not happen. */
+	if (getenv(BATON_ENV_ROLLBACK) && host->generation)
+		host->generation--;
 	n = host->image->n_devices;
 	host->decisions = calloc(n ? n : 1, sizeof(*host->decisions));
 	if (!host->decisions)

@@ -67,7 +67,7 @@ done
 
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
 check "v2 failing to restore execs v1 with the same image" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact"
-check "v1 came back with its own state and drivers" '.[1] | .count == 101 and .scratch == "scratch"'
+check "v1 came back with its own state and drivers, and its generation" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0'
 
 run "downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1
 check "v1 cannot read counter-state v2: the preflight refuses, v2 runs on" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 2 and .[2].error == -$BATON_ERR_REFUSED and $intact"
