@@ -3,7 +3,7 @@
 #define BATON_BATON_H
 
 /**
- * DOC: libbaton
+ * DOC: libbaton: a program's live resources, handed to its next version
  *
  * Baton hands a program's live resources - devices, memory, fds - to the
  * next version of its binary, and each preserved device only to a driver
@@ -17,7 +17,12 @@
  *   image.h      the handover image: parse, write, pack
  *   plan.h       the binding planner
  *   kernel.h     the kernel path: module trees, sysfs save and bind
- *   host.h       the runtime: regions, fds, devices, the update
+ *   host.h       the runtime: regions, sessions of fds, devices, the update
+ *
+ * Not included here, for the programs that want them:
+ *
+ *   vfio_user.h  a vfio-user client, for drivers of vfio-user devices
+ *   json.h       the control protocol's JSON forms (json-c)
  */
 
 #include <baton/error.h>

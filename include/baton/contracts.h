@@ -102,9 +102,20 @@ int baton_contracts_read_elf(const char *path, struct baton_contracts **out,
 int baton_contracts_from_registry(struct baton_contracts **out,
 				  struct baton_diag *diag);
 
+/**
+ * baton_contracts_free() - free a contract set
+ * @set: the set, or NULL
+ */
 void baton_contracts_free(struct baton_contracts *set);
 
-/* The schema with @owner in @set, or NULL. */
+/**
+ * baton_contracts_schema() - look a schema of a set up by its owner
+ * @set:   the set
+ * @owner: the C identifier the schema was declared with
+ *
+ * Return: the schema, owned by @set, or NULL when @set has none of that
+ * owner.
+ */
 const struct baton_schema_desc *
 baton_contracts_schema(const struct baton_contracts *set, const char *owner);
 

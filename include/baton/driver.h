@@ -84,17 +84,71 @@ struct baton_driver {
 	size_t n_accepts;
 };
 
-/* Driver declaration items */
+/* ---- Driver declaration items ---- */
+
+/**
+ * BATON_MATCH_ID() - an id-table entry, for BATON_DRIVER()'s list
+ * @vendor:     vendor id, or BATON_ANY_ID
+ * @device:     device id, or BATON_ANY_ID
+ * @subvendor:  subsystem vendor id, or BATON_ANY_ID
+ * @subdevice:  subsystem device id, or BATON_ANY_ID
+ * @class_code: class code (0xBBSSPP), compared under @class_mask
+ * @class_mask: which bits of the class code must be equal; 0 for any class
+ *
+ * Matched as baton_pci_match() does.
+ */
 #define BATON_MATCH_ID(vendor, device, subvendor, subdevice, class_code, class_mask) \
 	(ID, vendor, device, subvendor, subdevice, class_code, class_mask)
+
+/**
+ * BATON_MATCH_DEVICE() - match a vendor and device id, any subsystem or class
+ * @vendor: vendor id
+ * @device: device id
+ */
 #define BATON_MATCH_DEVICE(vendor, device) \
 	BATON_MATCH_ID(vendor, device, BATON_ANY_ID, BATON_ANY_ID, 0, 0)
+
+/**
+ * BATON_MATCH_CLASS() - match any device of a class
+ * @class_code: class code (0xBBSSPP)
+ * @class_mask: which of its bits must be equal
+ */
 #define BATON_MATCH_CLASS(class_code, class_mask) \
 	BATON_MATCH_ID(BATON_ANY_ID, BATON_ANY_ID, BATON_ANY_ID, BATON_ANY_ID, \
 		       class_code, class_mask)
+
+/**
+ * BATON_ACCEPT() - a schema the driver reads natively
+ * @schema: the tag of a BATON_SCHEMA()
+ *
+ * The driver's first BATON_ACCEPT() is also the schema it writes: the
+ * state its preserve() fills and its restore() gets.
+ */
 #define BATON_ACCEPT(schema) (NATIVE, schema, schema, NULL)
+
+/**
+ * BATON_ACCEPT_CONVERTED() - an older schema the driver reads by converting
+ * @from: the tag of the schema accepted
+ * @to:   the tag of the schema @fn produces, which the same driver must
+ *        accept natively (the contract decoder refuses it otherwise)
+ * @fn:   a baton_convert_fn from @from's payload to @to's
+ */
 #define BATON_ACCEPT_CONVERTED(from, to, fn) (CONVERTER, from, to, fn)
 
+/**
+ * BATON_DRIVER() - declare a driver: its id table and accepted schemas
+ * @tag:   a C identifier: the name of the struct baton_driver defined, and
+ *         the driver's owner in contract records; at most 63 characters
+ * @dname: the driver's name, for people only; at most 63 characters
+ * @prio:  its priority among candidates of the same kind (an int32_t)
+ * @dops:  its struct baton_driver_ops (host.h), or NULL
+ * @...:   BATON_MATCH_*() and BATON_ACCEPT*() items, at most 64 in all
+ *
+ * Defines `const struct baton_driver tag`, places the driver's contract
+ * records in the binary's "baton_contracts" section, and registers the
+ * driver when the program starts (baton_driver_register(), from a
+ * constructor).  An example opens this header.
+ */
 #define BATON_DRIVER(tag, dname, prio, dops, ...)				\
 	_Static_assert(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
 		       sizeof(dname) <= BATON_CONTRACT_NAME_MAX,		\
@@ -148,6 +202,9 @@ int baton_driver_register(const struct baton_driver *drv);
 /**
  * baton_drivers() - the registered drivers, in registration order
  * @n: set to their number
+ *
+ * Return: an array of @n drivers, owned by the registry and valid until the
+ * next baton_driver_register(); NULL when there are none.
  */
 const struct baton_driver *const *baton_drivers(size_t *n);
 

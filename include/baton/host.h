@@ -122,10 +122,37 @@ struct baton_host_opts {
 int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out);
 
+/**
+ * baton_host_destroy() - let go of everything the host holds
+ * @host: the host, or NULL
+ *
+ * Each device's driver gets remove() (which must not reset it), the
+ * regions are unmapped and their memfds closed, and the control socket is
+ * closed and its path unlinked.  Preserved fds are the program's: they
+ * stay open.  After BATON_HANDED_OVER the socket path and the fds are the
+ * new process's, and this touches neither.
+ */
 void baton_host_destroy(struct baton_host *host);
 
-/* Whether this process was started by an update; its generation (0 cold). */
+/**
+ * baton_host_restored() - whether an update started this process
+ * @host: the host
+ *
+ * Return: true when baton_host_create() restored from an incoming image
+ * (also when this version came back after the next one failed), false
+ * after a cold start.
+ */
 bool baton_host_restored(const struct baton_host *host);
+
+/**
+ * baton_host_generation() - how many updates the program has been through
+ * @host: the host
+ *
+ * Return: 0 after a cold start; else the generation of the image restored
+ * from, one more than the version that wrote it.  A version that came
+ * back after a failed update keeps the generation it had: the update did
+ * not happen.
+ */
 uint64_t baton_host_generation(const struct baton_host *host);
 
 /**
@@ -141,7 +168,12 @@ struct baton_update_result {
 	const struct baton_decision *decisions;
 };
 
-/* The update this process was started by; NULL after a cold start. */
+/**
+ * baton_host_last_update() - the update this process was started by
+ * @host: the host
+ *
+ * Return: what it did, owned by the host; NULL after a cold start.
+ */
 const struct baton_update_result *
 baton_host_last_update(const struct baton_host *host);
 
@@ -155,28 +187,78 @@ baton_host_last_update(const struct baton_host *host);
  * @out:   the region, mapped shared, zeroed when new
  *
  * Return: 0, -BATON_ERR_RANGE (inherited with another size),
- * -BATON_ERR_IO, -BATON_ERR_NOMEM.
+ * -BATON_ERR_INVAL (a new region of size 0), -BATON_ERR_IO,
+ * -BATON_ERR_NOMEM.
  */
 int baton_host_region(struct baton_host *host, const char *label, size_t size,
 		      struct baton_region **out);
-/* The region called @label, created or inherited, whatever its size; NULL. */
+/**
+ * baton_host_find_region() - look a region up by its label
+ * @host:  the host
+ * @label: its name
+ *
+ * Finds program regions and device regions (baton_device_region()) alike,
+ * created here or inherited, whatever their size.
+ *
+ * Return: the region, or NULL when there is none called @label.
+ */
 struct baton_region *baton_host_find_region(const struct baton_host *host,
 					    const char *label);
 
-/*
- * Unmap and forget a region: the next version will not get it.  A region
- * devices use (baton_device_region()) goes with its last user instead, and
- * this does nothing to it.
+/**
+ * baton_region_release() - unmap and forget a region
+ * @region: a region of the host; invalid after this returns
+ *
+ * The memory is unmapped and the memfd closed: the next version will not
+ * get it.  A region devices use (baton_device_region()) goes with its last
+ * user instead, and this does nothing to it.
  */
 void baton_region_release(struct baton_region *region);
 
+/**
+ * baton_region_base() - where the region is mapped in this process
+ * @region: the region
+ *
+ * Return: the first byte of the shared mapping; valid until the region is
+ * released or the host destroyed.
+ */
 void *baton_region_base(const struct baton_region *region);
+
+/**
+ * baton_region_size() - the size of a region
+ * @region: the region
+ *
+ * Return: its size in bytes, as created (sealed: it never changes).
+ */
 size_t baton_region_size(const struct baton_region *region);
-/* Its memfd, to share the pages (vfio-user DMA_MAP); the host owns it. */
+
+/**
+ * baton_region_fd() - the memfd behind a region
+ * @region: the region
+ *
+ * To share the pages with another process, e.g. a vfio-user device
+ * (baton_vfu_dma_map()).  The host owns the fd: do not close it.
+ *
+ * Return: the memfd.
+ */
 int baton_region_fd(const struct baton_region *region);
-/* Whether the region came from the previous version. */
+
+/**
+ * baton_region_inherited() - whether a region came from the previous version
+ * @region: the region
+ *
+ * Return: true for a region mapped again from the incoming image, false
+ * for one this version created.
+ */
 bool baton_region_inherited(const struct baton_region *region);
-/* How many devices use it (baton_device_region()); 0 for program regions. */
+
+/**
+ * baton_region_users() - how many devices use a region
+ * @region: the region
+ *
+ * Return: the number of devices using it through baton_device_region();
+ * 0 for a program region.
+ */
 unsigned baton_region_users(const struct baton_region *region);
 
 /* ---- Preserved fds ---- */
@@ -193,13 +275,25 @@ unsigned baton_region_users(const struct baton_region *region);
  */
 int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
 			   enum baton_fd_kind kind);
+
+/**
+ * baton_host_unpreserve_fd() - stop handing the fd under @token over
+ * @host:  the host
+ * @token: a token of the default session
+ *
+ * The fd itself is left open: it is the program's.  Call this before
+ * closing a preserved fd.
+ *
+ * Return: 0, or -BATON_ERR_MISSING when nothing is preserved under @token.
+ */
 int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
 
 /**
  * baton_host_take_fd() - the fd the previous version preserved as @token
  *
  * The fd belongs to the caller from then on, and stays preserved under
- * the same token until baton_host_unpreserve_fd().
+ * the same token until baton_host_unpreserve_fd().  An fd this version
+ * preserved under @token is returned the same way.
  *
  * Return: the fd, or -BATON_ERR_MISSING when there is none.
  */
@@ -219,18 +313,55 @@ int baton_host_take_fd(struct baton_host *host, uint64_t token);
  * without knowing anyone else's.  The next version finds the session by
  * name and each fd in it by token.
  *
- * Return: 0, -BATON_ERR_INVAL (a name too long), -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_INVAL (a name too long, or NULL), -BATON_ERR_NOMEM.
  */
 #define BATON_SESSION_NAME_MAX 64
 struct baton_session;
 int baton_host_session(struct baton_host *host, const char *name,
 		       struct baton_session **out);
+
+/**
+ * baton_session_name() - the name of a session
+ * @session: the session
+ *
+ * Return: the name it was created with; "" for the default session.
+ */
 const char *baton_session_name(const struct baton_session *session);
 
-/* baton_host_preserve_fd(), _unpreserve_fd() and _take_fd(), in @session. */
+/**
+ * baton_session_preserve_fd() - baton_host_preserve_fd(), in @session
+ * @session: the session
+ * @token:   the fd's name in @session: not 0, top bit clear
+ * @fd:      an open fd; still the program's
+ * @kind:    what it is, for the image and for people
+ *
+ * Preserving again the fd already preserved under @token (an inherited
+ * one, say) only updates its kind.
+ *
+ * Return: 0, -BATON_ERR_INVAL (@token 0 or with its top bit set, @fd not
+ * open, @kind out of range), -BATON_ERR_DUPLICATE (another fd has @token),
+ * -BATON_ERR_NOMEM.
+ */
 int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 			      int fd, enum baton_fd_kind kind);
+
+/**
+ * baton_session_unpreserve_fd() - baton_host_unpreserve_fd(), in @session
+ * @session: the session
+ * @token:   the fd's token
+ *
+ * Return: 0, or -BATON_ERR_MISSING when nothing is preserved under @token.
+ */
 int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token);
+
+/**
+ * baton_session_take_fd() - baton_host_take_fd(), in @session
+ * @session: the session
+ * @token:   the fd's token
+ *
+ * Return: the fd, or -BATON_ERR_MISSING when none is preserved under
+ * @token.
+ */
 int baton_session_take_fd(struct baton_session *session, uint64_t token);
 
 /* ---- Devices ---- */
@@ -285,23 +416,76 @@ void baton_host_remove_device(struct baton_device *dev);
  * after RESTORE (its users were reset or released).
  *
  * Return: 0, -BATON_ERR_DUPLICATE (@label is a program region),
- * -BATON_ERR_RANGE (another size), -BATON_ERR_IO, -BATON_ERR_NOMEM.
+ * -BATON_ERR_RANGE (another size), -BATON_ERR_INVAL (a new region of
+ * size 0), -BATON_ERR_IO, -BATON_ERR_NOMEM.
  */
 int baton_device_region(struct baton_device *dev, const char *label,
 			size_t size, struct baton_region **out);
 
-/* The device at @addr, or NULL. */
+/**
+ * baton_host_device() - look a device up by its address
+ * @host: the host
+ * @addr: the device's PCI address
+ *
+ * Return: the device, added or restored (quarantined ones too), or NULL.
+ */
 struct baton_device *baton_host_device(const struct baton_host *host,
 				       const struct baton_pci_addr *addr);
-/* The device after @prev (NULL: the first), in the order they were added
- * or restored; NULL after the last.  Quarantined devices are included. */
+
+/**
+ * baton_host_next_device() - walk the host's devices
+ * @host: the host
+ * @prev: the device returned last; NULL for the first
+ *
+ * Devices come in the order they were added or restored, quarantined ones
+ * included.
+ *
+ * Return: the device after @prev; NULL after the last, or when @prev is
+ * not one of the host's.
+ */
 struct baton_device *baton_host_next_device(const struct baton_host *host,
 					    const struct baton_device *prev);
 
+/**
+ * baton_device_info() - what the host knows of a device
+ * @dev: the device
+ *
+ * Return: the info it was added with, or, for a restored device, its
+ * record's address, ids, orphan policy and mandatory flag.
+ */
 const struct baton_device_info *baton_device_info(const struct baton_device *dev);
+
+/**
+ * baton_device_driver() - the driver a device is bound to
+ * @dev: the device
+ *
+ * Return: the driver; NULL for a quarantined device, which no driver
+ * accepted.
+ */
 const struct baton_driver *baton_device_driver(const struct baton_device *dev);
+
+/**
+ * baton_device_host() - the host a device belongs to
+ * @dev: the device
+ *
+ * Return: the host.
+ */
 struct baton_host *baton_device_host(const struct baton_device *dev);
+
+/**
+ * baton_device_priv() - the driver's private data for a device
+ * @dev: the device
+ *
+ * Return: what baton_device_set_priv() set last; NULL before.  It does
+ * not cross an update: what must, goes in the preserved state.
+ */
 void *baton_device_priv(const struct baton_device *dev);
+
+/**
+ * baton_device_set_priv() - attach the driver's private data to a device
+ * @dev:  the device
+ * @priv: anything; the host never looks at it nor frees it
+ */
 void baton_device_set_priv(struct baton_device *dev, void *priv);
 
 /* ---- The update ---- */
@@ -310,6 +494,10 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
  * struct baton_update_report - what a preflight decided, for the caller
  * @decisions:  one per device, the target's plan from its contracts
  * @n:          their number
+ * @why:        why the update was refused or rolled back, for people; ""
+ *              when it was not, or when the error code says it all
+ * @records:    the device records the plan was made for, which
+ *              @decisions point into
  * @contracts:  the target's contracts, which @decisions point into
  */
 struct baton_update_report {
@@ -320,7 +508,13 @@ struct baton_update_report {
 	struct baton_contracts *contracts;
 };
 
-/* Free what a report holds (not the report itself). */
+/**
+ * baton_update_report_release() - free what a report holds
+ * @report: a report baton_host_update() filled, or a zeroed one
+ *
+ * Frees the decisions, records and contracts, not @report itself, and
+ * zeroes @report, so releasing it twice is harmless.
+ */
 void baton_update_report_release(struct baton_update_report *report);
 
 /**
@@ -389,9 +583,12 @@ struct baton_update_opts {
  * crashes or misses the deadline is killed, and this one unwinds and goes
  * on as in exec mode.
  *
- * Return: BATON_HANDED_OVER (socket mode), or the error that stopped it: -BATON_ERR_REFUSED (preflight), an
- * error reading the target's contracts, a driver op's error (PREPARE,
- * FREEZE), -BATON_ERR_IO (the image or the exec failed; errno says why).
+ * Return: BATON_HANDED_OVER (socket mode); 0 after a preflight that would
+ * go ahead (@opts->dry_run); or the error that stopped it:
+ * -BATON_ERR_INVAL (no @opts->target), -BATON_ERR_REFUSED (preflight or
+ * dry run; @opts->report says why), an error reading the target's
+ * contracts, a driver op's error (PREPARE, FREEZE), -BATON_ERR_IO (the
+ * image or the exec failed; errno says why), -BATON_ERR_NOMEM.
  */
 int baton_host_update(struct baton_host *host,
 		      const struct baton_update_opts *opts);
@@ -411,7 +608,16 @@ int baton_host_update(struct baton_host *host,
  */
 int baton_host_listen(struct baton_host *host, const char *path);
 
-/* The fd to poll for POLLIN in the program's event loop; -1 if none. */
+/**
+ * baton_host_fd() - the fd to poll for control requests
+ * @host: the host
+ *
+ * Poll it for POLLIN in the program's event loop and call
+ * baton_host_dispatch() when it is readable.
+ *
+ * Return: the listening socket, or -1 when the host is not listening
+ * (no baton_host_listen(), and none inherited).
+ */
 int baton_host_fd(const struct baton_host *host);
 
 /**

@@ -124,7 +124,12 @@ struct baton_image {
 int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		      struct baton_diag *diag);
 
-/* Free an image baton_image_parse() returned; NULL is a no-op. */
+/**
+ * baton_image_free() - free an image baton_image_parse() returned
+ * @img: the image, or NULL
+ *
+ * The buffer it was parsed from is the caller's, and is left alone.
+ */
 void baton_image_free(struct baton_image *img);
 
 /**
@@ -171,12 +176,33 @@ int baton_image_pack(const void *dtb, size_t dtb_len, uint64_t generation,
 int baton_image_tree(const void *buf, size_t len, const void **tree,
 		     size_t *tree_len, struct baton_diag *diag);
 
-/* "memfd", "socket", ...; NULL for a value out of range. */
+/**
+ * baton_fd_kind_name() - the name an fd kind has in the image
+ * @kind: the kind
+ *
+ * Return: "memfd", "socket", "pipe", "eventfd", "vfio-device",
+ * "vfio-container" or "other"; NULL for a value out of range.
+ */
 const char *baton_fd_kind_name(enum baton_fd_kind kind);
-/* "quarantine" or "reset"; NULL for a value out of range. */
+
+/**
+ * baton_orphan_name() - the name an orphan policy has in the image
+ * @orphan: the policy
+ *
+ * Return: "quarantine" or "reset"; NULL for a value out of range.
+ */
 const char *baton_orphan_name(enum baton_orphan orphan);
 
-/* CRC32C (Castagnoli, reflected, init and final xor ~0), as in iSCSI/ext4. */
+/**
+ * baton_crc32c() - the CRC32C of a buffer, as the image header carries it
+ * @buf: the bytes
+ * @len: their number
+ *
+ * Castagnoli, reflected, initial value and final xor ~0, as in iSCSI and
+ * ext4; each call starts afresh (there is no running CRC to pass in).
+ *
+ * Return: the CRC.
+ */
 uint32_t baton_crc32c(const void *buf, size_t len);
 
 #endif /* BATON_IMAGE_H */

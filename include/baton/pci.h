@@ -63,12 +63,26 @@ int baton_pci_addr_parse(const char *s, struct baton_pci_addr *out);
  */
 char *baton_pci_addr_format(const struct baton_pci_addr *a, char *buf);
 
-/* A total order on addresses, for sorting and equality. */
+/**
+ * baton_pci_addr_cmp() - order two addresses, for sorting and equality
+ * @a: an address
+ * @b: another
+ *
+ * Domain first, then bus, device and function.  Only the low 5 bits of the
+ * device number and the low 3 of the function count, as in a real address.
+ *
+ * Return: < 0, 0 or > 0 as @a sorts before, equal to or after @b.
+ */
 int baton_pci_addr_cmp(const struct baton_pci_addr *a,
 		       const struct baton_pci_addr *b);
 
 /**
  * baton_pci_match() - whether an id-table entry matches a device's ids
+ * @m:   the entry: each id or BATON_ANY_ID, a class code and mask
+ * @ids: the device's ids
+ *
+ * Return: true when each of the four ids of @m is BATON_ANY_ID or equal to
+ * the device's, and the class codes agree under @m->class_mask.
  */
 bool baton_pci_match(const struct baton_pci_match *m,
 		     const struct baton_pci_ids *ids);

@@ -96,13 +96,20 @@ int baton_plan(const struct baton_image_device *devices, size_t n,
 
 /**
  * baton_plan_ok() - whether every mandatory record would be bound
+ * @d: the decisions, from baton_plan()
+ * @n: their number
  *
  * Return: true when each decision for a mandatory record is BIND or CONVERT.
  */
 bool baton_plan_ok(const struct baton_decision *d, size_t n);
 
-/* "bind", "convert", "quarantine", "reset", "conflict", "release";
- * NULL for a value out of range. */
+/**
+ * baton_action_name() - the lowercase name of an action
+ * @action: the action
+ *
+ * Return: "bind", "convert", "quarantine", "reset", "conflict" or
+ * "release"; NULL for a value out of range.
+ */
 const char *baton_action_name(enum baton_action action);
 
 #endif /* BATON_PLAN_H */

@@ -54,8 +54,19 @@ typedef int64_t baton_type_s64;
 /* The namespace of derived schema GUIDs (docs/schemas.md). */
 #define BATON_SCHEMA_NAMESPACE "6becb1b0-440c-54ec-b528-066cb3124f38"
 
-/* Field list items for BATON_SCHEMA(). */
+/**
+ * BATON_FIELD() - a field of a schema, for BATON_SCHEMA()'s list
+ * @type: u8 u16 u32 u64 s8 s16 s32 or s64
+ * @name: the struct member's name
+ */
 #define BATON_FIELD(type, name) (type, name, , 0)
+
+/**
+ * BATON_ARRAY() - an array field of a schema, for BATON_SCHEMA()'s list
+ * @type:  the element type, as for BATON_FIELD()
+ * @name:  the struct member's name
+ * @count: the number of elements
+ */
 #define BATON_ARRAY(type, name, count) (type, name, [count], 1)
 
 /**
@@ -72,9 +83,35 @@ struct baton_schema {
 	size_t size;
 };
 
+/**
+ * BATON_SCHEMA() - declare a schema: a state layout and its GUID
+ * @tag:     a C identifier: the struct's tag, and the schema's owner in
+ *           contract records; at most 63 characters
+ * @name:    the schema's name, a string of at most 63 characters
+ * @version: its version, an unsigned integer
+ * @...:     its fields, BATON_FIELD() and BATON_ARRAY(), 1 to 64 of them
+ *
+ * Defines `struct tag`, with the fields as members in the order given,
+ * and `tag_schema` (a static struct baton_schema) for BATON_ACCEPT() and
+ * baton_schema_describe(), and places the schema's contract records in
+ * the binary.  The GUID is derived from the layout (docs/schemas.md).
+ */
 #define BATON_SCHEMA(tag, name, version, ...) \
 	BATON__SCHEMA(tag, name, version, "", __VA_ARGS__)
 
+/**
+ * BATON_SCHEMA_PINNED() - declare a schema whose GUID is fixed
+ * @tag:     as for BATON_SCHEMA()
+ * @name:    as for BATON_SCHEMA()
+ * @version: as for BATON_SCHEMA()
+ * @guid:    the GUID, a string "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+ * @...:     the fields, as for BATON_SCHEMA()
+ *
+ * As BATON_SCHEMA(), but images carry @guid instead of the derived GUID:
+ * for a layout that must keep a GUID it was given elsewhere.  A @guid that
+ * does not parse fails decoding (-BATON_ERR_BADGUID); `baton schema check`
+ * reports a pin that no longer matches the layout.
+ */
 #define BATON_SCHEMA_PINNED(tag, name, version, guid, ...) \
 	BATON__SCHEMA(tag, name, version, guid, __VA_ARGS__)
 
@@ -193,11 +230,30 @@ int baton_schema_derive_guid(const struct baton_schema_desc *s,
  */
 int baton_schema_describe(const struct baton_schema *schema,
 			  struct baton_schema_desc **out);
+
+/**
+ * baton_schema_desc_free() - free a schema baton_schema_describe() returned
+ * @s: the schema, or NULL
+ */
 void baton_schema_desc_free(struct baton_schema_desc *s);
 
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lowercase; 0 or -BATON_ERR_BADGUID. */
+/**
+ * baton_guid_parse() - read a GUID in its text form
+ * @s:   "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", hex digits in either case,
+ *       nothing after
+ * @out: 16 bytes
+ *
+ * Return: 0, or -BATON_ERR_BADGUID when @s is not of that form.
+ */
 int baton_guid_parse(const char *s, uint8_t out[BATON_GUID_SIZE]);
-/* @buf holds BATON_CONTRACT_GUID_STRLEN bytes; returns @buf. */
+
+/**
+ * baton_guid_format() - the text form of a GUID, lowercase
+ * @guid: 16 bytes
+ * @buf:  at least BATON_CONTRACT_GUID_STRLEN bytes
+ *
+ * Return: @buf.
+ */
 char *baton_guid_format(const uint8_t guid[BATON_GUID_SIZE], char *buf);
 
 #endif /* BATON_SCHEMA_H */
