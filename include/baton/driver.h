@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <baton/contract_abi.h>
 #include <baton/error.h>
@@ -147,7 +148,9 @@ struct baton_driver {
  * Defines `const struct baton_driver tag`, places the driver's contract
  * records in the binary's "baton_contracts" section, and registers the
  * driver when the program starts (baton_driver_register(), from a
- * constructor).  An example opens this header.
+ * constructor, which aborts the program if it cannot: a driver planned by
+ * its contracts but missing at run time would quarantine the devices it
+ * was meant to take).  An example opens this header.
  */
 #define BATON_DRIVER(tag, dname, prio, dops, ...)				\
 	_Static_assert(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
@@ -184,7 +187,10 @@ struct baton_driver {
 	};									\
 	__attribute__((constructor)) static void tag##__register(void)		\
 	{									\
-		baton_driver_register(&tag);					\
+		/* Unregistered, it would be planned by contracts but never \
+		 * run: a program out of memory at start must not go on. */	\
+		if (baton_driver_register(&tag))				\
+			abort();						\
 	}
 
 /* ---- The registry of this program's drivers ---- */
