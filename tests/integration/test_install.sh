@@ -2,7 +2,8 @@
 # `meson install` gives a usable library: install into a scratch DESTDIR,
 # build the v2 test program against the installed headers and pkg-config
 # file (shared and static), run it, and read its contracts with the
-# installed `baton`.  TAP output.
+# installed `baton`; `baton demo`'s programs and the manual are there too.
+# TAP output.
 #
 # usage: test_install.sh BUILD_ROOT SOURCE_ROOT
 set -u
@@ -52,9 +53,23 @@ installed_baton_reads_it() {
 	LD_LIBRARY_PATH="$libdir" "$bindir/baton" contracts "$tmp/prog-shared" |
 		grep -q "driver nicx  priority 10"
 }
+# `baton demo` finds its programs next to itself; the manual is whole.
+demo_programs_beside_baton() {
+	for p in devsim demo-host-v1 demo-host-v2; do
+		[ -x "$bindir/$p" ] || return 1
+	done
+}
+man_pages_installed() {
+	for page in man1/baton.1 man3/baton_host_update.3 man3/BATON_DRIVER.3 \
+		    man7/baton-host.7; do
+		[ -n "$(find "$tmp/root" -path "*/$page" -type f)" ] || return 1
+	done
+}
 step run_shared
 step run_static
 step installed_baton_reads_it
+step demo_programs_beside_baton
+step man_pages_installed
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
