@@ -550,11 +550,17 @@ err_dev:
 	return err;
 }
 
-/* Let go of @dev: its driver's remove(), then its memory; not its regions. */
-static void free_device(struct baton_device *dev)
+/*
+ * Let go of @dev: its driver's remove(), then its memory.  Its regions lose
+ * a user when @release_regions; otherwise (destroy, an abandoned restore)
+ * they all go together afterwards.
+ */
+static void free_device(struct baton_device *dev, bool release_regions)
 {
 	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
 		dev->drv->ops->remove(dev);
+	if (release_regions)
+		drop_uses(dev);
 	free(dev->uses);
 	free(dev->schema_name);
 	free(dev->state);
@@ -574,12 +580,7 @@ void baton_host_remove_device(struct baton_device *dev)
 		host->n_devices--;
 		break;
 	}
-	if (dev->drv && dev->drv->ops && dev->drv->ops->remove)
-		dev->drv->ops->remove(dev);
-	drop_uses(dev);
-	free(dev->schema_name);
-	free(dev->state);
-	free(dev);
+	free_device(dev, true);
 }
 
 const struct baton_device_info *baton_device_info(const struct baton_device *dev)
@@ -945,7 +946,7 @@ err_dev:
 static void abandon_restore(struct baton_host *host)
 {
 	for (size_t i = host->n_devices; i-- > 0;)
-		free_device(host->devices[i]);
+		free_device(host->devices[i], false);
 	host->n_devices = 0;
 	for (size_t i = 0; i < host->n_regions; i++) {
 		munmap(host->regions[i]->base, host->regions[i]->size);
@@ -1260,7 +1261,7 @@ void baton_host_destroy(struct baton_host *host)
 		host->n_fds = 0;
 	baton_control_close(host);
 	for (size_t i = 0; i < host->n_devices; i++)
-		free_device(host->devices[i]);
+		free_device(host->devices[i], false);
 	for (size_t i = 0; i < host->n_regions; i++) {
 		struct baton_region *r = host->regions[i];
 
