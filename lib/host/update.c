@@ -545,6 +545,21 @@ static int handover(struct update *u)
 	return err;
 }
 
+/*
+ * In a child the update started: close every fd from @first up, so the
+ * target gets only what was put below it, and exec the target.  Never
+ * returns.
+ */
+__attribute__((noreturn))
+static void exec_target(const struct update *u, char **env, int first)
+{
+	if (close_range((unsigned)first, ~0U, 0) < 0)
+		for (int fd = first; fd < 65536; fd++)
+			close(fd);
+	execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
+	_exit(127);
+}
+
 /* The dry run's child: the image as fd 3, the report pipe as fd 4, nothing else. */
 static void dry_run_child(const struct update *u, int image_fd, int report_fd,
 			  char **env)
@@ -558,11 +573,7 @@ static void dry_run_child(const struct update *u, int image_fd, int report_fd,
 	    dup2(report_fd, 4) < 0 || (devnull >= 0 && dup2(devnull, 1) < 0))
 		_exit(127);
 	/* The program's own fds are not the dry run's business. */
-	if (close_range(5, ~0U, 0) < 0)
-		for (int fd = 5; fd < 65536; fd++)
-			close(fd);
-	execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
-	_exit(127);
+	exec_target(u, env, 5);
 }
 
 /* Read the child's one-line report within @deadline_ns. */
@@ -726,11 +737,7 @@ static int handover_socket(struct update *u)
 
 		if (fd < 0 || dup2(fd, 3) < 0)
 			_exit(127);
-		if (close_range(4, ~0U, 0) < 0)
-			for (int i = 4; i < 65536; i++)
-				close(i);
-		execve(u->opts->target, u->opts->argv ? u->opts->argv : u->host->argv, env);
-		_exit(127);
+		exec_target(u, env, 4);
 	}
 	close(sv[1]);
 	sv[1] = -1;
