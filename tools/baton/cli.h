@@ -95,6 +95,14 @@ const char *cli_schema_label(const char *name, uint32_t version,
 			     char *buf, size_t len);
 
 /*
+ * Read from @fd into @buf (NUL-terminated) until a newline, waiting at most
+ * @timeout_ms for each read.  1: a line (and maybe more) is in @buf, or
+ * @len - 1 bytes without one, for the caller to judge; 0: the peer closed
+ * first; -1: the wait ran out.
+ */
+int cli_read_line(int fd, int timeout_ms, char *buf, size_t len);
+
+/*
  * Send @request, one line, to the Unix socket at @path and read one line
  * of JSON back within @timeout_ms (client.c).  0, or EXIT_INVALID after
  * printing what went wrong.

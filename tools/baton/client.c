@@ -13,12 +13,33 @@
 
 #include "cli.h"
 
+int cli_read_line(int fd, int timeout_ms, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	buf[0] = '\0';
+	while (got < len - 1 && !memchr(buf, '\n', got)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		n = read(fd, buf + got, len - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return 1;
+}
+
 int cli_ask(const char *path, const char *request, int timeout_ms,
 	    json_object **answer)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char buf[1 << 16];
-	size_t len = 0;
 	int fd, err = 0;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -35,23 +56,13 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 		err = cli_failf(path, "cannot send: %s", strerror(errno));
 		goto out;
 	}
-	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&p, 1, timeout_ms) != 1) {
-			err = cli_failf(path, "no answer within %d ms", timeout_ms);
-			goto out;
-		}
-		got = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			err = cli_failf(path, "the program closed the connection without an answer");
-			goto out;
-		}
-		len += (size_t)got;
-		buf[len] = '\0';
+	switch (cli_read_line(fd, timeout_ms, buf, sizeof(buf))) {
+	case -1:
+		err = cli_failf(path, "no answer within %d ms", timeout_ms);
+		goto out;
+	case 0:
+		err = cli_failf(path, "the program closed the connection without an answer");
+		goto out;
 	}
 	*answer = json_tokener_parse(buf);
 	if (!*answer)

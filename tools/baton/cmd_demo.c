@@ -186,27 +186,6 @@ static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
 	return pid;
 }
 
-/* Wait for a line on @fd (a child's ready pipe), at most @ms; closes it. */
-static bool await_line(int fd, int ms, char *buf, size_t len)
-{
-	size_t got = 0;
-
-	buf[0] = '\0';
-	while (got < len - 1 && !memchr(buf, '\n', got)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, ms) != 1)
-			break;
-		n = read(fd, buf + got, len - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		buf[got] = '\0';
-	}
-	return memchr(buf, '\n', got) != NULL;
-}
-
 /* Signal @pid and reap it, waiting at most @ms (on its pidfd, not a sleep). */
 static void stop(pid_t pid, int sig, int ms)
 {
@@ -409,7 +388,7 @@ static int start(struct demo *d)
 	d->devsim_pid = spawn(argv, log, -1, &ready);
 	if (d->devsim_pid < 0)
 		return cli_failf(d->devsim, "cannot start: %s", strerror(errno));
-	if (!await_line(ready, START_MS, line, sizeof(line))) {
+	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
 		close(ready);
 		return cli_failf(d->devsim, "not ready within %d ms (see %s)", START_MS, log);
 	}
@@ -440,7 +419,7 @@ static int start(struct demo *d)
 	d->host_out = out[0];
 	if (d->host_pid < 0)
 		return cli_failf(d->host_v1, "cannot start: %s", strerror(errno));
-	if (!await_line(ready, START_MS, line, sizeof(line))) {
+	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
 		close(ready);
 		return cli_failf(d->host_v1, "not ready within %d ms (see %s)", START_MS, log);
 	}
@@ -484,7 +463,7 @@ static int account(struct demo *d)
 	if (!final)
 		return EXIT_VERDICT;
 	kill(d->host_pid, SIGTERM);
-	if (!await_line(d->host_out, 10000, line, sizeof(line)) ||
+	if (cli_read_line(d->host_out, 10000, line, sizeof(line)) != 1 ||
 	    !(report = json_tokener_parse(line))) {
 		json_object_put(final);
 		if (waitpid(d->host_pid, NULL, WNOHANG) != d->host_pid)
