@@ -5,14 +5,33 @@
 /**
  * DOC: errors
  *
- * Every libbaton function returns >= 0 on success or a negative
- * BATON_ERR_* code.  baton_strerror() turns a code into a short phrase.
- * Functions that read untrusted input (images, ELF files) also fill a
- * struct baton_diag saying *where* the input was wrong, so a tool can print
- * one line: "<what> (<where>)".
+ * Every libbaton function returns >= 0 on success or a negative error
+ * code of one of two kinds, whose ranges never overlap:
+ *
+ *  - -errno, below BATON_ERR_BASE: what the system said (ENOMEM, EMFILE,
+ *    ENOENT, EPIPE...), passed on as it came, never renamed.  A driver's
+ *    ops return these too, and the host passes them on.
+ *  - -BATON_ERR_*, from BATON_ERR_BASE up: what Baton itself found wrong:
+ *    a corrupt image, a bad contract record, a refused update.
+ *
+ * baton_strerror() names both kinds.  Functions that read untrusted input
+ * (images, ELF files) also fill a struct baton_diag saying *where* the
+ * input was wrong, so a tool can print one line: "<what> (<where>)"; the
+ * update fills its report's @why with the device, driver and operation
+ * that failed.
  */
 
+#include <errno.h>
 #include <stddef.h>
+
+/* TRANSITIONAL (removed before landing): the old names of errno values. */
+#define BATON_ERR_NOMEM ENOMEM
+#define BATON_ERR_IO EIO
+#define BATON_ERR_INVAL EINVAL
+#define BATON_ERR_RANGE ERANGE
+
+/* Above any errno the kernel can return (MAX_ERRNO is 4095). */
+#define BATON_ERR_BASE 4096
 
 enum baton_err {
 	BATON_OK = 0,
@@ -20,7 +39,7 @@ enum baton_err {
 	/* ---- Image header ---- */
 	/* The buffer is shorter than the header, or than the tree the header
 	 * announces; or the announced tree size is zero. */
-	BATON_ERR_TRUNCATED = 1,
+	BATON_ERR_TRUNCATED = BATON_ERR_BASE + 1,
 	/* The first 8 bytes are not "BATONIMG". */
 	BATON_ERR_BADMAGIC,
 	/* format_version is not one this reader understands (only 1). */
@@ -57,34 +76,32 @@ enum baton_err {
 	/* A pinned schema GUID is not a valid UUID string. */
 	BATON_ERR_BADGUID,
 
-	/* ---- Environment ---- */
-	/* Memory allocation failed. */
-	BATON_ERR_NOMEM,
-	/* A system call failed; errno has the reason. */
-	BATON_ERR_IO,
-	/* An argument is out of range or inconsistent (caller's bug). */
-	BATON_ERR_INVAL,
-	/* A result does not fit the buffer or limit it must fit. */
-	BATON_ERR_RANGE,
-
 	/* ---- Updates ---- */
-	/* The preflight found a mandatory device the target would not bind. */
+	/* The update was refused before anything was frozen: the preflight
+	 * or the dry run said the target would not take the program over. */
 	BATON_ERR_REFUSED,
+	/* The update was given up after FREEZE; the previous version goes on
+	 * (this process, unwound, or another one the keeper started). */
+	BATON_ERR_ABORTED,
+	/* The new version restored, but the previous one owns the program
+	 * now: exit without touching anything. */
+	BATON_ERR_ABANDONED,
 
 	BATON_ERR_MAX
 };
 
 /**
  * baton_strerror() - a short phrase for an error code
- * @err: a BATON_ERR_* code, positive or negative
+ * @err: an errno value or a BATON_ERR_* code, positive or negative
  *
- * Return: a static string; "unknown error" for codes out of range.
+ * Return: a static string: the C library's description of an errno
+ * value, Baton's of its own codes; "unknown error" for anything else.
  */
 const char *baton_strerror(int err);
 
 /**
  * struct baton_diag - where untrusted input went wrong
- * @err:   the BATON_ERR_* code (positive), 0 when nothing went wrong
+ * @err:   the error code (positive), 0 when nothing went wrong
  * @what:  what is wrong, more specific than baton_strerror() when known
  * @where: the node path and property, or the record, that is wrong
  */

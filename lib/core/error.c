@@ -2,43 +2,50 @@
 /*
  * Error codes and diagnostics: see include/baton/error.h.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
-static const char *const baton_errors[BATON_ERR_MAX] = {
-	[BATON_OK] = "success",
-	[BATON_ERR_TRUNCATED] = "image truncated",
-	[BATON_ERR_BADMAGIC] = "bad magic",
-	[BATON_ERR_BADVERSION] = "unknown format version",
-	[BATON_ERR_BADHEADER] = "bad image header",
-	[BATON_ERR_BADCRC] = "tree CRC mismatch",
-	[BATON_ERR_BADTREE] = "malformed device tree",
-	[BATON_ERR_BADCOMPAT] = "not a baton image tree",
-	[BATON_ERR_MISSING] = "missing property",
-	[BATON_ERR_BADVALUE] = "bad property value",
-	[BATON_ERR_DUPLICATE] = "duplicate",
-	[BATON_ERR_BADREF] = "dangling reference",
-	[BATON_ERR_STATECRC] = "state CRC mismatch",
-	[BATON_ERR_ELF] = "not a readable ELF file",
-	[BATON_ERR_NOCONTRACTS] = "no baton_contracts section",
-	[BATON_ERR_BADCONTRACT] = "bad contract record",
-	[BATON_ERR_BADGUID] = "bad GUID",
-	[BATON_ERR_NOMEM] = "out of memory",
-	[BATON_ERR_IO] = "I/O error",
-	[BATON_ERR_INVAL] = "invalid argument",
-	[BATON_ERR_RANGE] = "out of range",
-	[BATON_ERR_REFUSED] = "update refused: a mandatory device would not be bound",
+static const char *const baton_errors[BATON_ERR_MAX - BATON_ERR_BASE] = {
+#define E(code, text) [code - BATON_ERR_BASE] = text
+	E(BATON_ERR_TRUNCATED, "image truncated"),
+	E(BATON_ERR_BADMAGIC, "bad magic"),
+	E(BATON_ERR_BADVERSION, "unknown format version"),
+	E(BATON_ERR_BADHEADER, "bad image header"),
+	E(BATON_ERR_BADCRC, "tree CRC mismatch"),
+	E(BATON_ERR_BADTREE, "malformed device tree"),
+	E(BATON_ERR_BADCOMPAT, "not a baton image tree"),
+	E(BATON_ERR_MISSING, "missing property"),
+	E(BATON_ERR_BADVALUE, "bad property value"),
+	E(BATON_ERR_DUPLICATE, "duplicate"),
+	E(BATON_ERR_BADREF, "dangling reference"),
+	E(BATON_ERR_STATECRC, "state CRC mismatch"),
+	E(BATON_ERR_ELF, "not a readable ELF file"),
+	E(BATON_ERR_NOCONTRACTS, "no baton_contracts section"),
+	E(BATON_ERR_BADCONTRACT, "bad contract record"),
+	E(BATON_ERR_BADGUID, "bad GUID"),
+	E(BATON_ERR_REFUSED, "update refused"),
+	E(BATON_ERR_ABORTED, "update aborted, the previous version goes on"),
+	E(BATON_ERR_ABANDONED, "update abandoned, the previous version owns the program"),
+#undef E
 };
 
 const char *baton_strerror(int err)
 {
+	const char *text = NULL;
+
 	if (err < 0)
 		err = -err;
-	if (err >= BATON_ERR_MAX || !baton_errors[err])
-		return "unknown error";
-	return baton_errors[err];
+	if (err == 0)
+		return "success";
+	if (err < BATON_ERR_BASE)
+		text = strerrordesc_np(err);	/* thread-safe, not localized */
+	else if (err < BATON_ERR_MAX)
+		text = baton_errors[err - BATON_ERR_BASE];
+	return text ? text : "unknown error";
 }
 
 int baton_diag_set(struct baton_diag *diag, int err, const char *where,
