@@ -46,9 +46,11 @@
  * @out:  the contract set, free with baton_contracts_free()
  * @diag: where it went wrong, may be NULL
  *
- * Return: 0, -BATON_ERR_IO (a file missing or unreadable),
- * -BATON_ERR_BADCONTRACT (a malformed liveupdate alias or module info),
- * -BATON_ERR_ELF (a module file libelf cannot read), -BATON_ERR_NOMEM.
+ * Return: 0, -errno from opening a file of the tree (-ENOENT: missing,
+ * -EACCES...), -ENOENT also for a module with liveupdate aliases that
+ * modules.dep does not list, -BATON_ERR_BADCONTRACT (a malformed liveupdate
+ * alias or module info), -BATON_ERR_ELF (a module file libelf cannot
+ * read), -ENOMEM.
  */
 int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 				 struct baton_diag *diag);
@@ -79,10 +81,11 @@ struct baton_kernel_save_opts {
  * Each record has the device's ids from sysfs, the schema its driver writes
  * (liveupdate_schema) and its state (liveupdate_state, when readable).
  *
- * Return: 0, -BATON_ERR_IO (a named device or attribute is missing),
- * -BATON_ERR_BADVALUE (an attribute does not parse), -BATON_ERR_RANGE (no
- * device to record, or a state beyond BATON_KERNEL_STATE_MAX),
- * -BATON_ERR_NOMEM.
+ * Return: 0, -errno from reading sysfs (-ENOENT: a named device or
+ * attribute is missing, -EACCES...), -BATON_ERR_BADVALUE (an attribute
+ * does not parse), -ENODEV (no device to record, or a mandatory device not
+ * among those recorded), -EFBIG (a state beyond BATON_KERNEL_STATE_MAX),
+ * -ENOMEM, or what baton_image_write() returns.
  */
 int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 		      size_t *len, struct baton_diag *diag);

@@ -24,6 +24,8 @@ bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m);
 /*
  * The file of @module in @dir/modules.dep (relative to @dir) and the files
  * it depends on, in the order modules.dep lists them (load them in reverse).
+ * The caller frees them, also on failure: then they hold what was read.
+ * 0, -errno of opening modules.dep, -ENOENT (not listed) or -ENOMEM.
  */
 int baton_kernel_module_path(const char *dir, const char *module, char **path,
 			     char ***deps, size_t *n_deps, struct baton_diag *diag);

@@ -105,7 +105,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 		return 0;
 	grown = realloc(*arr, (*cap ? 2 * *cap : 4) * size);
 	if (!grown)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	*arr = grown;
 	*cap = *cap ? 2 * *cap : 4;
 	return 0;
@@ -200,18 +200,6 @@ bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m)
 	return true;
 }
 
-static FILE *open_in(const struct tree *t, const char *file, char *path,
-		     size_t len)
-{
-	FILE *f;
-
-	snprintf(path, len, "%s/%s", t->dir, file);
-	f = fopen(path, "re");
-	if (!f)
-		baton_diag_set(t->diag, BATON_ERR_IO, path, "%s", strerror(errno));
-	return f;
-}
-
 static int read_aliases(struct tree *t)
 {
 	char path[4096], line[1024], where[4200];
@@ -219,9 +207,10 @@ static int read_aliases(struct tree *t)
 	int err = 0;
 	FILE *f;
 
-	f = open_in(t, "modules.alias", path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/modules.alias", t->dir);
+	f = fopen(path, "re");
 	if (!f)
-		return -BATON_ERR_IO;
+		return baton_diag_set(t->diag, errno, path, NULL);
 	while (!err && fgets(line, sizeof(line), f)) {
 		char pattern[512], modname[128], name[64];
 		struct baton_pci_match m;
@@ -238,7 +227,7 @@ static int read_aliases(struct tree *t)
 			mod = find_module(t, name, true);
 			if (!mod || grow((void **)&mod->accepts, &mod->cap_accepts,
 					 mod->n_accepts, sizeof(*mod->accepts))) {
-				err = baton_diag_set(t->diag, BATON_ERR_NOMEM, NULL, NULL);
+				err = baton_diag_set(t->diag, ENOMEM, NULL, NULL);
 				break;
 			}
 			if (baton_kernel_parse_guid(hex, strlen(hex),
@@ -252,7 +241,7 @@ static int read_aliases(struct tree *t)
 			mod = find_module(t, name, true);
 			if (!mod || grow((void **)&mod->ids, &mod->cap_ids,
 					 mod->n_ids, sizeof(*mod->ids))) {
-				err = baton_diag_set(t->diag, BATON_ERR_NOMEM, NULL, NULL);
+				err = baton_diag_set(t->diag, ENOMEM, NULL, NULL);
 				break;
 			}
 			mod->ids[mod->n_ids++] = m;
@@ -266,16 +255,17 @@ int baton_kernel_module_path(const char *dir, const char *module, char **path,
 			     char ***deps, size_t *n_deps, struct baton_diag *diag)
 {
 	char file[4096], line[4096], name[64];
-	int err = -BATON_ERR_IO;
+	int err = -ENOENT;	/* until the module's line is found */
 	FILE *f;
 
-	snprintf(file, sizeof(file), "%s/modules.dep", dir);
-	f = fopen(file, "re");
-	if (!f)
-		return baton_diag_set(diag, BATON_ERR_IO, file, "%s", strerror(errno));
+	/* Set before anything can fail: the caller frees them in any case. */
 	*path = NULL;
 	*deps = NULL;
 	*n_deps = 0;
+	snprintf(file, sizeof(file), "%s/modules.dep", dir);
+	f = fopen(file, "re");
+	if (!f)
+		return baton_diag_set(diag, errno, file, NULL);
 	while (fgets(line, sizeof(line), f)) {
 		char *colon = strchr(line, ':'), *base, *tok, *save;
 
@@ -288,24 +278,24 @@ int baton_kernel_module_path(const char *dir, const char *module, char **path,
 		if (strcmp(name, module))
 			continue;
 		*path = strdup(line);
-		err = *path ? 0 : -BATON_ERR_NOMEM;
+		err = *path ? 0 : -ENOMEM;
 		for (tok = strtok_r(colon + 1, " \t\n", &save); tok && !err;
 		     tok = strtok_r(NULL, " \t\n", &save)) {
 			char **grown = realloc(*deps, (*n_deps + 1) * sizeof(*grown));
 
+			if (grown)
+				*deps = grown;
 			if (!grown || !(grown[*n_deps] = strdup(tok))) {
-				free(grown);
-				err = -BATON_ERR_NOMEM;
+				err = -ENOMEM;
 				break;
 			}
-			*deps = grown;
 			(*n_deps)++;
 		}
 		break;
 	}
 	fclose(f);
-	if (err == -BATON_ERR_IO)
-		baton_diag_set(diag, BATON_ERR_IO, file, "module %s is not listed",
+	if (err == -ENOENT)
+		baton_diag_set(diag, ENOENT, file, "module %s is not listed",
 			       module);
 	return err;
 }
@@ -324,8 +314,7 @@ static int read_modinfo(const struct tree *t, const struct module *mod,
 	snprintf(path, sizeof(path), "%s/%s", t->dir, mod->path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return baton_diag_set(t->diag, BATON_ERR_IO, path, "%s",
-				      strerror(errno));
+		return baton_diag_set(t->diag, errno, path, NULL);
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
@@ -403,7 +392,7 @@ static int build_contract(const struct tree *t, const struct module *mod,
 	c->ids = calloc(mod->n_ids ? mod->n_ids : 1, sizeof(*c->ids));
 	c->accepts = calloc(mod->n_accepts, sizeof(*c->accepts));
 	if (!c->ids || !c->accepts)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	memcpy(c->ids, mod->ids, mod->n_ids * sizeof(*c->ids));
 	c->n_ids = mod->n_ids;
 	for (size_t i = 0; i < mod->n_accepts; i++) {
@@ -437,7 +426,7 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 
 	set = calloc(1, sizeof(*set));
 	if (!set)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	err = read_aliases(&t);
 	if (err)
 		goto err_tree;
@@ -447,7 +436,7 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 		n_lu += t.mods[i].n_accepts > 0;
 		n_guids += t.mods[i].n_accepts + 1;
 	}
-	err = -BATON_ERR_NOMEM;
+	err = -ENOMEM;
 	set->drivers = calloc(n_lu ? n_lu : 1, sizeof(*set->drivers));
 	set->schemas = calloc(n_guids ? n_guids : 1, sizeof(*set->schemas));
 	if (!set->drivers || !set->schemas)
@@ -476,8 +465,8 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 err_tree:
 	free_tree(&t);
 	baton_contracts_free(set);
-	if (err == -BATON_ERR_NOMEM)
-		baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+	if (err == -ENOMEM)
+		baton_diag_set(diag, ENOMEM, NULL, NULL);
 	return err;
 }
 

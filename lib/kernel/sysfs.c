@@ -121,7 +121,7 @@ static int read_id(const char *root, const char *addr, const char *attr,
 	dev_path(path, sizeof(path), root, addr, attr);
 	n = read_file(path, buf, sizeof(buf) - 1);
 	if (n < 0)
-		return baton_diag_set(diag, BATON_ERR_IO, path, "%s", strerror((int)-n));
+		return baton_diag_set(diag, (int)-n, path, NULL);
 	buf[n] = '\0';
 	errno = 0;
 	*out = (uint32_t)strtoul(buf, &end, 16);
@@ -141,7 +141,7 @@ static int read_schema(const char *root, const char *addr,
 	dev_path(path, sizeof(path), root, addr, "liveupdate_schema");
 	n = read_file(path, buf, sizeof(buf) - 1);
 	if (n < 0)
-		return baton_diag_set(diag, BATON_ERR_IO, path,
+		return baton_diag_set(diag, (int)-n, path,
 				      "%s: its driver declares no written schema",
 				      strerror((int)-n));
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
@@ -170,7 +170,7 @@ static int scan_devices(const char *root, char ***addrs, size_t *n,
 	snprintf(path, sizeof(path), "%s/" PCI_DEVICES, root);
 	dir = opendir(path);
 	if (!dir)
-		return baton_diag_set(diag, BATON_ERR_IO, path, "%s", strerror(errno));
+		return baton_diag_set(diag, errno, path, NULL);
 	while ((de = readdir(dir)) != NULL) {
 		char **grown;
 
@@ -185,7 +185,7 @@ static int scan_devices(const char *root, char ***addrs, size_t *n,
 			*addrs = NULL;
 			*n = 0;
 			closedir(dir);
-			return baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+			return baton_diag_set(diag, ENOMEM, NULL, NULL);
 		}
 		*addrs = grown;
 		(*n)++;
@@ -236,15 +236,15 @@ static int save_device(const char *root, const char *addr, bool mandatory,
 	/* One byte more than allowed tells a full state from a too large one. */
 	*state = malloc(BATON_KERNEL_STATE_MAX + 1);
 	if (!*state)
-		return baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+		return baton_diag_set(diag, ENOMEM, NULL, NULL);
 	dev_path(path, sizeof(path), root, addr, "liveupdate_state");
 	n = read_file(path, *state, BATON_KERNEL_STATE_MAX + 1);
 	if (n == -ENOENT)
 		n = 0;
 	if (n < 0)
-		return baton_diag_set(diag, BATON_ERR_IO, path, "%s", strerror((int)-n));
+		return baton_diag_set(diag, (int)-n, path, NULL);
 	if (n > BATON_KERNEL_STATE_MAX)
-		return baton_diag_set(diag, BATON_ERR_RANGE, path,
+		return baton_diag_set(diag, EFBIG, path,
 				      "state larger than %d bytes",
 				      BATON_KERNEL_STATE_MAX);
 	if (n) {
@@ -274,15 +274,14 @@ int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 		addrs = (const char *const *)scanned;
 	}
 	if (!n) {
-		err = baton_diag_set(diag, BATON_ERR_RANGE, root,
+		err = baton_diag_set(diag, ENODEV, root,
 				     "no PCI device's driver declares a liveupdate schema");
 		goto out;
 	}
-	err = -BATON_ERR_NOMEM;
 	img.devices = calloc(n, sizeof(*img.devices));
 	states = calloc(n, sizeof(*states));
 	if (!img.devices || !states) {
-		baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+		err = baton_diag_set(diag, ENOMEM, NULL, NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -296,7 +295,7 @@ int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 	}
 	for (size_t i = 0; i < opts->n_mandatory; i++) {
 		if (!listed(opts->mandatory[i], addrs, n)) {
-			err = baton_diag_set(diag, BATON_ERR_IO, opts->mandatory[i],
+			err = baton_diag_set(diag, ENODEV, opts->mandatory[i],
 					     "mandatory device is not among those saved");
 			goto out;
 		}
@@ -371,8 +370,9 @@ static int load_module(const struct binder *b, const char *module,
 	}
 	err = baton_kernel_module_path(b->modules, module, &file, &deps, &n_deps, NULL);
 	if (err) {
-		set_result(r, "module %s is not in %s/modules.dep", module, b->modules);
-		return err;
+		set_result(r, "module %s is not in %s/modules.dep: %s", module,
+			   b->modules, strerror(-err));
+		goto out;
 	}
 	/* modules.dep lists what a module needs after it: load from the end. */
 	for (size_t i = n_deps; i-- > 0 && !err;)
@@ -381,6 +381,7 @@ static int load_module(const struct binder *b, const char *module,
 		err = load_file(b, file);
 	if (err)
 		set_result(r, "loading module %s: %s", module, strerror(-err));
+out:
 	for (size_t i = 0; i < n_deps; i++)
 		free(deps[i]);
 	free(deps);
@@ -560,7 +561,7 @@ int baton_kernel_bind(const struct baton_image *img,
 	present = calloc(img->n_devices + 1, sizeof(*present));
 	decisions = calloc(img->n_devices + 1, sizeof(*decisions));
 	if (!present || !decisions) {
-		err = baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+		err = baton_diag_set(diag, ENOMEM, NULL, NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < img->n_devices; i++) {

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
  * The kernel path's parsers: depmod's pci aliases as id-table entries,
- * 32-hex-digit GUIDs, module names.  The flows (save, plan --modules, bind)
- * are tested on a fake sysfs in tests/integration/test_kernel.sh and on a
- * real kernel in tests/vm.
+ * 32-hex-digit GUIDs, module names; and the errors of save and of the
+ * module-tree reader, which must be the system's own.  The flows (save,
+ * plan --modules, bind) are tested on a fake sysfs in
+ * tests/integration/test_kernel.sh and on a real kernel in tests/vm.
  */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <baton/kernel.h>
@@ -100,6 +108,161 @@ static void test_module_name(void **state)
 	assert_string_equal(name, "edu_next");
 }
 
+/* ---- errors: a fake sysfs and module tree in a temporary directory ---- */
+
+#define DEV "bus/pci/devices/0000:01:00.0"
+
+static char root[32];
+
+static void put(const char *rel, const char *text)
+{
+	size_t len = strlen(text);
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void mkdir_in(const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static int make_root(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/baton-test-kernel-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	mkdir_in("bus");
+	mkdir_in("bus/pci");
+	mkdir_in("bus/pci/devices");
+	mkdir_in(DEV);
+	put(DEV "/vendor", "0x1234\n");
+	put(DEV "/device", "0x11e8\n");
+	put(DEV "/subsystem_vendor", "0x1af4\n");
+	put(DEV "/subsystem_device", "0x1100\n");
+	put(DEV "/class", "0x00ff00\n");
+	put(DEV "/liveupdate_schema", "3f7174ac46a957ecb761b29cdbf15055\n");
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int remove_root(void **state)
+{
+	(void)state;
+	return nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Save the one device, or @n_addrs of @addrs when @addrs is given. */
+static int save(const char *const *addrs, size_t n_addrs,
+		const char *mandatory, struct baton_diag *diag)
+{
+	static const char *const one[] = { "0000:01:00.0" };
+	struct baton_kernel_save_opts opts = {
+		.sysfs = root,
+		.addrs = addrs ? addrs : one,
+		.n_addrs = addrs ? n_addrs : 1,
+		.mandatory = &mandatory,
+		.n_mandatory = mandatory != NULL,
+	};
+	size_t len;
+	void *img = NULL;
+	int err;
+
+	memset(diag, 0, sizeof(*diag));
+	err = baton_kernel_save(&opts, &img, &len, diag);
+	free(img);
+	return err;
+}
+
+static bool ends_with(const char *s, const char *end)
+{
+	size_t n = strlen(s), m = strlen(end);
+
+	return n >= m && !strcmp(s + n - m, end);
+}
+
+static void test_save_errno(void **state)
+{
+	static const char *const none[] = { NULL };
+	char state_big[BATON_KERNEL_STATE_MAX + 2] = { 0 };
+	struct baton_kernel_save_opts scan = { .sysfs = root };
+	struct baton_diag diag;
+	char path[PATH_MAX];
+	size_t len;
+	void *img;
+
+	(void)state;
+	assert_int_equal(save(NULL, 0, NULL, &diag), 0);
+
+	/* A missing attribute is ENOENT, a directory where one is EISDIR. */
+	snprintf(path, sizeof(path), "%s/" DEV "/device", root);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(save(NULL, 0, NULL, &diag), -ENOENT);
+	assert_int_equal(diag.err, ENOENT);
+	assert_true(ends_with(diag.where, DEV "/device"));
+	mkdir_in(DEV "/device");
+	assert_int_equal(save(NULL, 0, NULL, &diag), -EISDIR);
+	assert_int_equal(rmdir(path), 0);
+	put(DEV "/device", "0x11e8\n");
+
+	/* Not one device to record, or a mandatory one not recorded. */
+	assert_int_equal(save(none, 0, NULL, &diag), -ENODEV);
+	assert_int_equal(save(NULL, 0, "0000:02:00.0", &diag), -ENODEV);
+	assert_string_equal(diag.where, "0000:02:00.0");
+
+	/* One byte more than a driver may hand out. */
+	memset(state_big, 'x', BATON_KERNEL_STATE_MAX + 1);
+	put(DEV "/liveupdate_state", state_big);
+	assert_int_equal(save(NULL, 0, NULL, &diag), -EFBIG);
+	state_big[BATON_KERNEL_STATE_MAX] = '\0';
+	put(DEV "/liveupdate_state", state_big);
+	assert_int_equal(save(NULL, 0, NULL, &diag), 0);
+
+	/* Scanning a root without bus/pci/devices. */
+	snprintf(path, sizeof(path), "%s/nowhere", root);
+	scan.sysfs = path;
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(baton_kernel_save(&scan, &img, &len, &diag), -ENOENT);
+	assert_true(ends_with(diag.where, "/nowhere/bus/pci/devices"));
+}
+
+static void test_read_modules_errno(void **state)
+{
+	struct baton_contracts *set;
+	struct baton_diag diag = { 0 };
+
+	(void)state;
+	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
+	assert_true(ends_with(diag.where, "/modules.alias"));
+
+	/* A module with a liveupdate alias, and no modules.dep. */
+	put("modules.alias", "alias liveupdate:G3f7174ac46a957ecb761b29cdbf15055 edu\n");
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
+	assert_true(ends_with(diag.where, "/modules.dep"));
+
+	/* A modules.dep that does not list it. */
+	put("modules.dep", "extra/other.ko:\n");
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
+	assert_string_equal(diag.what, "module edu is not listed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -108,6 +271,9 @@ int main(void)
 		cmocka_unit_test(test_pci_alias_rejects),
 		cmocka_unit_test(test_guid_hex),
 		cmocka_unit_test(test_module_name),
+		cmocka_unit_test_setup_teardown(test_save_errno, make_root, remove_root),
+		cmocka_unit_test_setup_teardown(test_read_modules_errno, make_root,
+						remove_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
