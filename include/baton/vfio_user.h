@@ -20,16 +20,20 @@
  * version wraps the fd with baton_vfu_adopt(), which does not negotiate again
  * (the server would refuse a second VERSION) and so does not disturb it.
  *
- * Errors: every function returns 0 or a negative BATON_ERR_* code.
- *  - -BATON_ERR_INVAL: a bad argument (NULL, count 0, offset overflow).
- *  - -BATON_ERR_NOMEM: allocation failed.
- *  - -BATON_ERR_IO: the request failed; errno says why.  When the server
- *    answered with an error reply, errno is the server's errno (EINVAL for
- *    an access outside a region, ENOTSUP for what it does not implement,
- *    EEXIST for an overlapping DMA mapping...).  ETIMEDOUT: no reply in
- *    time.  EPIPE/ECONNRESET: the server went away.  EPROTO: the server
- *    sent something malformed; the handle is then unusable, as it is after
- *    a timeout whose late reply cannot be told apart.
+ * Errors: every function returns 0 or a negative errno; none is a
+ * BATON_ERR_* code.
+ *  - -EINVAL: a bad argument (NULL, count 0, offset overflow); or the
+ *    server's own EINVAL, see below.
+ *  - -ENOMEM: allocation failed.
+ *  - When the server answered with an error reply: its errno, negated
+ *    (-EINVAL for an access outside a region, -ENOTSUP for what it does
+ *    not implement, -EEXIST for an overlapping DMA mapping...); -EPROTO if
+ *    that reply carries no errno, or a number beyond any errno.
+ *  - -ETIMEDOUT: no reply in time.  -EPIPE or -ECONNRESET: the server went
+ *    away.  -EPROTO: the server sent something malformed.  After any of
+ *    these the handle is unusable, every later call failing with the same
+ *    code: the stream is at an unknown position (a late reply could not be
+ *    told apart).  Any other -errno: the socket call that failed said so.
  */
 
 #include <stdbool.h>
@@ -66,9 +70,11 @@ struct baton_vfu_region {
  * largest transfer the server accepts (region accesses larger than that
  * are split).
  *
- * Return: 0; -BATON_ERR_INVAL (@path NULL or too long for a socket
- * address), -BATON_ERR_NOMEM, -BATON_ERR_IO (connect or negotiation failed;
- * errno says why, EPROTO for an answer that is not 0.x).
+ * Return: 0; -EINVAL (@path or @out NULL), -ENAMETOOLONG (@path too long
+ * for a socket address), -ENOMEM, the -errno of socket() or connect()
+ * (-ENOENT: no such socket, -ECONNREFUSED: no server listens on it), or
+ * the negotiation's error (as any request; -EPROTO for an answer that is
+ * not 0.x).
  */
 int baton_vfu_connect(const char *path, struct baton_vfu **out);
 
@@ -81,8 +87,7 @@ int baton_vfu_connect(const char *path, struct baton_vfu **out);
  * Sends nothing: the server keeps the device exactly as the previous holder
  * left it.  The transfer limit is not known, so the default is assumed.
  *
- * Return: 0; -BATON_ERR_INVAL (@fd negative: then nothing is closed),
- * -BATON_ERR_NOMEM.
+ * Return: 0; -EINVAL (@fd negative: then nothing is closed), -ENOMEM.
  */
 int baton_vfu_adopt(int fd, struct baton_vfu **out);
 
@@ -102,7 +107,7 @@ int baton_vfu_fd(const struct baton_vfu *vfu);
  * @vfu: the handle
  * @ms:  milliseconds, > 0
  *
- * Return: 0, or -BATON_ERR_INVAL for @ms <= 0.
+ * Return: 0, or -EINVAL for @ms <= 0.
  */
 int baton_vfu_set_timeout(struct baton_vfu *vfu, int ms);
 
@@ -132,7 +137,7 @@ void baton_vfu_forget(struct baton_vfu *vfu);
  * @num_regions: set to the region count (9 for a PCI device); may be NULL
  * @num_irqs:    set to the interrupt type count; may be NULL
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO.
+ * Return: 0, -EINVAL, or a request's error (see the top of this file).
  */
 int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
 			  uint32_t *num_irqs);
@@ -144,8 +149,8 @@ int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
  *         VFIO_PCI_CONFIG_REGION_INDEX
  * @out:   filled on success; @out->fd is the caller's to close
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (errno EINVAL from the server
- * for an index the device does not have).
+ * Return: 0, -EINVAL (also the server's, for an index the device does not
+ * have), or a request's error.
  */
 int baton_vfu_region_info(struct baton_vfu *vfu, uint32_t index,
 			  struct baton_vfu_region *out);
@@ -160,8 +165,8 @@ int baton_vfu_region_info(struct baton_vfu *vfu, uint32_t index,
  * @buf:    @count bytes to fill
  * @count:  > 0; register accesses use the register's width (4 or 8)
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (errno EINVAL from the server
- * for an access outside the region).
+ * Return: 0, -EINVAL (also the server's, for an access outside the
+ * region), or a request's error.
  */
 int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
 			  uint64_t offset, void *buf, uint32_t count);
@@ -174,7 +179,7 @@ int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
  * @buf:    @count bytes to write
  * @count:  > 0
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (as baton_vfu_region_read()).
+ * Return: as baton_vfu_region_read().
  */
 int baton_vfu_region_write(struct baton_vfu *vfu, uint32_t index,
 			   uint64_t offset, const void *buf, uint32_t count);
@@ -240,8 +245,8 @@ int baton_vfu_read64(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
  * @offset:   where the memory starts in @fd (page aligned)
  * @writable: whether the device may write (it may always read)
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (errno EEXIST from the server
- * when the range overlaps a mapping, EINVAL when @fd is too short).
+ * Return: 0, -EINVAL (also the server's, when @fd is too short), the
+ * server's -EEXIST when the range overlaps a mapping, or a request's error.
  */
 int baton_vfu_dma_map(struct baton_vfu *vfu, uint64_t iova, uint64_t size,
 		      int fd, uint64_t offset, bool writable);
@@ -254,8 +259,8 @@ int baton_vfu_dma_map(struct baton_vfu *vfu, uint64_t iova, uint64_t size,
  *
  * When this returns the server no longer touches the memory.
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (errno EINVAL from the server
- * when no mapping matches exactly).
+ * Return: 0, -EINVAL (also the server's, when no mapping matches
+ * exactly), or a request's error.
  */
 int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size);
 
@@ -266,8 +271,8 @@ int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size);
  * @eventfd: the server writes 1 to it on each interrupt; the caller keeps
  *           it.  -1 disables the interrupt type.
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO (errno EINVAL from the server
- * for a type with no vectors, or a file that is not an eventfd).
+ * Return: 0, -EINVAL (also the server's, for a type with no vectors, or a
+ * file that is not an eventfd), or a request's error.
  */
 int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd);
 
@@ -278,7 +283,7 @@ int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd);
  * The same reset the server does when the connection closes, but the
  * connection stays.
  *
- * Return: 0, -BATON_ERR_INVAL, -BATON_ERR_IO.
+ * Return: 0, -EINVAL, or a request's error.
  */
 int baton_vfu_reset(struct baton_vfu *vfu);
 

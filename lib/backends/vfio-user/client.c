@@ -15,7 +15,7 @@
  * command from the server (DMA_READ/WRITE: we only share memory by fd) is
  * answered ENOTSUP.  Anything that leaves the byte stream at an unknown
  * position (a timeout mid-reply, a malformed header, EOF) marks the handle
- * broken: every later call fails at once with the same errno instead of
+ * broken: every later call fails at once with the same -errno instead of
  * reading some other message's bytes as a reply.
  */
 #define _GNU_SOURCE
@@ -231,12 +231,10 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 	size_t want, body;
 	int n, got_fd = -1;
 
-	if (vfu->broken) {
-		errno = vfu->broken;
-		return -BATON_ERR_IO;
-	}
+	if (vfu->broken)
+		return -vfu->broken;
 	if (nreq > 3 || nrep > 3)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	deadline = now_ms() + vfu->timeout_ms;
 
 	h = (struct vfio_user_header){
@@ -282,8 +280,10 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 				goto err_broken;
 			if (got_fd >= 0)
 				close(got_fd);
-			errno = r.error ? (int)r.error : EIO;
-			return -BATON_ERR_IO;
+			/* Only an errno is passed on, never a Baton code. */
+			if (!r.error || r.error >= BATON_ERR_BASE)
+				return -EPROTO;
+			return -(int)r.error;
 		}
 		want = iov_total(rep, nrep);
 		if (rep_got ? body > want : body != want) {
@@ -315,11 +315,10 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 	return 0;
 
 err_broken:
-	vfu->broken = errno ? errno : EIO;
+	vfu->broken = errno;
 	if (got_fd >= 0)
 		close(got_fd);
-	errno = vfu->broken;
-	return -BATON_ERR_IO;
+	return -vfu->broken;
 }
 
 static int vfu_alloc(int fd, struct baton_vfu **out)
@@ -327,7 +326,7 @@ static int vfu_alloc(int fd, struct baton_vfu **out)
 	struct baton_vfu *vfu = calloc(1, sizeof(*vfu));
 
 	if (!vfu)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	vfu->fd = fd;
 	vfu->next_id = 1;
 	vfu->max_xfer = VFIO_USER_MAX_DATA_XFER;
@@ -379,10 +378,8 @@ static int negotiate(struct baton_vfu *vfu)
 		return err;
 	if (got < sizeof(rv) || rv.major != VFIO_USER_MAJOR ||
 	    rv.minor > VFIO_USER_MINOR ||
-	    parse_version_json(vfu, data, got - sizeof(rv))) {
-		errno = EPROTO;
-		return -BATON_ERR_IO;
-	}
+	    parse_version_json(vfu, data, got - sizeof(rv)))
+		return -EPROTO;
 	return 0;
 }
 
@@ -390,17 +387,19 @@ int baton_vfu_connect(const char *path, struct baton_vfu **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct baton_vfu *vfu;
-	int fd, err, saved;
+	int fd, err;
 
-	if (!path || !out || strlen(path) >= sizeof(sa.sun_path))
-		return -BATON_ERR_INVAL;
+	if (!path || !out)
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -BATON_ERR_IO;
+		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = -BATON_ERR_IO;
+		err = -errno;
 		goto err_close;
 	}
 	err = vfu_alloc(fd, &vfu);
@@ -415,9 +414,7 @@ int baton_vfu_connect(const char *path, struct baton_vfu **out)
 err_free:
 	free(vfu);
 err_close:
-	saved = errno;
 	close(fd);
-	errno = saved;
 	return err;
 }
 
@@ -426,7 +423,7 @@ int baton_vfu_adopt(int fd, struct baton_vfu **out)
 	int err;
 
 	if (fd < 0 || !out)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	err = vfu_alloc(fd, out);
 	if (err)
 		close(fd);
@@ -441,7 +438,7 @@ int baton_vfu_fd(const struct baton_vfu *vfu)
 int baton_vfu_set_timeout(struct baton_vfu *vfu, int ms)
 {
 	if (!vfu || ms <= 0)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	vfu->timeout_ms = ms;
 	return 0;
 }
@@ -467,7 +464,7 @@ int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
 	int err;
 
 	if (!vfu)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	err = call(vfu, VFIO_USER_DEVICE_GET_INFO, &req, 1, -1, &rep, 1, NULL, NULL);
 	if (err)
 		return err;
@@ -486,7 +483,7 @@ int baton_vfu_region_info(struct baton_vfu *vfu, uint32_t index,
 	int err, fd = -1;
 
 	if (!vfu || !out)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	err = call(vfu, VFIO_USER_DEVICE_GET_REGION_INFO, &req, 1, -1, &rep, 1,
 		   NULL, &fd);
 	if (err)
@@ -515,7 +512,7 @@ int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
 			  uint64_t offset, void *buf, uint32_t count)
 {
 	if (!access_args_ok(vfu, buf, offset, count))
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	while (count) {
 		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
 		struct vfio_user_region_access a = { offset, index, n }, ra;
@@ -537,7 +534,7 @@ int baton_vfu_region_write(struct baton_vfu *vfu, uint32_t index,
 			   uint64_t offset, const void *buf, uint32_t count)
 {
 	if (!access_args_ok(vfu, buf, offset, count))
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	while (count) {
 		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
 		struct vfio_user_region_access a = { offset, index, n }, ra;
@@ -593,7 +590,7 @@ int baton_vfu_dma_map(struct baton_vfu *vfu, uint64_t iova, uint64_t size,
 	struct iovec req = { &m, sizeof(m) };
 
 	if (!vfu || !size || iova + size < iova)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	return call(vfu, VFIO_USER_DMA_MAP, &req, 1, fd, NULL, 0, NULL, NULL);
 }
 
@@ -605,7 +602,7 @@ int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size)
 	struct iovec req = { &u, sizeof(u) }, rep = { &ru, sizeof(ru) };
 
 	if (!vfu || !size)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	return call(vfu, VFIO_USER_DMA_UNMAP, &req, 1, -1, &rep, 1, NULL, NULL);
 }
 
@@ -618,7 +615,7 @@ int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd)
 	struct iovec req = { &s, sizeof(s) };
 
 	if (!vfu)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	if (eventfd >= 0) {
 		s.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
 		s.count = 1;
@@ -633,6 +630,6 @@ int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd)
 int baton_vfu_reset(struct baton_vfu *vfu)
 {
 	if (!vfu)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	return call(vfu, VFIO_USER_DEVICE_RESET, NULL, 0, -1, NULL, 0, NULL, NULL);
 }
