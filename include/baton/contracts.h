@@ -70,7 +70,7 @@ struct baton_contracts {
  * @out:    the set, free with baton_contracts_free()
  * @diag:   where a bad record is, may be NULL
  *
- * Return: 0, -BATON_ERR_BADCONTRACT, -BATON_ERR_BADGUID or -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_BADCONTRACT, -BATON_ERR_BADGUID or -ENOMEM.
  */
 int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
 			   int swap, struct baton_contracts **out,
@@ -86,7 +86,8 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
  * is an error (-BATON_ERR_NOCONTRACTS): a binary without drivers should not
  * be the target of a live update by mistake.
  *
- * Return: 0, -BATON_ERR_IO, -BATON_ERR_ELF, -BATON_ERR_NOCONTRACTS, or an
+ * Return: 0, the -errno of opening @path (-ENOENT, -EACCES...),
+ * -BATON_ERR_ELF (libelf cannot read it), -BATON_ERR_NOCONTRACTS, or an
  * error of baton_contracts_decode().
  */
 int baton_contracts_read_elf(const char *path, struct baton_contracts **out,

@@ -48,7 +48,9 @@ struct baton_driver_ops;
  * @to:       the output buffer, @to_len bytes (sizeof the target struct),
  *            zeroed by the caller
  *
- * Return: 0, or a negative BATON_ERR_* code when @from cannot be converted.
+ * Return: 0, or a negative code when @from cannot be converted: -EINVAL
+ * for lengths that are not the two schemas' sizes, -BATON_ERR_BADVALUE for
+ * a payload it finds wrong, or whatever -errno its own work met.
  */
 typedef int (*baton_convert_fn)(const void *from, size_t from_len,
 				void *to, size_t to_len);
@@ -201,7 +203,7 @@ struct baton_driver {
  * Called by BATON_DRIVER()'s constructor; call it directly only for a
  * driver built at run time.  Registering the same driver twice is a no-op.
  *
- * Return: 0, or -BATON_ERR_NOMEM.
+ * Return: 0, or -ENOMEM.
  */
 int baton_driver_register(const struct baton_driver *drv);
 

@@ -119,7 +119,7 @@ struct baton_image {
  * -BATON_ERR_BADVERSION, -BATON_ERR_BADHEADER, -BATON_ERR_BADCRC (header);
  * -BATON_ERR_BADTREE, -BATON_ERR_BADCOMPAT, -BATON_ERR_MISSING,
  * -BATON_ERR_BADVALUE, -BATON_ERR_DUPLICATE, -BATON_ERR_BADREF,
- * -BATON_ERR_STATECRC (tree); -BATON_ERR_NOMEM.
+ * -BATON_ERR_STATECRC (tree); -ENOMEM.
  */
 int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		      struct baton_diag *diag);
@@ -143,8 +143,8 @@ void baton_image_free(struct baton_image *img);
  * The result always parses back to an equal image with baton_image_parse():
  * the writer parses it before returning it.
  *
- * Return: 0, -BATON_ERR_INVAL (@img would not parse back),
- * -BATON_ERR_RANGE (the tree would exceed libfdt's 2 GiB), -BATON_ERR_NOMEM.
+ * Return: 0, -EINVAL (@img would not parse back), -EFBIG (the tree would
+ * exceed libfdt's 2 GiB), -ENOMEM.
  */
 int baton_image_write(const struct baton_image *img, void **out, size_t *len);
 
@@ -157,7 +157,7 @@ int baton_image_write(const struct baton_image *img, void **out, size_t *len);
  * @generation:    the header's generation
  * @out, @len:     a malloc'd image
  *
- * Return: 0, -BATON_ERR_BADTREE, -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_BADTREE, -ENOMEM.
  */
 int baton_image_pack(const void *dtb, size_t dtb_len, uint64_t generation,
 		     void **out, size_t *len);

@@ -87,7 +87,7 @@ struct baton_decision {
  * Decisions point into @devices and @contracts, which must outlive them.
  * No decision depends on the order of the drivers in @contracts.
  *
- * Return: 0, or -BATON_ERR_NOMEM (for the index), leaving @out untouched.
+ * Return: 0, or -ENOMEM (for the index), leaving @out untouched.
  */
 int baton_plan(const struct baton_image_device *devices, size_t n,
 	       const struct baton_contracts *contracts,

@@ -207,7 +207,8 @@ struct baton_schema_desc {
  * @len: size of @buf
  *
  * Return: the length of the canonical string (without NUL), as snprintf
- * does; the string is complete only when the return is < @len.
+ * does; the string is complete only when the return is < @len.  -EOVERFLOW
+ * when the length would not fit an int32_t, or snprintf's -errno.
  */
 int baton_schema_layout(const struct baton_schema_desc *s, char *buf, size_t len);
 
@@ -216,7 +217,7 @@ int baton_schema_layout(const struct baton_schema_desc *s, char *buf, size_t len
  * @s:   the schema
  * @out: 16 bytes
  *
- * Return: 0, or -BATON_ERR_NOMEM.
+ * Return: 0, -ENOMEM, or an error of baton_schema_layout().
  */
 int baton_schema_derive_guid(const struct baton_schema_desc *s,
 			     uint8_t out[BATON_GUID_SIZE]);
@@ -226,7 +227,7 @@ int baton_schema_derive_guid(const struct baton_schema_desc *s,
  * @schema: a `tag##_schema` object from BATON_SCHEMA()
  * @out:    the decoded schema, free with baton_schema_desc_free()
  *
- * Return: 0, -BATON_ERR_NOMEM, -BATON_ERR_BADCONTRACT or -BATON_ERR_BADGUID.
+ * Return: 0, -ENOMEM, -BATON_ERR_BADCONTRACT or -BATON_ERR_BADGUID.
  */
 int baton_schema_describe(const struct baton_schema *schema,
 			  struct baton_schema_desc **out);

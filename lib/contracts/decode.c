@@ -20,6 +20,7 @@
  * owner and kind in the diagnostic; nothing is half-decoded.
  */
 #include <byteswap.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,7 +280,7 @@ static int build_schema(const struct baton_contract_rec *s,
 		return bad(diag, s, "field records missing or extra");
 	out->fields = calloc(n_fields, sizeof(*out->fields));
 	if (!out->fields)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	out->n_fields = n_fields;
 	for (size_t i = 0; i < n_fields; i++) {
 		const struct baton_contract_field_rec *f = &fields[i].u.field;
@@ -412,7 +413,7 @@ static int build_driver(const struct baton_contracts *set,
 	out->ids = calloc(n_ids ? n_ids : 1, sizeof(*out->ids));
 	out->accepts = calloc(n_acc ? n_acc : 1, sizeof(*out->accepts));
 	if (!out->ids || !out->accepts)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	out->n_ids = n_ids;
 	out->n_accepts = n_acc;
 	for (size_t i = 0; i < n_ids; i++) {
@@ -511,11 +512,11 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
 	struct baton_contract_rec *copy = NULL;
 	struct baton_contracts *set;
 	size_t n_schemas, n_drivers;
-	int err = -BATON_ERR_NOMEM;
+	int err = -ENOMEM;
 
 	set = calloc(1, sizeof(*set));
 	if (!set)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	copy = malloc((n ? n : 1) * sizeof(*copy));
 	if (!copy)
 		goto err_set;
@@ -533,7 +534,7 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
 		goto err_set;
 
 	count_kinds(copy, n, &n_schemas, &n_drivers);
-	err = -BATON_ERR_NOMEM;
+	err = -ENOMEM;
 	set->schemas = calloc(n_schemas ? n_schemas : 1, sizeof(*set->schemas));
 	set->drivers = calloc(n_drivers ? n_drivers : 1, sizeof(*set->drivers));
 	if (!set->schemas || !set->drivers)
@@ -548,8 +549,8 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
 err_set:
 	baton_contracts_free(set);
 	free(copy);
-	if (err == -BATON_ERR_NOMEM)
-		baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+	if (err == -ENOMEM)
+		baton_diag_set(diag, ENOMEM, NULL, NULL);
 	return err;
 }
 

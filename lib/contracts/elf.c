@@ -47,7 +47,7 @@ static int append_records(const uint8_t *p, size_t size, uint8_t **buf,
 
 	grown = realloc(*buf, *len + size);
 	if (!grown)
-		return baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+		return baton_diag_set(diag, ENOMEM, NULL, NULL);
 	*buf = grown;
 	while (off < size) {
 		if (size - off >= sizeof(zero) && !memcmp(p + off, zero, sizeof(zero))) {
@@ -97,8 +97,7 @@ int baton_contracts_read_elf(const char *path, struct baton_contracts **out,
 	elf_version(EV_CURRENT);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return baton_diag_set(diag, BATON_ERR_IO, NULL, "%s",
-				      strerror(errno));
+		return baton_diag_set(diag, errno, NULL, NULL);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr)) {
 		err = baton_diag_set(diag, BATON_ERR_ELF, NULL,

@@ -9,6 +9,7 @@
  * declarations placed in the binary, so the running program and
  * `baton contracts BINARY` see the same contracts by construction.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include <baton/contracts.h>
@@ -31,7 +32,7 @@ int baton_driver_register(const struct baton_driver *drv)
 
 		grown = realloc(registry, cap * sizeof(*registry));
 		if (!grown)
-			return -BATON_ERR_NOMEM;
+			return -ENOMEM;
 		registry = grown;
 		registry_cap = cap;
 	}
@@ -52,7 +53,7 @@ static int append(struct baton_contract_rec **all, size_t *n,
 
 	grown = realloc(*all, (*n + count) * sizeof(**all));
 	if (!grown)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	memcpy(grown + *n, recs, count * sizeof(*recs));
 	*all = grown;
 	*n += count;
@@ -85,7 +86,7 @@ int baton_contracts_from_registry(struct baton_contracts **out,
 	if (!err)
 		err = baton_contracts_decode(all, n, 0, out, diag);
 	else
-		baton_diag_set(diag, BATON_ERR_NOMEM, NULL, NULL);
+		baton_diag_set(diag, ENOMEM, NULL, NULL);
 	free(all);
 	return err;
 }

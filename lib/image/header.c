@@ -19,6 +19,7 @@
  *   tree stores; the reader maps strings back through these functions, so
  *   each name is spelled once.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include <libfdt.h>
@@ -251,7 +252,7 @@ static void put_header(uint8_t *hdr, size_t tree_len, uint64_t generation)
  * Only the tree's structure is checked (fdt_check_full(), FDT version 17),
  * so fixtures that break the image's other rules can be built on purpose.
  *
- * Return: 0, -BATON_ERR_BADTREE, -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_BADTREE, -ENOMEM.
  */
 int baton_image_pack(const void *dtb, size_t dtb_len, uint64_t generation,
 		     void **out, size_t *len)
@@ -264,7 +265,7 @@ int baton_image_pack(const void *dtb, size_t dtb_len, uint64_t generation,
 	/* The copy also gives libfdt the 8-byte alignment it requires. */
 	img = malloc(BATON_IMAGE_HEADER_SIZE + dtb_len);
 	if (!img)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	memcpy(img + BATON_IMAGE_HEADER_SIZE, dtb, dtb_len);
 
 	if (baton_image_check_fdt(img + BATON_IMAGE_HEADER_SIZE, dtb_len,

@@ -30,6 +30,7 @@
  * image costs O(n log n) comparisons at worst.  A comparison of two fd
  * sessions, the one string in a key, reads no more than the shorter name.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +137,7 @@ node_err(const struct node *n, const char *prop, int err, const char *fmt,
 
 static int nomem(const struct reader *r)
 {
-	return baton_diag_set(r->diag, BATON_ERR_NOMEM, NULL, NULL);
+	return baton_diag_set(r->diag, ENOMEM, NULL, NULL);
 }
 
 /* libfdt failing on a tree baton_image_check_fdt() accepted. */

@@ -8,7 +8,7 @@
  * The reader is the only validator: an image that breaks one of its rules
  * (a dangling reference, a repeated index or address, a token repeated
  * within one session, a bus other than "pci") is refused with
- * -BATON_ERR_INVAL rather than handed to the next version, and whatever
+ * -EINVAL rather than handed to the next version, and whatever
  * the writer returns, the reader accepts.
  *
  * The writer itself refuses only what it could not even write down: a
@@ -25,6 +25,7 @@
  * the absent property, so images without sessions read the same in
  * readers that predate them.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,16 +43,16 @@
 static int check_writable(const struct baton_image *img)
 {
 	if (!img->program)
-		return -BATON_ERR_INVAL;
+		return -EINVAL;
 	for (size_t i = 0; i < img->n_fds; i++)
 		if (!baton_fd_kind_name(img->fds[i].kind))
-			return -BATON_ERR_INVAL;
+			return -EINVAL;
 	for (size_t i = 0; i < img->n_devices; i++) {
 		const struct baton_image_device *d = &img->devices[i];
 
 		if (!baton_orphan_name(d->orphan) || d->addr.dev > 31 ||
 		    d->addr.fn > 7 || (!d->state && d->state_size))
-			return -BATON_ERR_INVAL;
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -200,10 +201,10 @@ static int layout(const struct baton_image *img, void **tree)
 
 	for (size = estimate(img);; size *= 2) {
 		if (size > INT_MAX)
-			return -BATON_ERR_RANGE;
+			return -EFBIG;
 		fdt = malloc(size);
 		if (!fdt)
-			return -BATON_ERR_NOMEM;
+			return -ENOMEM;
 		err = build_tree(img, fdt, size);
 		if (!err) {
 			*tree = fdt;
@@ -212,7 +213,7 @@ static int layout(const struct baton_image *img, void **tree)
 		free(fdt);
 		/* Any other error: @img cannot be laid out as a tree. */
 		if (err != -FDT_ERR_NOSPACE)
-			return -BATON_ERR_INVAL;
+			return -EINVAL;
 	}
 }
 
@@ -222,9 +223,8 @@ static int layout(const struct baton_image *img, void **tree)
  * @out: set to a malloc'd buffer with header and tree, free with free()
  * @len: set to its length
  *
- * Return: 0; -BATON_ERR_INVAL when @img would not parse back equal;
- * -BATON_ERR_RANGE when the tree would exceed libfdt's 2 GiB;
- * -BATON_ERR_NOMEM.
+ * Return: 0; -EINVAL when @img would not parse back equal; -EFBIG when
+ * the tree would exceed libfdt's 2 GiB; -ENOMEM.
  */
 int baton_image_write(const struct baton_image *img, void **out, size_t *len)
 {
@@ -243,12 +243,12 @@ int baton_image_write(const struct baton_image *img, void **out, size_t *len)
 			       &buf, &buf_len);
 	free(tree);
 	if (err)
-		return err == -BATON_ERR_NOMEM ? err : -BATON_ERR_INVAL;
+		return err == -ENOMEM ? err : -EINVAL;
 
 	err = baton_image_parse(buf, buf_len, &check, NULL);
 	if (err) {
 		free(buf);
-		return err == -BATON_ERR_NOMEM ? err : -BATON_ERR_INVAL;
+		return err == -ENOMEM ? err : -EINVAL;
 	}
 	baton_image_free(check);
 

@@ -33,6 +33,7 @@
  * winner is unique or there is a conflict, and the drivers a reason names
  * are listed in name order.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,7 +144,7 @@ static int index_init(struct index *ix, size_t n_entries)
 	size_t n_slots = table_slots(n_entries);
 
 	if (!n_slots)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	ix->mask = n_slots - 1;
 	ix->n_entries = 0;
 	ix->slots = zalloc(n_slots, sizeof(*ix->slots));
@@ -151,7 +152,7 @@ static int index_init(struct index *ix, size_t n_entries)
 	if (!ix->slots || !ix->entries) {
 		free(ix->slots);
 		free(ix->entries);
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -295,11 +296,11 @@ static int build_present_set(struct planner *p,
 	size_t n_slots = table_slots(opts->n_present);
 
 	if (!n_slots)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	p->present.mask = n_slots - 1;
 	p->present.slots = calloc(n_slots, sizeof(*p->present.slots));
 	if (!p->present.slots)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	for (size_t i = 0; i < opts->n_present; i++) {
 		uint64_t key = addr_key(&opts->present[i]);
 
@@ -639,7 +640,7 @@ static void plan_one(struct planner *p, const struct baton_image_device *dev,
  *
  * See the DOC comments of plan.h (the rules) and of this file (the cost).
  *
- * Return: 0, or -BATON_ERR_NOMEM, in which case @out is untouched.
+ * Return: 0, or -ENOMEM, in which case @out is untouched.
  */
 int baton_plan(const struct baton_image_device *devices, size_t n,
 	       const struct baton_contracts *contracts,
@@ -672,7 +673,7 @@ int baton_plan(const struct baton_image_device *devices, size_t n,
 		if (err)
 			goto err_present;
 	}
-	err = -BATON_ERR_NOMEM;
+	err = -ENOMEM;
 	p.stamp = zalloc(p.set->n_drivers, sizeof(*p.stamp));
 	if (!p.stamp)
 		goto err_stamp;

@@ -15,6 +15,7 @@
  * tests/unit/test_schema.c pins golden values so that any change to this
  * form fails a test instead of silently re-keying every image.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,7 +37,7 @@ int baton_schema_layout(const struct baton_schema_desc *s, char *buf, size_t len
 		n = snprintf(used < len ? buf + used : NULL,		\
 			     used < len ? len - used : 0, __VA_ARGS__);	\
 		if (n < 0)						\
-			return -BATON_ERR_INVAL;			\
+			return -errno;					\
 		used += (size_t)n;					\
 	} while (0)
 
@@ -47,7 +48,7 @@ int baton_schema_layout(const struct baton_schema_desc *s, char *buf, size_t len
 		EMIT("field=%s:%s:%u:%u\n", f->name, f->type, f->offset, f->size);
 	}
 #undef EMIT
-	return used > INT32_MAX ? -BATON_ERR_RANGE : (int)used;
+	return used > INT32_MAX ? -EOVERFLOW : (int)used;
 }
 
 int baton_schema_derive_guid(const struct baton_schema_desc *s,
@@ -62,7 +63,7 @@ int baton_schema_derive_guid(const struct baton_schema_desc *s,
 		return len;
 	text = malloc((size_t)len + 1);
 	if (!text)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	baton_schema_layout(s, text, (size_t)len + 1);
 	baton_guid_parse(BATON_SCHEMA_NAMESPACE, ns);
 	uuid_generate_sha1(out, ns, text, (size_t)len);
@@ -88,7 +89,7 @@ int baton_schema_describe(const struct baton_schema *schema,
 	desc = malloc(sizeof(*desc));
 	if (!desc) {
 		baton_contracts_free(set);
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	}
 	/* Take the schema out of the set: the set no longer frees its fields. */
 	*desc = set->schemas[0];

@@ -4,6 +4,7 @@
  * nicx and writes pktgen-state v2, reading v1 state through a converter;
  * edu is unchanged; the legacy driver is gone.
  */
+#include <errno.h>
 #include <string.h>
 
 #include <baton/driver.h>
@@ -18,7 +19,7 @@ int pktgen_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len)
 	struct pktgen_state_v2 *v2 = to;
 
 	if (from_len != sizeof(*v1) || to_len != sizeof(*v2))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	v2->next_seq = v1->next_seq;
 	v2->ring_head = v1->ring_head;
 	v2->ring_size = v1->ring_size;

@@ -4,6 +4,7 @@
  * the registry and from the ELF files of tests/drivers, and a decoder that
  * refuses every malformed record.  This program links the v2 drivers.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,7 +198,8 @@ static void test_elf_errors(void **state)
 
 	(void)state;
 	assert_int_equal(baton_contracts_read_elf("/nonexistent/binary", &set, &diag),
-			 -BATON_ERR_IO);
+			 -ENOENT);
+	assert_string_equal(diag.what, "No such file or directory");
 	memset(&diag, 0, sizeof(diag));
 	assert_int_equal(baton_contracts_read_elf(BATON_SOURCE_DIR "/meson.build",
 						  &set, &diag), -BATON_ERR_ELF);
