@@ -88,11 +88,11 @@ int demo_watch(int fd, void (*ready)(void *arg), void *arg)
 		if (watches[i].ready)
 			continue;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
-			return -BATON_ERR_IO;
+			return -errno;
 		watches[i] = (struct watch){ fd, ready, arg };
 		return 0;
 	}
-	return -BATON_ERR_RANGE;
+	return -ENOSPC;	/* as epoll_ctl() says past max_user_watches */
 }
 
 void demo_unwatch(int fd)
@@ -111,7 +111,7 @@ static int socket_path(const struct baton_pci_addr *addr, char *path, size_t len
 	int n = snprintf(path, len, "%s/%s.sock", demo_devsim_dir,
 			 baton_pci_addr_format(addr, name));
 
-	return n < 0 || (size_t)n >= len ? -BATON_ERR_RANGE : 0;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh)
@@ -163,7 +163,7 @@ static int discover(struct baton_host *host)
 	int err = 0;
 
 	if (!dir)
-		return -BATON_ERR_IO;
+		return -errno;
 	while (!err && (de = readdir(dir)) != NULL) {
 		struct baton_device_info info = { .orphan = BATON_ORPHAN_QUARANTINE };
 		char name[BATON_PCI_ADDR_STRLEN], path[4096];

@@ -68,7 +68,7 @@ static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 	      baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, DMA_BYTES / 2) ?:
 	      wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?: rd(e, EDU_DMA_CMD, &v);
 	if (!err && (v & EDU_DMA_START))
-		err = -BATON_ERR_IO;	/* devsim completes a DMA before answering */
+		err = -EBUSY;	/* devsim completes a DMA before answering */
 	return err;
 }
 
@@ -113,7 +113,7 @@ static int edu_probe(struct baton_device *dev)
 	int err;
 
 	if (!e)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	e->vfu = demo_probing;
 	err = exercise(e, dev);
 	if (!err)
@@ -133,7 +133,7 @@ static int edu_preserve(struct baton_device *dev, void *state, size_t size)
 	struct edu *e = baton_device_priv(dev);
 
 	if (size != sizeof(e->s))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	memcpy(state, &e->s, size);
 	return 0;
 }
@@ -143,7 +143,7 @@ static int edu_validate(const void *state, size_t size)
 	const struct edu_state_v1 *s = state;
 
 	if (size != sizeof(*s))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	return s->factorial_of <= 12 && s->dma_bytes <= DMA_BYTES / 2 ?
 	       0 : -BATON_ERR_BADVALUE;
 }
@@ -160,7 +160,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 		return err;
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	memcpy(&e->s, state, size);
 	err = demo_connection(dev, &e->vfu, &fresh);
 	if (err)

@@ -7,6 +7,7 @@
  * its record goes on to a later version that may read it again.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <linux/vfio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static int legacy_probe(struct baton_device *dev)
 	int err;
 
 	if (!l)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	l->vfu = demo_probing;
 	l->s.scratch = 0x5c000000u | (uint32_t)addr->bus << 8 | addr->dev << 3 | addr->fn;
 	err = baton_vfu_read32(l->vfu, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_ID, &id);
@@ -58,7 +59,7 @@ static int legacy_preserve(struct baton_device *dev, void *state, size_t size)
 	struct legacy *l = baton_device_priv(dev);
 
 	if (size != sizeof(l->s))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	memcpy(state, &l->s, size);
 	return 0;
 }
@@ -66,7 +67,7 @@ static int legacy_preserve(struct baton_device *dev, void *state, size_t size)
 static int legacy_validate(const void *state, size_t size)
 {
 	(void)state;
-	return size == sizeof(struct legacy_state_v1) ? 0 : -BATON_ERR_RANGE;
+	return size == sizeof(struct legacy_state_v1) ? 0 : -EINVAL;
 }
 
 static int legacy_restore(struct baton_device *dev, const void *state, size_t size)
@@ -81,7 +82,7 @@ static int legacy_restore(struct baton_device *dev, const void *state, size_t si
 		return err;
 	l = calloc(1, sizeof(*l));
 	if (!l)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	memcpy(&l->s, state, size);
 	err = demo_connection(dev, &l->vfu, &fresh);
 	if (err)

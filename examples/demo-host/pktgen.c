@@ -111,9 +111,10 @@ static int map_page(struct pktgen *p)
 	}
 	page = mmap(NULL, PKTGEN_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    r.fd, (off_t)r.offset);
+	err = page == MAP_FAILED ? -errno : 0;	/* before close() can change it */
 	close(r.fd);
-	if (page == MAP_FAILED)
-		return -BATON_ERR_IO;
+	if (err)
+		return err;
 	p->page = page;
 	return 0;
 }
@@ -170,21 +171,21 @@ static int pktgen_probe(struct baton_device *dev)
 	int err;
 
 	if (!p)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	p->dev = dev;
 	p->vfu = demo_probing;
 	demo_probing = NULL;
 	p->irq = -1;
 	p->s.next_seq = 1;
 	p->s.slot = (uint32_t)__builtin_ctz(~slots_used);
-	err = -BATON_ERR_RANGE;
+	err = -ENOSPC;	/* every ring of the pool is taken */
 	if (p->s.slot >= MAX_DEVICES)
 		goto err_free;
 	err = baton_device_region(dev, POOL_LABEL, POOL_BYTES, &p->pool);
 	if (err)
 		goto err_free;
 	p->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	err = p->irq < 0 ? -BATON_ERR_IO : map_page(p);
+	err = p->irq < 0 ? -errno : map_page(p);
 	if (err)
 		goto err_irq;
 	err = start_device(p) ?: preserve_fds(p) ?: demo_watch(p->irq, consume, p);
@@ -250,7 +251,7 @@ static int pktgen_preserve(struct baton_device *dev, void *state, size_t size)
 	struct pktgen *p = baton_device_priv(dev);
 
 	if (size != sizeof(p->s))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	memcpy(state, &p->s, size);
 	return 0;
 }
@@ -280,7 +281,7 @@ static void pktgen_unfreeze(struct baton_device *dev)
 static int check_state(const pktgen_state *s, size_t size)
 {
 	if (size != sizeof(*s))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	if (s->slot >= MAX_DEVICES || !s->next_seq ||
 	    s->received + s->lost > s->next_seq)
 		return -BATON_ERR_BADVALUE;
@@ -306,7 +307,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 		return -BATON_ERR_DUPLICATE;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -BATON_ERR_NOMEM;
+		return -ENOMEM;
 	p->dev = dev;
 	memcpy(&p->s, state, size);
 	p->frozen = true;
@@ -399,7 +400,7 @@ int pktgen_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len)
 	struct pktgen_state_v2 *v2 = to;
 
 	if (from_len != sizeof(*v1) || to_len != sizeof(*v2))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	*v2 = (struct pktgen_state_v2){
 		.next_seq = v1->next_seq, .received = v1->received,
 		.lost = v1->lost, .duplicated = v1->duplicated,

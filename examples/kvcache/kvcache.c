@@ -154,8 +154,6 @@ static int server_init(struct kv_server *srv, const char *control_path)
 			     KVCACHE_RELEASE;
 	srv->proto.started = now();
 
-	/* Sends use MSG_NOSIGNAL; stdout may be a pipe nobody reads any more. */
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -398,7 +396,8 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
  * Pending input is executed and pending answers sent right away.
  *
  * Return: 0; -EINVAL when @fd is not a stream socket or @state is beyond
- * the protocol's bounds; -ENOMEM; another -errno.
+ * the protocol's bounds; -ENOMEM; another -errno; an error of
+ * baton_host_preserve_fd().
  */
 static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 				      const struct kv_conn_state *state,
@@ -485,7 +484,7 @@ static void accept_clients(struct kv_server *srv)
 		ret = kv_server_adopt_connection(srv, fd, NULL, 0);
 		if (ret)
 			fprintf(stderr, KV_NAME ": new client: %s\n",
-				strerror(-ret));
+				baton_strerror(ret));
 	}
 }
 
@@ -558,7 +557,7 @@ static int store_preserve(struct baton_device *dev, void *state, size_t size)
 static int store_check(const void *state, size_t size)
 {
 	(void)state;
-	return size == sizeof(kv_store_state) ? 0 : -BATON_ERR_RANGE;
+	return size == sizeof(kv_store_state) ? 0 : -EINVAL;
 }
 
 static int store_restore(struct baton_device *dev, const void *state, size_t size)
@@ -584,7 +583,7 @@ int kv_item_state_v1_to_v2(const void *from, size_t from_len, void *to,
 			   size_t to_len)
 {
 	if (from_len != sizeof(struct kv_item_v1) || to_len != sizeof(struct kv_item_v2))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	memcpy(to, from, from_len);	/* v2 appends; the caller zeroed it */
 	return 0;
 }
@@ -707,7 +706,7 @@ static void kv_adopt_connections(struct kv_server *srv)
 		ret = kv_server_adopt_connection(srv, fd, &st, sc.token);
 		if (ret)
 			fprintf(stderr, KV_NAME ": a preserved client: %s\n",
-				strerror(-ret));
+				baton_strerror(ret));
 	}
 	/* Written again at the next PREPARE. */
 	baton_region_release(r);
@@ -746,7 +745,7 @@ static int kv_adopt_items(struct kv_server *srv, size_t size)
 							 needed, &needed, &err);
 		if (ret) {
 			fprintf(stderr, KV_NAME ": converting the v1 items: %s\n",
-				err.msg[0] ? err.msg : strerror(-ret));
+				err.msg[0] ? err.msg : baton_strerror(ret));
 			return ret;
 		}
 		/* The v1 region stays mapped in the old version until it exits. */
@@ -883,6 +882,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* Sends use MSG_NOSIGNAL; stdout may be a pipe nobody reads any more. */
+	signal(SIGPIPE, SIG_IGN);
 	size = (size_t)mib << 20;
 	/* First: in a dry run this reports and exits; after an update it
 	 * restores the store device and takes the regions and fds. */
@@ -904,26 +905,35 @@ int main(int argc, char **argv)
 	fd = baton_host_take_fd(host, KV_TOKEN_LISTENER);
 	if (fd < 0) {
 		fd = listen_on(port);
-		if (fd >= 0 && baton_host_preserve_fd(host, KV_TOKEN_LISTENER, fd,
-						      BATON_FD_SOCKET))
-			fd = -ENOMEM;
+		if (fd >= 0) {
+			ret = baton_host_preserve_fd(host, KV_TOKEN_LISTENER, fd,
+						     BATON_FD_SOCKET);
+			if (ret) {
+				close(fd);
+				fd = ret;
+			}
+		}
 	}
 	ret = fd < 0 ? fd : kv_server_adopt_listener(&srv, fd);
 	if (!ret)
 		ret = announce(&srv);
 	if (ret) {
 		fprintf(stderr, KV_NAME ": 127.0.0.1:%lu: %s\n", port,
-			strerror(-ret));
+			baton_strerror(ret));
 		goto out;
 	}
 	kv_adopt_connections(&srv);
-	if (control && (baton_host_listen(host, control) ||
-			epoll_ctl(srv.epfd, EPOLL_CTL_ADD, baton_host_fd(host),
-				  &(struct epoll_event){ .events = EPOLLIN,
-							 .data.ptr = &srv.host }))) {
-		fprintf(stderr, KV_NAME ": control socket %s: %s\n", control,
-			strerror(errno));
-		goto out;
+	if (control) {
+		ret = baton_host_listen(host, control);
+		if (!ret && epoll_ctl(srv.epfd, EPOLL_CTL_ADD, baton_host_fd(host),
+				      &(struct epoll_event){ .events = EPOLLIN,
+							     .data.ptr = &srv.host }))
+			ret = -errno;
+		if (ret) {
+			fprintf(stderr, KV_NAME ": control socket %s: %s\n",
+				control, baton_strerror(ret));
+			goto out;
+		}
 	}
 
 	server_run(&srv);
