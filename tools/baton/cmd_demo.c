@@ -155,34 +155,36 @@ static int locate(const struct demo *d, const char *name, const char *build_subd
 /*
  * Start @argv with fd 3 the write end of a pipe the child says "ready" on,
  * stdout to @out_fd (or the log), stderr to the log.  Returns the pid and
- * the pipe's read end in *@ready.
+ * the pipe's read end in *@ready, or -errno.
  */
 static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
 {
 	posix_spawn_file_actions_t fa;
-	int p[2], log_fd;
-	pid_t pid = -1;
+	int p[2], log_fd, err;
+	pid_t pid;
 
 	log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
-		return -1;
+		return -errno;
 	if (pipe2(p, O_CLOEXEC)) {
+		err = errno;
 		close(log_fd);
-		return -1;
+		return -err;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
 	posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : log_fd, 1);
 	posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
-	if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ))
-		pid = -1;
+	/* It returns the error; errno is not set. */
+	err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
 	close(log_fd);
-	if (pid < 0)
+	if (err) {
 		close(p[0]);
-	else
-		*ready = p[0];
+		return -err;
+	}
+	*ready = p[0];
 	return pid;
 }
 
@@ -387,7 +389,7 @@ static int start(struct demo *d)
 	snprintf(log, sizeof(log), "%s/devsim.log", d->dir);
 	d->devsim_pid = spawn(argv, log, -1, &ready);
 	if (d->devsim_pid < 0)
-		return cli_failf(d->devsim, "cannot start: %s", strerror(errno));
+		return cli_failf(d->devsim, "cannot start: %s", strerror(-d->devsim_pid));
 	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
 		close(ready);
 		return cli_failf(d->devsim, "not ready within %d ms (see %s)", START_MS, log);
@@ -418,7 +420,7 @@ static int start(struct demo *d)
 	close(out[1]);
 	d->host_out = out[0];
 	if (d->host_pid < 0)
-		return cli_failf(d->host_v1, "cannot start: %s", strerror(errno));
+		return cli_failf(d->host_v1, "cannot start: %s", strerror(-d->host_pid));
 	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
 		close(ready);
 		return cli_failf(d->host_v1, "not ready within %d ms (see %s)", START_MS, log);
