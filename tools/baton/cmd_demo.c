@@ -172,9 +172,10 @@ static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
 		return -err;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+	/* fd 3 last: until then it may be the log's (p[1] never is). */
 	posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : log_fd, 1);
 	posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
 	/* It returns the error; errno is not set. */
 	err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
