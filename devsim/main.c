@@ -311,7 +311,6 @@ int main(int argc, char **argv)
 	}
 
 	status = 1;
-	signal(SIGPIPE, SIG_IGN);
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		fprintf(stderr, "devsim: %s: %s\n", dir, strerror(errno));
 		goto out;

@@ -629,7 +629,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	trace = getenv("FUZZ_DEVSIM_TRACE") != NULL;
 	devsim_log_quiet = !trace;
-	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < NFDKINDS; i++)
 		fdpool[i] = -1;
 	snprintf(dir, sizeof(dir), "%s/fuzz_devsim.XXXXXX", tmp && *tmp ? tmp : "/tmp");

@@ -5,6 +5,8 @@
  * never would.  Also asks devsim's status socket, for the shell script.
  *
  *   devsim_client status STATUS_SOCK REQUEST   print the JSON reply line
+ *   devsim_client hangup STATUS_SOCK REQUEST   send the request and close
+ *                                              without reading the reply
  *   devsim_client hostile DEVICE_SOCK SCENARIO exit 0 if devsim answered as
  *                                              it must (see scenarios[])
  *   devsim_client probe DEVICE_SOCK STATUS_SOCK connect and negotiate, then
@@ -159,16 +161,19 @@ static bool closed_by_peer(int sock)
 	return read(sock, &c, 1) <= 0;
 }
 
-static int version(int sock, uint16_t id)
+static int send_version(int sock, uint16_t id)
 {
 	struct {
 		struct vfio_user_version v;
 		char json[3];
 	} __attribute__((packed)) v = { { VFIO_USER_MAJOR, VFIO_USER_MINOR }, "{}" };
 
-	if (send_cmd(sock, id, VFIO_USER_VERSION, &v, sizeof(v), -1))
-		return -1;
-	return reply(sock, id, NULL, 0);
+	return send_cmd(sock, id, VFIO_USER_VERSION, &v, sizeof(v), -1);
+}
+
+static int version(int sock, uint16_t id)
+{
+	return send_version(sock, id) ? -1 : reply(sock, id, NULL, 0);
 }
 
 static int device_info(int sock, uint16_t id)
@@ -426,6 +431,12 @@ static int second_connection(int sock, const char *path)
 	return device_info(sock, 2) ? fail("first connection broken") : 0;
 }
 
+/* A command, then the close before its reply (main() closes). */
+static int hangup(int sock)
+{
+	return send_version(sock, 1) ? fail("send") : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int sock);
@@ -446,6 +457,7 @@ static const struct {
 	{ "bad-major", bad_major },
 	{ "bad-json", bad_json },
 	{ "framing", framing },
+	{ "hangup", hangup },
 };
 
 static int status(const char *path, const char *req)
@@ -474,6 +486,18 @@ static int status(const char *path, const char *req)
 	return 0;
 }
 
+static int status_hangup(const char *path, const char *req)
+{
+	int sock = connect_to(path), ret = 0;
+
+	if (sock < 0)
+		return fail("%s: %s", path, strerror(errno));
+	if (send_bytes(sock, req, strlen(req), -1) || send_bytes(sock, "\n", 1, -1))
+		ret = fail("send");
+	close(sock);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	int sock, ret;
@@ -483,6 +507,8 @@ int main(int argc, char **argv)
 	scenario = argv[1];
 	if (!strcmp(argv[1], "status"))
 		return status(argv[2], argv[3]);
+	if (!strcmp(argv[1], "hangup"))
+		return status_hangup(argv[2], argv[3]);
 	if (!strcmp(argv[1], "probe")) {
 		/* Status while connected: devsim has finished with the last client. */
 		sock = connect_to(argv[2]);
@@ -512,6 +538,7 @@ int main(int argc, char **argv)
 	}
 	close(sock);
 usage:
-	fprintf(stderr, "usage: devsim_client status SOCK REQUEST | hostile SOCK SCENARIO\n");
+	fprintf(stderr, "usage: devsim_client status|hangup SOCK REQUEST | "
+		"hostile SOCK SCENARIO | probe SOCK STATUS_SOCK\n");
 	return 2;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # devsim as its users see it: options and config files, the status socket
 # (checked with jq), hostile vfio-user clients that must neither crash it
-# nor disturb the other devices, and a clean stop that unlinks every socket.
+# nor disturb the other devices, clients that hang up before their answer
+# (no SIGPIPE may kill devsim), and a clean stop that unlinks every socket.
 # Nothing sleeps: devsim says when it listens (--ready-fd, read with a
 # bound) and every client bounds its own waits.  TAP output.
 #
@@ -107,6 +108,29 @@ hostile "$LEG" framing
 holds "another device serves meanwhile" '[ $? -eq 0 ]'
 holds "hostile input was logged" 'grep -q "cannot be framed" "$tmp/devsim.err"'
 holds "the second connection was logged" 'grep -q "second connection refused" "$tmp/devsim.err"'
+
+# ---- clients that hang up before their answer ----
+# devsim is stopped while each client sends and closes, so the answer
+# surely goes to a closed socket: EPIPE, and SIGPIPE unless devsim asks not.
+kill -STOP "$pid"
+"$client" hangup "$dir/status.sock" status 2>"$tmp/err"
+holds "a status client sends its request and hangs up" '[ $? -eq 0 ]'
+kill -CONT "$pid"
+status status
+check "devsim answers the next status client" '.devices | length == 3'
+holds "devsim is still running after a status client hung up" 'kill -0 "$pid"'
+kill -STOP "$pid"
+hostile "$EDU" hangup
+holds "a vfio-user client sends VERSION and hangs up" '[ $? -eq 0 ]'
+kill -CONT "$pid"
+probe "$EDU"
+resets=$((resets + 1))
+check "devsim serves the device again, reset once" \
+	".devices[0].connected == true and .devices[0].resets == $resets"
+resets=$((resets + 1))
+holds "devsim is still running after a vfio-user client hung up" 'kill -0 "$pid"'
+holds "the reply met the closed socket: EPIPE, logged" \
+	'grep -q "reply: Broken pipe" "$tmp/devsim.err"'
 
 # ---- a clean stop ----
 kill -TERM "$pid"
