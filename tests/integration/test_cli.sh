@@ -161,4 +161,40 @@ echo '{"not":"a lock"}' >"$tmp/bad.lock"
 expect "schema check: not a lock file" 2 schema check "$v1" "$tmp/bad.lock"
 one_error_line "bad lock: one error line" "$tmp/bad.lock" "not a baton schema lock file"
 
+# ---- a control socket that refuses: it answers and closes unread ----
+# Its answer often comes before baton's request goes, whose send then
+# fails with EPIPE: baton must report the answer, every time.
+sock=$tmp/refusing.sock
+mkfifo "$tmp/ready"
+python3 - "$sock" >"$tmp/ready" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(16)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'{"error":"permission denied"}\n')
+    c.close()
+PY
+pid=$!
+if [ "$(timeout 10 head -n 1 "$tmp/ready")" = ready ]; then
+	ok "a fake control socket that refuses every client"; else
+	not_ok "a fake control socket that refuses every client"; fi
+wrong=0
+for _ in $(seq 20); do
+	"$baton" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	if [ "$st" -ne 2 ] || [ "$(cat "$tmp/err")" != "baton: $sock: permission denied" ]; then
+		wrong=$((wrong + 1))
+		cp "$tmp/err" "$tmp/wrong.err"
+	fi
+done
+if [ "$wrong" -eq 0 ]; then
+	ok "status against it reports its answer, not the send's EPIPE (20 of 20)"; else
+	cp "$tmp/wrong.err" "$tmp/err"
+	not_ok "status against it reports its answer, not the send's EPIPE ($wrong of 20 wrong)"; fi
+kill "$pid"
+pid=
+
 tap_done

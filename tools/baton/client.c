@@ -40,7 +40,7 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char buf[1 << 16];
-	int fd, err = 0;
+	int fd, got, err = 0, send_err = 0;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return cli_failf(path, "socket path too long");
@@ -52,18 +52,22 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 	}
 	/* A program that died must not take us with it: no SIGPIPE. */
 	if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0 ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
-		err = cli_failf(path, "cannot send: %s", strerror(errno));
-		goto out;
-	}
-	switch (cli_read_line(fd, timeout_ms, buf, sizeof(buf))) {
-	case -1:
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
+		send_err = errno;
+	/*
+	 * Read even when the send failed: a server that refuses a client may
+	 * answer and close without reading (EPIPE here), and its answer says
+	 * why.  The send's error only when no answer came.
+	 */
+	got = cli_read_line(fd, timeout_ms, buf, sizeof(buf));
+	if (got != 1 && send_err)
+		err = cli_failf(path, "cannot send: %s", strerror(send_err));
+	else if (got < 0)
 		err = cli_failf(path, "no answer within %d ms", timeout_ms);
-		goto out;
-	case 0:
+	else if (got == 0)
 		err = cli_failf(path, "the program closed the connection without an answer");
+	if (err)
 		goto out;
-	}
 	*answer = json_tokener_parse(buf);
 	if (!*answer)
 		err = cli_failf(path, "the answer is not JSON");
