@@ -86,7 +86,7 @@ static void send_raw(int sock, const void *data, size_t len, int fd, size_t n)
 		for (size_t i = 0; i < n; i++)
 			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
 	}
-	assert_true(sendmsg(sock, &msg, 0) >= 0);
+	assert_true(sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0);
 }
 
 struct hostile {

@@ -130,8 +130,8 @@ static struct json_object *status_request(const char *req)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_true(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
-	assert_int_equal(write(fd, "\n", 1), 1);
+	assert_true(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+	assert_int_equal(send(fd, "\n", 1, MSG_NOSIGNAL), 1);
 	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
@@ -813,7 +813,7 @@ static void test_bad_reply(void **state)
 	assert_int_equal(baton_vfu_adopt(sv[0], &vfu), 0);
 	assert_int_equal(baton_vfu_set_timeout(vfu, 2000), 0);
 	/* A reply to GET_INFO announcing 4 GiB, queued before the request. */
-	assert_int_equal(write(sv[1], &bad, sizeof(bad)), sizeof(bad));
+	assert_int_equal(send(sv[1], &bad, sizeof(bad), MSG_NOSIGNAL), sizeof(bad));
 	assert_int_equal(baton_vfu_device_info(vfu, NULL, NULL), -EPROTO);
 	/* The stream is lost: later calls fail at once, the same way. */
 	assert_int_equal(baton_vfu_reset(vfu), -EPROTO);
@@ -840,7 +840,7 @@ static void test_error_reply(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(baton_vfu_adopt(sv[0], &vfu), 0);
-	assert_int_equal(write(sv[1], replies, sizeof(replies)), sizeof(replies));
+	assert_int_equal(send(sv[1], replies, sizeof(replies), MSG_NOSIGNAL), sizeof(replies));
 	assert_int_equal(baton_vfu_device_info(vfu, NULL, NULL), -EPROTO);
 	assert_int_equal(baton_vfu_reset(vfu), -EBUSY);
 	baton_vfu_close(vfu);
