@@ -24,12 +24,6 @@
 #include <errno.h>
 #include <stddef.h>
 
-/* TRANSITIONAL (removed before landing): the old names of errno values. */
-#define BATON_ERR_NOMEM ENOMEM
-#define BATON_ERR_IO EIO
-#define BATON_ERR_INVAL EINVAL
-#define BATON_ERR_RANGE ERANGE
-
 /* Above any errno the kernel can return (MAX_ERRNO is 4095). */
 #define BATON_ERR_BASE 4096
 
