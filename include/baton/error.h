@@ -70,6 +70,10 @@ enum baton_err {
 	/* A pinned schema GUID is not a valid UUID string. */
 	BATON_ERR_BADGUID,
 
+	/* ---- Binding ---- */
+	/* Two drivers are equally able to take a device: neither does. */
+	BATON_ERR_CONFLICT,
+
 	/* ---- Updates ---- */
 	/* The update was refused before anything was frozen: the preflight
 	 * or the dry run said the target would not take the program over. */

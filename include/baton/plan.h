@@ -95,6 +95,23 @@ int baton_plan(const struct baton_image_device *devices, size_t n,
 	       struct baton_decision *out);
 
 /**
+ * baton_plan_probe() - the driver for a device with no preserved state
+ * @contracts: the drivers that may take it; NULL is an empty set
+ * @ids:       the device's ids
+ * @out:       the driver, an element of @contracts
+ *
+ * A cold probe, by the rules of baton_plan() without a schema: the drivers
+ * whose id table matches @ids, the highest priority winning; two at the
+ * same priority are a conflict and neither is chosen.
+ *
+ * Return: 0, -ENOENT (no driver's id table matches @ids) or
+ * -BATON_ERR_CONFLICT.
+ */
+int baton_plan_probe(const struct baton_contracts *contracts,
+		     const struct baton_pci_ids *ids,
+		     const struct baton_contract **out);
+
+/**
  * baton_plan_ok() - whether every mandatory record would be bound
  * @d: the decisions, from baton_plan()
  * @n: their number

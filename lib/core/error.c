@@ -27,6 +27,7 @@ static const char *const baton_errors[BATON_ERR_MAX - BATON_ERR_BASE] = {
 	E(BATON_ERR_NOCONTRACTS, "no baton_contracts section"),
 	E(BATON_ERR_BADCONTRACT, "bad contract record"),
 	E(BATON_ERR_BADGUID, "bad GUID"),
+	E(BATON_ERR_CONFLICT, "drivers tie: nothing bound"),
 	E(BATON_ERR_REFUSED, "update refused"),
 	E(BATON_ERR_ABORTED, "update aborted, the previous version goes on"),
 	E(BATON_ERR_ABANDONED, "update abandoned, the previous version owns the program"),

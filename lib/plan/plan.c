@@ -328,6 +328,12 @@ static bool ids_match(const struct baton_contract *drv,
 	return false;
 }
 
+static int priority_cmp(const struct baton_contract *a,
+			const struct baton_contract *b)
+{
+	return (a->priority > b->priority) - (a->priority < b->priority);
+}
+
 /* Native beats converter, then higher priority; never the name. */
 static int rank_cmp(const struct index_entry *a, const struct index_entry *b)
 {
@@ -335,8 +341,7 @@ static int rank_cmp(const struct index_entry *a, const struct index_entry *b)
 
 	if (na != nb)
 		return na ? 1 : -1;
-	return (a->drv->priority > b->drv->priority) -
-	       (a->drv->priority < b->drv->priority);
+	return priority_cmp(a->drv, b->drv);
 }
 
 static const char *drv_name(const struct baton_contract *drv)
@@ -696,6 +701,45 @@ err_ids:
 	index_free(&p.guids);
 err_guids:
 	return err;
+}
+
+/**
+ * baton_plan_probe() - the driver for a device with no preserved state
+ * @contracts: the drivers that may take it; NULL is an empty set
+ * @ids:       the device's ids
+ * @out:       the winner
+ *
+ * See plan.h: the rules of baton_plan() without a schema.
+ *
+ * Return: 0, -ENOENT (no id table matches) or -BATON_ERR_CONFLICT.
+ */
+int baton_plan_probe(const struct baton_contracts *contracts,
+		     const struct baton_pci_ids *ids,
+		     const struct baton_contract **out)
+{
+	const struct baton_contract *best = NULL;
+	size_t ties = 0;
+
+	for (size_t i = 0; contracts && i < contracts->n_drivers; i++) {
+		const struct baton_contract *drv = &contracts->drivers[i];
+		int c;
+
+		if (!ids_match(drv, ids))
+			continue;
+		c = best ? priority_cmp(drv, best) : 1;
+		if (c > 0) {
+			best = drv;
+			ties = 1;
+		} else if (!c) {
+			ties++;
+		}
+	}
+	if (!best)
+		return -ENOENT;
+	if (ties > 1)
+		return -BATON_ERR_CONFLICT;
+	*out = best;
+	return 0;
 }
 
 /**
