@@ -12,6 +12,9 @@
 
 #define BATON_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
 /**
  * baton_diag_set() - record what went wrong and where, return -@err
  * @diag:  may be NULL
@@ -47,6 +50,16 @@ void baton_scm_attach_fds(struct msghdr *msg, void *control, const int *fds,
  * more than @max means the peer sent more than it was asked for.
  */
 size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
+
+/**
+ * baton_send_all() - write all of @buf to the socket @fd
+ *
+ * Blocking, retried on EINTR, with MSG_NOSIGNAL: a peer that hung up is an
+ * error (-EPIPE), never a SIGPIPE that kills the program.
+ *
+ * Return: 0 or -errno.
+ */
+int baton_send_all(int fd, const void *buf, size_t len);
 
 static inline uint32_t baton_get_be32(const void *p)
 {

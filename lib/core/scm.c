@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fds over Unix sockets (SCM_RIGHTS), for every sender and reader in the
- * tree: socket-mode handover, the vfio-user client and devsim.  Whatever a
- * reader does not take is closed here, so that a peer that sends more than
- * asked for cannot make it leak fds.
+ * Unix sockets, for every sender and reader in the tree: fds over
+ * SCM_RIGHTS (socket-mode handover, the keeper, the vfio-user client,
+ * devsim) and writes.  Whatever a reader does not take is closed here, so
+ * that a peer that sends more than asked for cannot make it leak fds; and
+ * every write is MSG_NOSIGNAL, so that a peer that hangs up cannot kill
+ * the writer with SIGPIPE.
  */
+#include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,4 +49,19 @@ size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max)
 		}
 	}
 	return total;
+}
+
+int baton_send_all(int fd, const void *buf, size_t len)
+{
+	while (len) {
+		ssize_t put = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put < 0)
+			return -errno;
+		buf = (const char *)buf + put;
+		len -= (size_t)put;
+	}
+	return 0;
 }
