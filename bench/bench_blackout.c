@@ -100,6 +100,8 @@ static int baton_link(char **argv, size_t size, int left, int report)
 
 	if (baton_host_create(&opts, &host) || baton_host_region(host, "mem", size, &r))
 		return 3;
+	if (baton_host_take_over(host))
+		return 3;
 	if (baton_host_restored(host)) {
 		report = baton_host_take_fd(host, TOKEN_REPORT);
 		put_sample(report, baton_host_last_update(host)->blackout_ns);

@@ -19,7 +19,8 @@
  * previous version handed over; then every device socket in DIR that is
  * not already a device of the host (restored, or quarantined) is
  * connected, identified by its config space and added, which probes it
- * cold by id table.  pktgen and edu devices are mandatory: an update that
+ * cold by id table; then it takes over (baton_host_take_over()), and the
+ * devices resume.  pktgen and edu devices are mandatory: an update that
  * cannot hand them to a driver is refused; the legacy device is not.
  *
  * --ready-fd N: on a cold start, "ready" is written there once the control
@@ -281,6 +282,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	err = discover(host) ?: baton_host_listen(host, control);
+	if (err) {
+		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
+		/* A new version that cannot start lets the previous one come back. */
+		baton_host_roll_back(host, baton_strerror(err));
+		baton_host_destroy(host);
+		return 1;
+	}
+	/* Everything found and listening: this version owns the devices now. */
+	err = baton_host_take_over(host);
 	if (err) {
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
 		baton_host_destroy(host);

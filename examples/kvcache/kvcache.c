@@ -936,9 +936,18 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Everything adopted: from here on this version owns the items. */
+	ret = baton_host_take_over(host);
+	if (ret) {
+		fprintf(stderr, KV_NAME ": live update: %s\n", baton_strerror(ret));
+		goto out;
+	}
 	server_run(&srv);
 	status = srv.stop ? 0 : 1;
 out:
+	/* A new version that could not start: the previous one comes back. */
+	if (status && baton_host_restored(host))
+		baton_host_roll_back(host, "kvcache could not take its state over");
 	server_release(&srv);
 	baton_host_destroy(host);
 	return status;

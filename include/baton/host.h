@@ -17,29 +17,33 @@
  *  - devices, each bound to a driver declared with BATON_DRIVER(), whose
  *    state is preserved in the schema the driver writes.
  *
- * At start, baton_host_create() looks for an incoming image in the
- * environment (BATON_IMAGE_FD, the way systemd passes LISTEN_FDS).  With
- * one, it validates it, plans it against this program's drivers, maps the
- * regions, takes the fds, restores each device through its driver (through
- * a converter when the driver reads an older schema) and finishes; without
- * one, it starts cold and devices are probed by id table as they are added.
+ * The update runs in the phases of the kernel's live update orchestrator:
  *
- * baton_host_update() runs the update, in exec mode, in the phases of the
- * kernel's live update orchestrator:
+ *   PREPARE    each driver serializes its device's state; still running.
+ *              The target is started in dry-run mode against a sealed copy
+ *              of the image and checks it can read every state.
+ *   FREEZE     a keeper process is forked that holds every preserved fd
+ *              and the image; each driver quiesces its device; the
+ *              blackout starts
+ *   HANDOVER   the image goes into a sealed memfd; exec mode execs the
+ *              target in place (same PID), socket mode starts it as a new
+ *              process and sends it everything (SCM_RIGHTS)
+ *   RESTORE    the new version's baton_host_create(): image, plan, fds,
+ *              regions, each device through its driver (converted when the
+ *              driver reads an older schema); devices are not resumed yet
+ *   TAKE OVER  the program does its own restore work, then calls
+ *              baton_host_take_over(): from then on it owns the program,
+ *              and the previous version can no longer come back
+ *   FINISH     every device resumes; the blackout ends; the keeper leaves;
+ *              the client that asked is told "updated"
  *
- *   PREPARE   each driver serializes its device's state; still running
- *   FREEZE    each driver quiesces its device; the blackout starts
- *   HANDOVER  the image is written to a memfd and sealed; only the image,
- *             the regions and the preserved fds stay open across exec();
- *             the process execs the target binary (same PID)
- *   RESTORE   (the new version, in baton_host_create())
- *   FINISH    every device resumes; the blackout ends
- *
- * A failure before the exec succeeds unwinds in reverse - devices unfreeze,
- * fds get back their close-on-exec flag - and baton_host_update() returns
- * with the program running as it was.  A new version that cannot restore
- * execs the previous binary (its path travels in the image) with the same,
- * sealed, untouched image, and the previous version restores from it.
+ * A failure before HANDOVER unwinds in reverse and the program goes on as
+ * it was.  From FREEZE until TAKE OVER, a new version that fails, gives up
+ * (baton_host_roll_back()), crashes, is killed or misses the deadline
+ * brings the previous version back with the same, untouched image and
+ * every fd - the old process itself in socket mode, an exec of the
+ * previous binary in exec mode, or the keeper when either version died -
+ * so nothing is lost and no device is reset.
  *
  * The host is single-threaded: call it from one thread.
  */
@@ -59,7 +63,9 @@ struct baton_region;
 /**
  * struct baton_driver_ops - what a driver does in each phase
  *
- * Each returns 0 or a negative BATON_ERR_* (or -errno) code.  State
+ * Each returns 0 or a negative error code: -errno, as the kernel's
+ * drivers do (or a -BATON_ERR_* code); the update reports it with the
+ * device, the driver and the operation that failed.  State
  * buffers hold the schema the driver writes: its first native accept.
  *
  * @probe:    a device with no preserved state was added (cold start).
@@ -108,19 +114,66 @@ struct baton_host_opts {
 };
 
 /**
- * baton_host_create() - start, restoring from an incoming image if any
+ * baton_host_create() - start, restoring from an incoming update if any
  * @opts: see struct baton_host_opts
  * @out:  the host, free with baton_host_destroy()
  *
- * Restoring failures never return: the previous binary is executed with
- * the untouched image.  A failure that leaves nothing to go back to (no
- * image, or an image the previous binary would not read either) returns
- * the error.
+ * Call it first, before anything that has an effect: a process an update
+ * starts in dry-run mode reports from here and exits.  A process an update
+ * starts as the new version restores here, and must then call
+ * baton_host_take_over() once its own restore work is done.
  *
- * Return: 0, -BATON_ERR_NOMEM, -BATON_ERR_IO, or an image error.
+ * A restore that fails does not return: the previous version is brought
+ * back with the untouched image.  It returns the error only when there is
+ * no previous version to go back to; then exit without touching anything
+ * (the keeper, or the old process, brings the program back).
+ *
+ * Return: 0, -ENOMEM, -errno (a system call failed), or the error that
+ * stopped the restore (an image error, -BATON_ERR_REFUSED).
  */
 int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out);
+
+/**
+ * baton_host_take_over() - the new version owns the program from now on
+ * @host: the host
+ *
+ * Call it after baton_host_create() once the program has done its own
+ * restore work - adopted its connections, converted what it must - and
+ * before it serves anyone: until then the previous version can still be
+ * brought back, from the same image and the same fds, so nothing the
+ * previous version would need must have been changed.  It wins the update
+ * for this version (in exec mode, the previous binary if it came back),
+ * runs FINISH (every device resumes and the blackout ends), lets the
+ * keeper go, and answers the client that asked for the update.  A new
+ * version that has not called it within the update's deadline is killed
+ * and the previous one brought back.
+ *
+ * After a cold start, or a second time, it does nothing.
+ *
+ * Return: 0; or -BATON_ERR_ABANDONED when the update was given up first
+ * (the deadline passed): the previous version owns the program, so exit at
+ * once, touching nothing (baton_host_destroy() touches nothing then).
+ */
+int baton_host_take_over(struct baton_host *host);
+
+/**
+ * baton_host_roll_back() - the new version cannot take over: go back
+ * @host: the host
+ * @why:  what went wrong, for the client that asked for the update; may
+ *        be NULL
+ *
+ * For a new version whose own restore work failed after
+ * baton_host_create() (out of memory converting its data, say).  Every
+ * device is let go without a reset and, in exec mode, the previous binary
+ * is executed in place with the same image and fds: this call does not
+ * return.  In socket mode the old process is told, and goes on.
+ *
+ * Return: -BATON_ERR_ABANDONED: exit at once, touching nothing; or
+ * -EINVAL when this process was not started by an update or has taken
+ * over already.
+ */
+int baton_host_roll_back(struct baton_host *host, const char *why);
 
 /**
  * baton_host_destroy() - let go of everything the host holds
@@ -129,8 +182,8 @@ int baton_host_create(const struct baton_host_opts *opts,
  * Each device's driver gets remove() (which must not reset it), the
  * regions are unmapped and their memfds closed, and the control socket is
  * closed and its path unlinked.  Preserved fds are the program's: they
- * stay open.  After BATON_HANDED_OVER the socket path and the fds are the
- * new process's, and this touches neither.
+ * stay open.  After BATON_HANDED_OVER or -BATON_ERR_ABANDONED the socket
+ * path and the fds are another process's, and this touches neither.
  */
 void baton_host_destroy(struct baton_host *host);
 
@@ -158,11 +211,15 @@ uint64_t baton_host_generation(const struct baton_host *host);
 /**
  * struct baton_update_result - what the last update did
  * @rolled_back:  this version came back because the next one failed
- * @blackout_ns:  FREEZE in the previous version to FINISH in this one
- * @decisions:    one per preserved device, @n_decisions of them
+ * @why:          why it came back, for people; "" when it did not
+ * @blackout_ns:  FREEZE in the previous version to FINISH in this one;
+ *                0 until baton_host_take_over()
+ * @n_decisions:  the number of @decisions
+ * @decisions:    one per preserved device
  */
 struct baton_update_result {
 	bool rolled_back;
+	const char *why;
 	uint64_t blackout_ns;
 	size_t n_decisions;
 	const struct baton_decision *decisions;
@@ -186,9 +243,9 @@ baton_host_last_update(const struct baton_host *host);
  * @size:  its size; an inherited region must have this size
  * @out:   the region, mapped shared, zeroed when new
  *
- * Return: 0, -BATON_ERR_RANGE (inherited with another size),
- * -BATON_ERR_INVAL (a new region of size 0), -BATON_ERR_IO,
- * -BATON_ERR_NOMEM.
+ * Return: 0, -ERANGE (inherited with another size), -EINVAL (a new
+ * region of size 0), -EBUSY (between FREEZE and HANDOVER), or the -errno
+ * of memfd_create(), ftruncate() or mmap() (-ENOMEM, -EMFILE...).
  */
 int baton_host_region(struct baton_host *host, const char *label, size_t size,
 		      struct baton_region **out);
@@ -271,7 +328,8 @@ unsigned baton_region_users(const struct baton_region *region);
  * names; they must be unique in their session and not 0, and their top bit
  * is the host's.  These three work on the default session, "".
  *
- * Return: 0, -BATON_ERR_DUPLICATE, -BATON_ERR_INVAL, -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_DUPLICATE, -EINVAL, -EBUSY (between FREEZE and
+ * HANDOVER: PREPARE is where fds are preserved), -ENOMEM.
  */
 int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
 			   enum baton_fd_kind kind);
@@ -284,7 +342,8 @@ int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
  * The fd itself is left open: it is the program's.  Call this before
  * closing a preserved fd.
  *
- * Return: 0, or -BATON_ERR_MISSING when nothing is preserved under @token.
+ * Return: 0, -ENOENT when nothing is preserved under @token, -EBUSY
+ * between FREEZE and HANDOVER.
  */
 int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
 
@@ -295,7 +354,7 @@ int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
  * the same token until baton_host_unpreserve_fd().  An fd this version
  * preserved under @token is returned the same way.
  *
- * Return: the fd, or -BATON_ERR_MISSING when there is none.
+ * Return: the fd, or -ENOENT when there is none.
  */
 int baton_host_take_fd(struct baton_host *host, uint64_t token);
 
@@ -313,7 +372,7 @@ int baton_host_take_fd(struct baton_host *host, uint64_t token);
  * without knowing anyone else's.  The next version finds the session by
  * name and each fd in it by token.
  *
- * Return: 0, -BATON_ERR_INVAL (a name too long, or NULL), -BATON_ERR_NOMEM.
+ * Return: 0, -EINVAL (a name too long, or NULL), -ENOMEM.
  */
 #define BATON_SESSION_NAME_MAX 64
 struct baton_session;
@@ -338,9 +397,9 @@ const char *baton_session_name(const struct baton_session *session);
  * Preserving again the fd already preserved under @token (an inherited
  * one, say) only updates its kind.
  *
- * Return: 0, -BATON_ERR_INVAL (@token 0 or with its top bit set, @fd not
- * open, @kind out of range), -BATON_ERR_DUPLICATE (another fd has @token),
- * -BATON_ERR_NOMEM.
+ * Return: 0, -EINVAL (@token 0 or with its top bit set, @fd not open,
+ * @kind out of range), -BATON_ERR_DUPLICATE (another fd has @token),
+ * -EBUSY (between FREEZE and HANDOVER), -ENOMEM.
  */
 int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 			      int fd, enum baton_fd_kind kind);
@@ -350,7 +409,8 @@ int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
  * @session: the session
  * @token:   the fd's token
  *
- * Return: 0, or -BATON_ERR_MISSING when nothing is preserved under @token.
+ * Return: 0, -ENOENT when nothing is preserved under @token, -EBUSY
+ * between FREEZE and HANDOVER.
  */
 int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token);
 
@@ -359,8 +419,7 @@ int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token);
  * @session: the session
  * @token:   the fd's token
  *
- * Return: the fd, or -BATON_ERR_MISSING when none is preserved under
- * @token.
+ * Return: the fd, or -ENOENT when none is preserved under @token.
  */
 int baton_session_take_fd(struct baton_session *session, uint64_t token);
 
@@ -384,7 +443,8 @@ struct baton_device_info {
  * priority; a tie binds nothing) and probed.  A device restored from the
  * image is already there: adding it again returns it.
  *
- * Return: 0, -BATON_ERR_MISSING (no driver), -BATON_ERR_DUPLICATE (a tie),
+ * Return: 0, -ENOENT (no driver's id table matches), -BATON_ERR_CONFLICT
+ * (two drivers tie), -EBUSY (between FREEZE and HANDOVER), -ENOMEM,
  * or the driver's probe error.
  */
 int baton_host_add_device(struct baton_host *host,
@@ -415,9 +475,8 @@ void baton_host_remove_device(struct baton_device *dev);
  * last user is removed, or when no device of the new version uses it
  * after RESTORE (its users were reset or released).
  *
- * Return: 0, -BATON_ERR_DUPLICATE (@label is a program region),
- * -BATON_ERR_RANGE (another size), -BATON_ERR_INVAL (a new region of
- * size 0), -BATON_ERR_IO, -BATON_ERR_NOMEM.
+ * Return: 0, -BATON_ERR_DUPLICATE (@label is a program region), -ERANGE
+ * (another size), or as baton_host_region().
  */
 int baton_device_region(struct baton_device *dev, const char *label,
 			size_t size, struct baton_region **out);
@@ -494,8 +553,9 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
  * struct baton_update_report - what a preflight decided, for the caller
  * @decisions:  one per device, the target's plan from its contracts
  * @n:          their number
- * @why:        why the update was refused or rolled back, for people; ""
- *              when it was not, or when the error code says it all
+ * @why:        why the update was refused, aborted or rolled back, for
+ *              people: the device, driver and operation that failed, or
+ *              what the new version said; "" when it went ahead
  * @records:    the device records the plan was made for, which
  *              @decisions point into
  * @contracts:  the target's contracts, which @decisions point into
@@ -503,7 +563,7 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
 struct baton_update_report {
 	struct baton_decision *decisions;
 	size_t n;
-	char why[192];
+	char why[256];
 	struct baton_image_device *records;
 	struct baton_contracts *contracts;
 };
@@ -527,8 +587,8 @@ void baton_update_report_release(struct baton_update_report *report);
  * @dry_run: stop after the static preflight: 0 when it would go ahead
  * @no_dry_run: skip running the target in dry-run mode (for a target
  *           built without libbaton's host; the static plan still runs)
- * @timeout_ms: how long the dry run may take, and in socket mode how long
- *           the new process may take to restore and finish; 0 for
+ * @timeout_ms: how long the dry run may take, and how long the new
+ *           version may take from FREEZE to baton_host_take_over(); 0 for
  *           BATON_DRY_RUN_TIMEOUT_MS
  * @report:  filled with the preflight's decisions when not NULL (also when
  *           the update is refused); release it with
@@ -558,7 +618,7 @@ struct baton_update_opts {
 #define BATON_DRY_RUN_TIMEOUT_MS 10000
 
 /**
- * baton_host_update() - replace this program with @opts->target, in place
+ * baton_host_update() - replace this program with @opts->target
  *
  * First the preflight, before anything is touched: the target's contracts
  * are read from its ELF file and the devices planned against them; a
@@ -566,29 +626,34 @@ struct baton_update_opts {
  * @opts->force).  Then PREPARE, and the dry run: the target is started
  * against a sealed copy of the image, with nothing else, decodes every
  * payload with its drivers' validators and reports; a payload it cannot
- * read, or no report within the timeout, refuses the update.  Then FREEZE
- * (after which each driver serializes its final state) and HANDOVER.
+ * read, or no report within the timeout, refuses the update.  Then the
+ * keeper is forked, FREEZE (after which each driver serializes its final
+ * state once more) and HANDOVER.  This call waits for the dry run; an
+ * update asked over the control socket does not hold the program for it
+ * (baton_host_dispatch()).
  *
  * A target must call baton_host_create() before anything else that has an
- * effect: in a dry run, that call reports and exits.
+ * effect, and baton_host_take_over() once it has restored.
  *
  * In exec mode, returns only when the update did not happen; the program
  * is then running as before, every device unfrozen, every fd as it was.
  *
  * In socket mode (@opts->mode), the target is started as a new process and
  * receives the image and every preserved fd over a socket (SCM_RIGHTS); this
- * process keeps everything until the new one reports FINISH within
+ * process keeps everything until the new one takes over, within
  * @opts->timeout_ms.  It then returns BATON_HANDED_OVER: destroy the host
  * (which then touches nothing) and exit.  A new process that fails,
  * crashes or misses the deadline is killed, and this one unwinds and goes
- * on as in exec mode.
+ * on (-BATON_ERR_ABORTED).
  *
  * Return: BATON_HANDED_OVER (socket mode); 0 after a preflight that would
- * go ahead (@opts->dry_run); or the error that stopped it:
- * -BATON_ERR_INVAL (no @opts->target), -BATON_ERR_REFUSED (preflight or
- * dry run; @opts->report says why), an error reading the target's
- * contracts, a driver op's error (PREPARE, FREEZE), -BATON_ERR_IO (the
- * image or the exec failed; errno says why), -BATON_ERR_NOMEM.
+ * go ahead (@opts->dry_run); or the error that stopped it, @opts->report's
+ * @why saying which device, driver and operation, or what the new version
+ * said: -EINVAL (no @opts->target), -EBUSY (an update is running, or this
+ * version has not taken over yet), -BATON_ERR_REFUSED (the preflight or the
+ * dry run: nothing was touched), a driver's or the program's error in
+ * PREPARE (nothing was touched), -BATON_ERR_ABORTED (after FREEZE: the
+ * program was unwound and goes on as before), -ENOMEM.
  */
 int baton_host_update(struct baton_host *host,
 		      const struct baton_update_opts *opts);
@@ -603,34 +668,39 @@ int baton_host_update(struct baton_host *host,
  * listening socket is preserved across updates: a restored host listens
  * on it already, and calling this again with the same path is a no-op.
  *
- * Return: 0, -BATON_ERR_IO (errno says why), -BATON_ERR_RANGE (path too
- * long), -BATON_ERR_NOMEM.
+ * Return: 0, -ENAMETOOLONG, or the -errno of socket(), bind() or
+ * listen() (-EADDRINUSE...), -ENOMEM.
  */
 int baton_host_listen(struct baton_host *host, const char *path);
 
 /**
- * baton_host_fd() - the fd to poll for control requests
+ * baton_host_fd() - the fd to poll for the host's events
  * @host: the host
  *
- * Poll it for POLLIN in the program's event loop and call
- * baton_host_dispatch() when it is readable.
+ * Poll it for POLLIN in the program's event loop, with the program's own
+ * fds, and call baton_host_dispatch() when it is readable.  It is an epoll
+ * fd: the control socket and its clients, an update's dry run, the
+ * deadlines of each.
  *
- * Return: the listening socket, or -1 when the host is not listening
- * (no baton_host_listen(), and none inherited).
+ * Return: the fd; it is the host's, do not close it.
  */
 int baton_host_fd(const struct baton_host *host);
 
 /**
- * baton_host_dispatch() - serve one control request
+ * baton_host_dispatch() - do what the host's events call for
+ * @host: the host
  *
- * Call when baton_host_fd() is readable.  A "status" request is answered
- * at once; an "update" request runs baton_host_update() and, when the exec
- * succeeds, does not return: the new version answers the client, on the
- * same connection, once it has restored.  In socket mode, a successful
- * update returns BATON_HANDED_OVER: exit.
+ * Call when baton_host_fd() is readable.  It does one bounded step per
+ * event, and never waits: control requests are read and answered as the
+ * clients send and take them, any number side by side, each within its
+ * deadline; an update request starts the update, whose dry run runs while
+ * the program goes on.  Only when the dry run has said yes is the program
+ * held: FREEZE and HANDOVER.  In exec mode a successful update then does
+ * not return, and the new version answers the client on the same
+ * connection once it has taken over.
  *
- * Return: 0 (a request was served or refused), BATON_HANDED_OVER, or
- * -BATON_ERR_IO when accepting failed.
+ * Return: 0, or BATON_HANDED_OVER when, in socket mode, the new process has
+ * taken over: destroy the host (it then touches nothing) and exit.
  */
 int baton_host_dispatch(struct baton_host *host);
 

@@ -2,29 +2,51 @@
 #ifndef BATON_HOST_INTERNAL_H
 #define BATON_HOST_INTERNAL_H
 
-/* The host's insides, shared by host.c (start, restore) and update.c. */
+/*
+ * The host's insides, shared by the files of lib/host.  One concept a file,
+ * in the order an update's data flows (docs/design.md draws it):
+ *
+ *   region.c    preserved memory, and memory devices share (the FLB)
+ *   session.c   named sets of preserved fds
+ *   device.c    devices, their drivers, cold probing
+ *   serialize.c PREPARE and FREEZE: records, states, the sealed image
+ *   handover.c  what one version tells the next: one struct, both ways
+ *   dryrun.c    the dry run: the old version's side and the target's side
+ *   keeper.c    the keeper process and the commit cell, every side
+ *   socket.c    socket mode: the old process's side and the new one's
+ *   update.c    the update's path, top to bottom, in the old version
+ *   restore.c   RESTORE, TAKE OVER, FINISH: the new version's path
+ *   loop.c      the host's event fd: watches and deadlines
+ *   control.c   the control socket's server
+ *   fault.c     fault injection for the tests of the promise
+ *   host.c      create and destroy
+ */
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/types.h>
 
 #include <baton/host.h>
 
-/* The environment an update hands to the next version. */
-#define BATON_ENV_IMAGE_FD	"BATON_IMAGE_FD"	/* the sealed image memfd */
-#define BATON_ENV_FDS		"BATON_FDS"		/* fd numbers, image order */
-#define BATON_ENV_FREEZE_NS	"BATON_FREEZE_NS"	/* CLOCK_MONOTONIC at FREEZE */
-#define BATON_ENV_PREV_ARGV	"BATON_PREV_ARGV"	/* the previous argv, \x1f-separated */
-#define BATON_ENV_ROLLBACK	"BATON_ROLLBACK"	/* set when coming back */
-#define BATON_ENV_DRY_RUN	"BATON_DRY_RUN"		/* the report fd of a dry run */
-#define BATON_ENV_HANDOVER	"BATON_HANDOVER_FD"	/* socket mode: the channel */
-#define BATON_ENV_FORCE		"BATON_FORCE"		/* "1": forced, orphans are fine */
-#define BATON_ENV_ORPHAN	"BATON_ORPHAN"		/* the update's orphan override */
+#include "internal.h"
 
 /*
  * Tokens with the top bit set name the host's own fds: region memfds
- * (HOST | index) and the control socket's (HOST | CONTROL | which).
+ * (HOST | sequence) and the control socket's (HOST | CONTROL | which).
  */
 #define BATON_TOKEN_HOST	(1ull << 63)
 #define BATON_TOKEN_CONTROL	(1ull << 62)
 #define BATON_TOKEN_LISTEN	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 1)
 #define BATON_TOKEN_REPLY	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 2)
+
+uint64_t baton_now_ns(void);
+/* Grow *@arr, of @n elements of @size bytes, to hold at least @n + 1. */
+int baton_grow(void **arr, size_t *cap, size_t n, size_t size);
+/* A NULL-terminated copy of @argv; free with baton_free_argv(). */
+char **baton_dup_argv(char *const *argv);
+void baton_free_argv(char **argv);
+
+/* ---- region.c ---- */
 
 struct baton_region {
 	struct baton_host *host;
@@ -44,19 +66,52 @@ struct baton_region {
 	unsigned users;
 };
 
+struct baton_region *baton_region_find(const struct baton_host *host,
+				       const char *label);
+/* A region of the image, mapped again from its inherited memfd @fd. */
+int baton_region_adopt(struct baton_host *host, const char *label, size_t size,
+		       int fd, bool shared, struct baton_region **out);
+/* Unmap, close and forget: the one way a region goes. */
+void baton_region_drop(struct baton_region *region);
+
+/* ---- session.c ---- */
+
+struct preserved_fd {
+	uint64_t token;
+	int fd;
+	enum baton_fd_kind kind;
+};
+
 /* A named set of preserved fds; the default one is "", and the host's own
  * fds are in it. */
 struct baton_session {
 	struct baton_host *host;
 	char *name;
+	struct preserved_fd *fds;
+	size_t n_fds, cap_fds;
 };
 
-struct preserved_fd {
-	struct baton_session *session;
-	uint64_t token;
-	int fd;
-	enum baton_fd_kind kind;
+struct session_index {
+	struct baton_session **slots;
+	size_t mask;
+	size_t used;
 };
+
+struct baton_session *baton_session_default(const struct baton_host *host);
+/* Add an fd whatever its token (inherited ones, the host's own). */
+int baton_session_add(struct baton_session *session, uint64_t token, int fd,
+		      enum baton_fd_kind kind);
+struct preserved_fd *baton_session_find(const struct baton_session *session,
+					uint64_t token);
+/* The host's own fd under a host token, or -1. */
+int baton_host_kept_fd(const struct baton_host *host, uint64_t token);
+/* Stop tracking a host token's fd (the caller closes it). */
+void baton_host_drop_fd(struct baton_host *host, uint64_t token);
+/* Every preserved fd, regions' first, in image order (serialize.c). */
+size_t baton_host_n_fds(const struct baton_host *host);
+void baton_sessions_free(struct baton_host *host);
+
+/* ---- device.c ---- */
 
 struct baton_device {
 	struct baton_host *host;
@@ -72,8 +127,269 @@ struct baton_device {
 	uint32_t state_size;
 	/* The shared regions it uses, recorded in its image record. */
 	struct baton_region **uses;
-	size_t n_uses;
+	size_t n_uses, cap_uses;
 };
+
+struct baton_device *baton_device_new(struct baton_host *host,
+				      const struct baton_device_info *info);
+int baton_device_use(struct baton_device *dev, struct baton_region *region);
+int baton_device_attach(struct baton_host *host, struct baton_device *dev);
+/*
+ * Let go of @dev: its driver's remove() when @remove (never a reset), then
+ * its memory; its regions lose a user, and the last user releases them
+ * when @release (a restore releases the image's regions itself, after).
+ */
+void baton_device_free(struct baton_device *dev, bool remove, bool release);
+/* The schema a driver writes (its first native accept), or NULL. */
+const struct baton_schema *baton_driver_written(const struct baton_driver *drv);
+/* The running program's driver a contract describes, or NULL. */
+const struct baton_driver *baton_runtime_driver(const struct baton_contract *c);
+/* "0000:01:00.0 (pktgen)": who a diagnostic is about. */
+const char *baton_device_name(const struct baton_device *dev, char *buf, size_t len);
+
+/* ---- fault.c ---- */
+
+enum baton_fault_phase {
+	BATON_FAULT_PREFLIGHT,
+	BATON_FAULT_PREPARE,
+	BATON_FAULT_DRY_RUN,
+	BATON_FAULT_FREEZE,
+	BATON_FAULT_IMAGE,
+	BATON_FAULT_HANDOVER,
+	BATON_FAULT_START,
+	BATON_FAULT_RESTORE,
+	BATON_FAULT_TAKE_OVER,
+	BATON_FAULT_FINISH,
+	BATON_FAULT_PHASES
+};
+
+/* 0, or what the fault planted at @phase (BATON_FAULT) makes it fail with;
+ * it may also not return (kill, hang). */
+int baton_fault(enum baton_fault_phase phase);
+void baton_fault_set_new(bool is_new);
+
+/* ---- handover.c ---- */
+
+/* What a process started by an update is there for. */
+enum baton_role {
+	BATON_ROLE_COLD,	/* no update: a first start */
+	BATON_ROLE_RESTORE,	/* exec mode, or the keeper's restart */
+	BATON_ROLE_RECEIVE,	/* socket mode: everything comes on a socket */
+	BATON_ROLE_DRY_RUN,	/* report on the image and exit */
+};
+
+/*
+ * What one version tells the next, in the environment (BATON_*), written
+ * and read only by handover.c.  Fds are numbers in the receiving process.
+ */
+struct baton_handover {
+	enum baton_role role;
+	int image_fd;
+	int *fds;			/* each image fd's number, image order */
+	size_t n_fds;
+	int channel_fd;			/* socket mode: the old process */
+	int report_fd;			/* dry run: where the report goes */
+	int keeper_fd;			/* the keeper's channel, or -1 */
+	int cell_fd;			/* the commit cell, or -1 */
+	pid_t keeper_pid;
+	uint64_t freeze_ns;
+	uint64_t deadline_ns;		/* take over by then */
+	char **prev_argv;		/* how to start the previous binary */
+	bool rollback;			/* the previous version, coming back */
+	char why[256];			/* why it came back */
+	bool force;
+	enum baton_orphan_override orphan;
+};
+
+void baton_handover_init(struct baton_handover *hv);
+/* Read what the starting update left, and clear it from the environment. */
+int baton_handover_read(struct baton_handover *hv);
+/* The environment a process of this update starts with: @hv's variables,
+ * then ours, less any stale handover variable. */
+struct baton_env {
+	char **vars;			/* NULL-terminated, for execve() */
+	size_t n_own;			/* the first n_own are ours to free */
+};
+int baton_handover_env(const struct baton_handover *hv, struct baton_env *out);
+void baton_handover_free_env(struct baton_env *env);
+/* Async-signal-safe, for the keeper: FREEZE_NS and ROLLBACK_WHY in place. */
+void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
+			  const char *why);
+void baton_handover_release(struct baton_handover *hv);
+
+/* ---- keeper.c ---- */
+
+enum baton_cell_state {
+	BATON_CELL_LIVE,		/* nobody owns the program yet */
+	BATON_CELL_NEW,			/* the new version took over */
+	BATON_CELL_PREV,		/* the previous version took over again */
+	BATON_CELL_ABORTED,		/* given up: the old version goes on */
+};
+
+struct baton_keeper;			/* the old version's handle on it */
+struct update;
+
+/* Fork the keeper, holding the fds numbered @numbers and u->image_fd. */
+int baton_keeper_start(struct update *u, const int *numbers, size_t n);
+/* HANDOVER: the FREEZE image (or -1: the PREPARE one serves), the deadline. */
+int baton_keeper_handover(struct update *u, int image_fd);
+int baton_keeper_new_process(struct update *u, int pidfd);
+/* What the new version needs to reach the keeper: our channel, the cell. */
+void baton_keeper_fds(const struct update *u, int *channel, int *cell, pid_t *pid);
+/* Give the update up; true when this process won and goes on. */
+bool baton_keeper_abort(struct update *u);
+/* The old version went on (the keeper leaves), or let go of everything. */
+void baton_keeper_release(struct update *u, bool went_on);
+enum baton_cell_state baton_keeper_cell(const struct update *u);
+/* The new version's side: own the program (@state NEW or PREV)... */
+int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state);
+/* ...and, after FINISH, let the keeper go. */
+void baton_keeper_done(struct baton_handover *hv);
+
+/* ---- serialize.c ---- */
+
+struct image_parts {
+	struct baton_image img;
+	struct baton_image_fd *fds;
+	int *numbers;			/* each image fd's number here */
+	struct baton_image_region *regions;
+	struct baton_image_device *devices;
+	uint32_t *uses;			/* the devices' region lists, end to end */
+};
+
+int baton_serialize_records(struct baton_host *host,
+			    struct baton_image_device **out);
+int baton_serialize_states(struct baton_host *host, void ***states,
+			   struct baton_diag *why);
+int baton_serialize_again(struct baton_host *host, void **states,
+			  bool *changed, struct baton_diag *why);
+void baton_serialize_free_states(const struct baton_host *host, void **states);
+int baton_serialize_image(const struct baton_host *host,
+			  const struct baton_image_device *records,
+			  void *const *states, uint64_t generation,
+			  struct image_parts *p);
+void baton_serialize_free_image(struct image_parts *p);
+/* The image in a sealed memfd; returns the fd or -errno. */
+int baton_serialize_write(const struct baton_image *img);
+
+/* ---- update.c: an update in the old version ---- */
+
+struct update {
+	struct baton_host *host;
+	/* The request, copied: it outlives the call that made it. */
+	enum baton_update_mode mode;
+	char *target;
+	char **argv;
+	enum baton_orphan_override orphan;
+	bool force;
+	bool dry_run_only;
+	bool no_dry_run;
+	unsigned timeout_ms;
+	struct baton_update_report *report;	/* the caller's, or own_report */
+	struct baton_update_report own_report;
+
+	void **states;
+	size_t n_frozen;
+	bool frozen_once;			/* the keeper was started */
+	bool new_started;			/* socket mode: a new process ran */
+	uint64_t freeze_ns;
+	uint64_t deadline_ns;			/* FREEZE until taken over */
+	int image_fd;				/* the latest image */
+
+	struct dry_run *dry;			/* dryrun.c, while it runs */
+	uint64_t dry_deadline_ns;
+	void (*dry_run_done)(struct update *u, int err);
+	struct baton_keeper *keeper;
+
+	/* Asked over the control socket (control.c): whether the client is
+	 * still there before FREEZE, and how it ended. */
+	bool (*wanted)(struct update *u);
+	void (*done)(struct update *u, int err);
+	void *done_arg;
+};
+
+struct update *baton_update_new(struct baton_host *host,
+				const struct baton_update_opts *opts);
+void baton_update_why(struct update *u, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int baton_update_start(struct update *u);
+int baton_update_commit(struct update *u);
+/* Asynchronous: go on with an update that has no dry run to wait for. */
+void baton_update_continue(struct update *u);
+void baton_update_free(struct update *u);
+
+/* ---- dryrun.c ---- */
+
+int baton_dry_run_start(struct update *u);
+/* Synchronous: its verdict, 0 when the target would take every payload. */
+int baton_dry_run_wait(struct update *u);
+void baton_dry_run_expire(struct update *u, uint64_t now);
+void baton_dry_run_free(struct update *u);
+__attribute__((noreturn))
+void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv);
+
+/* ---- socket.c ---- */
+
+#define BATON_FDS_PER_MSG 250
+int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
+int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
+int baton_socket_handover(struct update *u, const struct image_parts *p);
+int baton_socket_receive(struct baton_handover *hv);
+void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
+
+/* ---- restore.c ---- */
+
+/* What the new version holds from RESTORE until FINISH. */
+struct incoming {
+	struct baton_handover hv;
+	void *image_map;
+	size_t image_len;
+	struct baton_image *image;
+	struct baton_decision *decisions;
+	bool taken_over;
+};
+
+int baton_restore(struct baton_host *host, struct incoming *in,
+		  struct baton_diag *why);
+int baton_restore_plan(struct baton_host *host, struct incoming *in,
+		       struct baton_diag *why);
+/* Give back what a restore took; exec mode goes back to the previous
+ * binary and returns only if there is none. */
+int baton_restore_fail(struct baton_host *host, int err, const char *why);
+/* A decision's state in the form its driver reads (converted when need
+ * be), in *@buf, which the caller frees. */
+int baton_restore_state(const struct baton_decision *d,
+			const struct baton_driver **drv, const void **state,
+			size_t *size, void **buf);
+void baton_incoming_free(struct incoming *in);
+
+/* ---- loop.c ---- */
+
+struct watch {
+	int fd;
+	void (*ready)(struct watch *w, uint32_t events);
+};
+
+int baton_loop_init(struct baton_host *host);
+int baton_loop_add(struct baton_host *host, struct watch *w, uint32_t events);
+int baton_loop_mod(struct baton_host *host, struct watch *w, uint32_t events);
+void baton_loop_del(struct baton_host *host, struct watch *w);
+/* Wake the loop by @ns (CLOCK_MONOTONIC); the earliest asked for wins. */
+void baton_loop_wake_at(struct baton_host *host, uint64_t ns);
+void baton_loop_free(struct baton_host *host);
+
+/* ---- control.c ---- */
+
+struct control;
+void baton_control_expire(struct baton_host *host, uint64_t now);
+/* After RESTORE: the connection of the client that asked for the update. */
+int baton_control_adopt(struct baton_host *host);
+/* After FINISH: tell that client how it went. */
+void baton_control_report(struct baton_host *host, const char *outcome,
+			  const char *why);
+void baton_control_free(struct baton_host *host);
+
+/* ---- the host ---- */
 
 struct baton_host {
 	int (*prepare)(struct baton_host *host, void *arg);
@@ -83,56 +399,32 @@ struct baton_host {
 	char **argv;
 	uint64_t generation;
 	bool restored;
+	struct baton_contracts *contracts;	/* this program's, for probing */
 
 	struct baton_region **regions;
-	size_t n_regions;
+	size_t n_regions, cap_regions;
 	uint64_t region_seq;		/* tokens stay unique as regions come and go */
 	struct baton_session **sessions;	/* [0] is the default, "" */
-	size_t n_sessions;
-	struct preserved_fd *fds;
-	size_t n_fds;
-	/* Restoring: the number of each image fd here, in image order. */
-	int *inherited;
-	size_t n_inherited;
+	size_t n_sessions, cap_sessions;
+	struct session_index session_index;
 	struct baton_device **devices;
-	size_t n_devices;
+	size_t n_devices, cap_devices;
 
-	/* What the update that started this process did. */
-	struct baton_update_result last;
-	struct baton_decision *decisions;
-	struct baton_contracts *contracts;
-	struct baton_image *image;
-	void *image_map;
-	size_t image_len;
-
-	/* Socket mode: everything now belongs to the new process. */
+	/* Between the keeper's fork and HANDOVER nothing may be added: the
+	 * keeper holds what there was. */
+	bool sealed;
+	/* Socket mode: everything now belongs to another process. */
 	bool handed_over;
+
+	struct incoming *incoming;	/* RESTORE until FINISH */
+	struct baton_update_result last;
+	struct update *update;		/* in progress */
+
+	int epfd;			/* loop.c */
+	int timerfd;
+	struct watch timer_watch;
+	uint64_t wake_ns;
+	struct control *control;
 };
-
-/* Socket mode's fd transfer (transfer.c). */
-#define BATON_FDS_PER_MSG 250
-int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
-int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
-
-/* Track a host-owned fd (control socket) under a host token. */
-int baton_host_keep_fd(struct baton_host *host, uint64_t token, int fd,
-		       enum baton_fd_kind kind);
-/* The fd of a host token, or -1. */
-int baton_host_kept_fd(const struct baton_host *host, uint64_t token);
-/* Stop tracking a host token's fd (the caller closes it). */
-void baton_host_drop_fd(struct baton_host *host, uint64_t token);
-
-/* Stop listening: close the control socket and remove its path. */
-void baton_control_close(struct baton_host *host);
-
-/* After a restore: tell the client that asked for the update how it went. */
-void baton_control_report(struct baton_host *host, const char *mode);
-
-/* The schema a driver writes (its first native accept), or NULL. */
-const struct baton_schema *baton_driver_written(const struct baton_driver *drv);
-
-int baton_host_add_dev(struct baton_host *host, struct baton_device *dev);
-
-uint64_t baton_now_ns(void);
 
 #endif /* BATON_HOST_INTERNAL_H */

@@ -14,6 +14,9 @@
  * come from `baton update` (tests/integration/test_control.sh).
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
  *   HOST_PROG_FAIL_VALIDATE=1: the v2 driver's validator rejects every state
+ *   HOST_PROG_SLOW_VALIDATE_MS=N: the v2 driver's validator takes N ms
+ *   HOST_PROG_OWN=fail|kill|hang: v2's own restore work fails (it rolls
+ *     back), dies or never ends
  *   HOST_PROG_KILL_RESTORE=1, HOST_PROG_HANG_RESTORE=1: the v2 driver dies
  *     (SIGKILL) or never returns in restore
  *   --mode socket: a socket-mode update (a new process);
@@ -31,8 +34,9 @@
  * "extra" holds one more eventfd, holding 7, under the same token as the
  * default session's.
  *
- * It updates only at generation N (default 0, a cold start), so that a
- * version that comes back, with the same arguments, does not try again.
+ * It updates only at generation N (default 0, a cold start), and not when
+ * it came back after a failed update, so that a version that comes back,
+ * with the same arguments, does not try again.
  *
  * Every start prints one JSON line saying what it found; the tests check
  * those lines (tests/integration/test_host.sh).
@@ -145,9 +149,13 @@ static int counter_restore(struct baton_device *dev, const void *state, size_t s
 
 static int counter_validate(const void *state, size_t size)
 {
+	const char *slow = getenv("HOST_PROG_SLOW_VALIDATE_MS");
+
 	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_FAIL_VALIDATE"))
 		return -BATON_ERR_BADVALUE;
-	return size == sizeof(counter_state) ? 0 : -BATON_ERR_RANGE;
+	if (HOST_PROG_VERSION == 2 && slow)
+		poll(NULL, 0, atoi(slow));	/* a validator that takes its time */
+	return size == sizeof(counter_state) ? 0 : -EINVAL;
 	(void)state;
 }
 
@@ -194,7 +202,7 @@ int counter_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len)
 	struct counter_state_v2 *v2 = to;
 
 	if (from_len != sizeof(*v1) || to_len != sizeof(*v2))
-		return -BATON_ERR_RANGE;
+		return -EINVAL;
 	v2->count = v1->count;
 	v2->frozen = v1->frozen;
 	v2->converted = 1;
@@ -273,8 +281,15 @@ static long long device_count(struct baton_host *host,
 }
 
 /* One JSON line on what this process holds. */
+/* @s as the inside of a JSON string: it has only printable ASCII. */
+static void print_json_text(const char *s)
+{
+	for (; *s; s++)
+		printf(*s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+}
+
 static void report(struct baton_host *host, struct baton_region *r,
-		   const char *event, int err)
+		   const char *event, int err, const char *why)
 {
 	const struct baton_update_result *last = baton_host_last_update(host);
 	struct baton_device *counter = baton_host_device(host, &counter_addr);
@@ -304,7 +319,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
-	       "\"hotplug\":%lld,\"session_eventfd\":%llu}\n",
+	       "\"hotplug\":%lld,\"session_eventfd\":%llu",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -324,6 +339,10 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events);
+	/* The error in words, and the update's reason: the tests read both. */
+	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
+	print_json_text(why ? why : "");
+	printf("\"}\n");
 	fflush(stdout);
 }
 
@@ -390,6 +409,33 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	return use_region(dev, "pool", POOL_SIZE);
 }
 
+/*
+ * The program's own restore work, between baton_host_create() and
+ * baton_host_take_over(): HOST_PROG_OWN=fail|kill|hang makes it fail (the
+ * program gives up: baton_host_roll_back()), die or never end, in a new
+ * version 2 only.
+ */
+static void own_restore_work(struct baton_host *host)
+{
+	const char *own = getenv("HOST_PROG_OWN");
+
+	if (HOST_PROG_VERSION != 2 || !own || !baton_host_restored(host) ||
+	    baton_host_last_update(host)->rolled_back)
+		return;
+	if (!strcmp(own, "kill"))
+		raise(SIGKILL);
+	if (!strcmp(own, "hang"))
+		for (;;)
+			pause();
+	if (!strcmp(own, "fail")) {
+		int err = baton_host_roll_back(host, "host-prog v2 gave up its own restore");
+
+		printf("{\"event\":\"rolled-back-itself\",\"version\":%d,\"error\":%d}\n",
+		       HOST_PROG_VERSION, err);
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct baton_host_opts opts = {
@@ -447,8 +493,8 @@ int main(int argc, char **argv)
 	}
 	err = baton_host_create(&opts, &host);
 	if (err) {
-		printf("{\"event\":\"create-failed\",\"version\":%d,\"error\":%d}\n",
-		       HOST_PROG_VERSION, err);
+		printf("{\"event\":\"create-failed\",\"version\":%d,\"error_text\":\"%s\"}\n",
+		       HOST_PROG_VERSION, baton_strerror(err));
 		return 1;
 	}
 	if (baton_host_restored(host)) {
@@ -466,10 +512,19 @@ int main(int argc, char **argv)
 		if (baton_host_add_device(host, &info, &dev))
 			return 1;
 	}
-	report(host, r, baton_host_restored(host) ? "restored" : "started", 0);
+	own_restore_work(host);
+	err = baton_host_take_over(host);
+	if (err) {
+		printf("{\"event\":\"take-over-failed\",\"version\":%d,\"error\":%d}\n",
+		       HOST_PROG_VERSION, err);
+		baton_host_destroy(host);
+		return 1;
+	}
+	report(host, r, baton_host_restored(host) ? "restored" : "started", 0,
+	       baton_host_last_update(host) ? baton_host_last_update(host)->why : NULL);
 	if (remove_devices) {
 		baton_host_remove_device(baton_host_device(host, &scratch_addr));
-		report(host, r, "removed-scratch", 0);
+		report(host, r, "removed-scratch", 0, NULL);
 		baton_host_remove_device(baton_host_device(host, &counter_addr));
 		printf("{\"event\":\"removed-counter\",\"fds\":%d,\"pool_users\":%d,"
 		       "\"counter_dma_users\":%d}\n", count_fds(),
@@ -477,12 +532,16 @@ int main(int argc, char **argv)
 		baton_host_destroy(host);
 		return 0;
 	}
-	if (target && baton_host_generation(host) == at_generation) {
+	/* A version that came back does not try again: it would fail again. */
+	if (target && baton_host_generation(host) == at_generation &&
+	    !(baton_host_last_update(host) && baton_host_last_update(host)->rolled_back)) {
 		struct baton_device *counter = baton_host_device(host, &counter_addr);
 		counter_state *s = baton_device_priv(counter);
+		struct baton_update_report rep = { 0 };
 		const struct baton_update_opts up = {
 			.mode = mode, .target = target, .argv = target_argv,
-			.orphan = orphan, .force = force, .timeout_ms = timeout_ms };
+			.orphan = orphan, .force = force, .timeout_ms = timeout_ms,
+			.report = &rep };
 
 		/* Work done since start must survive the update too. */
 		s->count++;
@@ -491,16 +550,18 @@ int main(int argc, char **argv)
 			/* The new process has it all: touch nothing, go. */
 			printf("{\"event\":\"handed-over\",\"version\":%d,\"pid\":%d}\n",
 			       HOST_PROG_VERSION, (int)getpid());
+			baton_update_report_release(&rep);
 			baton_host_destroy(host);
 			free(target_argv);
 			return 0;
 		}
-		report(host, r, "update-failed", err);
+		report(host, r, "update-failed", err, rep.why);
+		baton_update_report_release(&rep);
 	}
 	if (control) {
 		if (baton_host_listen(host, control))
 			return 1;
-		report(host, r, "listening", 0);
+		report(host, r, "listening", 0, NULL);
 		for (;;) {
 			struct pollfd p = { .fd = baton_host_fd(host), .events = POLLIN };
 

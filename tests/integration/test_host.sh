@@ -1,9 +1,11 @@
 #!/bin/sh
-# Exec-mode updates of tests/integration/host_prog.c and their failures.
-# Each run prints one JSON line per start or failed update; every scenario
-# checks where the program ended up, in which version, and that the region,
-# the pipe's unread bytes, the eventfd count, the device state and the
-# number of open fds all came through.  TAP output.
+# Updates of tests/integration/host_prog.c, exec and socket mode, and their
+# failures.  Each run prints one JSON line per start or failed update;
+# every scenario checks where the program ended up, in which version, and
+# that the region, the pipe's unread bytes, the eventfd count, the device
+# state and the number of open fds all came through - and accounts for
+# every process the scenario led to (tests/integration/reap.c): each must
+# have exited 0, or ended as the scenario made it end.  TAP output.
 #
 # usage: test_host.sh BUILD_DIR_OF_HOST_PROGS TEST_DRIVERS_V2
 set -u
@@ -11,66 +13,92 @@ dir=$1
 drivers_v2=$2	# has contracts, but is no host: its dry run never reports
 v1=$dir/host-prog-v1
 v2=$dir/host-prog-v2
-BATON_ERR_REFUSED=21	# include/baton/error.h
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
 
-# run NAME COMMAND...: run a scenario, bounded in time, lines to $tmp/out.
-# Through a pipe, so that a socket-mode successor, which inherits stdout,
-# has printed its line too before this returns.
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)) failed=$((failed + 1))
+	echo "not ok $n - $1"
+}
+
+# run NAME COMMAND...: a scenario, every process it leads to reaped and
+# logged, bounded in time; lines to $tmp/out, stderr to $tmp/err.
 run() {
 	name=$1
 	shift
-	{ timeout 20 "$@" 2>"$tmp/err"; echo $? >"$tmp/status"; } | cat >"$tmp/out"
-	status=$(cat "$tmp/status")
-	if [ "$status" -ne 0 ]; then
-		echo "# $name: exit $status"
-		sed 's/^/#   /' "$tmp/out" "$tmp/err"
+	: >"$tmp/procs"
+	"$dir/reap" -l "$tmp/procs" -t 30 -- "$@" >"$tmp/out" 2>"$tmp/err"
+	status=$?
+	if [ "$status" -eq 124 ]; then
+		echo "# $name: still running after 30 s, killed"
 	fi
 }
 
 # check NAME JQ_EXPR: over the array of lines printed.
 check() {
-	n=$((n + 1))
-	if jq -es "$2" "$tmp/out" >/dev/null 2>&1; then echo "ok $n - $1"; else
-		failed=$((failed + 1))
-		echo "not ok $n - $1"
+	if [ -s "$tmp/out" ] && jq -es "$2" "$tmp/out" >/dev/null 2>&1; then ok "$1"; else
+		not_ok "$1"
 		echo "# jq -s '$2' failed on:"
 		sed 's/^/#   /' "$tmp/out"
 	fi
 }
 
+# procs NAME JQ_EXPR: over the array of processes the scenario led to,
+# {pid, name, how: "exit"|"signal", code}; and nothing on stderr but what
+# the expression $3 (grep -E, optional) allows.
+procs() {
+	jq -Rn '[inputs | split(" ") | {pid: (.[0] | tonumber), name: .[1], how: .[2], code: (.[3] | tonumber)}]' \
+		<"$tmp/procs" >"$tmp/procs.json"
+	if jq -e "$2" "$tmp/procs.json" >/dev/null 2>&1 &&
+	   ! grep -Ev "${3:-^\$}" "$tmp/err" | grep -q .; then ok "$1"; else
+		not_ok "$1"
+		echo "# processes (jq '$2'):"
+		sed 's/^/#   /' "$tmp/procs"
+		sed 's/^/#   stderr: /' "$tmp/err"
+	fi
+}
+
+all_exit0='all(.[]; .how == "exit" and .code == 0)'
+
 # What must hold in every line: nothing lost, nothing leaked.
-intact='all(.[]; .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)
-	and ([.[].fds] | unique | length == 1)
-	and ([.[].pid] | unique | length == 1)'
+intact='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)
+	and ([.[] | select(.fds) | .fds] | unique | length == 1)'
+same_pid='([.[].pid | select(.)] | unique | length == 1)'
+# A new process gets the preserved fds, not what the old one inherited.
+same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)'
 
 run "update v1 -> v2" "$v1" --update-to "$v2"
-check "v1 -> v2: two starts, same PID, everything intact" "length == 2 and $intact"
+check "v1 -> v2: two starts, same PID, everything intact" "length == 2 and $intact and $same_pid"
 check "v2 restored generation 1 from v1's image" '.[1] | .event == "restored" and .version == 2 and .generation == 1 and .rolled_back == false and .region_inherited'
 check "the renamed driver read v1 state through its converter" '.[1] | .count == 101 and .converted == 1'
 check "a device v2 has no driver for is quarantined, not lost" '.[1].scratch == "quarantined"'
 check "shared regions: each device uses its own again, and the quarantined scratch keeps using the pool" '.[0].pool_users == 2 and .[0].counter_dma_users == 1 and .[1].pool_users == 2 and .[1].counter_dma_users == 1'
 check "blackout measured, FREEZE to FINISH" '.[1].blackout_us > 0 and .[1].blackout_us < 5000000'
+procs "the program exited 0 (it reaped its dry run and its keeper itself)" "$all_exit0 and length == 1"
 
 run "a device added after a restore" "$v1" --update-to "$v2" -- --hotplug
 check "a device the image does not hold is probed cold next to the restored one" 'length == 2 and .[0].hotplug == -1 and .[1].event == "restored" and .[1].count == 101 and .[1].hotplug == 100'
 
 run "exec fails" "$v1" --update-to "$tmp/no-such-binary"
-check "a failed exec leaves v1 running as it was" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+check "a missing target is refused by the preflight, with the reason; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and (.[1].why | test(\"cannot read the contracts of .*no-such-binary: No such file or directory\")) and $intact"
+procs "nothing was started" "$all_exit0 and length == 1"
 
 for op in preserve freeze; do
 	run "$op fails" "$v1" --update-to "$v2" --fail "$op"
-	check "a failing $op unwinds: v1 running, device unfrozen" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+	check "a failing $op unwinds: v1 running, device unfrozen, the driver's error said as it is" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"0000:00:10.0 (counter): $op: Input/output error\" and $intact"
 done
+check "a failed freeze is an aborted update" '.[1].error_text == "update aborted, the previous version goes on"'
+procs "no process died" "$all_exit0"
 
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
-check "v2 failing to restore execs v1 with the same image" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact"
-check "v1 came back with its own state and drivers, and its generation" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0'
+check "v2 failing to restore execs v1 with the same image, in place" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid"
+check "v1 came back with its own state and drivers, its generation, and why" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0 and .why == "host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error"'
+procs "no process died" "$all_exit0"
 
 run "downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1
-check "v1 cannot read counter-state v2: the preflight refuses, v2 runs on" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 2 and .[2].error == -$BATON_ERR_REFUSED and $intact"
+check "v1 cannot read counter-state v2: the preflight refuses, v2 runs on" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 2 and .[2].error_text == \"update refused\" and .[2].why == \"mandatory 0000:00:10.0 would not be bound by host-prog-v1 (quarantine)\" and $intact"
 
 run "forced downgrade" "$v1" --update-to "$v2" -- --update-to "$v1" --at-generation 1 --force
 check "forced: v1 runs, and the counter it cannot read is quarantined, not lost" "length == 3 and .[2].event == \"restored\" and .[2].version == 1 and .[2].generation == 2 and (.[2].rolled_back | not) and .[2].count == -1 and $intact"
@@ -84,30 +112,53 @@ run "devices removed" "$v1" --remove-devices
 check "a shared region lives while it has a user, and goes with its last" 'length == 3 and .[1].pool_users == 1 and .[1].counter_dma_users == 1 and .[1].fds == .[0].fds and .[2].pool_users == -1 and .[2].counter_dma_users == -1 and .[2].fds == .[0].fds - 2'
 
 HOST_PROG_FAIL_VALIDATE=1 run "the dry run rejects a state" "$v1" --update-to "$v2"
-check "a payload v2 cannot decode refuses the update before FREEZE" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error == -$BATON_ERR_REFUSED and $intact"
+check "a payload v2 cannot decode refuses the update before FREEZE, saying which" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: 0000:00:10.0: tally cannot read its state (bad property value)\" and $intact"
+procs "no process died" "$all_exit0"
 
 run "the target never reports" "$v1" --update-to "$drivers_v2" --force
-check "a dry run that gives no report refuses the update" "length == 2 and .[1].event == \"update-failed\" and .[1].error == -$BATON_ERR_REFUSED and $intact"
+check "a dry run that gives no report refuses the update" "length == 2 and .[1].event == \"update-failed\" and .[1].error_text == \"update refused\" and (.[1].why | test(\"gave no report\")) and $intact"
+
+# ---- the new version fails after FREEZE, exec mode: the keeper ----
+HOST_PROG_KILL_RESTORE=1 run "exec mode, v2 killed in restore" "$v1" --update-to "$v2"
+check "the keeper brings v1 back with the same image and fds: nothing lost" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].count == 101 and .[1].scratch == \"scratch\" and .[1].why == \"the new version died before it took over\" and $intact"
+check "it runs as the keeper's process" '.[1].pid != .[0].pid'
+procs "v2 died of SIGKILL; the keeper became v1, which exited 0" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2 and .[-1] == (.[-1] | .how = "exit" | .code = 0)'
+
+HOST_PROG_HANG_RESTORE=1 run "exec mode, v2 hangs in restore" "$v1" --update-to "$v2" --timeout-ms 1500
+check "at the deadline the keeper kills v2 and brings v1 back" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].why == \"the new version did not take over in time\" and $intact"
+procs "v2 killed by the keeper, nothing else failed" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2'
+
+for own in fail kill hang; do
+	HOST_PROG_OWN=$own run "exec mode, v2's own restore work: $own" "$v1" --update-to "$v2" --timeout-ms 1500
+	check "exec mode, own restore work $own: v1 back, nothing lost" "map(select(.event == \"restored\")) | length == 1 and .[0].version == 1 and .[0].rolled_back and .[0].count == 101 and $intact"
+done
+HOST_PROG_OWN=fail run "exec mode, v2 gives up" "$v1" --update-to "$v2"
+check "a program that gives up goes back in place, and says why" "length == 2 and .[1].version == 1 and .[1].why == \"host-prog v2 gave up its own restore\" and $same_pid"
 
 # ---- socket mode: the new version is a new process ----
-same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)'
-
 run "socket mode" "$v1" --update-to "$v2" --mode socket --extra-fds 600
 check "socket mode: v1 hands over, v2 restores in a new process" "length == 3 and ([.[].event] | sort == [\"handed-over\", \"restored\", \"started\"]) and (.[0].pid as \$old | map(select(.event == \"restored\"))[0] | .version == 2 and .pid != \$old) and $same"
 check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map(select(.event == "restored"))[0] | .extra_fds == 600 and .count == 101 and .converted == 1 and .blackout_us > 0'
+procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-keeper\", \"host-prog-v1\", \"host-prog-v2\"])"
 
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
 		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
-	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error < 0 and $intact"
+	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and $same and (map(select(.version == 1)) | .[0].fds == .[1].fds)"
+done
+check "and says why" '.[1].why == "the new version did not take over within 2000 ms"'
+
+for own in fail kill hang; do
+	HOST_PROG_OWN=$own run "socket mode, v2's own restore work: $own" "$v1" --update-to "$v2" --mode socket --timeout-ms 1500
+	check "socket mode, own restore work $own: v1 goes on" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and $same and (map(select(.version == 1)) | .[0].fds == .[1].fds)"
 done
 
 # ---- images a new version must not trust ----
 printf 'BATONIMG but not really an image' >"$tmp/garbage.img"
 run "a corrupt image" "$dir/hand-image" "$tmp/garbage.img" "$v2"
-check "a corrupt image: refused with the reader's error (TRUNCATED), nothing restored" '. == [{"event":"create-failed","version":2,"error":-1}]'
+check "a corrupt image: refused with the reader's error, nothing restored" '. == [{"event":"create-failed","version":2,"error_text":"image truncated"}]'
 run "an unsealed image" "$dir/hand-image" --unsealed "$tmp/garbage.img" "$v2"
-check "an unsealed image is not even read (IO)" '. == [{"event":"create-failed","version":2,"error":-18}]'
+check "an unsealed image is not even read" '. == [{"event":"create-failed","version":2,"error_text":"Operation not permitted"}]'
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: the dry run, both sides
+ *
+ * Before anything is frozen, the target binary itself is started in
+ * dry-run mode against a sealed copy of the image as PREPARE made it, and
+ * nothing else: no region, no fd, no device, so it cannot touch anything.
+ * Its baton_host_create() maps the image, plans it against its own drivers
+ * as a restore would, decodes every payload it would bind with the
+ * driver's validator, writes one line of JSON and exits:
+ *
+ *	{"ok":true|false,"why":"...","decisions":[...]}
+ *
+ * The old version's side runs while the program keeps serving: the report
+ * socket and the child's pidfd are watched by the host's event loop, and a
+ * deadline bounds it.  The verdict is read only when the report has ended
+ * and the child has exited, so its exit status is known too; a child that
+ * could not even start says why on the report socket (an 'E' and the
+ * errno) instead of a JSON line.  No report, a report that is not JSON, or
+ * "ok":false refuses the update, with the reason.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <baton/json.h>
+
+#include "host/host-internal.h"
+
+/* A report names every device: room for a fleet host's thousands. */
+#define REPORT_MAX (64u << 20)
+#define REPORT_CHUNK (64u << 10)
+
+struct dry_run {
+	struct update *u;
+	pid_t pid;
+	struct watch report;		/* our end of the report socket */
+	struct watch exit;		/* the child's pidfd */
+	bool report_ended, exited;
+	int status;			/* as waitpid() has it */
+	char *buf;
+	size_t len, cap;
+};
+
+static void dry_run_close(struct dry_run *d)
+{
+	struct baton_host *host = d->u->host;
+
+	if (d->report.fd >= 0) {
+		baton_loop_del(host, &d->report);
+		close(d->report.fd);
+		d->report.fd = -1;
+	}
+	if (d->exit.fd >= 0) {
+		baton_loop_del(host, &d->exit);
+		close(d->exit.fd);
+		d->exit.fd = -1;
+	}
+}
+
+void baton_dry_run_free(struct update *u)
+{
+	struct dry_run *d = u->dry;
+
+	if (!d)
+		return;
+	if (!d->exited) {
+		kill(d->pid, SIGKILL);
+		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	dry_run_close(d);
+	free(d->buf);
+	free(d);
+	u->dry = NULL;
+}
+
+/* What the report says, once it has ended and the child has exited. */
+static int verdict(struct dry_run *d)
+{
+	struct update *u = d->u;
+	json_object *report, *ok, *why;
+	int code, err = -BATON_ERR_REFUSED;
+
+	if (d->len > 0 && d->buf[0] == 'E' && d->len == 1 + sizeof(code)) {
+		memcpy(&code, d->buf + 1, sizeof(code));
+		baton_update_why(u, "the dry run of %s could not start: %s",
+				 u->target, baton_strerror(code));
+		return err;
+	}
+	report = d->len ? json_tokener_parse(d->buf) : NULL;
+	if (!report) {
+		baton_update_why(u, "the dry run of %s gave %s (%s %d)", u->target,
+				 d->len ? "a report that is not JSON" : "no report",
+				 WIFSIGNALED(d->status) ? "signal" : "exit status",
+				 WIFSIGNALED(d->status) ? WTERMSIG(d->status) :
+				 WEXITSTATUS(d->status));
+		return err;
+	}
+	if (json_object_object_get_ex(report, "ok", &ok) &&
+	    json_object_get_boolean(ok) && WIFEXITED(d->status) &&
+	    !WEXITSTATUS(d->status)) {
+		err = 0;
+	} else {
+		baton_update_why(u, "dry run: %s",
+				 json_object_object_get_ex(report, "why", &why) &&
+				 json_object_get_string_len(why) ?
+				 json_object_get_string(why) : "not ok");
+	}
+	json_object_put(report);
+	return err;
+}
+
+/* One bounded read of the report; its end when the child closed it. */
+static int read_report(struct dry_run *d)
+{
+	ssize_t got;
+
+	if (d->cap - d->len < REPORT_CHUNK + 1) {
+		size_t cap = d->cap ? 2 * d->cap : 2 * REPORT_CHUNK;
+		char *grown;
+
+		if (cap > REPORT_MAX)
+			return -EMSGSIZE;
+		grown = realloc(d->buf, cap);
+		if (!grown)
+			return -ENOMEM;
+		d->buf = grown;
+		d->cap = cap;
+	}
+	got = recv(d->report.fd, d->buf + d->len, REPORT_CHUNK, MSG_DONTWAIT);
+	if (got < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	d->len += (size_t)got;
+	d->buf[d->len] = '\0';
+	d->report_ended = got == 0;
+	return 0;
+}
+
+static void reap(struct dry_run *d)
+{
+	pid_t got;
+
+	do
+		got = waitpid(d->pid, &d->status, WNOHANG);
+	while (got < 0 && errno == EINTR);
+	/* ECHILD: the program reaps its children itself; it did exit. */
+	d->exited = got == d->pid || (got < 0 && errno == ECHILD);
+}
+
+/* Whether it is over; then @*err is the verdict. */
+static bool step(struct dry_run *d, int *err)
+{
+	*err = 0;
+	if (!d->report_ended) {
+		*err = read_report(d);
+		if (*err) {
+			baton_update_why(d->u, "reading the dry run's report: %s",
+					 baton_strerror(*err));
+			return true;
+		}
+	}
+	if (!d->exited)
+		reap(d);
+	if (!d->report_ended || !d->exited)
+		return false;
+	*err = verdict(d);
+	return true;
+}
+
+static void timed_out(struct dry_run *d)
+{
+	baton_update_why(d->u, "the dry run of %s gave no report within %u ms",
+			 d->u->target, d->u->timeout_ms);
+}
+
+/* The host's loop saw the report or the child's exit. */
+static void on_ready(struct dry_run *d)
+{
+	struct update *u = d->u;
+	int err;
+
+	if (baton_now_ns() >= u->dry_deadline_ns) {
+		timed_out(d);
+		baton_dry_run_free(u);
+		u->dry_run_done(u, -BATON_ERR_REFUSED);
+	} else if (step(d, &err)) {
+		baton_dry_run_free(u);
+		u->dry_run_done(u, err);
+	}
+}
+
+static void on_report(struct watch *w, uint32_t events)
+{
+	(void)events;
+	on_ready(container_of(w, struct dry_run, report));
+}
+
+static void on_exit_(struct watch *w, uint32_t events)
+{
+	struct dry_run *d = container_of(w, struct dry_run, exit);
+
+	(void)events;
+	/* Readable until reaped: stop watching once it has exited. */
+	reap(d);
+	if (d->exited)
+		baton_loop_del(d->u->host, &d->exit);
+	on_ready(d);
+}
+
+void baton_dry_run_expire(struct update *u, uint64_t now)
+{
+	if (u->dry && now >= u->dry_deadline_ns)
+		on_ready(u->dry);
+}
+
+int baton_dry_run_wait(struct update *u)
+{
+	struct dry_run *d = u->dry;
+	int err;
+
+	while (!step(d, &err)) {
+		uint64_t now = baton_now_ns();
+		struct pollfd p[2] = {
+			{ .fd = d->report_ended ? -1 : d->report.fd, .events = POLLIN },
+			{ .fd = d->exited ? -1 : d->exit.fd, .events = POLLIN },
+		};
+
+		if (now >= u->dry_deadline_ns ||
+		    (poll(p, 2, (int)((u->dry_deadline_ns - now) / 1000000) + 1) < 0 &&
+		     errno != EINTR)) {
+			timed_out(d);
+			err = -BATON_ERR_REFUSED;
+			break;
+		}
+	}
+	baton_dry_run_free(u);
+	return err;
+}
+
+/*
+ * The child: the image as fd 3, the report as fd 4, stdout to /dev/null,
+ * nothing else, then the target.  It may be the child of a threaded
+ * program: system calls only.  A failure is reported as 'E' and the errno.
+ */
+__attribute__((noreturn))
+static void child(const struct update *u, int image_fd, int report_fd,
+		  int devnull, char **env)
+{
+	char msg[1 + sizeof(int)] = { 'E' };
+	int err;
+
+	/* Out of the way of 3 and 4 first, whatever numbers they had. */
+	if ((image_fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
+	    (report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
+	    dup2(image_fd, 3) < 0 || dup2(report_fd, 4) < 0 ||
+	    (devnull >= 0 && dup2(devnull, 1) < 0))
+		goto fail;
+	/* The program's own fds are not the dry run's business. */
+	close_range(5, ~0U, 0);
+	execve(u->target, u->argv, env);
+fail:
+	err = errno;
+	memcpy(msg + 1, &err, sizeof(err));
+	(void)!send(report_fd >= 0 ? report_fd : 4, msg, sizeof(msg), MSG_NOSIGNAL);
+	_exit(127);
+}
+
+int baton_dry_run_start(struct update *u)
+{
+	struct baton_host *host = u->host;
+	struct baton_handover hv;
+	struct baton_env env = { 0 };
+	struct image_parts p;
+	struct dry_run *d;
+	int image_fd = -1, sv[2] = { -1, -1 }, devnull = -1, err;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->u = u;
+	d->report.fd = d->exit.fd = -1;
+	d->report.ready = on_report;
+	d->exit.ready = on_exit_;
+	err = baton_fault(BATON_FAULT_DRY_RUN) ?:
+	      baton_serialize_image(host, u->report->records, u->states,
+				    host->generation + 1, &p);
+	if (err)
+		goto err_dry;
+	image_fd = baton_serialize_write(&p.img);
+	baton_serialize_free_image(&p);
+	if (image_fd < 0) {
+		err = image_fd;
+		goto err_dry;
+	}
+	baton_handover_init(&hv);
+	hv.image_fd = 3;
+	hv.report_fd = 4;
+	hv.force = u->force;
+	hv.orphan = u->orphan;
+	err = baton_handover_env(&hv, &env);
+	if (err)
+		goto err_image;
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = -errno;
+		goto err_env;
+	}
+	d->pid = fork();
+	if (d->pid < 0) {
+		err = -errno;
+		goto err_env;
+	}
+	if (!d->pid)
+		child(u, image_fd, sv[1], devnull, env.vars);
+	d->report.fd = sv[0];
+	sv[0] = -1;
+	d->exit.fd = pidfd_open(d->pid, 0);
+	if (d->exit.fd < 0) {
+		err = -errno;
+		goto err_child;
+	}
+	u->dry = d;
+	u->dry_deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
+	if (u->done) {
+		/* Asked over the control socket: the program serves meanwhile. */
+		err = baton_loop_add(host, &d->report, EPOLLIN) ?:
+		      baton_loop_add(host, &d->exit, EPOLLIN);
+		if (err)
+			goto err_child;
+		baton_loop_wake_at(host, u->dry_deadline_ns);
+	}
+	err = 0;
+	goto out;
+
+err_child:
+	u->dry = d;
+	baton_dry_run_free(u);
+	d = NULL;
+out:
+err_env:
+	baton_handover_free_env(&env);
+err_image:
+	close(image_fd);
+err_dry:
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+	if (devnull >= 0)
+		close(devnull);
+	if (err && d)
+		free(d);
+	if (err)
+		baton_update_why(u, "the dry run of %s could not start: %s",
+				 u->target, baton_strerror(err));
+	return err;
+}
+
+/* ---- The target's side ---- */
+
+static void send_report(int fd, json_object *out)
+{
+	const char *text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);
+
+	/* The old version may have given up on us: no SIGPIPE. */
+	baton_send_all(fd, text, strlen(text));
+	baton_send_all(fd, "\n", 1);
+}
+
+void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
+{
+	struct incoming in = { .hv = *hv };
+	struct baton_diag why = { 0 };
+	json_object *out;
+	size_t n = 0;
+	int err;
+
+	err = baton_restore_plan(host, &in, &why);
+	if (!err)
+		n = in.image->n_devices;
+	else if (!why.what[0])
+		baton_diag_set(&why, -err, NULL, "the image: %s", baton_strerror(err));
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct baton_decision *d = &in.decisions[i];
+		const struct baton_driver *drv;
+		const void *state;
+		char addr[BATON_PCI_ADDR_STRLEN];
+		size_t size;
+		void *buf;
+
+		if (d->action != BATON_ACTION_BIND && d->action != BATON_ACTION_CONVERT)
+			continue;
+		err = baton_restore_state(d, &drv, &state, &size, &buf);
+		if (!err && drv->ops && drv->ops->validate)
+			err = drv->ops->validate(state, size);
+		free(buf);
+		if (err)
+			baton_diag_set(&why, -err, NULL, "%s: %s cannot read its state (%s)",
+				       baton_pci_addr_format(&d->device->addr, addr),
+				       drv ? drv->name : "the driver", baton_strerror(err));
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "ok", json_object_new_boolean(!err));
+	json_object_object_add(out, "why", json_object_new_string(why.what));
+	json_object_object_add(out, "decisions", baton_decisions_json(in.decisions, n));
+	send_report(hv->report_fd, out);
+	json_object_put(out);
+	_exit(err ? 1 : 0);
+}

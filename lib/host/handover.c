@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: what one version tells the next
+ *
+ * Everything a process started by an update needs besides the image - the
+ * way the systemd protocol passes LISTEN_FDS - travels in its environment,
+ * as the fields of one struct baton_handover, written by
+ * baton_handover_env() and read by baton_handover_read(), both driven by
+ * the one table below:
+ *
+ *   BATON_IMAGE_FD      the sealed image memfd
+ *   BATON_FDS           each image fd's number, in image order (exec keeps
+ *                       numbers; socket mode sends the fds instead)
+ *   BATON_HANDOVER_FD   socket mode: the socket the image and fds come on
+ *   BATON_DRY_RUN       a dry run: where the report goes
+ *   BATON_KEEPER_FD, BATON_CELL_FD, BATON_KEEPER_PID
+ *                       the keeper's channel, the commit cell, the keeper
+ *   BATON_FREEZE_NS     CLOCK_MONOTONIC at FREEZE: the blackout's start
+ *   BATON_DEADLINE_NS   when the new version must have taken over
+ *   BATON_PREV_ARGV     how to start the previous binary again (each
+ *                       argument as LENGTH:BYTES, so any byte may be in it)
+ *   BATON_ROLLBACK, BATON_ROLLBACK_WHY
+ *                       the previous version, coming back, and why
+ *   BATON_FORCE, BATON_ORPHAN
+ *                       the update's --force and --orphan, so the new
+ *                       version plans as the preflight did
+ *
+ * The reader removes them from the environment, so that nothing the
+ * program starts later mistakes itself for a new version; the writer
+ * drops any the process inherited.  Nothing read is trusted: a number out
+ * of range or a malformed list is an error, not a guess.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "host/host-internal.h"
+
+extern char **environ;
+
+enum field_type { FD, FDS, U64, PID, FLAG, ARGV, TEXT, ORPHAN };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	size_t offset;
+};
+
+#define FIELD(name, type, member) { name, type, offsetof(struct baton_handover, member) }
+
+static const struct field fields[] = {
+	FIELD("BATON_IMAGE_FD", FD, image_fd),
+	FIELD("BATON_FDS", FDS, fds),
+	FIELD("BATON_HANDOVER_FD", FD, channel_fd),
+	FIELD("BATON_DRY_RUN", FD, report_fd),
+	FIELD("BATON_KEEPER_FD", FD, keeper_fd),
+	FIELD("BATON_CELL_FD", FD, cell_fd),
+	FIELD("BATON_KEEPER_PID", PID, keeper_pid),
+	FIELD("BATON_FREEZE_NS", U64, freeze_ns),
+	FIELD("BATON_DEADLINE_NS", U64, deadline_ns),
+	FIELD("BATON_PREV_ARGV", ARGV, prev_argv),
+	FIELD("BATON_ROLLBACK", FLAG, rollback),
+	FIELD("BATON_ROLLBACK_WHY", TEXT, why),
+	FIELD("BATON_FORCE", FLAG, force),
+	FIELD("BATON_ORPHAN", ORPHAN, orphan),
+};
+
+static const char *const orphan_names[] = {
+	[BATON_OVERRIDE_NONE] = "",
+	[BATON_OVERRIDE_QUARANTINE] = "quarantine",
+	[BATON_OVERRIDE_RESET] = "reset",
+};
+
+void baton_handover_init(struct baton_handover *hv)
+{
+	*hv = (struct baton_handover){
+		.image_fd = -1, .channel_fd = -1, .report_fd = -1,
+		.keeper_fd = -1, .cell_fd = -1,
+	};
+}
+
+void baton_handover_release(struct baton_handover *hv)
+{
+	free(hv->fds);
+	baton_free_argv(hv->prev_argv);
+	hv->fds = NULL;
+	hv->prev_argv = NULL;
+}
+
+/* ---- Reading ---- */
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (max - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = v;
+	if (end)
+		*end = p;
+	else if (*p)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_fds(const char *s, int **out, size_t *n_out)
+{
+	size_t n = 1;
+	int *fds;
+
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	fds = calloc(n, sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	*n_out = 0;
+	while (*s) {
+		uint64_t v;
+		int err = parse_u64(s, INT_MAX, &v, &s);
+
+		if (err || (*s && *s++ != ',') || (!*s && s[-1] == ',')) {
+			free(fds);
+			return err ? err : -EINVAL;
+		}
+		fds[(*n_out)++] = (int)v;
+	}
+	*out = fds;
+	return 0;
+}
+
+/* "LENGTH:BYTES" per argument, end to end. */
+static int parse_argv(const char *s, char ***out)
+{
+	size_t n = 0, cap = 0;
+	char **argv = NULL;
+	int err = 0;
+
+	while (!err && *s) {
+		uint64_t len;
+
+		err = parse_u64(s, SIZE_MAX, &len, &s);
+		if (!err && (*s++ != ':' || strnlen(s, len) < len))
+			err = -EINVAL;
+		if (!err)
+			err = baton_grow((void **)&argv, &cap, n + 1, sizeof(*argv));
+		if (!err && !(argv[n] = strndup(s, len)))
+			err = -ENOMEM;
+		if (!err) {
+			argv[++n] = NULL;
+			s += len;
+		}
+	}
+	if (err || !argv) {
+		baton_free_argv(argv);
+		return err ? err : -EINVAL;
+	}
+	*out = argv;
+	return 0;
+}
+
+static int read_field(struct baton_handover *hv, const struct field *f, const char *s)
+{
+	void *at = (char *)hv + f->offset;
+	uint64_t v;
+	int err = 0;
+
+	switch (f->type) {
+	case FD:
+		err = parse_u64(s, INT_MAX, &v, NULL);
+		if (!err)
+			*(int *)at = (int)v;
+		return err;
+	case PID:
+		err = parse_u64(s, INT_MAX, &v, NULL);
+		if (!err)
+			*(pid_t *)at = (pid_t)v;
+		return err;
+	case U64:
+		return parse_u64(s, UINT64_MAX, at, NULL);
+	case FLAG:
+		*(bool *)at = !strcmp(s, "1");
+		return 0;
+	case FDS:
+		return parse_fds(s, &hv->fds, &hv->n_fds);
+	case ARGV:
+		return parse_argv(s, at);
+	case TEXT: {
+		size_t len = strnlen(s, sizeof(hv->why) - 1);
+
+		/* Written padded, so that the keeper could write over it. */
+		while (len && s[len - 1] == ' ')
+			len--;
+		memcpy(at, s, len);
+		((char *)at)[len] = '\0';
+		return 0;
+	}
+	case ORPHAN:
+		for (size_t i = 0; i < BATON_ARRAY_SIZE(orphan_names); i++)
+			if (!strcmp(s, orphan_names[i]))
+				return *(enum baton_orphan_override *)at = i, 0;
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+int baton_handover_read(struct baton_handover *hv)
+{
+	int err = 0;
+
+	baton_handover_init(hv);
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
+		const char *s = getenv(fields[i].name);
+
+		if (s && !err)
+			err = read_field(hv, &fields[i], s);
+		unsetenv(fields[i].name);
+	}
+	if (err) {
+		baton_handover_release(hv);
+		baton_handover_init(hv);
+		return err;
+	}
+	if (hv->report_fd >= 0)
+		hv->role = BATON_ROLE_DRY_RUN;
+	else if (hv->channel_fd >= 0)
+		hv->role = BATON_ROLE_RECEIVE;
+	else if (hv->image_fd >= 0)
+		hv->role = BATON_ROLE_RESTORE;
+	return 0;
+}
+
+/* ---- Writing ---- */
+
+static char *format_argv(char *const *argv)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (size_t i = 0; argv[i]; i++)
+		len += strlen(argv[i]) + 24;
+	p = s = malloc(len);
+	for (size_t i = 0; s && argv[i]; i++)
+		p += sprintf(p, "%zu:%s", strlen(argv[i]), argv[i]);
+	if (s)
+		*p = '\0';
+	return s;
+}
+
+static char *format_fds(const int *fds, size_t n)
+{
+	char *s = malloc(n * 12 + 1), *p = s;
+
+	for (size_t i = 0; s && i < n; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", fds[i]);
+	if (s)
+		*p = '\0';
+	return s;
+}
+
+/* The value of @f in @hv, malloc'd; NULL with *@set false when unset. */
+static char *format_field(const struct baton_handover *hv, const struct field *f,
+			  bool *set)
+{
+	const void *at = (const char *)hv + f->offset;
+	char *s = NULL;
+
+	*set = true;
+	switch (f->type) {
+	case FD:
+		if ((*set = *(const int *)at >= 0) && asprintf(&s, "%d", *(const int *)at) < 0)
+			s = NULL;
+		break;
+	case PID:
+		if ((*set = *(const pid_t *)at > 0) && asprintf(&s, "%d", (int)*(const pid_t *)at) < 0)
+			s = NULL;
+		break;
+	case U64:
+		/* Fixed width: the keeper writes its own value in place. */
+		if ((*set = *(const uint64_t *)at != 0 || !strcmp(f->name, "BATON_FREEZE_NS")) &&
+		    asprintf(&s, "%020" PRIu64, *(const uint64_t *)at) < 0)
+			s = NULL;
+		break;
+	case FLAG:
+		if ((*set = *(const bool *)at))
+			s = strdup("1");
+		break;
+	case FDS:
+		if ((*set = hv->fds != NULL))
+			s = format_fds(hv->fds, hv->n_fds);
+		break;
+	case ARGV:
+		if ((*set = hv->prev_argv != NULL))
+			s = format_argv(hv->prev_argv);
+		break;
+	case TEXT:
+		/* Room for any reason, so that the keeper can write its own. */
+		if ((*set = hv->rollback) && asprintf(&s, "%-*s", (int)sizeof(hv->why) - 1,
+						      hv->why) < 0)
+			s = NULL;
+		break;
+	case ORPHAN:
+		if ((*set = hv->orphan != BATON_OVERRIDE_NONE))
+			s = strdup(orphan_names[hv->orphan]);
+		break;
+	}
+	return s;
+}
+
+static bool is_handover_var(const char *var)
+{
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
+		size_t len = strlen(fields[i].name);
+
+		if (!strncmp(var, fields[i].name, len) && var[len] == '=')
+			return true;
+	}
+	return false;
+}
+
+void baton_handover_free_env(struct baton_env *env)
+{
+	for (size_t i = 0; env->vars && i < env->n_own; i++)
+		free(env->vars[i]);
+	free(env->vars);
+	env->vars = NULL;
+	env->n_own = 0;
+}
+
+int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
+{
+	size_t n_env = 0;
+	char **vars;
+
+	while (environ[n_env])
+		n_env++;
+	vars = calloc(BATON_ARRAY_SIZE(fields) + n_env + 1, sizeof(*vars));
+	if (!vars)
+		return -ENOMEM;
+	/* Ours first, owned; then the inherited, less any stale handover. */
+	*out = (struct baton_env){ .vars = vars };
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
+		bool set;
+		char *value = format_field(hv, &fields[i], &set);
+
+		if (!set)
+			continue;
+		if (!value || asprintf(&vars[out->n_own], "%s=%s", fields[i].name,
+				       value) < 0) {
+			vars[out->n_own] = NULL;
+			free(value);
+			baton_handover_free_env(out);
+			return -ENOMEM;
+		}
+		free(value);
+		out->n_own++;
+	}
+	for (size_t i = 0, k = out->n_own; i < n_env; i++)
+		if (!is_handover_var(environ[i]))
+			vars[k++] = environ[i];
+	return 0;
+}
+
+/* The value of @name's variable in @env, to be written in place, or NULL. */
+static char *env_value(struct baton_env *env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < env->n_own; i++)
+		if (!strncmp(env->vars[i], name, len) && env->vars[i][len] == '=')
+			return env->vars[i] + len + 1;
+	return NULL;
+}
+
+/*
+ * The keeper's edits to an environment made before it forked: a number
+ * and a reason it learns later, written over the room left for them.
+ * Async-signal-safe: the keeper may be the child of a threaded program.
+ */
+void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
+			  const char *why)
+{
+	char *p = env_value(env, "BATON_FREEZE_NS");
+	char *t = env_value(env, "BATON_ROLLBACK_WHY");
+
+	for (int i = 19; p && i >= 0; i--, freeze_ns /= 10)
+		p[i] = (char)('0' + freeze_ns % 10);
+	for (size_t i = 0; t && why && t[i]; i++)
+		t[i] = *why ? *why++ : ' ';
+}

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: the new version's path: RESTORE, TAKE OVER, FINISH
+ *
+ * baton_host_create() in a process an update started reads the handover
+ * (handover.c) and restores, in the reverse of the order the update took
+ * things apart:
+ *
+ *   the image    a sealed memfd only (an unsealed one could have changed
+ *                since it was checked), parsed and validated whole
+ *   the plan     the same planner as the preflight, against this
+ *                program's drivers, with the update's orphan override
+ *   the fds      each into its session, by token; their number must be
+ *                the image's
+ *   the regions  mapped again: the same pages, never copied
+ *   the devices  each through its driver's restore(), its state converted
+ *                first when the driver reads an older schema; a device no
+ *                driver takes is carried forward untouched (quarantine)
+ *
+ * and returns: devices are restored but not resumed.  The program then
+ * does its own restore work (adopts connections, converts what it must)
+ * and calls baton_host_take_over(): it wins the commit cell (keeper.c), so
+ * the previous version can no longer come back, and FINISH resumes every
+ * device and ends the blackout; then the keeper leaves and the client that
+ * asked for the update is told.  Until the cell is won, the previous
+ * version can still be brought back.
+ *
+ * A restore that fails, or a program that calls baton_host_roll_back(),
+ * gives back what it took - drivers let go without a reset, the inherited
+ * fds stay open - and, in exec mode, execs the previous binary in place
+ * with the same image and fds, which restores and takes over in its turn;
+ * in socket mode it tells the old process, which goes on.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <baton/contracts.h>
+
+#include "host/host-internal.h"
+
+void baton_incoming_free(struct incoming *in)
+{
+	if (!in)
+		return;
+	baton_handover_release(&in->hv);
+	free(in->decisions);
+	baton_image_free(in->image);
+	if (in->image_map)
+		munmap(in->image_map, in->image_len);
+	free(in);
+}
+
+/* The image memfd: sealed against change, mapped read-only. */
+static int map_image(struct incoming *in)
+{
+	const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+	struct stat st;
+	int have = fcntl(in->hv.image_fd, F_GET_SEALS);
+
+	if (have < 0 || fstat(in->hv.image_fd, &st) < 0)
+		return -errno;
+	if ((have & seals) != seals || st.st_size <= 0)
+		return -EPERM;
+	in->image_len = (size_t)st.st_size;
+	in->image_map = mmap(NULL, in->image_len, PROT_READ, MAP_SHARED,
+			     in->hv.image_fd, 0);
+	if (in->image_map == MAP_FAILED) {
+		in->image_map = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+int baton_restore_plan(struct baton_host *host, struct incoming *in,
+		       struct baton_diag *why)
+{
+	size_t n;
+	int err;
+
+	err = map_image(in);
+	if (err)
+		return baton_diag_set(why, -err, NULL, "the image: %s%s", baton_strerror(err),
+				      err == -EPERM ? " (not sealed)" : "");
+	err = baton_image_parse(in->image_map, in->image_len, &in->image, why);
+	if (err)
+		return err;
+	host->generation = in->image->generation;
+	/* Coming back from the failed update's image: it did not happen. */
+	if (in->hv.rollback && host->generation)
+		host->generation--;
+	n = in->image->n_devices;
+	in->decisions = calloc(n ? n : 1, sizeof(*in->decisions));
+	if (!in->decisions)
+		return baton_diag_set(why, ENOMEM, NULL, NULL);
+	err = baton_plan(in->image->devices, n, host->contracts,
+			 &(struct baton_plan_opts){ .orphan = in->hv.orphan },
+			 in->decisions);
+	return err ? baton_diag_set(why, -err, NULL, "planning: %s", baton_strerror(err)) : 0;
+}
+
+static const struct baton_accept *runtime_accept(const struct baton_driver *drv,
+						 const struct baton_accept_desc *a)
+{
+	for (size_t i = 0; i < drv->n_accepts; i++)
+		if (!strcmp(drv->accepts[i].schema->owner, a->schema->owner))
+			return &drv->accepts[i];
+	return NULL;
+}
+
+int baton_restore_state(const struct baton_decision *d,
+			const struct baton_driver **drv, const void **state,
+			size_t *size, void **buf)
+{
+	const struct baton_image_device *rec = d->device;
+	const struct baton_accept *acc;
+	void *copy;
+	int err;
+
+	*buf = NULL;
+	*drv = baton_runtime_driver(d->driver);
+	acc = *drv ? runtime_accept(*drv, d->accept) : NULL;
+	if (!acc)
+		return -BATON_ERR_BADCONTRACT;
+	/*
+	 * A property in the tree is only 4-byte aligned; drivers read their
+	 * state as a struct.  Hand them a copy malloc() aligned for anything.
+	 */
+	copy = malloc(rec->state_size ? rec->state_size : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, rec->state, rec->state_size);
+	*buf = copy;
+	*state = copy;
+	*size = rec->state_size;
+	if (acc->via != BATON_VIA_CONVERTER)
+		return 0;
+	*size = acc->target->size;
+	*buf = calloc(1, *size);
+	if (!*buf) {
+		*buf = copy;
+		return -ENOMEM;
+	}
+	err = acc->convert(copy, rec->state_size, *buf, *size);
+	free(copy);
+	*state = *buf;
+	return err;
+}
+
+/* Every image fd into its session, but regions' memfds (their own record). */
+static int take_fds(struct baton_host *host, struct incoming *in)
+{
+	const struct baton_image *img = in->image;
+	struct baton_session *session = NULL;
+
+	/* What the previous version sent must be what its image lists. */
+	if (in->hv.n_fds != img->n_fds)
+		return -EBADF;
+	for (size_t i = 0; i < img->n_fds; i++) {
+		const struct baton_image_fd *f = &img->fds[i];
+		int fd = in->hv.fds[i], err;
+
+		if (fcntl(fd, F_GETFD) < 0)
+			return -errno;
+		/* Inherited fds stay close-on-exec until the next update. */
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if ((f->token & BATON_TOKEN_HOST) && !(f->token & BATON_TOKEN_CONTROL))
+			continue;
+		if (!session || strcmp(session->name, f->session))
+			err = baton_host_session(host, f->session, &session);
+		else
+			err = 0;
+		if (!err)
+			err = baton_session_add(session, f->token, fd, f->kind);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Map every region; @regions[i] is image region i's. */
+static int take_regions(struct baton_host *host, struct incoming *in,
+			struct baton_region **regions)
+{
+	const struct baton_image *img = in->image;
+	bool *shared = calloc(img->n_regions + 1, sizeof(*shared));
+	int err = shared ? 0 : -ENOMEM;
+
+	/* A region a device record names is shared (baton_device_region()). */
+	for (size_t i = 0; shared && i < img->n_devices; i++)
+		for (size_t j = 0; j < img->devices[i].n_regions; j++)
+			for (size_t k = 0; k < img->n_regions; k++)
+				if (img->regions[k].index == img->devices[i].regions[j])
+					shared[k] = true;
+	for (size_t i = 0; !err && i < img->n_regions; i++) {
+		const struct baton_image_region *ir = &img->regions[i];
+		int fd = -1;
+
+		for (size_t k = 0; k < img->n_fds; k++)
+			if (img->fds[k].index == ir->fd)
+				fd = in->hv.fds[k];
+		if (ir->size > SIZE_MAX)
+			err = -EFBIG;
+		else
+			err = baton_region_adopt(host, ir->label, (size_t)ir->size,
+						 fd, shared[i], &regions[i]);
+	}
+	free(shared);
+	return err;
+}
+
+/* A device as its record describes it, using the regions the record names. */
+static struct baton_device *record_device(struct baton_host *host,
+					  const struct baton_image *img,
+					  const struct baton_image_device *rec,
+					  struct baton_region **regions)
+{
+	const struct baton_device_info info = {
+		rec->addr, rec->ids, rec->orphan, rec->mandatory };
+	struct baton_device *dev = baton_device_new(host, &info);
+
+	for (size_t i = 0; dev && i < rec->n_regions; i++) {
+		size_t k = 0;
+
+		while (img->regions[k].index != rec->regions[i])
+			k++;	/* the reader checked that it exists */
+		if (baton_device_use(dev, regions[k])) {
+			baton_device_free(dev, false, false);
+			return NULL;
+		}
+	}
+	return dev;
+}
+
+/* RESTORE one device: its state, converted if need be, to its driver. */
+static int restore_device(struct baton_host *host, struct incoming *in,
+			  const struct baton_decision *d,
+			  struct baton_region **regions, struct baton_diag *why)
+{
+	const struct baton_driver *drv;
+	struct baton_device *dev = NULL;
+	const void *state;
+	char name[96];
+	size_t size;
+	void *buf;
+	int err;
+
+	err = baton_restore_state(d, &drv, &state, &size, &buf);
+	if (!err) {
+		dev = record_device(host, in->image, d->device, regions);
+		err = dev ? 0 : -ENOMEM;
+	}
+	if (!err) {
+		dev->drv = drv;
+		err = baton_fault(BATON_FAULT_RESTORE) ?:
+		      (drv->ops && drv->ops->restore ? drv->ops->restore(dev, state, size) : 0);
+		if (err) {
+			baton_diag_set(why, -err, baton_device_name(dev, name, sizeof(name)),
+				       "restore: %s", baton_strerror(err));
+			/* Its driver does not have it: nothing to remove. */
+			dev->drv = NULL;
+		}
+	}
+	if (!err)
+		err = baton_device_attach(host, dev);
+	if (err && dev)
+		baton_device_free(dev, true, false);
+	free(buf);
+	return err;
+}
+
+/*
+ * A device no driver takes stays preserved, untouched, for a later version,
+ * and so do the regions it uses: it may still be writing to them.
+ */
+static int carry_quarantined(struct baton_host *host, struct incoming *in,
+			     const struct baton_image_device *rec,
+			     struct baton_region **regions)
+{
+	struct baton_device *dev = record_device(host, in->image, rec, regions);
+
+	if (!dev)
+		return -ENOMEM;
+	memcpy(dev->schema, rec->schema, BATON_GUID_SIZE);
+	dev->schema_version = rec->schema_version;
+	if ((rec->schema_name && !(dev->schema_name = strdup(rec->schema_name))) ||
+	    (rec->state_size && !(dev->state = malloc(rec->state_size))))
+		goto err_dev;
+	if (rec->state_size)
+		memcpy(dev->state, rec->state, rec->state_size);
+	dev->state_size = rec->state_size;
+	if (baton_device_attach(host, dev))
+		goto err_dev;
+	return 0;
+
+err_dev:
+	baton_device_free(dev, false, false);
+	return -ENOMEM;
+}
+
+int baton_restore(struct baton_host *host, struct incoming *in,
+		  struct baton_diag *why)
+{
+	struct baton_region **regions;
+	size_t n;
+	int err;
+
+	err = baton_restore_plan(host, in, why);
+	if (err)
+		return err;
+	n = in->image->n_devices;
+	/*
+	 * What cannot be bound now would not be bound by retrying: refuse,
+	 * unless the update was forced, and the orphan policy is what was asked.
+	 */
+	if (!baton_plan_ok(in->decisions, n) && !in->hv.force)
+		return baton_diag_set(why, BATON_ERR_REFUSED, NULL,
+				      "a mandatory device would not be bound");
+	regions = calloc(in->image->n_regions + 1, sizeof(*regions));
+	if (!regions)
+		return baton_diag_set(why, ENOMEM, NULL, NULL);
+	err = take_fds(host, in) ?: take_regions(host, in, regions);
+	if (err)
+		baton_diag_set(why, -err, NULL, "taking the fds and regions: %s",
+			       baton_strerror(err));
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct baton_decision *d = &in->decisions[i];
+
+		switch (d->action) {
+		case BATON_ACTION_BIND:
+		case BATON_ACTION_CONVERT:
+			err = restore_device(host, in, d, regions, why);
+			break;
+		case BATON_ACTION_QUARANTINE:
+		case BATON_ACTION_CONFLICT:
+			err = carry_quarantined(host, in, d->device, regions);
+			break;
+		case BATON_ACTION_RESET:
+		case BATON_ACTION_RELEASE:
+			break;
+		}
+	}
+	/* A shared region no device uses any more (reset, released) goes now. */
+	for (size_t i = 0; !err && i < in->image->n_regions; i++)
+		if (regions[i]->shared && !regions[i]->users)
+			baton_region_drop(regions[i]);
+	free(regions);
+	if (err && !why->err)
+		baton_diag_set(why, -err, NULL, NULL);
+	return err;
+}
+
+/*
+ * Give back what a restore took, every device untouched: drivers let go
+ * (remove() never resets), the regions are unmapped, and the inherited
+ * fds stay open - the previous version, or the keeper's restart, needs
+ * them at the same numbers - unless @close_inherited (socket mode: they
+ * are copies, and the old process holds its own).
+ */
+static void abandon(struct baton_host *host, struct incoming *in, bool close_inherited)
+{
+	for (size_t i = 0; !close_inherited && i < host->n_regions; i++)
+		if (host->regions[i]->inherited)
+			host->regions[i]->fd = -1;
+	for (size_t i = host->n_devices; i-- > 0;)
+		baton_device_free(host->devices[i], true, false);
+	host->n_devices = 0;
+	while (host->n_regions)
+		baton_region_drop(host->regions[host->n_regions - 1]);
+	for (size_t i = 0; i < host->n_sessions; i++)
+		host->sessions[i]->n_fds = 0;
+	for (size_t i = 0; close_inherited && i < in->hv.n_fds; i++)
+		close(in->hv.fds[i]);
+	if (close_inherited && in->hv.image_fd >= 0)
+		close(in->hv.image_fd);
+}
+
+/*
+ * Exec mode: exec the previous binary with the image and the fds as they
+ * came, and the keeper's channel and cell: it restores, and takes over in
+ * our place.  Returns only when there is nowhere to go back to.
+ */
+static int go_back(struct baton_host *host, struct incoming *in, int err,
+		   const char *why)
+{
+	struct baton_handover hv = in->hv;
+	struct baton_env env;
+
+	(void)host;
+	if (hv.rollback || !in->image || !in->image->exec_path || !hv.prev_argv)
+		return err;	/* already the previous version, or nowhere to go */
+	hv.rollback = true;
+	snprintf(hv.why, sizeof(hv.why), "%s", why);
+	if (baton_handover_env(&hv, &env))
+		return err;
+	for (size_t i = 0; i < hv.n_fds; i++)
+		fcntl(hv.fds[i], F_SETFD, 0);
+	fcntl(hv.image_fd, F_SETFD, 0);
+	if (hv.keeper_fd >= 0)
+		fcntl(hv.keeper_fd, F_SETFD, 0);
+	if (hv.cell_fd >= 0)
+		fcntl(hv.cell_fd, F_SETFD, 0);
+	execve(in->image->exec_path, hv.prev_argv, env.vars);
+	baton_handover_free_env(&env);
+	return err;
+}
+
+/* The restore failed, or the program gave up: give everything back. */
+int baton_restore_fail(struct baton_host *host, int err, const char *why)
+{
+	struct incoming *in = host->incoming;
+
+	if (in->hv.role == BATON_ROLE_RECEIVE) {
+		abandon(host, in, true);
+		baton_socket_answer(&in->hv, err, why);
+		host->handed_over = true;
+		return err;
+	}
+	abandon(host, in, false);
+	return go_back(host, in, err, why);
+}
+
+int baton_host_roll_back(struct baton_host *host, const char *why)
+{
+	struct incoming *in = host->incoming;
+
+	if (!in || in->taken_over)
+		return -EINVAL;
+	baton_restore_fail(host, -BATON_ERR_ABORTED, why ? why : "the program gave up");
+	/* Nowhere to go back to here: exit, and let the keeper bring it back. */
+	host->handed_over = true;
+	return -BATON_ERR_ABANDONED;
+}
+
+int baton_host_take_over(struct baton_host *host)
+{
+	struct incoming *in = host->incoming;
+	int err;
+
+	if (!in || in->taken_over)
+		return 0;
+	err = baton_fault(BATON_FAULT_TAKE_OVER) ?:
+	      baton_keeper_commit(&in->hv, in->hv.rollback ? BATON_CELL_PREV : BATON_CELL_NEW);
+	if (err == -BATON_ERR_ABANDONED) {
+		/* The keeper brings the previous version back: touch nothing. */
+		host->handed_over = true;
+		return err;
+	}
+	if (err)
+		return baton_host_roll_back(host, baton_strerror(err));
+	if (in->hv.role == BATON_ROLE_RECEIVE)
+		baton_socket_answer(&in->hv, 0, NULL);
+
+	/* FINISH: every device resumes; the blackout ends here. */
+	baton_fault(BATON_FAULT_FINISH);
+	for (size_t i = 0; i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+
+		if (dev->drv && dev->drv->ops && dev->drv->ops->finish)
+			dev->drv->ops->finish(dev);
+	}
+	host->last.blackout_ns = in->hv.freeze_ns ? baton_now_ns() - in->hv.freeze_ns : 0;
+	in->taken_over = true;
+	baton_keeper_done(&in->hv);
+	close(in->hv.image_fd);
+	in->hv.image_fd = -1;
+	baton_control_report(host, in->hv.rollback ? "rolled-back" : "updated",
+			     in->hv.rollback ? in->hv.why : NULL);
+	return 0;
+}

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: sessions of preserved fds
+ *
+ * As in the kernel's LUO, preserved fds live in named sessions, each fd
+ * under a 64-bit token chosen by whoever preserved it: each part of a
+ * program (a driver per device, a library) names its own fds without
+ * knowing anyone else's.  The default session, "", is the one
+ * baton_host_preserve_fd() and friends use, and holds the host's own fds
+ * (the control socket, under tokens with the top bit set).
+ *
+ * A session keeps its fds in an array, in the order they were preserved,
+ * which is their order in the image; sessions are found by name through a
+ * hash index, so a restore of a thousand devices' sessions costs a lookup
+ * per fd, not a scan.  Region memfds are not in sessions: regions are
+ * their own record in the image.
+ *
+ * The host does not own a program's preserved fds: it hands them on, and
+ * the program closes them (after baton_host_unpreserve_fd()).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+
+#include "host/host-internal.h"
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 14695981039346656037ull;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static struct baton_session **index_slot(const struct session_index *ix,
+					 const char *name)
+{
+	size_t i = name_hash(name) & ix->mask;
+
+	while (ix->slots[i] && strcmp(ix->slots[i]->name, name))
+		i = (i + 1) & ix->mask;
+	return &ix->slots[i];
+}
+
+/* Keep the index at most half full, so that probes stay short. */
+static int index_reserve(struct session_index *ix)
+{
+	struct session_index grown;
+
+	if (ix->slots && 2 * (ix->used + 1) <= ix->mask + 1)
+		return 0;
+	grown.mask = ix->slots ? 2 * ix->mask + 1 : 15;
+	grown.used = ix->used;
+	grown.slots = calloc(grown.mask + 1, sizeof(*grown.slots));
+	if (!grown.slots)
+		return -ENOMEM;
+	for (size_t i = 0; ix->slots && i <= ix->mask; i++)
+		if (ix->slots[i])
+			*index_slot(&grown, ix->slots[i]->name) = ix->slots[i];
+	free(ix->slots);
+	*ix = grown;
+	return 0;
+}
+
+int baton_host_session(struct baton_host *host, const char *name,
+		       struct baton_session **out)
+{
+	struct baton_session *s, **slot;
+	int err;
+
+	if (!name || strlen(name) > BATON_SESSION_NAME_MAX)
+		return -EINVAL;
+	if (host->session_index.slots) {
+		slot = index_slot(&host->session_index, name);
+		if (*slot) {
+			*out = *slot;
+			return 0;
+		}
+	}
+	err = index_reserve(&host->session_index) ?:
+	      baton_grow((void **)&host->sessions, &host->cap_sessions,
+			 host->n_sessions, sizeof(*host->sessions));
+	if (err)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->host = host;
+	s->name = strdup(name);
+	if (!s->name) {
+		free(s);
+		return -ENOMEM;
+	}
+	host->sessions[host->n_sessions++] = s;
+	*index_slot(&host->session_index, name) = s;
+	host->session_index.used++;
+	*out = s;
+	return 0;
+}
+
+const char *baton_session_name(const struct baton_session *session)
+{
+	return session->name;
+}
+
+/* Made in baton_host_create() before anything else. */
+struct baton_session *baton_session_default(const struct baton_host *host)
+{
+	return host->sessions[0];
+}
+
+struct preserved_fd *baton_session_find(const struct baton_session *session,
+					uint64_t token)
+{
+	for (size_t i = 0; i < session->n_fds; i++)
+		if (session->fds[i].token == token)
+			return &session->fds[i];
+	return NULL;
+}
+
+int baton_session_add(struct baton_session *session, uint64_t token, int fd,
+		      enum baton_fd_kind kind)
+{
+	int err;
+
+	if (session->host->sealed)
+		return -EBUSY;
+	err = baton_grow((void **)&session->fds, &session->cap_fds,
+			 session->n_fds, sizeof(*session->fds));
+	if (err)
+		return err;
+	session->fds[session->n_fds++] = (struct preserved_fd){ token, fd, kind };
+	return 0;
+}
+
+static void session_remove(struct baton_session *session, struct preserved_fd *p)
+{
+	/* Order is kept: it is the image's. */
+	memmove(p, p + 1, (size_t)(session->fds + session->n_fds - p - 1) * sizeof(*p));
+	session->n_fds--;
+}
+
+int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
+			      int fd, enum baton_fd_kind kind)
+{
+	struct preserved_fd *p = baton_session_find(session, token);
+
+	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
+	    kind > BATON_FD_OTHER || fcntl(fd, F_GETFD) < 0)
+		return -EINVAL;
+	if (p) {
+		/* An inherited fd, preserved again: the same one is fine. */
+		if (p->fd != fd)
+			return -BATON_ERR_DUPLICATE;
+		p->kind = kind;
+		return 0;
+	}
+	return baton_session_add(session, token, fd, kind);
+}
+
+int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token)
+{
+	struct preserved_fd *p = baton_session_find(session, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -ENOENT;
+	if (session->host->sealed)
+		return -EBUSY;
+	session_remove(session, p);
+	return 0;
+}
+
+int baton_session_take_fd(struct baton_session *session, uint64_t token)
+{
+	struct preserved_fd *p = baton_session_find(session, token);
+
+	if (!p || (token & BATON_TOKEN_HOST))
+		return -ENOENT;
+	return p->fd;
+}
+
+int baton_host_preserve_fd(struct baton_host *host, uint64_t token, int fd,
+			   enum baton_fd_kind kind)
+{
+	return baton_session_preserve_fd(baton_session_default(host), token, fd, kind);
+}
+
+int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token)
+{
+	return baton_session_unpreserve_fd(baton_session_default(host), token);
+}
+
+int baton_host_take_fd(struct baton_host *host, uint64_t token)
+{
+	return baton_session_take_fd(baton_session_default(host), token);
+}
+
+int baton_host_kept_fd(const struct baton_host *host, uint64_t token)
+{
+	const struct preserved_fd *p = baton_session_find(baton_session_default(host), token);
+
+	return p ? p->fd : -1;
+}
+
+void baton_host_drop_fd(struct baton_host *host, uint64_t token)
+{
+	struct baton_session *s = baton_session_default(host);
+	struct preserved_fd *p = baton_session_find(s, token);
+
+	if (p)
+		session_remove(s, p);
+}
+
+size_t baton_host_n_fds(const struct baton_host *host)
+{
+	size_t n = host->n_regions;
+
+	for (size_t i = 0; i < host->n_sessions; i++)
+		n += host->sessions[i]->n_fds;
+	return n;
+}
+
+void baton_sessions_free(struct baton_host *host)
+{
+	for (size_t i = 0; i < host->n_sessions; i++) {
+		free(host->sessions[i]->fds);
+		free(host->sessions[i]->name);
+		free(host->sessions[i]);
+	}
+	free(host->sessions);
+	free(host->session_index.slots);
+	host->sessions = NULL;
+	host->n_sessions = host->cap_sessions = 0;
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: socket mode, both sides
+ *
+ * In socket mode the new version is a new process.  The old one starts the
+ * target with one end of a SOCK_SEQPACKET socketpair as fd 3 (and the
+ * keeper's channel and the commit cell as 4 and 5), tells the keeper about
+ * it, and sends everything over the socket with SCM_RIGHTS:
+ *
+ *	header  magic, the number of fds to follow   + the image memfd
+ *	batch   the number of fds it carries         + up to 250 fds
+ *	...     (the kernel takes at most 253 in one message)
+ *
+ * in image order.  The receiver checks every count and truncation flag and
+ * closes whatever it received when anything is off, so a confused or
+ * hostile sender costs it nothing but an error.
+ *
+ * The new process restores and, when the program says it has taken over,
+ * wins the commit cell and answers 'F'; a failure answers 'E' and why.
+ * The old process holds everything, frozen, until then: 'F' (or the cell
+ * saying NEW) means it exits touching nothing (BATON_HANDED_OVER); 'E', the
+ * new process's death or the deadline mean it takes the cell for ABORTED,
+ * kills the new process, waits for it to be gone - only then may it drive
+ * the devices again - and goes on.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/host-internal.h"
+
+#define TRANSFER_MAGIC 0x42544658u	/* "BTFX" */
+
+struct transfer_header {
+	uint32_t magic;
+	uint32_t n_fds;
+};
+
+/* ---- The transfer ---- */
+
+static int send_fds(int sock, const void *data, size_t len, const int *fds,
+		    size_t n)
+{
+	char control[CMSG_SPACE(sizeof(int) * BATON_FDS_PER_MSG)];
+	struct iovec iov = { (void *)data, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n)
+		baton_scm_attach_fds(&msg, control, fds, n);
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n)
+{
+	const struct transfer_header h = { TRANSFER_MAGIC, (uint32_t)n };
+	int err = send_fds(sock, &h, sizeof(h), &image_fd, 1);
+
+	for (size_t done = 0; !err && done < n; done += BATON_FDS_PER_MSG) {
+		uint32_t batch = (uint32_t)(n - done < BATON_FDS_PER_MSG ?
+					    n - done : BATON_FDS_PER_MSG);
+
+		err = send_fds(sock, &batch, sizeof(batch), fds + done, batch);
+	}
+	return err;
+}
+
+/* One message: its payload in @data (exactly @len bytes), its fds appended. */
+static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
+		    size_t *got)
+{
+	char control[CMSG_SPACE(sizeof(int) * BATON_FDS_PER_MSG)];
+	struct iovec iov = { data, len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	bool extra = false;
+	ssize_t n;
+
+	*got = 0;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*got = baton_scm_take_fds(&msg, fds, max);
+	extra = *got > max;	/* more than announced: refuse */
+	if (extra)
+		*got = max;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra)
+		return -EBADMSG;
+	return 0;
+}
+
+int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
+{
+	struct transfer_header h;
+	size_t got, total = 0;
+	int err;
+
+	*fds = NULL;
+	err = recv_fds(sock, &h, sizeof(h), image_fd, 1, &got);
+	if (!err && (got != 1 || h.magic != TRANSFER_MAGIC || h.n_fds > (1u << 20)))
+		err = -EBADMSG;
+	if (err) {
+		if (got)
+			close(*image_fd);
+		return err;
+	}
+	*fds = calloc(h.n_fds + 1, sizeof(**fds));
+	if (!*fds) {
+		close(*image_fd);
+		return -ENOMEM;
+	}
+	while (!err && total < h.n_fds) {
+		uint32_t batch;
+
+		err = recv_fds(sock, &batch, sizeof(batch), *fds + total,
+			       h.n_fds - total, &got);
+		if (!err && (batch != got || !got))
+			err = -EBADMSG;
+		total += got;	/* kept, even on error, to be closed below */
+	}
+	if (err) {
+		for (size_t i = 0; i < total; i++)
+			close((*fds)[i]);
+		free(*fds);
+		*fds = NULL;
+		close(*image_fd);
+		return err;
+	}
+	*n = total;
+	return 0;
+}
+
+/* ---- The old process's side ---- */
+
+struct answer {
+	char type;			/* 'F' or 'E' */
+	char why[255];
+};
+
+/*
+ * In the child: the socket, the cell and the keeper's channel as 3, 4 and
+ * 5, nothing else, then the target.  System calls only.
+ */
+__attribute__((noreturn))
+static void child(const struct update *u, int sock, int cell, int keeper,
+		  char **env)
+{
+	int fds[3] = { sock, cell, keeper };
+
+	for (int i = 0; i < 3; i++)
+		if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			_exit(127);
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], 3 + i) < 0)
+			_exit(127);
+	close_range(6, ~0U, 0);
+	execve(u->target, u->argv, env);
+	_exit(127);
+}
+
+/* Wait for the new process's answer, its death or the deadline. */
+static void await_answer(struct update *u, int sock, int pidfd, struct answer *a)
+{
+	for (;;) {
+		uint64_t now = baton_now_ns();
+		struct pollfd p[2] = {
+			{ .fd = sock, .events = POLLIN },
+			{ .fd = pidfd, .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (now >= u->deadline_ns)
+			return;
+		if (poll(p, 2, (int)((u->deadline_ns - now) / 1000000) + 1) < 0 &&
+		    errno != EINTR)
+			return;
+		if (p[0].revents) {
+			n = recv(sock, a, sizeof(*a) - 1, MSG_DONTWAIT);
+			if (n > 0)
+				return;
+			if (n == 0)
+				return;		/* it closed the socket: dead, or gave up */
+		}
+		if (p[1].revents)
+			return;
+	}
+}
+
+int baton_socket_handover(struct update *u, const struct image_parts *p)
+{
+	struct baton_host *host = u->host;
+	struct baton_handover hv;
+	struct baton_env env = { 0 };
+	struct answer a = { 0 };
+	int sv[2] = { -1, -1 }, pidfd = -1, status = 0, keeper, cell, err;
+	pid_t pid;
+
+	baton_handover_init(&hv);
+	baton_keeper_fds(u, &keeper, &cell, &hv.keeper_pid);
+	hv.channel_fd = 3;
+	hv.cell_fd = 4;
+	hv.keeper_fd = 5;
+	hv.freeze_ns = u->freeze_ns;
+	hv.deadline_ns = u->deadline_ns;
+	hv.force = u->force;
+	hv.orphan = u->orphan;
+	err = baton_handover_env(&hv, &env);
+	if (err)
+		return err;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = -errno;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!pid)
+		child(u, sv[1], cell, keeper, env.vars);
+	u->new_started = true;
+	close(sv[1]);
+	sv[1] = -1;
+	pidfd = pidfd_open(pid, 0);
+	err = pidfd < 0 ? -errno : baton_keeper_new_process(u, pidfd);
+	if (!err)
+		err = baton_transfer_send(sv[0], u->image_fd, p->numbers, p->img.n_fds);
+	if (!err)
+		await_answer(u, sv[0], pidfd, &a);
+
+	if (a.type == 'F' || baton_keeper_cell(u) == BATON_CELL_NEW ||
+	    !baton_keeper_abort(u)) {
+		/* It took over (or the keeper is bringing the program back). */
+		err = BATON_HANDED_OVER;
+		host->handed_over = true;
+		goto out;
+	}
+	if (pidfd >= 0)
+		pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+	else
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (a.type == 'E')
+		baton_update_why(u, "the new version could not restore: %s", a.why);
+	else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+		baton_update_why(u, "the new version died (signal %d) before it took over",
+				 WTERMSIG(status));
+	else if (err)
+		baton_update_why(u, "handing over to the new version: %s",
+				 baton_strerror(err));
+	else if (baton_now_ns() >= u->deadline_ns)
+		baton_update_why(u, "the new version did not take over within %u ms",
+				 u->timeout_ms);
+	else
+		baton_update_why(u, "the new version exited (status %d) before it took over",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	err = -BATON_ERR_ABORTED;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+	baton_handover_free_env(&env);
+	return err;
+}
+
+/* ---- The new process's side ---- */
+
+int baton_socket_receive(struct baton_handover *hv)
+{
+	return baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &hv->n_fds);
+}
+
+void baton_socket_answer(struct baton_handover *hv, int err, const char *why)
+{
+	struct answer a = { err ? 'E' : 'F', "" };
+
+	if (hv->channel_fd < 0)
+		return;
+	snprintf(a.why, sizeof(a.why), "%s", why ? why : baton_strerror(err));
+	(void)!send(hv->channel_fd, &a, 1 + strlen(a.why), MSG_NOSIGNAL);
+	close(hv->channel_fd);
+	hv->channel_fd = -1;
+}
