@@ -329,7 +329,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 		p->s.reconnects++;
 #endif
 		err = start_device(p);
-		if (!err)
+		if (!err && !demo_drop_connections)
 			err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
 					       BATON_FD_SOCKET);
 	}

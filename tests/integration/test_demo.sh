@@ -32,7 +32,9 @@ if grep -q '^verdict: ok' "$tmp/out" && grep -q 'convert.*nicx' "$tmp/out" &&
 	sed 's/^/#   /' "$tmp/out"; not_ok "it says what happened, and the verdict"; fi
 
 expect "the control run: connections dropped" 1 demo --bindir "$bindir" --drop-connections --json
-check "without the connection, devsim resets each pktgen and packets are lost" '.verdict == "failed" and .device_resets >= 2 and .packets.lost > 0'
+# What the rings held at the reset is lost; the program drains them while
+# the dry run runs, so that may be nothing: the resets are the failure.
+check "without the connection, devsim resets each pktgen: the verdict says failed" '.verdict == "failed" and .device_resets >= 2'
 check "the update itself still went ahead: the loss is the reset's" '.updates[0].outcome == "updated"'
 
 expect "--devices out of range" 2 demo --bindir "$bindir" --devices 9
