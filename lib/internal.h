@@ -61,6 +61,16 @@ size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
  */
 int baton_send_all(int fd, const void *buf, size_t len);
 
+/* CLOCK_MONOTONIC in ns: what deadlines and the blackout are measured on. */
+uint64_t baton_now_ns(void);
+/* Make *@arr, of *@cap elements of @size bytes, hold at least @n + 1. */
+int baton_grow(void **arr, size_t *cap, size_t n, size_t size);
+/* A NULL-terminated copy of @argv; free with baton_free_argv(). */
+char **baton_dup_argv(char *const *argv);
+void baton_free_argv(char **argv);
+/* Take @p out of the @n pointers of @arr, keeping the others' order. */
+void baton_remove_ptr(void **arr, size_t *n, const void *p);
+
 static inline uint32_t baton_get_be32(const void *p)
 {
 	const uint8_t *b = p;

@@ -90,3 +90,33 @@ int baton_contracts_from_registry(struct baton_contracts **out,
 	free(all);
 	return err;
 }
+
+/* A declared schema decodes like any contract records: the same decoder. */
+int baton_schema_describe(const struct baton_schema *schema,
+			  struct baton_schema_desc **out)
+{
+	struct baton_contracts *set;
+	struct baton_schema_desc *desc;
+	int err;
+
+	err = baton_contracts_decode(schema->contract, schema->n_contract, 0,
+				     &set, NULL);
+	if (err < 0)
+		return err;
+	if (set->n_schemas != 1) {
+		baton_contracts_free(set);
+		return -BATON_ERR_BADCONTRACT;
+	}
+	desc = malloc(sizeof(*desc));
+	if (!desc) {
+		baton_contracts_free(set);
+		return -ENOMEM;
+	}
+	/* Take the schema out of the set: the set no longer frees its fields. */
+	*desc = set->schemas[0];
+	set->schemas[0].fields = NULL;
+	set->schemas[0].n_fields = 0;
+	baton_contracts_free(set);
+	*out = desc;
+	return 0;
+}

@@ -67,6 +67,7 @@ struct client {
 struct control {
 	struct baton_host *host;
 	struct watch listener;
+	struct timer sweep;		/* at the earliest client's deadline */
 	int reserve;			/* given up to refuse a client at EMFILE */
 	struct client *clients;
 };
@@ -132,7 +133,7 @@ static void reply(struct client *c, json_object *obj)
 	}
 	c->deadline_ns = baton_now_ns() + REPLY_TIMEOUT_MS * 1000000ull;
 	baton_loop_mod(c->ctl->host, &c->w, EPOLLOUT);
-	baton_loop_wake_at(c->ctl->host, c->deadline_ns);
+	baton_loop_arm(c->ctl->host, &c->ctl->sweep, c->deadline_ns);
 	flush(c);
 }
 
@@ -476,21 +477,22 @@ static void on_listener(struct watch *w, uint32_t events)
 		c->denied = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 			    (cred.uid != geteuid() && cred.uid != 0);
 		c->deadline_ns = baton_now_ns() + REQUEST_TIMEOUT_MS * 1000000ull;
-		baton_loop_wake_at(ctl->host, c->deadline_ns);
+		baton_loop_arm(ctl->host, &ctl->sweep, c->deadline_ns);
 	}
 }
 
-void baton_control_expire(struct baton_host *host, uint64_t now)
+/* Clients past their deadline are answered so, or let go. */
+static void sweep(struct timer *t, uint64_t now)
 {
-	struct control *ctl = host->control;
+	struct control *ctl = container_of(t, struct control, sweep);
 	struct client *c, *next;
 
-	for (c = ctl ? ctl->clients : NULL; c; c = next) {
+	for (c = ctl->clients; c; c = next) {
 		next = c->next;
 		if (c->state == UPDATING)
 			continue;
 		if (c->deadline_ns > now)
-			baton_loop_wake_at(host, c->deadline_ns);
+			baton_loop_arm(ctl->host, &ctl->sweep, c->deadline_ns);
 		else if (c->state == READING)
 			reply(c, error_json("no request within 2000 ms"));
 		else
@@ -510,6 +512,7 @@ static int control_init(struct baton_host *host, int listen_fd)
 		return -ENOMEM;
 	ctl->host = host;
 	ctl->listener = (struct watch){ listen_fd, on_listener };
+	ctl->sweep.fire = sweep;
 	ctl->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	err = baton_loop_add(host, &ctl->listener, EPOLLIN);
 	if (err) {
@@ -615,6 +618,7 @@ void baton_control_free(struct baton_host *host)
 
 	if (!ctl)
 		return;
+	baton_loop_disarm(host, &ctl->sweep);
 	while (ctl->clients)
 		client_free(ctl->clients);
 	if (ctl->reserve >= 0)

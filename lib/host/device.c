@@ -144,15 +144,8 @@ void baton_host_remove_device(struct baton_device *dev)
 {
 	struct baton_host *host = dev->host;
 
-	for (size_t i = 0; i < host->n_devices; i++) {
-		if (host->devices[i] != dev)
-			continue;
-		/* Order is kept: updates walk devices in it, and back. */
-		memmove(&host->devices[i], &host->devices[i + 1],
-			(host->n_devices - i - 1) * sizeof(*host->devices));
-		host->n_devices--;
-		break;
-	}
+	/* Order is kept: updates walk devices in it, and back. */
+	baton_remove_ptr((void **)host->devices, &host->n_devices, dev);
 	baton_device_free(dev, true, true);
 }
 

@@ -47,6 +47,7 @@ struct dry_run {
 	pid_t pid;
 	struct watch report;		/* our end of the report socket */
 	struct watch exit;		/* the child's pidfd */
+	struct timer deadline;
 	bool report_ended, exited;
 	int status;			/* as waitpid() has it */
 	char *buf;
@@ -57,6 +58,7 @@ static void dry_run_close(struct dry_run *d)
 {
 	struct baton_host *host = d->u->host;
 
+	baton_loop_disarm(host, &d->deadline);
 	if (d->report.fd >= 0) {
 		baton_loop_del(host, &d->report);
 		close(d->report.fd);
@@ -219,10 +221,10 @@ static void on_exit_(struct watch *w, uint32_t events)
 	on_ready(d);
 }
 
-void baton_dry_run_expire(struct update *u, uint64_t now)
+static void on_deadline(struct timer *t, uint64_t now)
 {
-	if (u->dry && now >= u->dry_deadline_ns)
-		on_ready(u->dry);
+	(void)now;
+	on_ready(container_of(t, struct dry_run, deadline));
 }
 
 int baton_dry_run_wait(struct update *u)
@@ -293,6 +295,7 @@ int baton_dry_run_start(struct update *u)
 	d->report.fd = d->exit.fd = -1;
 	d->report.ready = on_report;
 	d->exit.ready = on_exit_;
+	d->deadline.fire = on_deadline;
 	err = baton_fault(BATON_FAULT_DRY_RUN) ?:
 	      baton_serialize_image(host, u->report->records, u->states,
 				    host->generation + 1, &p);
@@ -339,7 +342,7 @@ int baton_dry_run_start(struct update *u)
 		      baton_loop_add(host, &d->exit, EPOLLIN);
 		if (err)
 			goto err_child;
-		baton_loop_wake_at(host, u->dry_deadline_ns);
+		baton_loop_arm(host, &d->deadline, u->dry_deadline_ns);
 	}
 	err = 0;
 	goto out;

@@ -23,6 +23,8 @@
  */
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -39,12 +41,6 @@
 #define BATON_TOKEN_LISTEN	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 1)
 #define BATON_TOKEN_REPLY	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 2)
 
-uint64_t baton_now_ns(void);
-/* Grow *@arr, of @n elements of @size bytes, to hold at least @n + 1. */
-int baton_grow(void **arr, size_t *cap, size_t n, size_t size);
-/* A NULL-terminated copy of @argv; free with baton_free_argv(). */
-char **baton_dup_argv(char *const *argv);
-void baton_free_argv(char **argv);
 
 /* ---- region.c ---- */
 
@@ -310,8 +306,18 @@ struct update {
 
 struct update *baton_update_new(struct baton_host *host,
 				const struct baton_update_opts *opts);
+/* Why the update stopped, for the report: the first reason given wins. */
+static inline __attribute__((format(printf, 2, 3)))
 void baton_update_why(struct update *u, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+{
+	va_list ap;
+
+	if (u->report->why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(u->report->why, sizeof(u->report->why), fmt, ap);
+	va_end(ap);
+}
 int baton_update_start(struct update *u);
 int baton_update_commit(struct update *u);
 /* Asynchronous: go on with an update that has no dry run to wait for. */
@@ -323,7 +329,6 @@ void baton_update_free(struct update *u);
 int baton_dry_run_start(struct update *u);
 /* Synchronous: its verdict, 0 when the target would take every payload. */
 int baton_dry_run_wait(struct update *u);
-void baton_dry_run_expire(struct update *u, uint64_t now);
 void baton_dry_run_free(struct update *u);
 __attribute__((noreturn))
 void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv);
@@ -356,6 +361,8 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 /* Give back what a restore took; exec mode goes back to the previous
  * binary and returns only if there is none. */
 int baton_restore_fail(struct baton_host *host, int err, const char *why);
+/* TAKE OVER and FINISH: win the cell, resume every device, let the keeper go. */
+int baton_restore_finish(struct baton_host *host);
 /* A decision's state in the form its driver reads (converted when need
  * be), in *@buf, which the caller frees. */
 int baton_restore_state(const struct baton_decision *d,
@@ -370,18 +377,24 @@ struct watch {
 	void (*ready)(struct watch *w, uint32_t events);
 };
 
+struct timer {
+	uint64_t at;			/* CLOCK_MONOTONIC ns; 0: not armed */
+	void (*fire)(struct timer *t, uint64_t now);
+	struct timer *next;
+};
+
 int baton_loop_init(struct baton_host *host);
 int baton_loop_add(struct baton_host *host, struct watch *w, uint32_t events);
 int baton_loop_mod(struct baton_host *host, struct watch *w, uint32_t events);
 void baton_loop_del(struct baton_host *host, struct watch *w);
-/* Wake the loop by @ns (CLOCK_MONOTONIC); the earliest asked for wins. */
-void baton_loop_wake_at(struct baton_host *host, uint64_t ns);
+/* Fire @t at @at, or sooner if it is armed sooner already. */
+void baton_loop_arm(struct baton_host *host, struct timer *t, uint64_t at);
+void baton_loop_disarm(struct baton_host *host, struct timer *t);
 void baton_loop_free(struct baton_host *host);
 
 /* ---- control.c ---- */
 
 struct control;
-void baton_control_expire(struct baton_host *host, uint64_t now);
 /* After RESTORE: the connection of the client that asked for the update. */
 int baton_control_adopt(struct baton_host *host);
 /* After FINISH: tell that client how it went. */
@@ -423,7 +436,7 @@ struct baton_host {
 	int epfd;			/* loop.c */
 	int timerfd;
 	struct watch timer_watch;
-	uint64_t wake_ns;
+	struct timer *timers;		/* armed */
 	struct control *control;
 };
 

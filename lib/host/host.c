@@ -26,56 +26,6 @@
 
 #include "host/host-internal.h"
 
-uint64_t baton_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int baton_grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t want = *cap ? *cap : 4;
-	void *grown;
-
-	if (n < *cap)
-		return 0;
-	while (want <= n)
-		want *= 2;
-	grown = realloc(*arr, want * size);
-	if (!grown)
-		return -ENOMEM;
-	*arr = grown;
-	*cap = want;
-	return 0;
-}
-
-char **baton_dup_argv(char *const *argv)
-{
-	size_t n = 0;
-	char **copy;
-
-	while (argv && argv[n])
-		n++;
-	copy = calloc(n + 1, sizeof(*copy));
-	for (size_t i = 0; copy && i < n; i++) {
-		copy[i] = strdup(argv[i]);
-		if (!copy[i]) {
-			baton_free_argv(copy);
-			return NULL;
-		}
-	}
-	return copy;
-}
-
-void baton_free_argv(char **argv)
-{
-	for (size_t i = 0; argv && argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
-
 /* A new version: take what came, and restore from it. */
 static int start_restored(struct baton_host *host, struct baton_handover *hv)
 {
@@ -116,6 +66,32 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 	host->last.decisions = in->decisions;
 	host->last.n_decisions = in->image->n_devices;
 	return 0;
+}
+
+int baton_host_take_over(struct baton_host *host)
+{
+	struct incoming *in = host->incoming;
+	int err;
+
+	if (!in || in->taken_over)
+		return 0;
+	err = baton_restore_finish(host);
+	if (!err)
+		baton_control_report(host, in->hv.rollback ? "rolled-back" : "updated",
+				     in->hv.rollback ? in->hv.why : NULL);
+	return err;
+}
+
+int baton_host_roll_back(struct baton_host *host, const char *why)
+{
+	struct incoming *in = host->incoming;
+
+	if (!in || in->taken_over)
+		return -EINVAL;
+	baton_restore_fail(host, -BATON_ERR_ABORTED, why ? why : "the program gave up");
+	/* Nowhere to go back to here: exit, and let the keeper bring it back. */
+	host->handed_over = true;
+	return -BATON_ERR_ABANDONED;
 }
 
 int baton_host_create(const struct baton_host_opts *opts,

@@ -5,9 +5,10 @@
  * The program polls one fd for the host, baton_host_fd(), and calls
  * baton_host_dispatch() when it is readable.  It is an epoll fd holding
  * whatever the host waits for - the control socket and its clients, a dry
- * run's report and exit, a timerfd for the earliest deadline - each a
- * struct watch whose ready() does one bounded step: a read of what is
- * there, a write of what fits, never a wait.  So the program's own loop is
+ * run's report and exit - each a struct watch whose ready() does one
+ * bounded step: a read of what is there, a write of what fits, never a
+ * wait; and a timerfd for the earliest of the armed timers, each a
+ * deadline whose fire() does the same.  So the program's own loop is
  * never held by the host except for the blackout of an update.
  *
  * Events are taken one at a time, so that a step that ends another watch
@@ -25,17 +26,65 @@
 
 #define DISPATCH_MAX 64
 
+/* The timerfd: for the earliest armed timer; 0 disarms it. */
+static void program(struct baton_host *host)
+{
+	struct itimerspec its = { 0 };
+	uint64_t at = 0;
+
+	for (struct timer *t = host->timers; t; t = t->next)
+		if (!at || t->at < at)
+			at = t->at;
+	its.it_value.tv_sec = (time_t)(at / 1000000000ull);
+	its.it_value.tv_nsec = (long)(at % 1000000000ull);
+	timerfd_settime(host->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void on_timer(struct watch *w, uint32_t events)
 {
 	struct baton_host *host = container_of(w, struct baton_host, timer_watch);
 	uint64_t expirations, now = baton_now_ns();
+	struct timer *due;
 
 	(void)events;
 	(void)!read(w->fd, &expirations, sizeof(expirations));
-	host->wake_ns = 0;
-	baton_control_expire(host, now);
-	if (host->update)
-		baton_dry_run_expire(host->update, now);
+	/* One at a time: a timer that fires may arm or disarm others. */
+	for (;;) {
+		due = NULL;
+		for (struct timer *t = host->timers; t && !due; t = t->next)
+			if (t->at <= now)
+				due = t;
+		if (!due)
+			break;
+		baton_loop_disarm(host, due);
+		due->fire(due, now);
+	}
+	program(host);
+}
+
+void baton_loop_arm(struct baton_host *host, struct timer *t, uint64_t at)
+{
+	if (t->at && t->at <= at)
+		return;
+	if (!t->at) {
+		t->next = host->timers;
+		host->timers = t;
+	}
+	/* 0 means disarmed: a deadline at 0 is one long past. */
+	t->at = at ? at : 1;
+	program(host);
+}
+
+void baton_loop_disarm(struct baton_host *host, struct timer *t)
+{
+	for (struct timer **p = &host->timers; *p; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	}
+	t->at = 0;
+	t->next = NULL;
 }
 
 int baton_loop_init(struct baton_host *host)
@@ -76,21 +125,6 @@ int baton_loop_mod(struct baton_host *host, struct watch *w, uint32_t events)
 void baton_loop_del(struct baton_host *host, struct watch *w)
 {
 	epoll_ctl(host->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-}
-
-void baton_loop_wake_at(struct baton_host *host, uint64_t ns)
-{
-	struct itimerspec its = {
-		.it_value = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) },
-	};
-
-	if (host->wake_ns && host->wake_ns <= ns)
-		return;
-	host->wake_ns = ns;
-	/* 0 would disarm it: a deadline already past fires at once. */
-	if (!ns)
-		its.it_value.tv_nsec = 1;
-	timerfd_settime(host->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 int baton_host_fd(const struct baton_host *host)

@@ -132,15 +132,8 @@ void baton_region_drop(struct baton_region *region)
 {
 	struct baton_host *host = region->host;
 
-	for (size_t i = 0; i < host->n_regions; i++) {
-		if (host->regions[i] != region)
-			continue;
-		/* Order is kept: it is the image's, and status lists it. */
-		memmove(&host->regions[i], &host->regions[i + 1],
-			(host->n_regions - i - 1) * sizeof(*host->regions));
-		host->n_regions--;
-		break;
-	}
+	/* Order is kept: it is the image's, and status lists it. */
+	baton_remove_ptr((void **)host->regions, &host->n_regions, region);
 	munmap(region->base, region->size);
 	close(region->fd);
 	free(region->label);

@@ -425,25 +425,11 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 	return go_back(host, in, err, why);
 }
 
-int baton_host_roll_back(struct baton_host *host, const char *why)
-{
-	struct incoming *in = host->incoming;
-
-	if (!in || in->taken_over)
-		return -EINVAL;
-	baton_restore_fail(host, -BATON_ERR_ABORTED, why ? why : "the program gave up");
-	/* Nowhere to go back to here: exit, and let the keeper bring it back. */
-	host->handed_over = true;
-	return -BATON_ERR_ABANDONED;
-}
-
-int baton_host_take_over(struct baton_host *host)
+int baton_restore_finish(struct baton_host *host)
 {
 	struct incoming *in = host->incoming;
 	int err;
 
-	if (!in || in->taken_over)
-		return 0;
 	err = baton_fault(BATON_FAULT_TAKE_OVER) ?:
 	      baton_keeper_commit(&in->hv, in->hv.rollback ? BATON_CELL_PREV : BATON_CELL_NEW);
 	if (err == -BATON_ERR_ABANDONED) {
@@ -451,8 +437,11 @@ int baton_host_take_over(struct baton_host *host)
 		host->handed_over = true;
 		return err;
 	}
-	if (err)
-		return baton_host_roll_back(host, baton_strerror(err));
+	if (err) {
+		baton_restore_fail(host, err, baton_strerror(err));
+		host->handed_over = true;
+		return -BATON_ERR_ABANDONED;
+	}
 	if (in->hv.role == BATON_ROLE_RECEIVE)
 		baton_socket_answer(&in->hv, 0, NULL);
 
@@ -469,7 +458,5 @@ int baton_host_take_over(struct baton_host *host)
 	baton_keeper_done(&in->hv);
 	close(in->hv.image_fd);
 	in->hv.image_fd = -1;
-	baton_control_report(host, in->hv.rollback ? "rolled-back" : "updated",
-			     in->hv.rollback ? in->hv.why : NULL);
 	return 0;
 }

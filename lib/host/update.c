@@ -39,7 +39,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -47,18 +46,6 @@
 #include <baton/contracts.h>
 
 #include "host/host-internal.h"
-
-void baton_update_why(struct update *u, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* The first reason is the one that stopped it. */
-	if (u->report->why[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(u->report->why, sizeof(u->report->why), fmt, ap);
-	va_end(ap);
-}
 
 /* A driver's or the program's failure: say who failed, and where. */
 static int failed(struct update *u, int err, const struct baton_diag *why)

@@ -344,6 +344,19 @@ static int rank_cmp(const struct index_entry *a, const struct index_entry *b)
 	return priority_cmp(a->drv, b->drv);
 }
 
+/*
+ * A candidate compared with the best so far (@c > 0: better): whether it
+ * becomes the best; @ties counts the best's equals, itself included.
+ */
+static bool beats(int c, size_t *ties)
+{
+	if (c > 0)
+		*ties = 1;
+	else if (!c)
+		(*ties)++;
+	return c > 0;
+}
+
 static const char *drv_name(const struct baton_contract *drv)
 {
 	return drv->name[0] ? drv->name : drv->owner;
@@ -596,19 +609,9 @@ static void plan_one(struct planner *p, const struct baton_image_device *dev,
 	}
 
 	chain = index_find(&p->guids, dev->schema);
-	for (e = chain; e; e = e->next) {
-		int c;
-
-		if (!ids_match(e->drv, &dev->ids))
-			continue;
-		c = best ? rank_cmp(e, best) : 1;
-		if (c > 0) {
+	for (e = chain; e; e = e->next)
+		if (ids_match(e->drv, &dev->ids) && beats(best ? rank_cmp(e, best) : 1, &ties))
 			best = e;
-			ties = 1;
-		} else if (!c) {
-			ties++;
-		}
-	}
 
 	if (!best) {
 		plan_orphan(p, dev, chain, stamp, out, &r);
@@ -722,17 +725,9 @@ int baton_plan_probe(const struct baton_contracts *contracts,
 
 	for (size_t i = 0; contracts && i < contracts->n_drivers; i++) {
 		const struct baton_contract *drv = &contracts->drivers[i];
-		int c;
 
-		if (!ids_match(drv, ids))
-			continue;
-		c = best ? priority_cmp(drv, best) : 1;
-		if (c > 0) {
+		if (ids_match(drv, ids) && beats(best ? priority_cmp(drv, best) : 1, &ties))
 			best = drv;
-			ties = 1;
-		} else if (!c) {
-			ties++;
-		}
 	}
 	if (!best)
 		return -ENOENT;
