@@ -281,7 +281,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
 		return 1;
 	}
-	err = discover(host) ?: baton_host_listen(host, control);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	err = sigfd < 0 ? -errno : discover(host) ?: baton_host_listen(host, control);
 	if (err) {
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
 		/* A new version that cannot start lets the previous one come back. */
@@ -289,7 +290,8 @@ int main(int argc, char **argv)
 		baton_host_destroy(host);
 		return 1;
 	}
-	/* Everything found and listening: this version owns the devices now. */
+	/* Everything found, and all it needs made: this version owns the
+	 * devices now.  Whatever can fail comes before this. */
 	err = baton_host_take_over(host);
 	if (err) {
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
@@ -302,7 +304,6 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 
-	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	for (;;) {
 		struct pollfd p[3] = {
 			{ .fd = baton_host_fd(host), .events = POLLIN },

@@ -389,7 +389,7 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 	size_t n = 0;
 	int err;
 
-	err = baton_restore_plan(host, &in, &why);
+	err = baton_fault(BATON_FAULT_DRY_RUN) ?: baton_restore_plan(host, &in, &why);
 	if (!err)
 		n = in.image->n_devices;
 	else if (!why.what[0])

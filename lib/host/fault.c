@@ -12,16 +12,21 @@
  *
  * PHASE is one of the names below; FAULT is error (the phase fails with
  * EIO), nomem (with ENOMEM), emfile (the fd table is made full there, so
- * the phase's next fd fails for real), kill (SIGKILL) or hang (the process
- * never returns).  @old and @new pick the process that started the update
- * or one an update started; without, either.  With BATON_FAULT_ONCE the
- * fault fires in the first process to create PATH, and in no other: a
- * version the keeper brings back is not killed again.
+ * the phase's next fd fails for real), kill (SIGKILL), hang (the process
+ * never returns) or stop (the process writes its pid and a newline to the
+ * FIFO BATON_FAULT_NOTIFY and stops itself with SIGSTOP, for a test to do
+ * something at exactly that point - kill another process, hang up a
+ * client - and continue it).  @old and @new pick the process that started
+ * the update or one an update started (the dry run's too); without,
+ * either.  With BATON_FAULT_ONCE the fault fires in the first process to
+ * create PATH, and in no other: a version the keeper brings back is not
+ * killed again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -62,6 +67,22 @@ static void fill_fd_table(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Say where we stop, then stop: the test continues us. */
+static void stop_here(void)
+{
+	const char *fifo = getenv("BATON_FAULT_NOTIFY");
+	char line[16];
+	int fd, len;
+
+	fd = fifo ? open(fifo, O_WRONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		len = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+		(void)!write(fd, line, (size_t)len);
+		close(fd);
+	}
+	raise(SIGSTOP);
+}
+
 static bool is(const char *s, size_t len, const char *word)
 {
 	return len == strlen(word) && !strncmp(s, word, len);
@@ -92,6 +113,10 @@ int baton_fault(enum baton_fault_phase phase)
 	if (is(fault, len, "hang"))
 		for (;;)
 			pause();
+	if (is(fault, len, "stop")) {
+		stop_here();
+		return 0;
+	}
 	if (is(fault, len, "emfile")) {
 		fill_fd_table();
 		return 0;

@@ -29,14 +29,15 @@
  *	cell     | the owner died           | the deadline passed
  *	---------+--------------------------+------------------------------
  *	LIVE     | ABORTED; previous binary | ABORTED; kill both; previous
- *	NEW/PREV | that binary again        | (none: it owns the program)
+ *	NEW/PREV | that binary again        | kill it; that binary again
  *	ABORTED  | previous binary          | kill both; previous binary
  *
  *    In socket mode, while the old process lives it is the one that gives
  *    up on a failed new one and goes on; the keeper steps in only when it
  *    is gone, or a second after the deadline.
  *  - It leaves when told: 'D' from the version that finished, 'A' from an
- *    old version that went on.
+ *    old version that went on.  A version that took over but does not
+ *    finish in as long again is killed and started again.
  *
  * The keeper is forked from a program that may have threads, so between
  * fork() and its exit or exec it makes only system calls: everything it
@@ -45,7 +46,8 @@
  * place (baton_handover_patch()).
  *
  * Messages on its channel (SOCK_SEQPACKET): 'I' freeze_ns deadline_ns
- * [+ the FREEZE image], 'N' [+ a pidfd of the new process], 'D', 'A'.
+ * [+ the FREEZE image], 'N' [+ a pidfd of the new process], 'C' and the
+ * deadline of FINISH (taken over), 'D', 'A'.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -272,15 +274,14 @@ static void keeper_main(struct baton_keeper *k)
 			{ .fd = k->pidfd_old, .events = POLLIN },
 			{ .fd = pidfd_new, .events = POLLIN },
 		};
-		uint32_t state = atomic_load(k->cell);
-		bool committed = state == BATON_CELL_NEW || state == BATON_CELL_PREV;
+		uint32_t state;
 		bool old_dead, new_dead, late, news;
 		struct message m;
 		int fd;
 
-		late = !committed && now >= deadline;
-		if (!late && poll(p, 3, committed ? -1 :
-			  (int)((deadline - now) / 1000000) + 1) < 0 && errno != EINTR)
+		late = now >= deadline;
+		if (!late && poll(p, 3, (int)((deadline - now) / 1000000) + 1) < 0 &&
+		    errno != EINTR)
 			_exit(1);
 		/*
 		 * Deaths first, then the messages: what a process sent before
@@ -302,7 +303,10 @@ static void keeper_main(struct baton_keeper *k)
 			news = true;
 			if (m.type == 'D' || m.type == 'A')
 				_exit(0);
-			if (m.type == 'I') {
+			if (m.type == 'C') {
+				/* Taken over: FINISH has as long again. */
+				k->deadline_ns = m.deadline_ns;
+			} else if (m.type == 'I') {
 				got_image = true;
 				freeze_ns = m.freeze_ns;
 				k->deadline_ns = m.deadline_ns;
@@ -322,10 +326,13 @@ static void keeper_main(struct baton_keeper *k)
 		switch (state) {
 		case BATON_CELL_NEW:
 		case BATON_CELL_PREV:
-			/* It took over, and died before FINISH: start it again. */
-			if (new_dead)
+			/* It took over, and died or is stuck before FINISH: it
+			 * owns the program; start it again. */
+			if (new_dead || late) {
+				kill_and_wait(k->mode == BATON_MODE_EXEC ? k->pidfd_old : pidfd_new);
 				restart(k, state == BATON_CELL_NEW ? &k->next : &k->prev,
 					freeze_ns, NULL);
+			}
 			break;
 		case BATON_CELL_ABORTED:
 			/* The old version was going on, and is gone or stuck. */
@@ -565,6 +572,7 @@ void baton_keeper_fds(const struct update *u, int *channel, int *cell, pid_t *pi
 
 int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state)
 {
+	struct message m = { 'C', 0, 0 };
 	_Atomic uint32_t *cell;
 	bool won;
 
@@ -575,7 +583,12 @@ int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state)
 		return -errno;
 	won = cell_swap(cell, state);
 	munmap(cell, CELL_SIZE);
-	return won ? 0 : -BATON_ERR_ABANDONED;
+	if (!won)
+		return -BATON_ERR_ABANDONED;
+	/* FINISH gets as long as the update had from FREEZE to here. */
+	m.deadline_ns = baton_now_ns() + (hv->deadline_ns - hv->freeze_ns);
+	send_message(hv->keeper_fd, &m, -1);
+	return 0;
 }
 
 void baton_keeper_done(struct baton_handover *hv)

@@ -306,6 +306,12 @@ int baton_update_commit(struct update *u)
 		failed(u, err, &why);
 		goto err_freeze;
 	}
+	/* The FREEZE image: made again only when a state changed. */
+	err = baton_fault(BATON_FAULT_IMAGE);
+	if (err) {
+		baton_update_why(u, "the image: %s", baton_strerror(err));
+		goto err_freeze;
+	}
 	if (changed) {
 		baton_serialize_free_image(&p);
 		err = make_image(u, &p);

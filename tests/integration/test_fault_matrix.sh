@@ -1,0 +1,21 @@
+#!/bin/sh
+# The fault matrix (fault_matrix.py): every fault at every phase, both
+# modes, TAP; then docs/reliability.md must be what this run generates.
+#
+# usage: test_fault_matrix.sh DEVSIM DEMO_HOST_DIR REAP SOURCE_DIR RESULTS
+set -u
+devsim=$1 hosts=$2 reap=$3 src=$4 results=$5
+here=$(dirname "$0")
+python3 "$here/fault_matrix.py" run --devsim "$devsim" --hosts "$hosts" \
+	--reap "$reap" --results "$results" --jobs 2
+status=$?
+python3 "$here/fault_matrix.py" doc "$results" >"$results.md"
+if cmp -s "$results.md" "$src/docs/reliability.md"; then
+	echo "# docs/reliability.md is what this run generates"
+else
+	echo "# docs/reliability.md differs from this run's; regenerate it with"
+	echo "#   python3 tests/integration/fault_matrix.py doc $results > docs/reliability.md"
+	diff "$src/docs/reliability.md" "$results.md" | sed 's/^/#   /' | head -40
+	status=1
+fi
+exit "$status"
