@@ -341,7 +341,8 @@ int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
 	size_t n_env = 0;
 	char **vars;
 
-	while (environ[n_env])
+	/* A program that called clearenv() has none at all. */
+	while (environ && environ[n_env])
 		n_env++;
 	vars = calloc(BATON_ARRAY_SIZE(fields) + n_env + 1, sizeof(*vars));
 	if (!vars)
