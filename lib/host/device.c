@@ -105,6 +105,34 @@ void baton_device_free(struct baton_device *dev, bool remove, bool release)
 	free(dev);
 }
 
+int baton_device_region(struct baton_device *dev, const char *label,
+			size_t size, struct baton_region **out)
+{
+	struct baton_region *r = baton_region_find(dev->host, label);
+	bool created = false;
+	int err;
+
+	if (r && !r->shared)
+		return -BATON_ERR_DUPLICATE;
+	if (r && r->size != size)
+		return -ERANGE;
+	if (!r) {
+		err = baton_host_region(dev->host, label, size, &r);
+		if (err)
+			return err;
+		r->shared = true;
+		created = true;
+	}
+	err = baton_device_use(dev, r);
+	if (err) {
+		if (created)
+			baton_region_drop(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
 int baton_host_add_device(struct baton_host *host,
 			  const struct baton_device_info *info,
 			  struct baton_device **out)

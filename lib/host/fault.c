@@ -4,7 +4,7 @@
  *
  * The promise - a failed update leaves the program running with nothing
  * lost - is tested by making each phase fail in each way that can happen
- * (tests/integration/test_faults.sh, which writes docs/reliability.md).
+ * (tests/integration/fault_matrix.py, which writes docs/reliability.md).
  * Like the kernel's fail_* knobs, the points are in the code itself and do
  * nothing unless asked:
  *

@@ -3,23 +3,24 @@
 #define BATON_HOST_INTERNAL_H
 
 /*
- * The host's insides, shared by the files of lib/host.  One concept a file,
- * in the order an update's data flows (docs/design.md draws it):
+ * The host's insides, shared by the files of lib/host.  One concept a file;
+ * each calls only files listed before it (and those after it only through
+ * a callback they install: a watch, a timer, an update's done):
  *
- *   region.c    preserved memory, and memory devices share (the FLB)
+ *   fault.c     fault injection for the tests of the promise
+ *   loop.c      the host's event fd: watches and timers
+ *   region.c    preserved memory
+ *   device.c    devices, their drivers, cold probing, the memory they share
  *   session.c   named sets of preserved fds
- *   device.c    devices, their drivers, cold probing
  *   serialize.c PREPARE and FREEZE: records, states, the sealed image
  *   handover.c  what one version tells the next: one struct, both ways
- *   dryrun.c    the dry run: the old version's side and the target's side
  *   keeper.c    the keeper process and the commit cell, every side
  *   socket.c    socket mode: the old process's side and the new one's
- *   update.c    the update's path, top to bottom, in the old version
  *   restore.c   RESTORE, TAKE OVER, FINISH: the new version's path
- *   loop.c      the host's event fd: watches and deadlines
+ *   dryrun.c    the dry run: the old version's side and the target's side
+ *   update.c    the update's path, top to bottom, in the old version
  *   control.c   the control socket's server
- *   fault.c     fault injection for the tests of the promise
- *   host.c      create and destroy
+ *   host.c      create, destroy, take over, roll back
  */
 
 #include <signal.h>

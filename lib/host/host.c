@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /**
- * DOC: the host: create and destroy
+ * DOC: the host: create, take over, destroy
  *
  * baton_host_create() is the first thing a program does.  It reads what
  * the update that started this process left in the environment
@@ -9,6 +9,10 @@
  * everything over a socket (socket.c) or finds it inherited across exec,
  * and restores (restore.c).  A restore that fails goes back to the
  * previous version; the program is told only when there is none.
+ *
+ * The new version's program then does its own restore work and ends the
+ * update: baton_host_take_over() (restore.c's TAKE OVER and FINISH, then
+ * the client that asked is told), or baton_host_roll_back().
  *
  * baton_host_destroy() lets go of everything the host holds, in reverse:
  * the control socket, an update still running, the devices (remove(), not

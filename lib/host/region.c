@@ -147,34 +147,6 @@ void baton_region_release(struct baton_region *region)
 		baton_region_drop(region);
 }
 
-int baton_device_region(struct baton_device *dev, const char *label,
-			size_t size, struct baton_region **out)
-{
-	struct baton_region *r = baton_region_find(dev->host, label);
-	bool created = false;
-	int err;
-
-	if (r && !r->shared)
-		return -BATON_ERR_DUPLICATE;
-	if (r && r->size != size)
-		return -ERANGE;
-	if (!r) {
-		err = baton_host_region(dev->host, label, size, &r);
-		if (err)
-			return err;
-		r->shared = true;
-		created = true;
-	}
-	err = baton_device_use(dev, r);
-	if (err) {
-		if (created)
-			baton_region_drop(r);
-		return err;
-	}
-	*out = r;
-	return 0;
-}
-
 void *baton_region_base(const struct baton_region *region)
 {
 	return region->base;
