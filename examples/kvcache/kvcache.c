@@ -122,6 +122,10 @@ struct kv_server {
 	const char *control_path;
 	bool told_damage;
 	bool stop;
+	/* What the previous version left that this one no longer needs: let
+	 * go of only once taken over, since until then it may come back. */
+	struct baton_region *spent[2];
+	char why[160];			/* why this version cannot start */
 };
 
 static uint64_t now(void)
@@ -709,7 +713,7 @@ static void kv_adopt_connections(struct kv_server *srv)
 				baton_strerror(ret));
 	}
 	/* Written again at the next PREPARE. */
-	baton_region_release(r);
+	srv->spent[1] = r;
 }
 
 /*
@@ -744,12 +748,11 @@ static int kv_adopt_items(struct kv_server *srv, size_t size)
 							 baton_region_base(r),
 							 needed, &needed, &err);
 		if (ret) {
-			fprintf(stderr, KV_NAME ": converting the v1 items: %s\n",
-				err.msg[0] ? err.msg : baton_strerror(ret));
+			snprintf(srv->why, sizeof(srv->why), "converting the v1 items: %s",
+				 err.msg[0] ? err.msg : baton_strerror(ret));
 			return ret;
 		}
-		/* The v1 region stays mapped in the old version until it exits. */
-		baton_region_release(old);
+		srv->spent[0] = old;
 		return kv_server_adopt_region(srv, baton_region_base(r), needed, true);
 	}
 #endif
@@ -942,12 +945,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, KV_NAME ": live update: %s\n", baton_strerror(ret));
 		goto out;
 	}
+	for (int i = 0; i < 2; i++)
+		if (srv.spent[i])
+			baton_region_release(srv.spent[i]);
 	server_run(&srv);
 	status = srv.stop ? 0 : 1;
 out:
 	/* A new version that could not start: the previous one comes back. */
-	if (status && baton_host_restored(host))
-		baton_host_roll_back(host, "kvcache could not take its state over");
+	if (status && baton_host_restored(host)) {
+		if (srv.why[0])
+			fprintf(stderr, KV_NAME ": %s\n", srv.why);
+		baton_host_roll_back(host, srv.why[0] ? srv.why :
+				     "kvcache could not take its state over");
+	}
 	server_release(&srv);
 	baton_host_destroy(host);
 	return status;

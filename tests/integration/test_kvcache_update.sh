@@ -63,6 +63,8 @@ expect "update v1 -> v2 (exec)" 0 update --socket "$ctl" --to "$v2" --json
 check "updated; the store device converted by schema" '.outcome == "updated" and .mode == "exec" and (.decisions[] | select(.driver == "kvstore") | .action == "convert")'
 next_line
 check_items "items stored by v1 are read back from v2"
+expect "status after the conversion" 0 status --socket "$ctl" --json
+check "v2 kept its converted region and let go of v1's and of the saved connections" '[.regions[].label] == ["items-v2"]'
 ask 'get held\r\n'
 same "the connection held across the update answers" "$reply" "VALUE held 7 5"
 IFS= read -r -t 5 reply <&5; IFS= read -r -t 5 reply2 <&5
@@ -89,5 +91,48 @@ exec 6<>"/dev/tcp/127.0.0.1/$port"
 printf 'get item2\r\n' >&6
 IFS= read -r -t 5 reply <&6
 same "a new client connects and reads" "${reply%$'\r'}" "VALUE item2 0 7"
+
+# ---- a v2 that cannot convert the items: v1 comes back with every one ----
+ctl2=$tmp/ctl2
+"$v1" --port 0 --memory 64 --control "$ctl2" >"$tmp/fifo" 2>"$tmp/server2.err" &
+v1pid=$!
+pids="$pids $v1pid"
+next_line
+port2=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/line")
+python3 - "$port2" <<'EOF2'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"".join(b"set many%d 0 0 %d\r\nvalue-%d\r\n" % (i, len(b"value-%d" % i), i)
+                   for i in range(20000)))
+got = b""
+while got.count(b"STORED\r\n") < 20000:
+    got += s.recv(1 << 20)
+EOF2
+# Room for v2 itself, not for a second copy of the items: converting fails.
+vm=$(awk '/VmSize/ {print $2}' /proc/"$v1pid"/status)
+prlimit --pid "$v1pid" --as=$(((vm + 512) * 1024)):
+expect "update to a v2 that runs out of memory converting" 1 update --socket "$ctl2" --to "$v2" --json
+check "rolled back, and the client is told why" '.outcome == "rolled-back" and (.error | test("converting the v1 items: .*memory"))'
+expect "the program answers" 0 status --socket "$ctl2" --json
+check "it is v1, generation 0, in the same process" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid"
+prlimit --pid "$v1pid" --as=unlimited:
+python3 - "$port2" >"$tmp/count" <<'EOF2'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+f = s.makefile("rb")
+good = 0
+for base in range(0, 20000, 500):
+    s.sendall(b"get " + b" ".join(b"many%d" % i for i in range(base, base + 500)) + b"\r\n")
+    while (line := f.readline()) != b"END\r\n":
+        key = line.split()[1]
+        good += f.readline() == b"value-" + key[4:] + b"\r\n"
+print(good)
+EOF2
+holds "all 20000 items are there, each with its value" '[ "$(cat "$tmp/count")" = 20000 ]'
+bad=0
+for i in 0 1 9999 19999; do
+	[ "$(memccat "--servers=127.0.0.1:$port2" "many$i" 2>/dev/null)" = "value-$i" ] || bad=1
+done
+holds "and read back as they were stored (memccat)" '[ "$bad" = 0 ]'
 
 tap_done
