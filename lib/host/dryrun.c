@@ -261,21 +261,22 @@ static void child(const struct update *u, int image_fd, int report_fd,
 		  int devnull, char **env)
 {
 	char msg[1 + sizeof(int)] = { 'E' };
-	int err;
+	int moved, err;
 
 	/* Out of the way of 3 and 4 first, whatever numbers they had. */
 	if ((image_fd = fcntl(image_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
-	    (report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
-	    dup2(image_fd, 3) < 0 || dup2(report_fd, 4) < 0 ||
+	    (moved = fcntl(report_fd, F_DUPFD_CLOEXEC, 10)) < 0 ||
+	    dup2(image_fd, 3) < 0 || dup2(moved, 4) < 0 ||
 	    (devnull >= 0 && dup2(devnull, 1) < 0))
 		goto fail;
+	report_fd = 4;
 	/* The program's own fds are not the dry run's business. */
 	close_range(5, ~0U, 0);
 	execve(u->target, u->argv, env);
 fail:
 	err = errno;
 	memcpy(msg + 1, &err, sizeof(err));
-	(void)!send(report_fd >= 0 ? report_fd : 4, msg, sizeof(msg), MSG_NOSIGNAL);
+	(void)!send(report_fd, msg, sizeof(msg), MSG_NOSIGNAL);
 	_exit(127);
 }
 

@@ -115,6 +115,11 @@ HOST_PROG_FAIL_VALIDATE=1 run "the dry run rejects a state" "$v1" --update-to "$
 check "a payload v2 cannot decode refuses the update before FREEZE, saying which" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: 0000:00:10.0: tally cannot read its state (bad property value)\" and $intact"
 procs "no process died" "$all_exit0"
 
+cp "$v2" "$tmp/v2-not-executable"
+chmod -x "$tmp/v2-not-executable"
+run "a target that cannot be executed" "$v1" --update-to "$tmp/v2-not-executable"
+check "the dry run says it could not start it, and why" "length == 2 and .[1].event == \"update-failed\" and .[1].error_text == \"update refused\" and (.[1].why | test(\"could not start: Permission denied\")) and $intact"
+
 run "the target never reports" "$v1" --update-to "$drivers_v2" --force
 check "a dry run that gives no report refuses the update" "length == 2 and .[1].event == \"update-failed\" and .[1].error_text == \"update refused\" and (.[1].why | test(\"gave no report\")) and $intact"
 
