@@ -16,6 +16,9 @@ Until SIGTERM, or SECONDS at most, it keeps, all at once, in one thread:
     cut short;
   - clients sending half a JSON object, then closing.
 
+Each of these but the idle ones comes back RETRY_S after it ended, so that
+the load is the server's to bear rather than a core spent on reconnecting.
+
 It prints "up" once every idle connection has connected, and at the end
 one JSON line of what it did.  The server closing on it is expected: an
 OSError is counted, never raised.  It exits 0 once its idle connections
@@ -35,6 +38,7 @@ CHUNK = 64 << 10
 GARBAGE = 4
 SCM = 4
 PARTIAL = 4
+RETRY_S = 0.005
 
 path, seconds = sys.argv[1], float(sys.argv[2])
 n_idle = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
@@ -43,8 +47,13 @@ sel = selectors.DefaultSelector()
 counts = {"idle_connects": 0, "idle_closed_by_server": 0, "stream_bytes": 0,
           "stream_cut": 0, "garbage": 0, "scm_fds": 0, "partial": 0,
           "connect_retries": 0, "errors": 0}
-# Clients whose connect() found the backlog full: tried again.
+# (when, kind) of the clients to connect: new, back, or whose connect()
+# found the backlog full.
 pending = []
+
+
+def again(kind, delay):
+    pending.append((time.monotonic() + delay, kind))
 
 
 def connect(kind):
@@ -55,12 +64,12 @@ def connect(kind):
     except BlockingIOError:
         counts["connect_retries"] += 1
         s.close()
-        pending.append(kind)
+        again(kind, 0)
         return
     except OSError:
         counts["errors"] += 1
         s.close()
-        pending.append(kind)
+        again(kind, RETRY_S)
         return
     start(kind, s)
 
@@ -94,7 +103,7 @@ def start(kind, s):
             counts["errors"] += 1
         s.close()
         counts["partial"] += 1
-        pending.append(kind)
+        again(kind, RETRY_S)
 
 
 def send_and_read(s, state, send):
@@ -113,7 +122,7 @@ def closed(s, state):
         counts["idle_closed_by_server"] += 1
     elif state["kind"] == "stream":
         counts["stream_cut"] += 1
-    pending.append(state["kind"])
+    again(state["kind"], 0 if state["kind"] == "idle" else RETRY_S)
 
 
 def on_event(key, events):
@@ -144,7 +153,7 @@ def on_event(key, events):
 
 for kind, k in (("idle", n_idle), ("stream", 1), ("garbage", GARBAGE),
                 ("scm", SCM), ("partial", PARTIAL)):
-    pending.extend([kind] * k)
+    pending.extend([(0.0, kind)] * k)
 deadline = time.monotonic() + seconds
 said_up = stop = False
 
@@ -156,13 +165,15 @@ def on_term(sig, frame):
 
 signal.signal(signal.SIGTERM, on_term)
 while not stop and time.monotonic() < deadline:
-    retry, pending = pending, []
-    for kind in retry:
+    now = time.monotonic()
+    due = [kind for when, kind in pending if when <= now]
+    pending = [(when, kind) for when, kind in pending if when > now]
+    for kind in due:
         connect(kind)
     if not said_up and counts["idle_connects"] >= n_idle:
         print("up", flush=True)
         said_up = True
-    for key, events in sel.select(timeout=0.01 if pending else 0.1):
+    for key, events in sel.select(timeout=0.002 if pending else 0.1):
         on_event(key, events)
 
 for key in list(sel.get_map().values()):

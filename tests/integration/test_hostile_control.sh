@@ -14,10 +14,10 @@ baton=$1 kvcache=$2 reap=$3
 . "$(dirname "$0")/tap.sh"
 driver_py=$(dirname "$0")/hostile_clients.py
 ctl=$tmp/ctl
-prog='' reaper='' driver='' mc=''
+prog='' reaper='' driver='' mc='' ping=''
 
 cleanup() {
-	for p in $driver $mc; do kill "$p" 2>/dev/null; done
+	for p in $driver $mc $ping; do kill "$p" 2>/dev/null; done
 	[ -n "$prog" ] && kill "$prog" 2>/dev/null
 	tap_cleanup
 }
@@ -45,7 +45,7 @@ ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 "$reap" -l "$tmp/procs" -t 120 -- "$kvcache" --port 0 --memory 8 --control "$ctl" \
 	>"$tmp/server.out" 2>"$tmp/server.err" &
 reaper=$!
-if ! poll "kvcache to listen" 10 'grep -q "listening on" "$tmp/server.out" &&
+if ! poll "kvcache to listen" 10 'grep -qs "listening on" "$tmp/server.out" &&
 	"$baton" status --socket "$ctl" --json >"$tmp/out" 2>/dev/null'; then
 	not_ok "kvcache runs and answers status"
 	sed 's/^/#   /' "$tmp/server.err"
@@ -67,7 +67,24 @@ else
 	sed 's/^/#   /' "$tmp/driver.out" "$tmp/driver.err"
 fi
 
-# A memcached client, all along: store a new value, read it back.
+# Memcached clients, all along: libmemcached's, a process per request,
+# storing a new value and reading it back; and one connection that times
+# each request, so that a stall of the program's loop shows.
+python3 - "$port" "$tmp/mc.stop" >"$tmp/ping.log" <<'EOF' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+answers = s.makefile("rb")
+times, bad = [], 0
+while not os.path.exists(sys.argv[2]):
+    t0 = time.monotonic()
+    s.sendall(b"version\r\n")
+    bad += not answers.readline().startswith(b"VERSION ")
+    times.append(time.monotonic() - t0)
+    time.sleep(0.002)
+times.sort()
+print(len(times), bad, int(times[len(times) // 2] * 1e6), int(times[-1] * 1e6))
+EOF
+ping=$!
 mkdir "$tmp/mc"
 (
 	i=0
@@ -88,23 +105,24 @@ mkdir "$tmp/mc"
 mc=$!
 
 # `baton status` every 100 ms, 40 times, under the load; latencies in µs.
+# Its answer goes to a variable, not a file: only the request is timed.
 latencies=() bad=0
 for i in $(seq 40); do
 	t0=$(date +%s%N)
-	"$baton" status --socket "$ctl" --json >"$tmp/out" 2>"$tmp/err"
+	answer=$("$baton" status --socket "$ctl" --json 2>&1)
 	rc=$?
 	t1=$(date +%s%N)
 	latencies+=("$(((t1 - t0) / 1000))")
-	if [ "$rc" -ne 0 ] || ! jq -e '.state == "running"' "$tmp/out" >/dev/null 2>&1; then
+	if [ "$rc" -ne 0 ] || ! jq -e '.state == "running"' <<<"$answer" >/dev/null 2>&1; then
 		bad=$((bad + 1))
-		echo "# status $i: exit $rc: $(cat "$tmp/out" "$tmp/err")"
+		echo "# status $i: exit $rc: $answer"
 	fi
 	sleep 0.1
 done
 if kill -0 "$driver" 2>/dev/null; then load=on; else load=off; fi
 touch "$tmp/mc.stop"
-wait "$mc"
-mc=
+wait "$mc" "$ping"
+mc= ping=
 kill -TERM "$driver" 2>/dev/null
 poll "the hostile clients to leave" 10 '! kill -0 "$driver" 2>/dev/null'
 wait "$driver"
@@ -126,6 +144,11 @@ else
 	not_ok "every kind of hostile client ran, and was let go by the server"
 	sed 's/^/#   /' "$tmp/driver.out" "$tmp/driver.err"
 fi
+
+read -r pings ping_bad ping_median ping_max <"$tmp/ping.log"
+echo "# memcached requests on one connection: ${pings:-none}, median $(ms "${ping_median:-0}") ms, max $(ms "${ping_max:-0}") ms"
+holds "each answered right ($ping_bad wrong), the slowest under 1000 ms" \
+	'[ "${pings:-0}" -ge 100 ] && [ "$ping_bad" -eq 0 ] && [ "$ping_max" -lt 1000000 ]'
 
 n_ok=$(grep -c '^ok' "$tmp/mc.log")
 echo "# memcached client: $n_ok set-and-get rounds"
