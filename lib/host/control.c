@@ -481,23 +481,30 @@ static void on_listener(struct watch *w, uint32_t events)
 	}
 }
 
-/* Clients past their deadline are answered so, or let go. */
+/*
+ * Clients past their deadline are answered so, or let go; the sweep comes
+ * again at the earliest deadline left, armed once: the newest clients come
+ * first, so arming at each would set the timerfd again for every client.
+ */
 static void sweep(struct timer *t, uint64_t now)
 {
 	struct control *ctl = container_of(t, struct control, sweep);
 	struct client *c, *next;
+	uint64_t first = 0;
 
 	for (c = ctl->clients; c; c = next) {
 		next = c->next;
 		if (c->state == UPDATING)
 			continue;
 		if (c->deadline_ns > now)
-			baton_loop_arm(ctl->host, &ctl->sweep, c->deadline_ns);
+			first = first && first < c->deadline_ns ? first : c->deadline_ns;
 		else if (c->state == READING)
 			reply(c, error_json("no request within 2000 ms"));
 		else
 			client_free(c);
 	}
+	if (first)
+		baton_loop_arm(ctl->host, &ctl->sweep, first);
 }
 
 static int control_init(struct baton_host *host, int listen_fd)
