@@ -38,6 +38,7 @@
 #include "host/host-internal.h"
 
 #define TRANSFER_MAGIC 0x42544658u	/* "BTFX" */
+#define EXIT_WAIT_MS 1000
 
 struct transfer_header {
 	uint32_t magic;
@@ -251,6 +252,9 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 		host->handed_over = true;
 		goto out;
 	}
+	/* One that said it failed is on its way out: let it exit, a while. */
+	if (a.type == 'E' && pidfd >= 0)
+		poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, EXIT_WAIT_MS);
 	if (pidfd >= 0)
 		pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
 	else
