@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Socket mode's fd transfer (lib/host/transfer.c): batches beyond the
+ * Socket mode's fd transfer (lib/host/socket.c): batches beyond the
  * kernel's per-message limit arrive in order; a confused or hostile sender
  * gets an error and leaks nothing into the receiver.
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -142,6 +143,14 @@ int main(void)
 		cmocka_unit_test(test_many_fds_in_order),
 		cmocka_unit_test(test_hostile_senders),
 	};
+	struct rlimit rl;
 
+	/* 600 fds and their copies: more than a soft limit of 1024 allows,
+	 * and less than any hard limit; raise it, as the programs that hand
+	 * over that many fds must. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
