@@ -141,7 +141,7 @@ expect "plan against a non-ELF binary" 2 plan "$img1" "$img2"
 
 # ---- schema lock / check ----
 expect "schema lock" 0 schema lock "$v1" -o "$tmp/v1.lock"
-if jq -e '.baton_schema_lock == 1 and (.schemas | length == 4)' "$tmp/v1.lock" >/dev/null; then
+if [ -s "$tmp/v1.lock" ] && jq -e '.baton_schema_lock == 1 and (.schemas | length == 4)' "$tmp/v1.lock" >/dev/null; then
 	ok "lock file lists the schemas"; else not_ok "lock file lists the schemas"; fi
 expect "schema check: same binary" 0 schema check "$v1" "$tmp/v1.lock"
 expect "schema check: v2 changed nothing locked" 0 schema check --json "$v2" "$tmp/v1.lock"
