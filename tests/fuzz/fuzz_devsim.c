@@ -629,6 +629,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	trace = getenv("FUZZ_DEVSIM_TRACE") != NULL;
 	devsim_log_quiet = !trace;
+	/*
+	 * The harness is devsim's client and devsim at once, and hands devsim
+	 * pipes whose other end it may have closed.  That devsim's own sends
+	 * never raise SIGPIPE is tests/integration/test_devsim.sh's to check,
+	 * on the real binary; here a SIGPIPE would end the run for nothing.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < NFDKINDS; i++)
 		fdpool[i] = -1;
 	snprintf(dir, sizeof(dir), "%s/fuzz_devsim.XXXXXX", tmp && *tmp ? tmp : "/tmp");
