@@ -385,13 +385,12 @@ static void abandon(struct baton_host *host, struct incoming *in, bool close_inh
  * came, and the keeper's channel and cell: it restores, and takes over in
  * our place.  Returns only when there is nowhere to go back to.
  */
-static int go_back(struct baton_host *host, struct incoming *in, int err,
+static int go_back(struct incoming *in, int err,
 		   const char *why)
 {
 	struct baton_handover hv = in->hv;
 	struct baton_env env;
 
-	(void)host;
 	if (hv.rollback || !in->image || !in->image->exec_path || !hv.prev_argv)
 		return err;	/* already the previous version, or nowhere to go */
 	hv.rollback = true;
@@ -422,7 +421,7 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 		return err;
 	}
 	abandon(host, in, false);
-	return go_back(host, in, err, why);
+	return go_back(in, err, why);
 }
 
 int baton_restore_finish(struct baton_host *host)
