@@ -37,6 +37,20 @@ wait_for() {
 	done
 }
 
+# idle N SECONDS OUT: N clients of the program that connect and send
+# nothing for SECONDS, in the background; returns once all have connected.
+idle() {
+	idle_out=$3
+	python3 -c "
+import socket, time
+conns = []
+for i in range($1):
+    s = socket.socket(socket.AF_UNIX); s.connect('$ctl'); conns.append(s)
+print('connected', flush=True)
+time.sleep($2)" >"$3" &
+	wait_for "$1 idle clients to connect" 'grep -q connected "$idle_out"'
+}
+
 # stop: end the program (whatever version and process it is now) with
 # SIGTERM, and its reaper; no process of it may have died any other way.
 stop() {
@@ -102,10 +116,7 @@ stop
 start stall HOST_PROG_SLOW_VALIDATE_MS=3000
 raw slow 4 &
 slow=$!
-for i in $(seq 30); do python3 -c "
-import socket, time
-s = socket.socket(socket.AF_UNIX); s.connect('$ctl'); time.sleep(3)" & done
-sleep 0.2
+idle 30 3 "$tmp/idle30"
 t0=$(date +%s%N)
 expect "status while a client sends a byte every 1.5 s and 30 others send nothing" 0 status --socket "$ctl" --json
 t1=$(date +%s%N)
@@ -144,22 +155,16 @@ chmod 600 "$ctl"
 chmod 700 "$tmp"
 p=$(status_field .pid)
 soft=$(prlimit --pid "$p" --nofile --noheadings --output SOFT)
-prlimit --pid "$p" --nofile="$(($(ls /proc/"$p"/fd | wc -l) + 4)):"
+lim=$(($(ls /proc/"$p"/fd | wc -l) + 4))
+prlimit --pid "$p" --nofile="$lim:"
 # Idle clients take what is left, for the 2 s a request may take.
-python3 -c "
-import socket, sys, time
-conns = []
-for i in range(20):
-    s = socket.socket(socket.AF_UNIX); s.connect('$ctl'); conns.append(s)
-print('connected', flush=True)
-time.sleep(1.5)" >"$tmp/idle" &
-wait_for "the idle clients to connect" 'grep -q connected "$tmp/idle"'
-sleep 0.1	# for the program to accept what it can
+idle 20 1.5 "$tmp/idle20"
+wait_for "the program's fd table to be full" '[ "$(ls /proc/"$p"/fd | wc -l)" -ge "$lim" ]'
 expect "with the fd table full, a client is answered" 2 status --socket "$ctl" --json
 holds "and told it is the fd table: Too many open files" 'grep -q "Too many open files" "$tmp/err"'
 t0=$(awk '{print $14 + $15}' /proc/"$p"/stat)
 for i in 1 2 3 4 5; do "$baton" status --socket "$ctl" >/dev/null 2>&1; done
-sleep 1
+sleep 1	# the window the CPU time is measured over
 t1=$(awk '{print $14 + $15}' /proc/"$p"/stat)
 holds "and the program does not spin on it ($((t1 - t0)) ticks of CPU in a second)" '[ $((t1 - t0)) -lt 20 ]'
 wait_for "the idle clients to be gone" '"$baton" status --socket "$ctl" >/dev/null 2>&1'
