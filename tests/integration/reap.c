@@ -14,6 +14,15 @@
  *	PID NAME exit STATUS
  *	PID NAME signal NUMBER
  *
+ * Sanitizers in any of those processes report to files, not to a stderr
+ * a test may not read: reap points ASan's, LSan's and UBSan's log_path
+ * into a directory of its own.  When every process has ended, each report
+ * found there is copied to reap's stderr and logged as
+ *
+ *	PID NAME report LINES
+ *
+ * and reap exits with 125: a report is a failure whatever the exit status.
+ *
  * -t SECONDS: after that, every descendant still there is killed, logged
  * as it ends, and reap exits with 124.  Otherwise its exit status is
  * COMMAND's (128 + the signal that ended it).
@@ -31,6 +40,13 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t timed_out;
+
+/* The processes that ended, for naming the ones that left a report. */
+static struct ended {
+	pid_t pid;
+	char name[64];
+} *ended;
+static size_t n_ended;
 
 static void on_alarm(int sig)
 {
@@ -51,6 +67,88 @@ static void comm(pid_t pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 	if (f)
 		fclose(f);
+}
+
+static void remember(pid_t pid, const char *name)
+{
+	struct ended *grown = realloc(ended, (n_ended + 1) * sizeof(*ended));
+
+	if (!grown)
+		return;	/* only the name in a report's line is lost */
+	ended = grown;
+	ended[n_ended].pid = pid;
+	snprintf(ended[n_ended].name, sizeof(ended[n_ended].name), "%s", name);
+	n_ended++;
+}
+
+static const char *name_of(pid_t pid)
+{
+	for (size_t i = 0; i < n_ended; i++)
+		if (ended[i].pid == pid)
+			return ended[i].name;
+	return "?";
+}
+
+/*
+ * Each sanitizer writes to @dir/<its name>.PID.  Appended to the options
+ * the caller set, since the last setting of an option wins.
+ */
+static int redirect_reports(const char *dir)
+{
+	static const char *const vars[][2] = {
+		{ "ASAN_OPTIONS", "asan" },
+		{ "LSAN_OPTIONS", "lsan" },
+		{ "UBSAN_OPTIONS", "ubsan" },
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *old = getenv(vars[i][0]);
+		char value[4096];
+
+		snprintf(value, sizeof(value), "%s%slog_path=%s/%s", old ? old : "",
+			 old && *old ? ":" : "", dir, vars[i][1]);
+		if (setenv(vars[i][0], value, 1))
+			return -1;
+	}
+	return 0;
+}
+
+/* Copies every report in @dir to stderr and @log, removes it; the count. */
+static int collect_reports(const char *dir, FILE *log)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int reports = 0;
+
+	while (d && (de = readdir(d)) != NULL) {
+		const char *dot = strrchr(de->d_name, '.');
+		char path[4096 + 256 + 2], line[4096];
+		int lines = 0;
+		pid_t pid;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || !dot)
+			continue;
+		pid = (pid_t)atoi(dot + 1);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		f = fopen(path, "r");
+		fprintf(stderr, "reap: a sanitizer report from process %d (%s):\n",
+			(int)pid, name_of(pid));
+		while (f && fgets(line, sizeof(line), f)) {
+			fputs(line, stderr);
+			lines++;
+		}
+		if (f)
+			fclose(f);
+		if (log)
+			fprintf(log, "%d %s report %d\n", (int)pid, name_of(pid), lines);
+		unlink(path);
+		reports++;
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+	return reports;
 }
 
 /* SIGKILL every child we have now; those orphaned by it come to us next. */
@@ -83,8 +181,9 @@ static void kill_children(void)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
-	const char *log_path = NULL;
-	int opt, status = 0, seconds = 0;
+	const char *log_path = NULL, *tmpdir = getenv("TMPDIR");
+	int opt, status = 0, seconds = 0, reports;
+	char reports_dir[4096];
 	bool main_done = false;
 	pid_t main_pid;
 	FILE *log = NULL;
@@ -106,6 +205,12 @@ int main(int argc, char **argv)
 		perror(log_path);
 		return 2;
 	}
+	snprintf(reports_dir, sizeof(reports_dir), "%s/reap-reports.XXXXXX",
+		 tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (!mkdtemp(reports_dir) || redirect_reports(reports_dir)) {
+		perror("reap: a directory for sanitizer reports");
+		return 2;
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1)) {
 		perror("reap: PR_SET_CHILD_SUBREAPER");
 		return 2;
@@ -114,6 +219,7 @@ int main(int argc, char **argv)
 	main_pid = fork();
 	if (main_pid < 0) {
 		perror("reap: fork");
+		rmdir(reports_dir);
 		return 2;
 	}
 	if (!main_pid) {
@@ -140,6 +246,7 @@ int main(int argc, char **argv)
 			break;	/* ECHILD: nobody left */
 		}
 		comm(si.si_pid, name, sizeof(name));
+		remember(si.si_pid, name);
 		while (waitpid(si.si_pid, &st, 0) < 0 && errno == EINTR)
 			;
 		if (log) {
@@ -157,7 +264,9 @@ int main(int argc, char **argv)
 		if (timed_out)
 			kill_children();
 	}
+	reports = collect_reports(reports_dir, log);
 	if (log)
 		fclose(log);
-	return timed_out ? 124 : main_done ? status : 2;
+	free(ended);
+	return timed_out ? 124 : reports ? 125 : main_done ? status : 2;
 }

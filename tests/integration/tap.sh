@@ -6,11 +6,20 @@
 #   ok NAME / not_ok NAME         a result (not_ok shows the last output)
 #   expect NAME STATUS ARGS...    run baton ARGS: stdout in $tmp/out,
 #                                 stderr in $tmp/err; check the exit status
+#                                 and that every process it led to is
+#                                 accounted for (see below)
 #   check NAME JQ_EXPR            the last output is not empty and
 #                                 satisfies the expression
 #   holds NAME SHELL_EXPR         the shell expression, evaluated, is true
+#   accounted NAME LOG [ERE]      every process in reap's LOG exited 0, or
+#                                 its line matches ERE; no sanitizer report
 #   tap_done                      the plan and the closing count; the exit
 #                                 status of the script
+#
+# Every program a script starts runs under reap (tests/integration/reap.c,
+# its path in $REAP, set by meson): a crash, an unexpected exit status or
+# a sanitizer report in any process the program leads to fails the check
+# that started it, with reap's log and the report.
 # shellcheck shell=sh
 
 tmp=$(mktemp -d)
@@ -36,14 +45,40 @@ not_ok() {
 	return 0
 }
 
+# accounted NAME LOG [ERE]: no line of LOG but "exit 0" ones and those
+# matching ERE (reap logs "PID NAME exit N", "PID NAME signal N" and
+# "PID NAME report LINES"); a report never matches.
+accounted() {
+	if grep -v ' exit 0$' "$2" | grep -Ev "${3:-^\$}" | grep -q . ||
+	   grep -q '^[0-9]* [^ ]* report ' "$2"; then
+		echo "# processes, one of which ended unexpectedly or reported:"
+		sed 's/^/#   /' "$2"
+		not_ok "$1"
+		return 1
+	fi
+	ok "$1"
+}
+
+# expect NAME STATUS ARGS...: baton ARGS under reap, for at most 60 s.
+# Only baton's own line may show STATUS; any other process must exit 0.
 expect() {
 	what=$1 status=$2
 	shift 2
-	"$baton" "$@" >"$tmp/out" 2>"$tmp/err"
+	if [ -z "${REAP:-}" ]; then
+		echo "# REAP is not set: tap.sh runs every program under reap"
+		not_ok "$what"
+		return
+	fi
+	: >"$tmp/procs"
+	"$REAP" -l "$tmp/procs" -t 60 -- "$baton" "$@" >"$tmp/out" 2>"$tmp/err"
 	got=$?
-	if [ "$got" -eq "$status" ]; then ok "$what"; else
+	if [ "$got" -eq "$status" ] &&
+	   ! grep -v ' exit 0$' "$tmp/procs" | grep -Evq "^[0-9]+ baton exit $status\$"; then
+		ok "$what"
+	else
 		echo "# exit $got, expected $status: baton $*"
 		sed 's/^/#   /' "$tmp/out" | head -20
+		sed 's/^/#   process: /' "$tmp/procs"
 		not_ok "$what"
 	fi
 }

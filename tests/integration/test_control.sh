@@ -11,8 +11,11 @@ v2=$dir/host-prog-v2
 . "$(dirname "$0")/tap.sh"
 ctl=$tmp/ctl
 
+# The program runs under reap: every version and keeper it leads to is
+# logged in $tmp/prog.procs as it ends.  $pid is whichever process is the
+# program now, killed on exit.
 cleanup() {
-	[ -n "${new_pid:-}" ] && kill "$new_pid" 2>/dev/null
+	[ -n "${reaper:-}" ] && kill "$reaper" 2>/dev/null
 	tap_cleanup
 }
 trap cleanup EXIT
@@ -23,14 +26,15 @@ next_line() {
 }
 
 mkfifo "$tmp/fifo"
-"$v1" --control "$ctl" >"$tmp/fifo" 2>"$tmp/prog.err" &
-pid=$!
+"$REAP" -l "$tmp/prog.procs" -t 120 -- "$v1" --control "$ctl" >"$tmp/fifo" 2>"$tmp/prog.err" &
+reaper=$!
 exec 3<"$tmp/fifo"
 next_line
 check "v1 started" '.event == "started" and .version == 1'
+pid=$(jq .pid "$tmp/out")
 next_line
 check "v1 listens" '.event == "listening"'
-start_pid=$(jq .pid "$tmp/out")
+start_pid=$pid
 
 if [ "$(stat -c %a "$ctl")" = 600 ]; then ok "the control socket is 0600"; else not_ok "the control socket is 0600"; fi
 
@@ -63,16 +67,21 @@ expect "socket mode: v2 -> v2 in a new process" 0 update --socket "$ctl" --to "$
 check "the new process answers: updated, socket mode, generation 2" '.outcome == "updated" and .mode == "socket" and .generation == 2 and .blackout_ms > 0'
 next_line
 check "the new process restored everything" ".event == \"restored\" and .version == 2 and .pid != $start_pid and .region_ok and .pipe_bytes == 13 and .eventfd == 5"
-new_pid=$(jq .pid "$tmp/out")
+pid=$(jq .pid "$tmp/out")
 next_line
 check "and listens on the same socket" '.event == "listening"'
-if kill -0 "$start_pid" 2>/dev/null; then
-	wait "$start_pid" 2>/dev/null
-fi
-if kill -0 "$start_pid" 2>/dev/null; then not_ok "the old process exited"; else ok "the old process exited"; fi
-pid=$new_pid
+# reap logs each process as it ends: the old one's line, within 10 s.
+holds "the old process exited 0" \
+	'timeout 10 tail -n +1 -f "$tmp/prog.procs" | grep -q -m 1 "^$start_pid host-prog-v2 exit 0\$"'
 expect "status from the new process" 0 status --socket "$ctl" --json
 check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and ([.sessions[].fds[]] | length == 4)'
 expect "no program at the socket" 2 status --socket "$tmp/nobody"
+
+kill -TERM "$pid"
+wait "$reaper"
+reaper=
+accounted "every process of the program exited 0 - the dry runs, the keepers, the old process - but the last, by our SIGTERM" \
+	"$tmp/prog.procs" "^$pid host-prog-v2 signal 15\$"
+holds "the program said nothing on stderr" '! [ -s "$tmp/prog.err" ]'
 
 tap_done
