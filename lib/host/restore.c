@@ -158,9 +158,6 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 	const struct baton_image *img = in->image;
 	struct baton_session *session = NULL;
 
-	/* What the previous version sent must be what its image lists. */
-	if (in->hv.n_fds != img->n_fds)
-		return -EBADF;
 	for (size_t i = 0; i < img->n_fds; i++) {
 		const struct baton_image_fd *f = &img->fds[i];
 		int fd = in->hv.fds[i], err;
@@ -321,6 +318,11 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	if (!baton_plan_ok(in->decisions, n) && !in->hv.force)
 		return baton_diag_set(why, BATON_ERR_REFUSED, NULL,
 				      "a mandatory device would not be bound");
+	/* What the previous version sent must be what its image lists. */
+	if (in->hv.n_fds != in->image->n_fds)
+		return baton_diag_set(why, EBADF, NULL,
+				      "the previous version handed over %zu fds, its image lists %zu",
+				      in->hv.n_fds, in->image->n_fds);
 	regions = calloc(in->image->n_regions + 1, sizeof(*regions));
 	if (!regions)
 		return baton_diag_set(why, ENOMEM, NULL, NULL);

@@ -19,6 +19,9 @@
  *     back), dies or never ends
  *   HOST_PROG_KILL_RESTORE=1, HOST_PROG_HANG_RESTORE=1: the v2 driver dies
  *     (SIGKILL) or never returns in restore
+ *   HOST_PROG_DROP_FD=1: v2, started by an exec-mode update, drops the
+ *     last fd number from BATON_FDS before Baton reads it, as a buggy or
+ *     hostile previous version would hand over one fd short
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -436,6 +439,20 @@ static void own_restore_work(struct baton_host *host)
 	}
 }
 
+/* HOST_PROG_DROP_FD: the dry run, which has no fds, is left alone. */
+static void drop_last_fd(void)
+{
+	const char *fds = getenv("BATON_FDS");
+	char *copy, *comma;
+
+	if (!fds || getenv("BATON_DRY_RUN") || !(copy = strdup(fds)))
+		return;
+	comma = strrchr(copy, ',');
+	*(comma ? comma : copy) = '\0';
+	setenv("BATON_FDS", copy, 1);
+	free(copy);
+}
+
 int main(int argc, char **argv)
 {
 	const struct baton_host_opts opts = {
@@ -456,6 +473,8 @@ int main(int argc, char **argv)
 	struct baton_region *r;
 	int err, i;
 
+	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_DROP_FD"))
+		drop_last_fd();
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--update-to") && i + 1 < argc)
 			target = argv[++i];
@@ -495,6 +514,7 @@ int main(int argc, char **argv)
 	if (err) {
 		printf("{\"event\":\"create-failed\",\"version\":%d,\"error_text\":\"%s\"}\n",
 		       HOST_PROG_VERSION, baton_strerror(err));
+		free(target_argv);
 		return 1;
 	}
 	if (baton_host_restored(host)) {
