@@ -428,8 +428,10 @@ def check_log(final, killed, socket_old_kills, err):
     bad, gave_up = [], []
     for line in log.splitlines():
         pid, name, how, code = line.split()
-        if how == "signal" and not ((code == "9" and int(pid) in killed) or
-                                    (code == "15" and final and int(pid) == final["pid"])):
+        if how == "report":
+            bad.append(line)    # a sanitizer's report, on reap's stderr
+        elif how == "signal" and not ((code == "9" and int(pid) in killed) or
+                                      (code == "15" and final and int(pid) == final["pid"])):
             bad.append(line)
         elif how == "exit" and code != "0":
             (gave_up if name.startswith("kvcache") else bad).append(line)
