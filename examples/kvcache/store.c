@@ -998,22 +998,53 @@ static int count_item(const struct kv_item_v1 *it, void *arg)
 	return 0;
 }
 
+/*
+ * @key as one line of printable text, for a message: a damaged region's
+ * key may hold any byte, and the message ends up in a log line and in the
+ * control socket's answer.  What does not fit @buf is cut, marked "...".
+ */
+static const char *key_text(const char *key, size_t nkey, char *buf,
+			    size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0, i;
+
+	/* Room left for the widest byte, \xNN, and for "..." and its NUL. */
+	for (i = 0; i < nkey && n + 8 <= len; i++) {
+		uint8_t c = (uint8_t)key[i];
+
+		if (c > ' ' && c < 0x7f && c != '"' && c != '\\') {
+			buf[n++] = (char)c;
+			continue;
+		}
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[c >> 4];
+		buf[n++] = hex[c & 0xf];
+	}
+	strcpy(buf + n, i < nkey ? "..." : "");
+	return buf;
+}
+
 static int insert_item(const struct kv_item_v1 *it, void *arg)
 {
 	struct convert *cv = arg;
 	struct kv_store *st = &cv->dst;
 	const char *key = (const char *)(it + 1);
 	uint32_t hash = key_hash(key, it->nkey);
+	char text[64];
 	uint64_t off;
 	KV_ITEM *dup;
 	int ret;
 
+	/* Validation checks lists, not keys: a region can hold a key twice,
+	 * and v2 would then serve one of them and count both. */
 	ret = find(st, key, it->nkey, hash, &dup, &off);
-	if (ret == KV_OK)
-		return corrupt(st, "key \"%.*s\" is in the v1 region twice",
-			       (int)it->nkey, key);
 	if (ret < 0)
 		return ret;
+	if (ret != KV_NOT_FOUND)
+		return corrupt(st, "key \"%s\" is in the v1 region twice",
+			       key_text(key, it->nkey, text, sizeof(text)));
 	ret = class_pop(st, class_for(region(st), sizeof(KV_ITEM) + it->nkey +
 				      (uint64_t)it->nbytes), &off);
 	if (ret == -ENOMEM)

@@ -452,6 +452,8 @@ static inline void kv_store_stats(const struct kv_store *st,
  * The counters and the cas sequence carry over.
  *
  * With a NULL @new_base, it only validates @old_base and sets @needed.
+ * One damage only building finds: a key the v1 region holds twice, refused
+ * with -EBADMSG and @new_base left partly written, to be thrown away.
  *
  * Return: 0; -ENOSPC when @new_size is smaller than @needed; -EPROTO when
  * @old_base is not a v1 region; -EBADMSG when it is damaged; -EINVAL for a

@@ -3,8 +3,9 @@
  * kvcache's item store (examples/kvcache/store.c), both builds in one
  * program: the operations of each version, a region attached at another
  * address, damaged regions refused or detected without a crash, v1
- * regions converted by v2 with every item intact, and each version
- * refusing the other's regions.  The clock is the tests': `now` below.
+ * regions converted by v2 with every item intact (and refused, untouched,
+ * when damaged: a key held twice), and each version refusing the other's
+ * regions.  The clock is the tests': `now` below.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -877,6 +878,56 @@ static void test_convert_refuses(void **state)
 	free(r2);
 }
 
+/*
+ * A v1 region holding a key twice: the second item's key rewritten in
+ * place, every list and length still valid, so only the converter's own
+ * look-up finds it.  The conversion is refused, saying which key (its
+ * bytes made printable: the message is one line), and the v1 region is
+ * left as it was, for v1 to go on with every item.
+ */
+static void test_convert_refuses_twins(void **state)
+{
+	struct kv_store v1;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION);
+	void *snapshot = region_alloc(REGION);
+	void *dst = region_alloc(REGION);
+	struct kv_stats before, after;
+	struct kv_err err;
+	size_t needed;
+	char *key;
+
+	(void)state;
+	/* Zero, as a memfd reads: the whole region is compared below. */
+	memset((uint8_t *)old + hdr(&v1)->arena_off, 0,
+	       REGION - hdr(&v1)->arena_off);
+	fill(&v1, 50);
+	assert_int_equal(put(&v1, KV_SET, "twin\n-A", "first", 0), KV_OK);
+	assert_int_equal(put(&v1, KV_SET, "twin\n-B", "second", 0), KV_OK);
+	fill(&v1, 50);	/* the twins amid other items, in the LRU order */
+	key = (char *)(item_at(&v1, item_offset(&v1, "twin\n-B")) + 1);
+	key[6] = 'A';
+	kv_store_stats(&v1, &before);
+	memcpy(snapshot, old, REGION);
+
+	assert_int_equal(kv_region_convert_v1_to_v2(old, REGION, NULL, 0,
+						     &needed, &err), 0);
+	assert_int_equal(kv_region_convert_v1_to_v2(old, REGION, dst, needed,
+						     &needed, &err), -EBADMSG);
+	assert_string_equal(err.msg,
+			    "key \"twin\\x0a-A\" is in the v1 region twice");
+	assert_memory_equal(old, snapshot, REGION);
+
+	assert_int_equal(kv_store_attach(&v1, &kv_store_v1_ops, old, REGION), 0);
+	kv_store_stats(&v1, &after);
+	assert_int_equal(after.curr_items, before.curr_items);
+	assert_int_equal(after.curr_items, 52);
+	assert_filled(&v1, 50);
+	assert_value(&v1, "twin\n-A", "first");
+	free(dst);
+	free(snapshot);
+	free(old);
+}
+
 #define BOTH(fn)							\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v1_ops),	\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v2_ops)
@@ -902,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_convert),
 		cmocka_unit_test(test_convert_needs_room),
 		cmocka_unit_test(test_convert_refuses),
+		cmocka_unit_test(test_convert_refuses_twins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
