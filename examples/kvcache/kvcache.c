@@ -15,8 +15,10 @@
  *
  *  - the item region: kv_server_adopt_region() with a region a previous
  *    version formatted (it is validated; a v2 server given a v1 region is
- *    told so, and converts it with kv_region_convert_v1_to_v2()), or a new
- *    one to format;
+ *    told so, and converts it with kv_region_convert_v1_to_v2() into a new
+ *    one), or a new one to format.  A v1 region that was converted is let
+ *    go of only once v2 has taken over: until then the update can roll
+ *    back, and v1 comes back on it;
  *  - the listening socket: kv_server_adopt_listener();
  *  - every client connection: its socket and its struct kv_conn_state
  *    (input not yet executed, answers not yet sent, a data block being

@@ -1,27 +1,91 @@
 #!/bin/bash
 # kvcache lives through updates: v1 -> v2 in exec mode (the item layout
-# changes: v2 converts the v1 region), then v2 -> v2 in socket mode, then a
-# refused v2 -> v1.  Items stored before are all there (read back with
-# libmemcached-tools' memccat), a client connected before each update keeps
-# using the same connection, new clients connect.  TAP output.  bash: the
+# changes: v2 converts the v1 region into a new one and lets go of v1's once
+# it has taken over), then v2 -> v2 in socket mode, then a refused v2 -> v1.
+# Items stored before are all there (read back with libmemcached-tools'
+# memccat), a client connected before each update keeps using the same
+# connection, new clients connect.  And the ways a conversion fails: a v2
+# that converts and then cannot take over, one that runs out of memory
+# converting, one given a v1 region holding a key twice; each time v1 comes
+# back in the same process, with its region and every item.
+#
+# Each server runs under reap, which accounts for every process it leads
+# to (the versions the updates exec or start, the keepers, the dry runs):
+# found through /proc below reap, never by name; at the end each server is
+# stopped with SIGTERM and every one of its processes must have exited 0,
+# with no sanitizer report.  Every wait is bounded.  TAP output.  bash: the
 # held connection is /dev/tcp.
 #
-# usage: test_kvcache_update.sh BATON KVCACHE_V1 KVCACHE_V2
+# usage: test_kvcache_update.sh BATON KVCACHE_V1 KVCACHE_V2 REAP
 set -u
-baton=$1 v1=$2 v2=$3
+baton=$1 v1=$2 v2=$3 reap=$4
+# tap.sh's expect runs baton under reap when it is told where reap is.
+export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
-ctl=$tmp/ctl
-pids=
+reapers=
 
+if ! [ -e "/proc/$$/task/$$/children" ]; then
+	echo "Bail out! /proc/PID/task/TID/children is missing (CONFIG_PROC_CHILDREN): the test finds processes there"
+	exit 1
+fi
+
+# descendants PID: every process below PID, from /proc.
+descendants() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# Whatever happened, nothing a server led to is left running.
 cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	local r left i
+	for r in $reapers; do
+		for i in 1 2 3 4 5; do
+			left=$(descendants "$r")
+			[ -z "$left" ] && break
+			# shellcheck disable=SC2086 # one pid per word
+			kill -KILL $left 2>/dev/null
+		done
+	done
 	tap_cleanup
 }
 trap cleanup EXIT
 
-# The server's next stdout line, within 10 s.
+# wait_for WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms.
+wait_for() {
+	local end=$((SECONDS + $2))
+	until eval "$3"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# gave up after $2 s waiting for: $1"
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# serve NAME BINARY ARGS...: run the server under reap, its stdout on a
+# FIFO read through fd $out_fd, its processes logged in $tmp/NAME.procs;
+# sets $reaper, $prog (its pid, reap's child) and $port from the line
+# saying where it listens.
+serve() {
+	local name=$1
+	shift
+	mkfifo "$tmp/$name.out"
+	"$reap" -l "$tmp/$name.procs" -t 110 -- "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	reaper=$!
+	reapers="$reapers $reaper"
+	exec {out_fd}<"$tmp/$name.out"
+	next_line "$out_fd"
+	port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' <<<"$line")
+	prog=$(descendants "$reaper")
+}
+
+# next_line FD: the server's next stdout line, in $line, within 10 s.
 next_line() {
-	timeout 10 bash -c 'IFS= read -r line && printf "%s\n" "$line"' <&3 >"$tmp/line"
+	line=
+	IFS= read -r -t 10 line <&"$1" || echo "# no line from the server within 10 s"
 }
 
 # ask TEXT: send on the held connection, read one line back within 5 s.
@@ -35,17 +99,81 @@ same() { # NAME GOT WANT
 	if [ "$2" = "$3" ]; then ok "$1"; else echo "# got '$2', want '$3'"; not_ok "$1"; fi
 }
 
-mkfifo "$tmp/fifo"
-"$v1" --port 0 --memory 8 --control "$ctl" >"$tmp/fifo" 2>"$tmp/server.err" &
-pids=$!
-exec 3<"$tmp/fifo"
-next_line
-port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/line")
+# regions CTL: the program's regions as "LABEL SIZE ...", from its status.
+regions() {
+	"$baton" status --socket "$1" --json 2>/dev/null |
+		jq -r '[.regions[] | "\(.label) \(.size)"] | join(" ")'
+}
+
+# stop NAME REAPER CTL: the program, the one process left below REAPER and
+# the one its control socket names, is sent SIGTERM; then every process
+# the server led to must have ended with exit 0 (or that SIGTERM), reap
+# must have found no sanitizer report, and nothing is left.
+stop() {
+	local name=$1 reaper=$2 ctl=$3 p left status
+	p=$("$baton" status --socket "$ctl" --json 2>/dev/null | jq -r .pid)
+	if wait_for "$name's program ($p) to be the one process left" 10 \
+		'left=$(descendants "$reaper" | tr "\n" " "); [ "$left" = "$p " ]'; then
+		ok "$name: the program is the one process left (pid $p)"
+	else
+		echo "# processes left: $left"
+		not_ok "$name: the program is the one process left (pid $p)"
+	fi
+	# shellcheck disable=SC2086 # one pid per word
+	kill -TERM $left
+	if wait_for "$name's processes to end after SIGTERM" 10 '! kill -0 "$reaper" 2>/dev/null'; then
+		wait "$reaper"
+		status=$?
+	else
+		cleanup_one "$reaper"
+		status=timeout
+	fi
+	sed "s/^/# $name: /" "$tmp/$name.procs"
+	if [ "$status" = 0 ] &&
+	   ! grep -v ' exit 0$' "$tmp/$name.procs" | grep -vq "^$p [^ ]* signal 15\$" &&
+	   ! grep -q ' report [0-9]*$' "$tmp/$name.procs"; then
+		ok "$name: every process ended well ($(wc -l <"$tmp/$name.procs") of them)"
+	else
+		echo "# reap: $status"
+		not_ok "$name: every process ended well"
+	fi
+}
+
+# said NAME SERVER [ERE...]: the server's stderr is those lines, in order.
+said() {
+	local name=$1 server=$2 re i=0 good=1 lines
+	shift 2
+	mapfile -t lines <"$tmp/$server.err"
+	[ "${#lines[@]}" = "$#" ] || good=0
+	for re in "$@"; do
+		[[ ${lines[i]-} =~ $re ]] || good=0
+		i=$((i + 1))
+	done
+	if [ "$good" = 1 ]; then ok "$name"; else
+		sed 's/^/#   stderr: /' "$tmp/$server.err" | head -20
+		not_ok "$name"
+	fi
+}
+
+cleanup_one() {
+	local left
+	left=$(descendants "$1")
+	# shellcheck disable=SC2086 # one pid per word
+	[ -n "$left" ] && kill -KILL $left
+	wait "$1"
+}
+
+# ---- v1 -> v2, once with a take-over that fails, then for real ----
+ctl=$tmp/ctl
+# The first version an update starts fails its take-over, once.
+BATON_FAULT=take-over:error@new BATON_FAULT_ONCE=$tmp/take-over.once \
+	serve one "$v1" --port 0 --memory 8 --control "$ctl"
+one_fd=$out_fd one_reaper=$reaper v1pid=$prog
 [ -n "$port" ] && ok "v1 listens on $port" || not_ok "v1 listens"
 servers="--servers=127.0.0.1:$port"
 
 for i in $(seq 1 50); do printf 'value-%d' "$i" >"$tmp/item$i"; done
-if (cd "$tmp" && memccp "$servers" item*) 2>"$tmp/err"; then ok "50 items stored with memccp"; else not_ok "50 items stored with memccp"; fi
+if (cd "$tmp" && timeout 10 memccp "$servers" item*) 2>"$tmp/err"; then ok "50 items stored with memccp"; else not_ok "50 items stored with memccp"; fi
 
 exec 5<>"/dev/tcp/127.0.0.1/$port"
 ask 'set held 7 0 5\r\nhello\r\n'
@@ -54,16 +182,29 @@ same "a held connection stores" "$reply" "STORED"
 check_items() { # NAME
 	local bad=0
 	for i in 1 17 50; do
-		[ "$(memccat "$servers" "item$i" 2>/dev/null)" = "value-$i" ] || bad=1
+		[ "$(timeout 10 memccat "$servers" "item$i" 2>/dev/null)" = "value-$i" ] || bad=1
 	done
 	[ "$bad" = 0 ] && ok "$1" || not_ok "$1"
 }
 
+v1_regions=$(regions "$ctl")
+echo "# v1's regions: $v1_regions"
+expect "update v1 -> v2 whose take-over fails" 1 update --socket "$ctl" --to "$v2" --json
+check "rolled back" '.outcome == "rolled-back"'
+expect "status after the rollback" 0 status --socket "$ctl" --json
+check "v1 is back in the same process" ".program == \"kvcache-v1 0.1.0\" and .pid == $v1pid"
+# v2 converted into a region of its own before it failed: v1's must still
+# be there, as it was, for v1.
+holds "v1 has its item region back: $(regions "$ctl")" '[ "$(regions "$ctl")" = "items-v1 8388608" ]'
+check_items "the items are all there after the rollback"
+
 expect "update v1 -> v2 (exec)" 0 update --socket "$ctl" --to "$v2" --json
 check "updated; the store device converted by schema" '.outcome == "updated" and .mode == "exec" and (.decisions[] | select(.driver == "kvstore") | .action == "convert")'
-next_line
 check_items "items stored by v1 are read back from v2"
 expect "status after the conversion" 0 status --socket "$ctl" --json
+check "v2 is running, in the same process" ".program == \"kvcache-v2 0.1.0\" and .pid == $v1pid"
+# Taken over: v1's region, and the connections saved at PREPARE, are let go.
+echo "# regions: v1 had $v1_regions; v2 has $(regions "$ctl")"
 check "v2 kept its converted region and let go of v1's and of the saved connections" '[.regions[].label] == ["items-v2"]'
 ask 'get held\r\n'
 same "the connection held across the update answers" "$reply" "VALUE held 7 5"
@@ -74,9 +215,6 @@ same "it is v2 answering" "$reply" "VERSION 2.0.0-kvcache-baton0.1.0"
 
 expect "update v2 -> v2 (socket mode, a new process)" 0 update --socket "$ctl" --to "$v2" --mode socket --json
 check "updated in socket mode" '.outcome == "updated" and .mode == "socket"'
-next_line
-# The new process, found by its control socket path, unique to this test.
-pids="$pids $(pgrep -f -- "--control $ctl" | tr '\n' ' ')"
 check_items "items still there after the socket-mode update"
 ask 'incr missing 1\r\n'
 same "the held connection still works in the new process" "$reply" "NOT_FOUND"
@@ -91,34 +229,32 @@ exec 6<>"/dev/tcp/127.0.0.1/$port"
 printf 'get item2\r\n' >&6
 IFS= read -r -t 5 reply <&6
 same "a new client connects and reads" "${reply%$'\r'}" "VALUE item2 0 7"
+exec 5>&- 6>&-
+
+stop one "$one_reaper" "$ctl"
+exec {one_fd}<&-
+said "the first server said nothing on stderr" one
 
 # ---- a v2 that cannot convert the items: v1 comes back with every one ----
 ctl2=$tmp/ctl2
-"$v1" --port 0 --memory 64 --control "$ctl2" >"$tmp/fifo" 2>"$tmp/server2.err" &
-v1pid=$!
-pids="$pids $v1pid"
-next_line
-port2=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/line")
+serve two "$v1" --port 0 --memory 64 --control "$ctl2"
+two_fd=$out_fd two_reaper=$reaper v1pid=$prog
+port2=$port
 python3 - "$port2" <<'EOF2'
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
 s.sendall(b"".join(b"set many%d 0 0 %d\r\nvalue-%d\r\n" % (i, len(b"value-%d" % i), i)
                    for i in range(20000)))
 got = b""
 while got.count(b"STORED\r\n") < 20000:
     got += s.recv(1 << 20)
 EOF2
-# Room for v2 itself, not for a second copy of the items: converting fails.
-vm=$(awk '/VmSize/ {print $2}' /proc/"$v1pid"/status)
-prlimit --pid "$v1pid" --as=$(((vm + 512) * 1024)):
-expect "update to a v2 that runs out of memory converting" 1 update --socket "$ctl2" --to "$v2" --json
-check "rolled back, and the client is told why" '.outcome == "rolled-back" and (.error | test("converting the v1 items: .*memory"))'
-expect "the program answers" 0 status --socket "$ctl2" --json
-check "it is v1, generation 0, in the same process" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid"
-prlimit --pid "$v1pid" --as=unlimited:
-python3 - "$port2" >"$tmp/count" <<'EOF2'
+
+# count_items FILE: how many of the 20000 are there with their value.
+count_items() {
+	python3 - "$port2" >"$1" <<'EOF2'
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
 f = s.makefile("rb")
 good = 0
 for base in range(0, 20000, 500):
@@ -128,11 +264,57 @@ for base in range(0, 20000, 500):
         good += f.readline() == b"value-" + key[4:] + b"\r\n"
 print(good)
 EOF2
+}
+
+# Room for v2 itself, not for a second copy of the items: converting fails.
+vm=$(awk '/VmSize/ {print $2}' /proc/"$v1pid"/status)
+prlimit --pid "$v1pid" --as=$(((vm + 512) * 1024)):
+expect "update to a v2 that runs out of memory converting" 1 update --socket "$ctl2" --to "$v2" --json
+check "rolled back, and the client is told why" '.outcome == "rolled-back" and (.error | test("converting the v1 items: .*memory"))'
+expect "the program answers" 0 status --socket "$ctl2" --json
+check "it is v1, generation 0, in the same process, with its region" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid and [.regions[].label] == [\"items-v1\"]"
+prlimit --pid "$v1pid" --as=unlimited:
+count_items "$tmp/count"
 holds "all 20000 items are there, each with its value" '[ "$(cat "$tmp/count")" = 20000 ]'
 bad=0
 for i in 0 1 9999 19999; do
-	[ "$(memccat "--servers=127.0.0.1:$port2" "many$i" 2>/dev/null)" = "value-$i" ] || bad=1
+	[ "$(timeout 10 memccat "--servers=127.0.0.1:$port2" "many$i" 2>/dev/null)" = "value-$i" ] || bad=1
 done
 holds "and read back as they were stored (memccat)" '[ "$bad" = 0 ]'
+
+# ---- a v1 region holding a key twice: v2 refuses it, v1 goes on ----
+# Two items, then the second one's key rewritten in place through the
+# region's memfd, as damage would: every list and length stays valid.
+printf 'set twin-A 0 0 5\r\nfirst\r\nset twin-B 0 0 6\r\nsecond\r\nquit\r\n' |
+	timeout 10 nc -N 127.0.0.1 "$port2" >"$tmp/twins"
+python3 - "$v1pid" >"$tmp/twin.out" 2>&1 <<'EOF2'
+import mmap, os, sys
+fds = "/proc/%s/fd" % sys.argv[1]
+path = next(os.path.join(fds, fd) for fd in os.listdir(fds)
+            if os.readlink(os.path.join(fds, fd)).startswith("/memfd:items-v1"))
+with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+    at = m.find(b"twin-B")
+    assert at >= 0 and m.find(b"twin-B", at + 1) < 0, "twin-B is not there once"
+    m[at:at + 6] = b"twin-A"
+print("renamed")
+EOF2
+if grep -q "^renamed" "$tmp/twin.out"; then ok "a key of the v1 region is made a twin of another"; else
+	sed 's/^/#   /' "$tmp/twin.out"
+	not_ok "a key of the v1 region is made a twin of another"
+fi
+expect "update to v2, which finds the key twice converting" 1 update --socket "$ctl2" --to "$v2" --json
+check "rolled back, and the client is told which key" '.outcome == "rolled-back" and (.error | contains("converting the v1 items: key \"twin-A\" is in the v1 region twice"))'
+expect "the program answers" 0 status --socket "$ctl2" --json
+check "it is v1, generation 0, in the same process, with its region" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid and [.regions[].label] == [\"items-v1\"]"
+count_items "$tmp/count"
+holds "all 20000 items are still there, each with its value" '[ "$(cat "$tmp/count")" = 20000 ]'
+printf 'get twin-A\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port2" >"$tmp/twin"
+holds "and the first twin's" '[ "$(tr -d "\r" <"$tmp/twin" | tr "\n" " ")" = "VALUE twin-A 0 5 first END " ]'
+
+stop two "$two_reaper" "$ctl2"
+exec {two_fd}<&-
+said "the second server said why each conversion failed, and nothing else" two \
+	'^kvcache-v2: converting the v1 items: Cannot allocate memory$' \
+	'^kvcache-v2: converting the v1 items: key "twin-A" is in the v1 region twice$'
 
 tap_done
