@@ -3,14 +3,20 @@
 # (libmemcached-tools) and the raw text protocol over TCP (netcat), many
 # clients at once, hostile input, bad options, a clean stop.  Nothing
 # sleeps: the server says when it listens, on a FIFO read with a bound,
-# and every client runs under a timeout.  TAP output.
+# and every client runs under a timeout.  Every kvcache process runs
+# under reap, found below it in /proc, never by name: each must end as
+# the case made it (a usage error 2, the server 0 on our SIGTERM) with no
+# sanitizer report, and none is left running.  TAP output.
 #
-# usage: test_kvcache.sh KVCACHE_V1 KVCACHE_V2
+# usage: test_kvcache.sh REAP KVCACHE...
 # holds() evaluates its condition, so the variables in it are used there:
 # shellcheck disable=SC2016,SC2034
 set -u
+reap=$1
+shift
 
 . "$(dirname "$0")/tap.sh"
+reaper=
 
 for tool in memccp memccat memcrm memcstat memcexist nc timeout; do
 	if ! command -v "$tool" >/dev/null; then
@@ -18,28 +24,99 @@ for tool in memccp memccat memcrm memcstat memcexist nc timeout; do
 		exit 1
 	fi
 done
+if ! [ -e "/proc/$$/task/$$/children" ]; then
+	echo "Bail out! /proc/PID/task/TID/children is missing (CONFIG_PROC_CHILDREN): the test finds the server there"
+	exit 1
+fi
 
-# start BINARY ARGS...: run the server, wait (10 s at most) for the line
-# saying where it listens, set $pid and $port.
+# children PID: the processes whose parent is PID, from /proc, one a line.
+children() {
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+	done
+}
+
+# gone PID: the process has ended (a zombie not yet waited for counts).
+gone() {
+	! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+# kill_server: SIGKILL to whatever runs under reap, and reap collected.
+kill_server() {
+	[ -n "$reaper" ] || return 0
+	# shellcheck disable=SC2046 # one pid per word
+	kill -KILL $(children "$reaper") 2>/dev/null
+	wait "$reaper"
+	reaper='' pid=''
+}
+
+# Whatever happened, no server is left running.
+cleanup() {
+	kill_server
+	tap_cleanup
+}
+trap cleanup EXIT
+
+# ended_well NAME LOG STATUS: the one process in reap's LOG exited with
+# STATUS, and reap found no sanitizer report (it exits 125 if it did).
+ended_well() {
+	if [ "$(grep -c . "$2")" = 1 ] && grep -q "^[0-9]* [^ ]* exit $3\$" "$2" &&
+	   ! grep -q ' report [0-9]*$' "$2"; then
+		ok "$1"
+	else
+		sed 's/^/#   process: /' "$2"
+		not_ok "$1"
+	fi
+}
+
+# run NAME STATUS BINARY ARGS...: run a short-lived kvcache under reap
+# (10 s at most); it must exit with STATUS.  Its stdout is $tmp/out.
+run() {
+	what=$1 want=$2
+	shift 2
+	: >"$tmp/run.procs"
+	"$reap" -l "$tmp/run.procs" -t 10 -- "$@" >"$tmp/out" 2>"$tmp/err"
+	ended_well "$what" "$tmp/run.procs" "$want"
+}
+
+# start BINARY ARGS...: run the server under reap, wait (10 s at most) for
+# the line saying where it listens; set $reaper, $pid and $port.
 start() {
 	rm -f "$tmp/ready"
 	mkfifo "$tmp/ready"
-	"$@" >"$tmp/ready" 2>"$tmp/server.err" &
-	pid=$!
+	: >"$tmp/server.procs"
+	"$reap" -l "$tmp/server.procs" -t 100 -- "$@" >"$tmp/ready" 2>"$tmp/server.err" &
+	reaper=$!
 	line=$(timeout 10 head -n 1 "$tmp/ready")
+	pid=$(children "$reaper")
 	port=${line##*127.0.0.1:}
 	case "$port" in
 	''|*[!0-9]*) port= ;;
 	esac
 }
 
-# stop: SIGTERM, and the server must exit 0 having said nothing.
+# stop: SIGTERM to the server, the one process under reap; it must exit 0
+# within 10 s having said nothing.
 stop() {
+	holds "$name is the one process under reap (pid $pid)" \
+	      '[ -n "$pid" ] && [ "$(children "$reaper" | tr "\n" " ")" = "$pid " ]'
 	kill -TERM "$pid"
-	wait "$pid"
-	status=$?
-	pid=
-	holds "$name stops cleanly on SIGTERM" '[ "$status" -eq 0 ]'
+	i=0
+	while ! gone "$reaper" && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	if ! gone "$reaper"; then
+		echo "# $name still runs 10 s after SIGTERM"
+		kill_server
+		status=timeout
+	else
+		wait "$reaper"
+		status=$?
+		reaper='' pid=''
+	fi
+	holds "$name: reap exits 0 (no timeout, no sanitizer report): $status" '[ "$status" = 0 ]'
+	ended_well "$name stops cleanly on SIGTERM" "$tmp/server.procs" 0
 	holds "$name wrote nothing on stderr" '! [ -s "$tmp/server.err" ]'
 	[ -s "$tmp/server.err" ] && sed 's/^/# server: /' "$tmp/server.err"
 }
@@ -62,31 +139,25 @@ for kv in "$@"; do
 	version=${name#kvcache-v}
 
 	# ---- usage ----
-	"$kv" --memory 1 >/dev/null 2>"$tmp/err"
-	holds "$name: --memory below 2 MiB is a usage error" '[ $? -eq 2 ]'
-	"$kv" --port 65536 >/dev/null 2>"$tmp/err"
-	holds "$name: a port out of range is a usage error" '[ $? -eq 2 ]'
-	"$kv" --port 1x >/dev/null 2>"$tmp/err"
-	holds "$name: a port with garbage is a usage error" '[ $? -eq 2 ]'
-	"$kv" extra >/dev/null 2>"$tmp/err"
-	holds "$name: a stray argument is a usage error" '[ $? -eq 2 ]'
-	"$kv" --help >"$tmp/out" 2>"$tmp/err"
-	holds "$name: --help exits 0" '[ $? -eq 0 ] && grep -q -- --control "$tmp/out"'
+	run "$name: --memory below 2 MiB is a usage error" 2 "$kv" --memory 1
+	run "$name: a port out of range is a usage error" 2 "$kv" --port 65536
+	run "$name: a port with garbage is a usage error" 2 "$kv" --port 1x
+	run "$name: a stray argument is a usage error" 2 "$kv" extra
+	run "$name: --help exits 0" 0 "$kv" --help
+	holds "$name: --help tells of --control" 'grep -q -- --control "$tmp/out"'
 
 	start "$kv" --port 0 --memory 8 --control "$tmp/control"
 	if [ -z "$port" ]; then
 		not_ok "$name listens and says where"
 		sed 's/^/# server: /' "$tmp/server.err"
-		kill "$pid" 2>/dev/null
-		pid=
+		kill_server
 		continue
 	fi
 	ok "$name listens and says where (port $port)"
 
 	# A second server on the same port says why it cannot start.
-	"$kv" --port "$port" --memory 2 >/dev/null 2>"$tmp/err"
-	holds "$name: a port in use fails with exit 1" \
-	      '[ $? -eq 1 ] && grep -q "Address already in use" "$tmp/err"'
+	run "$name: a port in use fails with exit 1" 1 "$kv" --port "$port" --memory 2
+	holds "$name: and says why" 'grep -q "Address already in use" "$tmp/err"'
 
 	# ---- a real memcached client ----
 	head -c 200000 /dev/urandom >"$tmp/blob"
