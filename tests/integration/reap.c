@@ -22,6 +22,9 @@
  *	PID NAME report LINES
  *
  * and reap exits with 125: a report is a failure whatever the exit status.
+ * (gcc's UBSan, linked with its ASan, ignores log_path and reports on
+ * stderr; with halt_on_error, as make check runs it, the process then
+ * exits 1, which its line shows.)
  *
  * -t SECONDS: after that, every descendant still there is killed, logged
  * as it ends, and reap exits with 124.  Otherwise its exit status is
@@ -103,11 +106,15 @@ static int redirect_reports(const char *dir)
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		const char *old = getenv(vars[i][0]);
-		char value[4096];
+		char *value;
+		int err;
 
-		snprintf(value, sizeof(value), "%s%slog_path=%s/%s", old ? old : "",
-			 old && *old ? ":" : "", dir, vars[i][1]);
-		if (setenv(vars[i][0], value, 1))
+		if (asprintf(&value, "%s%slog_path=%s/%s", old ? old : "",
+			     old && *old ? ":" : "", dir, vars[i][1]) < 0)
+			return -1;
+		err = setenv(vars[i][0], value, 1);
+		free(value);
+		if (err)
 			return -1;
 	}
 	return 0;
