@@ -22,17 +22,17 @@ deps:
 	@scripts/deps
 
 $(BUILD)/build.ninja: | deps
-	CC=gcc meson setup $(BUILD) $(WERROR) $(MESON_ARGS)
+	CC=gcc CXX=g++ meson setup $(BUILD) $(WERROR) $(MESON_ARGS)
 
 $(BUILD_CLANG)/build.ninja: | deps
-	CC=clang meson setup $(BUILD_CLANG) $(WERROR) $(MESON_ARGS)
+	CC=clang CXX=clang++ meson setup $(BUILD_CLANG) $(WERROR) $(MESON_ARGS)
 
 $(BUILD_ASAN)/build.ninja: | deps
-	CC=gcc meson setup $(BUILD_ASAN) $(WERROR) $(MESON_ARGS) \
+	CC=gcc CXX=g++ meson setup $(BUILD_ASAN) $(WERROR) $(MESON_ARGS) \
 		-Db_sanitize=address,undefined -Db_lundef=false
 
 $(BUILD_FUZZ)/build.ninja: | deps
-	CC=clang meson setup $(BUILD_FUZZ) $(MESON_ARGS) -Dfuzz=true \
+	CC=clang CXX=clang++ meson setup $(BUILD_FUZZ) $(MESON_ARGS) -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link
 

@@ -90,8 +90,9 @@ static int baton_link(char **argv, size_t size, int left, int report)
 {
 	const struct baton_host_opts opts = { .program = "bench", .argv = argv };
 	const struct baton_device_info info = {
-		{ 0, 0, 0x10, 0 }, { 0x1234, 0xbe4c, 0, 0, 0 },
-		BATON_ORPHAN_QUARANTINE, true };
+		.addr = { 0, 0, 0x10, 0 }, .ids = { 0x1234, 0xbe4c, 0, 0, 0 },
+		.orphan = BATON_ORPHAN_QUARANTINE, .mandatory = true,
+	};
 	struct baton_update_opts up = { .target = "/proc/self/exe" };
 	struct baton_host *host;
 	struct baton_region *r;

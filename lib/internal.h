@@ -4,6 +4,7 @@
 
 /* Helpers shared by the library's parts; not installed. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -70,6 +71,11 @@ char **baton_dup_argv(char *const *argv);
 void baton_free_argv(char **argv);
 /* Take @p out of the @n pointers of @arr, keeping the others' order. */
 void baton_remove_ptr(void **arr, size_t *n, const void *p);
+/*
+ * Whether a caller's reserved space (version.h) is all zero: a member of a
+ * later version that this library would ignore is refused instead.
+ */
+bool baton_reserved_clear(const void *reserved, size_t size);
 
 static inline uint32_t baton_get_be32(const void *p)
 {

@@ -9,6 +9,7 @@
  * next version of its binary, and each preserved device only to a driver
  * that declared, by schema GUID, that it can read the device's state.
  *
+ *   version.h    the version, baton_version(), and what the ABI keeps
  *   error.h      error codes, baton_strerror(), struct baton_diag
  *   pci.h        device addresses, ids and id-table matching
  *   schema.h     BATON_SCHEMA(): a state layout and its GUID
@@ -25,6 +26,7 @@
  *   json.h       the control protocol's JSON forms (json-c)
  */
 
+#include <baton/version.h>
 #include <baton/error.h>
 #include <baton/pci.h>
 #include <baton/schema.h>

@@ -28,6 +28,9 @@
  */
 
 #include <stdint.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 #define BATON_CONTRACT_SECTION	"baton_contracts"
 #define BATON_CONTRACT_MAGIC	0x4e435442u	/* "BTCN" read as little-endian */
@@ -104,7 +107,9 @@ struct __attribute__((aligned(8))) baton_contract_rec {
 	} u;
 };
 
-_Static_assert(sizeof(struct baton_contract_rec) % 8 == 0,
+BATON__STATIC_ASSERT(sizeof(struct baton_contract_rec) % 8 == 0,
 	       "contract records must tile the section without padding");
+
+BATON__END_DECLS
 
 #endif /* BATON_CONTRACT_ABI_H */

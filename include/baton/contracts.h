@@ -22,6 +22,9 @@
 #include <baton/error.h>
 #include <baton/pci.h>
 #include <baton/schema.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /**
  * struct baton_accept_desc - one schema a driver accepts
@@ -119,5 +122,7 @@ void baton_contracts_free(struct baton_contracts *set);
  */
 const struct baton_schema_desc *
 baton_contracts_schema(const struct baton_contracts *set, const char *owner);
+
+BATON__END_DECLS
 
 #endif /* BATON_CONTRACTS_H */

@@ -38,6 +38,9 @@
 #include <baton/pci.h>
 #include <baton/preprocessor.h>
 #include <baton/schema.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /* The driver operations are the runtime's business (host.h). */
 struct baton_driver_ops;
@@ -75,7 +78,10 @@ struct baton_accept {
  * @name:       informational
  * @ops:        runtime operations
  * @contract:   its contract records (driver, ids, accepts)
+ * @n_contract: their number
  * @accepts:    accepted schemas, @n_accepts of them
+ * @n_accepts:  their number
+ * @reserved:   zero (version.h); BATON_DRIVER() leaves it so
  */
 struct baton_driver {
 	const char *owner;
@@ -85,6 +91,7 @@ struct baton_driver {
 	size_t n_contract;
 	const struct baton_accept *accepts;
 	size_t n_accepts;
+	uint64_t reserved[4];
 };
 
 /* ---- Driver declaration items ---- */
@@ -155,7 +162,7 @@ struct baton_driver {
  * was meant to take).  An example opens this header.
  */
 #define BATON_DRIVER(tag, dname, prio, dops, ...)				\
-	_Static_assert(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
+	BATON__STATIC_ASSERT(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
 		       sizeof(dname) <= BATON_CONTRACT_NAME_MAX,		\
 		       "driver identifier or name too long");			\
 	static const struct baton_contract_rec tag##__contract[]		\
@@ -190,7 +197,7 @@ struct baton_driver {
 	__attribute__((constructor)) static void tag##__register(void)		\
 	{									\
 		/* Unregistered, it would be planned by contracts but never \
-		 * run: a program out of memory at start must not go on. */	\
+		 * run: a program that cannot register must not go on. */	\
 		if (baton_driver_register(&tag))				\
 			abort();						\
 	}
@@ -199,11 +206,14 @@ struct baton_driver {
 
 /**
  * baton_driver_register() - add a driver to this program's registry
+ * @drv: the driver, which must live as long as the program (BATON_DRIVER()
+ *       makes it static)
  *
  * Called by BATON_DRIVER()'s constructor; call it directly only for a
  * driver built at run time.  Registering the same driver twice is a no-op.
  *
- * Return: 0, or -ENOMEM.
+ * Return: 0, -EINVAL (the reserved space of @drv or of its ops is not
+ * zero: built against a later libbaton), or -ENOMEM.
  */
 int baton_driver_register(const struct baton_driver *drv);
 
@@ -263,5 +273,7 @@ const struct baton_driver *const *baton_drivers(size_t *n);
 	{ BATON_VIA_NATIVE, &from##_schema, &to##_schema, NULL },
 #define BATON__RT_CONVERTER(c, i, from, to, fn) \
 	{ BATON_VIA_CONVERTER, &from##_schema, &to##_schema, fn },
+
+BATON__END_DECLS
 
 #endif /* BATON_DRIVER_H */

@@ -23,6 +23,9 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /* Above any errno the kernel can return (MAX_ERRNO is 4095). */
 #define BATON_ERR_BASE 4096
@@ -108,5 +111,7 @@ struct baton_diag {
 	char what[160];
 	char where[160];
 };
+
+BATON__END_DECLS
 
 #endif /* BATON_ERROR_H */

@@ -55,6 +55,9 @@
 #include <baton/driver.h>
 #include <baton/image.h>
 #include <baton/plan.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 struct baton_host;
 struct baton_device;
@@ -81,6 +84,7 @@ struct baton_region;
  * @finish:   FINISH: resume the device's work.
  * @remove:   the device goes away, or a restore is abandoned: let go of it
  *            without resetting it.
+ * @reserved: NULL (version.h): later versions' operations
  */
 struct baton_driver_ops {
 	int (*probe)(struct baton_device *dev);
@@ -91,6 +95,7 @@ struct baton_driver_ops {
 	int (*validate)(const void *state, size_t size);
 	void (*finish)(struct baton_device *dev);
 	void (*remove)(struct baton_device *dev);
+	void (*reserved[8])(void);
 };
 
 /**
@@ -104,6 +109,7 @@ struct baton_driver_ops {
  *             knows (its connections' pending bytes, say) into preserved
  *             regions or fds; an error stops the update.  May be NULL.
  * @arg:       passed to @prepare
+ * @reserved:  zero (version.h)
  */
 struct baton_host_opts {
 	const char *program;
@@ -111,6 +117,7 @@ struct baton_host_opts {
 	char *const *argv;
 	int (*prepare)(struct baton_host *host, void *arg);
 	void *arg;
+	uint64_t reserved[8];
 };
 
 /**
@@ -128,8 +135,9 @@ struct baton_host_opts {
  * no previous version to go back to; then exit without touching anything
  * (the keeper, or the old process, brings the program back).
  *
- * Return: 0, -ENOMEM, -errno (a system call failed), or the error that
- * stopped the restore (an image error, -BATON_ERR_REFUSED).
+ * Return: 0, -EINVAL (@opts->reserved is not zero), -ENOMEM, -errno (a
+ * system call failed), or the error that stopped the restore (an image
+ * error, -BATON_ERR_REFUSED).
  */
 int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out);
@@ -322,6 +330,11 @@ unsigned baton_region_users(const struct baton_region *region);
 
 /**
  * baton_host_preserve_fd() - hand @fd to the next version under @token
+ * @host:  the host
+ * @token: the program's name for it, unique in the session, not 0, top
+ *         bit clear
+ * @fd:    the fd, which stays the program's
+ * @kind:  what it is, recorded in the image for people and tools
  *
  * The host does not own @fd: the program keeps using and closing it (then
  * it must baton_host_unpreserve_fd() first).  Tokens are the program's own
@@ -349,6 +362,8 @@ int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
 
 /**
  * baton_host_take_fd() - the fd the previous version preserved as @token
+ * @host:  the host
+ * @token: its token in the default session
  *
  * The fd belongs to the caller from then on, and stays preserved under
  * the same token until baton_host_unpreserve_fd().  An fd this version
@@ -427,25 +442,33 @@ int baton_session_take_fd(struct baton_session *session, uint64_t token);
 
 /**
  * struct baton_device_info - a device the program drives
+ * @addr:      where it is
+ * @ids:       what it is: its driver is chosen by these
+ * @orphan:    what an update does with it when no driver takes it
  * @mandatory: an update that cannot hand it to a driver is refused
+ * @reserved:  zero (version.h)
  */
 struct baton_device_info {
 	struct baton_pci_addr addr;
 	struct baton_pci_ids ids;
 	enum baton_orphan orphan;
 	bool mandatory;
+	uint64_t reserved[4];
 };
 
 /**
  * baton_host_add_device() - a device appeared (cold start, or hotplug)
+ * @host: the host
+ * @info: what the device is and what an update must do with it
+ * @out:  the device, owned by the host
  *
  * The device is bound to the best driver whose id table matches (highest
  * priority; a tie binds nothing) and probed.  A device restored from the
  * image is already there: adding it again returns it.
  *
  * Return: 0, -ENOENT (no driver's id table matches), -BATON_ERR_CONFLICT
- * (two drivers tie), -EBUSY (between FREEZE and HANDOVER), -ENOMEM,
- * or the driver's probe error.
+ * (two drivers tie), -EBUSY (between FREEZE and HANDOVER), -EINVAL
+ * (@info->reserved is not zero), -ENOMEM, or the driver's probe error.
  */
 int baton_host_add_device(struct baton_host *host,
 			  const struct baton_device_info *info,
@@ -453,6 +476,7 @@ int baton_host_add_device(struct baton_host *host,
 
 /**
  * baton_host_remove_device() - a device went away, or the program lets go
+ * @dev: the device; freed here
  *
  * Its driver's remove() runs (which must not reset it), and the regions it
  * used lose a user; the last user of a region releases it.
@@ -559,6 +583,7 @@ void baton_device_set_priv(struct baton_device *dev, void *priv);
  * @records:    the device records the plan was made for, which
  *              @decisions point into
  * @contracts:  the target's contracts, which @decisions point into
+ * @reserved:   zeroed by the library (version.h)
  */
 struct baton_update_report {
 	struct baton_decision *decisions;
@@ -566,6 +591,7 @@ struct baton_update_report {
 	char why[256];
 	struct baton_image_device *records;
 	struct baton_contracts *contracts;
+	uint64_t reserved[4];
 };
 
 /**
@@ -593,6 +619,7 @@ void baton_update_report_release(struct baton_update_report *report);
  * @report:  filled with the preflight's decisions when not NULL (also when
  *           the update is refused); release it with
  *           baton_update_report_release()
+ * @reserved: zero (version.h)
  */
 enum baton_update_mode {
 	BATON_MODE_EXEC,	/* exec in place: same PID */
@@ -613,12 +640,15 @@ struct baton_update_opts {
 	bool no_dry_run;
 	unsigned timeout_ms;
 	struct baton_update_report *report;
+	uint64_t reserved[8];
 };
 
 #define BATON_DRY_RUN_TIMEOUT_MS 10000
 
 /**
  * baton_host_update() - replace this program with @opts->target
+ * @host: the host, which has taken over (baton_host_take_over())
+ * @opts: the target and how to update to it (struct baton_update_opts)
  *
  * First the preflight, before anything is touched: the target's contracts
  * are read from its ELF file and the devices planned against them; a
@@ -649,7 +679,7 @@ struct baton_update_opts {
  * Return: BATON_HANDED_OVER (socket mode); 0 after a preflight that would
  * go ahead (@opts->dry_run); or the error that stopped it, @opts->report's
  * @why saying which device, driver and operation, or what the new version
- * said: -EINVAL (no @opts->target), -EBUSY (an update is running, or this
+ * said: -EINVAL (no @opts->target, or @opts->reserved is not zero), -EBUSY (an update is running, or this
  * version has not taken over yet), -BATON_ERR_REFUSED (the preflight or the
  * dry run: nothing was touched), a driver's or the program's error in
  * PREPARE (nothing was touched), -BATON_ERR_ABORTED (after FREEZE: the
@@ -662,6 +692,9 @@ int baton_host_update(struct baton_host *host,
 
 /**
  * baton_host_listen() - accept control requests on a Unix socket at @path
+ * @host: the host
+ * @path: where the socket is made: a socket already there is taken for a
+ *        dead program's and replaced; any other file is an error
  *
  * The socket is created with mode 0600, and each connection's peer is
  * checked (SO_PEERCRED): only this user or root may ask anything.  The
@@ -703,5 +736,7 @@ int baton_host_fd(const struct baton_host *host);
  * taken over: destroy the host (it then touches nothing) and exit.
  */
 int baton_host_dispatch(struct baton_host *host);
+
+BATON__END_DECLS
 
 #endif /* BATON_HOST_H */

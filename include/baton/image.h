@@ -33,6 +33,9 @@
 #include <baton/image_abi.h>
 #include <baton/pci.h>
 #include <baton/schema.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 enum baton_fd_kind {
 	BATON_FD_MEMFD,
@@ -204,5 +207,7 @@ const char *baton_orphan_name(enum baton_orphan orphan);
  * Return: the CRC.
  */
 uint32_t baton_crc32c(const void *buf, size_t len);
+
+BATON__END_DECLS
 
 #endif /* BATON_IMAGE_H */

@@ -27,6 +27,9 @@
  */
 
 #include <stdint.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 #define BATON_IMAGE_MAGIC		"BATONIMG"
 #define BATON_IMAGE_MAGIC_LEN		8
@@ -43,5 +46,7 @@
 #define BATON_IMAGE_OFF_GENERATION	32
 #define BATON_IMAGE_OFF_RESERVED	40
 #define BATON_IMAGE_RESERVED_LEN	24
+
+BATON__END_DECLS
 
 #endif /* BATON_IMAGE_ABI_H */

@@ -17,6 +17,9 @@
 #include <json-c/json.h>
 
 #include <baton/plan.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /**
  * baton_decisions_json() - a plan's decisions, one object each
@@ -27,5 +30,7 @@
  * record's GUID), "mandatory", "reason"}], in the order of @d.
  */
 json_object *baton_decisions_json(const struct baton_decision *d, size_t n);
+
+BATON__END_DECLS
 
 #endif /* BATON_JSON_H */

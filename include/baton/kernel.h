@@ -34,6 +34,9 @@
 #include <baton/error.h>
 #include <baton/image.h>
 #include <baton/plan.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /* The override that no driver matches: what quarantine leaves behind. */
 #define BATON_KERNEL_QUARANTINE "baton-quarantine"
@@ -62,6 +65,8 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
  *               exposes liveupdate_schema
  * @n_addrs:     their number
  * @mandatory:   devices whose records are mandatory, @n_mandatory of them
+ * @n_mandatory: their number
+ * @reserved:    zero (version.h)
  */
 struct baton_kernel_save_opts {
 	const char *sysfs;
@@ -69,6 +74,7 @@ struct baton_kernel_save_opts {
 	size_t n_addrs;
 	const char *const *mandatory;
 	size_t n_mandatory;
+	uint64_t reserved[4];
 };
 
 /**
@@ -85,7 +91,8 @@ struct baton_kernel_save_opts {
  * attribute is missing, -EACCES...), -BATON_ERR_BADVALUE (an attribute
  * does not parse), -ENODEV (no device to record, or a mandatory device not
  * among those recorded), -EFBIG (a state beyond BATON_KERNEL_STATE_MAX),
- * -ENOMEM, or what baton_image_write() returns.
+ * -EINVAL (@opts->reserved is not zero), -ENOMEM, or what
+ * baton_image_write() returns.
  */
 int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 		      size_t *len, struct baton_diag *diag);
@@ -98,6 +105,7 @@ int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
  * @result:         "bound", "quarantined", "reset", "absent", or what failed
  * @bound:          the device ended bound to @driver
  * @state_restored: the record's state was written back to the driver
+ * @reserved:       zeroed by the library (version.h)
  */
 struct baton_kernel_result {
 	struct baton_decision decision;
@@ -106,6 +114,7 @@ struct baton_kernel_result {
 	char result[160];
 	bool bound;
 	bool state_restored;
+	uint64_t reserved[4];
 };
 
 /**
@@ -114,11 +123,13 @@ struct baton_kernel_result {
  * @modules: the module tree the contracts were read from, where the
  *           module files are loaded from
  * @orphan:  overrides the records' orphan policy
+ * @reserved: zero (version.h)
  */
 struct baton_kernel_bind_opts {
 	const char *sysfs;
 	const char *modules;
 	enum baton_orphan_override orphan;
+	uint64_t reserved[4];
 };
 
 /**
@@ -144,12 +155,15 @@ struct baton_kernel_bind_opts {
  *
  * Return: 0 when every device was handled as planned (check
  * baton_plan_ok() on the decisions for the verdict), or a negative error
- * when the plan itself could not be made.
+ * when the plan itself could not be made (-EINVAL: @opts->reserved is not
+ * zero).
  */
 int baton_kernel_bind(const struct baton_image *img,
 		      const struct baton_contracts *contracts,
 		      const struct baton_kernel_bind_opts *opts,
 		      struct baton_kernel_result *results,
 		      struct baton_diag *diag);
+
+BATON__END_DECLS
 
 #endif /* BATON_KERNEL_H */

@@ -14,6 +14,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 #define BATON_ANY_ID 0xffffffffu
 
@@ -86,5 +89,7 @@ int baton_pci_addr_cmp(const struct baton_pci_addr *a,
  */
 bool baton_pci_match(const struct baton_pci_match *m,
 		     const struct baton_pci_ids *ids);
+
+BATON__END_DECLS
 
 #endif /* BATON_PCI_H */

@@ -32,6 +32,9 @@
 
 #include <baton/contracts.h>
 #include <baton/image.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 enum baton_action {
 	BATON_ACTION_BIND,
@@ -54,11 +57,13 @@ enum baton_orphan_override {
  * @present:   the devices present now; NULL means every recorded device is
  *             present (a preflight on the machine that will run the update)
  * @n_present: their number
+ * @reserved:  zero (version.h)
  */
 struct baton_plan_opts {
 	enum baton_orphan_override orphan;
 	const struct baton_pci_addr *present;
 	size_t n_present;
+	uint64_t reserved[4];
 };
 
 /**
@@ -80,6 +85,7 @@ struct baton_decision {
 /**
  * baton_plan() - decide what happens to every record
  * @devices:   the records, @n of them
+ * @n:         their number
  * @contracts: the drivers that may take them; NULL is an empty set
  * @opts:      may be NULL for defaults
  * @out:       @n decisions, in record order
@@ -87,7 +93,8 @@ struct baton_decision {
  * Decisions point into @devices and @contracts, which must outlive them.
  * No decision depends on the order of the drivers in @contracts.
  *
- * Return: 0, or -ENOMEM (for the index), leaving @out untouched.
+ * Return: 0, -EINVAL (@opts->reserved is not zero) or -ENOMEM (for the
+ * index), leaving @out untouched.
  */
 int baton_plan(const struct baton_image_device *devices, size_t n,
 	       const struct baton_contracts *contracts,
@@ -128,5 +135,7 @@ bool baton_plan_ok(const struct baton_decision *d, size_t n);
  * "release"; NULL for a value out of range.
  */
 const char *baton_action_name(enum baton_action action);
+
+BATON__END_DECLS
 
 #endif /* BATON_PLAN_H */

@@ -39,6 +39,9 @@
 #include <baton/contract_abi.h>
 #include <baton/error.h>
 #include <baton/preprocessor.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 typedef uint8_t baton_type_u8;
 typedef uint16_t baton_type_u16;
@@ -142,7 +145,7 @@ struct baton_schema {
 	struct tag {								\
 		BATON__FOREACH(BATON__MEMBER, tag, __VA_ARGS__)			\
 	};									\
-	_Static_assert(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
+	BATON__STATIC_ASSERT(sizeof(#tag) <= BATON_CONTRACT_NAME_MAX &&		\
 		       sizeof(sname) <= BATON_CONTRACT_NAME_MAX,		\
 		       "schema identifier or name too long");			\
 	static const struct baton_contract_rec tag##__contract[]		\
@@ -256,5 +259,7 @@ int baton_guid_parse(const char *s, uint8_t out[BATON_GUID_SIZE]);
  * Return: @buf.
  */
 char *baton_guid_format(const uint8_t guid[BATON_GUID_SIZE], char *buf);
+
+BATON__END_DECLS
 
 #endif /* BATON_SCHEMA_H */

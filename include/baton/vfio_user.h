@@ -38,6 +38,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <baton/version.h>
+
+BATON__BEGIN_DECLS
 
 /* How long a request waits for its reply unless baton_vfu_set_timeout(). */
 #define BATON_VFU_TIMEOUT_MS 5000
@@ -286,5 +289,7 @@ int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd);
  * Return: 0, -EINVAL, or a request's error.
  */
 int baton_vfu_reset(struct baton_vfu *vfu);
+
+BATON__END_DECLS
 
 #endif /* BATON_VFIO_USER_H */

@@ -14,6 +14,7 @@
 
 #include <baton/contracts.h>
 #include <baton/driver.h>
+#include <baton/host.h>	/* struct baton_driver_ops: its reserved space */
 
 #include "internal.h"
 
@@ -24,6 +25,9 @@ int baton_driver_register(const struct baton_driver *drv)
 {
 	const struct baton_driver **grown;
 
+	if (!baton_reserved_clear(drv->reserved, sizeof(drv->reserved)) ||
+	    (drv->ops && !baton_reserved_clear(drv->ops->reserved, sizeof(drv->ops->reserved))))
+		return -EINVAL;
 	for (size_t i = 0; i < registry_len; i++)
 		if (registry[i] == drv)
 			return 0;

@@ -71,3 +71,13 @@ void baton_remove_ptr(void **arr, size_t *n, const void *p)
 		return;
 	}
 }
+
+bool baton_reserved_clear(const void *reserved, size_t size)
+{
+	const unsigned char *p = reserved;
+
+	for (size_t i = 0; i < size; i++)
+		if (p[i])
+			return false;
+	return true;
+}

@@ -141,6 +141,8 @@ int baton_host_add_device(struct baton_host *host,
 	const struct baton_contract *chosen;
 	int err;
 
+	if (!baton_reserved_clear(info->reserved, sizeof(info->reserved)))
+		return -EINVAL;
 	if (dev) {
 		*out = dev;
 		return 0;

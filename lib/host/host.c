@@ -106,6 +106,8 @@ int baton_host_create(const struct baton_host_opts *opts,
 	struct baton_handover hv;
 	int err;
 
+	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
+		return -EINVAL;
 	host = calloc(1, sizeof(*host));
 	if (!host)
 		return -ENOMEM;

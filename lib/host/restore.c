@@ -218,7 +218,9 @@ static struct baton_device *record_device(struct baton_host *host,
 					  struct baton_region **regions)
 {
 	const struct baton_device_info info = {
-		rec->addr, rec->ids, rec->orphan, rec->mandatory };
+		.addr = rec->addr, .ids = rec->ids, .orphan = rec->orphan,
+		.mandatory = rec->mandatory,
+	};
 	struct baton_device *dev = baton_device_new(host, &info);
 
 	for (size_t i = 0; dev && i < rec->n_regions; i++) {

@@ -429,7 +429,8 @@ int baton_host_update(struct baton_host *host,
 	struct update *u;
 	int err;
 
-	if (!opts || !opts->target)
+	if (!opts || !opts->target ||
+	    !baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
 		return -EINVAL;
 	u = baton_update_new(host, opts);
 	if (!u)

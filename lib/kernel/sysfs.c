@@ -267,6 +267,8 @@ int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 	struct utsname uts;
 	int err;
 
+	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
+		return baton_diag_set(diag, EINVAL, NULL, "reserved options are not zero");
 	if (!addrs) {
 		err = scan_devices(root, &scanned, &n, diag);
 		if (err)
@@ -558,6 +560,8 @@ int baton_kernel_bind(const struct baton_image *img,
 	char addr[BATON_PCI_ADDR_STRLEN], path[PATH_MAX];
 	int err;
 
+	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
+		return baton_diag_set(diag, EINVAL, NULL, "reserved options are not zero");
 	present = calloc(img->n_devices + 1, sizeof(*present));
 	decisions = calloc(img->n_devices + 1, sizeof(*decisions));
 	if (!present || !decisions) {

@@ -663,6 +663,8 @@ int baton_plan(const struct baton_image_device *devices, size_t n,
 
 	if (!opts)
 		opts = &no_opts;
+	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
+		return -EINVAL;
 	p.orphan = opts->orphan;
 	for (size_t d = 0; d < p.set->n_drivers; d++) {
 		n_accepts += p.set->drivers[d].n_accepts;

@@ -366,11 +366,13 @@ static int use_region(struct baton_device *dev, const char *label, size_t size)
 static int setup(struct baton_host *host, struct baton_region **r, int extra)
 {
 	const struct baton_device_info counter = {
-		counter_addr, { 0x1234, 0xc0de, 0, 0, 0xff0000 },
-		BATON_ORPHAN_QUARANTINE, true };
+		.addr = counter_addr, .ids = { 0x1234, 0xc0de, 0, 0, 0xff0000 },
+		.orphan = BATON_ORPHAN_QUARANTINE, .mandatory = true,
+	};
 	const struct baton_device_info scratch = {
-		scratch_addr, { 0x1234, 0x5c4a, 0, 0, 0xff0000 },
-		BATON_ORPHAN_QUARANTINE, false };
+		.addr = scratch_addr, .ids = { 0x1234, 0x5c4a, 0, 0, 0xff0000 },
+		.orphan = BATON_ORPHAN_QUARANTINE,
+	};
 	struct baton_session *session;
 	struct baton_device *dev;
 	uint64_t five = 5;
@@ -525,8 +527,9 @@ int main(int argc, char **argv)
 	}
 	if (hotplug) {
 		const struct baton_device_info info = {
-			hotplug_addr, { 0x1234, 0xc0de, 0, 0, 0xff0000 },
-			BATON_ORPHAN_QUARANTINE, false };
+			.addr = hotplug_addr, .ids = { 0x1234, 0xc0de, 0, 0, 0xff0000 },
+			.orphan = BATON_ORPHAN_QUARANTINE,
+		};
 		struct baton_device *dev;
 
 		if (baton_host_add_device(host, &info, &dev))

@@ -10,6 +10,7 @@ set -u
 build=$1 src=$2
 cc=${CC:-cc}
 cflags=${CFLAGS:-}
+cxx=${CXX:-c++}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -65,6 +66,30 @@ man_pages_installed() {
 		[ -n "$(find "$tmp/root" -path "*/$page" -type f)" ] || return 1
 	done
 }
+# Every public header is installed (the kernel modules' one too), and each
+# compiles on its own, as C and as C++.
+headers_installed() {
+	for h in "$src"/include/baton/*.h "$src"/include/baton/kernel/baton_liveupdate.h; do
+		rel=${h#"$src"/include/}
+		[ -n "$(find "$tmp/root" -path "*/include/$rel" -type f)" ] || {
+			echo "# $rel is not installed"; return 1; }
+	done
+}
+headers_stand_alone() {
+	for h in "$src"/include/baton/*.h; do
+		rel=${h#"$src"/include/}
+		# shellcheck disable=SC2046 # pkg-config output is meant to split
+		printf '#include <%s>\n' "$rel" |
+			$cc -std=gnu11 -Wall -Wextra -Werror -fsyntax-only -x c - \
+			$(pkg-config --cflags baton) || { echo "# $rel, as C"; return 1; }
+		# shellcheck disable=SC2046
+		printf '#include <%s>\n' "$rel" |
+			$cxx -std=c++11 -Wall -Wextra -Werror -fsyntax-only -x c++ - \
+			$(pkg-config --cflags baton) || { echo "# $rel, as C++"; return 1; }
+	done
+}
+step headers_installed
+step headers_stand_alone
 step run_shared
 step run_static
 step installed_baton_reads_it
