@@ -77,6 +77,45 @@ expect "status from the new process" 0 status --socket "$ctl" --json
 check "generation 2, same devices, same fds" '.generation == 2 and .devices[0].driver == "tally" and ([.sessions[].fds[]] | length == 4)'
 expect "no program at the socket" 2 status --socket "$tmp/nobody"
 
+# A host with thousands of devices answers in hundreds of KiB: the client
+# reads the whole line.  A stand-in program answers status with 4,000
+# devices (~400 KiB), then with a line longer than the client's bound.
+big_server() {
+	python3 -c '
+import json, socket, sys
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1]); srv.listen(2)
+print("ready", flush=True)
+devices = [{"address": "0000:%02x:%02x.0" % (i // 32, i % 32), "driver": "edu",
+            "schema_name": "edu-state", "schema_version": 1, "pad": "x" * 40}
+           for i in range(4000)]
+answers = [json.dumps({"state": "running", "generation": 0, "program": "big",
+                       "devices": devices, "regions": [], "sessions": []}).encode(),
+           b"\"" + b"x" * (65 << 20)]
+for a in answers:
+    c, _ = srv.accept()
+    c.makefile("rb").readline()
+    try:
+        c.sendall(a + b"\n")
+    except OSError:
+        pass
+    c.close()
+' "$1"
+}
+mkfifo "$tmp/big.ready"
+big_server "$tmp/big.sock" >"$tmp/big.ready" &
+big=$!
+if [ "$(timeout 10 head -n 1 "$tmp/big.ready")" = ready ]; then
+	expect "a status of 4,000 devices is read whole" 0 status --socket "$tmp/big.sock" --json
+	check "all 4,000 devices are there" '.devices | length == 4000'
+	expect "an answer beyond 64 MiB is refused" 2 status --socket "$tmp/big.sock" --json
+	holds "and said so" 'grep -q "the answer is longer than 64 MiB" "$tmp/err"'
+else
+	not_ok "the stand-in program with 4,000 devices started"
+fi
+wait "$big"
+holds "the stand-in program exited 0" '[ $? -eq 0 ]'
+
 kill -TERM "$pid"
 wait "$reaper"
 reaper=

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -35,11 +36,64 @@ int cli_read_line(int fd, int timeout_ms, char *buf, size_t len)
 	return 1;
 }
 
+/*
+ * An answer grows with the program: a status or an update lists every
+ * device, so a host with a thousand devices answers in hundreds of KiB.
+ * Read up to the newline, growing, within ANSWER_MAX.
+ */
+#define ANSWER_MAX (64u << 20)
+
+/* 1 and the line in *@out, 0 closed first, -1 no data for @timeout_ms,
+ * -EFBIG beyond ANSWER_MAX, -ENOMEM. */
+static int read_answer(int fd, int timeout_ms, char **out)
+{
+	size_t got = 0, cap = 0;
+	char *buf = NULL;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (got + 1 >= cap) {
+			char *grown;
+
+			if (cap >= ANSWER_MAX) {
+				free(buf);
+				return -EFBIG;
+			}
+			cap = cap ? 2 * cap : 1 << 16;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = grown;
+		}
+		if (poll(&p, 1, timeout_ms) != 1) {
+			free(buf);
+			return -1;
+		}
+		n = read(fd, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return 0;
+		}
+		if (memchr(buf + got, '\n', (size_t)n)) {
+			buf[got + (size_t)n] = '\0';
+			*out = buf;
+			return 1;
+		}
+		got += (size_t)n;
+	}
+}
+
 int cli_ask(const char *path, const char *request, int timeout_ms,
 	    json_object **answer)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[1 << 16];
+	char *buf = NULL;
 	int fd, got, err = 0, send_err = 0;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -59,11 +113,14 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 	 * answer and close without reading (EPIPE here), and its answer says
 	 * why.  The send's error only when no answer came.
 	 */
-	got = cli_read_line(fd, timeout_ms, buf, sizeof(buf));
+	got = read_answer(fd, timeout_ms, &buf);
 	if (got != 1 && send_err)
 		err = cli_failf(path, "cannot send: %s", strerror(send_err));
+	else if (got == -EFBIG)
+		err = cli_failf(path, "the answer is longer than %u MiB", ANSWER_MAX >> 20);
 	else if (got < 0)
-		err = cli_failf(path, "no answer within %d ms", timeout_ms);
+		err = cli_failf(path, got == -ENOMEM ? "out of memory" :
+				"no answer within %d ms", timeout_ms);
 	else if (got == 0)
 		err = cli_failf(path, "the program closed the connection without an answer");
 	if (err)
@@ -72,6 +129,7 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 	if (!*answer)
 		err = cli_failf(path, "the answer is not JSON");
 out:
+	free(buf);
 	if (fd >= 0)
 		close(fd);
 	return err;
