@@ -117,12 +117,26 @@ extern const struct devsim_type devsim_legacy;
 
 struct devsim_conn;
 
+/*
+ * Faults a pktgen injects into its own stream, each at one sequence
+ * number (0: none), so that a test can see a consumer report exactly that
+ * fault and nothing else: --device pktgen@ADDR,loss=SEQ,dup=SEQ,reset=SEQ.
+ */
+struct devsim_faults {
+	uint64_t loss;		/* the packet is not written: a gap */
+	uint64_t dup;		/* the packet is written twice */
+	uint64_t reset;		/* after the packet, once the driver has consumed
+				 * the ring, the device resets: no packet is lost
+				 * with it, so the reset is the only fault */
+};
+
 struct devsim_dev {
 	struct devsim *sim;
 	const struct devsim_type *type;
 	struct baton_pci_addr addr;
 	char name[BATON_PCI_ADDR_STRLEN];
 	uint32_t rate;			/* --device ...,rate= (pktgen) */
+	struct devsim_faults faults;	/* --device ...,loss= dup= reset= (pktgen) */
 
 	struct devsim_watch listen;
 	char *sock_path;
@@ -193,6 +207,8 @@ int devsim_dispatch(struct devsim *sim, int timeout_ms);
 /* ---- Status socket (status.c) ---- */
 
 int devsim_status_init(struct devsim *sim, const char *dir);
+/* The status as the "status" request answers it; the caller puts it. */
+struct json_object *devsim_status_json(struct devsim *sim);
 void devsim_status_fini(struct devsim *sim);
 /* After each tick: answer the waits that are satisfied or expired. */
 void devsim_status_tick(struct devsim *sim);

@@ -2,20 +2,25 @@
 /**
  * DOC: devsim
  *
- * devsim --dir DIR [--ready-fd N] [--config FILE] [--device SPEC]...
+ * devsim --dir DIR [--ready-fd N] [--stats FILE] [--config FILE] [--device SPEC]...
  *
  * Emulates PCI functions for vfio-user clients (Baton's drivers and tests).
- * SPEC is TYPE@DDDD:BB:DD.F[,rate=PPS], TYPE one of edu, pktgen, legacy; a
- * config file has one SPEC per line, '#' starting a comment.  Lifecycle:
+ * SPEC is TYPE@DDDD:BB:DD.F[,OPTION=VALUE]..., TYPE one of edu, pktgen,
+ * legacy; a pktgen takes rate=PPS and the faults loss=SEQ, dup=SEQ and
+ * reset=SEQ (pktgen.c).  A config file has one SPEC per line, '#' starting
+ * a comment.  Lifecycle:
  *
  *  1. parse every option and SPEC (usage errors exit 2 before anything is
  *     created);
- *  2. create each device and its DIR/ADDR.sock, then DIR/status.sock;
+ *  2. create --stats FILE empty, each device and its DIR/ADDR.sock, then
+ *     DIR/status.sock;
  *  3. when all listen, write "ready\n" to --ready-fd and close it, so a
  *     test waits on an event rather than a sleep;
- *  4. run the loop until SIGTERM or SIGINT; then close every client
- *     (without counting resets: devsim is going away), unlink the sockets
- *     and exit 0.  Setup failures exit 1.
+ *  4. run the loop until SIGTERM or SIGINT; then write the status - every
+ *     device's counters - to --stats FILE, the witness a test checks the
+ *     drivers' counts against; close every client (without counting
+ *     resets: devsim is going away), unlink the sockets and exit 0.  Setup
+ *     failures, and a FILE that cannot be written, exit 1.
  *
  * The loop (loop.c) is one thread on epoll: device sockets and connections
  * (server.c), the status socket (status.c), a signalfd, and a 1 ms timerfd
@@ -35,6 +40,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "devsim.h"
 
 #define MAX_DEVICES 64
@@ -44,6 +51,87 @@
 static const struct devsim_type *const types[] = {
 	&devsim_edu, &devsim_pktgen, &devsim_legacy,
 };
+
+static const char *const fault_names[] = { "loss", "dup", "reset" };
+
+/* A decimal number, 0..@max, all of @arg; whether it is one. */
+static bool spec_number(const char *arg, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*arg < '0' || *arg > '9')	/* strtoull takes "-1" and " 1" */
+		return false;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* One OPTION=VALUE of a pktgen SPEC into @dev; on error print why, -1. */
+static int parse_pktgen_opt(const char *spec, const char *tok, struct devsim_dev *dev)
+{
+	uint64_t *const fault_at[] = {
+		&dev->faults.loss, &dev->faults.dup, &dev->faults.reset,
+	};
+	const char *eq = strchr(tok, '=');
+	size_t len = eq ? (size_t)(eq - tok) : 0;
+	uint64_t v;
+
+	if (len == 4 && !strncmp(tok, "rate", 4)) {
+		if (!spec_number(eq + 1, UINT32_MAX, &v))
+			goto bad;
+		dev->rate = (uint32_t)v;
+		return 0;
+	}
+	for (size_t i = 0; eq && i < 3; i++) {
+		if (strlen(fault_names[i]) != len || strncmp(tok, fault_names[i], len))
+			continue;
+		if (!spec_number(eq + 1, UINT64_MAX, &v) || !v) {
+			fprintf(stderr, "devsim: %s: bad option '%s' (%s=SEQ: a "
+				"packet's sequence number, from 1)\n", spec, tok,
+				fault_names[i]);
+			return -1;
+		}
+		if (*fault_at[i]) {
+			fprintf(stderr, "devsim: %s: %s given twice\n", spec, fault_names[i]);
+			return -1;
+		}
+		*fault_at[i] = v;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "devsim: %s: bad option '%s'\n", spec, tok);
+	return -1;
+}
+
+/*
+ * Faults that cannot all happen: two at one packet, or one after the
+ * reset, which stops the device.  On error print why and return -1.
+ */
+static int check_faults(const char *spec, const struct devsim_faults *f)
+{
+	const uint64_t at[] = { f->loss, f->dup, f->reset };
+
+	for (size_t i = 0; i < 3; i++) {
+		for (size_t j = i + 1; j < 3; j++) {
+			if (at[i] && at[i] == at[j]) {
+				fprintf(stderr, "devsim: %s: %s and %s at one packet\n",
+					spec, fault_names[i], fault_names[j]);
+				return -1;
+			}
+		}
+		if (at[i] > f->reset && f->reset) {
+			fprintf(stderr, "devsim: %s: %s=%llu comes after reset=%llu, "
+				"where the device stops\n", spec, fault_names[i],
+				(unsigned long long)at[i], (unsigned long long)f->reset);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 /* Parse one SPEC into @dev; on error print why and return -1. */
 static int parse_spec(const char *spec, struct devsim_dev *dev)
@@ -79,24 +167,17 @@ static int parse_spec(const char *spec, struct devsim_dev *dev)
 	dev->rate = DEVSIM_DEFAULT_RATE;
 	for (tok = opts ? strtok_r(opts, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		unsigned long v;
-		char *end;
-
-		if (strncmp(tok, "rate=", 5) || dev->type != &devsim_pktgen)
-			goto bad_opt;
-		errno = 0;
-		v = strtoul(tok + 5, &end, 10);
-		if (errno || end == tok + 5 || *end || v > UINT32_MAX)
-			goto bad_opt;
-		dev->rate = (uint32_t)v;
-		continue;
-bad_opt:
-		fprintf(stderr, "devsim: %s: bad option '%s'\n", spec, tok);
-		return -1;
+		if (dev->type != &devsim_pktgen) {
+			fprintf(stderr, "devsim: %s: bad option '%s' (%s takes none)\n",
+				spec, tok, dev->type->name);
+			return -1;
+		}
+		if (parse_pktgen_opt(spec, tok, dev))
+			return -1;
 	}
-	return 0;
+	return check_faults(spec, &dev->faults);
 bad:
-	fprintf(stderr, "devsim: bad device '%s' (TYPE@DDDD:BB:DD.F[,rate=PPS])\n",
+	fprintf(stderr, "devsim: bad device '%s' (TYPE@DDDD:BB:DD.F[,OPTION=VALUE]...)\n",
 		spec);
 	return -1;
 }
@@ -160,10 +241,41 @@ static int read_config(struct devsim *sim, const char *path)
 
 static void usage(FILE *f)
 {
-	fputs("usage: devsim --dir DIR [--ready-fd N] [--config FILE] "
+	fputs("usage: devsim --dir DIR [--ready-fd N] [--stats FILE] [--config FILE] "
 	      "[--device SPEC]...\n"
-	      "  SPEC: TYPE@DDDD:BB:DD.F[,rate=PPS], TYPE edu|pktgen|legacy\n",
+	      "  SPEC: TYPE@DDDD:BB:DD.F[,OPTION=VALUE]..., TYPE edu|pktgen|legacy\n"
+	      "  pktgen's options: rate=PPS, and faults at a packet's sequence\n"
+	      "  number: loss=SEQ (not written), dup=SEQ (written twice),\n"
+	      "  reset=SEQ (the device resets once its ring is consumed)\n",
 	      f);
+}
+
+/*
+ * --stats FILE: made empty at start, so that a path that cannot be written
+ * is an error before anything runs, and an empty file after the run says
+ * that devsim did not exit cleanly.
+ */
+static FILE *stats_open(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		fprintf(stderr, "devsim: --stats %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+/* devsim's own counters at exit, one JSON line: the status.  0 or -1. */
+static int stats_write(struct devsim *sim, FILE *f, const char *path)
+{
+	struct json_object *st = devsim_status_json(sim);
+	int err;
+
+	fprintf(f, "%s\n", json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
+	json_object_put(st);
+	err = ferror(f) | fclose(f);
+	if (err)
+		devsim_log("--stats %s: %m", path);
+	return err ? -1 : 0;
 }
 
 /* ---- The loop ---- */
@@ -263,11 +375,13 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'D' },
+		{ "stats", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct devsim sim = { .epfd = -1 };
-	const char *dir = NULL;
+	const char *dir = NULL, *stats_path = NULL;
+	FILE *stats = NULL;
 	int ready_fd = -1, opt, status = 2;
 	unsigned int made = 0;
 	char *end;
@@ -296,6 +410,9 @@ int main(int argc, char **argv)
 			if (add_spec(&sim, optarg))
 				goto out;
 			break;
+		case 's':
+			stats_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			status = 0;
@@ -311,6 +428,8 @@ int main(int argc, char **argv)
 	}
 
 	status = 1;
+	if (stats_path && !(stats = stats_open(stats_path)))
+		goto out;
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		fprintf(stderr, "devsim: %s: %s\n", dir, strerror(errno));
 		goto out;
@@ -333,6 +452,12 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	}
 	status = run(&sim) ? 1 : 0;
+	/* Before the clients are closed: what the run did, not the shutdown. */
+	if (stats) {
+		if (stats_write(&sim, stats, stats_path))
+			status = 1;
+		stats = NULL;
+	}
 
 	loop_fini();
 out_status:
@@ -342,6 +467,8 @@ out_devs:
 		devsim_dev_fini(&sim.devs[--made]);
 	close(sim.epfd);
 out:
+	if (stats)
+		fclose(stats);
 	free(sim.devs);
 	return status;
 out_usage:

@@ -31,6 +31,16 @@
  * are counted in lost_on_reset, then every register goes to power-on values
  * (RATE to the --device rate).  The status socket's counters are over the
  * whole devsim process; the GENERATED/DROPPED registers restart at 0.
+ *
+ * Injected faults (struct devsim_faults), for tests of whoever counts the
+ * packets: loss=SEQ uses the sequence number without writing the packet
+ * (counted in skipped); dup=SEQ writes the packet into two slots (the
+ * second copy counted in repeated); reset=SEQ stops generating after the
+ * packet, waits until the driver has consumed the ring, and resets the
+ * device as DEVICE_RESET would, so that nothing is lost with it.  So, over
+ * devsim's life:
+ *
+ *	generated = written - repeated + dropped + skipped
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -88,9 +98,11 @@ struct pktgen {
 	uint64_t last_ns;
 	uint64_t credit;	/* rate x ns not yet turned into packets */
 	uint64_t next_seq;	/* never reset */
+	bool reset_pending;	/* reset=SEQ is past: reset once drained */
 
 	/* For the status socket, over the process's lifetime. */
 	uint64_t generated, written, dropped, lost_on_reset;
+	uint64_t skipped, repeated;	/* loss= and dup= */
 };
 
 static struct pktgen *pg_of(const struct devsim_dev *dev)
@@ -127,14 +139,65 @@ static void fill(struct pktgen_desc *d, uint64_t seq)
 	d->seq = seq;
 }
 
+/* Write @seq into the next slot if the ring has room; whether it had. */
+static bool put(struct devsim_dev *dev, struct pktgen_desc *ring, uint32_t tail,
+		uint64_t seq)
+{
+	struct pktgen *p = pg_of(dev);
+
+	if ((uint32_t)(p->head - tail) >= p->entries)
+		return false;
+	fill(&ring[p->head & (p->entries - 1)], seq);
+	p->head++;
+	p->written++;
+	return true;
+}
+
+/* Whether @seq is among the @n from @first (@seq 0, no fault, never is). */
+static bool among(uint64_t seq, uint64_t first, uint64_t n)
+{
+	return seq >= first && seq - first < n;
+}
+
+/*
+ * @n packets the full ring cannot take, in one go however many (RATE may
+ * be 2^32 - 1): each uses its sequence number, up to a reset=SEQ.
+ */
+static void drop(struct devsim_dev *dev, uint64_t n)
+{
+	const struct devsim_faults *f = &dev->faults;
+	struct pktgen *p = pg_of(dev);
+	const uint64_t first = p->next_seq;
+	uint64_t skipped;
+
+	if (among(f->reset, first, n)) {
+		n = f->reset - first + 1;
+		p->reset_pending = true;
+	}
+	skipped = among(f->loss, first, n);
+	p->next_seq += n;
+	p->generated += n;
+	p->reg_generated += n;
+	p->skipped += skipped;
+	p->dropped += n - skipped;
+	p->reg_dropped += n - skipped;
+}
+
 static void pktgen_tick(struct devsim_dev *dev, uint64_t now_ns)
 {
+	const struct devsim_faults *f = &dev->faults;
 	struct pktgen *p = pg_of(dev);
 	struct pktgen_desc *ring;
 	uint64_t dt = now_ns - p->last_ns, n;
-	uint32_t tail, wrote = 0;
+	uint32_t tail, head = p->head;
 
 	p->last_ns = now_ns;
+	if (p->reset_pending) {
+		/* Paused or not: the driver may drain while devsim is paused. */
+		if (load_tail(dev) == p->head)
+			devsim_dev_reset(dev);
+		return;
+	}
 	if (!(p->ctrl & PKTGEN_CTRL_ENABLE) || !p->entries || dev->sim->paused) {
 		p->credit = 0;
 		return;
@@ -152,24 +215,28 @@ static void pktgen_tick(struct devsim_dev *dev, uint64_t now_ns)
 	p->credit += (uint64_t)p->rate * dt;
 	n = p->credit / 1000000000ull;
 	p->credit %= 1000000000ull;
-	if (!n)
-		return;
 
 	tail = load_tail(dev);
-	while (n && (uint32_t)(p->head - tail) < p->entries) {
-		fill(&ring[p->head & (p->entries - 1)], p->next_seq++);
-		p->head++;
-		wrote++;
-		n--;
+	for (; n && !p->reset_pending; n--) {
+		const uint64_t seq = p->next_seq;
+
+		if ((uint32_t)(p->head - tail) >= p->entries) {
+			drop(dev, n);
+			break;
+		}
+		p->next_seq++;
+		p->generated++;
+		p->reg_generated++;
+		if (seq == f->loss)
+			p->skipped++;
+		else if (put(dev, ring, tail, seq) && seq == f->dup &&
+			 put(dev, ring, tail, seq))
+			p->repeated++;
+		p->reset_pending = seq == f->reset;
 	}
-	/* The ring is full: the rest of this tick's packets are lost. */
-	p->next_seq += n;
-	p->reg_dropped += n;
-	p->dropped += n;
-	p->reg_generated += wrote + n;
-	p->generated += wrote + n;
-	p->written += wrote;
-	if (wrote) {
+	if (p->reset_pending)
+		p->credit = 0;
+	if (p->head != head) {
 		__atomic_store_n(shared_u32(dev, PKTGEN_HEAD_OFF), p->head,
 				 __ATOMIC_RELEASE);
 		devsim_irq(dev);
@@ -277,6 +344,7 @@ static void pktgen_reset(struct devsim_dev *dev)
 	p->reg_generated = p->reg_dropped = 0;
 	p->head = 0;
 	p->credit = 0;
+	p->reset_pending = false;
 	memset(dev->regions[VFIO_PCI_BAR2_REGION_INDEX].mem, 0, PKTGEN_BAR_SIZE);
 }
 
@@ -346,6 +414,8 @@ static void pktgen_status(struct devsim_dev *dev, struct json_object *obj)
 	json_object_object_add(obj, "dropped", json_object_new_int64((int64_t)p->dropped));
 	json_object_object_add(obj, "lost_on_reset",
 			       json_object_new_int64((int64_t)p->lost_on_reset));
+	json_object_object_add(obj, "skipped", json_object_new_int64((int64_t)p->skipped));
+	json_object_object_add(obj, "repeated", json_object_new_int64((int64_t)p->repeated));
 	json_object_object_add(obj, "head", json_object_new_int64(p->head));
 	json_object_object_add(obj, "tail", json_object_new_int64(load_tail(dev)));
 	json_object_object_add(obj, "rate", json_object_new_int64(p->rate));

@@ -56,7 +56,7 @@ struct devsim_status {
 	struct status_conn *conns;
 };
 
-static struct json_object *status_json(struct devsim *sim)
+struct json_object *devsim_status_json(struct devsim *sim)
 {
 	struct json_object *root = json_object_new_object();
 	struct json_object *devs = json_object_new_array();
@@ -124,7 +124,7 @@ static void set_reading(struct status_conn *c, bool on)
 static bool check_wait(struct status_conn *c)
 {
 	if (wait_done(c->sim, c->wait_n))
-		send_json(c, status_json(c->sim));
+		send_json(c, devsim_status_json(c->sim));
 	else if (devsim_now_ns() >= c->wait_deadline_ns)
 		send_error(c, "timeout");
 	else
@@ -140,10 +140,10 @@ static void request(struct status_conn *c, const char *line)
 	char extra;
 
 	if (!strcmp(line, "status")) {
-		send_json(c, status_json(sim));
+		send_json(c, devsim_status_json(sim));
 	} else if (!strcmp(line, "pause") || !strcmp(line, "resume")) {
 		sim->paused = line[0] == 'p';
-		send_json(c, status_json(sim));
+		send_json(c, devsim_status_json(sim));
 	} else if (sscanf(line, "wait-generated %" SCNu64 " %" SCNu64 " %c",
 			  &n, &ms, &extra) == 2 && ms <= 3600000) {
 		c->waiting = true;
