@@ -2,7 +2,8 @@
 /**
  * DOC: demo-host - a program driving live devices, updated live
  *
- *   demo-host-vN --devsim DIR --control PATH [--ready-fd N] [--drop-connections]
+ *   demo-host-vN --devsim DIR --control PATH [--ready-fd N] [--stats FILE]
+ *                [--drop-connections]
  *
  * It drives the devices devsim serves in DIR (one vfio-user socket per
  * PCI function, docs/devsim.md) with the drivers built into this version:
@@ -25,11 +26,14 @@
  *
  * --ready-fd N: on a cold start, "ready" is written there once the control
  * socket listens.  SIGTERM: consume what is in the rings, print one JSON
- * line with each pktgen device's counters, exit.
+ * line with each pktgen device's counters, exit.  --stats FILE: that line
+ * is also written to FILE (made empty at a cold start), for a test that
+ * reads the drivers' own report rather than what `baton demo` made of it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/vfio.h>
 #include <poll.h>
@@ -205,11 +209,31 @@ static int discover(struct baton_host *host)
 	return err;
 }
 
-/* One JSON line: each pktgen device's counters, after the last packets. */
-static void print_stats(struct baton_host *host, const char *program)
+/* @line and a newline as the whole of @path; 0, or -1 with errno. */
+static int write_line(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "we");
+	int err;
+
+	if (!f)
+		return -1;
+	fprintf(f, "%s\n", line);
+	err = ferror(f);
+	/* An error in either is in errno. */
+	return fclose(f) || err ? -1 : 0;
+}
+
+/*
+ * One JSON line: each pktgen device's counters, after the last packets; to
+ * stdout, and to --stats FILE.  0, or 1 when FILE cannot be written.
+ */
+static int print_stats(struct baton_host *host, const char *program,
+		       const char *stats_path)
 {
 	json_object *o = json_object_new_object(), *devs = json_object_new_array();
 	struct baton_device *dev = NULL;
+	const char *line;
+	int err = 0;
 
 	while ((dev = baton_host_next_device(host, dev)) != NULL) {
 		char name[BATON_PCI_ADDR_STRLEN];
@@ -228,15 +252,21 @@ static void print_stats(struct baton_host *host, const char *program)
 	json_object_object_add(o, "generation",
 			       json_object_new_uint64(baton_host_generation(host)));
 	json_object_object_add(o, "devices", devs);
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	printf("%s\n", line);
 	fflush(stdout);
+	if (stats_path && write_line(stats_path, line)) {
+		fprintf(stderr, "demo-host: --stats %s: %s\n", stats_path, strerror(errno));
+		err = 1;
+	}
 	json_object_put(o);
+	return err;
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: demo-host-v%d --devsim DIR --control PATH "
-		"[--ready-fd N] [--drop-connections]\n", DEMO_HOST_VERSION);
+		"[--ready-fd N] [--stats FILE] [--drop-connections]\n", DEMO_HOST_VERSION);
 	exit(2);
 }
 
@@ -247,11 +277,12 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'c' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "drop-connections", no_argument, NULL, 'D' },
+		{ "stats", required_argument, NULL, 's' },
 		{ 0 },
 	};
 	const char *program = DEMO_HOST_VERSION == 1 ? "demo-host v1" : "demo-host v2";
 	const struct baton_host_opts opts = { .program = program, .argv = argv };
-	const char *control = NULL;
+	const char *control = NULL, *stats_path = NULL;
 	struct baton_host *host;
 	int ready_fd = -1, sigfd, opt, err;
 	sigset_t mask;
@@ -262,6 +293,7 @@ int main(int argc, char **argv)
 		case 'c': control = optarg; break;
 		case 'r': ready_fd = atoi(optarg); break;
 		case 'D': demo_drop_connections = true; break;
+		case 's': stats_path = optarg; break;
 		default: usage();
 		}
 	}
@@ -283,6 +315,16 @@ int main(int argc, char **argv)
 	}
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	err = sigfd < 0 ? -errno : discover(host) ?: baton_host_listen(host, control);
+	/* A cold start empties --stats FILE: a FILE it cannot write is an
+	 * error now rather than at the end, and an old report is gone. */
+	if (!err && stats_path && !baton_host_restored(host)) {
+		int fd = open(stats_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			fprintf(stderr, "demo-host: --stats %s: %s\n", stats_path,
+				strerror(errno));
+		err = fd < 0 ? -EINVAL : close(fd);
+	}
 	if (err) {
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
 		/* A new version that cannot start lets the previous one come back. */
@@ -336,9 +378,9 @@ int main(int argc, char **argv)
 			w->ready(w->arg);
 		}
 	}
-	print_stats(host, program);
+	err = print_stats(host, program, stats_path);
 	baton_host_destroy(host);
 	close(sigfd);
 	close(epfd);
-	return 0;
+	return err;
 }

@@ -90,6 +90,7 @@ struct pktgen {
 	uint32_t *page;			/* BAR2, mapped */
 	int irq;
 	bool frozen;
+	bool head_went_back;		/* the device was reset under us */
 	pktgen_state s;
 };
 
@@ -212,6 +213,15 @@ static void drain(struct pktgen *p)
 		((char *)baton_region_base(p->pool) + (size_t)p->s.slot * RING_BYTES);
 	uint32_t head = __atomic_load_n(&p->page[PKTGEN_PAGE_HEAD], __ATOMIC_ACQUIRE);
 
+	/*
+	 * More than a ring ahead is not packets: HEAD went back to 0, the
+	 * device was reset and its ring is gone.  Consuming up to it would
+	 * read the ring round and round, four billion stale packets.
+	 */
+	if ((uint32_t)(head - p->s.tail) > RING_ENTRIES) {
+		p->head_went_back = true;
+		return;
+	}
 	while (p->s.tail != head) {
 		const struct pktgen_desc *d = &ring[p->s.tail % RING_ENTRIES];
 
@@ -420,12 +430,31 @@ bool demo_is_pktgen(struct baton_device *dev)
 	return baton_device_driver(dev) && baton_device_driver(dev)->ops == &pktgen_ops;
 }
 
+/*
+ * Whether the device is no longer as we set it up: a reset since we last
+ * started it clears CTRL's enable bit, and HEAD goes back to 0.
+ */
+static bool device_reset(struct pktgen *p)
+{
+	uint32_t ctrl;
+
+	if (p->head_went_back)
+		return true;
+	/* The control run closed the connection: the device was reset. */
+	if (!p->vfu)
+		return true;
+	if (baton_vfu_read32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL, &ctrl))
+		return true;	/* nor does it answer as it did */
+	return !(ctrl & PKTGEN_CTRL_ENABLE);
+}
+
 json_object *demo_pktgen_stats(struct baton_device *dev)
 {
 	struct pktgen *p = baton_device_priv(dev);
 	json_object *o = json_object_new_object();
 
 	drain(p);
+	json_object_object_add(o, "device_reset", json_object_new_boolean(device_reset(p)));
 	json_object_object_add(o, "received", json_object_new_uint64(p->s.received));
 	json_object_object_add(o, "lost", json_object_new_uint64(p->s.lost));
 	json_object_object_add(o, "duplicated", json_object_new_uint64(p->s.duplicated));
