@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket]
- *            [--drop-connections] [--bindir DIR] [--json]
+ *            [--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR]
+ *            [--bindir DIR] [--json]
  *
  * A live update of a program driving live devices, start to finish, with
  * everything checked (docs/demo.md):
@@ -21,6 +22,13 @@
  * 1 otherwise.  --drop-connections is the control run: the pktgen driver
  * lets its connection close across the update, as a program without Baton
  * would, and devsim resets the devices - the verdict says what that cost.
+ *
+ * The verdict is ours; the counts it is made of are not.  --stats DIR
+ * leaves devsim's and demo-host's own final counters there, each written
+ * by that program as it exits, so that a test can check this command's
+ * arithmetic against two witnesses instead of trusting it.  --inject has
+ * devsim put a fault - a lost packet, a duplicate, a reset - into the
+ * first pktgen device's stream, to show that the verdict catches it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,16 +53,19 @@
 
 static const char demo_usage[] =
 	"baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket] "
-	"[--drop-connections] [--bindir DIR] [--json]";
+	"[--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR] [--bindir DIR] [--json]";
 
 #define MAX_PKTGEN	8	/* the host's DMA pool holds eight rings */
 #define START_MS	10000	/* for a process to say it is ready */
 #define UPDATE_MS	10000	/* for the dry run, and a socket-mode restore */
+#define SPEC_MAX	160	/* a pktgen SPEC with its rate and three faults */
 
 struct demo_args {
 	const char *devices, *rate, *packets;
 	const char *mode;
 	const char *bindir;
+	const char *inject, *stats;
+	unsigned int injects;		/* how many times --inject was given */
 	bool drop;
 	bool json;
 };
@@ -71,12 +83,16 @@ struct demo {
 	char dir[64];
 	char devsim[PATH_MAX], host_v1[PATH_MAX], host_v2[PATH_MAX];
 	char status_sock[PATH_MAX], control_sock[PATH_MAX];
+	char faults[SPEC_MAX];		/* --inject, as devsim's SPEC options */
+	char devsim_stats[PATH_MAX], host_stats[PATH_MAX];	/* --stats */
 	struct device devices[MAX_PKTGEN + 2];
 	size_t n_devices;
 	pid_t devsim_pid, host_pid;
 	int host_out;			/* the host's stdout: its final counters */
 	json_object *updates;		/* what `--json` reports */
+	json_object *result;		/* ... and the counts, once made */
 	bool expected;			/* every decision and outcome as expected */
+	bool counted;			/* nothing lost, duplicated or reset */
 };
 
 static void on_opt(int opt, const char *arg, void *ctx)
@@ -90,6 +106,8 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	case 'm': a->mode = arg; break;
 	case 'b': a->bindir = arg; break;
 	case 'D': a->drop = true; break;
+	case 'i': a->inject = arg; a->injects++; break;
+	case 's': a->stats = arg; break;
 	}
 }
 
@@ -100,6 +118,8 @@ static const struct option longopts[] = {
 	{ "mode", required_argument, NULL, 'm' },
 	{ "bindir", required_argument, NULL, 'b' },
 	{ "drop-connections", no_argument, NULL, 'D' },
+	{ "inject", required_argument, NULL, 'i' },
+	{ "stats", required_argument, NULL, 's' },
 	{ 0 },
 };
 
@@ -189,10 +209,13 @@ static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
 	return pid;
 }
 
-/* Signal @pid and reap it, waiting at most @ms (on its pidfd, not a sleep). */
-static void stop(pid_t pid, int sig, int ms)
+/*
+ * Signal @pid and reap it, waiting at most @ms (on its pidfd, not a sleep),
+ * then killing it.  Returns its wait status, or -1.
+ */
+static int stop(pid_t pid, int sig, int ms)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status = -1;
 
 	if (kill(pid, sig) == 0 && pidfd >= 0) {
 		struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -202,7 +225,21 @@ static void stop(pid_t pid, int sig, int ms)
 	}
 	if (pidfd >= 0)
 		close(pidfd);
-	waitpid(pid, NULL, 0);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+/* A wait status as reap logs it: "exit N" or "signal N". */
+static const char *ended(int status, char *buf, size_t len)
+{
+	if (status == -1)
+		snprintf(buf, len, "unknown");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+	return buf;
 }
 
 static json_object *devsim_ask(const struct demo *d, const char *request, int ms)
@@ -354,11 +391,37 @@ static int host_status(struct demo *d, const char *expect_program, long expect_g
 	return 0;
 }
 
+/*
+ * Wait for @name to say "ready" on @ready; 0, or why not - with the last
+ * line of @log when it exited first (devsim's reason for a bad option).
+ */
+static int not_ready(const char *name, int ready, const char *log)
+{
+	char line[512] = "", last[512] = "";
+	int got = cli_read_line(ready, START_MS, line, sizeof(line));
+	FILE *f;
+
+	close(ready);
+	if (got == 1)
+		return 0;
+	if (got < 0)
+		return cli_failf(name, "not ready within %d ms (see %s)", START_MS, log);
+	f = fopen(log, "re");
+	while (f && fgets(line, sizeof(line), f))
+		memcpy(last, line, sizeof(last));
+	if (f)
+		fclose(f);
+	last[strcspn(last, "\n")] = '\0';
+	return cli_failf(name, "exited before it was ready (see %s)%s%s", log,
+			 *last ? ": " : "", last);
+}
+
 static int start(struct demo *d)
 {
-	char *argv[4 + 2 * (MAX_PKTGEN + 2) + 1], specs[MAX_PKTGEN + 2][64];
-	char log[PATH_MAX], line[256], ready_arg[] = "3";
-	int ready, out[2];
+	/* devsim's: itself, three options with a value, a --device per device, NULL */
+	char *argv[1 + 2 * 3 + 2 * (MAX_PKTGEN + 2) + 1], specs[MAX_PKTGEN + 2][SPEC_MAX];
+	char log[PATH_MAX], ready_arg[] = "3";
+	int ready, out[2], err;
 	size_t n = 0;
 
 	for (unsigned i = 0; i < (unsigned)d->n_pktgen; i++) {
@@ -375,6 +438,10 @@ static int start(struct demo *d)
 	argv[n++] = d->dir;
 	argv[n++] = "--ready-fd";
 	argv[n++] = ready_arg;
+	if (d->a.stats) {
+		argv[n++] = "--stats";
+		argv[n++] = d->devsim_stats;
+	}
 	for (size_t i = 0; i < d->n_devices; i++) {
 		static const char *const types[] = { "pktgen", "edu", "legacy" };
 
@@ -382,7 +449,7 @@ static int start(struct demo *d)
 			 d->devices[i].address);
 		if (d->devices[i].type == PKTGEN)
 			snprintf(specs[i] + strlen(specs[i]), sizeof(specs[i]) - strlen(specs[i]),
-				 ",rate=%ld", d->rate);
+				 ",rate=%ld%s", d->rate, i == 0 ? d->faults : "");
 		argv[n++] = "--device";
 		argv[n++] = specs[i];
 	}
@@ -391,11 +458,9 @@ static int start(struct demo *d)
 	d->devsim_pid = spawn(argv, log, -1, &ready);
 	if (d->devsim_pid < 0)
 		return cli_failf(d->devsim, "cannot start: %s", strerror(-d->devsim_pid));
-	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
-		close(ready);
-		return cli_failf(d->devsim, "not ready within %d ms (see %s)", START_MS, log);
-	}
-	close(ready);
+	err = not_ready(d->devsim, ready, log);
+	if (err)
+		return err;
 	say(d, "devsim: %zu devices over vfio-user in %s\n", d->n_devices, d->dir);
 	for (size_t i = 0; i < d->n_devices; i++) {
 		static const char *const what[] = { "pktgen", "edu", "legacy" };
@@ -413,6 +478,10 @@ static int start(struct demo *d)
 	argv[n++] = ready_arg;
 	if (d->a.drop)
 		argv[n++] = "--drop-connections";
+	if (d->a.stats) {
+		argv[n++] = "--stats";
+		argv[n++] = d->host_stats;
+	}
 	argv[n] = NULL;
 	if (pipe2(out, O_CLOEXEC))
 		return cli_failf("pipe", "%s", strerror(errno));
@@ -422,11 +491,9 @@ static int start(struct demo *d)
 	d->host_out = out[0];
 	if (d->host_pid < 0)
 		return cli_failf(d->host_v1, "cannot start: %s", strerror(-d->host_pid));
-	if (cli_read_line(ready, START_MS, line, sizeof(line)) != 1) {
-		close(ready);
-		return cli_failf(d->host_v1, "not ready within %d ms (see %s)", START_MS, log);
-	}
-	close(ready);
+	err = not_ready(d->host_v1, ready, log);
+	if (err)
+		return err;
 	say(d, "demo-host v1: driving them, pid %d, %ld packets/s per pktgen device%s\n",
 	    (int)d->host_pid, d->rate,
 	    d->a.drop ? "\n  (control run: the pktgen driver drops its connections)" : "");
@@ -456,7 +523,7 @@ static uint64_t u64(json_object *o, const char *key)
 /* Stop the traffic, drain, count: devsim's counters against the drivers'. */
 static int account(struct demo *d)
 {
-	json_object *final, *report, *devs, *out, *packets;
+	json_object *final, *report, *devs, *packets, *per_device;
 	uint64_t generated = 0, received = 0, duplicated = 0, bad = 0, resets = 0;
 	char line[1 << 16];
 	bool ok;
@@ -474,11 +541,12 @@ static int account(struct demo *d)
 		d->host_pid = 0;
 		return cli_failf("demo-host", "exited on SIGTERM without its final report");
 	}
+	per_device = json_object_new_array();
 	devs = cli_json_member(final, "devices");
 	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
-		json_object *dev = json_object_array_get_idx(devs, i), *h;
+		json_object *dev = json_object_array_get_idx(devs, i), *h, *o;
 		const char *address = cli_json_str(dev, "address");
-		uint64_t gen, rx;
+		uint64_t gen, rx, dup;
 
 		resets += u64(dev, "resets");
 		if (strcmp(cli_json_str(dev, "type") ? cli_json_str(dev, "type") : "", "pktgen"))
@@ -486,10 +554,18 @@ static int account(struct demo *d)
 		h = host_device(report, address);
 		gen = u64(dev, "generated");
 		rx = h ? u64(h, "received") : 0;
+		dup = h ? u64(h, "duplicated") : 0;
 		generated += gen;
 		received += rx;
-		duplicated += h ? u64(h, "duplicated") : 0;
+		duplicated += dup;
 		bad += h ? u64(h, "bad_payload") : 0;
+		o = json_object_new_object();
+		json_object_object_add(o, "address", json_object_new_string(address));
+		json_object_object_add(o, "generated", json_object_new_uint64(gen));
+		json_object_object_add(o, "received", json_object_new_uint64(rx));
+		json_object_object_add(o, "duplicated", json_object_new_uint64(dup));
+		json_object_object_add(o, "resets", json_object_new_uint64(u64(dev, "resets")));
+		json_object_array_add(per_device, o);
 		say(d, "  %s  generated %-8" PRIu64 " received %-8" PRIu64
 		    " ring-full drops %-4" PRIu64 " lost at reset %-4" PRIu64 " resets %" PRIu64 "\n",
 		    address, gen, rx, u64(dev, "dropped"), u64(dev, "lost_on_reset"),
@@ -503,22 +579,51 @@ static int account(struct demo *d)
 	say(d, "  packets: generated %" PRIu64 ", received %" PRIu64 ", lost %" PRIu64
 	    ", duplicated %" PRIu64 "; device resets: %" PRIu64 "\n",
 	    generated, received, generated - received, duplicated, resets);
+
+	d->counted = ok;
+	d->result = json_object_new_object();
+	packets = json_object_new_object();
+	json_object_object_add(packets, "generated", json_object_new_uint64(generated));
+	json_object_object_add(packets, "received", json_object_new_uint64(received));
+	json_object_object_add(packets, "lost", json_object_new_uint64(generated - received));
+	json_object_object_add(packets, "duplicated", json_object_new_uint64(duplicated));
+	json_object_object_add(d->result, "packets", packets);
+	json_object_object_add(d->result, "device_resets", json_object_new_uint64(resets));
+	json_object_object_add(d->result, "devices", per_device);
+	json_object_object_add(d->result, "updates", json_object_get(d->updates));
+	return 0;
+}
+
+/*
+ * The end: demo-host (told to report by account()) and devsim must both
+ * exit 0 - devsim writes --stats FILE as it does - or the verdict is
+ * failed whatever the counts said.  We reap them, so only we can say.
+ */
+static int verdict(struct demo *d)
+{
+	const int host = stop(d->host_pid, SIGTERM, 5000);
+	const int devsim = stop(d->devsim_pid, SIGTERM, 5000);
+	const bool ok = d->counted && host == 0 && devsim == 0;
+	json_object *exits = json_object_new_object();
+	char h[32], s[32];
+
+	d->host_pid = d->devsim_pid = 0;
+	say(d, "  exits: demo-host %s, devsim %s%s\n", ended(host, h, sizeof(h)),
+	    ended(devsim, s, sizeof(s)), host || devsim ? "   <- NOT EXPECTED" : "");
 	say(d, "\nverdict: %s\n", ok ?
 	    "ok - updated live to a renamed driver and a new state format, the way "
 	    "back refused; no packet lost or duplicated, no device reset" :
 	    "FAILED - see above");
-
+	json_object_object_add(exits, "demo-host", json_object_new_string(h));
+	json_object_object_add(exits, "devsim", json_object_new_string(s));
+	json_object_object_add(d->result, "exits", exits);
+	/* The verdict first, where it always was. */
 	if (d->a.json) {
-		out = json_object_new_object();
-		packets = json_object_new_object();
-		json_object_object_add(packets, "generated", json_object_new_uint64(generated));
-		json_object_object_add(packets, "received", json_object_new_uint64(received));
-		json_object_object_add(packets, "lost", json_object_new_uint64(generated - received));
-		json_object_object_add(packets, "duplicated", json_object_new_uint64(duplicated));
+		json_object *out = json_object_new_object();
+
 		json_object_object_add(out, "verdict", json_object_new_string(ok ? "ok" : "failed"));
-		json_object_object_add(out, "packets", packets);
-		json_object_object_add(out, "device_resets", json_object_new_uint64(resets));
-		json_object_object_add(out, "updates", json_object_get(d->updates));
+		json_object_object_foreach(d->result, key, val)
+			json_object_object_add(out, key, json_object_get(val));
 		cli_json_print(out);
 	}
 	return ok ? EXIT_OK : EXIT_VERDICT;
@@ -562,6 +667,67 @@ static bool number(const char *arg, long min, long max, long *out)
 	return true;
 }
 
+/*
+ * --inject FAULT@SEQ[,...] as devsim's SPEC options for the first pktgen
+ * device (",loss=SEQ..."), in @d->faults.  Which faults cannot go together
+ * (two at one packet, one after the reset) devsim says, and we pass on.
+ */
+static int parse_faults(struct demo *d)
+{
+	static const char *const names[] = { "loss", "dup", "reset" };
+	char list[SPEC_MAX], *tok, *save = NULL;
+	bool seen[3] = { false };
+	size_t len = 0;
+
+	if (!d->a.inject)
+		return 0;
+	if (d->a.injects > 1)
+		return cli_usage(demo_usage, "--inject given twice: give one list");
+	if (strlen(d->a.inject) >= sizeof(list))
+		return cli_usage(demo_usage, "--inject: too long a list");
+	strcpy(list, d->a.inject);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *at = strchr(tok, '@');
+		size_t i = 0;
+		long seq;
+
+		if (at)
+			*at = '\0';
+		while (i < 3 && strcmp(tok, names[i]))
+			i++;
+		if (!at || i == 3 || !number(at + 1, 1, LONG_MAX, &seq))
+			return cli_usage(demo_usage, "--inject takes FAULT@SEQ[,...]: FAULT "
+					 "loss, dup or reset, SEQ a packet's sequence "
+					 "number from 1, not '%s%s%s'", tok, at ? "@" : "",
+					 at ? at + 1 : "");
+		if (seen[i])
+			return cli_usage(demo_usage, "--inject: %s given twice", names[i]);
+		seen[i] = true;
+		len += (size_t)snprintf(d->faults + len, sizeof(d->faults) - len, ",%s=%ld",
+					names[i], seq);
+	}
+	return 0;
+}
+
+/* --stats DIR, made if missing, and the two files in it, absolute. */
+static int stats_paths(struct demo *d)
+{
+	char dir[PATH_MAX];
+
+	if (!d->a.stats)
+		return 0;
+	if (mkdir(d->a.stats, 0700) && errno != EEXIST)
+		return cli_failf(d->a.stats, "%s", strerror(errno));
+	if (!realpath(d->a.stats, dir))
+		return cli_failf(d->a.stats, "%s", strerror(errno));
+	if (snprintf(d->devsim_stats, sizeof(d->devsim_stats), "%s/devsim.json", dir) >=
+	    (int)sizeof(d->devsim_stats) ||
+	    snprintf(d->host_stats, sizeof(d->host_stats), "%s/demo-host.json", dir) >=
+	    (int)sizeof(d->host_stats))
+		return cli_failf(d->a.stats, "path too long");
+	return 0;
+}
+
 static int run_demo(int argc, char **argv)
 {
 	struct demo d = { .a = { .mode = "exec" }, .n_pktgen = 2, .rate = 20000,
@@ -582,7 +748,7 @@ static int run_demo(int argc, char **argv)
 		return cli_usage(demo_usage, "--packets takes 1 to 100000000");
 	if (strcmp(d.a.mode, "exec") && strcmp(d.a.mode, "socket"))
 		return cli_usage(demo_usage, "--mode is exec or socket, not '%s'", d.a.mode);
-	err = locate(&d, "devsim", "devsim", d.devsim) ?:
+	err = parse_faults(&d) ?: stats_paths(&d) ?: locate(&d, "devsim", "devsim", d.devsim) ?:
 	      locate(&d, "demo-host-v1", "examples/demo-host", d.host_v1) ?:
 	      locate(&d, "demo-host-v2", "examples/demo-host", d.host_v2);
 	if (err)
@@ -602,8 +768,9 @@ static int run_demo(int argc, char **argv)
 	      host_status(&d, "demo-host v2", 1) ?: let_traffic_flow(&d, &target) ?:
 	      update(&d, "demo-host v2", "demo-host v1", d.host_v1, "refused") ?:
 	      host_status(&d, "demo-host v2", 1) ?: let_traffic_flow(&d, &target) ?:
-	      account(&d);
+	      account(&d) ?: verdict(&d);
 	cleanup(&d, err == EXIT_INVALID);
+	json_object_put(d.result);
 	json_object_put(d.updates);
 	return err;
 }
