@@ -5,40 +5,171 @@
 # run, where the driver lets its connections close: devsim resets the
 # devices and packets are lost - what Baton avoids.  TAP output.
 #
-# usage: test_demo.sh BATON BINDIR_OF_DEVSIM BINDIR_OF_DEMO_HOSTS
+# The demo grades itself; this test does not take its word.  Each run
+# leaves two witnesses (--stats): devsim's own counters, written by devsim
+# as it exits, and the drivers' own report, written by demo-host.  The test
+# checks them against each other and against what `baton demo --json`
+# says, and has devsim inject a lost packet, a duplicate and a device reset,
+# one at a time, to see each reported exactly and the verdict fail.  Every
+# run is under reap (tap.sh's expect): baton and every process it leaves
+# behind must exit as expected, with no sanitizer report.  devsim and
+# demo-host baton reaps itself, and says how they ended (`exits`).
+#
+# usage: test_demo.sh BATON BINDIR_OF_DEVSIM BINDIR_OF_DEMO_HOSTS REAP
+# check() evaluates its condition, so the variables in it are used there:
+# shellcheck disable=SC2016
 set -u
 baton=$1
+REAP=$4	# for tap.sh's expect
 bindir=$(mktemp -d)
 # baton demo finds its three programs in one directory.
 ln -s "$2/devsim" "$bindir/devsim"
 ln -s "$3/demo-host-v1" "$3/demo-host-v2" "$bindir/"
 . "$(dirname "$0")/tap.sh"
 trap 'rm -rf "$bindir" "$tmp"' EXIT
+stats=$tmp/stats
 
-expect "the demo, exec mode" 0 demo --bindir "$bindir" --json
+# demo NAME STATUS ARGS...: baton demo ARGS --stats $stats, by tap.sh's
+# expect: under reap, every process must exit 0 (baton: STATUS), none may
+# leave a sanitizer report.
+demo() {
+	what=$1 status=$2
+	shift 2
+	rm -rf "$stats"
+	expect "$what" "$status" demo --bindir "$bindir" --stats "$stats" "$@"
+}
+
+# The witnesses, $d (devsim's counters) and $h (the drivers' report), as
+# jq sees them: --slurpfile makes each an array of its one line.
+witness() {
+	if [ -s "$tmp/out" ] && [ -s "$stats/devsim.json" ] && [ -s "$stats/demo-host.json" ] &&
+	   jq -e --slurpfile d "$stats/devsim.json" --slurpfile h "$stats/demo-host.json" \
+		"def pktgens: [\$d[0].devices[] | select(.type == \"pktgen\")];
+		 def driver(\$a): \$h[0].devices[] | select(.address == \$a);
+		 $2" "$tmp/out" >/dev/null 2>&1; then
+		ok "$1"
+	else
+		echo "# jq '$2' failed on:"
+		sed 's/^/#   baton: /' "$tmp/out" | head -40
+		sed 's/^/#   devsim: /' "$stats/devsim.json"
+		sed 's/^/#   demo-host: /' "$stats/demo-host.json"
+		not_ok "$1"
+	fi
+}
+
+# What holds in every run, whatever happened in it: each count of devsim's
+# is matched by the drivers', and baton's sums are theirs.
+witnesses_agree() {
+	witness "$1: devsim's counters add up, and they name every pktgen device the drivers report" \
+		'(pktgens | length) > 0 and (pktgens | length) == ($h[0].devices | length) and
+		 all(pktgens[]; .generated == .written - .repeated + .dropped + .skipped and
+		     (.address as $a | [driver($a)] | length == 1))'
+	witness "$1: the drivers took in every packet devsim wrote and did not lose at a reset" \
+		'all(pktgens[]; . as $x | driver($x.address) |
+		     .received + .duplicated == $x.written - $x.lost_on_reset)'
+	witness "$1: the drivers saw each gap and each repeat devsim made, no more" \
+		'all(pktgens[]; . as $x | driver($x.address) |
+		     .received + .lost == $x.generated and
+		     .lost == $x.dropped + $x.skipped + $x.lost_on_reset and
+		     .duplicated == $x.repeated)'
+	# devsim counts one more reset per device at the end: demo-host exits
+	# and its connections close, as on a last close of vfio-pci.
+	witness "$1: baton demo --json says what devsim and the drivers say" \
+		'.packets.generated == ([pktgens[].generated] | add) and
+		 .packets.received == ([$h[0].devices[].received] | add) and
+		 .packets.duplicated == ([$h[0].devices[].duplicated] | add) and
+		 .packets.lost == .packets.generated - .packets.received and
+		 .device_resets == ([$d[0].devices[].resets] | add) - ($d[0].devices | length) and
+		 all(.devices[]; . as $b | driver($b.address) as $y |
+		     (pktgens[] | select(.address == $b.address)) as $x |
+		     $b.generated == $x.generated and $b.resets == $x.resets - 1 and
+		     $b.received == $y.received and $b.duplicated == $y.duplicated) and
+		 .exits == {"demo-host": "exit 0", "devsim": "exit 0"}'
+}
+
+demo "the demo, exec mode" 0 --json
 check "verdict ok: nothing lost or duplicated, no device reset" '.verdict == "ok" and .packets.lost == 0 and .packets.duplicated == 0 and .device_resets == 0'
 check "devsim's count of generated packets is what the drivers received" '.packets.generated > 0 and .packets.received == .packets.generated'
 check "v1 -> v2 updated, with a blackout measured" '.updates[0] | .from == "demo-host v1" and .to == "demo-host v2" and .outcome == "updated" and .blackout_ms > 0'
 check "each pktgen goes to nicx through the converter" '[.updates[0].decisions[] | select(.address | startswith("0000:01:"))] | length == 2 and all(.action == "convert" and .driver == "nicx")'
 check "edu is bound to edu; the legacy device is quarantined, no driver" '.updates[0].decisions | (map(select(.address == "0000:02:00.0"))[0] | .action == "bind" and .driver == "edu") and (map(select(.address == "0000:03:00.0"))[0] | .action == "quarantine" and .driver == null)'
 check "v2 -> v1 refused: v1 cannot read pktgen-state v2" '.updates[1] | .outcome == "refused" and .blackout_ms == null and ([.decisions[] | select(.address | startswith("0000:01:")) | .action] | unique == ["quarantine"])'
+witnesses_agree "exec mode"
+witness "exec mode: devsim reset nothing, skipped and repeated nothing; v2's nicx drivers report" \
+	'$h[0].program == "demo-host v2" and all($h[0].devices[]; .driver == "nicx" and .device_reset == false and .lost == 0) and
+	 all(pktgens[]; .skipped == 0 and .repeated == 0 and .dropped == 0 and .lost_on_reset == 0) and
+	 all($d[0].devices[]; .resets == 1)'
 
-expect "the demo, socket mode, four pktgen devices" 0 demo --bindir "$bindir" --mode socket --devices 4 --rate 10000 --json
+demo "the demo, socket mode, four pktgen devices" 0 --mode socket --devices 4 --rate 10000 --json
 check "socket mode: verdict ok over four devices" '.verdict == "ok" and .packets.lost == 0 and .packets.duplicated == 0 and .device_resets == 0 and ([.updates[0].decisions[] | select(.driver == "nicx")] | length == 4)'
+witnesses_agree "socket mode"
 
-expect "the demo, human output" 0 demo --bindir "$bindir" --packets 500
+demo "the demo, human output" 0 --packets 500
 if grep -q '^verdict: ok' "$tmp/out" && grep -q 'convert.*nicx' "$tmp/out" &&
-   grep -q 'refused' "$tmp/out"; then ok "it says what happened, and the verdict"; else
-	sed 's/^/#   /' "$tmp/out"; not_ok "it says what happened, and the verdict"; fi
+   grep -q 'refused' "$tmp/out" && grep -q 'exits: demo-host exit 0, devsim exit 0' "$tmp/out"; then
+	ok "it says what happened, how its programs ended, and the verdict"; else
+	sed 's/^/#   /' "$tmp/out"; not_ok "it says what happened, how its programs ended, and the verdict"; fi
 
-expect "the control run: connections dropped" 1 demo --bindir "$bindir" --drop-connections --json
+demo "the control run: connections dropped" 1 --drop-connections --json
 # What the rings held at the reset is lost; the program drains them while
 # the dry run runs, so that may be nothing: the resets are the failure.
 check "without the connection, devsim resets each pktgen: the verdict says failed" '.verdict == "failed" and .device_resets >= 2'
 check "the update itself still went ahead: the loss is the reset's" '.updates[0].outcome == "updated"'
+witnesses_agree "control run"
+witness "control run: each pktgen was reset once by the close, and v2 reconnected to it" \
+	'all(pktgens[]; .resets == 2) and all($h[0].devices[]; .reconnects == 1)'
 
-expect "--devices out of range" 2 demo --bindir "$bindir" --devices 9
-expect "--mode unknown" 2 demo --bindir "$bindir" --mode carrier-pigeon
-expect "a missing bindir" 2 demo --bindir "$tmp/nowhere"
+# fault NAME FAULT@SEQ WHAT JQ WITNESSED WITNESS_JQ: the demo with one
+# fault, in the first pktgen device's stream: it must fail, and report
+# exactly WHAT (JQ on its output); the witnesses must agree, and show
+# WITNESSED.  Each fault comes early enough that v1 receives it: v2 must
+# carry v1's count through the converter.
+fault() {
+	demo "$1 injected ($2)" 1 --inject "$2" --json
+	check "$1: the verdict is failed, $3" ".verdict == \"failed\" and $4"
+	witnesses_agree "$1"
+	witness "$1: $5" "$6"
+}
+
+fault "a lost packet" loss@10 "exactly one packet lost, nothing else" \
+	'.packets.lost == 1 and .packets.duplicated == 0 and .device_resets == 0 and
+	 [.devices[] | .generated - .received] == [1, 0]' \
+	"devsim skipped packet 10 and the driver saw the gap" \
+	'pktgens[0].skipped == 1 and pktgens[1].skipped == 0 and
+	 driver(pktgens[0].address).lost == 1 and driver(pktgens[1].address).lost == 0'
+fault "a duplicate" dup@10 "exactly one duplicate, nothing lost or reset" \
+	'.packets.lost == 0 and .packets.duplicated == 1 and .device_resets == 0 and
+	 [.devices[].duplicated] == [1, 0]' \
+	"devsim wrote packet 10 twice and the driver counted it once as a duplicate" \
+	'pktgens[0].repeated == 1 and pktgens[1].repeated == 0 and
+	 driver(pktgens[0].address).duplicated == 1 and driver(pktgens[0].address).lost == 0'
+fault "a device reset" reset@300 "exactly one device reset, no packet lost or duplicated" \
+	'.packets.lost == 0 and .packets.duplicated == 0 and .device_resets == 1 and
+	 [.devices[].resets] == [1, 0] and .devices[0].generated == 300' \
+	"devsim reset the device once its ring was consumed, and the driver found it reset" \
+	'pktgens[0].resets == 2 and pktgens[0].lost_on_reset == 0 and pktgens[0].generated == 300 and
+	 driver(pktgens[0].address).device_reset == true and driver(pktgens[1].address).device_reset == false'
+
+demo "--devices out of range" 2 --devices 9
+demo "--mode unknown" 2 --mode carrier-pigeon
+demo "a missing bindir" 2 --bindir "$tmp/nowhere"
+for bad in loss dup@0 reset@x@1 jitter@5 loss@-1 loss@1,loss@2; do
+	demo "--inject $bad is a usage error" 2 --inject "$bad"
+done
+demo "--inject given twice is a usage error" 2 --inject loss@1 --inject dup@2
+
+# devsim's fault options themselves: each bad one a usage error that says
+# why, before anything is created.
+pk=pktgen@0000:00:05.0
+for bad in "$pk,loss=0" "$pk,dup=" "$pk,reset=-1" "$pk,loss=1x" "$pk,loss" "$pk,dup=3,dup=4" \
+	   "$pk,loss=5,dup=5" "$pk,reset=5,dup=6" "edu@0000:00:04.0,loss=3" \
+	   "$pk,loss=99999999999999999999"; do
+	"$2/devsim" --dir "$tmp/x" --device "$bad" >/dev/null 2>"$tmp/err"
+	holds "devsim --device '$bad' is a usage error, with a reason" \
+		'[ $? -eq 2 ] && grep -q "^devsim: .*$bad" "$tmp/err" && ! [ -e "$tmp/x" ]'
+done
+"$2/devsim" --dir "$tmp/x" --stats "$tmp/nowhere/stats.json" --device "$pk" >/dev/null 2>"$tmp/err"
+holds "devsim --stats in a missing directory fails at start, saying so" \
+	'[ $? -eq 1 ] && grep -q "stats.json: No such file" "$tmp/err"'
 
 tap_done
