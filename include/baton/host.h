@@ -126,7 +126,10 @@ struct baton_host_opts {
  * @out:  the host, free with baton_host_destroy()
  *
  * Call it first, before anything that has an effect: a process an update
- * starts in dry-run mode reports from here and exits.  A process an update
+ * starts in dry-run mode reports from here and exits.  It raises the
+ * process's soft limit of open files (RLIMIT_NOFILE) to the hard limit,
+ * since preserved fds grow with the devices: a program that uses select()
+ * keeps its own fds below FD_SETSIZE.  A process an update
  * starts as the new version restores here, and must then call
  * baton_host_take_over() once its own restore work is done.
  *

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +99,21 @@ int baton_host_roll_back(struct baton_host *host, const char *why)
 	return -BATON_ERR_ABANDONED;
 }
 
+/*
+ * A host's fds grow with its devices and sessions, and the usual soft
+ * limit, 1024, is kept low only for select(): raise it to the hard limit,
+ * as servers do, before the first fd.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int baton_host_create(const struct baton_host_opts *opts,
 		      struct baton_host **out)
 {
@@ -108,6 +124,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 
 	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
 		return -EINVAL;
+	raise_fd_limit();
 	host = calloc(1, sizeof(*host));
 	if (!host)
 		return -ENOMEM;
