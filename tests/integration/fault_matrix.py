@@ -300,9 +300,20 @@ class Cell:
         deaths = []
         for line in open(self.path("procs")):
             pid, name, how, code = line.split()
-            if how == "signal" and not (code == "9" and killed) and \
+            if how == "report":
+                deaths.append(f"{name} sanitizer report")   # on reap's stderr
+            elif how == "signal" and not (code == "9" and killed) and \
                     not (code == "15" and st and int(pid) == st["pid"]):
                 deaths.append(f"{name} signal {code}")
+        # devsim, the device side, must end as asked: exit 0 on SIGTERM.
+        self.devsim_proc.terminate()
+        try:
+            status = self.devsim_proc.wait(10)
+        except subprocess.TimeoutExpired:
+            status = "still running 10 s after SIGTERM"
+        if status != 0:
+            with open(self.path("devsim.err")) as f:
+                deaths.append(f"devsim {status}: {f.read()[-300:]}")
         r["unexpected_deaths"] = deaths
         self.cleanup()
         return r
@@ -314,8 +325,8 @@ class Cell:
             self.host.wait(10)
         except (AttributeError, subprocess.TimeoutExpired):
             pass
-        if hasattr(self, "devsim_proc"):
-            self.devsim_proc.terminate()
+        if hasattr(self, "devsim_proc") and self.devsim_proc.poll() is None:
+            self.devsim_proc.kill()
             self.devsim_proc.wait(10)
         subprocess.run(["rm", "-rf", self.dir])
 
