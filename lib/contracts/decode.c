@@ -520,7 +520,9 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
 	copy = malloc((n ? n : 1) * sizeof(*copy));
 	if (!copy)
 		goto err_set;
-	memcpy(copy, recs, n * sizeof(*copy));
+	/* A section of nothing but padding has no records, and no buffer. */
+	if (n)
+		memcpy(copy, recs, n * sizeof(*copy));
 	for (size_t i = 0; i < n; i++) {
 		if (swap)
 			swap_rec(&copy[i]);

@@ -333,8 +333,12 @@ static int read_modinfo(const struct tree *t, const struct module *mod,
 		if (!name || strcmp(name, ".modinfo"))
 			continue;
 		while ((data = elf_rawdata(scn, data)) != NULL) {
-			const char *p = data->d_buf, *end = p + data->d_size;
+			const char *p = data->d_buf, *end;
 
+			/* A NOBITS section has a size and no bytes. */
+			if (!p || !data->d_size)
+				continue;
+			end = p + data->d_size;
 			/* NUL-separated strings; the last one may be unterminated. */
 			while (p && p < end) {
 				const char *nul = memchr(p, '\0', (size_t)(end - p));
@@ -393,7 +397,9 @@ static int build_contract(const struct tree *t, const struct module *mod,
 	c->accepts = calloc(mod->n_accepts, sizeof(*c->accepts));
 	if (!c->ids || !c->accepts)
 		return -ENOMEM;
-	memcpy(c->ids, mod->ids, mod->n_ids * sizeof(*c->ids));
+	/* A module with no pci alias has no ids, and mod->ids is NULL. */
+	if (mod->n_ids)
+		memcpy(c->ids, mod->ids, mod->n_ids * sizeof(*c->ids));
 	c->n_ids = mod->n_ids;
 	for (size_t i = 0; i < mod->n_accepts; i++) {
 		struct baton_accept_desc *a = &c->accepts[c->n_accepts++];

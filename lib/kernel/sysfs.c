@@ -191,7 +191,9 @@ static int scan_devices(const char *root, char ***addrs, size_t *n,
 		(*n)++;
 	}
 	closedir(dir);
-	qsort(*addrs, *n, sizeof(**addrs), addr_cmp);
+	/* None found leaves *addrs NULL, which qsort() must not be given. */
+	if (*n)
+		qsort(*addrs, *n, sizeof(**addrs), addr_cmp);
 	return 0;
 }
 
