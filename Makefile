@@ -5,7 +5,15 @@ MESON_ARGS ?=
 # CI builds treat warnings as errors; a newer compiler on a user's machine
 # should not break their build over a new warning.
 WERROR := $(if $(CI),-Dwerror=true,)
-FUZZ_SECONDS ?= 30
+# The fuzz targets (tests/fuzz/fuzz_NAME) and their seed corpora, as
+# NAME:CORPUS.  make check runs each for FUZZ_SECONDS, FUZZ_JOBS at a time;
+# make fuzz, the longer campaign, for FUZZ_LONG_SECONDS.
+FUZZ_TARGETS := image:corpus devsim:corpus-devsim control:corpus-control \
+	contracts:corpus-contracts kernel:corpus-kernel vfio_user:corpus-vfio-user \
+	transfer:corpus-transfer handover:corpus-handover
+FUZZ_SECONDS ?= 12
+FUZZ_LONG_SECONDS ?= 180
+FUZZ_JOBS ?= 2
 
 BUILD := build
 BUILD_CLANG := build-clang
@@ -13,7 +21,7 @@ BUILD_ASAN := build-asan
 BUILD_FUZZ := build-fuzz
 
 .PHONY: all deps demo demo-plan check check-gcc check-clang check-asan check-valgrind check-fuzz \
-	bench install clean
+	fuzz fuzz-build bench install clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -65,10 +73,23 @@ check-valgrind: $(BUILD)/build.ninja
 	meson test -C $(BUILD) --suite unit --print-errorlogs \
 		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
 
-check-fuzz: $(BUILD_FUZZ)/build.ninja
-	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_image tests/fuzz/fuzz_devsim
-	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_image tests/fuzz/corpus $(FUZZ_SECONDS)
-	scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_devsim tests/fuzz/corpus-devsim $(FUZZ_SECONDS)
+# Each target for $(1) seconds, $(FUZZ_JOBS) at a time (scripts/fuzz): a
+# crash fails, its reproducer left in the current directory.
+fuzz_run = printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -n 1 sh -c \
+	'scripts/fuzz $(BUILD_FUZZ)/tests/fuzz/fuzz_$${0%%:*} tests/fuzz/$${0\#*:} $(1)'
+
+fuzz-build: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ) $(foreach t,$(FUZZ_TARGETS),tests/fuzz/fuzz_$(firstword $(subst :, ,$(t))))
+
+check-fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_SECONDS))
+
+# The longer campaign: each target's figures (executions, coverage, crashes)
+# at the end, the lines docs/fuzzing.md quotes.
+fuzz: fuzz-build
+	@{ $(call fuzz_run,$(FUZZ_LONG_SECONDS)); echo "status $$?"; } | tee $(BUILD_FUZZ)/fuzz.log
+	@echo "== make fuzz: $(FUZZ_LONG_SECONDS) s per target"; grep '^fuzz: ' $(BUILD_FUZZ)/fuzz.log
+	@grep -qx 'status 0' $(BUILD_FUZZ)/fuzz.log
 
 # The kernel path end to end in a QEMU guest running Debian's kernel: save,
 # preflight, kexec, bind by schema (tests/vm/run).  As root it installs

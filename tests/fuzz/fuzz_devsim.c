@@ -80,6 +80,7 @@
 
 #include "devsim.h"
 #include "backends/vfio-user/protocol.h"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -105,7 +106,6 @@ static const struct {
 static struct devsim sim = { .epfd = -1 };
 static char dir[PATH_MAX];
 static uint64_t vclock;
-static int baseline_fds;
 static bool trace;		/* FUZZ_DEVSIM_TRACE: print each reply */
 
 /* The sockets and their directory, also when a check fails. */
@@ -134,20 +134,6 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	va_end(ap);
 	fputc('\n', stderr);
 	abort();
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		die("/proc/self/fd: %s", strerror(errno));
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* ---- The client ---- */
@@ -663,7 +649,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("status socket setup failed");
 	atexit(teardown);
 	vclock = devsim_now_ns();
-	baseline_fds = count_fds();
 	return 0;
 }
 
@@ -699,7 +684,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t zeros[64u << 10];
 	struct devsim_dev *dev;
 	size_t off = 1;
-	int fds;
+	int fds = fuzz_count_fds(0);
 
 	if (!size)
 		return 0;
@@ -746,8 +731,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	probe(dev);
 out:
 	pool_close();
-	fds = count_fds();
-	if (fds != baseline_fds)
-		die("%d fds open after the input, %d before", fds, baseline_fds);
+	if (fuzz_count_fds(0) != fds)
+		die("%d fds open after the input, %d before", fuzz_count_fds(1), fds);
 	return 0;
 }

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write the seed corpora of the fuzz targets whose inputs are byte streams
+in a harness's own record format (see the comment at the top of each
+tests/fuzz/fuzz_*.c).  The messages in them are what the real writers
+send: the requests `baton status` and `baton update` write (as
+tools/baton/cmd_control.c builds them), the replies devsim gives the
+vfio-user client, the messages baton_transfer_send() sends; then edge
+cases around each.  Seeds that real code writes to files (ELF objects,
+module trees, handover environments) are made by the harnesses
+themselves: run a target with FUZZ_WRITE_SEEDS=DIR (see its comment).
+
+usage: gen_corpora.py TARGET [DIR]   (default: tests/fuzz/corpus-TARGET)
+"""
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(d, name, data):
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(data)
+
+
+# ---- fuzz_control: ctl (1), len (2, LE), bytes ----
+
+NOFD, PIPE, THREE, TWENTY = 0, 1, 2, 3
+RUN, HANGUP, PAD = 0x10, 0x20, 0x40
+
+
+def rec(data, ctl=RUN):
+    return struct.pack('<BH', ctl, len(data)) + data
+
+
+def line(obj):
+    # json-c's plain form, as the baton command writes it
+    return json.dumps(obj, separators=(',', ':')).encode() + b'\n'
+
+
+def control(d):
+    status = line({'cmd': 'status'})
+    update = {'cmd': 'update', 'target': '/proc/self/exe', 'mode': 'exec',
+              'dry_run': False, 'force': False}
+    seeds = {
+        'status': rec(status),
+        'status-split-fds': rec(status[:3], PIPE) + rec(status[3:9], THREE | RUN) +
+                            rec(status[9:], TWENTY | RUN),
+        'status-twice': rec(status + status),
+        'update-exec': rec(line(update)),
+        'update-dry-run': rec(line(dict(update, dry_run=True))),
+        'update-socket-reset': rec(line(dict(update, mode='socket', orphan='reset',
+                                             timeout_ms=3000, force=True))),
+        'update-quarantine-dry': rec(line(dict(update, orphan='quarantine',
+                                               dry_run=True, timeout_ms=0))),
+        'update-not-elf': rec(line(dict(update, target='/dev/null', dry_run=True))),
+        'update-directory': rec(line(dict(update, target='/'))),
+        'update-missing': rec(line(dict(update, target='/nonexistent/v2'))),
+        'update-no-target': rec(line({'cmd': 'update'})),
+        'update-bad-mode': rec(line(dict(update, mode='fork'))),
+        'update-bad-orphan': rec(line(dict(update, orphan='drop'))),
+        'update-types': rec(line({'cmd': 'update', 'target': 7, 'mode': None,
+                                  'dry_run': 'yes', 'timeout_ms': -1})),
+        'unknown-cmd': rec(line({'cmd': 'reboot'})),
+        'not-object': rec(b'["status"]\n'),
+        'not-json': rec(b'{"cmd":"status"\n'),
+        'nul-in-line': rec(b'{"cmd":"st\0atus"}\n'),
+        'cut-short': rec(status[:-1], PIPE | RUN),
+        'empty-line': rec(b'\n'),
+        'too-long': rec(b'{"cmd":"', PAD | RUN) + rec(b' ', PAD) + rec(b' ', PAD) +
+                    rec(b' ', PAD | RUN) + rec(b'"}\n'),
+        'hangups': rec(status[:5], HANGUP | RUN) + rec(status[5:], HANGUP | THREE | RUN),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+# ---- fuzz_kernel: file (1), len (2, LE), bytes; files[] of fuzz_kernel.c ----
+
+(ALIAS, DEP, KO_LU, KO_NEXT,
+ A_VENDOR, A_DEVICE, A_SUBVENDOR, A_SUBDEVICE, A_CLASS, A_SCHEMA, A_STATE, A_DRIVER,
+ B_VENDOR, B_DEVICE, B_SUBVENDOR, B_SUBDEVICE, B_CLASS, B_SCHEMA, B_STATE, B_DRIVER,
+ BAD_SCHEMA, NEXT_DRIVER, PROBE, A_RESET, A_OVERRIDE, B_OVERRIDE,
+ LU_UNBIND) = range(27)
+
+S0 = '0c2a9e1f4b7d4c6e8a1b2c3d4e5f6071'
+S1 = '3f7174ac46a957ecb761b29cdbf15055'
+S2 = '9b1c5d2e7f3a4b6c8d0e1f2a3b4c5d6e'
+
+
+def ko(name, *modinfo):
+    """A module file as the compiler writes one (test_kernel.sh's way),
+    cut down to its .modinfo section."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, name + '.c')
+        with open(src, 'w') as f:
+            for i, kv in enumerate(modinfo):
+                f.write('static const char __attribute__((used, '
+                        'section(".modinfo"))) i%d[] = "%s";\n' % (i, kv))
+            f.write('int %s;\n' % name)
+        obj = os.path.join(tmp, name + '.ko')
+        subprocess.run(['cc', '-c', '-g0', '-o', obj, src], check=True)
+        subprocess.run(['llvm-objcopy', '-j', '.modinfo', obj], check=True)
+        with open(obj, 'rb') as f:
+            return f.read()
+
+
+def frec(file, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return struct.pack('<BH', file, len(data)) + data
+
+
+def device(prefix, schema, state, driver='edu_lu'):
+    a = prefix
+    return (frec(a + 0, '0x1234\n') + frec(a + 1, '0x11e8\n') +
+            frec(a + 2, '0x1af4\n') + frec(a + 3, '0x1100\n') +
+            frec(a + 4, '0x00ff00\n') + frec(a + 5, schema + '\n') +
+            (frec(a + 6, state) if state is not None else b'') +
+            (frec(a + 7, driver) if driver else b''))
+
+
+def kernel(d):
+    lu = ko('edu_lu', 'liveupdate_writes=' + S1, 'license=GPL')
+    nxt = ko('edu_next', 'liveupdate_writes=' + S2, 'liveupdate_priority=5',
+             'license=GPL')
+    alias = ('# Aliases extracted from modules themselves.\n'
+             'alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_next\n'
+             'alias liveupdate:G%s edu_next\n'
+             'alias liveupdate:G%s edu_next\n'
+             'alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_lu\n'
+             'alias liveupdate:G%s edu_lu\n'
+             'alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci\n' % (S2, S1, S1))
+    dep = 'extra/edu_lu.ko:\nextra/edu_next.ko: extra/edu_lu.ko\n'
+    tree = frec(ALIAS, alias) + frec(DEP, dep) + frec(KO_LU, lu) + frec(KO_NEXT, nxt)
+    devices = (device(A_VENDOR, S1, b'\x01\x02\x03\x04') +
+               device(B_VENDOR, S0, b'state of S0', driver=None))
+    binder = (frec(NEXT_DRIVER, '') + frec(PROBE, '') + frec(A_OVERRIDE, '') +
+              frec(B_OVERRIDE, '') + frec(LU_UNBIND, '') + frec(A_RESET, ''))
+    seeds = {
+        'tree': tree,
+        'sysfs': devices,
+        'bind': tree + devices + binder,
+        'bind-no-override': tree + devices,
+        'bad-alias': frec(ALIAS, 'alias liveupdate:Gnothex edu_lu\n') + frec(DEP, dep),
+        'not-listed': frec(ALIAS, alias) + frec(DEP, 'extra/other.ko:\n'),
+        'not-elf': frec(ALIAS, alias) + frec(DEP, dep) + frec(KO_LU, 'not a module') +
+                   frec(KO_NEXT, nxt[:100]),
+        'bad-modinfo': frec(ALIAS, alias) + frec(DEP, dep) +
+                       frec(KO_LU, ko('edu_lu', 'liveupdate_writes=' + S1[:31],
+                                      'liveupdate_priority=9999999999')) +
+                       frec(KO_NEXT, ko('edu_next', 'liveupdate_priority=-3x')),
+        'bad-ids': frec(A_VENDOR, 'vendor\n') + frec(A_SCHEMA, S1 + '\n'),
+        'bad-schema': device(A_VENDOR, S1[:30] + 'zz', None) + frec(BAD_SCHEMA, S1),
+        'big-state': device(A_VENDOR, S1, b'\xff' * 4097),
+        'long-lines': frec(ALIAS, 'alias ' + 'x' * 2000 + ' m\n') +
+                      frec(DEP, 'a' * 5000 + ':' + ' b' * 100 + '\n'),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+# ---- fuzz_vfio_user: n calls, the calls, then ctl (1), len (2, LE), bytes ----
+
+VERSION, DMA_MAP, DMA_UNMAP, GET_INFO, GET_REGION_INFO = 1, 2, 3, 4, 5
+SET_IRQS, REGION_READ, REGION_WRITE, DMA_READ, RESET = 8, 9, 10, 11, 13
+REPLY, NO_REPLY, ERROR = 1, 1 << 4, 1 << 5
+FD_NONE, FD_MEMFD, FD_EVENTFD, FD_NINE = 0, 1, 2, 3
+# Call bytes (fuzz_vfio_user.c: op % 10, index (op >> 4) & 7, size op >> 6)
+C_INFO, C_REGION_INFO, C_READ4, C_WRITE4, C_READ32, C_WRITE64 = 0, 1, 2, 3, 4, 5
+C_DMA_MAP, C_DMA_UNMAP, C_SET_IRQ, C_RESET = 6, 7, 8, 9
+C_READ_BIG = 192 + 2		# 65544 bytes: two transfers
+C_SET_IRQ_OFF = 128 + 8		# no eventfd: every vector off
+CAPS = b'{"capabilities":{"max_msg_fds":8,"max_data_xfer_size":65536}}\0'
+
+
+def hdr(msg_id, cmd, payload=b'', flags=REPLY, error=0, size=None):
+    return struct.pack('<HHIII', msg_id, cmd, size or 16 + len(payload), flags,
+                       error) + payload
+
+
+def version(json=CAPS, major=0, minor=1):
+    return hdr(1, VERSION, struct.pack('<HH', major, minor) + json)
+
+
+def vfu(calls, *replies):
+    """replies: bytes, or (bytes, fds)."""
+    out = bytearray([len(calls)]) + bytes(calls)
+    for r in replies:
+        data, fds = r if isinstance(r, tuple) else (r, FD_NONE)
+        out += struct.pack('<BH', fds, len(data)) + data
+    return bytes(out)
+
+
+def access(offset, region, count, data=b''):
+    return struct.pack('<QII', offset, region, count) + data
+
+
+def vfio_user(d):
+    region = struct.pack('<IIIIQQ', 32, 1 | 2 | 4, 0, 0, 4096, 0)
+    info = struct.pack('<IIII', 16, 2, 9, 5)
+    unmap = struct.pack('<IIQQ', 24, 0, 0x100000, 4096)
+    session = vfu([C_INFO, C_REGION_INFO, C_READ32, C_WRITE64, C_DMA_MAP,
+                   C_DMA_UNMAP, C_SET_IRQ, C_SET_IRQ_OFF, C_RESET],
+                  version(), hdr(2, GET_INFO, info),
+                  (hdr(3, GET_REGION_INFO, region), FD_MEMFD),
+                  hdr(4, REGION_READ, access(0, 0, 4, b'\x01\0\0\x01')),
+                  hdr(5, REGION_WRITE, access(8, 0, 8)),
+                  hdr(6, DMA_MAP), hdr(7, DMA_UNMAP, unmap), hdr(8, SET_IRQS),
+                  hdr(9, SET_IRQS), hdr(10, RESET))
+    seeds = {
+        'session': session,
+        'connect-only': vfu([], version()),
+        'version-no-json': vfu([C_INFO], version(b''), hdr(2, GET_INFO, info)),
+        'version-bad': vfu([], version(b'{"capabilities":', major=1)),
+        # 65544 bytes in transfers of 4096: the first two, then the end.
+        'big-read': vfu([C_READ_BIG], version(
+            b'{"capabilities":{"max_data_xfer_size":4096}}\0'),
+                        hdr(2, REGION_READ, access(0x10, 0, 4096, b'\xaa' * 4096)),
+                        hdr(3, REGION_READ, access(0x1010, 0, 4096, b'\xbb' * 4096))),
+        'errors': vfu([C_INFO, C_RESET, C_DMA_UNMAP, C_RESET], version(),
+                      hdr(2, GET_INFO, flags=REPLY | ERROR, error=22),
+                      hdr(3, RESET, flags=REPLY | ERROR, error=4097),
+                      hdr(4, DMA_UNMAP, flags=REPLY | ERROR, error=0),
+                      hdr(5, RESET, b'junk', flags=REPLY | ERROR, error=5)),
+        'server-commands': vfu([C_INFO, C_RESET], version(),
+                               hdr(77, DMA_READ, access(0, 0, 4), flags=0),
+                               hdr(78, DMA_READ, flags=NO_REPLY),
+                               hdr(2, GET_INFO, info), hdr(3, RESET)),
+        'wrong-replies': vfu([C_INFO], version(), hdr(9, GET_INFO, info),
+                             hdr(2, RESET), hdr(2, GET_INFO, info, flags=7),
+                             hdr(2, GET_INFO, info)),
+        'short-and-long': vfu([C_INFO, C_INFO], version(),
+                              hdr(2, GET_INFO, info[:8]), hdr(3, GET_INFO, info + b'x')),
+        'bad-sizes': vfu([C_INFO], version(), hdr(2, GET_INFO, size=8)),
+        'huge-size': vfu([C_INFO], version(), hdr(2, GET_INFO, size=(1 << 20) + 1)),
+        'cut-short': vfu([C_REGION_INFO], version(),
+                         (hdr(2, GET_REGION_INFO, region)[:20], FD_MEMFD)),
+        'fds': vfu([C_REGION_INFO, C_INFO, C_REGION_INFO], version(),
+                   (hdr(2, GET_REGION_INFO, struct.pack('<IIIIQQ', 32, 1, 0, 0, 4096, 0)),
+                    FD_NINE),
+                   (hdr(3, GET_INFO, info), FD_EVENTFD),
+                   (hdr(4, GET_REGION_INFO, region), FD_NINE)),
+        'split': vfu([C_INFO], version()[:5], (version()[5:], FD_EVENTFD),
+                     hdr(2, GET_INFO, info)[:3], hdr(2, GET_INFO, info)[3:]),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+# ---- fuzz_transfer: ctl (1), len (2, LE), bytes; fds fd_counts[ctl & 7] ----
+
+MAGIC = 0x42544658		# "BTFX", lib/host/socket.c
+FDS = {0: 0, 1: 1, 2: 2, 3: 3, 100: 4, 250: 5, 251: 6, 253: 7}
+
+
+def msg(data, nfds=0):
+    return struct.pack('<BH', FDS[nfds], len(data)) + data
+
+
+def header(n, nfds=1, magic=MAGIC):
+    return msg(struct.pack('<II', magic, n), nfds)
+
+
+def batch(n, nfds=None):
+    return msg(struct.pack('<I', n), n if nfds is None else nfds)
+
+
+def transfer(d):
+    seeds = {
+        # What baton_transfer_send() sends: the header with the image's fd,
+        # then batches of at most 250.
+        'none': header(0),
+        'three': header(3) + batch(3),
+        'six-hundred': header(600) + batch(250) + batch(250) + batch(100),
+        'bad-magic': header(3, magic=0x58465442) + batch(3),
+        'no-image-fd': header(3, nfds=0) + batch(3),
+        'two-image-fds': header(0, nfds=2),
+        'too-many': header(1 << 20 | 1),
+        'batch-says-more': header(3) + batch(3, nfds=2),
+        'batch-carries-more': header(3) + batch(2, nfds=3),
+        'more-than-announced': header(2) + batch(3),
+        'empty-batch': header(3) + batch(0) + batch(3),
+        'batch-too-long': header(3) + msg(struct.pack('<II', 3, 0), 3),
+        'header-short': msg(struct.pack('<I', MAGIC), 1),
+        'cut-short': header(600) + batch(250),
+        'over-a-message': header(253) + batch(253),
+        'zero-length': header(1) + msg(b'', 1) + batch(1),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+# ---- fuzz_handover: var (1), len (1), bytes; then freeze_ns (8), why ----
+
+VARS = ['BATON_IMAGE_FD', 'BATON_FDS', 'BATON_HANDOVER_FD', 'BATON_DRY_RUN',
+        'BATON_KEEPER_FD', 'BATON_CELL_FD', 'BATON_KEEPER_PID',
+        'BATON_FREEZE_NS', 'BATON_DEADLINE_NS', 'BATON_PREV_ARGV',
+        'BATON_ROLLBACK', 'BATON_ROLLBACK_WHY', 'BATON_FORCE', 'BATON_ORPHAN',
+        'BATON_IMAGE_FDS', 'FUZZ_HANDOVER_OTHER']
+
+
+def env(pairs, freeze_ns=None, why=b''):
+    out = b''
+    for name, value in pairs:
+        value = value.encode() if isinstance(value, str) else value
+        out += struct.pack('<BB', VARS.index(name), len(value)) + value
+    if freeze_ns is not None:
+        out += struct.pack('<Q', freeze_ns) + why
+    return out
+
+
+def argv(*args):
+    # as format_argv() writes it: LENGTH:BYTES per argument
+    return ''.join('%d:%s' % (len(a), a) for a in args)
+
+
+def handover(d):
+    keeper = [('BATON_KEEPER_FD', '7'), ('BATON_CELL_FD', '8'),
+              ('BATON_KEEPER_PID', '4242')]
+    times = [('BATON_FREEZE_NS', '%020d' % 1234567890123),
+             ('BATON_DEADLINE_NS', '%020d' % 11234567890123)]
+    prev = [('BATON_PREV_ARGV', argv('/usr/bin/host-prog', '--listen', 'a b:c'))]
+    seeds = {
+        # baton_handover_env() of an exec-mode update, a socket-mode one,
+        # a dry run, and the keeper bringing the previous version back
+        'exec': env([('BATON_IMAGE_FD', '9'), ('BATON_FDS', '3,4,5,10')] + keeper +
+                    times + prev, 1234567899999, b'updated'),
+        'socket': env([('BATON_HANDOVER_FD', '3'), ('BATON_CELL_FD', '4'),
+                       ('BATON_KEEPER_FD', '5'), ('BATON_KEEPER_PID', '77')] + times +
+                      [('BATON_FORCE', '1'), ('BATON_ORPHAN', 'reset')]),
+        'dry-run': env([('BATON_IMAGE_FD', '3'), ('BATON_DRY_RUN', '4'),
+                        ('BATON_ORPHAN', 'quarantine')]),
+        'rollback': env([('BATON_IMAGE_FD', '9'), ('BATON_FDS', '3')] + keeper + times +
+                        prev + [('BATON_ROLLBACK', '1'),
+                                ('BATON_ROLLBACK_WHY', 'the new version died' + ' ' * 40)],
+                        99, b'host-prog v2 could not restore: 0000:00:10.0 (tally)'),
+        'cold': env([], 0, b''),
+        'out-of-range': env([('BATON_IMAGE_FD', '2147483648'),
+                             ('BATON_DEADLINE_NS', '18446744073709551616')]),
+        'bad-fds': env([('BATON_IMAGE_FD', '3'), ('BATON_FDS', '3,,4,')]),
+        'bad-argv': env([('BATON_IMAGE_FD', '3'), ('BATON_PREV_ARGV', '5:ab')]),
+        'empty-argv': env([('BATON_IMAGE_FD', '3'), ('BATON_PREV_ARGV', '0:')]),
+        'bad-orphan': env([('BATON_ORPHAN', 'drop')]),
+        'stale-others': env([('BATON_IMAGE_FDS', '1'), ('FUZZ_HANDOVER_OTHER', 'x'),
+                             ('BATON_FORCE', '0')], 2 ** 64 - 1, b' ' * 300),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+TARGETS = {'control': control, 'kernel': kernel, 'vfio-user': vfio_user,
+           'transfer': transfer, 'handover': handover}
+
+if __name__ == '__main__':
+    target = sys.argv[1]
+    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, 'corpus-' + target)
+    os.makedirs(out, exist_ok=True)
+    TARGETS[target](out)
