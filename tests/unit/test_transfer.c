@@ -3,10 +3,17 @@
  * Socket mode's fd transfer (lib/host/socket.c): batches beyond the
  * kernel's per-message limit arrive in order; a confused or hostile sender
  * gets an error and leaks nothing into the receiver.
+ *
+ * Every wait is bounded and says what it waited for: the sockets time out
+ * after WAIT_S (a receiver that waits for fds nobody announced fails the
+ * test saying so, instead of hanging it), and an alarm ends the program,
+ * naming the case, if anything else never returns.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,10 +22,28 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "host/host-internal.h"
+
+/* How long a receive may wait for a message; the whole program's bound. */
+#define WAIT_S 2
+#define ALARM_S 20
+
+static const char *current = "setup";	/* the case running, for the alarm */
+
+static void on_alarm(int sig)
+{
+	static const char what[] = "test_transfer: no answer within 20 s, in: ";
+
+	(void)sig;
+	(void)!write(STDOUT_FILENO, what, sizeof(what) - 1);
+	(void)!write(STDOUT_FILENO, current, strlen(current));
+	(void)!write(STDOUT_FILENO, "\n", 1);
+	_exit(1);
+}
 
 static int count_fds(void)
 {
@@ -32,15 +57,32 @@ static int count_fds(void)
 	return n;
 }
 
+/* A connected pair whose sends and receives give up after WAIT_S. */
 static void pair(int sv[2])
 {
+	const struct timeval bound = { .tv_sec = WAIT_S };
+
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_RCVTIMEO, &bound,
+					    sizeof(bound)), 0);
+		assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_SNDTIMEO, &bound,
+					    sizeof(bound)), 0);
+	}
+}
+
+/* A receive that timed out waited for a message nobody sends. */
+static void not_waited(int err, const char *what)
+{
+	if (err == -EAGAIN)
+		fail_msg("%s: the receiver waited %d s for a message the sender never "
+			 "announced, instead of refusing what it had", what, WAIT_S);
 }
 
 static void test_many_fds_in_order(void **state)
 {
 	enum { N = 600 };
-	int sv[2], fds[N], image, *got, before;
+	int sv[2], fds[N], image, *got, before, err;
 	size_t n;
 
 	(void)state;
@@ -51,8 +93,11 @@ static void test_many_fds_in_order(void **state)
 	}
 	image = eventfd(7777, EFD_CLOEXEC);
 	before = count_fds();
+	current = "600 fds in order";
 	assert_int_equal(baton_transfer_send(sv[0], image, fds, N), 0);
-	assert_int_equal(baton_transfer_recv(sv[1], &image, &got, &n), 0);
+	err = baton_transfer_recv(sv[1], &image, &got, &n);
+	not_waited(err, current);
+	assert_int_equal(err, 0);
 	assert_int_equal(n, N);
 	assert_int_equal(count_fds(), before + N + 1);
 	for (int i = 0; i < N; i++) {
@@ -116,15 +161,18 @@ static void test_hostile_senders(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct hostile *h = &cases[i];
-		int sv[2], image = -1, *got = NULL, before = count_fds();
+		int sv[2], image = -1, *got = NULL, before = count_fds(), err;
 		size_t n = 0;
 
+		current = h->what;
 		pair(sv);
 		send_raw(sv[0], h->header, sizeof(h->header), probe, h->header_fds);
 		send_raw(sv[0], &h->batch, sizeof(h->batch), probe, h->batch_fds);
 		if (h->close_early)
 			close(sv[0]);
-		if (baton_transfer_recv(sv[1], &image, &got, &n) == 0)
+		err = baton_transfer_recv(sv[1], &image, &got, &n);
+		not_waited(err, h->what);
+		if (err == 0)
 			fail_msg("%s: accepted", h->what);
 		assert_null(got);
 		if (!h->close_early)
@@ -143,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_many_fds_in_order),
 		cmocka_unit_test(test_hostile_senders),
 	};
+	struct sigaction alarm_action = { .sa_handler = on_alarm };
 	struct rlimit rl;
 
 	/* 600 fds and their copies: more than a soft limit of 1024 allows,
@@ -152,5 +201,7 @@ int main(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	sigaction(SIGALRM, &alarm_action, NULL);
+	alarm(ALARM_S);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
