@@ -3,16 +3,24 @@
  * What one version tells the next (lib/host/handover.c): every field comes
  * back as it was written - arguments with any byte in them, empty ones
  * included - the reader clears the environment, and a malformed value is
- * an error, never a guess.  Also the keeper's edits in place.
+ * an error, never a guess.  Also the keeper's edits in place, the commit
+ * cell (lib/host/keeper.c) only the first version to claim it wins, and
+ * what the new version makes of what it was told (lib/host/restore.c): the
+ * fds it was handed must be the ones the image lists, and the image a
+ * sealed memfd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "host/host-internal.h"
@@ -174,6 +182,168 @@ static void test_keeper_patch(void **state)
 	assert_string_equal(back.why, "the old version died during the update");
 }
 
+/* ---- The commit cell: the first to swing it from LIVE owns the program;
+ * a version that comes after it has been swung does not ---- */
+
+static void test_commit_cell(void **state)
+{
+	static const struct {
+		uint32_t was;
+		enum baton_cell_state asks;
+		int err;
+		uint32_t is;
+	} cases[] = {
+		/* (Winning, from LIVE, tells a keeper: the integration tests
+		 * have one.)  Given up by the old version or the keeper: too late. */
+		{ BATON_CELL_ABORTED, BATON_CELL_NEW, -BATON_ERR_ABANDONED, BATON_CELL_ABORTED },
+		/* The other version took over first. */
+		{ BATON_CELL_NEW, BATON_CELL_PREV, -BATON_ERR_ABANDONED, BATON_CELL_NEW },
+		{ BATON_CELL_PREV, BATON_CELL_NEW, -BATON_ERR_ABANDONED, BATON_CELL_PREV },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct baton_handover hv;
+		uint32_t *cell;
+
+		baton_handover_init(&hv);
+		hv.cell_fd = memfd_create("cell", MFD_CLOEXEC);
+		assert_true(hv.cell_fd >= 0);
+		assert_int_equal(ftruncate(hv.cell_fd, 4096), 0);
+		cell = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, hv.cell_fd, 0);
+		assert_true(cell != MAP_FAILED);
+		*cell = cases[i].was;
+		if (baton_keeper_commit(&hv, cases[i].asks) != cases[i].err || *cell != cases[i].is)
+			fail_msg("cell %u, version asks %u: expected %d and cell %u, got cell %u",
+				 cases[i].was, cases[i].asks, cases[i].err, cases[i].is, *cell);
+		munmap(cell, 4096);
+		close(hv.cell_fd);
+	}
+}
+
+/* ---- The new version's restore ---- */
+
+/*
+ * The program is linked with tests/drivers' v2 set, as programs have
+ * drivers; the image has no device, so they are not used.
+ */
+
+/* An image of generation 5 listing two fds: token 1 in the default
+ * session, token 2 in session "s". */
+static struct baton_image_fd image_fds[] = {
+	{ .index = 0, .token = 1, .session = "", .kind = BATON_FD_EVENTFD },
+	{ .index = 1, .token = 2, .session = "s", .kind = BATON_FD_EVENTFD },
+};
+static const struct baton_image image = {
+	.format_version = BATON_IMAGE_FORMAT_VERSION,
+	.generation = 5,
+	.program = "test_handover",
+	.n_fds = 2,
+	.fds = image_fds,
+};
+
+/* Start as a new version would, handed @n eventfds (their values 1, 2...)
+ * and @image_fd; returns what baton_host_create() did. */
+static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
+			     struct baton_host **host)
+{
+	const struct baton_host_opts opts = { .program = "test_handover v2",
+					      .exec_path = "/nonexistent" };
+	char num[16], list[64] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		fds[i] = eventfd((unsigned)i + 1, EFD_CLOEXEC);
+		assert_true(fds[i] >= 0);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
+			 i ? "," : "", fds[i]);
+	}
+	clearenv();
+	snprintf(num, sizeof(num), "%d", image_fd);
+	setenv("BATON_IMAGE_FD", num, 1);
+	setenv("BATON_FDS", list, 1);
+	if (rollback)
+		setenv("BATON_ROLLBACK", "1", 1);
+	*host = NULL;
+	return baton_host_create(&opts, host);
+}
+
+static void close_all(int image_fd, const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* The handed fds are the program's, failed restore or not. */
+		assert_int_equal(fcntl(fds[i], F_GETFD), FD_CLOEXEC);
+		close(fds[i]);
+	}
+	close(image_fd);
+}
+
+static uint64_t value(int fd)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(read(fd, &v, sizeof(v)), sizeof(v));
+	return v;
+}
+
+static void test_restore_fds(void **state)
+{
+	struct baton_session *s;
+	struct baton_host *host;
+	int fds[2], image_fd;
+
+	(void)state;
+	for (int rollback = 0; rollback < 2; rollback++) {
+		image_fd = baton_serialize_write(&image);
+		assert_true(image_fd >= 0);
+		assert_int_equal(start_new_version(image_fd, fds, 2, rollback, &host), 0);
+		assert_true(baton_host_restored(host));
+		/* Coming back from a failed update's image: it did not happen. */
+		assert_int_equal(baton_host_generation(host), rollback ? 4 : 5);
+		/* Each fd into its session, by token. */
+		assert_int_equal(value(baton_host_take_fd(host, 1)), 1);
+		assert_int_equal(baton_host_session(host, "s", &s), 0);
+		assert_int_equal(value(baton_session_take_fd(s, 2)), 2);
+		assert_int_equal(baton_host_take_over(host), 0);
+		baton_host_destroy(host);
+		close_all(-1, fds, 2);
+	}
+}
+
+static void test_restore_fd_count(void **state)
+{
+	struct baton_host *host;
+	int fds[3], image_fd;
+
+	(void)state;
+	/* More fds than the image lists, and fewer: not what was preserved. */
+	for (size_t n = 1; n <= 3; n += 2) {
+		image_fd = baton_serialize_write(&image);
+		assert_true(image_fd >= 0);
+		if (start_new_version(image_fd, fds, n, false, &host) != -EBADF)
+			fail_msg("handed %zu fds for an image that lists 2: not refused", n);
+		assert_null(host);
+		close_all(image_fd, fds, n);
+	}
+}
+
+static void test_restore_unsealed(void **state)
+{
+	struct baton_host *host;
+	int fds[2], image_fd;
+	size_t len;
+	void *buf;
+
+	(void)state;
+	/* The right image, in a memfd anyone holding it could still change. */
+	assert_int_equal(baton_image_write(&image, &buf, &len), 0);
+	image_fd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_true(image_fd >= 0);
+	assert_int_equal(write(image_fd, buf, len), (ssize_t)len);
+	free(buf);
+	assert_int_equal(start_new_version(image_fd, fds, 2, false, &host), -EPERM);
+	close_all(image_fd, fds, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +352,10 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_stale_variables_dropped),
 		cmocka_unit_test(test_keeper_patch),
+		cmocka_unit_test(test_commit_cell),
+		cmocka_unit_test(test_restore_fds),
+		cmocka_unit_test(test_restore_fd_count),
+		cmocka_unit_test(test_restore_unsealed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,6 @@
  * naming the case, if anything else never returns.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -28,6 +27,8 @@
 
 #include "host/host-internal.h"
 
+#include "count_fds.h"
+
 /* How long a receive may wait for a message; the whole program's bound. */
 #define WAIT_S 2
 #define ALARM_S 20
@@ -43,18 +44,6 @@ static void on_alarm(int sig)
 	(void)!write(STDOUT_FILENO, current, strlen(current));
 	(void)!write(STDOUT_FILENO, "\n", 1);
 	_exit(1);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = -1;
-
-	while (d && (de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* A connected pair whose sends and receives give up after WAIT_S. */
