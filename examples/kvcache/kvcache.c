@@ -154,10 +154,10 @@ static int server_init(struct kv_server *srv, const char *control_path)
 	srv->listen_fd = -1;
 	srv->control_path = control_path;
 	srv->proto.store = &srv->store;
-	/* The major is kvcache's own version: libmemcached takes a major of 0
-	 * for a version it cannot parse, and then refuses the server. */
-	srv->proto.version = KV_STR(KVCACHE_VERSION) ".0.0-kvcache-baton"
-			     KVCACHE_RELEASE;
+	/* The memcached release whose protocol kvcache speaks, then its own
+	 * name: clients (libmemcached, memccapable) choose the behaviour
+	 * they expect by the number, and refuse a version they cannot parse. */
+	srv->proto.version = "1.6.18-" KV_NAME "-baton" KVCACHE_RELEASE;
 	srv->proto.started = now();
 
 	sigemptyset(&mask);

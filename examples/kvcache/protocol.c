@@ -2,12 +2,20 @@
 /**
  * DOC: kvcache protocol: parsing and answering
  *
- * kv_conn_process() looks at the input from its start: a command line,
- * split on spaces as memcached splits it, and for a storage command the
- * data block after it.  A command that is not all there yet is left in the
+ * kv_conn_process() looks at the input from its start.  A command that
+ * begins with the byte 0x80 is a binary protocol request (a 24-byte header,
+ * then extras, key and value); anything else is a text command line, split
+ * on spaces as memcached splits it, and for a storage command the data
+ * block after it.  A command that is not all there yet is left in the
  * input, and @need records how many bytes it takes, so that a large data
  * block arriving in many reads is parsed once.  Executed commands are
  * dropped from the input when the call returns.
+ *
+ * Whatever a command line gets wrong, a data block whose length it gave is
+ * swallowed rather than read as commands: a client's data is never
+ * executed.  Only a line whose length cannot be read leaves what follows
+ * to be read as commands, as memcached does, since nothing says where the
+ * data would end.
  *
  * While commands run, the output is only appended to (it is compacted when
  * kv_conn_process() starts), so a get can take back the part of its answer
@@ -19,12 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "protocol.h"
 
-#define KV_TOKENS_MAX	8	/* the most any command but get takes */
+#define KV_TOKENS_MAX	24	/* memcached's: what a meta command may take */
 #define KV_REL_MAX	(60 * 60 * 24 * 30)	/* exptime: relative up to 30 days */
+#define KV_OPAQUE_MAX	32	/* a meta command's O token */
 
 struct token {
 	const char *s;
@@ -74,15 +84,14 @@ static void tokenize(const char *line, size_t len, struct command *cmd)
 	}
 }
 
-/* Keys: 1 to 250 bytes, no control characters, no whitespace. */
+/*
+ * Keys: 1 to 250 bytes, as memcached takes them: a text key is whatever
+ * lies between spaces, control characters included (memcaslap's keys begin
+ * with 0x10 bytes); a binary key may be any bytes.
+ */
 static bool key_ok(const struct token *t)
 {
-	if (!t->len || t->len > KV_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < t->len; i++)
-		if ((uint8_t)t->s[i] <= ' ' || t->s[i] == 0x7f)
-			return false;
-	return true;
+	return t->len && t->len <= KV_KEY_MAX;
 }
 
 /* A decimal number of 1 to 20 digits, no sign, at most @max. */
@@ -134,6 +143,14 @@ static uint64_t expiry(int64_t exptime, uint64_t now)
 	if (exptime > 0 && exptime <= KV_REL_MAX)
 		return now + exptime;
 	return exptime;
+}
+
+/* What a meta command's t flag shows: seconds left, -1 for never. */
+static int64_t ttl_left(uint64_t exptime, uint64_t now)
+{
+	if (!exptime)
+		return -1;
+	return exptime > now ? (int64_t)(exptime - now) : 0;
 }
 
 static size_t pending(const struct kv_conn *c)
@@ -210,58 +227,141 @@ static int answer(struct kv_conn *c, int ret, bool noreply, const char *ok)
 	}
 }
 
+/*
+ * A flush_all with a delay is due: memcached invalidates, at that time,
+ * every item stored before it, which is every item there is then.
+ */
+static void flush_due(struct kv_proto *p, uint64_t now)
+{
+	if (p->flush_at && now >= p->flush_at) {
+		p->flush_at = 0;
+		kv_store_flush(p->store);
+	}
+}
+
+static void count_touch(struct kv_proto *p, int ret)
+{
+	if (ret == KV_OK)
+		p->touch_hits++;
+	else if (ret == KV_NOT_FOUND)
+		p->touch_misses++;
+}
+
+/* The last word is "noreply" (looked for only where a command has one). */
+static bool last_is_noreply(const struct command *cmd)
+{
+	return cmd->n > 1 && cmd->n <= KV_TOKENS_MAX &&
+	       tok_is(&cmd->tok[cmd->n - 1], "noreply");
+}
+
+/* "VALUE key flags bytes [cas]\r\ndata\r\n" for one item of a get. */
+static int get_value(struct kv_conn *c, const struct kv_item_ref *it,
+		     bool with_cas)
+{
+	char head[320];
+	int len, ret;
+
+	len = snprintf(head, sizeof(head), "VALUE %.*s %" PRIu32 " %" PRIu32,
+		       (int)it->nkey, it->key, it->flags, it->nbytes);
+	if (with_cas)
+		len += snprintf(head + len, sizeof(head) - len, " %" PRIu64,
+				it->cas);
+	len += snprintf(head + len, sizeof(head) - len, "\r\n");
+	/* Room for this item and for the final END. */
+	if (pending(c) + len + it->nbytes + 2 + 5 > KV_OUT_MAX)
+		return -EMSGSIZE;
+	ret = out_add(c, head, len);
+	if (!ret)
+		ret = out_add(c, it->data, it->nbytes);
+	if (!ret)
+		ret = out_add(c, "\r\n", 2);
+	return ret;
+}
+
+/* get, gets, and with @touch gat and gats: "gat <exptime> <key>*". */
 static int do_get(struct kv_proto *p, struct kv_conn *c,
-		  const struct command *cmd, bool with_cas, uint64_t now)
+		  const struct command *cmd, bool with_cas, bool touch,
+		  uint64_t now)
 {
 	const char *s = cmd->tok[0].s + cmd->tok[0].len;
 	size_t mark = c->out_len;
 	struct kv_item_ref it;
+	uint64_t exp = 0;
 	struct token key;
 	int ret;
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	while (next_token(&s, cmd->end, &key)) {
-		char head[320];
-		int len;
+	if (touch) {
+		int64_t exptime;
 
+		if (!parse_exptime(&cmd->tok[1], &exptime))
+			return reply(c, "CLIENT_ERROR invalid exptime argument");
+		exp = expiry(exptime, now);
+		next_token(&s, cmd->end, &key);
+		p->cmd_touch++;
+	}
+	while (next_token(&s, cmd->end, &key)) {
 		if (!key_ok(&key)) {
 			c->out_len = mark;
 			return reply(c, BAD_FORMAT);
 		}
+		if (touch) {
+			ret = kv_store_touch(p->store, key.s, key.len, exp, now);
+			count_touch(p, ret);
+			if (ret == KV_NOT_FOUND)
+				continue;
+		}
 		ret = kv_store_get(p->store, key.s, key.len, now, &it);
 		if (ret == KV_NOT_FOUND)
 			continue;
-		if (ret) {
-			c->out_len = mark;
-			return answer(c, ret, false, NULL);
-		}
-		len = snprintf(head, sizeof(head), "VALUE %.*s %" PRIu32 " %"
-			       PRIu32, (int)it.nkey, it.key, it.flags, it.nbytes);
-		if (with_cas)
-			len += snprintf(head + len, sizeof(head) - len, " %"
-					PRIu64, it.cas);
-		len += snprintf(head + len, sizeof(head) - len, "\r\n");
-		/* Room for this item and for the final END. */
-		if (pending(c) + len + it.nbytes + 2 + 5 > KV_OUT_MAX) {
+		if (!ret)
+			ret = get_value(c, &it, with_cas);
+		if (ret == -EMSGSIZE) {
 			c->out_len = mark;
 			return reply(c, "SERVER_ERROR out of memory writing "
 				     "get response");
 		}
-		ret = out_add(c, head, len);
-		if (!ret)
-			ret = out_add(c, it.data, it.nbytes);
-		if (!ret)
-			ret = out_add(c, "\r\n", 2);
-		if (ret)
+		if (ret == -ENOMEM)
 			return ret;
+		if (ret) {
+			c->out_len = mark;
+			return answer(c, ret, false, NULL);
+		}
 	}
 	return reply(c, "END");
 }
 
 /*
- * set, add, cas.  Return: bytes consumed; 0 when the data block is not all
- * there (@c->need says how much is); -ENOMEM.
+ * A data block of @bytes after a line of @line bytes, and in @used how
+ * much of the input the command takes.  Return: 0 when it is all there and
+ * ends in "\r\n"; 1 when it is not all there yet (@c->need says how much
+ * is); -E2BIG when it is larger than any item (it is then swallowed);
+ * -EBADMSG when it does not end in "\r\n", answered "bad data chunk";
+ * -ENOMEM.
+ */
+static int data_block(struct kv_conn *c, const uint8_t *buf, size_t line,
+		      size_t avail, uint64_t bytes, size_t *used)
+{
+	*used = line + bytes + 2;
+	if (bytes > KV_VALUE_MAX) {
+		/* The block is never buffered: it is discarded as it comes. */
+		c->swallow = bytes + 2;
+		*used = line;
+		return -E2BIG;
+	}
+	if (avail < *used) {
+		c->need = *used;
+		return 1;
+	}
+	if (buf[line + bytes] != '\r' || buf[line + bytes + 1] != '\n')
+		return reply(c, "CLIENT_ERROR bad data chunk") ?: -EBADMSG;
+	return 0;
+}
+
+/*
+ * set, add, replace, append, prepend, cas.  Return: bytes consumed; 0 when
+ * the data block is not all there (@c->need says how much is); -ENOMEM.
  */
 static long do_update(struct kv_proto *p, struct kv_conn *c,
 		      const struct command *cmd, enum kv_mode mode,
@@ -272,37 +372,33 @@ static long do_update(struct kv_proto *p, struct kv_conn *c,
 	const struct token *key = &cmd->tok[1];
 	bool noreply = cmd->n == want + 1 && tok_is(&cmd->tok[want], "noreply");
 	uint64_t flags, bytes, cas = 0;
-	const uint8_t *data = buf + line;
 	int64_t exptime;
 	size_t used;
 	int ret;
 
-	if (cmd->n != want && !noreply)
+	if (cmd->n < 5 || !parse_u64(&cmd->tok[4], INT32_MAX, &bytes))
+		return reply(c, cmd->n < want ? "ERROR" : BAD_FORMAT) ?:
+		       (long)line;
+	/* The length is known: whatever else is wrong, the block is data. */
+	if (cmd->n != want && !noreply) {
+		c->swallow = bytes + 2;
 		return reply(c, "ERROR") ?: (long)line;
-	if (!parse_u64(&cmd->tok[4], INT32_MAX, &bytes))
-		return reply(c, BAD_FORMAT) ?: (long)line;
+	}
 	if (!key_ok(key) || !parse_u64(&cmd->tok[2], UINT32_MAX, &flags) ||
 	    !parse_exptime(&cmd->tok[3], &exptime) ||
 	    (mode == KV_CAS && !parse_u64(&cmd->tok[5], UINT64_MAX, &cas))) {
 		c->swallow = bytes + 2;
 		return reply(c, BAD_FORMAT) ?: (long)line;
 	}
-	if (bytes > KV_VALUE_MAX) {
-		/* The block is never buffered: it is discarded as it comes. */
-		c->swallow = bytes + 2;
-		used = line;
-		ret = -E2BIG;
-	} else if (avail < line + bytes + 2) {
-		c->need = line + bytes + 2;
+	ret = data_block(c, buf, line, avail, bytes, &used);
+	if (ret == 1)
 		return 0;
-	} else if (data[bytes] != '\r' || data[bytes + 1] != '\n') {
-		return reply(c, "CLIENT_ERROR bad data chunk") ?:
-		       (long)(line + bytes + 2);
-	} else {
-		used = line + bytes + 2;
+	if (ret == -EBADMSG || ret == -ENOMEM)
+		return ret == -ENOMEM ? ret : (long)used;
+	if (!ret)
 		ret = kv_store_put(p->store, mode, key->s, key->len, flags,
-				   expiry(exptime, now), data, bytes, cas, now);
-	}
+				   expiry(exptime, now), buf + line, bytes,
+				   cas, now);
 	/* As memcached: a set that did not happen must not leave the old
 	 * value to be served as if it had. */
 	if ((ret == -E2BIG || ret == -ENOMEM) && mode == KV_SET)
@@ -317,7 +413,7 @@ static int do_delete(struct kv_proto *p, struct kv_conn *c,
 		       tok_is(&cmd->tok[cmd->n - 1], "noreply");
 	bool zero = cmd->n > 2 && tok_is(&cmd->tok[2], "0");
 
-	if (cmd->n < 2)
+	if (cmd->n < 2 || cmd->n > 4)
 		return reply(c, "ERROR");
 	/* "delete <key> 0" is the old form with a hold time, still accepted. */
 	if (!(cmd->n == 2 || (cmd->n == 3 && (zero || noreply)) ||
@@ -351,52 +447,1083 @@ static int do_arith(struct kv_proto *p, struct kv_conn *c,
 	return answer(c, ret, noreply, NULL);
 }
 
-struct stat_line {
-	const char *name;
-	uint64_t value;
-};
-
-static int do_stats(struct kv_proto *p, struct kv_conn *c, uint64_t now)
+/* touch <key> <exptime> [noreply] */
+static int do_touch(struct kv_proto *p, struct kv_conn *c,
+		    const struct command *cmd, uint64_t now)
 {
-	struct kv_stats s;
+	bool noreply = cmd->n == 4 && tok_is(&cmd->tok[3], "noreply");
+	int64_t exptime;
 	int ret;
 
-	kv_store_stats(p->store, &s);
-	const struct stat_line lines[] = {
-		{ "pid", (uint64_t)getpid() },
-		{ "uptime", now - p->started },
-		{ "time", now },
-		{ "pointer_size", sizeof(void *) * 8 },
-		{ "curr_connections", p->curr_conns },
-		{ "total_connections", p->total_conns },
-		{ "cmd_get", s.get_hits + s.get_misses },
-		{ "cmd_set", s.cmd_set },
-		{ "get_hits", s.get_hits },
-		{ "get_misses", s.get_misses },
-		{ "delete_misses", s.delete_misses },
-		{ "delete_hits", s.delete_hits },
-		{ "incr_misses", s.incr_misses },
-		{ "incr_hits", s.incr_hits },
-		{ "decr_misses", s.decr_misses },
-		{ "decr_hits", s.decr_hits },
-		{ "cas_misses", s.cas_misses },
-		{ "cas_hits", s.cas_hits },
-		{ "cas_badval", s.cas_badval },
-		{ "limit_maxbytes", s.limit_maxbytes },
-		{ "threads", 1 },
-		{ "bytes", s.bytes },
-		{ "curr_items", s.curr_items },
-		{ "total_items", s.total_items },
-		{ "evictions", s.evictions },
-		{ "reclaimed", s.reclaimed },
-	};
-
-	ret = out_printf(c, "STAT version %s\r\n", p->version);
-	for (size_t i = 0; !ret && i < sizeof(lines) / sizeof(lines[0]); i++)
-		ret = out_printf(c, "STAT %s %" PRIu64 "\r\n", lines[i].name,
-				 lines[i].value);
-	return ret ? ret : reply(c, "END");
+	if (cmd->n != 3 && !noreply)
+		return reply(c, "ERROR");
+	if (!key_ok(&cmd->tok[1]))
+		return reply(c, BAD_FORMAT);
+	if (!parse_exptime(&cmd->tok[2], &exptime))
+		return reply(c, "CLIENT_ERROR invalid exptime argument");
+	p->cmd_touch++;
+	ret = kv_store_touch(p->store, cmd->tok[1].s, cmd->tok[1].len,
+			     expiry(exptime, now), now);
+	count_touch(p, ret);
+	return answer(c, ret, noreply, "TOUCHED");
 }
+
+/* flush_all [delay] [noreply] */
+static int do_flush(struct kv_proto *p, struct kv_conn *c,
+		    const struct command *cmd, uint64_t now)
+{
+	bool noreply = last_is_noreply(cmd);
+	size_t args = cmd->n - 1 - noreply;
+	int64_t delay = 0;
+
+	if (args > 1)
+		return reply(c, "ERROR");
+	if (args && !parse_exptime(&cmd->tok[1], &delay))
+		return reply(c, "CLIENT_ERROR invalid exptime argument");
+	p->cmd_flush++;
+	if (delay > 0) {
+		p->flush_at = expiry(delay, now);
+	} else {
+		p->flush_at = 0;
+		if (kv_store_flush(p->store))
+			return answer(c, -EBADMSG, false, NULL);
+	}
+	return noreply ? 0 : reply(c, "OK");
+}
+
+/*
+ * verbosity <level> [noreply]: kvcache logs nothing per request, so the
+ * level is only kept, for "stats settings".  As memcached: a bare
+ * "verbosity" is an error, a level that is not a number a client error,
+ * words after the level ignored, and noreply silences even the errors.
+ */
+static int do_verbosity(struct kv_proto *p, struct kv_conn *c,
+			const struct command *cmd)
+{
+	bool noreply = last_is_noreply(cmd);
+	uint64_t level;
+
+	if (cmd->n == 1)
+		return reply(c, "ERROR");
+	if (!parse_u64(&cmd->tok[1], UINT32_MAX, &level))
+		return noreply ? 0 : reply(c, BAD_FORMAT);
+	p->verbosity = level;
+	return noreply ? 0 : reply(c, "OK");
+}
+
+/* ---- stats ---- */
+
+/*
+ * Where stats go: text lines "STAT name value", or binary packets (one per
+ * stat, then an empty one).
+ */
+struct stats_out {
+	struct kv_conn *c;
+	bool binary;
+	uint32_t opaque;
+	int ret;
+};
+
+static int bin_response(struct kv_conn *c, uint8_t opcode, uint16_t status,
+			uint32_t opaque, uint64_t cas, const void *extras,
+			uint8_t extlen, const void *key, uint16_t keylen,
+			const void *value, uint32_t vlen);
+
+__attribute__((format(printf, 3, 4)))
+static void emit(struct stats_out *o, const char *name, const char *fmt, ...)
+{
+	char value[128];
+	va_list ap;
+	int len;
+
+	if (o->ret)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(value))
+		len = 0;
+	if (o->binary)
+		o->ret = bin_response(o->c, 0x10, 0, o->opaque, 0, NULL, 0,
+				      name, strlen(name), value, len);
+	else
+		o->ret = out_printf(o->c, "STAT %s %.*s\r\n", name, len, value);
+}
+
+#define STAT_U64(o, name, v) emit(o, name, "%" PRIu64, (uint64_t)(v))
+
+static void stats_general(struct kv_proto *p, struct stats_out *o,
+			  uint64_t now)
+{
+	struct rusage ru = { 0 };
+	struct kv_stats s;
+
+	kv_store_stats(p->store, &s);
+	getrusage(RUSAGE_SELF, &ru);
+	STAT_U64(o, "pid", getpid());
+	STAT_U64(o, "uptime", now - p->started);
+	STAT_U64(o, "time", now);
+	emit(o, "version", "%s", p->version);
+	STAT_U64(o, "pointer_size", sizeof(void *) * 8);
+	emit(o, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
+	     (long)ru.ru_utime.tv_usec);
+	emit(o, "rusage_system", "%ld.%06ld", (long)ru.ru_stime.tv_sec,
+	     (long)ru.ru_stime.tv_usec);
+	STAT_U64(o, "max_connections", p->max_conns ? p->max_conns : 1024);
+	STAT_U64(o, "curr_connections", p->curr_conns);
+	STAT_U64(o, "total_connections", p->total_conns);
+	STAT_U64(o, "cmd_get", s.get_hits + s.get_misses);
+	STAT_U64(o, "cmd_set", s.cmd_set);
+	STAT_U64(o, "cmd_flush", p->cmd_flush);
+	STAT_U64(o, "cmd_touch", p->cmd_touch);
+	STAT_U64(o, "get_hits", s.get_hits);
+	STAT_U64(o, "get_misses", s.get_misses);
+	STAT_U64(o, "delete_misses", s.delete_misses);
+	STAT_U64(o, "delete_hits", s.delete_hits);
+	STAT_U64(o, "incr_misses", s.incr_misses);
+	STAT_U64(o, "incr_hits", s.incr_hits);
+	STAT_U64(o, "decr_misses", s.decr_misses);
+	STAT_U64(o, "decr_hits", s.decr_hits);
+	STAT_U64(o, "cas_misses", s.cas_misses);
+	STAT_U64(o, "cas_hits", s.cas_hits);
+	STAT_U64(o, "cas_badval", s.cas_badval);
+	STAT_U64(o, "touch_hits", p->touch_hits);
+	STAT_U64(o, "touch_misses", p->touch_misses);
+	STAT_U64(o, "limit_maxbytes", s.limit_maxbytes);
+	STAT_U64(o, "threads", p->threads ? p->threads : 1);
+	STAT_U64(o, "bytes", s.bytes);
+	STAT_U64(o, "curr_items", s.curr_items);
+	STAT_U64(o, "total_items", s.total_items);
+	STAT_U64(o, "evictions", s.evictions);
+	STAT_U64(o, "reclaimed", s.reclaimed);
+}
+
+static void stats_settings(struct kv_proto *p, struct stats_out *o)
+{
+	struct kv_stats s;
+
+	kv_store_stats(p->store, &s);
+	STAT_U64(o, "maxbytes", s.limit_maxbytes);
+	STAT_U64(o, "maxconns", p->max_conns ? p->max_conns : 1024);
+	STAT_U64(o, "tcpport", p->port);
+	STAT_U64(o, "udpport", 0);
+	emit(o, "inter", "127.0.0.1");
+	STAT_U64(o, "verbosity", p->verbosity);
+	emit(o, "evictions", "on");
+	emit(o, "growth_factor", "1.25");
+	STAT_U64(o, "num_threads", p->threads ? p->threads : 1);
+	emit(o, "cas_enabled", "yes");
+	emit(o, "binding_protocol", "auto-negotiate");
+	emit(o, "auth_enabled_sasl", "no");
+	emit(o, "auth_enabled_ascii", "no");
+	STAT_U64(o, "item_size_max", KV_PAGE_SIZE);
+	emit(o, "flush_enabled", "yes");
+}
+
+/* Per size class, numbered from 1 as memcached numbers them. */
+static void stats_classes(struct kv_proto *p, struct stats_out *o, bool slabs)
+{
+	const struct kv_region *r = p->store->base;
+	uint64_t active = 0, pages = 0;
+	char name[64];
+
+	for (uint32_t i = 0; i < r->n_classes && i < KV_MAX_CLASSES; i++) {
+		const struct kv_class *k = &r->classes[i];
+		uint64_t per_page = k->chunk_size ?
+				    KV_PAGE_SIZE / k->chunk_size : 0;
+
+		if (!k->pages)
+			continue;
+		active++;
+		pages += k->pages;
+#define CLASS_STAT(what, v) do {					\
+	snprintf(name, sizeof(name), "%s%" PRIu32 ":" what,		\
+		 slabs ? "" : "items:", i + 1);				\
+	STAT_U64(o, name, v);						\
+} while (0)
+		if (slabs) {
+			CLASS_STAT("chunk_size", k->chunk_size);
+			CLASS_STAT("chunks_per_page", per_page);
+			CLASS_STAT("total_pages", k->pages);
+			CLASS_STAT("total_chunks", per_page * k->pages);
+			CLASS_STAT("used_chunks", k->items);
+			CLASS_STAT("free_chunks", k->free_count);
+			CLASS_STAT("free_chunks_end", 0);
+		} else if (k->items) {
+			CLASS_STAT("number", k->items);
+			CLASS_STAT("number_hot", 0);
+			CLASS_STAT("number_warm", 0);
+			CLASS_STAT("number_cold", k->items);
+			CLASS_STAT("evicted", 0);
+		}
+#undef CLASS_STAT
+	}
+	if (slabs) {
+		STAT_U64(o, "active_slabs", active);
+		STAT_U64(o, "total_malloced", pages * KV_PAGE_SIZE);
+	}
+}
+
+/*
+ * The stats of @group (NULL: the general ones).  Return: 0, 1 for a group
+ * kvcache does not have, or -ENOMEM.
+ */
+static int stats_group(struct kv_proto *p, struct stats_out *o,
+		       const struct token *group, uint64_t now)
+{
+	if (!group)
+		stats_general(p, o, now);
+	else if (tok_is(group, "settings"))
+		stats_settings(p, o);
+	else if (tok_is(group, "items"))
+		stats_classes(p, o, false);
+	else if (tok_is(group, "slabs"))
+		stats_classes(p, o, true);
+	else if (tok_is(group, "sizes"))
+		emit(o, "sizes_status", "disabled");
+	else if (tok_is(group, "conns"))
+		;	/* no per-connection detail is kept */
+	else
+		return 1;
+	return o->ret;
+}
+
+static int do_stats(struct kv_proto *p, struct kv_conn *c,
+		    const struct command *cmd, uint64_t now)
+{
+	struct stats_out o = { .c = c };
+	size_t mark = c->out_len;
+	int ret;
+
+	if (cmd->n == 2 && tok_is(&cmd->tok[1], "reset")) {
+		kv_store_reset_stats(p->store);
+		p->cmd_flush = p->cmd_touch = 0;
+		p->touch_hits = p->touch_misses = 0;
+		return reply(c, "RESET");
+	}
+	if (cmd->n >= 2 && tok_is(&cmd->tok[1], "detail")) {
+		if (cmd->n == 3 && (tok_is(&cmd->tok[2], "on") ||
+				    tok_is(&cmd->tok[2], "off")))
+			return reply(c, "OK");
+		if (cmd->n == 3 && tok_is(&cmd->tok[2], "dump"))
+			return reply(c, "END");
+		return reply(c, "CLIENT_ERROR usage: stats detail on|off|dump");
+	}
+	ret = cmd->n > 2 ? 1 : stats_group(p, &o, cmd->n == 2 ? &cmd->tok[1] :
+					   NULL, now);
+	if (ret == 1) {
+		c->out_len = mark;
+		return reply(c, "ERROR");
+	}
+	return ret ?: reply(c, "END");
+}
+
+/* ---- meta commands ---- */
+
+static const char b64_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Decode base64 @t into @out (KV_KEY_MAX bytes).  Return: the length, 0
+ * for input that is not base64 or decodes to no key or too long a one. */
+static size_t b64_decode(const struct token *t, char *out)
+{
+	uint32_t acc = 0;
+	size_t n = 0, bits = 0, pad = 0;
+
+	if (!t->len || t->len % 4)
+		return 0;
+	for (size_t i = 0; i < t->len; i++) {
+		const char *v;
+
+		if (t->s[i] == '=') {
+			if (++pad > 2 || i < t->len - 2)
+				return 0;
+			continue;
+		}
+		if (pad)
+			return 0;
+		v = memchr(b64_chars, t->s[i], 64);
+		if (!v)
+			return 0;
+		acc = acc << 6 | (uint32_t)(v - b64_chars);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == KV_KEY_MAX)
+				return 0;
+			out[n++] = (char)(acc >> bits);
+		}
+	}
+	return n;
+}
+
+/*
+ * A meta command's flags: one letter each, some with a token after it.
+ * @tok[i] is the flag's token (its letter first), @at[letter] its index
+ * plus one.
+ */
+struct meta {
+	const struct command *cmd;
+	uint8_t at[128];
+	struct token key;	/* decoded, when the b flag is set */
+	char keybuf[KV_KEY_MAX];
+	bool quiet;
+};
+
+static const struct token *mflag(const struct meta *m, char letter)
+{
+	return m->at[(uint8_t)letter] ? &m->cmd->tok[m->at[(uint8_t)letter] - 1] :
+					NULL;
+}
+
+/* A flag's number, after its letter; false when it has none or a bad one. */
+static bool mflag_u64(const struct meta *m, char letter, uint64_t max,
+		      uint64_t *out)
+{
+	const struct token *t = mflag(m, letter);
+	struct token num;
+
+	if (!t)
+		return false;
+	num = (struct token){ t->s + 1, t->len - 1 };
+	return parse_u64(&num, max, out);
+}
+
+static bool mflag_exptime(const struct meta *m, char letter, int64_t *out)
+{
+	const struct token *t = mflag(m, letter);
+	struct token num;
+
+	if (!t)
+		return false;
+	num = (struct token){ t->s + 1, t->len - 1 };
+	return parse_exptime(&num, out);
+}
+
+/*
+ * Parse the flags from token @first on, each one of @allowed.  Return NULL,
+ * or the client error to answer (md and ma, @one_error, have one message
+ * for a flag unknown or given twice, as memcached's).
+ */
+static const char *meta_parse(struct meta *m, const struct command *cmd,
+			      size_t first, const char *allowed,
+			      bool one_error)
+{
+	memset(m->at, 0, sizeof(m->at));
+	m->cmd = cmd;
+	if (cmd->n > KV_TOKENS_MAX)
+		return BAD_FORMAT;
+	m->key = cmd->tok[1];
+	if (!key_ok(&m->key))
+		return BAD_FORMAT;
+	for (size_t i = first; i < cmd->n; i++) {
+		uint8_t f = (uint8_t)cmd->tok[i].s[0];
+
+		if (f >= 128 || !strchr(allowed, f) || !f || (one_error && m->at[f]))
+			return one_error ? "CLIENT_ERROR invalid or duplicate flag" :
+					   "CLIENT_ERROR invalid flag";
+		if (m->at[f])
+			return "CLIENT_ERROR duplicate flag";
+		m->at[f] = i + 1;
+		if (f == 'O' && cmd->tok[i].len - 1 > KV_OPAQUE_MAX)
+			return "CLIENT_ERROR opaque token too long";
+	}
+	m->quiet = m->at['q'];
+	if (m->at['b']) {
+		m->key.len = b64_decode(&cmd->tok[1], m->keybuf);
+		m->key.s = m->keybuf;
+		if (!m->key.len)
+			return "CLIENT_ERROR error decoding key";
+	}
+	return NULL;
+}
+
+/*
+ * The flags a meta answer returns, in the order they were asked: k (with
+ * b after it when the key was base64), O, and with an item, c, f, s, t.
+ */
+static int meta_flags(struct kv_conn *c, const struct meta *m,
+		      const struct kv_item_ref *it, uint64_t cas,
+		      uint64_t now)
+{
+	const struct command *cmd = m->cmd;
+	int ret = 0;
+
+	for (size_t i = 2; !ret && i < cmd->n; i++) {
+		const struct token *t = &cmd->tok[i];
+
+		switch (t->s[0]) {
+		case 'k':
+			ret = out_printf(c, " k%.*s%s", (int)cmd->tok[1].len,
+					 cmd->tok[1].s, m->at['b'] ? " b" : "");
+			break;
+		case 'O':
+			ret = out_printf(c, " %.*s", (int)t->len, t->s);
+			break;
+		case 'c':
+			if (it || cas)
+				ret = out_printf(c, " c%" PRIu64, it ? it->cas :
+						 cas);
+			break;
+		case 'f':
+			if (it)
+				ret = out_printf(c, " f%" PRIu32, it->flags);
+			break;
+		case 's':
+			if (it)
+				ret = out_printf(c, " s%" PRIu32, it->nbytes);
+			break;
+		case 't':
+			if (it)
+				ret = out_printf(c, " t%" PRId64,
+						 ttl_left(it->exptime, now));
+			break;
+		}
+	}
+	return ret;
+}
+
+/* "<code> <flags>\r\n" */
+static int meta_status(struct kv_conn *c, const struct meta *m,
+		       const char *code, const struct kv_item_ref *it,
+		       uint64_t cas, uint64_t now)
+{
+	return out_add(c, code, 2) ?: meta_flags(c, m, it, cas, now) ?:
+	       out_add(c, "\r\n", 2);
+}
+
+/*
+ * mg <key> <flags>*.  T touches the item after the answer is made: its t
+ * shows the ttl the item had, as memcached's does.
+ */
+static int do_mg(struct kv_proto *p, struct kv_conn *c,
+		 const struct command *cmd, uint64_t now)
+{
+	struct kv_item_ref it;
+	const char *err;
+	struct meta m;
+	int64_t ttl = 0;
+	int ret;
+
+	if (cmd->n < 2)
+		return reply(c, "ERROR");
+	err = meta_parse(&m, cmd, 2, "bcfkOqstTv", false);
+	if (!err && mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))
+		err = "CLIENT_ERROR bad token in command line format";
+	if (err)
+		return reply(c, err);
+	ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+	if (ret == KV_NOT_FOUND)
+		return m.quiet ? 0 : meta_status(c, &m, "EN", NULL, 0, now);
+	if (ret)
+		return answer(c, ret, false, NULL);
+	if (!mflag(&m, 'v'))
+		ret = meta_status(c, &m, "HD", &it, 0, now);
+	else if (pending(c) + it.nbytes + 512 > KV_OUT_MAX)
+		return reply(c, "SERVER_ERROR out of memory writing get "
+			     "response");
+	else
+		ret = out_printf(c, "VA %" PRIu32, it.nbytes) ?:
+		      meta_flags(c, &m, &it, 0, now) ?: out_add(c, "\r\n", 2) ?:
+		      out_add(c, it.data, it.nbytes) ?: out_add(c, "\r\n", 2);
+	if (!ret && mflag(&m, 'T'))
+		kv_store_touch(p->store, m.key.s, m.key.len, expiry(ttl, now),
+			       now);
+	return ret;
+}
+
+/* ms <key> <datalen> <flags>*\r\n<data>\r\n */
+static long do_ms(struct kv_proto *p, struct kv_conn *c,
+		  const struct command *cmd, const uint8_t *buf, size_t line,
+		  size_t avail, uint64_t now)
+{
+	enum kv_mode mode = KV_SET;
+	uint64_t bytes, flags = 0, cas = 0;
+	const struct token *mt;
+	const char *err;
+	int64_t ttl = 0;
+	struct meta m;
+	size_t used;
+	int ret;
+
+	if (cmd->n < 3 || !parse_u64(&cmd->tok[2], INT32_MAX, &bytes))
+		return reply(c, cmd->n < 2 ? "ERROR" : BAD_FORMAT) ?:
+		       (long)line;
+	err = meta_parse(&m, cmd, 3, "bcCFkOqTMI", false);
+	if (!err && ((mflag(&m, 'F') && !mflag_u64(&m, 'F', UINT32_MAX, &flags)) ||
+		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
+		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
+		err = "CLIENT_ERROR bad token in command line format";
+	if (!err && mflag(&m, 'I'))
+		err = "CLIENT_ERROR invalid flag";	/* no stale items here */
+	mt = mflag(&m, 'M');
+	if (!err && mt) {
+		switch (mt->len == 2 ? mt->s[1] : 0) {
+		case 'E': case 'e': mode = KV_ADD; break;
+		case 'A': case 'a': mode = KV_APPEND; break;
+		case 'P': case 'p': mode = KV_PREPEND; break;
+		case 'R': case 'r': mode = KV_REPLACE; break;
+		case 'S': case 's': mode = KV_SET; break;
+		default: err = "CLIENT_ERROR invalid mode for ms M token";
+		}
+	}
+	if (err) {
+		c->swallow = bytes + 2;
+		return reply(c, err) ?: (long)line;
+	}
+	ret = data_block(c, buf, line, avail, bytes, &used);
+	if (ret == 1)
+		return 0;
+	if (ret == -EBADMSG || ret == -ENOMEM)
+		return ret == -ENOMEM ? ret : (long)used;
+	if (ret == -E2BIG) {
+		if (mode == KV_SET)
+			kv_store_delete(p->store, m.key.s, m.key.len, now);
+		return answer(c, ret, false, NULL) ?: (long)used;
+	}
+	ret = kv_store_put(p->store, mode, m.key.s, m.key.len, flags,
+			   expiry(ttl, now), buf + line, bytes, cas, now);
+	line = used;
+	switch (ret) {
+	case KV_OK:
+		if (m.quiet)
+			return line;
+		return meta_status(c, &m, "HD", NULL, p->store->last_cas, now) ?:
+		       (long)line;
+	case KV_NOT_STORED:
+		return meta_status(c, &m, "NS", NULL, 0, now) ?: (long)line;
+	case KV_EXISTS:
+		return meta_status(c, &m, "EX", NULL, 0, now) ?: (long)line;
+	case KV_NOT_FOUND:
+		return meta_status(c, &m, "NF", NULL, 0, now) ?: (long)line;
+	default:
+		return answer(c, ret, false, NULL) ?: (long)line;
+	}
+}
+
+/* md <key> <flags>* */
+static int do_md(struct kv_proto *p, struct kv_conn *c,
+		 const struct command *cmd, uint64_t now)
+{
+	struct kv_item_ref it;
+	uint64_t cas = 0;
+	const char *err;
+	struct meta m;
+	int ret;
+
+	if (cmd->n < 2)
+		return reply(c, "ERROR");
+	err = meta_parse(&m, cmd, 2, "bCkOq", true);
+	if (!err && mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas))
+		err = "CLIENT_ERROR bad token in command line format";
+	if (err)
+		return reply(c, err);
+	if (mflag(&m, 'C')) {
+		ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+		if (ret == KV_OK && it.cas != cas)
+			return meta_status(c, &m, "EX", NULL, 0, now);
+	}
+	ret = kv_store_delete(p->store, m.key.s, m.key.len, now);
+	if (ret == KV_OK)
+		return m.quiet ? 0 : meta_status(c, &m, "HD", NULL, 0, now);
+	if (ret == KV_NOT_FOUND)
+		return meta_status(c, &m, "NF", NULL, 0, now);
+	return answer(c, ret, false, NULL);
+}
+
+/* ma <key> <flags>* */
+static int do_ma(struct kv_proto *p, struct kv_conn *c,
+		 const struct command *cmd, uint64_t now)
+{
+	uint64_t delta = 1, initial = 0, cas = 0, value;
+	const struct token *mt;
+	struct kv_item_ref it;
+	int64_t vivify = 0, ttl = 0;
+	bool incr = true;
+	const char *err;
+	struct meta m;
+	char digits[24];
+	int ret, len;
+
+	if (cmd->n < 2)
+		return reply(c, "ERROR");
+	err = meta_parse(&m, cmd, 2, "bCNJDTMOqtcvk", true);
+	if (!err && ((mflag(&m, 'D') && !mflag_u64(&m, 'D', UINT64_MAX, &delta)) ||
+		     (mflag(&m, 'J') && !mflag_u64(&m, 'J', UINT64_MAX, &initial)) ||
+		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
+		     (mflag(&m, 'N') && !mflag_exptime(&m, 'N', &vivify)) ||
+		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
+		err = "CLIENT_ERROR bad token in command line format";
+	mt = mflag(&m, 'M');
+	if (!err && mt) {
+		switch (mt->len == 2 ? mt->s[1] : 0) {
+		case 'I': case 'i': case '+': incr = true; break;
+		case 'D': case 'd': case '-': incr = false; break;
+		default: err = "CLIENT_ERROR invalid mode for ma M token";
+		}
+	}
+	if (err)
+		return reply(c, err);
+	if (mflag(&m, 'C')) {
+		ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+		if (ret == KV_OK && it.cas != cas)
+			return meta_status(c, &m, "EX", NULL, 0, now);
+	}
+	ret = kv_store_arith(p->store, m.key.s, m.key.len, incr, delta, now,
+			     &value);
+	if (ret == KV_NOT_FOUND && mflag(&m, 'N')) {
+		/* Created with the initial value, as memcached does. */
+		value = initial;
+		len = snprintf(digits, sizeof(digits), "%" PRIu64, value);
+		ret = kv_store_put(p->store, KV_ADD, m.key.s, m.key.len, 0,
+				   expiry(vivify, now), digits, len, 0, now);
+		if (ret == KV_NOT_STORED)
+			ret = KV_NOT_FOUND;
+	}
+	if (ret == KV_NOT_FOUND)
+		return meta_status(c, &m, "NF", NULL, 0, now);
+	if (ret)
+		return answer(c, ret, false, NULL);
+	/* The item as it is now, for its cas and ttl. */
+	ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+	if (ret)
+		return answer(c, ret == KV_NOT_FOUND ? -EBADMSG : ret, false,
+			      NULL);
+	if (!mflag(&m, 'v')) {
+		ret = m.quiet ? 0 : meta_status(c, &m, "HD", &it, 0, now);
+	} else {
+		len = snprintf(digits, sizeof(digits), "%" PRIu64, value);
+		ret = out_printf(c, "VA %d", len) ?:
+		      meta_flags(c, &m, &it, 0, now) ?:
+		      out_printf(c, "\r\n%s\r\n", digits);
+	}
+	/* As mg: the t flag showed the ttl before this T. */
+	if (!ret && mflag(&m, 'T'))
+		kv_store_touch(p->store, m.key.s, m.key.len, expiry(ttl, now),
+			       now);
+	return ret;
+}
+
+/* me <key>: what memcached's debug command shows that kvcache knows. */
+static int do_me(struct kv_proto *p, struct kv_conn *c,
+		 const struct command *cmd, uint64_t now)
+{
+	struct kv_item_ref it;
+	int ret;
+
+	if (cmd->n < 2)
+		return reply(c, "ERROR");
+	if (!key_ok(&cmd->tok[1]))
+		return reply(c, BAD_FORMAT);
+	ret = kv_store_get(p->store, cmd->tok[1].s, cmd->tok[1].len, now, &it);
+	if (ret == KV_NOT_FOUND)
+		return reply(c, "EN");
+	if (ret)
+		return answer(c, ret, false, NULL);
+	return out_printf(c, "ME %.*s exp=%" PRId64 " la=%" PRIu64 " cas=%"
+			  PRIu64 " fetch=yes cls=%u size=%" PRIu32 "\r\n",
+			  (int)it.nkey, it.key, ttl_left(it.exptime, now),
+			  it.last_access && now > it.last_access ?
+			  now - it.last_access : 0, it.cas,
+			  it.slab_class + 1u, it.size);
+}
+
+/* ---- the binary protocol ---- */
+
+#define BIN_REQ		0x80
+#define BIN_RES		0x81
+#define BIN_HDR		24
+
+enum {
+	BIN_OK = 0x00,
+	BIN_ENOENT = 0x01,
+	BIN_EEXISTS = 0x02,
+	BIN_E2BIG = 0x03,
+	BIN_EINVAL = 0x04,
+	BIN_NOT_STORED = 0x05,
+	BIN_DELTA_BADVAL = 0x06,
+	BIN_UNKNOWN = 0x81,
+	BIN_ENOMEM = 0x82,
+	BIN_EINTERNAL = 0x84,
+};
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+	while (bytes--) {
+		p[bytes] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static int bin_response(struct kv_conn *c, uint8_t opcode, uint16_t status,
+			uint32_t opaque, uint64_t cas, const void *extras,
+			uint8_t extlen, const void *key, uint16_t keylen,
+			const void *value, uint32_t vlen)
+{
+	uint8_t h[BIN_HDR] = { BIN_RES, opcode };
+
+	put_be(h + 2, keylen, 2);
+	h[4] = extlen;
+	put_be(h + 6, status, 2);
+	put_be(h + 8, (uint64_t)extlen + keylen + vlen, 4);
+	put_be(h + 12, opaque, 4);
+	put_be(h + 16, cas, 8);
+	return out_add(c, h, sizeof(h)) ?: out_add(c, extras, extlen) ?:
+	       out_add(c, key, keylen) ?: out_add(c, value, vlen);
+}
+
+/* An error answer, with memcached's text as its value. */
+static int bin_error(struct kv_conn *c, uint8_t opcode, uint32_t opaque,
+		     int status)
+{
+	const char *text;
+
+	switch (status) {
+	case BIN_ENOENT: text = "Not found"; break;
+	case BIN_EEXISTS: text = "Data exists for key."; break;
+	case BIN_E2BIG: text = "Too large."; break;
+	case BIN_EINVAL: text = "Invalid arguments"; break;
+	case BIN_NOT_STORED: text = "Not stored."; break;
+	case BIN_DELTA_BADVAL:
+		text = "Non-numeric server-side value for incr or decr";
+		break;
+	case BIN_UNKNOWN: text = "Unknown command"; break;
+	case BIN_ENOMEM: text = "Out of memory"; break;
+	default: text = "Item store damaged"; break;
+	}
+	return bin_response(c, opcode, status, opaque, 0, NULL, 0, NULL, 0,
+			    text, strlen(text));
+}
+
+/* A store result as a binary status. */
+static int bin_status(int ret)
+{
+	switch (ret) {
+	case KV_OK: return BIN_OK;
+	case KV_NOT_STORED: return BIN_NOT_STORED;
+	case KV_EXISTS: return BIN_EEXISTS;
+	case KV_NOT_FOUND: return BIN_ENOENT;
+	case -E2BIG: return BIN_E2BIG;
+	case -ENOMEM: return BIN_ENOMEM;
+	case -EDOM: return BIN_DELTA_BADVAL;
+	case -EINVAL: return BIN_EINVAL;
+	default: return BIN_EINTERNAL;
+	}
+}
+
+/* One binary request, all of it in @buf: header @h, then the body. */
+struct bin_req {
+	uint8_t opcode;
+	uint32_t opaque;
+	uint64_t cas;
+	const uint8_t *extras;
+	uint8_t extlen;
+	const char *key;
+	uint16_t keylen;
+	const uint8_t *value;
+	uint32_t vlen;
+};
+
+static int bin_get(struct kv_proto *p, struct kv_conn *c,
+		   const struct bin_req *r, bool quiet, bool with_key,
+		   bool touch, uint64_t now)
+{
+	struct kv_item_ref it;
+	uint8_t flags[4];
+	int ret = KV_OK;
+
+	if (touch) {
+		if (r->extlen != 4 || r->vlen)
+			return bin_error(c, r->opcode, r->opaque, BIN_EINVAL);
+		p->cmd_touch++;
+		ret = kv_store_touch(p->store, r->key, r->keylen,
+				     expiry((int32_t)be32(r->extras), now), now);
+		count_touch(p, ret);
+	} else if (r->extlen || r->vlen) {
+		return bin_error(c, r->opcode, r->opaque, BIN_EINVAL);
+	}
+	if (ret == KV_OK)
+		ret = kv_store_get(p->store, r->key, r->keylen, now, &it);
+	if (ret == KV_NOT_FOUND && quiet)
+		return 0;
+	if (ret == KV_NOT_FOUND && with_key)
+		return bin_response(c, r->opcode, BIN_ENOENT, r->opaque, 0,
+				    NULL, 0, r->key, r->keylen, NULL, 0);
+	if (ret)
+		return bin_error(c, r->opcode, r->opaque, bin_status(ret));
+	if (pending(c) + BIN_HDR + 4 + it.nkey + it.nbytes > KV_OUT_MAX)
+		return bin_error(c, r->opcode, r->opaque, BIN_ENOMEM);
+	put_be(flags, it.flags, 4);
+	/* A touch answers the flags and cas, without the value. */
+	return bin_response(c, r->opcode, BIN_OK, r->opaque, it.cas, flags, 4,
+			    with_key ? it.key : NULL, with_key ? it.nkey : 0,
+			    r->opcode == 0x1c ? NULL : it.data,
+			    r->opcode == 0x1c ? 0 : it.nbytes);
+}
+
+static int bin_store(struct kv_proto *p, struct kv_conn *c,
+		     const struct bin_req *r, enum kv_mode mode, bool quiet,
+		     uint64_t now)
+{
+	bool concat = mode == KV_APPEND || mode == KV_PREPEND;
+	uint32_t flags = 0;
+	int64_t exptime = 0;
+	int ret;
+
+	if (concat ? r->extlen != 0 : r->extlen != 8)
+		return bin_error(c, r->opcode, r->opaque, BIN_EINVAL);
+	if (!concat) {
+		flags = be32(r->extras);
+		exptime = (int32_t)be32(r->extras + 4);
+	}
+	ret = kv_store_put(p->store, mode, r->key, r->keylen, flags,
+			   expiry(exptime, now), r->value, r->vlen, r->cas, now);
+	if ((ret == -E2BIG || ret == -ENOMEM) && mode == KV_SET)
+		kv_store_delete(p->store, r->key, r->keylen, now);
+	/* A set or add with no item to compare against: memcached's answers. */
+	if (ret == KV_NOT_STORED && mode == KV_ADD)
+		ret = KV_EXISTS;
+	if (ret == KV_NOT_STORED && mode == KV_REPLACE)
+		ret = KV_NOT_FOUND;
+	if (ret == KV_OK)
+		return quiet ? 0 : bin_response(c, r->opcode, BIN_OK, r->opaque,
+						p->store->last_cas, NULL, 0,
+						NULL, 0, NULL, 0);
+	return bin_error(c, r->opcode, r->opaque, bin_status(ret));
+}
+
+static int bin_arith(struct kv_proto *p, struct kv_conn *c,
+		     const struct bin_req *r, bool incr, bool quiet,
+		     uint64_t now)
+{
+	uint64_t delta, initial, value;
+	uint32_t exptime;
+	uint8_t body[8];
+	char digits[24];
+	int ret, len;
+
+	if (r->extlen != 20 || r->vlen)
+		return bin_error(c, r->opcode, r->opaque, BIN_EINVAL);
+	delta = be64(r->extras);
+	initial = be64(r->extras + 8);
+	exptime = be32(r->extras + 16);
+	if (r->cas) {
+		struct kv_item_ref it;
+
+		ret = kv_store_get(p->store, r->key, r->keylen, now, &it);
+		if (ret == KV_OK && it.cas != r->cas)
+			return bin_error(c, r->opcode, r->opaque, BIN_EEXISTS);
+	}
+	ret = kv_store_arith(p->store, r->key, r->keylen, incr, delta, now,
+			     &value);
+	/* Missing: created with the initial value unless exptime is all ones. */
+	if (ret == KV_NOT_FOUND && exptime != UINT32_MAX) {
+		value = initial;
+		len = snprintf(digits, sizeof(digits), "%" PRIu64, value);
+		ret = kv_store_put(p->store, KV_ADD, r->key, r->keylen, 0,
+				   expiry((int32_t)exptime, now), digits, len, 0,
+				   now);
+		if (ret == KV_NOT_STORED)
+			ret = KV_NOT_FOUND;
+	}
+	if (ret)
+		return bin_error(c, r->opcode, r->opaque, bin_status(ret));
+	if (quiet)
+		return 0;
+	put_be(body, value, 8);
+	return bin_response(c, r->opcode, BIN_OK, r->opaque, p->store->last_cas,
+			    NULL, 0, NULL, 0, body, 8);
+}
+
+static int bin_stat(struct kv_proto *p, struct kv_conn *c,
+		    const struct bin_req *r, uint64_t now)
+{
+	struct stats_out o = { .c = c, .binary = true, .opaque = r->opaque };
+	struct token group = { r->key, r->keylen };
+	size_t mark = c->out_len;
+	int ret;
+
+	if (r->keylen && tok_is(&group, "reset")) {
+		kv_store_reset_stats(p->store);
+		p->cmd_flush = p->cmd_touch = 0;
+		p->touch_hits = p->touch_misses = 0;
+		ret = 0;
+	} else {
+		ret = stats_group(p, &o, r->keylen ? &group : NULL, now);
+	}
+	if (ret == 1) {
+		c->out_len = mark;
+		return bin_error(c, r->opcode, r->opaque, BIN_ENOENT);
+	}
+	return ret ?: bin_response(c, r->opcode, BIN_OK, r->opaque, 0, NULL, 0,
+				   NULL, 0, NULL, 0);
+}
+
+/* Execute one complete request.  Return 0 or -ENOMEM. */
+static int bin_dispatch(struct kv_proto *p, struct kv_conn *c,
+			const struct bin_req *r, uint64_t now)
+{
+	uint8_t op = r->opcode;
+	bool has_key = r->keylen > 0;
+	int ret;
+
+	switch (op) {
+	case 0x00: case 0x09: case 0x0c: case 0x0d:	/* get, q, k, kq */
+		if (!has_key)
+			break;
+		return bin_get(p, c, r, op == 0x09 || op == 0x0d,
+			       op == 0x0c || op == 0x0d, false, now);
+	case 0x1c: case 0x1d: case 0x1e: case 0x23: case 0x24:
+		/* touch, gat, gatq, gatk, gatkq */
+		if (!has_key)
+			break;
+		return bin_get(p, c, r, op == 0x1e || op == 0x24,
+			       op == 0x23 || op == 0x24, true, now);
+	case 0x01: case 0x11:
+		return has_key ? bin_store(p, c, r, KV_SET, op == 0x11, now) :
+		       bin_error(c, op, r->opaque, BIN_EINVAL);
+	case 0x02: case 0x12:
+		return has_key ? bin_store(p, c, r, KV_ADD, op == 0x12, now) :
+		       bin_error(c, op, r->opaque, BIN_EINVAL);
+	case 0x03: case 0x13:
+		return has_key ? bin_store(p, c, r, KV_REPLACE, op == 0x13, now) :
+		       bin_error(c, op, r->opaque, BIN_EINVAL);
+	case 0x0e: case 0x19:
+		return has_key ? bin_store(p, c, r, KV_APPEND, op == 0x19, now) :
+		       bin_error(c, op, r->opaque, BIN_EINVAL);
+	case 0x0f: case 0x1a:
+		return has_key ? bin_store(p, c, r, KV_PREPEND, op == 0x1a, now) :
+		       bin_error(c, op, r->opaque, BIN_EINVAL);
+	case 0x04: case 0x14: {				/* delete, deleteq */
+		if (!has_key || r->extlen || r->vlen)
+			break;
+		if (r->cas) {
+			struct kv_item_ref it;
+
+			ret = kv_store_get(p->store, r->key, r->keylen, now, &it);
+			if (ret == KV_OK && it.cas != r->cas)
+				return bin_error(c, op, r->opaque, BIN_EEXISTS);
+		}
+		ret = kv_store_delete(p->store, r->key, r->keylen, now);
+		if (ret == KV_OK)
+			return op == 0x14 ? 0 :
+			       bin_response(c, op, BIN_OK, r->opaque, 0, NULL, 0,
+					    NULL, 0, NULL, 0);
+		return bin_error(c, op, r->opaque, bin_status(ret));
+	}
+	case 0x05: case 0x15: case 0x06: case 0x16:	/* incr, decr (q) */
+		if (!has_key)
+			break;
+		return bin_arith(p, c, r, op == 0x05 || op == 0x15,
+				 op == 0x15 || op == 0x16, now);
+	case 0x07: case 0x17:				/* quit, quitq */
+		if (has_key || r->extlen || r->vlen)
+			break;
+		c->closing = true;
+		return op == 0x17 ? 0 : bin_response(c, op, BIN_OK, r->opaque, 0,
+						     NULL, 0, NULL, 0, NULL, 0);
+	case 0x08: case 0x18: {				/* flush, flushq */
+		int64_t delay = 0;
+
+		if (has_key || r->vlen || (r->extlen && r->extlen != 4))
+			break;
+		if (r->extlen)
+			delay = (int32_t)be32(r->extras);
+		p->cmd_flush++;
+		if (delay > 0) {
+			p->flush_at = expiry(delay, now);
+		} else {
+			p->flush_at = 0;
+			if (kv_store_flush(p->store))
+				return bin_error(c, op, r->opaque, BIN_EINTERNAL);
+		}
+		return op == 0x18 ? 0 : bin_response(c, op, BIN_OK, r->opaque, 0,
+						     NULL, 0, NULL, 0, NULL, 0);
+	}
+	case 0x0a:					/* noop */
+		return bin_response(c, op, BIN_OK, r->opaque, 0, NULL, 0, NULL,
+				    0, NULL, 0);
+	case 0x0b:					/* version */
+		return bin_response(c, op, BIN_OK, r->opaque, 0, NULL, 0, NULL,
+				    0, p->version, strlen(p->version));
+	case 0x10:					/* stat */
+		return bin_stat(p, c, r, now);
+	case 0x1b:					/* verbosity */
+		if (r->extlen != 4 || has_key || r->vlen)
+			break;
+		p->verbosity = be32(r->extras);
+		return bin_response(c, op, BIN_OK, r->opaque, 0, NULL, 0, NULL,
+				    0, NULL, 0);
+	default:
+		/* SASL among them: memcached without SASL does not know it. */
+		return bin_error(c, op, r->opaque, BIN_UNKNOWN);
+	}
+	return bin_error(c, op, r->opaque, BIN_EINVAL);
+}
+
+/*
+ * The binary request at the start of @buf.  Return: bytes consumed; 0 when
+ * it is not all there (@c->need is set); -ENOMEM.
+ */
+static long execute_binary(struct kv_proto *p, struct kv_conn *c,
+			   const uint8_t *buf, size_t avail, uint64_t now)
+{
+	struct bin_req r;
+	uint32_t body;
+	int ret;
+
+	if (avail < BIN_HDR) {
+		c->need = BIN_HDR;
+		return 0;
+	}
+	r.opcode = buf[1];
+	r.keylen = be16(buf + 2);
+	r.extlen = buf[4];
+	body = be32(buf + 8);
+	r.opaque = be32(buf + 12);
+	r.cas = be64(buf + 16);
+	/* Framing that cannot be right: where the next request starts is
+	 * unknowable, so the connection ends, as memcached ends it. */
+	if ((uint64_t)r.keylen + r.extlen > body) {
+		c->closing = true;
+		return bin_error(c, r.opcode, r.opaque, BIN_EINVAL) ?:
+		       (long)avail;
+	}
+	r.vlen = body - r.keylen - r.extlen;
+	if (r.keylen > KV_KEY_MAX || r.vlen > KV_VALUE_MAX) {
+		/* Answered, and the body discarded as it comes. */
+		c->swallow = body;
+		return bin_error(c, r.opcode, r.opaque, r.keylen > KV_KEY_MAX ?
+				 BIN_EINVAL : BIN_E2BIG) ?: BIN_HDR;
+	}
+	if (avail < BIN_HDR + (size_t)body) {
+		c->need = BIN_HDR + (size_t)body;
+		return 0;
+	}
+	r.extras = buf + BIN_HDR;
+	r.key = (const char *)r.extras + r.extlen;
+	r.value = (const uint8_t *)r.key + r.keylen;
+	ret = bin_dispatch(p, c, &r, now);
+	return ret ? ret : (long)(BIN_HDR + body);
+}
+
+/* ---- dispatch ---- */
 
 /*
  * Execute the command at the start of @buf (@avail bytes).  Return: bytes
@@ -405,13 +1532,16 @@ static int do_stats(struct kv_proto *p, struct kv_conn *c, uint64_t now)
 static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 		    size_t avail, uint64_t now)
 {
-	const uint8_t *eol = memchr(buf, '\n',
-				    avail < KV_LINE_MAX ? avail : KV_LINE_MAX);
+	const uint8_t *eol;
 	const struct token *verb;
 	struct command cmd;
 	size_t line, len;
 	int ret;
 
+	flush_due(p, now);
+	if (buf[0] == BIN_REQ)
+		return execute_binary(p, c, buf, avail, now);
+	eol = memchr(buf, '\n', avail < KV_LINE_MAX ? avail : KV_LINE_MAX);
 	if (!eol) {
 		if (avail < KV_LINE_MAX) {
 			c->need = avail + 1;
@@ -431,23 +1561,52 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 	if (!cmd.n)
 		ret = reply(c, "ERROR");
 	else if (tok_is(verb, "get") || tok_is(verb, "gets"))
-		ret = do_get(p, c, &cmd, verb->len == 4, now);
-	else if (tok_is(verb, "set") && cmd.n >= 5)
+		ret = do_get(p, c, &cmd, verb->len == 4, false, now);
+	else if (tok_is(verb, "gat") || tok_is(verb, "gats"))
+		ret = do_get(p, c, &cmd, verb->len == 4, true, now);
+	else if (tok_is(verb, "mg"))
+		ret = do_mg(p, c, &cmd, now);
+	else if (tok_is(verb, "set"))
 		return do_update(p, c, &cmd, KV_SET, buf, line, avail, now);
-	else if (tok_is(verb, "add") && cmd.n >= 5)
+	else if (tok_is(verb, "add"))
 		return do_update(p, c, &cmd, KV_ADD, buf, line, avail, now);
-	else if (tok_is(verb, "cas") && cmd.n >= 6)
+	else if (tok_is(verb, "replace"))
+		return do_update(p, c, &cmd, KV_REPLACE, buf, line, avail, now);
+	else if (tok_is(verb, "append"))
+		return do_update(p, c, &cmd, KV_APPEND, buf, line, avail, now);
+	else if (tok_is(verb, "prepend"))
+		return do_update(p, c, &cmd, KV_PREPEND, buf, line, avail, now);
+	else if (tok_is(verb, "cas"))
 		return do_update(p, c, &cmd, KV_CAS, buf, line, avail, now);
+	else if (tok_is(verb, "ms"))
+		return do_ms(p, c, &cmd, buf, line, avail, now);
 	else if (tok_is(verb, "delete"))
 		ret = do_delete(p, c, &cmd, now);
+	else if (tok_is(verb, "md"))
+		ret = do_md(p, c, &cmd, now);
 	else if (tok_is(verb, "incr") || tok_is(verb, "decr"))
 		ret = do_arith(p, c, &cmd, verb->s[0] == 'i', now);
-	else if (tok_is(verb, "stats") && cmd.n == 1)
-		ret = do_stats(p, c, now);
-	else if (tok_is(verb, "version") && cmd.n == 1)
+	else if (tok_is(verb, "ma"))
+		ret = do_ma(p, c, &cmd, now);
+	else if (tok_is(verb, "touch"))
+		ret = do_touch(p, c, &cmd, now);
+	else if (tok_is(verb, "mn"))
+		ret = reply(c, "MN");
+	else if (tok_is(verb, "me"))
+		ret = do_me(p, c, &cmd, now);
+	else if (tok_is(verb, "stats"))
+		ret = do_stats(p, c, &cmd, now);
+	else if (tok_is(verb, "flush_all"))
+		ret = do_flush(p, c, &cmd, now);
+	else if (tok_is(verb, "verbosity"))
+		ret = do_verbosity(p, c, &cmd);
+	/* memcached 1.6 answers version whatever follows, and quits so. */
+	else if (tok_is(verb, "version"))
 		ret = out_printf(c, "VERSION %s\r\n", p->version);
-	else if (tok_is(verb, "quit") && cmd.n == 1)
+	else if (tok_is(verb, "quit"))
 		ret = 0, c->closing = true;
+	else if (tok_is(verb, "shutdown"))
+		ret = reply(c, "ERROR: shutdown not enabled");
 	else
 		ret = reply(c, "ERROR");
 	return ret ? ret : (long)line;

@@ -3,12 +3,20 @@
 #define KVCACHE_PROTOCOL_H
 
 /**
- * DOC: kvcache protocol: memcached's text protocol, one connection at a time
+ * DOC: kvcache protocol: memcached's protocols, one connection at a time
  *
- * The commands are those of memcached's doc/protocol.txt: get, gets, set,
- * add, cas, delete, incr, decr, stats, version and quit, with noreply and
- * multi-key gets, answered with memcached's exact lines.  Anything else is
- * "ERROR".
+ * What memcached 1.6 speaks, as its doc/protocol.txt and binary protocol
+ * describe it, answered with memcached's exact lines:
+ *  - text: get, gets, gat, gats, set, add, replace, append, prepend, cas,
+ *    delete, incr, decr, touch, flush_all, verbosity, stats (with the
+ *    groups settings, items, slabs, sizes, conns, reset, detail), version,
+ *    quit, with noreply and multi-key gets;
+ *  - the meta commands: mg, ms, md, ma, mn, me, with the flags that do not
+ *    need item state kvcache does not keep (no stale items: I is refused);
+ *  - binary: every opcode of memcached's binary protocol but SASL, which
+ *    is answered as memcached without SASL answers it (unknown command).
+ * A command that starts with the byte 0x80 is binary, anything else text.
+ * Anything else is "ERROR".
  *
  * A connection is a struct kv_conn: the bytes received and not yet
  * executed, the bytes answered and not yet sent, and two flags.  The
@@ -22,7 +30,8 @@
  * Everything is bounded:
  *  - a command line is at most KV_LINE_MAX bytes; a longer one is answered
  *    "CLIENT_ERROR line too long" and the connection is closed, since where
- *    the next command starts cannot be known;
+ *    the next command starts cannot be known (a binary request whose
+ *    lengths contradict each other likewise);
  *  - a data block longer than any item (KV_VALUE_MAX) is answered
  *    "SERVER_ERROR object too large for cache" and discarded as it arrives
  *    ("swallowed", as memcached does), so the input never holds it;
@@ -36,13 +45,15 @@
  * command line may end in "\n" as well as "\r\n" (a data block must end in
  * "\r\n", else "CLIENT_ERROR bad data chunk" and the item is not stored);
  * "delete <key> 0" is accepted; a set that fails for lack of room or size
- * also deletes the key's old value, so that it is not served stale.  Two
- * choices are kvcache's own: noreply silences the answers that report an
- * outcome (STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, a number) but
- * never an error, since a client that got a command wrong must hear it;
- * and a storage command refused for its line (a bad key, say) whose byte
+ * also deletes the key's old value, so that it is not served stale; keys
+ * are any bytes but space, control characters included.  Two choices are
+ * kvcache's own: noreply silences the answers that report an outcome
+ * (STORED, NOT_STORED, EXISTS, NOT_FOUND, DELETED, TOUCHED, OK, a number)
+ * but never an error, since a client that got a command wrong must hear it
+ * (verbosity excepted, as memccapable wants it); and a storage command
+ * refused for its line (a bad key, a wrong number of words) whose byte
  * count could still be read swallows its data block, so that the data is
- * not taken for commands.
+ * never taken for commands.
  */
 
 #include <stdbool.h>
@@ -63,6 +74,13 @@
  * @started:     when the process started (for "STAT uptime")
  * @curr_conns:  open connections, kept by the server
  * @total_conns: connections accepted since the process started
+ * @max_conns:   the server's connection limit (0: memcached's 1024)
+ * @threads:     worker threads (0: one)
+ * @port:        the TCP port, for "stats settings"
+ * @verbosity:   as "verbosity" set it
+ * @flush_at:    when a delayed flush_all is due, 0 for none
+ * @cmd_flush, @cmd_touch, @touch_hits, @touch_misses: counters kept by the
+ *               process (the region keeps the others)
  */
 struct kv_proto {
 	struct kv_store *store;
@@ -70,6 +88,15 @@ struct kv_proto {
 	uint64_t started;
 	uint32_t curr_conns;
 	uint64_t total_conns;
+	uint32_t max_conns;
+	uint32_t threads;
+	uint32_t port;
+	uint32_t verbosity;
+	uint64_t flush_at;
+	uint64_t cmd_flush;
+	uint64_t cmd_touch;
+	uint64_t touch_hits;
+	uint64_t touch_misses;
 };
 
 /**

@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -695,6 +696,7 @@ static int replace(struct kv_store *st, const char *key, size_t nkey,
 	if (ret)
 		return ret;
 	r->stats.total_items++;
+	st->last_cas = r->next_cas;
 	return KV_OK;
 }
 
@@ -838,7 +840,37 @@ static int store_get(struct kv_store *st, const char *key, size_t nkey,
 	out->flags = it->flags;
 	out->exptime = it->exptime;
 	out->cas = it->cas;
+#if KVCACHE_VERSION >= 2
+	out->last_access = it->last_access;
+#else
+	out->last_access = 0;
+#endif
+	out->size = item_size(it);
+	out->slab_class = it->slab_class;
 	return KV_OK;
+}
+
+/* @old's value with @data added at its end (@append) or start. */
+static int concat(struct kv_store *st, KV_ITEM *old, const char *key,
+		  size_t nkey, uint32_t hash, bool append, const void *data,
+		  uint32_t nbytes, uint64_t now)
+{
+	uint64_t total = old->nbytes + (uint64_t)nbytes;
+	uint8_t *value;
+	int ret;
+
+	if (nkey + total > KV_ITEM_DATA_MAX)
+		return -E2BIG;
+	/* A copy: making room for the new item may evict the old one. */
+	value = malloc(total ? total : 1);
+	if (!value)
+		return -ENOMEM;
+	memcpy(value + (append ? 0 : nbytes), item_data(old), old->nbytes);
+	memcpy(value + (append ? old->nbytes : 0), data, nbytes);
+	ret = replace(st, key, nkey, hash, old->flags, old->exptime, value,
+		      (uint32_t)total, now);
+	free(value);
+	return ret;
 }
 
 static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
@@ -848,6 +880,7 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 {
 	struct kv_stats *stats = &region(st)->stats;
 	uint32_t hash = key_hash(key, nkey);
+	bool want_cas = mode == KV_CAS || (cas && mode != KV_ADD);
 	uint64_t off;
 	KV_ITEM *old;
 	int ret;
@@ -861,16 +894,23 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 	stats->cmd_set++;
 	if (mode == KV_ADD && ret == KV_OK)
 		return KV_NOT_STORED;
-	if (mode == KV_CAS && ret == KV_NOT_FOUND) {
+	if (want_cas && ret == KV_NOT_FOUND) {
 		stats->cas_misses++;
 		return KV_NOT_FOUND;
 	}
-	if (mode == KV_CAS && old->cas != cas) {
+	if (want_cas && old->cas != cas) {
 		stats->cas_badval++;
 		return KV_EXISTS;
 	}
-	ret = replace(st, key, nkey, hash, flags, exptime, data, nbytes, now);
-	if (ret == KV_OK && mode == KV_CAS)
+	if (mode != KV_SET && mode != KV_ADD && ret == KV_NOT_FOUND)
+		return KV_NOT_STORED;
+	if (mode == KV_APPEND || mode == KV_PREPEND)
+		ret = concat(st, old, key, nkey, hash, mode == KV_APPEND, data,
+			     nbytes, now);
+	else
+		ret = replace(st, key, nkey, hash, flags, exptime, data, nbytes,
+			      now);
+	if (ret == KV_OK && want_cas)
 		stats->cas_hits++;
 	return ret;
 }
@@ -949,6 +989,7 @@ static int store_arith(struct kv_store *st, const char *key, size_t nkey,
 		it->nbytes = len;
 		memcpy(item_data(it), digits, len);
 		it->cas = ++r->next_cas;
+		st->last_cas = it->cas;
 		ret = touch(st, it, off, now);
 	} else {
 		/* The key lives in the chunk that replace() frees. */
@@ -968,6 +1009,59 @@ static void store_stats(const struct kv_store *st, struct kv_stats *out)
 	*out = region(st)->stats;
 }
 
+static int store_touch(struct kv_store *st, const char *key, size_t nkey,
+		       uint64_t exptime, uint64_t now)
+{
+	uint64_t off;
+	KV_ITEM *it;
+	int ret;
+
+	ret = usable(st, nkey);
+	if (ret)
+		return ret;
+	ret = find_live(st, key, nkey, key_hash(key, nkey), now, &it, &off);
+	if (ret)
+		return ret;
+	it->exptime = exptime;
+	st->last_cas = it->cas;
+	return touch(st, it, off, now);
+}
+
+static int store_flush(struct kv_store *st)
+{
+	struct kv_region *r = region(st);
+
+	if (st->broken)
+		return -EBADMSG;
+	for (uint32_t c = 0; c < r->n_classes; c++) {
+		/* Bounded: each step frees an item, or finds damage. */
+		while (r->classes[c].lru_tail) {
+			uint64_t off = r->classes[c].lru_tail;
+			KV_ITEM *it = chunk(st, off, KV_CHUNK_ITEM);
+			int ret;
+
+			if (!it)
+				return -EBADMSG;
+			ret = unlink_item(st, it, off);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static void store_reset_stats(struct kv_store *st)
+{
+	struct kv_stats *s = &region(st)->stats;
+	struct kv_stats keep = {
+		.curr_items = s->curr_items,
+		.bytes = s->bytes,
+		.limit_maxbytes = s->limit_maxbytes,
+	};
+
+	*s = keep;
+}
+
 const struct kv_store_ops KV_OPS = {
 	.format = store_format,
 	.attach = store_attach,
@@ -977,6 +1071,9 @@ const struct kv_store_ops KV_OPS = {
 	.remove = store_remove,
 	.arith = store_arith,
 	.stats = store_stats,
+	.touch = store_touch,
+	.flush = store_flush,
+	.reset_stats = store_reset_stats,
 };
 
 #if KVCACHE_VERSION >= 2

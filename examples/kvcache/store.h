@@ -138,13 +138,23 @@ struct kv_item_ref {
 	uint32_t flags;
 	uint64_t exptime;
 	uint64_t cas;
+	uint64_t last_access;	/* v2: when it was last used; v1: 0 */
+	uint32_t size;		/* header, key and value */
+	uint8_t slab_class;
 };
 
-/* How kv_store_put() treats an existing item. */
+/*
+ * How kv_store_put() treats an existing item.  With a non-zero @cas, every
+ * mode but KV_ADD also requires the item to exist and have that cas (the
+ * binary protocol's set, replace, append and prepend take one).
+ */
 enum kv_mode {
 	KV_SET,		/* store, replacing any */
 	KV_ADD,		/* store only if absent */
 	KV_CAS,		/* replace only if its cas is the given one */
+	KV_REPLACE,	/* replace only if present */
+	KV_APPEND,	/* add to the end of a present item's value */
+	KV_PREPEND,	/* add to the start of a present item's value */
 };
 
 /* Outcomes that are not errors (errors are negative errno codes). */
@@ -241,6 +251,8 @@ struct kv_store_ops;
  * @base:   where the region is mapped in this process
  * @broken: the region was found damaged; every operation now fails
  * @err:    the last refusal or damage found
+ * @last_cas: the cas the last successful put, arith or touch gave its item
+ *          (the binary and meta protocols answer with it)
  *
  * Nothing here is preserved: it is rebuilt by kv_store_attach().
  */
@@ -249,6 +261,7 @@ struct kv_store {
 	void *base;
 	bool broken;
 	struct kv_err err;
+	uint64_t last_cas;
 };
 
 /*
@@ -269,6 +282,10 @@ struct kv_store_ops {
 	int (*arith)(struct kv_store *st, const char *key, size_t nkey,
 		     bool incr, uint64_t delta, uint64_t now, uint64_t *value);
 	void (*stats)(const struct kv_store *st, struct kv_stats *out);
+	int (*touch)(struct kv_store *st, const char *key, size_t nkey,
+		     uint64_t exptime, uint64_t now);
+	int (*flush)(struct kv_store *st);
+	void (*reset_stats)(struct kv_store *st);
 };
 
 extern const struct kv_store_ops kv_store_v1_ops;
@@ -362,11 +379,13 @@ static inline int kv_store_get(struct kv_store *st, const char *key,
  * @cas:     for KV_CAS: the cas the item must still have
  * @now:     the time
  *
- * The item gets a new cas.  Unless the result is KV_OK, nothing a client
- * can see changes.
+ * The item gets a new cas (@st->last_cas).  KV_APPEND and KV_PREPEND keep
+ * the item's flags and exptime and ignore @flags and @exptime.  Unless the
+ * result is KV_OK, nothing a client can see changes.
  *
- * Return: KV_OK, KV_NOT_STORED (add, key present), KV_EXISTS (cas
- * differs), KV_NOT_FOUND (cas, key absent), -E2BIG (larger than a page),
+ * Return: KV_OK, KV_NOT_STORED (add, key present; replace, append or
+ * prepend, key absent), KV_EXISTS (cas differs), KV_NOT_FOUND (a cas
+ * given, key absent), -E2BIG (larger than a page, appended value included),
  * -ENOMEM (no room and nothing of its size to evict), -EINVAL (bad key),
  * -EBADMSG (damage).
  */
@@ -428,6 +447,50 @@ static inline void kv_store_stats(const struct kv_store *st,
 				  struct kv_stats *out)
 {
 	st->ops->stats(st, out);
+}
+
+/**
+ * kv_store_touch() - give a live item a new exptime
+ * @st:      the store
+ * @key:     the key, @nkey bytes
+ * @nkey:    its length
+ * @exptime: absolute expiry time, 0 for never
+ * @now:     the time
+ *
+ * The item is marked used; its cas stays (@st->last_cas is it).
+ *
+ * Return: KV_OK, KV_NOT_FOUND, -EINVAL (bad key), -EBADMSG (damage).
+ */
+static inline int kv_store_touch(struct kv_store *st, const char *key,
+				 size_t nkey, uint64_t exptime, uint64_t now)
+{
+	return st->ops->touch(st, key, nkey, exptime, now);
+}
+
+/**
+ * kv_store_flush() - remove every item (memcached's flush_all)
+ * @st: the store
+ *
+ * O(items): the protocol calls it for a client's flush_all, never during
+ * an update.
+ *
+ * Return: 0, or -EBADMSG (damage).
+ */
+static inline int kv_store_flush(struct kv_store *st)
+{
+	return st->ops->flush(st);
+}
+
+/**
+ * kv_store_reset_stats() - zero the counters "stats reset" zeroes
+ * @st: the store
+ *
+ * Those that count events (hits, misses, sets, evictions...); not those
+ * that describe the store (items, bytes, limit_maxbytes).
+ */
+static inline void kv_store_reset_stats(struct kv_store *st)
+{
+	st->ops->reset_stats(st);
 }
 
 #if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2

@@ -180,7 +180,7 @@ for kv in "$@"; do
 	# which stores an item already expired, counted as memcached counts it.)
 	mc memcstat >"$tmp/stats"
 	holds "$name: memcstat reads the stats" '[ $? -eq 0 ] &&
-	      grep -q "version: $version\.0\.0-kvcache" "$tmp/stats" &&
+	      grep -q "version: 1\.6\.18-kvcache-v$version-baton" "$tmp/stats" &&
 	      grep -q "curr_items: 1$" "$tmp/stats" &&
 	      grep -q "limit_maxbytes: 7340032$" "$tmp/stats"'
 
@@ -201,7 +201,7 @@ for kv in "$@"; do
 	timeout 10 nc -N 127.0.0.1 "$port" <"$tmp/in" >"$tmp/got" 2>"$tmp/err"
 	holds "$name: pipelined commands, exact answers, nothing after quit" \
 	      'head -n -1 "$tmp/got" | cmp -s - "$tmp/want" &&
-	       tail -n 1 "$tmp/got" | grep -q "^VERSION $version\.0\.0-kvcache-baton[0-9.]*.$"'
+	       tail -n 1 "$tmp/got" | grep -q "^VERSION 1\.6\.18-kvcache-v$version-baton[0-9.]*.$"'
 
 	# cas with the unique gets gave.
 	unique=$(printf 'gets k\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" |

@@ -211,7 +211,7 @@ same "the connection held across the update answers" "$reply" "VALUE held 7 5"
 IFS= read -r -t 5 reply <&5; IFS= read -r -t 5 reply2 <&5
 same "with the value stored before" "${reply%$'\r'} ${reply2%$'\r'}" "hello END"
 ask 'version\r\n'
-same "it is v2 answering" "$reply" "VERSION 2.0.0-kvcache-baton0.1.0"
+same "it is v2 answering" "$reply" "VERSION 1.6.18-kvcache-v2-baton0.1.0"
 
 expect "update v2 -> v2 (socket mode, a new process)" 0 update --socket "$ctl" --to "$v2" --mode socket --json
 check "updated in socket mode" '.outcome == "updated" and .mode == "socket"'

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * kvcache's memcached text protocol (examples/kvcache/protocol.c): every
- * command and its exact answers, noreply, the same script fed at once and
+ * kvcache's memcached protocols (examples/kvcache/protocol.c): every text
+ * and meta command and its exact answers (memcached 1.6.18's), the binary
+ * protocol, noreply, the same script fed at once and
  * byte by byte, pipelining, the bounds (long lines, long keys, huge data
  * blocks, huge answers), bad data blocks, and a connection saved in the
  * middle of a command and restored elsewhere.
@@ -170,11 +171,12 @@ static void test_delete(void **state)
 	expect(f, "delete b 0\r\n", "DELETED\r\n");
 	expect(f, "delete b 5\r\n", "CLIENT_ERROR bad command line format.  "
 	       "Usage: delete <key> [noreply]\r\n");
-	expect(f, "delete b 0 noreply x\r\n", "CLIENT_ERROR bad command line "
+	expect(f, "delete b 0 x\r\n", "CLIENT_ERROR bad command line "
 	       "format.  Usage: delete <key> [noreply]\r\n");
+	expect(f, "delete b 0 noreply x\r\n", "ERROR\r\n");
 	expect(f, "delete\r\n", "ERROR\r\n");
-	expect(f, "delete a b c d e f g h i j k noreply\r\n", "CLIENT_ERROR bad "
-	       "command line format.  Usage: delete <key> [noreply]\r\n");
+	/* More words than delete ever takes: memcached's ERROR. */
+	expect(f, "delete a b c d e f g h i j k noreply\r\n", "ERROR\r\n");
 }
 
 static void test_incr_decr(void **state)
@@ -222,8 +224,9 @@ static void test_noreply(void **state)
 	/* (The "\r\n" after the 3 bytes taken is then an empty command.) */
 	expect(f, "set s 0 0 1 noreply\r\nxyz\r\n",
 	       "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
-	/* Not the last word, or misspelt: not noreply. */
-	expect(f, "set a 0 0 1 norepl\r\nx\r\n", "ERROR\r\nERROR\r\n");
+	/* Not the last word, or misspelt: not noreply, and the data block
+	 * whose length was given is still data, not a command. */
+	expect(f, "set a 0 0 1 norepl\r\nx\r\n", "ERROR\r\n");
 }
 
 static void test_other_commands(void **state)
@@ -231,16 +234,20 @@ static void test_other_commands(void **state)
 	struct fixture *f = *state;
 
 	expect(f, "version\r\n", "VERSION 9.9.9-test\r\n");
-	expect(f, "version x\r\n", "ERROR\r\n");
+	/* memcached 1.6 answers whatever follows. */
+	expect(f, "version x\r\n", "VERSION 9.9.9-test\r\n");
 	expect(f, "bogus\r\n", "ERROR\r\n");
 	expect(f, "GET a\r\n", "ERROR\r\n");	/* names are case-sensitive */
 	expect(f, "\r\n", "ERROR\r\n");
 	expect(f, "get\r\n", "ERROR\r\n");
-	expect(f, "stats items\r\n", "ERROR\r\n");
-	/* More words than any command takes. */
-	expect(f, "set a 0 0 1 noreply x y z w v noreply\r\n", "ERROR\r\n");
+	expect(f, "stats bogus\r\n", "ERROR\r\n");
+	expect(f, "shutdown\r\n", "ERROR: shutdown not enabled\r\n");
+	/* More words than any command takes; the data is swallowed. */
+	expect(f, "set a 0 0 1 noreply x y z w v noreply\r\nx\r\n",
+	       "ERROR\r\n");
 	expect(f, "incr a 1 noreply x y z w v noreply\r\n", "ERROR\r\n");
-	expect(f, "cas a 0 0 1 1 noreply x y z w v noreply\r\n", "ERROR\r\n");
+	expect(f, "cas a 0 0 1 1 noreply x y z w v noreply\r\nx\r\n",
+	       "ERROR\r\n");
 	/* A line may end in a bare "\n", as memcached allows. */
 	expect(f, "set a 0 0 1\nx\r\nget a\n", "STORED\r\nVALUE a 0 1\r\nx\r\n"
 	       "END\r\n");
@@ -319,13 +326,20 @@ static void test_bad_lines(void **state)
 	assert_int_equal(strncmp(f->out, "VALUE kkk", 9), 0);
 	strcpy(line + 4 + 251, "\r\n");
 	expect(f, line, "CLIENT_ERROR bad command line format\r\n");
-	expect(f, "set a\tb 0 0 1\r\nx\r\n",
-	       "CLIENT_ERROR bad command line format\r\n");
 	/* A bad key takes back what a get already answered. */
-	expect(f, "set a 0 0 1\r\nx\r\nget a \x01\r\n",
-	       "STORED\r\nCLIENT_ERROR bad command line format\r\n");
-	expect(f, "delete \x7f\r\n", "CLIENT_ERROR bad command line format\r\n");
-	expect(f, "incr \x1b 1\r\n", "CLIENT_ERROR bad command line format\r\n");
+	memset(line, 'k', sizeof(line));
+	memcpy(line, "get a ", 6);
+	strcpy(line + 6 + 251, "\r\n");
+	expect(f, "set a 0 0 1\r\nx\r\n", "STORED\r\n");
+	expect(f, line, "CLIENT_ERROR bad command line format\r\n");
+	/* Control characters are key bytes, as memcached takes them
+	 * (memcaslap's keys begin with 0x10). */
+	expect(f, "set a\tb 0 0 1\r\nx\r\nget a\tb\r\n",
+	       "STORED\r\nVALUE a\tb 0 1\r\nx\r\nEND\r\n");
+	expect(f, "set \x10\x10k 0 0 1\r\ny\r\nget \x10\x10k\r\n",
+	       "STORED\r\nVALUE \x10\x10k 0 1\r\ny\r\nEND\r\n");
+	expect(f, "delete \x7f\r\n", "NOT_FOUND\r\n");
+	expect(f, "incr \x1b 1\r\n", "NOT_FOUND\r\n");
 }
 
 static void test_bad_data(void **state)
@@ -536,6 +550,434 @@ static void test_save_restore(void **state)
 	assert_int_equal(kv_conn_restore(&moved, &s), -EINVAL);
 }
 
+/* replace, append, prepend: only on a present item; append and prepend
+ * keep its flags and exptime. */
+static void test_replace_append_prepend(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "replace r 0 0 1\r\nx\r\nappend r 0 0 1\r\nx\r\n"
+	       "prepend r 0 0 1\r\nx\r\nget r\r\n",
+	       "NOT_STORED\r\nNOT_STORED\r\nNOT_STORED\r\nEND\r\n");
+	expect(f, "set r 5 0 1\r\nb\r\nappend r 9 0 2\r\ncd\r\n"
+	       "prepend r 0 0 1\r\na\r\nreplace r 3 0 2 noreply\r\nxy\r\n"
+	       "append r 0 0 1 noreply\r\nz\r\nget r\r\n",
+	       "STORED\r\nSTORED\r\nSTORED\r\nVALUE r 3 3\r\nxyz\r\nEND\r\n");
+	/* Each of the five stores gave it a new cas. */
+	expect(f, "gets r\r\n", "VALUE r 3 3 5\r\nxyz\r\nEND\r\n");
+}
+
+/*
+ * The data block of a storage command is data, whatever it holds: the
+ * issue's "append x 0 0 13\r\ndelete victim\r\n" deleted victim.
+ */
+static void test_data_never_executed(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "set victim 0 0 1\r\nv\r\n", "STORED\r\n");
+	expect(f, "append x 0 0 13\r\ndelete victim\r\n", "NOT_STORED\r\n");
+	expect(f, "prepend x 0 0 13\r\ndelete victim\r\n", "NOT_STORED\r\n");
+	expect(f, "replace x 0 0 13\r\ndelete victim\r\n", "NOT_STORED\r\n");
+	/* A line wrong but for its length: answered, the block swallowed. */
+	expect(f, "set x 0 0 13 a b\r\ndelete victim\r\n", "ERROR\r\n");
+	expect(f, "append x y 0 13\r\ndelete victim\r\n",
+	       "CLIENT_ERROR bad command line format\r\n");
+	expect(f, "ms x 13 Z\r\ndelete victim\r\n",
+	       "CLIENT_ERROR invalid flag\r\n");
+	expect(f, "get victim\r\n", "VALUE victim 0 1\r\nv\r\nEND\r\n");
+}
+
+static void test_touch_gat(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "touch t 10\r\n", "NOT_FOUND\r\n");
+	expect(f, "set t 2 10 1\r\nx\r\ntouch t 100\r\ntouch t 100 noreply\r\n",
+	       "STORED\r\nTOUCHED\r\n");
+	expect(f, "touch t\r\n", "ERROR\r\n");
+	expect(f, "touch t x\r\n", "CLIENT_ERROR invalid exptime argument\r\n");
+	f->now = NOW + 50;
+	expect(f, "get t\r\n", "VALUE t 2 1\r\nx\r\nEND\r\n");
+	expect(f, "gat 10 t missing\r\n", "VALUE t 2 1\r\nx\r\nEND\r\n");
+	expect(f, "gats 10 t\r\n", "VALUE t 2 1 1\r\nx\r\nEND\r\n");
+	expect(f, "gat\r\n", "ERROR\r\n");
+	expect(f, "gat 1\r\n", "END\r\n");
+	expect(f, "gat x t\r\n", "CLIENT_ERROR invalid exptime argument\r\n");
+	f->now = NOW + 60;
+	expect(f, "get t\r\n", "END\r\n");
+}
+
+static void test_flush_all(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "set a 0 0 1\r\nx\r\nset b 0 0 1\r\nx\r\nflush_all\r\n"
+	       "get a b\r\n", "STORED\r\nSTORED\r\nOK\r\nEND\r\n");
+	expect(f, "set a 0 0 1\r\nx\r\nflush_all noreply\r\nget a\r\n",
+	       "STORED\r\nEND\r\n");
+	/* Delayed: everything stored before the time goes then. */
+	expect(f, "set a 0 0 1\r\nx\r\nflush_all 10\r\nset b 0 0 1\r\nx\r\n"
+	       "get a\r\n", "STORED\r\nOK\r\nSTORED\r\nVALUE a 0 1\r\nx\r\n"
+	       "END\r\n");
+	f->now = NOW + 10;
+	expect(f, "get a b\r\n", "END\r\n");
+	expect(f, "flush_all x\r\n", "CLIENT_ERROR invalid exptime argument\r\n");
+	expect(f, "flush_all 1 2 3\r\n", "ERROR\r\n");
+	expect(f, "flush_all 0\r\nflush_all -1\r\n", "OK\r\nOK\r\n");
+}
+
+static void test_verbosity(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "verbosity\r\n", "ERROR\r\n");
+	expect(f, "verbosity 1\r\nverbosity 1 2\r\n", "OK\r\nOK\r\n");
+	expect(f, "verbosity foo bar my\r\n",
+	       "CLIENT_ERROR bad command line format\r\n");
+	expect(f, "verbosity noreply\r\nverbosity 0 noreply\r\n", "");
+	assert_int_equal(f->proto.verbosity, 0);
+}
+
+static void test_stats_groups(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "set a 0 0 1\r\nx\r\n", "STORED\r\n");
+	reset_out(f);
+	feed(f, "stats settings\r\n");
+	assert_non_null(strstr(f->out, "STAT maxbytes 7340032\r\n"));
+	assert_string_equal(f->out + f->out_len - 5, "END\r\n");
+	reset_out(f);
+	feed(f, "stats items\r\n");
+	assert_non_null(strstr(f->out, "STAT items:1:number 1\r\n"));
+	reset_out(f);
+	feed(f, "stats slabs\r\n");
+	assert_non_null(strstr(f->out, "STAT 1:used_chunks 1\r\n"));
+	assert_non_null(strstr(f->out, "STAT active_slabs 1\r\n"));
+	expect(f, "stats sizes\r\n", "STAT sizes_status disabled\r\nEND\r\n");
+	expect(f, "stats detail\r\n",
+	       "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+	expect(f, "stats detail dump\r\nstats detail on\r\n", "END\r\nOK\r\n");
+	expect(f, "get a\r\nstats reset\r\n",
+	       "VALUE a 0 1\r\nx\r\nEND\r\nRESET\r\n");
+	reset_out(f);
+	feed(f, "stats\r\n");
+	assert_non_null(strstr(f->out, "STAT get_hits 0\r\n"));
+	assert_non_null(strstr(f->out, "STAT curr_items 1\r\n"));
+}
+
+/* The meta commands, answers as memcached 1.6.18 gives them. */
+static void test_meta(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "mn\r\nmg\r\nmg foo\r\nmg foo v q\r\nmn\r\n",
+	       "MN\r\nERROR\r\nEN\r\nMN\r\n");
+	expect(f, "ms foo 2\r\nhi\r\nmg foo v\r\nmg foo\r\n",
+	       "HD\r\nVA 2\r\nhi\r\nHD\r\n");
+	expect(f, "mg foo k v c f t s O123 q\r\n",
+	       "VA 2 kfoo c1 f0 t-1 s2 O123\r\nhi\r\n");
+	expect(f, "mg zz k O5\r\n", "EN kzz O5\r\n");
+	expect(f, "mg foo v X\r\nmg foo v v\r\nmd foo k k\r\nma foo x\r\n",
+	       "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\n"
+	       "CLIENT_ERROR invalid or duplicate flag\r\n"
+	       "CLIENT_ERROR invalid or duplicate flag\r\n");
+	expect(f, "mg foo O123456789012345678901234567890123\r\n",
+	       "CLIENT_ERROR opaque token too long\r\n");
+	/* ms: modes, flags, ttl, cas. */
+	expect(f, "ms k2 2 T0 F5 c\r\nhi\r\nms k2 2 MA\r\nxx\r\n"
+	       "mg k2 v f c\r\n", "HD c2\r\nHD\r\nVA 4 f5 c3\r\nhixx\r\n");
+	expect(f, "ms k3 2 ME\r\nxx\r\nms k3 2 ME\r\nyy\r\nms k4 2 MR\r\nab\r\n"
+	       "ms k2 2 MP\r\nzz\r\nmg k2 v\r\n",
+	       "HD\r\nNS\r\nNS\r\nHD\r\nVA 6\r\nzzhixx\r\n");
+	expect(f, "ms k2 2 MX\r\nzz\r\nms k2 2 C1\r\nzz\r\nms k2 2 q\r\nab\r\n"
+	       "ms k2 2 q C1\r\nab\r\nmn\r\n",
+	       "CLIENT_ERROR invalid mode for ms M token\r\nEX\r\nEX\r\nMN\r\n");
+	/* t shows the ttl from before the T of the same command. */
+	expect(f, "ms k5 2 T100\r\n12\r\nmg k5 t T200\r\nmg k5 t\r\n",
+	       "HD\r\nHD t100\r\nHD t200\r\n");
+	expect(f, "ms k2\r\nms k2 abc\r\n",
+	       "CLIENT_ERROR bad command line format\r\n"
+	       "CLIENT_ERROR bad command line format\r\n");
+	/* base64 keys. */
+	expect(f, "ms YWJj 2 k O7 b\r\nhi\r\nmg YWJj b k v\r\nmg abc k\r\n"
+	       "mg a=== b\r\n", "HD kYWJj b O7\r\nVA 2 kYWJj b\r\nhi\r\n"
+	       "HD kabc\r\nCLIENT_ERROR error decoding key\r\n");
+	/* md */
+	expect(f, "md k3 q\r\nmd k3\r\nmd zz q O1 k\r\nmd k5 C1\r\nmn\r\n",
+	       "NF\r\nNF O1 kzz\r\nEX\r\nMN\r\n");
+	/* ma */
+	expect(f, "ma n\r\nma n N0 J10 D3 v t\r\nma n v\r\nma n MD D20 v\r\n"
+	       "ma n M+ q\r\nma n v MX\r\nma foo\r\nmn\r\n",
+	       "NF\r\nVA 2 t-1\r\n10\r\nVA 2\r\n11\r\nVA 1\r\n0\r\n"
+	       "CLIENT_ERROR invalid mode for ma M token\r\n"
+	       "CLIENT_ERROR cannot increment or decrement non-numeric value"
+	       "\r\nMN\r\n");
+	/* me */
+	reset_out(f);
+	feed(f, "me n\r\nme missing\r\n");
+	assert_int_equal(strncmp(f->out, "ME n exp=-1 la=", 15), 0);
+	assert_non_null(strstr(f->out, " cls=1 size="));
+	assert_non_null(strstr(f->out, "\r\nEN\r\n"));
+}
+
+/* ---- binary ---- */
+
+/* A binary request: header, extras, key, value. */
+static size_t bin_req(uint8_t *buf, uint8_t op, const void *extras,
+		      uint8_t extlen, const char *key, const void *value,
+		      uint32_t vlen, uint32_t opaque, uint64_t cas)
+{
+	size_t keylen = key ? strlen(key) : 0;
+	uint32_t body = extlen + keylen + vlen;
+
+	memset(buf, 0, 24);
+	buf[0] = 0x80;
+	buf[1] = op;
+	buf[2] = keylen >> 8;
+	buf[3] = keylen;
+	buf[4] = extlen;
+	for (int i = 0; i < 4; i++) {
+		buf[8 + i] = body >> (24 - 8 * i);
+		buf[12 + i] = opaque >> (24 - 8 * i);
+	}
+	for (int i = 0; i < 8; i++)
+		buf[16 + i] = cas >> (56 - 8 * i);
+	if (extlen)
+		memcpy(buf + 24, extras, extlen);
+	if (keylen)
+		memcpy(buf + 24 + extlen, key, keylen);
+	if (vlen)
+		memcpy(buf + 24 + extlen + keylen, value, vlen);
+	return 24 + body;
+}
+
+struct bin_res {
+	uint8_t magic, op, extlen;
+	uint16_t keylen, status;
+	uint32_t body, opaque;
+	uint64_t cas;
+	const uint8_t *extras, *key, *value;
+	uint32_t vlen;
+};
+
+/* The answer at @off of what was answered; its size. */
+static size_t bin_res(struct fixture *f, size_t off, struct bin_res *r)
+{
+	const uint8_t *p = (const uint8_t *)f->out + off;
+
+	assert_true(off + 24 <= f->out_len);
+	r->magic = p[0];
+	r->op = p[1];
+	r->keylen = p[2] << 8 | p[3];
+	r->extlen = p[4];
+	r->status = p[6] << 8 | p[7];
+	r->body = (uint32_t)p[8] << 24 | p[9] << 16 | p[10] << 8 | p[11];
+	r->opaque = (uint32_t)p[12] << 24 | p[13] << 16 | p[14] << 8 | p[15];
+	r->cas = 0;
+	for (int i = 0; i < 8; i++)
+		r->cas = r->cas << 8 | p[16 + i];
+	assert_true(off + 24 + r->body <= f->out_len);
+	r->extras = p + 24;
+	r->key = r->extras + r->extlen;
+	r->value = r->key + r->keylen;
+	r->vlen = r->body - r->extlen - r->keylen;
+	assert_int_equal(r->magic, 0x81);
+	return 24 + r->body;
+}
+
+static void bin_feed(struct fixture *f, const uint8_t *buf, size_t len)
+{
+	reset_out(f);
+	feed_in(f, buf, len, SIZE_MAX);
+}
+
+static void test_binary(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[4096], ext[20] = { 0 };
+	struct bin_res r;
+	size_t n, off;
+	uint64_t cas;
+
+	/* set (flags 0xdeadbeef), get, getk; a missing getq says nothing. */
+	ext[0] = 0xde, ext[1] = 0xad, ext[2] = 0xbe, ext[3] = 0xef;
+	n = bin_req(buf, 0x01, ext, 8, "k", "value", 5, 7, 0);
+	n += bin_req(buf + n, 0x00, NULL, 0, "k", NULL, 0, 8, 0);
+	n += bin_req(buf + n, 0x0c, NULL, 0, "k", NULL, 0, 9, 0);
+	n += bin_req(buf + n, 0x09, NULL, 0, "missing", NULL, 0, 10, 0);
+	n += bin_req(buf + n, 0x0a, NULL, 0, NULL, NULL, 0, 11, 0);
+	bin_feed(f, buf, n);
+	off = bin_res(f, 0, &r);
+	assert_int_equal(r.op, 0x01);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.opaque, 7);
+	assert_true(r.cas != 0);
+	cas = r.cas;
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x00);
+	assert_int_equal(r.extlen, 4);
+	assert_memory_equal(r.extras, "\xde\xad\xbe\xef", 4);
+	assert_int_equal(r.keylen, 0);
+	assert_int_equal(r.vlen, 5);
+	assert_memory_equal(r.value, "value", 5);
+	assert_int_equal(r.cas, cas);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x0c);
+	assert_int_equal(r.keylen, 1);
+	assert_memory_equal(r.key, "k", 1);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x0a);
+	assert_int_equal(r.opaque, 11);
+	assert_int_equal(off, f->out_len);
+
+	/* set with a stale cas: exists; add on a present key: exists;
+	 * replace on a missing one: not found; both with memcached's text. */
+	n = bin_req(buf, 0x01, ext, 8, "k", "v2", 2, 1, cas + 1);
+	n += bin_req(buf + n, 0x02, ext, 8, "k", "v3", 2, 2, 0);
+	n += bin_req(buf + n, 0x03, ext, 8, "nope", "v3", 2, 3, 0);
+	bin_feed(f, buf, n);
+	off = bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0x02);
+	assert_int_equal(r.cas, 0);
+	assert_int_equal(r.vlen, strlen("Data exists for key."));
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x02);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x01);
+	assert_memory_equal(r.value, "Not found", 9);
+
+	/* append, prepend; then the text get sees them. */
+	n = bin_req(buf, 0x0e, NULL, 0, "k", " world", 6, 1, 0);
+	n += bin_req(buf + n, 0x1a, NULL, 0, "k", ">", 1, 2, 0);
+	bin_feed(f, buf, n);
+	off = bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(off, f->out_len);	/* prependq: silent */
+	expect(f, "get k\r\n", "VALUE k 3735928559 12\r\n>value world\r\n"
+	       "END\r\n");
+
+	/* incr: missing with exptime all ones is not found, else created
+	 * with the initial value; non-numeric refused. */
+	memset(ext, 0, sizeof(ext));
+	ext[7] = 5;			/* delta */
+	ext[15] = 40;			/* initial */
+	memset(ext + 16, 0xff, 4);
+	n = bin_req(buf, 0x05, ext, 20, "n", NULL, 0, 1, 0);
+	memset(ext + 16, 0, 4);
+	n += bin_req(buf + n, 0x05, ext, 20, "n", NULL, 0, 2, 0);
+	n += bin_req(buf + n, 0x05, ext, 20, "n", NULL, 0, 3, 0);
+	n += bin_req(buf + n, 0x06, ext, 20, "k", NULL, 0, 4, 0);
+	bin_feed(f, buf, n);
+	off = bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0x01);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.vlen, 8);
+	assert_int_equal(r.value[7], 40);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.value[7], 45);
+	assert_true(r.cas != 0);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x06);
+
+	/* delete, touch, version, stat (ends with an empty packet), SASL
+	 * (unknown, as memcached without it), verbosity, flush. */
+	n = bin_req(buf, 0x04, NULL, 0, "n", NULL, 0, 1, 0);
+	n += bin_req(buf + n, 0x04, NULL, 0, "n", NULL, 0, 2, 0);
+	memset(ext, 0, 4);
+	ext[3] = 100;
+	n += bin_req(buf + n, 0x1c, ext, 4, "k", NULL, 0, 3, 0);
+	n += bin_req(buf + n, 0x0b, NULL, 0, NULL, NULL, 0, 4, 0);
+	n += bin_req(buf + n, 0x20, NULL, 0, NULL, NULL, 0, 5, 0);
+	n += bin_req(buf + n, 0x1b, ext, 4, NULL, NULL, 0, 6, 0);
+	n += bin_req(buf + n, 0x08, NULL, 0, NULL, NULL, 0, 7, 0);
+	n += bin_req(buf + n, 0x00, NULL, 0, "k", NULL, 0, 8, 0);
+	bin_feed(f, buf, n);
+	off = bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.cas, 0);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x01);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x1c);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.extlen, 4);
+	assert_int_equal(r.vlen, 0);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x0b);
+	assert_memory_equal(r.value, "9.9.9-test", r.vlen);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x81);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x1b);
+	assert_int_equal(f->proto.verbosity, 100);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.op, 0x08);
+	off += bin_res(f, off, &r);
+	assert_int_equal(r.status, 0x01);
+	assert_int_equal(off, f->out_len);
+
+	n = bin_req(buf, 0x10, NULL, 0, NULL, NULL, 0, 1, 0);
+	bin_feed(f, buf, n);
+	off = 0;
+	do {
+		off += bin_res(f, off, &r);
+		assert_int_equal(r.status, 0);
+	} while (r.keylen);
+	assert_int_equal(off, f->out_len);
+
+	/* quit answers, then nothing more is executed. */
+	n = bin_req(buf, 0x07, NULL, 0, NULL, NULL, 0, 1, 0);
+	n += bin_req(buf + n, 0x0a, NULL, 0, NULL, NULL, 0, 2, 0);
+	bin_feed(f, buf, n);
+	assert_int_equal(bin_res(f, 0, &r), f->out_len);
+	assert_int_equal(r.op, 0x07);
+	assert_true(kv_conn_finished(&f->conn));
+}
+
+/* Binary requests split anywhere, too large, or framed impossibly. */
+static void test_binary_bounds(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = KV_VALUE_MAX + 1, n;
+	uint8_t *buf = calloc(1, len + 4096), ext[8] = { 0 };
+	struct bin_res r;
+
+	assert_non_null(buf);
+	n = bin_req(buf, 0x01, ext, 8, "split", "abc", 3, 1, 0);
+	reset_out(f);
+	feed_in(f, buf, n, 1);
+	bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0);
+
+	/* Too large: answered E2BIG, the value swallowed, not executed. */
+	n = bin_req(buf, 0x01, ext, 8, "big", NULL, 0, 2, 0);
+	buf[8] = (8 + 3 + len) >> 24;
+	buf[9] = (8 + 3 + len) >> 16;
+	buf[10] = (8 + 3 + len) >> 8;
+	buf[11] = (uint8_t)(8 + 3 + len);
+	memset(buf + n, 0x80, len);	/* would look like requests */
+	n += len;
+	n += bin_req(buf + n, 0x0a, NULL, 0, NULL, NULL, 0, 3, 0);
+	reset_out(f);
+	feed_in(f, buf, n, 65536);
+	n = bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0x03);
+	bin_res(f, n, &r);
+	assert_int_equal(r.op, 0x0a);
+
+	/* A key longer than the body: the connection ends. */
+	n = bin_req(buf, 0x00, NULL, 0, "k", NULL, 0, 4, 0);
+	buf[11] = 0;
+	bin_feed(f, buf, n);
+	bin_res(f, 0, &r);
+	assert_int_equal(r.status, 0x04);
+	assert_true(kv_conn_finished(&f->conn));
+	free(buf);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -557,6 +999,15 @@ int main(void)
 		T(test_quit),
 		T(test_backpressure),
 		T(test_save_restore),
+		T(test_replace_append_prepend),
+		T(test_data_never_executed),
+		T(test_touch_gat),
+		T(test_flush_all),
+		T(test_verbosity),
+		T(test_stats_groups),
+		T(test_meta),
+		T(test_binary),
+		T(test_binary_bounds),
 	};
 #undef T
 

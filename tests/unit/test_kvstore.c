@@ -932,6 +932,92 @@ static void test_convert_refuses_twins(void **state)
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v1_ops),	\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v2_ops)
 
+/* replace, append, prepend, and a cas with set: the binary protocol's. */
+static void test_modes(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_store st;
+	void *base = region_new(&st, ops, REGION);
+	char big[KV_ITEM_DATA_MAX];
+	uint64_t cas;
+
+	assert_int_equal(put(&st, KV_REPLACE, "a", "x", 0), KV_NOT_STORED);
+	assert_int_equal(put(&st, KV_APPEND, "a", "x", 0), KV_NOT_STORED);
+	assert_int_equal(put(&st, KV_PREPEND, "a", "x", 0), KV_NOT_STORED);
+	assert_absent(&st, "a");
+	assert_int_equal(kv_store_put(&st, KV_SET, "a", 1, 42, NOW + 100, "b",
+				      1, 0, NOW), KV_OK);
+	cas = st.last_cas;
+	assert_int_equal(put(&st, KV_APPEND, "a", "cd", 0), KV_OK);
+	assert_true(st.last_cas > cas);
+	assert_int_equal(put(&st, KV_PREPEND, "a", "a", 0), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	assert_int_equal(it.flags, 42);
+	assert_int_equal(it.exptime, NOW + 100);
+	assert_int_equal(it.cas, st.last_cas);
+	assert_value(&st, "a", "abcd");
+	/* A cas with any mode but add: the item must have it. */
+	assert_int_equal(put(&st, KV_SET, "a", "z", it.cas + 1), KV_EXISTS);
+	assert_int_equal(put(&st, KV_APPEND, "a", "z", it.cas + 1), KV_EXISTS);
+	assert_int_equal(put(&st, KV_SET, "b", "z", 1), KV_NOT_FOUND);
+	assert_int_equal(put(&st, KV_REPLACE, "a", "r", it.cas), KV_OK);
+	assert_value(&st, "a", "r");
+	/* An append past the largest item is refused, the item kept. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(put(&st, KV_APPEND, "a", big, 0), -E2BIG);
+	assert_value(&st, "a", "r");
+	assert_int_equal(kv_store_check(&st), 0);
+	free(base);
+}
+
+static void test_touch_flush_reset(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	struct kv_item_ref it;
+	struct kv_stats s;
+	struct kv_store st;
+	void *base = region_new(&st, ops, REGION);
+	char key[16], value[500] = "";
+
+	assert_int_equal(kv_store_touch(&st, "a", 1, NOW + 5, NOW),
+			 KV_NOT_FOUND);
+	assert_int_equal(kv_store_put(&st, KV_SET, "a", 1, 0, NOW + 5, "v", 1,
+				      0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	assert_int_equal(kv_store_touch(&st, "a", 1, NOW + 50, NOW), KV_OK);
+	assert_int_equal(st.last_cas, it.cas);	/* a touch keeps the cas */
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW + 10, &it), KV_OK);
+	assert_int_equal(kv_store_touch(&st, "a", 1, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW + 1000, &it), KV_OK);
+
+	/* Items of several classes, all gone; the store goes on. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(kv_store_put(&st, KV_SET, key, strlen(key), 0,
+					      0, value, i % 7 ? 10 : 500, 0, NOW),
+				 KV_OK);
+	}
+	assert_int_equal(kv_store_flush(&st), 0);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.curr_items, 0);
+	assert_int_equal(s.bytes, 0);
+	assert_absent(&st, "a");
+	assert_absent(&st, "k999");
+	assert_int_equal(kv_store_check(&st), 0);
+	assert_int_equal(put(&st, KV_SET, "b", "1", 0), KV_OK);
+
+	kv_store_reset_stats(&st);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.curr_items, 1);
+	assert_int_equal(s.cmd_set, 0);
+	assert_int_equal(s.get_hits, 0);
+	assert_int_equal(s.total_items, 0);
+	assert_int_equal(s.limit_maxbytes, hdr(&st)->n_pages * KV_PAGE_SIZE);
+	free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -947,6 +1033,8 @@ int main(void)
 		BOTH(test_attach_elsewhere),
 		BOTH(test_attach_rejects),
 		BOTH(test_damaged_items),
+		BOTH(test_modes),
+		BOTH(test_touch_flush_reset),
 		cmocka_unit_test(test_versions_refuse),
 		cmocka_unit_test(test_last_access),
 		cmocka_unit_test(test_schemas),

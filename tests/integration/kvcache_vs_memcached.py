@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""kvcache answers as memcached 1.6.18 answers: the same commands, each case
+on a fresh connection to each server, and the answers compared byte for
+byte once the cas values (which differ by construction) are masked.
+
+The cases are the protocol differences issue 12 lists - the commands
+kvcache answered ERROR where memcached works (flush_all, verbosity, touch,
+gat/gats, replace, append, prepend, stats <group>, the meta commands,
+version with arguments), the data block that was executed as commands,
+and the keys memcaslap sends (0x10 bytes) - plus what surrounds them.
+
+Each case ends with "mn", whose "MN" says every answer before it has come
+(the case's own mn counted);
+every read is bounded (5 s), nothing sleeps.  A case that memcached answers
+in a way kvcache deliberately does not (documented in protocol.h) is not
+here.  One TAP line per case, without the plan: the calling shell script
+counts them.
+
+usage: kvcache_vs_memcached.py MEMCACHED_PORT KVCACHE_PORT
+"""
+import re
+import socket
+import sys
+
+CASES = [
+    ("flush_all, with a delay, noreply, and bad arguments",
+     b"set a 0 0 1\r\nx\r\nflush_all\r\nget a\r\nflush_all 0\r\n"
+     b"flush_all noreply\r\nflush_all -1\r\nflush_all x\r\n"
+     b"flush_all 1 2 3\r\nset b 0 0 1\r\nx\r\nflush_all 100\r\nget b\r\n"
+     b"flush_all 0\r\n"),
+    ("verbosity",
+     b"verbosity\r\nverbosity 1\r\nverbosity x\r\nverbosity 1 2\r\n"
+     b"verbosity 1 noreply\r\nverbosity noreply\r\nverbosity 0\r\n"),
+    ("touch",
+     b"touch k 10\r\nset k 0 0 1\r\na\r\ntouch k 10\r\ntouch k 10 noreply\r\n"
+     b"touch k\r\ntouch k x\r\nget k\r\n"),
+    ("gat and gats",
+     b"set k 3 0 1\r\na\r\ngat 100 k\r\ngats 100 k zz\r\ngat\r\ngat 1\r\n"
+     b"gat x k\r\ngats 0 k\r\n"),
+    ("replace, append, prepend",
+     b"prepend x 0 0 1\r\na\r\nreplace x 0 0 1\r\na\r\nset x 5 0 1\r\na\r\n"
+     b"append x 9 0 2\r\nbc\r\nprepend x 0 0 1\r\nz\r\nreplace x 7 0 2\r\n"
+     b"yy\r\nappend x 0 0 1 noreply\r\nq\r\nget x\r\n"),
+    ("the data block of append is data: it never deletes victim",
+     b"set victim 0 0 1\r\nv\r\nappend x 0 0 13\r\ndelete victim\r\n"
+     b"get victim\r\n"),
+    ("stats groups",
+     b"stats foo\r\nstats detail\r\nstats detail dump\r\nstats sizes\r\n"
+     b"stats reset\r\n"),
+    ("version with arguments",
+     b"version 1 2 3\r\nversion noreply\r\n"),
+    ("keys with control characters, as memcaslap sends them",
+     b"set \x10\x10key 0 0 1\r\nz\r\nget \x10\x10key\r\nget aa\x10\x10b\r\n"
+     b"delete \x10\x10key\r\n"),
+    ("mn, mg",
+     b"mn\r\nmg\r\nmg foo\r\nms foo 2\r\nhi\r\nmg foo v\r\n"
+     b"mg foo k v c f t s O123 q\r\nmg missing v q\r\nmg missing v\r\n"
+     b"mg foo q\r\nmg foo q k\r\nmg zz q k O5\r\nmg zz k O5\r\n"),
+    ("meta flags refused",
+     b"ms c 2\r\nhi\r\nmg c v X\r\nmg c v v\r\nma b x\r\nma b k k\r\n"
+     b"md b k k\r\nms b 1 x\r\nz\r\nms b 1 k k\r\nz\r\n"
+     b"mg c O12345678901234567890123456789012345\r\nmg c k k\r\n"),
+    ("ms modes and flags",
+     b"ms k2 2 T0 F5 c\r\nhi\r\nms k2 2 MA\r\nxx\r\nmg k2 v f c\r\n"
+     b"ms k3 2 ME\r\nxx\r\nms k3 2 ME\r\nyy\r\nmg k3 v\r\nms k4 2 MR\r\nab\r\n"
+     b"ms k2 2 MP\r\nzz\r\nmg k2 v\r\nms k2 2 MX\r\nzz\r\nms k2 2 C1\r\nzz\r\n"
+     b"ms b 2 Z\r\nhi\r\nms b 2 q k O7\r\nhi\r\nms k1 2 q C1\r\nhi\r\n"),
+    ("ms, mg and ma with ttl",
+     b"ms c 2 T100 F3\r\n12\r\nmg c t f s v\r\nmg c v t T200\r\nmg c t\r\n"
+     b"ms n 1 T100\r\n5\r\nma n t T300 v\r\nma n t\r\n"),
+    ("base64 keys",
+     b"ms YWJj 2 k O7 b\r\nhi\r\nmg YWJj b k v\r\nmg k1 b\r\n"),
+    ("md",
+     b"md nokey q\r\nms a 1\r\nx\r\nmd a q\r\nmd a\r\nmd zz q O1 k\r\n"
+     b"ms b 1\r\nx\r\nmd b C1\r\nmd b x\r\n"),
+    ("ma",
+     b"ma n\r\nma n N0 J5\r\nma n v\r\nma n MD D10 v\r\nma k9 N0 J10 D3 MI v t\r\n"
+     b"ma k9 v MI\r\nma k9 M+ v\r\nma k9 MX v\r\nms k9 1\r\nx\r\nma k9 v\r\n"
+     b"ma nokey q\r\nma c T0 t\r\n"),
+    ("errors and unknown commands",
+     b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
+     b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),
+]
+
+SENTINEL = b"mn\r\n"
+
+
+def ask(port, data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data + SENTINEL)
+    out = b""
+    # Every mn of the case is answered MN, the sentinel's last.
+    want = data.count(SENTINEL) + 1
+    try:
+        while out.count(b"MN\r\n") < want:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        out += b"<no more within 5 s>"
+    s.close()
+    return out
+
+
+def masked(answer):
+    answer = re.sub(rb"^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 CAS\r", answer,
+                    flags=re.M)
+    answer = re.sub(rb" c\d+", b" cCAS", answer)
+    answer = re.sub(rb"^VERSION .*\r$", b"VERSION x\r", answer, flags=re.M)
+    return answer
+
+
+def main():
+    mc, kv = int(sys.argv[1]), int(sys.argv[2])
+    failed = 0
+    for name, data in CASES:
+        ask(mc, b"flush_all\r\n")
+        ask(kv, b"flush_all\r\n")
+        want, got = masked(ask(mc, data)), masked(ask(kv, data))
+        if want == got:
+            print(f"ok - as memcached: {name}")
+        else:
+            failed += 1
+            print(f"not ok - as memcached: {name}")
+            print(f"#   sent:      {data!r}")
+            print(f"#   memcached: {want!r}")
+            print(f"#   kvcache:   {got!r}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

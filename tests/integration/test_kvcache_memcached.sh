@@ -1,0 +1,209 @@
+#!/bin/bash
+# kvcache against memcached 1.6.18 in the same run, as a memcached user
+# judges it: memccapable (libmemcached-tools), ascii and binary, against
+# kvcache-v1, against the same server once `baton update` has made it v2
+# (its items converted live), against a fresh kvcache-v2, and against a
+# real memcached; kvcache must pass at least every test memcached passes.
+# Then kvcache_vs_memcached.py sends each protocol case to memcached and to
+# each kvcache and compares the answers byte for byte.
+#
+# Every server runs under reap, found below it in /proc, never by name; at
+# the end each gets SIGTERM and must exit 0 (memcached too) with no
+# sanitizer report, and nothing is left running.  Every wait is bounded;
+# the servers are tested in parallel, each by one memccapable at a time
+# (each run flushes its server).  TAP output.
+#
+# usage: test_kvcache_memcached.sh BATON REAP KVCACHE_V1 KVCACHE_V2
+set -u
+baton=$1 reap=$2 v1=$3 v2=$4
+export REAP=${REAP:-$reap}
+. "$(dirname "$0")/tap.sh"
+reapers=
+
+for tool in memcached memccapable python3 jq timeout; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "Bail out! $tool is missing: run scripts/deps as root"
+		exit 1
+	fi
+done
+
+descendants() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+cleanup() {
+	local r left i
+	for r in $reapers; do
+		for i in 1 2 3 4 5; do
+			left=$(descendants "$r")
+			[ -z "$left" ] && break
+			# shellcheck disable=SC2086 # one pid per word
+			kill -KILL $left 2>/dev/null
+		done
+	done
+	tap_cleanup
+}
+trap cleanup EXIT
+
+wait_for() { # WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms
+	local end=$((SECONDS + $2))
+	until eval "$3"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# gave up after $2 s waiting for: $1"
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# serve NAME BINARY ARGS...: a kvcache under reap; sets $reaper and $port
+# from the line saying where it listens (within 10 s).
+serve() {
+	local name=$1 line
+	shift
+	mkfifo "$tmp/$name.out"
+	"$reap" -l "$tmp/$name.procs" -t 110 -- "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	reaper=$!
+	reapers="$reapers $reaper"
+	exec {out_fd}<"$tmp/$name.out"
+	IFS= read -r -t 10 line <&"$out_fd" || echo "# $name said nothing within 10 s"
+	port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' <<<"$line")
+}
+
+# stop NAME LOG REAPER: SIGTERM to the one process left below REAPER;
+# every process it led to, in reap's $tmp/LOG.procs, must have exited 0 (or
+# on that SIGTERM) with no report.
+stop() {
+	local name=$1 log=$tmp/$2.procs reaper=$3 left status
+	left=$(descendants "$reaper" | tr '\n' ' ')
+	holds "$name: one process left below reap ($left)" '[ "$(wc -w <<<"$left")" = 1 ]'
+	# shellcheck disable=SC2086 # one pid per word
+	kill -TERM $left
+	if wait_for "$name to end after SIGTERM" 10 '! kill -0 "$reaper" 2>/dev/null'; then
+		wait "$reaper"
+		status=$?
+	else
+		status=timeout
+	fi
+	if [ "$status" = 0 ] && [ -s "$log" ] &&
+	   ! grep -v ' exit 0$' "$log" | grep -vq "^${left% } [^ ]* signal 15\$" &&
+	   ! grep -q ' report [0-9]*$' "$log"; then
+		ok "$name: every process ended well ($(wc -l <"$log") of them)"
+	else
+		sed "s/^/# $name: /" "$log"
+		not_ok "$name: every process ended well (reap: $status)"
+	fi
+}
+
+# capable PORT MODE OUT: memccapable -a or -b, its output in OUT.
+capable() {
+	timeout 100 memccapable -h 127.0.0.1 -p "$1" "-$2" -t 5 >"$3" 2>&1
+}
+
+# passed OUT: how many of the run's tests passed.
+passed() {
+	local total failed
+	total=$(grep -c '\[\(pass\|FAIL\)\]' "$1")
+	failed=$(grep -c '\[FAIL\]$' "$1")
+	echo $((total - failed))
+}
+
+# ---- the servers ----
+ctl=$tmp/ctl
+serve upd "$v1" --port 0 --memory 16 --control "$ctl"
+upd_reaper=$reaper upd_port=$port
+serve fresh "$v2" --port 0 --memory 16
+fresh_reaper=$reaper fresh_port=$port
+# memcached says nothing when it listens: a free port, then connect until
+# it answers.  As root it needs to be told which user to stay.
+mc_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_root=
+[ "$(id -u)" = 0 ] && as_root="-u root"
+# shellcheck disable=SC2086 # -u root is two words
+"$reap" -l "$tmp/memcached.procs" -t 110 -- memcached -l 127.0.0.1 -p "$mc_port" -U 0 -m 16 $as_root \
+	>"$tmp/memcached.out" 2>"$tmp/memcached.err" &
+mc_reaper=$!
+reapers="$reapers $mc_reaper"
+if [ -n "$upd_port" ] && [ -n "$fresh_port" ] &&
+   wait_for "memcached to listen" 10 'timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mc_port" 2>/dev/null'; then
+	ok "kvcache-v1 ($upd_port), kvcache-v2 ($fresh_port) and memcached ($mc_port) listen"
+else
+	not_ok "the servers listen"
+	tap_done
+	exit
+fi
+memcached -V | sed 's/^/# /'
+
+# ---- memccapable on v1, then the update, then on v2 and memcached ----
+# One run at a time on a server: each flushes it.
+capable "$upd_port" a "$tmp/v1.a"
+capable "$upd_port" b "$tmp/v1.b"
+echo "# some items for the conversion to carry"
+printf 'set before 0 0 6\r\nupdate\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$upd_port" >/dev/null
+expect "update kvcache-v1 -> v2 (exec)" 0 update --socket "$ctl" --to "$v2" --json
+check "updated, the items converted" '.outcome == "updated" and (.decisions[] | select(.driver == "kvstore") | .action == "convert")'
+holds "the item stored by v1 is there in v2" \
+      '[ "$(printf "get before\r\nquit\r\n" | timeout 10 nc -N 127.0.0.1 "$upd_port" | head -n 2 | tr -d "\r" | tail -n 1)" = update ]'
+
+pids=
+for run in "upd $upd_port" "fresh $fresh_port" "mc $mc_port"; do
+	set -- $run
+	{ capable "$2" a "$tmp/$1.a"; capable "$2" b "$tmp/$1.b"; } &
+	pids="$pids $!"
+done
+# shellcheck disable=SC2086 # one pid per word
+wait $pids
+
+for mode in a b; do
+	[ $mode = a ] && what=ascii || what=binary
+	mc=$(passed "$tmp/mc.$mode")
+	echo "# memccapable $what: memcached $mc/$(grep -c '\[\(pass\|FAIL\)\]' "$tmp/mc.$mode"), kvcache-v1 $(passed "$tmp/v1.$mode"), v2 after the update $(passed "$tmp/upd.$mode"), fresh v2 $(passed "$tmp/fresh.$mode")"
+	holds "memccapable $what: memcached passes its tests ($mc)" '[ "$mc" -gt 0 ]'
+	for kv in v1 upd fresh; do
+		case $kv in
+		v1) name=kvcache-v1 ;;
+		upd) name="kvcache-v2 reached by a live update" ;;
+		fresh) name="kvcache-v2" ;;
+		esac
+		got=$(passed "$tmp/$kv.$mode")
+		if [ "$got" -ge "$mc" ]; then
+			ok "memccapable $what: $name passes $got, memcached $mc"
+		else
+			grep -B3 'FAIL' "$tmp/$kv.$mode" | sed 's/^/#   /' | head -30
+			not_ok "memccapable $what: $name passes $got, memcached $mc"
+		fi
+	done
+done
+
+# ---- the protocol cases, answer for answer ----
+# compare NAME PORT: kvcache_vs_memcached.py's cases, each a TAP line here.
+compare() {
+	python3 "$(dirname "$0")/kvcache_vs_memcached.py" "$mc_port" "$2" >"$tmp/diff" 2>&1
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok "$1: ${line#ok - }" ;;
+		"not ok - "*) not_ok "$1: ${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$tmp/diff"
+	holds "$1: every case was compared" '[ "$(grep -c "^\(not \)\?ok - " "$tmp/diff")" -ge 17 ]'
+}
+compare "kvcache-v2 reached by a live update" "$upd_port"
+compare "kvcache-v2" "$fresh_port"
+# v1 too, on a server of its own (the first is v2 now).
+serve v1b "$v1" --port 0 --memory 16
+v1b_reaper=$reaper
+compare "kvcache-v1" "$port"
+
+stop "kvcache (v1 then v2)" upd "$upd_reaper"
+stop "kvcache-v2" fresh "$fresh_reaper"
+stop "kvcache-v1" v1b "$v1b_reaper"
+stop "memcached" memcached "$mc_reaper"
+for s in upd fresh v1b; do
+	holds "$s said nothing on stderr" '! [ -s "$tmp/$s.err" ]'
+done
+tap_done
