@@ -189,7 +189,7 @@ struct devsim_status;
 struct devsim {
 	int epfd;
 	struct devsim_dev *devs;
-	unsigned int ndevs;
+	unsigned int ndevs, cap;
 	bool paused;			/* generation stopped by "pause" */
 	bool stop;
 	struct devsim_status *status;
@@ -206,7 +206,8 @@ int devsim_dispatch(struct devsim *sim, int timeout_ms);
 
 /* ---- Status socket (status.c) ---- */
 
-int devsim_status_init(struct devsim *sim, const char *dir);
+/* The status socket at @path, or DIR/status.sock when @path is NULL. */
+int devsim_status_init(struct devsim *sim, const char *dir, const char *path);
 /* The status as the "status" request answers it; the caller puts it. */
 struct json_object *devsim_status_json(struct devsim *sim);
 void devsim_status_fini(struct devsim *sim);

@@ -2,7 +2,8 @@
 /**
  * DOC: devsim
  *
- * devsim --dir DIR [--ready-fd N] [--stats FILE] [--config FILE] [--device SPEC]...
+ * devsim --dir DIR [--ready-fd N] [--stats FILE] [--status PATH] [--config FILE]
+ *        [--device SPEC]...
  *
  * Emulates PCI functions for vfio-user clients (Baton's drivers and tests).
  * SPEC is TYPE@DDDD:BB:DD.F[,OPTION=VALUE]..., TYPE one of edu, pktgen,
@@ -12,8 +13,10 @@
  *
  *  1. parse every option and SPEC (usage errors exit 2 before anything is
  *     created);
- *  2. create --stats FILE empty, each device and its DIR/ADDR.sock, then
- *     DIR/status.sock;
+ *  2. raise the fd limit (or say it is too low for the devices), create
+ *     --stats FILE empty, each device and its DIR/ADDR.sock, then the
+ *     status socket (--status PATH, DIR/status.sock by default: several
+ *     devsims can serve one DIR, each with a status socket of its own);
  *  3. when all listen, write "ready\n" to --ready-fd and close it, so a
  *     test waits on an event rather than a sleep;
  *  4. run the loop until SIGTERM or SIGINT; then write the status - every
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -44,7 +48,17 @@
 
 #include "devsim.h"
 
-#define MAX_DEVICES 64
+/*
+ * Devices per process.  Each holds up to DEVSIM_FDS_PER_DEVICE fds; the fd
+ * limit, not this, is what usually stops a large devsim (check_fd_limit()).
+ * Past a few hundred busy devices one thread cannot keep every pktgen's
+ * 1 ms tick: run more devsim processes in one --dir (`baton demo` does).
+ */
+#define MAX_DEVICES 4096
+/* The listening socket, the client, BAR2's memfd, two DMA mappings' files,
+ * the interrupt eventfd. */
+#define DEVSIM_FDS_PER_DEVICE 6
+#define DEVSIM_FDS_OWN 16	/* stdio, epoll, timer, signal, status, stats */
 
 /* ---- Options ---- */
 
@@ -195,8 +209,20 @@ static int add_spec(struct devsim *sim, const char *spec)
 		}
 	}
 	if (sim->ndevs == MAX_DEVICES) {
-		fprintf(stderr, "devsim: more than %d devices\n", MAX_DEVICES);
+		fprintf(stderr, "devsim: more than %d devices in one devsim: "
+			"run another in the same --dir\n", MAX_DEVICES);
 		return -1;
+	}
+	if (sim->ndevs == sim->cap) {
+		unsigned int cap = sim->cap ? 2 * sim->cap : 16;
+		struct devsim_dev *devs = reallocarray(sim->devs, cap, sizeof(*devs));
+
+		if (!devs) {
+			fprintf(stderr, "devsim: out of memory\n");
+			return -1;
+		}
+		sim->devs = devs;
+		sim->cap = cap;
 	}
 	sim->devs[sim->ndevs++] = dev;
 	return 0;
@@ -241,8 +267,8 @@ static int read_config(struct devsim *sim, const char *path)
 
 static void usage(FILE *f)
 {
-	fputs("usage: devsim --dir DIR [--ready-fd N] [--stats FILE] [--config FILE] "
-	      "[--device SPEC]...\n"
+	fputs("usage: devsim --dir DIR [--ready-fd N] [--stats FILE] [--status PATH]\n"
+	      "              [--config FILE] [--device SPEC]...\n"
 	      "  SPEC: TYPE@DDDD:BB:DD.F[,OPTION=VALUE]..., TYPE edu|pktgen|legacy\n"
 	      "  pktgen's options: rate=PPS, and faults at a packet's sequence\n"
 	      "  number: loss=SEQ (not written), dup=SEQ (written twice),\n"
@@ -276,6 +302,34 @@ static int stats_write(struct devsim *sim, FILE *f, const char *path)
 	if (err)
 		devsim_log("--stats %s: %m", path);
 	return err ? -1 : 0;
+}
+
+/*
+ * Raise the soft fd limit to the hard one, as servers do (the usual soft
+ * limit, 1024, is low only for select()), and say up front when even that
+ * is too low for the devices: EMFILE half-way through setup, or at a
+ * client's accept, would say much less.  0, or -1 with the reason printed.
+ */
+static int check_fd_limit(unsigned int ndevs)
+{
+	const unsigned long need = (unsigned long)ndevs * DEVSIM_FDS_PER_DEVICE +
+				   DEVSIM_FDS_OWN;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= need)
+		return 0;
+	fprintf(stderr, "devsim: %s: %u devices need up to %lu fds, the limit "
+		"is %llu (ulimit -n): raise it, or run another devsim in the "
+		"same --dir\n", strerror(EMFILE), ndevs, need,
+		(unsigned long long)rl.rlim_cur);
+	return -1;
 }
 
 /* ---- The loop ---- */
@@ -376,19 +430,17 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "stats", required_argument, NULL, 's' },
+		{ "status", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct devsim sim = { .epfd = -1 };
-	const char *dir = NULL, *stats_path = NULL;
+	const char *dir = NULL, *stats_path = NULL, *status_path = NULL;
 	FILE *stats = NULL;
 	int ready_fd = -1, opt, status = 2;
 	unsigned int made = 0;
 	char *end;
 
-	sim.devs = calloc(MAX_DEVICES, sizeof(*sim.devs));
-	if (!sim.devs)
-		return 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
@@ -413,6 +465,9 @@ int main(int argc, char **argv)
 		case 's':
 			stats_path = optarg;
 			break;
+		case 'S':
+			status_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			status = 0;
@@ -428,6 +483,8 @@ int main(int argc, char **argv)
 	}
 
 	status = 1;
+	if (check_fd_limit(sim.ndevs))
+		goto out;
 	if (stats_path && !(stats = stats_open(stats_path)))
 		goto out;
 	if (mkdir(dir, 0700) && errno != EEXIST) {
@@ -440,7 +497,7 @@ int main(int argc, char **argv)
 	for (; made < sim.ndevs; made++)
 		if (devsim_dev_init(&sim, &sim.devs[made], dir))
 			goto out_devs;
-	if (devsim_status_init(&sim, dir))
+	if (devsim_status_init(&sim, dir, status_path))
 		goto out_devs;
 	if (loop_init(&sim)) {
 		devsim_log("loop: %m");

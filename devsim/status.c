@@ -261,15 +261,16 @@ void devsim_status_reap(struct devsim *sim)
 	}
 }
 
-int devsim_status_init(struct devsim *sim, const char *dir)
+int devsim_status_init(struct devsim *sim, const char *dir, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct devsim_status *st;
 	int fd, len;
 
-	len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/status.sock", dir);
+	len = path ? snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) :
+	      snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/status.sock", dir);
 	if (len < 0 || (size_t)len >= sizeof(sa.sun_path)) {
-		devsim_log("%s/status.sock: path too long for a socket", dir);
+		devsim_log("%s: path too long for a socket", path ? path : dir);
 		return -1;
 	}
 	st = calloc(1, sizeof(*st));

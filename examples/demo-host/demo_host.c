@@ -49,18 +49,19 @@
 
 struct baton_vfu *demo_probing;
 const char *demo_devsim_dir;
+unsigned int demo_device_count;
 bool demo_drop_connections;
 
 static int epfd = -1;
 
 struct watch {
-	int fd;
 	void (*ready)(void *arg);
 	void *arg;
 };
 
-#define MAX_WATCHES 64
-static struct watch watches[MAX_WATCHES];
+/* Indexed by fd: a device's watch is found without a scan. */
+static struct watch *watches;
+static size_t n_watches;
 
 static int device_session(struct baton_device *dev, struct baton_session **out)
 {
@@ -87,26 +88,33 @@ int demo_take_fd(struct baton_device *dev, enum demo_fd_token token)
 
 int demo_watch(int fd, void (*ready)(void *arg), void *arg)
 {
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &watches[i] };
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
-		if (watches[i].ready)
-			continue;
-		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
-			return -errno;
-		watches[i] = (struct watch){ fd, ready, arg };
-		return 0;
+	if (fd < 0)
+		return -EBADF;
+	if ((size_t)fd >= n_watches) {
+		size_t n = (size_t)fd + 64;
+		struct watch *w = reallocarray(watches, n, sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		memset(w + n_watches, 0, (n - n_watches) * sizeof(*w));
+		watches = w;
+		n_watches = n;
 	}
-	return -ENOSPC;	/* as epoll_ctl() says past max_user_watches */
+	if (watches[fd].ready)
+		return -EEXIST;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	watches[fd] = (struct watch){ ready, arg };
+	return 0;
 }
 
 void demo_unwatch(int fd)
 {
-	for (size_t i = 0; i < MAX_WATCHES; i++) {
-		if (watches[i].ready && watches[i].fd == fd) {
-			epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-			watches[i] = (struct watch){ 0 };
-		}
+	if (fd >= 0 && (size_t)fd < n_watches && watches[fd].ready) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		watches[fd] = (struct watch){ 0 };
 	}
 }
 
@@ -160,6 +168,19 @@ static int read_ids(struct baton_vfu *vfu, struct baton_pci_ids *ids)
 	return 0;
 }
 
+/* A device's socket: DDDD:BB:DD.F.sock; its address in @name. */
+static bool device_socket(const char *file, char *name)
+{
+	size_t len = strlen(file);
+
+	if (len != BATON_PCI_ADDR_STRLEN - 1 + strlen(".sock") ||
+	    strcmp(file + BATON_PCI_ADDR_STRLEN - 1, ".sock"))
+		return false;
+	memcpy(name, file, BATON_PCI_ADDR_STRLEN - 1);
+	name[BATON_PCI_ADDR_STRLEN - 1] = '\0';
+	return true;
+}
+
 /* Every device socket in the devsim directory the host does not have yet. */
 static int discover(struct baton_host *host)
 {
@@ -169,18 +190,20 @@ static int discover(struct baton_host *host)
 
 	if (!dir)
 		return -errno;
+	/* Counted first: what a driver's shared memory is sized for. */
+	while ((de = readdir(dir)) != NULL) {
+		char name[BATON_PCI_ADDR_STRLEN];
+
+		demo_device_count += device_socket(de->d_name, name);
+	}
+	rewinddir(dir);
 	while (!err && (de = readdir(dir)) != NULL) {
 		struct baton_device_info info = { .orphan = BATON_ORPHAN_QUARANTINE };
 		char name[BATON_PCI_ADDR_STRLEN], path[4096];
 		struct baton_device *dev;
-		size_t len = strlen(de->d_name);
 
-		if (len != BATON_PCI_ADDR_STRLEN - 1 + strlen(".sock") ||
-		    strcmp(de->d_name + BATON_PCI_ADDR_STRLEN - 1, ".sock"))
-			continue;
-		memcpy(name, de->d_name, BATON_PCI_ADDR_STRLEN - 1);
-		name[BATON_PCI_ADDR_STRLEN - 1] = '\0';
-		if (baton_pci_addr_parse(name, &info.addr) ||
+		if (!device_socket(de->d_name, name) ||
+		    baton_pci_addr_parse(name, &info.addr) ||
 		    baton_host_device(host, &info.addr))
 			continue;	/* not a device, or ours already */
 		err = socket_path(&info.addr, path, sizeof(path)) ?:
@@ -352,7 +375,7 @@ int main(int argc, char **argv)
 			{ .fd = sigfd, .events = POLLIN },
 			{ .fd = epfd, .events = POLLIN },
 		};
-		struct epoll_event ev[16];
+		struct epoll_event ev[64];
 		int n;
 
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
@@ -371,16 +394,19 @@ int main(int argc, char **argv)
 				return 0;
 			}
 		}
-		n = epoll_wait(epfd, ev, 16, 0);
+		n = epoll_wait(epfd, ev, 64, 0);
 		for (int i = 0; i < n; i++) {
-			struct watch *w = ev[i].data.ptr;
+			const struct watch *w = &watches[ev[i].data.fd];
 
-			w->ready(w->arg);
+			/* An earlier one in this batch may have unwatched it. */
+			if (w->ready)
+				w->ready(w->arg);
 		}
 	}
 	err = print_stats(host, program, stats_path);
 	baton_host_destroy(host);
 	close(sigfd);
 	close(epfd);
+	free(watches);
 	return err;
 }

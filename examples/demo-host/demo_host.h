@@ -27,6 +27,7 @@
 enum demo_fd_token {
 	DEMO_FD_CONNECTION = 1,		/* the vfio-user socket: closing it resets the device */
 	DEMO_FD_IRQ = 2,		/* the interrupt eventfd */
+	DEMO_FD_PAGE = 3,		/* pktgen's BAR2 page, a memfd */
 };
 
 int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
@@ -43,6 +44,10 @@ extern struct baton_vfu *demo_probing;
 
 /* The directory devsim serves its device sockets in. */
 extern const char *demo_devsim_dir;
+
+/* How many device sockets discovery found there, before probing any: what
+ * the pktgen driver sizes its DMA pool for. */
+extern unsigned int demo_device_count;
 
 /* --drop-connections: the pktgen driver does not preserve its connection
  * (the control run: what a live update without Baton costs). */

@@ -51,14 +51,104 @@ struct pktgen_desc {
 	uint8_t data[48];
 };
 
-/* 65536 entries (4 MiB): at the default 20000 packets/s a ring covers
- * 3.3 s, far longer than an update keeps the driver from consuming, even
- * on a loaded machine running sanitizer builds. */
-#define RING_ENTRIES	65536u
-#define RING_BYTES	(RING_ENTRIES * sizeof(struct pktgen_desc))
-#define MAX_DEVICES	8u
+/*
+ * The pool all rings live in: a header page that says how it is laid out
+ * - read by the next version, which inherits the pool - then one ring per
+ * slot.  A ring is 65536 entries (4 MiB: 3.3 s at the default 20000
+ * packets/s, far longer than an update keeps the driver from consuming,
+ * even on a loaded machine running sanitizer builds) while the pool has up
+ * to 64 slots; with more devices each ring is smaller, so that the rings
+ * stay within POOL_RINGS_MAX (1,024 devices: 4096 entries each).  A device
+ * DMA-maps only its own ring.
+ */
+#define MAX_DEVICES	1024u		/* slots: a state's slot is below this */
+#define MIN_SLOTS	8u
+#define MAX_ENTRIES	65536u
+#define POOL_RINGS_MAX	(256u << 20)
+#define POOL_HEADER	4096u
+#define POOL_MAGIC	0x706b7031u	/* "pkp1" */
 #define POOL_LABEL	"pktgen-dma"
-#define POOL_BYTES	(MAX_DEVICES * RING_BYTES)
+
+struct pool_header {
+	uint32_t magic;
+	uint32_t slots;
+	uint32_t entries;
+};
+
+static struct {
+	struct baton_region *region;	/* NULL until the first device */
+	uint32_t slots, entries;
+	uint8_t used[MAX_DEVICES / 8];	/* slots taken */
+} pool;
+
+static size_t ring_bytes(void)
+{
+	return (size_t)pool.entries * sizeof(struct pktgen_desc);
+}
+
+/* Where slot @slot's ring is, in the pool and at the device's IOVA. */
+static uint64_t ring_offset(uint32_t slot)
+{
+	return POOL_HEADER + (uint64_t)slot * ring_bytes();
+}
+
+static bool slot_used(uint32_t slot)
+{
+	return pool.used[slot / 8] & (1u << (slot % 8));
+}
+
+static void slot_set(uint32_t slot, bool used)
+{
+	if (used)
+		pool.used[slot / 8] |= (uint8_t)(1u << (slot % 8));
+	else
+		pool.used[slot / 8] &= (uint8_t)~(1u << (slot % 8));
+}
+
+/*
+ * The pool, made by the first device of a cold start for as many slots as
+ * devsim's directory has devices; or the one there is (inherited, or made
+ * by an earlier device), as its header describes it.
+ */
+static int pool_use(struct baton_device *dev, struct baton_region **out)
+{
+	struct baton_region *r = baton_host_find_region(baton_device_host(dev), POOL_LABEL);
+	const struct pool_header *h;
+	size_t size;
+	int err;
+
+	if (r) {
+		size = baton_region_size(r);
+	} else {
+		uint32_t slots = demo_device_count, entries = MAX_ENTRIES;
+
+		slots = slots < MIN_SLOTS ? MIN_SLOTS : slots > MAX_DEVICES ? MAX_DEVICES : slots;
+		while ((uint64_t)slots * entries * sizeof(struct pktgen_desc) > POOL_RINGS_MAX)
+			entries /= 2;
+		size = POOL_HEADER + (size_t)slots * entries * sizeof(struct pktgen_desc);
+		err = baton_device_region(dev, POOL_LABEL, size, &r);
+		if (err)
+			return err;
+		*(struct pool_header *)baton_region_base(r) =
+			(struct pool_header){ POOL_MAGIC, slots, entries };
+		goto described;
+	}
+	err = baton_device_region(dev, POOL_LABEL, size, &r);
+	if (err)
+		return err;
+described:
+	h = baton_region_base(r);
+	if (size < POOL_HEADER || h->magic != POOL_MAGIC || !h->slots ||
+	    h->slots > MAX_DEVICES || h->entries < 64 || h->entries > MAX_ENTRIES ||
+	    (h->entries & (h->entries - 1)) ||
+	    size != POOL_HEADER + (size_t)h->slots * h->entries * sizeof(struct pktgen_desc))
+		return -BATON_ERR_BADVALUE;	/* the device still uses it: left as it is */
+	pool.region = r;
+	pool.slots = h->slots;
+	pool.entries = h->entries;
+	*out = r;
+	return 0;
+}
 
 BATON_SCHEMA(pktgen_state_v1, "pktgen-state", 1,
 	BATON_FIELD(u64, next_seq),
@@ -89,33 +179,37 @@ struct pktgen {
 	struct baton_region *pool;
 	uint32_t *page;			/* BAR2, mapped */
 	int irq;
+	int page_fd;			/* BAR2's memfd, preserved: no round trip at restore */
 	bool frozen;
 	bool head_went_back;		/* the device was reset under us */
 	pktgen_state s;
 };
 
-static uint32_t slots_used;
-
-static int map_page(struct pktgen *p)
+/* BAR2's memfd, asked of the device (a round trip), into @p->page_fd. */
+static int get_page_fd(struct pktgen *p)
 {
 	struct baton_vfu_region r;
-	void *page;
 	int err;
 
 	err = baton_vfu_region_info(p->vfu, VFIO_PCI_BAR2_REGION_INDEX, &r);
 	if (err)
 		return err;
-	if (r.fd < 0 || r.size < PKTGEN_PAGE_SIZE) {
+	if (r.fd < 0 || r.size < PKTGEN_PAGE_SIZE || r.offset) {
 		if (r.fd >= 0)
 			close(r.fd);
 		return -BATON_ERR_BADVALUE;
 	}
-	page = mmap(NULL, PKTGEN_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    r.fd, (off_t)r.offset);
-	err = page == MAP_FAILED ? -errno : 0;	/* before close() can change it */
-	close(r.fd);
-	if (err)
-		return err;
+	p->page_fd = r.fd;
+	return 0;
+}
+
+static int map_page(struct pktgen *p)
+{
+	void *page = mmap(NULL, PKTGEN_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  p->page_fd, 0);
+
+	if (page == MAP_FAILED)
+		return -errno;
 	p->page = page;
 	return 0;
 }
@@ -128,7 +222,7 @@ static void consume(void *arg);
  */
 static int start_device(struct pktgen *p)
 {
-	const uint64_t iova = (uint64_t)p->s.slot * RING_BYTES;
+	const uint64_t iova = ring_offset(p->s.slot);
 	uint32_t id;
 	int err;
 
@@ -138,12 +232,13 @@ static int start_device(struct pktgen *p)
 	if (id != PKTGEN_ID_VALUE)
 		return -BATON_ERR_BADVALUE;
 	p->s.tail = 0;
-	memset((char *)baton_region_base(p->pool) + iova, 0, RING_BYTES);
-	return baton_vfu_dma_map(p->vfu, 0, POOL_BYTES, baton_region_fd(p->pool), 0, true) ?:
+	memset((char *)baton_region_base(p->pool) + iova, 0, ring_bytes());
+	return baton_vfu_dma_map(p->vfu, iova, ring_bytes(), baton_region_fd(p->pool),
+				 iova, true) ?:
 	       baton_vfu_set_irq(p->vfu, VFIO_PCI_MSI_IRQ_INDEX, p->irq) ?:
 	       baton_vfu_write64(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_IOVA, iova) ?:
 	       baton_vfu_write32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_ENTRIES,
-				 RING_ENTRIES) ?:
+				 pool.entries) ?:
 	       baton_vfu_write32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL,
 				 PKTGEN_CTRL_ENABLE);
 }
@@ -151,7 +246,8 @@ static int start_device(struct pktgen *p)
 /* Preserve what the next version takes: the pool is a shared region. */
 static int preserve_fds(struct pktgen *p)
 {
-	int err = demo_preserve_fd(p->dev, DEMO_FD_IRQ, p->irq, BATON_FD_EVENTFD);
+	int err = demo_preserve_fd(p->dev, DEMO_FD_IRQ, p->irq, BATON_FD_EVENTFD) ?:
+		  demo_preserve_fd(p->dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 
 	if (err || demo_drop_connections)
 		return err;
@@ -166,6 +262,16 @@ static void free_pktgen(struct pktgen *p)
 	free(p);
 }
 
+/* The first slot free, or MAX_DEVICES. */
+static uint32_t free_slot(void)
+{
+	uint32_t slot = 0;
+
+	while (slot < pool.slots && slot_used(slot))
+		slot++;
+	return slot < pool.slots ? slot : MAX_DEVICES;
+}
+
 static int pktgen_probe(struct baton_device *dev)
 {
 	struct pktgen *p = calloc(1, sizeof(*p));
@@ -176,29 +282,31 @@ static int pktgen_probe(struct baton_device *dev)
 	p->dev = dev;
 	p->vfu = demo_probing;
 	demo_probing = NULL;
-	p->irq = -1;
+	p->irq = p->page_fd = -1;
 	p->s.next_seq = 1;
-	p->s.slot = (uint32_t)__builtin_ctz(~slots_used);
+	err = pool_use(dev, &p->pool);
+	if (err)
+		goto err_free;
+	p->s.slot = free_slot();
 	err = -ENOSPC;	/* every ring of the pool is taken */
 	if (p->s.slot >= MAX_DEVICES)
 		goto err_free;
-	err = baton_device_region(dev, POOL_LABEL, POOL_BYTES, &p->pool);
-	if (err)
-		goto err_free;
 	p->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	err = p->irq < 0 ? -errno : map_page(p);
+	err = p->irq < 0 ? -errno : get_page_fd(p) ?: map_page(p);
 	if (err)
 		goto err_irq;
 	err = start_device(p) ?: preserve_fds(p) ?: demo_watch(p->irq, consume, p);
 	if (err)
 		goto err_irq;
-	slots_used |= 1u << p->s.slot;
+	slot_set(p->s.slot, true);
 	baton_device_set_priv(dev, p);
 	return 0;
 
 err_irq:
 	if (p->irq >= 0)
 		close(p->irq);
+	if (p->page_fd >= 0)
+		close(p->page_fd);
 err_free:
 	/* The connection stays with discovery, which closes it. */
 	demo_probing = p->vfu;
@@ -210,7 +318,7 @@ err_free:
 static void drain(struct pktgen *p)
 {
 	const struct pktgen_desc *ring = (const void *)
-		((char *)baton_region_base(p->pool) + (size_t)p->s.slot * RING_BYTES);
+		((char *)baton_region_base(p->pool) + ring_offset(p->s.slot));
 	uint32_t head = __atomic_load_n(&p->page[PKTGEN_PAGE_HEAD], __ATOMIC_ACQUIRE);
 
 	/*
@@ -218,12 +326,12 @@ static void drain(struct pktgen *p)
 	 * device was reset and its ring is gone.  Consuming up to it would
 	 * read the ring round and round, four billion stale packets.
 	 */
-	if ((uint32_t)(head - p->s.tail) > RING_ENTRIES) {
+	if ((uint32_t)(head - p->s.tail) > pool.entries) {
 		p->head_went_back = true;
 		return;
 	}
 	while (p->s.tail != head) {
-		const struct pktgen_desc *d = &ring[p->s.tail % RING_ENTRIES];
+		const struct pktgen_desc *d = &ring[p->s.tail % pool.entries];
 
 		if (d->seq < p->s.next_seq) {
 			p->s.duplicated++;
@@ -306,24 +414,29 @@ static int pktgen_validate(const void *state, size_t size)
 static int pktgen_restore(struct baton_device *dev, const void *state, size_t size)
 {
 	struct pktgen *p;
-	bool fresh;
+	bool fresh, page_inherited = false;
 	int err;
 
 	err = check_state(state, size);
 	if (err)
 		return err;
-	/* Two devices' states naming one ring: one of them is not ours. */
-	if (slots_used & (1u << ((const pktgen_state *)state)->slot))
-		return -BATON_ERR_DUPLICATE;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->dev = dev;
+	p->page_fd = -1;
 	memcpy(&p->s, state, size);
 	p->frozen = true;
 	/* Already ours: the device's record names the regions it uses. */
-	err = baton_device_region(dev, POOL_LABEL, POOL_BYTES, &p->pool);
+	err = pool_use(dev, &p->pool);
 	if (err)
+		goto err_free;
+	err = -BATON_ERR_BADVALUE;
+	if (p->s.slot >= pool.slots)
+		goto err_free;
+	/* Two devices' states naming one ring: one of them is not ours. */
+	err = -BATON_ERR_DUPLICATE;
+	if (slot_used(p->s.slot))
 		goto err_free;
 	p->irq = demo_take_fd(dev, DEMO_FD_IRQ);
 	if (p->irq < 0) {
@@ -333,7 +446,17 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	err = demo_connection(dev, &p->vfu, &fresh);
 	if (err)
 		goto err_free;
-	err = map_page(p);
+	/*
+	 * The BAR2 page's memfd came with the device: mapping it is all the
+	 * restore does, no round trip to the device.  A reset (a fresh
+	 * connection) zeroes the page but keeps the memfd, as a BAR stays
+	 * where it is; only a version that did not preserve it asks for it.
+	 */
+	p->page_fd = demo_take_fd(dev, DEMO_FD_PAGE);
+	page_inherited = p->page_fd >= 0;
+	err = page_inherited ? 0 : get_page_fd(p);
+	if (!err)
+		err = map_page(p);
 	if (!err && fresh) {
 #if DEMO_HOST_VERSION >= 2
 		p->s.reconnects++;
@@ -343,17 +466,22 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 			err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
 					       BATON_FD_SOCKET);
 	}
+	if (!err && !page_inherited)
+		err = demo_preserve_fd(dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 	if (!err)
 		err = demo_watch(p->irq, consume, p);
 	if (err)
 		goto err_vfu;
-	slots_used |= 1u << p->s.slot;
+	slot_set(p->s.slot, true);
 	baton_device_set_priv(dev, p);
 	return 0;
 
 err_vfu:
-	/* A preserved connection goes back untouched to whoever comes next. */
+	/* A preserved connection goes back untouched to whoever comes next;
+	 * so does the page's memfd, which only a fresh one made. */
 	demo_release_connection(p->vfu, fresh);
+	if (!page_inherited && p->page_fd >= 0)
+		close(p->page_fd);
 err_free:
 	free_pktgen(p);
 	return err;
@@ -379,7 +507,7 @@ static void pktgen_remove(struct baton_device *dev)
 	if (!p)
 		return;
 	demo_unwatch(p->irq);
-	slots_used &= ~(1u << p->s.slot);
+	slot_set(p->s.slot, false);
 	if (p->vfu)
 		baton_vfu_forget(p->vfu);
 	free_pktgen(p);

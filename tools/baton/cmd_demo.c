@@ -2,13 +2,15 @@
 /*
  * baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket]
  *            [--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR]
- *            [--bindir DIR] [--json]
+ *            [--per-devsim N] [--bindir DIR] [--json]
  *
  * A live update of a program driving live devices, start to finish, with
  * everything checked (docs/demo.md):
  *
- *   1. devsim serves N pktgen devices, an edu and a legacy device over
- *      vfio-user; demo-host-v1 drives them, packets flow into its rings;
+ *   1. devsim serves N pktgen devices (1 to 1,024), an edu and a legacy
+ *      device over vfio-user - one devsim process per --per-devsim
+ *      devices, all in one directory; demo-host-v1 drives them, packets
+ *      flow into its rings;
  *   2. `update` to demo-host-v2, whose pktgen driver is called nicx and
  *      writes pktgen-state v2 (converted from v1), and which has no legacy
  *      driver; packets flow on;
@@ -53,15 +55,19 @@
 
 static const char demo_usage[] =
 	"baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket] "
-	"[--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR] [--bindir DIR] [--json]";
+	"[--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR] [--per-devsim N] "
+	"[--bindir DIR] [--json]";
 
-#define MAX_PKTGEN	8	/* the host's DMA pool holds eight rings */
-#define START_MS	10000	/* for a process to say it is ready */
+#define MAX_PKTGEN	1024	/* the host's DMA pool has 1,024 rings */
+#define PER_DEVSIM	256	/* devices one devsim process serves, by default */
+#define START_MS	10000	/* for a process to say it is ready... */
+#define START_MS_DEV	20	/* ...and this much more per device */
 #define UPDATE_MS	10000	/* for the dry run, and a socket-mode restore */
 #define SPEC_MAX	160	/* a pktgen SPEC with its rate and three faults */
+#define SHOW_DEVICES	12	/* devices listed one per line, at most */
 
 struct demo_args {
-	const char *devices, *rate, *packets;
+	const char *devices, *rate, *packets, *per_devsim;
 	const char *mode;
 	const char *bindir;
 	const char *inject, *stats;
@@ -77,17 +83,33 @@ struct device {
 	enum device_type type;
 };
 
+/*
+ * One devsim process: devsim 0 serves the first --per-devsim pktgen
+ * devices, the edu and the legacy device, each next one the next
+ * --per-devsim pktgen devices; all in one directory, each with a status
+ * socket, a log and --stats file of its own (status.sock, devsim.log and
+ * devsim.json for devsim 0, as with one; status-K.sock, devsim-K.log and
+ * devsim-K.json for devsim K).
+ */
+struct devsim_proc {
+	pid_t pid;
+	char status_sock[PATH_MAX];
+	char stats[PATH_MAX];
+};
+
 struct demo {
 	struct demo_args a;
-	long n_pktgen, rate, packets;
+	long n_pktgen, rate, packets, per_devsim;
 	char dir[64];
 	char devsim[PATH_MAX], host_v1[PATH_MAX], host_v2[PATH_MAX];
-	char status_sock[PATH_MAX], control_sock[PATH_MAX];
+	char control_sock[PATH_MAX];
 	char faults[SPEC_MAX];		/* --inject, as devsim's SPEC options */
-	char devsim_stats[PATH_MAX], host_stats[PATH_MAX];	/* --stats */
-	struct device devices[MAX_PKTGEN + 2];
+	char stats_dir[PATH_MAX], host_stats[PATH_MAX];		/* --stats */
+	struct device *devices;
 	size_t n_devices;
-	pid_t devsim_pid, host_pid;
+	struct devsim_proc *sims;
+	size_t n_sims;
+	pid_t host_pid;
 	int host_out;			/* the host's stdout: its final counters */
 	json_object *updates;		/* what `--json` reports */
 	json_object *result;		/* ... and the counts, once made */
@@ -108,6 +130,7 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	case 'D': a->drop = true; break;
 	case 'i': a->inject = arg; a->injects++; break;
 	case 's': a->stats = arg; break;
+	case 'P': a->per_devsim = arg; break;
 	}
 }
 
@@ -120,6 +143,7 @@ static const struct option longopts[] = {
 	{ "drop-connections", no_argument, NULL, 'D' },
 	{ "inject", required_argument, NULL, 'i' },
 	{ "stats", required_argument, NULL, 's' },
+	{ "per-devsim", required_argument, NULL, 'P' },
 	{ 0 },
 };
 
@@ -242,14 +266,14 @@ static const char *ended(int status, char *buf, size_t len)
 	return buf;
 }
 
-static json_object *devsim_ask(const struct demo *d, const char *request, int ms)
+static json_object *devsim_ask(const struct demo *d, size_t k, const char *request, int ms)
 {
 	json_object *ans = NULL;
 
-	if (cli_ask(d->status_sock, request, ms, &ans))
+	if (cli_ask(d->sims[k].status_sock, request, ms, &ans))
 		return NULL;
 	if (cli_json_str(ans, "error")) {
-		cli_failf(d->status_sock, "%s: %s", request, cli_json_str(ans, "error"));
+		cli_failf(d->sims[k].status_sock, "%s: %s", request, cli_json_str(ans, "error"));
 		json_object_put(ans);
 		return NULL;
 	}
@@ -265,10 +289,13 @@ static int let_traffic_flow(struct demo *d, long *target)
 
 	*target += d->packets;
 	snprintf(req, sizeof(req), "wait-generated %ld %d", *target, ms);
-	ans = devsim_ask(d, req, ms + 2000);
-	if (!ans)
-		return EXIT_VERDICT;
-	json_object_put(ans);
+	/* One after the other: each devsim's devices were generating meanwhile. */
+	for (size_t k = 0; k < d->n_sims; k++) {
+		ans = devsim_ask(d, k, req, ms + 2000);
+		if (!ans)
+			return EXIT_VERDICT;
+		json_object_put(ans);
+	}
 	say(d, "  traffic: %ld packets per pktgen device so far\n", *target);
 	return 0;
 }
@@ -331,8 +358,13 @@ static int update(struct demo *d, const char *from, const char *to,
 		bool right = dev && decision_expected(dev, to_v2, action, driver);
 
 		ok &= right;
-		say(d, "  %s  %-10s %-7s %s%s\n", address, action, driver ? driver : "-",
-		    cli_json_str(dj, "reason"), right ? "" : "   <- NOT EXPECTED");
+		/* At scale, the first few and every one not as expected. */
+		if (i < SHOW_DEVICES || !right)
+			say(d, "  %s  %-10s %-7s %s%s\n", address, action, driver ? driver : "-",
+			    cli_json_str(dj, "reason"), right ? "" : "   <- NOT EXPECTED");
+		else if (i == SHOW_DEVICES)
+			say(d, "  ... (%zu devices in all; only those not as expected below)\n",
+			    json_object_array_length(decisions));
 		o = json_object_new_object();
 		json_object_object_add(o, "address", json_object_new_string(address));
 		json_object_object_add(o, "action", json_object_new_string(action));
@@ -395,17 +427,17 @@ static int host_status(struct demo *d, const char *expect_program, long expect_g
  * Wait for @name to say "ready" on @ready; 0, or why not - with the last
  * line of @log when it exited first (devsim's reason for a bad option).
  */
-static int not_ready(const char *name, int ready, const char *log)
+static int not_ready(const char *name, int ready, const char *log, int ms)
 {
 	char line[512] = "", last[512] = "";
-	int got = cli_read_line(ready, START_MS, line, sizeof(line));
+	int got = cli_read_line(ready, ms, line, sizeof(line));
 	FILE *f;
 
 	close(ready);
 	if (got == 1)
 		return 0;
 	if (got < 0)
-		return cli_failf(name, "not ready within %d ms (see %s)", START_MS, log);
+		return cli_failf(name, "not ready within %d ms (see %s)", ms, log);
 	f = fopen(log, "re");
 	while (f && fgets(line, sizeof(line), f))
 		memcpy(last, line, sizeof(last));
@@ -416,59 +448,132 @@ static int not_ready(const char *name, int ready, const char *log)
 			 *last ? ": " : "", last);
 }
 
-static int start(struct demo *d)
+/* devsim @k's file @base ("devsim", "status") with @ext: devsim 0's as with
+ * one devsim, the others' with -K. */
+static void sim_path(const struct demo *d, const char *dir, size_t k, const char *base,
+		     const char *ext, char *out)
 {
-	/* devsim's: itself, three options with a value, a --device per device, NULL */
-	char *argv[1 + 2 * 3 + 2 * (MAX_PKTGEN + 2) + 1], specs[MAX_PKTGEN + 2][SPEC_MAX];
-	char log[PATH_MAX], ready_arg[] = "3";
-	int ready, out[2], err;
-	size_t n = 0;
+	if (k)
+		snprintf(out, PATH_MAX, "%s/%s-%zu%s", dir, base, k, ext);
+	else
+		snprintf(out, PATH_MAX, "%s/%s%s", dir, base, ext);
+	(void)d;
+}
 
+/* devsim @k's devices, one SPEC a line, into its --config file @path. */
+static int write_config(struct demo *d, size_t k, const char *path)
+{
+	static const char *const types[] = { "pktgen", "edu", "legacy" };
+	FILE *f = fopen(path, "we");
+	int err;
+
+	if (!f)
+		return cli_failf(path, "%s", strerror(errno));
+	for (size_t i = 0; i < d->n_devices; i++) {
+		const struct device *dev = &d->devices[i];
+		size_t owner = dev->type == PKTGEN ? i / (size_t)d->per_devsim : 0;
+
+		if (owner != k)
+			continue;
+		fprintf(f, "%s@%s", types[dev->type], dev->address);
+		if (dev->type == PKTGEN)
+			fprintf(f, ",rate=%ld%s", d->rate, i == 0 ? d->faults : "");
+		fputc('\n', f);
+	}
+	err = ferror(f);
+	if (fclose(f) || err)
+		return cli_failf(path, "%s", strerror(errno));
+	return 0;
+}
+
+/* The devices, and their addresses: pktgen N at 0000:01:NN.0 for the first
+ * 32, then 32 a bus from 0000:11:00.0; the edu and the legacy device. */
+static int make_devices(struct demo *d)
+{
+	d->devices = calloc((size_t)d->n_pktgen + 2, sizeof(*d->devices));
+	if (!d->devices)
+		return cli_failf("demo", "%s", strerror(ENOMEM));
 	for (unsigned i = 0; i < (unsigned)d->n_pktgen; i++) {
 		struct device *dev = &d->devices[d->n_devices++];
+		const uint8_t bus = (uint8_t)(i < 32 ? 1 : 0x10 + i / 32), slot = i % 32;
 
-		snprintf(dev->address, sizeof(dev->address), "0000:01:%02x.0", i % 32);
+		snprintf(dev->address, sizeof(dev->address), "0000:%02x:%02x.0", bus, slot);
 		dev->type = PKTGEN;
 	}
 	d->devices[d->n_devices++] = (struct device){ "0000:02:00.0", EDU };
 	d->devices[d->n_devices++] = (struct device){ "0000:03:00.0", LEGACY };
+	return 0;
+}
 
-	argv[n++] = d->devsim;
-	argv[n++] = "--dir";
-	argv[n++] = d->dir;
-	argv[n++] = "--ready-fd";
-	argv[n++] = ready_arg;
-	if (d->a.stats) {
-		argv[n++] = "--stats";
-		argv[n++] = d->devsim_stats;
-	}
-	for (size_t i = 0; i < d->n_devices; i++) {
-		static const char *const types[] = { "pktgen", "edu", "legacy" };
+/* Every devsim, each ready before the next starts. */
+static int start_devsims(struct demo *d)
+{
+	char log[PATH_MAX], conf[PATH_MAX], ready_arg[] = "3";
+	int ready, err;
 
-		snprintf(specs[i], sizeof(specs[i]), "%s@%s", types[d->devices[i].type],
-			 d->devices[i].address);
-		if (d->devices[i].type == PKTGEN)
-			snprintf(specs[i] + strlen(specs[i]), sizeof(specs[i]) - strlen(specs[i]),
-				 ",rate=%ld%s", d->rate, i == 0 ? d->faults : "");
-		argv[n++] = "--device";
-		argv[n++] = specs[i];
+	d->n_sims = ((size_t)d->n_pktgen + (size_t)d->per_devsim - 1) / (size_t)d->per_devsim;
+	d->sims = calloc(d->n_sims, sizeof(*d->sims));
+	if (!d->sims)
+		return cli_failf("demo", "%s", strerror(ENOMEM));
+	for (size_t k = 0; k < d->n_sims; k++) {
+		struct devsim_proc *sim = &d->sims[k];
+		char *argv[16];
+		size_t n = 0;
+
+		sim_path(d, d->dir, k, "status", ".sock", sim->status_sock);
+		sim_path(d, d->dir, k, "devsim", ".conf", conf);
+		sim_path(d, d->dir, k, "devsim", ".log", log);
+		err = write_config(d, k, conf);
+		if (err)
+			return err;
+		argv[n++] = d->devsim;
+		argv[n++] = "--dir";
+		argv[n++] = d->dir;
+		argv[n++] = "--ready-fd";
+		argv[n++] = ready_arg;
+		argv[n++] = "--status";
+		argv[n++] = sim->status_sock;
+		argv[n++] = "--config";
+		argv[n++] = conf;
+		if (d->a.stats) {
+			sim_path(d, d->stats_dir, k, "devsim", ".json", sim->stats);
+			argv[n++] = "--stats";
+			argv[n++] = sim->stats;
+		}
+		argv[n] = NULL;
+		sim->pid = spawn(argv, log, -1, &ready);
+		if (sim->pid < 0) {
+			err = -sim->pid;
+			sim->pid = 0;
+			return cli_failf(d->devsim, "cannot start: %s", strerror(err));
+		}
+		err = not_ready(d->devsim, ready, log, START_MS);
+		if (err)
+			return err;
 	}
-	argv[n] = NULL;
-	snprintf(log, sizeof(log), "%s/devsim.log", d->dir);
-	d->devsim_pid = spawn(argv, log, -1, &ready);
-	if (d->devsim_pid < 0)
-		return cli_failf(d->devsim, "cannot start: %s", strerror(-d->devsim_pid));
-	err = not_ready(d->devsim, ready, log);
+	return 0;
+}
+
+static int start(struct demo *d)
+{
+	char *argv[16], log[PATH_MAX], ready_arg[] = "3";
+	int ready, out[2], err;
+	size_t n = 0;
+
+	err = make_devices(d) ?: start_devsims(d);
 	if (err)
 		return err;
-	say(d, "devsim: %zu devices over vfio-user in %s\n", d->n_devices, d->dir);
+	say(d, "devsim: %zu devices over vfio-user in %s", d->n_devices, d->dir);
+	say(d, d->n_sims > 1 ? ", %zu devsim processes\n" : "\n", d->n_sims);
 	for (size_t i = 0; i < d->n_devices; i++) {
 		static const char *const what[] = { "pktgen", "edu", "legacy" };
 
-		say(d, "  %s  %s\n", d->devices[i].address, what[d->devices[i].type]);
+		if (i < SHOW_DEVICES || i >= d->n_devices - 2)
+			say(d, "  %s  %s\n", d->devices[i].address, what[d->devices[i].type]);
+		else if (i == SHOW_DEVICES)
+			say(d, "  ... %zu more pktgen\n", d->n_devices - 2 - SHOW_DEVICES);
 	}
 
-	n = 0;
 	argv[n++] = d->host_v1;
 	argv[n++] = "--devsim";
 	argv[n++] = d->dir;
@@ -491,7 +596,8 @@ static int start(struct demo *d)
 	d->host_out = out[0];
 	if (d->host_pid < 0)
 		return cli_failf(d->host_v1, "cannot start: %s", strerror(-d->host_pid));
-	err = not_ready(d->host_v1, ready, log);
+	err = not_ready(d->host_v1, ready, log,
+			START_MS + START_MS_DEV * (int)d->n_devices);
 	if (err)
 		return err;
 	say(d, "demo-host v1: driving them, pid %d, %ld packets/s per pktgen device%s\n",
@@ -525,25 +631,44 @@ static int account(struct demo *d)
 {
 	json_object *final, *report, *devs, *packets, *per_device;
 	uint64_t generated = 0, received = 0, duplicated = 0, bad = 0, resets = 0;
-	char line[1 << 16];
+	/* The drivers' report: ~150 bytes a device. */
+	const size_t line_max = 4096 + 256 * d->n_devices;
+	char *line;
+	size_t shown = 0;
 	bool ok;
 
 	say(d, "\n== accounting\n");
-	final = devsim_ask(d, "pause", 5000);
-	if (!final)
-		return EXIT_VERDICT;
+	/* Every devsim's devices, in one list: the status of each, paused. */
+	final = json_object_new_object();
+	devs = json_object_new_array();
+	json_object_object_add(final, "devices", devs);
+	for (size_t k = 0; k < d->n_sims; k++) {
+		json_object *st = devsim_ask(d, k, "pause", 5000), *list;
+
+		if (!st) {
+			json_object_put(final);
+			return EXIT_VERDICT;
+		}
+		list = cli_json_member(st, "devices");
+		for (size_t i = 0; list && i < json_object_array_length(list); i++)
+			json_object_array_add(devs, json_object_get(
+				json_object_array_get_idx(list, i)));
+		json_object_put(st);
+	}
 	kill(d->host_pid, SIGTERM);
-	if (cli_read_line(d->host_out, 10000, line, sizeof(line)) != 1 ||
+	line = malloc(line_max);
+	if (!line || cli_read_line(d->host_out, 10000, line, line_max) != 1 ||
 	    !(report = json_tokener_parse(line))) {
+		free(line);
 		json_object_put(final);
 		if (waitpid(d->host_pid, NULL, WNOHANG) != d->host_pid)
 			return cli_failf("demo-host", "no final report within 10 s of SIGTERM");
 		d->host_pid = 0;
 		return cli_failf("demo-host", "exited on SIGTERM without its final report");
 	}
+	free(line);
 	per_device = json_object_new_array();
-	devs = cli_json_member(final, "devices");
-	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		json_object *dev = json_object_array_get_idx(devs, i), *h, *o;
 		const char *address = cli_json_str(dev, "address");
 		uint64_t gen, rx, dup;
@@ -566,6 +691,10 @@ static int account(struct demo *d)
 		json_object_object_add(o, "duplicated", json_object_new_uint64(dup));
 		json_object_object_add(o, "resets", json_object_new_uint64(u64(dev, "resets")));
 		json_object_array_add(per_device, o);
+		if (shown++ == SHOW_DEVICES)
+			say(d, "  ... (the others alike)\n");
+		if (shown > SHOW_DEVICES && rx == gen && !dup && !u64(dev, "resets"))
+			continue;
 		say(d, "  %s  generated %-8" PRIu64 " received %-8" PRIu64
 		    " ring-full drops %-4" PRIu64 " lost at reset %-4" PRIu64 " resets %" PRIu64 "\n",
 		    address, gen, rx, u64(dev, "dropped"), u64(dev, "lost_on_reset"),
@@ -602,12 +731,21 @@ static int account(struct demo *d)
 static int verdict(struct demo *d)
 {
 	const int host = stop(d->host_pid, SIGTERM, 5000);
-	const int devsim = stop(d->devsim_pid, SIGTERM, 5000);
-	const bool ok = d->counted && host == 0 && devsim == 0;
+	int devsim = 0;
+	bool ok;
 	json_object *exits = json_object_new_object();
 	char h[32], s[32];
 
-	d->host_pid = d->devsim_pid = 0;
+	/* With several, "devsim" is how the first that did not exit 0 ended. */
+	for (size_t k = 0; k < d->n_sims; k++) {
+		int status = stop(d->sims[k].pid, SIGTERM, 5000);
+
+		d->sims[k].pid = 0;
+		if (!devsim)
+			devsim = status;
+	}
+	ok = d->counted && host == 0 && devsim == 0;
+	d->host_pid = 0;
 	say(d, "  exits: demo-host %s, devsim %s%s\n", ended(host, h, sizeof(h)),
 	    ended(devsim, s, sizeof(s)), host || devsim ? "   <- NOT EXPECTED" : "");
 	say(d, "\nverdict: %s\n", ok ?
@@ -617,6 +755,7 @@ static int verdict(struct demo *d)
 	json_object_object_add(exits, "demo-host", json_object_new_string(h));
 	json_object_object_add(exits, "devsim", json_object_new_string(s));
 	json_object_object_add(d->result, "exits", exits);
+	json_object_object_add(d->result, "devsims", json_object_new_uint64(d->n_sims));
 	/* The verdict first, where it always was. */
 	if (d->a.json) {
 		json_object *out = json_object_new_object();
@@ -631,21 +770,25 @@ static int verdict(struct demo *d)
 
 static void cleanup(struct demo *d, bool keep)
 {
-	static const char *const files[] = { "devsim.log", "host.log" };
 	char path[PATH_MAX];
 
 	if (d->host_pid > 0)
 		stop(d->host_pid, SIGTERM, 5000);
-	if (d->devsim_pid > 0)
-		stop(d->devsim_pid, SIGTERM, 5000);
+	for (size_t k = 0; k < d->n_sims; k++)
+		if (d->sims[k].pid > 0)
+			stop(d->sims[k].pid, SIGTERM, 5000);
 	if (d->host_out >= 0)
 		close(d->host_out);
 	if (keep) {
 		fprintf(stderr, "baton: demo: logs kept in %s\n", d->dir);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", d->dir, files[i]);
+	snprintf(path, sizeof(path), "%s/host.log", d->dir);
+	unlink(path);
+	for (size_t k = 0; k < d->n_sims; k++) {
+		sim_path(d, d->dir, k, "devsim", ".log", path);
+		unlink(path);
+		sim_path(d, d->dir, k, "devsim", ".conf", path);
 		unlink(path);
 	}
 	rmdir(d->dir);
@@ -709,29 +852,26 @@ static int parse_faults(struct demo *d)
 	return 0;
 }
 
-/* --stats DIR, made if missing, and the two files in it, absolute. */
+/* --stats DIR, made if missing, absolute; devsim's files go in it too. */
 static int stats_paths(struct demo *d)
 {
-	char dir[PATH_MAX];
-
 	if (!d->a.stats)
 		return 0;
 	if (mkdir(d->a.stats, 0700) && errno != EEXIST)
 		return cli_failf(d->a.stats, "%s", strerror(errno));
-	if (!realpath(d->a.stats, dir))
+	if (!realpath(d->a.stats, d->stats_dir))
 		return cli_failf(d->a.stats, "%s", strerror(errno));
-	if (snprintf(d->devsim_stats, sizeof(d->devsim_stats), "%s/devsim.json", dir) >=
-	    (int)sizeof(d->devsim_stats) ||
-	    snprintf(d->host_stats, sizeof(d->host_stats), "%s/demo-host.json", dir) >=
-	    (int)sizeof(d->host_stats))
+	if (strlen(d->stats_dir) > PATH_MAX - 64)
 		return cli_failf(d->a.stats, "path too long");
+	snprintf(d->host_stats, sizeof(d->host_stats), "%s/demo-host.json", d->stats_dir);
 	return 0;
 }
 
 static int run_demo(int argc, char **argv)
 {
 	struct demo d = { .a = { .mode = "exec" }, .n_pktgen = 2, .rate = 20000,
-			  .packets = 2000, .host_out = -1, .expected = true };
+			  .packets = 2000, .per_devsim = PER_DEVSIM, .host_out = -1,
+			  .expected = true };
 	long target = 0;
 	int first, err;
 
@@ -742,6 +882,8 @@ static int run_demo(int argc, char **argv)
 		return cli_usage(demo_usage, "demo takes no operands");
 	if (!number(d.a.devices, 1, MAX_PKTGEN, &d.n_pktgen))
 		return cli_usage(demo_usage, "--devices takes 1 to %d", MAX_PKTGEN);
+	if (!number(d.a.per_devsim, 1, MAX_PKTGEN, &d.per_devsim))
+		return cli_usage(demo_usage, "--per-devsim takes 1 to %d", MAX_PKTGEN);
 	if (!number(d.a.rate, 1, 1000000, &d.rate))
 		return cli_usage(demo_usage, "--rate takes 1 to 1000000 packets/s");
 	if (!number(d.a.packets, 1, 100000000, &d.packets))
@@ -757,7 +899,6 @@ static int run_demo(int argc, char **argv)
 	snprintf(d.dir, sizeof(d.dir), "/tmp/baton-demo.XXXXXX");
 	if (!mkdtemp(d.dir))
 		return cli_failf(d.dir, "%s", strerror(errno));
-	snprintf(d.status_sock, sizeof(d.status_sock), "%s/status.sock", d.dir);
 	snprintf(d.control_sock, sizeof(d.control_sock), "%s/control.sock", d.dir);
 	/* A socket-mode successor outlives its parent: make it our child. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -772,6 +913,8 @@ static int run_demo(int argc, char **argv)
 	cleanup(&d, err == EXIT_INVALID);
 	json_object_put(d.result);
 	json_object_put(d.updates);
+	free(d.devices);
+	free(d.sims);
 	return err;
 }
 
