@@ -18,6 +18,7 @@
 #include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <baton/contracts.h>
@@ -92,12 +93,23 @@ int baton_contracts_read_elf(const char *path, struct baton_contracts **out,
 	Elf_Scn *scn = NULL;
 	GElf_Ehdr ehdr;
 	int fd, err, found = 0, swap;
+	struct stat st;
 	Elf *elf;
 
 	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * The path may be a client's (an update's target): a FIFO would hold
+	 * open() until someone writes it, and the program with it.  Opened
+	 * without waiting, only a regular file is read.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return baton_diag_set(diag, errno, NULL, NULL);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		elf = NULL;
+		err = baton_diag_set(diag, BATON_ERR_ELF, NULL, "not a regular file");
+		goto err_elf;
+	}
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr)) {
 		err = baton_diag_set(diag, BATON_ERR_ELF, NULL,

@@ -242,6 +242,29 @@ static void test_contracts_section_without_records(void **state)
 	baton_contracts_free(set);
 }
 
+/*
+ * Found writing fuzz_control, which lets a client name any target: the
+ * preflight reads the target's contracts, and open() of a FIFO waits for
+ * a writer - a client naming one held the program for ever.  Only a
+ * regular file is read; the alarm fails the test instead of hanging it.
+ */
+static void test_contracts_target_not_a_file(void **state)
+{
+	struct baton_contracts *set = NULL;
+	struct baton_diag diag = { 0 };
+	char path[PATH_MAX];
+
+	(void)state;
+	path_of(path, "fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(baton_contracts_read_elf(path, &set, &diag), -BATON_ERR_ELF);
+	assert_int_equal(baton_contracts_read_elf(root, &set, &diag), -BATON_ERR_ELF);
+	assert_int_equal(baton_contracts_read_elf("/dev/null", &set, &diag), -BATON_ERR_ELF);
+	alarm(0);
+	assert_null(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +275,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kernel_modinfo_nobits,
 						make_root, remove_root),
 		cmocka_unit_test_setup_teardown(test_contracts_section_without_records,
+						make_root, remove_root),
+		cmocka_unit_test_setup_teardown(test_contracts_target_not_a_file,
 						make_root, remove_root),
 	};
 
