@@ -645,7 +645,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			die("%s: device setup failed", dev->name);
 		sim.ndevs++;
 	}
-	if (devsim_status_init(&sim, dir))
+	if (devsim_status_init(&sim, dir, NULL))
 		die("status socket setup failed");
 	atexit(teardown);
 	vclock = devsim_now_ns();
