@@ -10,7 +10,8 @@ WERROR := $(if $(CI),-Dwerror=true,)
 # make fuzz, the longer campaign, for FUZZ_LONG_SECONDS.
 FUZZ_TARGETS := image:corpus devsim:corpus-devsim control:corpus-control \
 	contracts:corpus-contracts kernel:corpus-kernel vfio_user:corpus-vfio-user \
-	transfer:corpus-transfer handover:corpus-handover
+	transfer:corpus-transfer handover:corpus-handover \
+	kvprotocol:corpus-kvprotocol kvregion:corpus-kvregion
 FUZZ_SECONDS ?= 12
 FUZZ_LONG_SECONDS ?= 180
 FUZZ_JOBS ?= 2

@@ -52,10 +52,10 @@
  * Seeds: tests/fuzz/corpus-control/ (tests/fuzz/gen_corpora.py).
  */
 #define _GNU_SOURCE
+#define FUZZ_NAME "fuzz_control"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,18 +91,6 @@ BATON_DRIVER(fuzz_driver, "fuzz-control", 0, NULL,
 static struct baton_host *host;
 static char dir[PATH_MAX], sock_path[PATH_MAX];
 static char *answer;
-
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fuzz_control: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 
 /* Nothing in this process may start one: see the top of this file. */
 pid_t fork(void)

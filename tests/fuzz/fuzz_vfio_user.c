@@ -35,9 +35,9 @@
  * errno, server commands, wrong ids, short and long payloads, fds.
  */
 #define _GNU_SOURCE
+#define FUZZ_NAME "fuzz_vfio_user"
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,18 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[PATH_MAX], sock_path[PATH_MAX];
 static int listener = -1;
 static uint8_t *big;
-
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fuzz_vfio_user: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 
 static void teardown(void)
 {

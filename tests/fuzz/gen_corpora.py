@@ -353,8 +353,102 @@ def handover(d):
         write(d, name + '.bin', data)
 
 
+# ---- fuzz_kvregion: flags (1), then offset (3, LE), len (1), bytes ----
+
+V1, SHORT, CHECK = 1, 2, 4
+# Where fuzz_kvregion's 3 MiB region keeps things (struct kv_region in
+# examples/kvcache/store.h; the rest as kv_store_format() lays them out):
+# the header's fields, the page table, the hash table, then the arena, its
+# first page the small items', its second the 3000-byte ones'.
+MAGIC_OFF, LAYOUT_OFF, ITEM_VERSION_OFF, REGION_SIZE_OFF = 0, 8, 16, 24
+N_PAGES_OFF, PAGES_USED_OFF, PAGE_TABLE_OFF_OFF, BUCKETS_OFF_OFF = 40, 48, 56, 64
+N_BUCKETS_OFF, ARENA_OFF_OFF, N_CLASSES_OFF, CLASSES = 72, 80, 96, 248
+PAGE_TABLE, BUCKETS, ARENA, PAGE = 2552, 2560, 20480, 1 << 20
+
+
+def patch(at, data):
+    return struct.pack('<I', at)[:3] + bytes([len(data)]) + data
+
+
+def u64(v):
+    return struct.pack('<Q', v)
+
+
+def u32(v):
+    return struct.pack('<I', v)
+
+
+def kvregion(d):
+    seeds = {
+        'v1': bytes([V1]), 'v2': bytes([0]),
+        'v1-checked': bytes([V1 | CHECK]), 'v2-checked': bytes([CHECK]),
+        'short-map': bytes([SHORT]),
+        'bad-magic': bytes([CHECK]) + patch(MAGIC_OFF, b'KVCACHF\0'),
+        'other-layout': bytes([V1]) + patch(LAYOUT_OFF, u32(2)),
+        'other-version': bytes([0]) + patch(ITEM_VERSION_OFF, u32(1)),
+        'region-size': bytes([CHECK]) + patch(REGION_SIZE_OFF, u64(1 << 40)),
+        'pages': bytes([V1 | CHECK]) + patch(N_PAGES_OFF, u64(1 << 30)) +
+                 patch(PAGES_USED_OFF, u64(3)),
+        'tables': bytes([CHECK]) + patch(PAGE_TABLE_OFF_OFF, u64(3 << 20)) +
+                  patch(BUCKETS_OFF_OFF, u64(BUCKETS + 4)) + patch(N_BUCKETS_OFF, u64(3)),
+        'arena': bytes([V1]) + patch(ARENA_OFF_OFF, u64(ARENA - 8)),
+        'classes': bytes([CHECK]) + patch(N_CLASSES_OFF, u32(49)) +
+                   patch(CLASSES, u32(0)) + patch(CLASSES + 8, u64(ARENA + 1)),
+        'lru': bytes([V1 | CHECK]) + patch(CLASSES + 24, u64(PAGE * 3)) +
+               patch(CLASSES + 48 + 32, u64(ARENA)),
+        'page-table': bytes([0]) + patch(PAGE_TABLE, b'\x05\xff'),
+        'bucket': bytes([V1 | CHECK]) + patch(BUCKETS, u64(ARENA + 3) * 4),
+        'item-links': bytes([CHECK]) + patch(ARENA, u64(ARENA) + u64(ARENA) + u64(1)),
+        'item-lengths': bytes([V1]) + patch(ARENA + 40, u32(0xffffffff) * 3 +
+                                            b'\xff\xff\x30\x17'),
+        'item-state': bytes([V1 | CHECK]) + patch(ARENA + PAGE + 54, b'\xf3'),
+        'item-key': bytes([V1 | CHECK]) + patch(ARENA + 56, b'k1'),
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
+# ---- fuzz_kvprotocol: (byte 0 & 0x7f) + 1 bytes per read, bit 7 restore ----
+
+def bin_req(opcode, key=b'', value=b'', extras=b'', opaque=0, cas=0):
+    # memcached's binary protocol request header (protocol_binary.h)
+    return struct.pack('>BBHBBHIIQ', 0x80, opcode, len(key), len(extras), 0, 0,
+                       len(extras) + len(key) + len(value), opaque, cas) + \
+        extras + key + value
+
+
+def kvprotocol(d):
+    # What memcached's clients write (libmemcached, the text protocol's
+    # doc/protocol.txt), each line as a client sends it.
+    session = (b'set k 0 0 5\r\nhello\r\nget k\r\ngets k j\r\n'
+               b'add k 1 0 1\r\nx\r\ncas k 3 0 2 1\r\nhi\r\n'
+               b'incr n 1\r\nset n 0 0 2\r\n41\r\nincr n 1\r\ndecr n 50\r\n'
+               b'delete k\r\ndelete k noreply\r\nstats\r\nversion\r\nquit\r\n')
+    seeds = {
+        'session-whole': bytes([0x7f]) + session,
+        'session-bytes': bytes([0]) + session,
+        'session-restored': bytes([0x80 | 7]) + session,
+        'noreply': bytes([0x7f]) + b'set a 1 2 3 noreply\r\nabc\r\nget a b c\n',
+        'bad-data-chunk': bytes([3]) + b'set a 0 0 3\r\nabcd\r\nget a\r\n',
+        'too-large': bytes([0x7f]) + b'set big 0 0 2000000\r\n' + b'x' * 300 +
+                     b'\r\nget big\r\n',
+        'bad-lines': bytes([0x7f]) + b'get\r\nset a b c d\r\nincr a x\r\n'
+                     b'set a 0 0 -1\r\n\r\nbogus\r\n\x00\xff\r\n',
+        'line-too-long': bytes([0x7f]) + b'get ' + b'k' * 8200 + b'\r\n',
+        'key-too-long': bytes([0x7f]) + b'get ' + b'k' * 251 + b'\r\n',
+        'binary': bytes([0x7f]) + bin_req(1, b'k', b'val', struct.pack('>II', 0, 0)) +
+                  bin_req(0, b'k', opaque=7) + bin_req(4, b'k') + bin_req(7),
+        'binary-bad-lengths': bytes([0x7f]) +
+                              struct.pack('>BBHBBHIIQ', 0x80, 0, 10, 4, 0, 0, 3, 0, 0),
+        'meta': bytes([0x7f]) + b'ms k 2 T0\r\nhi\r\nmg k v f t\r\nmd k\r\nmn\r\n',
+    }
+    for name, data in seeds.items():
+        write(d, name + '.bin', data)
+
+
 TARGETS = {'control': control, 'kernel': kernel, 'vfio-user': vfio_user,
-           'transfer': transfer, 'handover': handover}
+           'transfer': transfer, 'handover': handover, 'kvregion': kvregion,
+           'kvprotocol': kvprotocol}
 
 if __name__ == '__main__':
     target = sys.argv[1]
