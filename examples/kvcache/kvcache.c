@@ -42,7 +42,7 @@
  * client leaves, and new clients wait in the listen backlog rather than
  * being refused.
  */
-#define _GNU_SOURCE	/* accept4 */
+#define _GNU_SOURCE	/* accept4, fallocate */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -76,6 +76,8 @@
 #define KV_READ_CHUNK	65536
 #define KV_LINGER_MAX	(1024 * 1024)
 #define KV_EVENTS	64
+#define KV_CONVERT_STEP	256	/* v1 items converted between two polls */
+#define KV_DRAIN_STEP	(4u << 20)	/* v1 memory given back between two */
 
 /**
  * struct kv_client - one client connection
@@ -124,9 +126,21 @@ struct kv_server {
 	const char *control_path;
 	bool told_damage;
 	bool stop;
+	/* Clients are served once this version has taken over: until then
+	 * the previous one may come back and execute their input itself. */
+	bool serving;
 	/* What the previous version left that this one no longer needs: let
 	 * go of only once taken over, since until then it may come back. */
 	struct baton_region *spent[2];
+	/* v2: the v1 item region being converted, lazily, once taken over;
+	 * @fresh: the v2 region was made for it (counters carry over). */
+	struct baton_region *source;
+	bool fresh;
+	/* The converted v1 region, its memory given back a step at a time
+	 * (freeing it at once stalls the loop for ~0.5 ms per MiB used);
+	 * @drain_off: how far. */
+	struct baton_region *drain;
+	uint64_t drain_off;
 	char why[160];			/* why this version cannot start */
 };
 
@@ -399,7 +413,8 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
  * @token: the token the previous version preserved it under, 0 for a new
  *         connection (it gets one: every connection is preserved)
  *
- * Pending input is executed and pending answers sent right away.
+ * Pending input is executed and pending answers sent right away, or, before
+ * this version has taken over, once it has.
  *
  * Return: 0; -EINVAL when @fd is not a stream socket or @state is beyond
  * the protocol's bounds; -ENOMEM; another -errno; an error of
@@ -446,7 +461,8 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 	srv->clients = cl;
 	srv->proto.curr_conns++;
 	srv->proto.total_conns++;
-	client_serve(srv, cl, 0);
+	if (srv->serving)
+		client_serve(srv, cl, 0);
 	return 0;
 
 err_conn:
@@ -494,12 +510,16 @@ static void accept_clients(struct kv_server *srv)
 	}
 }
 
+static void kv_end_conversion(struct kv_server *srv);
+
 static void server_run(struct kv_server *srv)
 {
 	struct epoll_event ev[KV_EVENTS];
 
 	while (!srv->stop) {
-		int n = epoll_wait(srv->epfd, ev, KV_EVENTS, -1);
+		/* Converting: poll, and convert a step between events. */
+		int n = epoll_wait(srv->epfd, ev, KV_EVENTS,
+				   srv->source || srv->drain ? 0 : -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -522,6 +542,13 @@ static void server_run(struct kv_server *srv)
 			else
 				client_serve(srv, ev[i].data.ptr, ev[i].events);
 		}
+#if KVCACHE_VERSION >= 2
+		/* A bounded step (a few hundred microseconds), so that no
+		 * client waits for more than that behind it. */
+		if (srv->source)
+			kv_store_migrate_step(&srv->store, KV_CONVERT_STEP, now());
+#endif
+		kv_end_conversion(srv);
 	}
 }
 
@@ -719,9 +746,17 @@ static void kv_adopt_connections(struct kv_server *srv)
 }
 
 /*
- * The item region: the one this version wrote before, or a v1 one to
- * convert (v2), or a new one.  It is preserved, so the next version maps
+ * The item region: the one this version wrote before, or a new one, and in
+ * v2 a v1 region to convert.  It is preserved, so the next version maps
  * the same pages.
+ *
+ * The conversion is lazy (store.h): here, before this version takes over,
+ * only what can refuse it - the v1 region's header and page table, and a
+ * v2 region that holds every v1 item for sure, never smaller than the
+ * configured memory or the v1 region - so that a version that cannot
+ * convert says so while the previous one can still come back, and the
+ * blackout does not grow with the items.  The items come over once this
+ * version has taken over (kv_start_conversion()).
  */
 static int kv_adopt_items(struct kv_server *srv, size_t size)
 {
@@ -729,39 +764,104 @@ static int kv_adopt_items(struct kv_server *srv, size_t size)
 	struct baton_region *r = baton_host_find_region(srv->host, label);
 	int ret;
 
+#if KVCACHE_VERSION >= 2
+	struct baton_region *old = baton_host_find_region(srv->host, KV_ITEMS_V1);
+	struct kv_err err = { "" };
+	size_t need = 0;
+
+	/* Converted already, its memory being given back: it goes. */
+	if (old && !memcmp(baton_region_base(old), KV_MAGIC_SPENT,
+			   sizeof(KV_MAGIC_SPENT))) {
+		srv->spent[0] = old;
+		old = NULL;
+	}
+	if (old) {
+		need = kv_region_v2_size_for_v1(baton_region_base(old),
+						baton_region_size(old), size,
+						&err);
+		if (!need) {
+			snprintf(srv->why, sizeof(srv->why),
+				 "converting the v1 items: %s", err.msg);
+			return -EBADMSG;
+		}
+		srv->source = old;
+	}
+	if (!r && old) {
+		ret = baton_host_region(srv->host, label, need, &r);
+		if (ret) {
+			snprintf(srv->why, sizeof(srv->why), "converting the v1 "
+				 "items: a region of %zu MiB: %s", need >> 20,
+				 baton_strerror(ret));
+			return ret;
+		}
+		srv->fresh = true;
+		return kv_server_adopt_region(srv, baton_region_base(r), need,
+					      false);
+	}
+#endif
 	if (r)
 		return kv_server_adopt_region(srv, baton_region_base(r),
 					      baton_region_size(r), true);
-#if KVCACHE_VERSION >= 2
-	struct baton_region *old = baton_host_find_region(srv->host, KV_ITEMS_V1);
-
-	if (old) {
-		struct kv_err err = { "" };
-		size_t needed = 0;
-
-		ret = kv_region_convert_v1_to_v2(baton_region_base(old),
-						 baton_region_size(old), NULL, 0,
-						 &needed, &err);
-		if (!ret)
-			ret = baton_host_region(srv->host, label, needed, &r);
-		if (!ret)
-			ret = kv_region_convert_v1_to_v2(baton_region_base(old),
-							 baton_region_size(old),
-							 baton_region_base(r),
-							 needed, &needed, &err);
-		if (ret) {
-			snprintf(srv->why, sizeof(srv->why), "converting the v1 items: %s",
-				 err.msg[0] ? err.msg : baton_strerror(ret));
-			return ret;
-		}
-		srv->spent[0] = old;
-		return kv_server_adopt_region(srv, baton_region_base(r), needed, true);
-	}
-#endif
 	ret = baton_host_region(srv->host, label, size, &r);
 	if (ret)
 		return ret;
 	return kv_server_adopt_region(srv, baton_region_base(r), size, false);
+}
+
+/*
+ * The conversion is over (or there is none): say what was lost if anything
+ * was, mark the v1 region spent (an update from here on lets it go rather
+ * than convert it again) and give its memory back, a step at a time.
+ * Called after every step of the loop.
+ */
+static void kv_end_conversion(struct kv_server *srv)
+{
+#if KVCACHE_VERSION >= 2
+	const struct kv_store *st = &srv->store;
+
+	if (srv->drain) {
+		size_t size = baton_region_size(srv->drain);
+		size_t len = size - srv->drain_off < KV_DRAIN_STEP ?
+			     size - srv->drain_off : KV_DRAIN_STEP;
+
+		/* The first page keeps the spent magic to the end. */
+		if (len && !fallocate(baton_region_fd(srv->drain),
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      srv->drain_off, len)) {
+			srv->drain_off += len;
+			return;
+		}
+		baton_region_release(srv->drain);
+		srv->drain = NULL;
+	}
+	if (!srv->source || kv_store_migrating(st))
+		return;
+	if (st->src_err.msg[0] || st->src_twins || st->src_dropped)
+		fprintf(stderr, KV_NAME ": converting the v1 items: %" PRIu64
+			" dropped, %" PRIu64 " keys twice in the v1 region%s%s\n",
+			st->src_dropped, st->src_twins,
+			st->src_err.msg[0] ? ": " : "", st->src_err.msg);
+	memcpy(baton_region_base(srv->source), KV_MAGIC_SPENT,
+	       sizeof(KV_MAGIC_SPENT));
+	srv->drain = srv->source;
+	srv->drain_off = 4096;
+	srv->source = NULL;
+#else
+	(void)srv;
+#endif
+}
+
+/* Taken over: the v1 items may come over now, written out of their region. */
+static void kv_start_conversion(struct kv_server *srv)
+{
+#if KVCACHE_VERSION >= 2
+	if (srv->source &&
+	    kv_store_adopt_v1(&srv->store, baton_region_base(srv->source),
+			      baton_region_size(srv->source), srv->fresh))
+		fprintf(stderr, KV_NAME ": converting the v1 items: %s\n",
+			srv->store.src_err.msg);
+#endif
+	kv_end_conversion(srv);
 }
 
 static int listen_on(uint16_t port)
@@ -950,6 +1050,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (srv.spent[i])
 			baton_region_release(srv.spent[i]);
+	kv_start_conversion(&srv);
+	/* The preserved connections' input, held until now. */
+	srv.serving = true;
+	for (struct kv_client *cl = srv.clients, *next; cl; cl = next) {
+		next = cl->next;
+		client_serve(&srv, cl, 0);
+	}
 	server_run(&srv);
 	status = srv.stop ? 0 : 1;
 out:

@@ -550,12 +550,27 @@ static int unlink_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
 	return 0;
 }
 
-/* find(), where an expired item is removed and not found. */
+#if KVCACHE_VERSION >= 2
+static void pull(struct kv_store *st, const char *key, size_t nkey,
+		 uint32_t hash, uint64_t now);
+#endif
+
+/*
+ * find(), where an expired item is removed and not found.  Every operation
+ * on a key comes here first: during a conversion, the key's v1 item is
+ * taken over first, so that the v1 region is never seen behind this one.
+ */
 static int find_live(struct kv_store *st, const char *key, size_t nkey,
 		     uint32_t hash, uint64_t now, KV_ITEM **out,
 		     uint64_t *out_off)
 {
-	int ret = find(st, key, nkey, hash, out, out_off);
+	int ret;
+
+#if KVCACHE_VERSION >= 2
+	if (st->src)
+		pull(st, key, nkey, hash, now);
+#endif
+	ret = find(st, key, nkey, hash, out, out_off);
 
 	if (ret != KV_OK || !(*out)->exptime || (*out)->exptime > now)
 		return ret;
@@ -713,6 +728,9 @@ static void handle_init(struct kv_store *st, void *base)
 	st->base = base;
 	st->broken = false;
 	st->err.msg[0] = '\0';
+	st->src = NULL;
+	st->src_twins = st->src_dropped = 0;
+	st->src_err.msg[0] = '\0';
 }
 
 static int store_format(struct kv_store *st, void *base, size_t size)
@@ -1007,6 +1025,11 @@ static int store_arith(struct kv_store *st, const char *key, size_t nkey,
 static void store_stats(const struct kv_store *st, struct kv_stats *out)
 {
 	*out = region(st)->stats;
+	/* The items still in the v1 region are the cache's too. */
+	if (st->src) {
+		out->curr_items += ((const struct kv_region *)st->src)->stats.curr_items;
+		out->bytes += ((const struct kv_region *)st->src)->stats.bytes;
+	}
 }
 
 static int store_touch(struct kv_store *st, const char *key, size_t nkey,
@@ -1033,6 +1056,8 @@ static int store_flush(struct kv_store *st)
 
 	if (st->broken)
 		return -EBADMSG;
+	/* The v1 items not yet taken over go too: the conversion is over. */
+	st->src = NULL;
 	for (uint32_t c = 0; c < r->n_classes; c++) {
 		/* Bounded: each step frees an item, or finds damage. */
 		while (r->classes[c].lru_tail) {
@@ -1211,5 +1236,249 @@ int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
 	if (ret)
 		*err = cv.dst.err;
 	return ret;
+}
+/* ---- v1 -> v2, lazily ---- */
+
+size_t kv_region_v2_size_for_v1(const void *old_base, size_t old_size,
+				size_t want, struct kv_err *err)
+{
+	const struct kv_region *old = old_base;
+	struct kv_geometry g;
+	uint64_t pages = 0;
+	size_t size;
+
+	err->msg[0] = '\0';
+	if (region_validate(old_base, old_size, 1, sizeof(struct kv_item_v1),
+			    err))
+		return 0;
+	/*
+	 * A v2 header is 8 bytes longer, which takes an item at most one
+	 * class up (classes grow by more than 8 bytes, and the largest holds
+	 * any item): the items of v1 class c need at most the pages of class
+	 * c + 1's size.  O(classes), without looking at a single item.
+	 */
+	for (uint32_t c = 0; c < old->n_classes; c++) {
+		uint32_t up = c + 1 < old->n_classes ? c + 1 : c;
+		uint64_t per_page = chunks_per_page(&old->classes[up]);
+
+		pages += (old->classes[c].items + per_page - 1) / per_page;
+	}
+	size = want > old->region_size ? want : old->region_size;
+	while (geometry(size, &g) || g.n_pages < pages)
+		size += KV_PAGE_SIZE;
+	return size;
+}
+
+/* The v1 item at @off of the source region, validated; NULL if damaged. */
+static struct kv_item_v1 *src_item(struct kv_store *st, uint64_t off)
+{
+	return (struct kv_item_v1 *)chunk_at(st->src, off, KV_CHUNK_ITEM,
+					     sizeof(struct kv_item_v1),
+					     &st->src_err);
+}
+
+/* Damage in the v1 region: the items not yet taken over are dropped. */
+static int src_fail(struct kv_store *st)
+{
+	st->src_dropped += ((struct kv_region *)st->src)->stats.curr_items;
+	st->src = NULL;
+	return -EBADMSG;
+}
+
+static uint64_t *src_bucket(struct kv_store *st, uint32_t hash)
+{
+	struct kv_region *r = st->src;
+
+	return (uint64_t *)((uint8_t *)st->src + r->buckets_off) +
+	       (hash & (r->n_buckets - 1));
+}
+
+/*
+ * Take the v1 item at @off out of the v1 region, as unlink_item() does
+ * for a native item, leaving the region valid for the next version that
+ * adopts it (an update during the conversion).
+ */
+static int src_unlink(struct kv_store *st, struct kv_item_v1 *it, uint64_t off)
+{
+	struct kv_region *r = st->src;
+	struct kv_class *k = &r->classes[it->slab_class];
+	uint64_t *slot = src_bucket(st, it->hash), steps = 0;
+	struct kv_item_v1 *prev = NULL, *next = NULL;
+
+	while (*slot != off) {
+		struct kv_item_v1 *p;
+
+		if (!*slot || ++steps > r->stats.curr_items) {
+			kv_errf(&st->src_err, "v1 item at %#" PRIx64 " is not "
+				"in its hash chain", off);
+			return src_fail(st);
+		}
+		p = src_item(st, *slot);
+		if (!p)
+			return src_fail(st);
+		slot = &p->h_next;
+	}
+	if ((it->lru_prev && !(prev = src_item(st, it->lru_prev))) ||
+	    (it->lru_next && !(next = src_item(st, it->lru_next))))
+		return src_fail(st);
+	if ((prev ? prev->lru_next : k->lru_head) != off ||
+	    (next ? next->lru_prev : k->lru_tail) != off) {
+		kv_errf(&st->src_err, "LRU neighbours of v1 item %#" PRIx64
+			" do not point back at it", off);
+		return src_fail(st);
+	}
+	*(prev ? &prev->lru_next : &k->lru_head) = it->lru_next;
+	*(next ? &next->lru_prev : &k->lru_tail) = it->lru_prev;
+	*slot = it->h_next;
+	k->items--;
+	r->stats.curr_items--;
+	r->stats.bytes -= sizeof(*it) + it->nkey + (uint64_t)it->nbytes;
+	it->state = KV_CHUNK_FREE;
+	it->lru_prev = it->lru_next = 0;
+	it->h_next = k->free_head;
+	k->free_head = off;
+	k->free_count++;
+	return 0;
+}
+
+/*
+ * Take one v1 item over: into this store unless it has expired or its key
+ * is here already (an earlier copy won), then out of the v1 region.  The
+ * key and value stay where they are until then: unlinking writes only the
+ * header.
+ */
+static int src_move(struct kv_store *st, struct kv_item_v1 *it, uint64_t off,
+		    uint64_t now)
+{
+	const char *key = (const char *)(it + 1);
+	uint32_t hash = key_hash(key, it->nkey);
+	uint64_t to, dup_off;
+	KV_ITEM *dup;
+	int ret;
+
+	if (it->exptime && it->exptime <= now) {
+		region(st)->stats.reclaimed++;
+	} else if (find(st, key, it->nkey, hash, &dup, &dup_off) == KV_OK) {
+		st->src_twins++;
+	} else {
+		ret = alloc(st, it->nkey + (uint64_t)it->nbytes, now, &to);
+		if (!ret)
+			ret = fill_item(st, to, key, it->nkey, hash, it->flags,
+					it->exptime, key + it->nkey, it->nbytes,
+					it->cas, 0);
+		if (ret == -EBADMSG)
+			return ret;
+		/* -ENOMEM: nothing of its class to evict; it is dropped. */
+		if (ret)
+			st->src_dropped++;
+	}
+	return src_unlink(st, it, off);
+}
+
+/* Every copy of @key in the v1 region: the first comes over, the rest go. */
+static void pull(struct kv_store *st, const char *key, size_t nkey,
+		 uint32_t hash, uint64_t now)
+{
+	while (st->src) {
+		uint64_t off = *src_bucket(st, hash), steps = 0;
+		struct kv_item_v1 *it = NULL;
+
+		while (off) {
+			it = src_item(st, off);
+			if (!it || ++steps > ((struct kv_region *)st->src)->stats.curr_items) {
+				if (it)
+					kv_errf(&st->src_err, "v1 hash chain "
+						"longer than its items at %#"
+						PRIx64, off);
+				src_fail(st);
+				return;
+			}
+			if (it->hash == hash && it->nkey == nkey &&
+			    !memcmp(it + 1, key, nkey))
+				break;
+			off = it->h_next;
+		}
+		if (!off || src_move(st, it, off, now))
+			return;
+	}
+}
+
+int kv_store_adopt_v1(struct kv_store *st, void *old_base, size_t old_size,
+		      bool fresh)
+{
+	const struct kv_region *old = old_base;
+	struct kv_region *r = region(st);
+	uint64_t limit = r->stats.limit_maxbytes;
+	int ret;
+
+	st->src = NULL;
+	st->src_twins = st->src_dropped = 0;
+	ret = region_validate(old_base, old_size, 1, sizeof(struct kv_item_v1),
+			      &st->src_err);
+	if (ret)
+		return ret;
+	if (fresh) {
+		/* The counters and the cas sequence carry over; taking the
+		 * items over counts these again. */
+		r->stats = old->stats;
+		r->stats.limit_maxbytes = limit;
+		r->stats.curr_items = 0;
+		r->stats.bytes = 0;
+		r->next_cas = old->next_cas;
+	}
+	if (old->stats.curr_items)
+		st->src = old_base;
+	return 0;
+}
+
+int kv_store_migrate_step(struct kv_store *st, unsigned int max, uint64_t now)
+{
+	for (unsigned int n = 0; st->src && n < max; n++) {
+		struct kv_region *old = st->src;
+		struct kv_item_v1 *it;
+		uint64_t tail;
+		uint32_t c = 0;
+
+		while (c < old->n_classes && !old->classes[c].lru_tail)
+			c++;
+		if (c == old->n_classes) {
+			if (old->stats.curr_items) {
+				kv_errf(&st->src_err, "v1 region counts %" PRIu64
+					" items its classes do not hold",
+					old->stats.curr_items);
+				return src_fail(st);
+			}
+			st->src = NULL;
+			break;
+		}
+		it = src_item(st, old->classes[c].lru_tail);
+		if (!it)
+			return src_fail(st);
+		/*
+		 * Taken by its key, as a client's request would take it: of a
+		 * key the v1 region holds twice, the same copy wins either
+		 * way (the first in its hash chain, the last stored).  Each
+		 * step removes the tail, or the region is damaged.
+		 */
+		tail = old->classes[c].lru_tail;
+		if (it->hash != key_hash((const char *)(it + 1), it->nkey)) {
+			/* No request can find it: dropped, the rest go on. */
+			kv_errf(&st->src_err, "v1 item at %#" PRIx64 " is not "
+				"stored under its key's hash", tail);
+			st->src_dropped++;
+			if (src_unlink(st, it, tail))
+				return -EBADMSG;
+			continue;
+		}
+		pull(st, (const char *)(it + 1), it->nkey, it->hash, now);
+		if (st->src && old->classes[c].lru_tail == tail) {
+			kv_errf(&st->src_err, "v1 item at %#" PRIx64 " is not "
+				"found by its key", tail);
+			return src_fail(st);
+		}
+	}
+	if (!st->src)
+		return st->src_err.msg[0] ? -EBADMSG : 0;
+	return 1;
 }
 #endif

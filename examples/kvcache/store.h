@@ -171,6 +171,9 @@ enum kv_status {
  * laid out around it; any change is a new KV_LAYOUT.
  */
 #define KV_MAGIC	"KVCACHE"	/* 8 bytes with its NUL */
+/* A v1 region a v2 store has converted, whose memory is being given back:
+ * its items are gone or in the v2 region, and it is not to be adopted. */
+#define KV_MAGIC_SPENT	"KVSPENT"
 #define KV_LAYOUT	1
 #define KV_MAX_CLASSES	48
 #define KV_PAGE_FREE	0xff	/* page table: no class has the page yet */
@@ -253,8 +256,14 @@ struct kv_store_ops;
  * @err:    the last refusal or damage found
  * @last_cas: the cas the last successful put, arith or touch gave its item
  *          (the binary and meta protocols answer with it)
+ * @src:    v2: a v1 region whose items this store is taking over, lazily
+ *          (kv_store_adopt_v1()); NULL once they are all here
+ * @src_twins:   v1 items dropped because their key had come over already
+ * @src_dropped: v1 items lost to damage found in the v1 region
+ * @src_err:     the last damage found in the v1 region
  *
- * Nothing here is preserved: it is rebuilt by kv_store_attach().
+ * Nothing here is preserved: it is rebuilt by kv_store_attach() (and
+ * kv_store_adopt_v1() for a conversion under way).
  */
 struct kv_store {
 	const struct kv_store_ops *ops;
@@ -262,6 +271,10 @@ struct kv_store {
 	bool broken;
 	struct kv_err err;
 	uint64_t last_cas;
+	void *src;
+	uint64_t src_twins;
+	uint64_t src_dropped;
+	struct kv_err src_err;
 };
 
 /*
@@ -525,6 +538,83 @@ static inline void kv_store_reset_stats(struct kv_store *st)
 int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
 			       void *new_base, size_t new_size,
 			       size_t *needed, struct kv_err *err);
+
+/*
+ * The live conversion, lazily: the v2 store serves from its own region at
+ * once and takes the v1 items over as they are asked for, and in steps
+ * while the program has nothing else to do, so that neither the update's
+ * blackout nor any client waits for the whole region to be converted.
+ *
+ *  1. kv_region_v2_size_for_v1(): before the new version takes over, the
+ *     v1 region's header and page table are validated (O(pages)) and the
+ *     size of a v2 region that holds every v1 item for sure is known
+ *     (O(size classes)): a version that cannot convert says so while the
+ *     old one can still come back.
+ *  2. kv_store_adopt_v1() on the new v2 store, once this version has taken
+ *     over: the v1 region is written to from then on (each item taken is
+ *     unlinked from it), so never before, while a rollback may need it.
+ *  3. Every operation on a key first takes that key's v1 item, if any, so
+ *     that a client never sees the v1 region behind the v2 one; and
+ *     kv_store_migrate_step() takes the least recently used ones, class by
+ *     class, a bounded number at a time.  Their LRU order is kept.
+ *  4. When kv_store_migrating() turns false, the v1 region can go.
+ *
+ * An update during the conversion (v2 to v2) hands both regions over; the
+ * next version attaches to its v2 region and adopts the v1 one again.
+ *
+ * Damage in the v1 region's lists ends the conversion: the v1 items not
+ * yet taken are dropped (counted in @src_dropped, said in @src_err), the
+ * v2 store goes on.  An item whose key does not match the hash it is
+ * stored under (no request could find it) is dropped alone.  A key the v1 region holds twice (damage no list check sees):
+ * the copy first in its hash chain, the last stored, wins whether a client
+ * or a step takes it; the others are dropped (@src_twins).
+ */
+
+/**
+ * kv_region_v2_size_for_v1() - the v2 region a v1 region converts into
+ * @old_base: the v1 region
+ * @old_size: bytes mapped at @old_base
+ * @want:     the size the program is configured with
+ * @err:      why the v1 region was refused
+ *
+ * Return: the size, in bytes: the largest of @want, the v1 region's own
+ * size (the configured memory never shrinks) and what holds every v1 item
+ * even if each moves up a size class with its longer header; 0 when the
+ * v1 region is refused (@err says why).
+ */
+size_t kv_region_v2_size_for_v1(const void *old_base, size_t old_size,
+				size_t want, struct kv_err *err);
+
+/**
+ * kv_store_adopt_v1() - start taking a v1 region's items over
+ * @st:       an attached or freshly formatted v2 store
+ * @old_base: the v1 region, mapped shared and writable
+ * @old_size: bytes mapped at @old_base
+ * @fresh:    @st was just formatted for this conversion: its counters and
+ *            cas sequence start from the v1 region's
+ *
+ * Return: 0; -EPROTO or -EBADMSG when the v1 region is refused
+ * (@st->src_err says why).
+ */
+int kv_store_adopt_v1(struct kv_store *st, void *old_base, size_t old_size,
+		      bool fresh);
+
+/**
+ * kv_store_migrate_step() - take up to @max more v1 items over
+ * @st:  the store
+ * @max: how many at most
+ * @now: the time (expired items are dropped)
+ *
+ * Return: 1 while v1 items remain, 0 once all are here, -EBADMSG when
+ * damage ended the conversion (the rest are dropped).
+ */
+int kv_store_migrate_step(struct kv_store *st, unsigned int max, uint64_t now);
+
+/* Whether a v1 region's items are still being taken over. */
+static inline bool kv_store_migrating(const struct kv_store *st)
+{
+	return st->src != NULL;
+}
 #endif
 
 #endif /* KVCACHE_STORE_H */

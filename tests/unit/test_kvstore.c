@@ -928,6 +928,160 @@ static void test_convert_refuses_twins(void **state)
 	free(old);
 }
 
+/* A v2 store on a region made for @old (a v1 region of REGION bytes). */
+static void *lazy_v2(struct kv_store *v2, void *old)
+{
+	struct kv_err err;
+	size_t size = kv_region_v2_size_for_v1(old, REGION, 0, &err);
+	void *dst;
+
+	/* Never smaller than the v1 region: the configured memory stays. */
+	assert_true(size >= REGION);
+	dst = region_alloc(size);
+	assert_int_equal(kv_store_format(v2, &kv_store_v2_ops, dst, size), 0);
+	assert_int_equal(kv_store_adopt_v1(v2, old, REGION, true), 0);
+	return dst;
+}
+
+/*
+ * The live conversion, lazily: every item comes over, with its value,
+ * flags, exptime and cas, as it is asked for or in steps; what a client
+ * changed in v2 is never undone by its v1 copy; the v1 region ends valid
+ * and empty, and the counters carry over.
+ */
+static void test_lazy_convert(void **state)
+{
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION), *dst;
+	struct kv_stats s1, s2;
+	struct kv_item_ref it;
+	struct kv_err err;
+	uint64_t cas5;
+	char key[32];
+	int ret, steps = 0;
+
+	(void)state;
+	fill(&v1, 400);
+	assert_int_equal(kv_store_put(&v1, KV_SET, "soon", 4, 0, NOW + 5, "x",
+				      1, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_get(&v1, "key5", 4, NOW, &it), KV_OK);
+	cas5 = it.cas;
+	kv_store_stats(&v1, &s1);
+	assert_int_equal(kv_region_v2_size_for_v1(old, REGION, 2 * REGION,
+						  &err), 2 * REGION);
+
+	dst = lazy_v2(&v2, old);
+	assert_true(kv_store_migrating(&v2));
+	kv_store_stats(&v2, &s2);
+	assert_int_equal(s2.curr_items, 401);
+	assert_int_equal(s2.get_hits, s1.get_hits);
+	assert_int_equal(s2.limit_maxbytes, hdr(&v2)->n_pages * KV_PAGE_SIZE);
+	assert_true(s2.limit_maxbytes >= s1.limit_maxbytes);
+
+	/* Asked for: it comes over, cas and all. */
+	assert_int_equal(kv_store_get(&v2, "key5", 4, NOW, &it), KV_OK);
+	assert_int_equal(it.cas, cas5);
+	/* Changed or deleted in v2: the v1 copy never comes back. */
+	assert_int_equal(put(&v2, KV_SET, "key6", "new", 0), KV_OK);
+	assert_int_equal(kv_store_delete(&v2, "key7", 4, NOW), KV_OK);
+	assert_int_equal(put(&v2, KV_ADD, "key8", "no", 0), KV_NOT_STORED);
+	assert_int_equal(kv_store_delete(&v2, "key7", 4, NOW), KV_NOT_FOUND);
+
+	while ((ret = kv_store_migrate_step(&v2, 16, NOW + 10)) == 1)
+		steps++;
+	assert_int_equal(ret, 0);
+	assert_true(steps >= 400 / 16 - 1);
+	assert_false(kv_store_migrating(&v2));
+	assert_value(&v2, "key6", "new");
+	assert_absent(&v2, "key7");
+	assert_absent(&v2, "soon");	/* expired on the way */
+	for (int i = 0; i < 400; i++) {
+		if (i == 6 || i == 7)
+			continue;
+		snprintf(key, sizeof(key), "key%d", i);
+		assert_int_equal(kv_store_get(&v2, key, strlen(key), NOW, &it),
+				 KV_OK);
+		assert_int_equal(it.flags, i);
+	}
+	assert_int_equal(kv_store_check(&v2), 0);
+	kv_store_stats(&v2, &s2);
+	assert_int_equal(s2.curr_items, 399);
+	assert_int_equal(v2.src_twins + v2.src_dropped, 0);
+
+	/* The v1 region, every item taken, is a valid empty one. */
+	assert_int_equal(kv_store_attach(&v1, &kv_store_v1_ops, old, REGION), 0);
+	assert_int_equal(kv_store_check(&v1), 0);
+	kv_store_stats(&v1, &s1);
+	assert_int_equal(s1.curr_items, 0);
+	free(dst);
+	free(old);
+}
+
+/* Rename the key of @st's item at @off to @to (same length), in place. */
+static void rename_key(struct kv_store *st, uint64_t off, const char *to)
+{
+	memcpy(item_at(st, off) + 1, to, strlen(to));
+}
+
+/*
+ * A damaged v1 region: a key twice, an item under another key's hash, a
+ * broken LRU link.  What no request could find is dropped, a twin yields
+ * to the copy stored last, list damage ends the conversion; the v2 store
+ * serves on, whole, and never crashes.
+ */
+static void test_lazy_convert_damage(void **state)
+{
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION), *dst;
+	struct kv_item_ref it;
+	uint64_t off;
+	int ret;
+
+	(void)state;
+	fill(&v1, 50);
+	/* A true twin: both copies under tw's hash, in one chain. */
+	assert_int_equal(put(&v1, KV_SET, "tw", "first", 0), KV_OK);
+	off = item_offset(&v1, "tw");
+	rename_key(&v1, off, "tX");
+	assert_int_equal(put(&v1, KV_SET, "tw", "second", 0), KV_OK);
+	rename_key(&v1, off, "tw");
+	/* An item under another key's hash. */
+	assert_int_equal(put(&v1, KV_SET, "hm", "lost", 0), KV_OK);
+	rename_key(&v1, item_offset(&v1, "hm"), "hX");
+
+	dst = lazy_v2(&v2, old);
+	assert_int_equal(kv_store_get(&v2, "tw", 2, NOW, &it), KV_OK);
+	assert_memory_equal(it.data, "second", 6);
+	assert_int_equal(v2.src_twins, 1);
+	while ((ret = kv_store_migrate_step(&v2, 1000, NOW)) == 1)
+		;
+	assert_int_equal(ret, -EBADMSG);
+	assert_non_null(strstr(v2.src_err.msg, "not stored under its key"));
+	assert_int_equal(v2.src_dropped, 1);
+	assert_filled(&v2, 50);
+	assert_absent(&v2, "hX");
+	assert_int_equal(kv_store_check(&v2), 0);
+	free(dst);
+	free(old);
+
+	/* A broken LRU link: the conversion ends, the rest dropped. */
+	old = region_new(&v1, &kv_store_v1_ops, REGION);
+	fill(&v1, 50);
+	item_at(&v1, item_offset(&v1, "key20"))->lru_prev = 8;
+	dst = lazy_v2(&v2, old);
+	while ((ret = kv_store_migrate_step(&v2, 7, NOW)) == 1)
+		;
+	assert_int_equal(ret, -EBADMSG);
+	assert_false(kv_store_migrating(&v2));
+	assert_true(v2.src_dropped > 0);
+	assert_true(v2.src_err.msg[0] != '\0');
+	assert_int_equal(put(&v2, KV_SET, "after", "ok", 0), KV_OK);
+	assert_value(&v2, "after", "ok");
+	assert_int_equal(kv_store_check(&v2), 0);
+	free(dst);
+	free(old);
+}
+
 #define BOTH(fn)							\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v1_ops),	\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v2_ops)
@@ -1042,6 +1196,8 @@ int main(void)
 		cmocka_unit_test(test_convert_needs_room),
 		cmocka_unit_test(test_convert_refuses),
 		cmocka_unit_test(test_convert_refuses_twins),
+		cmocka_unit_test(test_lazy_convert),
+		cmocka_unit_test(test_lazy_convert_damage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
