@@ -92,6 +92,13 @@ fuzz: fuzz-build
 	@echo "== make fuzz: $(FUZZ_LONG_SECONDS) s per target"; grep '^fuzz: ' $(BUILD_FUZZ)/fuzz.log
 	@grep -qx 'status 0' $(BUILD_FUZZ)/fuzz.log
 
+# Deliberate bugs the tests must catch (scripts/mutants.toml): each is put
+# in a copy of the tree built with ASan and UBSan, and a test named for it
+# must fail.  The work tree is not touched.
+.PHONY: check-mutants
+check-mutants: | deps
+	scripts/mutants
+
 # The kernel path end to end in a QEMU guest running Debian's kernel: save,
 # preflight, kexec, bind by schema (tests/vm/run).  As root it installs
 # what it needs (scripts/deps-vm); a few minutes the first time, ~30 s after.
