@@ -72,8 +72,13 @@
 #define CELL_SIZE 4096
 #define REAP_MS 2000
 
+/*
+ * Sent whole between versions, so its layout is a protocol: the padding
+ * after @type is spelled out, so that no uninitialised byte crosses.
+ */
 struct message {
 	char type;
+	char zero[7];
 	uint64_t freeze_ns;
 	uint64_t deadline_ns;
 };
@@ -509,14 +514,16 @@ static int send_message(int channel, const struct message *m, int fd)
 
 int baton_keeper_handover(struct update *u, int image_fd)
 {
-	const struct message m = { 'I', u->freeze_ns, u->deadline_ns };
+	const struct message m = {
+		.type = 'I', .freeze_ns = u->freeze_ns, .deadline_ns = u->deadline_ns,
+	};
 
 	return send_message(u->keeper->channel, &m, image_fd);
 }
 
 int baton_keeper_new_process(struct update *u, int pidfd)
 {
-	const struct message m = { 'N', 0, 0 };
+	const struct message m = { .type = 'N' };
 
 	return send_message(u->keeper->channel, &m, pidfd);
 }
@@ -549,7 +556,7 @@ static void reap(pid_t pid)
 void baton_keeper_release(struct update *u, bool went_on)
 {
 	struct baton_keeper *k = u->keeper;
-	const struct message m = { 'A', 0, 0 };
+	const struct message m = { .type = 'A' };
 
 	if (!k)
 		return;
@@ -572,7 +579,7 @@ void baton_keeper_fds(const struct update *u, int *channel, int *cell, pid_t *pi
 
 int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state)
 {
-	struct message m = { 'C', 0, 0 };
+	struct message m = { .type = 'C' };
 	_Atomic uint32_t *cell;
 	bool won;
 
@@ -593,7 +600,7 @@ int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state)
 
 void baton_keeper_done(struct baton_handover *hv)
 {
-	const struct message m = { 'D', 0, 0 };
+	const struct message m = { .type = 'D' };
 
 	if (hv->keeper_fd >= 0) {
 		send_message(hv->keeper_fd, &m, -1);
