@@ -48,11 +48,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -73,6 +75,7 @@
 #define KV_NAME "kvcache-v" KV_STR(KVCACHE_VERSION)
 
 #define KV_MAX_CLIENTS	1024
+#define KV_MAX_THREADS	64
 #define KV_READ_CHUNK	65536
 #define KV_LINGER_MAX	(1024 * 1024)
 #define KV_EVENTS	64
@@ -88,9 +91,12 @@
  * @lingering: answered and shut down for writing; what the client still
  *          sends is read and dropped until it closes
  * @dropped: bytes dropped while lingering
+ * @epfd:   the event loop of the thread that serves it (one only, so that
+ *          its buffers need no lock)
  */
 struct kv_client {
 	int fd;
+	int epfd;		/* the epoll of the thread that serves it */
 	uint64_t token;
 	struct kv_conn conn;
 	uint32_t events;
@@ -142,7 +148,64 @@ struct kv_server {
 	struct baton_region *drain;
 	uint64_t drain_off;
 	char why[160];			/* why this version cannot start */
+	struct kv_threads *threads;	/* -t N > 1: the workers */
 };
+
+/**
+ * DOC: worker threads (-t N)
+ *
+ * With one thread (the default) the main loop does everything.  With N > 1,
+ * N workers serve the clients, each its own epoll loop over its share of
+ * them (given round robin as they arrive, or as an update hands them over),
+ * and the main thread accepts, runs the control socket and converts.  Each
+ * client is served by one thread only, so its buffers need no lock; the
+ * store, the shared protocol state and the list of clients are behind
+ * @lock, held only while commands execute - reads and writes run in
+ * parallel.  Only the main thread calls the Baton host: a worker that
+ * closes a client hands its fd and token to the main thread (@dead), which
+ * unpreserves and closes them.
+ *
+ * For an update the workers are parked (kv_park()): the program's prepare
+ * hook runs on the main thread, parks every worker between two batches of
+ * events, and only then saves the connections; FREEZE and HANDOVER follow
+ * with the workers still parked, and whatever happens next - the exec, the
+ * exit after a socket-mode handover, or the update given up - no worker
+ * touches anything meanwhile.  The main loop unparks them when the update
+ * call returns.  The new version gives the connections out to its own
+ * workers again, whatever their number.
+ */
+struct kv_worker {
+	struct kv_server *srv;
+	pthread_t thread;
+	int epfd;
+	int evfd;		/* wakes the worker: park, stop */
+	bool started;
+};
+
+struct kv_threads {
+	unsigned int n;
+	unsigned int next;		/* the worker the next client goes to */
+	struct kv_worker w[KV_MAX_THREADS];
+	pthread_mutex_t lock;		/* the store, the protocol, the list */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;
+	bool park, stop;
+	unsigned int parked;
+	int evfd;			/* wakes the main thread: @dead */
+	struct kv_client *dead;		/* closed by workers, for the main */
+};
+
+static void kv_lock(struct kv_server *srv)
+{
+	if (srv->threads)
+		pthread_mutex_lock(&srv->threads->lock);
+}
+
+static void kv_unlock(struct kv_server *srv)
+{
+	if (srv->threads)
+		pthread_mutex_unlock(&srv->threads->lock);
+}
 
 static uint64_t now(void)
 {
@@ -268,20 +331,53 @@ err:
 	return ret;
 }
 
+/* The main thread: unpreserve and close what workers closed. */
+static void clients_bury(struct kv_server *srv)
+{
+	struct kv_client *cl, *next;
+	uint64_t v;
+
+	if (!srv->threads)
+		return;
+	(void)!read(srv->threads->evfd, &v, sizeof(v));
+	kv_lock(srv);
+	cl = srv->threads->dead;
+	srv->threads->dead = NULL;
+	kv_unlock(srv);
+	for (; cl; cl = next) {
+		next = cl->next;
+		baton_host_unpreserve_fd(srv->host, cl->token);
+		close(cl->fd);
+		free(cl);
+	}
+	/* A place is free again; the backlog has been waiting for it. */
+	if (!srv->accepting && srv->listen_fd >= 0)
+		listener_poll(srv, true);
+}
+
 static void client_close(struct kv_server *srv, struct kv_client *cl)
 {
-	baton_host_unpreserve_fd(srv->host, cl->token);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
-	close(cl->fd);
+	epoll_ctl(cl->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	kv_conn_release(&cl->conn);
+	kv_lock(srv);
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
 		srv->clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
-	free(cl);
 	srv->proto.curr_conns--;
+	if (srv->threads) {
+		/* The host is the main thread's: it lets go of the fd. */
+		cl->next = srv->threads->dead;
+		srv->threads->dead = cl;
+		kv_unlock(srv);
+		(void)!write(srv->threads->evfd, &(uint64_t){ 1 }, 8);
+		return;
+	}
+	baton_host_unpreserve_fd(srv->host, cl->token);
+	close(cl->fd);
+	free(cl);
 	/* A place is free again; the backlog has been waiting for it. */
 	if (!srv->accepting && srv->listen_fd >= 0)
 		listener_poll(srv, true);
@@ -370,17 +466,19 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 		ret = client_read(cl);
 	while (!ret) {
 		before = cl->conn.in_len;
+		kv_lock(srv);
 		ret = kv_conn_process(&srv->proto, &cl->conn, now());
+		if (srv->store.broken && !srv->told_damage) {
+			fprintf(stderr, KV_NAME ": item store damaged: %s\n",
+				srv->store.err.msg);
+			srv->told_damage = true;
+		}
+		kv_unlock(srv);
 		if (!ret)
 			ret = client_write(cl);
 		kv_conn_output(&cl->conn, &unsent);
 		if (unsent || cl->conn.in_len == before)
 			break;
-	}
-	if (srv->store.broken && !srv->told_damage) {
-		fprintf(stderr, KV_NAME ": item store damaged: %s\n",
-			srv->store.err.msg);
-		srv->told_damage = true;
 	}
 	kv_conn_output(&cl->conn, &unsent);
 	if (ret || (cl->eof && !unsent) ||
@@ -395,7 +493,7 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 		ev.events = (kv_conn_room(&cl->conn) && !cl->eof ? EPOLLIN : 0) |
 			    (unsent ? EPOLLOUT : 0);
 	if (ev.events != cl->events) {
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, cl->fd, &ev)) {
+		if (epoll_ctl(cl->epfd, EPOLL_CTL_MOD, cl->fd, &ev)) {
 			client_close(srv, cl);
 			return;
 		}
@@ -449,24 +547,34 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 	if (ret)
 		goto err_client;
 	cl->events = EPOLLIN;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd,
-		      &(struct epoll_event){ .events = cl->events,
-					     .data.ptr = cl })) {
-		ret = -errno;
-		goto err_conn;
+	cl->epfd = srv->epfd;
+	if (srv->threads) {
+		struct kv_threads *t = srv->threads;
+
+		cl->epfd = t->w[t->next++ % t->n].epfd;
 	}
+	/* On the list before its thread can see it. */
+	kv_lock(srv);
 	cl->next = srv->clients;
 	if (cl->next)
 		cl->next->prev = cl;
 	srv->clients = cl;
 	srv->proto.curr_conns++;
 	srv->proto.total_conns++;
-	if (srv->serving)
+	kv_unlock(srv);
+	if (epoll_ctl(cl->epfd, EPOLL_CTL_ADD, fd,
+		      &(struct epoll_event){ .events = cl->events,
+					     .data.ptr = cl })) {
+		ret = -errno;
+		client_close(srv, cl);
+		clients_bury(srv);
+		return ret;
+	}
+	/* A worker serves it from its first event on. */
+	if (srv->serving && !srv->threads)
 		client_serve(srv, cl, 0);
 	return 0;
 
-err_conn:
-	kv_conn_release(&cl->conn);
 err_client:
 	baton_host_unpreserve_fd(srv->host, cl->token);
 	free(cl);
@@ -512,6 +620,165 @@ static void accept_clients(struct kv_server *srv)
 
 static void kv_end_conversion(struct kv_server *srv);
 
+/* ---- worker threads ---- */
+
+static void *worker_run(void *arg)
+{
+	struct kv_worker *w = arg;
+	struct kv_threads *t = w->srv->threads;
+	struct epoll_event ev[KV_EVENTS];
+	uint64_t v;
+
+	for (;;) {
+		int n = epoll_wait(w->epfd, ev, KV_EVENTS, -1);
+
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == w)
+				(void)!read(w->evfd, &v, sizeof(v));
+			else
+				client_serve(w->srv, ev[i].data.ptr,
+					     ev[i].events);
+		}
+		/* Between two batches: the only place a worker parks. */
+		pthread_mutex_lock(&t->park_lock);
+		if (t->park) {
+			t->parked++;
+			pthread_cond_broadcast(&t->park_cond);
+			while (t->park && !t->stop)
+				pthread_cond_wait(&t->park_cond, &t->park_lock);
+		}
+		if (t->stop) {
+			pthread_mutex_unlock(&t->park_lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&t->park_lock);
+	}
+}
+
+static void kv_wake_workers(struct kv_threads *t)
+{
+	for (unsigned int i = 0; i < t->n; i++)
+		(void)!write(t->w[i].evfd, &(uint64_t){ 1 }, 8);
+}
+
+/*
+ * Hold every worker between two batches of events, until kv_unpark():
+ * from then on the main thread alone touches the clients.  Idempotent.
+ */
+static void kv_park(struct kv_server *srv)
+{
+	struct kv_threads *t = srv->threads;
+	unsigned int running = 0;
+
+	if (!t)
+		return;
+	for (unsigned int i = 0; i < t->n; i++)
+		running += t->w[i].started;
+	pthread_mutex_lock(&t->park_lock);
+	if (!t->park) {
+		t->park = true;
+		t->parked = 0;
+		kv_wake_workers(t);
+	}
+	while (t->parked < running)
+		pthread_cond_wait(&t->park_cond, &t->park_lock);
+	pthread_mutex_unlock(&t->park_lock);
+	clients_bury(srv);
+}
+
+static void kv_unpark(struct kv_server *srv)
+{
+	struct kv_threads *t = srv->threads;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->park_lock);
+	t->park = false;
+	pthread_cond_broadcast(&t->park_cond);
+	pthread_mutex_unlock(&t->park_lock);
+}
+
+/* The workers' loops and wake-ups, before any client is adopted. */
+static int kv_threads_init(struct kv_server *srv, unsigned int n)
+{
+	struct kv_threads *t;
+
+	if (n <= 1)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	srv->threads = t;
+	srv->proto.threads = n;
+	t->n = n;
+	for (unsigned int i = 0; i < n; i++)
+		t->w[i].epfd = t->w[i].evfd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->park_lock, NULL);
+	pthread_cond_init(&t->park_cond, NULL);
+	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->evfd < 0 ||
+	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, t->evfd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.ptr = &t->evfd }))
+		return -errno;
+	for (unsigned int i = 0; i < n; i++) {
+		struct kv_worker *w = &t->w[i];
+
+		w->srv = srv;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->epfd < 0 || w->evfd < 0 ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd,
+			      &(struct epoll_event){ .events = EPOLLIN,
+						     .data.ptr = w }))
+			return -errno;
+	}
+	return 0;
+}
+
+static int kv_threads_start(struct kv_server *srv)
+{
+	struct kv_threads *t = srv->threads;
+	sigset_t all, old;
+	int ret = 0;
+
+	if (!t)
+		return 0;
+	/* Signals are the main thread's (its signalfd). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned int i = 0; !ret && i < t->n; i++) {
+		ret = -pthread_create(&t->w[i].thread, NULL, worker_run, &t->w[i]);
+		t->w[i].started = !ret;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+static void kv_threads_stop(struct kv_server *srv)
+{
+	struct kv_threads *t = srv->threads;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->park_lock);
+	t->stop = true;
+	pthread_cond_broadcast(&t->park_cond);
+	pthread_mutex_unlock(&t->park_lock);
+	kv_wake_workers(t);
+	for (unsigned int i = 0; i < t->n; i++)
+		if (t->w[i].started)
+			pthread_join(t->w[i].thread, NULL);
+	for (unsigned int i = 0; i < t->n; i++) {
+		t->w[i].started = false;
+		if (t->w[i].epfd >= 0)
+			close(t->w[i].epfd);
+		if (t->w[i].evfd >= 0)
+			close(t->w[i].evfd);
+	}
+}
+
 static void server_run(struct kv_server *srv)
 {
 	struct epoll_event ev[KV_EVENTS];
@@ -536,6 +803,11 @@ static void server_run(struct kv_server *srv)
 					fflush(stdout);
 					_exit(0);
 				}
+				/* Parked by the prepare hook, if it ran. */
+				kv_unpark(srv);
+			} else if (srv->threads &&
+				   ev[i].data.ptr == &srv->threads->evfd) {
+				clients_bury(srv);
 			}
 			else if (ev[i].data.ptr == &srv->listen_fd)
 				accept_clients(srv);
@@ -545,8 +817,11 @@ static void server_run(struct kv_server *srv)
 #if KVCACHE_VERSION >= 2
 		/* A bounded step (a few hundred microseconds), so that no
 		 * client waits for more than that behind it. */
-		if (srv->source)
+		if (srv->source) {
+			kv_lock(srv);
 			kv_store_migrate_step(&srv->store, KV_CONVERT_STEP, now());
+			kv_unlock(srv);
+		}
 #endif
 		kv_end_conversion(srv);
 	}
@@ -554,8 +829,16 @@ static void server_run(struct kv_server *srv)
 
 static void server_release(struct kv_server *srv)
 {
+	kv_threads_stop(srv);
 	while (srv->clients)
 		client_close(srv, srv->clients);
+	clients_bury(srv);
+	if (srv->threads) {
+		if (srv->threads->evfd >= 0)
+			close(srv->threads->evfd);
+		free(srv->threads);
+		srv->threads = NULL;
+	}
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->sigfd >= 0)
@@ -665,6 +948,8 @@ static int kv_prepare(struct baton_host *host, void *arg)
 	uint8_t *base;
 	int ret;
 
+	/* Every connection still, until the update call returns. */
+	kv_park(srv);
 	if (r)
 		baton_region_release(r);
 	for (struct kv_client *cl = srv->clients; cl; cl = cl->next) {
@@ -834,8 +1119,14 @@ static void kv_end_conversion(struct kv_server *srv)
 		baton_region_release(srv->drain);
 		srv->drain = NULL;
 	}
-	if (!srv->source || kv_store_migrating(st))
+	if (!srv->source)
 		return;
+	kv_lock(srv);
+	if (kv_store_migrating(st)) {
+		kv_unlock(srv);
+		return;
+	}
+	kv_unlock(srv);
 	if (st->src_err.msg[0] || st->src_twins || st->src_dropped)
 		fprintf(stderr, KV_NAME ": converting the v1 items: %" PRIu64
 			" dropped, %" PRIu64 " keys twice in the v1 region%s%s\n",
@@ -903,9 +1194,13 @@ static int announce(const struct kv_server *srv)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " KV_NAME " [--port P] [--memory MiB] [--control PATH]\n"
+		"usage: " KV_NAME " [--port P] [--memory MiB] [--threads N] "
+		"[--control PATH]\n"
 		"  --port P        listen on 127.0.0.1:P (default 11211; 0: any)\n"
 		"  --memory MiB    item memory, at least 2 (default 64)\n"
+		"  --threads N     serve clients with N worker threads, 1 to "
+		"64 (default 1:\n"
+		"                  the main thread serves them)\n"
 		"  --control PATH  the live update runtime's control socket\n");
 }
 
@@ -928,6 +1223,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -937,7 +1233,7 @@ int main(int argc, char **argv)
 		.orphan = BATON_ORPHAN_QUARANTINE,
 		.mandatory = true,
 	};
-	unsigned long port = 11211, mib = 64;
+	unsigned long port = 11211, mib = 64, threads = 1;
 	const char *control = NULL;
 	struct kv_server srv;
 	const struct baton_host_opts hopts = {
@@ -951,7 +1247,7 @@ int main(int argc, char **argv)
 	size_t size;
 	int opt, fd, ret, status = 1;
 
-	while ((opt = getopt_long(argc, argv, "p:m:c:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:m:c:t:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			if (!parse_num(optarg, 0, 65535, &port)) {
@@ -971,6 +1267,14 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			control = optarg;
+			break;
+		case 't':
+			if (!parse_num(optarg, 1, KV_MAX_THREADS, &threads)) {
+				fprintf(stderr, KV_NAME ": --threads %s: not a "
+					"number from 1 to %d\n", optarg,
+					KV_MAX_THREADS);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -1000,6 +1304,8 @@ int main(int argc, char **argv)
 	ret = server_init(&srv, control);
 	srv.host = host;
 	srv.next_token = KV_TOKEN_CLIENTS;
+	if (!ret)
+		ret = kv_threads_init(&srv, threads);
 	if (ret) {
 		fprintf(stderr, KV_NAME ": event loop: %s\n", strerror(-ret));
 		goto out;
@@ -1056,6 +1362,12 @@ int main(int argc, char **argv)
 	for (struct kv_client *cl = srv.clients, *next; cl; cl = next) {
 		next = cl->next;
 		client_serve(&srv, cl, 0);
+	}
+	clients_bury(&srv);
+	ret = kv_threads_start(&srv);
+	if (ret) {
+		fprintf(stderr, KV_NAME ": worker threads: %s\n", strerror(-ret));
+		goto out;
 	}
 	server_run(&srv);
 	status = srv.stop ? 0 : 1;

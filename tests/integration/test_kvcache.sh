@@ -143,8 +143,11 @@ for kv in "$@"; do
 	run "$name: a port out of range is a usage error" 2 "$kv" --port 65536
 	run "$name: a port with garbage is a usage error" 2 "$kv" --port 1x
 	run "$name: a stray argument is a usage error" 2 "$kv" extra
+	run "$name: --threads 0 is a usage error" 2 "$kv" --threads 0
+	run "$name: --threads 65 is a usage error" 2 "$kv" --threads 65
 	run "$name: --help exits 0" 0 "$kv" --help
 	holds "$name: --help tells of --control" 'grep -q -- --control "$tmp/out"'
+	holds "$name: --help tells of --threads" 'grep -q -- --threads "$tmp/out"'
 
 	start "$kv" --port 0 --memory 8 --control "$tmp/control"
 	if [ -z "$port" ]; then

@@ -2,8 +2,11 @@
 # kvcache against memcached 1.6.18 in the same run, as a memcached user
 # judges it: memccapable (libmemcached-tools), ascii and binary, against
 # kvcache-v1, against the same server once `baton update` has made it v2
-# (its items converted live), against a fresh kvcache-v2, and against a
-# real memcached; kvcache must pass at least every test memcached passes.
+# (its items converted live), against a fresh kvcache-v2, against a v1
+# with four worker threads, and against a real memcached; kvcache must pass
+# at least every test memcached passes.  The threaded one is then updated
+# twice (exec mode, socket mode) with sixteen connections held across its
+# workers, each of which must answer on.
 # Then kvcache_vs_memcached.py sends each protocol case to memcached and to
 # each kvcache and compares the answers byte for byte.
 #
@@ -118,6 +121,10 @@ serve upd "$v1" --port 0 --memory 16 --control "$ctl"
 upd_reaper=$reaper upd_port=$port
 serve fresh "$v2" --port 0 --memory 16
 fresh_reaper=$reaper fresh_port=$port
+# With four worker threads, updated too (below).
+thr_ctl=$tmp/thr.ctl
+serve thr "$v1" --port 0 --memory 16 --threads 4 --control "$thr_ctl"
+thr_reaper=$reaper thr_port=$port
 # memcached says nothing when it listens: a free port, then connect until
 # it answers.  As root it needs to be told which user to stay.
 mc_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -128,7 +135,7 @@ as_root=
 	>"$tmp/memcached.out" 2>"$tmp/memcached.err" &
 mc_reaper=$!
 reapers="$reapers $mc_reaper"
-if [ -n "$upd_port" ] && [ -n "$fresh_port" ] &&
+if [ -n "$upd_port" ] && [ -n "$fresh_port" ] && [ -n "$thr_port" ] &&
    wait_for "memcached to listen" 10 'timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mc_port" 2>/dev/null'; then
 	ok "kvcache-v1 ($upd_port), kvcache-v2 ($fresh_port) and memcached ($mc_port) listen"
 else
@@ -150,7 +157,7 @@ holds "the item stored by v1 is there in v2" \
       '[ "$(printf "get before\r\nquit\r\n" | timeout 10 nc -N 127.0.0.1 "$upd_port" | head -n 2 | tr -d "\r" | tail -n 1)" = update ]'
 
 pids=
-for run in "upd $upd_port" "fresh $fresh_port" "mc $mc_port"; do
+for run in "upd $upd_port" "fresh $fresh_port" "mc $mc_port" "thr $thr_port"; do
 	set -- $run
 	{ capable "$2" a "$tmp/$1.a"; capable "$2" b "$tmp/$1.b"; } &
 	pids="$pids $!"
@@ -163,11 +170,12 @@ for mode in a b; do
 	mc=$(passed "$tmp/mc.$mode")
 	echo "# memccapable $what: memcached $mc/$(grep -c '\[\(pass\|FAIL\)\]' "$tmp/mc.$mode"), kvcache-v1 $(passed "$tmp/v1.$mode"), v2 after the update $(passed "$tmp/upd.$mode"), fresh v2 $(passed "$tmp/fresh.$mode")"
 	holds "memccapable $what: memcached passes its tests ($mc)" '[ "$mc" -gt 0 ]'
-	for kv in v1 upd fresh; do
+	for kv in v1 upd fresh thr; do
 		case $kv in
 		v1) name=kvcache-v1 ;;
 		upd) name="kvcache-v2 reached by a live update" ;;
 		fresh) name="kvcache-v2" ;;
+		thr) name="kvcache-v1 with 4 worker threads" ;;
 		esac
 		got=$(passed "$tmp/$kv.$mode")
 		if [ "$got" -ge "$mc" ]; then
@@ -199,11 +207,43 @@ serve v1b "$v1" --port 0 --memory 16
 v1b_reaper=$reaper
 compare "kvcache-v1" "$port"
 
+# ---- worker threads through updates ----
+# Sixteen connections, spread over the four workers, each holding an item
+# of its own; v1 -> v2 in exec mode, then v2 -> v2 in socket mode: every
+# connection answers on after each, from whichever worker has it now.
+for i in $(seq 10 25); do
+	eval "exec $i<>/dev/tcp/127.0.0.1/$thr_port"
+	printf 'set held%d 0 0 %d\r\n%d\r\n' "$i" ${#i} "$i" >&"$i"
+done
+held_ok() { # PHASE: each connection reads its item back
+	local i bad=0 line
+	for i in $(seq 10 25); do
+		printf 'get held%d\r\n' "$i" >&"$i"
+		IFS= read -r -t 5 line <&"$i" || bad=1
+		[ "${line%$'\r'}" = "VALUE held$i 0 ${#i}" ] || bad=1
+		IFS= read -r -t 5 line <&"$i"
+		IFS= read -r -t 5 line <&"$i"
+	done
+	holds "$1: each of the 16 connections answers" '[ "$bad" = 0 ]'
+}
+for i in $(seq 10 25); do IFS= read -r -t 5 line <&"$i"; done
+held_ok "4 threads"
+expect "4 threads: update v1 -> v2 (exec)" 0 update --socket "$thr_ctl" --to "$v2" --json
+check "updated" '.outcome == "updated"'
+held_ok "4 threads, v2 after an exec-mode update"
+expect "4 threads: update v2 -> v2 (socket mode)" 0 update --socket "$thr_ctl" --to "$v2" --mode socket --json
+check "updated" '.outcome == "updated" and .mode == "socket"'
+held_ok "4 threads, v2 in a new process"
+holds "and it serves with 4 threads" \
+      'printf "stats\r\nquit\r\n" | timeout 10 nc -N 127.0.0.1 "$thr_port" | grep -q "^STAT threads 4.$"'
+for i in $(seq 10 25); do eval "exec $i>&-"; done
+
 stop "kvcache (v1 then v2)" upd "$upd_reaper"
 stop "kvcache-v2" fresh "$fresh_reaper"
 stop "kvcache-v1" v1b "$v1b_reaper"
 stop "memcached" memcached "$mc_reaper"
-for s in upd fresh v1b; do
+stop "kvcache with 4 worker threads" thr "$thr_reaper"
+for s in upd fresh v1b thr; do
 	holds "$s said nothing on stderr" '! [ -s "$tmp/$s.err" ]'
 done
 tap_done
