@@ -141,8 +141,11 @@ check "a dry run that gives no report refuses the update" "length == 2 and .[1].
 procs "one process, exit 0" "$all_exit0 and length == 1"
 
 # ---- the new version fails after FREEZE, exec mode: the keeper ----
-HOST_PROG_KILL_RESTORE=1 run "exec mode, v2 killed in restore" "$v1" --update-to "$v2"
-check "the keeper brings v1 back with the same image and fds: nothing lost" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].count == 101 and .[1].scratch == \"scratch\" and .[1].why == \"the new version died before it took over\" and $intact"
+# v1 starts with fd 9 inherited, not close-on-exec, as from a supervisor:
+# an exec carries it, so the v1 the keeper brings back must have it too.
+HOST_PROG_KILL_RESTORE=1 run "exec mode, v2 killed in restore" \
+	sh -c 'exec "$0" "$@" 9<"$0"' "$v1" --update-to "$v2"
+check "the keeper brings v1 back with the same image and fds, the inherited fd 9 too: nothing lost" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].count == 101 and .[1].scratch == \"scratch\" and .[1].why == \"the new version died before it took over\" and $intact"
 check "it runs as the keeper's process" '.[1].pid != .[0].pid'
 procs "v2 died of SIGKILL; the keeper became v1, which exited 0" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2 and .[-1] == (.[-1] | .how = "exit" | .code = 0)'
 
