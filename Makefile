@@ -100,8 +100,10 @@ check-mutants: | deps
 	scripts/mutants
 
 # The kernel path end to end in a QEMU guest running Debian's kernel: save,
-# preflight, kexec, bind by schema (tests/vm/run).  As root it installs
-# what it needs (scripts/deps-vm); a few minutes the first time, ~30 s after.
+# preflight, kexec, bind by schema; then memfds carried in a LUO session
+# across a kexec of a kernel scripts/kernel-luo builds (tests/vm/run).  As
+# root it installs what it needs (scripts/deps-vm, scripts/kernel-luo); the
+# first run builds the LUO kernel (~25 min on 2 cores), ~70 s after.
 .PHONY: check-vm
 check-vm: all
 	tests/vm/run $(BUILD)

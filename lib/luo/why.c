@@ -20,15 +20,15 @@ struct why {
 
 static const struct why whys[] = {
 	{ BATON_LUO_OPEN, ENOENT,
-	  "no " BATON_LUO_DEVICE ": this kernel has no Live Update Orchestrator, "
-	  "or it was not enabled at boot (liveupdate=on)" },
+	  "absent: this kernel has no Live Update Orchestrator, or it was not "
+	  "enabled at boot (liveupdate=on)" },
 	{ BATON_LUO_OPEN, EBUSY,
-	  "another process holds " BATON_LUO_DEVICE " open, and only one may "
-	  "(an init such as systemd opens it too)" },
+	  "another process holds it open, and only one may (an init such as "
+	  "systemd opens it too)" },
 	{ BATON_LUO_OPEN, EIO,
 	  "the kernel could not read the sessions the previous kernel preserved" },
-	{ BATON_LUO_OPEN, EACCES, "not allowed to open " BATON_LUO_DEVICE },
-	{ BATON_LUO_OPEN, EPERM, "not allowed to open " BATON_LUO_DEVICE },
+	{ BATON_LUO_OPEN, EACCES, "not allowed to open it" },
+	{ BATON_LUO_OPEN, EPERM, "not allowed to open it" },
 	{ BATON_LUO_CREATE_SESSION, EEXIST,
 	  "a session of this name exists in this boot already" },
 	{ BATON_LUO_CREATE_SESSION, EINVAL, "the session name is empty" },
