@@ -180,6 +180,7 @@ struct kv_worker {
 	int epfd;
 	int evfd;		/* wakes the worker: park, stop */
 	bool started;
+	uint64_t round;		/* the last park round it counted itself in */
 };
 
 struct kv_threads {
@@ -190,7 +191,8 @@ struct kv_threads {
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	bool park, stop;
-	unsigned int parked;
+	uint64_t round;			/* park rounds, so far */
+	unsigned int parked;		/* workers parked in this round */
 	int evfd;			/* wakes the main thread: @dead */
 	struct kv_client *dead;		/* closed by workers, for the main */
 };
@@ -639,13 +641,19 @@ static void *worker_run(void *arg)
 				client_serve(w->srv, ev[i].data.ptr,
 					     ev[i].events);
 		}
-		/* Between two batches: the only place a worker parks. */
+		/*
+		 * Between two batches: the only place a worker parks.  Counted
+		 * once per round: a worker still waking from the last round
+		 * when the next begins counts again for it.
+		 */
 		pthread_mutex_lock(&t->park_lock);
-		if (t->park) {
-			t->parked++;
-			pthread_cond_broadcast(&t->park_cond);
-			while (t->park && !t->stop)
-				pthread_cond_wait(&t->park_cond, &t->park_lock);
+		while (t->park && !t->stop) {
+			if (w->round != t->round) {
+				w->round = t->round;
+				t->parked++;
+				pthread_cond_broadcast(&t->park_cond);
+			}
+			pthread_cond_wait(&t->park_cond, &t->park_lock);
 		}
 		if (t->stop) {
 			pthread_mutex_unlock(&t->park_lock);
@@ -677,6 +685,7 @@ static void kv_park(struct kv_server *srv)
 	pthread_mutex_lock(&t->park_lock);
 	if (!t->park) {
 		t->park = true;
+		t->round++;
 		t->parked = 0;
 		kv_wake_workers(t);
 	}
