@@ -14,7 +14,8 @@
  *   0x08 RING_IOVA lo, 0x0c hi     0x10 RING_ENTRIES (power of two <= 65536;
  *                                       other values are ignored)
  *   0x14 RATE packets/s            0x18 STATUS (RO), bit 0: the ring is not
- *                                       inside a writable DMA mapping
+ *                                       inside a writable DMA mapping, or
+ *                                       not aligned for its descriptors
  *   0x20 GENERATED u64 (RO)        0x28 DROPPED u64 (RO)
  * BAR2 (4 KiB, mmappable memfd): u32 HEAD at 0 (device: packets written,
  * free-running), u32 TAIL at 64 (driver: packets consumed, free-running).
@@ -204,7 +205,8 @@ static void pktgen_tick(struct devsim_dev *dev, uint64_t now_ns)
 	}
 	ring = devsim_dma(dev, p->ring_iova,
 			  (uint64_t)p->entries * sizeof(*ring), true);
-	if (!ring) {
+	/* A client's ring where descriptors cannot be stored is its error. */
+	if (!ring || (uintptr_t)ring % _Alignof(struct pktgen_desc)) {
 		p->status |= PKTGEN_STATUS_DMA_ERROR;
 		p->credit = 0;
 		return;
