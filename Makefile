@@ -109,10 +109,11 @@ check-vm: all
 	tests/vm/run $(BUILD)
 
 bench: all
-	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout
+	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/kvload
 	$(BUILD)/bench/bench_plan
 	$(BUILD)/bench/bench_blackout
 	bench/bench_devices.sh $(BUILD)
+	bench/bench_kvcache.sh $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

@@ -23,7 +23,7 @@ export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
 reapers=
 
-for tool in memcached memccapable python3 jq timeout; do
+for tool in memcached memccapable memcaslap python3 jq timeout; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "Bail out! $tool is missing: run scripts/deps as root"
 		exit 1
@@ -123,7 +123,7 @@ serve fresh "$v2" --port 0 --memory 16
 fresh_reaper=$reaper fresh_port=$port
 # With four worker threads, updated too (below).
 thr_ctl=$tmp/thr.ctl
-serve thr "$v1" --port 0 --memory 16 --threads 4 --control "$thr_ctl"
+serve thr "$v1" --port 0 --memory 128 --threads 4 --control "$thr_ctl"
 thr_reaper=$reaper thr_port=$port
 # memcached says nothing when it listens: a free port, then connect until
 # it answers.  As root it needs to be told which user to stay.
@@ -234,6 +234,18 @@ held_ok "4 threads, v2 after an exec-mode update"
 expect "4 threads: update v2 -> v2 (socket mode)" 0 update --socket "$thr_ctl" --to "$v2" --mode socket --json
 check "updated" '.outcome == "updated" and .mode == "socket"'
 held_ok "4 threads, v2 in a new process"
+# More, exec and socket in turn, under memcaslap's load: the workers park
+# and unpark each time (twice per update), and a worker the load keeps
+# from waking at once from one round must not hang the next (it did).
+timeout 60 memcaslap -s "127.0.0.1:$thr_port" -t 4s -T 2 -c 16 >"$tmp/caslap" 2>&1 &
+caslap=$!
+for mode in exec socket exec socket exec socket; do
+	expect "4 threads, under load: update v2 -> v2 ($mode), again" 0 update --socket "$thr_ctl" --to "$v2" --mode $mode --json
+done
+wait $caslap
+holds "memcaslap ran through the updates: $(grep -o 'TPS: [0-9]*' "$tmp/caslap"), $(grep -o 'get_misses: [0-9]*' "$tmp/caslap")" \
+      'grep -q "^get_misses: 0$" "$tmp/caslap" && grep -q "TPS: [1-9]" "$tmp/caslap"'
+held_ok "4 threads, after six more updates"
 holds "and it serves with 4 threads" \
       'printf "stats\r\nquit\r\n" | timeout 10 nc -N 127.0.0.1 "$thr_port" | grep -q "^STAT threads 4.$"'
 for i in $(seq 10 25); do eval "exec $i>&-"; done
