@@ -176,12 +176,77 @@ void baton_host_remove_device(struct baton_device *dev)
 
 	/* Order is kept: updates walk devices in it, and back. */
 	baton_remove_ptr((void **)host->devices, &host->n_devices, dev);
+	baton_device_index_reset(host);
 	baton_device_free(dev, true, true);
+}
+
+/*
+ * Devices by address, a hash index over host->devices[0..n): a program
+ * looking up each of a thousand devices (to find those it does not have
+ * yet, as it starts) does a lookup each, not a scan.  Devices are only
+ * appended, so the index catches up with those added since; a removal
+ * drops it, and the next lookup builds it again.
+ */
+static size_t addr_hash(const struct baton_pci_addr *a)
+{
+	uint64_t k = (uint64_t)a->domain << 16 | (uint64_t)a->bus << 8 |
+		     (uint64_t)a->dev << 3 | a->fn;
+
+	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static struct baton_device **index_slot(const struct device_index *ix,
+					const struct baton_pci_addr *addr)
+{
+	size_t i = addr_hash(addr) & ix->mask;
+
+	while (ix->slots[i] && baton_pci_addr_cmp(&ix->slots[i]->info.addr, addr))
+		i = (i + 1) & ix->mask;
+	return &ix->slots[i];
+}
+
+void baton_device_index_reset(struct baton_host *host)
+{
+	free(host->device_index.slots);
+	memset(&host->device_index, 0, sizeof(host->device_index));
+}
+
+/* Index every device added since; false when out of memory (then scan). */
+static bool index_catch_up(struct baton_host *host)
+{
+	struct device_index *ix = &host->device_index;
+
+	if (ix->n > host->n_devices)	/* removed without a reset: start again */
+		baton_device_index_reset(host);
+	if (2 * host->n_devices > ix->mask + 1 || !ix->slots) {
+		size_t size = 16;
+
+		while (size < 2 * host->n_devices + 2)
+			size *= 2;
+		baton_device_index_reset(host);
+		ix->slots = calloc(size, sizeof(*ix->slots));
+		if (!ix->slots)
+			return false;
+		ix->mask = size - 1;
+	}
+	for (; ix->n < host->n_devices; ix->n++) {
+		struct baton_device **slot = index_slot(ix, &host->devices[ix->n]->info.addr);
+
+		/* Two at one address: the first is the one a scan finds. */
+		if (!*slot)
+			*slot = host->devices[ix->n];
+	}
+	return true;
 }
 
 struct baton_device *baton_host_device(const struct baton_host *host,
 				       const struct baton_pci_addr *addr)
 {
+	/* The index is a cache: a lookup may update it. */
+	struct baton_host *h = (struct baton_host *)host;
+
+	if (index_catch_up(h))
+		return *index_slot(&h->device_index, addr);
 	for (size_t i = 0; i < host->n_devices; i++)
 		if (!baton_pci_addr_cmp(&host->devices[i]->info.addr, addr))
 			return host->devices[i];

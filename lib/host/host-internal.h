@@ -8,11 +8,13 @@
  * a callback they install: a watch, a timer, an update's done):
  *
  *   fault.c     fault injection for the tests of the promise
+ *   trace.c     phase timestamps for the benchmarks (BATON_TRACE)
  *   loop.c      the host's event fd: watches and timers
  *   region.c    preserved memory
  *   device.c    devices, their drivers, cold probing, the memory they share
  *   session.c   named sets of preserved fds
  *   serialize.c PREPARE and FREEZE: records, states, the sealed image
+ *   mm.c        exec mode: the old address space freed outside the blackout
  *   handover.c  what one version tells the next: one struct, both ways
  *   keeper.c    the keeper process and the commit cell, every side
  *   socket.c    socket mode: the old process's side and the new one's
@@ -127,8 +129,17 @@ struct baton_device {
 	size_t n_uses, cap_uses;
 };
 
+/* Devices by address (baton_host_device()): over devices[0..n). */
+struct device_index {
+	struct baton_device **slots;
+	size_t mask;
+	size_t n;
+};
+
 struct baton_device *baton_device_new(struct baton_host *host,
 				      const struct baton_device_info *info);
+/* Any device removed, or the array reordered: the index is rebuilt. */
+void baton_device_index_reset(struct baton_host *host);
 int baton_device_use(struct baton_device *dev, struct baton_region *region);
 int baton_device_attach(struct baton_host *host, struct baton_device *dev);
 /*
@@ -164,6 +175,13 @@ enum baton_fault_phase {
  * it may also not return (kill, hang). */
 int baton_fault(enum baton_fault_phase phase);
 void baton_fault_set_new(bool is_new);
+
+/* ---- trace.c ---- */
+
+/* Note the time at @phase (a string literal) when BATON_TRACE is set... */
+void baton_trace(const char *phase);
+/* ...and append the notes to its file: before exec, after FINISH. */
+void baton_trace_flush(void);
 
 /* ---- handover.c ---- */
 
@@ -298,6 +316,9 @@ struct update {
 	void (*dry_run_done)(struct update *u, int err);
 	struct baton_keeper *keeper;
 
+	pid_t holder;				/* mm.c: holds our address space */
+	void *holder_stack;
+
 	/* Asked over the control socket (control.c): whether the client is
 	 * still there before FREEZE, and how it ended. */
 	bool (*wanted)(struct update *u);
@@ -324,6 +345,19 @@ int baton_update_commit(struct update *u);
 /* Asynchronous: go on with an update that has no dry run to wait for. */
 void baton_update_continue(struct update *u);
 void baton_update_free(struct update *u);
+
+/* ---- mm.c ---- */
+
+/* Before FREEZE, exec mode: a process holding our address space... */
+int baton_mm_holder_start(struct update *u);
+/* ...that our execve() wakes (the last thing before it)... */
+void baton_mm_holder_arm(struct update *u);
+/* ...or that we wake and reap, when the update does not exec. */
+void baton_mm_holder_stop(struct update *u);
+/* The new version: the holder named by BATON_MM_HOLDER is ours to reap... */
+void baton_mm_holder_adopt(struct baton_host *host);
+/* ...once it has gone (polled on a timer), or now, waiting, if @wait. */
+void baton_mm_holder_reap(struct baton_host *host, bool wait);
 
 /* ---- dryrun.c ---- */
 
@@ -423,6 +457,7 @@ struct baton_host {
 	struct session_index session_index;
 	struct baton_device **devices;
 	size_t n_devices, cap_devices;
+	struct device_index device_index;
 
 	/* Between the keeper's fork and HANDOVER nothing may be added: the
 	 * keeper holds what there was. */
@@ -439,6 +474,9 @@ struct baton_host {
 	struct watch timer_watch;
 	struct timer *timers;		/* armed */
 	struct control *control;
+
+	pid_t holder;			/* mm.c: the previous address space's */
+	struct timer holder_timer;
 };
 
 #endif /* BATON_HOST_INTERNAL_H */

@@ -44,8 +44,10 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 	in->hv = *hv;
 	host->incoming = in;
 	err = baton_fault(BATON_FAULT_START);
+	baton_trace("handover-read");
 	if (!err && in->hv.role == BATON_ROLE_RECEIVE) {
 		err = baton_socket_receive(&in->hv);
+		baton_trace("received");
 		if (err)
 			baton_diag_set(&why, -err, NULL, "receiving the image and fds: %s",
 				       baton_strerror(err));
@@ -65,6 +67,7 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 		host->handed_over = true;
 		return err;
 	}
+	baton_trace("restored");
 	host->restored = true;
 	host->last.rolled_back = in->hv.rollback;
 	host->last.why = in->hv.why;
@@ -80,6 +83,7 @@ int baton_host_take_over(struct baton_host *host)
 
 	if (!in || in->taken_over)
 		return 0;
+	baton_trace("take-over");
 	err = baton_restore_finish(host);
 	if (!err)
 		baton_control_report(host, in->hv.rollback ? "rolled-back" : "updated",
@@ -124,6 +128,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 
 	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
 		return -EINVAL;
+	baton_trace("start");
 	raise_fd_limit();
 	host = calloc(1, sizeof(*host));
 	if (!host)
@@ -146,6 +151,8 @@ int baton_host_create(const struct baton_host_opts *opts,
 	if (err)
 		goto err_host;
 	baton_fault_set_new(hv.role != BATON_ROLE_COLD);
+	if (hv.role == BATON_ROLE_RESTORE)
+		baton_mm_holder_adopt(host);
 	if (hv.role == BATON_ROLE_DRY_RUN)
 		baton_dry_run_report(host, &hv);
 	if (hv.role != BATON_ROLE_COLD) {
@@ -167,6 +174,7 @@ void baton_host_destroy(struct baton_host *host)
 		return;
 	baton_control_free(host);
 	baton_update_free(host->update);
+	baton_device_index_reset(host);
 	while (host->n_devices)
 		baton_device_free(host->devices[--host->n_devices], true, true);
 	while (host->n_regions)
@@ -174,6 +182,7 @@ void baton_host_destroy(struct baton_host *host)
 	baton_sessions_free(host);
 	baton_incoming_free(host->incoming);
 	baton_contracts_free(host->contracts);
+	baton_mm_holder_reap(host, true);
 	baton_loop_free(host);
 	free(host->regions);
 	free(host->devices);

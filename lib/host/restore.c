@@ -87,9 +87,11 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 	if (err)
 		return baton_diag_set(why, -err, NULL, "the image: %s%s", baton_strerror(err),
 				      err == -EPERM ? " (not sealed)" : "");
+	baton_trace("mapped");
 	err = baton_image_parse(in->image_map, in->image_len, &in->image, why);
 	if (err)
 		return err;
+	baton_trace("parsed");
 	host->generation = in->image->generation;
 	/* Coming back from the failed update's image: it did not happen. */
 	if (in->hv.rollback && host->generation)
@@ -101,6 +103,7 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 	err = baton_plan(in->image->devices, n, host->contracts,
 			 &(struct baton_plan_opts){ .orphan = in->hv.orphan },
 			 in->decisions);
+	baton_trace("planned");
 	return err ? baton_diag_set(why, -err, NULL, "planning: %s", baton_strerror(err)) : 0;
 }
 
@@ -162,10 +165,10 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 		const struct baton_image_fd *f = &img->fds[i];
 		int fd = in->hv.fds[i], err;
 
-		if (fcntl(fd, F_GETFD) < 0)
+		/* Inherited fds stay close-on-exec until the next update; one
+		 * call a fd, inside the blackout, that also says it is open. */
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			return -errno;
-		/* Inherited fds stay close-on-exec until the next update. */
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		if ((f->token & BATON_TOKEN_HOST) && !(f->token & BATON_TOKEN_CONTROL))
 			continue;
 		if (!session || strcmp(session->name, f->session))
@@ -328,7 +331,11 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	regions = calloc(in->image->n_regions + 1, sizeof(*regions));
 	if (!regions)
 		return baton_diag_set(why, ENOMEM, NULL, NULL);
-	err = take_fds(host, in) ?: take_regions(host, in, regions);
+	err = take_fds(host, in);
+	baton_trace("fds");
+	if (!err)
+		err = take_regions(host, in, regions);
+	baton_trace("regions");
 	if (err)
 		baton_diag_set(why, -err, NULL, "taking the fds and regions: %s",
 			       baton_strerror(err));
@@ -349,6 +356,7 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 			break;
 		}
 	}
+	baton_trace("devices");
 	/* A shared region no device uses any more (reset, released) goes now. */
 	for (size_t i = 0; !err && i < in->image->n_regions; i++)
 		if (regions[i]->shared && !regions[i]->users)
@@ -374,6 +382,7 @@ static void abandon(struct baton_host *host, struct incoming *in, bool close_inh
 	for (size_t i = host->n_devices; i-- > 0;)
 		baton_device_free(host->devices[i], true, false);
 	host->n_devices = 0;
+	baton_device_index_reset(host);
 	while (host->n_regions)
 		baton_region_drop(host->regions[host->n_regions - 1]);
 	for (size_t i = 0; i < host->n_sessions; i++)
@@ -425,6 +434,13 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 		return err;
 	}
 	abandon(host, in, false);
+	/* The previous binary, in this process, reaps the holder instead. */
+	if (host->holder > 0) {
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", (int)host->holder);
+		setenv("BATON_MM_HOLDER", pid, 1);
+	}
 	return go_back(in, err, why);
 }
 
@@ -445,8 +461,10 @@ int baton_restore_finish(struct baton_host *host)
 		host->handed_over = true;
 		return -BATON_ERR_ABANDONED;
 	}
+	baton_trace("committed");
 	if (in->hv.role == BATON_ROLE_RECEIVE)
 		baton_socket_answer(&in->hv, 0, NULL);
+	baton_trace("answered");
 
 	/* FINISH: every device resumes; the blackout ends here. */
 	baton_fault(BATON_FAULT_FINISH);
@@ -457,8 +475,12 @@ int baton_restore_finish(struct baton_host *host)
 			dev->drv->ops->finish(dev);
 	}
 	host->last.blackout_ns = in->hv.freeze_ns ? baton_now_ns() - in->hv.freeze_ns : 0;
+	baton_trace("finish");
 	in->taken_over = true;
 	baton_keeper_done(&in->hv);
+	baton_trace("keeper-done");
+	baton_mm_holder_reap(host, false);
+	baton_trace_flush();
 	close(in->hv.image_fd);
 	in->hv.image_fd = -1;
 	return 0;

@@ -162,6 +162,7 @@ static int freeze(struct update *u)
 	char name[96];
 
 	u->freeze_ns = baton_now_ns();
+	baton_trace("freeze");
 	for (u->n_frozen = 0; u->n_frozen < host->n_devices; u->n_frozen++) {
 		struct baton_device *dev = host->devices[u->n_frozen];
 		int err;
@@ -229,17 +230,29 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.prev_argv = u->host->argv;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
+	if (u->holder > 0) {
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", (int)u->holder);
+		setenv("BATON_MM_HOLDER", pid, 1);
+	}
 	err = baton_handover_env(&hv, &env);
-	if (err)
+	if (err) {
+		unsetenv("BATON_MM_HOLDER");
 		return err;
+	}
 	p->numbers[p->img.n_fds] = u->image_fd;
 	for (size_t i = 0; i <= p->img.n_fds; i++)
 		fcntl(p->numbers[i], F_SETFD, 0);
 	fcntl(keeper, F_SETFD, 0);
 	fcntl(cell, F_SETFD, 0);
+	baton_trace("exec");
+	baton_trace_flush();
+	baton_mm_holder_arm(u);
 	execve(u->target, u->argv, env.vars);
 	/* Still here: the exec failed.  Nothing was handed over. */
 	err = -errno;
+	unsetenv("BATON_MM_HOLDER");
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
 	for (size_t i = 0; i <= p->img.n_fds; i++)
 		fcntl(p->numbers[i], F_SETFD, FD_CLOEXEC);
@@ -281,6 +294,7 @@ int baton_update_commit(struct update *u)
 	int err;
 
 	/* Devices may have changed while the dry run ran: again, held. */
+	baton_trace("commit");
 	err = prepare(u);
 	if (err)
 		goto err_prepare;
@@ -297,10 +311,16 @@ int baton_update_commit(struct update *u)
 	}
 	host->sealed = true;
 	u->frozen_once = true;
+	/* Exec mode: the old address space is freed after the blackout (mm.c);
+	 * without a holder, inside it - slower, not wrong. */
+	if (u->mode == BATON_MODE_EXEC)
+		baton_mm_holder_start(u);
 
+	baton_trace("prepared");
 	err = freeze(u);
 	if (err)
 		goto err_freeze;
+	baton_trace("frozen");
 	err = baton_serialize_again(host, u->states, &changed, &why);
 	if (err) {
 		failed(u, err, &why);
@@ -320,14 +340,18 @@ int baton_update_commit(struct update *u)
 			goto err_freeze;
 		}
 	}
+	baton_trace(changed ? "image" : "serialized");
 	err = baton_fault(BATON_FAULT_HANDOVER) ?:
 	      baton_keeper_handover(u, changed ? u->image_fd : -1);
 	if (err) {
 		baton_update_why(u, "handing the image to the keeper: %s", baton_strerror(err));
 		goto err_freeze;
 	}
+	baton_trace("keeper");
 	err = u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
 	      handover_exec(u, &p);
+	baton_trace("handed-over");
+	baton_trace_flush();
 	if (err == BATON_HANDED_OVER) {
 		baton_keeper_release(u, false);
 		baton_serialize_free_image(&p);
@@ -346,6 +370,7 @@ err_freeze:
 	}
 	unfreeze(u);
 	host->sealed = false;
+	baton_mm_holder_stop(u);
 	baton_keeper_release(u, true);
 	err = -BATON_ERR_ABORTED;
 err_prepare:
@@ -376,6 +401,7 @@ void baton_update_free(struct update *u)
 	if (!u)
 		return;
 	baton_dry_run_free(u);
+	baton_mm_holder_stop(u);
 	if (u->host->update == u)
 		u->host->update = NULL;
 	baton_serialize_free_states(u->host, u->states);

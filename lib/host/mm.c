@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: the old address space, torn down outside the blackout
+ *
+ * An exec-mode update replaces the program's address space inside
+ * execve(), and the kernel frees the old one there, page table entry by
+ * entry: ~40 ms a GiB of memory in use, inside the blackout, however
+ * little of it the next version needs copied (nothing is).  The kernel
+ * frees an address space when its last user goes.  So before FREEZE the
+ * old version starts a holder: a process sharing its address space
+ * (CLONE_VM), holding no file, asleep.  At execve() the program's address
+ * space then has a user left and is not freed; the kernel wakes the
+ * holder - it clears the word set_tid_address() named and wakes its futex
+ * whenever a task leaves an address space others still use, as for
+ * vfork() - and the holder exits, freeing the old address space on its
+ * own time (SCHED_IDLE: when a CPU has nothing else to do), while the new
+ * version runs.  The new version
+ * reaps it: its pid comes in BATON_MM_HOLDER; the host watches its pidfd
+ * and reaps it when it has gone, and never leaves it behind.
+ *
+ * The holder runs in the program's address space without a thread of its
+ * own as libc sees it: it uses no libc function, no errno, no TLS - raw
+ * system calls only, on a stack of its own.  Where there are no raw
+ * system calls here (other than x86-64 and arm64) there is no holder, and
+ * exec mode pays the teardown as before.  An update that does not exec
+ * wakes it itself.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/pidfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "host/host-internal.h"
+
+#define HOLDER_STACK	(64u << 10)
+#define REAP_MS		10000	/* then it is killed: it only frees memory */
+#define HOLDER_POLL_NS	(10 * 1000000ull)
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_HOLDER 1
+
+static inline long raw3(long n, long a, long b, long c)
+{
+#if defined(__x86_64__)
+	long ret;
+
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c)
+			  : "rcx", "r11", "memory");
+	return ret;
+#else
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+
+	__asm__ volatile ("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+#endif
+}
+
+/*
+ * Nonzero while the program has not exec'd; execve() clears it and wakes
+ * the futex on it (set_tid_address()).  Shared, being in the one address
+ * space.
+ */
+static uint32_t holder_word;
+
+#define HOLDER_STARTING	1	/* it still has our fds */
+#define HOLDER_STOP	2	/* no exec: the program goes on in this address space */
+#define HOLDER_ASLEEP	3	/* it holds no fd, and waits */
+static const char holder_name[] = "baton-mm";
+
+/*
+ * The holder: hold the address space and nothing else, until the exec.
+ * Named baton-mm (what a process list shows: a test's reap logs it, if the
+ * program dies before reaping it); after the exec, when the address space
+ * is its alone, it blanks argv[0] there too, so that nothing takes it for
+ * the program by its command line.
+ */
+__attribute__((no_sanitize("address", "undefined")))
+static int holder(void *arg)
+{
+	struct sched_param idle = { 0 };
+	uint32_t w = HOLDER_STARTING;
+	char *argv0 = arg;
+
+	/*
+	 * Our copies of the program's fds first, at once: a connection the
+	 * program closes at FREEZE must close for real (devsim resets the
+	 * device); only then may the program go on, and we wait, idle.
+	 */
+	raw3(SYS_close_range, 0, 0xffffffffl, 0);
+	raw3(SYS_prctl, PR_SET_NAME, (long)holder_name, 0);
+	raw3(SYS_sched_setscheduler, 0, SCHED_IDLE, (long)&idle);
+	__atomic_compare_exchange_n(&holder_word, &w, HOLDER_ASLEEP, false,
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	raw3(SYS_futex, (long)&holder_word, FUTEX_WAKE, 1);
+	while ((w = __atomic_load_n(&holder_word, __ATOMIC_ACQUIRE)) == HOLDER_ASLEEP)
+		raw3(SYS_futex, (long)&holder_word, FUTEX_WAIT, HOLDER_ASLEEP);
+	if (w != HOLDER_STOP && argv0)
+		argv0[0] = '\0';
+	raw3(SYS_exit, 0, 0, 0);
+	return 0;
+}
+#endif
+
+int baton_mm_holder_start(struct update *u)
+{
+#ifdef HAVE_HOLDER
+	void *stack;
+	pid_t pid;
+
+	if (u->holder > 0)
+		return 0;
+	stack = mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	__atomic_store_n(&holder_word, HOLDER_STARTING, __ATOMIC_RELEASE);
+	/* No CLONE_FILES: it closes its copy of the table, ours stays as is. */
+	pid = clone(holder, (char *)stack + HOLDER_STACK, CLONE_VM | SIGCHLD,
+		    program_invocation_name);
+	if (pid < 0) {
+		int err = -errno;
+
+		munmap(stack, HOLDER_STACK);
+		return err;
+	}
+	/*
+	 * Until it has closed its copies of our fds.  Then its one job,
+	 * freeing the old address space, waits for an idle CPU (SCHED_IDLE):
+	 * on a busy machine it would otherwise compete with the new version
+	 * for one, inside the blackout.
+	 */
+	while (__atomic_load_n(&holder_word, __ATOMIC_ACQUIRE) == HOLDER_STARTING) {
+		const struct timespec tick = { 0, 100000000 };
+
+		syscall(SYS_futex, &holder_word, FUTEX_WAIT, HOLDER_STARTING, &tick, NULL, 0);
+		/* Gone before it said so (killed): no holder, then. */
+		if (waitpid(pid, NULL, WNOHANG) != 0) {
+			munmap(stack, HOLDER_STACK);
+			return -ECHILD;
+		}
+	}
+	u->holder = pid;
+	u->holder_stack = stack;
+#else
+	(void)u;
+#endif
+	return 0;
+}
+
+void baton_mm_holder_arm(struct update *u)
+{
+#ifdef HAVE_HOLDER
+	if (u->holder > 0)
+		syscall(SYS_set_tid_address, &holder_word);
+#else
+	(void)u;
+#endif
+}
+
+void baton_mm_holder_stop(struct update *u)
+{
+#ifdef HAVE_HOLDER
+	if (u->holder <= 0)
+		return;
+	/* It shares our address space: its exit frees nothing, and is quick. */
+	__atomic_store_n(&holder_word, HOLDER_STOP, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &holder_word, FUTEX_WAKE, 1, NULL, NULL, 0);
+	while (waitpid(u->holder, NULL, 0) < 0 && errno == EINTR)
+		;
+	munmap(u->holder_stack, HOLDER_STACK);
+	u->holder = 0;
+	u->holder_stack = NULL;
+#else
+	(void)u;
+#endif
+}
+
+/* ---- The new version's side: reap it once it has freed the memory. ---- */
+
+/*
+ * Polled on a timer rather than watched on a pidfd: a pidfd would be one
+ * more fd in the program's table while the holder frees memory, which a
+ * program counting its fds across an update (the fault matrix does)
+ * would see as leaked.
+ */
+static void holder_poll(struct timer *t, uint64_t now)
+{
+	struct baton_host *host = (struct baton_host *)((char *)t -
+		offsetof(struct baton_host, holder_timer));
+
+	if (waitpid(host->holder, NULL, WNOHANG) != 0)
+		host->holder = 0;	/* gone (or not ours after all) */
+	else
+		baton_loop_arm(host, t, now + HOLDER_POLL_NS);
+}
+
+void baton_mm_holder_adopt(struct baton_host *host)
+{
+	const char *s = getenv("BATON_MM_HOLDER");
+	char *end;
+	long pid;
+
+	if (!s)
+		return;
+	pid = strtol(s, &end, 10);
+	unsetenv("BATON_MM_HOLDER");
+	/* Only our own child, still there: a stale variable names another. */
+	if (*end || pid <= 0 || pid > INT32_MAX || waitpid((pid_t)pid, NULL, WNOHANG) != 0)
+		return;
+	host->holder = (pid_t)pid;
+	host->holder_timer.fire = holder_poll;
+}
+
+void baton_mm_holder_reap(struct baton_host *host, bool wait)
+{
+	struct pollfd p = { .events = POLLIN };
+
+	if (host->holder <= 0)
+		return;
+	if (!wait) {
+		if (waitpid(host->holder, NULL, WNOHANG) != 0)
+			host->holder = 0;
+		else
+			baton_loop_arm(host, &host->holder_timer,
+				       baton_now_ns() + HOLDER_POLL_NS);
+		return;
+	}
+	baton_loop_disarm(host, &host->holder_timer);
+	p.fd = pidfd_open(host->holder, 0);
+	if (p.fd >= 0) {
+		if (poll(&p, 1, REAP_MS) != 1)
+			kill(host->holder, SIGKILL);
+		close(p.fd);
+	}
+	while (waitpid(host->holder, NULL, 0) < 0 && errno == EINTR)
+		;
+	host->holder = 0;
+}
