@@ -181,6 +181,7 @@ struct pktgen {
 	int irq;
 	int page_fd;			/* BAR2's memfd, preserved: no round trip at restore */
 	bool frozen;
+	bool resumed;			/* finished, not drained yet */
 	bool head_went_back;		/* the device was reset under us */
 	pktgen_state s;
 };
@@ -215,6 +216,7 @@ static int map_page(struct pktgen *p)
 }
 
 static void consume(void *arg);
+static void resumed_init(void);
 
 /*
  * A device fresh from power-on (cold start, or reset because the previous
@@ -300,6 +302,7 @@ static int pktgen_probe(struct baton_device *dev)
 		goto err_irq;
 	slot_set(p->s.slot, true);
 	baton_device_set_priv(dev, p);
+	resumed_init();
 	return 0;
 
 err_irq:
@@ -474,6 +477,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 		goto err_vfu;
 	slot_set(p->s.slot, true);
 	baton_device_set_priv(dev, p);
+	resumed_init();
 	return 0;
 
 err_vfu:
@@ -487,12 +491,67 @@ err_free:
 	return err;
 }
 
+/*
+ * FINISH resumes a device and ends the blackout; what came in meanwhile is
+ * drained just after it, in the program's loop, not inside it: the devices
+ * finished are listed, and one eventfd wakes the loop for all of them.
+ */
+static struct {
+	int fd;				/* -1 until the first finish() */
+	struct pktgen **list;
+	size_t n, cap;
+} resumed = { .fd = -1 };
+
+static void drain_resumed(void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (read(resumed.fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	for (size_t i = 0; i < resumed.n; i++) {
+		resumed.list[i]->resumed = false;
+		drain(resumed.list[i]);
+	}
+	resumed.n = 0;
+}
+
+/* Made with the first device, probed or restored: one fd the program has
+ * whether it started cold or was updated. */
+static void resumed_init(void)
+{
+	if (resumed.fd >= 0)
+		return;
+	resumed.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (resumed.fd >= 0 && demo_watch(resumed.fd, drain_resumed, NULL)) {
+		close(resumed.fd);
+		resumed.fd = -1;
+	}
+}
+
 static void pktgen_finish(struct baton_device *dev)
 {
 	struct pktgen *p = baton_device_priv(dev);
 
 	p->frozen = false;
-	drain(p);
+	if (resumed.n == resumed.cap) {
+		size_t cap = resumed.cap ? 2 * resumed.cap : 64;
+		struct pktgen **l = reallocarray(resumed.list, cap, sizeof(*l));
+
+		if (l) {
+			resumed.list = l;
+			resumed.cap = cap;
+		}
+	}
+	/* Without the eventfd or the memory: drained here, as it was. */
+	if (resumed.fd < 0 || resumed.n == resumed.cap) {
+		drain(p);
+		return;
+	}
+	p->resumed = true;
+	resumed.list[resumed.n++] = p;
+	if (resumed.n == 1)
+		eventfd_write(resumed.fd, 1);
 }
 
 /*
@@ -508,6 +567,12 @@ static void pktgen_remove(struct baton_device *dev)
 		return;
 	demo_unwatch(p->irq);
 	slot_set(p->s.slot, false);
+	for (size_t i = 0; p->resumed && i < resumed.n; i++) {
+		if (resumed.list[i] == p) {
+			resumed.list[i] = resumed.list[--resumed.n];
+			break;
+		}
+	}
 	if (p->vfu)
 		baton_vfu_forget(p->vfu);
 	free_pktgen(p);
