@@ -40,6 +40,7 @@ extern const struct cli_cmd cmd_kernel;
 extern const struct cli_cmd cmd_status;
 extern const struct cli_cmd cmd_update;
 extern const struct cli_cmd cmd_demo;
+extern const struct cli_cmd cmd_kexec;
 
 /*
  * Parse the options common to all commands (--json, --help) and those in

@@ -10,7 +10,7 @@
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_inspect, &cmd_contracts, &cmd_plan, &cmd_schema, &cmd_image,
-	&cmd_kernel, &cmd_status, &cmd_update, &cmd_demo,
+	&cmd_kernel, &cmd_kexec, &cmd_status, &cmd_update, &cmd_demo,
 };
 
 static void usage(FILE *out)

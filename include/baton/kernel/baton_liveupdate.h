@@ -63,6 +63,10 @@
 #include <linux/build_bug.h>
 #include <linux/device.h>
 #include <linux/errno.h>
+/* hex2bin(): <linux/kernel.h> until 7.x moved it to a header of its own. */
+#if __has_include(<linux/hex.h>)
+#include <linux/hex.h>
+#endif
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
