@@ -3,14 +3,17 @@
  * luo_carry: memfds carried across a real kexec in a LUO session, through
  * Baton's LUO client (lib/luo), in the VM test's guest (tests/vm/run).
  *
- *   luo_carry save KERNEL INITRD MIB...
+ *   luo_carry save KERNEL INITRD FILE MIB...
  *	opens /dev/liveupdate, shows that a second opener gets EBUSY,
  *	creates the session "baton-vm", and for each size a memfd filled
  *	with a pattern of its own, its file position left at a known offset
  *	and (all but the first) sealed against shrinking and growing,
  *	preserved under token 0x1000 + i; shows that a pipe is refused
- *	(ENOENT: the kernel carries memfds only), and preserves a memfd in
- *	a second session, CLOSED, that it closes again; prints one line
+ *	(ENOENT: the kernel carries memfds only), preserves a memfd in
+ *	a second session, CLOSED, that it closes again, and unless FILE is
+ *	"-" FILE's bytes in a memfd in the session "baton-kernel" under
+ *	token 1, where `baton kexec --restore` looks for the kernel path's
+ *	image (the test gives it a corrupt one); prints one line
  *	BATON-LUO-SAVE {json}; then loads KERNEL and INITRD with
  *	kexec_file_load (this boot's command line + " baton_luo_stage=2") and
  *	reboots into them, the session still open.
@@ -45,6 +48,8 @@
 #include "luo/luo.h"
 
 #define SESSION "baton-vm"
+/* Where `baton kexec` carries the kernel path's image (cmd_kexec.c). */
+#define FILE_SESSION "baton-kernel"
 /* A session closed before the kexec: the next boot must not find it. */
 #define CLOSED "baton-vm-closed"
 #define TOKEN(i) (0x1000u + (uint64_t)(i))
@@ -181,8 +186,36 @@ static int fail(const char *what, enum baton_luo_op op, int err)
 	return 1;
 }
 
-static int save(const char *kernel, const char *initrd, int n, char **mib)
+/* FILE's bytes in a memfd, preserved in a session of their own. */
+static int carry_file(struct baton_luo *luo, const char *path,
+		      struct baton_luo_session **s)
 {
+	char buf[65536];
+	ssize_t got;
+	int in, fd, err;
+
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	fd = memfd_create("luo-carry-file", MFD_CLOEXEC);
+	if (in < 0 || fd < 0)
+		return -errno;
+	while ((got = read(in, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)got) != got)
+			return -EIO;
+	close(in);
+	err = baton_luo_session_create(luo, FILE_SESSION, s);
+	if (err)
+		return err;
+	/* The session holds the file now; our fd may go. */
+	err = baton_luo_preserve_fd(*s, fd, 1);
+	close(fd);
+	return err;
+}
+
+static int save(const char *kernel, const char *initrd, const char *file,
+		int n, char **mib)
+{
+	/* Held open into the kexec, as the other session is. */
+	struct baton_luo_session *carried = NULL;
 	struct baton_luo_session *s, *closed;
 	struct baton_luo *luo;
 	double t, t_preserve[MAX_FDS];
@@ -228,6 +261,11 @@ static int save(const char *kernel, const char *initrd, int n, char **mib)
 	if (err)
 		return fail("preserve in the closed session", BATON_LUO_PRESERVE_FD, err);
 	baton_luo_session_close(closed);
+	if (strcmp(file, "-")) {
+		err = carry_file(luo, file, &carried);
+		if (err)
+			return fail("carry the file", BATON_LUO_PRESERVE_FD, err);
+	}
 
 	printf("BATON-LUO-SAVE {\"session\":\"%s\",\"second_open\":\"%s\","
 	       "\"pipe_preserve\":\"%s\",\"pipe_why\":\"%s\",\"memfds\":[",
@@ -324,11 +362,11 @@ static int restore(int n, char **mib)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 5 && argc - 4 <= MAX_FDS && !strcmp(argv[1], "save"))
-		return save(argv[2], argv[3], argc - 4, argv + 4);
+	if (argc >= 6 && argc - 5 <= MAX_FDS && !strcmp(argv[1], "save"))
+		return save(argv[2], argv[3], argv[4], argc - 5, argv + 5);
 	if (argc >= 3 && argc - 2 <= MAX_FDS && !strcmp(argv[1], "restore"))
 		return restore(argc - 2, argv + 2);
-	fprintf(stderr, "usage: luo_carry save KERNEL INITRD MIB...\n"
+	fprintf(stderr, "usage: luo_carry save KERNEL INITRD FILE|- MIB...\n"
 		"       luo_carry restore MIB...\n");
 	return 2;
 }
