@@ -58,15 +58,15 @@ check: check-gcc check-clang check-asan check-valgrind check-fuzz
 	@echo "make check: all passed"
 
 check-gcc: $(BUILD)/build.ninja
-	meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(BUILD) --print-errorlogs --no-suite slow
 
 check-clang: $(BUILD_CLANG)/build.ninja
-	meson test -C $(BUILD_CLANG) --print-errorlogs
+	meson test -C $(BUILD_CLANG) --print-errorlogs --no-suite slow
 
 # UBSan aborts on the first report, so "passed" means clean.
 check-asan: $(BUILD_ASAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C $(BUILD_ASAN) --print-errorlogs
+		meson test -C $(BUILD_ASAN) --print-errorlogs --no-suite slow
 
 # The unit tests again under valgrind: leaks and uninitialised reads that
 # the sanitizers do not see.
@@ -107,6 +107,14 @@ check-mutants: | deps
 .PHONY: check-vm
 check-vm: all
 	tests/vm/run $(BUILD)
+
+# What does not fit make check's ten minutes, for CI (.ci/run): the tests
+# of suite "slow" - a 256 MiB cache filled and updated live under load
+# (tests/integration/test_kvcache_256m.sh) - under ASan and UBSan.
+.PHONY: check-slow
+check-slow: $(BUILD_ASAN)/build.ninja
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(BUILD_ASAN) --suite slow --print-errorlogs
 
 bench: all
 	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/kvload

@@ -50,6 +50,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,7 @@ struct kv_threads {
 	unsigned int next;		/* the worker the next client goes to */
 	struct kv_worker w[KV_MAX_THREADS];
 	pthread_mutex_t lock;		/* the store, the protocol, the list */
+	atomic_uint waiting;		/* workers waiting for @lock */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	bool park, stop;
@@ -199,8 +201,23 @@ struct kv_threads {
 
 static void kv_lock(struct kv_server *srv)
 {
-	if (srv->threads)
-		pthread_mutex_lock(&srv->threads->lock);
+	if (!srv->threads)
+		return;
+	atomic_fetch_add(&srv->threads->waiting, 1);
+	pthread_mutex_lock(&srv->threads->lock);
+	atomic_fetch_sub(&srv->threads->waiting, 1);
+}
+
+/*
+ * Whether the main thread may take the lock for a step of background work
+ * (the conversion) now: not while a worker waits for it.  A mutex is not
+ * fair - the thread that lets it go takes it back before a waiter wakes -
+ * and a step after step took it back for over a second at a time: a client
+ * always goes first.
+ */
+static bool kv_idle(struct kv_server *srv)
+{
+	return !srv->threads || !atomic_load(&srv->threads->waiting);
 }
 
 static void kv_unlock(struct kv_server *srv)
@@ -793,9 +810,11 @@ static void server_run(struct kv_server *srv)
 	struct epoll_event ev[KV_EVENTS];
 
 	while (!srv->stop) {
-		/* Converting: poll, and convert a step between events. */
+		/* Converting: poll, and convert a step between events (a
+		 * millisecond later when a worker waits for the store). */
 		int n = epoll_wait(srv->epfd, ev, KV_EVENTS,
-				   srv->source || srv->drain ? 0 : -1);
+				   !srv->source && !srv->drain ? -1 :
+				   kv_idle(srv) ? 0 : 1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -826,7 +845,7 @@ static void server_run(struct kv_server *srv)
 #if KVCACHE_VERSION >= 2
 		/* A bounded step (a few hundred microseconds), so that no
 		 * client waits for more than that behind it. */
-		if (srv->source) {
+		if (srv->source && kv_idle(srv)) {
 			kv_lock(srv);
 			kv_store_migrate_step(&srv->store, KV_CONVERT_STEP, now());
 			kv_unlock(srv);

@@ -1,0 +1,147 @@
+#!/bin/bash
+# A full cache through a live update: kvcache-v1 (--memory 384, two worker
+# threads) is filled with 256 MiB of items by a client over the text
+# protocol (254,000 items of 1000 bytes, each its own value), then updated
+# to v2 - whose item layout differs, so every item is converted - while
+# memcslap runs its sets and gets and a probe times one request after
+# another.  Then:
+#
+#  - every one of the 254,000 items reads back with its value;
+#  - limit_maxbytes has not shrunk (the configured memory is kept);
+#  - memcslap and the probe saw no error, and no item was evicted;
+#  - the conversion ran after the take-over, lazily: v1's region is still
+#    there when the update returns and gone once every item has come over;
+#  - the longest request the probe waited is reported against the
+#    blackout the update reported, and must not exceed it by a second:
+#    only a conversion or a free of the old memory outside the blackout
+#    would (make bench measures the real figures).
+#
+# Every server runs under reap, every wait is bounded.  TAP output.
+#
+# usage: test_kvcache_256m.sh BATON REAP KVCACHE_V1 KVCACHE_V2
+set -u
+baton=$1 reap=$2 v1=$3 v2=$4
+export REAP=${REAP:-$reap}
+. "$(dirname "$0")/tap.sh"
+fill=$(dirname "$0")/kvcache_fill.py
+items=254000
+reaper=
+
+for tool in memcslap python3 jq nc timeout; do
+	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing: run scripts/deps as root"; exit 1; }
+done
+
+descendants() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+cleanup() {
+	local left i
+	if [ -n "$reaper" ]; then
+		for i in 1 2 3 4 5; do
+			left=$(descendants "$reaper")
+			[ -z "$left" ] && break
+			# shellcheck disable=SC2086 # one pid per word
+			kill -KILL $left 2>/dev/null
+		done
+	fi
+	tap_cleanup
+}
+trap cleanup EXIT
+
+wait_for() { # WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms
+	local end=$((SECONDS + $2))
+	until eval "$3"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# gave up after $2 s waiting for: $1"
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+stat_of() { # NAME: one of the server's stats
+	printf 'stats\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" |
+		sed -n "s/^STAT $1 \\([0-9]*\\).*/\\1/p"
+}
+
+labels() { "$baton" status --socket "$ctl" --json 2>/dev/null | jq -r '[.regions[].label] | join(" ")'; }
+
+ctl=$tmp/ctl
+# (Not $tmp/out and $tmp/err: tap.sh's expect writes baton's there.)
+mkfifo "$tmp/srv.out"
+"$reap" -l "$tmp/procs" -t 300 -- "$v1" --port 0 --memory 384 --threads 2 --control "$ctl" \
+	>"$tmp/srv.out" 2>"$tmp/srv.err" &
+reaper=$!
+exec {out}<"$tmp/srv.out"
+IFS= read -r -t 10 line <&"$out" || line=
+port=${line##*:}
+case $port in
+''|*[!0-9]*) echo "Bail out! kvcache-v1 did not start: $(cat "$tmp/srv.err")"; exit 1 ;;
+esac
+ok "kvcache-v1 listens on $port"
+
+got=$(python3 "$fill" fill "$port" "$items" 2>"$tmp/fill.err")
+holds "$items items stored ($got)" '[ "$got" = "$items" ]'
+bytes=$(stat_of bytes) limit=$(stat_of limit_maxbytes)
+holds "they fill 256 MiB: $bytes bytes, none evicted" \
+      '[ "$bytes" -ge $((256 << 20)) ] && [ "$(stat_of evictions)" = 0 ]'
+
+# memcslap and the probe run through the update.
+timeout 120 memcslap --servers="127.0.0.1:$port" --concurrency=8 --execute-number=10000 \
+	--test=set >"$tmp/slap" 2>&1 &
+slap=$!
+python3 "$fill" probe "$port" "$tmp/stop" >"$tmp/probe" 2>&1 &
+probe=$!
+wait_for "the probe to start" 10 '[ -e "$tmp/stop.ready" ]'
+expect "update v1 -> v2 (exec), the items converted" 0 update --socket "$ctl" --to "$v2" --json
+check "updated" '.outcome == "updated"'
+blackout=$(jq -r .blackout_ms "$tmp/out")
+after=$(labels)
+holds "the conversion runs after the take-over: v1's region is there when the update returns ($after)" \
+      '[ "$after" = "items-v2 items-v1" ] || [ "$after" = "items-v1 items-v2" ]'
+# Every item read back while the conversion runs, and the probe on until
+# it is over and v1's memory given back.
+read -r good bad < <(python3 "$fill" verify "$port" "$items")
+holds "every one of the $items items reads back with its value (good $good, bad $bad)" \
+      '[ "$good" = "$items" ]'
+if wait_for "v1's region to go" 60 '[ "$(labels)" = items-v2 ]'; then
+	ok "v1's region goes once every item has come over"
+else
+	not_ok "v1's region goes once every item has come over: $(labels)"
+fi
+touch "$tmp/stop"
+wait $probe
+wait $slap
+slap_status=$?
+read -r stall requests errors <"$tmp/probe"
+echo "# the longest of $requests requests from before the update until the conversion was over: $stall ms; the update's blackout: $blackout ms"
+holds "the probe saw no error ($errors), memcslap neither (exit $slap_status)" \
+      '[ "$errors" = 0 ] && [ "$slap_status" = 0 ] && ! grep -qi "error\|fail" "$tmp/slap"'
+holds "the longest request ($stall ms) is within a second of the blackout ($blackout ms)" \
+      'awk -v s="$stall" -v b="$blackout" "BEGIN { exit !(s <= b + 1000) }"'
+holds "limit_maxbytes is kept: $limit before, $(stat_of limit_maxbytes) after" \
+      '[ "$(stat_of limit_maxbytes)" -ge "$limit" ]'
+holds "no item was evicted" '[ "$(stat_of evictions)" = 0 ]'
+holds "curr_items counts them all ($(stat_of curr_items))" '[ "$(stat_of curr_items)" -ge "$items" ]'
+
+# Stop: SIGTERM to the one process left, which must exit 0.
+left=$(descendants "$reaper" | tr -d '\n')
+kill -TERM "$left"
+wait_for "kvcache to stop" 10 '! kill -0 "$reaper" 2>/dev/null'
+wait "$reaper"
+status=$?
+reaper=
+if [ "$status" = 0 ] && ! grep -v ' exit 0$' "$tmp/procs" | grep -vq "^$left [^ ]* signal 15\$" &&
+   ! grep -q ' report [0-9]*$' "$tmp/procs"; then
+	ok "every process ended well ($(wc -l <"$tmp/procs") of them)"
+else
+	sed 's/^/#   /' "$tmp/procs"
+	not_ok "every process ended well (reap: $status)"
+fi
+holds "kvcache said nothing on stderr" '! [ -s "$tmp/srv.err" ]'
+tap_done
