@@ -100,6 +100,25 @@ static const char *second_open(void)
 	}
 }
 
+/* A /proc/meminfo field, in KiB, or -1. */
+static long long meminfo_kib(const char *field)
+{
+	char line[128];
+	size_t len = strlen(field);
+	long long v = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':') {
+			v = atoll(line + len + 1);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 static int fill(int fd, size_t size, unsigned int which)
 {
 	uint64_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -325,6 +344,15 @@ static int restore(int n, char **mib)
 		long long bad = -3;
 		off_t pos = -1;
 		int fd, seals = -1;
+		/*
+		 * Where the pages come from: the preserved ones handed to the
+		 * new memfd (shared memory grows, free memory does not fall)
+		 * or new ones filled with a copy (free memory falls by the
+		 * size).  Measured around the retrieve and the read of every
+		 * byte, which would fault in any page not already there.
+		 */
+		long long free0 = meminfo_kib("MemFree");
+		long long shmem0 = meminfo_kib("Shmem");
 
 		t_retrieve[i] = now_ms();
 		fd = baton_luo_retrieve_fd(s, TOKEN(i));
@@ -342,10 +370,12 @@ static int restore(int n, char **mib)
 		printf("%s{\"token\":%llu,\"mib\":%d,\"retrieve\":\"%s\","
 		       "\"size\":%lld,\"position\":%lld,\"seals\":%d,"
 		       "\"first_bad_word\":%lld,\"retrieve_ms\":%.3f,"
-		       "\"verify_ms\":%.1f}", i ? "," : "",
+		       "\"verify_ms\":%.1f,\"memfree_delta_kib\":%lld,"
+		       "\"shmem_delta_kib\":%lld}", i ? "," : "",
 		       (unsigned long long)TOKEN(i), atoi(mib[i]),
 		       errname(fd < 0 ? fd : 0), (long long)st.st_size,
-		       (long long)pos, seals, bad, t_retrieve[i], t_verify[i]);
+		       (long long)pos, seals, bad, t_retrieve[i], t_verify[i],
+		       meminfo_kib("MemFree") - free0, meminfo_kib("Shmem") - shmem0);
 		if (fd >= 0)
 			close(fd);
 	}
