@@ -37,6 +37,12 @@ holds "the error names the image, not /dev/liveupdate" \
 expect "a missing image: exit 2" 2 kexec --kernel "$tmp/vmlinuz" \
 	--image "$tmp/none.img"
 
+# ---- --restore opens its output before it touches a session ----
+expect "--restore to a directory that does not exist: exit 2" 2 kexec --restore \
+	-o "$tmp/no/such/dir/x.img"
+holds "the error names the output, not /dev/liveupdate" \
+	'grep -q "^baton: $tmp/no/such/dir/x.img: No such file or directory$" "$tmp/err"'
+
 # ---- no LUO in this kernel ----
 if [ -e /dev/liveupdate ]; then
 	ok "# SKIP this kernel has /dev/liveupdate: the no-LUO answers are not seen"

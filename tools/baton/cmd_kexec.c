@@ -129,27 +129,35 @@ static int luo_fail(enum baton_luo_op op, int err, const char *call)
 	return cli_failf(BATON_LUO_DEVICE, "%s (%s)", baton_luo_why(op, err), call);
 }
 
+/* All of @buf to @fd: 0 or -errno. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t put = write(fd, p, len);
+
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put <= 0)
+			return put < 0 ? -errno : -EIO;
+		p += put;
+		len -= (size_t)put;
+	}
+	return 0;
+}
+
 /* The image in a memfd sealed whole: nothing can change what travels. */
 static int image_memfd(const void *buf, size_t len)
 {
-	const char *p = buf;
-	size_t done = 0;
 	int fd, err;
 
 	fd = memfd_create("baton-kernel-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	while (done < len) {
-		ssize_t put = write(fd, p + done, len - done);
-
-		if (put < 0 && errno == EINTR)
-			continue;
-		if (put <= 0) {
-			err = put < 0 ? -errno : -EIO;
-			goto err_close;
-		}
-		done += (size_t)put;
-	}
+	err = write_all(fd, buf, len);
+	if (err)
+		goto err_close;
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
 		  F_SEAL_SEAL)) {
 		err = -errno;
@@ -348,33 +356,57 @@ static int read_memfd(int fd, void **out, size_t *len)
 	return 0;
 }
 
+/*
+ * A retrieved session is the kernel's to finish once its fd closes, and is
+ * retrieved once a boot: so the output is opened before the session is
+ * touched, and a failure after that removes it (nothing half written).
+ */
+static int restore_fail(struct carry *c, int out, const char *output, int rc)
+{
+	if (out >= 0)
+		close(out);
+	unlink(output);
+	return carry_release(c, rc);
+}
+
 static int run_restore(const struct kexec_args *a, bool json)
 {
 	struct carry c = { .fd = -1 };
 	struct baton_diag diag = { 0 };
-	int err, rc;
+	int err, out;
 
+	out = open(a->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		return cli_failf(a->output, "%s", strerror(errno));
 	err = baton_luo_open(NULL, &c.luo);
 	if (err)
-		return carry_release(&c, luo_fail(BATON_LUO_OPEN, err, "open"));
+		return restore_fail(&c, out, a->output,
+				    luo_fail(BATON_LUO_OPEN, err, "open"));
 	err = baton_luo_session_retrieve(c.luo, BATON_KEXEC_SESSION, &c.session);
 	if (err)
-		return carry_release(&c, luo_fail(BATON_LUO_RETRIEVE_SESSION, err,
-						  "retrieve session " BATON_KEXEC_SESSION));
+		return restore_fail(&c, out, a->output,
+				    luo_fail(BATON_LUO_RETRIEVE_SESSION, err,
+					     "retrieve session " BATON_KEXEC_SESSION));
 	c.fd = baton_luo_retrieve_fd(c.session, BATON_KEXEC_TOKEN_IMAGE);
 	if (c.fd < 0)
-		return carry_release(&c, luo_fail(BATON_LUO_RETRIEVE_FD, c.fd,
-						  "retrieve the image"));
+		return restore_fail(&c, out, a->output,
+				    luo_fail(BATON_LUO_RETRIEVE_FD, c.fd,
+					     "retrieve the image"));
 	err = read_memfd(c.fd, &c.buf, &c.len);
 	if (err)
-		return carry_release(&c, cli_failf(BATON_KEXEC_SESSION, "reading the image: %s",
-						   strerror(-err)));
+		return restore_fail(&c, out, a->output,
+				    cli_failf(BATON_KEXEC_SESSION, "reading the image: %s",
+					      strerror(-err)));
 	/* What came across is input like any other: validated whole. */
 	if (baton_image_parse(c.buf, c.len, &c.img, &diag) < 0)
-		return carry_release(&c, cli_fail(BATON_KEXEC_SESSION, &diag));
-	rc = cli_write_file(a->output, c.buf, c.len);
-	if (rc)
-		return carry_release(&c, rc);
+		return restore_fail(&c, out, a->output,
+				    cli_fail(BATON_KEXEC_SESSION, &diag));
+	err = write_all(out, c.buf, c.len);
+	if (close(out) && !err)
+		err = -errno;
+	if (err)
+		return restore_fail(&c, -1, a->output,
+				    cli_failf(a->output, "write: %s", strerror(-err)));
 	/* The image is out: the kernel may let its pages go. */
 	err = baton_luo_finish(c.session);
 	if (err)
