@@ -6,8 +6,8 @@
  * refuses before asking, how the kernel's errnos come back (as they came,
  * with a phrase of their own per call), and that a failure leaks no fd.
  * The real kernel is exercised across a real kexec by `make check-vm`
- * (tests/vm/luo); the ABI constants are checked against the kernel's own
- * header there too.
+ * (tests/vm/run, the luo scenarios); the ABI constants are checked against
+ * the kernel's own header there too.
  */
 #include <errno.h>
 #include <fcntl.h>
