@@ -208,6 +208,7 @@ static void kv_lock(struct kv_server *srv)
 	atomic_fetch_sub(&srv->threads->waiting, 1);
 }
 
+#if KVCACHE_VERSION >= 2
 /*
  * Whether the main thread may take the lock for a step of background work
  * (the conversion) now: not while a worker waits for it.  A mutex is not
@@ -219,6 +220,7 @@ static bool kv_idle(struct kv_server *srv)
 {
 	return !srv->threads || !atomic_load(&srv->threads->waiting);
 }
+#endif
 
 static void kv_unlock(struct kv_server *srv)
 {
@@ -810,11 +812,12 @@ static void server_run(struct kv_server *srv)
 	struct epoll_event ev[KV_EVENTS];
 
 	while (!srv->stop) {
-		/* Converting: poll, and convert a step between events (a
-		 * millisecond later when a worker waits for the store). */
+		/* Converting: a step between events.  With workers, a step
+		 * a millisecond: the workers serving the clients keep the
+		 * cores (a main thread converting flat out took one). */
 		int n = epoll_wait(srv->epfd, ev, KV_EVENTS,
 				   !srv->source && !srv->drain ? -1 :
-				   kv_idle(srv) ? 0 : 1);
+				   srv->threads ? 1 : 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
