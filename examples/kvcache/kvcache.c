@@ -2,23 +2,25 @@
 /**
  * DOC: kvcache - a memcached-compatible cache server, Baton's example
  *
- *   kvcache-v1 --port P --memory MiB [--control PATH]
+ *   kvcache-v1 --port P --memory MiB [--threads N] [--control PATH]
  *
- * One thread, one epoll loop, non-blocking sockets, on 127.0.0.1:P (0 lets
- * the kernel choose; the port is printed on stdout when the server
- * listens, as "kvcache-vN: listening on 127.0.0.1:P").  It speaks
- * memcached's text protocol (protocol.h) and keeps its items in one memory
- * region of --memory MiB (store.h).  SIGINT and SIGTERM stop it cleanly.
+ * One epoll loop (or N worker threads and a main loop, see "worker
+ * threads" below), non-blocking sockets, on 127.0.0.1:P (0 lets the kernel
+ * choose; the port is printed on stdout when the server listens, as
+ * "kvcache-vN: listening on 127.0.0.1:P").  It speaks memcached 1.6's
+ * protocols (protocol.h) and keeps its items in one memory region of
+ * --memory MiB (store.h).  SIGINT and SIGTERM stop it cleanly.
+ * examples/kvcache/README.md is the user's guide.
  *
  * What a live update preserves, and what startup therefore takes over
  * instead of creating - the seam to Baton's runtime:
  *
  *  - the item region: kv_server_adopt_region() with a region a previous
- *    version formatted (it is validated; a v2 server given a v1 region is
- *    told so, and converts it with kv_region_convert_v1_to_v2() into a new
- *    one), or a new one to format.  A v1 region that was converted is let
- *    go of only once v2 has taken over: until then the update can roll
- *    back, and v1 comes back on it;
+ *    version formatted (it is validated), or a new one to format.  A v2
+ *    server given a v1 region makes a v2 region and takes the v1 items
+ *    over lazily once it has taken over (kv_adopt_items(), store.h); the
+ *    v1 region is written to only from then on, so that until then the
+ *    update can roll back, and v1 comes back on it;
  *  - the listening socket: kv_server_adopt_listener();
  *  - every client connection: its socket and its struct kv_conn_state
  *    (input not yet executed, answers not yet sent, a data block being
