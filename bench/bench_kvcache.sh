@@ -15,7 +15,8 @@
 #    longest request any client waited, against the longest blackout the
 #    updates reported; and the errors and misses (there must be none).
 #
-# Every server is started here and stopped here, by pid.  The machine is
+# Every server is started here and stopped here, by pid (the one a
+# socket-mode update started, by the pid its control socket gives).  The machine is
 # not quiet (two cores, shared): the figures are medians of interleaved
 # runs, and the ratios compare servers measured side by side.
 #
@@ -136,6 +137,9 @@ while kill -0 "$loader" 2>/dev/null && [ $n -lt $((secs * 2)) ]; do
 	n=$((n + 1))
 done
 wait "$loader"
+# A socket-mode update leaves a new process, not the one started here.
+last=$("$baton" status --socket "$ctl" --json 2>/dev/null | jq -r '.pid // empty')
+[ -n "$last" ] && pids="$pids $last"
 updated=$(jq -s '[.[] | select(.outcome == "updated")] | length' "$tmp/upd.json")
 blackout=$(jq -s '[.[] | .blackout_ms // 0] | max' "$tmp/upd.json")
 blackout_med=$(jq -s '[.[] | .blackout_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
