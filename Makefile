@@ -116,11 +116,15 @@ check-slow: $(BUILD_ASAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(BUILD_ASAN) --suite slow --print-errorlogs
 
+# One run of every benchmark (docs/performance.md): each writes a CSV under
+# $(BUILD)/bench/, and the plots go next to them (gnuplot).
 bench: all
 	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/kvload
-	$(BUILD)/bench/bench_plan
-	$(BUILD)/bench/bench_blackout
-	bench/bench_devices.sh $(BUILD)
+	rm -f $(BUILD)/bench/*.csv
+	$(BUILD)/bench/bench_plan --csv $(BUILD)/bench/plan.csv
+	$(BUILD)/bench/bench_blackout --csv $(BUILD)/bench/blackout.csv
+	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
+	bench/plot.sh $(BUILD)/bench
 	bench/bench_kvcache.sh $(BUILD)
 
 install: all

@@ -1,35 +1,57 @@
 // SPDX-License-Identifier: MIT
 /*
- * Blackout of an exec-mode update against its floor, and against the size
- * of preserved memory.
+ * Blackout against preserved memory in use, both modes, against its floor
+ * and against a copy-based handover, all in one run.
  *
- * The floor is a bare exec() of this same binary that inherits a memfd and
- * maps it again: the least any in-place update can cost.  The update is
- * baton_host_update() of this binary into itself with one preserved region
- * of the same size and one device, measured by the host from FREEZE to
- * FINISH.  Each runs as a chain of execs in one process; every link writes
- * its sample (ns) to a pipe this driver reads.  Preserved memory is
- * touched once, so it is resident; it must not change the blackout, since
- * nothing is copied.
+ *   bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy]
+ *   bench_blackout --floor DEVICES MIB     (for bench_devices.sh)
  *
- * Output: medians per size, in one run, and their ratios.
+ * Baton: baton_host_update() of this binary into itself with one
+ * preserved region of the size and one device, measured by the new
+ * version from FREEZE to FINISH.  Before each update the region is in
+ * use: written once, and its page tables filled again in each version
+ * (MADV_POPULATE_WRITE) - what a program that uses its memory has, and
+ * what an exec must tear down.
+ *
+ * The floor: a bare exec() of this same binary that inherits the memfd,
+ * mapped and in use as above, and maps it again - the least an in-place
+ * update holding that memory can cost; it pays the old address space's
+ * teardown inside the exec, as any exec does.  With --floor, it also
+ * inherits 3 fds per device (a device's connection, interrupt and page)
+ * and the memory is the devices' DMA pool: bench_devices.sh's floor.
+ *
+ * Copy: the memory written into a pipe by one process and read into fresh
+ * memory by another - what a handover that copies costs.  Measured fewer
+ * times than the others (it takes seconds at 8 GiB), and skipped when
+ * there is not room for two copies.
+ *
+ * Each chain runs as a succession of execs (or, in socket mode, of new
+ * processes) from one start; every link writes its sample (ns) to a pipe
+ * this driver reads.  Output: medians, their ratios, and with --csv one
+ * row per point (mode,devices,memory_mib,touched,baton_ms,floor_ms,
+ * copy_ms,cold_ms,series) appended to FILE, the header first if it is new;
+ * series is "memory" here, "devices" for bench_devices.sh's rows.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <baton/host.h>
 
-#define RUNS 21
-#define TOKEN_REPORT 1
+#define RUNS		15
+#define COPY_RUNS	3	/* 1 past 1 GiB: a copy of 8 GiB takes tens of seconds */
+#define TOKEN_REPORT	1
 
 BATON_SCHEMA(bench_state_v1, "bench-state", 1, BATON_FIELD(u64, ticks));
 
@@ -60,44 +82,60 @@ static void put_sample(int fd, uint64_t ns)
 		exit(3);
 }
 
-/* One link of the floor chain: map what we inherited, report, exec on. */
+/* In use: every page written once, then each process's page tables full. */
+static void use(void *p, size_t size, bool first)
+{
+	if (first)
+		memset(p, 0xa5, size);
+	else if (madvise(p, size, MADV_POPULATE_WRITE))
+		memset(p, 0xa5, size);	/* before Linux 5.14 */
+}
+
+/* The argv of a link: self --link KIND MODE SIZE LEFT REPORT_FD. */
+enum { A_KIND = 2, A_MODE, A_SIZE, A_LEFT, A_FD, A_N };
+
+/* One link of the floor chain: map what we inherited, in use, exec on. */
 static int floor_link(char **argv, size_t size, int left, int report)
 {
 	int fd = atoi(getenv("BENCH_MEMFD"));
 	const char *t0 = getenv("BENCH_T0");
 	char num[32], left_s[16];
-	volatile uint8_t *p;
+	void *p;
 
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return 3;
-	(void)p[0];
+	(void)*(volatile char *)p;
 	if (t0)
 		put_sample(report, now_ns() - strtoull(t0, NULL, 10));
 	if (!left)
 		return 0;
-	munmap((void *)p, size);
+	use(p, size, false);
 	snprintf(left_s, sizeof(left_s), "%d", left - 1);
-	argv[4] = left_s;
+	argv[A_LEFT] = left_s;
 	snprintf(num, sizeof(num), "%" PRIu64, now_ns());
 	setenv("BENCH_T0", num, 1);
 	execv("/proc/self/exe", argv);
 	return 3;
 }
 
-/* One link of the update chain. */
-static int baton_link(char **argv, size_t size, int left, int report)
+/* One link of the update chain, in either mode. */
+static int baton_link(char **argv, bool socket_mode, size_t size, int left, int report)
 {
 	const struct baton_host_opts opts = { .program = "bench", .argv = argv };
 	const struct baton_device_info info = {
 		.addr = { 0, 0, 0x10, 0 }, .ids = { 0x1234, 0xbe4c, 0, 0, 0 },
 		.orphan = BATON_ORPHAN_QUARANTINE, .mandatory = true,
 	};
-	struct baton_update_opts up = { .target = "/proc/self/exe" };
+	struct baton_update_opts up = {
+		.target = "/proc/self/exe",
+		.mode = socket_mode ? BATON_MODE_SOCKET : BATON_MODE_EXEC,
+	};
 	struct baton_host *host;
 	struct baton_region *r;
 	struct baton_device *dev;
 	char left_s[16];
+	int err;
 
 	if (baton_host_create(&opts, &host) || baton_host_region(host, "mem", size, &r))
 		return 3;
@@ -106,19 +144,75 @@ static int baton_link(char **argv, size_t size, int left, int report)
 	if (baton_host_restored(host)) {
 		report = baton_host_take_fd(host, TOKEN_REPORT);
 		put_sample(report, baton_host_last_update(host)->blackout_ns);
-	} else {
-		memset(baton_region_base(r), 0xa5, size);	/* resident */
-		if (baton_host_add_device(host, &info, &dev) ||
-		    baton_host_preserve_fd(host, TOKEN_REPORT, report, BATON_FD_PIPE))
-			return 3;
+	} else if (baton_host_add_device(host, &info, &dev) ||
+		   baton_host_preserve_fd(host, TOKEN_REPORT, report, BATON_FD_PIPE)) {
+		return 3;
 	}
-	if (!left)
+	if (!left) {
+		baton_host_destroy(host);
 		return 0;
+	}
+	use(baton_region_base(r), size, !baton_host_restored(host));
 	snprintf(left_s, sizeof(left_s), "%d", left - 1);
-	argv[4] = left_s;
+	argv[A_LEFT] = left_s;
 	up.argv = argv;
-	baton_host_update(host, &up);
+	err = baton_host_update(host, &up);
+	/* Socket mode: the next link runs; this one lets go and leaves. */
+	if (err == BATON_HANDED_OVER) {
+		baton_host_destroy(host);
+		return 0;
+	}
 	return 3;
+}
+
+/* The copy chain's one link: SIZE bytes through a pipe into fresh memory. */
+static uint64_t copy_once(size_t size)
+{
+	const size_t chunk = 1u << 20;
+	int p[2], status;
+	uint64_t t0;
+	char *src;
+	pid_t pid;
+
+	if (pipe(p))
+		exit(3);
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	/* The reader first, so that it does not inherit the source. */
+	pid = fork();
+	if (!pid) {
+		char *dst = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t got = 0;
+
+		close(p[1]);
+		while (dst != MAP_FAILED && got < size) {
+			ssize_t n = read(p[0], dst + got, size - got < chunk ? size - got : chunk);
+
+			if (n <= 0)
+				_exit(3);
+			got += (size_t)n;
+		}
+		_exit(dst == MAP_FAILED ? 3 : 0);
+	}
+	close(p[0]);
+	src = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED)
+		exit(3);
+	memset(src, 0xa5, size);
+	t0 = now_ns();
+	for (size_t done = 0; done < size;) {
+		ssize_t n = write(p[1], src + done, size - done < chunk ? size - done : chunk);
+
+		if (n <= 0)
+			exit(3);
+		done += (size_t)n;
+	}
+	close(p[1]);
+	waitpid(pid, &status, 0);
+	munmap(src, size);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		exit(3);
+	return now_ns() - t0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -128,8 +222,23 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Run a chain of RUNS links; return the median sample. */
-static uint64_t chain(const char *self, const char *kind, size_t size)
+static uint64_t median(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+/* Fds a device holds, for the floor of bench_devices.sh: 3 a device. */
+static void hold_device_fds(unsigned devices)
+{
+	for (unsigned i = 0; i < 3 * devices; i++)
+		if (eventfd(0, 0) < 0)
+			exit(3);
+}
+
+/* Run a chain of RUNS links of @kind in @mode; return the median sample. */
+static uint64_t chain(const char *self, const char *kind, const char *mode, size_t size,
+		      unsigned devices)
 {
 	char size_s[32], runs_s[16], fd_s[16], memfd_s[16];
 	uint64_t samples[RUNS];
@@ -140,14 +249,15 @@ static uint64_t chain(const char *self, const char *kind, size_t size)
 	if (pipe(p))
 		exit(3);
 	if (!strcmp(kind, "floor")) {
+		void *m;
+
 		memfd = memfd_create("bench", 0);
 		if (memfd < 0 || ftruncate(memfd, (off_t)size))
 			exit(3);
-		void *m = mmap(NULL, size, PROT_WRITE, MAP_SHARED, memfd, 0);
-
+		m = mmap(NULL, size, PROT_WRITE, MAP_SHARED, memfd, 0);
 		if (m == MAP_FAILED)
 			exit(3);
-		memset(m, 0xa5, size);	/* resident */
+		use(m, size, true);
 		munmap(m, size);
 		snprintf(memfd_s, sizeof(memfd_s), "%d", memfd);
 		setenv("BENCH_MEMFD", memfd_s, 1);
@@ -158,7 +268,8 @@ static uint64_t chain(const char *self, const char *kind, size_t size)
 	pid = fork();
 	if (!pid) {
 		close(p[0]);
-		execl(self, self, "--link", kind, size_s, runs_s, fd_s, (char *)NULL);
+		hold_device_fds(devices);
+		execl(self, self, "--link", kind, mode, size_s, runs_s, fd_s, (char *)NULL);
 		_exit(3);
 	}
 	close(p[1]);
@@ -168,50 +279,119 @@ static uint64_t chain(const char *self, const char *kind, size_t size)
 	       sizeof(samples[0]))
 		got++;
 	close(p[0]);
-	waitpid(pid, &status, 0);
+	/* Socket mode's links are each other's children: we are their subreaper. */
+	while (waitpid(-1, &status, 0) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			got = 0;
 	unsetenv("BENCH_MEMFD");
 	unsetenv("BENCH_T0");
-	if (got != RUNS || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "bench_blackout: %s chain gave %zu of %d samples\n",
-			kind, got, RUNS);
+	if (got != RUNS) {
+		fprintf(stderr, "bench_blackout: %s %s chain at %zu MiB: a link failed\n",
+			kind, mode, size >> 20);
 		exit(1);
 	}
-	qsort(samples, RUNS, sizeof(samples[0]), cmp_u64);
-	return samples[RUNS / 2];
+	return median(samples, RUNS);
+}
+
+/* Room for two copies of @size (the copy benchmark's peak), and some. */
+static bool room_for_copy(size_t size)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kib = 0;
+	char line[128];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib * 1024 > 2ull * size + (2ull << 30);
 }
 
 int main(int argc, char **argv)
 {
-	static const size_t sizes[] = { 1u << 20, 256u << 20, 1u << 30 };
-	uint64_t floor_ns[3], baton_ns[3];
+	size_t sizes[8] = { 1u << 20, 1ull << 30, 8ull << 30 }, n_sizes = 3;
+	const char *csv_path = NULL;
+	uint64_t b1[2] = { 0, 0 };
+	bool copy = true;
 	char self[4096];
+	FILE *csv = NULL;
 	ssize_t n;
 
-	if (argc == 6 && !strcmp(argv[1], "--link")) {
-		size_t size = strtoull(argv[3], NULL, 10);
-		int left = atoi(argv[4]), report = atoi(argv[5]);
+	if (argc == A_N && !strcmp(argv[1], "--link")) {
+		size_t size = strtoull(argv[A_SIZE], NULL, 10);
+		int left = atoi(argv[A_LEFT]), report = atoi(argv[A_FD]);
 
-		/* Each link execs the next with its own argv, argv[4] counted down. */
-		return !strcmp(argv[2], "floor") ?
+		return !strcmp(argv[A_KIND], "floor") ?
 		       floor_link(argv, size, left, report) :
-		       baton_link(argv, size, left, report);
+		       baton_link(argv, !strcmp(argv[A_MODE], "socket"), size, left, report);
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
 		return 3;
 	self[n] = '\0';
-	printf("baton blackout, exec mode: median of %d updates per row, one run\n\n", RUNS);
-	printf("%12s %14s %14s %8s\n", "preserved", "floor exec ms", "baton ms", "ratio");
-	for (int i = 0; i < 3; i++) {
-		floor_ns[i] = chain(self, "floor", sizes[i]);
-		baton_ns[i] = chain(self, "baton", sizes[i]);
-		printf("%9zu MiB %14.3f %14.3f %7.2fx\n", sizes[i] >> 20,
-		       floor_ns[i] / 1e6, baton_ns[i] / 1e6,
-		       (double)baton_ns[i] / (double)floor_ns[i]);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (argc == 4 && !strcmp(argv[1], "--floor")) {
+		uint64_t ns = chain(self, "floor", "exec", strtoull(argv[3], NULL, 10) << 20,
+				    (unsigned)atoi(argv[2]));
+
+		printf("%.3f\n", ns / 1e6);
+		return 0;
 	}
-	printf("\nmeasure: blackout 1 MiB: %.3f ms (floor %.3f ms)\n",
-	       baton_ns[0] / 1e6, floor_ns[0] / 1e6);
-	printf("measure: blackout 1 GiB / 1 MiB: %.2fx (nothing is copied: ~1x)\n",
-	       (double)baton_ns[2] / (double)baton_ns[0]);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--csv") && i + 1 < argc) {
+			csv_path = argv[++i];
+		} else if (!strcmp(argv[i], "--no-copy")) {
+			copy = false;
+		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+			char *s = argv[++i], *tok, *save = NULL;
+
+			for (n_sizes = 0; n_sizes < 8 && (tok = strtok_r(s, ",", &save)); s = NULL)
+				sizes[n_sizes++] = strtoull(tok, NULL, 10) << 20;
+		} else {
+			fprintf(stderr, "usage: bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy]\n"
+				"       bench_blackout --floor DEVICES MIB\n");
+			return 2;
+		}
+	}
+	if (csv_path && !(csv = fopen(csv_path, "ae")))
+		return 3;
+	if (csv && ftell(csv) == 0)
+		fprintf(csv, "mode,devices,memory_mib,touched,baton_ms,floor_ms,copy_ms,"
+			"cold_ms,series\n");
+	printf("baton blackout against memory in use: median of %d updates per row "
+	       "(copy: of %d, 1 past 1 GiB), one run\n\n", RUNS, COPY_RUNS);
+	printf("%-7s %10s %10s %10s %8s %12s %10s\n", "mode", "memory", "floor ms",
+	       "baton ms", "ratio", "vs 1st size", "copy ms");
+	for (size_t i = 0; i < n_sizes; i++) {
+		const uint64_t floor_ns = chain(self, "floor", "exec", sizes[i], 0);
+		const int copy_runs = sizes[i] > (1ull << 30) ? 1 : COPY_RUNS;
+		const bool copied = copy && room_for_copy(sizes[i]);
+		uint64_t copies[COPY_RUNS], copy_ns = 0;
+
+		for (int r = 0; copied && r < copy_runs; r++)
+			copies[r] = copy_once(sizes[i]);
+		if (copied)
+			copy_ns = median(copies, (size_t)copy_runs);
+		for (int m = 0; m < 2; m++) {
+			const char *mode = m ? "socket" : "exec";
+			const uint64_t ns = chain(self, "baton", mode, sizes[i], 0);
+			char copy_s[32] = "";
+
+			if (!i)
+				b1[m] = ns;
+			if (copied)
+				snprintf(copy_s, sizeof(copy_s), "%.3f", copy_ns / 1e6);
+			printf("%-7s %6zu MiB %10.3f %10.3f %7.2fx %11.2fx %10s\n", mode,
+			       sizes[i] >> 20, floor_ns / 1e6, ns / 1e6,
+			       (double)ns / (double)floor_ns, (double)ns / (double)b1[m],
+			       copied ? copy_s : copy ? "no room" : "-");
+			if (csv)
+				fprintf(csv, "%s,1,%zu,1,%.3f,%.3f,%s,,memory\n", mode,
+					sizes[i] >> 20, ns / 1e6, floor_ns / 1e6, copy_s);
+		}
+	}
+	if (csv)
+		fclose(csv);
 	return 0;
 }

@@ -1,47 +1,102 @@
 #!/bin/sh
-# Blackout of live updates with devices at work: demo-host v2 updating into
-# itself (nicx reads its own pktgen-state v2 natively) while it drives N
-# pktgen devices from devsim at 20000 packets/s each, plus an edu; RUNS
-# updates per mode, exec then socket.  Medians of the blackout each update
-# reports (FREEZE to FINISH), all from one run; then devsim's count of the
-# packets it generated against the count the drivers received, over all
-# those updates.
+# Blackout of live updates with devices at work, from 1 to 1,024 devices:
+# demo-host v2 updating into itself (nicx reads its own pktgen-state v2
+# natively) while it drives N pktgen devices from devsim (one devsim
+# process per 256), plus an edu; RUNS updates per mode, exec then socket.
+# All from one run:
 #
-# usage: bench_devices.sh BUILD_DIR   (make bench runs it)
+#  - the blackout each update reports (FREEZE to FINISH), median;
+#  - its floor: a bare exec inheriting the same fds (3 a device) and
+#    mapping the same memory in use (the rings), bench_blackout --floor;
+#  - where the time goes: the host's phase timestamps (BATON_TRACE,
+#    lib/host/trace.c), median of each phase's duration;
+#  - a cold restart: the program stopped and started again, devices reset
+#    (its connections close), from SIGTERM until the new one is driving
+#    every device, and the packets that cost;
+#  - devsim's count of the packets it generated against the count the
+#    drivers received, over all those updates.
+#
+# usage: bench_devices.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
+# OUT_DIR gets devices.csv and phases.csv, and blackout.csv gets a row per
+# point (bench_blackout.c wrote its header).  DEVICES="1 16" RUNS=5 for a
+# quick look.
 set -eu
 build=$1
-runs=${RUNS:-21}
+out=${2:-}
+runs=${RUNS:-11}
+counts=${DEVICES:-1 16 256 1024}
 baton=$build/tools/baton
 devsim=$build/devsim/devsim
 host=$build/examples/demo-host/demo-host-v2
+floor=$build/bench/bench_blackout
+per=256
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+now_ms() { date +%s.%N | awk '{ printf "%.3f", $1 * 1000 }'; }
 
 # ask SOCKET REQUEST: one line to devsim's status socket, one line back.
-ask() { printf '%s\n' "$2" | timeout 10 nc -N -U "$1"; }
+ask() { printf '%s\n' "$2" | timeout 30 nc -N -U "$1"; }
 
-printf '%-8s %-7s %14s %14s\n' devices mode "blackout (ms)" "vs 1 device"
-for n in 1 8; do
+# phases TRACE: each update's phase durations, "PHASE MS" a line: the time
+# from the previous phase, from FREEZE to FINISH (lib/host/trace.c), in
+# time order (in socket mode two processes write the trace).
+phases() {
+	sort -n "$1" | awk '$3 == "freeze" { f = $1; p = $1; on = 1; next }
+	     on { printf "%s %.3f\n", $3, ($1 - p) / 1e6; p = $1 }
+	     on && $3 == "finish" { on = 0 }'
+}
+
+# Packets per second per device: the devsims' 1 ms ticks stay light.
+rate_for() { echo "$1" | awk '{ r = int(200000 / $1); print (r > 20000 ? 20000 : r) }'; }
+
+# The rings' memory in use, MiB: what the floor maps (pktgen.c's pool).
+pool_mib() {
+	echo "$1" | awk '{ s = $1 + 1; if (s < 8) s = 8; if (s > 1024) s = 1024; e = 65536;
+			   while (s * e * 64 > 256 * 1048576) e /= 2; print int($1 * e * 64 / 1048576 + 0.5) }'
+}
+
+[ -n "$out" ] && mkdir -p "$out" && echo "mode,devices,phase,ms" >"$out/phases.csv" &&
+	echo "devices,mode,baton_ms,floor_ms,ratio,per_device_us,cold_ms,cold_lost,updates,generated,received,lost" >"$out/devices.csv"
+
+printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor ms" ratio \
+	"us/device" "cold ms"
+for n in $counts; do
 	dir=$(mktemp -d /tmp/baton-bench.XXXXXX)
-	mkfifo "$dir/ready" "$dir/host.out"
-	set -- --dir "$dir" --ready-fd 3 --device edu@0000:02:00.0
+	rate=$(rate_for "$n")
+	mkfifo "$dir/host.out" "$dir/ready"
+	sims=$(( (n + per - 1) / per ))
+	k=0
+	while [ $k -lt "$sims" ]; do
+		: >"$dir/devsim-$k.conf"
+		[ $k -eq 0 ] && echo "edu@0000:02:00.0" >>"$dir/devsim-$k.conf"
+		k=$((k + 1))
+	done
 	i=0
-	while [ $i -lt $n ]; do
-		set -- "$@" --device "pktgen@0000:01:0$i.0,rate=20000"
+	while [ $i -lt "$n" ]; do
+		printf 'pktgen@0000:%02x:%02x.0,rate=%s\n' $((i < 32 ? 1 : 16 + i / 32)) $((i % 32)) \
+			"$rate" >>"$dir/devsim-$((i / per)).conf"
 		i=$((i + 1))
 	done
-	"$devsim" "$@" 3>"$dir/ready" 2>"$dir/devsim.log" &
-	devsim_pid=$!
-	timeout 10 head -n 1 "$dir/ready" >/dev/null
+	devsim_pids=
+	k=0
+	while [ $k -lt "$sims" ]; do
+		"$devsim" --dir "$dir" --status "$dir/status-$k.sock" --config "$dir/devsim-$k.conf" \
+			--ready-fd 3 3>"$dir/ready" 2>"$dir/devsim-$k.log" &
+		devsim_pids="$devsim_pids $!"
+		timeout 30 cat "$dir/ready" >/dev/null
+		k=$((k + 1))
+	done
 	# The host's last words (its counters) outlive a socket-mode handover:
 	# every version writes to the same pipe.
 	cat "$dir/host.out" >"$dir/host.json" &
 	cat_pid=$!
-	"$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
+	BATON_TRACE=$dir/trace "$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
 		3>"$dir/ready" >"$dir/host.out" 2>"$dir/host.log" &
-	timeout 10 head -n 1 "$dir/ready" >/dev/null
+	timeout 60 cat "$dir/ready" >/dev/null
+	floor_ms=$("$floor" --floor "$n" "$(pool_mib "$n")")
 	for mode in exec socket; do
 		: >"$dir/samples"
+		: >"$dir/trace"
 		i=0
 		while [ $i -lt "$runs" ]; do
 			"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
@@ -49,21 +104,58 @@ for n in 1 8; do
 			i=$((i + 1))
 		done
 		m=$(median <"$dir/samples")
-		eval "m_${mode}_$n=$m"
-		base=$(eval echo "\$m_${mode}_1")
-		printf '%-8s %-7s %14.3f %13.2fx\n' "$n" "$mode" "$m" \
-			"$(echo "$m $base" | awk '{ print $1 / $2 }')"
+		eval "m_$mode=$m"
+		phases "$dir/trace" >"$dir/phases"
+		for ph in $(awk '{ print $1 }' "$dir/phases" | awk '!seen[$0]++'); do
+			pm=$(awk -v p="$ph" '$1 == p { print $2 }' "$dir/phases" | median)
+			[ -n "$out" ] && echo "$mode,$n,$ph,$pm" >>"$out/phases.csv"
+		done
 	done
-	ask "$dir/status.sock" pause >"$dir/devsim.json"
+	# The cold restart: what the update saves.  SIGTERM, the host reports
+	# and exits, its connections close and devsim resets every device; a
+	# new one starts and probes them all.
 	pid=$("$baton" status --socket "$dir/c.sock" --json | jq .pid)
+	t0=$(now_ms)
 	kill -TERM "$pid"
-	timeout 10 tail --pid="$cat_pid" -f /dev/null
-	jq -rs --arg n "$n" '
-		(.[0].devices | map(select(.type == "pktgen")) | map(.generated) | add) as $gen |
-		(.[1].devices | map(.received) | add) as $rx |
-		"  \($n) pktgen: \(2 * '"$runs"') updates, \($gen) packets generated, \($rx) received, lost \($gen - $rx)"' \
-		"$dir/devsim.json" "$dir/host.json"
-	kill -TERM "$devsim_pid"
-	wait "$devsim_pid" || true
+	wait "$cat_pid"
+	mv "$dir/host.json" "$dir/host-1.json"
+	rm -f "$dir/c.sock"
+	"$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
+		3>"$dir/ready" >"$dir/host-2.json" 2>>"$dir/host.log" &
+	host2=$!
+	timeout 60 cat "$dir/ready" >/dev/null
+	t1=$(now_ms)
+	cold=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
+	# The end: generation paused, the second host drains and reports.
+	for k in $(seq 0 $((sims - 1))); do
+		ask "$dir/status-$k.sock" pause
+	done >"$dir/devsim.json"
+	kill -TERM "$host2"
+	wait "$host2" || true
+	# Every packet devsim generated was received by one host or the other,
+	# but for those in the rings when the restart reset the devices.
+	set -- $(jq -rs --slurpfile h1 "$dir/host-1.json" --slurpfile h2 "$dir/host-2.json" '
+		([.[].devices[] | select(.type == "pktgen")]) as $d |
+		($d | map(.generated) | add) as $gen |
+		($d | map(.lost_on_reset) | add) as $reset |
+		(($h1[0].devices + $h2[0].devices) | map(.received) | add) as $rx |
+		"\($gen) \($rx) \($reset) \($gen - $rx - $reset)"' "$dir/devsim.json")
+	gen=$1 rx=$2 cold_lost=$3 lost=$4
+	for mode in exec socket; do
+		m=$(eval echo "\$m_$mode")
+		awk -v n="$n" -v mode="$mode" -v m="$m" -v f="$floor_ms" -v c="$cold" 'BEGIN {
+			printf "%-8s %-7s %11.3f %10.3f %6.2fx %13.1f %10.1f\n", n, mode, m, f, m / f,
+			       (m - f) * 1000 / n, c }'
+		[ -n "$out" ] && echo "$n $mode $m $floor_ms $cold $cold_lost $((2 * runs)) $gen $rx $lost" |
+			awk '{ printf "%s,%s,%s,%s,%.2f,%.1f,%s,%s,%s,%s,%s,%s\n", $1, $2, $3, $4, $3 / $4,
+				($3 - $4) * 1000 / $1, $5, $6, $7, $8, $9, $10 }' >>"$out/devices.csv"
+		[ -n "$out" ] && echo "$mode,$n,$(pool_mib "$n"),1,$m,$floor_ms,,$cold,devices" >>"$out/blackout.csv"
+	done
+	echo "  $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated, $rx received, lost $lost;" \
+	     "cold restart: every device reset, $cold_lost lost in the rings"
+	for p in $devsim_pids; do
+		kill -TERM "$p"
+		wait "$p" || true
+	done
 	rm -rf "$dir"
 done

@@ -442,11 +442,18 @@ static double time_naive(const struct world *w, struct baton_decision *out)
 	return median(t, RUNS);
 }
 
+/* --csv FILE: each row again, for make bench's plots (build/bench/plan.csv). */
+static FILE *csv;
+
 static void print_row(const char *who, const struct world *w, double ms)
 {
 	printf("%-7s %8zu %7zu %7zu %6zu %10.3f %10.1f\n", who, w->n_records,
 	       w->set.n_drivers, w->n_accepts, w->n_ids, ms,
 	       ms * 1e6 / (double)w->n_records);
+	if (csv)
+		fprintf(csv, "%s,%zu,%zu,%zu,%zu,%.3f,%.1f\n", who, w->n_records,
+			w->set.n_drivers, w->n_accepts, w->n_ids, ms,
+			ms * 1e6 / (double)w->n_records);
 }
 
 static void print_mix(const struct baton_decision *d, size_t n)
@@ -462,13 +469,25 @@ static void print_mix(const struct baton_decision *d, size_t n)
 	printf("\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct world small, large, few;
 	struct baton_decision *d_small, *d_large, *d_naive;
 	double t_small, t_large, t_few, t_naive, rss_mib;
 	struct rusage ru;
 	size_t mismatches = 0;
+
+	if (argc == 3 && !strcmp(argv[1], "--csv")) {
+		csv = fopen(argv[2], "we");
+		if (!csv) {
+			perror(argv[2]);
+			return 3;
+		}
+		fprintf(csv, "planner,records,drivers,accepts,ids,median_ms,ns_per_record\n");
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: bench_plan [--csv FILE]\n");
+		return 2;
+	}
 
 	printf("baton planner: median of %d runs, seed %#x\n\n", RUNS, SEED);
 	printf("%-7s %8s %7s %7s %6s %10s %10s\n", "planner", "records",
@@ -533,5 +552,7 @@ int main(void)
 	free_world(&few);
 	free_world(&small);
 	free_world(&large);
+	if (csv && fclose(csv))
+		return 3;
 	return mismatches ? 1 : 0;
 }

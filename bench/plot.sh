@@ -1,0 +1,87 @@
+#!/bin/sh
+# The plots of make bench, from its CSV files: one PNG per benchmark, next
+# to the CSV, with gnuplot (Debian's gnuplot-nox; scripts/deps installs it).
+#
+#   blackout-memory.png   blackout against memory in use, both modes, with
+#                         the bare-exec floor and a copy-based handover
+#   blackout-devices.png  blackout against devices, both modes, with the
+#                         floor and a cold restart
+#   phases.png            where the blackout goes at the largest device count
+#   plan.png              the planner's time per row of bench_plan
+#
+# usage: plot.sh DIR   (DIR holds blackout.csv, phases.csv, plan.csv)
+set -eu
+dir=$1
+if ! command -v gnuplot >/dev/null; then
+	echo "plot.sh: gnuplot not installed (scripts/deps installs gnuplot-nox): no plots" >&2
+	exit 0
+fi
+cd "$dir"
+# One series of blackout.csv as "x y" lines: plot's input.
+series() {	# SERIES MODE XCOL YCOL
+	awk -F, -v s="$1" -v m="$2" -v x="$3" -v y="$4" \
+		'NR > 1 && $9 == s && $1 == m && $y != "" { print $x, $y }' blackout.csv
+}
+series memory exec 3 5 >mem-exec.dat
+series memory socket 3 5 >mem-socket.dat
+series memory exec 3 6 >mem-floor.dat
+series memory exec 3 7 >mem-copy.dat
+series devices exec 2 5 >dev-exec.dat
+series devices socket 2 5 >dev-socket.dat
+series devices exec 2 6 >dev-floor.dat
+series devices exec 2 8 >dev-cold.dat
+top=$(awk -F, 'NR > 1 { if ($2 + 0 > n) n = $2 + 0 } END { print n }' phases.csv)
+# "PHASE EXEC_MS SOCKET_MS", in the order the phases come (a phase only one
+# mode has is 0 in the other).
+awk -F, -v n="$top" 'NR > 1 && $2 == n {
+	if (!($3 in seen)) { seen[$3] = 1; order[++k] = $3 }
+	ms[$1, $3] = $4
+     } END { for (i = 1; i <= k; i++)
+		printf "%s %s %s\n", order[i], ms["exec", order[i]] + 0, ms["socket", order[i]] + 0 }' \
+	phases.csv >phases.dat
+awk -F, 'NR > 1 { printf "\"%s %dk x %d\" %s\n", $1, $2 / 1000, $3, $6 }' plan.csv >plan.dat
+
+gnuplot <<GP
+set terminal png size 900,560
+set grid
+set key top left
+set logscale xy
+
+set output "blackout-memory.png"
+set title "Blackout against memory in use (one run, medians)"
+set xlabel "preserved memory in use (MiB)"
+set ylabel "ms"
+plot "mem-exec.dat" with linespoints title "Baton, exec mode", \
+     "mem-socket.dat" with linespoints title "Baton, socket mode", \
+     "mem-floor.dat" with linespoints title "bare exec holding it (floor)", \
+     "mem-copy.dat" with linespoints title "copy through a pipe"
+
+set output "blackout-devices.png"
+set title "Blackout against devices (demo-host, pktgen + edu; one run, medians)"
+set xlabel "pktgen devices"
+set logscale x 2
+plot "dev-exec.dat" with linespoints title "Baton, exec mode", \
+     "dev-socket.dat" with linespoints title "Baton, socket mode", \
+     "dev-floor.dat" with linespoints title "bare exec with their fds and rings (floor)", \
+     "dev-cold.dat" with linespoints title "cold restart (devices reset)"
+
+unset logscale
+set output "phases.png"
+set title "Where the blackout goes at $top devices (median time up to each phase's end, ms)"
+set style data histograms
+set style histogram clustered
+set style fill solid 0.8
+set xtics rotate by -45
+set xlabel ""
+set key top right
+plot "phases.dat" using 2:xtic(1) title "exec mode", \
+     "" using 3 title "socket mode"
+
+set output "plan.png"
+set title "Planner: median ms per run"
+set logscale y
+set key off
+plot "plan.dat" using 2:xtic(1) with histogram
+GP
+rm -f ./*.dat
+echo "plots: $dir/blackout-memory.png blackout-devices.png phases.png plan.png"
