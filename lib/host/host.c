@@ -21,7 +21,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -175,12 +174,12 @@ void baton_host_destroy(struct baton_host *host)
 		return;
 	/*
 	 * Everything is another process's now, and this one exits next: its
-	 * address space's teardown (~40 ms a GiB in use) waits for an idle
-	 * CPU rather than compete with the new version's first moments, its
-	 * blackout among them.
+	 * address space's teardown (~40 ms a GiB in use) runs at nice 10
+	 * rather than compete as an equal with the new version's first
+	 * moments, its blackout among them.
 	 */
 	if (host->handed_over)
-		sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 });
+		setpriority(PRIO_PROCESS, 0, 10);
 	baton_control_free(host);
 	baton_update_free(host->update);
 	baton_device_index_reset(host);

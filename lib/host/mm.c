@@ -13,8 +13,8 @@
  * holder - it clears the word set_tid_address() named and wakes its futex
  * whenever a task leaves an address space others still use, as for
  * vfork() - and the holder exits, freeing the old address space on its
- * own time (SCHED_IDLE: when a CPU has nothing else to do), while the new
- * version runs.  The new version
+ * own time (at nice 10: a tenth of a CPU against the new version, when
+ * they share one), while the new version runs.  The new version
  * reaps it: its pid comes in BATON_MM_HOLDER; the host watches its pidfd
  * and reaps it when it has gone, and never leaves it behind.
  *
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,12 +50,13 @@
 #if defined(__x86_64__) || defined(__aarch64__)
 #define HAVE_HOLDER 1
 
-static inline long raw3(long n, long a, long b, long c)
+static inline long raw4(long n, long a, long b, long c, long d)
 {
 #if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
 	long ret;
 
-	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c)
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
 			  : "rcx", "r11", "memory");
 	return ret;
 #else
@@ -62,10 +64,17 @@ static inline long raw3(long n, long a, long b, long c)
 	register long x0 __asm__("x0") = a;
 	register long x1 __asm__("x1") = b;
 	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
 
-	__asm__ volatile ("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	__asm__ volatile ("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+			  : "memory");
 	return x0;
 #endif
+}
+
+static inline long raw3(long n, long a, long b, long c)
+{
+	return raw4(n, a, b, c, 0);
 }
 
 /*
@@ -77,6 +86,7 @@ static uint32_t holder_word;
 
 #define HOLDER_STARTING	1	/* it still has our fds */
 #define HOLDER_STOP	2	/* no exec: the program goes on in this address space */
+#define HOLDER_NICE	10
 #define HOLDER_ASLEEP	3	/* it holds no fd, and waits */
 static const char holder_name[] = "baton-mm";
 
@@ -90,7 +100,8 @@ static const char holder_name[] = "baton-mm";
 __attribute__((no_sanitize("address", "undefined")))
 static int holder(void *arg)
 {
-	struct sched_param idle = { 0 };
+	const struct timespec tick = { 0, 100000000 };
+	const long parent = raw3(SYS_getppid, 0, 0, 0);
 	uint32_t w = HOLDER_STARTING;
 	char *argv0 = arg;
 
@@ -101,13 +112,21 @@ static int holder(void *arg)
 	 */
 	raw3(SYS_close_range, 0, 0xffffffffl, 0);
 	raw3(SYS_prctl, PR_SET_NAME, (long)holder_name, 0);
-	raw3(SYS_sched_setscheduler, 0, SCHED_IDLE, (long)&idle);
+	raw3(SYS_setpriority, PRIO_PROCESS, 0, HOLDER_NICE);
 	__atomic_compare_exchange_n(&holder_word, &w, HOLDER_ASLEEP, false,
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	raw3(SYS_futex, (long)&holder_word, FUTEX_WAKE, 1);
-	while ((w = __atomic_load_n(&holder_word, __ATOMIC_ACQUIRE)) == HOLDER_ASLEEP)
-		raw3(SYS_futex, (long)&holder_word, FUTEX_WAIT, HOLDER_ASLEEP);
-	if (w != HOLDER_STOP && argv0)
+	/*
+	 * Every 100 ms it looks whether the program is still its parent: one
+	 * killed before its exec wakes nobody, and its address space is then
+	 * the holder's alone - to free, by exiting, like any other.
+	 */
+	while ((w = __atomic_load_n(&holder_word, __ATOMIC_ACQUIRE)) == HOLDER_ASLEEP) {
+		if (raw3(SYS_getppid, 0, 0, 0) != parent)
+			break;
+		raw4(SYS_futex, (long)&holder_word, FUTEX_WAIT, HOLDER_ASLEEP, (long)&tick);
+	}
+	if (w == 0 && argv0)
 		argv0[0] = '\0';
 	raw3(SYS_exit, 0, 0, 0);
 	return 0;
@@ -138,9 +157,10 @@ int baton_mm_holder_start(struct update *u)
 	}
 	/*
 	 * Until it has closed its copies of our fds.  Then its one job,
-	 * freeing the old address space, waits for an idle CPU (SCHED_IDLE):
-	 * on a busy machine it would otherwise compete with the new version
-	 * for one, inside the blackout.
+	 * freeing the old address space, runs at nice 10: on a busy machine
+	 * it would otherwise compete with the new version for a CPU, inside
+	 * the blackout.  Not SCHED_IDLE: under a steady load that starved it
+	 * for seconds, gigabytes not freed, across update after update.
 	 */
 	while (__atomic_load_n(&holder_word, __ATOMIC_ACQUIRE) == HOLDER_STARTING) {
 		const struct timespec tick = { 0, 100000000 };
