@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -179,6 +180,22 @@ static bool device_socket(const char *file, char *name)
 	memcpy(name, file, BATON_PCI_ADDR_STRLEN - 1);
 	name[BATON_PCI_ADDR_STRLEN - 1] = '\0';
 	return true;
+}
+
+/*
+ * Out of fds: say what the devices need against the limit.  Each device
+ * holds up to 3 (its connection, interrupt and page) and the host a few of
+ * its own; baton_host_create() raised the soft limit to the hard one.
+ */
+static void fd_limit_why(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	fprintf(stderr, "demo-host: %u devices need up to %u fds, the limit is %llu "
+		"(ulimit -n): raise it\n", demo_device_count, 3 * demo_device_count + 32,
+		(unsigned long long)rl.rlim_cur);
 }
 
 /* Every device socket in the devsim directory the host does not have yet. */
@@ -350,6 +367,8 @@ int main(int argc, char **argv)
 	}
 	if (err) {
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
+		if (err == -EMFILE)
+			fd_limit_why();	/* the last line: what a caller shows */
 		/* A new version that cannot start lets the previous one come back. */
 		baton_host_roll_back(host, baton_strerror(err));
 		baton_host_destroy(host);

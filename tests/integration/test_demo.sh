@@ -122,6 +122,20 @@ devsims=$tmp/devsims.json
 witnesses_agree "at scale"
 unset devsims
 
+# Out of fds at scale: under a limit of 200, devsims serving 20 devices each
+# fit, and demo-host, needing ~3 a device for 82 devices, says so - EMFILE
+# as what it is, with the limit and the number needed; baton, which reaps
+# the programs it started, exits 2 and leaves nothing running.
+: >"$tmp/procs"
+sh -c 'ulimit -n 200 && exec "$@"' sh "$REAP" -l "$tmp/procs" -t 60 -- \
+	"$baton" demo --bindir "$bindir" --devices 80 --per-devsim 20 --rate 100 --packets 50 \
+	>"$tmp/out" 2>"$tmp/err"
+holds "out of fds: demo-host says how many the devices need and what the limit is" \
+	'[ $? -eq 2 ] && grep -q "demo-host: 82 devices need up to 278 fds, the limit is 200 (ulimit -n)" "$tmp/err" &&
+	 [ "$(cat "$tmp/procs")" = "$(sed -n "s/ baton exit 2\$//p" "$tmp/procs") baton exit 2" ]' ||
+	sed 's/^/#   /' "$tmp/err" "$tmp/procs"
+rm -rf "$(sed -n 's/^baton: demo: logs kept in //p' "$tmp/err")"
+
 demo "the demo, human output" 0 --packets 500
 if grep -q '^verdict: ok' "$tmp/out" && grep -q 'convert.*nicx' "$tmp/out" &&
    grep -q 'refused' "$tmp/out" && grep -q 'exits: demo-host exit 0, devsim exit 0' "$tmp/out"; then

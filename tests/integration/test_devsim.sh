@@ -155,4 +155,33 @@ st=$?
 pid=
 holds "SIGINT: exit 0" '[ "$st" -eq 0 ]'
 
+# ---- scale: more devices than the fd limit allows, said at start ----
+i=0
+while [ $i -lt 20 ]; do
+	printf 'pktgen@0000:01:%02x.0\n' $i
+	i=$((i + 1))
+done >"$tmp/many.conf"
+sh -c 'ulimit -n 64 && exec "$@"' sh "$devsim" --dir "$tmp/many" --config "$tmp/many.conf" \
+	2>"$tmp/err"
+holds "20 devices under a limit of 64 fds: exit 1, saying what they need and the limit" \
+	'[ $? -eq 1 ] && grep -q "^devsim: Too many open files: 20 devices need up to 136 fds, the limit is 64" "$tmp/err" &&
+	 ! [ -e "$tmp/many" ]'
+# Each device in one process and two, both serving one directory, each with
+# its own status socket.
+start --device "edu@$EDU" --status "$tmp/first.sock"
+first=$pid
+start --device "pktgen@$PKT" --status "$tmp/second.sock"
+holds "two devsims serve one directory, each with its own status socket" \
+	'[ "$ready" = ready ] && [ -S "$dir/$EDU.sock" ] && [ -S "$dir/$PKT.sock" ] &&
+	 [ -S "$tmp/first.sock" ] && [ -S "$tmp/second.sock" ] && ! [ -e "$dir/status.sock" ]'
+"$client" status "$tmp/second.sock" status >"$tmp/out" 2>"$tmp/err"
+check "the second answers for its own device" '(.devices | length) == 1 and .devices[0].type == "pktgen"'
+kill -TERM "$pid" "$first"
+wait "$pid"
+st=$?
+wait "$first"
+st2=$?
+holds "both exit 0" '[ "$st" -eq 0 ] && [ "$st2" -eq 0 ]'
+pid=
+
 tap_done
