@@ -286,8 +286,9 @@ static int server_init(struct kv_server *srv, const char *control_path)
  *             to it and validate it; otherwise it is new: format it
  *
  * Return: 0; -EPROTO when the region holds another item version (a v2
- * server converts a v1 region with kv_region_convert_v1_to_v2() and adopts
- * the result); -EBADMSG for a damaged region; -EINVAL for one too small.
+ * server takes a v1 region's items over into its own region, lazily:
+ * kv_store_adopt_v1()); -EBADMSG for a damaged region; -EINVAL for one too
+ * small.
  * The reason is printed on stderr.
  */
 static int kv_server_adopt_region(struct kv_server *srv, void *base,

@@ -1375,11 +1375,15 @@ static int src_move(struct kv_store *st, struct kv_item_v1 *it, uint64_t off,
 	return src_unlink(st, it, off);
 }
 
-/* Every copy of @key in the v1 region: the first comes over, the rest go. */
+/*
+ * Every copy of @key in the v1 region: the first comes over, the rest go,
+ * even when the first does not come (expired, or no room): an older copy
+ * of a key is never served in place of its last stored one.
+ */
 static void pull(struct kv_store *st, const char *key, size_t nkey,
 		 uint32_t hash, uint64_t now)
 {
-	while (st->src) {
+	for (bool first = true; st->src; first = false) {
 		uint64_t off = *src_bucket(st, hash), steps = 0;
 		struct kv_item_v1 *it = NULL;
 
@@ -1398,7 +1402,11 @@ static void pull(struct kv_store *st, const char *key, size_t nkey,
 				break;
 			off = it->h_next;
 		}
-		if (!off || src_move(st, it, off, now))
+		if (!off)
+			return;
+		if (!first)
+			st->src_twins++;
+		if (first ? src_move(st, it, off, now) : src_unlink(st, it, off))
 			return;
 	}
 }

@@ -41,8 +41,10 @@
  * build exports only its operations table, kv_store_v1_ops or
  * kv_store_v2_ops, so one program (the unit test) can hold both.  A region
  * records the item version it was written with; a build attaches only to
- * its own (-EPROTO otherwise).  v2 reads a v1 region through
- * kv_region_convert_v1_to_v2(), which rebuilds it into a fresh region.
+ * its own (-EPROTO otherwise).  v2 takes a v1 region's items over into
+ * its own region lazily, once it has taken over (kv_store_adopt_v1() and
+ * what follows it, below); kv_region_convert_v1_to_v2() rebuilds a whole
+ * v1 region at once, which no program calls any more (the unit tests do).
  *
  * Times are Unix seconds, passed in by the caller (@now), so that tests
  * control the clock.  An item's exptime is absolute; 0 never expires.
@@ -565,9 +567,11 @@ int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
  * Damage in the v1 region's lists ends the conversion: the v1 items not
  * yet taken are dropped (counted in @src_dropped, said in @src_err), the
  * v2 store goes on.  An item whose key does not match the hash it is
- * stored under (no request could find it) is dropped alone.  A key the v1 region holds twice (damage no list check sees):
- * the copy first in its hash chain, the last stored, wins whether a client
- * or a step takes it; the others are dropped (@src_twins).
+ * stored under (no request could find it) is dropped alone.  A key the v1
+ * region holds twice (damage no list check sees): the copy first in its
+ * hash chain, the last stored, wins whether a client or a step takes it,
+ * and the others are dropped (@src_twins) - also when it has expired or
+ * finds no room: an older copy never stands in for it.
  */
 
 /**

@@ -1093,6 +1093,50 @@ static void test_lazy_convert_damage(void **state)
 	free(old);
 }
 
+/*
+ * A key held twice whose last stored copy has expired: the key is gone,
+ * whether a client or a step takes it; the older copy, next in the hash
+ * chain, must not come back in its place (it did: the expired copy was
+ * reclaimed, and the next one then found no copy of its key in v2).
+ */
+static void test_lazy_convert_twin_expired(void **state)
+{
+	struct kv_store v1, v2;
+	struct kv_item_ref it;
+	uint64_t off;
+	void *old, *dst;
+
+	(void)state;
+	for (int by_step = 0; by_step < 2; by_step++) {
+		old = region_new(&v1, &kv_store_v1_ops, REGION);
+		fill(&v1, 20);
+		assert_int_equal(put(&v1, KV_SET, "tw", "stale", 0), KV_OK);
+		off = item_offset(&v1, "tw");
+		rename_key(&v1, off, "tX");
+		assert_int_equal(kv_store_put(&v1, KV_SET, "tw", 2, 0, NOW + 5,
+					      "last", 4, 0, NOW), KV_OK);
+		rename_key(&v1, off, "tw");
+
+		dst = lazy_v2(&v2, old);
+		if (by_step)
+			while (kv_store_migrate_step(&v2, 1, NOW + 10) == 1)
+				;
+		assert_int_equal(kv_store_get(&v2, "tw", 2, NOW + 10, &it),
+				 KV_NOT_FOUND);
+		assert_int_equal(v2.src_twins, 1);
+		while (kv_store_migrate_step(&v2, 1, NOW + 10) == 1)
+			;
+		assert_int_equal(kv_store_get(&v2, "tw", 2, NOW + 10, &it),
+				 KV_NOT_FOUND);
+		assert_false(kv_store_migrating(&v2));
+		assert_int_equal(v2.src_err.msg[0], '\0');
+		assert_filled(&v2, 20);
+		assert_int_equal(kv_store_check(&v2), 0);
+		free(dst);
+		free(old);
+	}
+}
+
 #define BOTH(fn)							\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v1_ops),	\
 	cmocka_unit_test_prestate(fn, (void *)&kv_store_v2_ops)
@@ -1209,6 +1253,7 @@ int main(void)
 		cmocka_unit_test(test_convert_refuses_twins),
 		cmocka_unit_test(test_lazy_convert),
 		cmocka_unit_test(test_lazy_convert_damage),
+		cmocka_unit_test(test_lazy_convert_twin_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
