@@ -353,9 +353,10 @@ def handover(d):
         write(d, name + '.bin', data)
 
 
-# ---- fuzz_kvregion: flags (1), then offset (3, LE), len (1), bytes ----
+# ---- fuzz_kvregion: flags (1), patches (1), then each offset (3, LE), ----
+# ---- len (1), bytes; then v1's requests, OP and ARG              ----
 
-V1, SHORT, CHECK = 1, 2, 4
+V1, SHORT, CHECK, SERVE = 1, 2, 4, 8
 # Where fuzz_kvregion's 3 MiB region keeps things (struct kv_region in
 # examples/kvcache/store.h; the rest as kv_store_format() lays them out):
 # the header's fields, the page table, the hash table, then the arena, its
@@ -363,11 +364,29 @@ V1, SHORT, CHECK = 1, 2, 4
 MAGIC_OFF, LAYOUT_OFF, ITEM_VERSION_OFF, REGION_SIZE_OFF = 0, 8, 16, 24
 N_PAGES_OFF, PAGES_USED_OFF, PAGE_TABLE_OFF_OFF, BUCKETS_OFF_OFF = 40, 48, 56, 64
 N_BUCKETS_OFF, ARENA_OFF_OFF, N_CLASSES_OFF, CLASSES = 72, 80, 96, 248
+CURR_ITEMS = 104
 PAGE_TABLE, BUCKETS, ARENA, PAGE = 2552, 2560, 20480, 1 << 20
+# A v1 item's header (56 bytes): h_next, lru_prev, lru_next, cas, exptime,
+# flags, nbytes, hash, nkey, slab_class, state; its key, then its value.
+# k0 is the first chunk of the first page, k6 of the second.
+I_LRU_PREV, I_EXPTIME, I_FLAGS, I_HASH, I_KEY = 8, 32, 40, 48, 56
+# The requests (fuzz_kvregion.c): the low 3 bits, bit 3 the variant.
+STEP, GET, SET, DELETE, ARITH, APPEND, TOUCH, UPDATE = range(8)
+VARIANT = 8
+KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9', 'k10',
+        'k11', 'n', 'new', 'x', 'y']
 
 
 def patch(at, data):
     return struct.pack('<I', at)[:3] + bytes([len(data)]) + data
+
+
+def region_input(flags, *patches, requests=b''):
+    return bytes([flags, len(patches)]) + b''.join(patches) + requests
+
+
+def req(op, key, arg=0, variant=False):
+    return bytes([KEYS.index(key) << 4 | (VARIANT if variant else 0) | op, arg])
 
 
 def u64(v):
@@ -378,31 +397,101 @@ def u32(v):
     return struct.pack('<I', v)
 
 
+def key_hash(key):
+    # store.c's: FNV-1a, then a mixer
+    m = (1 << 64) - 1
+    h = 0xcbf29ce484222325
+    for b in key:
+        h = ((h ^ b) * 0x100000001b3) & m
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & m
+    h ^= h >> 33
+    return h & 0xffffffff
+
+
+def twin_expired():
+    # A v1 region that passes kv_store_check() holding k5 twice: k4's item
+    # renamed k5 (hash and all), moved out of its own hash chain into k5's,
+    # behind the expired k5.  k5 is gone, and the older copy must not come
+    # back in its place (it did, until store.c's pull() dropped it).
+    n_buckets = 2048
+    # The class-0 chunks, in put order; k3 was deleted.
+    offs = {k: ARENA + 96 * i for i, k in enumerate(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'n'])}
+    live = ['k0', 'k1', 'k2', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9', 'k10', 'k11', 'n']
+    bucket = {k: key_hash(k.encode()) & (n_buckets - 1) for k in live}
+    assert [bucket[k] for k in live].count(bucket['k4']) == 1
+    assert [bucket[k] for k in live].count(bucket['k5']) == 1
+    return [patch(BUCKETS + 8 * bucket['k4'], u64(0)),
+            patch(offs['k5'], u64(offs['k4'])),
+            patch(offs['k4'], u64(0)),
+            patch(offs['k4'] + I_HASH, u32(key_hash(b'k5'))),
+            patch(offs['k4'] + I_KEY, b'k5')]
+
+
 def kvregion(d):
+    # A client's day during the conversion: each request, interleaved with
+    # steps, an update half way.
+    day = (req(GET, 'k0') + req(STEP, 'k0', 3) + req(SET, 'x', 20) +
+           req(DELETE, 'k2') + req(ARITH, 'n', 5) + req(APPEND, 'k6', 7) +
+           req(TOUCH, 'k7', 3) + req(GET, 'k8') + req(UPDATE, 'k0', 200) +
+           req(STEP, 'k0', 1) + req(ARITH, 'n', 9, True) +
+           req(SET, 'y', 4, True) + req(APPEND, 'k9', 2, True) +
+           req(TOUCH, 'k10', 200) + req(GET, 'k10') + req(GET, 'k5') +
+           req(SET, 'k4', 0) + req(DELETE, 'new') + req(GET, 'k11'))
+    steps = req(STEP, 'k0', 2) * 3
     seeds = {
-        'v1': bytes([V1]), 'v2': bytes([0]),
-        'v1-checked': bytes([V1 | CHECK]), 'v2-checked': bytes([CHECK]),
-        'short-map': bytes([SHORT]),
-        'bad-magic': bytes([CHECK]) + patch(MAGIC_OFF, b'KVCACHF\0'),
-        'other-layout': bytes([V1]) + patch(LAYOUT_OFF, u32(2)),
-        'other-version': bytes([0]) + patch(ITEM_VERSION_OFF, u32(1)),
-        'region-size': bytes([CHECK]) + patch(REGION_SIZE_OFF, u64(1 << 40)),
-        'pages': bytes([V1 | CHECK]) + patch(N_PAGES_OFF, u64(1 << 30)) +
-                 patch(PAGES_USED_OFF, u64(3)),
-        'tables': bytes([CHECK]) + patch(PAGE_TABLE_OFF_OFF, u64(3 << 20)) +
-                  patch(BUCKETS_OFF_OFF, u64(BUCKETS + 4)) + patch(N_BUCKETS_OFF, u64(3)),
-        'arena': bytes([V1]) + patch(ARENA_OFF_OFF, u64(ARENA - 8)),
-        'classes': bytes([CHECK]) + patch(N_CLASSES_OFF, u32(49)) +
-                   patch(CLASSES, u32(0)) + patch(CLASSES + 8, u64(ARENA + 1)),
-        'lru': bytes([V1 | CHECK]) + patch(CLASSES + 24, u64(PAGE * 3)) +
-               patch(CLASSES + 48 + 32, u64(ARENA)),
-        'page-table': bytes([0]) + patch(PAGE_TABLE, b'\x05\xff'),
-        'bucket': bytes([V1 | CHECK]) + patch(BUCKETS, u64(ARENA + 3) * 4),
-        'item-links': bytes([CHECK]) + patch(ARENA, u64(ARENA) + u64(ARENA) + u64(1)),
-        'item-lengths': bytes([V1]) + patch(ARENA + 40, u32(0xffffffff) * 3 +
-                                            b'\xff\xff\x30\x17'),
-        'item-state': bytes([V1 | CHECK]) + patch(ARENA + PAGE + 54, b'\xf3'),
-        'item-key': bytes([V1 | CHECK]) + patch(ARENA + 56, b'k1'),
+        'v1': region_input(V1), 'v2': region_input(0),
+        'v1-checked': region_input(V1 | CHECK), 'v2-checked': region_input(CHECK),
+        'v1-served': region_input(V1 | SERVE | CHECK),
+        'short-map': region_input(SHORT), 'v1-short-map': region_input(V1 | SHORT),
+        'bad-magic': region_input(CHECK, patch(MAGIC_OFF, b'KVCACHF\0')),
+        'other-layout': region_input(V1, patch(LAYOUT_OFF, u32(2))),
+        'other-version': region_input(0, patch(ITEM_VERSION_OFF, u32(1))),
+        'region-size': region_input(CHECK, patch(REGION_SIZE_OFF, u64(1 << 40))),
+        'pages': region_input(V1 | CHECK, patch(N_PAGES_OFF, u64(1 << 30)),
+                              patch(PAGES_USED_OFF, u64(3))),
+        'tables': region_input(CHECK, patch(PAGE_TABLE_OFF_OFF, u64(3 << 20)),
+                               patch(BUCKETS_OFF_OFF, u64(BUCKETS + 4)),
+                               patch(N_BUCKETS_OFF, u64(3))),
+        'arena': region_input(V1, patch(ARENA_OFF_OFF, u64(ARENA - 8))),
+        'classes': region_input(CHECK, patch(N_CLASSES_OFF, u32(49)),
+                                patch(CLASSES, u32(0)), patch(CLASSES + 8, u64(ARENA + 1))),
+        'lru': region_input(V1 | CHECK, patch(CLASSES + 24, u64(PAGE * 3)),
+                            patch(CLASSES + 48 + 32, u64(ARENA))),
+        'page-table': region_input(0, patch(PAGE_TABLE, b'\x05\xff')),
+        'bucket': region_input(V1 | CHECK, patch(BUCKETS, u64(ARENA + 3) * 4)),
+        'item-links': region_input(CHECK, patch(ARENA, u64(ARENA) + u64(ARENA) + u64(1))),
+        'item-lengths': region_input(V1, patch(ARENA + 40, u32(0xffffffff) * 3 +
+                                               b'\xff\xff\x30\x17')),
+        'item-state': region_input(V1 | CHECK, patch(ARENA + PAGE + 54, b'\xf3')),
+        'item-key': region_input(V1 | CHECK, patch(ARENA + 56, b'k1')),
+        # The lazy conversion: an intact region, then damage v1's check
+        # passes (values, flags, exptime) and damage it does not (a hash,
+        # an LRU link, a bucket, the counts), each under the day's
+        # requests.
+        'lazy-day': region_input(V1, requests=day),
+        'lazy-day-served': region_input(V1 | SERVE, requests=day),
+        'lazy-steps-update': region_input(V1, requests=steps + req(UPDATE, 'k0', 99) +
+                                          steps + req(GET, 'k0') + steps),
+        'lazy-flush': region_input(V1, requests=steps + req(UPDATE, 'k0', 3) +
+                                   req(GET, 'k6')),
+        'lazy-value': region_input(V1, patch(ARENA + I_KEY + 2, b'VALUE'),
+                                   patch(ARENA + PAGE + I_FLAGS, u32(77)),
+                                   requests=day),
+        'lazy-expired': region_input(V1, patch(ARENA + PAGE + I_EXPTIME, u64(5)),
+                                     requests=req(GET, 'k6') + steps),
+        'lazy-hash': region_input(V1, patch(ARENA + I_HASH, u32(0x12345678)),
+                                  requests=steps + req(GET, 'k0') + day),
+        'lazy-lru': region_input(V1, patch(ARENA + PAGE + I_LRU_PREV, u64(ARENA + PAGE + 8)),
+                                 requests=req(GET, 'k6') + day),
+        'lazy-bucket': region_input(V1, patch(BUCKETS, u64(ARENA) * 31), requests=day),
+        'regress-twin-expired': region_input(V1, *twin_expired(),
+                                             requests=req(GET, 'k5') + steps),
+        'regress-twin-expired-step': region_input(V1, *twin_expired(), requests=steps),
+        'lazy-counts': region_input(V1, patch(CLASSES + 16, u64(10922 - 6 + 1)),
+                                    patch(CLASSES + 40, u64(5)),
+                                    patch(CURR_ITEMS, u64(11)),
+                                    requests=steps * 4 + day),
     }
     for name, data in seeds.items():
         write(d, name + '.bin', data)
