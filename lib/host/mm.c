@@ -83,6 +83,7 @@ static inline long raw3(long n, long a, long b, long c)
  * space.
  */
 static uint32_t holder_word;
+static uint64_t holder_deadline_ns;	/* the update's: FREEZE until taken over */
 
 #define HOLDER_STARTING	1	/* it still has our fds */
 #define HOLDER_STOP	2	/* no exec: the program goes on in this address space */
@@ -122,7 +123,13 @@ static int holder(void *arg)
 	 * the holder's alone - to free, by exiting, like any other.
 	 */
 	while ((w = __atomic_load_n(&holder_word, __ATOMIC_ACQUIRE)) == HOLDER_ASLEEP) {
+		struct timespec now;
+
 		if (raw3(SYS_getppid, 0, 0, 0) != parent)
+			break;
+		/* Past the update's deadline no exec comes: nothing to hold. */
+		raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
+		if ((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec > holder_deadline_ns)
 			break;
 		raw4(SYS_futex, (long)&holder_word, FUTEX_WAIT, HOLDER_ASLEEP, (long)&tick);
 	}
@@ -146,6 +153,7 @@ int baton_mm_holder_start(struct update *u)
 	if (stack == MAP_FAILED)
 		return -errno;
 	__atomic_store_n(&holder_word, HOLDER_STARTING, __ATOMIC_RELEASE);
+	holder_deadline_ns = u->deadline_ns;
 	/* No CLONE_FILES: it closes its copy of the table, ours stays as is. */
 	pid = clone(holder, (char *)stack + HOLDER_STACK, CLONE_VM | SIGCHLD,
 		    program_invocation_name);

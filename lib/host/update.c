@@ -359,6 +359,8 @@ int baton_update_commit(struct update *u)
 	}
 
 err_freeze:
+	/* No exec happened: the holder goes, however this update ends. */
+	baton_mm_holder_stop(u);
 	/* socket.c gives up itself, and says so with ABORTED. */
 	if (err != -BATON_ERR_ABORTED && !baton_keeper_abort(u)) {
 		/* The new version took over, or the keeper is bringing the
@@ -370,7 +372,6 @@ err_freeze:
 	}
 	unfreeze(u);
 	host->sealed = false;
-	baton_mm_holder_stop(u);
 	baton_keeper_release(u, true);
 	err = -BATON_ERR_ABORTED;
 err_prepare:
