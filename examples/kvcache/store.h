@@ -43,8 +43,7 @@
  * records the item version it was written with; a build attaches only to
  * its own (-EPROTO otherwise).  v2 takes a v1 region's items over into
  * its own region lazily, once it has taken over (kv_store_adopt_v1() and
- * what follows it, below); kv_region_convert_v1_to_v2() rebuilds a whole
- * v1 region at once, which no program calls any more (the unit tests do).
+ * what follows it, below).
  *
  * Times are Unix seconds, passed in by the caller (@now), so that tests
  * control the clock.  An item's exptime is absolute; 0 never expires.
@@ -509,38 +508,6 @@ static inline void kv_store_reset_stats(struct kv_store *st)
 }
 
 #if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2
-/**
- * kv_region_convert_v1_to_v2() - rebuild a v1 region as a v2 region
- * @old_base: the v1 region; only read, so it stays intact for a rollback
- * @old_size: bytes mapped at @old_base
- * @new_base: where to build the v2 region; NULL to only compute @needed
- * @new_size: its size; 0 with a NULL @new_base
- * @needed:   set to the smallest region size (whole pages) that holds every
- *            item of @old_base as v2, whatever the result but -EBADMSG
- * @err:      why it failed
- *
- * Conversion rebuilds rather than converting in place: v2 headers are 8
- * bytes longer, so items change size class, and a v1 region that must stay
- * untouched until the update finishes cannot be rewritten anyway.  The
- * whole v1 region is validated first (every list, every item), and nothing
- * is written to @new_base unless every item fits: every item keeps its key,
- * value, flags, exptime and cas, and @last_access is 0 (unknown).  Within
- * each size class the LRU order is kept; items that the longer header moves
- * into the next class rank as less recently used than that class's own.
- * The counters and the cas sequence carry over.
- *
- * With a NULL @new_base, it only validates @old_base and sets @needed.
- * One damage only building finds: a key the v1 region holds twice, refused
- * with -EBADMSG and @new_base left partly written, to be thrown away.
- *
- * Return: 0; -ENOSPC when @new_size is smaller than @needed; -EPROTO when
- * @old_base is not a v1 region; -EBADMSG when it is damaged; -EINVAL for a
- * misaligned @new_base.
- */
-int kv_region_convert_v1_to_v2(const void *old_base, size_t old_size,
-			       void *new_base, size_t new_size,
-			       size_t *needed, struct kv_err *err);
-
 /*
  * The live conversion, lazily: the v2 store serves from its own region at
  * once and takes the v1 items over as they are asked for, and in steps
