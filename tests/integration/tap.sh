@@ -13,6 +13,9 @@
 #   holds NAME SHELL_EXPR         the shell expression, evaluated, is true
 #   accounted NAME LOG [ERE]      every process in reap's LOG exited 0, or
 #                                 its line matches ERE; no sanitizer report
+#   wait_for WHAT SECONDS EXPR    until the shell expression holds, for at
+#                                 most SECONDS; says what it gave up on
+#   descendants PID               every process below PID, one a line
 #   tap_done                      the plan and the closing count; the exit
 #                                 status of the script
 #
@@ -23,10 +26,21 @@
 # shellcheck shell=sh
 
 tmp=$(mktemp -d)
-# The server a script runs, if any: killed on exit with $tmp removed.
-pid=
+# The server a script runs, if any: killed on exit with $tmp removed; and
+# whatever still runs below each reap in $reapers (a script that starts
+# servers under reap adds each reap's pid), so that nothing is left.
+pid= reapers=
 tap_cleanup() {
+	local r i left
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	for r in $reapers; do
+		for i in 1 2 3 4 5; do
+			left=$(descendants "$r")
+			[ -z "$left" ] && break
+			# shellcheck disable=SC2086 # one pid per word
+			kill -KILL $left 2>/dev/null
+		done
+	done
 	rm -rf "$tmp"
 }
 trap tap_cleanup EXIT
@@ -90,6 +104,30 @@ check() {
 		sed 's/^/#   /' "$tmp/out" | head -40
 		not_ok "$1"
 	fi
+}
+
+# descendants PID: every process below PID, from /proc (the kernel lists
+# each task's children when CONFIG_PROC_CHILDREN is set, as Debian's is).
+descendants() {
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# wait_for WHAT SECONDS SHELL_EXPR: until the expression holds, looked at
+# every 20 ms, at most SECONDS; on giving up it says what it waited for.
+wait_for() {
+	local end
+	end=$(($(date +%s) + $2))
+	until eval "$3"; do
+		if [ "$(date +%s)" -ge "$end" ]; then
+			echo "# gave up after $2 s waiting for: $1"
+			return 1
+		fi
+		sleep 0.02
+	done
 }
 
 holds() {

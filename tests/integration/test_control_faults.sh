@@ -21,20 +21,7 @@ start() {
 	env "$@" "$dir/reap" -l "$tmp/$name.procs" -t 120 -- "$v1" --control "$ctl" \
 		>"$tmp/$name.out" 2>"$tmp/$name.err" &
 	reaper=$!
-	wait_for "$name listens" '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
-}
-
-# wait_for WHAT SHELL_EXPR: poll until it holds, at most 10 s.
-wait_for() {
-	i=0
-	until eval "$2"; do
-		i=$((i + 1))
-		if [ "$i" -ge 200 ]; then
-			echo "# gave up waiting for: $1"
-			return 1
-		fi
-		sleep 0.05
-	done
+	wait_for "$name listens" 10 '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
 }
 
 # idle N SECONDS OUT: N clients of the program that connect and send
@@ -48,7 +35,7 @@ for i in range($1):
     s = socket.socket(socket.AF_UNIX); s.connect('$ctl'); conns.append(s)
 print('connected', flush=True)
 time.sleep($2)" >"$3" &
-	wait_for "$1 idle clients to connect" 'grep -q connected "$idle_out"'
+	wait_for "$1 idle clients to connect" 10 'grep -q connected "$idle_out"'
 }
 
 # stop: end the program (whatever version and process it is now) with
@@ -100,7 +87,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do raw status-and-go; raw half-and-go; done
 expect "after 20 clients that asked and hung up, the program answers" 0 status --socket "$ctl" --json
 check "it is the same program, running" '.state == "running" and .generation == 0'
 timeout -s INT 0.003 "$baton" update --socket "$ctl" --to "$v2" >/dev/null 2>&1
-wait_for "the interrupted update to end" '[ "$(status_field .state)" = running ]'
+wait_for "the interrupted update to end" 10 '[ "$(status_field .state)" = running ]'
 expect "a client interrupted 3 ms into its update did not kill it either" 0 status --socket "$ctl" --json
 stop
 
@@ -123,7 +110,7 @@ t1=$(date +%s%N)
 holds "answered in under a second ($(( (t1 - t0) / 1000000 )) ms)" '[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]'
 "$baton" update --socket "$ctl" --to "$v2" --json >"$tmp/update.out" 2>&1 &
 updater=$!
-wait_for "the update to be under way" '[ "$(status_field .state)" = updating ]'
+wait_for "the update to be under way" 10 '[ "$(status_field .state)" = updating ]'
 t0=$(date +%s%N)
 expect "status while a 3 s dry run runs" 0 status --socket "$ctl" --json
 t1=$(date +%s%N)
@@ -137,7 +124,7 @@ stop
 # ---- a request whose client gave up is not started ----
 start gaveup HOST_PROG_SLOW_VALIDATE_MS=1500
 timeout -s KILL 0.5 "$baton" update --socket "$ctl" --to "$v2" >/dev/null 2>&1
-wait_for "the dry run to end" '[ "$(status_field .state)" = running ]'
+wait_for "the dry run to end" 10 '[ "$(status_field .state)" = running ]'
 expect "after the dry run the client did not wait for" 0 status --socket "$ctl" --json
 check "the update was not carried out" '.generation == 0 and .program == "host-prog v1"'
 stop
@@ -159,7 +146,7 @@ lim=$(($(ls /proc/"$p"/fd | wc -l) + 4))
 prlimit --pid "$p" --nofile="$lim:"
 # Idle clients take what is left, for the 2 s a request may take.
 idle 20 1.5 "$tmp/idle20"
-wait_for "the program's fd table to be full" '[ "$(ls /proc/"$p"/fd | wc -l)" -ge "$lim" ]'
+wait_for "the program's fd table to be full" 10 '[ "$(ls /proc/"$p"/fd | wc -l)" -ge "$lim" ]'
 expect "with the fd table full, a client is answered" 2 status --socket "$ctl" --json
 holds "and told it is the fd table: Too many open files" 'grep -q "Too many open files" "$tmp/err"'
 t0=$(awk '{print $14 + $15}' /proc/"$p"/stat)
@@ -167,7 +154,7 @@ for i in 1 2 3 4 5; do "$baton" status --socket "$ctl" >/dev/null 2>&1; done
 sleep 1	# the window the CPU time is measured over
 t1=$(awk '{print $14 + $15}' /proc/"$p"/stat)
 holds "and the program does not spin on it ($((t1 - t0)) ticks of CPU in a second)" '[ $((t1 - t0)) -lt 20 ]'
-wait_for "the idle clients to be gone" '"$baton" status --socket "$ctl" >/dev/null 2>&1'
+wait_for "the idle clients to be gone" 10 '"$baton" status --socket "$ctl" >/dev/null 2>&1'
 prlimit --pid "$p" --nofile="$soft:"
 printf '{"cmd":"update","target":"%s"}' "$v2" >"$tmp/req"
 prlimit --pid "$p" --nofile="$(($(ls /proc/"$p"/fd | wc -l) + 2)):"
@@ -179,7 +166,7 @@ stop
 name=fe ctl=$tmp/fe.ctl
 "$dir/reap" -l "$tmp/fe.procs" -t 60 -- "$v1" --control "$ctl" --fail freeze >"$tmp/fe.out" 2>&1 &
 reaper=$!
-wait_for "it listens" '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
+wait_for "it listens" 10 '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
 expect "a driver's freeze() fails with EIO" 1 update --socket "$ctl" --to "$v2" --json
 check "aborted, and the error is the driver's, with device and op" '.outcome == "aborted" and .error == "0000:00:10.0 (counter): freeze: Input/output error"'
 stop

@@ -30,14 +30,6 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 1200 ]; then
 	exit 0
 fi
 
-# poll WHAT SECONDS SHELL_EXPR: until it holds, every 50 ms.
-poll() {
-	local end=$(($(date +%s) + $2))
-	until eval "$3"; do
-		[ "$(date +%s)" -ge "$end" ] && { echo "# gave up waiting for: $1"; return 1; }
-		sleep 0.05
-	done
-}
 
 fds() { ls "/proc/$prog/fd" 2>/dev/null | wc -l; }
 ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
@@ -45,7 +37,7 @@ ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 "$reap" -l "$tmp/procs" -t 120 -- "$kvcache" --port 0 --memory 8 --control "$ctl" \
 	>"$tmp/server.out" 2>"$tmp/server.err" &
 reaper=$!
-if ! poll "kvcache to listen" 10 'grep -qs "listening on" "$tmp/server.out" &&
+if ! wait_for "kvcache to listen" 10 'grep -qs "listening on" "$tmp/server.out" &&
 	"$baton" status --socket "$ctl" --json >"$tmp/out" 2>/dev/null'; then
 	not_ok "kvcache runs and answers status"
 	sed 's/^/#   /' "$tmp/server.err"
@@ -60,7 +52,7 @@ fds_before=$(fds)
 
 "$driver_py" "$ctl" 60 >"$tmp/driver.out" 2>"$tmp/driver.err" &
 driver=$!
-if poll "the hostile clients to connect" 20 'grep -q "^up" "$tmp/driver.out"'; then
+if wait_for "the hostile clients to connect" 20 'grep -q "^up" "$tmp/driver.out"'; then
 	ok "1000 idle control clients connected"
 else
 	not_ok "1000 idle control clients connected"
@@ -124,7 +116,7 @@ touch "$tmp/mc.stop"
 wait "$mc" "$ping"
 mc= ping=
 kill -TERM "$driver" 2>/dev/null
-poll "the hostile clients to leave" 10 '! kill -0 "$driver" 2>/dev/null'
+wait_for "the hostile clients to leave" 10 '! kill -0 "$driver" 2>/dev/null'
 wait "$driver"
 driver_status=$?
 driver=
@@ -160,7 +152,7 @@ else
 	sed 's/^/#   /' "$tmp/mc.err" | head -20
 fi
 
-if poll "kvcache's fds to come back to $fds_before" 10 '[ "$(fds)" -eq "$fds_before" ]'; then
+if wait_for "kvcache's fds to come back to $fds_before" 10 '[ "$(fds)" -eq "$fds_before" ]'; then
 	ok "no fd leaked: $fds_before open, as before"
 else
 	not_ok "no fd leaked: $(fds) open, $fds_before before"

@@ -25,44 +25,10 @@ export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
 fill=$(dirname "$0")/kvcache_fill.py
 items=254000
-reaper=
 
 for tool in memcslap python3 jq nc timeout; do
 	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing: run scripts/deps as root"; exit 1; }
 done
-
-descendants() {
-	local c
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
-cleanup() {
-	local left i
-	if [ -n "$reaper" ]; then
-		for i in 1 2 3 4 5; do
-			left=$(descendants "$reaper")
-			[ -z "$left" ] && break
-			# shellcheck disable=SC2086 # one pid per word
-			kill -KILL $left 2>/dev/null
-		done
-	fi
-	tap_cleanup
-}
-trap cleanup EXIT
-
-wait_for() { # WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms
-	local end=$((SECONDS + $2))
-	until eval "$3"; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			echo "# gave up after $2 s waiting for: $1"
-			return 1
-		fi
-		sleep 0.02
-	done
-}
 
 stat_of() { # NAME: one of the server's stats
 	printf 'stats\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" |
@@ -77,6 +43,7 @@ mkfifo "$tmp/srv.out"
 "$reap" -l "$tmp/procs" -t 300 -- "$v1" --port 0 --memory 384 --threads 2 --control "$ctl" \
 	>"$tmp/srv.out" 2>"$tmp/srv.err" &
 reaper=$!
+reapers=$reaper	# tap.sh kills what is left below it on exit
 exec {out}<"$tmp/srv.out"
 IFS= read -r -t 10 line <&"$out" || line=
 port=${line##*:}

@@ -21,7 +21,6 @@ set -u
 baton=$1 reap=$2 v1=$3 v2=$4
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
-reapers=
 
 for tool in memcached memccapable memcaslap python3 jq timeout; do
 	if ! command -v "$tool" >/dev/null; then
@@ -29,39 +28,6 @@ for tool in memcached memccapable memcaslap python3 jq timeout; do
 		exit 1
 	fi
 done
-
-descendants() {
-	local c
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
-cleanup() {
-	local r left i
-	for r in $reapers; do
-		for i in 1 2 3 4 5; do
-			left=$(descendants "$r")
-			[ -z "$left" ] && break
-			# shellcheck disable=SC2086 # one pid per word
-			kill -KILL $left 2>/dev/null
-		done
-	done
-	tap_cleanup
-}
-trap cleanup EXIT
-
-wait_for() { # WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms
-	local end=$((SECONDS + $2))
-	until eval "$3"; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			echo "# gave up after $2 s waiting for: $1"
-			return 1
-		fi
-		sleep 0.02
-	done
-}
 
 # serve NAME BINARY ARGS...: a kvcache under reap; sets $reaper and $port
 # from the line saying where it listens (within 10 s).

@@ -23,48 +23,11 @@ baton=$1 v1=$2 v2=$3 reap=$4
 # tap.sh's expect runs baton under reap when it is told where reap is.
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
-reapers=
 
 if ! [ -e "/proc/$$/task/$$/children" ]; then
 	echo "Bail out! /proc/PID/task/TID/children is missing (CONFIG_PROC_CHILDREN): the test finds processes there"
 	exit 1
 fi
-
-# descendants PID: every process below PID, from /proc.
-descendants() {
-	local c
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-		descendants "$c"
-	done
-}
-
-# Whatever happened, nothing a server led to is left running.
-cleanup() {
-	local r left i
-	for r in $reapers; do
-		for i in 1 2 3 4 5; do
-			left=$(descendants "$r")
-			[ -z "$left" ] && break
-			# shellcheck disable=SC2086 # one pid per word
-			kill -KILL $left 2>/dev/null
-		done
-	done
-	tap_cleanup
-}
-trap cleanup EXIT
-
-# wait_for WHAT SECONDS SHELL_EXPR: until it holds, polled every 20 ms.
-wait_for() {
-	local end=$((SECONDS + $2))
-	until eval "$3"; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			echo "# gave up after $2 s waiting for: $1"
-			return 1
-		fi
-		sleep 0.02
-	done
-}
 
 # serve NAME BINARY ARGS...: run the server under reap, its stdout on a
 # FIFO read through fd $out_fd, its processes logged in $tmp/NAME.procs;
