@@ -93,8 +93,10 @@ static const char *name_of(pid_t pid)
 }
 
 /*
- * Each sanitizer writes to @dir/<its name>.PID.  Appended to the options
- * the caller set, since the last setting of an option wins.
+ * Each sanitizer writes to @dir/<its name>.EXE.PID: a process another
+ * descendant reaped never reaches our wait, so its report has to name it.
+ * Appended to the options the caller set, since the last setting of an
+ * option wins.
  */
 static int redirect_reports(const char *dir)
 {
@@ -109,7 +111,7 @@ static int redirect_reports(const char *dir)
 		char *value;
 		int err;
 
-		if (asprintf(&value, "%s%slog_path=%s/%s", old ? old : "",
+		if (asprintf(&value, "%s%slog_path=%s/%s:log_exe_name=1", old ? old : "",
 			     old && *old ? ":" : "", dir, vars[i][1]) < 0)
 			return -1;
 		err = setenv(vars[i][0], value, 1);
@@ -129,7 +131,8 @@ static int collect_reports(const char *dir, FILE *log)
 
 	while (d && (de = readdir(d)) != NULL) {
 		const char *dot = strrchr(de->d_name, '.');
-		char path[4096 + 256 + 2], line[4096];
+		const char *exe = strchr(de->d_name, '.');
+		char path[4096 + 256 + 2], line[4096], name[256];
 		int lines = 0;
 		pid_t pid;
 		FILE *f;
@@ -137,10 +140,14 @@ static int collect_reports(const char *dir, FILE *log)
 		if (de->d_name[0] == '.' || !dot)
 			continue;
 		pid = (pid_t)atoi(dot + 1);
+		if (exe < dot)
+			snprintf(name, sizeof(name), "%.*s", (int)(dot - exe - 1), exe + 1);
+		else
+			snprintf(name, sizeof(name), "%s", name_of(pid));
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		f = fopen(path, "r");
 		fprintf(stderr, "reap: a sanitizer report from process %d (%s):\n",
-			(int)pid, name_of(pid));
+			(int)pid, name);
 		while (f && fgets(line, sizeof(line), f)) {
 			fputs(line, stderr);
 			lines++;
@@ -148,7 +155,7 @@ static int collect_reports(const char *dir, FILE *log)
 		if (f)
 			fclose(f);
 		if (log)
-			fprintf(log, "%d %s report %d\n", (int)pid, name_of(pid), lines);
+			fprintf(log, "%d %s report %d\n", (int)pid, name, lines);
 		unlink(path);
 		reports++;
 	}
@@ -158,31 +165,22 @@ static int collect_reports(const char *dir, FILE *log)
 	return reports;
 }
 
-/* SIGKILL every child we have now; those orphaned by it come to us next. */
+/*
+ * SIGKILL every child we have now; those orphaned by it come to us next.
+ * reap has one thread, so its task's children file lists them all.
+ */
 static void kill_children(void)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
+	char path[64];
+	FILE *f;
+	int pid;
 
-	while (d && (de = readdir(d)) != NULL) {
-		char path[300], line[256];
-		FILE *f;
-		int ppid = -1;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-		f = fopen(path, "r");
-		while (f && fgets(line, sizeof(line), f))
-			if (sscanf(line, "PPid: %d", &ppid) == 1)
-				break;
-		if (f)
-			fclose(f);
-		if (ppid == getpid())
-			kill(atoi(de->d_name), SIGKILL);
-	}
-	if (d)
-		closedir(d);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	f = fopen(path, "r");
+	while (f && fscanf(f, "%d", &pid) == 1)
+		kill(pid, SIGKILL);
+	if (f)
+		fclose(f);
 }
 
 int main(int argc, char **argv)
