@@ -22,6 +22,8 @@
  *
  * Not included here, for the programs that want them:
  *
+ *   devio.h      a device's registers, DMA and interrupts, whatever the backend
+ *   vfio.h       the kernel's VFIO (type1, iommufd) as a devio backend
  *   vfio_user.h  a vfio-user client, for drivers of vfio-user devices
  *   json.h       the control protocol's JSON forms (json-c)
  */

@@ -7,6 +7,8 @@
  */
 #include <baton/baton.h>
 #include <baton/json.h>
+#include <baton/devio.h>
+#include <baton/vfio.h>
 #include <baton/vfio_user.h>
 
 #include <cstdio>

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BATON_DEVIO_INTERNAL_H
+#define BATON_DEVIO_INTERNAL_H
+
+/*
+ * What a backend of <baton/devio.h> implements.  lib/backends/devio.c
+ * checks every argument and keeps the table of DMA mappings; a backend
+ * sees only valid calls, and a mapping only once it is not in the table
+ * (map, adopt) or is exactly one of it (unmap).
+ */
+
+#include <baton/devio.h>
+
+/* One DMA mapping: what the device sees at @iova, and what backs it. */
+struct devio_dma {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t offset;	/* in @fd */
+	int fd;			/* the caller's memfd, during map and adopt only */
+	bool writable;
+	void *vaddr;		/* type1: the handle's own mapping of @fd */
+};
+
+struct devio_ops {
+	int (*region_info)(struct baton_devio *io, uint32_t index,
+			   struct baton_devio_region *out);
+	int (*region_read)(struct baton_devio *io, uint32_t index, uint64_t offset,
+			   void *buf, uint32_t count);
+	int (*region_write)(struct baton_devio *io, uint32_t index, uint64_t offset,
+			    const void *buf, uint32_t count);
+	int (*dma_map)(struct baton_devio *io, struct devio_dma *m);
+	int (*dma_unmap)(struct baton_devio *io, struct devio_dma *m);
+	/* May be NULL: nothing to do beyond recording the mapping. */
+	int (*dma_adopt)(struct baton_devio *io, struct devio_dma *m);
+	/* May be NULL: nothing to do. */
+	int (*freeze)(struct baton_devio *io);
+	int (*thaw)(struct baton_devio *io);
+	int (*set_irq)(struct baton_devio *io, uint32_t index, int eventfd);
+	int (*reset)(struct baton_devio *io);
+	/* Frees the backend's part; closes its fds unless @forget. */
+	void (*release)(struct baton_devio *io, bool forget);
+};
+
+struct baton_devio {
+	const struct devio_ops *ops;
+	enum baton_devio_backend backend;
+	unsigned int n_fds;
+	int fds[BATON_DEVIO_MAX_FDS];
+	enum baton_fd_kind kinds[BATON_DEVIO_MAX_FDS];
+	struct devio_dma *dma;
+	size_t n_dma, cap_dma;
+	void *priv;		/* the backend's */
+};
+
+/* A new handle of @backend with @ops; fds and priv are the caller's to set. */
+struct baton_devio *devio_new(enum baton_devio_backend backend,
+			      const struct devio_ops *ops);
+
+/* The handle's DMA mapping starting at @iova with @size, or NULL. */
+struct devio_dma *devio_find_dma(struct baton_devio *io, uint64_t iova, uint64_t size);
+
+/* Backends' adopt, each owning @fds (closed on failure). */
+int devio_vfu_adopt(const int *fds, unsigned int n, struct baton_devio **out);
+int vfio_type1_adopt(const int *fds, unsigned int n, struct baton_devio **out);
+int vfio_iommufd_adopt(const int *fds, unsigned int n, struct baton_devio **out);
+
+#endif /* BATON_DEVIO_INTERNAL_H */
