@@ -2,11 +2,14 @@
 /**
  * DOC: demo-host - a program driving live devices, updated live
  *
- *   demo-host-vN --devsim DIR --control PATH [--ready-fd N] [--stats FILE]
- *                [--drop-connections]
+ *   demo-host-vN (--devsim DIR | --vfio type1|iommufd) --control PATH
+ *                [--ready-fd N] [--stats FILE] [--drop-connections]
  *
  * It drives the devices devsim serves in DIR (one vfio-user socket per
- * PCI function, docs/devsim.md) with the drivers built into this version:
+ * PCI function, docs/devsim.md), or with --vfio the PCI devices bound to
+ * vfio-pci, through the kernel's type1 or iommufd interface
+ * (docs/vfio.md): the drivers are the same, built on <baton/devio.h>.
+ * The drivers built into this version:
  *
  *   version 1: pktgen (pktgen-state v1), edu (edu-state v1), legacy
  *   version 2: nicx - pktgen renamed, pktgen-state v2, reads v1 through a
@@ -17,9 +20,10 @@
  * version, live.
  *
  * Start-up, in either version: baton_host_create() restores whatever the
- * previous version handed over; then every device socket in DIR that is
- * not already a device of the host (restored, or quarantined) is
- * connected, identified by its config space and added, which probes it
+ * previous version handed over; then every device socket in DIR (or VFIO
+ * device) that is not already a device of the host (restored, or
+ * quarantined) is opened, identified by its config space and added, which
+ * probes it
  * cold by id table; then it takes over (baton_host_take_over()), and the
  * devices resume.  pktgen and edu devices are mandatory: an update that
  * cannot hand them to a driver is refused; the legacy device is not.
@@ -35,7 +39,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/vfio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,12 +49,23 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <baton/vfio.h>
+#include <baton/vfio_user.h>
+
 #include "demo_host.h"
 
-struct baton_vfu *demo_probing;
+struct baton_devio *demo_probing;
 const char *demo_devsim_dir;
 unsigned int demo_device_count;
 bool demo_drop_connections;
+
+/* --devsim: vfio-user; --vfio: type1 or iommufd. */
+static enum baton_devio_backend backend = BATON_DEVIO_VFIO_USER;
+
+/* The tokens of a device handle's fds, in baton_devio_fds() order. */
+static const uint64_t connection_tokens[BATON_DEVIO_MAX_FDS] = {
+	DEMO_FD_CONNECTION, DEMO_FD_CONNECTION_2, DEMO_FD_CONNECTION_3,
+};
 
 static int epfd = -1;
 
@@ -128,45 +142,53 @@ static int socket_path(const struct baton_pci_addr *addr, char *path, size_t len
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh)
+/* A device opened anew: the kernel (or devsim) resets it. */
+static int open_device(const struct baton_pci_addr *addr, struct baton_devio **io)
 {
-	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
-	int fd = demo_take_fd(dev, DEMO_FD_CONNECTION);
+	struct baton_vfu *vfu;
 	char path[4096];
 	int err;
 
-	*fresh = fd < 0;
-	if (fd >= 0)
-		return baton_vfu_adopt(fd, vfu);
-	err = socket_path(addr, path, sizeof(path));
-	return err ? err : baton_vfu_connect(path, vfu);
+	if (backend != BATON_DEVIO_VFIO_USER)
+		return baton_vfio_open(addr, backend, io);
+	err = socket_path(addr, path, sizeof(path)) ?: baton_vfu_connect(path, &vfu);
+	return err ? err : baton_devio_vfu(vfu, io);
 }
 
-void demo_release_connection(struct baton_vfu *vfu, bool fresh)
+int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io)
+{
+	enum baton_fd_kind kinds[BATON_DEVIO_MAX_FDS];
+	int fds[BATON_DEVIO_MAX_FDS];
+	unsigned int n = baton_devio_fds(io, fds, kinds);
+	int err = 0;
+
+	for (unsigned int i = 0; !err && i < n; i++)
+		err = demo_preserve_fd(dev, connection_tokens[i], fds[i], kinds[i]);
+	return err;
+}
+
+int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh)
+{
+	int fds[BATON_DEVIO_MAX_FDS];
+	unsigned int n = 1;
+
+	fds[0] = demo_take_fd(dev, DEMO_FD_CONNECTION);
+	*fresh = fds[0] < 0;
+	if (*fresh)
+		return open_device(&baton_device_info(dev)->addr, io);
+	/* The rest of a VFIO device's fds came with the first. */
+	while (n < BATON_DEVIO_MAX_FDS &&
+	       (fds[n] = demo_take_fd(dev, connection_tokens[n])) >= 0)
+		n++;
+	return baton_devio_adopt(backend, fds, n, io);
+}
+
+void demo_release_connection(struct baton_devio *io, bool fresh)
 {
 	if (fresh)
-		baton_vfu_close(vfu);
+		baton_devio_close(io);
 	else
-		baton_vfu_forget(vfu);
-}
-
-/* The ids in a device's config space. */
-static int read_ids(struct baton_vfu *vfu, struct baton_pci_ids *ids)
-{
-	uint32_t id, class, subsys;
-	int err;
-
-	err = baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x00, &id) ?:
-	      baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x08, &class) ?:
-	      baton_vfu_read32(vfu, VFIO_PCI_CONFIG_REGION_INDEX, 0x2c, &subsys);
-	if (err)
-		return err;
-	*ids = (struct baton_pci_ids){
-		.vendor = id & 0xffff, .device = id >> 16,
-		.subvendor = subsys & 0xffff, .subdevice = subsys >> 16,
-		.class_code = class >> 8,
-	};
-	return 0;
+		baton_devio_forget(io);
 }
 
 /* A device's socket: DDDD:BB:DD.F.sock; its address in @name. */
@@ -198,6 +220,65 @@ static void fd_limit_why(void)
 		(unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * Add a device the host does not have yet: open it, identify it, probe.
+ * Not one a driver wants, and not mandatory: fine, it is left alone.
+ */
+static int add_device(struct baton_host *host, const struct baton_pci_addr *addr,
+		      const char *name)
+{
+	struct baton_device_info info = { .addr = *addr,
+					  .orphan = BATON_ORPHAN_QUARANTINE };
+	struct baton_device *dev;
+	int err;
+
+	err = open_device(addr, &demo_probing);
+	if (err) {
+		fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
+		return err;
+	}
+	err = baton_devio_pci_ids(demo_probing, &info.ids);
+	/* The legacy device may go without a driver; the others may not. */
+	info.mandatory = info.ids.device != 0xba71;
+	if (!err)
+		err = baton_host_add_device(host, &info, &dev);
+	if (err == -BATON_ERR_MISSING) {
+		fprintf(stderr, "demo-host: %s: no driver\n", name);
+		err = 0;
+	} else if (err) {
+		fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
+	}
+	/* A driver took the handle, or nobody wants the device. */
+	if (demo_probing)
+		baton_devio_close(demo_probing);
+	demo_probing = NULL;
+	return err;
+}
+
+/* Every device bound to vfio-pci the host does not have yet. */
+static int discover_vfio(struct baton_host *host)
+{
+	struct baton_pci_addr *addrs;
+	int n = baton_vfio_list(NULL, 0), err = 0;
+
+	if (n <= 0)
+		return n;
+	addrs = calloc((size_t)n, sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	n = baton_vfio_list(addrs, (size_t)n);
+	demo_device_count = n > 0 ? (unsigned int)n : 0;
+	for (int i = 0; !err && i < n; i++) {
+		char name[BATON_PCI_ADDR_STRLEN];
+
+		if (!baton_host_device(host, &addrs[i]))
+			err = add_device(host, &addrs[i],
+					 baton_pci_addr_format(&addrs[i], name));
+	}
+	free(addrs);
+	return n < 0 ? n : err;
+}
+
 /* Every device socket in the devsim directory the host does not have yet. */
 static int discover(struct baton_host *host)
 {
@@ -215,35 +296,13 @@ static int discover(struct baton_host *host)
 	}
 	rewinddir(dir);
 	while (!err && (de = readdir(dir)) != NULL) {
-		struct baton_device_info info = { .orphan = BATON_ORPHAN_QUARANTINE };
-		char name[BATON_PCI_ADDR_STRLEN], path[4096];
-		struct baton_device *dev;
+		char name[BATON_PCI_ADDR_STRLEN];
+		struct baton_pci_addr addr;
 
 		if (!device_socket(de->d_name, name) ||
-		    baton_pci_addr_parse(name, &info.addr) ||
-		    baton_host_device(host, &info.addr))
+		    baton_pci_addr_parse(name, &addr) || baton_host_device(host, &addr))
 			continue;	/* not a device, or ours already */
-		err = socket_path(&info.addr, path, sizeof(path)) ?:
-		      baton_vfu_connect(path, &demo_probing);
-		if (err) {
-			fprintf(stderr, "demo-host: %s: %s\n", path, baton_strerror(err));
-			break;
-		}
-		err = read_ids(demo_probing, &info.ids);
-		/* The legacy device may go without a driver; the others may not. */
-		info.mandatory = info.ids.device != 0xba71;
-		if (!err)
-			err = baton_host_add_device(host, &info, &dev);
-		if (err == -BATON_ERR_MISSING) {
-			fprintf(stderr, "demo-host: %s: no driver\n", name);
-			err = 0;
-		} else if (err) {
-			fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
-		}
-		/* A driver took the connection, or nobody wants the device. */
-		if (demo_probing)
-			baton_vfu_close(demo_probing);
-		demo_probing = NULL;
+		err = add_device(host, &addr, de->d_name);
 	}
 	closedir(dir);
 	return err;
@@ -305,8 +364,9 @@ static int print_stats(struct baton_host *host, const char *program,
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: demo-host-v%d --devsim DIR --control PATH "
-		"[--ready-fd N] [--stats FILE] [--drop-connections]\n", DEMO_HOST_VERSION);
+	fprintf(stderr, "usage: demo-host-v%d (--devsim DIR | --vfio type1|iommufd) "
+		"--control PATH [--ready-fd N] [--stats FILE] [--drop-connections]\n",
+		DEMO_HOST_VERSION);
 	exit(2);
 }
 
@@ -314,6 +374,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "devsim", required_argument, NULL, 'd' },
+		{ "vfio", required_argument, NULL, 'v' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "drop-connections", no_argument, NULL, 'D' },
@@ -330,6 +391,14 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': demo_devsim_dir = optarg; break;
+		case 'v':
+			if (!strcmp(optarg, "type1"))
+				backend = BATON_DEVIO_VFIO_TYPE1;
+			else if (!strcmp(optarg, "iommufd"))
+				backend = BATON_DEVIO_VFIO_IOMMUFD;
+			else
+				usage();
+			break;
 		case 'c': control = optarg; break;
 		case 'r': ready_fd = atoi(optarg); break;
 		case 'D': demo_drop_connections = true; break;
@@ -337,7 +406,9 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!demo_devsim_dir || !control || optind != argc)
+	/* One source of devices: devsim's directory, or the kernel's VFIO. */
+	if (!demo_devsim_dir == (backend == BATON_DEVIO_VFIO_USER) || !control ||
+	    optind != argc)
 		usage();
 
 	sigemptyset(&mask);
@@ -354,7 +425,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	err = sigfd < 0 ? -errno : discover(host) ?: baton_host_listen(host, control);
+	err = sigfd < 0 ? -errno :
+	      (demo_devsim_dir ? discover(host) : discover_vfio(host)) ?:
+	      baton_host_listen(host, control);
 	/* A cold start empties --stats FILE: a FILE it cannot write is an
 	 * error now rather than at the end, and an old report is gone. */
 	if (!err && stats_path && !baton_host_restored(host)) {

@@ -4,15 +4,17 @@
 
 /*
  * What the demo host's drivers share with its main loop (demo_host.c):
- * the connection discovery opened for the device being probed, the loop's
- * watch list, and the tokens under which a device's fds are preserved.
+ * the device handle discovery opened for the device being probed (a
+ * vfio-user connection to devsim, or a VFIO device: the drivers do not
+ * know which), the loop's watch list, and the tokens under which a
+ * device's fds are preserved.
  */
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <baton/host.h>
-#include <baton/vfio_user.h>
+#include <baton/devio.h>
 #include <json-c/json.h>
 
 #ifndef DEMO_HOST_VERSION
@@ -25,9 +27,12 @@
  * every device.
  */
 enum demo_fd_token {
-	DEMO_FD_CONNECTION = 1,		/* the vfio-user socket: closing it resets the device */
+	DEMO_FD_CONNECTION = 1,		/* the vfio-user socket or the VFIO device:
+					 * closing it resets the device */
 	DEMO_FD_IRQ = 2,		/* the interrupt eventfd */
 	DEMO_FD_PAGE = 3,		/* pktgen's BAR2 page, a memfd */
+	DEMO_FD_CONNECTION_2 = 4,	/* VFIO: the group, or the iommufd */
+	DEMO_FD_CONNECTION_3 = 5,	/* VFIO type1: the container */
 };
 
 int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
@@ -36,13 +41,13 @@ int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
 int demo_take_fd(struct baton_device *dev, enum demo_fd_token token);
 
 /*
- * The connection discovery opened to a device it is adding: probe() takes
- * it (and sets this to NULL).  A driver's probe has only the device; this
- * is how it gets the connection that found it.
+ * The handle discovery opened to a device it is adding: probe() takes it
+ * (and sets this to NULL).  A driver's probe has only the device; this is
+ * how it gets the handle that found it.
  */
-extern struct baton_vfu *demo_probing;
+extern struct baton_devio *demo_probing;
 
-/* The directory devsim serves its device sockets in. */
+/* The directory devsim serves its device sockets in; NULL with --vfio. */
 extern const char *demo_devsim_dir;
 
 /* How many device sockets discovery found there, before probing any: what
@@ -57,16 +62,19 @@ extern bool demo_drop_connections;
 int demo_watch(int fd, void (*ready)(void *arg), void *arg);
 void demo_unwatch(int fd);
 
-/*
- * A preserved connection, adopted; or, when the previous version did not
- * preserve one, a new one to the device's socket (a device reset by the
- * close).  *@fresh says which.
- */
-int demo_connection(struct baton_device *dev, struct baton_vfu **vfu, bool *fresh);
+/* Preserve every fd of the device's handle (DEMO_FD_CONNECTION...). */
+int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io);
 
-/* A restore that fails hands a preserved connection back untouched, for a
+/*
+ * A preserved handle, adopted; or, when the previous version did not
+ * preserve one, a new one to the device (a device reset by the close).
+ * *@fresh says which.
+ */
+int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh);
+
+/* A restore that fails hands a preserved handle back untouched, for a
  * version that comes back; a fresh one is closed. */
-void demo_release_connection(struct baton_vfu *vfu, bool fresh);
+void demo_release_connection(struct baton_devio *io, bool fresh);
 
 /* Each driver's counters for the final report, one object per device. */
 json_object *demo_pktgen_stats(struct baton_device *dev);

@@ -2,19 +2,24 @@
 /*
  * The driver of an edu device (QEMU's educational PCI device, which devsim
  * emulates register for register): the same in both versions, schema
- * edu-state v1.
+ * edu-state v1, and the same on devsim and on QEMU's own edu through VFIO
+ * (<baton/devio.h>).  QEMU computes a factorial in a thread and runs a
+ * DMA 100 ms after it is asked for; devsim does both before it answers:
+ * the driver waits for the device to say it is done, with a bound.
  *
  * At probe it proves the device works - liveness, a factorial, a DMA round
  * trip through a region of ours - and keeps what the device must still
  * show afterwards.  restore() reads the registers back: a device that was
  * reset in between would have lost them, and the restore fails rather
  * than drive a device that is not in the state it was handed over in.
+ * Its DMA mapping is the previous version's, adopted, not made again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/vfio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "demo_host.h"
 
@@ -36,6 +41,7 @@
 #define DMA_IOVA	0x100000u	/* well inside edu's 28-bit DMA mask */
 #define LIVENESS	0x5eed1e55u
 #define FACTORIAL_OF	10u
+#define DONE_WITHIN_MS	5000	/* QEMU's DMA takes 100 ms; TCG is slow */
 
 BATON_SCHEMA(edu_state_v1, "edu-state", 1,
 	BATON_FIELD(u32, liveness),
@@ -44,32 +50,49 @@ BATON_SCHEMA(edu_state_v1, "edu-state", 1,
 	BATON_FIELD(u32, dma_bytes));
 
 struct edu {
-	struct baton_vfu *vfu;
+	struct baton_devio *io;
 	struct edu_state_v1 s;
 };
 
 static int rd(struct edu *e, uint64_t reg, uint32_t *val)
 {
-	return baton_vfu_read32(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+	return baton_devio_read32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
 }
 
 static int wr(struct edu *e, uint64_t reg, uint32_t val)
 {
-	return baton_vfu_write32(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+	return baton_devio_write32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Until the bits @busy of register @reg are clear, at most DONE_WITHIN_MS. */
+static int wait_clear(struct edu *e, uint64_t reg, uint32_t busy)
+{
+	const int64_t deadline = now_ms() + DONE_WITHIN_MS;
+	uint32_t v;
+	int err;
+
+	while (!(err = rd(e, reg, &v)) && (v & busy))
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+	return err;
 }
 
 static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 {
-	uint32_t v;
-	int err;
-
-	err = baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
-	      baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
-	      baton_vfu_write64(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, DMA_BYTES / 2) ?:
-	      wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?: rd(e, EDU_DMA_CMD, &v);
-	if (!err && (v & EDU_DMA_START))
-		err = -EBUSY;	/* devsim completes a DMA before answering */
-	return err;
+	return baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
+	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
+	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT,
+				   DMA_BYTES / 2) ?:
+	       wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?:
+	       wait_clear(e, EDU_DMA_CMD, EDU_DMA_START);
 }
 
 /* Liveness, a factorial, and half our region through the device's buffer
@@ -93,9 +116,10 @@ static int exercise(struct edu *e, struct baton_device *dev)
 	for (uint32_t i = 0; i < DMA_BYTES / 2; i++)
 		mem[i] = (uint8_t)(i * 7);
 	err = wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
-	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?: rd(e, EDU_STATUS, &status) ?:
+	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
+	      wait_clear(e, EDU_STATUS, EDU_STATUS_COMPUTING) ?: rd(e, EDU_STATUS, &status) ?:
 	      rd(e, EDU_FACTORIAL, &fact) ?:
-	      baton_vfu_dma_map(e->vfu, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
+	      baton_devio_dma_map(e->io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
 	      dma(e, DMA_IOVA, EDU_DMA_BUFFER, 0) ?:
 	      dma(e, EDU_DMA_BUFFER, DMA_IOVA + DMA_BYTES / 2, EDU_DMA_TO_RAM);
 	if (err)
@@ -114,11 +138,10 @@ static int edu_probe(struct baton_device *dev)
 
 	if (!e)
 		return -ENOMEM;
-	e->vfu = demo_probing;
+	e->io = demo_probing;
 	err = exercise(e, dev);
 	if (!err)
-		err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(e->vfu),
-				       BATON_FD_SOCKET);
+		err = demo_preserve_connection(dev, e->io);
 	if (err) {
 		free(e);
 		return err;
@@ -138,6 +161,22 @@ static int edu_preserve(struct baton_device *dev, void *state, size_t size)
 	return 0;
 }
 
+/* type1 hands this process's address of the DMA memory back to the kernel
+ * (docs/vfio.md); the device's DMA goes on. */
+static int edu_freeze(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	return baton_devio_freeze(e->io);
+}
+
+static void edu_unfreeze(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	baton_devio_thaw(e->io);
+}
+
 static int edu_validate(const void *state, size_t size)
 {
 	const struct edu_state_v1 *s = state;
@@ -150,6 +189,7 @@ static int edu_validate(const void *state, size_t size)
 
 static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 {
+	struct baton_region *r;
 	struct edu *e;
 	uint32_t regs[2], live, fact;	/* EDU_LIVENESS, EDU_FACTORIAL */
 	bool fresh;
@@ -162,27 +202,34 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	if (!e)
 		return -ENOMEM;
 	memcpy(&e->s, state, size);
-	err = demo_connection(dev, &e->vfu, &fresh);
+	err = demo_connection(dev, &e->io, &fresh);
 	if (err)
 		goto err_free;
+	/* The device still reaches our region where it did: we say where it
+	 * is in this process, nothing is mapped for the device. */
+	err = fresh ? -BATON_ERR_BADVALUE :
+	      baton_device_region(dev, "edu-dma", DMA_BYTES, &r) ?:
+	      baton_devio_dma_adopt(e->io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true);
+	if (err)
+		goto err_io;
 	/*
 	 * What the device showed the previous version, it must show us: the
 	 * two registers side by side in one read, one round trip inside the
 	 * blackout rather than two (the device sees two 4-byte accesses).
 	 */
-	err = baton_vfu_region_read(e->vfu, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
-				    regs, sizeof(regs));
+	err = baton_devio_region_read(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
+				      regs, sizeof(regs));
 	live = regs[0];
 	fact = regs[1];
-	if (!err && (fresh || live != ~e->s.liveness || fact != e->s.factorial))
+	if (!err && (live != ~e->s.liveness || fact != e->s.factorial))
 		err = -BATON_ERR_BADVALUE;
 	if (err)
-		goto err_vfu;
+		goto err_io;
 	baton_device_set_priv(dev, e);
 	return 0;
 
-err_vfu:
-	demo_release_connection(e->vfu, fresh);
+err_io:
+	demo_release_connection(e->io, fresh);
 err_free:
 	free(e);
 	return err;
@@ -195,7 +242,7 @@ static void edu_remove(struct baton_device *dev)
 
 	if (!e)
 		return;
-	baton_vfu_forget(e->vfu);
+	baton_devio_forget(e->io);
 	free(e);
 	baton_device_set_priv(dev, NULL);
 }
@@ -203,6 +250,8 @@ static void edu_remove(struct baton_device *dev)
 static const struct baton_driver_ops edu_ops = {
 	.probe = edu_probe,
 	.preserve = edu_preserve,
+	.freeze = edu_freeze,
+	.unfreeze = edu_unfreeze,
 	.restore = edu_restore,
 	.validate = edu_validate,
 	.remove = edu_remove,

@@ -22,7 +22,7 @@ BATON_SCHEMA(legacy_state_v1, "legacy-state", 1,
 	BATON_FIELD(u32, scratch));
 
 struct legacy {
-	struct baton_vfu *vfu;
+	struct baton_devio *io;
 	struct legacy_state_v1 s;
 };
 
@@ -35,16 +35,15 @@ static int legacy_probe(struct baton_device *dev)
 
 	if (!l)
 		return -ENOMEM;
-	l->vfu = demo_probing;
+	l->io = demo_probing;
 	l->s.scratch = 0x5c000000u | (uint32_t)addr->bus << 8 | addr->dev << 3 | addr->fn;
-	err = baton_vfu_read32(l->vfu, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_ID, &id);
+	err = baton_devio_read32(l->io, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_ID, &id);
 	if (!err && id != LEGACY_ID_VALUE)
 		err = -BATON_ERR_BADVALUE;
 	if (!err)
-		err = baton_vfu_write32(l->vfu, VFIO_PCI_BAR0_REGION_INDEX,
-					LEGACY_SCRATCH, l->s.scratch) ?:
-		      demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(l->vfu),
-				       BATON_FD_SOCKET);
+		err = baton_devio_write32(l->io, VFIO_PCI_BAR0_REGION_INDEX,
+					  LEGACY_SCRATCH, l->s.scratch) ?:
+		      demo_preserve_connection(dev, l->io);
 	if (err) {
 		free(l);
 		return err;
@@ -84,19 +83,19 @@ static int legacy_restore(struct baton_device *dev, const void *state, size_t si
 	if (!l)
 		return -ENOMEM;
 	memcpy(&l->s, state, size);
-	err = demo_connection(dev, &l->vfu, &fresh);
+	err = demo_connection(dev, &l->io, &fresh);
 	if (err)
 		goto err_free;
-	err = baton_vfu_read32(l->vfu, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_SCRATCH, &scratch);
+	err = baton_devio_read32(l->io, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_SCRATCH, &scratch);
 	if (!err && (fresh || scratch != l->s.scratch))
 		err = -BATON_ERR_BADVALUE;	/* reset since: not the device we were given */
 	if (err)
-		goto err_vfu;
+		goto err_io;
 	baton_device_set_priv(dev, l);
 	return 0;
 
-err_vfu:
-	demo_release_connection(l->vfu, fresh);
+err_io:
+	demo_release_connection(l->io, fresh);
 err_free:
 	free(l);
 	return err;
@@ -108,7 +107,7 @@ static void legacy_remove(struct baton_device *dev)
 
 	if (!l)
 		return;
-	baton_vfu_forget(l->vfu);
+	baton_devio_forget(l->io);
 	free(l);
 	baton_device_set_priv(dev, NULL);
 }

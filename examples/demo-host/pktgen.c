@@ -175,7 +175,7 @@ typedef struct pktgen_state_v2 pktgen_state;
 
 struct pktgen {
 	struct baton_device *dev;
-	struct baton_vfu *vfu;
+	struct baton_devio *io;
 	struct baton_region *pool;
 	uint32_t *page;			/* BAR2, mapped */
 	int irq;
@@ -189,10 +189,10 @@ struct pktgen {
 /* BAR2's memfd, asked of the device (a round trip), into @p->page_fd. */
 static int get_page_fd(struct pktgen *p)
 {
-	struct baton_vfu_region r;
+	struct baton_devio_region r;
 	int err;
 
-	err = baton_vfu_region_info(p->vfu, VFIO_PCI_BAR2_REGION_INDEX, &r);
+	err = baton_devio_region_info(p->io, VFIO_PCI_BAR2_REGION_INDEX, &r);
 	if (err)
 		return err;
 	if (r.fd < 0 || r.size < PKTGEN_PAGE_SIZE || r.offset) {
@@ -228,21 +228,21 @@ static int start_device(struct pktgen *p)
 	uint32_t id;
 	int err;
 
-	err = baton_vfu_read32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_ID, &id);
+	err = baton_devio_read32(p->io, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_ID, &id);
 	if (err)
 		return err;
 	if (id != PKTGEN_ID_VALUE)
 		return -BATON_ERR_BADVALUE;
 	p->s.tail = 0;
 	memset((char *)baton_region_base(p->pool) + iova, 0, ring_bytes());
-	return baton_vfu_dma_map(p->vfu, iova, ring_bytes(), baton_region_fd(p->pool),
-				 iova, true) ?:
-	       baton_vfu_set_irq(p->vfu, VFIO_PCI_MSI_IRQ_INDEX, p->irq) ?:
-	       baton_vfu_write64(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_IOVA, iova) ?:
-	       baton_vfu_write32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_ENTRIES,
-				 pool.entries) ?:
-	       baton_vfu_write32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL,
-				 PKTGEN_CTRL_ENABLE);
+	return baton_devio_dma_map(p->io, iova, ring_bytes(), baton_region_fd(p->pool),
+				   iova, true) ?:
+	       baton_devio_set_irq(p->io, VFIO_PCI_MSI_IRQ_INDEX, p->irq) ?:
+	       baton_devio_write64(p->io, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_IOVA, iova) ?:
+	       baton_devio_write32(p->io, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_RING_ENTRIES,
+				   pool.entries) ?:
+	       baton_devio_write32(p->io, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL,
+				   PKTGEN_CTRL_ENABLE);
 }
 
 /* Preserve what the next version takes: the pool is a shared region. */
@@ -253,8 +253,7 @@ static int preserve_fds(struct pktgen *p)
 
 	if (err || demo_drop_connections)
 		return err;
-	return demo_preserve_fd(p->dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
-				BATON_FD_SOCKET);
+	return demo_preserve_connection(p->dev, p->io);
 }
 
 static void free_pktgen(struct pktgen *p)
@@ -282,7 +281,7 @@ static int pktgen_probe(struct baton_device *dev)
 	if (!p)
 		return -ENOMEM;
 	p->dev = dev;
-	p->vfu = demo_probing;
+	p->io = demo_probing;
 	demo_probing = NULL;
 	p->irq = p->page_fd = -1;
 	p->s.next_seq = 1;
@@ -312,7 +311,7 @@ err_irq:
 		close(p->page_fd);
 err_free:
 	/* The connection stays with discovery, which closes it. */
-	demo_probing = p->vfu;
+	demo_probing = p->io;
 	free_pktgen(p);
 	return err;
 }
@@ -385,8 +384,8 @@ static int pktgen_freeze(struct baton_device *dev)
 	p->frozen = true;
 	if (demo_drop_connections) {
 		/* What a program without Baton does: the connection dies with it. */
-		baton_vfu_close(p->vfu);
-		p->vfu = NULL;
+		baton_devio_close(p->io);
+		p->io = NULL;
 	}
 	return 0;
 }
@@ -446,7 +445,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 		err = p->irq;
 		goto err_free;
 	}
-	err = demo_connection(dev, &p->vfu, &fresh);
+	err = demo_connection(dev, &p->io, &fresh);
 	if (err)
 		goto err_free;
 	/*
@@ -466,24 +465,23 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 #endif
 		err = start_device(p);
 		if (!err && !demo_drop_connections)
-			err = demo_preserve_fd(dev, DEMO_FD_CONNECTION, baton_vfu_fd(p->vfu),
-					       BATON_FD_SOCKET);
+			err = demo_preserve_connection(dev, p->io);
 	}
 	if (!err && !page_inherited)
 		err = demo_preserve_fd(dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 	if (!err)
 		err = demo_watch(p->irq, consume, p);
 	if (err)
-		goto err_vfu;
+		goto err_io;
 	slot_set(p->s.slot, true);
 	baton_device_set_priv(dev, p);
 	resumed_init();
 	return 0;
 
-err_vfu:
+err_io:
 	/* A preserved connection goes back untouched to whoever comes next;
 	 * so does the page's memfd, which only a fresh one made. */
-	demo_release_connection(p->vfu, fresh);
+	demo_release_connection(p->io, fresh);
 	if (!page_inherited && p->page_fd >= 0)
 		close(p->page_fd);
 err_free:
@@ -573,8 +571,8 @@ static void pktgen_remove(struct baton_device *dev)
 			break;
 		}
 	}
-	if (p->vfu)
-		baton_vfu_forget(p->vfu);
+	if (p->io)
+		baton_devio_forget(p->io);
 	free_pktgen(p);
 	baton_device_set_priv(dev, NULL);
 }
@@ -634,9 +632,9 @@ static bool device_reset(struct pktgen *p)
 	if (p->head_went_back)
 		return true;
 	/* The control run closed the connection: the device was reset. */
-	if (!p->vfu)
+	if (!p->io)
 		return true;
-	if (baton_vfu_read32(p->vfu, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL, &ctrl))
+	if (baton_devio_read32(p->io, VFIO_PCI_BAR0_REGION_INDEX, PKTGEN_CTRL, &ctrl))
 		return true;	/* nor does it answer as it did */
 	return !(ctrl & PKTGEN_CTRL_ENABLE);
 }
