@@ -358,6 +358,22 @@ static void handle_update(struct client *c, json_object *req)
 		baton_update_continue(u);
 }
 
+/*
+ * A kernel update (kexec.c): the preflight answers at once; a handover
+ * holds the program until the agent lets it go on, or the machine reboots.
+ */
+static void handle_kexec(struct client *c, json_object *req)
+{
+	const char *phase = field(req, "phase");
+	bool handover = phase && !strcmp(phase, "handover");
+	json_object *out;
+
+	if (!phase || (!handover && strcmp(phase, "preflight")))
+		return reply(c, error_json("phase is preflight or handover"));
+	out = baton_kexec_request(c->ctl->host, c->w.fd, handover, timeout_ms(req));
+	reply(c, out ? out : error_json(baton_strerror(-ENOMEM)));
+}
+
 static void handle_request(struct client *c)
 {
 	json_object *req;
@@ -373,6 +389,8 @@ static void handle_request(struct client *c)
 		reply(c, status_json(c->ctl->host));
 	else if (!strcmp(cmd, "update"))
 		handle_update(c, req);
+	else if (!strcmp(cmd, "kexec"))
+		handle_kexec(c, req);
 	else
 		reply(c, error_json("unknown cmd"));
 	json_object_put(req);

@@ -24,6 +24,8 @@
  *   BATON_FORCE, BATON_ORPHAN
  *                       the update's --force and --orphan, so the new
  *                       version plans as the preflight did
+ *   BATON_KEXEC         started after a kexec (kexec.c): only the image
+ *                       and the regions' memfds come on BATON_HANDOVER_FD
  *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
@@ -67,6 +69,7 @@ static const struct field fields[] = {
 	FIELD("BATON_ROLLBACK_WHY", TEXT, why),
 	FIELD("BATON_FORCE", FLAG, force),
 	FIELD("BATON_ORPHAN", ORPHAN, orphan),
+	FIELD("BATON_KEXEC", FLAG, kexec),
 };
 
 static const char *const orphan_names[] = {

@@ -21,6 +21,7 @@
  *   restore.c   RESTORE, TAKE OVER, FINISH: the new version's path
  *   dryrun.c    the dry run: the old version's side and the target's side
  *   update.c    the update's path, top to bottom, in the old version
+ *   kexec.c     a kernel update: the program's handover, the agent's start
  *   control.c   the control socket's server
  *   host.c      create, destroy, take over, roll back
  */
@@ -214,6 +215,7 @@ struct baton_handover {
 	char why[256];			/* why it came back */
 	bool force;
 	enum baton_orphan_override orphan;
+	bool kexec;			/* after a kexec: the regions came alone */
 };
 
 void baton_handover_init(struct baton_handover *hv);
@@ -319,6 +321,8 @@ struct update {
 	pid_t holder;				/* mm.c: holds our address space */
 	void *holder_stack;
 
+	/* HANDOVER in place of exec or socket mode (kexec.c), when set. */
+	int (*handover)(struct update *u, const struct image_parts *p);
 	/* Asked over the control socket (control.c): whether the client is
 	 * still there before FREEZE, and how it ended. */
 	bool (*wanted)(struct update *u);
@@ -396,6 +400,9 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 /* Give back what a restore took; exec mode goes back to the previous
  * binary and returns only if there is none. */
 int baton_restore_fail(struct baton_host *host, int err, const char *why);
+/* @d follows its record's orphan policy: @n_fds fds of its did not
+ * survive a kexec. */
+void baton_restore_dropped(struct baton_decision *d, size_t n_fds);
 /* TAKE OVER and FINISH: win the cell, resume every device, let the keeper go. */
 int baton_restore_finish(struct baton_host *host);
 /* A decision's state in the form its driver reads (converted when need
@@ -426,6 +433,25 @@ void baton_loop_del(struct baton_host *host, struct watch *w);
 void baton_loop_arm(struct baton_host *host, struct timer *t, uint64_t at);
 void baton_loop_disarm(struct baton_host *host, struct timer *t);
 void baton_loop_free(struct baton_host *host);
+
+/* ---- kexec.c ---- */
+
+/* {"cmd":"kexec"} on the agent's connection @fd: the preflight's answer,
+ * or, with @handover, the outcome once the program goes on; NULL: -ENOMEM. */
+struct json_object *baton_kexec_request(struct baton_host *host, int fd, bool handover,
+					unsigned timeout_ms);
+/* The agent: one line from @fd, no byte past it, by @deadline_ns. */
+int baton_kexec_read_line(int fd, uint64_t deadline_ns, char **out);
+/*
+ * The agent, after the kexec: start @path with @argv; with @image_fd >= 0,
+ * hand it the image and the regions' memfds and wait for it to take over
+ * within @timeout_ms (0), or to refuse (-BATON_ERR_REFUSED, @why: what it
+ * said); a program that refused or died is gone when this returns.  With
+ * @image_fd < 0, a cold start.
+ */
+int baton_kexec_start(const char *path, char *const *argv, int image_fd,
+		      const int *fds, size_t n, unsigned timeout_ms,
+		      pid_t *pid, char *why, size_t why_len);
 
 /* ---- control.c ---- */
 

@@ -77,6 +77,49 @@ static int map_image(struct incoming *in)
 	return 0;
 }
 
+void baton_restore_dropped(struct baton_decision *d, size_t n_fds)
+{
+	d->action = d->device->orphan == BATON_ORPHAN_RESET ? BATON_ACTION_RESET :
+							      BATON_ACTION_QUARANTINE;
+	d->driver = NULL;
+	d->accept = NULL;
+	snprintf(d->reason, sizeof(d->reason),
+		 "%zu fd%s of its session cannot cross a kexec (the kernel carries "
+		 "memfds only) — %s (the record's policy)", n_fds, n_fds == 1 ? "" : "s",
+		 baton_action_name(d->action));
+}
+
+/* Whether image fd @f is a region's memfd: the one kind a kexec carries. */
+static bool region_fd(const struct baton_image *img, const struct baton_image_fd *f)
+{
+	for (size_t k = 0; k < img->n_regions; k++)
+		if (img->regions[k].fd == f->index)
+			return true;
+	return false;
+}
+
+/*
+ * After a kexec only the regions came (kexec.c): a device whose session,
+ * named after its address, held any other fd lost it, and follows its
+ * orphan policy instead of its driver.
+ */
+static void kexec_dropped(struct incoming *in)
+{
+	const struct baton_image *img = in->image;
+	char name[BATON_PCI_ADDR_STRLEN];
+
+	for (size_t i = 0; i < img->n_devices; i++) {
+		size_t lost = 0;
+
+		baton_pci_addr_format(&img->devices[i].addr, name);
+		for (size_t k = 0; k < img->n_fds; k++)
+			lost += !strcmp(img->fds[k].session, name) &&
+				!region_fd(img, &img->fds[k]);
+		if (lost)
+			baton_restore_dropped(&in->decisions[i], lost);
+	}
+}
+
 int baton_restore_plan(struct baton_host *host, struct incoming *in,
 		       struct baton_diag *why)
 {
@@ -103,6 +146,8 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 	err = baton_plan(in->image->devices, n, host->contracts,
 			 &(struct baton_plan_opts){ .orphan = in->hv.orphan },
 			 in->decisions);
+	if (!err && in->hv.kexec)
+		kexec_dropped(in);
 	baton_trace("planned");
 	return err ? baton_diag_set(why, -err, NULL, "planning: %s", baton_strerror(err)) : 0;
 }
@@ -201,9 +246,12 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 		const struct baton_image_region *ir = &img->regions[i];
 		int fd = -1;
 
-		for (size_t k = 0; k < img->n_fds; k++)
+		/* After a kexec the regions' memfds came alone, in order. */
+		for (size_t k = 0; !in->hv.kexec && k < img->n_fds; k++)
 			if (img->fds[k].index == ir->fd)
 				fd = in->hv.fds[k];
+		if (in->hv.kexec)
+			fd = in->hv.fds[i];
 		if (ir->size > SIZE_MAX)
 			err = -EFBIG;
 		else
@@ -323,15 +371,17 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	if (!baton_plan_ok(in->decisions, n) && !in->hv.force)
 		return baton_diag_set(why, BATON_ERR_REFUSED, NULL,
 				      "a mandatory device would not be bound");
-	/* What the previous version sent must be what its image lists. */
-	if (in->hv.n_fds != in->image->n_fds)
+	/* What the previous version sent must be what its image lists: after
+	 * a kexec, the regions' memfds only. */
+	if (in->hv.n_fds != (in->hv.kexec ? in->image->n_regions : in->image->n_fds))
 		return baton_diag_set(why, EBADF, NULL,
 				      "the previous version handed over %zu fds, its image lists %zu",
-				      in->hv.n_fds, in->image->n_fds);
+				      in->hv.n_fds, in->hv.kexec ? in->image->n_regions :
+				      in->image->n_fds);
 	regions = calloc(in->image->n_regions + 1, sizeof(*regions));
 	if (!regions)
 		return baton_diag_set(why, ENOMEM, NULL, NULL);
-	err = take_fds(host, in);
+	err = in->hv.kexec ? 0 : take_fds(host, in);
 	baton_trace("fds");
 	if (!err)
 		err = take_regions(host, in, regions);

@@ -348,7 +348,8 @@ int baton_update_commit(struct update *u)
 		goto err_freeze;
 	}
 	baton_trace("keeper");
-	err = u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
+	err = u->handover ? u->handover(u, &p) :
+	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
 	      handover_exec(u, &p);
 	baton_trace("handed-over");
 	baton_trace_flush();

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * baton kexec --kernel FILE [--initrd FILE] [--append CMDLINE]
- *             --image IMAGE [--dry-run] [--json]
- * baton kexec --restore -o IMAGE [--json]
+ *             (--image IMAGE | --socket PATH...) [--timeout MS] [--dry-run] [--json]
+ * baton kexec --restore [-o IMAGE] [--timeout MS] [--json]
  *
  * The agent on the kernel's Live Update Orchestrator (lib/luo,
  * docs/luo.md), for the kernel path's image (docs/kernel.md): before the
@@ -22,14 +22,27 @@
  * --dry-run does 1 and 2 (and lets the device go), checks that the kernel
  * and initrd can be read, and reports what would be carried.
  *
- * Programs (their images and regions, asked over their control sockets)
- * are not carried yet: that needs the control protocol's request for a
- * kernel update (issue 13).
+ * Programs (--socket): each is preflighted over its control socket
+ * (lib/host/kexec.c), refusing before anything is frozen; then each hands
+ * over (frozen, its image and regions' memfds sent to us); then
+ * /dev/liveupdate is opened - held for the shortest time - and each
+ * program's image (token 1), the line it handed over with, which names
+ * its binary and argv (token 2), and its regions (token 3 + index) go in
+ * a session "baton:<binary>:<pid>", listed in the session
+ * BATON_KEXEC_PROGRAMS (token 1: {"sessions":[...]}); the kernel is loaded
+ * and the machine reboots holding every session and every connection.
+ * Any failure before that closes the sessions and tells every program
+ * handed over to resume, last first.  --restore without -o, in the next
+ * boot, starts each program on what its session carried
+ * (baton_kexec_start()), and FINISHes it; a session whose image is
+ * corrupt, or whose program refuses it, is closed and the program
+ * started cold.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <linux/kexec.h>
 #include <linux/reboot.h>
 #include <stdio.h>
@@ -38,19 +51,32 @@
 #include <sys/mman.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "host/host-internal.h"
 #include "luo/luo.h"
 
 /* Where the kernel path's image travels: one session, one token. */
 #define BATON_KEXEC_SESSION "baton-kernel"
 #define BATON_KEXEC_TOKEN_IMAGE 1
 
+/* Where programs travel: a manifest naming each program's session. */
+#define BATON_KEXEC_PROGRAMS "baton-programs"
+#define BATON_KEXEC_TOKEN_MANIFEST 1
+#define BATON_KEXEC_TOKEN_COMMAND 2
+#define BATON_KEXEC_TOKEN_REGION0 3
+#define PROGRAMS_MAX 64
+#define REGIONS_MAX 256
+#define KEXEC_TIMEOUT_MS 60000
+
 static const char usage[] =
-	"baton kexec --kernel FILE [--initrd FILE] [--append CMDLINE] --image IMAGE "
-	"[--dry-run] [--json] | baton kexec --restore -o IMAGE [--json]";
+	"baton kexec --kernel FILE [--initrd FILE] [--append CMDLINE] "
+	"(--image IMAGE | --socket PATH...) [--timeout MS] [--dry-run] [--json] | "
+	"baton kexec --restore [-o IMAGE] [--timeout MS] [--json]";
 
 struct kexec_args {
 	const char *kernel;
@@ -58,6 +84,11 @@ struct kexec_args {
 	const char *append;
 	const char *image;
 	const char *output;
+	const char *sockets[PROGRAMS_MAX];
+	size_t n_sockets;
+	bool too_many;
+	unsigned timeout_ms;
+	bool bad_timeout;
 	bool dry_run;
 	bool restore;
 };
@@ -74,6 +105,20 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	case 'o': a->output = arg; break;
 	case 'd': a->dry_run = true; break;
 	case 'r': a->restore = true; break;
+	case 's':
+		if (a->n_sockets == PROGRAMS_MAX)
+			a->too_many = true;
+		else
+			a->sockets[a->n_sockets++] = arg;
+		break;
+	case 't': {
+		char *end;
+		unsigned long ms = strtoul(arg, &end, 10);
+
+		a->bad_timeout = *end || !ms || ms > 3600000;
+		a->timeout_ms = (unsigned)ms;
+		break;
+	}
 	}
 }
 
@@ -85,6 +130,8 @@ static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "dry-run", no_argument, NULL, 'd' },
 	{ "restore", no_argument, NULL, 'r' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 't' },
 	{ 0 },
 };
 
@@ -220,6 +267,21 @@ out:
 	return err;
 }
 
+/* The next kernel's command line: --append, or this boot's. */
+static int next_cmdline(const struct kexec_args *a, char *cmdline, size_t size)
+{
+	int err;
+
+	if (a->append) {
+		if (strlen(a->append) >= size)
+			return cli_usage(usage, "--append is longer than %zu bytes", size - 1);
+		strcpy(cmdline, a->append);
+	} else if ((err = this_cmdline(cmdline, size))) {
+		return cli_failf("/proc/cmdline", "%s", strerror(-err));
+	}
+	return 0;
+}
+
 static void unload_kernel(void)
 {
 	syscall(SYS_kexec_file_load, -1, -1, 0UL, "", (unsigned long)KEXEC_FILE_UNLOAD);
@@ -264,14 +326,9 @@ static int run_kexec(const struct kexec_args *a, bool json)
 	const char *what;
 	int err, rc;
 
-	if (a->append) {
-		if (strlen(a->append) >= sizeof(cmdline))
-			return cli_usage(usage, "--append is longer than %zu bytes",
-					 sizeof(cmdline) - 1);
-		strcpy(cmdline, a->append);
-	} else if ((err = this_cmdline(cmdline, sizeof(cmdline)))) {
-		return cli_failf("/proc/cmdline", "%s", strerror(-err));
-	}
+	rc = next_cmdline(a, cmdline, sizeof(cmdline));
+	if (rc)
+		return rc;
 
 	/* 1. A corrupt image is refused before anything is touched. */
 	rc = cli_read_file(a->image, &c.buf, &c.len);
@@ -427,6 +484,622 @@ static int run_restore(const struct kexec_args *a, bool json)
 	return carry_release(&c, EXIT_OK);
 }
 
+/* ---- Programs (docs/luo.md, "Programs across a kexec") ---- */
+
+/*
+ * One program the kexec carries: its control connection, held until the
+ * reboot (closing it, or writing to it, resumes the program); what it
+ * handed over; its session.
+ */
+struct program {
+	const char *socket;
+	int conn;
+	json_object *answer;		/* its preflight, then its handover line */
+	char *line;			/* the handover line, kept in the session */
+	int image_fd;
+	int *fds;			/* its regions' memfds, in order */
+	size_t n_fds;
+	uint64_t deadline_ns;
+	char session_name[64];
+	struct baton_luo_session *session;
+	int command_fd;
+};
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* "baton:<exec's name>:<pid>", at most 63 bytes: the LUO session's name. */
+static void session_name(struct program *p)
+{
+	const char *exe = cli_json_str(p->answer, "exec");
+	const char *base = exe && strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	json_object *pid = cli_json_member(p->answer, "pid");
+
+	snprintf(p->session_name, sizeof(p->session_name), "baton:%.40s:%d",
+		 base ? base : "program", pid ? json_object_get_int(pid) : 0);
+}
+
+/*
+ * Any failure before the reboot: the sessions close first (the kernel lets
+ * the memfds go), then each program is told to go on, last first, and says
+ * it did.
+ */
+static void resume_all(struct program *progs, size_t n, unsigned timeout_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		baton_luo_session_close(progs[i].session);
+		progs[i].session = NULL;
+	}
+	for (size_t i = n; i-- > 0;) {
+		struct program *p = &progs[i];
+		json_object *o = NULL;
+		char *line = NULL;
+
+		if (p->conn < 0)
+			continue;
+		(void)!send(p->conn, "resume\n", 7, MSG_NOSIGNAL);
+		if (!baton_kexec_read_line(p->conn, baton_now_ns() + timeout_ms * 1000000ull,
+					   &line))
+			o = json_tokener_parse(line);
+		fprintf(stderr, "baton: %s: %s\n", p->socket,
+			o && !strcmp(cli_json_str(o, "outcome") ?: "", "resumed") ?
+			"resumed" : "did not say it resumed");
+		json_object_put(o);
+		free(line);
+		close(p->conn);
+		p->conn = -1;
+	}
+}
+
+static void programs_free(struct program *progs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct program *p = &progs[i];
+
+		baton_luo_session_close(p->session);
+		if (p->conn >= 0)
+			close(p->conn);
+		for (size_t k = 0; k < p->n_fds; k++)
+			close(p->fds[k]);
+		free(p->fds);
+		if (p->image_fd >= 0)
+			close(p->image_fd);
+		if (p->command_fd >= 0)
+			close(p->command_fd);
+		free(p->line);
+		json_object_put(p->answer);
+	}
+}
+
+/* The handover: the line, then the image and the regions' memfds. */
+static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t len)
+{
+	char request[96];
+	int err;
+
+	p->conn = connect_to(p->socket);
+	if (p->conn < 0) {
+		snprintf(why, len, "cannot connect: %s", strerror(-p->conn));
+		return p->conn;
+	}
+	snprintf(request, sizeof(request),
+		 "{\"cmd\":\"kexec\",\"phase\":\"handover\",\"timeout_ms\":%u}\n", timeout_ms);
+	if (send(p->conn, request, strlen(request), MSG_NOSIGNAL) < 0) {
+		snprintf(why, len, "cannot send: %s", strerror(errno));
+		return -errno;
+	}
+	err = baton_kexec_read_line(p->conn, baton_now_ns() + timeout_ms * 1000000ull,
+				    &p->line);
+	if (err) {
+		snprintf(why, len, "no answer: %s", baton_strerror(err));
+		return err;
+	}
+	json_object_put(p->answer);
+	p->answer = json_tokener_parse(p->line);
+	if (!p->answer || strcmp(cli_json_str(p->answer, "outcome") ?: "", "handing-over")) {
+		snprintf(why, len, "%s", p->answer && cli_json_str(p->answer, "error") ?
+			 cli_json_str(p->answer, "error") : "the program did not hand over");
+		return -BATON_ERR_REFUSED;
+	}
+	p->deadline_ns = baton_now_ns() + (uint64_t)json_object_get_int64(
+		cli_json_member(p->answer, "deadline_ms")) * 1000000ull;
+	err = baton_transfer_recv(p->conn, &p->image_fd, &p->fds, &p->n_fds);
+	if (!err && p->n_fds != json_object_array_length(cli_json_member(p->answer, "keeps")))
+		err = -EBADMSG;
+	if (err)
+		snprintf(why, len, "receiving its image and regions: %s", baton_strerror(err));
+	return err;
+}
+
+/* A small record in a memfd sealed whole (the manifest, a command line). */
+static int text_memfd(const char *text)
+{
+	return image_memfd(text, strlen(text));
+}
+
+/* A program's image, command line and regions in its session. */
+static int preserve_program(struct baton_luo *luo, struct program *p,
+			    const char **call)
+{
+	int err;
+
+	*call = "create session";
+	err = baton_luo_session_create(luo, p->session_name, &p->session);
+	if (err)
+		return err;
+	*call = "preserve the image";
+	err = baton_luo_preserve_fd(p->session, p->image_fd, BATON_KEXEC_TOKEN_IMAGE);
+	if (err)
+		return err;
+	*call = "preserve the command line";
+	p->command_fd = text_memfd(p->line);
+	if (p->command_fd < 0)
+		return p->command_fd;
+	err = baton_luo_preserve_fd(p->session, p->command_fd, BATON_KEXEC_TOKEN_COMMAND);
+	*call = "preserve a region";
+	for (size_t i = 0; !err && i < p->n_fds; i++)
+		err = baton_luo_preserve_fd(p->session, p->fds[i],
+					    BATON_KEXEC_TOKEN_REGION0 + i);
+	return err;
+}
+
+static json_object *program_json(const struct program *p)
+{
+	json_object *o = json_object_new_object();
+	static const char *const keys[] = {
+		"program", "pid", "generation", "exec", "argv", "keeps", "drops", "decisions",
+	};
+
+	json_object_object_add(o, "socket", json_object_new_string(p->socket));
+	json_object_object_add(o, "session", json_object_new_string(p->session_name));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		json_object_object_add(o, keys[i],
+				       json_object_get(cli_json_member(p->answer, keys[i])));
+	return o;
+}
+
+static void programs_report(const struct kexec_args *a, const struct program *progs,
+			    size_t n, const char *cmdline, bool json)
+{
+	json_object *o, *arr;
+
+	if (!json) {
+		for (size_t i = 0; i < n; i++) {
+			const struct program *p = &progs[i];
+			json_object *keeps = cli_json_member(p->answer, "keeps");
+			uint64_t bytes = 0;
+
+			for (size_t k = 0; k < json_object_array_length(keeps); k++)
+				bytes += (uint64_t)json_object_get_int64(cli_json_member(
+					json_object_array_get_idx(keeps, k), "size"));
+			printf("%s: %s %s (pid %d) in LUO session \"%s\": %zu region%s "
+			       "(%" PRIu64 " bytes) kept, %zu fd%s dropped\n", p->socket,
+			       a->dry_run ? "would carry" : "carrying",
+			       cli_json_str(p->answer, "program") ?: "?",
+			       json_object_get_int(cli_json_member(p->answer, "pid")),
+			       p->session_name, json_object_array_length(keeps),
+			       json_object_array_length(keeps) == 1 ? "" : "s", bytes,
+			       json_object_array_length(cli_json_member(p->answer, "drops")),
+			       json_object_array_length(cli_json_member(p->answer, "drops")) == 1 ?
+			       "" : "s");
+		}
+		printf("next kernel %s%s%s, command line \"%s\"\n", a->kernel,
+		       a->initrd ? ", initrd " : "", a->initrd ? a->initrd : "", cmdline);
+		fflush(stdout);
+		return;
+	}
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, program_json(&progs[i]));
+	json_object_object_add(o, "programs", arr);
+	json_object_object_add(o, "kernel", json_object_new_string(a->kernel));
+	json_object_object_add(o, "initrd",
+			       a->initrd ? json_object_new_string(a->initrd) : NULL);
+	json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+	cli_json_print(o);
+	fflush(stdout);
+}
+
+/* The manifest: which sessions are programs', for --restore to find. */
+static char *manifest_text(const struct program *progs, size_t n)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	char *text;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_string(progs[i].session_name));
+	json_object_object_add(o, "sessions", arr);
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
+static int run_kexec_programs(const struct kexec_args *a, bool json)
+{
+	struct program progs[PROGRAMS_MAX];
+	struct baton_luo *luo = NULL;
+	struct baton_luo_session *manifest = NULL;
+	char cmdline[4096], why[512];
+	size_t n = a->n_sockets, handed = 0;
+	const char *what, *call;
+	uint64_t first_deadline = UINT64_MAX;
+	char *text;
+	int err, rc = EXIT_INVALID, manifest_fd = -1;
+
+	rc = next_cmdline(a, cmdline, sizeof(cmdline));
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		progs[i] = (struct program){ .socket = a->sockets[i], .conn = -1,
+					     .image_fd = -1, .command_fd = -1 };
+
+	/* 1. Every program's preflight, before anything is frozen. */
+	for (size_t i = 0; i < n; i++) {
+		struct program *p = &progs[i];
+
+		rc = cli_ask(p->socket, "{\"cmd\":\"kexec\",\"phase\":\"preflight\"}",
+			     (int)a->timeout_ms, &p->answer);
+		if (rc)
+			goto out;
+		rc = EXIT_INVALID;
+		if (cli_json_str(p->answer, "error")) {
+			cli_failf(p->socket, "%s; nothing frozen", cli_json_str(p->answer, "error"));
+			goto out;
+		}
+		session_name(p);
+	}
+	for (size_t i = 0; a->dry_run && i < 2; i++) {
+		const char *f = i ? a->initrd : a->kernel;
+
+		if (f && access(f, R_OK)) {
+			cli_failf(f, "%s", strerror(errno));
+			goto out;
+		}
+	}
+	if (a->dry_run) {
+		err = baton_luo_open(NULL, &luo);
+		if (err) {
+			luo_fail(BATON_LUO_OPEN, err, "open");
+			goto out;
+		}
+		programs_report(a, progs, n, cmdline, json);
+		rc = EXIT_OK;
+		goto out;
+	}
+
+	/* 2. Each hands over and waits, frozen. */
+	for (; handed < n; handed++) {
+		struct program *p = &progs[handed];
+
+		err = hand_over(p, a->timeout_ms, why, sizeof(why));
+		/* One that refused is not frozen; any other may be: told to go on. */
+		if (p->conn >= 0 && err && err != -BATON_ERR_REFUSED)
+			handed++;
+		if (err) {
+			cli_failf(p->socket, "%s; every program resumes", why);
+			goto resume;
+		}
+		if (p->deadline_ns < first_deadline)
+			first_deadline = p->deadline_ns;
+	}
+
+	/* 3. The one opener of /dev/liveupdate, for the shortest time. */
+	err = baton_luo_open(NULL, &luo);
+	if (err) {
+		luo_fail(BATON_LUO_OPEN, err, "open");
+		goto resume;
+	}
+	for (size_t i = 0; i < n; i++) {
+		err = preserve_program(luo, &progs[i], &call);
+		if (err) {
+			cli_failf(progs[i].session_name, "%s: %s", call,
+				  baton_luo_why(BATON_LUO_PRESERVE_FD, err));
+			goto resume;
+		}
+	}
+	text = manifest_text(progs, n);
+	manifest_fd = text ? text_memfd(text) : -ENOMEM;
+	free(text);
+	err = manifest_fd < 0 ? manifest_fd :
+	      baton_luo_session_create(luo, BATON_KEXEC_PROGRAMS, &manifest) ?:
+	      baton_luo_preserve_fd(manifest, manifest_fd, BATON_KEXEC_TOKEN_MANIFEST);
+	if (err) {
+		cli_failf(BATON_KEXEC_PROGRAMS, "the manifest: %s", baton_strerror(err));
+		goto resume;
+	}
+
+	/* 4. The next kernel, within every program's deadline. */
+	err = load_kernel(a->kernel, a->initrd, cmdline, &what);
+	if (err) {
+		cli_failf(what, "kexec_file_load: %s", strerror(-err));
+		goto resume;
+	}
+	if (baton_now_ns() >= first_deadline) {
+		unload_kernel();
+		cli_failf(a->kernel, "a program's deadline passed before the reboot");
+		goto resume;
+	}
+
+	/* 5. Into it, holding the sessions and the connections. */
+	programs_report(a, progs, n, cmdline, json);
+	sync();
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	err = -errno;
+	unload_kernel();
+	cli_failf(a->kernel, "reboot(LINUX_REBOOT_CMD_KEXEC): %s", strerror(-err));
+
+resume:
+	baton_luo_session_close(manifest);
+	manifest = NULL;
+	resume_all(progs, handed, a->timeout_ms);
+	rc = EXIT_INVALID;
+out:
+	baton_luo_session_close(manifest);
+	if (manifest_fd >= 0)
+		close(manifest_fd);
+	programs_free(progs, n);
+	baton_luo_close(luo);
+	return rc;
+}
+
+/* ---- After the kexec: each program from its session ---- */
+
+/* A memfd of the session, read whole, NUL-terminated. */
+static int read_record(struct baton_luo_session *s, uint64_t token, char **out)
+{
+	void *buf;
+	size_t len;
+	char *text;
+	int fd = baton_luo_retrieve_fd(s, token), err;
+
+	if (fd < 0)
+		return fd;
+	err = read_memfd(fd, &buf, &len);
+	close(fd);
+	if (err)
+		return err;
+	text = realloc(buf, len + 1);
+	if (!text) {
+		free(buf);
+		return -ENOMEM;
+	}
+	text[len] = '\0';
+	*out = text;
+	return 0;
+}
+
+/* The command line a program recorded: an absolute path and its argv. */
+static char **command_argv(json_object *cmd, const char **exec)
+{
+	json_object *argv = cli_json_member(cmd, "argv");
+	size_t n = json_object_is_type(argv, json_type_array) ?
+		   json_object_array_length(argv) : 0;
+	char **out;
+
+	*exec = cli_json_str(cmd, "exec");
+	if (!*exec || (*exec)[0] != '/' || !n || n > 4096)
+		return NULL;
+	out = calloc(n + 1, sizeof(*out));
+	for (size_t i = 0; out && i < n; i++) {
+		json_object *v = json_object_array_get_idx(argv, i);
+
+		if (!json_object_is_type(v, json_type_string)) {
+			free(out);
+			return NULL;
+		}
+		out[i] = (char *)json_object_get_string(v);
+	}
+	return out;
+}
+
+struct restored {
+	const char *session;
+	const char *program;
+	const char *outcome;
+	char why[512];
+	pid_t pid;
+	uint64_t generation;
+	size_t regions;
+	double retrieve_ms, restore_ms;
+};
+
+/*
+ * One program: its session retrieved, its image validated, its regions
+ * taken, and the program started on them; or, when anything is wrong with
+ * what came, started cold, nothing handed to it.
+ */
+static int restore_program(struct baton_luo *luo, const char *name,
+			   unsigned timeout_ms, struct restored *r,
+			   json_object **cmd_out)
+{
+	struct baton_luo_session *s = NULL;
+	struct baton_diag diag = { 0 };
+	struct baton_image *img = NULL;
+	json_object *cmd = NULL;
+	const char *exec = NULL;
+	char **argv = NULL, *text = NULL;
+	int image_fd = -1, fds[REGIONS_MAX], err;
+	size_t n = 0;
+	void *buf = NULL;
+	size_t len;
+	uint64_t t0 = baton_now_ns(), t1;
+
+	r->session = name;
+	err = baton_luo_session_retrieve(luo, name, &s);
+	if (err) {
+		snprintf(r->why, sizeof(r->why), "%s", baton_luo_why(BATON_LUO_RETRIEVE_SESSION, err));
+		return -ENOENT;
+	}
+	err = read_record(s, BATON_KEXEC_TOKEN_COMMAND, &text);
+	cmd = err ? NULL : json_tokener_parse(text);
+	free(text);
+	argv = cmd ? command_argv(cmd, &exec) : NULL;
+	if (!argv) {
+		snprintf(r->why, sizeof(r->why), "no command line to start it with%s%s",
+			 err ? ": " : "", err ? baton_strerror(err) : "");
+		json_object_put(cmd);
+		baton_luo_session_close(s);
+		return -EBADMSG;
+	}
+	*cmd_out = cmd;
+	r->program = cli_json_str(cmd, "program");
+	/* What came across is input like any other: the image validated whole. */
+	image_fd = baton_luo_retrieve_fd(s, BATON_KEXEC_TOKEN_IMAGE);
+	err = image_fd < 0 ? image_fd : read_memfd(image_fd, &buf, &len);
+	if (!err && baton_image_parse(buf, len, &img, &diag) < 0)
+		err = -BATON_ERR_REFUSED;
+	if (!err && img->n_regions > BATON_ARRAY_SIZE(fds))
+		err = -E2BIG;
+	for (; !err && n < (img ? img->n_regions : 0); n++) {
+		fds[n] = baton_luo_retrieve_fd(s, BATON_KEXEC_TOKEN_REGION0 + n);
+		if (fds[n] < 0)
+			err = fds[n];
+	}
+	t1 = baton_now_ns();
+	r->retrieve_ms = (double)(t1 - t0) / 1e6;
+	if (err) {
+		snprintf(r->why, sizeof(r->why), "%s%s%s",
+			 diag.err ? diag.where : "", diag.err && diag.where[0] ? ": " : "",
+			 diag.err ? diag.what : baton_strerror(err));
+	} else {
+		r->generation = img->generation;
+		r->regions = n;
+		err = baton_kexec_start(exec, argv, image_fd, fds, n, timeout_ms, &r->pid,
+					r->why, sizeof(r->why));
+		r->restore_ms = (double)(baton_now_ns() - t1) / 1e6;
+	}
+	/* The program has its own copies now, or nothing was handed over. */
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (!err) {
+		r->outcome = "restored";
+		err = baton_luo_finish(s);
+		if (err)
+			snprintf(r->why, sizeof(r->why), "%s",
+				 baton_luo_why(BATON_LUO_FINISH, err));
+	}
+	if (image_fd >= 0)
+		close(image_fd);
+	baton_image_free(img);
+	free(buf);
+	/* Closing a retrieved session finishes it: what was not taken goes. */
+	baton_luo_session_close(s);
+	if (!r->outcome) {
+		/* Refused: the program starts cold, nothing bound from what came. */
+		r->outcome = "cold-started";
+		r->generation = 0;
+		char unused[8];
+
+		baton_kexec_start(exec, argv, -1, NULL, 0, timeout_ms, &r->pid, unused,
+				  sizeof(unused));
+	}
+	free(argv);
+	return 0;
+}
+
+static int run_restore_programs(const struct kexec_args *a, bool json)
+{
+	struct baton_luo *luo = NULL;
+	struct baton_luo_session *manifest = NULL;
+	json_object *list = NULL, *sessions, *out = json_object_new_array();
+	json_object *cmds[PROGRAMS_MAX] = { 0 };
+	char *text = NULL;
+	size_t n;
+	int err, rc = EXIT_OK;
+
+	err = baton_luo_open(NULL, &luo);
+	if (err) {
+		rc = luo_fail(BATON_LUO_OPEN, err, "open");
+		goto out;
+	}
+	err = baton_luo_session_retrieve(luo, BATON_KEXEC_PROGRAMS, &manifest);
+	if (err) {
+		rc = luo_fail(BATON_LUO_RETRIEVE_SESSION, err,
+			      "retrieve session " BATON_KEXEC_PROGRAMS);
+		goto out;
+	}
+	err = read_record(manifest, BATON_KEXEC_TOKEN_MANIFEST, &text);
+	list = err ? NULL : json_tokener_parse(text);
+	sessions = cli_json_member(list, "sessions");
+	if (!json_object_is_type(sessions, json_type_array) ||
+	    json_object_array_length(sessions) > PROGRAMS_MAX) {
+		rc = cli_failf(BATON_KEXEC_PROGRAMS, "the manifest is not a list of sessions%s%s",
+			       err ? ": " : "", err ? baton_strerror(err) : "");
+		goto out;
+	}
+	n = json_object_array_length(sessions);
+	for (size_t i = 0; i < n; i++) {
+		struct restored r = { 0 };
+		json_object *o, *name = json_object_array_get_idx(sessions, i);
+
+		if (!json_object_is_type(name, json_type_string))
+			continue;
+		restore_program(luo, json_object_get_string(name), a->timeout_ms, &r, &cmds[i]);
+		if (!r.outcome) {
+			rc = cli_failf(r.session, "%s", r.why);
+			continue;
+		}
+		if (strcmp(r.outcome, "restored"))
+			rc = cli_failf(r.session, "refused: %s; %s started cold", r.why,
+				       r.program ? r.program : "the program");
+		o = json_object_new_object();
+		json_object_object_add(o, "session", json_object_new_string(r.session));
+		json_object_object_add(o, "program", r.program ?
+				       json_object_new_string(r.program) : NULL);
+		json_object_object_add(o, "outcome", json_object_new_string(r.outcome));
+		if (r.why[0])
+			json_object_object_add(o, "error", json_object_new_string(r.why));
+		json_object_object_add(o, "pid", json_object_new_int(r.pid));
+		json_object_object_add(o, "generation", json_object_new_uint64(r.generation));
+		json_object_object_add(o, "regions", json_object_new_uint64(r.regions));
+		json_object_object_add(o, "retrieve_ms", json_object_new_double(r.retrieve_ms));
+		json_object_object_add(o, "restore_ms", json_object_new_double(r.restore_ms));
+		if (!json)
+			printf("%s: %s %s (pid %d), generation %" PRIu64 ", %zu region%s "
+			       "(retrieved in %.1f ms, restored in %.1f ms)\n", r.session,
+			       r.outcome, r.program ? r.program : "?", (int)r.pid, r.generation,
+			       r.regions, r.regions == 1 ? "" : "s", r.retrieve_ms, r.restore_ms);
+		json_object_array_add(out, o);
+	}
+	baton_luo_finish(manifest);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "programs", out);
+		out = NULL;
+		cli_json_print(o);
+	}
+out:
+	for (size_t i = 0; i < PROGRAMS_MAX; i++)
+		json_object_put(cmds[i]);
+	json_object_put(out);
+	json_object_put(list);
+	free(text);
+	baton_luo_session_close(manifest);
+	baton_luo_close(luo);
+	return rc;
+}
+
 static int run(int argc, char **argv)
 {
 	struct kexec_args a = { 0 };
@@ -438,14 +1111,21 @@ static int run(int argc, char **argv)
 		return EXIT_INVALID;
 	if (argc != first)
 		return cli_usage(usage, "unexpected argument '%s'", argv[first]);
+	if (a.too_many)
+		return cli_usage(usage, "at most %d --socket", PROGRAMS_MAX);
+	if (a.bad_timeout)
+		return cli_usage(usage, "--timeout is 1 to 3600000 ms");
+	if (!a.timeout_ms)
+		a.timeout_ms = KEXEC_TIMEOUT_MS;
 	if (a.restore) {
-		if (!a.output || a.kernel || a.initrd || a.append || a.image || a.dry_run)
-			return cli_usage(usage, "--restore takes -o IMAGE only");
-		return run_restore(&a, json);
+		if (a.kernel || a.initrd || a.append || a.image || a.n_sockets || a.dry_run)
+			return cli_usage(usage, "--restore takes -o IMAGE, --timeout only");
+		return a.output ? run_restore(&a, json) : run_restore_programs(&a, json);
 	}
-	if (!a.kernel || !a.image || a.output)
-		return cli_usage(usage, "kexec takes --kernel FILE and --image IMAGE");
-	return run_kexec(&a, json);
+	if (!a.kernel || !a.image == !a.n_sockets || a.output)
+		return cli_usage(usage, "kexec takes --kernel FILE and --image IMAGE or "
+				 "--socket PATH...");
+	return a.image ? run_kexec(&a, json) : run_kexec_programs(&a, json);
 }
 
 const struct cli_cmd cmd_kexec = {

@@ -1,0 +1,99 @@
+#!/bin/bash
+# baton kexec --socket where it can run without rebooting the machine: the
+# programs' side of a kernel update and every way it stops before the
+# reboot, on real programs.  kvcache (items stored by kvload) answers the
+# preflight with what a kexec keeps (its regions) and drops (its sockets);
+# a kvcache whose PREPARE fails refuses, and the one handed over before it
+# resumes with every item; handed over and frozen, on a kernel without the
+# Live Update Orchestrator (this machine's), every program resumes when
+# /dev/liveupdate cannot be opened; demo-host, whose mandatory vfio-user
+# devices would lose their connections, refuses before anything is frozen.
+# The real kexec runs in tests/vm (luo-programs).  TAP output.  bash.
+#
+# usage: test_kexec_programs.sh BATON KVCACHE KVLOAD DEVSIM DEMO_HOST REAP
+set -u
+baton=$1 kv=$2 kvload=$3 devsim=$4 demo=$5 reap=$6
+export REAP=${REAP:-$reap}
+. "$(dirname "$0")/tap.sh"
+
+# serve NAME ARGS...: a server under reap, logged; $reaper set.
+serve() {
+	local name=$1
+	shift
+	"$reap" -l "$tmp/$name.procs" -t 110 -- "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	reaper=$!
+	reapers="$reapers $reaper"
+}
+status_of() { "$baton" status --socket "$1" --json 2>/dev/null; }
+
+serve kv1 "$kv" --port 0 --memory 16 --control "$tmp/kv1.sock"
+wait_for "kvcache to listen" 10 'grep -q "listening on" "$tmp/kv1.out" 2>/dev/null && [ -S "$tmp/kv1.sock" ]'
+port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/kv1.out")
+if "$kvload" set "$port" 8 >"$tmp/set.json"; then ok "8 MiB of items stored with kvload"; else not_ok "8 MiB of items stored"; fi
+BATON_FAULT=prepare:eio serve kv2 "$kv" --port 0 --memory 4 --control "$tmp/kv2.sock"
+wait_for "the second kvcache" 10 '[ -S "$tmp/kv2.sock" ]'
+printf 'not a kernel' >"$tmp/vmlinuz"
+
+# ---- the preflight: kept, dropped, the plan; nothing touched ----
+expect "--dry-run: the preflight of a kvcache (exit 2 only for want of LUO)" \
+	"$([ -e /dev/liveupdate ] && echo 0 || echo 2)" \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --dry-run --json
+# The request itself, as baton kexec sends it.
+timeout 10 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"{\"cmd\":\"kexec\",\"phase\":\"preflight\"}\n")
+sys.stdout.write(s.makefile().readline())' "$tmp/kv1.sock" >"$tmp/out"
+check "preflight: the item region is kept, with its size" \
+	'.outcome == "preflight" and ([.keeps[] | select(.label == "items-v2" and .size == 16777216)] | length == 1)'
+check "preflight: the listener and the control socket are dropped" \
+	'([.drops[] | select(.kind == "socket")] | length >= 1) and ([.drops[] | select(.kind == "control socket")] | length == 1)'
+check "preflight: the store device is bound by its own driver, the command line recorded" \
+	'.decisions[0].action == "bind" and (.exec | startswith("/")) and (.argv | length >= 5)'
+holds "the preflight froze nothing: status says running, generation 0" \
+	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv1.sock" | jq -r .generation)" = 0 ]'
+
+# ---- a program that fails PREPARE: the one before it resumes ----
+expect "kv1 then a kvcache failing PREPARE: exit 2" 2 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --socket "$tmp/kv2.sock"
+holds "the error names the program and its PREPARE, and every program resumes" \
+	'grep -q "^baton: $tmp/kv2.sock: the program'"'"'s prepare: Input/output error; every program resumes$" "$tmp/err"'
+holds "kv1 said it resumed" 'grep -q "^baton: $tmp/kv1.sock: resumed$" "$tmp/err"'
+holds "both run on, generation 0" \
+	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv2.sock" | jq -r .state)" = running ]'
+if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after the resume"; else not_ok "every item reads back after the resume"; fi
+
+# ---- handed over and frozen, then no LUO: every program resumes ----
+if [ -e /dev/liveupdate ]; then
+	ok "# SKIP this kernel has /dev/liveupdate: the resume after open is not seen"
+else
+	expect "kexec with no LUO after the handover: exit 2" 2 \
+		kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock"
+	holds "it says why in Baton's words, and that kv1 resumed" \
+		'grep -q "^baton: /dev/liveupdate: absent: .* (open)$" "$tmp/err" && grep -q "^baton: $tmp/kv1.sock: resumed$" "$tmp/err"'
+	if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after a frozen handover and its resume"; else not_ok "every item after a frozen handover"; fi
+	holds "kv1 serves a new request after it" \
+		'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ]'
+fi
+
+# ---- a mandatory vfio-user device refuses before anything is frozen ----
+mkdir -p "$tmp/devsim"
+serve devsim "$devsim" --dir "$tmp/devsim" --device pktgen@0000:00:10.0,rate=1000
+wait_for "devsim's socket" 10 '[ -n "$(ls "$tmp/devsim" 2>/dev/null)" ]'
+serve demo "$demo" --devsim "$tmp/devsim" --control "$tmp/demo.sock"
+wait_for "demo-host's control socket" 10 '[ -S "$tmp/demo.sock" ]'
+expect "demo-host: kexec refused, exit 2" 2 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --socket "$tmp/demo.sock"
+holds "the refusal names the mandatory device and why, nothing frozen" \
+	'grep -q "^baton: $tmp/demo.sock: mandatory 0000:00:10.0 would not be bound after a kexec (quarantine): [0-9]* fds of its session cannot cross a kexec (the kernel carries memfds only) — quarantine (the record.s policy); nothing frozen$" "$tmp/err"'
+holds "no program was asked to hand over (none says it resumed)" '! grep -q resumed "$tmp/err"'
+
+# Every server stops at SIGTERM; what each led to ended well.
+for r in $reapers; do
+	for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
+done
+for r in $reapers; do wait "$r" 2>/dev/null; done
+reapers=
+for s in kv1 kv2; do
+	accounted "$s: every process ended well" "$tmp/$s.procs" ' signal 15$'
+done
+tap_done
