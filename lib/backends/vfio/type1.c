@@ -3,11 +3,12 @@
  * DOC: VFIO type1: a group in a container of its own
  *
  * Open: the container (/dev/vfio/vfio), which must speak VFIO_API_VERSION
- * and have the type1v2 IOMMU and VFIO_UPDATE_VADDR (without it the
- * mappings could not change hands, and the preflight had better know now);
- * the group (/dev/vfio/N), which must be viable (every device in it bound
- * to vfio-pci or to nothing); the group into the container, the IOMMU
- * set; then the device fd from the group.  The handle's fds are device,
+ * and have the type1v2 IOMMU; the group (/dev/vfio/N), which must be
+ * viable (every device in it bound to vfio-pci or to nothing); the group
+ * into the container, the IOMMU set, and then VFIO_UPDATE_VADDR and
+ * VFIO_UNMAP_ALL asked for (without them the mappings could not change
+ * hands, and better know it now than at the update); then the device fd
+ * from the group.  The handle's fds are device,
  * group, container, in that order.
  *
  * DMA: the memfd is mapped shared in this process, and that address is
@@ -176,7 +177,7 @@ static const struct devio_ops type1_ops = {
 	.release = type1_release,
 };
 
-/* A container that can hand its mappings over: -EOPNOTSUPP otherwise. */
+/* A container of our API with the type1v2 IOMMU: -EOPNOTSUPP otherwise. */
 static int check_container(int container)
 {
 	int v = ioctl(container, VFIO_GET_API_VERSION);
@@ -185,8 +186,18 @@ static int check_container(int container)
 		return errno == EINVAL ? -ENOTTY : -errno;
 	if (v != VFIO_API_VERSION)
 		return -ENOTTY;
-	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0 ||
-	    ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) <= 0 ||
+	return ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
+	       0 : -EOPNOTSUPP;
+}
+
+/*
+ * A container whose IOMMU is set and can hand its mappings over.  Asked
+ * before VFIO_SET_IOMMU, type1 says it has no VFIO_UPDATE_VADDR: the
+ * answer depends on the groups in it (none may be an mdev's).
+ */
+static int check_handover(int container)
+{
+	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) <= 0 ||
 	    ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UNMAP_ALL) <= 0)
 		return -EOPNOTSUPP;
 	return 0;
@@ -246,6 +257,9 @@ int vfio_type1_open(const char *dev, const struct vfio_where *where,
 		err = -errno;
 		goto out;
 	}
+	err = check_handover(fds[FD_CONTAINER]);
+	if (err)
+		goto out;
 	fds[FD_DEVICE] = ioctl(fds[FD_GROUP], VFIO_GROUP_GET_DEVICE_FD,
 			       baton_pci_addr_format(addr, name));
 	if (fds[FD_DEVICE] < 0) {
@@ -265,7 +279,7 @@ int vfio_type1_adopt(const int *fds, unsigned int n, struct baton_devio **out)
 	int err;
 
 	(void)n;	/* 3, checked by baton_devio_adopt() */
-	err = check_container(fds[FD_CONTAINER]);
+	err = check_container(fds[FD_CONTAINER]) ?: check_handover(fds[FD_CONTAINER]);
 	if (!err && ioctl(fds[FD_GROUP], VFIO_GROUP_GET_STATUS, &status))
 		err = errno == EINVAL ? -ENOTTY : -errno;
 	if (!err && !(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET))

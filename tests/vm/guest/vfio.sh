@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=sh disable=SC3045,SC2094,SC2034 # busybox ash reads with -t; the FIFO is read and written by design; SCENARIO is the init's
+#
+# Baton VM test, guest side: the vfio scenario (baton_vm=vfio), sourced
+# by tests/vm/guest/init, which provides say, fail, finish, jstr,
+# edu_devices and uptime_s.
+#
+# The LUO kernel (it has type1 and iommufd), one boot, no kexec: six edu
+# devices bound to vfio-pci, each driven by vfio-edu (built on libbaton,
+# tests/vm/guest/vfio_edu.c) and updated live by `baton update`:
+#
+#   edu0 type1 exec, edu1 type1 socket, edu2 iommufd exec,
+#   edu3 iommufd socket: v1 probes (maps a region at IOVA 0x200000, sets
+#     liveness and factorial, DMAs a known buffer, gets an interrupt);
+#     the update to v2 (driver renamed, state converted) maps nothing,
+#     checks the registers and the earlier buffer, DMAs a new buffer to
+#     the same IOVA and gets its interrupt on the preserved eventfd;
+#   edu4 type1: an update to v0, whose driver reads no schema of v1's, is
+#     refused by the preflight; then v1, sent SIGUSR1, DMAs again;
+#   edu5: the control run, type1 then iommufd: the mapping closed with
+#     the device and not made again, the DMA faults (DMAR in dmesg).
+#
+# Every program reports one JSON line per event into one FIFO, which this
+# script reads with a bound (read -t); nothing sleeps.  The result is one
+# line BATON-VM-RESULT {json} that tests/vm/vfio.sh judges.
+
+VFIO_WAIT=60	# seconds for one event under TCG
+
+# The next line a program reported, into $LINE; fail at the bound.
+next_event() {
+	read -t $VFIO_WAIT -r LINE <&3 || fail "no event from vfio-edu in $VFIO_WAIT s ($1)"
+	echo "$LINE"
+}
+
+# vfio_update NAME BACKEND DEVICE MODE: v1 up, the update to v2, the
+# restore's and the new version's events; $NAME_* in the result.
+vfio_update() {
+	name=$1
+	sock=/run/$name.sock
+	vfio-edu-v1 --backend "$2" --device "$3" --control "$sock" \
+		--report /run/events --ready-fd 4 4>/run/events &
+	next_event "$name: probe"
+	probe=$LINE
+	next_event "$name: ready"
+	[ "$LINE" = ready ] || fail "$name: expected ready, got $LINE"
+	baton update --socket "$sock" --to /usr/bin/vfio-edu-v2 --mode "$4" --json \
+		>"/run/$name-update.json" 2>"/run/$name-update.err"
+	rc=$?
+	cat "/run/$name-update.err"
+	update=$(jfile "/run/$name-update.json")
+	restore=null
+	after=null
+	if [ $rc -eq 0 ]; then
+		next_event "$name: restore"
+		restore=$LINE
+		next_event "$name: after the update"
+		after=$LINE
+	fi
+	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s},' \
+		"$name" "$3" "$4" "$probe" "$rc" "$update" "$restore" "$after" >>/run/vfio-result
+}
+
+# The hostile case: an update v1 -> v0 the preflight refuses; v1 goes on.
+vfio_refused() {
+	sock=/run/refused.sock
+	vfio-edu-v1 --backend type1 --device "$1" --control "$sock" \
+		--report /run/events --ready-fd 4 4>/run/events &
+	pid=$!
+	next_event "refused: probe"
+	probe=$LINE
+	next_event "refused: ready"
+	baton update --socket "$sock" --to /usr/bin/vfio-edu-v0 --json \
+		>/run/refused-update.json 2>/run/refused-update.err
+	rc=$?
+	cat /run/refused-update.err
+	kill -USR1 $pid
+	next_event "refused: v1 after the refusal"
+	printf '"refused":{"device":"%s","probe":%s,"update_rc":%s,"update":%s,"after":%s},' \
+		"$1" "$probe" "$rc" "$(jfile /run/refused-update.json)" "$LINE" \
+		>>/run/vfio-result
+}
+
+# The control run on each interface: no Baton, the mapping not kept.
+vfio_control() {
+	for b in type1 iommufd; do
+		dmesg -c >/dev/null
+		vfio-edu-v1 --backend $b --device "$1" --report /run/events --control-run
+		rc=$?
+		next_event "control $b"
+		faults=$(dmesg | grep -c "DMAR:.*Request device \\[$1\\] fault addr 0x20[01]000")
+		printf '"control_%s":{"device":"%s","rc":%s,"event":%s,"dmar_faults":%s},' \
+			$b "$1" $rc "$LINE" "$faults" >>/run/vfio-result
+	done
+}
+
+vfio_scenario() {
+	SCENARIO=vfio
+	say "start, kernel $VER, uptime $(uptime_s) s"
+	# The VFIO nodes (/dev/vfio/*, /dev/iommu) come with devtmpfs.
+	mount -t devtmpfs devtmpfs /dev || fail "mounting devtmpfs failed"
+	# shellcheck disable=SC2046 # one word per address
+	set -- $(edu_devices)
+	[ $# -eq 6 ] || fail "expected 6 edu devices, found $#: $*"
+	for a in "$@"; do
+		echo vfio-pci >"/sys/bus/pci/devices/$a/driver_override"
+		echo "$a" >/sys/bus/pci/drivers_probe
+		vmhelper wait-driver "$a" vfio-pci 10000 || fail "$a not bound to vfio-pci"
+		say "$a: vfio-pci, group $(basename "$(readlink "/sys/bus/pci/devices/$a/iommu_group")")," \
+			"cdev $(ls "/sys/bus/pci/devices/$a/vfio-dev" 2>/dev/null)"
+	done
+	mkfifo /run/events || fail "mkfifo failed"
+	exec 3<>/run/events
+	: >/run/vfio-result
+	vfio_update type1_exec type1 "$1" exec
+	vfio_update type1_socket type1 "$2" socket
+	vfio_update iommufd_exec iommufd "$3" exec
+	vfio_update iommufd_socket iommufd "$4" socket
+	vfio_refused "$5"
+	vfio_control "$6"
+	echo 1 >/proc/sys/kernel/printk
+	printf 'BATON-VM-RESULT {"ok":true,"scenario":"vfio",%s"uptime":%s}\n' \
+		"$(cat /run/vfio-result)" "$(uptime_s)"
+	finish
+}

@@ -1,0 +1,649 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: vfio-edu - QEMU's edu through the kernel's VFIO, updated live
+ *
+ *   vfio-edu-vN --backend type1|iommufd --device ADDR --control PATH
+ *               --report FILE [--ready-fd N]
+ *   vfio-edu-v1 --backend type1|iommufd --device ADDR --report FILE
+ *               --control-run
+ *
+ * The VM test's program (tests/vm/vfio.sh, the guest's vfio scenario):
+ * one edu device bound to vfio-pci, driven through <baton/devio.h> on
+ * libbaton's host, and updated live by `baton update`.
+ *
+ *   version 1: driver edu-vfio, schema edu-vfio-state v1
+ *   version 2: driver edu-vfio-next (renamed), schema edu-vfio-state v2,
+ *              reading v1 through a converter
+ *   version 0: driver edu-vfio-none, which reads neither: a preflight of
+ *              an update to it refuses, and v1 must go on driving edu
+ *
+ * A cold start probes: the device opened (vfio-pci resets it, its first
+ * opener), a 2-page region of Baton's mapped at IOVA 0x200000 (below
+ * edu's 28-bit DMA mask), MSI routed to an eventfd, liveness and
+ * factorial set, and a known buffer (page 1) DMA'd through the device's
+ * buffer into page 0 with an interrupt at the end, waited for on the
+ * eventfd.  The restore (v2) maps nothing: it adopts the device's fds,
+ * the mapping (type1: the new address only), the eventfd; it checks the
+ * registers and the earlier buffer, and once it owns the program does a
+ * DMA of a new buffer to the same IOVA and waits for its interrupt on the
+ * preserved eventfd.  SIGUSR1 does another DMA (the hostile case: after
+ * a refused update, v1 still drives the device).  Each of these writes
+ * one JSON line to --report FILE (appended), which the guest's script
+ * reads.
+ *
+ * --control-run: what a program without Baton does across an update.
+ * Probe as above, then close everything and open the device again
+ * without mapping: the device's DMA to the IOVA faults at the IOMMU (the
+ * kernel logs a DMAR fault) and page 0 does not change.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/vfio.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <baton/baton.h>
+#include <baton/devio.h>
+#include <baton/vfio.h>
+
+#ifndef VFIO_EDU_VERSION
+#error "build with -DVFIO_EDU_VERSION=0, 1 or 2"
+#endif
+
+#define EDU_IDENT		0x00
+#define EDU_LIVENESS		0x04
+#define EDU_FACTORIAL		0x08
+#define EDU_STATUS		0x20
+#define EDU_STATUS_COMPUTING	0x01
+#define EDU_IRQ_STATUS		0x24
+#define EDU_IRQ_ACK		0x64
+#define EDU_IRQ_DMA		0x100
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_COUNT		0x90
+#define EDU_DMA_CMD		0x98
+#define EDU_DMA_START		0x1
+#define EDU_DMA_TO_RAM		0x2
+#define EDU_DMA_IRQ		0x4
+#define EDU_DMA_BUFFER		0x40000
+
+#define PAGE		4096u
+/* What one DMA copies: QEMU's edu aborts (hw_error) on a copy of its
+ * whole 4 KiB buffer, its range check being off by one. */
+#define DMA_BYTES	2048u
+#define DMA_IOVA	0x200000u
+#define LIVENESS	0x0ddba11u
+#define FACTORIAL_OF	8u
+#define WAIT_MS		5000
+
+/* The preserved fds (the default session). */
+enum { TOKEN_IO = 1, TOKEN_IRQ = 2, TOKEN_IO_2 = 4, TOKEN_IO_3 = 5 };
+static const uint64_t io_tokens[BATON_DEVIO_MAX_FDS] = { TOKEN_IO, TOKEN_IO_2, TOKEN_IO_3 };
+
+BATON_SCHEMA(edu_vfio_state_v1, "edu-vfio-state", 1,
+	BATON_FIELD(u64, iova),
+	BATON_FIELD(u32, liveness),
+	BATON_FIELD(u32, factorial),
+	BATON_FIELD(u32, seed),
+	BATON_FIELD(u32, dmas));
+
+BATON_SCHEMA(edu_vfio_state_v2, "edu-vfio-state", 2,
+	BATON_FIELD(u64, iova),
+	BATON_FIELD(u32, liveness),
+	BATON_FIELD(u32, factorial),
+	BATON_FIELD(u32, seed),
+	BATON_FIELD(u32, dmas),
+	BATON_FIELD(u32, restores),
+	BATON_FIELD(u32, converted));
+
+#if VFIO_EDU_VERSION == 2
+typedef struct edu_vfio_state_v2 edu_state;
+#else
+typedef struct edu_vfio_state_v1 edu_state;
+#endif
+
+struct edu {
+	struct baton_devio *io;
+	uint8_t *mem;		/* two pages: Baton's region "edu-dma" */
+	int memfd;
+	int irq;
+	uint64_t irqs;
+	edu_state s;
+};
+
+static enum baton_devio_backend backend;
+static const char *report_path;
+static struct baton_devio *probing;
+static struct baton_pci_addr device_addr;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One JSON line appended to --report FILE. */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+	FILE *f = fopen(report_path, "ae");
+	va_list ap;
+
+	if (!f)
+		return;
+	va_start(ap, fmt);
+	fprintf(f, "{\"version\":%d,\"backend\":\"%s\",", VFIO_EDU_VERSION,
+		backend == BATON_DEVIO_VFIO_TYPE1 ? "type1" : "iommufd");
+	vfprintf(f, fmt, ap);
+	fprintf(f, "}\n");
+	va_end(ap);
+	fclose(f);
+}
+
+static int rd(struct edu *e, uint64_t reg, uint32_t *v)
+{
+	return baton_devio_read32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, v);
+}
+
+static int wr(struct edu *e, uint64_t reg, uint32_t v)
+{
+	return baton_devio_write32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, v);
+}
+
+static void fill(uint8_t *p, uint32_t seed)
+{
+	for (uint32_t i = 0; i < DMA_BYTES; i++)
+		p[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 8));
+}
+
+static bool holds(const uint8_t *p, uint32_t seed)
+{
+	uint8_t want[DMA_BYTES];
+
+	fill(want, seed);
+	return !memcmp(p, want, DMA_BYTES);
+}
+
+/* An interrupt on the eventfd within WAIT_MS: 0, or -ETIMEDOUT. */
+static int wait_irq(struct edu *e)
+{
+	struct pollfd p = { .fd = e->irq, .events = POLLIN };
+	uint64_t n;
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return -ETIMEDOUT;
+	if (read(e->irq, &n, sizeof(n)) != sizeof(n))
+		return -EIO;
+	e->irqs += n;
+	return 0;
+}
+
+/* Until the bits @busy of @reg are clear, at most WAIT_MS. */
+static int wait_clear(struct edu *e, uint64_t reg, uint32_t busy)
+{
+	const int64_t deadline = now_ms() + WAIT_MS;
+	uint32_t v;
+	int err;
+
+	while (!(err = rd(e, reg, &v)) && (v & busy))
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+	return err;
+}
+
+static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
+{
+	return baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
+	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
+	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, DMA_BYTES) ?:
+	       wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?:
+	       wait_clear(e, EDU_DMA_CMD, EDU_DMA_START);
+}
+
+/*
+ * Page 1 := the pattern of @seed; the device copies it into its buffer,
+ * then from there into page 0, interrupting at the end.  *@copied says
+ * whether page 0 then holds it; *@irq whether the interrupt came.
+ */
+static int dma_round_trip(struct edu *e, uint32_t seed, bool *copied, bool *irq)
+{
+	uint8_t *mem = e->mem;
+	int err;
+
+	fill(mem + PAGE, seed);
+	err = dma(e, DMA_IOVA + PAGE, EDU_DMA_BUFFER, 0) ?:
+	      dma(e, EDU_DMA_BUFFER, DMA_IOVA, EDU_DMA_TO_RAM | EDU_DMA_IRQ);
+	if (err)
+		return err;
+	*irq = !wait_irq(e);
+	if (*irq)
+		wr(e, EDU_IRQ_ACK, EDU_IRQ_DMA);
+	*copied = holds(mem, seed);
+	if (*copied)
+		e->s.dmas++;
+	return 0;
+}
+
+static void free_edu(struct edu *e)
+{
+	if (e->irq >= 0)
+		close(e->irq);
+	free(e);
+}
+
+/* The device's DMA memory: Baton's region, the same in every version. */
+static int use_region(struct edu *e, struct baton_device *dev)
+{
+	struct baton_region *r;
+	int err = baton_device_region(dev, "edu-dma", 2 * PAGE, &r);
+
+	if (err)
+		return err;
+	e->mem = baton_region_base(r);
+	e->memfd = baton_region_fd(r);
+	return 0;
+}
+
+/* Liveness, factorial, DMA mapping, interrupt, a first DMA. */
+static int exercise(struct edu *e, bool *copied, bool *irq)
+{
+	uint32_t ident, live, fact;
+	int err;
+
+	err = rd(e, EDU_IDENT, &ident) ?:
+	      baton_devio_set_irq(e->io, VFIO_PCI_MSI_IRQ_INDEX, e->irq) ?:
+	      baton_devio_dma_map(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
+	      wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
+	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
+	      wait_clear(e, EDU_STATUS, EDU_STATUS_COMPUTING) ?: rd(e, EDU_FACTORIAL, &fact);
+	if (err)
+		return err;
+	if ((ident & 0xffff) != 0x00ed || live != ~LIVENESS || fact != 40320)
+		return -BATON_ERR_BADVALUE;
+	e->s.iova = DMA_IOVA;
+	e->s.liveness = LIVENESS;
+	e->s.factorial = fact;
+	e->s.seed = 1;
+	return dma_round_trip(e, e->s.seed, copied, irq);
+}
+
+static int preserve(struct baton_host *host, struct edu *e)
+{
+	enum baton_fd_kind kinds[BATON_DEVIO_MAX_FDS];
+	int fds[BATON_DEVIO_MAX_FDS];
+	unsigned int n = baton_devio_fds(e->io, fds, kinds);
+	int err = baton_host_preserve_fd(host, TOKEN_IRQ, e->irq, BATON_FD_EVENTFD);
+
+	for (unsigned int i = 0; !err && i < n; i++)
+		err = baton_host_preserve_fd(host, io_tokens[i], fds[i], kinds[i]);
+	return err;
+}
+
+static int edu_probe(struct baton_device *dev)
+{
+	struct edu *e = calloc(1, sizeof(*e));
+	bool copied = false, irq = false;
+	int err;
+
+	if (!e)
+		return -ENOMEM;
+	e->io = probing;
+	e->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	err = e->irq < 0 ? -errno : use_region(e, dev) ?: exercise(e, &copied, &irq);
+	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s", err,
+	       copied ? "true" : "false", irq ? "true" : "false");
+	if (!err && (!copied || !irq))
+		err = -BATON_ERR_BADVALUE;
+	if (!err)
+		err = preserve(baton_device_host(dev), e);
+	if (err) {
+		e->io = NULL;	/* discovery's, which closes it */
+		free_edu(e);
+		return err;
+	}
+	probing = NULL;
+	baton_device_set_priv(dev, e);
+	return 0;
+}
+
+static int edu_preserve(struct baton_device *dev, void *state, size_t size)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	if (size != sizeof(e->s))
+		return -EINVAL;
+	memcpy(state, &e->s, size);
+	return 0;
+}
+
+/* type1: the kernel forgets our address of the region (docs/vfio.md). */
+static int edu_freeze(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	return baton_devio_freeze(e->io);
+}
+
+static void edu_unfreeze(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	baton_devio_thaw(e->io);
+}
+
+static int edu_validate(const void *state, size_t size)
+{
+	const edu_state *s = state;
+
+	if (size != sizeof(*s))
+		return -EINVAL;
+	return s->iova == DMA_IOVA ? 0 : -BATON_ERR_BADVALUE;
+}
+
+/* The fds the previous version preserved, as a device handle. */
+static int adopt(struct baton_host *host, struct baton_devio **io)
+{
+	int fds[BATON_DEVIO_MAX_FDS];
+	unsigned int n = 0;
+
+	while (n < BATON_DEVIO_MAX_FDS && (fds[n] = baton_host_take_fd(host, io_tokens[n])) >= 0)
+		n++;
+	return n ? baton_devio_adopt(backend, fds, n, io) : -BATON_ERR_MISSING;
+}
+
+static int edu_restore(struct baton_device *dev, const void *state, size_t size)
+{
+	struct baton_host *host = baton_device_host(dev);
+	uint32_t live = 0, fact = 0;
+	bool regs_ok, earlier_ok = false;
+	struct edu *e;
+	int err;
+
+	err = edu_validate(state, size);
+	if (err)
+		return err;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	memcpy(&e->s, state, size);
+	e->irq = baton_host_take_fd(host, TOKEN_IRQ);
+	err = e->irq < 0 ? e->irq : adopt(host, &e->io);
+	if (err) {
+		e->irq = -1;
+		free_edu(e);
+		return err;
+	}
+	/* Nothing mapped for the device: its mapping is the previous one's. */
+	err = use_region(e, dev) ?:
+	      baton_devio_dma_adopt(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
+	      rd(e, EDU_LIVENESS, &live) ?: rd(e, EDU_FACTORIAL, &fact);
+	regs_ok = !err && live == ~e->s.liveness && fact == e->s.factorial;
+	if (!err)
+		earlier_ok = holds(e->mem, e->s.seed);
+	report("\"event\":\"restore\",\"rc\":%d,\"regs_ok\":%s,\"earlier_buffer_ok\":%s,"
+	       "\"driver\":\"%s\"", err, regs_ok ? "true" : "false",
+	       earlier_ok ? "true" : "false", baton_device_driver(dev)->name);
+	if (!err && (!regs_ok || !earlier_ok))
+		err = -BATON_ERR_BADVALUE;
+	if (err) {
+		/* Untouched for whoever comes back: nothing closed. */
+		baton_devio_forget(e->io);
+		e->irq = -1;
+		free_edu(e);
+		return err;
+	}
+#if VFIO_EDU_VERSION == 2
+	e->s.restores++;
+#endif
+	baton_device_set_priv(dev, e);
+	return 0;
+}
+
+static void edu_remove(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+
+	if (!e)
+		return;
+	/* The fds are the next version's now, or the keeper's: not closed. */
+	baton_devio_forget(e->io);
+	e->irq = -1;
+	free_edu(e);
+	baton_device_set_priv(dev, NULL);
+}
+
+static const struct baton_driver_ops edu_ops = {
+	.probe = edu_probe,
+	.preserve = edu_preserve,
+	.freeze = edu_freeze,
+	.unfreeze = edu_unfreeze,
+	.restore = edu_restore,
+	.validate = edu_validate,
+	.remove = edu_remove,
+};
+
+#if VFIO_EDU_VERSION == 1
+BATON_DRIVER(edu_vfio, "edu-vfio", 0, &edu_ops,
+	BATON_MATCH_DEVICE(0x1234, 0x11e8),
+	BATON_ACCEPT(edu_vfio_state_v1));
+#elif VFIO_EDU_VERSION == 2
+int edu_vfio_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len);
+
+int edu_vfio_v1_to_v2(const void *from, size_t from_len, void *to, size_t to_len)
+{
+	const struct edu_vfio_state_v1 *v1 = from;
+	struct edu_vfio_state_v2 *v2 = to;
+
+	if (from_len != sizeof(*v1) || to_len != sizeof(*v2))
+		return -EINVAL;
+	*v2 = (struct edu_vfio_state_v2){
+		.iova = v1->iova, .liveness = v1->liveness, .factorial = v1->factorial,
+		.seed = v1->seed, .dmas = v1->dmas, .converted = 1,
+	};
+	return 0;
+}
+
+BATON_DRIVER(edu_vfio_next, "edu-vfio-next", 0, &edu_ops,
+	BATON_MATCH_DEVICE(0x1234, 0x11e8),
+	BATON_ACCEPT(edu_vfio_state_v2),
+	BATON_ACCEPT_CONVERTED(edu_vfio_state_v1, edu_vfio_state_v2, edu_vfio_v1_to_v2));
+#else
+BATON_SCHEMA(edu_other_state, "edu-other-state", 1,
+	BATON_FIELD(u32, nothing));
+
+BATON_DRIVER(edu_vfio_none, "edu-vfio-none", 0, &edu_ops,
+	BATON_MATCH_DEVICE(0x1234, 0x11e8),
+	BATON_ACCEPT(edu_other_state));
+#endif
+
+/* Another DMA, the next seed: the device is still ours and still works. */
+static void dma_again(struct baton_host *host, const char *why)
+{
+	struct baton_device *dev = baton_host_next_device(host, NULL);
+	struct edu *e = dev ? baton_device_priv(dev) : NULL;
+	bool copied = false, irq = false;
+	int err = -ENODEV;
+
+	if (e)
+		err = dma_round_trip(e, ++e->s.seed, &copied, &irq);
+	report("\"event\":\"%s\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"driver\":\"%s\","
+	       "\"converted\":%s", why, err, copied ? "true" : "false", irq ? "true" : "false",
+	       dev && baton_device_driver(dev) ? baton_device_driver(dev)->name : "",
+#if VFIO_EDU_VERSION == 2
+	       e && e->s.converted ? "true" : "false"
+#else
+	       "false"
+#endif
+	       );
+}
+
+static int add_device(struct baton_host *host)
+{
+	struct baton_device_info info = { .addr = device_addr, .mandatory = true,
+					  .orphan = BATON_ORPHAN_QUARANTINE };
+	struct baton_device *dev;
+	int err = baton_vfio_open(&device_addr, backend, &probing) ?:
+		  baton_devio_pci_ids(probing, &info.ids) ?:
+		  baton_host_add_device(host, &info, &dev);
+
+	if (probing)
+		baton_devio_close(probing);
+	probing = NULL;
+	return err;
+}
+
+/*
+ * Without Baton: the mapping made, a DMA through it, everything closed,
+ * the device opened again and the same DMA asked for without the mapping.
+ */
+static int control_run(void)
+{
+	struct edu e = { .irq = -1 };
+	bool copied = false, irq = false, copied_after = false, irq_after = false;
+	int err;
+
+	e.memfd = memfd_create("edu-dma", MFD_CLOEXEC);
+	if (e.memfd < 0 || ftruncate(e.memfd, 2 * PAGE))
+		return -errno;
+	e.mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, e.memfd, 0);
+	e.irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e.mem == MAP_FAILED || e.irq < 0)
+		return -errno;
+	err = baton_vfio_open(&device_addr, backend, &e.io) ?:
+	      baton_devio_set_irq(e.io, VFIO_PCI_MSI_IRQ_INDEX, e.irq) ?:
+	      baton_devio_dma_map(e.io, DMA_IOVA, 2 * PAGE, e.memfd, 0, true) ?:
+	      dma_round_trip(&e, 1, &copied, &irq);
+	if (!err) {
+		/* What a restart does: the last close resets the device and
+		 * drops its mappings; the new opener maps nothing. */
+		baton_devio_close(e.io);
+		e.io = NULL;
+		err = baton_vfio_open(&device_addr, backend, &e.io) ?:
+		      baton_devio_set_irq(e.io, VFIO_PCI_MSI_IRQ_INDEX, e.irq) ?:
+		      dma_round_trip(&e, 2, &copied_after, &irq_after);
+	}
+	report("\"event\":\"control\",\"rc\":%d,\"dma_copied_before\":%s,"
+	       "\"irq_before\":%s,\"dma_copied_after_reopen\":%s,\"page0_still_first\":%s",
+	       err, copied ? "true" : "false", irq ? "true" : "false",
+	       copied_after ? "true" : "false", holds(e.mem, 1) ? "true" : "false");
+	baton_devio_close(e.io);
+	close(e.irq);
+	return err;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: vfio-edu-v%d --backend type1|iommufd --device ADDR "
+		"--report FILE (--control PATH [--ready-fd N] | --control-run)\n",
+		VFIO_EDU_VERSION);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "report", required_argument, NULL, 'r' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "control-run", no_argument, NULL, 'C' },
+		{ 0 },
+	};
+	const struct baton_host_opts opts = { .program = "vfio-edu", .argv = argv };
+	const char *control = NULL;
+	bool ctl_run = false;
+	struct baton_host *host;
+	int ready_fd = -1, sigfd, opt, err;
+	sigset_t mask;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			backend = !strcmp(optarg, "type1") ? BATON_DEVIO_VFIO_TYPE1 :
+				  !strcmp(optarg, "iommufd") ? BATON_DEVIO_VFIO_IOMMUFD : 0;
+			break;
+		case 'd':
+			if (baton_pci_addr_parse(optarg, &device_addr))
+				usage();
+			break;
+		case 'c': control = optarg; break;
+		case 'r': report_path = optarg; break;
+		case 'R': ready_fd = atoi(optarg); break;
+		case 'C': ctl_run = true; break;
+		default: usage();
+		}
+	}
+	if (!backend || !report_path || !control == !ctl_run || optind != argc)
+		usage();
+	if (ctl_run)
+		return control_run() ? 1 : 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	err = baton_host_create(&opts, &host);
+	if (err) {
+		fprintf(stderr, "vfio-edu: %s\n", baton_strerror(err));
+		return 1;
+	}
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	err = sigfd < 0 ? -errno : baton_host_restored(host) ? 0 : add_device(host);
+	err = err ?: baton_host_listen(host, control);
+	if (err) {
+		fprintf(stderr, "vfio-edu: %s\n", baton_strerror(err));
+		baton_host_roll_back(host, baton_strerror(err));
+		baton_host_destroy(host);
+		return 1;
+	}
+	err = baton_host_take_over(host);
+	if (err) {
+		fprintf(stderr, "vfio-edu: %s\n", baton_strerror(err));
+		baton_host_destroy(host);
+		return 1;
+	}
+	/* The new version, owning the device: a DMA of a new buffer to the
+	 * same IOVA, its interrupt on the preserved eventfd. */
+	if (baton_host_restored(host))
+		dma_again(host, "after-update");
+	if (ready_fd >= 0 && !baton_host_restored(host)) {
+		(void)!write(ready_fd, "ready\n", 6);
+		close(ready_fd);
+	}
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = baton_host_fd(host), .events = POLLIN },
+			{ .fd = sigfd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			if (read(sigfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR1)
+				break;
+			dma_again(host, "usr1");
+		}
+		if (p[0].revents && baton_host_dispatch(host) == BATON_HANDED_OVER) {
+			baton_host_destroy(host);
+			return 0;
+		}
+	}
+	baton_host_destroy(host);
+	close(sigfd);
+	return 0;
+}

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=sh disable=SC2034 # RUN, BOOT_*, CHECK_PREFIX: read by tests/vm/run
+#
+# tests/vm/vfio.sh: the VFIO scenario of `make check-vm`, sourced by
+# tests/vm/run once the LUO kernel is there (LUO_DIR; it has type1 and
+# iommufd built in), with run's boot, check, add_baton, make_initrd, die
+# and counters.
+#
+#  1. lib/backends/vfio/uapi.h against that kernel's own iommufd.h and
+#     vfio.h (tests/vm/vfio_abi_check.c).
+#  2. A root with busybox, the guest's init and tests/vm/guest/vfio.sh,
+#     baton and vfio-edu-v0/v1/v2 from BUILD with their libraries.
+#  3. One boot (baton_vm=vfio) of a q35 machine with a split irqchip, an
+#     intel-iommu with interrupt remapping and six edu devices behind PCIe
+#     root ports: the guest binds them to vfio-pci and runs the updates,
+#     the refused one and the control runs (see the guest script).
+#  4. Checks every expectation against its BATON-VM-RESULT line.
+
+RUN=vfio
+vfio_fail() {
+	echo "FAIL vfio: $*"
+	failed=$((failed + 1))
+	failed_runs="$failed_runs vfio"
+}
+
+mkdir -p "$SCRATCH/vfio-uapi/linux"
+KSRC=$(cat "$LUO_DIR/source")
+cp "$KSRC/include/uapi/linux/iommufd.h" "$KSRC/include/uapi/linux/vfio.h" \
+	"$SCRATCH/vfio-uapi/linux/"
+# -D__user=: what the kernel's headers_install strips.
+if ${CC:-gcc} -std=c11 -Wall -Wextra -Werror -D__user= -fsyntax-only \
+	-I"$SCRATCH/vfio-uapi" -I"$ROOT/lib" "$ROOT/tests/vm/vfio_abi_check.c"; then
+	echo "PASS vfio: lib/backends/vfio/uapi.h matches the kernel's iommufd.h and vfio.h"
+	pass=$((pass + 1))
+else
+	vfio_fail "lib/backends/vfio/uapi.h differs from the kernel's iommufd.h or vfio.h"
+fi
+
+VR=$SCRATCH/vfio-root
+mkdir -p "$VR/bin" "$VR/sbin" "$VR/usr/bin" "$VR/usr/sbin" "$VR/proc" "$VR/sys" \
+	"$VR/run" "$VR/tmp" "$VR/dev" "$VR/etc"
+cp /bin/busybox "$VR/bin/busybox"
+cp "$ROOT/tests/vm/guest/init" "$VR/init"
+chmod 755 "$VR/init"
+cp "$ROOT/tests/vm/guest/vfio.sh" "$VR/etc/baton-vm-vfio.sh"
+cp "$SCRATCH/vmhelper" "$VR/usr/bin/vmhelper"
+add_baton "$VR"
+# vfio-edu links what baton links (libbaton and its dependencies): the
+# libraries add_baton copied serve it too, which is checked.
+for v in 0 1 2; do
+	[ -x "$BUILD/tests/vm/vfio-edu-v$v" ] || die "$BUILD/tests/vm/vfio-edu-v$v not built"
+	cp "$BUILD/tests/vm/vfio-edu-v$v" "$VR/usr/bin/"
+done
+ldd "$BUILD/tests/vm/vfio-edu-v1" | while read -r so arrow _; do
+	[ "$arrow" != "=>" ] || [ -e "$VR/lib/x86_64-linux-gnu/$so" ] ||
+		die "vfio-edu needs $so, which baton does not"
+done
+make_initrd "$VR" "$SCRATCH/vfio-initrd"
+
+BOOT_KERNEL=$LUO_DIR/bzImage
+BOOT_INITRD=$SCRATCH/vfio-initrd
+BOOT_MACHINE="-M q35,kernel-irqchip=split -m 1G -device intel-iommu,intremap=on"
+for i in 1 2 3 4 5 6; do
+	BOOT_MACHINE="$BOOT_MACHINE -device pcie-root-port,id=vrp$i,chassis=$i,slot=$i"
+	BOOT_MACHINE="$BOOT_MACHINE -device edu,bus=vrp$i"
+done
+boot vfio intel_iommu=on baton_vm=vfio
+RESULT=$SCRATCH/vfio.json
+echo "check-vm: vfio guest ran ${T_QEMU} s (one boot)"
+for r in type1_exec type1_socket iommufd_exec iommufd_socket; do
+	jq -r --arg r "$r" '.[$r] | "check-vm: vfio \($r): blackout \(.update.blackout_ms // "?") ms"' \
+		"$RESULT"
+done
+
+# shellcheck disable=SC2016 # jq variables, not shell ones
+{
+check "vfio: the guest ran every case and reported" '.ok == true and .scenario == "vfio"'
+for r in type1_exec type1_socket iommufd_exec iommufd_socket; do
+	CHECK_PREFIX="vfio $r: "
+	check "v1 mapped its region, set the registers, DMA'd a known buffer, got the interrupt" \
+		".$r.probe | .rc == 0 and .dma_copied == true and .irq == true"
+	check "the update to v2 succeeded" ".$r.update_rc == 0"
+	check "v2 (edu-vfio-next, by the converter) adopted the device: registers and the earlier buffer as v1 left them, nothing mapped again" \
+		".$r.restore | .rc == 0 and .regs_ok == true and .earlier_buffer_ok == true and .driver == \"edu-vfio-next\""
+	check "v2 DMA'd a new buffer to the same IOVA and got the interrupt on the preserved eventfd" \
+		".$r.after | .event == \"after-update\" and .rc == 0 and .dma_copied == true and .irq == true and .converted == true and .version == 2"
+done
+CHECK_PREFIX="vfio: "
+check "an update the preflight refuses (v0 reads no schema of v1's) fails, naming the device" \
+	'.refused.device as $d | .refused.probe.rc == 0 and .refused.update_rc == 1 and
+	.refused.update.outcome == "refused" and (.refused.update.error | contains($d))'
+check "after the refusal v1 still drives the device: DMA and interrupt" \
+	'.refused.after | .version == 1 and .event == "usr1" and .rc == 0 and .dma_copied == true and .irq == true'
+for b in type1 iommufd; do
+	check "control run, $b: the DMA worked while mapped" \
+		".control_$b.event | .dma_copied_before == true and .irq_before == true"
+	check "control run, $b: closed and opened again without the mapping, the DMA does not reach memory" \
+		".control_$b.event | .dma_copied_after_reopen == false and .page0_still_first == true"
+	check "control run, $b: the kernel logged DMAR faults at the IOVA" \
+		".control_$b.dmar_faults > 0"
+done
+CHECK_PREFIX=""
+}
