@@ -1169,6 +1169,7 @@ static int src_unlink(struct kv_store *st, struct kv_item_v1 *it, uint64_t off)
 	struct kv_class *k = &r->classes[it->slab_class];
 	uint64_t *slot = src_bucket(st, it->hash), steps = 0;
 	struct kv_item_v1 *prev = NULL, *next = NULL;
+	uint64_t size;
 
 	while (*slot != off) {
 		struct kv_item_v1 *p;
@@ -1192,12 +1193,26 @@ static int src_unlink(struct kv_store *st, struct kv_item_v1 *it, uint64_t off)
 			" do not point back at it", off);
 		return src_fail(st);
 	}
+	/*
+	 * The header's counts agree with each other (region_validate()), not
+	 * necessarily with the lists: a list holding more items than its
+	 * class counts would wrap the counts, or leave items on a list its
+	 * class says is empty, and the next version, after an update, would
+	 * refuse the region - and with it every update.
+	 */
+	if (!k->items || (k->items == 1) != (!prev && !next)) {
+		kv_errf(&st->src_err, "v1 class %u counts %" PRIu64 " items, "
+			"its LRU list holds another number", it->slab_class,
+			k->items);
+		return src_fail(st);
+	}
 	*(prev ? &prev->lru_next : &k->lru_head) = it->lru_next;
 	*(next ? &next->lru_prev : &k->lru_tail) = it->lru_prev;
 	*slot = it->h_next;
 	k->items--;
 	r->stats.curr_items--;
-	r->stats.bytes -= sizeof(*it) + it->nkey + (uint64_t)it->nbytes;
+	size = sizeof(*it) + it->nkey + (uint64_t)it->nbytes;
+	r->stats.bytes -= size < r->stats.bytes ? size : r->stats.bytes;
 	it->state = KV_CHUNK_FREE;
 	it->lru_prev = it->lru_next = 0;
 	it->h_next = k->free_head;

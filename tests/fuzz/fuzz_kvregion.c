@@ -553,12 +553,14 @@ static void request(const uint8_t op, const uint8_t arg)
 			cv.dropped += cv.st.src_dropped;
 			if (kv_store_attach(&cv.st, &kv_store_v2_ops, v2base, v2size))
 				die("the v2 region, attached again: %s", cv.st.err.msg);
+			/* Whatever damage it has met, a conversion under
+			 * way leaves the v1 region's header valid: the next
+			 * version validates it before it takes over, and
+			 * refuses the update otherwise. */
 			if (migrating &&
-			    kv_store_adopt_v1(&cv.st, work, REGION, false)) {
-				if (!cv.st.src_err.msg[0])
-					die("adopting again refused, and says nothing");
-				note_damage();
-			}
+			    kv_store_adopt_v1(&cv.st, work, REGION, false))
+				die("the v1 region, adopted again: %s",
+				    cv.st.src_err.msg);
 			return;
 		}
 	}
@@ -645,6 +647,16 @@ static void convert_lazily(const uint8_t *data, size_t size, unsigned int npatch
 	note_damage();
 	if (kv_store_migrating(&cv.st))
 		die("the conversion ended with the v1 region still adopted");
+	/* Ended with no damage found, the v1 region is valid still (and
+	 * empty, when it was checked); what it says it lost are items the
+	 * region could hold: counts that disagree with the lists never wrap. */
+	if (!cv.damage && kv_store_attach(&v1, &kv_store_v1_ops, work, REGION))
+		die("the v1 region after a conversion that found no damage: %s",
+		    v1.err.msg);
+	if (dropped() + twins() > bound - 2)
+		die("the conversion reports %" PRIu64 " items dropped and %"
+		    PRIu64 " twins, of a v1 region of %" PRIu64 " chunks",
+		    dropped(), twins(), bound - 2);
 
 	for (unsigned int i = 0; i < cv.n; i++) {
 		get_and_judge(&cv.e[i], "the conversion done");

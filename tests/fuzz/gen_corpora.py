@@ -492,6 +492,14 @@ def kvregion(d):
                                     patch(CLASSES + 40, u64(5)),
                                     patch(CURR_ITEMS, u64(11)),
                                     requests=steps * 4 + day),
+        # Counts that agree with each other and not with the lists: an
+        # update half way must find the v1 region valid still (its class
+        # counts wrapped, and the next version refused it).
+        'regress-counts-update': region_input(V1, patch(CLASSES + 16, u64(10922 - 6 + 1)),
+                                              patch(CLASSES + 40, u64(5)),
+                                              patch(CURR_ITEMS, u64(11)),
+                                              requests=req(STEP, 'k0', 4) +
+                                              req(UPDATE, 'k0', 99) + steps),
     }
     for name, data in seeds.items():
         write(d, name + '.bin', data)

@@ -906,6 +906,45 @@ static void test_lazy_convert_damage(void **state)
 }
 
 /*
+ * A v1 region whose counts agree with each other (its header is valid) and
+ * not with its lists: a class counts two items fewer than its LRU list
+ * holds.  The conversion says so when it finds it, never wraps a count,
+ * and until then leaves a region the next version would take (an update
+ * half way validates it again): before, the class's count wrapped, and
+ * every later update was refused.
+ */
+static void test_lazy_convert_counts(void **state)
+{
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION), *dst;
+	struct kv_region *r = old;
+	struct kv_item_ref it;
+	struct kv_err err;
+	struct kv_class *k;
+	int ret;
+
+	(void)state;
+	fill(&v1, 50);
+	assert_int_equal(kv_store_get(&v1, "key0", 4, NOW, &it), KV_OK);
+	k = &r->classes[it.slab_class];
+	assert_true(k->items > 2);
+	k->items -= 2;
+	k->free_count += 2;
+	r->stats.curr_items -= 2;
+	dst = lazy_v2(&v2, old);
+	while ((ret = kv_store_migrate_step(&v2, 1, NOW)) == 1)
+		assert_int_not_equal(kv_region_v2_size_for_v1(old, REGION, 0,
+							      &err), 0);
+	assert_int_equal(ret, -EBADMSG);
+	assert_non_null(strstr(v2.src_err.msg, "its LRU list holds another number"));
+	assert_in_range(v2.src_dropped, 1, 50);
+	assert_int_equal(put(&v2, KV_SET, "after", "ok", 0), KV_OK);
+	assert_int_equal(kv_store_check(&v2), 0);
+	free(dst);
+	free(old);
+}
+
+/*
  * A key held twice whose last stored copy has expired: the key is gone,
  * whether a client or a step takes it; the older copy, next in the hash
  * chain, must not come back in its place (it did: the expired copy was
@@ -1061,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_schemas),
 		cmocka_unit_test(test_lazy_convert),
 		cmocka_unit_test(test_lazy_convert_damage),
+		cmocka_unit_test(test_lazy_convert_counts),
 		cmocka_unit_test(test_lazy_convert_twin_expired),
 	};
 
