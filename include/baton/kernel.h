@@ -45,15 +45,22 @@ BATON__BEGIN_DECLS
 
 /**
  * baton_contracts_read_modules() - a kernel module tree's contracts
- * @dir:  /lib/modules/VERSION, with modules.alias and modules.dep
+ * @dir:  /lib/modules/VERSION as depmod left it (modules.alias.bin,
+ *        modules.dep.bin); its modules may be .ko, .ko.xz or .ko.zst
  * @out:  the contract set, free with baton_contracts_free()
  * @diag: where it went wrong, may be NULL
  *
+ * Read through libkmod: the alias index names the modules with liveupdate
+ * aliases, and each one's .modinfo, read in a child process, what it
+ * declares.
+ *
  * Return: 0, -errno from opening a file of the tree (-ENOENT: missing,
- * -EACCES...), -ENOENT also for a module with liveupdate aliases that
- * modules.dep does not list, -BATON_ERR_BADCONTRACT (a malformed liveupdate
- * alias or module info), -BATON_ERR_ELF (a module file libelf cannot
- * read), -ENOMEM.
+ * -ELOOP, -EACCES...), -ENOENT also for a module with liveupdate aliases
+ * that modules.dep.bin does not list, -BATON_ERR_BADVALUE (modules.alias.bin
+ * is not a depmod index), -BATON_ERR_BADCONTRACT (a malformed liveupdate
+ * alias or module info), -BATON_ERR_ELF (a module file libkmod cannot
+ * read: not ELF, a truncated or corrupt compressed module, or one libkmod
+ * died reading), -EIO (the child reading them failed), -ENOMEM.
  */
 int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 				 struct baton_diag *diag);

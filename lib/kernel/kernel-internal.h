@@ -22,13 +22,12 @@ int baton_kernel_parse_guid(const char *s, size_t len,
 bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m);
 
 /*
- * The file of @module in @dir/modules.dep (relative to @dir) and the files
- * it depends on, in the order modules.dep lists them (load them in reverse).
- * The caller frees them, also on failure: then they hold what was read.
- * 0, -errno of opening modules.dep, -ENOENT (not listed) or -ENOMEM.
+ * Load @module from the tree @dir and what it depends on (modules.dep.bin),
+ * through libkmod, which decompresses .ko.xz and .ko.zst files; a module
+ * already loaded counts as loaded.  0 or -errno, with what failed in @why.
  */
-int baton_kernel_module_path(const char *dir, const char *module, char **path,
-			     char ***deps, size_t *n_deps, struct baton_diag *diag);
+int baton_kernel_load_module(const char *dir, const char *module, char *why,
+			     size_t len);
 
 /* The schema desc of @guid in @set, added (by GUID only) if new. */
 const struct baton_schema_desc *baton_kernel_schema(struct baton_contracts *set,

@@ -2,13 +2,26 @@
 /**
  * DOC: a kernel module tree as a contract source
  *
- * depmod has already done the hard part: modules.alias lists every alias of
- * every module, including the "liveupdate:G<hex>" aliases of the schemas a
- * module accepts and the "pci:v...d...sv...sd...bc..sc..i.." aliases of its
- * id table.  modules.dep maps module names to files.  The schema a module
- * writes is module info ("liveupdate_writes=<hex>"), read from the .modinfo
- * section of its file with libelf, as is an optional
- * "liveupdate_priority=<n>".
+ * depmod has already done the hard part: its indexes (modules.alias.bin,
+ * modules.dep.bin) map every alias of every module, including the
+ * "liveupdate:G<hex>" aliases of the schemas a module accepts, to the
+ * module, and each module to its file and what it depends on.  libkmod
+ * reads them, as modprobe does, and reads a module's .modinfo from its file
+ * whether the file is a .ko, a .ko.xz (Debian 13, sid) or a .ko.zst
+ * (Ubuntu).  So a tree is read in three steps, each through libkmod:
+ *
+ *   1. the alias index names the modules that have a liveupdate alias
+ *      (kmod_dump_index(): libkmod has no lookup by prefix);
+ *   2. modules.dep.bin gives each one's file (kmod_module_get_path());
+ *   3. its .modinfo (kmod_module_get_info()) says what it declares: its
+ *      "alias=" entries, pci: ones the id table and liveupdate: ones the
+ *      schemas it accepts, "liveupdate_writes=<hex>" the schema it writes,
+ *      and an optional "liveupdate_priority=<n>".
+ *
+ * Step 3 is read_module(), which takes a struct kmod_module: a lookup of
+ * one schema's readers is kmod_module_new_from_lookup(ctx,
+ * "liveupdate:G<hex>", &list) and read_module() on each, whoever wrote the
+ * alias (baton_liveupdate.h's macros today, a kernel's own table later).
  *
  * A module becomes one driver contract: name and owner the module's name
  * (as the kernel spells it, '-' as '_'), ids from its pci aliases, accepts
@@ -18,18 +31,31 @@
  * reads them all natively.  Schemas are known by GUID only: a module tree
  * carries no layouts.
  *
- * Nothing in these files is trusted: a liveupdate alias that is not 32 hex
- * digits, or module info that does not parse, is an error naming the line.
- * pci aliases this reader cannot turn into an id-table entry (a wildcard
- * inside a field) are ignored; they cannot select a preserved device.
+ * Nothing a module says is trusted: a liveupdate alias that is not 32 hex
+ * digits, or module info that does not parse, is an error naming the
+ * module's file; so is a file libkmod cannot read (not ELF, a truncated
+ * .ko.xz), with the errno it gave.  pci aliases this reader cannot turn
+ * into an id-table entry (a wildcard inside a field) are ignored; they
+ * cannot select a preserved device.  The indexes themselves are depmod's
+ * binary tries, parsed by libkmod as modprobe and udev parse them: Baton
+ * checks that they open and are indexes, and what comes out of them.
+ *
+ * libkmod is given no configuration: what the host's modprobe.d says
+ * (aliases, options, blacklists, install commands) has no say in which
+ * module reads a schema, nor in how bind loads it.
  */
+#define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
+#include <libkmod.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <baton/kernel.h>
@@ -41,15 +67,24 @@
 
 struct module {
 	char name[64];
-	char *path;			/* from modules.dep, relative to dir */
+	struct kmod_module *kmod;
 	struct baton_pci_match *ids;
 	size_t n_ids, cap_ids;
 	uint8_t (*accepts)[BATON_GUID_SIZE];
 	size_t n_accepts, cap_accepts;
+	uint8_t writes[BATON_GUID_SIZE];
+	bool have_writes;
+	int32_t priority;
+};
+
+struct kmods {
+	struct kmod_ctx *ctx;
+	char last[128];		/* libkmod's last error message, "" if none */
 };
 
 struct tree {
 	const char *dir;
+	struct kmods *kmod;
 	struct module *mods;
 	size_t n, cap;
 	struct baton_diag *diag;
@@ -58,7 +93,7 @@ struct tree {
 static void free_tree(struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		free(t->mods[i].path);
+		kmod_module_unref(t->mods[i].kmod);
 		free(t->mods[i].ids);
 		free(t->mods[i].accepts);
 	}
@@ -74,15 +109,58 @@ void baton_kernel_module_name(const char *s, size_t len, char out[64])
 	out[i] = '\0';
 }
 
-static struct module *find_module(struct tree *t, const char *name, bool add)
+/* libkmod's own words for what failed, kept to be added to Baton's. */
+static void kmod_log(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+{
+	struct kmods *m = data;
+	size_t n;
+
+	(void)priority;
+	(void)file;
+	(void)line;
+	(void)fn;
+	vsnprintf(m->last, sizeof(m->last), format, args);
+	n = strlen(m->last);
+	while (n && m->last[n - 1] == '\n')
+		m->last[--n] = '\0';
+}
+
+static int modules_open(const char *dir, struct kmods **out)
+{
+	/* An empty list, not NULL: NULL would read the host's modprobe.d. */
+	static const char *const no_config[] = { NULL };
+	struct kmods *m;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->ctx = kmod_new(dir, no_config);
+	if (!m->ctx) {
+		free(m);
+		return -ENOMEM;
+	}
+	kmod_set_log_fn(m->ctx, kmod_log, m);
+	*out = m;
+	return 0;
+}
+
+static void modules_close(struct kmods *m)
+{
+	if (!m)
+		return;
+	kmod_unref(m->ctx);
+	free(m);
+}
+
+/* The module @name in @t, added if new; NULL when out of memory. */
+static struct module *find_module(struct tree *t, const char *name)
 {
 	struct module *grown;
 
 	for (size_t i = 0; i < t->n; i++)
 		if (!strcmp(t->mods[i].name, name))
 			return &t->mods[i];
-	if (!add)
-		return NULL;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 32;
 
@@ -200,199 +278,294 @@ bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m)
 	return true;
 }
 
-static int read_aliases(struct tree *t)
+/*
+ * Why libkmod could not read a module's file (kmod_module_get_info()'s
+ * -errno), in words: it opens the file, decompresses a .ko.xz or .ko.zst
+ * whole, then parses the ELF image.
+ */
+static int unreadable(struct tree *t, const char *path, int err)
 {
-	char path[4096], line[1024], where[4200];
-	unsigned lineno = 0;
-	int err = 0;
-	FILE *f;
+	const char *dot = strrchr(path, '.');
+	bool compressed = dot && strcmp(dot, ".ko");
 
-	snprintf(path, sizeof(path), "%s/modules.alias", t->dir);
-	f = fopen(path, "re");
-	if (!f)
-		return baton_diag_set(t->diag, errno, path, NULL);
-	while (!err && fgets(line, sizeof(line), f)) {
-		char pattern[512], modname[128], name[64];
-		struct baton_pci_match m;
-		struct module *mod;
+	if (err != ENOEXEC && err != EINVAL)
+		return baton_diag_set(t->diag, err, path, "%s%s%s", strerror(err),
+				      t->kmod->last[0] ? ": " : "", t->kmod->last);
+	return baton_diag_set(t->diag, BATON_ERR_ELF, path,
+			      "cannot read its .modinfo (%s): %s", strerror(err),
+			      compressed ? "a truncated or corrupt compressed module, or no ELF module inside" :
+					   "not an ELF module");
+}
 
-		lineno++;
-		if (sscanf(line, "alias %511s %127s", pattern, modname) != 2)
-			continue;
-		baton_kernel_module_name(modname, strlen(modname), name);
-		snprintf(where, sizeof(where), "%s:%u", path, lineno);
-		if (!strncmp(pattern, ALIAS_LU, strlen(ALIAS_LU))) {
-			const char *hex = pattern + strlen(ALIAS_LU);
+/* One "key=value" of a module's .modinfo into @mod; @where names it. */
+static int modinfo_entry(struct tree *t, struct module *mod, const char *key,
+			 const char *value, const char *where)
+{
+	struct baton_pci_match m;
+	char *end;
+	long prio;
 
-			mod = find_module(t, name, true);
-			if (!mod || grow((void **)&mod->accepts, &mod->cap_accepts,
-					 mod->n_accepts, sizeof(*mod->accepts))) {
-				err = baton_diag_set(t->diag, ENOMEM, NULL, NULL);
-				break;
-			}
-			if (baton_kernel_parse_guid(hex, strlen(hex),
-						    mod->accepts[mod->n_accepts]) < 0)
-				err = baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
-						     "alias %s is not liveupdate:G and 32 hex digits",
-						     pattern);
-			else
-				mod->n_accepts++;
-		} else if (baton_kernel_parse_pci_alias(pattern, &m)) {
-			mod = find_module(t, name, true);
-			if (!mod || grow((void **)&mod->ids, &mod->cap_ids,
-					 mod->n_ids, sizeof(*mod->ids))) {
-				err = baton_diag_set(t->diag, ENOMEM, NULL, NULL);
-				break;
-			}
-			mod->ids[mod->n_ids++] = m;
-		}
+	if (!strcmp(key, "alias") && !strncmp(value, ALIAS_LU, strlen(ALIAS_LU))) {
+		const char *hex = value + strlen(ALIAS_LU);
+
+		if (grow((void **)&mod->accepts, &mod->cap_accepts, mod->n_accepts,
+			 sizeof(*mod->accepts)))
+			return -ENOMEM;
+		if (baton_kernel_parse_guid(hex, strlen(hex), mod->accepts[mod->n_accepts]) < 0)
+			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
+					      "alias %.100s is not liveupdate:G and 32 hex digits",
+					      value);
+		mod->n_accepts++;
+	} else if (!strcmp(key, "alias") && baton_kernel_parse_pci_alias(value, &m)) {
+		if (grow((void **)&mod->ids, &mod->cap_ids, mod->n_ids, sizeof(*mod->ids)))
+			return -ENOMEM;
+		mod->ids[mod->n_ids++] = m;
+	} else if (!strcmp(key, "liveupdate_writes")) {
+		if (baton_kernel_parse_guid(value, strlen(value), mod->writes) < 0)
+			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
+					      "liveupdate_writes=%.100s is not 32 hex digits",
+					      value);
+		mod->have_writes = true;
+	} else if (!strcmp(key, "liveupdate_priority")) {
+		errno = 0;
+		prio = strtol(value, &end, 10);
+		if (errno || !*value || *end || prio < INT32_MIN || prio > INT32_MAX)
+			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
+					      "liveupdate_priority=%.100s is not a number",
+					      value);
+		mod->priority = (int32_t)prio;
 	}
-	fclose(f);
+	return 0;
+}
+
+/* The most module info read from a tree's modules: Linux's largest are ~100 KiB. */
+#define MODINFO_MAX (4 << 20)
+
+/*
+ * The child's side of read_infos(): for each module in turn, the result of
+ * kmod_module_get_info() (an int), the length of what follows (a size_t),
+ * libkmod's last message and the module's "key\0value\0" pairs, to @fd.
+ */
+static void __attribute__((noreturn)) info_child(struct tree *t, int fd)
+{
+	static const int fatal[] = { SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+	FILE *f = fdopen(fd, "w");
+
+	/* Whatever the program does with them, a crash here is the child's death. */
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], SIG_DFL);
+	for (size_t m = 0; f && m < t->n; m++) {
+		struct kmod_list *info = NULL, *l;
+		char *rec = NULL;
+		size_t len = 0;
+		FILE *r = open_memstream(&rec, &len);
+		int n;
+
+		if (!r)
+			break;
+		t->kmod->last[0] = '\0';
+		n = kmod_module_get_info(t->mods[m].kmod, &info);
+		fwrite(t->kmod->last, 1, strlen(t->kmod->last) + 1, r);
+		kmod_list_foreach(l, info) {
+			const char *key = kmod_module_info_get_key(l);
+			const char *value = kmod_module_info_get_value(l);
+
+			fwrite(key, 1, strlen(key) + 1, r);
+			value = value ? value : "";
+			fwrite(value, 1, strlen(value) + 1, r);
+		}
+		kmod_module_info_free_list(info);
+		if (fclose(r))
+			break;
+		fwrite(&n, sizeof(n), 1, f);
+		fwrite(&len, sizeof(len), 1, f);
+		fwrite(rec, 1, len, f);
+		free(rec);
+		if (fflush(f))
+			break;
+	}
+	/* _exit(): nothing of the parent's (atexit, stdio) runs twice. */
+	_exit(!f || ferror(f) ? 1 : 0);
+}
+
+/*
+ * The .modinfo of every module of @t, read by libkmod in one child
+ * process, into *@out (info_child()'s records, @t->n of them when all went
+ * well): libkmod 30 asserts, and so aborts, on some malformed ELF files (a
+ * section index past the section count), and a module is input.  Returns
+ * 0, or the child's wait status when it died (a signal, or an exit that is
+ * not 0); -errno when it could not be run.
+ */
+static int read_infos(struct tree *t, char **out, size_t *len)
+{
+	size_t cap = 0, got = 0;
+	int fds[2], status;
+	char *buf = NULL;
+	ssize_t r = 1;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return baton_diag_set(t->diag, errno, "pipe2", NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return baton_diag_set(t->diag, errno, "fork", NULL);
+	}
+	if (!pid) {
+		close(fds[0]);
+		info_child(t, fds[1]);
+	}
+	close(fds[1]);
+	while (got <= MODINFO_MAX && r > 0) {
+		if (got == cap) {
+			char *grown = realloc(buf, cap ? 2 * cap : 4096);
+
+			if (!grown) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = grown;
+			cap = cap ? 2 * cap : 4096;
+		}
+		r = read(fds[0], buf + got, cap - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r < 0 && errno == EINTR)
+			r = 1;
+		else if (r < 0)
+			r = -errno;
+	}
+	/* Closed first: a child still writing gets EPIPE, not a wait. */
+	close(fds[0]);
+	/*
+	 * A program that ignores SIGCHLD has its children reaped for it
+	 * (ECHILD): then the records say how far the child got.
+	 */
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			status = 0;
+			break;
+		}
+	*out = buf;
+	*len = got;
+	if (r < 0)
+		return baton_diag_set(t->diag, (int)-r, t->dir, NULL);
+	/* Past MODINFO_MAX the records end early: the module is named then. */
+	return got > MODINFO_MAX || (WIFEXITED(status) && !WEXITSTATUS(status)) ? 0 : status;
+}
+
+/*
+ * What module @m declares, from its record of read_infos() at *@off in
+ * @buf (@len bytes), into @t->mods[@m]: ids, accepted schemas, written
+ * schema, priority.  @status is the child's, for a record that is not
+ * whole.
+ */
+static int read_module(struct tree *t, size_t m, const char *buf, size_t len,
+		       size_t *off, int status)
+{
+	struct module *mod = &t->mods[m];
+	const char *path = kmod_module_get_path(mod->kmod), *p, *end;
+	char where[4200];
+	size_t size;
+	int err = 0, n;
+
+	if (len - *off < sizeof(n) + sizeof(size) ||
+	    (memcpy(&size, buf + *off + sizeof(n), sizeof(size)),
+	     size > len - *off - sizeof(n) - sizeof(size))) {
+		if (*off + sizeof(n) + sizeof(size) > MODINFO_MAX || len > MODINFO_MAX)
+			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, path,
+					      "module info beyond %d bytes", MODINFO_MAX);
+		if (status > 0 && WIFSIGNALED(status))
+			return baton_diag_set(t->diag, BATON_ERR_ELF, path,
+					      "libkmod died reading its .modinfo (%s): not a well-formed module",
+					      strsignal(WTERMSIG(status)));
+		return baton_diag_set(t->diag, EIO, path,
+				      "reading its .modinfo in a child process failed");
+	}
+	memcpy(&n, buf + *off, sizeof(n));
+	p = buf + *off + sizeof(n) + sizeof(size);
+	end = p + size;
+	*off += sizeof(n) + sizeof(size) + size;
+	/* libkmod's last message, then the pairs; each string ends in a NUL. */
+	if (!size || end[-1])
+		return baton_diag_set(t->diag, EIO, path, "a malformed record from the child");
+	snprintf(t->kmod->last, sizeof(t->kmod->last), "%s", p);
+	if (n < 0)
+		return unreadable(t, path, -n);
+	snprintf(where, sizeof(where), "%s: .modinfo", path);
+	for (p += strlen(p) + 1; p < end && !err;) {
+		const char *value = p + strlen(p) + 1;
+
+		if (value >= end)
+			break;
+		err = modinfo_entry(t, mod, p, value, where);
+		p = value + strlen(value) + 1;
+	}
 	return err;
 }
 
-int baton_kernel_module_path(const char *dir, const char *module, char **path,
-			     char ***deps, size_t *n_deps, struct baton_diag *diag)
+/*
+ * The modules the alias index gives a liveupdate alias, each once, in
+ * @t->mods.  libkmod writes the index as modules.alias's lines ("alias
+ * PATTERN MODULE"), which a memfd takes.
+ */
+static int list_lu_modules(struct tree *t)
 {
-	char file[4096], line[4096], name[64];
-	int err = -ENOENT;	/* until the module's line is found */
+	char path[4096], *line = NULL;
+	size_t cap = 0;
+	int fd, err;
 	FILE *f;
 
-	/* Set before anything can fail: the caller frees them in any case. */
-	*path = NULL;
-	*deps = NULL;
-	*n_deps = 0;
-	snprintf(file, sizeof(file), "%s/modules.dep", dir);
-	f = fopen(file, "re");
-	if (!f)
-		return baton_diag_set(diag, errno, file, NULL);
-	while (fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':'), *base, *tok, *save;
-
-		if (!colon)
-			continue;
-		*colon = '\0';
-		base = strrchr(line, '/');
-		base = base ? base + 1 : line;
-		baton_kernel_module_name(base, strcspn(base, "."), name);
-		if (strcmp(name, module))
-			continue;
-		*path = strdup(line);
-		err = *path ? 0 : -ENOMEM;
-		for (tok = strtok_r(colon + 1, " \t\n", &save); tok && !err;
-		     tok = strtok_r(NULL, " \t\n", &save)) {
-			char **grown = realloc(*deps, (*n_deps + 1) * sizeof(*grown));
-
-			if (grown)
-				*deps = grown;
-			if (!grown || !(grown[*n_deps] = strdup(tok))) {
-				err = -ENOMEM;
-				break;
-			}
-			(*n_deps)++;
-		}
-		break;
-	}
-	fclose(f);
-	if (err == -ENOENT)
-		baton_diag_set(diag, ENOENT, file, "module %s is not listed",
-			       module);
-	return err;
-}
-
-/* "key=value" from the .modinfo section of a module file, into @value. */
-static int read_modinfo(const struct tree *t, const struct module *mod,
-			const char *key, char *value, size_t len)
-{
-	size_t klen = strlen(key), shstrndx;
-	char path[4096];
-	Elf_Scn *scn = NULL;
-	Elf *elf = NULL;
-	int fd, err = 0;
-
-	value[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", t->dir, mod->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/modules.alias.bin", t->dir);
+	fd = memfd_create("modules.alias", MFD_CLOEXEC);
 	if (fd < 0)
-		return baton_diag_set(t->diag, errno, path, NULL);
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
-		err = baton_diag_set(t->diag, BATON_ERR_ELF, path,
-				     "not an ELF module (compressed modules are not read)");
-		goto out;
+		return baton_diag_set(t->diag, errno, "memfd_create", NULL);
+	err = kmod_dump_index(t->kmod->ctx, KMOD_INDEX_MODULES_ALIAS, fd);
+	if (err < 0) {
+		/* libkmod says -ENOSYS for any index it cannot use: find why. */
+		int probe = open(path, O_RDONLY | O_CLOEXEC);
+
+		err = probe < 0 ? baton_diag_set(t->diag, errno, path, NULL) :
+		      baton_diag_set(t->diag, BATON_ERR_BADVALUE, path,
+				     "not a depmod index (run depmod on the tree)");
+		if (probe >= 0)
+			close(probe);
+		close(fd);
+		return err;
 	}
-	while ((scn = elf_nextscn(elf, scn)) != NULL) {
-		Elf_Data *data = NULL;
-		GElf_Shdr shdr;
-		const char *name;
+	f = lseek(fd, 0, SEEK_SET) ? NULL : fdopen(fd, "re");
+	if (!f) {
+		err = baton_diag_set(t->diag, errno, path, NULL);
+		close(fd);
+		return err;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		char *pattern = line + strlen("alias "), *modname, name[64];
 
-		if (!gelf_getshdr(scn, &shdr))
+		/* "alias PATTERN MODULE\n"; only liveupdate patterns matter. */
+		if (strncmp(line, "alias " ALIAS_LU, strlen("alias " ALIAS_LU)) ||
+		    !(modname = strchr(pattern, ' ')))
 			continue;
-		name = elf_strptr(elf, shstrndx, shdr.sh_name);
-		if (!name || strcmp(name, ".modinfo"))
-			continue;
-		while ((data = elf_rawdata(scn, data)) != NULL) {
-			const char *p = data->d_buf, *end;
-
-			/* A NOBITS section has a size and no bytes. */
-			if (!p || !data->d_size)
-				continue;
-			end = p + data->d_size;
-			/* NUL-separated strings; the last one may be unterminated. */
-			while (p && p < end) {
-				const char *nul = memchr(p, '\0', (size_t)(end - p));
-				size_t n = nul ? (size_t)(nul - p) : (size_t)(end - p);
-
-				if (n > klen && !strncmp(p, key, klen) && p[klen] == '=')
-					snprintf(value, len, "%.*s", (int)(n - klen - 1),
-						 p + klen + 1);
-				p = nul ? nul + 1 : NULL;
-			}
+		modname++;
+		baton_kernel_module_name(modname, strcspn(modname, " \n"), name);
+		if (!find_module(t, name)) {
+			err = -ENOMEM;
+			break;
 		}
 	}
-out:
-	if (elf)
-		elf_end(elf);
-	close(fd);
+	free(line);
+	fclose(f);
 	return err;
 }
 
 /* One driver contract from a module; its schemas go to @set->schemas. */
-static int build_contract(const struct tree *t, const struct module *mod,
-			  struct baton_contracts *set, struct baton_contract *c)
+static int build_contract(const struct module *mod, struct baton_contracts *set,
+			  struct baton_contract *c)
 {
-	uint8_t writes[BATON_GUID_SIZE];
-	char value[128], where[4200], *end;
-	bool have_writes = false;
-	long prio = 0;
-	int err;
-
-	snprintf(where, sizeof(where), "%s/%s: .modinfo", t->dir, mod->path);
-	err = read_modinfo(t, mod, "liveupdate_writes", value, sizeof(value));
-	if (!err && value[0]) {
-		if (baton_kernel_parse_guid(value, strlen(value), writes) < 0)
-			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
-					      "liveupdate_writes=%s is not 32 hex digits",
-					      value);
-		have_writes = true;
-	}
-	if (!err)
-		err = read_modinfo(t, mod, "liveupdate_priority", value, sizeof(value));
-	if (err)
-		return err;
-	if (value[0]) {
-		errno = 0;
-		prio = strtol(value, &end, 10);
-		if (errno || *end || prio < INT32_MIN || prio > INT32_MAX)
-			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, where,
-					      "liveupdate_priority=%s is not a number",
-					      value);
-	}
-
 	snprintf(c->owner, sizeof(c->owner), "%s", mod->name);
 	snprintf(c->name, sizeof(c->name), "%s", mod->name);
-	c->priority = (int32_t)prio;
+	c->priority = mod->priority;
 	c->ids = calloc(mod->n_ids ? mod->n_ids : 1, sizeof(*c->ids));
 	c->accepts = calloc(mod->n_accepts, sizeof(*c->accepts));
 	if (!c->ids || !c->accepts)
@@ -403,12 +576,12 @@ static int build_contract(const struct tree *t, const struct module *mod,
 	c->n_ids = mod->n_ids;
 	for (size_t i = 0; i < mod->n_accepts; i++) {
 		struct baton_accept_desc *a = &c->accepts[c->n_accepts++];
-		bool native = !have_writes ||
-			      !memcmp(mod->accepts[i], writes, BATON_GUID_SIZE);
+		bool native = !mod->have_writes ||
+			      !memcmp(mod->accepts[i], mod->writes, BATON_GUID_SIZE);
 
 		a->via = native ? BATON_VIA_NATIVE : BATON_VIA_CONVERTER;
 		a->schema = baton_kernel_schema(set, mod->accepts[i]);
-		a->target = native ? a->schema : baton_kernel_schema(set, writes);
+		a->target = native ? a->schema : baton_kernel_schema(set, mod->writes);
 	}
 	return 0;
 }
@@ -426,14 +599,35 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 	struct tree t = { .dir = dir, .diag = diag };
 	struct baton_contracts *set;
 	size_t n_lu = 0, n_guids = 0;
-	char **deps;
-	size_t n_deps;
-	int err;
+	int err, status;
 
 	set = calloc(1, sizeof(*set));
-	if (!set)
-		return -ENOMEM;
-	err = read_aliases(&t);
+	err = set ? modules_open(dir, &t.kmod) : -ENOMEM;
+	if (err)
+		goto err_tree;
+	err = list_lu_modules(&t);
+	for (size_t i = 0; !err && i < t.n; i++) {
+		err = kmod_module_new_from_name(t.kmod->ctx, t.mods[i].name, &t.mods[i].kmod);
+		if (!err && !kmod_module_get_path(t.mods[i].kmod)) {
+			char where[4200];
+
+			/* libkmod says only that it found no file: find why. */
+			snprintf(where, sizeof(where), "%s/modules.dep.bin", dir);
+			err = access(where, R_OK) ? baton_diag_set(diag, errno, where, NULL) :
+			      baton_diag_set(diag, ENOENT, where, "module %s is not listed",
+					     t.mods[i].name);
+		}
+	}
+	if (!err && t.n) {
+		size_t len = 0, off = 0;
+		char *infos = NULL;
+
+		status = read_infos(&t, &infos, &len);
+		err = status < 0 ? status : 0;
+		for (size_t i = 0; !err && i < t.n; i++)
+			err = read_module(&t, i, infos, len, &off, status);
+		free(infos);
+	}
 	if (err)
 		goto err_tree;
 
@@ -448,31 +642,59 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 	if (!set->drivers || !set->schemas)
 		goto err_tree;
 	for (size_t i = 0; i < t.n; i++) {
-		struct module *mod = &t.mods[i];
-
-		if (!mod->n_accepts)
+		/* The index named it; its own .modinfo declares no schema. */
+		if (!t.mods[i].n_accepts)
 			continue;
-		err = baton_kernel_module_path(dir, mod->name, &mod->path, &deps,
-					       &n_deps, diag);
-		for (size_t d = 0; d < n_deps; d++)
-			free(deps[d]);
-		free(deps);
-		if (err)
-			goto err_tree;
-		err = build_contract(&t, mod, set, &set->drivers[set->n_drivers++]);
+		err = build_contract(&t.mods[i], set, &set->drivers[set->n_drivers++]);
 		if (err)
 			goto err_tree;
 	}
 	qsort(set->drivers, set->n_drivers, sizeof(*set->drivers), driver_cmp);
 	free_tree(&t);
+	modules_close(t.kmod);
 	*out = set;
 	return 0;
 
 err_tree:
 	free_tree(&t);
+	modules_close(t.kmod);
 	baton_contracts_free(set);
 	if (err == -ENOMEM)
 		baton_diag_set(diag, ENOMEM, NULL, NULL);
+	return err;
+}
+
+int baton_kernel_load_module(const char *dir, const char *module, char *why,
+			     size_t len)
+{
+	struct kmods *m = NULL;
+	struct kmod_module *kmod = NULL;
+	int err;
+
+	err = modules_open(dir, &m);
+	if (!err)
+		err = kmod_module_new_from_name(m->ctx, module, &kmod);
+	if (err) {
+		snprintf(why, len, "loading module %s: %s", module, strerror(-err));
+		goto out;
+	}
+	if (!kmod_module_get_path(kmod)) {
+		err = -ENOENT;
+		snprintf(why, len, "module %s is not in %s/modules.dep.bin", module, dir);
+		goto out;
+	}
+	/*
+	 * What it depends on first (modules.dep.bin), each file read and
+	 * decompressed by libkmod; one already loaded counts as loaded.
+	 */
+	err = kmod_module_probe_insert_module(kmod, KMOD_PROBE_IGNORE_COMMAND, NULL,
+					      NULL, NULL, NULL);
+	if (err)
+		snprintf(why, len, "loading module %s: %s%s%s", module, strerror(-err),
+			 m->last[0] ? ": " : "", m->last);
+out:
+	kmod_module_unref(kmod);
+	modules_close(m);
 	return err;
 }
 

@@ -15,8 +15,8 @@
  *   2. block: driver_override = "baton-quarantine" on every recorded device
  *      that is present, so no driver loaded from now on can claim one;
  *   3. act, per decision:
- *      BIND/CONVERT  load the module and what it depends on
- *                    (finit_module, files from modules.dep), find the name
+ *      BIND/CONVERT  load the module and what it depends on (libkmod:
+ *                    modules.dep.bin, .ko.xz and .ko.zst too), find the name
  *                    its driver has on this boot (/sys/module/M/drivers/
  *                    pci:NAME), driver_override = NAME, probe
  *                    (/sys/bus/pci/drivers_probe), then hand the state back:
@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -341,28 +340,11 @@ static void set_result(struct baton_kernel_result *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int load_file(const struct binder *b, const char *rel)
-{
-	char path[PATH_MAX];
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", b->modules, rel);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 /* Load @module and its dependencies, unless this boot already has it. */
 static int load_module(const struct binder *b, const char *module,
 		       struct baton_kernel_result *r)
 {
-	char path[PATH_MAX], *file, **deps;
-	size_t n_deps;
-	int err;
+	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/module/%s", b->root, module);
 	if (!access(path, F_OK))
@@ -372,25 +354,8 @@ static int load_module(const struct binder *b, const char *module,
 			   module);
 		return -ENOENT;
 	}
-	err = baton_kernel_module_path(b->modules, module, &file, &deps, &n_deps, NULL);
-	if (err) {
-		set_result(r, "module %s is not in %s/modules.dep: %s", module,
-			   b->modules, strerror(-err));
-		goto out;
-	}
-	/* modules.dep lists what a module needs after it: load from the end. */
-	for (size_t i = n_deps; i-- > 0 && !err;)
-		err = load_file(b, deps[i]);
-	if (!err)
-		err = load_file(b, file);
-	if (err)
-		set_result(r, "loading module %s: %s", module, strerror(-err));
-out:
-	for (size_t i = 0; i < n_deps; i++)
-		free(deps[i]);
-	free(deps);
-	free(file);
-	return err;
+	return baton_kernel_load_module(b->modules, module, r->result,
+					sizeof(r->result));
 }
 
 /* The PCI driver @module registered on this boot: module/M/drivers/pci:NAME. */

@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the kernel path's readers: the module tree
- * (lib/kernel/modules.c: modules.alias, modules.dep, the .modinfo of .ko
- * files) and sysfs (lib/kernel/sysfs.c: the attributes of PCI devices,
- * the driver links, the modules' drivers), each a tree of files the
- * readers find on disk.  Each input is written as such a tree in a
- * scratch directory, and the readers run on it as `baton plan --modules`,
- * `baton kernel save` and `baton kernel bind` run them:
+ * (lib/kernel/modules.c: the .modinfo of modules, plain, .ko.xz and
+ * .ko.zst, read through libkmod) and sysfs (lib/kernel/sysfs.c: the
+ * attributes of PCI devices, the driver links, the modules' drivers), each
+ * a tree of files the readers find on disk.  Each input is written as such
+ * a tree in a scratch directory, and the readers run on it as `baton plan
+ * --modules`, `baton kernel save` and `baton kernel bind` run them:
  *
  *  - baton_contracts_read_modules(): a set, or an error that says what;
  *    a set's accepts point into the set, each module is one driver;
- *  - baton_kernel_module_path() of both modules, the list modprobe
- *    would load;
  *  - baton_kernel_save() of every device that declares a schema, and of
  *    both by name, one of them mandatory: an image that parses, or an
  *    error that says what;
@@ -22,6 +20,13 @@
  * Nothing outside the scratch directory is read or written; modules are
  * never loaded (bind loads them only under /sys).
  *
+ * The tree's depmod indexes are fixed: tests/fuzz/kernel-index/
+ * (gen_corpora.py kernel makes them with depmod) names edu_lu in
+ * extra/edu_lu.ko, edu_next in extra/edu_next.ko.xz, edu_zst in
+ * extra/edu_zst.ko.zst and edu_link in extra/edu_link.ko.  They are
+ * libkmod's to parse, as modprobe's are, and not fuzzed; what the modules
+ * say is.
+ *
  * Input: records, each
  *
  *     file (1 byte), len (2 bytes, little endian), len bytes
@@ -29,13 +34,14 @@
  * (fewer if the input ends first): len bytes appended to the file
  * files[file % NFILES] below, made with its directories when first
  * written.  A file no record names does not exist.  The "driver" entries
- * are symbolic links, as sysfs's are, to ../../drivers/NAME, NAME the
- * record's bytes (up to a NUL, '/' made '_'): bind writes through them
- * (driver/unbind), and must stay in the scratch tree.
+ * are symbolic links, as sysfs's are, to ../../drivers/NAME, and
+ * edu_link.ko one to NAME in its own directory (itself: a loop), NAME the
+ * record's bytes (up to a NUL, '/' made '_'): bind writes through the
+ * former (driver/unbind), and all must stay in the scratch tree.
  *
  * Seeds: tests/fuzz/corpus-kernel/ (tests/fuzz/gen_corpora.py kernel): a
- * tree as depmod, the compiler (.modinfo) and the kernel write them - the
- * one tests/integration/test_kernel.sh builds - and edge cases.
+ * tree as depmod, the compiler (.modinfo), xz, zstd and the kernel write
+ * them - the one tests/integration/test_kernel.sh builds - and edge cases.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,15 +62,27 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+/*
+ * Each input forks (libkmod reads the modules' .modinfo in a child), and a
+ * fork copies the page tables of all the target holds: with ASan's 256 MiB
+ * quarantine of freed memory, 5 times slower than with 4 MiB.  Freed
+ * memory is still poisoned; it is reused sooner.
+ */
+const char *__asan_default_options(void)
+{
+	return "quarantine_size_mb=4";
+}
 
 #define DEV_A "sys/bus/pci/devices/0000:00:04.0/"
 #define DEV_B "sys/bus/pci/devices/0000:00:05.0/"
 
 static const char *const files[] = {
-	"modules/modules.alias",
-	"modules/modules.dep",
 	"modules/extra/edu_lu.ko",
-	"modules/extra/edu_next.ko",
+	"modules/extra/edu_next.ko.xz",
+	"modules/extra/edu_zst.ko.zst",
+	"modules/extra/edu_link.ko",
 	DEV_A "vendor", DEV_A "device", DEV_A "subsystem_vendor",
 	DEV_A "subsystem_device", DEV_A "class", DEV_A "liveupdate_schema",
 	DEV_A "liveupdate_state", DEV_A "driver",
@@ -83,7 +101,11 @@ static const char *const files[] = {
 };
 #define NFILES (sizeof(files) / sizeof(files[0]))
 
+static const char *const indexes[] = { "modules.alias.bin", "modules.dep.bin" };
+#define NINDEXES (sizeof(indexes) / sizeof(indexes[0]))
+
 static char root[PATH_MAX];
+static struct { char *bytes; size_t len; } index_file[NINDEXES];
 
 static void __attribute__((noreturn)) die(const char *what, const char *detail)
 {
@@ -111,19 +133,38 @@ static void put(unsigned int file, const uint8_t *p, size_t len)
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	mkdirs(path);
-	if (!strcmp(strrchr(rel, '/'), "/driver")) {
+	if (!strcmp(strrchr(rel, '/'), "/driver") ||
+	    !strcmp(strrchr(rel, '/'), "/edu_link.ko")) {
+		const char *dir = strcmp(strrchr(rel, '/'), "/driver") ? "" : "../../drivers/";
+		size_t dlen = strlen(dir);
+
 		tlen = strnlen((const char *)p, len < 255 ? len : 255);
-		snprintf(target, sizeof(target), "../../drivers/%.*s", (int)tlen, p);
-		for (char *t = target + strlen("../../drivers/"); *t; t++)
+		snprintf(target, sizeof(target), "%s%.*s", dir, (int)tlen, p);
+		for (char *t = target + dlen; *t; t++)
 			if (*t == '/')
 				*t = '_';
-		/* A second one is not made. */
-		if (symlink(target, path) && errno != EEXIST)
+		/* A second one is not made; an empty name is none. */
+		if (target[dlen] && symlink(target, path) && errno != EEXIST)
 			die("symlink", path);
 		return;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, p, len) != (ssize_t)len)
+		die("write", path);
+	close(fd);
+}
+
+/* The fixed depmod index @i, in the tree's modules directory. */
+static void put_index(size_t i)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/modules/%s", root, indexes[i]);
+	mkdirs(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, index_file[i].bytes, index_file[i].len) !=
+		      (ssize_t)index_file[i].len)
 		die("write", path);
 	close(fd);
 }
@@ -160,6 +201,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(root))
 		die("mkdtemp", strerror(errno));
 	atexit(teardown);
+	for (size_t i = 0; i < NINDEXES; i++) {
+		char path[PATH_MAX];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", FUZZ_KERNEL_INDEX, indexes[i]);
+		f = fopen(path, "re");
+		if (!f || fseek(f, 0, SEEK_END) || (long)(index_file[i].len = (size_t)ftell(f)) < 0 ||
+		    fseek(f, 0, SEEK_SET) || !(index_file[i].bytes = malloc(index_file[i].len)) ||
+		    fread(index_file[i].bytes, 1, index_file[i].len, f) != index_file[i].len)
+			die("reading the fixed index", path);
+		fclose(f);
+	}
 	return 0;
 }
 
@@ -187,19 +240,6 @@ static void check_set(const struct baton_contracts *set)
 				die("an accept outside the set", c->owner);
 		}
 	}
-}
-
-static void module_path(const char *dir, const char *module)
-{
-	struct baton_diag diag = { 0 };
-	char *path, **deps;
-	size_t n_deps;
-
-	baton_kernel_module_path(dir, module, &path, &deps, &n_deps, &diag);
-	for (size_t i = 0; i < n_deps; i++)
-		free(deps[i]);
-	free(deps);
-	free(path);
 }
 
 static struct baton_image *save(const char *sys, const char *const *addrs,
@@ -253,6 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 	int err;
 
+	for (size_t i = 0; i < NINDEXES; i++)
+		put_index(i);
 	while (off + 3 <= size) {
 		unsigned int file = data[off];
 		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
@@ -270,8 +312,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_error(err, &diag);
 	if (!err)
 		check_set(set);
-	module_path(mods, "edu_lu");
-	module_path(mods, "edu_next");
 
 	img = save(sys, NULL, 0, 0);
 	baton_image_free(save(sys, both, 2, 1));

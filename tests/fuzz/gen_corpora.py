@@ -78,8 +78,13 @@ def control(d):
 
 
 # ---- fuzz_kernel: file (1), len (2, LE), bytes; files[] of fuzz_kernel.c ----
+# The target's module tree has a fixed index (kernel-index/, made here by
+# depmod): edu_lu in extra/edu_lu.ko, edu_next in extra/edu_next.ko.xz,
+# edu_zst in extra/edu_zst.ko.zst, edu_link in extra/edu_link.ko (a
+# symbolic link in the target, to the record's bytes); an input gives the
+# files' bytes.
 
-(ALIAS, DEP, KO_LU, KO_NEXT,
+(KO_LU, KO_NEXT, KO_ZST, KO_LINK,
  A_VENDOR, A_DEVICE, A_SUBVENDOR, A_SUBDEVICE, A_CLASS, A_SCHEMA, A_STATE, A_DRIVER,
  B_VENDOR, B_DEVICE, B_SUBVENDOR, B_SUBDEVICE, B_CLASS, B_SCHEMA, B_STATE, B_DRIVER,
  BAD_SCHEMA, NEXT_DRIVER, PROBE, A_RESET, A_OVERRIDE, B_OVERRIDE,
@@ -88,6 +93,7 @@ def control(d):
 S0 = '0c2a9e1f4b7d4c6e8a1b2c3d4e5f6071'
 S1 = '3f7174ac46a957ecb761b29cdbf15055'
 S2 = '9b1c5d2e7f3a4b6c8d0e1f2a3b4c5d6e'
+EDU = 'alias=pci:v00001234d000011E8sv*sd*bc*sc*i*'
 
 
 def ko(name, *modinfo):
@@ -109,6 +115,44 @@ def ko(name, *modinfo):
             return f.read()
 
 
+def xz(data):
+    import lzma
+    # CRC32 as kmod's xz files have it (xz's default check is CRC64, also read).
+    return lzma.compress(data, check=lzma.CHECK_CRC32)
+
+
+def zst(data):
+    import subprocess
+    return subprocess.run(['zstd', '-q', '-c'], input=data, check=True,
+                          stdout=subprocess.PIPE).stdout
+
+
+def kernel_index():
+    """tests/fuzz/kernel-index/: depmod's modules.alias.bin and
+    modules.dep.bin of the target's tree."""
+    import shutil
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        mods = os.path.join(tmp, 'lib/modules/0.0.0')
+        os.makedirs(os.path.join(mods, 'extra'))
+        files = {
+            'edu_lu.ko': ko('edu_lu', EDU, 'alias=liveupdate:G' + S1),
+            'edu_next.ko.xz': xz(ko('edu_next', EDU, 'alias=liveupdate:G' + S2,
+                                    'alias=liveupdate:G' + S1)),
+            'edu_zst.ko.zst': zst(ko('edu_zst', 'alias=liveupdate:G' + S0)),
+            'edu_link.ko': ko('edu_link', EDU, 'alias=liveupdate:G' + S1),
+        }
+        for name, data in files.items():
+            write(os.path.join(mods, 'extra'), name, data)
+        subprocess.run(['depmod', '-b', tmp, '0.0.0'], check=True,
+                       stderr=subprocess.DEVNULL)
+        out = os.path.join(HERE, 'kernel-index')
+        os.makedirs(out, exist_ok=True)
+        for name in ('modules.alias.bin', 'modules.dep.bin'):
+            shutil.copy(os.path.join(mods, name), os.path.join(out, name))
+
+
 def frec(file, data):
     if isinstance(data, str):
         data = data.encode()
@@ -125,18 +169,14 @@ def device(prefix, schema, state, driver='edu_lu'):
 
 
 def kernel(d):
-    lu = ko('edu_lu', 'liveupdate_writes=' + S1, 'license=GPL')
-    nxt = ko('edu_next', 'liveupdate_writes=' + S2, 'liveupdate_priority=5',
-             'license=GPL')
-    alias = ('# Aliases extracted from modules themselves.\n'
-             'alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_next\n'
-             'alias liveupdate:G%s edu_next\n'
-             'alias liveupdate:G%s edu_next\n'
-             'alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_lu\n'
-             'alias liveupdate:G%s edu_lu\n'
-             'alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci\n' % (S2, S1, S1))
-    dep = 'extra/edu_lu.ko:\nextra/edu_next.ko: extra/edu_lu.ko\n'
-    tree = frec(ALIAS, alias) + frec(DEP, dep) + frec(KO_LU, lu) + frec(KO_NEXT, nxt)
+    kernel_index()
+    lu = ko('edu_lu', 'liveupdate_writes=' + S1, EDU, 'alias=liveupdate:G' + S1,
+            'license=GPL')
+    nxt = ko('edu_next', 'liveupdate_writes=' + S2, 'liveupdate_priority=5', EDU,
+             'alias=liveupdate:G' + S2, 'alias=liveupdate:G' + S1, 'license=GPL')
+    old = ko('edu_zst', 'liveupdate_writes=' + S0, 'alias=liveupdate:G' + S0)
+    tree = (frec(KO_LU, lu) + frec(KO_NEXT, xz(nxt)) + frec(KO_ZST, zst(old)) +
+            frec(KO_LINK, 'edu_lu.ko'))
     devices = (device(A_VENDOR, S1, b'\x01\x02\x03\x04') +
                device(B_VENDOR, S0, b'state of S0', driver=None))
     binder = (frec(NEXT_DRIVER, '') + frec(PROBE, '') + frec(A_OVERRIDE, '') +
@@ -146,19 +186,28 @@ def kernel(d):
         'sysfs': devices,
         'bind': tree + devices + binder,
         'bind-no-override': tree + devices,
-        'bad-alias': frec(ALIAS, 'alias liveupdate:Gnothex edu_lu\n') + frec(DEP, dep),
-        'not-listed': frec(ALIAS, alias) + frec(DEP, 'extra/other.ko:\n'),
-        'not-elf': frec(ALIAS, alias) + frec(DEP, dep) + frec(KO_LU, 'not a module') +
-                   frec(KO_NEXT, nxt[:100]),
-        'bad-modinfo': frec(ALIAS, alias) + frec(DEP, dep) +
-                       frec(KO_LU, ko('edu_lu', 'liveupdate_writes=' + S1[:31],
-                                      'liveupdate_priority=9999999999')) +
-                       frec(KO_NEXT, ko('edu_next', 'liveupdate_priority=-3x')),
+        'bad-alias': frec(KO_LU, ko('edu_lu', 'alias=liveupdate:Gnothex')) +
+                     frec(KO_NEXT, xz(nxt)),
+        'missing-files': frec(KO_LU, lu),
+        'not-elf': frec(KO_LU, 'not a module') + frec(KO_NEXT, xz(nxt)[:100]) +
+                   frec(KO_ZST, zst(b'not a module')),
+        'truncated': frec(KO_LU, lu[:200]) + frec(KO_NEXT, xz(nxt)[:-20]) +
+                     frec(KO_ZST, zst(old)[:40]),
+        'link-loop': frec(KO_LU, lu) + frec(KO_LINK, 'edu_link.ko'),
+        'bad-modinfo': frec(KO_LU, ko('edu_lu', 'liveupdate_writes=' + S1[:31],
+                                      'liveupdate_priority=9999999999',
+                                      'alias=liveupdate:G' + S1)) +
+                       frec(KO_NEXT, xz(ko('edu_next', 'liveupdate_priority=-3x',
+                                           'alias=liveupdate:G' + S2))) +
+                       frec(KO_ZST, zst(ko('edu_zst', 'liveupdate_priority=',
+                                           'alias=liveupdate:G' + S0, 'noequals'))),
+        'no-ids': frec(KO_LU, ko('edu_lu', 'liveupdate_writes=' + S1,
+                                 'alias=liveupdate:G' + S1)),
         'bad-ids': frec(A_VENDOR, 'vendor\n') + frec(A_SCHEMA, S1 + '\n'),
         'bad-schema': device(A_VENDOR, S1[:30] + 'zz', None) + frec(BAD_SCHEMA, S1),
         'big-state': device(A_VENDOR, S1, b'\xff' * 4097),
-        'long-lines': frec(ALIAS, 'alias ' + 'x' * 2000 + ' m\n') +
-                      frec(DEP, 'a' * 5000 + ':' + ' b' * 100 + '\n'),
+        'long-lines': frec(KO_LU, ko('edu_lu', 'alias=' + 'x' * 2000,
+                                     'liveupdate_writes=' + 'a' * 5000)),
     }
     for name, data in seeds.items():
         write(d, name + '.bin', data)

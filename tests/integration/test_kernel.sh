@@ -22,11 +22,15 @@ file_is() {
 # ---- the next kernel's module tree: B writes S2 and converts S1; C is
 # plain, the driver ordinary matching would pick.  A (edu_lu, which wrote
 # S1) is the old version: added later to show native beats converter.
-mods=$tmp/lib/modules/6.1.0-test
+# Each module's aliases are its own module info, as modpost writes them;
+# depmod (kmod's) makes the indexes libkmod reads.
+ver=6.1.0-test
+mods=$tmp/lib/modules/$ver
 mkdir -p "$mods/extra"
-modinfo() { # NAME "key=value"...
-	name=$1
-	shift
+EDU_ID='pci:v00001234d000011E8sv*sd*bc*sc*i*'
+module() { # DIR NAME "key=value"...
+	dir=$1 name=$2
+	shift 2
 	{
 		for kv in "$@"; do
 			printf 'static const char __attribute__((used, section(".modinfo"))) i%s[] = "%s";\n' \
@@ -34,20 +38,19 @@ modinfo() { # NAME "key=value"...
 		done
 		echo "int $name;"
 	} >"$tmp/$name.c"
-	$cc -c -o "$mods/extra/$name.ko" "$tmp/$name.c"
+	$cc -c -o "$dir/extra/$name.ko" "$tmp/$name.c"
 }
-modinfo edu_lu "liveupdate_writes=$S1" "license=GPL"
-modinfo edu_next "liveupdate_writes=$S2" "liveupdate_priority=5" "license=GPL"
-modinfo edu_plain "license=GPL"
-cat >"$mods/modules.alias" <<ALIAS
-# Aliases extracted from modules themselves.
-alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_next
-alias liveupdate:G$S2 edu_next
-alias liveupdate:G$S1 edu_next
-alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_plain
-alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
-ALIAS
-printf 'extra/edu_lu.ko:\nextra/edu_next.ko:\nextra/edu_plain.ko:\n' >"$mods/modules.dep"
+depmod_tree() { # BASE: depmod of BASE/lib/modules/$ver, its warnings shown on failure
+	depmod -b "$1" "$ver" 2>"$tmp/depmod.err" || { cat "$tmp/depmod.err"; exit 1; }
+}
+edu_next() { # DIR: the next version's driver, S2 native and S1 by converter
+	module "$1" edu_next "liveupdate_writes=$S2" "liveupdate_priority=5" \
+		"alias=$EDU_ID" "alias=liveupdate:G$S2" "alias=liveupdate:G$S1" "license=GPL"
+}
+edu_next "$mods"
+module "$mods" edu_plain "alias=$EDU_ID" "license=GPL"
+module "$mods" xhci_pci 'alias=pci:v*d*sv*sd*bc0Csc03i30*' "license=GPL"
+depmod_tree "$tmp"
 
 # ---- a sysfs: two edu devices bound to edu_lu (S1 and the older S0) ----
 sys=$tmp/sys
@@ -87,18 +90,95 @@ check "S1 goes to edu_next by converter, not to edu_plain" '.ok == true and .dec
 check "S0 has no module: quarantine" '.decisions[1].action == "quarantine" and .decisions[1].driver == null'
 # With the old A in the tree too, A reads S1 natively and wins over B's
 # converter; with neither, the mandatory device has no driver.
-cp "$mods/modules.alias" "$tmp/alias.next"
-printf 'alias pci:v00001234d000011E8sv*sd*bc*sc*i* edu_lu\nalias liveupdate:G%s edu_lu\n' $S1 >>"$mods/modules.alias"
+module "$mods" edu_lu "liveupdate_writes=$S1" "alias=$EDU_ID" "alias=liveupdate:G$S1" "license=GPL"
+depmod_tree "$tmp"
 expect "tree with edu_lu too: native beats converter" 0 plan --json "$tmp/handover.img" --modules "$mods"
 check "native bind to edu_lu" '.decisions[0].action == "bind" and .decisions[0].driver == "edu_lu"'
-grep -v 'edu_next' "$tmp/alias.next" >"$mods/modules.alias"
+mv "$mods/extra/edu_lu.ko" "$mods/extra/edu_next.ko" "$tmp/"
+depmod_tree "$tmp"
 expect "tree with neither: refused" 1 plan "$tmp/handover.img" --modules "$mods"
-cp "$tmp/alias.next" "$mods/modules.alias"
-echo "alias liveupdate:Gnothex edu_plain" >>"$mods/modules.alias"
+mv "$tmp/edu_next.ko" "$mods/extra/"
+module "$mods" edu_plain "alias=$EDU_ID" "alias=liveupdate:Gnothex" "license=GPL"
+depmod_tree "$tmp"
 expect "a malformed liveupdate alias is invalid input" 2 plan "$tmp/handover.img" --modules "$mods"
-grep -q "modules.alias:7)" "$tmp/err" && ok "the error names the line" || not_ok "the error names the line"
-cp "$tmp/alias.next" "$mods/modules.alias"
+grep -q "alias liveupdate:Gnothex is not liveupdate:G and 32 hex digits (.*/extra/edu_plain.ko: .modinfo)" "$tmp/err" &&
+	ok "the error names the module and its alias" || not_ok "the error names the module and its alias"
+module "$mods" edu_plain "alias=$EDU_ID" "license=GPL"
+depmod_tree "$tmp"
 expect "a missing module tree is invalid input" 2 plan "$tmp/handover.img" --modules "$tmp/nowhere"
+grep -q "No such file or directory (.*/nowhere/modules.alias.bin)" "$tmp/err" &&
+	ok "the error names the index" || not_ok "the error names the index"
+
+# ---- the tree as distributions ship it: Debian 13 and sid compress their
+# modules with xz, Ubuntu with zstd.  The same tree, edu_next as .ko.xz and
+# edu_plain as .ko.zst, depmod'ed: the same decisions.
+dist=$tmp/dist/lib/modules/$ver
+mkdir -p "$dist/extra"
+cp "$mods/extra/"*.ko "$dist/extra/"
+xz "$dist/extra/edu_next.ko"
+zstd -q --rm "$dist/extra/edu_plain.ko"
+depmod_tree "$tmp/dist"
+grep -q '^extra/edu_next.ko.xz:' "$dist/modules.dep" && ok "depmod lists the .ko.xz" || not_ok "depmod lists the .ko.xz"
+expect "a tree of .ko.xz and .ko.zst modules: preflight passes" 0 plan --json "$tmp/handover.img" --modules "$dist"
+check "S1 goes to edu_next (.ko.xz) by converter" '.ok == true and .decisions[0].action == "convert" and .decisions[0].driver == "edu_next" and .decisions[1].action == "quarantine"'
+module "$dist" edu_lu "liveupdate_writes=$S1" "alias=$EDU_ID" "alias=liveupdate:G$S1" "license=GPL"
+zstd -q --rm "$dist/extra/edu_lu.ko"
+depmod_tree "$tmp/dist"
+expect "with edu_lu as .ko.zst: native beats converter" 0 plan --json "$tmp/handover.img" --modules "$dist"
+check "native bind to edu_lu (.ko.zst)" '.decisions[0].action == "bind" and .decisions[0].driver == "edu_lu"'
+rm "$dist/extra/edu_lu.ko.zst"
+depmod_tree "$tmp/dist"
+
+# ---- a module tree is input: what a hostile or broken one gets.  Each
+# case on a copy of the compressed tree, named by the file at fault.
+bad=$tmp/bad/lib/modules/$ver
+hostile() { # NAME STATUS ERE: baton plan on $bad exits STATUS saying ERE
+	expect "$1" "$2" plan "$tmp/handover.img" --modules "$bad"
+	grep -Eq "$3" "$tmp/err" && ok "$1: says why" || not_ok "$1: says why"
+}
+fresh() { rm -rf "$tmp/bad"; mkdir -p "$tmp/bad/lib/modules"; cp -a "$dist" "$bad"; }
+fresh
+head -c 100 "$dist/extra/edu_next.ko.xz" >"$bad/extra/edu_next.ko.xz"
+hostile "a truncated .ko.xz" 2 "cannot read its .modinfo \(Invalid argument\): a truncated or corrupt compressed module.* \(.*/extra/edu_next.ko.xz\)"
+fresh
+echo "not a module" | zstd -q >"$bad/extra/edu_plain.ko.zst"
+module "$bad" edu_plain "alias=$EDU_ID" "alias=liveupdate:G$S0" "license=GPL"
+zstd -q -f --rm "$bad/extra/edu_plain.ko"
+depmod_tree "$tmp/bad"
+echo "not a module" | zstd -q -f -o "$bad/extra/edu_plain.ko.zst"
+hostile "a .ko.zst holding no ELF module" 2 "Exec format error.*\(.*/extra/edu_plain.ko.zst\)"
+fresh
+rm "$bad/extra/edu_next.ko.xz" && ln -s edu_next.ko.xz "$bad/extra/edu_next.ko.xz"
+hostile "a module file that is a symbolic link to itself" 2 "Too many levels of symbolic links.*\(.*/extra/edu_next.ko.xz\)"
+fresh
+module "$bad" edu_next "liveupdate_writes=$S2" "liveupdate_priority=high" "alias=$EDU_ID" \
+	"alias=liveupdate:G$S2" "alias=liveupdate:G$S1"
+xz -f "$bad/extra/edu_next.ko"
+hostile "module info that does not parse" 2 "liveupdate_priority=high is not a number \(.*/extra/edu_next.ko.xz: .modinfo\)"
+module "$bad" edu_next "liveupdate_writes=${S2}00" "alias=$EDU_ID" "alias=liveupdate:G$S2"
+xz -f "$bad/extra/edu_next.ko"
+hostile "a written schema that is not one" 2 "liveupdate_writes=${S2}00 is not 32 hex digits"
+# An ELF header whose section-name table is past the section count: libkmod
+# 30 asserts on it.  It does so in the child that reads the .modinfo, which
+# dies of it (SIGABRT, no core); baton says which module and why.
+fresh
+edu_next "$bad"
+printf '\310\000' | dd of="$bad/extra/edu_next.ko" bs=1 seek=62 conv=notrunc 2>/dev/null
+xz -f "$bad/extra/edu_next.ko"
+: >"$tmp/procs"
+(ulimit -c 0; "$REAP" -l "$tmp/procs" -t 60 -- "$baton" plan "$tmp/handover.img" --modules "$bad" >"$tmp/out" 2>"$tmp/err")
+holds "a module libkmod dies reading: baton exits 2" '[ $? -eq 2 ]'
+accounted "baton waited for its child; nothing else ended badly" "$tmp/procs" '^[0-9]+ baton exit 2$'
+grep -Eq "libkmod died reading its .modinfo \(Aborted\): not a well-formed module \(.*/extra/edu_next.ko.xz\)" "$tmp/err" &&
+	ok "and says which module" || not_ok "and says which module"
+fresh
+rm "$bad/modules.dep.bin"
+hostile "no modules.dep.bin" 2 "No such file or directory \(.*/modules.dep.bin\)"
+fresh
+echo "alias liveupdate:G$S1 edu_next" >"$bad/modules.alias.bin"
+hostile "a modules.alias.bin that is text" 2 "not a depmod index \(run depmod on the tree\) \(.*/modules.alias.bin\)"
+rm "$bad/modules.alias.bin" && ln -s modules.alias.bin "$bad/modules.alias.bin"
+hostile "a modules.alias.bin that is a loop" 2 "Too many levels of symbolic links \(.*/modules.alias.bin\)"
 
 # ---- bind, after "kexec": modules are loaded only under the real /sys, so
 # the fake tree says edu_next is loaded, and the "kernel" binds on probe.

@@ -245,22 +245,26 @@ static void test_read_modules_errno(void **state)
 {
 	struct baton_contracts *set;
 	struct baton_diag diag = { 0 };
+	char path[PATH_MAX];
 
 	(void)state;
 	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
-	assert_true(ends_with(diag.where, "/modules.alias"));
+	assert_true(ends_with(diag.where, "/modules.alias.bin"));
 
-	/* A module with a liveupdate alias, and no modules.dep. */
-	put("modules.alias", "alias liveupdate:G3f7174ac46a957ecb761b29cdbf15055 edu\n");
+	/* modules.alias where depmod's index should be. */
+	put("modules.alias.bin", "alias liveupdate:G3f7174ac46a957ecb761b29cdbf15055 edu\n");
 	memset(&diag, 0, sizeof(diag));
-	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
-	assert_true(ends_with(diag.where, "/modules.dep"));
+	assert_int_equal(baton_contracts_read_modules(root, &set, &diag),
+			 -BATON_ERR_BADVALUE);
+	assert_string_equal(diag.what, "not a depmod index (run depmod on the tree)");
 
-	/* A modules.dep that does not list it. */
-	put("modules.dep", "extra/other.ko:\n");
+	/* A link to itself. */
+	snprintf(path, sizeof(path), "%s/modules.alias.bin", root);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink("modules.alias.bin", path), 0);
 	memset(&diag, 0, sizeof(diag));
-	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ENOENT);
-	assert_string_equal(diag.what, "module edu is not listed");
+	assert_int_equal(baton_contracts_read_modules(root, &set, &diag), -ELOOP);
+	assert_true(ends_with(diag.where, "/modules.alias.bin"));
 }
 
 int main(void)
