@@ -147,27 +147,26 @@ int vfio_region_write(struct baton_devio *io, uint32_t index, uint64_t offset,
 
 int vfio_set_irq(struct baton_devio *io, uint32_t index, int eventfd)
 {
-	struct {
-		struct vfio_irq_set set;
-		int32_t fd;
-	} arg = {
-		.set = {
-			.argsz = sizeof(arg),
-			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-			.index = index, .start = 0, .count = 1,
-		},
-		.fd = eventfd,
-	};
+	/* The header and one eventfd: vfio_irq_set ends in a flexible array. */
+	uint32_t buf[(sizeof(struct vfio_irq_set) + sizeof(int32_t)) / sizeof(uint32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t fd = eventfd;
 
 	if (index != VFIO_PCI_INTX_IRQ_INDEX && index != VFIO_PCI_MSI_IRQ_INDEX)
 		return -EINVAL;
+	*set = (struct vfio_irq_set){
+		.argsz = sizeof(buf),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = index, .start = 0, .count = 1,
+	};
+	memcpy(set->data, &fd, sizeof(fd));
 	if (eventfd < 0) {
 		/* Disabling a type: no data, count 0. */
-		arg.set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
-		arg.set.count = 0;
-		arg.set.argsz = sizeof(arg.set);
+		set->flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+		set->count = 0;
+		set->argsz = sizeof(*set);
 	}
-	return ioctl(vfio_of(io)->device, VFIO_DEVICE_SET_IRQS, &arg) ? -errno : 0;
+	return ioctl(vfio_of(io)->device, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
 }
 
 int vfio_reset(struct baton_devio *io)

@@ -118,14 +118,18 @@ int vfio_locate(const char *sysfs, const char *dev, const struct baton_pci_addr 
 		err = link_target(dir, "iommu_group", name, sizeof(name));
 		if (err == -ENOENT || (!err && !decimal(name)))
 			return -EOPNOTSUPP;	/* no IOMMU: no group to open */
+		if (err)
+			return err;
 		n = (size_t)snprintf(where->group, sizeof(where->group), "%s/vfio/%s",
 				     dev, name);
-		return err ? err : n >= sizeof(where->group) ? -ENAMETOOLONG : 0;
+		return n >= sizeof(where->group) ? -ENAMETOOLONG : 0;
 	}
 	err = find_cdev(dir, name, sizeof(name));
+	if (err)
+		return err;
 	n = (size_t)snprintf(where->cdev, sizeof(where->cdev), "%s/vfio/devices/%s",
 			     dev, name);
-	return err ? err : n >= sizeof(where->cdev) ? -ENAMETOOLONG : 0;
+	return n >= sizeof(where->cdev) ? -ENAMETOOLONG : 0;
 }
 
 static int addr_cmp(const void *a, const void *b)
