@@ -109,6 +109,10 @@ void baton_kernel_module_name(const char *s, size_t len, char out[64])
 	out[i] = '\0';
 }
 
+static void kmod_log(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+	__attribute__((format(printf, 6, 0)));
+
 /* libkmod's own words for what failed, kept to be added to Baton's. */
 static void kmod_log(void *data, int priority, const char *file, int line,
 		     const char *fn, const char *format, va_list args)
