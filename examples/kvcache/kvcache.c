@@ -970,8 +970,42 @@ static size_t align8(size_t n)
 }
 
 /*
- * PREPARE: write every connection's pending bytes into a fresh region; the
- * sockets themselves are preserved already, from the moment they arrive.
+ * Whether the item regions this version hands over are ones the next
+ * version takes: their headers and page tables, O(pages), as the next
+ * version validates them before it takes over (kv_adopt_items()).  A
+ * region damaged while this version served it (nothing validates a header
+ * at every request) is refused here, before anything is frozen: this
+ * version goes on serving, where the next would refuse it - and in exec
+ * mode this version, brought back, would refuse it too, and the cache
+ * would be gone.
+ */
+static int kv_check_regions(struct kv_server *srv)
+{
+	struct baton_region *r = baton_host_find_region(
+		srv->host, KVCACHE_VERSION >= 2 ? KV_ITEMS_V2 : KV_ITEMS_V1);
+	struct kv_store st;
+	int ret = 0;
+
+	if (r)
+		ret = kv_store_attach(&st, KV_STORE_NATIVE, baton_region_base(r),
+				      baton_region_size(r));
+#if KVCACHE_VERSION >= 2
+	if (!ret && srv->source &&
+	    !kv_region_v2_size_for_v1(baton_region_base(srv->source),
+				      baton_region_size(srv->source), 0,
+				      &st.err))
+		ret = -EBADMSG;
+#endif
+	if (ret)
+		fprintf(stderr, KV_NAME ": not updating: the item region is "
+			"damaged: %s\n", st.err.msg);
+	return ret;
+}
+
+/*
+ * PREPARE: the item regions checked, and every connection's pending bytes
+ * written into a fresh region; the sockets themselves are preserved
+ * already, from the moment they arrive.
  */
 static int kv_prepare(struct baton_host *host, void *arg)
 {
@@ -984,6 +1018,11 @@ static int kv_prepare(struct baton_host *host, void *arg)
 
 	/* Every connection still, until the update call returns. */
 	kv_park(srv);
+	kv_lock(srv);
+	ret = kv_check_regions(srv);
+	kv_unlock(srv);
+	if (ret)
+		return ret;
 	if (r)
 		baton_region_release(r);
 	for (struct kv_client *cl = srv->clients; cl; cl = cl->next) {

@@ -16,8 +16,12 @@ at one phase.  After it, the cell records what a user would check:
     of a signal the cell did not send
 
   fault_matrix.py run --devsim DEVSIM --hosts DIR --reap REAP --results FILE
-                      [--mode M] [--jobs N] [MODE:PHASE:FAULT...]
+                      [--kvcache DIR] [--mode M] [--jobs N] [MODE:PHASE:FAULT...]
   fault_matrix.py doc FILE          its section of docs/reliability.md
+
+With --kvcache (the directory of kvcache-v1 and kvcache-v2), the cells of
+kvcache's v1 -> v2 update whose v2 cannot convert the items (KvCell): the
+old version must keep serving every item, and the client be told.
 
 `run` prints TAP, one test per cell: a cell passes when the program runs
 with nothing lost, or - in the cells marked outside the guarantee below -
@@ -82,7 +86,7 @@ class Cell:
     def __init__(self, bindir, reap, mode, phase, fault):
         self.bindir, self.reap = bindir, reap
         self.mode, self.phase, self.fault = mode, phase, fault
-        self.spec = applies(mode, phase, fault)
+        self.spec = applies(mode, phase, fault) if fault in FAULTS else None
         self.dir = tempfile.mkdtemp(prefix="baton-fault-")
         self.ctl = os.path.join(self.dir, "ctl")
         self.result = {"mode": mode, "phase": phase, "fault": fault}
@@ -133,8 +137,14 @@ class Cell:
             raise TimeoutError("a ready line")
         return os.read(fd, 64)
 
+    PROGRAMS = (b"demo-host-v1", b"demo-host-v2")
+
+    def marker(self):
+        """An argument only this cell's programs have: the devsim dir."""
+        return self.path("dev")
+
     def program_pids(self):
-        """demo-host processes of this cell: those whose devsim dir is ours."""
+        """The cell's program processes: PROGRAMS with our marker()."""
         pids = []
         for p in os.listdir("/proc"):
             if not p.isdigit():
@@ -144,8 +154,8 @@ class Cell:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith((b"demo-host-v1", b"demo-host-v2")) and \
-                    self.path("dev").encode() in argv:
+            if argv and argv[0].endswith(self.PROGRAMS) and \
+                    self.marker().encode() in argv:
                 pids.append(int(p))
         return pids
 
@@ -331,6 +341,137 @@ class Cell:
         subprocess.run(["rm", "-rf", self.dir])
 
 
+# kvcache v1 -> v2 where v2 cannot convert the items: why it cannot.
+KV_CAUSES = ["memory", "header"]
+KV_CAUSE_TEXT = {
+    "memory": "v2 cannot allocate its region (the address space limited to "
+              "v1's own, plus 512 KiB)",
+    "header": "the v1 region's header is damaged (its magic overwritten "
+              "while v1 serves)",
+}
+KV_ITEMS = 2000
+
+
+class KvCell(Cell):
+    """kvcache-v1 serving KV_ITEMS items, updated to a v2 that cannot
+    convert them (@fault: a KV_CAUSES entry).  The old version must go on
+    serving every item, in the same process, and the client be told."""
+
+    PROGRAMS = (b"kvcache-v1", b"kvcache-v2")
+
+    def marker(self):
+        return self.ctl
+
+    def start(self):
+        self.out = open(self.path("kv.out"), "w+")
+        self.host = subprocess.Popen(
+            [self.reap, "-l", self.path("procs"), "-t", "60", "--",
+             os.path.join(self.bindir, "kvcache-v1"), "--port", "0",
+             "--memory", "64", "--control", self.ctl],
+            stdout=subprocess.PIPE, stderr=open(self.path("kv.err"), "w"))
+        line = self.ready_line(self.host.stdout.fileno()).decode()
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.before = self.wait("the first status", self.status)
+        self.fds_before = len(os.listdir(f"/proc/{self.before['pid']}/fd"))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"".join(b"set k%d 0 0 %d noreply\r\nv%d\r\n" %
+                               (i, len(b"v%d" % i), i) for i in range(KV_ITEMS)))
+            s.sendall(b"mn\r\n")
+            got = b""
+            while not got.endswith(b"MN\r\n"):
+                got += s.recv(65536) or b"MN\r\n"
+
+    def items(self):
+        good = 0
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            f = s.makefile("rb")
+            for base in range(0, KV_ITEMS, 500):
+                s.sendall(b"get " + b" ".join(b"k%d" % i for i in
+                                              range(base, base + 500)) + b"\r\n")
+                while (line := f.readline()) not in (b"END\r\n", b""):
+                    good += f.readline() == b"v" + line.split()[1][1:] + b"\r\n"
+        return good
+
+    def region(self, pid, data=None):
+        """The first 8 bytes of the v1 region; written with @data."""
+        fds = f"/proc/{pid}/fd"
+        path = next(os.path.join(fds, fd) for fd in os.listdir(fds)
+                    if os.readlink(os.path.join(fds, fd)).startswith("/memfd:items-v1"))
+        with open(path, "r+b") as f:
+            old = f.read(8)
+            if data is not None:
+                f.seek(0)
+                f.write(data)
+        return old
+
+    def run(self):
+        r = self.result
+        try:
+            self.start()
+            pid = self.before["pid"]
+            if self.fault == "memory":
+                with open(f"/proc/{pid}/status") as f:
+                    vm = next(int(l.split()[1]) for l in f if l.startswith("VmSize"))
+                resource.prlimit(pid, resource.RLIMIT_AS,
+                                 ((vm + 512) * 1024, resource.RLIM_INFINITY))
+            else:
+                magic = self.region(pid, b"XXXXXXX\0")
+            answer = self.ask(self.ctl, json.dumps({
+                "cmd": "update", "target": os.path.join(self.bindir, "kvcache-v2"),
+                "mode": self.mode, "timeout_ms": TIMEOUT_MS}), 60)
+            if self.fault == "memory":
+                resource.prlimit(pid, resource.RLIMIT_AS,
+                                 (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            else:
+                self.region(pid, magic)
+            st = self.settle()
+            kept = self.items() if st else 0
+            st = self.status()
+            fds_after = len(os.listdir(f"/proc/{pid}/fd")) if st else None
+            r["regions"] = sorted(x["label"] for x in st["regions"]) if st else None
+        except (TimeoutError, OSError, StopIteration, ValueError) as e:
+            r["error"] = f"the cell could not run: {e}"
+            self.cleanup()
+            return r
+        told = answer.get("outcome") if answer else None
+        r["told"], r["why"] = told, answer.get("error") if answer else None
+        r["runs"] = None if not st else \
+            ("v1" if st["program"].startswith("kvcache-v1") else "v2")
+        r["same_process"] = bool(st) and st["pid"] == pid
+        r["truthful"] = told in ("refused", "rolled-back") and r["runs"] == "v1"
+        r["lost"] = KV_ITEMS - kept
+        # The connections PREPARE saved stay, one memfd, until the next
+        # update's PREPARE replaces them: not a leak that grows.
+        r["fds_leaked"] = fds_after - self.fds_before - \
+            ("connections" in r["regions"]) if st else None
+        if st:
+            os.kill(st["pid"], signal.SIGTERM)
+        try:
+            self.host.wait(20)
+        except subprocess.TimeoutExpired:
+            self.host.kill()
+            self.host.wait()
+        deaths = []
+        for line in open(self.path("procs")):
+            p, name, how, code = line.split()
+            if how == "report" or (how == "signal" and not (code == "15" and int(p) == pid)) or \
+                    (how == "exit" and code != "0"):
+                deaths.append(f"{name} {how} {code}")
+        r["unexpected_deaths"] = deaths
+        self.cleanup()
+        return r
+
+
+def kv_verdict(r):
+    """(passed, what happened): v1 serves on with every item, told so."""
+    if "error" in r:
+        return False, r["error"]
+    ok = r["runs"] == "v1" and r["same_process"] and r["truthful"] and \
+        r["lost"] == 0 and r["fds_leaked"] == 0 and not r["unexpected_deaths"]
+    return ok, (f"{r['runs'] or 'no program'} runs, told {r['told'] or 'nothing'}"
+                f" ({r['why']}); items lost {r['lost']}, fds leaked {r['fds_leaked']}")
+
+
 def verdict(r):
     """(passed, what happened): nothing lost, or the documented failure."""
     if "error" in r:
@@ -362,9 +503,19 @@ def run(args):
     reap = os.path.join(bindir, "reap")
     cells = [(m, p, f) for m in modes for p in PHASES for f in FAULTS
              if applies(m, p, f) and (not only or f"{m}:{p}:{f}" in only)]
+    kvdir = arg("--kvcache") if "--kvcache" in args else None
+    if kvdir:
+        for name in ("kvcache-v1", "kvcache-v2"):
+            os.symlink(os.path.abspath(os.path.join(kvdir, name)),
+                       os.path.join(bindir, name))
+        cells += [(m, "restore", f"kv-{c}") for m in modes for c in KV_CAUSES
+                  if not only or f"{m}:restore:kv-{c}" in only]
+
     def one(c):
         t0 = time.monotonic()
-        r = Cell(bindir, reap, *c).run()
+        kind = KvCell if c[2].startswith("kv-") else Cell
+        r = kind(bindir, reap, c[0], c[1], c[2].removeprefix("kv-")).run()
+        r["kvcache"] = kind is KvCell
         r["seconds"] = round(time.monotonic() - t0, 1)
         if "--verbose" in args:
             sys.stderr.write(f"{':'.join(c)} {r['seconds']} s\n")
@@ -374,9 +525,11 @@ def run(args):
         out = list(pool.map(one, cells))
     failed = 0
     for i, r in enumerate(out, 1):
-        ok, what = verdict(r)
+        ok, what = kv_verdict(r) if r.get("kvcache") else verdict(r)
         failed += not ok
-        print(f"{'ok' if ok else 'not ok'} {i} - {r['mode']} {r['phase']} {r['fault']}: {what}")
+        name = f"kvcache v2 cannot convert: {r['fault']}" if r.get("kvcache") \
+            else f"{r['phase']} {r['fault']}"
+        print(f"{'ok' if ok else 'not ok'} {i} - {r['mode']} {name}: {what}")
         if not ok:
             print("# " + json.dumps(r))
     print(f"1..{len(out)}")
@@ -388,7 +541,10 @@ def run(args):
 
 
 def doc(path):
-    cells = {(r["mode"], r["phase"], r["fault"]): r for r in json.load(open(path))}
+    results = json.load(open(path))
+    cells = {(r["mode"], r["phase"], r["fault"]): r for r in results
+             if not r.get("kvcache")}
+    kv = {(r["mode"], r["fault"]): r for r in results if r.get("kvcache")}
     lines = [
         "## The fault matrix",
         "",
@@ -443,6 +599,34 @@ def doc(path):
         "version going on (`refused` before FREEZE, `aborted` after it), or the",
         "previous version brought back (`rolled-back`: by the new version",
         "itself, by the old process in socket mode, or by the keeper).",
+        "",
+        "### kvcache: a v2 that cannot convert the items",
+        "",
+        f"kvcache-v1 serving {KV_ITEMS:,} items, updated to kvcache-v2, which",
+        "cannot convert them.  `ok` means: v1 serves on in the same process",
+        "with every item, no fd leaked, no process died, and the client was",
+        "told the update did not happen (`refused`: before FREEZE;",
+        "`rolled-back`: v2 said so before it took over).  After a socket-mode",
+        "update given up, the connections PREPARE saved stay in a region (one",
+        "memfd) until the next update's PREPARE replaces them; not counted.",
+        "",
+        "| mode | " + " | ".join(KV_CAUSES) + " |",
+        "|---" * (len(KV_CAUSES) + 1) + "|",
+    ]
+    for mode in ("exec", "socket"):
+        row = [mode]
+        for cause in KV_CAUSES:
+            r = kv.get((mode, cause))
+            if not r:
+                row.append("not run")
+                continue
+            ok, _ = kv_verdict(r)
+            row.append(f"{'ok' if ok else '**FAILED**'}: {r.get('runs') or 'none'}, "
+                       f"told {r.get('told') or 'nothing'}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [""] + [f"`{c}`: {KV_CAUSE_TEXT[c]}." for c in KV_CAUSES] + [
+        "A damaged header is refused by v1 itself at PREPARE: in exec mode",
+        "v2 would refuse it after the exec, and v1, brought back on it, too.",
         "",
     ]
     return "\n".join(lines)

@@ -1,14 +1,15 @@
 #!/bin/sh
 # The fault matrix (fault_matrix.py): every fault at every phase, both
-# modes, TAP; then its section of docs/reliability.md must be what this
+# modes, TAP, and kvcache's v1 -> v2 whose v2 cannot convert the items;
+# then its section of docs/reliability.md must be what this
 # run generates.
 #
-# usage: test_fault_matrix.sh DEVSIM DEMO_HOST_DIR REAP SOURCE_DIR RESULTS
+# usage: test_fault_matrix.sh DEVSIM DEMO_HOST_DIR REAP SOURCE_DIR RESULTS KVCACHE_DIR
 set -u
-devsim=$1 hosts=$2 reap=$3 src=$4 results=$5
+devsim=$1 hosts=$2 reap=$3 src=$4 results=$5 kvcache=$6
 here=$(dirname "$0")
 python3 "$here/fault_matrix.py" run --devsim "$devsim" --hosts "$hosts" \
-	--reap "$reap" --results "$results" --jobs 2
+	--reap "$reap" --results "$results" --kvcache "$kvcache" --jobs 2
 status=$?
 python3 "$here/fault_matrix.py" doc "$results" >"$results.md"
 if "$src/scripts/doc-section" --check "$src/docs/reliability.md" fault-matrix \

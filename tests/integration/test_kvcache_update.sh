@@ -254,6 +254,35 @@ for i in 0 1 9999 19999; do
 done
 holds "and read back as they were stored (memccat)" '[ "$bad" = 0 ]'
 
+# ---- a v1 region whose header is damaged: not handed over at all ----
+# magic PID BYTES: the first 8 bytes of the program's items-v1 region, as
+# damage would write them (v1 serves on: nothing reads the magic at a
+# request); it prints the bytes that were there.
+magic() {
+	python3 - "$1" "$2" <<'EOF2'
+import mmap, os, sys
+fds = "/proc/%s/fd" % sys.argv[1]
+path = next(os.path.join(fds, fd) for fd in os.listdir(fds)
+            if os.readlink(os.path.join(fds, fd)).startswith("/memfd:items-v1"))
+with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+    print(bytes(m[0:8]).hex())
+    m[0:8] = bytes.fromhex(sys.argv[2])
+EOF2
+}
+good_magic=$(magic "$v1pid" 5858585858585800)
+for mode in exec socket; do
+	# In exec mode v2 would refuse it after the exec, and v1, brought
+	# back on it, refuse it too: the cache would be gone.  v1 checks what
+	# it hands over at PREPARE, before anything is frozen.
+	expect "update ($mode) of a v1 whose region header is damaged" 1 update --socket "$ctl2" --to "$v2" --mode "$mode" --json
+	check "refused before FREEZE, and the client told so" '.outcome == "refused" and (.error | test("prepare"))'
+	expect "the program answers" 0 status --socket "$ctl2" --json
+	check "v1 serves on, in the same process" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid"
+done
+count_items "$tmp/count"
+holds "all 20000 items are there, each with its value" '[ "$(cat "$tmp/count")" = 20000 ]'
+magic "$v1pid" "$good_magic" >/dev/null
+
 # ---- a v1 region with a key rewritten: v2 drops that item, says so ----
 # Two items, then the second one's key rewritten in place through the
 # region's memfd, as damage would: every list and length stays valid, the
@@ -294,6 +323,8 @@ stop two "$two_reaper" "$ctl2"
 exec {two_fd}<&-
 said "the second server said why the conversion failed, what it dropped, and nothing else" two \
 	'^kvcache-v2: converting the v1 items: a region of 64 MiB: Cannot allocate memory$' \
+	'^kvcache-v1: not updating: the item region is damaged: not a kvcache region \(bad magic\)$' \
+	'^kvcache-v1: not updating: the item region is damaged: not a kvcache region \(bad magic\)$' \
 	'^kvcache-v2: converting the v1 items: 1 dropped, 0 keys twice in the v1 region: v1 item at 0x[0-9a-f]+ is not stored under its key.s hash$'
 
 tap_done
