@@ -18,10 +18,11 @@
  *      schemas it accepts, "liveupdate_writes=<hex>" the schema it writes,
  *      and an optional "liveupdate_priority=<n>".
  *
- * Step 3 is read_module(), which takes a struct kmod_module: a lookup of
- * one schema's readers is kmod_module_new_from_lookup(ctx,
- * "liveupdate:G<hex>", &list) and read_module() on each, whoever wrote the
+ * Steps 2 and 3 take the modules step 1 hands to add_module(), however
+ * found: the readers of one schema are kmod_module_new_from_lookup(ctx,
+ * "liveupdate:G<hex>", &list) and add_module() on each, whoever wrote the
  * alias (baton_liveupdate.h's macros today, a kernel's own table later).
+ * Step 3 runs libkmod in a child process (read_infos()).
  *
  * A module becomes one driver contract: name and owner the module's name
  * (as the kernel spells it, '-' as '_'), ids from its pci aliases, accepts
@@ -177,6 +178,32 @@ static struct module *find_module(struct tree *t, const char *name)
 	memset(&t->mods[t->n], 0, sizeof(t->mods[t->n]));
 	snprintf(t->mods[t->n].name, sizeof(t->mods[t->n].name), "%s", name);
 	return &t->mods[t->n++];
+}
+
+/*
+ * @kmod among the modules of @t to read (once, whatever names it twice),
+ * with the file modules.dep.bin gives it: step 2.  Steps 1 and 3 do not
+ * care which lookup found it.
+ */
+static int add_module(struct tree *t, struct kmod_module *kmod)
+{
+	const char *modname = kmod_module_get_name(kmod);
+	char name[64], where[4200];
+	struct module *mod;
+
+	baton_kernel_module_name(modname, strlen(modname), name);
+	mod = find_module(t, name);
+	if (!mod)
+		return -ENOMEM;
+	if (mod->kmod)
+		return 0;
+	mod->kmod = kmod_module_ref(kmod);
+	if (kmod_module_get_path(kmod))
+		return 0;
+	/* libkmod says only that it found no file: find why. */
+	snprintf(where, sizeof(where), "%s/modules.dep.bin", t->dir);
+	return access(where, R_OK) ? baton_diag_set(t->diag, errno, where, NULL) :
+	       baton_diag_set(t->diag, ENOENT, where, "module %s is not listed", name);
 }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -544,18 +571,20 @@ static int list_lu_modules(struct tree *t)
 		close(fd);
 		return err;
 	}
-	while (getline(&line, &cap, f) > 0) {
-		char *pattern = line + strlen("alias "), *modname, name[64];
+	while (!err && getline(&line, &cap, f) > 0) {
+		char *pattern = line + strlen("alias "), *modname;
+		struct kmod_module *kmod;
 
 		/* "alias PATTERN MODULE\n"; only liveupdate patterns matter. */
 		if (strncmp(line, "alias " ALIAS_LU, strlen("alias " ALIAS_LU)) ||
 		    !(modname = strchr(pattern, ' ')))
 			continue;
 		modname++;
-		baton_kernel_module_name(modname, strcspn(modname, " \n"), name);
-		if (!find_module(t, name)) {
-			err = -ENOMEM;
-			break;
+		modname[strcspn(modname, " \n")] = '\0';
+		err = kmod_module_new_from_name(t->kmod->ctx, modname, &kmod);
+		if (!err) {
+			err = add_module(t, kmod);
+			kmod_module_unref(kmod);
 		}
 	}
 	free(line);
@@ -610,18 +639,6 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 	if (err)
 		goto err_tree;
 	err = list_lu_modules(&t);
-	for (size_t i = 0; !err && i < t.n; i++) {
-		err = kmod_module_new_from_name(t.kmod->ctx, t.mods[i].name, &t.mods[i].kmod);
-		if (!err && !kmod_module_get_path(t.mods[i].kmod)) {
-			char where[4200];
-
-			/* libkmod says only that it found no file: find why. */
-			snprintf(where, sizeof(where), "%s/modules.dep.bin", dir);
-			err = access(where, R_OK) ? baton_diag_set(diag, errno, where, NULL) :
-			      baton_diag_set(diag, ENOENT, where, "module %s is not listed",
-					     t.mods[i].name);
-		}
-	}
 	if (!err && t.n) {
 		size_t len = 0, off = 0;
 		char *infos = NULL;

@@ -172,6 +172,14 @@ accounted "baton waited for its child; nothing else ended badly" "$tmp/procs" '^
 grep -Eq "libkmod died reading its .modinfo \(Aborted\): not a well-formed module \(.*/extra/edu_next.ko.xz\)" "$tmp/err" &&
 	ok "and says which module" || not_ok "and says which module"
 fresh
+mv "$bad/extra/edu_next.ko.xz" "$tmp/"
+depmod_tree "$tmp/bad"
+cp "$bad/modules.dep.bin" "$tmp/dep.without"
+mv "$tmp/edu_next.ko.xz" "$bad/extra/"
+depmod_tree "$tmp/bad"
+cp "$tmp/dep.without" "$bad/modules.dep.bin"
+hostile "a module the alias index names and modules.dep.bin does not" 2 "module edu_next is not listed \(.*/modules.dep.bin\)"
+fresh
 rm "$bad/modules.dep.bin"
 hostile "no modules.dep.bin" 2 "No such file or directory \(.*/modules.dep.bin\)"
 fresh
