@@ -52,6 +52,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +120,8 @@ struct kv_client {
  * @proto:        what the connections share
  * @clients:      every connection
  * @control_path: the runtime's control socket, from --control
- * @told_damage:  the store's damage has been reported on stderr
+ * @told_damage:  the store's damage has been reported on stderr (by
+ *                whichever thread let go of the store first after it)
  * @stop:         leave the loop
  */
 struct kv_server {
@@ -133,7 +135,7 @@ struct kv_server {
 	struct kv_proto proto;
 	struct kv_client *clients;
 	const char *control_path;
-	bool told_damage;
+	atomic_bool told_damage;
 	bool stop;
 	/* Clients are served once this version has taken over: until then
 	 * the previous one may come back and execute their input itself. */
@@ -163,8 +165,16 @@ struct kv_server {
  * and the main thread accepts, runs the control socket and converts.  Each
  * client is served by one thread only, so its buffers need no lock; the
  * store, the shared protocol state and the list of clients are behind
- * @lock, held only while commands execute - reads and writes run in
- * parallel.  Only the main thread calls the Baton host: a worker that
+ * @lock, a reader-writer lock held one command at a time (struct
+ * kv_proto's @lock): gets hold it shared and read the store side by side
+ * (kv_store_get_shared()), every other command alone; the sockets' reads
+ * and writes run in parallel.  Readers go first (glibc's default): a
+ * writer waiting on a reader that lost its CPU would otherwise hold up
+ * every get behind it, which on busy cores cost more than it saved (a
+ * writer still gets in between two commands: every worker lets go of the
+ * lock after each, to read and write its sockets).  The lock lives in the
+ * process, not in the item region: the region's layout is the same with
+ * one thread or many.  Only the main thread calls the Baton host: a worker that
  * closes a client hands its fd and token to the main thread (@dead), which
  * unpreserves and closes them.
  *
@@ -190,7 +200,7 @@ struct kv_threads {
 	unsigned int n;
 	unsigned int next;		/* the worker the next client goes to */
 	struct kv_worker w[KV_MAX_THREADS];
-	pthread_mutex_t lock;		/* the store, the protocol, the list */
+	pthread_rwlock_t lock;		/* the store, the protocol, the list */
 	atomic_uint waiting;		/* workers waiting for @lock */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
@@ -206,7 +216,7 @@ static void kv_lock(struct kv_server *srv)
 	if (!srv->threads)
 		return;
 	atomic_fetch_add(&srv->threads->waiting, 1);
-	pthread_mutex_lock(&srv->threads->lock);
+	pthread_rwlock_wrlock(&srv->threads->lock);
 	atomic_fetch_sub(&srv->threads->waiting, 1);
 }
 
@@ -227,7 +237,37 @@ static bool kv_idle(struct kv_server *srv)
 static void kv_unlock(struct kv_server *srv)
 {
 	if (srv->threads)
-		pthread_mutex_unlock(&srv->threads->lock);
+		pthread_rwlock_unlock(&srv->threads->lock);
+}
+
+/* Say once, on stderr, that the store was found damaged. */
+static void tell_damage(struct kv_server *srv)
+{
+	if (srv->store.broken && !atomic_exchange(&srv->told_damage, true))
+		fprintf(stderr, KV_NAME ": item store damaged: %s\n",
+			srv->store.err.msg);
+}
+
+/* struct kv_proto's @lock, with worker threads: a command's hold. */
+static void kv_proto_lock(struct kv_proto *p, enum kv_lock how)
+{
+	struct kv_server *srv = (struct kv_server *)
+		((char *)p - offsetof(struct kv_server, proto));
+
+	switch (how) {
+	case KV_SHARED:
+		atomic_fetch_add(&srv->threads->waiting, 1);
+		pthread_rwlock_rdlock(&srv->threads->lock);
+		atomic_fetch_sub(&srv->threads->waiting, 1);
+		break;
+	case KV_EXCLUSIVE:
+		kv_lock(srv);
+		break;
+	case KV_UNLOCKED:
+		tell_damage(srv);
+		kv_unlock(srv);
+		break;
+	}
 }
 
 static uint64_t now(void)
@@ -490,14 +530,10 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 		ret = client_read(cl);
 	while (!ret) {
 		before = cl->conn.in_len;
-		kv_lock(srv);
+		/* Each command takes the lock (kv_proto_lock()) as it needs. */
 		ret = kv_conn_process(&srv->proto, &cl->conn, now());
-		if (srv->store.broken && !srv->told_damage) {
-			fprintf(stderr, KV_NAME ": item store damaged: %s\n",
-				srv->store.err.msg);
-			srv->told_damage = true;
-		}
-		kv_unlock(srv);
+		if (!srv->threads)
+			tell_damage(srv);
 		if (!ret)
 			ret = client_write(cl);
 		kv_conn_output(&cl->conn, &unsent);
@@ -741,10 +777,11 @@ static int kv_threads_init(struct kv_server *srv, unsigned int n)
 		return -ENOMEM;
 	srv->threads = t;
 	srv->proto.threads = n;
+	srv->proto.lock = kv_proto_lock;
 	t->n = n;
 	for (unsigned int i = 0; i < n; i++)
 		t->w[i].epfd = t->w[i].evfd = -1;
-	pthread_mutex_init(&t->lock, NULL);
+	pthread_rwlock_init(&t->lock, NULL);
 	pthread_mutex_init(&t->park_lock, NULL);
 	pthread_cond_init(&t->park_cond, NULL);
 	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -227,16 +227,44 @@ static int answer(struct kv_conn *c, int ret, bool noreply, const char *ok)
 	}
 }
 
+/* Hold the shared state as @how says, letting go of how it was held. */
+static void hold(struct kv_proto *p, struct kv_conn *c, enum kv_lock how)
+{
+	if (!p->lock || c->held == how)
+		return;
+	if (c->held != KV_UNLOCKED)
+		p->lock(p, KV_UNLOCKED);
+	if (how != KV_UNLOCKED)
+		p->lock(p, how);
+	c->held = how;
+}
+
 /*
- * A flush_all with a delay is due: memcached invalidates, at that time,
- * every item stored before it, which is every item there is then.
+ * Before a command, held: a flush_all with a delay is due - memcached
+ * invalidates, at that time, every item stored before it, which is every
+ * item there is then.
  */
-static void flush_due(struct kv_proto *p, uint64_t now)
+static void flush_due(struct kv_proto *p, struct kv_conn *c, uint64_t now)
 {
 	if (p->flush_at && now >= p->flush_at) {
+		hold(p, c, KV_EXCLUSIVE);
 		p->flush_at = 0;
 		kv_store_flush(p->store);
 	}
+}
+
+/* kv_store_get(), beside other readers when the command holds it so. */
+static int get_item(struct kv_proto *p, struct kv_conn *c, const char *key,
+		    size_t nkey, uint64_t now, struct kv_item_ref *it)
+{
+	if (c->held == KV_SHARED) {
+		int ret = kv_store_get_shared(p->store, key, nkey, now, it);
+
+		if (ret != -EAGAIN)
+			return ret;
+		hold(p, c, KV_EXCLUSIVE);
+	}
+	return kv_store_get(p->store, key, nkey, now, it);
 }
 
 static void count_touch(struct kv_proto *p, int ret)
@@ -312,7 +340,7 @@ static int do_get(struct kv_proto *p, struct kv_conn *c,
 			if (ret == KV_NOT_FOUND)
 				continue;
 		}
-		ret = kv_store_get(p->store, key.s, key.len, now, &it);
+		ret = get_item(p, c, key.s, key.len, now, &it);
 		if (ret == KV_NOT_FOUND)
 			continue;
 		if (!ret)
@@ -1259,7 +1287,7 @@ static int bin_get(struct kv_proto *p, struct kv_conn *c,
 		return bin_error(c, r->opcode, r->opaque, BIN_EINVAL);
 	}
 	if (ret == KV_OK)
-		ret = kv_store_get(p->store, r->key, r->keylen, now, &it);
+		ret = get_item(p, c, r->key, r->keylen, now, &it);
 	if (ret == KV_NOT_FOUND && quiet)
 		return 0;
 	if (ret == KV_NOT_FOUND && with_key)
@@ -1519,6 +1547,10 @@ static long execute_binary(struct kv_proto *p, struct kv_conn *c,
 	r.extras = buf + BIN_HDR;
 	r.key = (const char *)r.extras + r.extlen;
 	r.value = (const uint8_t *)r.key + r.keylen;
+	/* get, getq, getk, getkq: beside other gets. */
+	hold(p, c, r.opcode == 0x00 || r.opcode == 0x09 || r.opcode == 0x0c ||
+		   r.opcode == 0x0d ? KV_SHARED : KV_EXCLUSIVE);
+	flush_due(p, c, now);
 	ret = bin_dispatch(p, c, &r, now);
 	return ret ? ret : (long)(BIN_HDR + body);
 }
@@ -1538,7 +1570,6 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 	size_t line, len;
 	int ret;
 
-	flush_due(p, now);
 	if (buf[0] == BIN_REQ)
 		return execute_binary(p, c, buf, avail, now);
 	eol = memchr(buf, '\n', avail < KV_LINE_MAX ? avail : KV_LINE_MAX);
@@ -1557,6 +1588,9 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 		len--;
 	tokenize((const char *)buf, len, &cmd);
 	verb = &cmd.tok[0];
+	hold(p, c, cmd.n && (tok_is(verb, "get") || tok_is(verb, "gets")) ?
+		   KV_SHARED : KV_EXCLUSIVE);
+	flush_due(p, c, now);
 
 	if (!cmd.n)
 		ret = reply(c, "ERROR");
@@ -1635,6 +1669,7 @@ int kv_conn_process(struct kv_proto *p, struct kv_conn *c, uint64_t now)
 		if (avail < c->need)
 			break;
 		ret = execute(p, c, c->in + pos, avail, now);
+		hold(p, c, KV_UNLOCKED);
 		if (ret <= 0)
 			break;
 		pos += ret;

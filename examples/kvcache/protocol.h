@@ -67,6 +67,13 @@
 #define KV_OUT_HIGH	(256 * 1024)
 #define KV_OUT_MAX	(16 * 1024 * 1024)
 
+/* How a command holds what connections share (struct kv_proto). */
+enum kv_lock {
+	KV_UNLOCKED,
+	KV_SHARED,	/* a get: reads the store beside other gets */
+	KV_EXCLUSIVE,	/* everything else: alone */
+};
+
 /**
  * struct kv_proto - what every connection of a server shares
  * @store:       the items
@@ -81,6 +88,14 @@
  * @flush_at:    when a delayed flush_all is due, 0 for none
  * @cmd_flush, @cmd_touch, @touch_hits, @touch_misses: counters kept by the
  *               process (the region keeps the others)
+ * @lock:        with connections served by several threads: takes (or
+ *               lets go of, KV_UNLOCKED) what they share - the store and
+ *               this struct - for one command; kv_conn_process() calls it
+ *               with KV_SHARED for a get, which kv_store_get_shared() then
+ *               serves beside other gets (or, when the get must write,
+ *               lets go and takes it again KV_EXCLUSIVE), KV_EXCLUSIVE for
+ *               any other command, and KV_UNLOCKED after each.  NULL with
+ *               one thread.
  */
 struct kv_proto {
 	struct kv_store *store;
@@ -97,6 +112,7 @@ struct kv_proto {
 	uint64_t cmd_touch;
 	uint64_t touch_hits;
 	uint64_t touch_misses;
+	void (*lock)(struct kv_proto *p, enum kv_lock how);
 };
 
 /**
@@ -110,6 +126,7 @@ struct kv_proto {
  * @need:    bytes @in must hold before the next command can be complete;
  *           derived, so that a large data block is not parsed again at
  *           every read
+ * @held:    how the command being executed holds the shared state
  *
  * Preserved across an update: the unexecuted input, the unsent output,
  * @swallow and @closing (struct kv_conn_state).  The rest is rebuilt.
@@ -122,6 +139,7 @@ struct kv_conn {
 	uint64_t swallow;
 	bool closing;
 	size_t need;
+	enum kv_lock held;
 };
 
 /**

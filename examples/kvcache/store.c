@@ -417,16 +417,29 @@ static KV_ITEM *chain_step(struct kv_store *st, uint64_t off, uint64_t *steps)
 	return chunk(st, off, KV_CHUNK_ITEM);
 }
 
-static int find(struct kv_store *st, const char *key, size_t nkey,
-		uint32_t hash, KV_ITEM **out, uint64_t *out_off)
+/*
+ * The item of @key in its hash chain.  With @quiet, nothing is written:
+ * damage gives -EAGAIN, for a caller holding the store only to read (it
+ * looks again with the store to itself, and that records the damage).
+ */
+static int find_in(struct kv_store *st, const char *key, size_t nkey,
+		   uint32_t hash, bool quiet, KV_ITEM **out, uint64_t *out_off)
 {
+	const struct kv_region *r = region(st);
 	uint64_t off = *bucket(st, hash), steps = 0;
+	struct kv_err err;
 
 	while (off) {
-		KV_ITEM *it = chain_step(st, off, &steps);
+		KV_ITEM *it;
 
+		if (quiet)
+			it = ++steps > r->stats.curr_items ? NULL :
+			     (KV_ITEM *)chunk_at(r, off, KV_CHUNK_ITEM,
+						 sizeof(KV_ITEM), &err);
+		else
+			it = chain_step(st, off, &steps);
 		if (!it)
-			return -EBADMSG;
+			return quiet ? -EAGAIN : -EBADMSG;
 		if (it->hash == hash && it->nkey == nkey &&
 		    !memcmp(item_key(it), key, nkey)) {
 			*out = it;
@@ -436,6 +449,12 @@ static int find(struct kv_store *st, const char *key, size_t nkey,
 		off = it->h_next;
 	}
 	return KV_NOT_FOUND;
+}
+
+static int find(struct kv_store *st, const char *key, size_t nkey,
+		uint32_t hash, KV_ITEM **out, uint64_t *out_off)
+{
+	return find_in(st, key, nkey, hash, false, out, out_off);
 }
 
 static int lru_remove(struct kv_store *st, KV_ITEM *it, uint64_t off)
@@ -831,10 +850,39 @@ static int store_check(struct kv_store *st)
 	return 0;
 }
 
-static int store_get(struct kv_store *st, const char *key, size_t nkey,
-		     uint64_t now, struct kv_item_ref *out)
+/*
+ * Whether an item found by a reader is due to be marked used.  Moving it
+ * to the head of its LRU list writes the list, which readers cannot do
+ * together: as memcached (ITEM_UPDATE_INTERVAL), an item used within the
+ * last KV_BUMP_INTERVAL seconds stays where it is, so that gets of the
+ * same items read the store side by side.  v1 keeps no time: only the
+ * head of its list is left alone.
+ */
+#define KV_BUMP_INTERVAL	60
+
+static bool bump_due(struct kv_store *st, const KV_ITEM *it, uint64_t off,
+		     uint64_t now)
+{
+	if (region(st)->classes[it->slab_class].lru_head == off)
+		return false;
+#if KVCACHE_VERSION >= 2
+	return it->last_access + KV_BUMP_INTERVAL <= now;
+#else
+	(void)now;
+	return true;
+#endif
+}
+
+/*
+ * A get; @shared: beside other readers, writing nothing but the counters
+ * (atomically, as the other readers count too), and -EAGAIN for whatever
+ * must write more.
+ */
+static int get(struct kv_store *st, const char *key, size_t nkey,
+	       uint64_t now, bool shared, struct kv_item_ref *out)
 {
 	struct kv_stats *stats = &region(st)->stats;
+	uint32_t hash = key_hash(key, nkey);
 	uint64_t off;
 	KV_ITEM *it;
 	int ret;
@@ -842,15 +890,23 @@ static int store_get(struct kv_store *st, const char *key, size_t nkey,
 	ret = usable(st, nkey);
 	if (ret)
 		return ret;
-	ret = find_live(st, key, nkey, key_hash(key, nkey), now, &it, &off);
+	/* A conversion under way takes the key's v1 item over first. */
+	if (shared && st->src)
+		return -EAGAIN;
+	ret = shared ? find_in(st, key, nkey, hash, true, &it, &off) :
+		       find_live(st, key, nkey, hash, now, &it, &off);
 	if (ret == KV_NOT_FOUND)
-		stats->get_misses++;
+		__atomic_fetch_add(&stats->get_misses, 1, __ATOMIC_RELAXED);
 	if (ret)
 		return ret;
-	ret = touch(st, it, off, now);
+	/* Expired: to be removed; or to be marked used. */
+	if (shared && ((it->exptime && it->exptime <= now) ||
+		       bump_due(st, it, off, now)))
+		return -EAGAIN;
+	ret = shared ? 0 : touch(st, it, off, now);
 	if (ret)
 		return ret;
-	stats->get_hits++;
+	__atomic_fetch_add(&stats->get_hits, 1, __ATOMIC_RELAXED);
 	out->key = item_key(it);
 	out->nkey = it->nkey;
 	out->data = item_data(it);
@@ -866,6 +922,19 @@ static int store_get(struct kv_store *st, const char *key, size_t nkey,
 	out->size = item_size(it);
 	out->slab_class = it->slab_class;
 	return KV_OK;
+}
+
+static int store_get(struct kv_store *st, const char *key, size_t nkey,
+		     uint64_t now, struct kv_item_ref *out)
+{
+	return get(st, key, nkey, now, false, out);
+}
+
+static int store_get_shared(struct kv_store *st, const char *key,
+			    size_t nkey, uint64_t now,
+			    struct kv_item_ref *out)
+{
+	return get(st, key, nkey, now, true, out);
 }
 
 /* @old's value with @data added at its end (@append) or start. */
@@ -1092,6 +1161,7 @@ const struct kv_store_ops KV_OPS = {
 	.attach = store_attach,
 	.check = store_check,
 	.get = store_get,
+	.get_shared = store_get_shared,
 	.put = store_put,
 	.remove = store_remove,
 	.arith = store_arith,

@@ -288,6 +288,8 @@ struct kv_store_ops {
 	int (*check)(struct kv_store *st);
 	int (*get)(struct kv_store *st, const char *key, size_t nkey,
 		   uint64_t now, struct kv_item_ref *out);
+	int (*get_shared)(struct kv_store *st, const char *key, size_t nkey,
+			  uint64_t now, struct kv_item_ref *out);
 	int (*put)(struct kv_store *st, enum kv_mode mode, const char *key,
 		   size_t nkey, uint32_t flags, uint64_t exptime,
 		   const void *data, uint32_t nbytes, uint64_t cas, uint64_t now);
@@ -378,6 +380,30 @@ static inline int kv_store_get(struct kv_store *st, const char *key,
 			       struct kv_item_ref *out)
 {
 	return st->ops->get(st, key, nkey, now, out);
+}
+
+/**
+ * kv_store_get_shared() - kv_store_get(), for one of several readers
+ * @st:   the store, which other threads may be reading too, none writing
+ * @key:  the key, @nkey bytes, 1 to KV_KEY_MAX
+ * @nkey: its length
+ * @now:  the time
+ * @out:  the item, see struct kv_item_ref
+ *
+ * Writes nothing to the store but its hit and miss counters (atomically),
+ * so that gets run side by side under a reader lock.  What a get must
+ * write is left to kv_store_get() with the store to itself: an expired
+ * item to remove, a conversion under way, an item to mark used (one used
+ * within the last minute, or v1's most recently used, need not be, as
+ * memcached does), damage to record.
+ *
+ * Return: as kv_store_get(), or -EAGAIN: call kv_store_get() instead.
+ */
+static inline int kv_store_get_shared(struct kv_store *st, const char *key,
+				      size_t nkey, uint64_t now,
+				      struct kv_item_ref *out)
+{
+	return st->ops->get_shared(st, key, nkey, now, out);
 }
 
 /**

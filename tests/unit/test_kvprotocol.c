@@ -627,6 +627,51 @@ static void test_flush_all(void **state)
 	expect(f, "flush_all 0\r\nflush_all -1\r\n", "OK\r\nOK\r\n");
 }
 
+/* A server's lock, as a log: "S" shared, "X" exclusive, "-" let go. */
+static char lock_log[256];
+
+static void log_lock(struct kv_proto *p, enum kv_lock how)
+{
+	size_t n = strlen(lock_log);
+
+	(void)p;
+	assert_true(n + 1 < sizeof(lock_log));
+	lock_log[n] = "-SX"[how];
+	lock_log[n + 1] = '\0';
+}
+
+/*
+ * With worker threads (struct kv_proto's @lock): a get holds the store
+ * shared, and alone once it must write (an item to mark used, a delayed
+ * flush_all due); every other command alone; let go after each command.
+ */
+static void test_lock(void **state)
+{
+	struct fixture *f = *state;
+
+	f->proto.lock = log_lock;
+	lock_log[0] = '\0';
+	expect(f, "set a 0 0 1\r\nx\r\nget a\r\nget a\r\n",
+	       "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n"
+	       "VALUE a 0 1\r\nx\r\nEND\r\n");
+	assert_string_equal(lock_log, "X-S-S-");
+	/* "a" is no longer the most recently used: a minute later, marked. */
+	lock_log[0] = '\0';
+	expect(f, "set b 0 0 1\r\ny\r\n", "STORED\r\n");
+	f->now = NOW + 60;
+	reset_out(f);
+	feed(f, "gets a\r\n");
+	assert_true(strncmp(f->out, "VALUE a 0 1 ", 12) == 0);
+	assert_string_equal(lock_log, "X-S-X-");
+	/* A delayed flush_all comes due under a get. */
+	lock_log[0] = '\0';
+	expect(f, "flush_all 10\r\n", "OK\r\n");
+	f->now = NOW + 70;
+	expect(f, "get b\r\n", "END\r\n");
+	assert_string_equal(lock_log, "X-S-X-");
+	f->proto.lock = NULL;
+}
+
 static void test_verbosity(void **state)
 {
 	struct fixture *f = *state;
@@ -1003,6 +1048,7 @@ int main(void)
 		T(test_data_never_executed),
 		T(test_touch_gat),
 		T(test_flush_all),
+		T(test_lock),
 		T(test_verbosity),
 		T(test_stats_groups),
 		T(test_meta),

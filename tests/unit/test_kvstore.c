@@ -1078,6 +1078,70 @@ static void test_touch_flush_reset(void **state)
 	free(base);
 }
 
+/*
+ * kv_store_get_shared(), what readers side by side may do: find and count,
+ * write nothing else; whatever must write is left to kv_store_get()
+ * (-EAGAIN): an expired item, damage, a conversion under way, an item due
+ * to be marked used - v2: not used for a minute; v1: not its list's head.
+ */
+static void test_get_shared(void **state)
+{
+	const struct kv_store_ops *ops = *state;
+	bool v2 = ops == &kv_store_v2_ops;
+	struct kv_item_ref it;
+	struct kv_store st;
+	void *base = region_new(&st, ops, 4 * MiB);
+	struct kv_class *k;
+	struct kv_stats s;
+	unsigned int i;
+	uint64_t head;
+	bool found;
+
+	assert_int_equal(kv_store_get_shared(&st, "a", 1, NOW, &it), KV_NOT_FOUND);
+	assert_int_equal(kv_store_get_shared(&st, "", 0, NOW, &it), -EINVAL);
+	assert_int_equal(put(&st, KV_SET, "a", "one", 0), KV_OK);
+	assert_int_equal(put(&st, KV_SET, "b", "two", 0), KV_OK);
+	assert_int_equal(kv_store_get_shared(&st, "b", 1, NOW, &it), KV_OK);
+	assert_memory_equal(it.data, "two", 3);
+	/* "a" is not the head of its list: v2 leaves it for a minute. */
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW, &it), KV_OK);
+	k = &hdr(&st)->classes[it.slab_class];
+	assert_int_equal(put(&st, KV_SET, "b", "two", 0), KV_OK);
+	head = k->lru_head;
+	assert_int_equal(kv_store_get_shared(&st, "a", 1, NOW + 59, &it),
+			 v2 ? KV_OK : -EAGAIN);
+	if (v2)
+		assert_memory_equal(it.data, "one", 3);
+	assert_int_equal(k->lru_head, head);
+	assert_int_equal(kv_store_get_shared(&st, "a", 1, NOW + 60, &it), -EAGAIN);
+	assert_int_equal(kv_store_get(&st, "a", 1, NOW + 60, &it), KV_OK);
+	assert_int_not_equal(k->lru_head, head);
+	kv_store_stats(&st, &s);
+	assert_int_equal(s.get_hits, 2 + v2 + 1);
+	assert_int_equal(s.get_misses, 1);
+
+	/* Expired: removed by kv_store_get(), not here. */
+	assert_int_equal(kv_store_put(&st, KV_SET, "x", 1, 0, NOW + 5, "v", 1,
+				      0, NOW), KV_OK);
+	assert_int_equal(kv_store_get_shared(&st, "x", 1, NOW + 5, &it), -EAGAIN);
+	assert_int_equal(kv_store_get(&st, "x", 1, NOW + 5, &it), KV_NOT_FOUND);
+
+	/* Damage is left to kv_store_get() to record. */
+	*(uint64_t *)((uint8_t *)base + hdr(&st)->buckets_off +
+		      8 * (hdr(&st)->n_buckets - 1)) = 8;
+	for (found = false, i = 0; !found && i < 1u << 20; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "%u", i);
+		found = kv_store_get_shared(&st, key, strlen(key), NOW, &it) ==
+			-EAGAIN;
+	}
+	assert_true(found);
+	assert_false(st.broken);
+	assert_int_equal(kv_store_check(&st), -EBADMSG);
+	free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1159,7 @@ int main(void)
 		BOTH(test_damaged_items),
 		BOTH(test_modes),
 		BOTH(test_touch_flush_reset),
+		BOTH(test_get_shared),
 		cmocka_unit_test(test_versions_refuse),
 		cmocka_unit_test(test_last_access),
 		cmocka_unit_test(test_schemas),
