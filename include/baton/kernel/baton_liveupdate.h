@@ -41,12 +41,13 @@
  *    ``/sys/bus/pci/devices/ADDR/liveupdate_schema`` (the GUID this driver
  *    writes for the device) and ``liveupdate_state`` (the state, at most
  *    %BATON_LU_STATE_MAX bytes; reading it calls save()).
- *  - Before kexec, from the *target* kernel's module tree: ``modules.alias``
- *    (the ``liveupdate:G<hex>`` aliases that depmod collected, and the
- *    ``pci:`` aliases of the id tables) and the modules' ``.modinfo``
- *    (``liveupdate_writes``, ``liveupdate_priority``).  A schema accepted
- *    by a module is *native* when it equals the schema the module writes,
- *    and read *through a converter* otherwise.
+ *  - Before kexec, from the *target* kernel's module tree, through
+ *    libkmod: depmod's alias index names the modules with
+ *    ``liveupdate:G<hex>`` aliases, and each one's ``.modinfo`` (of a .ko,
+ *    .ko.xz or .ko.zst) gives those aliases, the ``pci:`` aliases of its
+ *    id table, ``liveupdate_writes`` and ``liveupdate_priority``.  A
+ *    schema accepted by a module is *native* when it equals the schema the
+ *    module writes, and read *through a converter* otherwise.
  *  - After kexec, in early userspace: Baton loads the chosen module, finds
  *    the driver it registered, binds the device to it with
  *    ``driver_override``, writes the record's schema GUID to
