@@ -13,7 +13,8 @@
 #  3. One boot (baton_vm=vfio) of a q35 machine with a split irqchip, an
 #     intel-iommu with interrupt remapping and six edu devices behind PCIe
 #     root ports: the guest binds them to vfio-pci and runs the updates,
-#     the refused one and the control runs (see the guest script).
+#     the refused one and the control runs, then the same updates of
+#     devsim's edu, for the blackouts to compare (see the guest script).
 #  4. Checks every expectation against its BATON-VM-RESULT line.
 
 RUN=vfio
@@ -45,15 +46,15 @@ chmod 755 "$VR/init"
 cp "$ROOT/tests/vm/guest/vfio.sh" "$VR/etc/baton-vm-vfio.sh"
 cp "$SCRATCH/vmhelper" "$VR/usr/bin/vmhelper"
 add_baton "$VR"
-# vfio-edu links what baton links (libbaton and its dependencies): the
-# libraries add_baton copied serve it too, which is checked.
-for v in 0 1 2; do
-	[ -x "$BUILD/tests/vm/vfio-edu-v$v" ] || die "$BUILD/tests/vm/vfio-edu-v$v not built"
-	cp "$BUILD/tests/vm/vfio-edu-v$v" "$VR/usr/bin/"
-done
-ldd "$BUILD/tests/vm/vfio-edu-v1" | while read -r so arrow _; do
-	[ "$arrow" != "=>" ] || [ -e "$VR/lib/x86_64-linux-gnu/$so" ] ||
-		die "vfio-edu needs $so, which baton does not"
+# vfio-edu links what baton links (libbaton and its dependencies), devsim
+# less: the libraries add_baton copied serve them too, which is checked.
+for p in tests/vm/vfio-edu-v0 tests/vm/vfio-edu-v1 tests/vm/vfio-edu-v2 devsim/devsim; do
+	[ -x "$BUILD/$p" ] || die "$BUILD/$p not built"
+	cp "$BUILD/$p" "$VR/usr/bin/"
+	ldd "$BUILD/$p" | while read -r so arrow _; do
+		[ "$arrow" != "=>" ] || [ -e "$VR/lib/x86_64-linux-gnu/$so" ] ||
+			die "$p needs $so, which baton does not"
+	done
 done
 make_initrd "$VR" "$SCRATCH/vfio-initrd"
 
@@ -67,7 +68,8 @@ done
 boot vfio intel_iommu=on baton_vm=vfio
 RESULT=$SCRATCH/vfio.json
 echo "check-vm: vfio guest ran ${T_QEMU} s (one boot)"
-for r in type1_exec type1_socket iommufd_exec iommufd_socket; do
+# The blackouts, VFIO against devsim, one guest: what docs/vfio.md quotes.
+for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_socket; do
 	jq -r --arg r "$r" '.[$r] | "check-vm: vfio \($r): blackout \(.update.blackout_ms // "?") ms"' \
 		"$RESULT"
 done
@@ -75,7 +77,7 @@ done
 # shellcheck disable=SC2016 # jq variables, not shell ones
 {
 check "vfio: the guest ran every case and reported" '.ok == true and .scenario == "vfio"'
-for r in type1_exec type1_socket iommufd_exec iommufd_socket; do
+for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_socket; do
 	CHECK_PREFIX="vfio $r: "
 	check "v1 mapped its region, set the registers, DMA'd a known buffer, got the interrupt" \
 		".$r.probe | .rc == 0 and .dma_copied == true and .irq == true"

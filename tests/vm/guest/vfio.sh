@@ -18,7 +18,9 @@
 #   edu4 type1: an update to v0, whose driver reads no schema of v1's, is
 #     refused by the preflight; then v1, sent SIGUSR1, DMAs again;
 #   edu5: the control run, type1 then iommufd: the mapping closed with
-#     the device and not made again, the DMA faults (DMAR in dmesg).
+#     the device and not made again, the DMA faults (DMAR in dmesg);
+#   devsim's edu over vfio-user, exec and socket: the same update of the
+#     same driver, whose blackout the VFIO ones are compared with.
 #
 # Every program reports one JSON line per event into one FIFO, which this
 # script reads with a bound (read -t); nothing sleeps.  The result is one
@@ -32,18 +34,23 @@ next_event() {
 	echo "$LINE"
 }
 
-# vfio_update NAME BACKEND DEVICE MODE: v1 up, the update to v2, the
-# restore's and the new version's events; $NAME_* in the result.
+# vfio_update NAME BACKEND DEVICE MODE [ARG...]: v1 up (with ARGs), the
+# update to v2, the restore's and the new version's events, into the
+# result as NAME.
 vfio_update() {
 	name=$1
 	sock=/run/$name.sock
-	vfio-edu-v1 --backend "$2" --device "$3" --control "$sock" \
-		--report /run/events --ready-fd 4 4>/run/events &
+	backend=$2
+	device=$3
+	mode=$4
+	shift 4
+	vfio-edu-v1 --backend "$backend" --device "$device" --control "$sock" \
+		--report /run/events --ready-fd 4 "$@" 4>/run/events &
 	next_event "$name: probe"
 	probe=$LINE
 	next_event "$name: ready"
 	[ "$LINE" = ready ] || fail "$name: expected ready, got $LINE"
-	baton update --socket "$sock" --to /usr/bin/vfio-edu-v2 --mode "$4" --json \
+	baton update --socket "$sock" --to /usr/bin/vfio-edu-v2 --mode "$mode" --json \
 		>"/run/$name-update.json" 2>"/run/$name-update.err"
 	rc=$?
 	cat "/run/$name-update.err"
@@ -57,7 +64,8 @@ vfio_update() {
 		after=$LINE
 	fi
 	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s},' \
-		"$name" "$3" "$4" "$probe" "$rc" "$update" "$restore" "$after" >>/run/vfio-result
+		"$name" "$device" "$mode" "$probe" "$rc" "$update" "$restore" "$after" \
+		>>/run/vfio-result
 }
 
 # The hostile case: an update v1 -> v0 the preflight refuses; v1 goes on.
@@ -117,6 +125,14 @@ vfio_scenario() {
 	vfio_update iommufd_socket iommufd "$4" socket
 	vfio_refused "$5"
 	vfio_control "$6"
+	# devsim's edu, two (a device has one client at a time), at addresses
+	# no real device has.
+	mkdir -p /run/devsim
+	devsim --dir /run/devsim --device edu@0000:00:1e.0 --device edu@0000:00:1e.1 \
+		--ready-fd 4 4>/run/events 2>/run/devsim.log &
+	next_event "devsim: ready"
+	vfio_update devsim_exec vfio-user 0000:00:1e.0 exec --devsim /run/devsim
+	vfio_update devsim_socket vfio-user 0000:00:1e.1 socket --devsim /run/devsim
 	echo 1 >/proc/sys/kernel/printk
 	printf 'BATON-VM-RESULT {"ok":true,"scenario":"vfio",%s"uptime":%s}\n' \
 		"$(cat /run/vfio-result)" "$(uptime_s)"

@@ -2,8 +2,8 @@
 /**
  * DOC: vfio-edu - QEMU's edu through the kernel's VFIO, updated live
  *
- *   vfio-edu-vN --backend type1|iommufd --device ADDR --control PATH
- *               --report FILE [--ready-fd N]
+ *   vfio-edu-vN --backend type1|iommufd|vfio-user --device ADDR
+ *               --control PATH --report FILE [--ready-fd N] [--devsim DIR]
  *   vfio-edu-v1 --backend type1|iommufd --device ADDR --report FILE
  *               --control-run
  *
@@ -31,6 +31,10 @@
  * one JSON line to --report FILE (appended), which the guest's script
  * reads.
  *
+ * --backend vfio-user --devsim DIR: the same device emulated by devsim
+ * (its socket DIR/ADDR.sock), the same driver: what the test compares the
+ * blackout of an update with.
+ *
  * --control-run: what a program without Baton does across an update.
  * Probe as above, then close everything and open the device again
  * without mapping: the device's DMA to the IOVA faults at the IOMMU (the
@@ -56,6 +60,7 @@
 #include <baton/baton.h>
 #include <baton/devio.h>
 #include <baton/vfio.h>
+#include <baton/vfio_user.h>
 
 #ifndef VFIO_EDU_VERSION
 #error "build with -DVFIO_EDU_VERSION=0, 1 or 2"
@@ -123,6 +128,8 @@ struct edu {
 };
 
 static enum baton_devio_backend backend;
+static const char *backend_name;
+static const char *devsim_dir;
 static const char *report_path;
 static struct baton_devio *probing;
 static struct baton_pci_addr device_addr;
@@ -145,8 +152,7 @@ static void report(const char *fmt, ...)
 	if (!f)
 		return;
 	va_start(ap, fmt);
-	fprintf(f, "{\"version\":%d,\"backend\":\"%s\",", VFIO_EDU_VERSION,
-		backend == BATON_DEVIO_VFIO_TYPE1 ? "type1" : "iommufd");
+	fprintf(f, "{\"version\":%d,\"backend\":\"%s\",", VFIO_EDU_VERSION, backend_name);
 	vfprintf(f, fmt, ap);
 	fprintf(f, "}\n");
 	va_end(ap);
@@ -490,13 +496,28 @@ static void dma_again(struct baton_host *host, const char *why)
 	       );
 }
 
+/* The device, opened anew: through VFIO, or devsim's socket for it. */
+static int open_device(struct baton_devio **io)
+{
+	char path[4096], name[BATON_PCI_ADDR_STRLEN];
+	struct baton_vfu *vfu;
+	int err;
+
+	if (backend != BATON_DEVIO_VFIO_USER)
+		return baton_vfio_open(&device_addr, backend, io);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.sock", devsim_dir,
+			     baton_pci_addr_format(&device_addr, name)) >= sizeof(path))
+		return -ENAMETOOLONG;
+	err = baton_vfu_connect(path, &vfu);
+	return err ? err : baton_devio_vfu(vfu, io);
+}
+
 static int add_device(struct baton_host *host)
 {
 	struct baton_device_info info = { .addr = device_addr, .mandatory = true,
 					  .orphan = BATON_ORPHAN_QUARANTINE };
 	struct baton_device *dev;
-	int err = baton_vfio_open(&device_addr, backend, &probing) ?:
-		  baton_devio_pci_ids(probing, &info.ids) ?:
+	int err = open_device(&probing) ?: baton_devio_pci_ids(probing, &info.ids) ?:
 		  baton_host_add_device(host, &info, &dev);
 
 	if (probing)
@@ -546,9 +567,9 @@ static int control_run(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vfio-edu-v%d --backend type1|iommufd --device ADDR "
-		"--report FILE (--control PATH [--ready-fd N] | --control-run)\n",
-		VFIO_EDU_VERSION);
+	fprintf(stderr, "usage: vfio-edu-v%d --backend type1|iommufd|vfio-user --device ADDR "
+		"--report FILE (--control PATH [--ready-fd N] | --control-run) "
+		"[--devsim DIR]\n", VFIO_EDU_VERSION);
 	exit(2);
 }
 
@@ -561,6 +582,7 @@ int main(int argc, char **argv)
 		{ "report", required_argument, NULL, 'r' },
 		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "control-run", no_argument, NULL, 'C' },
+		{ "devsim", required_argument, NULL, 's' },
 		{ 0 },
 	};
 	const struct baton_host_opts opts = { .program = "vfio-edu", .argv = argv };
@@ -573,9 +595,12 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
+			backend_name = optarg;
 			backend = !strcmp(optarg, "type1") ? BATON_DEVIO_VFIO_TYPE1 :
-				  !strcmp(optarg, "iommufd") ? BATON_DEVIO_VFIO_IOMMUFD : 0;
+				  !strcmp(optarg, "iommufd") ? BATON_DEVIO_VFIO_IOMMUFD :
+				  !strcmp(optarg, "vfio-user") ? BATON_DEVIO_VFIO_USER : 0;
 			break;
+		case 's': devsim_dir = optarg; break;
 		case 'd':
 			if (baton_pci_addr_parse(optarg, &device_addr))
 				usage();
@@ -587,7 +612,9 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!backend || !report_path || !control == !ctl_run || optind != argc)
+	if (!backend || !report_path || !control == !ctl_run || optind != argc ||
+	    (backend == BATON_DEVIO_VFIO_USER) != !!devsim_dir ||
+	    (ctl_run && backend == BATON_DEVIO_VFIO_USER))
 		usage();
 	if (ctl_run)
 		return control_run() ? 1 : 0;
