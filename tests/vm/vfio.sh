@@ -48,7 +48,8 @@ cp "$SCRATCH/vmhelper" "$VR/usr/bin/vmhelper"
 add_baton "$VR"
 # vfio-edu links what baton links (libbaton and its dependencies), devsim
 # less: the libraries add_baton copied serve them too, which is checked.
-for p in tests/vm/vfio-edu-v0 tests/vm/vfio-edu-v1 tests/vm/vfio-edu-v2 devsim/devsim; do
+for p in tests/vm/vfio-edu-v0 tests/vm/vfio-edu-v1 tests/vm/vfio-edu-v2 devsim/devsim \
+	examples/demo-host/demo-host-v1 examples/demo-host/demo-host-v2; do
 	[ -x "$BUILD/$p" ] || die "$BUILD/$p not built"
 	cp "$BUILD/$p" "$VR/usr/bin/"
 	ldd "$BUILD/$p" | while read -r so arrow _; do
@@ -88,6 +89,13 @@ for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_
 		".$r.after | .event == \"after-update\" and .rc == 0 and .dma_copied == true and .irq == true and .converted == true and .version == 2"
 done
 CHECK_PREFIX="vfio: "
+for b in type1 iommufd; do
+	check "demo-host --vfio $b: its edu driver, unchanged from devsim, drives the six edu devices, updated live to v2" "
+		.demo_host_$b | .update_rc == 0 and .update.outcome == \"updated\" and
+		(.update.decisions | length) == 6 and
+		all(.update.decisions[]; .driver == \"edu\" and .mandatory == true)"
+	check "demo-host --vfio $b: v2 exits 0 on SIGTERM" ".demo_host_$b.exit == 0"
+done
 check "an update the preflight refuses (v0 reads no schema of v1's) fails, naming the device" \
 	'.refused.device as $d | .refused.probe.rc == 0 and .refused.update_rc == 1 and
 	.refused.update.outcome == "refused" and (.refused.update.error | contains($d))'

@@ -20,7 +20,9 @@
 #   edu5: the control run, type1 then iommufd: the mapping closed with
 #     the device and not made again, the DMA faults (DMAR in dmesg);
 #   devsim's edu over vfio-user, exec and socket: the same update of the
-#     same driver, whose blackout the VFIO ones are compared with.
+#     same driver, whose blackout the VFIO ones are compared with;
+#   first, all six at once: demo-host --vfio type1, then iommufd, updated
+#     live to v2 (the demo's edu driver, unchanged from devsim).
 #
 # Every program reports one JSON line per event into one FIFO, which this
 # script reads with a bound (read -t); nothing sleeps.  The result is one
@@ -66,6 +68,26 @@ vfio_update() {
 	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s},' \
 		"$name" "$device" "$mode" "$probe" "$rc" "$update" "$restore" "$after" \
 		>>/run/vfio-result
+}
+
+# demo-host-v1 --vfio BACKEND drives every edu (its edu driver is the one
+# it runs on devsim), updated live to v2 in exec mode, then stopped: the
+# devices' last close, before the other cases open them.
+vfio_demo_host() {
+	demo-host-v1 --vfio "$1" --control /run/demo.sock --ready-fd 4 4>/run/events \
+		2>"/run/demo-host-$1.log" &
+	pid=$!
+	next_event "demo-host $1: ready"
+	baton update --socket /run/demo.sock --to /usr/bin/demo-host-v2 --json \
+		>"/run/demo-$1.json" 2>"/run/demo-$1.err"
+	rc=$?
+	cat "/run/demo-$1.err"
+	kill -TERM $pid
+	wait $pid
+	exit_rc=$?
+	printf '"demo_host_%s":{"update_rc":%s,"update":%s,"exit":%s},' "$1" $rc \
+		"$(jfile "/run/demo-$1.json")" $exit_rc >>/run/vfio-result
+	cat "/run/demo-host-$1.log"
 }
 
 # The hostile case: an update v1 -> v0 the preflight refuses; v1 goes on.
@@ -119,6 +141,8 @@ vfio_scenario() {
 	mkfifo /run/events || fail "mkfifo failed"
 	exec 3<>/run/events
 	: >/run/vfio-result
+	vfio_demo_host type1
+	vfio_demo_host iommufd
 	vfio_update type1_exec type1 "$1" exec
 	vfio_update type1_socket type1 "$2" socket
 	vfio_update iommufd_exec iommufd "$3" exec
