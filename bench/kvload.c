@@ -15,7 +15,9 @@
  * first sets every key (pipelined, noreply, then a get to wait for them).
  *
  * Prints one line:
- *   ops=N ops_s=X p50_us=A p99_us=B max_us=C errors=E misses=M
+ *   ops=N ops_s=X p50_us=A p99_us=B max_us=C errors=E misses=M max_at_ns=T
+ * T: when the longest request was sent (CLOCK_MONOTONIC, as BATON_TRACE
+ * notes an update's phases), to find where in an update it waited.
  * errors: answers that are neither a value, END nor STORED, and closed
  * connections; misses: gets of a preloaded key that found nothing.
  * Exits 1 when anything failed to connect.
@@ -61,7 +63,7 @@ struct worker {
 	unsigned int n;
 	uint64_t deadline_ns;
 	uint64_t ops, errors, misses, over;
-	uint64_t max_ns;
+	uint64_t max_ns, max_at;
 	uint32_t *hist;
 };
 
@@ -158,7 +160,8 @@ static int answer_done(struct conn *c, bool *miss)
 	return !memcmp(c->in + head + bytes + 2, "END\r\n", 5) ? 1 : -1;
 }
 
-static void record(struct worker *w, uint64_t ns)
+/* A request sent at @sent (CLOCK_MONOTONIC ns), answered @ns later. */
+static void record(struct worker *w, uint64_t sent, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 
@@ -166,8 +169,10 @@ static void record(struct worker *w, uint64_t ns)
 		w->hist[us]++;
 	else
 		w->over++;
-	if (ns > w->max_ns)
+	if (ns > w->max_ns) {
 		w->max_ns = ns;
+		w->max_at = sent;
+	}
 	w->ops++;
 }
 
@@ -211,7 +216,7 @@ static void *worker_run(void *arg)
 			if (done < 0)
 				w->errors++;
 			w->misses += miss && w->o->preload;
-			record(w, now_ns() - c->sent_ns);
+			record(w, c->sent_ns, now_ns() - c->sent_ns);
 			if (send_request(w->o, c)) {
 				w->errors++;
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -281,6 +286,7 @@ int main(int argc, char **argv)
 	struct worker *w;
 	uint32_t *hist;
 	uint64_t ops = 0, errors = 0, misses = 0, over = 0, max_ns = 0, t0;
+	uint64_t max_at = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -346,13 +352,17 @@ int main(int argc, char **argv)
 		errors += w[i].errors;
 		misses += w[i].misses;
 		over += w[i].over;
-		if (w[i].max_ns > max_ns)
+		if (w[i].max_ns > max_ns) {
 			max_ns = w[i].max_ns;
+			max_at = w[i].max_at;
+		}
 	}
 	printf("ops=%" PRIu64 " ops_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
-	       " max_us=%" PRIu64 " errors=%" PRIu64 " misses=%" PRIu64 "\n",
+	       " max_us=%" PRIu64 " errors=%" PRIu64 " misses=%" PRIu64
+	       " max_at_ns=%" PRIu64 "\n",
 	       ops, ops / (double)o.seconds, percentile(hist, ops, 0.50),
-	       percentile(hist, ops, 0.99), max_ns / 1000, errors, misses);
+	       percentile(hist, ops, 0.99), max_ns / 1000, errors, misses,
+	       max_at);
 	(void)over;
 	return 0;
 }
