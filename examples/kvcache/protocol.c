@@ -1404,6 +1404,18 @@ static int bin_stat(struct kv_proto *p, struct kv_conn *c,
 }
 
 /* Execute one complete request.  Return 0 or -ENOMEM. */
+/* The storage opcodes: each, its quiet twin, and what it stores as. */
+static const struct {
+	uint8_t op, quiet;
+	enum kv_mode mode;
+} bin_stores[] = {
+	{ 0x01, 0x11, KV_SET },
+	{ 0x02, 0x12, KV_ADD },
+	{ 0x03, 0x13, KV_REPLACE },
+	{ 0x0e, 0x19, KV_APPEND },
+	{ 0x0f, 0x1a, KV_PREPEND },
+};
+
 static int bin_dispatch(struct kv_proto *p, struct kv_conn *c,
 			const struct bin_req *r, uint64_t now)
 {
@@ -1411,6 +1423,11 @@ static int bin_dispatch(struct kv_proto *p, struct kv_conn *c,
 	bool has_key = r->keylen > 0;
 	int ret;
 
+	for (size_t i = 0; i < sizeof(bin_stores) / sizeof(bin_stores[0]); i++)
+		if (op == bin_stores[i].op || op == bin_stores[i].quiet)
+			return has_key ? bin_store(p, c, r, bin_stores[i].mode,
+						   op == bin_stores[i].quiet, now) :
+			       bin_error(c, op, r->opaque, BIN_EINVAL);
 	switch (op) {
 	case 0x00: case 0x09: case 0x0c: case 0x0d:	/* get, q, k, kq */
 		if (!has_key)
@@ -1423,21 +1440,6 @@ static int bin_dispatch(struct kv_proto *p, struct kv_conn *c,
 			break;
 		return bin_get(p, c, r, op == 0x1e || op == 0x24,
 			       op == 0x23 || op == 0x24, true, now);
-	case 0x01: case 0x11:
-		return has_key ? bin_store(p, c, r, KV_SET, op == 0x11, now) :
-		       bin_error(c, op, r->opaque, BIN_EINVAL);
-	case 0x02: case 0x12:
-		return has_key ? bin_store(p, c, r, KV_ADD, op == 0x12, now) :
-		       bin_error(c, op, r->opaque, BIN_EINVAL);
-	case 0x03: case 0x13:
-		return has_key ? bin_store(p, c, r, KV_REPLACE, op == 0x13, now) :
-		       bin_error(c, op, r->opaque, BIN_EINVAL);
-	case 0x0e: case 0x19:
-		return has_key ? bin_store(p, c, r, KV_APPEND, op == 0x19, now) :
-		       bin_error(c, op, r->opaque, BIN_EINVAL);
-	case 0x0f: case 0x1a:
-		return has_key ? bin_store(p, c, r, KV_PREPEND, op == 0x1a, now) :
-		       bin_error(c, op, r->opaque, BIN_EINVAL);
 	case 0x04: case 0x14: {				/* delete, deleteq */
 		if (!has_key || r->extlen || r->vlen)
 			break;
