@@ -191,6 +191,21 @@ for bad in loss dup@0 reset@x@1 jitter@5 loss@-1 loss@1,loss@2; do
 done
 demo "--inject given twice is a usage error" 2 --inject loss@1 --inject dup@2
 
+# --backend drives real edu devices through VFIO (the VM test runs it,
+# tests/vm/guest/vfio.sh); here its usage errors, and a machine with no
+# edu bound to vfio-pci, said before anything starts.
+expect "--backend unknown" 2 demo --bindir "$bindir" --backend floppy
+expect "--backend with devsim's options" 2 demo --bindir "$bindir" --backend type1 --devices 3
+expect "--backend with no edu bound to vfio-pci exits 2" 2 demo --bindir "$bindir" \
+	--backend iommufd
+if grep -q "^baton: demo: no edu device is bound to vfio-pci" "$tmp/err" &&
+   ! grep -q "logs kept" "$tmp/err"; then
+	ok "... saying so, and leaving nothing behind"
+else
+	sed 's/^/#   /' "$tmp/err"
+	not_ok "... saying so, and leaving nothing behind"
+fi
+
 # devsim's fault options themselves: each bad one a usage error that says
 # why, before anything is created.
 pk=pktgen@0000:00:05.0

@@ -95,6 +95,11 @@ for b in type1 iommufd; do
 		(.update.decisions | length) == 6 and
 		all(.update.decisions[]; .driver == \"edu\" and .mandatory == true)"
 	check "demo-host --vfio $b: v2 exits 0 on SIGTERM" ".demo_host_$b.exit == 0"
+	check "baton demo --backend $b: verdict ok, updated live to v2 and back, every edu bound by the edu driver, demo-host exit 0" "
+		.demo_cmd_$b | .rc == 0 and .out.verdict == \"ok\" and .out.backend == \"$b\" and
+		[.out.updates[].outcome] == [\"updated\", \"updated\"] and
+		all(.out.updates[].decisions[]; .driver == \"edu\") and
+		(.out.updates[0].decisions | length) == 6 and .out.exits[\"demo-host\"] == \"exit 0\""
 done
 check "an update the preflight refuses (v0 reads no schema of v1's) fails, naming the device" \
 	'.refused.device as $d | .refused.probe.rc == 0 and .refused.update_rc == 1 and

@@ -3,6 +3,7 @@
  * baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket]
  *            [--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR]
  *            [--per-devsim N] [--bindir DIR] [--json]
+ * baton demo --backend type1|iommufd [--mode exec|socket] [--bindir DIR] [--json]
  *
  * A live update of a program driving live devices, start to finish, with
  * everything checked (docs/demo.md):
@@ -31,6 +32,13 @@
  * arithmetic against two witnesses instead of trusting it.  --inject has
  * devsim put a fault - a lost packet, a duplicate, a reset - into the
  * first pktgen device's stream, to show that the verdict catches it.
+ *
+ * --backend type1|iommufd: the same program on real devices, where the
+ * kernel's VFIO has them (docs/vfio.md): demo-host-v1 --vfio drives the edu
+ * devices bound to vfio-pci with its edu driver - the one that drives
+ * devsim's edu - and is updated live to v2 and back (edu-state v1 both
+ * ways: the way back is not refused here); the verdict is the decisions,
+ * the outcomes and demo-host's exit.  No devsim, no packets.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,12 +59,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <baton/vfio.h>
+
 #include "cli.h"
 
 static const char demo_usage[] =
 	"baton demo [--devices N] [--rate PPS] [--packets N] [--mode exec|socket] "
 	"[--drop-connections] [--inject FAULT@SEQ[,...]] [--stats DIR] [--per-devsim N] "
-	"[--bindir DIR] [--json]";
+	"[--bindir DIR] [--json]\n"
+	"       baton demo --backend type1|iommufd [--mode exec|socket] [--bindir DIR] [--json]";
 
 #define MAX_PKTGEN	1024	/* the host's DMA pool has 1,024 rings */
 #define PER_DEVSIM	256	/* devices one devsim process serves, by default */
@@ -69,6 +80,7 @@ static const char demo_usage[] =
 struct demo_args {
 	const char *devices, *rate, *packets, *per_devsim;
 	const char *mode;
+	const char *backend;		/* NULL: devsim */
 	const char *bindir;
 	const char *inject, *stats;
 	unsigned int injects;		/* how many times --inject was given */
@@ -131,6 +143,7 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	case 'i': a->inject = arg; a->injects++; break;
 	case 's': a->stats = arg; break;
 	case 'P': a->per_devsim = arg; break;
+	case 'B': a->backend = arg; break;
 	}
 }
 
@@ -144,6 +157,7 @@ static const struct option longopts[] = {
 	{ "inject", required_argument, NULL, 'i' },
 	{ "stats", required_argument, NULL, 's' },
 	{ "per-devsim", required_argument, NULL, 'P' },
+	{ "backend", required_argument, NULL, 'B' },
 	{ 0 },
 };
 
@@ -453,10 +467,12 @@ static int not_ready(const char *name, int ready, const char *log, int ms)
 static void sim_path(const struct demo *d, const char *dir, size_t k, const char *base,
 		     const char *ext, char *out)
 {
-	if (k)
-		snprintf(out, PATH_MAX, "%s/%s-%zu%s", dir, base, k, ext);
-	else
-		snprintf(out, PATH_MAX, "%s/%s%s", dir, base, ext);
+	/* dir is short (d->dir, or --stats DIR checked by stats_paths()). */
+	int n = k ? snprintf(out, PATH_MAX, "%s/%s-%zu%s", dir, base, k, ext) :
+		    snprintf(out, PATH_MAX, "%s/%s%s", dir, base, ext);
+
+	if (n < 0 || n >= PATH_MAX)
+		out[0] = '\0';
 	(void)d;
 }
 
@@ -502,6 +518,54 @@ static int make_devices(struct demo *d)
 	}
 	d->devices[d->n_devices++] = (struct device){ "0000:02:00.0", EDU };
 	d->devices[d->n_devices++] = (struct device){ "0000:03:00.0", LEGACY };
+	return 0;
+}
+
+/* A sysfs attribute of PCI device @address, a number ("0x1234\n"). */
+static long pci_attr(const char *address, const char *attr)
+{
+	char path[PATH_MAX], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", address, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] ? strtol(buf, NULL, 16) : -1;
+}
+
+/* --backend: the edu devices bound to vfio-pci, which demo-host drives. */
+static int vfio_devices(struct demo *d)
+{
+	struct baton_pci_addr *addrs;
+	int n = baton_vfio_list(NULL, 0);
+
+	if (n < 0)
+		return cli_failf("/sys/bus/pci", "%s", strerror(-n));
+	addrs = calloc((size_t)n + 1, sizeof(*addrs));
+	d->devices = calloc((size_t)n + 1, sizeof(*d->devices));
+	if (!addrs || !d->devices) {
+		free(addrs);
+		return cli_failf("demo", "%s", strerror(ENOMEM));
+	}
+	n = baton_vfio_list(addrs, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		struct device *dev = &d->devices[d->n_devices];
+
+		baton_pci_addr_format(&addrs[i], dev->address);
+		/* The demo's drivers have ids of devsim's devices, and edu's. */
+		if (pci_attr(dev->address, "vendor") == 0x1234 &&
+		    pci_attr(dev->address, "device") == 0x11e8) {
+			dev->type = EDU;
+			d->n_devices++;
+		}
+	}
+	free(addrs);
+	if (!d->n_devices)
+		return cli_failf("demo", "no edu device is bound to vfio-pci (docs/vfio.md)");
 	return 0;
 }
 
@@ -560,11 +624,17 @@ static int start(struct demo *d)
 	int ready, out[2], err;
 	size_t n = 0;
 
-	err = make_devices(d) ?: start_devsims(d);
+	err = d->a.backend ? 0 : make_devices(d) ?: start_devsims(d);
 	if (err)
 		return err;
-	say(d, "devsim: %zu devices over vfio-user in %s", d->n_devices, d->dir);
-	say(d, d->n_sims > 1 ? ", %zu devsim processes\n" : "\n", d->n_sims);
+	if (d->a.backend)
+		say(d, "VFIO (%s): %zu edu devices bound to vfio-pci\n", d->a.backend,
+		    d->n_devices);
+	else
+		say(d, "devsim: %zu devices over vfio-user in %s%s", d->n_devices, d->dir,
+		    d->n_sims > 1 ? "" : "\n");
+	if (d->n_sims > 1)
+		say(d, ", %zu devsim processes\n", d->n_sims);
 	for (size_t i = 0; i < d->n_devices; i++) {
 		static const char *const what[] = { "pktgen", "edu", "legacy" };
 
@@ -575,8 +645,8 @@ static int start(struct demo *d)
 	}
 
 	argv[n++] = d->host_v1;
-	argv[n++] = "--devsim";
-	argv[n++] = d->dir;
+	argv[n++] = d->a.backend ? "--vfio" : "--devsim";
+	argv[n++] = d->a.backend ? (char *)d->a.backend : d->dir;
 	argv[n++] = "--control";
 	argv[n++] = d->control_sock;
 	argv[n++] = "--ready-fd";
@@ -600,9 +670,13 @@ static int start(struct demo *d)
 			START_MS + START_MS_DEV * (int)d->n_devices);
 	if (err)
 		return err;
-	say(d, "demo-host v1: driving them, pid %d, %ld packets/s per pktgen device%s\n",
-	    (int)d->host_pid, d->rate,
-	    d->a.drop ? "\n  (control run: the pktgen driver drops its connections)" : "");
+	if (d->a.backend)
+		say(d, "demo-host v1: driving them, pid %d\n", (int)d->host_pid);
+	else
+		say(d, "demo-host v1: driving them, pid %d, %ld packets/s per pktgen device%s\n",
+		    (int)d->host_pid, d->rate,
+		    d->a.drop ? "\n  (control run: the pktgen driver drops its connections)" :
+		    "");
 	return 0;
 }
 
@@ -723,6 +797,16 @@ static int account(struct demo *d)
 	return 0;
 }
 
+/* --backend: no packets to count; the decisions and outcomes are all. */
+static int vfio_account(struct demo *d)
+{
+	d->counted = d->expected;
+	d->result = json_object_new_object();
+	json_object_object_add(d->result, "backend", json_object_new_string(d->a.backend));
+	json_object_object_add(d->result, "updates", json_object_get(d->updates));
+	return 0;
+}
+
 /*
  * The end: demo-host (told to report by account()) and devsim must both
  * exit 0 - devsim writes --stats FILE as it does - or the verdict is
@@ -748,10 +832,11 @@ static int verdict(struct demo *d)
 	d->host_pid = 0;
 	say(d, "  exits: demo-host %s, devsim %s%s\n", ended(host, h, sizeof(h)),
 	    ended(devsim, s, sizeof(s)), host || devsim ? "   <- NOT EXPECTED" : "");
-	say(d, "\nverdict: %s\n", ok ?
+	say(d, "\nverdict: %s\n", !ok ? "FAILED - see above" : d->a.backend ?
+	    "ok - real devices through VFIO, updated live there and back, each "
+	    "restored by its driver from the device as it was left" :
 	    "ok - updated live to a renamed driver and a new state format, the way "
-	    "back refused; no packet lost or duplicated, no device reset" :
-	    "FAILED - see above");
+	    "back refused; no packet lost or duplicated, no device reset");
 	json_object_object_add(exits, "demo-host", json_object_new_string(h));
 	json_object_object_add(exits, "devsim", json_object_new_string(s));
 	json_object_object_add(d->result, "exits", exits);
@@ -890,11 +975,22 @@ static int run_demo(int argc, char **argv)
 		return cli_usage(demo_usage, "--packets takes 1 to 100000000");
 	if (strcmp(d.a.mode, "exec") && strcmp(d.a.mode, "socket"))
 		return cli_usage(demo_usage, "--mode is exec or socket, not '%s'", d.a.mode);
-	err = parse_faults(&d) ?: stats_paths(&d) ?: locate(&d, "devsim", "devsim", d.devsim) ?:
+	if (d.a.backend && strcmp(d.a.backend, "type1") && strcmp(d.a.backend, "iommufd"))
+		return cli_usage(demo_usage, "--backend is type1 or iommufd, not '%s'",
+				 d.a.backend);
+	if (d.a.backend && (d.a.devices || d.a.rate || d.a.packets || d.a.per_devsim ||
+			    d.a.drop || d.a.inject || d.a.stats))
+		return cli_usage(demo_usage, "--backend drives real edu devices: no packets, "
+				 "no devsim options");
+	err = parse_faults(&d) ?: stats_paths(&d) ?:
+	      (d.a.backend ? 0 : locate(&d, "devsim", "devsim", d.devsim)) ?:
 	      locate(&d, "demo-host-v1", "examples/demo-host", d.host_v1) ?:
-	      locate(&d, "demo-host-v2", "examples/demo-host", d.host_v2);
-	if (err)
+	      locate(&d, "demo-host-v2", "examples/demo-host", d.host_v2) ?:
+	      (d.a.backend ? vfio_devices(&d) : 0);
+	if (err) {
+		free(d.devices);
 		return err;
+	}
 	/* Short: socket paths in it must fit sun_path. */
 	snprintf(d.dir, sizeof(d.dir), "/tmp/baton-demo.XXXXXX");
 	if (!mkdtemp(d.dir))
@@ -904,6 +1000,13 @@ static int run_demo(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	d.updates = json_object_new_array();
 
+	if (d.a.backend)
+		err = start(&d) ?:
+		      update(&d, "demo-host v1", "demo-host v2", d.host_v2, "updated") ?:
+		      host_status(&d, "demo-host v2", 1) ?:
+		      update(&d, "demo-host v2", "demo-host v1", d.host_v1, "updated") ?:
+		      host_status(&d, "demo-host v1", 2) ?: vfio_account(&d) ?: verdict(&d);
+	else
 	err = start(&d) ?: let_traffic_flow(&d, &target) ?:
 	      update(&d, "demo-host v1", "demo-host v2", d.host_v2, "updated") ?:
 	      host_status(&d, "demo-host v2", 1) ?: let_traffic_flow(&d, &target) ?:

@@ -22,7 +22,8 @@
 #   devsim's edu over vfio-user, exec and socket: the same update of the
 #     same driver, whose blackout the VFIO ones are compared with;
 #   first, all six at once: demo-host --vfio type1, then iommufd, updated
-#     live to v2 (the demo's edu driver, unchanged from devsim).
+#     live to v2 (the demo's edu driver, unchanged from devsim); then
+#     `baton demo --backend type1`, and iommufd, the same there and back.
 #
 # Every program reports one JSON line per event into one FIFO, which this
 # script reads with a bound (read -t); nothing sleeps.  The result is one
@@ -90,6 +91,16 @@ vfio_demo_host() {
 	cat "/run/demo-host-$1.log"
 }
 
+# `baton demo --backend BACKEND`: the same, told by the command.
+vfio_demo_cmd() {
+	baton demo --backend "$1" --bindir /usr/bin --json >"/run/demo-cmd-$1.json" \
+		2>"/run/demo-cmd-$1.err"
+	rc=$?
+	cat "/run/demo-cmd-$1.err"
+	printf '"demo_cmd_%s":{"rc":%s,"out":%s},' "$1" $rc "$(jfile "/run/demo-cmd-$1.json")" \
+		>>/run/vfio-result
+}
+
 # The hostile case: an update v1 -> v0 the preflight refuses; v1 goes on.
 vfio_refused() {
 	sock=/run/refused.sock
@@ -143,6 +154,8 @@ vfio_scenario() {
 	: >/run/vfio-result
 	vfio_demo_host type1
 	vfio_demo_host iommufd
+	vfio_demo_cmd type1
+	vfio_demo_cmd iommufd
 	vfio_update type1_exec type1 "$1" exec
 	vfio_update type1_socket type1 "$2" socket
 	vfio_update iommufd_exec iommufd "$3" exec
