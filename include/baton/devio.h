@@ -336,6 +336,22 @@ int baton_devio_thaw(struct baton_devio *io);
 int baton_devio_set_irq(struct baton_devio *io, uint32_t index, int eventfd);
 
 /**
+ * baton_devio_unmask_irq() - let vector 0 of an interrupt type fire again
+ * @io:    the handle
+ * @index: VFIO_PCI_INTX_IRQ_INDEX or VFIO_PCI_MSI_IRQ_INDEX
+ *
+ * vfio-pci masks INTx, a level-triggered line, each time it fires: the
+ * driver quiets the device (acknowledges the interrupt in the device's
+ * registers) and then unmasks, or no further INTx reaches the eventfd.
+ * MSI is never masked that way, nor is anything on vfio-user (devsim
+ * does not mask): this is then a no-op.  A driver that may be given
+ * either calls it after each interrupt whatever the type.
+ *
+ * Return: 0, -EINVAL, or the kernel's -errno.
+ */
+int baton_devio_unmask_irq(struct baton_devio *io, uint32_t index);
+
+/**
  * baton_devio_reset() - reset the device, keeping the handle
  * @io: the handle
  *

@@ -36,6 +36,8 @@ struct devio_ops {
 	int (*freeze)(struct baton_devio *io);
 	int (*thaw)(struct baton_devio *io);
 	int (*set_irq)(struct baton_devio *io, uint32_t index, int eventfd);
+	/* May be NULL: nothing is ever masked. */
+	int (*unmask_irq)(struct baton_devio *io, uint32_t index);
 	int (*reset)(struct baton_devio *io);
 	/* Frees the backend's part; closes its fds unless @forget. */
 	void (*release)(struct baton_devio *io, bool forget);

@@ -273,6 +273,13 @@ int baton_devio_set_irq(struct baton_devio *io, uint32_t index, int eventfd)
 	return io->ops->set_irq(io, index, eventfd);
 }
 
+int baton_devio_unmask_irq(struct baton_devio *io, uint32_t index)
+{
+	if (!io)
+		return -EINVAL;
+	return io->ops->unmask_irq ? io->ops->unmask_irq(io, index) : 0;
+}
+
 int baton_devio_reset(struct baton_devio *io)
 {
 	if (!io)

@@ -90,6 +90,7 @@ static void test_arguments(void **state)
 	assert_int_equal(baton_devio_set_irq(io, VFIO_PCI_MSI_IRQ_INDEX, -2), -EINVAL);
 	assert_int_equal(baton_devio_set_irq(NULL, VFIO_PCI_MSI_IRQ_INDEX, -1), -EINVAL);
 	assert_int_equal(baton_devio_reset(NULL), -EINVAL);
+	assert_int_equal(baton_devio_unmask_irq(NULL, VFIO_PCI_INTX_IRQ_INDEX), -EINVAL);
 	assert_int_equal(baton_devio_freeze(NULL), -EINVAL);
 	assert_int_equal(baton_devio_thaw(NULL), -EINVAL);
 	baton_devio_close(io);
@@ -136,9 +137,11 @@ static void test_dma_table(void **state)
 	/* Unmap only exactly a mapping; nothing is sent before that. */
 	assert_int_equal(baton_devio_dma_unmap(io, 0x10000, 0x1000), -EINVAL);
 	assert_int_equal(baton_devio_dma_unmap(io, 0x11000, 0x1000), -EINVAL);
-	/* Freezing and thawing a vfio-user handle: nothing to do. */
+	/* Freezing, thawing, unmasking on vfio-user: nothing to do, nothing
+	 * sent (no server answers here). */
 	assert_int_equal(baton_devio_freeze(io), 0);
 	assert_int_equal(baton_devio_thaw(io), 0);
+	assert_int_equal(baton_devio_unmask_irq(io, VFIO_PCI_INTX_IRQ_INDEX), 0);
 	baton_devio_close(io);
 	close(peer);
 	close(memfd);

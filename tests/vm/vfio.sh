@@ -78,7 +78,8 @@ done
 # shellcheck disable=SC2016 # jq variables, not shell ones
 {
 check "vfio: the guest ran every case and reported" '.ok == true and .scenario == "vfio"'
-for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_socket; do
+for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_socket \
+	type1_intx; do
 	CHECK_PREFIX="vfio $r: "
 	check "v1 mapped its region, set the registers, DMA'd a known buffer, got the interrupt" \
 		".$r.probe | .rc == 0 and .dma_copied == true and .irq == true"
@@ -89,6 +90,8 @@ for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_
 		".$r.after | .event == \"after-update\" and .rc == 0 and .dma_copied == true and .irq == true and .converted == true and .version == 2"
 done
 CHECK_PREFIX="vfio: "
+check "type1_intx ran on INTx, the others on MSI" \
+	'.type1_intx.probe.intx == true and .type1_exec.probe.intx == false'
 for b in type1 iommufd; do
 	check "demo-host --vfio $b: its edu driver, unchanged from devsim, drives the six edu devices, updated live to v2" "
 		.demo_host_$b | .update_rc == 0 and .update.outcome == \"updated\" and

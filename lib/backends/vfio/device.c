@@ -8,7 +8,8 @@
  * register access with pread()/pwrite() at the region's offset (vfio-pci
  * turns an aligned 4- or 8-byte access into one of that width, or two of
  * 4 before Linux 6.11), interrupts (VFIO_DEVICE_SET_IRQS with an eventfd
- * per type's vector 0) and VFIO_DEVICE_RESET.
+ * per type's vector 0, and INTx's unmask after it fired) and
+ * VFIO_DEVICE_RESET.
  *
  * The fd is checked to be a VFIO PCI device when the handle is made
  * (VFIO_DEVICE_GET_INFO), so an adopted fd that is anything else is
@@ -167,6 +168,22 @@ int vfio_set_irq(struct baton_devio *io, uint32_t index, int eventfd)
 		set->argsz = sizeof(*set);
 	}
 	return ioctl(vfio_of(io)->device, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+}
+
+int vfio_unmask_irq(struct baton_devio *io, uint32_t index)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+		.index = index, .start = 0, .count = 1,
+	};
+
+	if (index != VFIO_PCI_INTX_IRQ_INDEX && index != VFIO_PCI_MSI_IRQ_INDEX)
+		return -EINVAL;
+	/* Only INTx is masked when it fires (and MSI cannot be unmasked). */
+	if (index != VFIO_PCI_INTX_IRQ_INDEX)
+		return 0;
+	return ioctl(vfio_of(io)->device, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
 }
 
 int vfio_reset(struct baton_devio *io)

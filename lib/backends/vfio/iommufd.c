@@ -85,6 +85,7 @@ static const struct devio_ops iommufd_ops = {
 	.dma_map = iommufd_dma_map,
 	.dma_unmap = iommufd_dma_unmap,
 	.set_irq = vfio_set_irq,
+	.unmask_irq = vfio_unmask_irq,
 	.reset = vfio_reset,
 	.release = iommufd_release,
 };

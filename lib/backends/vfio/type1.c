@@ -173,6 +173,7 @@ static const struct devio_ops type1_ops = {
 	.freeze = type1_freeze,
 	.thaw = type1_thaw,
 	.set_irq = vfio_set_irq,
+	.unmask_irq = vfio_unmask_irq,
 	.reset = vfio_reset,
 	.release = type1_release,
 };

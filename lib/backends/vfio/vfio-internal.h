@@ -62,6 +62,7 @@ int vfio_region_read(struct baton_devio *io, uint32_t index, uint64_t offset,
 int vfio_region_write(struct baton_devio *io, uint32_t index, uint64_t offset,
 		      const void *buf, uint32_t count);
 int vfio_set_irq(struct baton_devio *io, uint32_t index, int eventfd);
+int vfio_unmask_irq(struct baton_devio *io, uint32_t index);
 int vfio_reset(struct baton_devio *io);
 
 /* Close what of @fds is >= 0 (an open that failed half way). */

@@ -18,7 +18,9 @@
 #   edu4 type1: an update to v0, whose driver reads no schema of v1's, is
 #     refused by the preflight; then v1, sent SIGUSR1, DMAs again;
 #   edu5: the control run, type1 then iommufd: the mapping closed with
-#     the device and not made again, the DMA faults (DMAR in dmesg);
+#     the device and not made again, the DMA faults (DMAR in dmesg); then
+#     type1 socket again with INTx instead of MSI (masked by vfio-pci at
+#     each interrupt, unmasked by the driver);
 #   devsim's edu over vfio-user, exec and socket: the same update of the
 #     same driver, whose blackout the VFIO ones are compared with;
 #   first, all six at once: demo-host --vfio type1, then iommufd, updated
@@ -162,6 +164,7 @@ vfio_scenario() {
 	vfio_update iommufd_socket iommufd "$4" socket
 	vfio_refused "$5"
 	vfio_control "$6"
+	vfio_update type1_intx type1 "$6" socket --intx
 	# devsim's edu, two (a device has one client at a time), at addresses
 	# no real device has.
 	mkdir -p /run/devsim

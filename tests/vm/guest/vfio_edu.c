@@ -4,6 +4,7 @@
  *
  *   vfio-edu-vN --backend type1|iommufd|vfio-user --device ADDR
  *               --control PATH --report FILE [--ready-fd N] [--devsim DIR]
+ *               [--intx]
  *   vfio-edu-v1 --backend type1|iommufd --device ADDR --report FILE
  *               --control-run
  *
@@ -34,6 +35,10 @@
  * --backend vfio-user --devsim DIR: the same device emulated by devsim
  * (its socket DIR/ADDR.sock), the same driver: what the test compares the
  * blackout of an update with.
+ *
+ * --intx: the interrupt is edu's INTx line instead of MSI: vfio-pci masks
+ * it each time it fires, and the driver unmasks it once it has quieted
+ * the device (baton_devio_unmask_irq()).
  *
  * --control-run: what a program without Baton does across an update.
  * Probe as above, then close everything and open the device again
@@ -130,6 +135,7 @@ struct edu {
 static enum baton_devio_backend backend;
 static const char *backend_name;
 static const char *devsim_dir;
+static uint32_t irq_index = VFIO_PCI_MSI_IRQ_INDEX;
 static const char *report_path;
 static struct baton_devio *probing;
 static struct baton_pci_addr device_addr;
@@ -235,8 +241,11 @@ static int dma_round_trip(struct edu *e, uint32_t seed, bool *copied, bool *irq)
 	if (err)
 		return err;
 	*irq = !wait_irq(e);
+	/* Quiet the device (INTx is a level), then let the line fire again. */
 	if (*irq)
-		wr(e, EDU_IRQ_ACK, EDU_IRQ_DMA);
+		err = wr(e, EDU_IRQ_ACK, EDU_IRQ_DMA) ?: baton_devio_unmask_irq(e->io, irq_index);
+	if (err)
+		return err;
 	*copied = holds(mem, seed);
 	if (*copied)
 		e->s.dmas++;
@@ -270,7 +279,7 @@ static int exercise(struct edu *e, bool *copied, bool *irq)
 	int err;
 
 	err = rd(e, EDU_IDENT, &ident) ?:
-	      baton_devio_set_irq(e->io, VFIO_PCI_MSI_IRQ_INDEX, e->irq) ?:
+	      baton_devio_set_irq(e->io, irq_index, e->irq) ?:
 	      baton_devio_dma_map(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
 	      wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
 	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
@@ -309,8 +318,9 @@ static int edu_probe(struct baton_device *dev)
 	e->io = probing;
 	e->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	err = e->irq < 0 ? -errno : use_region(e, dev) ?: exercise(e, &copied, &irq);
-	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s", err,
-	       copied ? "true" : "false", irq ? "true" : "false");
+	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"intx\":%s",
+	       err, copied ? "true" : "false", irq ? "true" : "false",
+	       irq_index == VFIO_PCI_INTX_IRQ_INDEX ? "true" : "false");
 	if (!err && (!copied || !irq))
 		err = -BATON_ERR_BADVALUE;
 	if (!err)
@@ -544,7 +554,7 @@ static int control_run(void)
 	if (e.mem == MAP_FAILED || e.irq < 0)
 		return -errno;
 	err = baton_vfio_open(&device_addr, backend, &e.io) ?:
-	      baton_devio_set_irq(e.io, VFIO_PCI_MSI_IRQ_INDEX, e.irq) ?:
+	      baton_devio_set_irq(e.io, irq_index, e.irq) ?:
 	      baton_devio_dma_map(e.io, DMA_IOVA, 2 * PAGE, e.memfd, 0, true) ?:
 	      dma_round_trip(&e, 1, &copied, &irq);
 	if (!err) {
@@ -553,7 +563,7 @@ static int control_run(void)
 		baton_devio_close(e.io);
 		e.io = NULL;
 		err = baton_vfio_open(&device_addr, backend, &e.io) ?:
-		      baton_devio_set_irq(e.io, VFIO_PCI_MSI_IRQ_INDEX, e.irq) ?:
+		      baton_devio_set_irq(e.io, irq_index, e.irq) ?:
 		      dma_round_trip(&e, 2, &copied_after, &irq_after);
 	}
 	report("\"event\":\"control\",\"rc\":%d,\"dma_copied_before\":%s,"
@@ -569,7 +579,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: vfio-edu-v%d --backend type1|iommufd|vfio-user --device ADDR "
 		"--report FILE (--control PATH [--ready-fd N] | --control-run) "
-		"[--devsim DIR]\n", VFIO_EDU_VERSION);
+		"[--devsim DIR] [--intx]\n", VFIO_EDU_VERSION);
 	exit(2);
 }
 
@@ -583,6 +593,7 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "control-run", no_argument, NULL, 'C' },
 		{ "devsim", required_argument, NULL, 's' },
+		{ "intx", no_argument, NULL, 'I' },
 		{ 0 },
 	};
 	const struct baton_host_opts opts = { .program = "vfio-edu", .argv = argv };
@@ -601,6 +612,7 @@ int main(int argc, char **argv)
 				  !strcmp(optarg, "vfio-user") ? BATON_DEVIO_VFIO_USER : 0;
 			break;
 		case 's': devsim_dir = optarg; break;
+		case 'I': irq_index = VFIO_PCI_INTX_IRQ_INDEX; break;
 		case 'd':
 			if (baton_pci_addr_parse(optarg, &device_addr))
 				usage();
