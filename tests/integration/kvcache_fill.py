@@ -11,8 +11,10 @@
                                    FILE exists (FILE.ready once the first
                                    was answered): prints the longest
                                    request in ms, the number of requests,
-                                   and the errors (a wrong answer, a closed
-                                   connection)
+                                   the errors (a wrong answer, a closed
+                                   connection), and when the longest was
+                                   sent (CLOCK_MONOTONIC ns, BATON_TRACE's
+                                   clock)
 
 Every socket operation is bounded (30 s).
 """
@@ -66,7 +68,7 @@ def verify(port, n):
 
 def probe(port, stop):
     s = connect(port)
-    worst, count, errors = 0.0, 0, 0
+    worst, worst_at, count, errors = 0.0, 0, 0, 0
     s.sendall(b"set probe 0 0 2\r\nok\r\n")
     s.recv(100)
     while not os.path.exists(stop):
@@ -83,11 +85,12 @@ def probe(port, stop):
             errors += 1
             if not d:
                 break
-        worst = max(worst, time.monotonic() - t0)
+        if time.monotonic() - t0 > worst:
+            worst, worst_at = time.monotonic() - t0, int(t0 * 1e9)
         count += 1
         if count == 1:
             open(stop + ".ready", "w").close()
-    print("%.1f %d %d" % (worst * 1000, count, errors))
+    print("%.1f %d %d %d" % (worst * 1000, count, errors, worst_at))
 
 
 if __name__ == "__main__":
