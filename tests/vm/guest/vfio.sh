@@ -32,6 +32,7 @@
 # line BATON-VM-RESULT {json} that tests/vm/vfio.sh judges.
 
 VFIO_WAIT=60	# seconds for one event under TCG
+VFIO_REPEAT=4	# updates v2 -> v2 after the first, for the blackout's spread
 
 # The next line a program reported, into $LINE; fail at the bound.
 next_event() {
@@ -62,14 +63,35 @@ vfio_update() {
 	update=$(jfile "/run/$name-update.json")
 	restore=null
 	after=null
+	repeats=""
 	if [ $rc -eq 0 ]; then
 		next_event "$name: restore"
 		restore=$LINE
 		next_event "$name: after the update"
 		after=$LINE
+		# v2 into itself, VFIO_REPEAT times: the blackout's spread.
+		i=0
+		while [ $i -lt $VFIO_REPEAT ]; do
+			i=$((i + 1))
+			baton update --socket "$sock" --to /usr/bin/vfio-edu-v2 --mode "$mode" \
+				--json >/run/repeat.json 2>/run/repeat.err
+			r=$?
+			cat /run/repeat.err
+			ms=$(sed -n 's/.*"blackout_ms": *\([0-9.]*\).*/\1/p' /run/repeat.json)
+			if [ $r -eq 0 ]; then
+				next_event "$name: restore $i"
+				r_restore=$LINE
+				next_event "$name: after update $i"
+				r_after=$LINE
+			else
+				r_restore=null
+				r_after=null
+			fi
+			repeats="$repeats${repeats:+,}{\"rc\":$r,\"blackout_ms\":${ms:-null},\"restore\":$r_restore,\"after\":$r_after}"
+		done
 	fi
-	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s},' \
-		"$name" "$device" "$mode" "$probe" "$rc" "$update" "$restore" "$after" \
+	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s,"repeats":[%s]},' \
+		"$name" "$device" "$mode" "$probe" "$rc" "$update" "$restore" "$after" "$repeats" \
 		>>/run/vfio-result
 }
 
