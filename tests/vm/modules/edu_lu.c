@@ -9,6 +9,10 @@
  * schema S0 instead, which no module on the next kernel reads: Baton must
  * quarantine such a device (leave it unbound, untouched).
  *
+ * It declares S1 both ways: to Baton (BATON_LU_WRITES) and, on a kernel
+ * with Baton's patch series (kernel/patches), to the PCI core
+ * (DECLARE_PCI_LIVE_UPDATE_SCHEMAS).
+ *
  * The schemas, their GUIDs derived by Baton's canonical layout
  * (docs/schemas.md: version-5 UUID, namespace
  * 6becb1b0-440c-54ec-b528-066cb3124f38, over the text below):
@@ -44,6 +48,13 @@
 #define EDU_S1 "cfaf9865199f52d1a1f2614671dbfd9c"
 
 BATON_LU_WRITES(EDU_S1);
+
+#ifdef DECLARE_PCI_LIVE_UPDATE_SCHEMAS
+/* The same, for the PCI core of a kernel with kernel/patches. */
+DECLARE_PCI_LIVE_UPDATE_SCHEMAS(edu_lu_schemas,
+	GUID_INIT(0xcfaf9865, 0x199f, 0x52d1,
+		  0xa1, 0xf2, 0x61, 0x46, 0x71, 0xdb, 0xfd, 0x9c));
+#endif
 
 /* The magic says "edu state", not which driver wrote it. */
 #define EDU_STATE_MAGIC 0xed57a7e0u
@@ -280,6 +291,9 @@ static struct pci_driver edu_lu_driver = {
 	.probe = edu_lu_probe,
 	.remove = edu_lu_remove,
 	.dev_groups = edu_lu_groups,
+#ifdef DECLARE_PCI_LIVE_UPDATE_SCHEMAS
+	PCI_LIVE_UPDATE(edu_lu_schemas),
+#endif
 };
 module_pci_driver(edu_lu_driver);
 

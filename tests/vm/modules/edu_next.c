@@ -7,7 +7,15 @@
  * module, found by its schema alias alone.
  *
  * Its probe does not touch the device: a preserved device keeps running,
- * and restore() takes the state back.  What it restored, and whether the
+ * and restore() takes the state back.
+ *
+ * It declares its schemas both ways: to Baton (BATON_LU_*, the module
+ * aliases and module info Baton's planner reads, for any kernel) and, on a
+ * kernel with Baton's patch series (kernel/patches), to the PCI core
+ * (DECLARE_PCI_LIVE_UPDATE_SCHEMAS), which then binds a device preserved in
+ * S1 or S2 to this driver by itself and to no driver without them; probe()
+ * asks the core whether the device was preserved (pci_live_update_schema())
+ * and takes it over as it is.  What it restored, and whether the
  * device registers still hold the values the state says the old driver left
  * there, is readable in the device's edu_next_state attribute.
  *
@@ -41,6 +49,7 @@
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/slab.h>
+#include <linux/uuid.h>
 
 #include <baton/kernel/baton_liveupdate.h>
 
@@ -50,6 +59,15 @@
 BATON_LU_WRITES(EDU_S2);
 BATON_LU_ACCEPTS(EDU_S1);
 BATON_LU_PRIORITY(10);
+
+#ifdef DECLARE_PCI_LIVE_UPDATE_SCHEMAS
+/* The same two, for the PCI core: S2 (written) first, then S1. */
+DECLARE_PCI_LIVE_UPDATE_SCHEMAS(edu_next_schemas,
+	GUID_INIT(0x2fb19ddf, 0xcd6b, 0x5990,
+		  0xa4, 0x19, 0x32, 0x5e, 0x44, 0x0b, 0xa4, 0xdf),
+	GUID_INIT(0xcfaf9865, 0x199f, 0x52d1,
+		  0xa1, 0xf2, 0x61, 0x46, 0x71, 0xdb, 0xfd, 0x9c));
+#endif
 
 #define EDU_STATE_MAGIC 0xed57a7e0u
 
@@ -91,6 +109,10 @@ struct edu_next {
 	u32 reg_liveness;		/* what the device held at restore */
 	u32 reg_fact;
 	bool device_intact;
+	/* What the PCI core said at probe (kernel/patches), "" if nothing */
+	char probe_schema[UUID_STRING_LEN + 1];
+	u32 probe_liveness;		/* what the device held at probe */
+	u32 probe_fact;
 };
 
 static void s1_to_s2(const struct edu_state_s1 *in, struct edu_state_s2 *out)
@@ -188,7 +210,8 @@ static ssize_t edu_next_state_show(struct device *dev,
 			  "\"liveness\":%u,\"fact_in\":%u,\"fact_out\":%u,"
 			  "\"restores\":%u,\"reg_liveness\":%u,\"reg_fact\":%u,"
 			  "\"device_intact\":%s,\"reg_liveness_now\":%u,"
-			  "\"reg_fact_now\":%u}\n",
+			  "\"reg_fact_now\":%u,\"probe_schema\":\"%s\","
+			  "\"probe_reg_liveness\":%u,\"probe_reg_fact\":%u}\n",
 			  e->restored ? "true" : "false", e->from,
 			  e->converted ? "true" : "false",
 			  e->st.magic == EDU_STATE_MAGIC ? "true" : "false",
@@ -197,7 +220,8 @@ static ssize_t edu_next_state_show(struct device *dev,
 			  e->st.restores, e->reg_liveness, e->reg_fact,
 			  e->device_intact ? "true" : "false",
 			  ioread32(e->bar + EDU_REG_LIVENESS),
-			  ioread32(e->bar + EDU_REG_FACT));
+			  ioread32(e->bar + EDU_REG_FACT), e->probe_schema,
+			  e->probe_liveness, e->probe_fact);
 }
 static DEVICE_ATTR_RO(edu_next_state);
 
@@ -206,6 +230,28 @@ static struct attribute *edu_next_attrs[] = {
 	NULL,
 };
 ATTRIBUTE_GROUPS(edu_next);
+
+/*
+ * On a kernel with the patch series the PCI core says whether the device
+ * came through the kexec, and in which schema (one of ours, or the core
+ * would not have bound it here): take it over as it is, registers and all.
+ */
+static void edu_next_take_over(struct pci_dev *pdev, struct edu_next *e)
+{
+#ifdef DECLARE_PCI_LIVE_UPDATE_SCHEMAS
+	const guid_t *schema = pci_live_update_schema(pdev);
+
+	if (!schema)
+		return;
+	snprintf(e->probe_schema, sizeof(e->probe_schema), "%pUl", schema);
+	e->probe_liveness = ioread32(e->bar + EDU_REG_LIVENESS);
+	e->probe_fact = ioread32(e->bar + EDU_REG_FACT);
+	/* The kexec cleared bus mastering on the way out. */
+	pci_set_master(pdev);
+	dev_info(&pdev->dev, "preserved in schema %s: taken over as it is\n",
+		 e->probe_schema);
+#endif
+}
 
 static int edu_next_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
@@ -232,6 +278,7 @@ static int edu_next_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	/* No device initialisation here: the state comes back through
 	 * restore(); a cold device simply keeps an empty state. */
+	edu_next_take_over(pdev, e);
 	pci_set_drvdata(pdev, e);
 	err = baton_lu_add(pdev, &edu_next_ops, EDU_S2);
 	if (err)
@@ -272,6 +319,9 @@ static struct pci_driver edu_next_driver = {
 	.probe = edu_next_probe,
 	.remove = edu_next_remove,
 	.dev_groups = edu_next_groups,
+#ifdef DECLARE_PCI_LIVE_UPDATE_SCHEMAS
+	PCI_LIVE_UPDATE(edu_next_schemas),
+#endif
 };
 module_pci_driver(edu_next_driver);
 

@@ -3,6 +3,9 @@
  * edu_plain: module C of Baton's VM test.  An ordinary driver for QEMU's
  * edu device (1234:11e8) that declares no live update schema: the driver
  * plain id matching would pick, which must never get a preserved device.
+ * On a kernel with Baton's patch series (kernel/patches) the PCI core
+ * refuses it a preserved device by itself; elsewhere Baton's quarantine
+ * override does.
  *
  * Like most drivers it initialises the device in probe(), overwriting the
  * registers a preserved device still holds, so if it ever bound a preserved
