@@ -58,6 +58,8 @@ expect "kv1 then a kvcache failing PREPARE: exit 2" 2 \
 holds "the error names the program and its PREPARE, and every program resumes" \
 	'grep -q "^baton: $tmp/kv2.sock: the program'"'"'s prepare: Input/output error; every program resumes$" "$tmp/err"'
 holds "kv1 said it resumed" 'grep -q "^baton: $tmp/kv1.sock: resumed$" "$tmp/err"'
+holds "kv2, which refused and was never frozen, is not told to resume" \
+	'! grep -Eq "^baton: $tmp/kv2.sock: (resumed|did not say it resumed)$" "$tmp/err"'
 holds "both run on, generation 0" \
 	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv2.sock" | jq -r .state)" = running ]'
 if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after the resume"; else not_ok "every item reads back after the resume"; fi

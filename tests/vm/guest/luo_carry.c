@@ -24,6 +24,11 @@
  *	retrieved twice (EINVAL) and that the closed one and an unknown one
  *	are ENOENT, FINISHes
  *	it, and prints BATON-LUO-RESTORE {json}.
+ *   luo_carry programs KERNEL INITRD CMDLINE-TAIL MANIFEST SESSION IMAGE COMMAND
+ *	a program's session as `baton kexec --socket` leaves one, from
+ *	files (so that the image may be a corrupt one): MANIFEST in
+ *	"baton-programs" (token 1), IMAGE and COMMAND in SESSION (tokens 1
+ *	and 2); then the kexec, CMDLINE-TAIL appended to the command line.
  *
  * Exit status 0 when every step did what it should; the JSON says which
  * did not.  Timings are CLOCK_MONOTONIC milliseconds.
@@ -149,9 +154,9 @@ static long long first_difference(int fd, size_t size, unsigned int which)
 	return bad;
 }
 
-static int kexec(const char *kernel, const char *initrd)
+/* Into KERNEL with this boot's command line and @stage2 appended. */
+static int kexec(const char *kernel, const char *initrd, const char *stage2)
 {
-	static const char stage2[] = " baton_luo_stage=2";
 	char cmdline[4096];
 	ssize_t n;
 	int kfd, ifd, cfd;
@@ -159,13 +164,13 @@ static int kexec(const char *kernel, const char *initrd)
 	cfd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	if (cfd < 0)
 		return -errno;
-	n = read(cfd, cmdline, sizeof(cmdline) - sizeof(stage2));
+	n = read(cfd, cmdline, sizeof(cmdline) - strlen(stage2) - 1);
 	close(cfd);
 	if (n < 0)
 		return -errno;
 	while (n > 0 && (cmdline[n - 1] == '\n' || cmdline[n - 1] == ' '))
 		n--;
-	memcpy(cmdline + n, stage2, sizeof(stage2));
+	memcpy(cmdline + n, stage2, strlen(stage2) + 1);
 	kfd = open(kernel, O_RDONLY | O_CLOEXEC);
 	ifd = open(initrd, O_RDONLY | O_CLOEXEC);
 	if (kfd < 0 || ifd < 0)
@@ -205,9 +210,9 @@ static int fail(const char *what, enum baton_luo_op op, int err)
 	return 1;
 }
 
-/* FILE's bytes in a memfd, preserved in a session of their own. */
-static int carry_file(struct baton_luo *luo, const char *path,
-		      struct baton_luo_session **s)
+/* FILE's bytes in a memfd, preserved in session @s under @token. */
+static int preserve_file(struct baton_luo_session *s, const char *path,
+			 uint64_t token)
 {
 	char buf[65536];
 	ssize_t got;
@@ -221,13 +226,49 @@ static int carry_file(struct baton_luo *luo, const char *path,
 		if (write(fd, buf, (size_t)got) != got)
 			return -EIO;
 	close(in);
-	err = baton_luo_session_create(luo, FILE_SESSION, s);
-	if (err)
-		return err;
 	/* The session holds the file now; our fd may go. */
-	err = baton_luo_preserve_fd(*s, fd, 1);
+	err = baton_luo_preserve_fd(s, fd, token);
 	close(fd);
 	return err;
+}
+
+/* FILE's bytes in a memfd, preserved in a session of their own. */
+static int carry_file(struct baton_luo *luo, const char *path,
+		      struct baton_luo_session **s)
+{
+	int err = baton_luo_session_create(luo, FILE_SESSION, s);
+
+	return err ? err : preserve_file(*s, path, 1);
+}
+
+/*
+ * A program's session as baton kexec --socket leaves one (a manifest in
+ * baton-programs naming SESSION; its image, token 1, and the line it
+ * handed over with, token 2, which names its binary and argv), from
+ * files: so that the next boot's baton kexec --restore meets an image
+ * that no program could have handed over - a corrupt one.
+ */
+static int programs(const char *kernel, const char *initrd, const char *stage,
+		    const char *manifest, const char *name, const char *image,
+		    const char *command)
+{
+	struct baton_luo_session *m, *s;
+	struct baton_luo *luo;
+	int err;
+
+	err = baton_luo_open(NULL, &luo);
+	if (err)
+		return fail("open", BATON_LUO_OPEN, err);
+	err = baton_luo_session_create(luo, "baton-programs", &m) ?:
+	      baton_luo_session_create(luo, name, &s);
+	if (err)
+		return fail("create session", BATON_LUO_CREATE_SESSION, err);
+	err = preserve_file(m, manifest, 1) ?: preserve_file(s, image, 1) ?:
+	      preserve_file(s, command, 2);
+	if (err)
+		return fail("preserve a file", BATON_LUO_PRESERVE_FD, err);
+	err = kexec(kernel, initrd, stage);
+	return fail("kexec", BATON_LUO_OPEN, err);
 }
 
 static int save(const char *kernel, const char *initrd, const char *file,
@@ -300,7 +341,7 @@ static int save(const char *kernel, const char *initrd, const char *file,
 	fflush(stdout);
 
 	/* The memfds stay open too: the kernel carries them either way. */
-	err = kexec(kernel, initrd);
+	err = kexec(kernel, initrd, " baton_luo_stage=2");
 	return fail("kexec", BATON_LUO_OPEN, err);
 }
 
@@ -396,7 +437,12 @@ int main(int argc, char **argv)
 		return save(argv[2], argv[3], argv[4], argc - 5, argv + 5);
 	if (argc >= 3 && argc - 2 <= MAX_FDS && !strcmp(argv[1], "restore"))
 		return restore(argc - 2, argv + 2);
+	if (argc == 9 && !strcmp(argv[1], "programs"))
+		return programs(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7],
+				argv[8]);
 	fprintf(stderr, "usage: luo_carry save KERNEL INITRD FILE|- MIB...\n"
-		"       luo_carry restore MIB...\n");
+		"       luo_carry restore MIB...\n"
+		"       luo_carry programs KERNEL INITRD CMDLINE-TAIL MANIFEST SESSION "
+		"IMAGE COMMAND\n");
 	return 2;
 }

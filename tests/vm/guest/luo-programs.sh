@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=sh
+# Sourced by /init with baton_vm=luo-programs (say, fail, finish,
+# luo_device, jstr, jfile, uptime_s are its): programs carried across a
+# real kexec by `baton kexec --socket`, on the LUO kernel.  Three boots,
+# the command line naming the next (baton_lp_stage=2, =3):
+#
+#  1. kvcache A (8 MiB of item memory, 4 MiB of items) and B (256 MiB,
+#     64 MiB of items), stored by kvload; a kexec with a kvcache failing
+#     PREPARE (C) must stop with A resumed, one with demo-host (a
+#     mandatory vfio-user device, devsim's) must be refused before
+#     anything is frozen; the dry run's JSON; then the real kexec of A
+#     and B.  One line BATON-LP-STAGE1 {json}.
+#  2. baton kexec --restore starts A and B again from their sessions;
+#     every item is read back over a new connection; MemFree and Shmem
+#     around it.  One line BATON-LP-STAGE2 {json}.  Then a program's
+#     session with a corrupt image (luo_carry programs) and a kexec.
+#  3. baton kexec --restore refuses it and starts that kvcache cold.
+#     BATON-VM-RESULT {json}; tests/vm/luo-programs.sh judges the three.
+#
+# Every wait is bounded: lp_wait polls every 20 ms for at most 10 s.
+
+lp_wait() { # WHAT SHELL-TEST
+	i=0
+	until eval "$2"; do
+		i=$((i + 1))
+		[ $i -gt 500 ] && fail "gave up after 10 s waiting for $1"
+		sleep 0.02
+	done
+}
+
+lp_meminfo() { sed -n "s/^$1: *\([0-9]*\) kB$/\1/p" /proc/meminfo; }
+
+lp_archive() {
+	(cd / && find . -xdev | sed '/^\.$/d' | cpio -o -H newc 2>/dev/null) \
+		>"$1" || fail "archiving the rootfs failed"
+}
+
+lp_stage1() {
+	kvcache --port 11211 --memory 8 --control /run/kv-a.sock >/run/kv-a.log 2>&1 &
+	kvcache --port 11212 --memory 256 --control /run/kv-b.sock >/run/kv-b.log 2>&1 &
+	BATON_FAULT=prepare:eio kvcache --port 11213 --memory 4 \
+		--control /run/kv-c.sock >/run/kv-c.log 2>&1 &
+	mkdir -p /run/devsim
+	devsim --dir /run/devsim --device pktgen@0000:00:10.0,rate=1000 \
+		>/run/devsim.log 2>&1 &
+	lp_wait "the kvcaches" '[ -S /run/kv-a.sock ] && [ -S /run/kv-b.sock ] && [ -S /run/kv-c.sock ]'
+	lp_wait "devsim" '[ -n "$(ls /run/devsim)" ]'
+	demo-host --devsim /run/devsim --control /run/demo.sock >/run/demo.log 2>&1 &
+	lp_wait "demo-host" '[ -S /run/demo.sock ]'
+	set_a=$(kvload set 11211 4) || fail "kvload set A: $set_a"
+	set_b=$(kvload set 11212 64) || fail "kvload set B: $set_b"
+	say "items stored, uptime $(uptime_s) s"
+
+	baton kexec --kernel /boot/vmlinuz --socket /run/kv-a.sock \
+		--socket /run/kv-c.sock >/run/p.out 2>/run/p.err
+	rc=$?
+	cat /run/p.err
+	resumed=false
+	grep -q '^baton: /run/kv-a.sock: resumed$' /run/p.err && resumed=true
+	prepare=$(printf '{"rc":%s,"error":%s,"resumed":%s}' "$rc" \
+		"$(jstr "$(head -n 1 /run/p.err)")" "$resumed")
+	baton kexec --kernel /boot/vmlinuz --socket /run/kv-a.sock \
+		--socket /run/demo.sock >/run/v.out 2>/run/v.err
+	rc=$?
+	cat /run/v.err
+	vfio=$(printf '{"rc":%s,"error":%s}' "$rc" "$(jstr "$(head -n 1 /run/v.err)")")
+
+	lp_archive /run/initrd
+	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd --socket /run/kv-a.sock \
+		--socket /run/kv-b.sock --dry-run --json >/run/dry.json ||
+		fail "baton kexec --dry-run failed"
+	printf 'BATON-LP-STAGE1 {"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s}\n' \
+		"$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)"
+	say "stage-2 initrd: $(wc -c </run/initrd) bytes; kexec at uptime $(uptime_s) s"
+	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd \
+		--append "$(cat /proc/cmdline) baton_lp_stage=2" \
+		--socket /run/kv-a.sock --socket /run/kv-b.sock
+	fail "baton kexec returned (exit $?): no kexec"
+}
+
+lp_stage2() {
+	free0=$(lp_meminfo MemFree)
+	shm0=$(lp_meminfo Shmem)
+	baton kexec --restore --json >/run/restore.out 2>/run/restore.err
+	rc=$?
+	cat /run/restore.err
+	[ $rc -eq 0 ] || fail "baton kexec --restore exit $rc: $(head -n 1 /run/restore.err)"
+	say "restored, uptime $(uptime_s) s"
+	# The programs share the agent's stdout: its JSON is the object at column 0.
+	sed -n '/^{/,/^}/p' /run/restore.out >/run/restore.json
+	check_b=$(kvload check 11212 64)
+	check_a=$(kvload check 11211 4)
+	free1=$(lp_meminfo MemFree)
+	shm1=$(lp_meminfo Shmem)
+	baton status --socket /run/kv-a.sock --json >/run/status-a.json
+	baton status --socket /run/kv-b.sock --json >/run/status-b.json
+	printf 'BATON-LP-STAGE2 {"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s}\n' \
+		"$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
+		"$(jfile /run/status-a.json)" "$(jfile /run/status-b.json)" \
+		"$((free1 - free0))" "$((shm1 - shm0))"
+
+	# A program's session whose image is corrupt, for the third boot.
+	lp_archive /run/initrd
+	printf '{"sessions":["baton:kvcache:corrupt"]}' >/run/manifest.json
+	printf '{"program":"kvcache (corrupt image)","exec":"/usr/bin/kvcache","argv":["kvcache","--port","11213","--memory","4","--control","/run/kv-c.sock"],"keeps":[]}' \
+		>/run/command.json
+	luo_carry programs /boot/vmlinuz /run/initrd " baton_lp_stage=3" \
+		/run/manifest.json baton:kvcache:corrupt /opt/corrupt.img /run/command.json
+	fail "luo_carry programs returned (exit $?): no kexec"
+}
+
+lp_stage3() {
+	baton kexec --restore --json >/run/restore.out 2>/run/restore.err
+	rc=$?
+	cat /run/restore.err
+	sed -n '/^{/,/^}/p' /run/restore.out >/run/restore.json
+	lp_wait "the cold kvcache" '[ -S /run/kv-c.sock ]'
+	baton status --socket /run/kv-c.sock --json >/run/status-c.json
+	check=$(kvload check 11213 1)
+	echo 1 >/proc/sys/kernel/printk
+	printf 'BATON-VM-RESULT {"ok":true,"scenario":"luo-programs","stage":3,"stage3":{"rc":%s,"error":%s,"restore":%s,"status":%s,"check":%s}}\n' \
+		"$rc" "$(jstr "$(head -n 1 /run/restore.err)")" "$(jfile /run/restore.json)" \
+		"$(jfile /run/status-c.json)" "${check:-null}"
+	finish
+}
+
+lp_scenario() {
+	SCENARIO=luo-programs
+	STAGE=1
+	case " $(cat /proc/cmdline) " in
+	*" baton_lp_stage=3 "*) STAGE=3 ;;
+	*" baton_lp_stage=2 "*) STAGE=2 ;;
+	esac
+	say "start, kernel $VER, uptime $(uptime_s) s"
+	luo_device
+	ifconfig lo 127.0.0.1 up || fail "no loopback"
+	case $STAGE in
+	1) lp_stage1 ;;
+	2) lp_stage2 ;;
+	3) lp_stage3 ;;
+	esac
+}
+lp_scenario

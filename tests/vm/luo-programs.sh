@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=sh
+# Sourced by tests/vm/run inside its LUO block (LUO_DIR, SCRATCH, BUILD,
+# boot, check, make_initrd, add_baton are its): programs carried across a
+# real kexec by `baton kexec --socket`.
+#
+# The guest (tests/vm/guest/luo-programs.sh, baton_vm=luo-programs) runs
+# two kvcaches, an 8 MiB one and a 256 MiB one holding 64 MiB of items
+# stored by kvload (a memcached text-protocol client, static), asks for
+# refusals that must leave them running (a kvcache failing PREPARE; a
+# demo-host whose mandatory vfio-user device cannot cross a kexec), and
+# kexecs with `baton kexec --socket`; in the next boot
+# `baton kexec --restore` starts both again on the same pages, and every
+# item is read back over a new connection.  A third boot carries a program
+# session whose image is corrupt (luo_carry programs-corrupt): it is
+# refused and the program starts cold.
+RUN=luo-programs
+LP=$SCRATCH/luo-programs-root
+mkdir -p "$LP/bin" "$LP/usr/bin" "$LP/proc" "$LP/sys" "$LP/run" "$LP/tmp" "$LP/boot"
+cp /bin/busybox "$LP/bin/busybox"
+cp "$ROOT/tests/vm/guest/init" "$LP/init"
+chmod 755 "$LP/init"
+cp "$ROOT/tests/vm/guest/luo-programs.sh" "$LP/luo-programs.sh"
+cp "$LUO_DIR/bzImage" "$LP/boot/vmlinuz"
+add_baton "$LP"
+add_baton "$LP" "$BUILD/examples/kvcache/kvcache-v2" kvcache
+add_baton "$LP" "$BUILD/devsim/devsim" devsim
+add_baton "$LP" "$BUILD/examples/demo-host/demo-host-v1" demo-host
+${CC:-gcc} -static -O2 -Wall -Wextra -Werror -o "$LP/usr/bin/kvload" \
+	"$ROOT/tests/vm/guest/kvload.c" || die "building kvload failed"
+cp "$SCRATCH/luo_carry" "$LP/usr/bin/luo_carry"
+mkdir -p "$LP/opt"
+cp "$LR/opt/corrupt.img" "$LP/opt/corrupt.img"
+make_initrd "$LP" "$SCRATCH/luo-programs-initrd"
+BOOT_KERNEL=$LUO_DIR/bzImage
+BOOT_INITRD=$SCRATCH/luo-programs-initrd
+BOOT_MACHINE="-M q35 -m 2G"
+boot luo-programs liveupdate=on kho=on baton_vm=luo-programs
+# The first two boots' lines join the third's result.
+s1=$(sed -n 's/^BATON-LP-STAGE1 //p' "$SCRATCH/luo-programs.log" | tail -n 1)
+s2=$(sed -n 's/^BATON-LP-STAGE2 //p' "$SCRATCH/luo-programs.log" | tail -n 1)
+echo "$s1" | jq -e . >/dev/null 2>&1 || s1=null
+echo "$s2" | jq -e . >/dev/null 2>&1 || s2=null
+jq --argjson s1 "$s1" --argjson s2 "$s2" '. + {stage1: $s1, stage2: $s2}' \
+	"$SCRATCH/luo-programs.json" >"$SCRATCH/luo-programs-all.json"
+RESULT=$SCRATCH/luo-programs-all.json
+echo "check-vm: luo-programs guest ran ${T_QEMU} s (three boots)"
+CHECK_PREFIX="luo-programs: "
+check "the guest reached the third boot" '.ok == true and .stage == 3'
+check "kvload stored 64 MiB of items in the 256 MiB kvcache, 4 MiB in the 8 MiB one" \
+	'.stage1.set_b.ok == .stage1.set_b.items and .stage1.set_b.bytes >= 67108864 and
+	 .stage1.set_a.ok == .stage1.set_a.items'
+check "a kvcache failing PREPARE aborts the kexec: exit 2, in words, the other resumed" \
+	'.stage1.prepare.rc == 2 and (.stage1.prepare.error | test("prepare: Input/output error; every program resumes$")) and
+	 .stage1.prepare.resumed == true'
+check "a mandatory vfio-user device refuses the kexec before anything is frozen" \
+	'.stage1.vfio.rc == 2 and (.stage1.vfio.error | test("mandatory 0000:00:10.0 would not be bound after a kexec \\(quarantine\\): .* cannot cross a kexec .*nothing frozen$"))'
+check "the dry run: each kvcache keeps its item region, drops its sockets" \
+	'[.stage1.dry.programs[] | (.keeps | map(select(.label == "items-v2")) | length == 1) and
+	  (.drops | map(select(.kind == "socket")) | length >= 1)] == [true, true]'
+check "both came back from their sessions, restored, and the session finished" \
+	'[.stage2.restore.programs[] | .outcome] == ["restored", "restored"] and
+	 ([.stage2.restore.programs[] | .error] | all(. == null))'
+check "every item reads back byte-equal over a new connection, in both" \
+	'.stage2.check_b.ok == .stage1.set_b.items and .stage2.check_b.bad == 0 and
+	 .stage2.check_a.ok == .stage1.set_a.items'
+check "the generation advanced: 1, from a restore" \
+	'.stage2.status_b.generation == 1 and .stage2.status_a.generation == 1'
+check "the same pages: Shmem grew by the regions, MemFree did not fall by them" \
+	'.stage2.shmem_kib_delta >= 250000 and .stage2.memfree_kib_delta > -65536'
+check "the listener and the control socket were reported dropped, and a new client connects" \
+	'[.stage1.dry.programs[] | .drops[] | .kind] | (index("socket") != null and index("control socket") != null)'
+check "a corrupt image in a program's session is refused after the kexec, the program started cold" \
+	'.stage3.rc == 2 and .stage3.restore.programs[0].outcome == "cold-started" and
+	 (.stage3.error | test("CRC32C")) and .stage3.status.generation == 0 and .stage3.check.ok == 0'
+jq -r '"check-vm: luo-programs restore: 8 MiB region \(.stage2.restore.programs[0].retrieve_ms) ms retrieve + \(.stage2.restore.programs[0].restore_ms) ms start-restore-take-over; 256 MiB \(.stage2.restore.programs[1].retrieve_ms) + \(.stage2.restore.programs[1].restore_ms) ms"' \
+	"$RESULT" 2>/dev/null || true
+CHECK_PREFIX=
