@@ -76,6 +76,16 @@ for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_
 		map(select(. != null)) | sort |
 		"check-vm: vfio \($r): blackout median \(if length > 0 then .[length / 2 | floor] * 10 | round / 10 else "?" end) ms of \(length) updates, \(map(. * 10 | round / 10))"' \
 		"$RESULT"
+	# Where it goes: each phase's time from the previous one, FREEZE to
+	# FINISH (BATON_TRACE, as bench/bench_devices.sh reads it), mean of
+	# the updates.
+	grep -a "^vfio-trace $r " "$SCRATCH/vfio.log" | cut -d' ' -f3- | sort -n |
+		awk '$3 == "freeze" { p = $1; on = 1; n++; next }
+		     on { ms[$3] += ($1 - p) / 1e6; p = $1; if (!($3 in seen)) { seen[$3] = 1; order[++k] = $3 } }
+		     on && $3 == "finish" { on = 0 }
+		     END { if (!n) exit; line = sprintf("check-vm: vfio %s: phases, mean of %d (ms):", r, n);
+			   for (i = 1; i <= k; i++) line = line sprintf(" %s %.1f", order[i], ms[order[i]] / n);
+			   print line }' r="$r"
 done
 
 # shellcheck disable=SC2016 # jq variables, not shell ones

@@ -50,8 +50,8 @@ vfio_update() {
 	device=$3
 	mode=$4
 	shift 4
-	vfio-edu-v1 --backend "$backend" --device "$device" --control "$sock" \
-		--report /run/events --ready-fd 4 "$@" 4>/run/events &
+	BATON_TRACE=/run/trace-$name vfio-edu-v1 --backend "$backend" --device "$device" \
+		--control "$sock" --report /run/events --ready-fd 4 "$@" 4>/run/events &
 	next_event "$name: probe"
 	probe=$LINE
 	next_event "$name: ready"
@@ -90,6 +90,8 @@ vfio_update() {
 			repeats="$repeats${repeats:+,}{\"rc\":$r,\"blackout_ms\":${ms:-null},\"restore\":$r_restore,\"after\":$r_after}"
 		done
 	fi
+	# The phases of every update (lib/host/trace.c), for the host.
+	sed "s/^/vfio-trace $name /" "/run/trace-$name"
 	printf '"%s":{"device":"%s","mode":"%s","probe":%s,"update_rc":%s,"update":%s,"restore":%s,"after":%s,"repeats":[%s]},' \
 		"$name" "$device" "$mode" "$probe" "$rc" "$update" "$restore" "$after" "$repeats" \
 		>>/run/vfio-result
