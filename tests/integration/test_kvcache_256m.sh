@@ -61,26 +61,28 @@ bytes=$(stat_of bytes) limit=$(stat_of limit_maxbytes)
 holds "they fill 256 MiB: $bytes bytes, none evicted" \
       '[ "$bytes" -ge $((256 << 20)) ] && [ "$(stat_of evictions)" = 0 ]'
 
+# load NAME: memcslap's sets ($tmp/slap.NAME, pid $slap) and the probe
+# ($tmp/probe.NAME, pid $probe, until $tmp/stop.NAME exists), started.
+load() {
+	timeout 120 memcslap --servers="127.0.0.1:$port" --concurrency=8 --execute-number=10000 \
+		--test=set >"$tmp/slap.$1" 2>&1 &
+	slap=$!
+	python3 "$fill" probe "$port" "$tmp/stop.$1" >"$tmp/probe.$1" 2>&1 &
+	probe=$!
+	ready=$tmp/stop.$1.ready
+	wait_for "the probe to start" 10 '[ -e "$ready" ]'
+}
+
 # The same load with no update: memcslap, the probe, every item read back.
-timeout 120 memcslap --servers="127.0.0.1:$port" --concurrency=8 --execute-number=10000 \
-	--test=set >"$tmp/slap0" 2>&1 &
-slap=$!
-python3 "$fill" probe "$port" "$tmp/stop0" >"$tmp/probe0" 2>&1 &
-probe=$!
-wait_for "the probe to start" 10 '[ -e "$tmp/stop0.ready" ]'
+load quiet
 python3 "$fill" verify "$port" "$items" >/dev/null
-touch "$tmp/stop0"
+touch "$tmp/stop.quiet"
 wait $probe
 wait $slap
-read -r quiet _ <"$tmp/probe0"
+read -r quiet _ <"$tmp/probe.quiet"
 
 # memcslap and the probe run through the update.
-timeout 120 memcslap --servers="127.0.0.1:$port" --concurrency=8 --execute-number=10000 \
-	--test=set >"$tmp/slap" 2>&1 &
-slap=$!
-python3 "$fill" probe "$port" "$tmp/stop" >"$tmp/probe" 2>&1 &
-probe=$!
-wait_for "the probe to start" 10 '[ -e "$tmp/stop.ready" ]'
+load update
 expect "update v1 -> v2 (exec), the items converted" 0 update --socket "$ctl" --to "$v2" --json
 check "updated" '.outcome == "updated"'
 blackout=$(jq -r .blackout_ms "$tmp/out")
@@ -97,11 +99,11 @@ if wait_for "v1's region to go" 60 '[ "$(labels)" = items-v2 ]'; then
 else
 	not_ok "v1's region goes once every item has come over: $(labels)"
 fi
-touch "$tmp/stop"
+touch "$tmp/stop.update"
 wait $probe
 wait $slap
 slap_status=$?
-read -r stall requests errors stall_at <"$tmp/probe"
+read -r stall requests errors stall_at <"$tmp/probe.update"
 echo "# the longest of $requests requests from before the update until the conversion was over: $stall ms; the update's blackout: $blackout ms; with no update, under the same load just before: $quiet ms"
 # Where the longest request was in the update (BATON_TRACE's phases, on
 # the same clock): after the version's start, between FREEZE and FINISH,
@@ -111,7 +113,7 @@ awk -v at="$stall_at" -v ms="$stall" '$3 == "commit" || $3 == "freeze" || $3 == 
 	printf "# it began %.1f ms %s %s, and ended %.1f ms %s it\n", b < 0 ? -b : b,
 	       (b < 0 ? "before" : "after"), toupper($3), e < 0 ? -e : e, (e < 0 ? "before" : "after") }' "$tmp/trace" 2>/dev/null
 holds "the probe saw no error ($errors), memcslap neither (exit $slap_status)" \
-      '[ "$errors" = 0 ] && [ "$slap_status" = 0 ] && ! grep -qi "error\|fail" "$tmp/slap"'
+      '[ "$errors" = 0 ] && [ "$slap_status" = 0 ] && ! grep -qi "error\|fail" "$tmp/slap.update"'
 holds "the longest request ($stall ms) is within a second of the blackout ($blackout ms)" \
       'awk -v s="$stall" -v b="$blackout" "BEGIN { exit !(s <= b + 1000) }"'
 holds "limit_maxbytes is kept: $limit before, $(stat_of limit_maxbytes) after" \
