@@ -10,9 +10,9 @@
 # devices would lose their connections, refuses before anything is frozen.
 # The real kexec runs in tests/vm (luo-programs).  TAP output.  bash.
 #
-# usage: test_kexec_programs.sh BATON KVCACHE KVLOAD DEVSIM DEMO_HOST REAP
+# usage: test_kexec_programs.sh BATON KVCACHE KVLOAD DEVSIM DEMO_HOST REAP KEXEC_RESTART
 set -u
-baton=$1 kv=$2 kvload=$3 devsim=$4 demo=$5 reap=$6
+baton=$1 kv=$2 kvload=$3 devsim=$4 demo=$5 reap=$6 restart=$7
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
 
@@ -77,14 +77,44 @@ else
 		'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ]'
 fi
 
+# ---- after a kexec, without the kernel: kexec_restart hands kv1's image
+# and region memfds (the same pages) to a new kvcache, as baton kexec
+# --restore does with what the kernel gives back ----
+kv1pid=$(status_of "$tmp/kv1.sock" | jq -r .pid)
+serve kv3 "$restart" "$tmp/kv1.sock" -- "$kv" --port 0 --memory 16 --control "$tmp/kv3.sock"
+wait_for "the restarted kvcache's answer" 20 '[ "$(grep -c "^{" "$tmp/kv3.out")" -ge 2 ]'
+grep '^{' "$tmp/kv3.out" | head -n 1 >"$tmp/out"
+check "restarted on kv1's image and regions: it took over (rc 0)" '.rc == 0 and .pid > 0'
+grep '^{' "$tmp/kv3.out" | sed -n 2p >"$tmp/out"
+check "kv1, handed over, resumed once told" '.outcome == "resumed"'
+# The kexec would have ended kv1: it goes, and kv3 alone has the pages.
+kill -TERM "$kv1pid"
+wait_for "kv1 to be gone" 10 '! kill -0 "$kv1pid" 2>/dev/null'
+port3=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/kv3.out")
+status_of "$tmp/kv3.sock" >"$tmp/out"
+check "the restarted kvcache: generation 1, restored, its item region the same size" \
+	'.generation == 1 and ([.regions[] | select(.label == "items-v2" and .size == 16777216)] | length == 1)'
+holds "its control socket was made again, and no fd came but the regions" \
+	'[ "$(jq "[.sessions[].fds[]] | length" "$tmp/out")" -le 1 ]'
+if "$kvload" check "$port3" 8 >"$tmp/check.json"; then ok "every item reads back from the restarted kvcache, over a new connection"; else cat "$tmp/check.json"; not_ok "every item reads back from the restarted kvcache"; fi
+# A corrupt image: the program refuses it, and the agent would start it cold.
+serve kv4 "$restart" "$tmp/kv3.sock" --corrupt -- "$kv" --port 0 --memory 16 --control "$tmp/kv4.sock"
+wait_for "the answer to a corrupt image" 20 '[ "$(grep -c "^{" "$tmp/kv4.out")" -ge 2 ]'
+grep '^{' "$tmp/kv4.out" | head -n 1 >"$tmp/out"
+check "a corrupt image is refused by the program started on it, saying why" \
+	'.rc != 0 and (.why | test("could not restore: header: magic"))'
+holds "kv3 resumed and serves its items" \
+	'"$kvload" check "$port3" 8 >/dev/null && [ "$(status_of "$tmp/kv3.sock" | jq -r .state)" = running ]'
+
 # ---- a mandatory vfio-user device refuses before anything is frozen ----
+# (kv3 first: it would have been frozen, were the refusal not up front.)
 mkdir -p "$tmp/devsim"
 serve devsim "$devsim" --dir "$tmp/devsim" --device pktgen@0000:00:10.0,rate=1000
 wait_for "devsim's socket" 10 '[ -n "$(ls "$tmp/devsim" 2>/dev/null)" ]'
 serve demo "$demo" --devsim "$tmp/devsim" --control "$tmp/demo.sock"
 wait_for "demo-host's control socket" 10 '[ -S "$tmp/demo.sock" ]'
 expect "demo-host: kexec refused, exit 2" 2 \
-	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --socket "$tmp/demo.sock"
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv3.sock" --socket "$tmp/demo.sock"
 holds "the refusal names the mandatory device and why, nothing frozen" \
 	'grep -q "^baton: $tmp/demo.sock: mandatory 0000:00:10.0 would not be bound after a kexec (quarantine): [0-9]* fds of its session cannot cross a kexec (the kernel carries memfds only) — quarantine (the record.s policy); nothing frozen$" "$tmp/err"'
 holds "no program was asked to hand over (none says it resumed)" '! grep -q resumed "$tmp/err"'
@@ -95,7 +125,7 @@ for r in $reapers; do
 done
 for r in $reapers; do wait "$r" 2>/dev/null; done
 reapers=
-for s in kv1 kv2; do
+for s in kv1 kv2 kv3; do
 	accounted "$s: every process ended well" "$tmp/$s.procs" ' signal 15$'
 done
 tap_done
