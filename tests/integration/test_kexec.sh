@@ -22,7 +22,10 @@ printf 'not a kernel' >"$tmp/vmlinuz"
 # ---- usage ----
 expect "no arguments: usage error" 2 kexec
 expect "--kernel without --image: usage error" 2 kexec --kernel "$tmp/vmlinuz"
-expect "--restore without -o: usage error" 2 kexec --restore
+expect "--restore with --socket: usage error" 2 kexec --restore --socket "$tmp/x.sock"
+expect "--socket with --image: usage error" 2 kexec --kernel "$tmp/vmlinuz" \
+	--image "$tmp/good.img" --socket "$tmp/x.sock"
+expect "--timeout 0: usage error" 2 kexec --restore --timeout 0
 expect "--restore with --image: usage error" 2 kexec --restore -o "$tmp/x" \
 	--image "$tmp/good.img"
 expect "an operand: usage error" 2 kexec --kernel "$tmp/vmlinuz" \
@@ -56,6 +59,9 @@ else
 		--kernel "$tmp/vmlinuz" --image "$tmp/good.img"
 	expect "--restore without LUO: exit 2" 2 kexec --restore -o "$tmp/restored.img"
 	holds "--restore wrote nothing" '[ ! -e "$tmp/restored.img" ]'
+	expect "--restore of programs without LUO: exit 2, nothing started" 2 kexec --restore
+	holds "it says why in one line" \
+		'[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^baton: /dev/liveupdate: absent: .* (open)$" "$tmp/err"'
 fi
 
 tap_done
