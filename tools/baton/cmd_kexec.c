@@ -287,6 +287,19 @@ static void unload_kernel(void)
 	syscall(SYS_kexec_file_load, -1, -1, 0UL, "", (unsigned long)KEXEC_FILE_UNLOAD);
 }
 
+/* The next kernel, in @o, which is printed, flushed (a reboot follows) and
+ * released. */
+static void print_next_kernel(json_object *o, const struct kexec_args *a,
+			      const char *cmdline)
+{
+	json_object_object_add(o, "kernel", json_object_new_string(a->kernel));
+	json_object_object_add(o, "initrd",
+			       a->initrd ? json_object_new_string(a->initrd) : NULL);
+	json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+	cli_json_print(o);
+	fflush(stdout);
+}
+
 static void report(const struct kexec_args *a, const struct carry *c,
 		   const char *cmdline, bool json)
 {
@@ -310,12 +323,7 @@ static void report(const struct kexec_args *a, const struct carry *c,
 	image_json(o, c);
 	json_object_object_add(o, "token", json_object_new_int(BATON_KEXEC_TOKEN_IMAGE));
 	json_object_object_add(o, "image", json_object_new_string(a->image));
-	json_object_object_add(o, "kernel", json_object_new_string(a->kernel));
-	json_object_object_add(o, "initrd",
-			       a->initrd ? json_object_new_string(a->initrd) : NULL);
-	json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
-	cli_json_print(o);
-	fflush(stdout);
+	print_next_kernel(o, a, cmdline);
 }
 
 static int run_kexec(const struct kexec_args *a, bool json)
@@ -711,12 +719,7 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, program_json(&progs[i]));
 	json_object_object_add(o, "programs", arr);
-	json_object_object_add(o, "kernel", json_object_new_string(a->kernel));
-	json_object_object_add(o, "initrd",
-			       a->initrd ? json_object_new_string(a->initrd) : NULL);
-	json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
-	cli_json_print(o);
-	fflush(stdout);
+	print_next_kernel(o, a, cmdline);
 }
 
 /* The manifest: which sessions are programs', for --restore to find. */
