@@ -72,7 +72,7 @@ check-asan: $(BUILD_ASAN)/build.ninja
 # the sanitizers do not see.
 check-valgrind: $(BUILD)/build.ninja
 	meson test -C $(BUILD) --suite unit --print-errorlogs \
-		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect'
+		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=$(CURDIR)/tests/unit/libkmod.supp'
 
 # Each target for $(1) seconds, $(FUZZ_JOBS) at a time (scripts/fuzz): a
 # crash fails, its reproducer left in the current directory.

@@ -50,14 +50,15 @@ BATON__BEGIN_DECLS
  * @out:  the contract set, free with baton_contracts_free()
  * @diag: where it went wrong, may be NULL
  *
- * Read through libkmod: the alias index names the modules with liveupdate
- * aliases, and each one's .modinfo, read in a child process, what it
- * declares.
+ * Read through libkmod, in a child process given at most 30 s: the alias
+ * index names the modules with liveupdate aliases, and each one's
+ * .modinfo what it declares.
  *
  * Return: 0, -errno from opening a file of the tree (-ENOENT: missing,
  * -ELOOP, -EACCES...), -ENOENT also for a module with liveupdate aliases
  * that modules.dep.bin does not list, -BATON_ERR_BADVALUE (modules.alias.bin
- * is not a depmod index), -BATON_ERR_BADCONTRACT (a malformed liveupdate
+ * is not a depmod index, or one libkmod died on or did not get through),
+ * -BATON_ERR_BADCONTRACT (a malformed liveupdate
  * alias or module info), -BATON_ERR_ELF (a module file libkmod cannot
  * read: not ELF, a truncated or corrupt compressed module, or one libkmod
  * died reading), -EIO (the child reading them failed), -ENOMEM.

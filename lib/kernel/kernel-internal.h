@@ -21,10 +21,46 @@ int baton_kernel_parse_guid(const char *s, size_t len,
 /* A depmod pci: alias as an id-table entry; false if it is not one. */
 bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m);
 
+/* One module of a tree as libkmod read it, in a child (lib/kernel/kmod.c). */
+struct baton_kmod_module {
+	const char *name;	/* as the alias index names it */
+	const char *path;	/* its file; "" when modules.dep.bin lacks it */
+	bool said;		/* the child read its .modinfo: what follows */
+	int err;		/* kmod_module_get_info()'s -errno, or 0 */
+	const char *last;	/* libkmod's last message, "" if none */
+	const char *info;	/* "key\0value\0" pairs, @info_len bytes */
+	size_t info_len;
+};
+
+/* What the child said of a tree; the strings point into @buf. */
+struct baton_kmod_tree {
+	int dump_err;		/* the alias index: 0, or < 0 when unusable */
+	struct baton_kmod_module *mods;
+	size_t n;
+	int died;		/* the signal the child died of, or 0 */
+	bool late;		/* it took too long (baton_kmod_read_ms), killed */
+	bool failed;		/* it exited but not 0 (out of memory) */
+	char *buf;
+};
+
+/*
+ * The modules of the tree @dir with a liveupdate:G alias, their files and
+ * their .modinfo (.ko, .ko.xz, .ko.zst), read by libkmod in a child
+ * process.  When the child died or was late, the last module without its
+ * info is the one it was reading, or the index when there is none.  0, -errno
+ * when the child could not be run, -EFBIG when it said more than 4 MiB.
+ * Free with baton_kmod_tree_free(), also on failure.
+ */
+int baton_kmod_read_tree(const char *dir, struct baton_kmod_tree *tree);
+/* How long that child may take, in ms: 30 s; tests shorten it. */
+extern int baton_kmod_read_ms;
+void baton_kmod_tree_free(struct baton_kmod_tree *tree);
+
 /*
  * Load @module from the tree @dir and what it depends on (modules.dep.bin),
- * through libkmod, which decompresses .ko.xz and .ko.zst files; a module
- * already loaded counts as loaded.  0 or -errno, with what failed in @why.
+ * through libkmod in a child process, which decompresses .ko.xz and .ko.zst
+ * files; a module already loaded counts as loaded.  0 or -errno, with
+ * what failed in @why.
  */
 int baton_kernel_load_module(const char *dir, const char *module, char *why,
 			     size_t len);

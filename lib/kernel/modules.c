@@ -5,24 +5,14 @@
  * depmod has already done the hard part: its indexes (modules.alias.bin,
  * modules.dep.bin) map every alias of every module, including the
  * "liveupdate:G<hex>" aliases of the schemas a module accepts, to the
- * module, and each module to its file and what it depends on.  libkmod
- * reads them, as modprobe does, and reads a module's .modinfo from its file
- * whether the file is a .ko, a .ko.xz (Debian 13, sid) or a .ko.zst
- * (Ubuntu).  So a tree is read in three steps, each through libkmod:
- *
- *   1. the alias index names the modules that have a liveupdate alias
- *      (kmod_dump_index(): libkmod has no lookup by prefix);
- *   2. modules.dep.bin gives each one's file (kmod_module_get_path());
- *   3. its .modinfo (kmod_module_get_info()) says what it declares: its
- *      "alias=" entries, pci: ones the id table and liveupdate: ones the
- *      schemas it accepts, "liveupdate_writes=<hex>" the schema it writes,
- *      and an optional "liveupdate_priority=<n>".
- *
- * Steps 2 and 3 take the modules step 1 hands to add_module(), however
- * found: the readers of one schema are kmod_module_new_from_lookup(ctx,
- * "liveupdate:G<hex>", &list) and add_module() on each, whoever wrote the
- * alias (baton_liveupdate.h's macros today, a kernel's own table later).
- * Step 3 runs libkmod in a child process (read_infos()).
+ * module, and each module to its file.  libkmod reads them as modprobe
+ * does, and a module's .modinfo from its file, a .ko, a .ko.xz (Debian 13,
+ * sid) or a .ko.zst (Ubuntu) alike: in a child process (kmod.c), which
+ * says, for each module with a liveupdate alias, its file and its module
+ * info.  What a module declares there: "alias=" entries, pci: ones its id
+ * table and liveupdate: ones the schemas it accepts,
+ * "liveupdate_writes=<hex>" the schema it writes, and an optional
+ * "liveupdate_priority=<n>".
  *
  * A module becomes one driver contract: name and owner the module's name
  * (as the kernel spells it, '-' as '_'), ids from its pci aliases, accepts
@@ -35,28 +25,17 @@
  * Nothing a module says is trusted: a liveupdate alias that is not 32 hex
  * digits, or module info that does not parse, is an error naming the
  * module's file; so is a file libkmod cannot read (not ELF, a truncated
- * .ko.xz), with the errno it gave.  pci aliases this reader cannot turn
- * into an id-table entry (a wildcard inside a field) are ignored; they
- * cannot select a preserved device.  The indexes themselves are depmod's
- * binary tries, parsed by libkmod as modprobe and udev parse them: Baton
- * checks that they open and are indexes, and what comes out of them.
- *
- * libkmod is given no configuration: what the host's modprobe.d says
- * (aliases, options, blacklists, install commands) has no say in which
- * module reads a schema, nor in how bind loads it.
+ * .ko.xz), with the errno it gave, and one libkmod died reading.  pci
+ * aliases this reader cannot turn into an id-table entry (a wildcard
+ * inside a field) are ignored; they cannot select a preserved device.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libkmod.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <baton/kernel.h>
@@ -68,7 +47,6 @@
 
 struct module {
 	char name[64];
-	struct kmod_module *kmod;
 	struct baton_pci_match *ids;
 	size_t n_ids, cap_ids;
 	uint8_t (*accepts)[BATON_GUID_SIZE];
@@ -78,14 +56,8 @@ struct module {
 	int32_t priority;
 };
 
-struct kmods {
-	struct kmod_ctx *ctx;
-	char last[128];		/* libkmod's last error message, "" if none */
-};
-
 struct tree {
 	const char *dir;
-	struct kmods *kmod;
 	struct module *mods;
 	size_t n, cap;
 	struct baton_diag *diag;
@@ -94,7 +66,6 @@ struct tree {
 static void free_tree(struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		kmod_module_unref(t->mods[i].kmod);
 		free(t->mods[i].ids);
 		free(t->mods[i].accepts);
 	}
@@ -108,54 +79,6 @@ void baton_kernel_module_name(const char *s, size_t len, char out[64])
 	for (i = 0; i < len && i < 63; i++)
 		out[i] = s[i] == '-' ? '_' : s[i];
 	out[i] = '\0';
-}
-
-static void kmod_log(void *data, int priority, const char *file, int line,
-		     const char *fn, const char *format, va_list args)
-	__attribute__((format(printf, 6, 0)));
-
-/* libkmod's own words for what failed, kept to be added to Baton's. */
-static void kmod_log(void *data, int priority, const char *file, int line,
-		     const char *fn, const char *format, va_list args)
-{
-	struct kmods *m = data;
-	size_t n;
-
-	(void)priority;
-	(void)file;
-	(void)line;
-	(void)fn;
-	vsnprintf(m->last, sizeof(m->last), format, args);
-	n = strlen(m->last);
-	while (n && m->last[n - 1] == '\n')
-		m->last[--n] = '\0';
-}
-
-static int modules_open(const char *dir, struct kmods **out)
-{
-	/* An empty list, not NULL: NULL would read the host's modprobe.d. */
-	static const char *const no_config[] = { NULL };
-	struct kmods *m;
-
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	m->ctx = kmod_new(dir, no_config);
-	if (!m->ctx) {
-		free(m);
-		return -ENOMEM;
-	}
-	kmod_set_log_fn(m->ctx, kmod_log, m);
-	*out = m;
-	return 0;
-}
-
-static void modules_close(struct kmods *m)
-{
-	if (!m)
-		return;
-	kmod_unref(m->ctx);
-	free(m);
 }
 
 /* The module @name in @t, added if new; NULL when out of memory. */
@@ -178,32 +101,6 @@ static struct module *find_module(struct tree *t, const char *name)
 	memset(&t->mods[t->n], 0, sizeof(t->mods[t->n]));
 	snprintf(t->mods[t->n].name, sizeof(t->mods[t->n].name), "%s", name);
 	return &t->mods[t->n++];
-}
-
-/*
- * @kmod among the modules of @t to read (once, whatever names it twice),
- * with the file modules.dep.bin gives it: step 2.  Steps 1 and 3 do not
- * care which lookup found it.
- */
-static int add_module(struct tree *t, struct kmod_module *kmod)
-{
-	const char *modname = kmod_module_get_name(kmod);
-	char name[64], where[4200];
-	struct module *mod;
-
-	baton_kernel_module_name(modname, strlen(modname), name);
-	mod = find_module(t, name);
-	if (!mod)
-		return -ENOMEM;
-	if (mod->kmod)
-		return 0;
-	mod->kmod = kmod_module_ref(kmod);
-	if (kmod_module_get_path(kmod))
-		return 0;
-	/* libkmod says only that it found no file: find why. */
-	snprintf(where, sizeof(where), "%s/modules.dep.bin", t->dir);
-	return access(where, R_OK) ? baton_diag_set(t->diag, errno, where, NULL) :
-	       baton_diag_set(t->diag, ENOENT, where, "module %s is not listed", name);
 }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -311,17 +208,17 @@ bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m)
 
 /*
  * Why libkmod could not read a module's file (kmod_module_get_info()'s
- * -errno), in words: it opens the file, decompresses a .ko.xz or .ko.zst
- * whole, then parses the ELF image.
+ * -errno; @last, its last message): it opens the file, decompresses a
+ * .ko.xz or .ko.zst whole, then parses the ELF image.
  */
-static int unreadable(struct tree *t, const char *path, int err)
+static int unreadable(struct tree *t, const char *path, int err, const char *last)
 {
 	const char *dot = strrchr(path, '.');
 	bool compressed = dot && strcmp(dot, ".ko");
 
 	if (err != ENOEXEC && err != EINVAL)
 		return baton_diag_set(t->diag, err, path, "%s%s%s", strerror(err),
-				      t->kmod->last[0] ? ": " : "", t->kmod->last);
+				      last[0] ? ": " : "", last);
 	return baton_diag_set(t->diag, BATON_ERR_ELF, path,
 			      "cannot read its .modinfo (%s): %s", strerror(err),
 			      compressed ? "a truncated or corrupt compressed module, or no ELF module inside" :
@@ -369,163 +266,46 @@ static int modinfo_entry(struct tree *t, struct module *mod, const char *key,
 	return 0;
 }
 
-/* The most module info read from a tree's modules: Linux's largest are ~100 KiB. */
-#define MODINFO_MAX (4 << 20)
-
 /*
- * The child's side of read_infos(): for each module in turn, the result of
- * kmod_module_get_info() (an int), the length of what follows (a size_t),
- * libkmod's last message and the module's "key\0value\0" pairs, to @fd.
+ * What @km, as the child read it, declares, into a new module of @t: ids,
+ * accepted schemas, written schema, priority.  @died is the signal the
+ * child died of, or 0; @late, whether it was killed for taking too long.
  */
-static void __attribute__((noreturn)) info_child(struct tree *t, int fd)
+static int read_module(struct tree *t, const struct baton_kmod_module *km, int died,
+		       bool late)
 {
-	static const int fatal[] = { SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE };
-	FILE *f = fdopen(fd, "w");
+	const char *p = km->info, *end = km->info + km->info_len;
+	char name[64], where[4200];
+	struct module *mod;
+	int err = 0;
 
-	/* Whatever the program does with them, a crash here is the child's death. */
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], SIG_DFL);
-	for (size_t m = 0; f && m < t->n; m++) {
-		struct kmod_list *info = NULL, *l;
-		char *rec = NULL;
-		size_t len = 0;
-		FILE *r = open_memstream(&rec, &len);
-		int n;
-
-		if (!r)
-			break;
-		t->kmod->last[0] = '\0';
-		n = kmod_module_get_info(t->mods[m].kmod, &info);
-		fwrite(t->kmod->last, 1, strlen(t->kmod->last) + 1, r);
-		kmod_list_foreach(l, info) {
-			const char *key = kmod_module_info_get_key(l);
-			const char *value = kmod_module_info_get_value(l);
-
-			fwrite(key, 1, strlen(key) + 1, r);
-			value = value ? value : "";
-			fwrite(value, 1, strlen(value) + 1, r);
-		}
-		kmod_module_info_free_list(info);
-		if (fclose(r))
-			break;
-		fwrite(&n, sizeof(n), 1, f);
-		fwrite(&len, sizeof(len), 1, f);
-		fwrite(rec, 1, len, f);
-		free(rec);
-		if (fflush(f))
-			break;
+	if (!km->path[0]) {
+		/* libkmod says only that it found no file: find why. */
+		snprintf(where, sizeof(where), "%s/modules.dep.bin", t->dir);
+		return access(where, R_OK) ? baton_diag_set(t->diag, errno, where, NULL) :
+		       baton_diag_set(t->diag, ENOENT, where, "module %.64s is not listed",
+				      km->name);
 	}
-	/* _exit(): nothing of the parent's (atexit, stdio) runs twice. */
-	_exit(!f || ferror(f) ? 1 : 0);
-}
-
-/*
- * The .modinfo of every module of @t, read by libkmod in one child
- * process, into *@out (info_child()'s records, @t->n of them when all went
- * well): libkmod 30 asserts, and so aborts, on some malformed ELF files (a
- * section index past the section count), and a module is input.  Returns
- * 0, or the child's wait status when it died (a signal, or an exit that is
- * not 0); -errno when it could not be run.
- */
-static int read_infos(struct tree *t, char **out, size_t *len)
-{
-	size_t cap = 0, got = 0;
-	int fds[2], status;
-	char *buf = NULL;
-	ssize_t r = 1;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return baton_diag_set(t->diag, errno, "pipe2", NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return baton_diag_set(t->diag, errno, "fork", NULL);
-	}
-	if (!pid) {
-		close(fds[0]);
-		info_child(t, fds[1]);
-	}
-	close(fds[1]);
-	while (got <= MODINFO_MAX && r > 0) {
-		if (got == cap) {
-			char *grown = realloc(buf, cap ? 2 * cap : 4096);
-
-			if (!grown) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = grown;
-			cap = cap ? 2 * cap : 4096;
-		}
-		r = read(fds[0], buf + got, cap - got);
-		if (r > 0)
-			got += (size_t)r;
-		else if (r < 0 && errno == EINTR)
-			r = 1;
-		else if (r < 0)
-			r = -errno;
-	}
-	/* Closed first: a child still writing gets EPIPE, not a wait. */
-	close(fds[0]);
-	/*
-	 * A program that ignores SIGCHLD has its children reaped for it
-	 * (ECHILD): then the records say how far the child got.
-	 */
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			status = 0;
-			break;
-		}
-	*out = buf;
-	*len = got;
-	if (r < 0)
-		return baton_diag_set(t->diag, (int)-r, t->dir, NULL);
-	/* Past MODINFO_MAX the records end early: the module is named then. */
-	return got > MODINFO_MAX || (WIFEXITED(status) && !WEXITSTATUS(status)) ? 0 : status;
-}
-
-/*
- * What module @m declares, from its record of read_infos() at *@off in
- * @buf (@len bytes), into @t->mods[@m]: ids, accepted schemas, written
- * schema, priority.  @status is the child's, for a record that is not
- * whole.
- */
-static int read_module(struct tree *t, size_t m, const char *buf, size_t len,
-		       size_t *off, int status)
-{
-	struct module *mod = &t->mods[m];
-	const char *path = kmod_module_get_path(mod->kmod), *p, *end;
-	char where[4200];
-	size_t size;
-	int err = 0, n;
-
-	if (len - *off < sizeof(n) + sizeof(size) ||
-	    (memcpy(&size, buf + *off + sizeof(n), sizeof(size)),
-	     size > len - *off - sizeof(n) - sizeof(size))) {
-		if (*off + sizeof(n) + sizeof(size) > MODINFO_MAX || len > MODINFO_MAX)
-			return baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, path,
-					      "module info beyond %d bytes", MODINFO_MAX);
-		if (status > 0 && WIFSIGNALED(status))
-			return baton_diag_set(t->diag, BATON_ERR_ELF, path,
-					      "libkmod died reading its .modinfo (%s): not a well-formed module",
-					      strsignal(WTERMSIG(status)));
-		return baton_diag_set(t->diag, EIO, path,
+	if (!km->said && died)
+		return baton_diag_set(t->diag, BATON_ERR_ELF, km->path,
+				      "libkmod died reading its .modinfo (%s): not a well-formed module",
+				      strsignal(died));
+	if (!km->said && late)
+		return baton_diag_set(t->diag, BATON_ERR_ELF, km->path,
+				      "libkmod did not finish reading its .modinfo in %d ms",
+				      baton_kmod_read_ms);
+	if (!km->said)
+		return baton_diag_set(t->diag, EIO, km->path,
 				      "reading its .modinfo in a child process failed");
-	}
-	memcpy(&n, buf + *off, sizeof(n));
-	p = buf + *off + sizeof(n) + sizeof(size);
-	end = p + size;
-	*off += sizeof(n) + sizeof(size) + size;
-	/* libkmod's last message, then the pairs; each string ends in a NUL. */
-	if (!size || end[-1])
-		return baton_diag_set(t->diag, EIO, path, "a malformed record from the child");
-	snprintf(t->kmod->last, sizeof(t->kmod->last), "%s", p);
-	if (n < 0)
-		return unreadable(t, path, -n);
-	snprintf(where, sizeof(where), "%s: .modinfo", path);
-	for (p += strlen(p) + 1; p < end && !err;) {
+	if (km->err < 0)
+		return unreadable(t, km->path, -km->err, km->last);
+	baton_kernel_module_name(km->name, strlen(km->name), name);
+	mod = find_module(t, name);
+	if (!mod)
+		return -ENOMEM;
+	snprintf(where, sizeof(where), "%s: .modinfo", km->path);
+	/* Pairs of strings; the child's record ends in a NUL. */
+	while (p < end && !err) {
 		const char *value = p + strlen(p) + 1;
 
 		if (value >= end)
@@ -537,58 +317,49 @@ static int read_module(struct tree *t, size_t m, const char *buf, size_t len,
 }
 
 /*
- * The modules the alias index gives a liveupdate alias, each once, in
- * @t->mods.  libkmod writes the index as modules.alias's lines ("alias
- * PATTERN MODULE"), which a memfd takes.
+ * The modules libkmod found in the tree, into @t, or what went wrong:
+ * the alias index first, then each module in turn.
  */
-static int list_lu_modules(struct tree *t)
+static int read_tree(struct tree *t)
 {
-	char path[4096], *line = NULL;
-	size_t cap = 0;
-	int fd, err;
-	FILE *f;
+	struct baton_kmod_tree kt;
+	char path[4096];
+	int err, fd;
 
+	err = baton_kmod_read_tree(t->dir, &kt);
+	if (err == -EFBIG)
+		err = baton_diag_set(t->diag, BATON_ERR_BADCONTRACT, t->dir,
+				     "its modules declare more than 4 MiB of module info");
+	else if (err)
+		err = baton_diag_set(t->diag, -err, t->dir, "running libkmod: %s",
+				     strerror(-err));
 	snprintf(path, sizeof(path), "%s/modules.alias.bin", t->dir);
-	fd = memfd_create("modules.alias", MFD_CLOEXEC);
-	if (fd < 0)
-		return baton_diag_set(t->diag, errno, "memfd_create", NULL);
-	err = kmod_dump_index(t->kmod->ctx, KMOD_INDEX_MODULES_ALIAS, fd);
-	if (err < 0) {
+	if (!err && kt.dump_err && kt.died)
+		err = baton_diag_set(t->diag, BATON_ERR_BADVALUE, path,
+				     "libkmod died reading it (%s): not a depmod index",
+				     strsignal(kt.died));
+	else if (!err && kt.dump_err && kt.late)
+		err = baton_diag_set(t->diag, BATON_ERR_BADVALUE, path,
+				     "libkmod did not finish reading it in %d ms: not a depmod index",
+				     baton_kmod_read_ms);
+	else if (!err && kt.dump_err && kt.failed)
+		err = baton_diag_set(t->diag, EIO, path, "reading it in a child process failed");
+	else if (!err && kt.dump_err) {
 		/* libkmod says -ENOSYS for any index it cannot use: find why. */
-		int probe = open(path, O_RDONLY | O_CLOEXEC);
-
-		err = probe < 0 ? baton_diag_set(t->diag, errno, path, NULL) :
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		err = fd < 0 ? baton_diag_set(t->diag, errno, path, NULL) :
 		      baton_diag_set(t->diag, BATON_ERR_BADVALUE, path,
 				     "not a depmod index (run depmod on the tree)");
-		if (probe >= 0)
-			close(probe);
-		close(fd);
-		return err;
+		if (fd >= 0)
+			close(fd);
 	}
-	f = lseek(fd, 0, SEEK_SET) ? NULL : fdopen(fd, "re");
-	if (!f) {
-		err = baton_diag_set(t->diag, errno, path, NULL);
-		close(fd);
-		return err;
-	}
-	while (!err && getline(&line, &cap, f) > 0) {
-		char *pattern = line + strlen("alias "), *modname;
-		struct kmod_module *kmod;
-
-		/* "alias PATTERN MODULE\n"; only liveupdate patterns matter. */
-		if (strncmp(line, "alias " ALIAS_LU, strlen("alias " ALIAS_LU)) ||
-		    !(modname = strchr(pattern, ' ')))
-			continue;
-		modname++;
-		modname[strcspn(modname, " \n")] = '\0';
-		err = kmod_module_new_from_name(t->kmod->ctx, modname, &kmod);
-		if (!err) {
-			err = add_module(t, kmod);
-			kmod_module_unref(kmod);
-		}
-	}
-	free(line);
-	fclose(f);
+	for (size_t i = 0; !err && i < kt.n; i++)
+		err = read_module(t, &kt.mods[i], kt.died, kt.late);
+	/* Every module it named said its piece, but it did not end well. */
+	if (!err && (kt.died || kt.late || kt.failed))
+		err = baton_diag_set(t->diag, EIO, t->dir,
+				     "the child reading the tree with libkmod failed");
+	baton_kmod_tree_free(&kt);
 	return err;
 }
 
@@ -632,23 +403,10 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 	struct tree t = { .dir = dir, .diag = diag };
 	struct baton_contracts *set;
 	size_t n_lu = 0, n_guids = 0;
-	int err, status;
+	int err;
 
 	set = calloc(1, sizeof(*set));
-	err = set ? modules_open(dir, &t.kmod) : -ENOMEM;
-	if (err)
-		goto err_tree;
-	err = list_lu_modules(&t);
-	if (!err && t.n) {
-		size_t len = 0, off = 0;
-		char *infos = NULL;
-
-		status = read_infos(&t, &infos, &len);
-		err = status < 0 ? status : 0;
-		for (size_t i = 0; !err && i < t.n; i++)
-			err = read_module(&t, i, infos, len, &off, status);
-		free(infos);
-	}
+	err = set ? read_tree(&t) : -ENOMEM;
 	if (err)
 		goto err_tree;
 
@@ -672,50 +430,14 @@ int baton_contracts_read_modules(const char *dir, struct baton_contracts **out,
 	}
 	qsort(set->drivers, set->n_drivers, sizeof(*set->drivers), driver_cmp);
 	free_tree(&t);
-	modules_close(t.kmod);
 	*out = set;
 	return 0;
 
 err_tree:
 	free_tree(&t);
-	modules_close(t.kmod);
 	baton_contracts_free(set);
 	if (err == -ENOMEM)
 		baton_diag_set(diag, ENOMEM, NULL, NULL);
-	return err;
-}
-
-int baton_kernel_load_module(const char *dir, const char *module, char *why,
-			     size_t len)
-{
-	struct kmods *m = NULL;
-	struct kmod_module *kmod = NULL;
-	int err;
-
-	err = modules_open(dir, &m);
-	if (!err)
-		err = kmod_module_new_from_name(m->ctx, module, &kmod);
-	if (err) {
-		snprintf(why, len, "loading module %s: %s", module, strerror(-err));
-		goto out;
-	}
-	if (!kmod_module_get_path(kmod)) {
-		err = -ENOENT;
-		snprintf(why, len, "module %s is not in %s/modules.dep.bin", module, dir);
-		goto out;
-	}
-	/*
-	 * What it depends on first (modules.dep.bin), each file read and
-	 * decompressed by libkmod; one already loaded counts as loaded.
-	 */
-	err = kmod_module_probe_insert_module(kmod, KMOD_PROBE_IGNORE_COMMAND, NULL,
-					      NULL, NULL, NULL);
-	if (err)
-		snprintf(why, len, "loading module %s: %s%s%s", module, strerror(-err),
-			 m->last[0] ? ": " : "", m->last);
-out:
-	kmod_module_unref(kmod);
-	modules_close(m);
 	return err;
 }
 

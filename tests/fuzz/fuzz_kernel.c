@@ -23,9 +23,10 @@
  * The tree's depmod indexes are fixed: tests/fuzz/kernel-index/
  * (gen_corpora.py kernel makes them with depmod) names edu_lu in
  * extra/edu_lu.ko, edu_next in extra/edu_next.ko.xz, edu_zst in
- * extra/edu_zst.ko.zst and edu_link in extra/edu_link.ko.  They are
- * libkmod's to parse, as modprobe's are, and not fuzzed; what the modules
- * say is.
+ * extra/edu_zst.ko.zst and edu_link in extra/edu_link.ko.  libkmod
+ * parses them in a child given 30 s, and a hostile index can hold it
+ * there, longer than a fuzzer's timeout: they are not fuzzed, what the
+ * modules say is.
  *
  * Input: records, each
  *

@@ -114,17 +114,21 @@ static void test_module_name(void **state)
 
 static char root[32];
 
-static void put(const char *rel, const char *text)
+static void put_bytes(const char *rel, const void *bytes, size_t len)
 {
-	size_t len = strlen(text);
 	char path[PATH_MAX];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
+}
+
+static void put(const char *rel, const char *text)
+{
+	put_bytes(rel, text, strlen(text));
 }
 
 static void mkdir_in(const char *rel)
@@ -257,6 +261,38 @@ static void test_read_modules_errno(void **state)
 	assert_int_equal(baton_contracts_read_modules(root, &set, &diag),
 			 -BATON_ERR_BADVALUE);
 	assert_string_equal(diag.what, "not a depmod index (run depmod on the tree)");
+
+	/*
+	 * depmod's index is libkmod's to parse, in a child: one whose root
+	 * is a child of itself kills it (the recursion overflows its stack),
+	 * one whose root's prefix runs past the end holds libkmod 30 in a
+	 * loop until it is killed.  Big-endian, as depmod writes them: the
+	 * magic, the version, the root's offset and flags.
+	 */
+	{
+		static const unsigned char cycle[] = {
+			0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0x20, 0, 0, 12,
+			'a', 'a', 0x20, 0, 0, 12,
+		};
+		static const unsigned char endless[] = {
+			0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0x40, 0, 0, 12,
+		};
+		int saved = baton_kmod_read_ms;
+
+		put_bytes("modules.alias.bin", cycle, sizeof(cycle));
+		memset(&diag, 0, sizeof(diag));
+		assert_int_equal(baton_contracts_read_modules(root, &set, &diag),
+				 -BATON_ERR_BADVALUE);
+		assert_non_null(strstr(diag.what, "libkmod died reading it ("));
+		baton_kmod_read_ms = 300;
+		put_bytes("modules.alias.bin", endless, sizeof(endless));
+		memset(&diag, 0, sizeof(diag));
+		assert_int_equal(baton_contracts_read_modules(root, &set, &diag),
+				 -BATON_ERR_BADVALUE);
+		assert_string_equal(diag.what, "libkmod did not finish reading it in 300 ms: "
+				    "not a depmod index");
+		baton_kmod_read_ms = saved;
+	}
 
 	/* A link to itself. */
 	snprintf(path, sizeof(path), "%s/modules.alias.bin", root);
