@@ -101,6 +101,15 @@ for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_
 		".$r.restore | .rc == 0 and .regs_ok == true and .earlier_buffer_ok == true and .driver == \"edu-vfio-next\""
 	check "v2 DMA'd a new buffer to the same IOVA and got the interrupt on the preserved eventfd" \
 		".$r.after | .event == \"after-update\" and .rc == 0 and .dma_copied == true and .irq == true and .converted == true and .version == 2"
+	case $r in
+	type1*) charge=vm_lck_kib what="VmLck (locked_vm), moved by VFIO_DMA_MAP_FLAG_VADDR" ;;
+	iommufd*) charge=vm_pin_kib what="VmPin (pinned_vm), moved by IOMMU_IOAS_CHANGE_PROCESS" ;;
+	*) charge="" ;;
+	esac
+	[ -z "$charge" ] ||
+		check "the 8 KiB pinned for the device are charged to v1, then to v2, each update: $what" \
+			".$r as \$c | \$c.probe.$charge >= 8 and \$c.after.$charge == \$c.probe.$charge and
+			all(\$c.repeats[]; .after.$charge == \$c.probe.$charge)"
 	check "v2 into itself, each time: restored from the device as left, a new DMA and its interrupt" \
 		"(.$r.repeats | length) >= 1 and all(.$r.repeats[]; .rc == 0 and
 		.restore.regs_ok == true and .restore.earlier_buffer_ok == true and

@@ -4,7 +4,7 @@
  *
  *   vfio-edu-vN --backend type1|iommufd|vfio-user --device ADDR
  *               --control PATH --report FILE [--ready-fd N] [--devsim DIR]
- *               [--intx]
+ *               [--intx] [--no-ipc-lock]
  *   vfio-edu-v1 --backend type1|iommufd --device ADDR --report FILE
  *               --control-run
  *
@@ -40,6 +40,11 @@
  * it each time it fires, and the driver unmasks it once it has quieted
  * the device (baton_devio_unmask_irq()).
  *
+ * --no-ipc-lock: the program drops CAP_IPC_LOCK, for good (bounding set
+ * too, so that no later version gets it back at exec): with it, as root,
+ * iommufd does not account the pages it pins (IOPT_PAGES_ACCOUNT_NONE)
+ * and IOMMU_IOAS_CHANGE_PROCESS has nothing to move.
+ *
  * --control-run: what a program without Baton does across an update.
  * Probe as above, then close everything and open the device again
  * without mapping: the device's DMA to the IOVA faults at the IOMMU (the
@@ -49,6 +54,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <linux/vfio.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,7 +64,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +154,44 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * What the kernel charges this process for pinned memory, in KiB, from
+ * /proc/self/status: type1 counts the pages it pins in VmLck (locked_vm),
+ * iommufd in VmPin (pinned_vm).  After an update the new process must
+ * carry the charge (type1's VFIO_DMA_MAP_FLAG_VADDR, iommufd's
+ * IOMMU_IOAS_CHANGE_PROCESS), or it went with the old one.
+ */
+static long status_kib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	size_t len = strlen(field);
+	char line[256];
+	long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':')
+			v = strtol(line + len + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* CAP_IPC_LOCK gone from this process and from whatever it execs. */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	const uint32_t bit = 1u << CAP_IPC_LOCK;	/* in data[0]: below 32 */
+
+	if (prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) ||
+	    syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[0].effective &= ~bit;
+	data[0].permitted &= ~bit;
+	data[0].inheritable &= ~bit;
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }
 
 /* One JSON line appended to --report FILE. */
@@ -318,9 +364,10 @@ static int edu_probe(struct baton_device *dev)
 	e->io = probing;
 	e->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	err = e->irq < 0 ? -errno : use_region(e, dev) ?: exercise(e, &copied, &irq);
-	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"intx\":%s",
-	       err, copied ? "true" : "false", irq ? "true" : "false",
-	       irq_index == VFIO_PCI_INTX_IRQ_INDEX ? "true" : "false");
+	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"intx\":%s,"
+	       "\"vm_lck_kib\":%ld,\"vm_pin_kib\":%ld", err, copied ? "true" : "false",
+	       irq ? "true" : "false", irq_index == VFIO_PCI_INTX_IRQ_INDEX ? "true" : "false",
+	       status_kib("VmLck"), status_kib("VmPin"));
 	if (!err && (!copied || !irq))
 		err = -BATON_ERR_BADVALUE;
 	if (!err)
@@ -410,8 +457,9 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	if (!err)
 		earlier_ok = holds(e->mem, e->s.seed);
 	report("\"event\":\"restore\",\"rc\":%d,\"regs_ok\":%s,\"earlier_buffer_ok\":%s,"
-	       "\"driver\":\"%s\"", err, regs_ok ? "true" : "false",
-	       earlier_ok ? "true" : "false", baton_device_driver(dev)->name);
+	       "\"driver\":\"%s\",\"vm_lck_kib\":%ld,\"vm_pin_kib\":%ld", err,
+	       regs_ok ? "true" : "false", earlier_ok ? "true" : "false",
+	       baton_device_driver(dev)->name, status_kib("VmLck"), status_kib("VmPin"));
 	if (!err && (!regs_ok || !earlier_ok))
 		err = -BATON_ERR_BADVALUE;
 	if (err) {
@@ -496,8 +544,10 @@ static void dma_again(struct baton_host *host, const char *why)
 	if (e)
 		err = dma_round_trip(e, ++e->s.seed, &copied, &irq);
 	report("\"event\":\"%s\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"driver\":\"%s\","
-	       "\"converted\":%s", why, err, copied ? "true" : "false", irq ? "true" : "false",
+	       "\"vm_lck_kib\":%ld,\"vm_pin_kib\":%ld,\"converted\":%s", why, err,
+	       copied ? "true" : "false", irq ? "true" : "false",
 	       dev && baton_device_driver(dev) ? baton_device_driver(dev)->name : "",
+	       status_kib("VmLck"), status_kib("VmPin"),
 #if VFIO_EDU_VERSION == 2
 	       e && e->s.converted ? "true" : "false"
 #else
@@ -579,7 +629,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: vfio-edu-v%d --backend type1|iommufd|vfio-user --device ADDR "
 		"--report FILE (--control PATH [--ready-fd N] | --control-run) "
-		"[--devsim DIR] [--intx]\n", VFIO_EDU_VERSION);
+		"[--devsim DIR] [--intx] [--no-ipc-lock]\n", VFIO_EDU_VERSION);
 	exit(2);
 }
 
@@ -594,6 +644,7 @@ int main(int argc, char **argv)
 		{ "control-run", no_argument, NULL, 'C' },
 		{ "devsim", required_argument, NULL, 's' },
 		{ "intx", no_argument, NULL, 'I' },
+		{ "no-ipc-lock", no_argument, NULL, 'L' },
 		{ 0 },
 	};
 	const struct baton_host_opts opts = { .program = "vfio-edu", .argv = argv };
@@ -613,6 +664,12 @@ int main(int argc, char **argv)
 			break;
 		case 's': devsim_dir = optarg; break;
 		case 'I': irq_index = VFIO_PCI_INTX_IRQ_INDEX; break;
+		case 'L':
+			if (drop_ipc_lock()) {
+				perror("vfio-edu: dropping CAP_IPC_LOCK");
+				return 1;
+			}
+			break;
 		case 'd':
 			if (baton_pci_addr_parse(optarg, &device_addr))
 				usage();
