@@ -285,7 +285,13 @@ static int in_child(void (*child)(const char *dir, const void *arg, FILE *out),
 			left = ms - ((now.tv_sec - start.tv_sec) * 1000 +
 				     (now.tv_nsec - start.tv_nsec) / 1000000);
 		}
-		if (ms >= 0 && (left <= 0 || !poll(&pfd, 1, (int)left))) {
+		if (ms >= 0 && left > 0 && poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (ms >= 0 && (left <= 0 || !pfd.revents)) {
 			*late = true;
 			break;
 		}
