@@ -135,6 +135,15 @@ check "an update the preflight refuses (v0 reads no schema of v1's) fails, namin
 	.refused.update.outcome == "refused" and (.refused.update.error | contains($d))'
 check "after the refusal v1 still drives the device: DMA and interrupt" \
 	'.refused.after | .version == 1 and .event == "usr1" and .rc == 0 and .dma_copied == true and .irq == true'
+check "a v2 whose restore fails after adopting the device is rolled back: the update fails" \
+	'.refused.failed_rc != 0 and .refused.failed_restore.version == 2 and
+	.refused.failed_restore.regs_ok == true and .refused.failed_fails.event == "restore-fails"'
+check "... and v1 comes back (same pid), adopts the device and its mapping again, DMA and interrupt" \
+	'.refused.back | .version == 1 and .event == "restore" and .rc == 0 and .regs_ok == true and
+	.earlier_buffer_ok == true'
+check "... and drives it after, on its own and on SIGUSR1" \
+	'[.refused.back_dma, .refused.back_after] | all(.[]; .version == 1 and .rc == 0 and
+	.dma_copied == true and .irq == true)'
 for b in type1 iommufd; do
 	check "control run, $b: the DMA worked while mapped" \
 		".control_$b.event | .dma_copied_before == true and .irq_before == true"

@@ -16,7 +16,9 @@
 #     checks the registers and the earlier buffer, DMAs a new buffer to
 #     the same IOVA and gets its interrupt on the preserved eventfd;
 #   edu4 type1: an update to v0, whose driver reads no schema of v1's, is
-#     refused by the preflight; then v1, sent SIGUSR1, DMAs again;
+#     refused by the preflight; then v1, sent SIGUSR1, DMAs again; then
+#     an update to a v2 whose restore fails once it has adopted the device
+#     and its mapping: v1 comes back, adopts them again and DMAs;
 #   edu5: the control run, type1 then iommufd: the mapping closed with
 #     the device and not made again, the DMA faults (DMAR in dmesg); then
 #     type1 socket again with INTx instead of MSI (masked by vfio-pci at
@@ -142,9 +144,30 @@ vfio_refused() {
 	cat /run/refused-update.err
 	kill -USR1 $pid
 	next_event "refused: v1 after the refusal"
-	printf '"refused":{"device":"%s","probe":%s,"update_rc":%s,"update":%s,"after":%s},' \
-		"$1" "$probe" "$rc" "$(jfile /run/refused-update.json)" "$LINE" \
-		>>/run/vfio-result
+	after=$LINE
+	# v2 adopts the device and its mapping, then its restore fails: v1
+	# comes back (exec mode: the same pid), adopts them again, and drives.
+	: >/run/vfio-edu-fail-restore
+	baton update --socket "$sock" --to /usr/bin/vfio-edu-v2 --mode exec --json \
+		>/run/failed-update.json 2>/run/failed-update.err
+	frc=$?
+	rm /run/vfio-edu-fail-restore
+	cat /run/failed-update.err
+	next_event "failed restore: v2 restore"
+	f_restore=$LINE
+	next_event "failed restore: v2 fails"
+	f_fails=$LINE
+	next_event "failed restore: v1 back, its restore"
+	f_back=$LINE
+	next_event "failed restore: v1 back, its DMA"
+	f_back_dma=$LINE
+	kill -USR1 $pid
+	next_event "failed restore: v1 after"
+	printf '"refused":{"device":"%s","probe":%s,"update_rc":%s,"update":%s,"after":%s,' \
+		"$1" "$probe" "$rc" "$(jfile /run/refused-update.json)" "$after" >>/run/vfio-result
+	printf '"failed_rc":%s,"failed":%s,"failed_restore":%s,"failed_fails":%s,"back":%s,"back_dma":%s,"back_after":%s},' \
+		$frc "$(jfile /run/failed-update.json)" "$f_restore" "$f_fails" "$f_back" \
+		"$f_back_dma" "$LINE" >>/run/vfio-result
 }
 
 # The control run on each interface: no Baton, the mapping not kept.

@@ -45,6 +45,11 @@
  * iommufd does not account the pages it pins (IOPT_PAGES_ACCOUNT_NONE)
  * and IOMMU_IOAS_CHANGE_PROCESS has nothing to move.
  *
+ * A restore of version 2 fails on purpose, once it has adopted the device
+ * and its mapping, while FAIL_RESTORE exists (the guest makes it): the
+ * hostile case of a new version that dies in its restore, after which the
+ * previous version must come back and drive the device as before.
+ *
  * --control-run: what a program without Baton does across an update.
  * Probe as above, then close everything and open the device again
  * without mapping: the device's DMA to the IOVA faults at the IOMMU (the
@@ -104,6 +109,7 @@
 #define LIVENESS	0x0ddba11u
 #define FACTORIAL_OF	8u
 #define WAIT_MS		5000
+#define FAIL_RESTORE	"/run/vfio-edu-fail-restore"
 
 /* The preserved fds (the default session). */
 enum { TOKEN_IO = 1, TOKEN_IRQ = 2, TOKEN_IO_2 = 4, TOKEN_IO_3 = 5 };
@@ -462,6 +468,10 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	       baton_device_driver(dev)->name, status_kib("VmLck"), status_kib("VmPin"));
 	if (!err && (!regs_ok || !earlier_ok))
 		err = -BATON_ERR_BADVALUE;
+	if (!err && VFIO_EDU_VERSION == 2 && !access(FAIL_RESTORE, F_OK)) {
+		report("\"event\":\"restore-fails\",\"rc\":%d", -BATON_ERR_BADVALUE);
+		err = -BATON_ERR_BADVALUE;
+	}
 	if (err) {
 		/* Untouched for whoever comes back: nothing closed. */
 		baton_devio_forget(e->io);
