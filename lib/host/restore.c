@@ -230,7 +230,7 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 
 /* Map every region; @regions[i] is image region i's. */
 static int take_regions(struct baton_host *host, struct incoming *in,
-			struct baton_region **regions)
+			struct baton_region **regions, struct baton_diag *why)
 {
 	const struct baton_image *img = in->image;
 	bool *shared = calloc(img->n_regions + 1, sizeof(*shared));
@@ -244,6 +244,7 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 					shared[k] = true;
 	for (size_t i = 0; !err && i < img->n_regions; i++) {
 		const struct baton_image_region *ir = &img->regions[i];
+		struct stat st;
 		int fd = -1;
 
 		/* After a kexec the regions' memfds came alone, in order. */
@@ -252,7 +253,16 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 				fd = in->hv.fds[k];
 		if (in->hv.kexec)
 			fd = in->hv.fds[i];
-		if (ir->size > SIZE_MAX)
+		/* A memfd shorter than its region would be a SIGBUS later:
+		 * what came is checked against what the image says. */
+		if (fd < 0 || fstat(fd, &st) < 0)
+			err = -EBADF;
+		else if ((uint64_t)st.st_size != ir->size)
+			err = baton_diag_set(why, EBADF, ir->label,
+					     "its memfd holds %lld bytes, the image says %llu",
+					     (long long)st.st_size,
+					     (unsigned long long)ir->size);
+		else if (ir->size > SIZE_MAX)
 			err = -EFBIG;
 		else
 			err = baton_region_adopt(host, ir->label, (size_t)ir->size,
@@ -384,7 +394,7 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	err = in->hv.kexec ? 0 : take_fds(host, in);
 	baton_trace("fds");
 	if (!err)
-		err = take_regions(host, in, regions);
+		err = take_regions(host, in, regions, why);
 	baton_trace("regions");
 	if (err)
 		baton_diag_set(why, -err, NULL, "taking the fds and regions: %s",
