@@ -253,9 +253,60 @@ static void flush_due(struct kv_proto *p, struct kv_conn *c, uint64_t now)
 	}
 }
 
+/*
+ * What kvcache remembers of an item for the meta flags, in struct
+ * kv_proto's @meta: a slot is the item's cas shifted up 8 bits and these
+ * marks.  The process's, not the region's: the item layout is a contract
+ * between versions and has no room for them.
+ */
+#define META_FETCHED	1u	/* h: hit before */
+#define META_STALE	2u	/* md I, ms I: answered X */
+#define META_TOKEN	4u	/* a W was sent: answered Z */
+
+static bool meta_slot_is(uint64_t slot, uint64_t cas)
+{
+	return slot >> 8 == (cas & (UINT64_MAX >> 8));
+}
+
+/* The marks of the item with @cas; beside other readers too. */
+static unsigned int meta_marks(struct kv_proto *p, uint64_t cas)
+{
+	uint64_t v = __atomic_load_n(&p->meta[cas % KV_META_SLOTS],
+				     __ATOMIC_RELAXED);
+
+	return meta_slot_is(v, cas) ? (unsigned int)(v & 0xff) : 0;
+}
+
+/*
+ * Set @set and clear @clear in the marks of the item with @cas, atomically
+ * (a get marks its item fetched beside other gets).  The slot of another
+ * item is taken, unless that one is stale or sent a token and this sets
+ * neither: losing a fetched mark costs an h1, losing the others a recache.
+ */
+static void meta_mark(struct kv_proto *p, uint64_t cas, unsigned int set,
+		      unsigned int clear)
+{
+	uint64_t *slot = &p->meta[cas % KV_META_SLOTS];
+	uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED), want;
+
+	do {
+		if (meta_slot_is(v, cas))
+			want = (v & ~(uint64_t)clear) | set;
+		else if ((v & (META_STALE | META_TOKEN)) &&
+			 !(set & (META_STALE | META_TOKEN)))
+			return;
+		else
+			want = cas << 8 | set;
+		if (want == v)
+			return;
+	} while (!__atomic_compare_exchange_n(slot, &v, want, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+}
+
 /* kv_store_get(), beside other readers when the command holds it so. */
-static int get_item(struct kv_proto *p, struct kv_conn *c, const char *key,
-		    size_t nkey, uint64_t now, struct kv_item_ref *it)
+static int find_item(struct kv_proto *p, struct kv_conn *c, const char *key,
+		     size_t nkey, uint64_t now, struct kv_item_ref *it)
 {
 	if (c->held == KV_SHARED) {
 		int ret = kv_store_get_shared(p->store, key, nkey, now, it);
@@ -265,6 +316,17 @@ static int get_item(struct kv_proto *p, struct kv_conn *c, const char *key,
 		hold(p, c, KV_EXCLUSIVE);
 	}
 	return kv_store_get(p->store, key, nkey, now, it);
+}
+
+/* A get's: the item found is marked fetched (mg's h). */
+static int get_item(struct kv_proto *p, struct kv_conn *c, const char *key,
+		    size_t nkey, uint64_t now, struct kv_item_ref *it)
+{
+	int ret = find_item(p, c, key, nkey, now, it);
+
+	if (ret == KV_OK)
+		meta_mark(p, it->cas, META_FETCHED, 0);
+	return ret;
 }
 
 static void count_touch(struct kv_proto *p, int ret)
@@ -493,6 +555,8 @@ static int do_touch(struct kv_proto *p, struct kv_conn *c,
 	ret = kv_store_touch(p->store, cmd->tok[1].s, cmd->tok[1].len,
 			     expiry(exptime, now), now);
 	count_touch(p, ret);
+	if (ret == KV_OK)	/* a hit, for mg's h, as memcached's */
+		meta_mark(p, p->store->last_cas, META_FETCHED, 0);
 	return answer(c, ret, noreply, "TOUCHED");
 }
 
@@ -786,6 +850,13 @@ static size_t b64_decode(const struct token *t, char *out)
 }
 
 /*
+ * The flags memcached 1.6.18 takes on every meta command (its parser is
+ * shared): one a command has no use for is ignored, any other letter is
+ * "CLIENT_ERROR invalid flag".
+ */
+#define META_FLAGS	"bcfhklqstuvCDFIJLMNOPRT"
+
+/*
  * A meta command's flags: one letter each, some with a token after it.
  * @tok[i] is the flag's token (its letter first), @at[letter] its index
  * plus one.
@@ -796,6 +867,7 @@ struct meta {
 	struct token key;	/* decoded, when the b flag is set */
 	char keybuf[KV_KEY_MAX];
 	bool quiet;
+	int marks;	/* mg: the item's marks before it (h), else -1 */
 };
 
 static const struct token *mflag(const struct meta *m, char letter)
@@ -857,6 +929,7 @@ static const char *meta_parse(struct meta *m, const struct command *cmd,
 			return "CLIENT_ERROR opaque token too long";
 	}
 	m->quiet = m->at['q'];
+	m->marks = -1;
 	if (m->at['b']) {
 		m->key.len = b64_decode(&cmd->tok[1], m->keybuf);
 		m->key.s = m->keybuf;
@@ -906,6 +979,17 @@ static int meta_flags(struct kv_conn *c, const struct meta *m,
 				ret = out_printf(c, " t%" PRId64,
 						 ttl_left(it->exptime, now));
 			break;
+		case 'h':
+			if (it && m->marks >= 0)
+				ret = out_printf(c, " h%d", m->marks &
+						 META_FETCHED);
+			break;
+		case 'l':
+			if (it && m->marks >= 0)
+				ret = out_printf(c, " l%" PRIu64,
+						 now > it->last_access ?
+						 now - it->last_access : 0);
+			break;
 		}
 	}
 	return ret;
@@ -920,43 +1004,104 @@ static int meta_status(struct kv_conn *c, const struct meta *m,
 	       out_add(c, "\r\n", 2);
 }
 
+/* Whether the store knows when each item was last used (mg's l). */
+static bool keeps_time(const struct kv_proto *p)
+{
+	return ((const struct kv_region *)p->store->base)->item_version >= 2;
+}
+
+/* mg's W, X and Z, after the other flags, as memcached orders them. */
+static int meta_wins(struct kv_conn *c, unsigned int marks, bool won)
+{
+	return (marks & META_TOKEN ? out_add(c, " Z", 2) : 0) ?:
+	       (marks & META_STALE ? out_add(c, " X", 2) : 0) ?:
+	       (won ? out_add(c, " W", 2) : 0);
+}
+
 /*
  * mg <key> <flags>*.  T touches the item after the answer is made: its t
- * shows the ttl the item had, as memcached's does.
+ * shows the ttl the item had, as memcached's does.  N creates a missing
+ * item, empty, with its token's ttl; the client that created it, and the
+ * first to ask R of an item with less than R's token of ttl left, or to
+ * find it stale (md I), wins: W, and Z to everyone after until the item
+ * changes.  h and l say how the item was before this mg, which (unless u)
+ * marks it fetched.
  */
 static int do_mg(struct kv_proto *p, struct kv_conn *c,
 		 const struct command *cmd, uint64_t now)
 {
+	int64_t ttl = 0, vivify = 0, recache = 0;
+	bool created = false, won;
 	struct kv_item_ref it;
+	unsigned int marks;
 	const char *err;
 	struct meta m;
-	int64_t ttl = 0;
 	int ret;
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, "bcfkOqstTv", false);
-	if (!err && mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))
+	err = meta_parse(&m, cmd, 2, META_FLAGS, false);
+	if (!err && ((mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl)) ||
+		     (mflag(&m, 'N') && !mflag_exptime(&m, 'N', &vivify)) ||
+		     (mflag(&m, 'R') && !mflag_exptime(&m, 'R', &recache))))
 		err = "CLIENT_ERROR bad token in command line format";
+	if (!err && mflag(&m, 'l') && !keeps_time(p))
+		err = "CLIENT_ERROR invalid flag";
 	if (err)
 		return reply(c, err);
 	ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+	if (ret == KV_NOT_FOUND && mflag(&m, 'N')) {
+		ret = kv_store_put(p->store, KV_ADD, m.key.s, m.key.len, 0,
+				   expiry(vivify, now), "", 0, 0, now) ?:
+		      kv_store_get(p->store, m.key.s, m.key.len, now, &it);
+		created = ret == KV_OK;
+	}
 	if (ret == KV_NOT_FOUND)
 		return m.quiet ? 0 : meta_status(c, &m, "EN", NULL, 0, now);
 	if (ret)
 		return answer(c, ret, false, NULL);
+	marks = created ? 0 : meta_marks(p, it.cas);
+	m.marks = (int)marks;
+	won = created || (marks & (META_STALE | META_TOKEN)) == META_STALE ||
+	      (mflag(&m, 'R') && !(marks & META_TOKEN) && it.exptime &&
+	       it.exptime < expiry(recache, now));
 	if (!mflag(&m, 'v'))
-		ret = meta_status(c, &m, "HD", &it, 0, now);
+		ret = out_add(c, "HD", 2) ?: meta_flags(c, &m, &it, 0, now) ?:
+		      meta_wins(c, marks, won) ?: out_add(c, "\r\n", 2);
 	else if (pending(c) + it.nbytes + 512 > KV_OUT_MAX)
 		return reply(c, "SERVER_ERROR out of memory writing get "
 			     "response");
 	else
 		ret = out_printf(c, "VA %" PRIu32, it.nbytes) ?:
-		      meta_flags(c, &m, &it, 0, now) ?: out_add(c, "\r\n", 2) ?:
+		      meta_flags(c, &m, &it, 0, now) ?:
+		      meta_wins(c, marks, won) ?: out_add(c, "\r\n", 2) ?:
 		      out_add(c, it.data, it.nbytes) ?: out_add(c, "\r\n", 2);
-	if (!ret && mflag(&m, 'T'))
+	if (ret)
+		return ret;
+	meta_mark(p, it.cas, (won ? META_TOKEN : 0) |
+		  (mflag(&m, 'u') ? 0 : META_FETCHED), 0);
+	if (mflag(&m, 'T'))
 		kv_store_touch(p->store, m.key.s, m.key.len, expiry(ttl, now),
 			       now);
+	return 0;
+}
+
+/*
+ * Replace the item of @m's key whose cas is @cas, with a new cas, marked
+ * stale and with @marks, for md I and ms I.  @data is not in the region.
+ * Return: as kv_store_put().
+ */
+static int store_stale(struct kv_proto *p, const struct meta *m,
+		       uint32_t flags, uint64_t exptime, const void *data,
+		       uint32_t nbytes, uint64_t cas, unsigned int marks,
+		       uint64_t now)
+{
+	int ret = kv_store_put(p->store, KV_CAS, m->key.s, m->key.len, flags,
+			       exptime, data, nbytes, cas, now);
+
+	if (ret == KV_OK)
+		meta_mark(p, p->store->last_cas, marks | META_STALE,
+			  (unsigned int)~(marks | META_STALE));
 	return ret;
 }
 
@@ -967,6 +1112,7 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 {
 	enum kv_mode mode = KV_SET;
 	uint64_t bytes, flags = 0, cas = 0;
+	struct kv_item_ref old;
 	const struct token *mt;
 	const char *err;
 	int64_t ttl = 0;
@@ -977,13 +1123,11 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 	if (cmd->n < 3 || !parse_u64(&cmd->tok[2], INT32_MAX, &bytes))
 		return reply(c, cmd->n < 2 ? "ERROR" : BAD_FORMAT) ?:
 		       (long)line;
-	err = meta_parse(&m, cmd, 3, "bcCFkOqTMI", false);
+	err = meta_parse(&m, cmd, 3, META_FLAGS, false);
 	if (!err && ((mflag(&m, 'F') && !mflag_u64(&m, 'F', UINT32_MAX, &flags)) ||
 		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
 		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
 		err = "CLIENT_ERROR bad token in command line format";
-	if (!err && mflag(&m, 'I'))
-		err = "CLIENT_ERROR invalid flag";	/* no stale items here */
 	mt = mflag(&m, 'M');
 	if (!err && mt) {
 		switch (mt->len == 2 ? mt->s[1] : 0) {
@@ -1009,8 +1153,17 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 			kv_store_delete(p->store, m.key.s, m.key.len, now);
 		return answer(c, ret, false, NULL) ?: (long)used;
 	}
-	ret = kv_store_put(p->store, mode, m.key.s, m.key.len, flags,
-			   expiry(ttl, now), buf + line, bytes, cas, now);
+	/* I with a cas older than the item's: stored, stale, its ttl kept. */
+	if (mflag(&m, 'I') && mflag(&m, 'C') && mode == KV_SET &&
+	    kv_store_get(p->store, m.key.s, m.key.len, now, &old) == KV_OK &&
+	    cas < old.cas)
+		ret = store_stale(p, &m, (uint32_t)flags, old.exptime,
+				  buf + line, (uint32_t)bytes, old.cas,
+				  meta_marks(p, old.cas) & META_TOKEN, now);
+	else
+		ret = kv_store_put(p->store, mode, m.key.s, m.key.len, flags,
+				   expiry(ttl, now), buf + line, bytes, cas,
+				   now);
 	line = used;
 	switch (ret) {
 	case KV_OK:
@@ -1023,35 +1176,57 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 	case KV_EXISTS:
 		return meta_status(c, &m, "EX", NULL, 0, now) ?: (long)line;
 	case KV_NOT_FOUND:
-		return meta_status(c, &m, "NF", NULL, 0, now) ?: (long)line;
+		/* As memcached's: append and prepend need an item first. */
+		return meta_status(c, &m, mode == KV_APPEND ||
+				   mode == KV_PREPEND ? "NS" : "NF", NULL, 0,
+				   now) ?: (long)line;
 	default:
 		return answer(c, ret, false, NULL) ?: (long)line;
 	}
 }
 
-/* md <key> <flags>* */
+/*
+ * md <key> <flags>*.  With I the item is not removed but marked stale,
+ * with a new cas (and T's ttl, if given): the next mg wins its recache.
+ */
 static int do_md(struct kv_proto *p, struct kv_conn *c,
 		 const struct command *cmd, uint64_t now)
 {
 	struct kv_item_ref it;
 	uint64_t cas = 0;
+	int64_t ttl = 0;
 	const char *err;
 	struct meta m;
+	void *copy;
 	int ret;
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, "bCkOq", true);
-	if (!err && mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas))
+	err = meta_parse(&m, cmd, 2, META_FLAGS, true);
+	if (!err && ((mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
+		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
 		err = "CLIENT_ERROR bad token in command line format";
 	if (err)
 		return reply(c, err);
-	if (mflag(&m, 'C')) {
+	if (mflag(&m, 'C') || mflag(&m, 'I')) {
 		ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
-		if (ret == KV_OK && it.cas != cas)
+		if (ret == KV_OK && mflag(&m, 'C') && it.cas != cas)
 			return meta_status(c, &m, "EX", NULL, 0, now);
 	}
-	ret = kv_store_delete(p->store, m.key.s, m.key.len, now);
+	if (mflag(&m, 'I') && ret == KV_OK) {
+		/* The value is in the region, which the put may reuse. */
+		copy = malloc(it.nbytes ? it.nbytes : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, it.data, it.nbytes);
+		ret = store_stale(p, &m, it.flags, mflag(&m, 'T') ?
+				  expiry(ttl, now) : it.exptime, copy,
+				  it.nbytes, it.cas,
+				  meta_marks(p, it.cas) & META_FETCHED, now);
+		free(copy);
+	} else if (!mflag(&m, 'I')) {
+		ret = kv_store_delete(p->store, m.key.s, m.key.len, now);
+	}
 	if (ret == KV_OK)
 		return m.quiet ? 0 : meta_status(c, &m, "HD", NULL, 0, now);
 	if (ret == KV_NOT_FOUND)
@@ -1075,7 +1250,7 @@ static int do_ma(struct kv_proto *p, struct kv_conn *c,
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, "bCNJDTMOqtcvk", true);
+	err = meta_parse(&m, cmd, 2, META_FLAGS, true);
 	if (!err && ((mflag(&m, 'D') && !mflag_u64(&m, 'D', UINT64_MAX, &delta)) ||
 		     (mflag(&m, 'J') && !mflag_u64(&m, 'J', UINT64_MAX, &initial)) ||
 		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||

@@ -11,8 +11,11 @@
  *    delete, incr, decr, touch, flush_all, verbosity, stats (with the
  *    groups settings, items, slabs, sizes, conns, reset, detail), version,
  *    quit, with noreply and multi-key gets;
- *  - the meta commands: mg, ms, md, ma, mn, me, with the flags that do not
- *    need item state kvcache does not keep (no stale items: I is refused);
+ *  - the meta commands: mg, ms, md, ma, mn, me, with memcached 1.6.18's
+ *    flags, stale items (md I, ms I) and recache wins (N, R; W, X, Z)
+ *    included; l is refused on a v1 store, which keeps no access time
+ *    ("CLIENT_ERROR invalid flag", memcached's answer to a flag it does
+ *    not know);
  *  - binary: every opcode of memcached's binary protocol but SASL, which
  *    is answered as memcached without SASL answers it (unknown command).
  * A command that starts with the byte 0x80 is binary, anything else text.
@@ -67,6 +70,9 @@
 #define KV_OUT_HIGH	(256 * 1024)
 #define KV_OUT_MAX	(16 * 1024 * 1024)
 
+/* Items whose meta marks (struct kv_proto's @meta) are remembered at once */
+#define KV_META_SLOTS	16384
+
 /* How a command holds what connections share (struct kv_proto). */
 enum kv_lock {
 	KV_UNLOCKED,
@@ -88,6 +94,14 @@ enum kv_lock {
  * @flush_at:    when a delayed flush_all is due, 0 for none
  * @cmd_flush, @cmd_touch, @touch_hits, @touch_misses: counters kept by the
  *               process (the region keeps the others)
+ * @meta:        what the meta flags h, I, N and R remember of an item
+ *               (fetched, stale, win token sent), which the preserved item
+ *               region has no room for: one slot per cas, KV_META_SLOTS of
+ *               them, direct-mapped (a slot holds the cas and its bits); a
+ *               stale or token mark takes its slot from any other, a
+ *               fetched mark only from another fetched one.  The process's
+ *               own: an update resets it (every item reads as never
+ *               fetched, not stale, no token sent)
  * @lock:        with connections served by several threads: takes (or
  *               lets go of, KV_UNLOCKED) what they share - the store and
  *               this struct - for one command; kv_conn_process() calls it
@@ -112,6 +126,7 @@ struct kv_proto {
 	uint64_t cmd_touch;
 	uint64_t touch_hits;
 	uint64_t touch_misses;
+	uint64_t meta[KV_META_SLOTS];
 	void (*lock)(struct kv_proto *p, enum kv_lock how);
 };
 

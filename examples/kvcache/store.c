@@ -903,6 +903,12 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 	if (shared && ((it->exptime && it->exptime <= now) ||
 		       bump_due(st, it, off, now)))
 		return -EAGAIN;
+#if KVCACHE_VERSION >= 2
+	/* Before this get marks it used: meta's l flag and me show it. */
+	out->last_access = it->last_access;
+#else
+	out->last_access = 0;
+#endif
 	ret = shared ? 0 : touch(st, it, off, now);
 	if (ret)
 		return ret;
@@ -914,11 +920,6 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 	out->flags = it->flags;
 	out->exptime = it->exptime;
 	out->cas = it->cas;
-#if KVCACHE_VERSION >= 2
-	out->last_access = it->last_access;
-#else
-	out->last_access = 0;
-#endif
 	out->size = item_size(it);
 	out->slab_class = it->slab_class;
 	return KV_OK;

@@ -139,7 +139,7 @@ struct kv_item_ref {
 	uint32_t flags;
 	uint64_t exptime;
 	uint64_t cas;
-	uint64_t last_access;	/* v2: when it was last used; v1: 0 */
+	uint64_t last_access;	/* v2: when it was last used before; v1: 0 */
 	uint32_t size;		/* header, key and value */
 	uint8_t slab_class;
 };

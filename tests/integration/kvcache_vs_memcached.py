@@ -7,7 +7,9 @@ The cases are the protocol differences issue 12 lists - the commands
 kvcache answered ERROR where memcached works (flush_all, verbosity, touch,
 gat/gats, replace, append, prepend, stats <group>, the meta commands,
 version with arguments), the data block that was executed as commands,
-and the keys memcaslap sends (0x10 bytes) - plus what surrounds them.
+and the keys memcaslap sends (0x10 bytes) - plus what surrounds them, and
+the meta flags that keep item state (h, l, N, R, I, u; the W, X and Z
+answers).
 
 Each case ends with "mn", whose "MN" says every answer before it has come
 (the case's own mn counted);
@@ -16,7 +18,7 @@ in a way kvcache deliberately does not (documented in protocol.h) is not
 here.  One TAP line per case, without the plan: the calling shell script
 counts them.
 
-usage: kvcache_vs_memcached.py MEMCACHED_PORT KVCACHE_PORT
+usage: kvcache_vs_memcached.py MEMCACHED_PORT KVCACHE_PORT [v1|v2]
 """
 import re
 import socket
@@ -77,9 +79,44 @@ CASES = [
      b"ma n\r\nma n N0 J5\r\nma n v\r\nma n MD D10 v\r\nma k9 N0 J10 D3 MI v t\r\n"
      b"ma k9 v MI\r\nma k9 M+ v\r\nma k9 MX v\r\nms k9 1\r\nx\r\nma k9 v\r\n"
      b"ma nokey q\r\nma c T0 t\r\n"),
+    ("mg N: vivify on a miss, the creator wins (W), the others see Z",
+     b"mg a N30 v t\r\nmg a v t h c\r\nmg a h\r\nmg a N30\r\n"
+     b"mg b N30 q k\r\nmg b v q\r\nmg b2 N0 v t\r\nmg b3 N30 R30 v\r\n"
+     b"mg b4 q N\r\nmg b4 Nx\r\n"),
+    ("mg R: the first to find less ttl than its token left wins",
+     b"ms b 2 T100\r\nhi\r\nmg b R200 t\r\nmg b R200 t\r\nmg b R50\r\n"
+     b"ms b 2 T100\r\nhi\r\nmg b R50\r\nmg b R101 k O9\r\n"
+     b"ms m 1 T0\r\nz\r\nmg m R5\r\nmg zz R5\r\nmg m Rx\r\nmg m R\r\n"),
+    ("mg h: hit before, by mg (not with u), get, gat, touch; not after ma",
+     b"ms d 1\r\nz\r\nmg d h\r\nmg d h v\r\nms e 1\r\nz\r\n"
+     b"mg e u h\r\nmg e h\r\nmg e h\r\nms f 1\r\nz\r\nget f\r\n"
+     b"mg f h\r\nms g 1\r\nz\r\ntouch g 10\r\nmg g h\r\n"
+     b"ms g2 1\r\nz\r\ngat 10 g2\r\nmg g2 h\r\nms i 1\r\n5\r\n"
+     b"mg i h\r\nma i\r\nmg i h\r\nms i 1\r\n5\r\nmg i h\r\n"),
+    ("md I: stale, a new cas, won once (X W, then Z X); ms replaces it",
+     b"ms c 2\r\nhi\r\nmd c I T30\r\nmg c v t c\r\nmg c c\r\nmg c\r\n"
+     b"ms c 2\r\nzz\r\nmg c v\r\nmd c I q\r\nmg c q h\r\nmd c I\r\n"
+     b"mg c k\r\nmd c\r\nmg c\r\nmd zz I\r\nmd zz T5\r\n"
+     b"ms n 1\r\nz\r\nmd n I T0\r\nmg n t\r\nmd n I T-1\r\nmg n v\r\n"),
+    ("ms I: a cas older than the item's stores it stale, ttl kept",
+     b"ms c 2 T30\r\nhi\r\nmd c I\r\nmg c\r\nms c 2 I C1 F7\r\nyo\r\n"
+     b"mg c v t h f\r\nms c 2 I C99999999\r\nno\r\nms n 1 I C1\r\nq\r\n"
+     b"ms n 1 C1 I q\r\nq\r\nms n 1 I C1 MA\r\nq\r\nms x 1 I\r\nz\r\n"
+     b"mg x v\r\nms y 1\r\nz\r\nms y 1 I C1\r\nw\r\nmg y v\r\n"),
+    ("flags memcached takes and ignores, and those it refuses",
+     b"mg x u\r\nmg x P\r\nmg x L\r\nmg x C5 F3 D1 J1 I\r\nmd x T5\r\n"
+     b"ms x 1 N5 R5 u h l\r\nz\r\nma x N0 h l u\r\nmg x E5\r\n"
+     b"md x x\r\nma x E1\r\nmg x N5 R5 W\r\nms x 1 W\r\nz\r\n"),
     ("errors and unknown commands",
      b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
      b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),
+]
+
+# Only a store that keeps when each item was used answers l: kvcache-v2
+# (kvcache-v1 refuses it, as memcached refuses a flag it does not know).
+CASES_TIME = [
+    ("mg l: seconds since the item was last used",
+     b"ms l 1\r\nz\r\nmg l l h t\r\nmg l l\r\nmg l v l k\r\n"),
 ]
 
 SENTINEL = b"mn\r\n"
@@ -113,8 +150,9 @@ def masked(answer):
 
 def main():
     mc, kv = int(sys.argv[1]), int(sys.argv[2])
+    cases = CASES + (CASES_TIME if sys.argv[3:] == ["v2"] else [])
     failed = 0
-    for name, data in CASES:
+    for name, data in cases:
         ask(mc, b"flush_all\r\n")
         ask(kv, b"flush_all\r\n")
         want, got = masked(ask(mc, data)), masked(ask(kv, data))

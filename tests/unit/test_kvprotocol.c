@@ -767,6 +767,40 @@ static void test_meta(void **state)
 	assert_non_null(strstr(f->out, "\r\nEN\r\n"));
 }
 
+/*
+ * The meta flags' item marks, where time passes or slots meet (the answers
+ * themselves are compared with memcached's by kvcache_vs_memcached.py).
+ */
+static void test_meta_marks(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_region *r = f->region;
+
+	/* l: seconds since the item was used before this mg. */
+	expect(f, "ms k 1 T100\r\nz\r\n", "HD\r\n");
+	f->now = NOW + 5;
+	expect(f, "mg k l h\r\nmg k l h\r\n", "HD l5 h0\r\nHD l0 h1\r\n");
+	/* R: won once the ttl left (40 s) is below its token. */
+	f->now = NOW + 60;
+	expect(f, "mg k R30 t\r\nmg k R50 t\r\nmg k R50\r\n",
+	       "HD t40\r\nHD t40 W\r\nHD Z\r\n");
+	/* N's ttl, and the item it made expires with it. */
+	expect(f, "mg n N10 s\r\n", "HD s0 W\r\n");
+	f->now = NOW + 71;
+	expect(f, "mg n\r\n", "EN\r\n");
+	/*
+	 * Two items in one slot (cas KV_META_SLOTS apart): a fetched mark
+	 * does not take the slot of a stale one, which stays stale; a stale
+	 * mark takes any.
+	 */
+	expect(f, "ms a 1\r\nz\r\nmd a I\r\n", "HD\r\nHD\r\n");
+	r->next_cas += KV_META_SLOTS - 1;
+	expect(f, "ms b 1\r\nz\r\nmg b\r\nmg b h\r\nmg a h\r\n",
+	       "HD\r\nHD\r\nHD h0\r\nHD h0 X W\r\n");
+	r->next_cas += KV_META_SLOTS - 1;
+	expect(f, "md b I\r\nmg a\r\nmg b\r\n", "HD\r\nHD\r\nHD X W\r\n");
+}
+
 /* ---- binary ---- */
 
 /* A binary request: header, extras, key, value. */
@@ -1052,6 +1086,7 @@ int main(void)
 		T(test_verbosity),
 		T(test_stats_groups),
 		T(test_meta),
+		T(test_meta_marks),
 		T(test_binary),
 		T(test_binary_bounds),
 	};
