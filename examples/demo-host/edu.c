@@ -3,9 +3,7 @@
  * The driver of an edu device (QEMU's educational PCI device, which devsim
  * emulates register for register): the same in both versions, schema
  * edu-state v1, and the same on devsim and on QEMU's own edu through VFIO
- * (<baton/devio.h>).  QEMU computes a factorial in a thread and runs a
- * DMA 100 ms after it is asked for; devsim does both before it answers:
- * the driver waits for the device to say it is done, with a bound.
+ * (<baton/devio.h>; the device's registers and waits: edu_io.h).
  *
  * At probe it proves the device works - liveness, a factorial, a DMA round
  * trip through a region of ours - and keeps what the device must still
@@ -16,32 +14,18 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/vfio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "demo_host.h"
+#include "edu_io.h"
 
-#define EDU_IDENT		0x00
 #define EDU_IDENT_VALUE		0x010000ed
-#define EDU_LIVENESS		0x04
-#define EDU_FACTORIAL		0x08
-#define EDU_STATUS		0x20
-#define EDU_STATUS_COMPUTING	0x01
-#define EDU_DMA_SRC		0x80
-#define EDU_DMA_DST		0x88
-#define EDU_DMA_COUNT		0x90
-#define EDU_DMA_CMD		0x98
-#define EDU_DMA_START		0x1
-#define EDU_DMA_TO_RAM		0x2
-#define EDU_DMA_BUFFER		0x40000
 
 #define DMA_BYTES	4096u
 #define DMA_IOVA	0x100000u	/* well inside edu's 28-bit DMA mask */
 #define LIVENESS	0x5eed1e55u
 #define FACTORIAL_OF	10u
-#define DONE_WITHIN_MS	5000	/* QEMU's DMA takes 100 ms; TCG is slow */
 
 BATON_SCHEMA(edu_state_v1, "edu-state", 1,
 	BATON_FIELD(u32, liveness),
@@ -56,43 +40,17 @@ struct edu {
 
 static int rd(struct edu *e, uint64_t reg, uint32_t *val)
 {
-	return baton_devio_read32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
+	return edu_rd(e->io, reg, val);
 }
 
 static int wr(struct edu *e, uint64_t reg, uint32_t val)
 {
-	return baton_devio_write32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Until the bits @busy of register @reg are clear, at most DONE_WITHIN_MS. */
-static int wait_clear(struct edu *e, uint64_t reg, uint32_t busy)
-{
-	const int64_t deadline = now_ms() + DONE_WITHIN_MS;
-	uint32_t v;
-	int err;
-
-	while (!(err = rd(e, reg, &v)) && (v & busy))
-		if (now_ms() > deadline)
-			return -ETIMEDOUT;
-	return err;
+	return edu_wr(e->io, reg, val);
 }
 
 static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 {
-	return baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
-	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
-	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT,
-				   DMA_BYTES / 2) ?:
-	       wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?:
-	       wait_clear(e, EDU_DMA_CMD, EDU_DMA_START);
+	return edu_dma(e->io, src, dst, DMA_BYTES / 2, cmd);
 }
 
 /* Liveness, a factorial, and half our region through the device's buffer
@@ -117,7 +75,8 @@ static int exercise(struct edu *e, struct baton_device *dev)
 		mem[i] = (uint8_t)(i * 7);
 	err = wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
 	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
-	      wait_clear(e, EDU_STATUS, EDU_STATUS_COMPUTING) ?: rd(e, EDU_STATUS, &status) ?:
+	      edu_wait_clear(e->io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
+	      rd(e, EDU_STATUS, &status) ?:
 	      rd(e, EDU_FACTORIAL, &fact) ?:
 	      baton_devio_dma_map(e->io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
 	      dma(e, DMA_IOVA, EDU_DMA_BUFFER, 0) ?:

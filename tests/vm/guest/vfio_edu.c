@@ -72,7 +72,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <baton/baton.h>
@@ -80,35 +79,19 @@
 #include <baton/vfio.h>
 #include <baton/vfio_user.h>
 
+#include "edu_io.h"
+
 #ifndef VFIO_EDU_VERSION
 #error "build with -DVFIO_EDU_VERSION=0, 1 or 2"
 #endif
 
-#define EDU_IDENT		0x00
-#define EDU_LIVENESS		0x04
-#define EDU_FACTORIAL		0x08
-#define EDU_STATUS		0x20
-#define EDU_STATUS_COMPUTING	0x01
-#define EDU_IRQ_STATUS		0x24
-#define EDU_IRQ_ACK		0x64
-#define EDU_IRQ_DMA		0x100
-#define EDU_DMA_SRC		0x80
-#define EDU_DMA_DST		0x88
-#define EDU_DMA_COUNT		0x90
-#define EDU_DMA_CMD		0x98
-#define EDU_DMA_START		0x1
-#define EDU_DMA_TO_RAM		0x2
-#define EDU_DMA_IRQ		0x4
-#define EDU_DMA_BUFFER		0x40000
-
 #define PAGE		4096u
-/* What one DMA copies: QEMU's edu aborts (hw_error) on a copy of its
- * whole 4 KiB buffer, its range check being off by one. */
+/* What one DMA copies: below the device's 4 KiB (edu_io.h). */
 #define DMA_BYTES	2048u
 #define DMA_IOVA	0x200000u
 #define LIVENESS	0x0ddba11u
 #define FACTORIAL_OF	8u
-#define WAIT_MS		5000
+#define WAIT_MS		EDU_DONE_WITHIN_MS
 #define FAIL_RESTORE	"/run/vfio-edu-fail-restore"
 
 /* The preserved fds (the default session). */
@@ -153,14 +136,6 @@ static uint32_t irq_index = VFIO_PCI_MSI_IRQ_INDEX;
 static const char *report_path;
 static struct baton_devio *probing;
 static struct baton_pci_addr device_addr;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * What the kernel charges this process for pinned memory, in KiB, from
@@ -219,12 +194,12 @@ static void report(const char *fmt, ...)
 
 static int rd(struct edu *e, uint64_t reg, uint32_t *v)
 {
-	return baton_devio_read32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, v);
+	return edu_rd(e->io, reg, v);
 }
 
 static int wr(struct edu *e, uint64_t reg, uint32_t v)
 {
-	return baton_devio_write32(e->io, VFIO_PCI_BAR0_REGION_INDEX, reg, v);
+	return edu_wr(e->io, reg, v);
 }
 
 static void fill(uint8_t *p, uint32_t seed)
@@ -255,26 +230,9 @@ static int wait_irq(struct edu *e)
 	return 0;
 }
 
-/* Until the bits @busy of @reg are clear, at most WAIT_MS. */
-static int wait_clear(struct edu *e, uint64_t reg, uint32_t busy)
-{
-	const int64_t deadline = now_ms() + WAIT_MS;
-	uint32_t v;
-	int err;
-
-	while (!(err = rd(e, reg, &v)) && (v & busy))
-		if (now_ms() > deadline)
-			return -ETIMEDOUT;
-	return err;
-}
-
 static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 {
-	return baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_SRC, src) ?:
-	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_DST, dst) ?:
-	       baton_devio_write64(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, DMA_BYTES) ?:
-	       wr(e, EDU_DMA_CMD, cmd | EDU_DMA_START) ?:
-	       wait_clear(e, EDU_DMA_CMD, EDU_DMA_START);
+	return edu_dma(e->io, src, dst, DMA_BYTES, cmd);
 }
 
 /*
@@ -335,7 +293,8 @@ static int exercise(struct edu *e, bool *copied, bool *irq)
 	      baton_devio_dma_map(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
 	      wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
 	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
-	      wait_clear(e, EDU_STATUS, EDU_STATUS_COMPUTING) ?: rd(e, EDU_FACTORIAL, &fact);
+	      edu_wait_clear(e->io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
+	      rd(e, EDU_FACTORIAL, &fact);
 	if (err)
 		return err;
 	if ((ident & 0xffff) != 0x00ed || live != ~LIVENESS || fact != 40320)
