@@ -360,7 +360,8 @@ void baton_mm_holder_arm(struct update *u);
 void baton_mm_holder_stop(struct update *u);
 /* The new version: the holder named by BATON_MM_HOLDER is ours to reap... */
 void baton_mm_holder_adopt(struct baton_host *host);
-/* ...once it has gone (polled on a timer), or now, waiting, if @wait. */
+/* ...after FINISH: told to go (SIGTERM), and reaped once it has gone
+ * (polled on a timer), or now, waiting, if @wait. */
 void baton_mm_holder_reap(struct baton_host *host, bool wait);
 
 /* ---- dryrun.c ---- */

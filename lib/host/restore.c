@@ -522,9 +522,6 @@ int baton_restore_finish(struct baton_host *host)
 		return -BATON_ERR_ABANDONED;
 	}
 	baton_trace("committed");
-	if (in->hv.role == BATON_ROLE_RECEIVE)
-		baton_socket_answer(&in->hv, 0, NULL);
-	baton_trace("answered");
 
 	/* FINISH: every device resumes; the blackout ends here. */
 	baton_fault(BATON_FAULT_FINISH);
@@ -536,6 +533,15 @@ int baton_restore_finish(struct baton_host *host)
 	}
 	host->last.blackout_ns = in->hv.freeze_ns ? baton_now_ns() - in->hv.freeze_ns : 0;
 	baton_trace("finish");
+	/*
+	 * Socket mode: the old process learns it may go only now (the cell
+	 * already says so, should we die first): its exit, the teardown of
+	 * its address space (~40 ms a GiB in use), then runs after FINISH,
+	 * not beside it.
+	 */
+	if (in->hv.role == BATON_ROLE_RECEIVE)
+		baton_socket_answer(&in->hv, 0, NULL);
+	baton_trace("answered");
 	in->taken_over = true;
 	baton_keeper_done(&in->hv);
 	baton_trace("keeper-done");

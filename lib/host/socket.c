@@ -16,7 +16,9 @@
  * hostile sender costs it nothing but an error.
  *
  * The new process restores and, when the program says it has taken over,
- * wins the commit cell and answers 'F'; a failure answers 'E' and why.
+ * wins the commit cell, FINISHes and answers 'F' (after FINISH, so that
+ * the old process's exit runs after the blackout); a failure answers 'E'
+ * and why.
  * The old process holds everything, frozen, until then: 'F' (or the cell
  * saying NEW) means it exits touching nothing (BATON_HANDED_OVER); 'E', the
  * new process's death or the deadline mean it takes the cell for ABORTED,

@@ -31,6 +31,8 @@
  *     which no image holds: it is probed cold
  *   --remove-devices: after starting, remove scratch, then counter, and
  *     report after each: the shared regions go with their last user
+ *   HOST_PROG_CHECK_MM=1: before taking over, see whether the exec-mode
+ *     update's baton-mm still holds the old address space ("mm_held")
  *
  * Both devices use the shared region "pool"; the counter alone uses
  * "counter-dma" (baton_device_region(), the kernel's FLB).  A session
@@ -55,9 +57,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <baton/host.h>
+
+/* HOST_PROG_CHECK_MM: 1 held, 0 gone, -1 no holder (or not asked). */
+static int mm_held = -1;
 
 #define PIPE_BYTES "unread bytes\n"
 #define REGION_SIZE (1u << 20)
@@ -322,7 +328,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
-	       "\"hotplug\":%lld,\"session_eventfd\":%llu",
+	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -341,7 +347,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
-	       (unsigned long long)extra_events);
+	       (unsigned long long)extra_events, mm_held);
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -455,6 +461,25 @@ static void drop_last_fd(void)
 	free(copy);
 }
 
+/*
+ * Whether the baton-mm named by BATON_MM_HOLDER (lib/host/mm.c) is still
+ * there 200 ms after this version started, before FINISH: it must hold the
+ * old address space until then; one that let go at the exec has exited by
+ * then.
+ */
+static void check_mm_holder(const char *pid)
+{
+	struct pollfd p = { .events = POLLIN };
+
+	if (!*pid || !getenv("HOST_PROG_CHECK_MM"))
+		return;
+	p.fd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+	if (p.fd < 0)
+		return;
+	mm_held = poll(&p, 1, 200) == 0;
+	close(p.fd);
+}
+
 int main(int argc, char **argv)
 {
 	const struct baton_host_opts opts = {
@@ -468,6 +493,7 @@ int main(int argc, char **argv)
 	const char *control = NULL;
 	enum baton_update_mode mode = BATON_MODE_EXEC;
 	unsigned timeout_ms = 0;
+	char mm_pid[16];
 	int extra = 0;
 	enum baton_orphan_override orphan = BATON_OVERRIDE_NONE;
 	bool remove_devices = false, hotplug = false;
@@ -512,6 +538,8 @@ int main(int argc, char **argv)
 		for (int k = 0; k < rest; k++)
 			target_argv[k + 1] = argv[i + 1 + k];
 	}
+	/* baton_host_create() takes it out of the environment. */
+	snprintf(mm_pid, sizeof(mm_pid), "%s", getenv("BATON_MM_HOLDER") ?: "");
 	err = baton_host_create(&opts, &host);
 	if (err) {
 		printf("{\"event\":\"create-failed\",\"version\":%d,\"error_text\":\"%s\"}\n",
@@ -536,6 +564,7 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	own_restore_work(host);
+	check_mm_holder(mm_pid);
 	err = baton_host_take_over(host);
 	if (err) {
 		printf("{\"event\":\"take-over-failed\",\"version\":%d,\"error\":%d}\n",

@@ -90,6 +90,10 @@ check "shared regions: each device uses its own again, and the quarantined scrat
 check "blackout measured, FREEZE to FINISH" '.[1].blackout_us > 0 and .[1].blackout_us < 5000000'
 procs "the program exited 0 (it reaped its dry run and its keeper itself)" "$all_exit0 and length == 1"
 
+HOST_PROG_CHECK_MM=1 run "the old address space is held until FINISH" "$v1" --update-to "$v2"
+check "v2, restoring before FINISH, still has baton-mm holding v1's address space (freed after FINISH, not inside the blackout)" 'length == 2 and .[0].mm_held == -1 and .[1].event == "restored" and .[1].mm_held == 1'
+procs "v2 told baton-mm to go after FINISH and reaped it: one process, exit 0" "$all_exit0 and length == 1"
+
 run "a device added after a restore" "$v1" --update-to "$v2" -- --hotplug
 check "a device the image does not hold is probed cold next to the restored one" 'length == 2 and .[0].hotplug == -1 and .[1].event == "restored" and .[1].count == 101 and .[1].hotplug == 100'
 procs "one process, exit 0" "$all_exit0 and length == 1"
