@@ -377,9 +377,11 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv);
 
 #define BATON_FDS_PER_MSG 250
 int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
+/* -EMFILE: our fd table filled; *@n is then the number of fds sent. */
 int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
 int baton_socket_handover(struct update *u, const struct image_parts *p);
-int baton_socket_receive(struct baton_handover *hv);
+/* The image and fds into @hv; a failure said in @why (EMFILE with numbers). */
+int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why);
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
 
 /* ---- restore.c ---- */

@@ -46,11 +46,8 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 	err = baton_fault(BATON_FAULT_START);
 	baton_trace("handover-read");
 	if (!err && in->hv.role == BATON_ROLE_RECEIVE) {
-		err = baton_socket_receive(&in->hv);
+		err = baton_socket_receive(&in->hv, &why);
 		baton_trace("received");
-		if (err)
-			baton_diag_set(&why, -err, NULL, "receiving the image and fds: %s",
-				       baton_strerror(err));
 	}
 	if (!err)
 		err = baton_restore(host, in, &why);

@@ -13,7 +13,8 @@
  *
  * in image order.  The receiver checks every count and truncation flag and
  * closes whatever it received when anything is off, so a confused or
- * hostile sender costs it nothing but an error.
+ * hostile sender costs it nothing but an error; fds cut off because its
+ * own fd table is full are -EMFILE, said with the count and the limit.
  *
  * The new process restores and, when the program says it has taken over,
  * wins the commit cell, FINISHes and answers 'F' (after FINISH, so that
@@ -26,6 +27,7 @@
  * the devices again - and goes on.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +81,16 @@ int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n)
 	return err;
 }
 
+/* Whether no fd number is left under our limit. */
+static bool table_full(void)
+{
+	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 && errno == EMFILE;
+}
+
 /* One message: its payload in @data (exactly @len bytes), its fds appended. */
 static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 		    size_t *got)
@@ -103,6 +116,12 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 		*got = max;
 	if (n == 0)
 		return -ECONNRESET;
+	/*
+	 * Fds cut off because our table is full (the kernel installs what it
+	 * can and says no more) are not a malformed message: say so.
+	 */
+	if (n == (ssize_t)len && (msg.msg_flags & MSG_CTRUNC) && table_full())
+		return -EMFILE;
 	if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra)
 		return -EBADMSG;
 	return 0;
@@ -121,6 +140,8 @@ int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
 	if (err) {
 		if (got)
 			close(*image_fd);
+		if (err == -EMFILE)	/* the header came whole: it counts them */
+			*n = 1 + (h.magic == TRANSFER_MAGIC ? h.n_fds : 0);
 		return err;
 	}
 	*fds = calloc(h.n_fds + 1, sizeof(**fds));
@@ -143,6 +164,8 @@ int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
 		free(*fds);
 		*fds = NULL;
 		close(*image_fd);
+		if (err == -EMFILE)
+			*n = h.n_fds + 1;
 		return err;
 	}
 	*n = total;
@@ -290,9 +313,39 @@ out:
 
 /* ---- The new process's side ---- */
 
-int baton_socket_receive(struct baton_handover *hv)
+/* The fds open now: every number under the limit when none is left. */
+static size_t open_fds(rlim_t limit)
 {
-	return baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &hv->n_fds);
+	DIR *d = opendir("/proc/self/fd");
+	size_t n = 0;
+
+	if (!d)
+		return errno == EMFILE ? (size_t)limit : 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n > 3 ? n - 3 : 0;	/* ".", ".." and the directory's own */
+}
+
+int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
+{
+	struct rlimit rl = { 0 };
+	size_t n = 0;
+	int err;
+
+	err = baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &n);
+	if (!err) {
+		hv->n_fds = n;
+		return 0;
+	}
+	/* What was received is closed again: what is open is ours. */
+	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
+		return baton_diag_set(why, EMFILE, NULL, "receiving the image and fds: %s: "
+				      "%zu fds to receive with %zu open, over the limit of "
+				      "%llu (RLIMIT_NOFILE)", baton_strerror(err), n,
+				      open_fds(rl.rlim_cur), (unsigned long long)rl.rlim_cur);
+	return baton_diag_set(why, -err, NULL, "receiving the image and fds: %s",
+			      baton_strerror(err));
 }
 
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why)

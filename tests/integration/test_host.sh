@@ -184,6 +184,13 @@ check "socket mode: v1 hands over, v2 restores in a new process" "length == 3 an
 check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map(select(.event == "restored"))[0] | .extra_fds == 600 and .count == 101 and .converted == 1 and .blackout_us > 0'
 procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-keeper\", \"host-prog-v1\", \"host-prog-v2\"])"
 
+# A new process whose fd table fills as the fds come: said as it is, with
+# the numbers, not as a malformed message.
+BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" \
+	"$v1" --update-to "$v2" --mode socket
+check "out of fds receiving them: v1 goes on, told how many fds against which limit" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image and fds: Too many open files: [0-9]+ fds to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and $same"
+procs "out of fds: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
 		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
