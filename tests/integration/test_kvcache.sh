@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # kvcache, each version, as its users see it: a real memcached client
 # (libmemcached-tools) and the raw text protocol over TCP (netcat), many
 # clients at once, hostile input, bad options, a clean stop.  Nothing
@@ -6,7 +6,8 @@
 # and every client runs under a timeout.  Every kvcache process runs
 # under reap, found below it in /proc, never by name: each must end as
 # the case made it (a usage error 2, the server 0 on our SIGTERM) with no
-# sanitizer report, and none is left running.  TAP output.
+# sanitizer report, and none is left running (kvcache_serve.sh).  TAP
+# output.
 #
 # usage: test_kvcache.sh REAP KVCACHE...
 # holds() evaluates its condition, so the variables in it are used there:
@@ -15,8 +16,9 @@ set -u
 reap=$1
 shift
 
+export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
-reaper=
+. "$(dirname "$0")/kvcache_serve.sh"
 
 for tool in memccp memccat memcrm memcstat memcexist nc timeout; do
 	if ! command -v "$tool" >/dev/null; then
@@ -28,34 +30,6 @@ if ! [ -e "/proc/$$/task/$$/children" ]; then
 	echo "Bail out! /proc/PID/task/TID/children is missing (CONFIG_PROC_CHILDREN): the test finds the server there"
 	exit 1
 fi
-
-# children PID: the processes whose parent is PID, from /proc, one a line.
-children() {
-	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		echo "$c"
-	done
-}
-
-# gone PID: the process has ended (a zombie not yet waited for counts).
-gone() {
-	! kill -0 "$1" 2>/dev/null || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
-}
-
-# kill_server: SIGKILL to whatever runs under reap, and reap collected.
-kill_server() {
-	[ -n "$reaper" ] || return 0
-	# shellcheck disable=SC2046 # one pid per word
-	kill -KILL $(children "$reaper") 2>/dev/null
-	wait "$reaper"
-	reaper='' pid=''
-}
-
-# Whatever happened, no server is left running.
-cleanup() {
-	kill_server
-	tap_cleanup
-}
-trap cleanup EXIT
 
 # ended_well NAME LOG STATUS: the one process in reap's LOG exited with
 # STATUS, and reap found no sanitizer report (it exits 125 if it did).
@@ -77,48 +51,6 @@ run() {
 	: >"$tmp/run.procs"
 	"$reap" -l "$tmp/run.procs" -t 10 -- "$@" >"$tmp/out" 2>"$tmp/err"
 	ended_well "$what" "$tmp/run.procs" "$want"
-}
-
-# start BINARY ARGS...: run the server under reap, wait (10 s at most) for
-# the line saying where it listens; set $reaper, $pid and $port.
-start() {
-	rm -f "$tmp/ready"
-	mkfifo "$tmp/ready"
-	: >"$tmp/server.procs"
-	"$reap" -l "$tmp/server.procs" -t 100 -- "$@" >"$tmp/ready" 2>"$tmp/server.err" &
-	reaper=$!
-	line=$(timeout 10 head -n 1 "$tmp/ready")
-	pid=$(children "$reaper")
-	port=${line##*127.0.0.1:}
-	case "$port" in
-	''|*[!0-9]*) port= ;;
-	esac
-}
-
-# stop: SIGTERM to the server, the one process under reap; it must exit 0
-# within 10 s having said nothing.
-stop() {
-	holds "$name is the one process under reap (pid $pid)" \
-	      '[ -n "$pid" ] && [ "$(children "$reaper" | tr "\n" " ")" = "$pid " ]'
-	kill -TERM "$pid"
-	i=0
-	while ! gone "$reaper" && [ $i -lt 200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	if ! gone "$reaper"; then
-		echo "# $name still runs 10 s after SIGTERM"
-		kill_server
-		status=timeout
-	else
-		wait "$reaper"
-		status=$?
-		reaper='' pid=''
-	fi
-	holds "$name: reap exits 0 (no timeout, no sanitizer report): $status" '[ "$status" = 0 ]'
-	ended_well "$name stops cleanly on SIGTERM" "$tmp/server.procs" 0
-	holds "$name wrote nothing on stderr" '! [ -s "$tmp/server.err" ]'
-	[ -s "$tmp/server.err" ] && sed 's/^/# server: /' "$tmp/server.err"
 }
 
 # raw NAME: send $tmp/in on one connection, compare the answer with
@@ -149,11 +81,12 @@ for kv in "$@"; do
 	holds "$name: --help tells of --control" 'grep -q -- --control "$tmp/out"'
 	holds "$name: --help tells of --threads" 'grep -q -- --threads "$tmp/out"'
 
-	start "$kv" --port 0 --memory 8 --control "$tmp/control"
+	serve "$name" "$kv" --port 0 --memory 8 --control "$tmp/control"
 	if [ -z "$port" ]; then
 		not_ok "$name listens and says where"
-		sed 's/^/# server: /' "$tmp/server.err"
-		kill_server
+		sed 's/^/# server: /' "$tmp/$name.err"
+		# shellcheck disable=SC2046 # one pid per word
+		kill -KILL $(descendants "$reaper") 2>/dev/null
 		continue
 	fi
 	ok "$name listens and says where (port $port)"
@@ -252,7 +185,9 @@ for kv in "$@"; do
 	      'grep -q "curr_connections: 1$" "$tmp/stats" &&
 	       grep -q "curr_items: 42$" "$tmp/stats"'
 
-	stop
+	stop "$name" "$reaper"
+	holds "$name wrote nothing on stderr" '! [ -s "$tmp/$name.err" ]'
+	sed 's/^/# server: /' "$tmp/$name.err"
 done
 
 tap_done

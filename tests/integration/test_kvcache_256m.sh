@@ -26,6 +26,7 @@ set -u
 baton=$1 reap=$2 v1=$3 v2=$4
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/kvcache_serve.sh"
 fill=$(dirname "$0")/kvcache_fill.py
 items=254000
 
@@ -41,18 +42,9 @@ stat_of() { # NAME: one of the server's stats
 labels() { "$baton" status --socket "$ctl" --json 2>/dev/null | jq -r '[.regions[].label] | join(" ")'; }
 
 ctl=$tmp/ctl
-# (Not $tmp/out and $tmp/err: tap.sh's expect writes baton's there.)
-mkfifo "$tmp/srv.out"
-BATON_TRACE=$tmp/trace "$reap" -l "$tmp/procs" -t 300 -- "$v1" --port 0 --memory 384 --threads 2 --control "$ctl" \
-	>"$tmp/srv.out" 2>"$tmp/srv.err" &
-reaper=$!
-reapers=$reaper	# tap.sh kills what is left below it on exit
-exec {out}<"$tmp/srv.out"
-IFS= read -r -t 10 line <&"$out" || line=
-port=${line##*:}
-case $port in
-''|*[!0-9]*) echo "Bail out! kvcache-v1 did not start: $(cat "$tmp/srv.err")"; exit 1 ;;
-esac
+# (Not "out" or "err": tap.sh's expect writes baton's $tmp/out, $tmp/err.)
+serve_limit=300 BATON_TRACE=$tmp/trace serve srv "$v1" --port 0 --memory 384 --threads 2 --control "$ctl"
+[ -n "$port" ] || { echo "Bail out! kvcache-v1 did not start: $(cat "$tmp/srv.err")"; exit 1; }
 ok "kvcache-v1 listens on $port"
 
 got=$(python3 "$fill" fill "$port" "$items" 2>"$tmp/fill.err")
@@ -121,19 +113,6 @@ holds "limit_maxbytes is kept: $limit before, $(stat_of limit_maxbytes) after" \
 holds "no item was evicted" '[ "$(stat_of evictions)" = 0 ]'
 holds "curr_items counts them all ($(stat_of curr_items))" '[ "$(stat_of curr_items)" -ge "$items" ]'
 
-# Stop: SIGTERM to the one process left, which must exit 0.
-left=$(descendants "$reaper" | tr -d '\n')
-kill -TERM "$left"
-wait_for "kvcache to stop" 10 '! kill -0 "$reaper" 2>/dev/null'
-wait "$reaper"
-status=$?
-reaper=
-if [ "$status" = 0 ] && ! grep -v ' exit 0$' "$tmp/procs" | grep -vq "^$left [^ ]* signal 15\$" &&
-   ! grep -q ' report [0-9]*$' "$tmp/procs"; then
-	ok "every process ended well ($(wc -l <"$tmp/procs") of them)"
-else
-	sed 's/^/#   /' "$tmp/procs"
-	not_ok "every process ended well (reap: $status)"
-fi
+stop srv "$reaper"
 holds "kvcache said nothing on stderr" '! [ -s "$tmp/srv.err" ]'
 tap_done

@@ -21,6 +21,7 @@ set -u
 baton=$1 reap=$2 v1=$3 v2=$4
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/kvcache_serve.sh"
 
 for tool in memcached memccapable memcaslap python3 jq timeout; do
 	if ! command -v "$tool" >/dev/null; then
@@ -28,45 +29,6 @@ for tool in memcached memccapable memcaslap python3 jq timeout; do
 		exit 1
 	fi
 done
-
-# serve NAME BINARY ARGS...: a kvcache under reap; sets $reaper and $port
-# from the line saying where it listens (within 10 s).
-serve() {
-	local name=$1 line
-	shift
-	mkfifo "$tmp/$name.out"
-	"$reap" -l "$tmp/$name.procs" -t 110 -- "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	reaper=$!
-	reapers="$reapers $reaper"
-	exec {out_fd}<"$tmp/$name.out"
-	IFS= read -r -t 10 line <&"$out_fd" || echo "# $name said nothing within 10 s"
-	port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' <<<"$line")
-}
-
-# stop NAME LOG REAPER: SIGTERM to the one process left below REAPER;
-# every process it led to, in reap's $tmp/LOG.procs, must have exited 0 (or
-# on that SIGTERM) with no report.
-stop() {
-	local name=$1 log=$tmp/$2.procs reaper=$3 left status
-	left=$(descendants "$reaper" | tr '\n' ' ')
-	holds "$name: one process left below reap ($left)" '[ "$(wc -w <<<"$left")" = 1 ]'
-	# shellcheck disable=SC2086 # one pid per word
-	kill -TERM $left
-	if wait_for "$name to end after SIGTERM" 10 '! kill -0 "$reaper" 2>/dev/null'; then
-		wait "$reaper"
-		status=$?
-	else
-		status=timeout
-	fi
-	if [ "$status" = 0 ] && [ -s "$log" ] &&
-	   ! grep -v ' exit 0$' "$log" | grep -vq "^${left% } [^ ]* signal 15\$" &&
-	   ! grep -q ' report [0-9]*$' "$log"; then
-		ok "$name: every process ended well ($(wc -l <"$log") of them)"
-	else
-		sed "s/^/# $name: /" "$log"
-		not_ok "$name: every process ended well (reap: $status)"
-	fi
-}
 
 # capable PORT MODE OUT: memccapable -a or -b, its output in OUT.
 capable() {
@@ -219,11 +181,12 @@ holds "and it serves with 4 threads" \
       'printf "stats\r\nquit\r\n" | timeout 10 nc -N 127.0.0.1 "$thr_port" | grep -q "^STAT threads 4.$"'
 for i in $(seq 10 25); do eval "exec $i>&-"; done
 
-stop "kvcache (v1 then v2)" upd "$upd_reaper"
-stop "kvcache-v2" fresh "$fresh_reaper"
-stop "kvcache-v1" v1b "$v1b_reaper"
-stop "memcached" memcached "$mc_reaper"
-stop "kvcache with 4 worker threads" thr "$thr_reaper"
+# upd: v1 then v2; fresh: v2; v1b: v1; thr: with 4 worker threads.
+stop upd "$upd_reaper"
+stop fresh "$fresh_reaper"
+stop v1b "$v1b_reaper"
+stop memcached "$mc_reaper"
+stop thr "$thr_reaper"
 for s in upd fresh v1b thr; do
 	holds "$s said nothing on stderr" '! [ -s "$tmp/$s.err" ]'
 done

@@ -23,34 +23,12 @@ baton=$1 v1=$2 v2=$3 reap=$4
 # tap.sh's expect runs baton under reap when it is told where reap is.
 export REAP=${REAP:-$reap}
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/kvcache_serve.sh"
 
 if ! [ -e "/proc/$$/task/$$/children" ]; then
 	echo "Bail out! /proc/PID/task/TID/children is missing (CONFIG_PROC_CHILDREN): the test finds processes there"
 	exit 1
 fi
-
-# serve NAME BINARY ARGS...: run the server under reap, its stdout on a
-# FIFO read through fd $out_fd, its processes logged in $tmp/NAME.procs;
-# sets $reaper, $prog (its pid, reap's child) and $port from the line
-# saying where it listens.
-serve() {
-	local name=$1
-	shift
-	mkfifo "$tmp/$name.out"
-	"$reap" -l "$tmp/$name.procs" -t 110 -- "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	reaper=$!
-	reapers="$reapers $reaper"
-	exec {out_fd}<"$tmp/$name.out"
-	next_line "$out_fd"
-	port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' <<<"$line")
-	prog=$(descendants "$reaper")
-}
-
-# next_line FD: the server's next stdout line, in $line, within 10 s.
-next_line() {
-	line=
-	IFS= read -r -t 10 line <&"$1" || echo "# no line from the server within 10 s"
-}
 
 # ask TEXT: send on the held connection, read one line back within 5 s.
 ask() {
@@ -69,39 +47,8 @@ regions() {
 		jq -r '[.regions[] | "\(.label) \(.size)"] | join(" ")'
 }
 
-# stop NAME REAPER CTL: the program, the one process left below REAPER and
-# the one its control socket names, is sent SIGTERM; then every process
-# the server led to must have ended with exit 0 (or that SIGTERM), reap
-# must have found no sanitizer report, and nothing is left.
-stop() {
-	local name=$1 reaper=$2 ctl=$3 p left status
-	p=$("$baton" status --socket "$ctl" --json 2>/dev/null | jq -r .pid)
-	if wait_for "$name's program ($p) to be the one process left" 10 \
-		'left=$(descendants "$reaper" | tr "\n" " "); [ "$left" = "$p " ]'; then
-		ok "$name: the program is the one process left (pid $p)"
-	else
-		echo "# processes left: $left"
-		not_ok "$name: the program is the one process left (pid $p)"
-	fi
-	# shellcheck disable=SC2086 # one pid per word
-	kill -TERM $left
-	if wait_for "$name's processes to end after SIGTERM" 10 '! kill -0 "$reaper" 2>/dev/null'; then
-		wait "$reaper"
-		status=$?
-	else
-		cleanup_one "$reaper"
-		status=timeout
-	fi
-	sed "s/^/# $name: /" "$tmp/$name.procs"
-	if [ "$status" = 0 ] &&
-	   ! grep -v ' exit 0$' "$tmp/$name.procs" | grep -vq "^$p [^ ]* signal 15\$" &&
-	   ! grep -q ' report [0-9]*$' "$tmp/$name.procs"; then
-		ok "$name: every process ended well ($(wc -l <"$tmp/$name.procs") of them)"
-	else
-		echo "# reap: $status"
-		not_ok "$name: every process ended well"
-	fi
-}
+# program CTL: the pid of the program the control socket CTL answers for.
+program() { "$baton" status --socket "$1" --json 2>/dev/null | jq -r .pid; }
 
 # said NAME SERVER [ERE...]: the server's stderr is those lines, in order.
 said() {
@@ -117,14 +64,6 @@ said() {
 		sed 's/^/#   stderr: /' "$tmp/$server.err" | head -20
 		not_ok "$name"
 	fi
-}
-
-cleanup_one() {
-	local left
-	left=$(descendants "$1")
-	# shellcheck disable=SC2086 # one pid per word
-	[ -n "$left" ] && kill -KILL $left
-	wait "$1"
 }
 
 # ---- v1 -> v2, once with a take-over that fails, then for real ----
@@ -202,7 +141,7 @@ IFS= read -r -t 5 reply <&6
 same "a new client connects and reads" "${reply%$'\r'}" "VALUE item2 0 7"
 exec 5>&- 6>&-
 
-stop one "$one_reaper" "$ctl"
+stop one "$one_reaper" "$(program "$ctl")"
 exec {one_fd}<&-
 said "the first server said nothing on stderr" one
 
@@ -319,7 +258,7 @@ holds "all 20000 items are there, each with its value" '[ "$(cat "$tmp/count")" 
 printf 'get twin-A\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port2" >"$tmp/twin"
 holds "and twin-A as it was stored" '[ "$(tr -d "\r" <"$tmp/twin" | tr "\n" " ")" = "VALUE twin-A 0 5 first END " ]'
 
-stop two "$two_reaper" "$ctl2"
+stop two "$two_reaper" "$(program "$ctl2")"
 exec {two_fd}<&-
 said "the second server said why the conversion failed, what it dropped, and nothing else" two \
 	'^kvcache-v2: converting the v1 items: a region of 64 MiB: Cannot allocate memory$' \
