@@ -1198,7 +1198,7 @@ static int do_md(struct kv_proto *p, struct kv_conn *c,
 	const char *err;
 	struct meta m;
 	void *copy;
-	int ret;
+	int ret = KV_OK;
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
