@@ -23,6 +23,12 @@
  *    to the module its schema selects, the driver name resolved on this
  *    boot, never carried across.
  *
+ * A kernel with Baton's patch series (kernel/patches) has its own record
+ * of each device's schema, /sys/bus/pci/devices/ADDR/live_update_schema,
+ * and binds a preserved device only to a driver that reads it: save writes
+ * the records there, bind loads the modules and reports what the kernel
+ * decided.  Without that attribute both work through driver_override.
+ *
  * Every sysfs path is taken under a root directory ("/sys" on a real
  * system), so the logic runs against a fake tree in tests.
  */
@@ -42,6 +48,8 @@ BATON__BEGIN_DECLS
 #define BATON_KERNEL_QUARANTINE "baton-quarantine"
 /* Largest liveupdate_state a driver may hand out (one sysfs page). */
 #define BATON_KERNEL_STATE_MAX 4096
+/* A PCI core record as read: a GUID's 36 characters, "none" or "lost". */
+#define BATON_KERNEL_RECORD_STRLEN 37
 
 /**
  * baton_contracts_read_modules() - a kernel module tree's contracts
@@ -94,13 +102,18 @@ struct baton_kernel_save_opts {
  *
  * Each record has the device's ids from sysfs, the schema its driver writes
  * (liveupdate_schema) and its state (liveupdate_state, when readable).
+ * On a kernel with Baton's patch series the schema is also written to each
+ * device's live_update_schema, for all devices or none: when one is
+ * refused, or the image cannot be made, those written are cleared (the
+ * null GUID) before returning.
  *
  * Return: 0, -errno from reading sysfs (-ENOENT: a named device or
  * attribute is missing, -EACCES...), -BATON_ERR_BADVALUE (an attribute
  * does not parse), -ENODEV (no device to record, or a mandatory device not
  * among those recorded), -EFBIG (a state beyond BATON_KERNEL_STATE_MAX),
- * -EINVAL (@opts->reserved is not zero), -ENOMEM, or what
- * baton_image_write() returns.
+ * -EINVAL (@opts->reserved is not zero), -ENOMEM, -errno from a
+ * live_update_schema the kernel refused (-EOPNOTSUPP: KHO is not enabled,
+ * -EPERM...), or what baton_image_write() returns.
  */
 int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 		      size_t *len, struct baton_diag *diag);
@@ -158,6 +171,13 @@ struct baton_kernel_bind_opts {
  * liveupdate_state.  QUARANTINE and CONFLICT leave the override in place;
  * RESET clears it, resets the function and probes it cold.
  *
+ * On a kernel with Baton's patch series (the device has
+ * live_update_schema) the kernel decides: nothing writes driver_override;
+ * for BIND and CONVERT the module is loaded, its probe binds the device or
+ * the kernel refuses it, and the result says which driver the device has
+ * and its record (baton_kernel_record()); RESET writes the null GUID to the
+ * record instead of clearing the override.
+ *
  * A failure binding one device is reported in its result and does not stop
  * the others.
  *
@@ -171,6 +191,37 @@ int baton_kernel_bind(const struct baton_image *img,
 		      const struct baton_kernel_bind_opts *opts,
 		      struct baton_kernel_result *results,
 		      struct baton_diag *diag);
+
+/**
+ * baton_kernel_record() - the PCI core's record of a device's schema
+ * @sysfs: the sysfs root, "/sys" when NULL
+ * @addr:  the device, DDDD:BB:DD.F
+ * @out:   the record as the kernel says it: a GUID ("cfaf9865-199f-..."),
+ *         "none", or "lost" (the records that came across the kexec could
+ *         not be read); "" when the kernel keeps none
+ * @diag:  where it went wrong, may be NULL
+ *
+ * Return: 1 when the kernel has Baton's patch series (the device has
+ * live_update_schema), 0 when it does not, -errno from reading it, or
+ * -BATON_ERR_BADVALUE when @addr is not a PCI address or the record holds
+ * none of the three.
+ */
+int baton_kernel_record(const char *sysfs, const char *addr,
+			char out[BATON_KERNEL_RECORD_STRLEN],
+			struct baton_diag *diag);
+
+/**
+ * baton_kernel_release() - clear the PCI core's records of saved devices
+ * @sysfs: the sysfs root, "/sys" when NULL
+ * @img:   the image baton_kernel_save() made
+ *
+ * For a save the caller abandons after baton_kernel_save() succeeded (its
+ * image could not be stored): each device of @img that has
+ * live_update_schema gets the null GUID, last first, so none is preserved
+ * for a kexec the caller was told failed.  Best effort; nothing to do on a
+ * kernel without Baton's patch series.
+ */
+void baton_kernel_release(const char *sysfs, const struct baton_image *img);
 
 BATON__END_DECLS
 

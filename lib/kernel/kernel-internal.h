@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include <baton/contracts.h>
+#include <baton/image.h>
 #include <baton/pci.h>
 
 /* The kernel's spelling of a module name: '-' becomes '_'. */
@@ -68,5 +71,30 @@ int baton_kernel_load_module(const char *dir, const char *module, char *why,
 /* The schema desc of @guid in @set, added (by GUID only) if new. */
 const struct baton_schema_desc *baton_kernel_schema(struct baton_contracts *set,
 						    const uint8_t guid[BATON_GUID_SIZE]);
+
+/* sysfs, as lib/kernel/sysfs.c reads and writes it: ROOT/bus/pci/devices/ADDR[/ATTR]. */
+void baton_kernel_dev_path(char *out, size_t len, const char *root,
+			   const char *addr, const char *attr);
+/* A whole attribute, at most @len bytes: bytes read or -errno. */
+ssize_t baton_kernel_read_file(const char *path, void *buf, size_t len);
+/* An attribute in one write(), as sysfs wants: 0 or -errno. */
+int baton_kernel_write_file(const char *path, const void *buf, size_t len);
+
+/* The PCI core's record, live_update_schema (lib/kernel/inkernel.c). */
+/* The device has one: the kernel carries Baton's patch series. */
+bool baton_inkernel_present(const char *root, const char *addr);
+/* Write @guid as the device's record: 0 or -errno. */
+int baton_inkernel_write(const char *root, const char *addr,
+			 const uint8_t guid[BATON_GUID_SIZE]);
+/*
+ * Record the schema of each device of @img that has live_update_schema,
+ * all or none: on a failure the records written are cleared again.  0 or
+ * -errno, said in @diag.
+ */
+int baton_inkernel_record(const char *root, const struct baton_image *img,
+			  struct baton_diag *diag);
+/* Clear the records of @img's first @n devices, last first. */
+void baton_inkernel_clear(const char *root, const struct baton_image *img,
+			  size_t n);
 
 #endif /* BATON_KERNEL_INTERNAL_H */

@@ -27,6 +27,13 @@
  *      RESET         clear the override, reset the function, probe cold;
  *      RELEASE       the device is gone: nothing to do.
  *
+ * On a kernel with Baton's patch series (a device with the PCI core's
+ * live_update_schema, lib/kernel/inkernel.c) the kernel keeps the devices
+ * away from other drivers by itself: save also records each schema there,
+ * and bind writes no driver_override, probes nothing and hands no state
+ * back: it loads the module, whose probe restores, and reports the driver
+ * the device has and its record; RESET releases it with the null GUID.
+ *
  * Modules are loaded only when the sysfs root is the real "/sys"; under a
  * fake root (tests) a module counts as loaded when ROOT/module/M exists.
  * The driver name is found on this boot and never comes from the image.
@@ -55,7 +62,7 @@ static const char *root_of(const char *sysfs)
 }
 
 /* Read a whole attribute; returns bytes read or -errno. */
-static ssize_t read_file(const char *path, void *buf, size_t len)
+ssize_t baton_kernel_read_file(const char *path, void *buf, size_t len)
 {
 	size_t done = 0;
 	ssize_t got;
@@ -85,7 +92,7 @@ static ssize_t read_file(const char *path, void *buf, size_t len)
  * Write an attribute in one write(), as sysfs wants; 0 or -errno.  sysfs
  * ignores O_TRUNC; a fake tree in a test needs it.
  */
-static int write_file(const char *path, const void *buf, size_t len)
+int baton_kernel_write_file(const char *path, const void *buf, size_t len)
 {
 	ssize_t put;
 	int fd, err = 0;
@@ -103,8 +110,8 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return err;
 }
 
-static void dev_path(char *out, size_t len, const char *root, const char *addr,
-		     const char *attr)
+void baton_kernel_dev_path(char *out, size_t len, const char *root,
+			   const char *addr, const char *attr)
 {
 	snprintf(out, len, "%s/" PCI_DEVICES "/%s%s%s", root, addr,
 		 attr ? "/" : "", attr ? attr : "");
@@ -117,8 +124,8 @@ static int read_id(const char *root, const char *addr, const char *attr,
 	char path[PATH_MAX], buf[32], *end;
 	ssize_t n;
 
-	dev_path(path, sizeof(path), root, addr, attr);
-	n = read_file(path, buf, sizeof(buf) - 1);
+	baton_kernel_dev_path(path, sizeof(path), root, addr, attr);
+	n = baton_kernel_read_file(path, buf, sizeof(buf) - 1);
 	if (n < 0)
 		return baton_diag_set(diag, (int)-n, path, NULL);
 	buf[n] = '\0';
@@ -137,8 +144,8 @@ static int read_schema(const char *root, const char *addr,
 	char path[PATH_MAX], buf[64];
 	ssize_t n;
 
-	dev_path(path, sizeof(path), root, addr, "liveupdate_schema");
-	n = read_file(path, buf, sizeof(buf) - 1);
+	baton_kernel_dev_path(path, sizeof(path), root, addr, "liveupdate_schema");
+	n = baton_kernel_read_file(path, buf, sizeof(buf) - 1);
 	if (n < 0)
 		return baton_diag_set(diag, (int)-n, path,
 				      "%s: its driver declares no written schema",
@@ -175,7 +182,7 @@ static int scan_devices(const char *root, char ***addrs, size_t *n,
 
 		if (de->d_name[0] == '.')
 			continue;
-		dev_path(path, sizeof(path), root, de->d_name, "liveupdate_schema");
+		baton_kernel_dev_path(path, sizeof(path), root, de->d_name, "liveupdate_schema");
 		if (access(path, R_OK))
 			continue;
 		grown = realloc(*addrs, (*n + 1) * sizeof(*grown));
@@ -238,8 +245,8 @@ static int save_device(const char *root, const char *addr, bool mandatory,
 	*state = malloc(BATON_KERNEL_STATE_MAX + 1);
 	if (!*state)
 		return baton_diag_set(diag, ENOMEM, NULL, NULL);
-	dev_path(path, sizeof(path), root, addr, "liveupdate_state");
-	n = read_file(path, *state, BATON_KERNEL_STATE_MAX + 1);
+	baton_kernel_dev_path(path, sizeof(path), root, addr, "liveupdate_state");
+	n = baton_kernel_read_file(path, *state, BATON_KERNEL_STATE_MAX + 1);
 	if (n == -ENOENT)
 		n = 0;
 	if (n < 0)
@@ -306,9 +313,15 @@ int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 	uname(&uts);
 	snprintf(program, sizeof(program), "linux %s", uts.release);
 	img.program = program;
+	/* A kernel with the series carries the records itself (inkernel.c). */
+	err = baton_inkernel_record(root, &img, diag);
+	if (err)
+		goto out;
 	err = baton_image_write(&img, out, len);
-	if (err < 0)
+	if (err < 0) {
 		baton_diag_set(diag, -err, NULL, NULL);
+		baton_inkernel_clear(root, &img, img.n_devices);
+	}
 out:
 	for (size_t i = 0; states && i < n; i++)
 		free(states[i]);
@@ -391,7 +404,7 @@ static void bound_driver(const struct binder *b, const char *addr, char *out,
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	dev_path(path, sizeof(path), b->root, addr, "driver");
+	baton_kernel_dev_path(path, sizeof(path), b->root, addr, "driver");
 	n = readlink(path, link, sizeof(link) - 1);
 	out[0] = '\0';
 	if (n > 0) {
@@ -412,8 +425,8 @@ static int write_str(const struct binder *b, const char *addr, const char *attr,
 {
 	char path[PATH_MAX];
 
-	dev_path(path, sizeof(path), b->root, addr, attr);
-	return write_file(path, s, strlen(s));
+	baton_kernel_dev_path(path, sizeof(path), b->root, addr, attr);
+	return baton_kernel_write_file(path, s, strlen(s));
 }
 
 static int probe(const struct binder *b, const char *addr)
@@ -421,7 +434,7 @@ static int probe(const struct binder *b, const char *addr)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", b->root);
-	return write_file(path, addr, strlen(addr));
+	return baton_kernel_write_file(path, addr, strlen(addr));
 }
 
 static int unbind(const struct binder *b, const char *addr)
@@ -445,8 +458,8 @@ static void restore_state(const struct binder *b, const char *addr,
 	strcat(hex, "\n");
 	err = write_str(b, addr, "liveupdate_schema", hex);
 	if (!err) {
-		dev_path(path, sizeof(path), b->root, addr, "liveupdate_state");
-		err = write_file(path, d->state, d->state_size);
+		baton_kernel_dev_path(path, sizeof(path), b->root, addr, "liveupdate_state");
+		err = baton_kernel_write_file(path, d->state, d->state_size);
 	}
 	if (err) {
 		set_result(r, "bound to %s, but its driver refused the state: %s",
@@ -455,6 +468,32 @@ static void restore_state(const struct binder *b, const char *addr,
 	}
 	r->state_restored = true;
 	set_result(r, "bound to %s, state restored", r->driver);
+}
+
+/*
+ * A kernel with the series decides alone (inkernel.c): say what it did,
+ * the driver the device has now and its record.  @want is the driver the
+ * plan expects, NULL when none should bind.
+ */
+static void report_kernel(const struct binder *b, const char *addr,
+			  const char *want, struct baton_kernel_result *r)
+{
+	char record[BATON_KERNEL_RECORD_STRLEN];
+	int err;
+
+	bound_driver(b, addr, r->driver, sizeof(r->driver));
+	err = baton_kernel_record(b->root, addr, record, NULL);
+	if (err < 0)
+		snprintf(record, sizeof(record), "unreadable");
+	r->bound = r->driver[0] && (!want || !strcmp(r->driver, want));
+	if (r->driver[0])
+		set_result(r, "the kernel bound it to %s%s%s (record %s)", r->driver,
+			   r->bound ? "" : ", not to ", r->bound ? "" : want, record);
+	else if (!strcmp(record, "lost"))
+		set_result(r, "quarantined by the kernel: its record was lost, no driver");
+	else
+		set_result(r, "quarantined by the kernel: record %s, no driver%s%s",
+			   record, want ? " (" : "", want ? want : "");
 }
 
 static void bind_one(const struct binder *b, const char *addr,
@@ -468,6 +507,12 @@ static void bind_one(const struct binder *b, const char *addr,
 	snprintf(r->module, sizeof(r->module), "%s", module);
 	if (load_module(b, module, r) || module_driver(b, module, r))
 		return;
+	if (baton_inkernel_present(b->root, addr)) {
+		/* The module's probe ran as it registered: nothing to bind. */
+		snprintf(now, sizeof(now), "%s", r->driver);
+		report_kernel(b, addr, now, r);
+		return;
+	}
 	bound_driver(b, addr, now, sizeof(now));
 	if (now[0] && strcmp(now, r->driver) && (err = unbind(b, addr))) {
 		set_result(r, "bound to %s, which would not let go: %s", now,
@@ -493,11 +538,17 @@ static void reset_one(const struct binder *b, const char *addr,
 	char path[PATH_MAX], now[64];
 	int err;
 
-	err = write_str(b, addr, "driver_override", "\n");
-	dev_path(path, sizeof(path), b->root, addr, "reset");
+	static const uint8_t null_guid[BATON_GUID_SIZE];
+
+	/* The series keeps drivers away through the record, not the override. */
+	if (baton_inkernel_present(b->root, addr))
+		err = baton_inkernel_write(b->root, addr, null_guid);
+	else
+		err = write_str(b, addr, "driver_override", "\n");
+	baton_kernel_dev_path(path, sizeof(path), b->root, addr, "reset");
 	/* Not every function can be reset; the probe is cold either way. */
 	if (!err && !access(path, W_OK))
-		err = write_file(path, "1", 1);
+		err = baton_kernel_write_file(path, "1", 1);
 	if (!err)
 		err = probe(b, addr);
 	if (err) {
@@ -537,7 +588,7 @@ int baton_kernel_bind(const struct baton_image *img,
 	}
 	for (size_t i = 0; i < img->n_devices; i++) {
 		baton_pci_addr_format(&img->devices[i].addr, addr);
-		dev_path(path, sizeof(path), b.root, addr, NULL);
+		baton_kernel_dev_path(path, sizeof(path), b.root, addr, NULL);
 		if (!access(path, F_OK))
 			present[popts.n_present++] = img->devices[i].addr;
 	}
@@ -557,6 +608,9 @@ int baton_kernel_bind(const struct baton_image *img,
 		if (r->decision.action == BATON_ACTION_RELEASE)
 			continue;
 		baton_pci_addr_format(&img->devices[i].addr, addr);
+		/* The series' kernel blocks them itself, by their record. */
+		if (baton_inkernel_present(b.root, addr))
+			continue;
 		err = write_str(&b, addr, "driver_override", BATON_KERNEL_QUARANTINE);
 		if (err)
 			set_result(r, "cannot write driver_override: %s", strerror(-err));
@@ -580,6 +634,10 @@ int baton_kernel_bind(const struct baton_image *img,
 		case BATON_ACTION_CONFLICT: {
 			char now[64];
 
+			if (baton_inkernel_present(b.root, addr)) {
+				report_kernel(&b, addr, NULL, r);
+				break;
+			}
 			bound_driver(&b, addr, now, sizeof(now));
 			if (now[0] && (err = unbind(&b, addr)))
 				set_result(r, "bound to %s, which would not let go: %s",

@@ -74,6 +74,7 @@ rm "$sys/bus/pci/devices/0000:00:1f.0/liveupdate_schema"
 expect "save every device whose driver declares a schema" 0 \
 	kernel save --sysfs "$sys" -o "$tmp/handover.img" --mandatory 0000:01:00.0 --json
 check "save json" '.devices | length == 2 and .[0].address == "0000:01:00.0" and .[0].mandatory == true and .[1].mandatory == false and .[0].state_size == 23'
+check "a kernel without the patch series keeps no record" '.devices | all(.kernel_record == null)'
 expect "the saved image inspects" 0 inspect --json "$tmp/handover.img"
 check "records carry ids and schema, no driver name" '.devices[0].ids.device == "11e8" and .devices[0].schema == "3f7174ac-46a9-57ec-b761-b29cdbf15055" and .devices[1].schema == "0d5f3c0b-7f0e-5a3c-9a1e-2b3c4d5e6f70"'
 if grep -q edu_lu "$tmp/handover.img"; then not_ok "no driver name in the image"; else ok "no driver name in the image"; fi
@@ -213,6 +214,70 @@ expect "bind with the mandatory device gone" 1 kernel bind "$tmp/handover.img" -
 check "gone is released, the orphan is reset" '.decisions[0].action == "release" and .decisions[0].result == "absent" and .decisions[1].action == "reset"'
 file_is "reset clears the override" "$sys/bus/pci/devices/0000:02:00.0/driver_override" ""
 file_is "reset probes the device cold" "$sys/bus/pci/drivers_probe" "0000:02:00.0"
+
+# ---- a kernel with Baton's patch series (kernel/patches): each device has
+# the PCI core's live_update_schema ("none" until written).  save records
+# the schema there, all or none; bind writes no driver_override and probes
+# nothing: it loads the module and reports what the kernel decided.
+sys=$tmp/psys
+device 0000:01:00.0 $S1 "edu-lu-state:counter=42"
+device 0000:02:00.0 $S0 "old-format"
+: >"$sys/bus/pci/drivers_probe"
+pdev=$sys/bus/pci/devices
+for a in 0000:01:00.0 0000:02:00.0; do echo none >"$pdev/$a/live_update_schema"; done
+dashed() { echo "$1" | sed 's/^\(.\{8\}\)\(.\{4\}\)\(.\{4\}\)\(.\{4\}\)/\1-\2-\3-\4-/'; }
+NULL_GUID=00000000-0000-0000-0000-000000000000
+expect "save on a kernel with the series" 0 kernel save --sysfs "$sys" -o "$tmp/p.img" --mandatory 0000:01:00.0 --json
+check "save reports each record the kernel now holds" ".devices[0].kernel_record == \"$(dashed $S1)\" and .devices[1].kernel_record == \"$(dashed $S0)\""
+file_is "edu0's schema went to the kernel" "$pdev/0000:01:00.0/live_update_schema" "$(dashed $S1)"
+file_is "edu1's schema went to the kernel" "$pdev/0000:02:00.0/live_update_schema" "$(dashed $S0)"
+expect "save says so in text too" 0 kernel save --sysfs "$sys" -o "$tmp/p.img" --mandatory 0000:01:00.0
+grep -q "recorded in the kernel (live_update_schema $(dashed $S1))" "$tmp/out" &&
+	ok "the text report names the record" || not_ok "the text report names the record"
+# The kernel refuses edu1's record (a directory stands for any failed
+# write): the save fails saying so, and edu0's record is cleared again.
+echo none >"$pdev/0000:01:00.0/live_update_schema"
+rm "$pdev/0000:02:00.0/live_update_schema" && mkdir "$pdev/0000:02:00.0/live_update_schema"
+expect "a record the kernel refuses fails the save" 2 kernel save --sysfs "$sys" -o "$tmp/refused.img"
+grep -q "Is a directory: the kernel did not take the record (.*/0000:02:00.0/live_update_schema)" "$tmp/err" &&
+	ok "the error names the refused record" || not_ok "the error names the refused record"
+file_is "the record written before it was cleared (null GUID)" "$pdev/0000:01:00.0/live_update_schema" "$NULL_GUID"
+holds "no image was written" '[ ! -e "$tmp/refused.img" ]'
+rmdir "$pdev/0000:02:00.0/live_update_schema"
+for a in 0000:01:00.0 0000:02:00.0; do echo none >"$pdev/$a/live_update_schema"; done
+# The image cannot be stored: no preserved device either.
+expect "save whose image cannot be written" 2 kernel save --sysfs "$sys" -o "$tmp/nowhere/p.img"
+file_is "edu0's record cleared" "$pdev/0000:01:00.0/live_update_schema" "$NULL_GUID"
+file_is "edu1's record cleared" "$pdev/0000:02:00.0/live_update_schema" "$NULL_GUID"
+
+# After the "kexec": the kernel carried both records; loading edu_next bound
+# edu0 (its record now S2, the schema edu_next writes); edu1 stays unbound.
+dashed "$S2" >"$pdev/0000:01:00.0/live_update_schema"
+dashed "$S0" >"$pdev/0000:02:00.0/live_update_schema"
+: >"$pdev/0000:01:00.0/liveupdate_schema"
+mkdir -p "$sys/module/edu_next/drivers/pci:edu_next" "$sys/bus/pci/drivers/edu_next"
+ln -s ../../../bus/pci/drivers/edu_next "$pdev/0000:01:00.0/driver"
+expect "bind on a kernel with the series" 0 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --json
+check "edu0: the kernel bound it to edu_next, as planned" ".ok == true and (.decisions[0] | .action == \"convert\" and .module == \"edu_next\" and .driver == \"edu_next\" and .bound == true and .state_restored == false and (.result | startswith(\"the kernel bound it to edu_next\")) and .kernel_record == \"$(dashed $S2)\")"
+check "edu1: quarantined by the kernel, its record kept" ".decisions[1] | .action == \"quarantine\" and .bound == false and .driver == null and (.result | startswith(\"quarantined by the kernel: record $(dashed $S0)\")) and .kernel_record == \"$(dashed $S0)\""
+file_is "no driver_override written on edu0" "$pdev/0000:01:00.0/driver_override" ""
+file_is "no driver_override written on edu1" "$pdev/0000:02:00.0/driver_override" ""
+file_is "nothing probed" "$sys/bus/pci/drivers_probe" ""
+file_is "no state handed back through the driver's attribute" "$pdev/0000:01:00.0/liveupdate_schema" ""
+# The records did not survive: the kernel binds nothing, bind says why.
+# A record that is no GUID, "none" or "lost" is not taken for one.
+rm "$pdev/0000:01:00.0/driver"
+echo lost >"$pdev/0000:01:00.0/live_update_schema"
+echo "not a guid" >"$pdev/0000:02:00.0/live_update_schema"
+expect "bind when the kernel lost the records fails the mandatory device" 1 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --json
+check "the kernel's refusal is reported" '.ok == false and (.decisions[0] | .bound == false and .kernel_record == "lost" and (.result | contains("its record was lost")))'
+check "a record that does not parse is said unreadable" '.decisions[1] | .kernel_record == null and (.result | contains("record unreadable"))'
+# --orphan reset releases edu1 through its record, not the override.
+expect "bind --orphan reset on a kernel with the series" 1 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --orphan reset --json
+check "edu1 is reset" '.decisions[1].action == "reset"'
+file_is "reset releases edu1's record (null GUID)" "$pdev/0000:02:00.0/live_update_schema" "$NULL_GUID"
+file_is "reset leaves driver_override alone" "$pdev/0000:02:00.0/driver_override" ""
+file_is "and probes edu1 cold" "$sys/bus/pci/drivers_probe" "0000:02:00.0"
 expect "bind usage" 2 kernel bind
 expect "bind with a bad --orphan" 2 kernel bind "$tmp/handover.img" --orphan keep
 

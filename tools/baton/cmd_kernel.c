@@ -52,11 +52,23 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	}
 }
 
+/*
+ * The PCI core's record of @addr on a kernel with Baton's patch series
+ * (docs/kernel.md), NULL on one without it or when it cannot be read.
+ */
+static const char *kernel_record(const char *sysfs, const char *addr,
+				 char out[BATON_KERNEL_RECORD_STRLEN])
+{
+	return baton_kernel_record(sysfs, addr, out, NULL) == 1 ? out : NULL;
+}
+
 static void print_saved(const struct baton_image *img, const char *output,
-			bool json)
+			const char *sysfs, bool json)
 {
 	char addr[BATON_PCI_ADDR_STRLEN], guid[BATON_CONTRACT_GUID_STRLEN];
+	char record[BATON_KERNEL_RECORD_STRLEN];
 	json_object *root, *devices;
+	const char *rec;
 
 	if (!json) {
 		printf("%s: saved %zu device%s\n", output, img->n_devices,
@@ -68,6 +80,10 @@ static void print_saved(const struct baton_image *img, const char *output,
 			       baton_pci_addr_format(&d->addr, addr), d->ids.vendor,
 			       d->ids.device, baton_guid_format(d->schema, guid),
 			       d->state_size, d->mandatory ? "  mandatory" : "");
+			rec = kernel_record(sysfs, addr, record);
+			if (rec)
+				printf("    recorded in the kernel (live_update_schema %s)\n",
+				       rec);
 		}
 		return;
 	}
@@ -83,6 +99,9 @@ static void print_saved(const struct baton_image *img, const char *output,
 		json_object_object_add(o, "schema", cli_json_guid(d->schema));
 		json_object_object_add(o, "state_size", json_object_new_int64(d->state_size));
 		json_object_object_add(o, "mandatory", json_object_new_boolean(d->mandatory));
+		rec = kernel_record(sysfs, addr, record);
+		json_object_object_add(o, "kernel_record",
+				       rec ? json_object_new_string(rec) : NULL);
 		json_object_array_add(devices, o);
 	}
 	json_object_object_add(root, "devices", devices);
@@ -109,8 +128,12 @@ static int save(int argc, char **argv, const struct kernel_args *a, bool json)
 	if (baton_kernel_save(&opts, &buf, &len, &diag) < 0)
 		return cli_fail(opts.sysfs ? opts.sysfs : "/sys", &diag);
 	err = cli_write_file(a->output, buf, len);
-	if (!err && baton_image_parse(buf, len, &img, &diag) == 0) {
-		print_saved(img, a->output, json);
+	if (baton_image_parse(buf, len, &img, &diag) == 0) {
+		/* No image, no preserved device: the kernel's records go too. */
+		if (err)
+			baton_kernel_release(opts.sysfs, img);
+		else
+			print_saved(img, a->output, opts.sysfs, json);
 		baton_image_free(img);
 	}
 	free(buf);
@@ -129,9 +152,10 @@ static const char *modules_dir(const struct kernel_args *a, char *buf, size_t le
 }
 
 static void print_bound(const struct baton_kernel_result *r, size_t n, bool ok,
-			bool json)
+			const char *sysfs, bool json)
 {
-	char addr[BATON_PCI_ADDR_STRLEN];
+	char addr[BATON_PCI_ADDR_STRLEN], record[BATON_KERNEL_RECORD_STRLEN];
+	const char *rec;
 	json_object *root, *decisions;
 
 	if (!json) {
@@ -171,6 +195,9 @@ static void print_bound(const struct baton_kernel_result *r, size_t n, bool ok,
 		json_object_object_add(o, "bound", json_object_new_boolean(r[i].bound));
 		json_object_object_add(o, "state_restored",
 			json_object_new_boolean(r[i].state_restored));
+		rec = kernel_record(sysfs, addr, record);
+		json_object_object_add(o, "kernel_record",
+				       rec ? json_object_new_string(rec) : NULL);
 		json_object_array_add(decisions, o);
 	}
 	json_object_object_add(root, "decisions", decisions);
@@ -212,7 +239,7 @@ static int bind(const char *image, const struct kernel_args *a, bool json)
 	}
 	for (size_t i = 0; i < img->n_devices; i++)
 		ok &= !img->devices[i].mandatory || results[i].bound;
-	print_bound(results, img->n_devices, ok, json);
+	print_bound(results, img->n_devices, ok, opts.sysfs, json);
 	err = ok ? EXIT_OK : EXIT_VERDICT;
 out:
 	free(results);
