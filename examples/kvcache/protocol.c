@@ -901,14 +901,57 @@ static bool mflag_exptime(const struct meta *m, char letter, int64_t *out)
 }
 
 /*
- * Parse the flags from token @first on, each one of @allowed.  Return NULL,
- * or the client error to answer (md and ma, @one_error, have one message
- * for a flag unknown or given twice, as memcached's).
+ * The numbers memcached's parser checks on every meta command, whether the
+ * command uses the flag or not.  Return NULL, or the error it answers: of
+ * several bad ones the last, F's only when there is no other.
+ */
+static const char *meta_tokens(const struct command *cmd, size_t first)
+{
+	const char *bad = NULL;
+	bool bad_f = false;
+
+	for (size_t i = first; i < cmd->n; i++) {
+		const struct token *t = &cmd->tok[i];
+		struct token num = { t->s + 1, t->len - 1 };
+		uint64_t u;
+		int64_t e;
+
+		switch (t->s[0]) {
+		case 'C':
+			if (!parse_u64(&num, UINT64_MAX, &u))
+				bad = "CLIENT_ERROR bad token in command line format";
+			break;
+		case 'N': case 'R': case 'T':
+			if (!parse_exptime(&num, &e))
+				bad = "CLIENT_ERROR bad token in command line format";
+			break;
+		case 'D':
+			if (!parse_u64(&num, UINT64_MAX, &u))
+				bad = "CLIENT_ERROR invalid numeric delta value";
+			break;
+		case 'J':
+			if (!parse_u64(&num, UINT64_MAX, &u))
+				bad = "CLIENT_ERROR invalid numeric initial value";
+			break;
+		case 'F':
+			bad_f |= !parse_u64(&num, UINT64_MAX, &u);
+			break;
+		}
+	}
+	return bad ?: bad_f ? "CLIENT_ERROR bad command line format" : NULL;
+}
+
+/*
+ * Parse the flags from token @first on, each one of META_FLAGS.  Return
+ * NULL, or the client error to answer (md and ma, @one_error, have one
+ * message for a flag unknown or given twice, or a bad number, as
+ * memcached's).
  */
 static const char *meta_parse(struct meta *m, const struct command *cmd,
-			      size_t first, const char *allowed,
-			      bool one_error)
+			      size_t first, bool one_error)
 {
+	const char *err;
+
 	memset(m->at, 0, sizeof(m->at));
 	m->cmd = cmd;
 	if (cmd->n > KV_TOKENS_MAX)
@@ -919,7 +962,7 @@ static const char *meta_parse(struct meta *m, const struct command *cmd,
 	for (size_t i = first; i < cmd->n; i++) {
 		uint8_t f = (uint8_t)cmd->tok[i].s[0];
 
-		if (f >= 128 || !strchr(allowed, f) || !f || (one_error && m->at[f]))
+		if (f >= 128 || !strchr(META_FLAGS, f) || !f || (one_error && m->at[f]))
 			return one_error ? "CLIENT_ERROR invalid or duplicate flag" :
 					   "CLIENT_ERROR invalid flag";
 		if (m->at[f])
@@ -928,6 +971,9 @@ static const char *meta_parse(struct meta *m, const struct command *cmd,
 		if (f == 'O' && cmd->tok[i].len - 1 > KV_OPAQUE_MAX)
 			return "CLIENT_ERROR opaque token too long";
 	}
+	err = meta_tokens(cmd, first);
+	if (err)
+		return one_error ? "CLIENT_ERROR invalid or duplicate flag" : err;
 	m->quiet = m->at['q'];
 	m->marks = -1;
 	if (m->at['b']) {
@@ -1040,7 +1086,7 @@ static int do_mg(struct kv_proto *p, struct kv_conn *c,
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, META_FLAGS, false);
+	err = meta_parse(&m, cmd, 2, false);
 	if (!err && ((mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl)) ||
 		     (mflag(&m, 'N') && !mflag_exptime(&m, 'N', &vivify)) ||
 		     (mflag(&m, 'R') && !mflag_exptime(&m, 'R', &recache))))
@@ -1123,7 +1169,7 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 	if (cmd->n < 3 || !parse_u64(&cmd->tok[2], INT32_MAX, &bytes))
 		return reply(c, cmd->n < 2 ? "ERROR" : BAD_FORMAT) ?:
 		       (long)line;
-	err = meta_parse(&m, cmd, 3, META_FLAGS, false);
+	err = meta_parse(&m, cmd, 3, false);
 	if (!err && ((mflag(&m, 'F') && !mflag_u64(&m, 'F', UINT32_MAX, &flags)) ||
 		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
 		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
@@ -1202,7 +1248,7 @@ static int do_md(struct kv_proto *p, struct kv_conn *c,
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, META_FLAGS, true);
+	err = meta_parse(&m, cmd, 2, true);
 	if (!err && ((mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
 		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
 		err = "CLIENT_ERROR bad token in command line format";
@@ -1250,7 +1296,7 @@ static int do_ma(struct kv_proto *p, struct kv_conn *c,
 
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
-	err = meta_parse(&m, cmd, 2, META_FLAGS, true);
+	err = meta_parse(&m, cmd, 2, true);
 	if (!err && ((mflag(&m, 'D') && !mflag_u64(&m, 'D', UINT64_MAX, &delta)) ||
 		     (mflag(&m, 'J') && !mflag_u64(&m, 'J', UINT64_MAX, &initial)) ||
 		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||

@@ -107,6 +107,13 @@ CASES = [
      b"mg x u\r\nmg x P\r\nmg x L\r\nmg x C5 F3 D1 J1 I\r\nmd x T5\r\n"
      b"ms x 1 N5 R5 u h l\r\nz\r\nma x N0 h l u\r\nmg x E5\r\n"
      b"md x x\r\nma x E1\r\nmg x N5 R5 W\r\nms x 1 W\r\nz\r\n"),
+    ("the numbers every meta command checks, used or not; the last bad wins",
+     b"ms x 1\r\nz\r\nmg x Cx\r\nmg x Fx\r\nmg x Dx\r\nmg x Jx\r\n"
+     b"ms x 1 Nx\r\nz\r\nms x 1 Rx\r\nz\r\nms x 1 Fx\r\nz\r\n"
+     b"ms x 1 Dx\r\nz\r\nmd x Tx\r\nmd x Fx\r\nma x Rx\r\nma x Dx\r\n"
+     b"mg x T\r\nmg x Dx Cx\r\nmg x Cx Dx\r\nmg x Dx Fx\r\nmg x Fx Cx\r\n"
+     b"mg x Jx Tx\r\nmg x C-1\r\nmg x D-1\r\nmg x Fx Fx\r\nmg x Fx X\r\n"
+     b"mg x N-1 v\r\nmg x C18446744073709551615 v\r\n"),
     ("errors and unknown commands",
      b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
      b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),
