@@ -876,28 +876,28 @@ static const struct token *mflag(const struct meta *m, char letter)
 					NULL;
 }
 
-/* A flag's number, after its letter; false when it has none or a bad one. */
-static bool mflag_u64(const struct meta *m, char letter, uint64_t max,
-		      uint64_t *out)
+/* A flag's number, after its letter, which meta_parse() has checked;
+ * @out stays as it is when the flag is not given. */
+static void mflag_u64(const struct meta *m, char letter, uint64_t *out)
 {
 	const struct token *t = mflag(m, letter);
 	struct token num;
 
 	if (!t)
-		return false;
+		return;
 	num = (struct token){ t->s + 1, t->len - 1 };
-	return parse_u64(&num, max, out);
+	parse_u64(&num, UINT64_MAX, out);
 }
 
-static bool mflag_exptime(const struct meta *m, char letter, int64_t *out)
+static void mflag_exptime(const struct meta *m, char letter, int64_t *out)
 {
 	const struct token *t = mflag(m, letter);
 	struct token num;
 
 	if (!t)
-		return false;
+		return;
 	num = (struct token){ t->s + 1, t->len - 1 };
-	return parse_exptime(&num, out);
+	parse_exptime(&num, out);
 }
 
 /*
@@ -1087,14 +1087,13 @@ static int do_mg(struct kv_proto *p, struct kv_conn *c,
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
 	err = meta_parse(&m, cmd, 2, false);
-	if (!err && ((mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl)) ||
-		     (mflag(&m, 'N') && !mflag_exptime(&m, 'N', &vivify)) ||
-		     (mflag(&m, 'R') && !mflag_exptime(&m, 'R', &recache))))
-		err = "CLIENT_ERROR bad token in command line format";
 	if (!err && mflag(&m, 'l') && !keeps_time(p))
 		err = "CLIENT_ERROR invalid flag";
 	if (err)
 		return reply(c, err);
+	mflag_exptime(&m, 'T', &ttl);
+	mflag_exptime(&m, 'N', &vivify);
+	mflag_exptime(&m, 'R', &recache);
 	ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
 	if (ret == KV_NOT_FOUND && mflag(&m, 'N')) {
 		ret = kv_store_put(p->store, KV_ADD, m.key.s, m.key.len, 0,
@@ -1170,10 +1169,10 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 		return reply(c, cmd->n < 2 ? "ERROR" : BAD_FORMAT) ?:
 		       (long)line;
 	err = meta_parse(&m, cmd, 3, false);
-	if (!err && ((mflag(&m, 'F') && !mflag_u64(&m, 'F', UINT32_MAX, &flags)) ||
-		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
-		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
-		err = "CLIENT_ERROR bad token in command line format";
+	/* F is cut to 32 bits, as memcached's. */
+	mflag_u64(&m, 'F', &flags);
+	mflag_u64(&m, 'C', &cas);
+	mflag_exptime(&m, 'T', &ttl);
 	mt = mflag(&m, 'M');
 	if (!err && mt) {
 		switch (mt->len == 2 ? mt->s[1] : 0) {
@@ -1207,9 +1206,9 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 				  buf + line, (uint32_t)bytes, old.cas,
 				  meta_marks(p, old.cas) & META_TOKEN, now);
 	else
-		ret = kv_store_put(p->store, mode, m.key.s, m.key.len, flags,
-				   expiry(ttl, now), buf + line, bytes, cas,
-				   now);
+		ret = kv_store_put(p->store, mode, m.key.s, m.key.len,
+				   (uint32_t)flags, expiry(ttl, now), buf + line,
+				   (uint32_t)bytes, cas, now);
 	line = used;
 	switch (ret) {
 	case KV_OK:
@@ -1249,11 +1248,10 @@ static int do_md(struct kv_proto *p, struct kv_conn *c,
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
 	err = meta_parse(&m, cmd, 2, true);
-	if (!err && ((mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
-		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
-		err = "CLIENT_ERROR bad token in command line format";
 	if (err)
 		return reply(c, err);
+	mflag_u64(&m, 'C', &cas);
+	mflag_exptime(&m, 'T', &ttl);
 	if (mflag(&m, 'C') || mflag(&m, 'I')) {
 		ret = kv_store_get(p->store, m.key.s, m.key.len, now, &it);
 		if (ret == KV_OK && mflag(&m, 'C') && it.cas != cas)
@@ -1297,12 +1295,11 @@ static int do_ma(struct kv_proto *p, struct kv_conn *c,
 	if (cmd->n < 2)
 		return reply(c, "ERROR");
 	err = meta_parse(&m, cmd, 2, true);
-	if (!err && ((mflag(&m, 'D') && !mflag_u64(&m, 'D', UINT64_MAX, &delta)) ||
-		     (mflag(&m, 'J') && !mflag_u64(&m, 'J', UINT64_MAX, &initial)) ||
-		     (mflag(&m, 'C') && !mflag_u64(&m, 'C', UINT64_MAX, &cas)) ||
-		     (mflag(&m, 'N') && !mflag_exptime(&m, 'N', &vivify)) ||
-		     (mflag(&m, 'T') && !mflag_exptime(&m, 'T', &ttl))))
-		err = "CLIENT_ERROR bad token in command line format";
+	mflag_u64(&m, 'D', &delta);
+	mflag_u64(&m, 'J', &initial);
+	mflag_u64(&m, 'C', &cas);
+	mflag_exptime(&m, 'N', &vivify);
+	mflag_exptime(&m, 'T', &ttl);
 	mt = mflag(&m, 'M');
 	if (!err && mt) {
 		switch (mt->len == 2 ? mt->s[1] : 0) {

@@ -113,7 +113,9 @@ CASES = [
      b"ms x 1 Dx\r\nz\r\nmd x Tx\r\nmd x Fx\r\nma x Rx\r\nma x Dx\r\n"
      b"mg x T\r\nmg x Dx Cx\r\nmg x Cx Dx\r\nmg x Dx Fx\r\nmg x Fx Cx\r\n"
      b"mg x Jx Tx\r\nmg x C-1\r\nmg x D-1\r\nmg x Fx Fx\r\nmg x Fx X\r\n"
-     b"mg x N-1 v\r\nmg x C18446744073709551615 v\r\n"),
+     b"mg x N-1 v\r\nmg x C18446744073709551615 v\r\n"
+     b"ms x 1 F99999999999\r\nz\r\nmg x f\r\nms x 1 F4294967296\r\nz\r\n"
+     b"mg x f\r\n"),
     ("errors and unknown commands",
      b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
      b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),
