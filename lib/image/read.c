@@ -373,33 +373,58 @@ static int check_ref(const struct node *n, const char *prop,
 			c->path, c->child, unit);
 }
 
-/* Read the children of @c, which must have no two alike unit addresses. */
+/* Room for one more child in @c's arrays, which hold *@cap. */
+static int grow_children(struct reader *r, struct container *c, size_t *cap)
+{
+	size_t want = *cap ? 2 * *cap : 16;
+	int *nodes = realloc(c->nodes, want * sizeof(*nodes));
+	uint32_t *units;
+	struct key *sorted;
+
+	if (!nodes)
+		return nomem(r);
+	c->nodes = nodes;
+	units = realloc(c->units, want * sizeof(*units));
+	if (!units)
+		return nomem(r);
+	c->units = units;
+	sorted = realloc(c->sorted, want * sizeof(*sorted));
+	if (!sorted)
+		return nomem(r);
+	c->sorted = sorted;
+	*cap = want;
+	return 0;
+}
+
+/*
+ * Read the children of @c, which must have no two alike unit addresses.
+ * One walk: the arrays grow as the children come (walking the tree is
+ * most of what a parse costs, and a walk to count them first was a fifth
+ * of it).
+ */
 static int read_children(struct reader *r, struct container *c)
 {
 	struct node n = { .r = r, .parent = c->path };
-	size_t later, earlier, i = 0;
+	size_t later, earlier, cap = 0, i;
 	char what[32];
 	int off, err;
 
 	if (c->off < 0)
 		return 0;
-	fdt_for_each_subnode(off, r->fdt, c->off)
-		c->n++;
-	c->nodes = calloc(c->n, sizeof(*c->nodes));
-	c->units = calloc(c->n, sizeof(*c->units));
-	c->sorted = calloc(c->n, sizeof(*c->sorted));
-	if (c->n && (!c->nodes || !c->units || !c->sorted))
-		return nomem(r);
-
 	fdt_for_each_subnode(off, r->fdt, c->off) {
+		i = c->n;
+		if (i == cap) {
+			err = grow_children(r, c, &cap);
+			if (err)
+				return err;
+		}
 		n.off = off;
 		err = unit_address(&n, c, &c->units[i]);
 		if (err)
 			return err;
 		c->nodes[i] = off;
-		c->sorted[i].key = c->units[i];
-		c->sorted[i].pos = i;
-		i++;
+		c->sorted[i] = (struct key){ .key = c->units[i], .pos = i };
+		c->n++;
 	}
 
 	if (!find_repeat(c->sorted, c->n, &later, &earlier))
