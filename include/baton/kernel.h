@@ -171,8 +171,9 @@ struct baton_kernel_bind_opts {
  * liveupdate_state.  QUARANTINE and CONFLICT leave the override in place;
  * RESET clears it, resets the function and probes it cold.
  *
- * On a kernel with Baton's patch series (the device has
- * live_update_schema) the kernel decides: nothing writes driver_override;
+ * On a kernel with Baton's patch series, for a device that holds a record
+ * there (live_update_schema is a GUID or "lost", not "none") the kernel
+ * decides: nothing writes its driver_override;
  * for BIND and CONVERT the module is loaded, its probe binds the device or
  * the kernel refuses it, and the result says which driver the device has
  * and its record (baton_kernel_record()); RESET writes the null GUID to the

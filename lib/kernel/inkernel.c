@@ -17,8 +17,11 @@
  *
  * baton_kernel_save() records each device it saved there, all or none: a
  * record it cannot write, or a failure after them, clears the records it
- * had written, last first.  baton_kernel_bind() only reads the record back
- * to report what the kernel decided.
+ * had written, last first.  baton_kernel_bind() leaves a device to the
+ * kernel when it holds a record (a GUID or "lost"), and only reads it back
+ * to report what the kernel decided; a device with no record ("none": the
+ * previous kernel carried none) or one Baton cannot read is blocked with
+ * driver_override, as on any kernel.
  */
 #include <errno.h>
 #include <limits.h>
@@ -84,6 +87,14 @@ int baton_kernel_record(const char *sysfs, const char *addr,
 	return 1;
 }
 
+bool baton_inkernel_holds(const char *root, const char *addr)
+{
+	char record[BATON_KERNEL_RECORD_STRLEN];
+
+	return baton_kernel_record(root, addr, record, NULL) == 1 &&
+	       strcmp(record, "none");
+}
+
 int baton_inkernel_record(const char *root, const struct baton_image *img,
 			  struct baton_diag *diag)
 {
@@ -102,8 +113,9 @@ int baton_inkernel_record(const char *root, const struct baton_image *img,
 	if (!err)
 		return 0;
 	baton_kernel_dev_path(path, sizeof(path), root, addr, RECORD);
-	baton_diag_set(diag, -err, path, "%s: the kernel did not take the record",
-		       strerror(-err));
+	baton_diag_set(diag, -err, path, "%s: the kernel did not take the record%s",
+		       strerror(-err), err == -EOPNOTSUPP ?
+		       " (Kexec HandOver is off: boot with kho=on)" : "");
 	baton_inkernel_clear(root, img, done);
 	return err;
 }

@@ -83,6 +83,8 @@ int baton_kernel_write_file(const char *path, const void *buf, size_t len);
 /* The PCI core's record, live_update_schema (lib/kernel/inkernel.c). */
 /* The device has one: the kernel carries Baton's patch series. */
 bool baton_inkernel_present(const char *root, const char *addr);
+/* It has a record the kernel binds by: a GUID or "lost", not "none". */
+bool baton_inkernel_holds(const char *root, const char *addr);
 /* Write @guid as the device's record: 0 or -errno. */
 int baton_inkernel_write(const char *root, const char *addr,
 			 const uint8_t guid[BATON_GUID_SIZE]);

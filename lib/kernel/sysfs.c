@@ -29,10 +29,11 @@
  *
  * On a kernel with Baton's patch series (a device with the PCI core's
  * live_update_schema, lib/kernel/inkernel.c) the kernel keeps the devices
- * away from other drivers by itself: save also records each schema there,
- * and bind writes no driver_override, probes nothing and hands no state
- * back: it loads the module, whose probe restores, and reports the driver
- * the device has and its record; RESET releases it with the null GUID.
+ * away from other drivers by itself: save also records each schema there;
+ * for a device that came with a record, bind writes no driver_override,
+ * probes nothing and hands no state back: it loads the module, whose probe
+ * restores, and reports the driver the device has and its record; RESET
+ * releases it with the null GUID.
  *
  * Modules are loaded only when the sysfs root is the real "/sys"; under a
  * fake root (tests) a module counts as loaded when ROOT/module/M exists.
@@ -497,7 +498,7 @@ static void report_kernel(const struct binder *b, const char *addr,
 }
 
 static void bind_one(const struct binder *b, const char *addr,
-		     const struct baton_image_device *d,
+		     const struct baton_image_device *d, bool held,
 		     struct baton_kernel_result *r)
 {
 	const char *module = r->decision.driver->owner;
@@ -507,7 +508,7 @@ static void bind_one(const struct binder *b, const char *addr,
 	snprintf(r->module, sizeof(r->module), "%s", module);
 	if (load_module(b, module, r) || module_driver(b, module, r))
 		return;
-	if (baton_inkernel_present(b->root, addr)) {
+	if (held) {
 		/* The module's probe ran as it registered: nothing to bind. */
 		snprintf(now, sizeof(now), "%s", r->driver);
 		report_kernel(b, addr, now, r);
@@ -532,16 +533,15 @@ static void bind_one(const struct binder *b, const char *addr,
 	restore_state(b, addr, d, r);
 }
 
-static void reset_one(const struct binder *b, const char *addr,
+static void reset_one(const struct binder *b, const char *addr, bool held,
 		      struct baton_kernel_result *r)
 {
+	static const uint8_t null_guid[BATON_GUID_SIZE];
 	char path[PATH_MAX], now[64];
 	int err;
 
-	static const uint8_t null_guid[BATON_GUID_SIZE];
-
 	/* The series keeps drivers away through the record, not the override. */
-	if (baton_inkernel_present(b->root, addr))
+	if (held)
 		err = baton_inkernel_write(b->root, addr, null_guid);
 	else
 		err = write_str(b, addr, "driver_override", "\n");
@@ -576,13 +576,15 @@ int baton_kernel_bind(const struct baton_image *img,
 	struct baton_decision *decisions;
 	struct baton_pci_addr *present;
 	char addr[BATON_PCI_ADDR_STRLEN], path[PATH_MAX];
+	bool *held;
 	int err;
 
 	if (!baton_reserved_clear(opts->reserved, sizeof(opts->reserved)))
 		return baton_diag_set(diag, EINVAL, NULL, "reserved options are not zero");
 	present = calloc(img->n_devices + 1, sizeof(*present));
 	decisions = calloc(img->n_devices + 1, sizeof(*decisions));
-	if (!present || !decisions) {
+	held = calloc(img->n_devices + 1, sizeof(*held));
+	if (!present || !decisions || !held) {
 		err = baton_diag_set(diag, ENOMEM, NULL, NULL);
 		goto out;
 	}
@@ -608,8 +610,12 @@ int baton_kernel_bind(const struct baton_image *img,
 		if (r->decision.action == BATON_ACTION_RELEASE)
 			continue;
 		baton_pci_addr_format(&img->devices[i].addr, addr);
-		/* The series' kernel blocks them itself, by their record. */
-		if (baton_inkernel_present(b.root, addr))
+		/*
+		 * The series' kernel blocks them itself, by their record; decided
+		 * once, since a driver's probe changes the record.
+		 */
+		held[i] = baton_inkernel_holds(b.root, addr);
+		if (held[i])
 			continue;
 		err = write_str(&b, addr, "driver_override", BATON_KERNEL_QUARANTINE);
 		if (err)
@@ -625,16 +631,16 @@ int baton_kernel_bind(const struct baton_image *img,
 		switch (r->decision.action) {
 		case BATON_ACTION_BIND:
 		case BATON_ACTION_CONVERT:
-			bind_one(&b, addr, &img->devices[i], r);
+			bind_one(&b, addr, &img->devices[i], held[i], r);
 			break;
 		case BATON_ACTION_RESET:
-			reset_one(&b, addr, r);
+			reset_one(&b, addr, held[i], r);
 			break;
 		case BATON_ACTION_QUARANTINE:
 		case BATON_ACTION_CONFLICT: {
 			char now[64];
 
-			if (baton_inkernel_present(b.root, addr)) {
+			if (held[i]) {
 				report_kernel(&b, addr, NULL, r);
 				break;
 			}
@@ -654,6 +660,7 @@ int baton_kernel_bind(const struct baton_image *img,
 	}
 	err = 0;
 out:
+	free(held);
 	free(present);
 	free(decisions);
 	return err;

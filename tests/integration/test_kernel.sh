@@ -271,9 +271,21 @@ echo lost >"$pdev/0000:01:00.0/live_update_schema"
 echo "not a guid" >"$pdev/0000:02:00.0/live_update_schema"
 expect "bind when the kernel lost the records fails the mandatory device" 1 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --json
 check "the kernel's refusal is reported" '.ok == false and (.decisions[0] | .bound == false and .kernel_record == "lost" and (.result | contains("its record was lost")))'
-check "a record that does not parse is said unreadable" '.decisions[1] | .kernel_record == null and (.result | contains("record unreadable"))'
+check "a record Baton cannot read is blocked by the override, as on any kernel" '.decisions[1] | .kernel_record == null and (.result | startswith("quarantined: override baton-quarantine"))'
+file_is "its override was written" "$pdev/0000:02:00.0/driver_override" "baton-quarantine"
+: >"$pdev/0000:02:00.0/driver_override"
+# A device that came with no record ("none"): the kernel does not keep it
+# from other drivers, so bind does, with the override.
+echo none >"$pdev/0000:01:00.0/live_update_schema"
+ln -s ../../../bus/pci/drivers/edu_next "$pdev/0000:01:00.0/driver"
+expect "bind when the kernel before recorded nothing" 0 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --json
+check "the userspace path: bound through the override, state handed back" '.decisions[0] | .bound == true and .state_restored == true and .kernel_record == "none" and .result == "bound to edu_next, state restored"'
+file_is "edu0's override names the driver" "$pdev/0000:01:00.0/driver_override" "edu_next"
+dashed "$S0" >"$pdev/0000:02:00.0/live_update_schema"
+: >"$pdev/0000:02:00.0/driver_override"
+: >"$sys/bus/pci/drivers_probe"
 # --orphan reset releases edu1 through its record, not the override.
-expect "bind --orphan reset on a kernel with the series" 1 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --orphan reset --json
+expect "bind --orphan reset on a kernel with the series" 0 kernel bind "$tmp/p.img" --sysfs "$sys" --modules "$mods" --orphan reset --json
 check "edu1 is reset" '.decisions[1].action == "reset"'
 file_is "reset releases edu1's record (null GUID)" "$pdev/0000:02:00.0/live_update_schema" "$NULL_GUID"
 file_is "reset leaves driver_override alone" "$pdev/0000:02:00.0/driver_override" ""
