@@ -126,6 +126,7 @@ bench: all
 	$(BUILD)/bench/bench_plan --csv $(BUILD)/bench/plan.csv
 	$(BUILD)/bench/bench_blackout --csv $(BUILD)/bench/blackout.csv
 	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
+	bench/bench_loss.sh $(BUILD) $(BUILD)/bench
 	bench/plot.sh $(BUILD)/bench
 	bench/bench_kvcache.sh $(BUILD)
 

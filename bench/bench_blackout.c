@@ -3,7 +3,7 @@
  * Blackout against preserved memory in use, both modes, against its floor
  * and against a copy-based handover, all in one run.
  *
- *   bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy]
+ *   bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only]
  *   bench_blackout --floor DEVICES MIB     (for bench_devices.sh)
  *
  * Baton: baton_host_update() of this binary into itself with one
@@ -27,7 +27,11 @@
  *
  * Each chain runs as a succession of execs (or, in socket mode, of new
  * processes) from one start; every link writes its sample (ns) to a pipe
- * this driver reads.  Output: medians, their ratios, and with --csv one
+ * this driver reads.  The rows are measured in ROUNDS interleaved rounds
+ * (a chain of RUNS / ROUNDS links per row each), so that a load that comes
+ * and goes on a shared machine weighs on every row alike, not on the rows
+ * it happened to meet.  --exec-only leaves socket mode out.  Output:
+ * medians, their ratios, and with --csv one
  * row per point (mode,devices,memory_mib,touched,baton_ms,floor_ms,
  * copy_ms,cold_ms,series) appended to FILE, the header first if it is new;
  * series is "memory" here, "devices" for bench_devices.sh's rows.
@@ -50,6 +54,7 @@
 #include <baton/host.h>
 
 #define RUNS		15
+#define ROUNDS		3	/* interleaved: a load that comes and goes hits every row */
 #define COPY_RUNS	3	/* 1 past 1 GiB: a copy of 8 GiB takes tens of seconds */
 #define TOKEN_REPORT	1
 
@@ -236,12 +241,11 @@ static void hold_device_fds(unsigned devices)
 			exit(3);
 }
 
-/* Run a chain of RUNS links of @kind in @mode; return the median sample. */
-static uint64_t chain(const char *self, const char *kind, const char *mode, size_t size,
-		      unsigned devices)
+/* Run a chain of @runs links of @kind in @mode; their samples into @samples. */
+static void chain(const char *self, const char *kind, const char *mode, size_t size,
+		  unsigned devices, int runs, uint64_t *samples)
 {
 	char size_s[32], runs_s[16], fd_s[16], memfd_s[16];
-	uint64_t samples[RUNS];
 	int p[2], memfd = -1, status;
 	size_t got = 0;
 	pid_t pid;
@@ -263,7 +267,7 @@ static uint64_t chain(const char *self, const char *kind, const char *mode, size
 		setenv("BENCH_MEMFD", memfd_s, 1);
 	}
 	snprintf(size_s, sizeof(size_s), "%zu", size);
-	snprintf(runs_s, sizeof(runs_s), "%d", RUNS);
+	snprintf(runs_s, sizeof(runs_s), "%d", runs);
 	snprintf(fd_s, sizeof(fd_s), "%d", p[1]);
 	pid = fork();
 	if (!pid) {
@@ -275,7 +279,7 @@ static uint64_t chain(const char *self, const char *kind, const char *mode, size
 	close(p[1]);
 	if (memfd >= 0)
 		close(memfd);
-	while (got < RUNS && read(p[0], &samples[got], sizeof(samples[0])) ==
+	while (got < (size_t)runs && read(p[0], &samples[got], sizeof(samples[0])) ==
 	       sizeof(samples[0]))
 		got++;
 	close(p[0]);
@@ -285,12 +289,11 @@ static uint64_t chain(const char *self, const char *kind, const char *mode, size
 			got = 0;
 	unsetenv("BENCH_MEMFD");
 	unsetenv("BENCH_T0");
-	if (got != RUNS) {
+	if (got != (size_t)runs) {
 		fprintf(stderr, "bench_blackout: %s %s chain at %zu MiB: a link failed\n",
 			kind, mode, size >> 20);
 		exit(1);
 	}
-	return median(samples, RUNS);
 }
 
 /* Room for two copies of @size (the copy benchmark's peak), and some. */
@@ -311,9 +314,10 @@ static bool room_for_copy(size_t size)
 int main(int argc, char **argv)
 {
 	size_t sizes[8] = { 1u << 20, 1ull << 30, 8ull << 30 }, n_sizes = 3;
+	uint64_t floors[8][RUNS], samples[8][2][RUNS], copy_ns[8] = { 0 };
 	const char *csv_path = NULL;
 	uint64_t b1[2] = { 0, 0 };
-	bool copy = true;
+	bool copy = true, exec_only = false;
 	char self[4096];
 	FILE *csv = NULL;
 	ssize_t n;
@@ -332,10 +336,11 @@ int main(int argc, char **argv)
 	self[n] = '\0';
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (argc == 4 && !strcmp(argv[1], "--floor")) {
-		uint64_t ns = chain(self, "floor", "exec", strtoull(argv[3], NULL, 10) << 20,
-				    (unsigned)atoi(argv[2]));
+		uint64_t ns[RUNS];
 
-		printf("%.3f\n", ns / 1e6);
+		chain(self, "floor", "exec", strtoull(argv[3], NULL, 10) << 20,
+		      (unsigned)atoi(argv[2]), RUNS, ns);
+		printf("%.3f\n", median(ns, RUNS) / 1e6);
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -343,13 +348,15 @@ int main(int argc, char **argv)
 			csv_path = argv[++i];
 		} else if (!strcmp(argv[i], "--no-copy")) {
 			copy = false;
+		} else if (!strcmp(argv[i], "--exec-only")) {
+			exec_only = true;
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
 			char *s = argv[++i], *tok, *save = NULL;
 
 			for (n_sizes = 0; n_sizes < 8 && (tok = strtok_r(s, ",", &save)); s = NULL)
 				sizes[n_sizes++] = strtoull(tok, NULL, 10) << 20;
 		} else {
-			fprintf(stderr, "usage: bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy]\n"
+			fprintf(stderr, "usage: bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only]\n"
 				"       bench_blackout --floor DEVICES MIB\n");
 			return 2;
 		}
@@ -359,33 +366,48 @@ int main(int argc, char **argv)
 	if (csv && ftell(csv) == 0)
 		fprintf(csv, "mode,devices,memory_mib,touched,baton_ms,floor_ms,copy_ms,"
 			"cold_ms,series\n");
-	printf("baton blackout against memory in use: median of %d updates per row "
-	       "(copy: of %d, 1 past 1 GiB), one run\n\n", RUNS, COPY_RUNS);
+	printf("baton blackout against memory in use: median of %d updates per row, "
+	       "%d rounds of %d interleaved (copy: of %d, 1 past 1 GiB), one run\n\n",
+	       RUNS, ROUNDS, RUNS / ROUNDS, COPY_RUNS);
+	/*
+	 * Round after round over every row, a chain of RUNS / ROUNDS links
+	 * each: on a shared machine the load changes by the minute, and rows
+	 * measured one after the other would be compared across it.
+	 */
+	for (int round = 0; round < ROUNDS; round++) {
+		for (size_t i = 0; i < n_sizes; i++) {
+			const int per = RUNS / ROUNDS, copy_runs = sizes[i] > (1ull << 30) ? 1 : COPY_RUNS;
+			uint64_t copies[COPY_RUNS];
+
+			chain(self, "floor", "exec", sizes[i], 0, per, &floors[i][round * per]);
+			for (int m = 0; m < (exec_only ? 1 : 2); m++)
+				chain(self, "baton", m ? "socket" : "exec", sizes[i], 0, per,
+				      &samples[i][m][round * per]);
+			if (round || !copy || !room_for_copy(sizes[i]))
+				continue;
+			for (int r = 0; r < copy_runs; r++)
+				copies[r] = copy_once(sizes[i]);
+			copy_ns[i] = median(copies, (size_t)copy_runs);
+		}
+	}
 	printf("%-7s %10s %10s %10s %8s %12s %10s\n", "mode", "memory", "floor ms",
 	       "baton ms", "ratio", "vs 1st size", "copy ms");
 	for (size_t i = 0; i < n_sizes; i++) {
-		const uint64_t floor_ns = chain(self, "floor", "exec", sizes[i], 0);
-		const int copy_runs = sizes[i] > (1ull << 30) ? 1 : COPY_RUNS;
-		const bool copied = copy && room_for_copy(sizes[i]);
-		uint64_t copies[COPY_RUNS], copy_ns = 0;
+		const uint64_t floor_ns = median(floors[i], RUNS);
 
-		for (int r = 0; copied && r < copy_runs; r++)
-			copies[r] = copy_once(sizes[i]);
-		if (copied)
-			copy_ns = median(copies, (size_t)copy_runs);
-		for (int m = 0; m < 2; m++) {
+		for (int m = 0; m < (exec_only ? 1 : 2); m++) {
 			const char *mode = m ? "socket" : "exec";
-			const uint64_t ns = chain(self, "baton", mode, sizes[i], 0);
+			const uint64_t ns = median(samples[i][m], RUNS);
 			char copy_s[32] = "";
 
 			if (!i)
 				b1[m] = ns;
-			if (copied)
-				snprintf(copy_s, sizeof(copy_s), "%.3f", copy_ns / 1e6);
+			if (copy_ns[i])
+				snprintf(copy_s, sizeof(copy_s), "%.3f", copy_ns[i] / 1e6);
 			printf("%-7s %6zu MiB %10.3f %10.3f %7.2fx %11.2fx %10s\n", mode,
 			       sizes[i] >> 20, floor_ns / 1e6, ns / 1e6,
 			       (double)ns / (double)floor_ns, (double)ns / (double)b1[m],
-			       copied ? copy_s : copy ? "no room" : "-");
+			       copy_ns[i] ? copy_s : copy ? "no room" : "-");
 			if (csv)
 				fprintf(csv, "%s,1,%zu,1,%.3f,%.3f,%s,,memory\n", mode,
 					sizes[i] >> 20, ns / 1e6, floor_ns / 1e6, copy_s);

@@ -19,7 +19,7 @@
 # usage: bench_devices.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
 # OUT_DIR gets devices.csv and phases.csv, and blackout.csv gets a row per
 # point (bench_blackout.c wrote its header).  DEVICES="1 16" RUNS=5 for a
-# quick look.
+# quick look; RATE=N runs every pktgen at N packets/s (bench_loss.sh).
 set -eu
 build=$1
 out=${2:-}
@@ -62,7 +62,7 @@ printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor m
 	"us/device" "cold ms"
 for n in $counts; do
 	dir=$(mktemp -d /tmp/baton-bench.XXXXXX)
-	rate=$(rate_for "$n")
+	rate=${RATE:-$(rate_for "$n")}
 	mkfifo "$dir/host.out" "$dir/ready"
 	sims=$(( (n + per - 1) / per ))
 	k=0

@@ -8,8 +8,11 @@
 #                         floor and a cold restart
 #   phases.png            where the blackout goes at the largest device count
 #   plan.png              the planner's time per row of bench_plan
+#   loss.png              packets lost against pktgen's rate, per device
+#                         count (bench_loss.sh; when loss.csv is there)
 #
-# usage: plot.sh DIR   (DIR holds blackout.csv, phases.csv, plan.csv)
+# usage: plot.sh DIR   (DIR holds blackout.csv, phases.csv, plan.csv and
+#                       perhaps loss.csv)
 set -eu
 dir=$1
 if ! command -v gnuplot >/dev/null; then
@@ -17,6 +20,7 @@ if ! command -v gnuplot >/dev/null; then
 	exit 0
 fi
 cd "$dir"
+plots=
 # One series of blackout.csv as "x y" lines: plot's input.
 series() {	# SERIES MODE XCOL YCOL
 	awk -F, -v s="$1" -v m="$2" -v x="$3" -v y="$4" \
@@ -83,5 +87,23 @@ set logscale y
 set key off
 plot "plan.dat" using 2:xtic(1) with histogram
 GP
+if [ -f loss.csv ]; then
+	plots=
+	for n in $(awk -F, 'NR > 1 { print $1 }' loss.csv | sort -nu); do
+		awk -F, -v n="$n" 'NR > 1 && $1 == n { print $2, $6 }' loss.csv >"loss-$n.dat"
+		plots="$plots${plots:+, }\"loss-$n.dat\" with linespoints title \"$n devices\""
+	done
+	gnuplot <<GP
+set terminal png size 900,560
+set grid
+set key top left
+set logscale x
+set output "loss.png"
+set title "Packets lost through repeated updates, against pktgen's rate (one run)"
+set xlabel "packets/s per device"
+set ylabel "packets lost"
+plot $plots
+GP
+fi
 rm -f ./*.dat
-echo "plots: $dir/blackout-memory.png blackout-devices.png phases.png plan.png"
+echo "plots: $dir/blackout-memory.png blackout-devices.png phases.png plan.png${plots:+ loss.png}"
