@@ -132,9 +132,11 @@ static int baton_link(char **argv, bool socket_mode, size_t size, int left, int 
 		.addr = { 0, 0, 0x10, 0 }, .ids = { 0x1234, 0xbe4c, 0, 0, 0 },
 		.orphan = BATON_ORPHAN_QUARANTINE, .mandatory = true,
 	};
+	struct baton_update_report rep = { 0 };
 	struct baton_update_opts up = {
 		.target = "/proc/self/exe",
 		.mode = socket_mode ? BATON_MODE_SOCKET : BATON_MODE_EXEC,
+		.report = &rep,
 	};
 	struct baton_host *host;
 	struct baton_region *r;
@@ -164,9 +166,14 @@ static int baton_link(char **argv, bool socket_mode, size_t size, int left, int 
 	err = baton_host_update(host, &up);
 	/* Socket mode: the next link runs; this one lets go and leaves. */
 	if (err == BATON_HANDED_OVER) {
+		baton_update_report_release(&rep);
 		baton_host_destroy(host);
 		return 0;
 	}
+	/* Why, for the chain's "a link failed". */
+	fprintf(stderr, "bench_blackout: link %d: the update: %s%s%s\n", left,
+		baton_strerror(err), *rep.why ? ": " : "", rep.why);
+	baton_update_report_release(&rep);
 	return 3;
 }
 
