@@ -77,6 +77,12 @@ if [ -n "$SB_DIR" ]; then
 			'.ok == true and .stage == 2'
 		check "stage 1: a live_update_schema that is no GUID is refused" \
 			'.stage1.garbage_rc != 0'
+		check "stage 1: baton kernel save recorded edu0 in S1, edu1 in S0 in the kernel" '
+			.stage1 as $s | $s.save_rc == 0 and
+			[$s.save.devices[] | select(.address == $s.edu0) | .kernel_record |
+			 gsub("-"; "")] == [$S1] and
+			[$s.save.devices[] | select(.address == $s.edu1) | .kernel_record |
+			 gsub("-"; "")] == [$S0]'
 		check "stage 1: edu0 recorded in S1, edu1 in S0 (the kernel reads them back)" '
 			(.stage1.edu0_schema | gsub("-"; "")) == $S1 and
 			(.stage1.edu1_schema | gsub("-"; "")) == $S0'
