@@ -274,7 +274,8 @@ static int modinfo_entry(struct tree *t, struct module *mod, const char *key,
 static int read_module(struct tree *t, const struct baton_kmod_module *km, int died,
 		       bool late)
 {
-	const char *p = km->info, *end = km->info + km->info_len;
+	/* No .modinfo at all comes as NULL, 0: no end to compute. */
+	const char *p = km->info, *end = p ? p + km->info_len : p;
 	char name[64], where[4200];
 	struct module *mod;
 	int err = 0;
