@@ -6,16 +6,11 @@
  * kernel's.  tests/vm/run compiles this with that header on the include
  * path; a difference fails the compile.  Nothing runs.
  */
-#include <stddef.h>
-
 #include <linux/liveupdate.h>
 
 #include "luo/uapi.h"
 
-#define SAME(a, b) _Static_assert((a) == (b), #a " != " #b)
-#define SAME_MEMBER(bt, bm, kt, km)					\
-	SAME(offsetof(struct bt, bm), offsetof(struct kt, km));	\
-	SAME(sizeof(((struct bt *)0)->bm), sizeof(((struct kt *)0)->km))
+#include "abi_check.h"
 
 SAME(BATON_LUO_IOCTL_TYPE, LIVEUPDATE_IOCTL_TYPE);
 SAME(BATON_LUO_NAME_SIZE, LIVEUPDATE_SESSION_NAME_LENGTH);

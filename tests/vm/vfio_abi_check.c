@@ -7,17 +7,12 @@
  * those headers first on the include path; a difference fails the
  * compile.  Nothing runs.
  */
-#include <stddef.h>
-
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
 #include "backends/vfio/uapi.h"
 
-#define SAME(a, b) _Static_assert((a) == (b), #a " != " #b)
-#define SAME_MEMBER(bt, bm, kt, km)					\
-	SAME(offsetof(struct bt, bm), offsetof(struct kt, km));	\
-	SAME(sizeof(((struct bt *)0)->bm), sizeof(((struct kt *)0)->km))
+#include "abi_check.h"
 
 SAME(BATON_VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_BIND_IOMMUFD);
 SAME(BATON_VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_ATTACH_IOMMUFD_PT);
