@@ -45,6 +45,12 @@ enum baton_fd_kind {
 	BATON_FD_VFIO_DEVICE,
 	BATON_FD_VFIO_CONTAINER,
 	BATON_FD_OTHER,
+	/*
+	 * Added after OTHER so that no earlier value changes; readers that
+	 * predate them refuse an image holding one (docs/image-format.md).
+	 */
+	BATON_FD_VFIO_GROUP,		/* type1: /dev/vfio/N */
+	BATON_FD_IOMMUFD,		/* /dev/iommu */
 };
 
 /* What happens to a preserved device no driver accepts. */

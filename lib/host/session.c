@@ -148,7 +148,7 @@ int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 	struct preserved_fd *p = baton_session_find(session, token);
 
 	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
-	    kind > BATON_FD_OTHER || fcntl(fd, F_GETFD) < 0)
+	    !baton_fd_kind_name(kind) || fcntl(fd, F_GETFD) < 0)
 		return -EINVAL;
 	if (p) {
 		/* An inherited fd, preserved again: the same one is fine. */

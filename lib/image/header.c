@@ -37,6 +37,8 @@ static const char *const fd_kind_names[] = {
 	[BATON_FD_VFIO_DEVICE] = "vfio-device",
 	[BATON_FD_VFIO_CONTAINER] = "vfio-container",
 	[BATON_FD_OTHER] = "other",
+	[BATON_FD_VFIO_GROUP] = "vfio-group",
+	[BATON_FD_IOMMUFD] = "iommufd",
 };
 
 static const char *const orphan_names[] = {

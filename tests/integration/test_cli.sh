@@ -71,6 +71,14 @@ else
 	not_ok "pack the sessions fixture"
 fi
 
+# VFIO devices' fds, with the kinds added after the others.
+if pack "$data/good-vfio.dts" vfio; then
+	expect "inspect VFIO fds" 0 inspect --json "$tmp/vfio.img"
+	check "inspect json: the VFIO fd kinds" '[.fds[].kind] == ["memfd","vfio-device","vfio-group","vfio-container","eventfd","vfio-device","iommufd","eventfd"]'
+else
+	not_ok "pack the VFIO fixture"
+fi
+
 # Every bad fixture names what it breaks: "/* expect: TEXT */" on line 1.
 for dts in "$data"/bad-*.dts; do
 	name=$(basename "$dts" .dts)

@@ -1069,9 +1069,13 @@ static void test_fd_every_kind(void **state)
 		baton_image_free(img);
 		free(buf);
 	}
-	assert_null(baton_fd_kind_name(BATON_FD_OTHER + 1));
+	assert_null(baton_fd_kind_name(BATON_FD_IOMMUFD + 1));
 	assert_string_equal(baton_fd_kind_name(BATON_FD_VFIO_CONTAINER),
 			    "vfio-container");
+	/* After OTHER, so that no earlier value changed (the ABI). */
+	assert_int_equal(BATON_FD_OTHER, 6);
+	assert_string_equal(baton_fd_kind_name(BATON_FD_VFIO_GROUP), "vfio-group");
+	assert_string_equal(baton_fd_kind_name(BATON_FD_IOMMUFD), "iommufd");
 }
 
 static void test_fd_duplicate_token(void **state)

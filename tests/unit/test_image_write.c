@@ -437,7 +437,7 @@ static void test_refuses_unwritable(void **state)
 	expect_refused(&f.img);
 
 	fixture_init(&f);
-	f.fds[0].kind = BATON_FD_OTHER + 1;
+	f.fds[0].kind = BATON_FD_IOMMUFD + 1;
 	expect_refused(&f.img);
 
 	fixture_init(&f);

@@ -104,7 +104,7 @@ static int wrap(const int fds[2], uint32_t ioas_id, struct baton_devio **out)
 	io->n_fds = 2;
 	memcpy(io->fds, fds, 2 * sizeof(*fds));
 	io->kinds[FD_DEVICE] = BATON_FD_VFIO_DEVICE;
-	io->kinds[FD_IOMMUFD] = BATON_FD_OTHER;
+	io->kinds[FD_IOMMUFD] = BATON_FD_IOMMUFD;
 	*out = io;
 	return 0;
 }

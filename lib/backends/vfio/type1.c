@@ -218,7 +218,7 @@ static int wrap(const int fds[3], struct baton_devio **out)
 	io->n_fds = 3;
 	memcpy(io->fds, fds, 3 * sizeof(*fds));
 	io->kinds[FD_DEVICE] = BATON_FD_VFIO_DEVICE;
-	io->kinds[FD_GROUP] = BATON_FD_OTHER;
+	io->kinds[FD_GROUP] = BATON_FD_VFIO_GROUP;
 	io->kinds[FD_CONTAINER] = BATON_FD_VFIO_CONTAINER;
 	*out = io;
 	return 0;
