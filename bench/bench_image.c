@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The image's parse, which runs inside the blackout: the new version
+ * checks and decodes what the old one left before it restores a device.
+ *
+ * Each image holds N pktgen-like devices as demo-host writes them: a
+ * session a device, named by its address, with three fds (the vfio-user
+ * connection, the interrupt's eventfd, the BAR2 page's memfd), a region
+ * on the memfd, and a device record with ids, schema, a small state, its
+ * fds and region, mandatory.  baton_image_write() builds it (outside the
+ * timing); each time is the median of RUNS calls of baton_image_parse()
+ * on the same buffer, in this process.  Linearity is the per-device time
+ * at 16 and at 4,096 devices, measured in the same run.
+ *
+ * `--once N` builds the image of N devices and parses it once, for
+ * callgrind (instruction counts do not move with the machine's load):
+ *
+ *   valgrind --tool=callgrind --toggle-collect=baton_image_parse \
+ *       build/bench/bench_image --once 1024
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <baton/image.h>
+
+#define RUNS		31
+#define FDS_A_DEVICE	3
+#define STATE_SIZE	48
+
+static const size_t default_counts[] = { 1, 16, 256, 1024, 4096 };
+
+struct world {
+	struct baton_image img;
+	char (*sessions)[BATON_PCI_ADDR_STRLEN];
+	uint32_t *refs;
+	uint8_t state[STATE_SIZE];
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p) {
+		fprintf(stderr, "bench_image: out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+static void make_world(struct world *w, size_t n)
+{
+	static const enum baton_fd_kind kinds[FDS_A_DEVICE] = {
+		BATON_FD_SOCKET, BATON_FD_EVENTFD, BATON_FD_MEMFD,
+	};
+	struct baton_image *img = &w->img;
+
+	memset(w, 0, sizeof(*w));
+	for (size_t i = 0; i < STATE_SIZE; i++)
+		w->state[i] = (uint8_t)(i * 7);
+	img->generation = 42;
+	img->program = "demo-host";
+	img->exec_path = "/usr/libexec/baton/demo-host";
+	img->n_fds = n * FDS_A_DEVICE;
+	img->fds = xcalloc(img->n_fds, sizeof(*img->fds));
+	img->n_regions = n;
+	img->regions = xcalloc(n, sizeof(*img->regions));
+	img->n_devices = n;
+	img->devices = xcalloc(n, sizeof(*img->devices));
+	w->sessions = xcalloc(n, sizeof(*w->sessions));
+	w->refs = xcalloc(n * (FDS_A_DEVICE + 1), sizeof(*w->refs));
+
+	for (size_t i = 0; i < n; i++) {
+		struct baton_image_device *d = &img->devices[i];
+		uint32_t *refs = &w->refs[i * (FDS_A_DEVICE + 1)];
+
+		d->index = (uint32_t)i;
+		d->bus = "pci";
+		d->addr = (struct baton_pci_addr){ .bus = (uint8_t)(1 + i / 32),
+						   .dev = (uint8_t)(i % 32) };
+		baton_pci_addr_format(&d->addr, w->sessions[i]);
+		for (size_t k = 0; k < FDS_A_DEVICE; k++) {
+			struct baton_image_fd *fd = &img->fds[i * FDS_A_DEVICE + k];
+
+			fd->index = (uint32_t)(i * FDS_A_DEVICE + k);
+			fd->token = 1 + k;
+			fd->session = w->sessions[i];
+			fd->kind = kinds[k];
+			refs[k] = fd->index;
+		}
+		img->regions[i] = (struct baton_image_region){
+			.index = (uint32_t)i,
+			.fd = (uint32_t)(i * FDS_A_DEVICE + 2),
+			.size = 4096,
+			.label = "pktgen-page",
+		};
+		refs[FDS_A_DEVICE] = (uint32_t)i;
+		d->ids = (struct baton_pci_ids){ 0x1b36, 0x11f0, 0x1af4, 0x1100,
+						 0x020000 };
+		memset(d->schema, 0x5a, BATON_GUID_SIZE);
+		d->schema_name = "pktgen-state";
+		d->schema_version = 1;
+		d->state = w->state;
+		d->state_size = STATE_SIZE;
+		d->n_fds = FDS_A_DEVICE;
+		d->fds = refs;
+		d->n_regions = 1;
+		d->regions = &refs[FDS_A_DEVICE];
+		d->mandatory = true;
+	}
+}
+
+static void free_world(struct world *w)
+{
+	free(w->img.fds);
+	free(w->img.regions);
+	free(w->img.devices);
+	free(w->sessions);
+	free(w->refs);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void parse_once(const void *buf, size_t len, size_t n)
+{
+	struct baton_diag diag = { 0 };
+	struct baton_image *img;
+	int err = baton_image_parse(buf, len, &img, &diag);
+
+	if (err || img->n_devices != n) {
+		fprintf(stderr, "bench_image: %zu devices: %s: %s\n", n,
+			diag.where, diag.what);
+		exit(1);
+	}
+	baton_image_free(img);
+}
+
+/* Write the image of @n devices; *@len is its size. */
+static void *build(size_t n, size_t *len)
+{
+	struct world w;
+	void *buf;
+
+	make_world(&w, n);
+	if (baton_image_write(&w.img, &buf, len)) {
+		fprintf(stderr, "bench_image: cannot write %zu devices\n", n);
+		exit(1);
+	}
+	free_world(&w);
+	return buf;
+}
+
+static double median_parse_ns(const void *buf, size_t len, size_t n)
+{
+	double t[RUNS];
+
+	for (int r = 0; r < RUNS; r++) {
+		double t0 = now_ns();
+
+		parse_once(buf, len, n);
+		t[r] = now_ns() - t0;
+	}
+	qsort(t, RUNS, sizeof(*t), cmp_double);
+	return t[RUNS / 2];
+}
+
+int main(int argc, char **argv)
+{
+	const char *csv_path = NULL;
+	FILE *csv = NULL;
+	double per16 = 0, per4k = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--once") && i + 1 < argc) {
+			size_t n = strtoul(argv[++i], NULL, 10), len;
+			void *buf = build(n, &len);
+
+			parse_once(buf, len, n);
+			free(buf);
+			return 0;
+		} else if (!strcmp(argv[i], "--csv") && i + 1 < argc) {
+			csv_path = argv[++i];
+		} else {
+			fprintf(stderr, "usage: bench_image [--csv FILE] [--once N]\n");
+			return 2;
+		}
+	}
+	if (csv_path) {
+		csv = fopen(csv_path, "w");
+		if (!csv) {
+			perror(csv_path);
+			return 2;
+		}
+		fprintf(csv, "devices,image_bytes,parse_us,per_device_ns\n");
+	}
+
+	printf("%8s %10s %12s %14s\n", "devices", "bytes", "parse us",
+	       "ns a device");
+	for (size_t i = 0; i < sizeof(default_counts) / sizeof(*default_counts); i++) {
+		size_t n = default_counts[i], len;
+		void *buf = build(n, &len);
+		double ns = median_parse_ns(buf, len, n);
+
+		printf("%8zu %10zu %12.1f %14.1f\n", n, len, ns / 1e3, ns / n);
+		if (csv)
+			fprintf(csv, "%zu,%zu,%.1f,%.1f\n", n, len, ns / 1e3,
+				ns / n);
+		if (n == 16)
+			per16 = ns / n;
+		if (n == 4096)
+			per4k = ns / n;
+		free(buf);
+	}
+	printf("per device, 16 -> 4,096 devices: %.2fx\n", per4k / per16);
+	if (csv)
+		fclose(csv);
+	return 0;
+}
