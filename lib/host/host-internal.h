@@ -446,13 +446,15 @@ struct json_object *baton_kexec_request(struct baton_host *host, int fd, bool ha
 /* The agent: one line from @fd, no byte past it, by @deadline_ns. */
 int baton_kexec_read_line(int fd, uint64_t deadline_ns, char **out);
 /*
- * The agent, after the kexec: start @path with @argv; with @image_fd >= 0,
+ * The agent, after the kexec: start @path with @argv, its stdout and
+ * stderr @out_fd and its stdin /dev/null (@out_fd -1: the agent's own
+ * three); with @image_fd >= 0,
  * hand it the image and the regions' memfds and wait for it to take over
  * within @timeout_ms (0), or to refuse (-BATON_ERR_REFUSED, @why: what it
  * said); a program that refused or died is gone when this returns.  With
  * @image_fd < 0, a cold start.
  */
-int baton_kexec_start(const char *path, char *const *argv, int image_fd,
+int baton_kexec_start(const char *path, char *const *argv, int out_fd, int image_fd,
 		      const int *fds, size_t n, unsigned timeout_ms,
 		      pid_t *pid, char *why, size_t why_len);
 

@@ -369,16 +369,28 @@ int baton_kexec_read_line(int fd, uint64_t deadline_ns, char **out)
 	return 0;
 }
 
-/* The program started again: fd 3 its end of the socket, then exec. */
+/*
+ * The program started again: its output to @out (when given: the agent's
+ * own is no program's after a kexec), stdin from /dev/null, fd 3 its end
+ * of the socket, then exec.  Both fds are moved above 3 first, so that
+ * neither is closed by the other's dup2().
+ */
 __attribute__((noreturn))
-static void start_child(const char *path, char *const *argv, int sock, bool handover)
+static void start_child(const char *path, char *const *argv, int out, int sock,
+			bool handover)
 {
 	static char kexec_env[] = "BATON_KEXEC=1", fd_env[] = "BATON_HANDOVER_FD=3";
+	int in;
 
+	if (out >= 0) {
+		in = open("/dev/null", O_RDONLY);
+		if ((out = fcntl(out, F_DUPFD, 10)) < 0 || in < 0 || dup2(in, 0) < 0 ||
+		    dup2(out, 1) < 0 || dup2(out, 2) < 0)
+			_exit(127);
+	}
 	if (handover) {
 		if ((sock = fcntl(sock, F_DUPFD, 10)) < 0 || dup2(sock, 3) < 0)
 			_exit(127);
-		close(sock);
 		putenv(kexec_env);
 		putenv(fd_env);
 	}
@@ -388,7 +400,7 @@ static void start_child(const char *path, char *const *argv, int sock, bool hand
 	_exit(127);
 }
 
-int baton_kexec_start(const char *path, char *const *argv, int image_fd,
+int baton_kexec_start(const char *path, char *const *argv, int out_fd, int image_fd,
 		      const int *fds, size_t n, unsigned timeout_ms,
 		      pid_t *pid, char *why, size_t why_len)
 {
@@ -407,7 +419,7 @@ int baton_kexec_start(const char *path, char *const *argv, int image_fd,
 		goto out;
 	}
 	if (!*pid)
-		start_child(path, argv, sv[1], image_fd >= 0);
+		start_child(path, argv, out_fd, sv[1], image_fd >= 0);
 	if (image_fd < 0)
 		return 0;	/* a cold start: nothing to hand it */
 	close(sv[1]);

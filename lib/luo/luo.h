@@ -42,7 +42,9 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "luo/uapi.h"
 
@@ -240,6 +242,25 @@ int baton_luo_finish(struct baton_luo_session *s);
  * PRESERVE_FD a file the kernel cannot preserve), else strerror's.
  */
 const char *baton_luo_why(enum baton_luo_op op, int err);
+
+/**
+ * baton_luo_holder() - which process holds the LUO device open
+ * @proc:     the proc filesystem, or NULL for /proc
+ * @device:   the device node, or NULL for BATON_LUO_DEVICE
+ * @pid:      the holder's pid, on success
+ * @comm:     its command name (/proc/PID/comm), on success; "?" if that
+ *            could not be read
+ * @comm_len: the size of @comm, at least 2
+ *
+ * For the words of an EBUSY from baton_luo_open(): every process's open
+ * files are looked at, matched on @device's device number; this process
+ * is left out.  Processes that may not be looked into are skipped.
+ *
+ * Return: 0, -ESRCH (no process seen holding it), -ENOTTY (@device is no
+ * character device), -EINVAL, or -errno of stat() or of opening @proc.
+ */
+int baton_luo_holder(const char *proc, const char *device, pid_t *pid,
+		     char *comm, size_t comm_len);
 
 /*
  * For tests: every ioctl this client makes goes through this function

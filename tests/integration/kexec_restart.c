@@ -5,7 +5,7 @@
  * program takes after a kexec (lib/host/kexec.c, restore.c's BATON_KEXEC)
  * on a machine with no Live Update Orchestrator.
  *
- *   kexec_restart SOCKET [--corrupt] -- ARGV...
+ *   kexec_restart SOCKET [--corrupt] [--log FILE] -- ARGV...
  *
  * asks the program at SOCKET to hand over for a kernel update, as the
  * agent does, and receives its image and its regions' memfds (it waits,
@@ -13,7 +13,8 @@
  * `baton kexec --restore` does after the kexec with what the kernel gave
  * back - the same memfds, so the same pages; then tells the first program
  * to resume.  --corrupt hands the second a sealed memfd of garbage in
- * place of the image.  Prints two lines:
+ * place of the image; --log FILE gives it FILE for its stdout and stderr
+ * (appended), as the agent gives each program its log.  Prints two lines:
  *
  *   {"rc":N,"why":"...","pid":P}   what the started program said (rc 0:
  *                                  it took over; its pid)
@@ -51,15 +52,29 @@ int main(int argc, char **argv)
 {
 	static const char req[] = "{\"cmd\":\"kexec\",\"phase\":\"handover\",\"timeout_ms\":20000}\n";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool corrupt = argc > 2 && !strcmp(argv[2], "--corrupt");
-	int first = corrupt ? 4 : 3, conn, image_fd, *fds, err;
+	bool corrupt = false;
+	const char *log = NULL;
+	int first = 2, conn, image_fd, *fds, err, log_fd = -1;
 	char *line, why[256];
 	size_t n;
 	pid_t pid = 0;
 
+	for (; first < argc && strcmp(argv[first], "--"); first++) {
+		if (!strcmp(argv[first], "--corrupt"))
+			corrupt = true;
+		else if (!strcmp(argv[first], "--log") && first + 1 < argc)
+			log = argv[++first];
+		else
+			break;
+	}
+	first++;
 	if (argc <= first || strcmp(argv[first - 1], "--") ||
 	    strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: kexec_restart SOCKET [--corrupt] -- ARGV...\n");
+		fprintf(stderr, "usage: kexec_restart SOCKET [--corrupt] [--log FILE] -- ARGV...\n");
+		return 2;
+	}
+	if (log && (log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+		perror(log);
 		return 2;
 	}
 	strcpy(sa.sun_path, argv[1]);
@@ -84,7 +99,7 @@ int main(int argc, char **argv)
 		close(image_fd);
 		image_fd = garbage_image();
 	}
-	err = baton_kexec_start(argv[first], argv + first, image_fd, fds, n, 20000, &pid,
+	err = baton_kexec_start(argv[first], argv + first, log_fd, image_fd, fds, n, 20000, &pid,
 				why, sizeof(why));
 	{
 		json_object *o = json_object_new_object();
@@ -106,5 +121,7 @@ int main(int argc, char **argv)
 	if (!err)
 		free(line);
 	close(conn);
+	if (log_fd >= 0)
+		close(log_fd);
 	return err ? 1 : 0;
 }

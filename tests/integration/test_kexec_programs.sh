@@ -3,12 +3,17 @@
 # programs' side of a kernel update and every way it stops before the
 # reboot, on real programs.  kvcache (items stored by kvload) answers the
 # preflight with what a kexec keeps (its regions) and drops (its sockets);
+# on a kernel without the Live Update Orchestrator (this machine's) the
+# agent stops before anything is frozen; with BATON_LUO_DEVICE=/dev/null
+# (a device that opens and refuses every LUO call) it gets past the open:
 # a kvcache whose PREPARE fails refuses, and the one handed over before it
-# resumes with every item; handed over and frozen, on a kernel without the
-# Live Update Orchestrator (this machine's), every program resumes when
-# /dev/liveupdate cannot be opened; demo-host, whose mandatory vfio-user
-# devices would lose their connections, refuses before anything is frozen.
-# The real kexec runs in tests/vm (luo-programs).  TAP output.  bash.
+# resumes with every item; a program handed over with the kernel path's
+# image (--image and --socket in one kexec) resumes when the image's
+# session cannot be made, the image left as it was; demo-host, whose
+# mandatory vfio-user devices would lose their connections, refuses before
+# anything is frozen.  The agent's second half starts a program with its
+# output in a log of its own.  The real kexec runs in tests/vm
+# (luo-programs).  TAP output.  bash.
 #
 # usage: test_kexec_programs.sh BATON KVCACHE KVLOAD DEVSIM DEMO_HOST REAP KEXEC_RESTART
 set -u
@@ -53,7 +58,8 @@ holds "the preflight froze nothing: status says running, generation 0" \
 	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv1.sock" | jq -r .generation)" = 0 ]'
 
 # ---- a program that fails PREPARE: the one before it resumes ----
-expect "kv1 then a kvcache failing PREPARE: exit 2" 2 \
+# (the device /dev/null opens, as /dev/liveupdate would.)
+BATON_LUO_DEVICE=/dev/null expect "kv1 then a kvcache failing PREPARE: exit 2" 2 \
 	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --socket "$tmp/kv2.sock"
 holds "the error names the program and its PREPARE, and every program resumes" \
 	'grep -q "^baton: $tmp/kv2.sock: the program'"'"'s prepare: Input/output error; every program resumes$" "$tmp/err"'
@@ -64,33 +70,64 @@ holds "both run on, generation 0" \
 	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv2.sock" | jq -r .state)" = running ]'
 if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after the resume"; else not_ok "every item reads back after the resume"; fi
 
-# ---- handed over and frozen, then no LUO: every program resumes ----
+# ---- no LUO: the agent stops before anything is frozen ----
 if [ -e /dev/liveupdate ]; then
-	ok "# SKIP this kernel has /dev/liveupdate: the resume after open is not seen"
+	ok "# SKIP this kernel has /dev/liveupdate: a failed open is not seen"
 else
-	expect "kexec with no LUO after the handover: exit 2" 2 \
-		kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock"
-	holds "it says why in Baton's words, and that kv1 resumed" \
-		'grep -q "^baton: /dev/liveupdate: absent: .* (open)$" "$tmp/err" && grep -q "^baton: $tmp/kv1.sock: resumed$" "$tmp/err"'
-	if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after a frozen handover and its resume"; else not_ok "every item after a frozen handover"; fi
-	holds "kv1 serves a new request after it" \
-		'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ]'
+	expect "kexec with no LUO: exit 2" 2 kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock"
+	holds "it says why in Baton's words, and that nothing was frozen" \
+		'grep -q "^baton: /dev/liveupdate: absent: .* (open); nothing frozen, every program runs on$" "$tmp/err"'
+	holds "no program was asked to hand over (none says it resumed)" '! grep -q resumed "$tmp/err"'
+	holds "kv1 runs on, generation 0, never frozen" \
+		'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv1.sock" | jq -r .generation)" = 0 ]'
 fi
+
+# ---- --image and --socket in one kexec ----
+dtc -q -I dts -O dtb -o "$tmp/good.dtb" "$(dirname "$0")/../data/good.dts" &&
+	"$baton" image pack "$tmp/good.dtb" -o "$tmp/kernel.img" >/dev/null ||
+	not_ok "packing tests/data/good.dts"
+cp "$tmp/kernel.img" "$tmp/kernel.img.before"
+printf 'not an image' >"$tmp/bad.img"
+BATON_LUO_DEVICE=/dev/null expect "--image and --socket, a corrupt image: exit 2" 2 \
+	kexec --kernel "$tmp/vmlinuz" --image "$tmp/bad.img" --socket "$tmp/kv1.sock"
+holds "the image is refused before any program is asked" \
+	'grep -q "^baton: $tmp/bad.img: " "$tmp/err" && ! grep -q resumed "$tmp/err" && [ "$(wc -l <"$tmp/err")" = 1 ]'
+BATON_LUO_DEVICE=/dev/null expect "--image and --socket, dry run: exit 0" 0 \
+	kexec --kernel "$tmp/vmlinuz" --image "$tmp/kernel.img" --socket "$tmp/kv1.sock" --dry-run --json
+check "the dry run names the program and the image's session, and nothing else is on stdout" \
+	'.dry_run == true and (.programs | length) == 1 and .kernel_image.session == "baton-kernel" and
+	 .kernel_image.token == 1 and .kernel_image.image_bytes > 0 and .phases_ms == null'
+BATON_LUO_DEVICE=/dev/null expect "--image and --socket: a session that cannot be made after the handover: exit 2" 2 \
+	kexec --kernel "$tmp/vmlinuz" --image "$tmp/kernel.img" --socket "$tmp/kv1.sock"
+holds "it says which session, and that kv1, handed over, resumed" \
+	'grep -q "^baton: /dev/null: not a Live Update Orchestrator device (create session baton-kernel)$" "$tmp/err" && grep -q "^baton: $tmp/kv1.sock: resumed$" "$tmp/err"'
+holds "the kernel path's image is as it was" 'cmp -s "$tmp/kernel.img" "$tmp/kernel.img.before"'
+if "$kvload" check "$port" 8 >"$tmp/check.json"; then ok "every item reads back after a frozen handover and its resume"; else not_ok "every item after a frozen handover"; fi
+holds "kv1 serves a new request after it, generation 0" \
+	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv1.sock" | jq -r .generation)" = 0 ]'
+expect "--log-dir is for the restore of programs only" 2 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --log-dir "$tmp"
+expect "--restore with a log directory that cannot be made: exit 2" 2 \
+	kexec --restore --log-dir "$tmp/none/logs"
+holds "it says so before any session is touched" \
+	'grep -q "^baton: $tmp/none/logs: cannot make the log directory: No such file or directory; no session touched$" "$tmp/err"'
 
 # ---- after a kexec, without the kernel: kexec_restart hands kv1's image
 # and region memfds (the same pages) to a new kvcache, as baton kexec
 # --restore does with what the kernel gives back ----
 kv1pid=$(status_of "$tmp/kv1.sock" | jq -r .pid)
-serve kv3 "$restart" "$tmp/kv1.sock" -- "$kv" --port 0 --memory 16 --control "$tmp/kv3.sock"
-wait_for "the restarted kvcache's answer" 20 '[ "$(grep -c "^{" "$tmp/kv3.out")" -ge 2 ]'
-grep '^{' "$tmp/kv3.out" | head -n 1 >"$tmp/out"
+serve kv3 "$restart" "$tmp/kv1.sock" --log "$tmp/kv3.log" -- "$kv" --port 0 --memory 16 --control "$tmp/kv3.sock"
+wait_for "the restarted kvcache's answer" 20 '[ "$(wc -l <"$tmp/kv3.out")" -ge 2 ]'
+head -n 1 "$tmp/kv3.out" >"$tmp/out"
 check "restarted on kv1's image and regions: it took over (rc 0)" '.rc == 0 and .pid > 0'
-grep '^{' "$tmp/kv3.out" | sed -n 2p >"$tmp/out"
+sed -n 2p "$tmp/kv3.out" >"$tmp/out"
 check "kv1, handed over, resumed once told" '.outcome == "resumed"'
+holds "the restarted kvcache writes to its log, not to the agent's stdout (two JSON lines alone)" \
+	'grep -q "listening on" "$tmp/kv3.log" && [ "$(wc -l <"$tmp/kv3.out")" = 2 ] && jq -e . "$tmp/kv3.out" >/dev/null'
 # The kexec would have ended kv1: it goes, and kv3 alone has the pages.
 kill -TERM "$kv1pid"
 wait_for "kv1 to be gone" 10 '! kill -0 "$kv1pid" 2>/dev/null'
-port3=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/kv3.out")
+port3=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/kv3.log")
 status_of "$tmp/kv3.sock" >"$tmp/out"
 check "the restarted kvcache: generation 1, restored, its item region the same size" \
 	'.generation == 1 and ([.regions[] | select(.label == "items-v2" and .size == 16777216)] | length == 1)'

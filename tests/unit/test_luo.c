@@ -4,7 +4,8 @@
  * a stand-in for the kernel (baton_luo_ioctl): what each call asks of the
  * kernel (ioctl number, struct size, name, token, reserved words), what it
  * refuses before asking, how the kernel's errnos come back (as they came,
- * with a phrase of their own per call), and that a failure leaks no fd.
+ * with a phrase of their own per call), that a failure leaks no fd, and
+ * who holds the device when it is busy (on a /proc of its own).
  * The real kernel is exercised across a real kexec by `make check-vm`
  * (tests/vm/run, the luo scenarios); the ABI constants are checked against
  * the kernel's own header there too.
@@ -15,8 +16,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -404,6 +407,66 @@ static void test_why(void **state)
 			    strerror(ENOMEM));
 }
 
+/* A /proc of our own: DIR/PID/fd/N links to files, DIR/PID/comm. */
+static void fake_proc_entry(const char *root, const char *pid, const char *fd,
+			    const char *target, const char *comm)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/fd", root, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/fd/%s", root, pid, fd);
+	assert_int_equal(symlink(target, path), 0);
+	if (!comm)
+		return;
+	snprintf(path, sizeof(path), "%s/%s/comm", root, pid);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", comm);
+	fclose(f);
+}
+
+static void test_holder(void **state)
+{
+	char root[] = "/tmp/test_luo_proc.XXXXXX", self[16], comm[16], cmd[64];
+	int before = next_fd();
+	pid_t pid = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	/* Holders of other devices, a name that is no pid, and ourselves. */
+	fake_proc_entry(root, "7", "0", "/dev/zero", "other");
+	fake_proc_entry(root, "self", "3", "/dev/null", "self");
+	fake_proc_entry(root, self, "4", "/dev/null", "me");
+	fake_proc_entry(root, "12", "1", "/nonexistent", "gone");
+	assert_int_equal(baton_luo_holder(root, "/dev/null", &pid, comm, sizeof(comm)),
+			 -ESRCH);
+	/* The holder, found by the device's number through its link. */
+	fake_proc_entry(root, "4242", "9", "/dev/null", "systemd-shutdow");
+	assert_int_equal(baton_luo_holder(root, "/dev/null", &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4242);
+	assert_string_equal(comm, "systemd-shutdow");
+	/* No comm: "?", still the pid. */
+	fake_proc_entry(root, "5151", "2", "/dev/full", NULL);
+	assert_int_equal(baton_luo_holder(root, "/dev/full", &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 5151);
+	assert_string_equal(comm, "?");
+	/* What cannot be a LUO device, and a /proc that is not there. */
+	assert_int_equal(baton_luo_holder(root, root, &pid, comm, sizeof(comm)), -ENOTTY);
+	assert_int_equal(baton_luo_holder(root, "/nonexistent", &pid, comm, sizeof(comm)),
+			 -ENOENT);
+	assert_int_equal(baton_luo_holder("/nonexistent", "/dev/null", &pid, comm,
+					  sizeof(comm)), -ENOENT);
+	assert_int_equal(baton_luo_holder(root, "/dev/null", &pid, comm, 1), -EINVAL);
+	assert_int_equal(next_fd(), before);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_open_missing_device),
 		cmocka_unit_test(test_why),
 		cmocka_unit_test(test_real_ioctl_on_a_file),
+		cmocka_unit_test(test_holder),
 	};
 
 	real_ioctl = baton_luo_ioctl;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * baton kexec --kernel FILE [--initrd FILE] [--append CMDLINE]
- *             (--image IMAGE | --socket PATH...) [--timeout MS] [--dry-run] [--json]
- * baton kexec --restore [-o IMAGE] [--timeout MS] [--json]
+ *             [--image IMAGE] [--socket PATH...] [--timeout MS] [--dry-run] [--json]
+ * baton kexec --restore -o IMAGE [--json]
+ * baton kexec --restore [--log-dir DIR] [--timeout MS] [--json]
  *
  * The agent on the kernel's Live Update Orchestrator (lib/luo,
  * docs/luo.md), for the kernel path's image (docs/kernel.md): before the
@@ -13,7 +14,8 @@
  * Before the kexec, in order, each step undone if a later one fails, so
  * that a failure leaves the running kernel as it was:
  *  1. the image is validated (a corrupt one is refused before anything);
- *  2. /dev/liveupdate is opened: this process is the one opener;
+ *  2. /dev/liveupdate is opened: this process is the one opener (when
+ *     another holds it, the error names that process);
  *  3. the session BATON_KEXEC_SESSION is created, the image put in a
  *     sealed memfd and preserved under BATON_KEXEC_TOKEN_IMAGE;
  *  4. the next kernel is loaded with kexec_file_load();
@@ -22,27 +24,31 @@
  * --dry-run does 1 and 2 (and lets the device go), checks that the kernel
  * and initrd can be read, and reports what would be carried.
  *
- * Programs (--socket): each is preflighted over its control socket
- * (lib/host/kexec.c), refusing before anything is frozen; then each hands
- * over (frozen, its image and regions' memfds sent to us); then
- * /dev/liveupdate is opened - held for the shortest time - and each
- * program's image (token 1), the line it handed over with, which names
- * its binary and argv (token 2), and its regions (token 3 + index) go in
- * a session "baton:<binary>:<pid>", listed in the session
- * BATON_KEXEC_PROGRAMS (token 1: {"sessions":[...]}); the kernel is loaded
- * and the machine reboots holding every session and every connection.
- * Any failure before that closes the sessions and tells every program
- * handed over to resume, last first.  --restore without -o, in the next
- * boot, starts each program on what its session carried
- * (baton_kexec_start()), and FINISHes it; a session whose image is
- * corrupt, or whose program refuses it, is closed and the program
- * started cold.
+ * Programs (--socket), with the image or without: the image validated
+ * first; each program is preflighted over its control socket
+ * (lib/host/kexec.c), refusing before anything is frozen; /dev/liveupdate
+ * is opened, still before anything is frozen (a busy device costs the
+ * programs nothing); then each hands over (frozen, its image and regions'
+ * memfds sent to us); then the image's session, and each program's image
+ * (token 1), the line it handed over with, which names its binary and
+ * argv (token 2), and its regions (token 3 + index) go in a session
+ * "baton:<binary>:<pid>", listed in the session BATON_KEXEC_PROGRAMS
+ * (token 1: {"sessions":[...]}); the kernel is loaded and the machine
+ * reboots holding every session and every connection.  Any failure after
+ * the handover closes every session and tells every program handed over
+ * to resume, last first.  --restore without -o, in the next boot, starts
+ * each program on what its session carried (baton_kexec_start()), its
+ * output in a log of its own under --log-dir, and FINISHes it; a session
+ * whose image is corrupt, or whose program refuses it, is closed and the
+ * program started cold.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/kexec.h>
 #include <linux/reboot.h>
 #include <stdio.h>
@@ -73,10 +79,14 @@
 #define REGIONS_MAX 256
 #define KEXEC_TIMEOUT_MS 60000
 
+/* Where a restored program's stdout and stderr go, by default. */
+#define KEXEC_LOG_DIR "/run/baton"
+
 static const char usage[] =
 	"baton kexec --kernel FILE [--initrd FILE] [--append CMDLINE] "
-	"(--image IMAGE | --socket PATH...) [--timeout MS] [--dry-run] [--json] | "
-	"baton kexec --restore [-o IMAGE] [--timeout MS] [--json]";
+	"[--image IMAGE] [--socket PATH...] [--timeout MS] [--dry-run] [--json] | "
+	"baton kexec --restore -o IMAGE [--json] | "
+	"baton kexec --restore [--log-dir DIR] [--timeout MS] [--json]";
 
 struct kexec_args {
 	const char *kernel;
@@ -84,6 +94,7 @@ struct kexec_args {
 	const char *append;
 	const char *image;
 	const char *output;
+	const char *log_dir;
 	const char *sockets[PROGRAMS_MAX];
 	size_t n_sockets;
 	bool too_many;
@@ -103,6 +114,7 @@ static void on_opt(int opt, const char *arg, void *ctx)
 	case 'a': a->append = arg; break;
 	case 'I': a->image = arg; break;
 	case 'o': a->output = arg; break;
+	case 'l': a->log_dir = arg; break;
 	case 'd': a->dry_run = true; break;
 	case 'r': a->restore = true; break;
 	case 's':
@@ -128,6 +140,7 @@ static const struct option longopts[] = {
 	{ "append", required_argument, NULL, 'a' },
 	{ "image", required_argument, NULL, 'I' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "log-dir", required_argument, NULL, 'l' },
 	{ "dry-run", no_argument, NULL, 'd' },
 	{ "restore", no_argument, NULL, 'r' },
 	{ "socket", required_argument, NULL, 's' },
@@ -170,10 +183,66 @@ static void image_json(json_object *o, const struct carry *c)
 			       json_object_new_int64((int64_t)c->img->generation));
 }
 
+/*
+ * The device.  BATON_LUO_DEVICE in the environment names another node:
+ * the tests give /dev/null, which opens and refuses every LUO call, to see
+ * a failure after the handover on a machine without LUO.
+ */
+static const char *luo_path(void)
+{
+	const char *p = getenv("BATON_LUO_DEVICE");
+
+	return p && *p ? p : BATON_LUO_DEVICE;
+}
+
 /* "baton: /dev/liveupdate: <why> (<call>)" and EXIT_INVALID. */
 static int luo_fail(enum baton_luo_op op, int err, const char *call)
 {
-	return cli_failf(BATON_LUO_DEVICE, "%s (%s)", baton_luo_why(op, err), call);
+	return cli_failf(luo_path(), "%s (%s)", baton_luo_why(op, err), call);
+}
+
+/*
+ * The one opener of the device.  Busy means another process holds it (an
+ * init that uses LUO, another agent): named when /proc shows which.
+ * @then, if any, says what became of the programs.
+ */
+static int open_device(struct baton_luo **luo, const char *then)
+{
+	char comm[64], holder[128] = "";
+	pid_t pid;
+	int err = baton_luo_open(luo_path(), luo);
+
+	if (!err)
+		return 0;
+	if (err == -EBUSY && !baton_luo_holder(NULL, luo_path(), &pid, comm, sizeof(comm)))
+		snprintf(holder, sizeof(holder), ": held by pid %d (%s)", (int)pid, comm);
+	return cli_failf(luo_path(), "%s (open)%s%s%s", baton_luo_why(BATON_LUO_OPEN, err),
+			 holder, then ? "; " : "", then ? then : "");
+}
+
+/* A dry run's word on the files: open and readable is what it can say. */
+static int files_readable(const struct kexec_args *a)
+{
+	for (int i = 0; i < 2; i++) {
+		const char *f = i ? a->initrd : a->kernel;
+
+		if (f && access(f, R_OK))
+			return cli_failf(f, "%s", strerror(errno));
+	}
+	return 0;
+}
+
+/* The image read and validated: a corrupt one is refused before anything. */
+static int image_load(const char *path, struct carry *c)
+{
+	struct baton_diag diag = { 0 };
+	int rc = cli_read_file(path, &c->buf, &c->len);
+
+	if (rc)
+		return rc;
+	if (baton_image_parse(c->buf, c->len, &c->img, &diag) < 0)
+		return cli_fail(path, &diag);
+	return 0;
 }
 
 /* All of @buf to @fd: 0 or -errno. */
@@ -215,6 +284,23 @@ static int image_memfd(const void *buf, size_t len)
 err_close:
 	close(fd);
 	return err;
+}
+
+/* The image, sealed, in its session, on the device @c holds. */
+static int image_preserve(const char *path, struct carry *c)
+{
+	int err = baton_luo_session_create(c->luo, BATON_KEXEC_SESSION, &c->session);
+
+	if (err)
+		return luo_fail(BATON_LUO_CREATE_SESSION, err,
+				"create session " BATON_KEXEC_SESSION);
+	c->fd = image_memfd(c->buf, c->len);
+	if (c->fd < 0)
+		return cli_failf(path, "cannot put it in a memfd: %s", strerror(-c->fd));
+	err = baton_luo_preserve_fd(c->session, c->fd, BATON_KEXEC_TOKEN_IMAGE);
+	if (err)
+		return luo_fail(BATON_LUO_PRESERVE_FD, err, "preserve the image");
+	return 0;
 }
 
 /* This boot's command line, for a next kernel given no --append. */
@@ -300,80 +386,87 @@ static void print_next_kernel(json_object *o, const struct kexec_args *a,
 	fflush(stdout);
 }
 
+static void next_kernel_text(const struct kexec_args *a, const char *cmdline)
+{
+	printf("next kernel %s%s%s, command line \"%s\"\n", a->kernel,
+	       a->initrd ? ", initrd " : "", a->initrd ? a->initrd : "", cmdline);
+	fflush(stdout);
+}
+
+static void image_text(const struct kexec_args *a, const struct carry *c)
+{
+	const struct baton_image *img = c->img;
+
+	printf("%s: %s the kernel path's image (%zu bytes, %zu device%s, "
+	       "generation %llu) in LUO session \"%s\", token %d\n",
+	       a->image, a->dry_run ? "would carry" : "carrying", c->len,
+	       img->n_devices, img->n_devices == 1 ? "" : "s",
+	       (unsigned long long)img->generation, BATON_KEXEC_SESSION,
+	       BATON_KEXEC_TOKEN_IMAGE);
+}
+
+/* The kernel path's image in @o: where it travels, and what it holds. */
+static void image_carried_json(json_object *o, const struct kexec_args *a,
+			       const struct carry *c)
+{
+	image_json(o, c);
+	json_object_object_add(o, "token", json_object_new_int(BATON_KEXEC_TOKEN_IMAGE));
+	json_object_object_add(o, "image", json_object_new_string(a->image));
+}
+
 static void report(const struct kexec_args *a, const struct carry *c,
 		   const char *cmdline, bool json)
 {
-	const struct baton_image *img = c->img;
 	json_object *o;
 
 	if (!json) {
-		printf("%s: %s the kernel path's image (%zu bytes, %zu device%s, "
-		       "generation %llu) in LUO session \"%s\", token %d; next kernel "
-		       "%s%s%s, command line \"%s\"\n",
-		       a->image, a->dry_run ? "would carry" : "carrying", c->len,
-		       img->n_devices, img->n_devices == 1 ? "" : "s",
-		       (unsigned long long)img->generation, BATON_KEXEC_SESSION,
-		       BATON_KEXEC_TOKEN_IMAGE, a->kernel, a->initrd ? ", initrd " : "",
-		       a->initrd ? a->initrd : "", cmdline);
-		fflush(stdout);
+		image_text(a, c);
+		next_kernel_text(a, cmdline);
 		return;
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
-	image_json(o, c);
-	json_object_object_add(o, "token", json_object_new_int(BATON_KEXEC_TOKEN_IMAGE));
-	json_object_object_add(o, "image", json_object_new_string(a->image));
+	image_carried_json(o, a, c);
 	print_next_kernel(o, a, cmdline);
+}
+
+/* Into the loaded kernel; returns only if reboot() did, saying so. */
+static int reboot_into(const struct kexec_args *a, const char *unwound)
+{
+	int err;
+
+	sync();
+	reboot(LINUX_REBOOT_CMD_KEXEC);
+	err = -errno;
+	unload_kernel();
+	return cli_failf(a->kernel, "reboot(LINUX_REBOOT_CMD_KEXEC): %s%s",
+			 strerror(-err), unwound);
 }
 
 static int run_kexec(const struct kexec_args *a, bool json)
 {
 	struct carry c = { .fd = -1 };
-	struct baton_diag diag = { 0 };
 	char cmdline[4096];
 	const char *what;
 	int err, rc;
 
-	rc = next_cmdline(a, cmdline, sizeof(cmdline));
-	if (rc)
-		return rc;
-
 	/* 1. A corrupt image is refused before anything is touched. */
-	rc = cli_read_file(a->image, &c.buf, &c.len);
-	if (rc)
-		return rc;
-	if (baton_image_parse(c.buf, c.len, &c.img, &diag) < 0)
-		return carry_release(&c, cli_fail(a->image, &diag));
-
+	rc = next_cmdline(a, cmdline, sizeof(cmdline)) ?: image_load(a->image, &c) ?:
 	/* 2. The one opener of /dev/liveupdate. */
-	err = baton_luo_open(NULL, &c.luo);
-	if (err)
-		return carry_release(&c, luo_fail(BATON_LUO_OPEN, err, "open"));
+	     open_device(&c.luo, NULL);
+	if (rc)
+		return carry_release(&c, rc);
 	if (a->dry_run) {
-		/* Open and readable is what a dry run can say of the files. */
-		for (int i = 0; i < 2; i++) {
-			const char *f = i ? a->initrd : a->kernel;
-
-			if (f && access(f, R_OK))
-				return carry_release(&c, cli_failf(f, "%s", strerror(errno)));
-		}
-		report(a, &c, cmdline, json);
-		return carry_release(&c, EXIT_OK);
+		rc = files_readable(a);
+		if (!rc)
+			report(a, &c, cmdline, json);
+		return carry_release(&c, rc);
 	}
 
 	/* 3. The image, sealed, in its session. */
-	err = baton_luo_session_create(c.luo, BATON_KEXEC_SESSION, &c.session);
-	if (err)
-		return carry_release(&c, luo_fail(BATON_LUO_CREATE_SESSION, err,
-						  "create session " BATON_KEXEC_SESSION));
-	c.fd = image_memfd(c.buf, c.len);
-	if (c.fd < 0)
-		return carry_release(&c, cli_failf(a->image, "cannot put it in a memfd: %s",
-						   strerror(-c.fd)));
-	err = baton_luo_preserve_fd(c.session, c.fd, BATON_KEXEC_TOKEN_IMAGE);
-	if (err)
-		return carry_release(&c, luo_fail(BATON_LUO_PRESERVE_FD, err,
-						  "preserve the image"));
+	rc = image_preserve(a->image, &c);
+	if (rc)
+		return carry_release(&c, rc);
 
 	/* 4. The next kernel. */
 	err = load_kernel(a->kernel, a->initrd, cmdline, &what);
@@ -383,13 +476,7 @@ static int run_kexec(const struct kexec_args *a, bool json)
 
 	/* 5. Into it, holding the session. */
 	report(a, &c, cmdline, json);
-	sync();
-	reboot(LINUX_REBOOT_CMD_KEXEC);
-	err = -errno;
-	unload_kernel();
-	return carry_release(&c, cli_failf(a->kernel, "reboot(LINUX_REBOOT_CMD_KEXEC): %s; "
-					   "nothing carried, this kernel goes on",
-					   strerror(-err)));
+	return carry_release(&c, reboot_into(a, "; nothing carried, this kernel goes on"));
 }
 
 /* The whole of a preserved memfd, read from its start. */
@@ -443,10 +530,9 @@ static int run_restore(const struct kexec_args *a, bool json)
 	out = open(a->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)
 		return cli_failf(a->output, "%s", strerror(errno));
-	err = baton_luo_open(NULL, &c.luo);
+	err = open_device(&c.luo, NULL);
 	if (err)
-		return restore_fail(&c, out, a->output,
-				    luo_fail(BATON_LUO_OPEN, err, "open"));
+		return restore_fail(&c, out, a->output, err);
 	err = baton_luo_session_retrieve(c.luo, BATON_KEXEC_SESSION, &c.session);
 	if (err)
 		return restore_fail(&c, out, a->output,
@@ -683,8 +769,27 @@ static json_object *program_json(const struct program *p)
 	return o;
 }
 
+/* How long each step before the reboot took, in ms (docs/luo.md). */
+struct phases {
+	double preflight, open, handover, preserve, load;
+};
+
+static json_object *phases_json(const struct phases *ph)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "preflight", json_object_new_double(ph->preflight));
+	json_object_object_add(o, "open", json_object_new_double(ph->open));
+	json_object_object_add(o, "handover", json_object_new_double(ph->handover));
+	json_object_object_add(o, "preserve", json_object_new_double(ph->preserve));
+	json_object_object_add(o, "load", json_object_new_double(ph->load));
+	return o;
+}
+
+/* What the kexec carries: the programs, and the image when there is one. */
 static void programs_report(const struct kexec_args *a, const struct program *progs,
-			    size_t n, const char *cmdline, bool json)
+			    size_t n, const struct carry *c, const char *cmdline,
+			    const struct phases *ph, bool json)
 {
 	json_object *o, *arr;
 
@@ -708,9 +813,13 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 			       json_object_array_length(cli_json_member(p->answer, "drops")) == 1 ?
 			       "" : "s");
 		}
-		printf("next kernel %s%s%s, command line \"%s\"\n", a->kernel,
-		       a->initrd ? ", initrd " : "", a->initrd ? a->initrd : "", cmdline);
-		fflush(stdout);
+		if (c->img)
+			image_text(a, c);
+		if (!a->dry_run)
+			printf("before the reboot: preflight %.1f ms, open %.1f ms, handover "
+			       "%.1f ms, preserve %.1f ms, kernel load %.1f ms\n", ph->preflight,
+			       ph->open, ph->handover, ph->preserve, ph->load);
+		next_kernel_text(a, cmdline);
 		return;
 	}
 	o = json_object_new_object();
@@ -719,6 +828,14 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, program_json(&progs[i]));
 	json_object_object_add(o, "programs", arr);
+	if (c->img) {
+		json_object *img = json_object_new_object();
+
+		image_carried_json(img, a, c);
+		json_object_object_add(o, "kernel_image", img);
+	}
+	if (!a->dry_run)
+		json_object_object_add(o, "phases_ms", phases_json(ph));
 	print_next_kernel(o, a, cmdline);
 }
 
@@ -736,26 +853,43 @@ static char *manifest_text(const struct program *progs, size_t n)
 	return text;
 }
 
+/* Milliseconds from *@t to now; *@t moves to now. */
+static double lap(uint64_t *t)
+{
+	uint64_t now = baton_now_ns(), then = *t;
+
+	*t = now;
+	return (double)(now - then) / 1e6;
+}
+
+/*
+ * Programs, and with --image the kernel path's image too: one kexec, every
+ * session held into it.  The device is opened before anything is frozen,
+ * so that a busy one (an init that uses LUO) costs the programs nothing.
+ */
 static int run_kexec_programs(const struct kexec_args *a, bool json)
 {
 	struct program progs[PROGRAMS_MAX];
-	struct baton_luo *luo = NULL;
+	struct carry c = { .fd = -1 };
 	struct baton_luo_session *manifest = NULL;
+	struct phases ph = { 0 };
 	char cmdline[4096], why[512];
 	size_t n = a->n_sockets, handed = 0;
 	const char *what, *call;
-	uint64_t first_deadline = UINT64_MAX;
+	uint64_t first_deadline = UINT64_MAX, t = baton_now_ns();
 	char *text;
-	int err, rc = EXIT_INVALID, manifest_fd = -1;
+	int err, rc, manifest_fd = -1;
 
-	rc = next_cmdline(a, cmdline, sizeof(cmdline));
-	if (rc)
-		return rc;
 	for (size_t i = 0; i < n; i++)
 		progs[i] = (struct program){ .socket = a->sockets[i], .conn = -1,
 					     .image_fd = -1, .command_fd = -1 };
+	/* 1. A corrupt image is refused before anything is touched. */
+	rc = next_cmdline(a, cmdline, sizeof(cmdline)) ?:
+	     (a->image ? image_load(a->image, &c) : 0);
+	if (rc)
+		goto out;
 
-	/* 1. Every program's preflight, before anything is frozen. */
+	/* 2. Every program's preflight, before anything is frozen. */
 	for (size_t i = 0; i < n; i++) {
 		struct program *p = &progs[i];
 
@@ -770,26 +904,21 @@ static int run_kexec_programs(const struct kexec_args *a, bool json)
 		}
 		session_name(p);
 	}
-	for (size_t i = 0; a->dry_run && i < 2; i++) {
-		const char *f = i ? a->initrd : a->kernel;
+	ph.preflight = lap(&t);
 
-		if (f && access(f, R_OK)) {
-			cli_failf(f, "%s", strerror(errno));
-			goto out;
-		}
-	}
+	/* 3. The one opener of /dev/liveupdate, while nothing is frozen. */
+	rc = (a->dry_run ? files_readable(a) : 0) ?:
+	     open_device(&c.luo, "nothing frozen, every program runs on");
+	if (rc)
+		goto out;
+	ph.open = lap(&t);
 	if (a->dry_run) {
-		err = baton_luo_open(NULL, &luo);
-		if (err) {
-			luo_fail(BATON_LUO_OPEN, err, "open");
-			goto out;
-		}
-		programs_report(a, progs, n, cmdline, json);
-		rc = EXIT_OK;
+		programs_report(a, progs, n, &c, cmdline, &ph, json);
 		goto out;
 	}
+	rc = EXIT_INVALID;
 
-	/* 2. Each hands over and waits, frozen. */
+	/* 4. Each hands over and waits, frozen. */
 	for (; handed < n; handed++) {
 		struct program *p = &progs[handed];
 
@@ -804,15 +933,13 @@ static int run_kexec_programs(const struct kexec_args *a, bool json)
 		if (p->deadline_ns < first_deadline)
 			first_deadline = p->deadline_ns;
 	}
+	ph.handover = lap(&t);
 
-	/* 3. The one opener of /dev/liveupdate, for the shortest time. */
-	err = baton_luo_open(NULL, &luo);
-	if (err) {
-		luo_fail(BATON_LUO_OPEN, err, "open");
+	/* 5. The sessions: the image's, each program's, the manifest. */
+	if (a->image && image_preserve(a->image, &c))
 		goto resume;
-	}
 	for (size_t i = 0; i < n; i++) {
-		err = preserve_program(luo, &progs[i], &call);
+		err = preserve_program(c.luo, &progs[i], &call);
 		if (err) {
 			cli_failf(progs[i].session_name, "%s: %s", call,
 				  baton_luo_why(BATON_LUO_PRESERVE_FD, err));
@@ -823,36 +950,37 @@ static int run_kexec_programs(const struct kexec_args *a, bool json)
 	manifest_fd = text ? text_memfd(text) : -ENOMEM;
 	free(text);
 	err = manifest_fd < 0 ? manifest_fd :
-	      baton_luo_session_create(luo, BATON_KEXEC_PROGRAMS, &manifest) ?:
+	      baton_luo_session_create(c.luo, BATON_KEXEC_PROGRAMS, &manifest) ?:
 	      baton_luo_preserve_fd(manifest, manifest_fd, BATON_KEXEC_TOKEN_MANIFEST);
 	if (err) {
 		cli_failf(BATON_KEXEC_PROGRAMS, "the manifest: %s", baton_strerror(err));
 		goto resume;
 	}
+	ph.preserve = lap(&t);
 
-	/* 4. The next kernel, within every program's deadline. */
+	/* 6. The next kernel, within every program's deadline. */
 	err = load_kernel(a->kernel, a->initrd, cmdline, &what);
 	if (err) {
 		cli_failf(what, "kexec_file_load: %s", strerror(-err));
 		goto resume;
 	}
+	ph.load = lap(&t);
 	if (baton_now_ns() >= first_deadline) {
 		unload_kernel();
 		cli_failf(a->kernel, "a program's deadline passed before the reboot");
 		goto resume;
 	}
 
-	/* 5. Into it, holding the sessions and the connections. */
-	programs_report(a, progs, n, cmdline, json);
-	sync();
-	reboot(LINUX_REBOOT_CMD_KEXEC);
-	err = -errno;
-	unload_kernel();
-	cli_failf(a->kernel, "reboot(LINUX_REBOOT_CMD_KEXEC): %s", strerror(-err));
+	/* 7. Into it, holding the sessions and the connections. */
+	programs_report(a, progs, n, &c, cmdline, &ph, json);
+	reboot_into(a, "");
 
 resume:
+	/* Every session closed first: the kernel lets what they held go. */
 	baton_luo_session_close(manifest);
 	manifest = NULL;
+	baton_luo_session_close(c.session);
+	c.session = NULL;
 	resume_all(progs, handed, a->timeout_ms);
 	rc = EXIT_INVALID;
 out:
@@ -860,8 +988,7 @@ out:
 	if (manifest_fd >= 0)
 		close(manifest_fd);
 	programs_free(progs, n);
-	baton_luo_close(luo);
-	return rc;
+	return carry_release(&c, rc);
 }
 
 /* ---- After the kexec: each program from its session ---- */
@@ -914,11 +1041,69 @@ static char **command_argv(json_object *cmd, const char **exec)
 	return out;
 }
 
+/* ---- A restored program's output ---- */
+
+/*
+ * The stdout and stderr a program had before the kexec went with the
+ * processes that held them, and the agent's own are not the program's
+ * (run from early boot it may have the console alone, and its --json is
+ * for its caller).  So each program it starts, restored or cold, writes
+ * to a file of its own, DIR/<binary>-<pid>.log: made before it starts, as
+ * DIR/.<binary>.XXXXXX (mode 0600, appended to), and named after the pid
+ * once there is one.  A directory that cannot hold them stops the restore
+ * before any session is touched, so that it can be run again elsewhere.
+ */
+static int log_dir_ready(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return cli_failf(dir, "cannot make the log directory: %s; no session touched",
+				 strerror(errno));
+	if (stat(dir, &st) || (!S_ISDIR(st.st_mode) && (errno = ENOTDIR)) ||
+	    access(dir, W_OK | X_OK))
+		return cli_failf(dir, "no logs can be written there: %s; no session touched",
+				 strerror(errno));
+	return 0;
+}
+
+/* A program's log, named for now DIR/.<binary>.XXXXXX in @path. */
+static int log_open(const char *dir, const char *exec, char *path, size_t size)
+{
+	const char *base = strrchr(exec, '/') ? strrchr(exec, '/') + 1 : exec;
+	char name[48];
+	size_t i;
+	int fd;
+
+	/* The name came from the previous boot: its safe bytes only. */
+	for (i = 0; base[i] && i < sizeof(name) - 1; i++)
+		name[i] = isalnum((unsigned char)base[i]) || base[i] == '-' ||
+			  base[i] == '_' ? base[i] : '_';
+	name[i] = '\0';
+	if ((size_t)snprintf(path, size, "%s/.%s.XXXXXX", dir, i ? name : "program") >= size)
+		return -ENAMETOOLONG;
+	fd = mkostemp(path, O_CLOEXEC | O_APPEND);
+	return fd < 0 ? -errno : fd;
+}
+
+/* DIR/.<binary>.XXXXXX becomes DIR/<binary>-<pid>.log, in @path too. */
+static void log_name(char *path, size_t size, pid_t pid)
+{
+	char named[PATH_MAX];
+	const char *dot = strrchr(path, '/') + 1, *end = strrchr(dot, '.');
+
+	snprintf(named, sizeof(named), "%.*s%.*s-%d.log", (int)(dot - path), path,
+		 (int)(end - dot - 1), dot + 1, (int)pid);
+	if (!rename(path, named))
+		snprintf(path, size, "%s", named);
+}
+
 struct restored {
 	const char *session;
 	const char *program;
 	const char *outcome;
 	char why[512];
+	char log[PATH_MAX];		/* "" when none could be made */
 	pid_t pid;
 	uint64_t generation;
 	size_t regions;
@@ -931,16 +1116,17 @@ struct restored {
  * what came, started cold, nothing handed to it.
  */
 static int restore_program(struct baton_luo *luo, const char *name,
-			   unsigned timeout_ms, struct restored *r,
+			   const struct kexec_args *a, struct restored *r,
 			   json_object **cmd_out)
 {
+	unsigned timeout_ms = a->timeout_ms;
 	struct baton_luo_session *s = NULL;
 	struct baton_diag diag = { 0 };
 	struct baton_image *img = NULL;
 	json_object *cmd = NULL;
 	const char *exec = NULL;
 	char **argv = NULL, *text = NULL;
-	int image_fd = -1, fds[REGIONS_MAX], err;
+	int image_fd = -1, fds[REGIONS_MAX], log_fd, err;
 	size_t n = 0;
 	void *buf = NULL;
 	size_t len;
@@ -965,6 +1151,12 @@ static int restore_program(struct baton_luo *luo, const char *name,
 	}
 	*cmd_out = cmd;
 	r->program = cli_json_str(cmd, "program");
+	log_fd = log_open(a->log_dir, exec, r->log, sizeof(r->log));
+	if (log_fd < 0) {
+		fprintf(stderr, "baton: %s: no log for %s: %s; it writes where the agent "
+			"does\n", a->log_dir, exec, strerror(-log_fd));
+		r->log[0] = '\0';
+	}
 	/* What came across is input like any other: the image validated whole. */
 	image_fd = baton_luo_retrieve_fd(s, BATON_KEXEC_TOKEN_IMAGE);
 	err = image_fd < 0 ? image_fd : read_memfd(image_fd, &buf, &len);
@@ -986,8 +1178,8 @@ static int restore_program(struct baton_luo *luo, const char *name,
 	} else {
 		r->generation = img->generation;
 		r->regions = n;
-		err = baton_kexec_start(exec, argv, image_fd, fds, n, timeout_ms, &r->pid,
-					r->why, sizeof(r->why));
+		err = baton_kexec_start(exec, argv, log_fd, image_fd, fds, n, timeout_ms,
+					&r->pid, r->why, sizeof(r->why));
 		r->restore_ms = (double)(baton_now_ns() - t1) / 1e6;
 	}
 	/* The program has its own copies now, or nothing was handed over. */
@@ -1013,8 +1205,13 @@ static int restore_program(struct baton_luo *luo, const char *name,
 		r->generation = 0;
 		char unused[8];
 
-		baton_kexec_start(exec, argv, -1, NULL, 0, timeout_ms, &r->pid, unused,
-				  sizeof(unused));
+		baton_kexec_start(exec, argv, log_fd, -1, NULL, 0, timeout_ms, &r->pid,
+				  unused, sizeof(unused));
+	}
+	if (log_fd >= 0) {
+		if (r->pid > 0)
+			log_name(r->log, sizeof(r->log), r->pid);
+		close(log_fd);
 	}
 	free(argv);
 	return 0;
@@ -1030,11 +1227,9 @@ static int run_restore_programs(const struct kexec_args *a, bool json)
 	size_t n;
 	int err, rc = EXIT_OK;
 
-	err = baton_luo_open(NULL, &luo);
-	if (err) {
-		rc = luo_fail(BATON_LUO_OPEN, err, "open");
+	rc = log_dir_ready(a->log_dir) ?: open_device(&luo, "no program started");
+	if (rc)
 		goto out;
-	}
 	err = baton_luo_session_retrieve(luo, BATON_KEXEC_PROGRAMS, &manifest);
 	if (err) {
 		rc = luo_fail(BATON_LUO_RETRIEVE_SESSION, err,
@@ -1057,7 +1252,7 @@ static int run_restore_programs(const struct kexec_args *a, bool json)
 
 		if (!json_object_is_type(name, json_type_string))
 			continue;
-		restore_program(luo, json_object_get_string(name), a->timeout_ms, &r, &cmds[i]);
+		restore_program(luo, json_object_get_string(name), a, &r, &cmds[i]);
 		if (!r.outcome) {
 			rc = cli_failf(r.session, "%s", r.why);
 			continue;
@@ -1077,11 +1272,13 @@ static int run_restore_programs(const struct kexec_args *a, bool json)
 		json_object_object_add(o, "regions", json_object_new_uint64(r.regions));
 		json_object_object_add(o, "retrieve_ms", json_object_new_double(r.retrieve_ms));
 		json_object_object_add(o, "restore_ms", json_object_new_double(r.restore_ms));
+		json_object_object_add(o, "log", r.log[0] ? json_object_new_string(r.log) : NULL);
 		if (!json)
 			printf("%s: %s %s (pid %d), generation %" PRIu64 ", %zu region%s "
-			       "(retrieved in %.1f ms, restored in %.1f ms)\n", r.session,
+			       "(retrieved in %.1f ms, restored in %.1f ms), log %s\n", r.session,
 			       r.outcome, r.program ? r.program : "?", (int)r.pid, r.generation,
-			       r.regions, r.regions == 1 ? "" : "s", r.retrieve_ms, r.restore_ms);
+			       r.regions, r.regions == 1 ? "" : "s", r.retrieve_ms, r.restore_ms,
+			       r.log[0] ? r.log : "none");
 		json_object_array_add(out, o);
 	}
 	baton_luo_finish(manifest);
@@ -1122,13 +1319,18 @@ static int run(int argc, char **argv)
 		a.timeout_ms = KEXEC_TIMEOUT_MS;
 	if (a.restore) {
 		if (a.kernel || a.initrd || a.append || a.image || a.n_sockets || a.dry_run)
-			return cli_usage(usage, "--restore takes -o IMAGE, --timeout only");
+			return cli_usage(usage, "--restore takes -o IMAGE, or --log-dir DIR "
+					 "and --timeout");
+		if (a.output && a.log_dir)
+			return cli_usage(usage, "--log-dir is for programs, not with -o");
+		if (!a.log_dir)
+			a.log_dir = KEXEC_LOG_DIR;
 		return a.output ? run_restore(&a, json) : run_restore_programs(&a, json);
 	}
-	if (!a.kernel || !a.image == !a.n_sockets || a.output)
-		return cli_usage(usage, "kexec takes --kernel FILE and --image IMAGE or "
-				 "--socket PATH...");
-	return a.image ? run_kexec(&a, json) : run_kexec_programs(&a, json);
+	if (!a.kernel || (!a.image && !a.n_sockets) || a.output || a.log_dir)
+		return cli_usage(usage, "kexec takes --kernel FILE and --image IMAGE, "
+				 "--socket PATH..., or both");
+	return a.n_sockets ? run_kexec_programs(&a, json) : run_kexec(&a, json);
 }
 
 const struct cli_cmd cmd_kexec = {
