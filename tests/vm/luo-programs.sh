@@ -28,9 +28,15 @@ add_baton "$LP" "$BUILD/devsim/devsim" devsim
 add_baton "$LP" "$BUILD/examples/demo-host/demo-host-v1" demo-host
 ${CC:-gcc} -static -O2 -Wall -Wextra -Werror -o "$LP/usr/bin/kvload" \
 	"$ROOT/tests/vm/guest/kvload.c" || die "building kvload failed"
+# The guest's JSON parser, for the agent's --json (json-c, static).
+# shellcheck disable=SC2046 # pkg-config's flags, one word each
+${CC:-gcc} -static -O2 -Wall -Wextra -Werror $(pkg-config --cflags json-c) \
+	-o "$LP/usr/bin/jsonget" "$ROOT/tests/vm/guest/jsonget.c" \
+	$(pkg-config --libs json-c) || die "building jsonget failed"
 cp "$SCRATCH/luo_carry" "$LP/usr/bin/luo_carry"
 mkdir -p "$LP/opt"
 cp "$LR/opt/corrupt.img" "$LP/opt/corrupt.img"
+cp "$SCRATCH/good.img" "$LP/opt/good.img"
 make_initrd "$LP" "$SCRATCH/luo-programs-initrd"
 BOOT_KERNEL=$LUO_DIR/bzImage
 BOOT_INITRD=$SCRATCH/luo-programs-initrd
@@ -53,6 +59,11 @@ check "kvload stored 64 MiB of items in the 256 MiB kvcache, 4 MiB in the 8 MiB 
 check "a kvcache failing PREPARE aborts the kexec: exit 2, in words, the other resumed" \
 	'.stage1.prepare.rc == 2 and (.stage1.prepare.error | test("prepare: Input/output error; every program resumes$")) and
 	 .stage1.prepare.resumed == true'
+# shellcheck disable=SC2016 # jq variables, not shell ones
+check "another holder of /dev/liveupdate: exit 2, naming its pid and command, nothing frozen, A runs on" \
+	'.stage1.busy as $b | $b.rc == 2 and $b.lines == 1 and ($b.error |
+	 test("^baton: /dev/liveupdate: another process holds it open, and only one may .*: held by pid \($b.holder) \\(sleep\\); nothing frozen, every program runs on$")) and
+	 $b.status.state == "running" and $b.status.generation == 0'
 check "a mandatory vfio-user device refuses the kexec before anything is frozen" \
 	'.stage1.vfio.rc == 2 and (.stage1.vfio.error | test("mandatory 0000:00:10.0 would not be bound after a kexec \\(quarantine\\): .* cannot cross a kexec .*nothing frozen$"))'
 check "the dry run: each kvcache keeps its item region, drops its sockets" \
@@ -61,6 +72,13 @@ check "the dry run: each kvcache keeps its item region, drops its sockets" \
 check "both came back from their sessions, restored, and the session finished" \
 	'[.stage2.restore.programs[] | .outcome] == ["restored", "restored"] and
 	 ([.stage2.restore.programs[] | .error] | all(. == null))'
+check "the kernel path's image crossed the same kexec as the programs, byte-equal, its session finished" \
+	'.stage2.kernel_image.rc == 0 and .stage2.kernel_image.same == true and
+	 .stage2.kernel_image.restore.session == "baton-kernel"'
+check "the agent's --json is JSON alone (the guest's parser), each program's output in its own log" \
+	'(.stage2.logs | length) == (.stage2.restore.programs | length) and
+	 ([.stage2.logs[] | .exists and (.log | startswith("/run/baton/"))] | all) and
+	 ([.stage2.logs[0,1] | .listening] | all)'
 check "every item reads back byte-equal over a new connection, in both" \
 	'.stage2.check_b.ok == .stage1.set_b.items and .stage2.check_b.bad == 0 and
 	 .stage2.check_a.ok == .stage1.set_a.items'
@@ -75,4 +93,5 @@ check "a corrupt image in a program's session is refused after the kexec, the pr
 	 (.stage3.error | test("CRC32C")) and .stage3.status.generation == 0 and .stage3.check.ok == 0'
 jq -r '"check-vm: luo-programs restore: 8 MiB region \(.stage2.restore.programs[0].retrieve_ms) ms retrieve + \(.stage2.restore.programs[0].restore_ms) ms start-restore-take-over; 256 MiB \(.stage2.restore.programs[1].retrieve_ms) + \(.stage2.restore.programs[1].restore_ms) ms"' \
 	"$RESULT" 2>/dev/null || true
+sed -n 's/^before the reboot: /check-vm: luo-programs before the reboot: /p' "$SCRATCH/luo-programs.log" | tail -n 1
 CHECK_PREFIX=

@@ -31,6 +31,57 @@ lp_wait() { # WHAT SHELL-TEST
 
 lp_meminfo() { sed -n "s/^$1: *\([0-9]*\) kB$/\1/p" /proc/meminfo; }
 
+# The agent's stdout is its JSON alone: checked by a parser (jsonget, static
+# json-c), written on one line to $2.
+lp_json() {
+	jsonget "$1" >"$2" 2>/run/jsonget.err ||
+		fail "the agent's --json is not one JSON value: $(cat /run/jsonget.err)"
+}
+
+# Each program's log, from the agent's JSON: {"log","exists","listening"}.
+lp_logs() {
+	logs="["
+	i=0
+	sep=
+	while log=$(jsonget "$1" programs $i log 2>/dev/null); do
+		exists=false
+		listening=false
+		[ -f "$log" ] && exists=true
+		grep -q "listening on" "$log" 2>/dev/null && listening=true
+		logs="$logs$sep{\"log\":$(jstr "$log"),\"exists\":$exists,\"listening\":$listening}"
+		sep=,
+		i=$((i + 1))
+	done
+	logs="$logs]"
+}
+
+# Another process holds /dev/liveupdate, as an init that uses LUO would:
+# baton kexec must name it and freeze nothing; A runs on.
+lp_busy() {
+	sleep 600 9<>/dev/liveupdate &
+	holder=$!
+	lp_wait "the holder of /dev/liveupdate" '[ -e /proc/$holder/fd/9 ]'
+	baton kexec --kernel /boot/vmlinuz --socket /run/kv-a.sock >/run/h.out 2>/run/h.err
+	rc=$?
+	cat /run/h.err
+	kill "$holder"
+	wait "$holder"
+	baton status --socket /run/kv-a.sock --json >/run/h-status.json
+	busy=$(printf '{"rc":%s,"error":%s,"holder":%s,"lines":%s,"status":%s}' "$rc" \
+		"$(jstr "$(head -n 1 /run/h.err)")" "$holder" "$(wc -l </run/h.err)" \
+		"$(jfile /run/h-status.json)")
+}
+
+# The kernel path's image, carried by the same kexec as the programs.
+lp_kernel_image() {
+	baton kexec --restore -o /run/kernel.img --json >/run/kimg.out 2>/run/kimg.err
+	rc=$?
+	cat /run/kimg.err
+	same=false
+	cmp -s /run/kernel.img /opt/good.img && same=true
+	kimg=$(printf '{"rc":%s,"same":%s,"restore":%s}' "$rc" "$same" "$(jfile /run/kimg.out)")
+}
+
 lp_archive() {
 	(cd / && find . -xdev | sed '/^\.$/d' | cpio -o -H newc 2>/dev/null) \
 		>"$1" || fail "archiving the rootfs failed"
@@ -65,21 +116,23 @@ lp_stage1() {
 	rc=$?
 	cat /run/v.err
 	vfio=$(printf '{"rc":%s,"error":%s}' "$rc" "$(jstr "$(head -n 1 /run/v.err)")")
+	lp_busy
 
 	lp_archive /run/initrd
 	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd --socket /run/kv-a.sock \
 		--socket /run/kv-b.sock --dry-run --json >/run/dry.json ||
 		fail "baton kexec --dry-run failed"
-	printf 'BATON-LP-STAGE1 {"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s}\n' \
-		"$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)"
+	printf 'BATON-LP-STAGE1 {"busy":%s,"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s}\n' \
+		"$busy" "$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)"
 	say "stage-2 initrd: $(wc -c </run/initrd) bytes; kexec at uptime $(uptime_s) s"
 	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd \
-		--append "$(cat /proc/cmdline) baton_lp_stage=2" \
+		--append "$(cat /proc/cmdline) baton_lp_stage=2" --image /opt/good.img \
 		--socket /run/kv-a.sock --socket /run/kv-b.sock
 	fail "baton kexec returned (exit $?): no kexec"
 }
 
 lp_stage2() {
+	lp_kernel_image
 	free0=$(lp_meminfo MemFree)
 	shm0=$(lp_meminfo Shmem)
 	baton kexec --restore --json >/run/restore.out 2>/run/restore.err
@@ -87,16 +140,16 @@ lp_stage2() {
 	cat /run/restore.err
 	[ $rc -eq 0 ] || fail "baton kexec --restore exit $rc: $(head -n 1 /run/restore.err)"
 	say "restored, uptime $(uptime_s) s"
-	# The programs share the agent's stdout: its JSON is the object at column 0.
-	sed -n '/^{/,/^}/p' /run/restore.out >/run/restore.json
+	lp_json /run/restore.out /run/restore.json
+	lp_logs /run/restore.json
 	check_b=$(kvload check 11212 64)
 	check_a=$(kvload check 11211 4)
 	free1=$(lp_meminfo MemFree)
 	shm1=$(lp_meminfo Shmem)
 	baton status --socket /run/kv-a.sock --json >/run/status-a.json
 	baton status --socket /run/kv-b.sock --json >/run/status-b.json
-	printf 'BATON-LP-STAGE2 {"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s}\n' \
-		"$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
+	printf 'BATON-LP-STAGE2 {"kernel_image":%s,"logs":%s,"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s}\n' \
+		"$kimg" "$logs" "$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
 		"$(jfile /run/status-a.json)" "$(jfile /run/status-b.json)" \
 		"$((free1 - free0))" "$((shm1 - shm0))"
 
@@ -114,7 +167,7 @@ lp_stage3() {
 	baton kexec --restore --json >/run/restore.out 2>/run/restore.err
 	rc=$?
 	cat /run/restore.err
-	sed -n '/^{/,/^}/p' /run/restore.out >/run/restore.json
+	lp_json /run/restore.out /run/restore.json
 	lp_wait "the cold kvcache" '[ -S /run/kv-c.sock ]'
 	baton status --socket /run/kv-c.sock --json >/run/status-c.json
 	check=$(kvload check 11213 1)
