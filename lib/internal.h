@@ -108,6 +108,18 @@ static inline void baton_put_be64(void *p, uint64_t v)
 	baton_put_be32((uint8_t *)p + 4, (uint32_t)v);
 }
 
+/* The value of one hex digit, either case; -1 if @c is not one. */
+static inline int baton_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Whether @s holds a NUL within its @len bytes. */
 static inline int baton_terminated(const char *s, size_t len)
 {

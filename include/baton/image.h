@@ -14,7 +14,7 @@
  * Its byte layout is image_abi.h and docs/image-format.md.
  *
  * Reading: baton_image_parse() validates the whole image once, up front -
- * header, CRC, fdt_check_full(), every node and property, every reference -
+ * header, CRC, the tree's structure, every node and property, every reference -
  * and only then returns a decoded struct baton_image.  It never reads
  * outside the buffer, whatever the input.  Strings and state in the result
  * point into the caller's buffer (or, if the tree in it is not 8-byte
@@ -160,7 +160,7 @@ int baton_image_write(const struct baton_image *img, void **out, size_t *len);
 /**
  * baton_image_pack() - wrap a flattened device tree in an image header
  * @dtb, @dtb_len: the tree, at any alignment; only its structure is
- *                 checked (fdt_check_full(), FDT version 17), so fixtures
+ *                 checked (as the reader checks it, FDT version 17), so fixtures
  *                 that break other rules can be built on purpose; bytes
  *                 after its totalsize are dropped
  * @generation:    the header's generation

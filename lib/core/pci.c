@@ -8,24 +8,13 @@
 
 #include "internal.h"
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse exactly @digits hex digits at @s; -1 if any is not hex. */
 static long hex_field(const char *s, int digits)
 {
 	long v = 0;
 
 	for (int i = 0; i < digits; i++) {
-		int d = hex_digit(s[i]);
+		int d = baton_hex_digit(s[i]);
 
 		if (d < 0)
 			return -1;

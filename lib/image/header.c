@@ -10,11 +10,9 @@
  *   (BADMAGIC), format_version (BADVERSION), header_size (BADHEADER), flags
  *   and reserved bytes (BADHEADER), tree_size non-zero and within the buffer
  *   (TRUNCATED), tree CRC32C (BADCRC).  Bytes after the tree are ignored.
- * - baton_image_check_fdt() checks a tree's structure for the reader and
- *   the packer, with what it takes to keep libfdt 1.6.1 safe on hostile
- *   input.
- * - baton_image_pack() puts a header in front of a tree; the writer lays
- *   out its tree and hands it to the packer.
+ * - baton_image_pack() puts a header in front of a tree whose structure
+ *   baton_image_check_fdt() (fdt.c) accepts; the writer lays out its tree
+ *   and hands it to the packer.
  * - The names of fd kinds and orphan policies, which are the strings the
  *   tree stores; the reader maps strings back through these functions, so
  *   each name is spelled once.
@@ -161,72 +159,6 @@ int baton_image_tree(const void *buf, size_t len, const void **tree,
 	return 0;
 }
 
-/*
- * libfdt 1.6.1's fdt_next_tag() adds a property's length to an int offset:
- * a length near 4 GiB wraps it back onto the property, and fdt_check_full()
- * then loops for ever.  Walk the tags once, as every libfdt walk will, and
- * require each to move forward.  Only within totalsize: the caller checked
- * it fits the buffer.
- */
-static int check_tags_advance(const void *fdt)
-{
-	int off = 0, next;
-	uint32_t tag;
-
-	do {
-		tag = fdt_next_tag(fdt, off, &next);
-		if (next < 0)
-			return next;
-		if (next <= off)
-			return -FDT_ERR_BADSTRUCTURE;
-		off = next;
-	} while (tag != FDT_END);
-	return 0;
-}
-
-int baton_image_check_fdt(const void *fdt, size_t len,
-			  struct baton_diag *diag)
-{
-	int err;
-
-	/* fdt_check_header() reads a whole version 17 header. */
-	if (len < FDT_V17_SIZE)
-		return baton_diag_set(diag, BATON_ERR_BADTREE, "/",
-				      "tree is %zu bytes, shorter than an FDT header",
-				      len);
-	err = fdt_check_header(fdt);
-	if (err)
-		goto err_fdt;
-	/*
-	 * Before version 16 node names were full paths, and libfdt 1.6.1's
-	 * fdt_check_full() dereferences NULL on a root name without a '/'.
-	 * dtc and libfdt write version 17.
-	 */
-	if (fdt_version(fdt) < 17)
-		return baton_diag_set(diag, BATON_ERR_BADTREE, "/",
-				      "FDT version %u, expected at least 17",
-				      fdt_version(fdt));
-	if (fdt_totalsize(fdt) > len) {
-		err = -FDT_ERR_TRUNCATED;
-		goto err_fdt;
-	}
-	err = check_tags_advance(fdt);
-	if (err)
-		goto err_fdt;
-	/*
-	 * This also checks that the root is unnamed and alone: a second
-	 * root would hide nodes from this reader but not from others.
-	 */
-	err = fdt_check_full(fdt, len);
-	if (err)
-		goto err_fdt;
-	return 0;
-
-err_fdt:
-	return baton_diag_set(diag, BATON_ERR_BADTREE, "/",
-			      "malformed device tree: %s", fdt_strerror(err));
-}
-
 /* The header of an image whose tree is already in place after it. */
 static void put_header(uint8_t *hdr, size_t tree_len, uint64_t generation)
 {
@@ -251,7 +183,7 @@ static void put_header(uint8_t *hdr, size_t tree_len, uint64_t generation)
  * @out:        set to a malloc'd image
  * @len:        set to its length
  *
- * Only the tree's structure is checked (fdt_check_full(), FDT version 17),
+ * Only the tree's structure is checked (baton_image_check_fdt()),
  * so fixtures that break the image's other rules can be built on purpose.
  *
  * Return: 0, -BATON_ERR_BADTREE, -ENOMEM.

@@ -8,8 +8,8 @@
  * are applied (docs/image-format.md is the normative list):
  *
  * 1. The header (baton_image_tree()).
- * 2. The tree's structure (baton_image_check_fdt()) and its totalsize,
- *    which must be the header's tree_size.
+ * 2. The tree's structure (fdt.c, in the one walk below) and its
+ *    totalsize, which must be the header's tree_size.
  * 3. The root: no known property twice, compatible exactly
  *    "baton,image-v1", program present and a string.
  * 4. The root's fds, regions and devices children, each optional and at
@@ -24,11 +24,15 @@
  * Properties this reader does not know are ignored, so later writers may
  * add optional ones without a new format version.
  *
- * Nothing is read outside the buffer: libfdt checks the structure, and
- * every property is used only through the length libfdt returns for it.
- * Keys that must be unique are sorted rather than hashed, so a hostile
- * image costs O(n log n) comparisons at worst.  A comparison of two fd
- * sessions, the one string in a key, reads no more than the shorter name.
+ * The tree is walked once (walk_tree()): each token is checked as it
+ * comes, and the known properties of the root and of the containers'
+ * children are noted where they lie; the checks above then run on what
+ * was noted, in their order, whatever the order of the tree.  Every
+ * property is used only through the length the walk checked for it.
+ * Values that must be unique are hashed, in tree order; a hostile image
+ * whose values collide falls back to sorting them, so that it costs
+ * O(n log n) comparisons at worst.  A comparison of two fd sessions, the
+ * one string in a value, reads no more than the shorter name.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -60,28 +64,68 @@ struct key {
 	size_t pos;
 };
 
-/* /fds, /regions or /devices while it is read. */
-struct container {
-	const char *path;	/* "/fds" */
-	const char *child;	/* "fd": children are fd@<hex> */
-	int off;		/* -1 when the node is absent */
-	size_t n;
-	int *nodes;		/* the children's offsets, in tree order */
-	uint32_t *units;	/* their unit addresses, in tree order */
-	struct key *sorted;	/* the unit addresses, sorted, for lookups */
-};
-
-struct reader {
-	const void *fdt;
-	struct baton_diag *diag;
-	struct parsed_image *pi;
-	struct container fds, regions, devices;
-	size_t n_refs, cap_refs;
-};
-
 struct prop_spec {
 	const char *name;
+	size_t len;		/* strlen(name) */
 	bool required;
+};
+
+#define PROP(name, required) { name, sizeof(name) - 1, required }
+
+enum { ROOT_COMPATIBLE, ROOT_PROGRAM, ROOT_EXEC_PATH, ROOT_PROPS };
+
+static const struct prop_spec root_spec[ROOT_PROPS] = {
+	/* Required too, but refused as BADCOMPAT, before anything else. */
+	[ROOT_COMPATIBLE] = PROP("compatible", false),
+	[ROOT_PROGRAM] = PROP("program", true),
+	[ROOT_EXEC_PATH] = PROP("exec-path", false),
+};
+
+enum { FD_TOKEN, FD_KIND, FD_SESSION, FD_PROPS };
+
+static const struct prop_spec fd_spec[FD_PROPS] = {
+	[FD_TOKEN] = PROP("token", true),
+	[FD_KIND] = PROP("kind", true),
+	[FD_SESSION] = PROP("session", false),
+};
+
+enum { REGION_FD, REGION_SIZE, REGION_LABEL, REGION_PROPS };
+
+static const struct prop_spec region_spec[REGION_PROPS] = {
+	[REGION_FD] = PROP("fd", true),
+	[REGION_SIZE] = PROP("size", true),
+	[REGION_LABEL] = PROP("label", false),
+};
+
+enum {
+	DEV_BUS,
+	DEV_ADDRESS,
+	DEV_IDS,
+	DEV_SCHEMA,
+	DEV_SCHEMA_NAME,
+	DEV_SCHEMA_VERSION,
+	DEV_STATE,
+	DEV_STATE_CRC,
+	DEV_FDS,
+	DEV_REGIONS,
+	DEV_ORPHAN,
+	DEV_MANDATORY,
+	DEV_PROPS
+};
+
+static const struct prop_spec device_spec[DEV_PROPS] = {
+	[DEV_BUS] = PROP("bus", true),
+	[DEV_ADDRESS] = PROP("address", true),
+	[DEV_IDS] = PROP("ids", true),
+	[DEV_SCHEMA] = PROP("schema", true),
+	[DEV_SCHEMA_NAME] = PROP("schema-name", false),
+	[DEV_SCHEMA_VERSION] = PROP("schema-version", false),
+	[DEV_STATE] = PROP("state", false),
+	[DEV_STATE_CRC] = PROP("state-crc", false),
+	[DEV_FDS] = PROP("fds", false),
+	[DEV_REGIONS] = PROP("regions", false),
+	[DEV_ORPHAN] = PROP("orphan", false),
+	[DEV_MANDATORY] = PROP("mandatory", false),
 };
 
 struct prop {
@@ -89,13 +133,58 @@ struct prop {
 	int len;
 };
 
+/*
+ * Which of a node's known properties a name is (-1: none), by the name's
+ * offset in the strings block: writers store each name once, so the
+ * properties of a thousand nodes look up a dozen names.
+ */
+#define SPEC_CACHE_SLOTS 32
+
+struct spec_cache {
+	uint32_t nameoff[SPEC_CACHE_SLOTS];	/* + 1; 0 is an empty slot */
+	int8_t index[SPEC_CACHE_SLOTS];
+};
+
+/* A child of a container, as the walk found it. */
+struct record {
+	const char *name;	/* <kind>@<hex>, NUL-terminated */
+	int name_len;
+	const char *dup;	/* the first known property seen twice */
+};
+
+/* /fds, /regions or /devices while it is read. */
+struct container {
+	const char *path;	/* "/fds" */
+	const char *child;	/* "fd": children are fd@<hex> */
+	const struct prop_spec *spec;
+	size_t n_props;		/* in spec, and a record's in props */
+	struct spec_cache cache;
+	bool present;
+	size_t n, cap;
+	struct record *recs;	/* the children, in tree order */
+	struct prop *props;	/* n_props a child */
+	uint32_t *units;	/* their unit addresses, in tree order */
+	struct key *sorted;	/* the unit addresses, sorted, for lookups */
+};
+
+struct reader {
+	struct baton_diag *diag;
+	struct parsed_image *pi;
+	struct container fds, regions, devices;
+	struct record root;
+	struct prop root_props[ROOT_PROPS];
+	struct spec_cache root_cache;
+	struct record twice;	/* the first container seen a second time */
+	size_t n_refs, cap_refs;
+};
+
 /* A node being read: where it is, and its known properties. */
 struct node {
 	const struct reader *r;
 	const char *parent;		/* "" for the root, "/fds", ... */
-	int off;
+	const struct record *rec;
 	const struct prop_spec *spec;
-	struct prop *props;
+	const struct prop *props;
 };
 
 static struct parsed_image *to_parsed(struct baton_image *img)
@@ -104,31 +193,19 @@ static struct parsed_image *to_parsed(struct baton_image *img)
 				       offsetof(struct parsed_image, img));
 }
 
-/* The name of @off, never NULL. */
-static const char *name_of(const struct reader *r, int off, int *len)
-{
-	const char *name = fdt_get_name(r->fdt, off, len);
-
-	if (!name)
-		*len = 0;
-	return name ? name : "";
-}
-
 /* Record @err at @n and property @prop (NULL: the node itself). */
 static int __attribute__((format(printf, 4, 5)))
 node_err(const struct node *n, const char *prop, int err, const char *fmt,
 	 ...)
 {
 	char where[sizeof(n->r->diag->where)], what[sizeof(n->r->diag->what)];
-	const char *name;
-	int len;
 	va_list ap;
 
 	if (!n->r->diag)
 		return -err;
-	name = name_of(n->r, n->off, &len);
-	snprintf(where, sizeof(where), "%s/%.*s%s%s", n->parent, len, name,
-		 prop ? ": " : "", prop ? prop : "");
+	snprintf(where, sizeof(where), "%s/%.*s%s%s", n->parent,
+		 n->rec->name_len, n->rec->name, prop ? ": " : "",
+		 prop ? prop : "");
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -140,43 +217,145 @@ static int nomem(const struct reader *r)
 	return baton_diag_set(r->diag, ENOMEM, NULL, NULL);
 }
 
-/* libfdt failing on a tree baton_image_check_fdt() accepted. */
-static int fdt_err(const struct node *n, int err)
+/*
+ * Note a property of a node whose known properties are @props: libfdt
+ * would see the first of two alike, another reader perhaps the last, so
+ * the first repeated is noted, to be refused.
+ */
+static void note_prop(const struct prop_spec *spec, size_t count,
+		      struct spec_cache *cache, struct prop *props,
+		      const char **dup, const struct baton_fdt_token *t)
 {
-	return node_err(n, NULL, BATON_ERR_BADTREE, "malformed device tree: %s",
-			fdt_strerror(err));
+	size_t slot = t->nameoff % SPEC_CACHE_SLOTS;
+	int i;
+
+	if (cache->nameoff[slot] == t->nameoff + 1) {
+		i = cache->index[slot];
+	} else {
+		for (i = 0; (size_t)i < count; i++)
+			if (spec[i].len == t->name_len &&
+			    !memcmp(spec[i].name, t->name, t->name_len))
+				break;
+		if ((size_t)i == count)
+			i = -1;
+		cache->nameoff[slot] = t->nameoff + 1;
+		cache->index[slot] = (int8_t)i;
+	}
+	if (i < 0)
+		return;
+	if (props[i].val) {
+		if (!*dup)
+			*dup = spec[i].name;
+		return;
+	}
+	props[i].val = t->val;
+	props[i].len = (int)t->len;
+}
+
+/* A new child of @c, whose properties come next. */
+static int add_record(struct reader *r, struct container *c,
+		      const struct baton_fdt_token *t)
+{
+	if (c->n == c->cap) {
+		size_t want = c->cap ? 2 * c->cap : 16;
+		struct record *recs = reallocarray(c->recs, want,
+						   sizeof(*recs));
+		struct prop *props;
+
+		if (!recs)
+			return nomem(r);
+		c->recs = recs;
+		props = reallocarray(c->props, want * c->n_props,
+				     sizeof(*props));
+		if (!props)
+			return nomem(r);
+		c->props = props;
+		c->cap = want;
+	}
+	c->recs[c->n] = (struct record){ .name = t->name,
+					 .name_len = (int)t->name_len };
+	memset(&c->props[c->n * c->n_props], 0,
+	       c->n_props * sizeof(*c->props));
+	c->n++;
+	return 0;
+}
+
+/* The container a child of the root named @t is, or NULL. */
+static struct container *find_container(struct reader *r,
+					const struct baton_fdt_token *t)
+{
+	struct container *all[] = { &r->fds, &r->regions, &r->devices };
+
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
+		const char *want = all[i]->path + 1;
+
+		if (t->name_len != strlen(want) ||
+		    memcmp(t->name, want, t->name_len))
+			continue;
+		if (!all[i]->present) {
+			all[i]->present = true;
+			return all[i];
+		}
+		/* Refused after the root's checks, as the rules order it. */
+		if (!r->twice.name) {
+			r->twice.name = t->name;
+			r->twice.name_len = (int)t->name_len;
+		}
+		return NULL;
+	}
+	return NULL;
 }
 
 /*
- * Collect @n's known properties, refusing one that appears twice: libfdt
- * would see the first, another reader perhaps the last.
+ * The one walk: check every token, note the root's known properties and,
+ * for each child of a container, its name and known properties.  Deeper
+ * nodes and other children of the root are walked over.
  */
-static int collect_props(const struct node *n, size_t count)
+static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 {
-	const char *name;
-	const void *val;
-	int off, len;
+	struct baton_fdt_token t;
+	struct container *c = NULL;	/* open at depth 2, if one */
+	int err;
 
-	memset(n->props, 0, count * sizeof(*n->props));
-	fdt_for_each_property_offset(off, n->r->fdt, n->off) {
-		val = fdt_getprop_by_offset(n->r->fdt, off, &name, &len);
-		if (!val)
-			return fdt_err(n, len);
-		for (size_t i = 0; i < count; i++) {
-			if (strcmp(name, n->spec[i].name))
-				continue;
-			if (n->props[i].val)
-				return node_err(n, name, BATON_ERR_DUPLICATE,
-						"property '%s' appears twice",
-						name);
-			n->props[i].val = val;
-			n->props[i].len = len;
+	for (;;) {
+		err = baton_fdt_next(w, &t);
+		if (err)
+			return err;
+		switch (t.tag) {
+		case FDT_BEGIN_NODE:
+			if (t.depth == 2)
+				c = find_container(r, &t);
+			else if (t.depth == 3 && c)
+				err = add_record(r, c, &t);
 			break;
+		case FDT_PROP:
+			if (t.depth == 1)
+				note_prop(root_spec, ROOT_PROPS, &r->root_cache,
+					  r->root_props, &r->root.dup, &t);
+			else if (t.depth == 3 && c)
+				note_prop(c->spec, c->n_props, &c->cache,
+					  &c->props[(c->n - 1) * c->n_props],
+					  &c->recs[c->n - 1].dup, &t);
+			break;
+		case FDT_END_NODE:
+			if (t.depth == 2)
+				c = NULL;
+			break;
+		default:	/* FDT_END */
+			return 0;
 		}
+		if (err)
+			return err;
 	}
-	if (off != -FDT_ERR_NOTFOUND)
-		return fdt_err(n, off);
-	return 0;
+}
+
+/* The node @n's first known property seen twice, if one. */
+static int refuse_dup(const struct node *n)
+{
+	if (!n->rec->dup)
+		return 0;
+	return node_err(n, n->rec->dup, BATON_ERR_DUPLICATE,
+			"property '%s' appears twice", n->rec->dup);
 }
 
 static int require_props(const struct node *n, size_t count)
@@ -191,11 +370,8 @@ static int require_props(const struct node *n, size_t count)
 
 static int read_props(const struct node *n, size_t count)
 {
-	int err = collect_props(n, count);
-
-	return err ? err : require_props(n, count);
+	return refuse_dup(n) ?: require_props(n, count);
 }
-
 /* One string: NUL-terminated within its length, no NUL before the end. */
 static bool is_string(const struct prop *p)
 {
@@ -278,26 +454,81 @@ static int key_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* The node of @c's child @i. */
+static struct node child_node(const struct reader *r, const struct container *c,
+			      size_t i)
+{
+	return (struct node){ .r = r, .parent = c->path, .rec = &c->recs[i],
+			      .spec = c->spec,
+			      .props = &c->props[i * c->n_props] };
+}
+
+/* Of the value key_cmp() compares: the same for values it finds equal. */
+static uint64_t value_hash(const struct key *k)
+{
+	uint64_t h = (k->key ^ 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
+
+	for (const unsigned char *p = (const void *)(k->name ? k->name : "");
+	     *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;	/* FNV-1a */
+	return h ^ h >> 32;
+}
+
+enum { REPEAT_NONE, REPEAT_FOUND, REPEAT_UNSURE };
+
+/*
+ * Look for a repeat with a hash table, in tree order: the first value
+ * found already in the table is the first repeat, and the one in the table
+ * is its first occurrence.  REPEAT_UNSURE when the table cannot be had, or
+ * when the values collide more than hashing honest ones would: a hostile
+ * image gets the sort instead.
+ */
+static int hashed_repeat(const struct key *keys, size_t n, size_t *later,
+			 size_t *earlier)
+{
+	size_t cap = 16, mask, budget = 4 * n + 64, slot;
+	uint32_t *table;	/* position + 1; 0 is an empty slot */
+	int ret = REPEAT_NONE;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	if (n > UINT32_MAX - 1)
+		return REPEAT_UNSURE;
+	table = calloc(cap, sizeof(*table));
+	if (!table)
+		return REPEAT_UNSURE;
+	mask = cap - 1;
+	for (size_t i = 0; i < n && ret == REPEAT_NONE; i++) {
+		for (slot = value_hash(&keys[i]) & mask; table[slot];
+		     slot = (slot + 1) & mask) {
+			if (!value_cmp(&keys[table[slot] - 1], &keys[i])) {
+				*later = i;
+				*earlier = table[slot] - 1;
+				ret = REPEAT_FOUND;
+				break;
+			}
+			if (!budget--) {
+				ret = REPEAT_UNSURE;
+				break;
+			}
+		}
+		table[slot] = (uint32_t)i + 1;
+	}
+	free(table);
+	return ret;
+}
+
 /*
  * Sort @keys and find the first node, in tree order, whose key an earlier
- * node already has.  Return: whether there is one; then *@later is its
- * position and *@earlier that of the first node with the same key.
+ * node already has.
  */
-static bool find_repeat(struct key *keys, size_t n, size_t *later,
-			size_t *earlier)
+static bool sorted_repeat(struct key *keys, size_t n, size_t *later,
+			  size_t *earlier)
 {
 	bool found = false;
-	size_t i;
 
-	/*
-	 * Writers usually go in order: then one pass is enough.  Strictly
-	 * increasing values are sorted and have no repeat.
-	 */
-	for (i = 1; i < n && value_cmp(&keys[i - 1], &keys[i]) < 0; i++)
-		;
-	if (i < n)
-		qsort(keys, n, sizeof(*keys), key_cmp);
-	for (i = 1; i < n; i++) {
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (size_t i = 1; i < n; i++) {
 		if (value_cmp(&keys[i], &keys[i - 1]))
 			continue;
 		/* keys[i - 1] heads the run: a later one is no earlier. */
@@ -310,9 +541,43 @@ static bool find_repeat(struct key *keys, size_t n, size_t *later,
 	return found;
 }
 
+/*
+ * Find the first node, in tree order, whose value an earlier node already
+ * has; @keys are in tree order (keys[i].pos == i), and are left sorted if
+ * @sort.  Return: whether there is one; then *@later is its position and
+ * *@earlier that of the first node with the same value.
+ */
+static bool find_repeat(struct key *keys, size_t n, bool sort, size_t *later,
+			size_t *earlier)
+{
+	size_t i;
+
+	/*
+	 * Writers usually go in order: then one pass is enough.  Strictly
+	 * increasing values are sorted and have no repeat.
+	 */
+	for (i = 1; i < n && value_cmp(&keys[i - 1], &keys[i]) < 0; i++)
+		;
+	if (i >= n)
+		return false;
+	if (!sort) {
+		switch (hashed_repeat(keys, n, later, earlier)) {
+		case REPEAT_NONE:
+			return false;
+		case REPEAT_FOUND:
+			return true;
+		}
+	}
+	return sorted_repeat(keys, n, later, earlier);
+}
+
 static bool has_unit(const struct container *c, uint32_t unit)
 {
 	size_t lo = 0, hi = c->n;
+
+	/* Writers usually number children 0, 1, ... in tree order. */
+	if (unit < c->n && c->units[unit] == unit)
+		return true;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -327,40 +592,17 @@ static bool has_unit(const struct container *c, uint32_t unit)
 	return false;
 }
 
-/* Parse <child>@<1 to 8 hex digits>; the name is NUL-terminated. */
-static int unit_address(const struct node *n, const struct container *c,
-			uint32_t *unit)
-{
-	size_t prefix = strlen(c->child), digits;
-	const char *name;
-	int len;
-
-	name = name_of(n->r, n->off, &len);
-	digits = (size_t)len > prefix + 1 ? len - prefix - 1 : 0;
-	if (digits < 1 || digits > 8 || memcmp(name, c->child, prefix) ||
-	    name[prefix] != '@' ||
-	    strspn(name + prefix + 1, "0123456789abcdefABCDEF") != digits)
-		return node_err(n, NULL, BATON_ERR_BADVALUE,
-				"unexpected node '%.*s' in %s, expected %s@<hex index>",
-				len, name, c->path, c->child);
-	*unit = strtoul(name + prefix + 1, NULL, 16);
-	return 0;
-}
-
 /* What is already taken by another node: "<what> already used by <node>". */
 static int repeat_err(const struct reader *r, const struct container *c,
 		      size_t later, size_t earlier, const char *prop,
 		      const char *what)
 {
-	const struct node n = { .r = r, .parent = c->path,
-				.off = c->nodes[later] };
-	const char *name;
-	int len;
+	const struct node n = child_node(r, c, later);
+	const struct record *first = &c->recs[earlier];
 
-	name = name_of(r, c->nodes[earlier], &len);
 	return node_err(&n, prop, BATON_ERR_DUPLICATE,
-			"%s already used by %s/%.*s", what, c->path, len,
-			name);
+			"%s already used by %s/%.*s", what, c->path,
+			first->name_len, first->name);
 }
 
 static int check_ref(const struct node *n, const char *prop,
@@ -373,111 +615,70 @@ static int check_ref(const struct node *n, const char *prop,
 			c->path, c->child, unit);
 }
 
-/* Room for one more child in @c's arrays, which hold *@cap. */
-static int grow_children(struct reader *r, struct container *c, size_t *cap)
+/* Parse <child>@<1 to 8 hex digits>. */
+static int unit_address(const struct node *n, const struct container *c,
+			uint32_t *unit)
 {
-	size_t want = *cap ? 2 * *cap : 16;
-	int *nodes = realloc(c->nodes, want * sizeof(*nodes));
-	uint32_t *units;
-	struct key *sorted;
+	size_t prefix = strlen(c->child), len = n->rec->name_len, i;
+	const char *name = n->rec->name;
+	uint32_t v = 0;
+	int digit;
 
-	if (!nodes)
-		return nomem(r);
-	c->nodes = nodes;
-	units = realloc(c->units, want * sizeof(*units));
-	if (!units)
-		return nomem(r);
-	c->units = units;
-	sorted = realloc(c->sorted, want * sizeof(*sorted));
-	if (!sorted)
-		return nomem(r);
-	c->sorted = sorted;
-	*cap = want;
+	if (len < prefix + 2 || len > prefix + 9 ||
+	    memcmp(name, c->child, prefix) || name[prefix] != '@')
+		goto bad;
+	for (i = prefix + 1; i < len; i++) {
+		digit = baton_hex_digit(name[i]);
+		if (digit < 0)
+			goto bad;
+		v = v << 4 | (uint32_t)digit;
+	}
+	*unit = v;
 	return 0;
+bad:
+	return node_err(n, NULL, BATON_ERR_BADVALUE,
+			"unexpected node '%.*s' in %s, expected %s@<hex index>",
+			(int)len, name, c->path, c->child);
 }
 
 /*
- * Read the children of @c, which must have no two alike unit addresses.
- * One walk: the arrays grow as the children come (walking the tree is
- * most of what a parse costs, and a walk to count them first was a fifth
- * of it).
+ * The children's unit addresses, which must be unique: sorted for the
+ * lookups of references that follow.
  */
 static int read_children(struct reader *r, struct container *c)
 {
-	struct node n = { .r = r, .parent = c->path };
-	size_t later, earlier, cap = 0, i;
+	size_t later, earlier;
 	char what[32];
-	int off, err;
+	int err;
 
-	if (c->off < 0)
+	if (!c->n)
 		return 0;
-	fdt_for_each_subnode(off, r->fdt, c->off) {
-		i = c->n;
-		if (i == cap) {
-			err = grow_children(r, c, &cap);
-			if (err)
-				return err;
-		}
-		n.off = off;
+	c->units = calloc(c->n, sizeof(*c->units));
+	c->sorted = calloc(c->n, sizeof(*c->sorted));
+	if (!c->units || !c->sorted)
+		return nomem(r);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct node n = child_node(r, c, i);
+
 		err = unit_address(&n, c, &c->units[i]);
 		if (err)
 			return err;
-		c->nodes[i] = off;
 		c->sorted[i] = (struct key){ .key = c->units[i], .pos = i };
-		c->n++;
 	}
-
-	if (!find_repeat(c->sorted, c->n, &later, &earlier))
+	if (!find_repeat(c->sorted, c->n, true, &later, &earlier))
 		return 0;
 	snprintf(what, sizeof(what), "unit address 0x%x", c->units[later]);
 	return repeat_err(r, c, later, earlier, NULL, what);
 }
 
-/* The root's containers; each may be absent, none may appear twice. */
-static int find_containers(struct reader *r)
-{
-	struct container *all[] = { &r->fds, &r->regions, &r->devices };
-	struct node n = { .r = r, .parent = "" };
-	const char *name;
-	int off, len;
-
-	fdt_for_each_subnode(off, r->fdt, 0) {
-		name = name_of(r, off, &len);
-		for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
-			const char *want = all[i]->path + 1;
-
-			if ((size_t)len != strlen(want) ||
-			    memcmp(name, want, len))
-				continue;
-			if (all[i]->off >= 0) {
-				n.off = off;
-				return node_err(&n, NULL, BATON_ERR_DUPLICATE,
-						"node '%s' appears twice",
-						want);
-			}
-			all[i]->off = off;
-		}
-	}
-	return 0;
-}
-
-enum { ROOT_COMPATIBLE, ROOT_PROGRAM, ROOT_EXEC_PATH, ROOT_PROPS };
-
-static const struct prop_spec root_spec[ROOT_PROPS] = {
-	/* Required too, but refused as BADCOMPAT, before anything else. */
-	[ROOT_COMPATIBLE] = { "compatible", false },
-	[ROOT_PROGRAM] = { "program", true },
-	[ROOT_EXEC_PATH] = { "exec-path", false },
-};
-
 static int read_root(struct reader *r)
 {
-	struct prop props[ROOT_PROPS];
-	const struct node n = { r, "", 0, root_spec, props };
+	const struct prop *props = r->root_props;
+	const struct node n = { r, "", &r->root, root_spec, props };
 	const struct prop *compat = &props[ROOT_COMPATIBLE];
 	int err;
 
-	err = collect_props(&n, ROOT_PROPS);
+	err = refuse_dup(&n);
 	if (err)
 		return err;
 	if (!compat->val)
@@ -501,13 +702,17 @@ static int read_root(struct reader *r)
 	return err;
 }
 
-enum { FD_TOKEN, FD_KIND, FD_SESSION, FD_PROPS };
+/* A container seen a second time, refused after the root's checks. */
+static int refuse_twice(const struct reader *r)
+{
+	const struct node n = { .r = r, .parent = "", .rec = &r->twice };
 
-static const struct prop_spec fd_spec[FD_PROPS] = {
-	[FD_TOKEN] = { "token", true },
-	[FD_KIND] = { "kind", true },
-	[FD_SESSION] = { "session", false },
-};
+	if (!r->twice.name)
+		return 0;
+	return node_err(&n, NULL, BATON_ERR_DUPLICATE,
+			"node '%.*s' appears twice", r->twice.name_len,
+			r->twice.name);
+}
 
 static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
 {
@@ -529,9 +734,7 @@ static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
 static int read_fd(struct reader *r, size_t i)
 {
 	struct baton_image_fd *fd = &r->pi->img.fds[i];
-	struct prop props[FD_PROPS];
-	const struct node n = { r, r->fds.path, r->fds.nodes[i], fd_spec,
-				props };
+	const struct node n = child_node(r, &r->fds, i);
 
 	fd->index = r->fds.units[i];
 	fd->session = "";
@@ -591,27 +794,17 @@ static int read_fds(struct reader *r)
 		tokens[i].name = img->fds[i].session;
 		tokens[i].pos = i;
 	}
-	if (find_repeat(tokens, c->n, &later, &earlier))
+	if (find_repeat(tokens, c->n, false, &later, &earlier))
 		err = token_repeat_err(r, later, earlier);
 out:
 	free(tokens);
 	return err;
 }
 
-enum { REGION_FD, REGION_SIZE, REGION_LABEL, REGION_PROPS };
-
-static const struct prop_spec region_spec[REGION_PROPS] = {
-	[REGION_FD] = { "fd", true },
-	[REGION_SIZE] = { "size", true },
-	[REGION_LABEL] = { "label", false },
-};
-
 static int read_region(struct reader *r, size_t i)
 {
 	struct baton_image_region *rg = &r->pi->img.regions[i];
-	struct prop props[REGION_PROPS];
-	const struct node n = { r, r->regions.path, r->regions.nodes[i],
-				region_spec, props };
+	const struct node n = child_node(r, &r->regions, i);
 
 	rg->index = r->regions.units[i];
 	rg->label = "";
@@ -643,37 +836,6 @@ static int read_regions(struct reader *r)
 	}
 	return 0;
 }
-
-enum {
-	DEV_BUS,
-	DEV_ADDRESS,
-	DEV_IDS,
-	DEV_SCHEMA,
-	DEV_SCHEMA_NAME,
-	DEV_SCHEMA_VERSION,
-	DEV_STATE,
-	DEV_STATE_CRC,
-	DEV_FDS,
-	DEV_REGIONS,
-	DEV_ORPHAN,
-	DEV_MANDATORY,
-	DEV_PROPS
-};
-
-static const struct prop_spec device_spec[DEV_PROPS] = {
-	[DEV_BUS] = { "bus", true },
-	[DEV_ADDRESS] = { "address", true },
-	[DEV_IDS] = { "ids", true },
-	[DEV_SCHEMA] = { "schema", true },
-	[DEV_SCHEMA_NAME] = { "schema-name", false },
-	[DEV_SCHEMA_VERSION] = { "schema-version", false },
-	[DEV_STATE] = { "state", false },
-	[DEV_STATE_CRC] = { "state-crc", false },
-	[DEV_FDS] = { "fds", false },
-	[DEV_REGIONS] = { "regions", false },
-	[DEV_ORPHAN] = { "orphan", false },
-	[DEV_MANDATORY] = { "mandatory", false },
-};
 
 /* ids = <vendor device subvendor subdevice class>, 20 bytes */
 #define IDS_SIZE (5 * sizeof(uint32_t))
@@ -838,9 +1000,7 @@ static int get_mandatory(const struct node *n, bool *mandatory)
 static int read_device(struct reader *r, size_t i)
 {
 	struct baton_image_device *d = &r->pi->img.devices[i];
-	struct prop props[DEV_PROPS];
-	const struct node n = { r, r->devices.path, r->devices.nodes[i],
-				device_spec, props };
+	const struct node n = child_node(r, &r->devices, i);
 
 	d->index = r->devices.units[i];
 	d->orphan = BATON_ORPHAN_QUARANTINE;
@@ -892,7 +1052,7 @@ static int read_devices(struct reader *r)
 		addrs[i].key = addr_key(&img->devices[i].addr);
 		addrs[i].pos = i;
 	}
-	if (find_repeat(addrs, c->n, &later, &earlier)) {
+	if (find_repeat(addrs, c->n, false, &later, &earlier)) {
 		snprintf(what, sizeof(what), "address %s",
 			 baton_pci_addr_format(&img->devices[later].addr,
 					       addr));
@@ -924,7 +1084,8 @@ static void release_reader(struct reader *r)
 	struct container *all[] = { &r->fds, &r->regions, &r->devices };
 
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
-		free(all[i]->nodes);
+		free(all[i]->recs);
+		free(all[i]->props);
 		free(all[i]->units);
 		free(all[i]->sorted);
 	}
@@ -949,10 +1110,15 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 {
 	struct reader r = {
 		.diag = diag,
-		.fds = { .path = "/fds", .child = "fd", .off = -1 },
-		.regions = { .path = "/regions", .child = "region", .off = -1 },
-		.devices = { .path = "/devices", .child = "device", .off = -1 },
+		.root = { .name = "" },
+		.fds = { .path = "/fds", .child = "fd", .spec = fd_spec,
+			 .n_props = FD_PROPS },
+		.regions = { .path = "/regions", .child = "region",
+			     .spec = region_spec, .n_props = REGION_PROPS },
+		.devices = { .path = "/devices", .child = "device",
+			     .spec = device_spec, .n_props = DEV_PROPS },
 	};
+	struct baton_fdt_walk walk;
 	const void *tree;
 	size_t tree_len;
 	int err;
@@ -965,7 +1131,7 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 	if (!r.pi)
 		return nomem(&r);
 
-	/* libfdt refuses trees that are not 8-byte aligned. */
+	/* libfdt's header check refuses trees that are not 8-byte aligned. */
 	if ((uintptr_t)tree % 8) {
 		r.pi->tree_copy = malloc(tree_len);
 		if (!r.pi->tree_copy) {
@@ -974,9 +1140,9 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		}
 		tree = memcpy(r.pi->tree_copy, tree, tree_len);
 	}
-	r.fdt = tree;
 
-	err = baton_image_check_fdt(tree, tree_len, diag);
+	err = baton_fdt_open(&walk, tree, tree_len, diag) ?:
+	      walk_tree(&r, &walk);
 	if (err)
 		goto err_free;
 	if (fdt_totalsize(tree) != tree_len) {
@@ -989,7 +1155,7 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 	r.pi->img.format_version = BATON_IMAGE_FORMAT_VERSION;
 	r.pi->img.generation = baton_get_be64((const uint8_t *)buf +
 					      BATON_IMAGE_OFF_GENERATION);
-	err = read_root(&r) ?: find_containers(&r) ?: read_fds(&r) ?:
+	err = read_root(&r) ?: refuse_twice(&r) ?: read_fds(&r) ?:
 	      read_regions(&r) ?: read_devices(&r);
 	if (err)
 		goto err_free;

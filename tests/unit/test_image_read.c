@@ -185,6 +185,16 @@ static void *new_tree(void)
 
 #define N(a) a, BATON_ARRAY_SIZE(a)
 
+/* A tree whose root is begun, with the root's properties. */
+static void *tree_with_root(void)
+{
+	void *fdt = new_tree();
+
+	assert_int_equal(fdt_begin_node(fdt, ""), 0);
+	put_props(fdt, N(root_base), NULL, 0);
+	return fdt;
+}
+
 static void *build(const struct variant *v, size_t *len)
 {
 	void *fdt = new_tree();
@@ -840,13 +850,11 @@ static void test_tree_wrapping_length(void **state)
 
 static void test_tree_two_roots(void **state)
 {
-	void *fdt = new_tree();
+	void *fdt = tree_with_root();
 	uint8_t *img;
 	size_t len;
 
 	(void)state;
-	assert_int_equal(fdt_begin_node(fdt, ""), 0);
-	put_props(fdt, N(root_base), NULL, 0);
 	assert_int_equal(fdt_end_node(fdt), 0);
 	assert_int_equal(fdt_begin_node(fdt, ""), 0);
 	assert_int_equal(fdt_property_string(fdt, "program", "hidden"), 0);
@@ -877,6 +885,84 @@ static void test_tree_named_root(void **state)
 	expect_err_at(img, len, BATON_ERR_BADTREE, "/", NULL);
 	free(img);
 	free(fdt);
+}
+
+/*
+ * A property after a subnode: libfdt's property walk stops at the subnode
+ * and would not see it, another reader would.
+ */
+static void test_tree_property_after_node(void **state)
+{
+	void *fdt = tree_with_root();
+	uint8_t *img;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(fdt_begin_node(fdt, "other"), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_property_string(fdt, "exec-path", "/hidden"), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_finish(fdt), 0);
+	img = wrap(fdt, fdt_totalsize(fdt), &len);
+	expect_err_at(img, len, BATON_ERR_BADTREE, "/", "FDT_ERR_BADSTRUCTURE");
+	free(img);
+	free(fdt);
+}
+
+/*
+ * A block whose header says it ends a little early: the structure block
+ * before its FDT_END, the strings block before the last name's NUL.
+ */
+static void test_tree_block_cut(void **state)
+{
+	/* struct fdt_header's size_dt_strings and size_dt_struct */
+	static const struct { int field, by; } cuts[] = { { 32, 1 }, { 36, 4 } };
+
+	(void)state;
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(cuts); i++) {
+		size_t len;
+		uint8_t *img = base_image(&len);
+		uint8_t *fdt = img + BATON_IMAGE_HEADER_SIZE;
+
+		/* Both blocks end where the tree does, nothing after them. */
+		assert_int_equal(fdt_off_dt_strings(fdt) + fdt_size_dt_strings(fdt),
+				 fdt_totalsize(fdt));
+		baton_put_be32(fdt + cuts[i].field,
+			       baton_get_be32(fdt + cuts[i].field) - cuts[i].by);
+		reseal(img);
+		expect_err_at(img, len, BATON_ERR_BADTREE, "/",
+			      "FDT_ERR_TRUNCATED");
+		free(img);
+	}
+}
+
+/* NOPs, which is what libfdt leaves of a deleted property or node. */
+static void test_tree_nops_skipped(void **state)
+{
+	struct baton_image *out;
+	size_t len;
+	uint8_t *img = base_image(&len);
+	uint8_t *fdt = img + BATON_IMAGE_HEADER_SIZE;
+
+	(void)state;
+	assert_int_equal(fdt_nop_property(fdt, 0, "program"), 0);
+	assert_int_equal(fdt_nop_node(fdt, fdt_path_offset(fdt, "/regions")),
+			 0);
+	reseal(img);
+	expect_err_at(img, len, BATON_ERR_MISSING, "/: program", NULL);
+
+	free(img);
+	img = base_image(&len);
+	fdt = img + BATON_IMAGE_HEADER_SIZE;
+	assert_int_equal(fdt_nop_node(fdt, fdt_path_offset(fdt, "/devices")),
+			 0);
+	reseal(img);
+	assert_int_equal(baton_image_parse(img, len, &out, NULL), 0);
+	assert_int_equal(out->n_fds, 2);
+	assert_int_equal(out->n_regions, 2);
+	assert_int_equal(out->n_devices, 0);
+	baton_image_free(out);
+	free(img);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1312,13 +1398,11 @@ static void test_region_fd_dangling(void **state)
 /* No fds container at all: every fd reference dangles. */
 static void test_region_without_fds(void **state)
 {
-	void *fdt = new_tree();
+	void *fdt = tree_with_root();
 	uint8_t *img;
 	size_t len;
 
 	(void)state;
-	assert_int_equal(fdt_begin_node(fdt, ""), 0);
-	put_props(fdt, N(root_base), NULL, 0);
 	assert_int_equal(fdt_begin_node(fdt, "regions"), 0);
 	put_node(fdt, "region@0", N(region0_base), NULL, 0);
 	assert_int_equal(fdt_end_node(fdt), 0);
@@ -1700,6 +1784,9 @@ int main(void)
 		cmocka_unit_test(test_tree_wrapping_length),
 		cmocka_unit_test(test_tree_two_roots),
 		cmocka_unit_test(test_tree_named_root),
+		cmocka_unit_test(test_tree_property_after_node),
+		cmocka_unit_test(test_tree_block_cut),
+		cmocka_unit_test(test_tree_nops_skipped),
 
 		cmocka_unit_test(test_compatible_missing),
 		cmocka_unit_test(test_compatible_wrong),
