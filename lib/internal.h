@@ -108,6 +108,9 @@ static inline void baton_put_be64(void *p, uint64_t v)
 	baton_put_be32((uint8_t *)p + 4, (uint32_t)v);
 }
 
+/* baton_crc32c() through the tables, whatever the CPU (for the tests). */
+uint32_t baton_crc32c_table(const void *buf, size_t len);
+
 /* The value of one hex digit, either case; -1 if @c is not one. */
 static inline int baton_hex_digit(char c)
 {

@@ -7,16 +7,21 @@
  * the nine ASCII bytes "123456789", is 0xE3069283.  It guards the image tree
  * and every device's state payload.
  *
- * Slicing-by-8: eight bytes per step through eight 256-entry tables.  The
- * tables are constant data, so there is nothing to initialise and nothing to
+ * On x86-64 with SSE4.2 (every x86-64 CPU since 2008), the crc32
+ * instruction; elsewhere, slicing-by-8: eight bytes per step through eight
+ * 256-entry tables.  The tables are constant data, so there is nothing to initialise and nothing to
  * race on.  crc32c_table[0][i] is the CRC register after shifting the byte
  * i through it (eight reflected steps of the polynomial), and
  * crc32c_table[k][i] = (crc32c_table[k - 1][i] >> 8) ^
  *                      crc32c_table[0][crc32c_table[k - 1][i] & 0xff],
  * the contribution of byte i followed by k zero bytes.  tests/unit/
- * test_crc32c.c checks the result against a bit-at-a-time implementation.
+ * test_crc32c.c checks both against a bit-at-a-time implementation.
  */
+#include <string.h>
+
 #include <baton/image.h>
+
+#include "internal.h"
 
 static const uint32_t crc32c_table[8][256] = {
 	{
@@ -388,7 +393,7 @@ static inline uint32_t get_le32(const uint8_t *p)
 	       (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-uint32_t baton_crc32c(const void *buf, size_t len)
+uint32_t baton_crc32c_table(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint32_t crc = ~0u;
@@ -409,4 +414,34 @@ uint32_t baton_crc32c(const void *buf, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
 	return ~crc;
+}
+
+#if defined(__x86_64__)
+/*
+ * SSE4.2's crc32 instruction computes this very CRC (Castagnoli,
+ * reflected), eight bytes at a time: ~10x fewer instructions than the
+ * tables, and the image's CRC is checked inside the blackout.
+ */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(const uint8_t *p, size_t len)
+{
+	uint64_t crc = ~0u, v;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&v, p, sizeof(v));	/* little-endian, as x86 */
+		crc = __builtin_ia32_crc32di(crc, v);
+	}
+	while (len--)
+		crc = __builtin_ia32_crc32qi((uint32_t)crc, *p++);
+	return ~(uint32_t)crc;
+}
+#endif
+
+uint32_t baton_crc32c(const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return crc32c_sse42(buf, len);
+#endif
+	return baton_crc32c_table(buf, len);
 }
