@@ -244,6 +244,9 @@ static const struct baton_image image = {
 
 /* Start as a new version would, handed @n eventfds (their values 1, 2...)
  * and @image_fd; returns what baton_host_create() did. */
+/* Handed fds as an exec leaves them: not close-on-exec. */
+static bool inherit_plain;
+
 static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
 			     struct baton_host **host)
 {
@@ -252,7 +255,7 @@ static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
 	char num[16], list[64] = "";
 
 	for (size_t i = 0; i < n; i++) {
-		fds[i] = eventfd((unsigned)i + 1, EFD_CLOEXEC);
+		fds[i] = eventfd((unsigned)i + 1, inherit_plain ? 0 : EFD_CLOEXEC);
 		assert_true(fds[i] >= 0);
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
 			 i ? "," : "", fds[i]);
@@ -326,6 +329,69 @@ static void test_restore_fd_count(void **state)
 	}
 }
 
+/*
+ * Inherited fds come without close-on-exec, and leave restore with it,
+ * whether their numbers follow each other or not.
+ */
+static void test_restore_fds_cloexec(void **state)
+{
+	struct baton_host *host;
+	int fds[2], image_fd, gap, free_slot;
+
+	(void)state;
+	inherit_plain = true;
+	for (int spread = 0; spread < 2; spread++) {
+		image_fd = baton_serialize_write(&image);
+		assert_true(image_fd >= 0);
+		/*
+		 * A gap between the two, two runs of numbers: the first takes
+		 * the free slot, the second goes past the gap.
+		 */
+		free_slot = spread ? eventfd(0, EFD_CLOEXEC) : -1;
+		gap = spread ? eventfd(0, EFD_CLOEXEC) : -1;
+		if (spread)
+			close(free_slot);
+		assert_int_equal(start_new_version(image_fd, fds, 2, false, &host),
+				 0);
+		if (spread)
+			assert_int_equal(fds[1] - fds[0], 2);
+		for (size_t i = 0; i < 2; i++)
+			assert_int_equal(fcntl(fds[i], F_GETFD), FD_CLOEXEC);
+		baton_host_destroy(host);
+		close_all(-1, fds, 2);
+		if (gap >= 0)
+			close(gap);
+	}
+	inherit_plain = false;
+}
+
+/* A number the image's fds were handed as, closed before the restore. */
+static void test_restore_fd_closed(void **state)
+{
+	const struct baton_host_opts opts = { .program = "test_handover v2",
+					      .exec_path = "/nonexistent" };
+	struct baton_host *host = NULL;
+	char num[16], list[32];
+	int image_fd, fd;
+
+	(void)state;
+	image_fd = baton_serialize_write(&image);
+	assert_true(image_fd >= 0);
+	fd = eventfd(1, 0);
+	assert_true(fd >= 0);
+	/* High enough that nothing the restore opens takes it. */
+	close(1000);
+	snprintf(list, sizeof(list), "%d,1000", fd);
+	clearenv();
+	snprintf(num, sizeof(num), "%d", image_fd);
+	setenv("BATON_IMAGE_FD", num, 1);
+	setenv("BATON_FDS", list, 1);
+	assert_int_equal(baton_host_create(&opts, &host), -EBADF);
+	assert_null(host);
+	close(fd);
+	close(image_fd);
+}
+
 static void test_restore_unsealed(void **state)
 {
 	struct baton_host *host;
@@ -355,6 +421,8 @@ int main(void)
 		cmocka_unit_test(test_commit_cell),
 		cmocka_unit_test(test_restore_fds),
 		cmocka_unit_test(test_restore_fd_count),
+		cmocka_unit_test(test_restore_fds_cloexec),
+		cmocka_unit_test(test_restore_fd_closed),
 		cmocka_unit_test(test_restore_unsealed),
 	};
 
