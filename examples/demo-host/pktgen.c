@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/vfio.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -177,8 +178,9 @@ struct pktgen {
 	struct baton_device *dev;
 	struct baton_devio *io;
 	struct baton_region *pool;
-	uint32_t *page;			/* BAR2, mapped */
+	uint32_t *page;			/* BAR2, mapped; NULL until attached */
 	int irq;
+	bool watched;			/* irq in the program's loop */
 	int page_fd;			/* BAR2's memfd, preserved: no round trip at restore */
 	bool frozen;
 	bool resumed;			/* finished, not drained yet */
@@ -217,6 +219,23 @@ static int map_page(struct pktgen *p)
 
 static void consume(void *arg);
 static void resumed_init(void);
+
+/*
+ * What a restored device needs before it is drained, and not before: its
+ * BAR2 page mapped, its interrupt in the loop.  Neither needs the device
+ * quiet, so a restore leaves both to the first drain after FINISH, out of
+ * the blackout (a mapping and an epoll_ctl a device, two thirds of a
+ * restore).  The interrupts that come meanwhile wait in the eventfd.
+ */
+static int attach(struct pktgen *p)
+{
+	int err = p->page ? 0 : map_page(p);
+
+	if (!err && !p->watched)
+		err = demo_watch(p->irq, consume, p);
+	p->watched = !err;
+	return err;
+}
 
 /*
  * A device fresh from power-on (cold start, or reset because the previous
@@ -296,7 +315,7 @@ static int pktgen_probe(struct baton_device *dev)
 	err = p->irq < 0 ? -errno : get_page_fd(p) ?: map_page(p);
 	if (err)
 		goto err_irq;
-	err = start_device(p) ?: preserve_fds(p) ?: demo_watch(p->irq, consume, p);
+	err = start_device(p) ?: preserve_fds(p) ?: attach(p);
 	if (err)
 		goto err_irq;
 	slot_set(p->s.slot, true);
@@ -449,16 +468,14 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	if (err)
 		goto err_free;
 	/*
-	 * The BAR2 page's memfd came with the device: mapping it is all the
-	 * restore does, no round trip to the device.  A reset (a fresh
+	 * The BAR2 page's memfd came with the device: no round trip to the
+	 * device, and attach() maps it after FINISH.  A reset (a fresh
 	 * connection) zeroes the page but keeps the memfd, as a BAR stays
 	 * where it is; only a version that did not preserve it asks for it.
 	 */
 	p->page_fd = demo_take_fd(dev, DEMO_FD_PAGE);
 	page_inherited = p->page_fd >= 0;
 	err = page_inherited ? 0 : get_page_fd(p);
-	if (!err)
-		err = map_page(p);
 	if (!err && fresh) {
 #if DEMO_HOST_VERSION >= 2
 		p->s.reconnects++;
@@ -469,8 +486,6 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	}
 	if (!err && !page_inherited)
 		err = demo_preserve_fd(dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
-	if (!err)
-		err = demo_watch(p->irq, consume, p);
 	if (err)
 		goto err_io;
 	slot_set(p->s.slot, true);
@@ -487,6 +502,25 @@ err_io:
 err_free:
 	free_pktgen(p);
 	return err;
+}
+
+/*
+ * After FINISH: the update is over, and a device that cannot be attached
+ * is this driver's failure, not the update's - said, and left undrained
+ * (its packets wait in the ring, and the device counts what overflows).
+ */
+static void attach_drain(struct pktgen *p)
+{
+	char name[BATON_PCI_ADDR_STRLEN];
+	int err = attach(p);
+
+	if (!err) {
+		drain(p);
+		return;
+	}
+	fprintf(stderr, "pktgen %s: cannot attach after the update: %s\n",
+		baton_pci_addr_format(&baton_device_info(p->dev)->addr, name),
+		baton_strerror(err));
 }
 
 /*
@@ -509,7 +543,7 @@ static void drain_resumed(void *arg)
 		return;
 	for (size_t i = 0; i < resumed.n; i++) {
 		resumed.list[i]->resumed = false;
-		drain(resumed.list[i]);
+		attach_drain(resumed.list[i]);
 	}
 	resumed.n = 0;
 }
@@ -543,7 +577,7 @@ static void pktgen_finish(struct baton_device *dev)
 	}
 	/* Without the eventfd or the memory: drained here, as it was. */
 	if (resumed.fd < 0 || resumed.n == resumed.cap) {
-		drain(p);
+		attach_drain(p);
 		return;
 	}
 	p->resumed = true;
@@ -563,7 +597,8 @@ static void pktgen_remove(struct baton_device *dev)
 
 	if (!p)
 		return;
-	demo_unwatch(p->irq);
+	if (p->watched)
+		demo_unwatch(p->irq);
 	slot_set(p->s.slot, false);
 	for (size_t i = 0; p->resumed && i < resumed.n; i++) {
 		if (resumed.list[i] == p) {
@@ -644,7 +679,7 @@ json_object *demo_pktgen_stats(struct baton_device *dev)
 	struct pktgen *p = baton_device_priv(dev);
 	json_object *o = json_object_new_object();
 
-	drain(p);
+	attach_drain(p);
 	json_object_object_add(o, "device_reset", json_object_new_boolean(device_reset(p)));
 	json_object_object_add(o, "received", json_object_new_uint64(p->s.received));
 	json_object_object_add(o, "lost", json_object_new_uint64(p->s.lost));
