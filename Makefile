@@ -121,9 +121,10 @@ check-slow: $(BUILD_ASAN)/build.ninja
 # One run of every benchmark (docs/performance.md): each writes a CSV under
 # $(BUILD)/bench/, and the plots go next to them (gnuplot).
 bench: all
-	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/kvload
+	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/bench_image bench/kvload
 	rm -f $(BUILD)/bench/*.csv
 	$(BUILD)/bench/bench_plan --csv $(BUILD)/bench/plan.csv
+	$(BUILD)/bench/bench_image --csv $(BUILD)/bench/image.csv
 	$(BUILD)/bench/bench_blackout --csv $(BUILD)/bench/blackout.csv
 	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
 	bench/bench_loss.sh $(BUILD) $(BUILD)/bench
