@@ -435,7 +435,9 @@ struct update *baton_update_new(struct baton_host *host,
 	u->report = opts->report ? opts->report : &u->own_report;
 	memset(u->report, 0, sizeof(*u->report));
 	u->target = strdup(opts->target);
-	u->argv = baton_dup_argv(opts->argv ? opts->argv : host->argv);
+	/* A host made without arguments still gives the target its name. */
+	u->argv = baton_dup_argv(opts->argv ? opts->argv :
+				 host->argv[0] ? host->argv : (char *[]){ "", NULL });
 	if (!u->target || !u->argv) {
 		baton_update_free(u);
 		return NULL;
