@@ -1033,9 +1033,13 @@ static int kv_check_regions(struct kv_server *srv)
 				      &st.err))
 		ret = -EBADMSG;
 #endif
-	if (ret)
+	if (ret) {
 		fprintf(stderr, KV_NAME ": not updating: the item region is "
 			"damaged: %s\n", st.err.msg);
+		/* And the client that asked for the update. */
+		baton_host_refuse(srv->host, "the item region is damaged: %s",
+				  st.err.msg);
+	}
 	return ret;
 }
 

@@ -107,7 +107,8 @@ struct baton_driver_ops {
  *             terminated
  * @prepare:   called first in PREPARE, to save what only the program
  *             knows (its connections' pending bytes, say) into preserved
- *             regions or fds; an error stops the update.  May be NULL.
+ *             regions or fds; an error stops the update, and
+ *             baton_host_refuse() tells the client why.  May be NULL.
  * @arg:       passed to @prepare
  * @reserved:  zero (version.h)
  */
@@ -690,6 +691,29 @@ struct baton_update_opts {
  */
 int baton_host_update(struct baton_host *host,
 		      const struct baton_update_opts *opts);
+
+/* The longest reason baton_host_refuse() passes on, its NUL included. */
+#define BATON_REFUSAL_MAX 200
+
+/**
+ * baton_host_refuse() - from the prepare hook: refuse the update, saying why
+ * @host: the host whose prepare hook (struct baton_host_opts) is running
+ * @fmt:  the reason, printf-style, for the people who asked for the update
+ *
+ * The update stops before anything is frozen, and the client that asked
+ * is told "the program's prepare: " and the reason: in the control
+ * reply's "error" (docs/control-protocol.md), and in the report's @why of
+ * baton_host_update().  The reason is cut to BATON_REFUSAL_MAX - 1 bytes
+ * and every byte that is not printable ASCII becomes '?', since it goes
+ * to another process and to a terminal.  The first reason a hook gives
+ * counts.  Without one, the client is told the hook's error code.
+ *
+ * Return: -BATON_ERR_REFUSED, for the hook to return (any error the hook
+ * returns stops the update); -EINVAL, nothing recorded, when no prepare
+ * hook of @host is running or @fmt is NULL.
+ */
+int baton_host_refuse(struct baton_host *host, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- The control socket (docs/control-protocol.md) ---- */
 

@@ -321,6 +321,10 @@ struct update {
 	pid_t holder;				/* mm.c: holds our address space */
 	void *holder_stack;
 
+	/* Why the program's prepare hook refused (baton_host_refuse()),
+	 * cleaned; "" when it gave no reason. */
+	char refusal[BATON_REFUSAL_MAX];
+
 	/* HANDOVER in place of exec or socket mode (kexec.c), when set. */
 	int (*handover)(struct update *u, const struct image_parts *p);
 	/* Asked over the control socket (control.c): whether the client is
@@ -499,6 +503,7 @@ struct baton_host {
 	struct incoming *incoming;	/* RESTORE until FINISH */
 	struct baton_update_result last;
 	struct update *update;		/* in progress */
+	struct update *preparing;	/* whose prepare hook is running */
 
 	int epfd;			/* loop.c */
 	int timerfd;

@@ -39,6 +39,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -143,10 +144,16 @@ static int prepare(struct update *u)
 	baton_serialize_free_states(host, u->states);
 	u->states = NULL;
 	/* The program's own state first: it may add regions and fds. */
-	err = baton_fault(BATON_FAULT_PREPARE) ?:
-	      (host->prepare ? host->prepare(host, host->arg) : 0);
+	err = baton_fault(BATON_FAULT_PREPARE);
+	if (!err && host->prepare) {
+		u->refusal[0] = '\0';
+		host->preparing = u;
+		err = host->prepare(host, host->arg);
+		host->preparing = NULL;
+	}
 	if (err) {
-		baton_update_why(u, "the program's prepare: %s", baton_strerror(err));
+		baton_update_why(u, "the program's prepare: %s", u->refusal[0] ?
+				 u->refusal : baton_strerror(err));
 		return err;
 	}
 	/* Devices the hook added must be in the records. */
@@ -154,6 +161,38 @@ static int prepare(struct update *u)
 	if (!err)
 		err = baton_serialize_states(host, &u->states, &why);
 	return failed(u, err, &why);
+}
+
+/*
+ * @text, cut to fit @size bytes, each byte that is not printable ASCII
+ * made '?': what a program says goes to another process, and to a
+ * terminal, so neither a control character nor half a UTF-8 sequence
+ * gets through.
+ */
+static void clean_text(char *dst, size_t size, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && text[i]; i++)
+		dst[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	dst[i] = '\0';
+}
+
+int baton_host_refuse(struct baton_host *host, const char *fmt, ...)
+{
+	struct update *u = host ? host->preparing : NULL;
+	char text[BATON_REFUSAL_MAX];
+	va_list ap;
+
+	if (!u || !fmt)
+		return -EINVAL;
+	if (u->refusal[0])
+		return -BATON_ERR_REFUSED;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	clean_text(u->refusal, sizeof(u->refusal), text);
+	return -BATON_ERR_REFUSED;
 }
 
 static int freeze(struct update *u)

@@ -3,7 +3,9 @@
  * The control socket's server (lib/host/control.c), in one process: the
  * test is the client and runs the host's loop itself.  A request too long
  * is answered so; fds a client sends along are closed, not kept; a line
- * that is not a request gets an error; status answers.
+ * that is not a request gets an error; status answers; an update the
+ * program's prepare hook refuses tells the client why, in the program's
+ * words, bounded and cleaned (baton_host_refuse()).
  *
  * Every wait is bounded (WAIT_MS) and says what it waited for.  The
  * program is linked with tests/drivers' v2 set, as programs have drivers.
@@ -36,9 +38,27 @@ struct server {
 	struct baton_host *host;
 };
 
+/* The prepare hook of the refusal tests: what it says, and returns. */
+static const char *refusal;
+static int refusal_err;
+
+static int refuse(struct baton_host *host, void *arg)
+{
+	(void)arg;
+	if (refusal) {
+		/* The first reason counts. */
+		assert_int_equal(baton_host_refuse(host, "%s", refusal), -BATON_ERR_REFUSED);
+		assert_int_equal(baton_host_refuse(host, "a second reason"), -BATON_ERR_REFUSED);
+	}
+	return refusal_err;
+}
+
 static int setup(void **state)
 {
-	const struct baton_host_opts opts = { .program = "test_control_socket" };
+	const struct baton_host_opts opts = {
+		.program = "test_control_socket",
+		.prepare = refuse,
+	};
 	struct server *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
@@ -176,6 +196,55 @@ static void test_fds_closed(void **state)
 	close(fd);
 }
 
+/* An update of this program to itself, which its prepare hook refuses. */
+static void refused(const struct server *s, const char *why, int err, char *out,
+		    size_t out_len)
+{
+	char *self = realpath("/proc/self/exe", NULL), req[4096];
+	int fd = client(s);
+
+	assert_non_null(self);
+	snprintf(req, sizeof(req), "{\"cmd\":\"update\",\"target\":\"%s\"}\n", self);
+	free(self);
+
+	refusal = why;
+	refusal_err = err;
+	ask(s, fd, req, strlen(req), NULL, 0, out, out_len, "an update its prepare refuses");
+	close(fd);
+	assert_non_null(strstr(out, "\"outcome\":\"refused\""));
+}
+
+static void test_refused_why(void **state)
+{
+	const struct server *s = *state;
+	char out[4096], why[400], want[512];
+
+	/* Outside a prepare hook there is nothing to refuse. */
+	assert_int_equal(baton_host_refuse(s->host, "no update"), -EINVAL);
+
+	refused(s, "the item region is damaged: bad magic", -BATON_ERR_REFUSED, out, sizeof(out));
+	if (!strstr(out, "\"error\":\"the program's prepare: the item region is "
+			 "damaged: bad magic\""))
+		fail_msg("not the program's reason: %s", out);
+
+	/* Control characters, escapes, bytes above ASCII: '?'; cut at 199. */
+	memset(why, 'x', sizeof(why) - 1);
+	why[sizeof(why) - 1] = '\0';
+	memcpy(why, "bad\x1b[2J\r\n\t\xc3\xa9\x7f\"\\", 15);
+	refused(s, why, -EBADMSG, out, sizeof(out));
+	snprintf(want, sizeof(want), "\"error\":\"the program's prepare: bad?[2J??????\\\"\\\\%.*s\"",
+		 BATON_REFUSAL_MAX - 1 - 15, why + 15);
+	if (!strstr(out, want))
+		fail_msg("the reason was not cleaned and cut: %s", out);
+
+	/* No reason given: the hook's error code, in words. */
+	refused(s, NULL, -EBADMSG, out, sizeof(out));
+	if (!strstr(out, "\"error\":\"the program's prepare: Bad message\""))
+		fail_msg("not the hook's error: %s", out);
+	refusal = NULL;
+	refusal_err = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +252,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_why, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
