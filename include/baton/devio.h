@@ -21,7 +21,8 @@
  * vfio-user server) reset it.  The holder:
  *
  *  1. preserves every fd of baton_devio_fds(), and the IOVA, size and
- *     memfd of each DMA mapping (its image state, its regions);
+ *     memfd of each DMA mapping (its image state, its regions), and asks
+ *     baton_devio_freeze_check() whether step 2 would be allowed;
  *  2. calls baton_devio_freeze() once nothing will start a DMA mapping
  *     change any more: type1 forgets this process's addresses of the
  *     mapped memory (VFIO_DMA_UNMAP_FLAG_VADDR; the IOMMU mappings and the
@@ -30,8 +31,9 @@
  *  3. after the handover, lets go with baton_devio_forget(), which closes
  *     nothing.
  *
- * The next version calls baton_devio_adopt() with the same fds in the
- * same order (nothing is sent to the device, nothing reset), and
+ * The next version calls baton_devio_adopt() (baton_vfio_adopt(), which
+ * checks they are the device's) with the same fds in the same order
+ * (nothing is sent to the device, nothing reset), and
  * baton_devio_dma_adopt() once for each mapping the previous version
  * made: the mapping is not made again - type1 is given this process's
  * address of the memory (VFIO_DMA_MAP_FLAG_VADDR), iommufd moves the
@@ -98,16 +100,21 @@ int baton_devio_vfu(struct baton_vfu *vfu, struct baton_devio **out);
  * baton_devio_adopt() - wrap the fds of a device the previous holder kept
  * @backend: the backend that opened them
  * @fds:     baton_devio_fds() of that holder, in its order; the handle
- *           owns them from now on, also on failure
+ *           owns them on success.  On failure they stay open and the
+ *           caller's: a restore that fails leaves them to the version
+ *           that comes back
  * @n:       how many: 1 (vfio-user), 3 (type1), 2 (iommufd)
  * @out:     the new handle, on success
  *
  * Nothing reaches the device.  iommufd moves the accounting of the pages
- * its mappings pin to this process (IOMMU_IOAS_CHANGE_PROCESS).
+ * its mappings pin to this process (IOMMU_IOAS_CHANGE_PROCESS).  VFIO:
+ * the fds are checked first to be what their places want and of one
+ * device; baton_vfio_adopt() also checks which device (<baton/vfio.h>).
  *
  * Return: 0; -EINVAL (an unknown @backend, @n not its count, a negative
- * fd: then nothing is closed), -ENOMEM, -ENOTTY (an fd is not what the
- * backend needs), or the kernel's -errno.
+ * fd), -ENOMEM, -ENOTTY (an fd is not what the
+ * backend needs), -ENODEV (VFIO: the fds are not of one device),
+ * -EOPNOTSUPP (a library built without VFIO), or the kernel's -errno.
  */
 int baton_devio_adopt(enum baton_devio_backend backend, const int *fds,
 		      unsigned int n, struct baton_devio **out);
@@ -307,9 +314,33 @@ int baton_devio_dma_adopt(struct baton_devio *io, uint64_t iova, uint64_t size,
  * the address.  Others: nothing.  Map or unmap nothing after this until
  * baton_devio_thaw().
  *
- * Return: 0, or the kernel's -errno (nothing changed then).
+ * Return: 0, or the kernel's -errno: then every mapping has its address,
+ * as before (type1 gives each its address again, in case one had been
+ * invalidated behind the handle's back - the one reason besides an
+ * emulated device's group that the kernel refuses).
  */
 int baton_devio_freeze(struct baton_devio *io);
+
+/**
+ * baton_devio_freeze_check() - whether baton_devio_freeze() would be allowed
+ * @io: the handle
+ *
+ * For a driver's preserve(), in PREPARE: what the kernel would refuse at
+ * FREEZE is then known before anything is frozen.  type1: the container
+ * must have VFIO_UPDATE_VADDR and VFIO_UNMAP_ALL, and the freeze is tried
+ * and undone at once - every address invalidated, then each of the
+ * handle's mappings given its address again - so that the kernel says
+ * whether it takes the invalidation (-EBUSY: an emulated device's group
+ * is in the container; -EINVAL: an address was invalid already) and
+ * whether its mappings are the handle's (-ENOENT: the kernel has none at
+ * one of the handle's IOVAs; -EINVAL: one is not exactly the handle's).
+ * The device's DMA goes on meanwhile, as in the update's own window.
+ * Each address is given back whatever the kernel said.  Others, and a
+ * handle frozen already (preserve() runs again after FREEZE): 0.
+ *
+ * Return: 0, -EOPNOTSUPP, or the kernel's -errno.
+ */
+int baton_devio_freeze_check(struct baton_devio *io);
 
 /**
  * baton_devio_thaw() - undo baton_devio_freeze(): the update did not happen

@@ -338,7 +338,9 @@ unsigned baton_region_users(const struct baton_region *region);
  * @token: the program's name for it, unique in the session, not 0, top
  *         bit clear
  * @fd:    the fd, which stays the program's
- * @kind:  what it is, recorded in the image for people and tools
+ * @kind:  what it is, recorded in the image for people and tools, and for
+ *         the preflight: a VFIO group, container or iommufd makes the dry
+ *         run want the target's VFIO backend (docs/vfio.md)
  *
  * The host does not own @fd: the program keeps using and closing it (then
  * it must baton_host_unpreserve_fd() first).  Tokens are the program's own
@@ -411,7 +413,8 @@ const char *baton_session_name(const struct baton_session *session);
  * @session: the session
  * @token:   the fd's name in @session: not 0, top bit clear
  * @fd:      an open fd; still the program's
- * @kind:    what it is, for the image and for people
+ * @kind:    what it is, for the image, for people and for the preflight
+ *           (as baton_host_preserve_fd())
  *
  * Preserving again the fd already preserved under @token (an inherited
  * one, say) only updates its kind.

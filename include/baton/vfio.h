@@ -21,7 +21,7 @@
  * vfio-pci resets a device when its first user opens it and when its last
  * user closes it (docs/vfio.md): a device is opened once, when it is first
  * driven, and from then on its fds travel from version to version
- * (baton_devio_fds(), baton_devio_adopt()).
+ * (baton_devio_fds(), baton_vfio_adopt()).
  *
  * Errors, besides those of <baton/devio.h>: -ENOENT (no such PCI device),
  * -ENODEV (the device is not bound to vfio-pci), -EOPNOTSUPP (in no IOMMU
@@ -52,6 +52,32 @@ BATON__BEGIN_DECLS
  */
 int baton_vfio_open(const struct baton_pci_addr *addr,
 		    enum baton_devio_backend backend, struct baton_devio **out);
+
+/**
+ * baton_vfio_adopt() - wrap a device's fds the previous holder kept
+ * @addr:    the device they must be
+ * @backend: BATON_DEVIO_VFIO_TYPE1 or BATON_DEVIO_VFIO_IOMMUFD
+ * @fds:     as for baton_devio_adopt(), which this is but for the check:
+ *           on failure they stay open and the caller's
+ * @n:       3 (type1) or 2 (iommufd)
+ * @out:     the new handle, on success
+ *
+ * Before anything is sent to them, the fds must be @addr's: the device
+ * fd the one the kernel names @addr (its fdinfo, Linux 6.9 on), type1's
+ * group @addr's group and its container /dev/vfio/vfio; iommufd's device
+ * fd @addr's cdev and its iommufd /dev/iommu.  baton_devio_adopt() checks
+ * as much without an address: that the fds are of one device.  Not
+ * checked (no kernel interface says it): that the container holds the
+ * group, or the iommufd the cdev's binding; with another one the first
+ * baton_devio_dma_adopt() fails.
+ *
+ * Return: as baton_devio_adopt() (-EINVAL also for a NULL @addr or
+ * BATON_DEVIO_VFIO_USER), -ENOTTY (an fd is not of the kind its place
+ * wants: a group where the container goes), -ENODEV (an fd is another
+ * device's).
+ */
+int baton_vfio_adopt(const struct baton_pci_addr *addr, enum baton_devio_backend backend,
+		     const int *fds, unsigned int n, struct baton_devio **out);
 
 /**
  * baton_vfio_list() - the PCI devices bound to vfio-pci

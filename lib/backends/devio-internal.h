@@ -32,8 +32,9 @@ struct devio_ops {
 	int (*dma_unmap)(struct baton_devio *io, struct devio_dma *m);
 	/* May be NULL: nothing to do beyond recording the mapping. */
 	int (*dma_adopt)(struct baton_devio *io, struct devio_dma *m);
-	/* May be NULL: nothing to do. */
+	/* May be NULL: nothing to do, nothing to check. */
 	int (*freeze)(struct baton_devio *io);
+	int (*freeze_check)(struct baton_devio *io);
 	int (*thaw)(struct baton_devio *io);
 	int (*set_irq)(struct baton_devio *io, uint32_t index, int eventfd);
 	/* May be NULL: nothing is ever masked. */
@@ -61,9 +62,31 @@ struct baton_devio *devio_new(enum baton_devio_backend backend,
 /* The handle's DMA mapping starting at @iova with @size, or NULL. */
 struct devio_dma *devio_find_dma(struct baton_devio *io, uint64_t iova, uint64_t size);
 
-/* Backends' adopt, each owning @fds (closed on failure). */
+/*
+ * Whether this library has the kernel's VFIO backend: lib/backends/vfio
+ * says yes, lib/backends/novfio.c (meson -Dvfio=false) no.
+ */
+bool devio_has_vfio(void);
+
+/* "vfio-user", "vfio-type1", "vfio-iommufd"; NULL for no backend. */
+const char *devio_backend_name(enum baton_devio_backend backend);
+/* Whether this library has @backend. */
+bool devio_backend_built(enum baton_devio_backend backend);
+
+/* vfio-user/client.c: a connection on @fd, which stays the caller's on
+ * failure (-ENOMEM). */
+int vfu_new(int fd, struct baton_vfu **out);
+
+/*
+ * Backends' adopt, owning @fds from success on (on failure they stay the
+ * caller's: a restore that fails hands them back); the VFIO ones
+ * check first that the fds are @want's device's, or of one device when
+ * @want is NULL (lib/backends/vfio/identity.c).
+ */
 int devio_vfu_adopt(const int *fds, unsigned int n, struct baton_devio **out);
-int vfio_type1_adopt(const int *fds, unsigned int n, struct baton_devio **out);
-int vfio_iommufd_adopt(const int *fds, unsigned int n, struct baton_devio **out);
+int vfio_type1_adopt(const int *fds, unsigned int n, const struct baton_pci_addr *want,
+		     struct baton_devio **out);
+int vfio_iommufd_adopt(const int *fds, unsigned int n, const struct baton_pci_addr *want,
+		       struct baton_devio **out);
 
 #endif /* BATON_DEVIO_INTERNAL_H */

@@ -20,6 +20,8 @@
 
 #include <linux/vfio.h>
 
+#include <baton/vfio.h>
+
 #include "internal.h"
 #include "backends/devio-internal.h"
 
@@ -42,8 +44,27 @@ struct baton_devio *devio_new(enum baton_devio_backend backend,
 	return io;
 }
 
-int baton_devio_adopt(enum baton_devio_backend backend, const int *fds,
-		      unsigned int n, struct baton_devio **out)
+static const char *const backend_names[] = {
+	[BATON_DEVIO_VFIO_USER] = "vfio-user",
+	[BATON_DEVIO_VFIO_TYPE1] = "vfio-type1",
+	[BATON_DEVIO_VFIO_IOMMUFD] = "vfio-iommufd",
+};
+
+const char *devio_backend_name(enum baton_devio_backend backend)
+{
+	return (unsigned int)backend < BATON_ARRAY_SIZE(backend_names) ?
+	       backend_names[backend] : NULL;
+}
+
+bool devio_backend_built(enum baton_devio_backend backend)
+{
+	return backend == BATON_DEVIO_VFIO_USER ||
+	       (devio_backend_name(backend) && devio_has_vfio());
+}
+
+/* baton_devio_adopt(), and baton_vfio_adopt() with the device's address. */
+static int adopt(enum baton_devio_backend backend, const int *fds, unsigned int n,
+		 const struct baton_pci_addr *want, struct baton_devio **out)
 {
 	static const unsigned int count[] = {
 		[BATON_DEVIO_VFIO_USER] = 1,
@@ -61,10 +82,24 @@ int baton_devio_adopt(enum baton_devio_backend backend, const int *fds,
 	case BATON_DEVIO_VFIO_USER:
 		return devio_vfu_adopt(fds, n, out);
 	case BATON_DEVIO_VFIO_TYPE1:
-		return vfio_type1_adopt(fds, n, out);
+		return vfio_type1_adopt(fds, n, want, out);
 	default:
-		return vfio_iommufd_adopt(fds, n, out);
+		return vfio_iommufd_adopt(fds, n, want, out);
 	}
+}
+
+int baton_devio_adopt(enum baton_devio_backend backend, const int *fds,
+		      unsigned int n, struct baton_devio **out)
+{
+	return adopt(backend, fds, n, NULL, out);
+}
+
+int baton_vfio_adopt(const struct baton_pci_addr *addr, enum baton_devio_backend backend,
+		     const int *fds, unsigned int n, struct baton_devio **out)
+{
+	if (!addr || backend == BATON_DEVIO_VFIO_USER)
+		return -EINVAL;
+	return adopt(backend, fds, n, addr, out);
 }
 
 enum baton_devio_backend baton_devio_backend(const struct baton_devio *io)
@@ -257,6 +292,13 @@ int baton_devio_freeze(struct baton_devio *io)
 	if (!io)
 		return -EINVAL;
 	return io->ops->freeze ? io->ops->freeze(io) : 0;
+}
+
+int baton_devio_freeze_check(struct baton_devio *io)
+{
+	if (!io)
+		return -EINVAL;
+	return io->ops->freeze_check ? io->ops->freeze_check(io) : 0;
 }
 
 int baton_devio_thaw(struct baton_devio *io)

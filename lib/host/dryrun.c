@@ -18,10 +18,18 @@
  * could not even start says why on the report socket (an 'E' and the
  * errno) instead of a JSON line.  No report, a report that is not JSON, or
  * "ok":false refuses the update, with the reason.
+ *
+ * The report also lists the device backends the target's library has
+ * ("backends":["vfio-user","vfio-type1","vfio-iommufd"]).  An image whose
+ * fds are a VFIO group or container (type1's) or an iommufd is refused
+ * when the target lacks that backend, or does not say (a library older
+ * than the list): its restore could not adopt the device, and that is
+ * better known before FREEZE than after the handover.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +44,7 @@
 
 #include <baton/json.h>
 
+#include "backends/devio-internal.h"
 #include "host/host-internal.h"
 
 /* A report names every device: room for a fleet host's thousands. */
@@ -52,6 +61,8 @@ struct dry_run {
 	int status;			/* as waitpid() has it */
 	char *buf;
 	size_t len, cap;
+	/* Per backend, an fd of the image that needs it ("" for none). */
+	char needs[BATON_DEVIO_VFIO_IOMMUFD + 1][96];
 };
 
 static void dry_run_close(struct dry_run *d)
@@ -88,6 +99,77 @@ void baton_dry_run_free(struct update *u)
 	u->dry = NULL;
 }
 
+/* The backend an fd of @kind needs: type1's group and container, an
+ * iommufd.  A device fd is either's; a socket may be vfio-user's, which
+ * every library has. */
+static enum baton_devio_backend fd_backend(enum baton_fd_kind kind)
+{
+	switch (kind) {
+	case BATON_FD_VFIO_GROUP:
+	case BATON_FD_VFIO_CONTAINER:
+		return BATON_DEVIO_VFIO_TYPE1;
+	case BATON_FD_IOMMUFD:
+		return BATON_DEVIO_VFIO_IOMMUFD;
+	default:
+		return 0;
+	}
+}
+
+static void note_needs(struct dry_run *d, const struct baton_image *img)
+{
+	for (size_t i = 0; i < img->n_fds; i++) {
+		const struct baton_image_fd *f = &img->fds[i];
+		enum baton_devio_backend b = fd_backend(f->kind);
+
+		if (b && !d->needs[b][0])
+			snprintf(d->needs[b], sizeof(d->needs[b]),
+				 "fd 0x%" PRIx64 " (%s)%s%s", f->token,
+				 baton_fd_kind_name(f->kind),
+				 f->session && f->session[0] ? " of session " : "",
+				 f->session ? f->session : "");
+	}
+}
+
+static bool lists(json_object *list, const char *name)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(list, i));
+
+		if (s && !strcmp(s, name))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the target has every backend the image's fds need. */
+static int check_backends(struct dry_run *d, json_object *report)
+{
+	struct update *u = d->u;
+	json_object *list = NULL;
+
+	for (unsigned int b = BATON_DEVIO_VFIO_TYPE1; b <= BATON_DEVIO_VFIO_IOMMUFD; b++) {
+		const char *name = devio_backend_name(b);
+
+		if (!d->needs[b][0])
+			continue;
+		if (!json_object_object_get_ex(report, "backends", &list) ||
+		    !json_object_is_type(list, json_type_array)) {
+			baton_update_why(u, "the dry run of %s does not say which device "
+					 "backends it has (its libbaton predates the list), and "
+					 "the image holds %s", u->target, d->needs[b]);
+			return -BATON_ERR_REFUSED;
+		}
+		if (!lists(list, name)) {
+			baton_update_why(u, "%s has no %s device backend (it has %s), and "
+					 "the image holds %s", u->target, name,
+					 json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN),
+					 d->needs[b]);
+			return -BATON_ERR_REFUSED;
+		}
+	}
+	return 0;
+}
+
 /* What the report says, once it has ended and the child has exited. */
 static int verdict(struct dry_run *d)
 {
@@ -113,7 +195,7 @@ static int verdict(struct dry_run *d)
 	if (json_object_object_get_ex(report, "ok", &ok) &&
 	    json_object_get_boolean(ok) && WIFEXITED(d->status) &&
 	    !WEXITSTATUS(d->status)) {
-		err = 0;
+		err = check_backends(d, report);
 	} else {
 		baton_update_why(u, "dry run: %s",
 				 json_object_object_get_ex(report, "why", &why) &&
@@ -302,6 +384,7 @@ int baton_dry_run_start(struct update *u)
 				    host->generation + 1, &p);
 	if (err)
 		goto err_dry;
+	note_needs(d, &p.img);
 	image_fd = baton_serialize_write(&p.img);
 	baton_serialize_free_image(&p);
 	if (image_fd < 0) {
@@ -382,6 +465,18 @@ static void send_report(int fd, json_object *out)
 	baton_send_all(fd, "\n", 1);
 }
 
+/* The device backends this library has: what the old version checks the
+ * image's fds against. */
+static json_object *backends_json(void)
+{
+	json_object *list = json_object_new_array();
+
+	for (unsigned int b = BATON_DEVIO_VFIO_USER; b <= BATON_DEVIO_VFIO_IOMMUFD; b++)
+		if (devio_backend_built(b))
+			json_object_array_add(list, json_object_new_string(devio_backend_name(b)));
+	return list;
+}
+
 void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 {
 	struct incoming in = { .hv = *hv };
@@ -418,6 +513,7 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 	json_object_object_add(out, "ok", json_object_new_boolean(!err));
 	json_object_object_add(out, "why", json_object_new_string(why.what));
 	json_object_object_add(out, "decisions", baton_decisions_json(in.decisions, n));
+	json_object_object_add(out, "backends", backends_json());
 	send_report(hv->report_fd, out);
 	json_object_put(out);
 	_exit(err ? 1 : 0);

@@ -33,6 +33,10 @@
  *     report after each: the shared regions go with their last user
  *   HOST_PROG_CHECK_MM=1: before taking over, see whether the exec-mode
  *     update's baton-mm still holds the old address space ("mm_held")
+ *   HOST_PROG_EXTRA_KIND=KIND: the "extra" session's eventfd is recorded
+ *     as that fd kind (vfio-group, iommufd), as a VFIO device's would be:
+ *     the dry run then wants the target's VFIO backend.  Built as
+ *     host-prog-v2-novfio, v2 is linked with a libbaton without it.
  *
  * Both devices use the shared region "pool"; the counter alone uses
  * "counter-dma" (baton_device_region(), the kernel's FLB).  A session
@@ -75,6 +79,17 @@ static int mm_held = -1;
 #define TOKEN_EXTRA 1000	/* + i: the i-th extra eventfd, holding i + 1 */
 
 static const char *fail_op;
+
+/* HOST_PROG_EXTRA_KIND, or eventfd. */
+static enum baton_fd_kind extra_kind(void)
+{
+	const char *want = getenv("HOST_PROG_EXTRA_KIND"), *name;
+
+	for (int k = 0; want && (name = baton_fd_kind_name(k)); k++)
+		if (!strcmp(want, name))
+			return k;
+	return BATON_FD_EVENTFD;
+}
 
 BATON_SCHEMA(counter_state_v1, "counter-state", 1,
 	BATON_FIELD(u64, count),
@@ -404,7 +419,7 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	}
 	seven = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (seven < 0 || baton_host_session(host, "extra", &session) ||
-	    baton_session_preserve_fd(session, TOKEN_EVENTFD, seven, BATON_FD_EVENTFD))
+	    baton_session_preserve_fd(session, TOKEN_EVENTFD, seven, extra_kind()))
 		return -1;
 	if (baton_host_preserve_fd(host, TOKEN_PIPE_R, p[0], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||

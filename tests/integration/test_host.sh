@@ -140,6 +140,20 @@ HOST_PROG_FAIL_VALIDATE=1 run "the dry run rejects a state" "$v1" --update-to "$
 check "a payload v2 cannot decode refuses the update before FREEZE, saying which" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: 0000:00:10.0: tally cannot read its state (bad property value)\" and $intact"
 procs "no process died" "$all_exit0"
 
+# A target linked with a libbaton built without the kernel's VFIO backend
+# (-Dvfio=false), and a VFIO fd in the image: v1's session "extra" records
+# its eventfd as one.
+v2novfio=$dir/host-prog-v2-novfio
+HOST_PROG_EXTRA_KIND=vfio-group run "a type1 group, a target without VFIO" "$v1" --update-to "$v2novfio"
+check "refused before FREEZE: the target's dry run lists its backends, the image needs type1's" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"$v2novfio has no vfio-type1 device backend (it has [\\\"vfio-user\\\"]), and the image holds fd 0x3 (vfio-group) of session extra\" and $intact"
+procs "one process, exit 0" "$all_exit0 and length == 1"
+HOST_PROG_EXTRA_KIND=iommufd run "an iommufd, a target with every backend" "$v1" --update-to "$v2"
+check "a target with the backend takes the update" 'length == 2 and .[1].event == "restored" and .[1].version == 2'
+procs "one process, exit 0" "$all_exit0 and length == 1"
+run "no VFIO fd, a target without VFIO" "$v1" --update-to "$v2novfio"
+check "a target without VFIO takes an image without VFIO fds" 'length == 2 and .[1].event == "restored" and .[1].version == 2'
+procs "one process, exit 0" "$all_exit0 and length == 1"
+
 cp "$v2" "$tmp/v2-not-executable"
 chmod -x "$tmp/v2-not-executable"
 run "a target that cannot be executed" "$v1" --update-to "$tmp/v2-not-executable"

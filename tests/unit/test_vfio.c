@@ -8,7 +8,8 @@
  *  - the DMA table: adopted mappings recorded, overlaps refused, unmap
  *    only of a mapping exactly;
  *  - baton_devio_adopt() refusing what is not its backend's fds, closing
- *    them;
+ *    them; which device's fds they are (identity.c), by device number
+ *    against fixture nodes;
  *  - sysfs discovery (lib/backends/vfio/sysfs.c) against fixture trees:
  *    a device bound to vfio-pci, to another driver, to none, in no IOMMU
  *    group, with and without a VFIO cdev; the list in address order.
@@ -166,15 +167,19 @@ static void test_adopt_refused(void **state)
 	fds[1] = -1;
 	assert_int_equal(baton_devio_adopt(BATON_DEVIO_VFIO_TYPE1, fds, 3, &io), -EINVAL);
 	assert_int_equal(count_fds(), before);
-	/* /dev/null is no container, no iommufd: the fds go. */
+	/* /dev/null is no container, no iommufd: refused, the fds stay the
+	 * caller's (a restore that fails hands them back). */
 	for (int i = 0; i < 3; i++)
 		fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
 	assert_int_equal(baton_devio_adopt(BATON_DEVIO_VFIO_TYPE1, fds, 3, &io), -ENOTTY);
-	assert_int_equal(count_fds(), before);
-	for (int i = 0; i < 2; i++)
-		fds[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
+	assert_int_equal(count_fds(), before + 3);
 	assert_int_equal(baton_devio_adopt(BATON_DEVIO_VFIO_IOMMUFD, fds, 2, &io), -ENOTTY);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(count_fds(), before + 3);
+	assert_int_equal(baton_vfio_adopt(NULL, BATON_DEVIO_VFIO_TYPE1, fds, 3, &io), -EINVAL);
+	assert_int_equal(baton_vfio_adopt(&(struct baton_pci_addr){ 0 }, BATON_DEVIO_VFIO_USER,
+					  fds, 1, &io), -EINVAL);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
 	assert_null(io);
 }
 
@@ -305,6 +310,90 @@ static void test_open_refused(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* ROOT/nodes/@name -> @target, making the directories. */
+static void node(const char *name, const char *target)
+{
+	char path[PATH_MAX], *p;
+
+	snprintf(path, sizeof(path), "%s/nodes/%s", root, name);
+	for (p = path + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		assert_true(!mkdir(path, 0755) || errno == EEXIST);
+		*p = '/';
+	}
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static int check_fds(const char *addr, enum baton_devio_backend backend, const int *fds)
+{
+	char sys[PATH_MAX], dev[PATH_MAX];
+	struct baton_pci_addr a;
+
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	snprintf(dev, sizeof(dev), "%s/nodes", root);
+	if (!addr)
+		return vfio_check_fds(sys, dev, backend, fds, NULL);
+	assert_int_equal(baton_pci_addr_parse(addr, &a), 0);
+	return vfio_check_fds(sys, dev, backend, fds, &a);
+}
+
+/*
+ * Whose fds these are (lib/backends/vfio/identity.c), by device number:
+ * the fixture's nodes are links to character devices every system has.
+ * /dev/null stands for the container and /dev/iommu, /dev/zero for
+ * 03.0's group and cdev, /dev/full for 02.0's group.  A pipe stands for
+ * the device fd, which the kernel names no device for (as before 6.9).
+ */
+static void test_identity(void **state)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int zero = open("/dev/zero", O_RDWR | O_CLOEXEC);
+	int full = open("/dev/full", O_RDWR | O_CLOEXEC);
+	int p[2];
+
+	(void)state;
+	assert_true(null >= 0 && zero >= 0 && full >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	node("vfio/vfio", "/dev/null");
+	node("iommu", "/dev/null");
+	node("vfio/7", "/dev/zero");
+	node("vfio/12", "/dev/full");
+	node("vfio/devices/vfio0", "/dev/zero");
+
+	/* type1: device, group, container. */
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], zero, null }), 0);
+	/* Two devices' fds swapped: 02.0's group for 03.0. */
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], full, null }), -ENODEV);
+	assert_int_equal(check_fds("0000:00:02.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], full, null }), 0);
+	/* The group where the container goes; a pipe there. */
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], null, zero }), -ENOTTY);
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], zero, p[1] }), -ENOTTY);
+	/* No address from the caller nor from the kernel: kinds only. */
+	assert_int_equal(check_fds(NULL, BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], full, null }), 0);
+	/* A device no longer bound to vfio-pci. */
+	assert_int_equal(check_fds("0000:00:04.0", BATON_DEVIO_VFIO_TYPE1,
+				   (int[]){ p[0], zero, null }), -ENODEV);
+
+	/* iommufd: device cdev, /dev/iommu. */
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_IOMMUFD,
+				   (int[]){ zero, null }), 0);
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_IOMMUFD,
+				   (int[]){ full, null }), -ENODEV);
+	assert_int_equal(check_fds("0000:00:03.0", BATON_DEVIO_VFIO_IOMMUFD,
+				   (int[]){ zero, zero }), -ENOTTY);
+	close(null);
+	close(zero);
+	close(full);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_list(void **state)
 {
 	struct baton_pci_addr addrs[8], one;
@@ -336,6 +425,7 @@ int main(void)
 	const struct CMUnitTest sysfs[] = {
 		cmocka_unit_test(test_locate),
 		cmocka_unit_test(test_open_refused),
+		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_list),
 	};
 

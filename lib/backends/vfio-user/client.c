@@ -36,6 +36,7 @@
 #include <linux/vfio.h>
 
 #include "internal.h"
+#include "backends/devio-internal.h"
 #include "backends/vfio-user/protocol.h"
 
 struct baton_vfu {
@@ -321,7 +322,7 @@ err_broken:
 	return -vfu->broken;
 }
 
-static int vfu_alloc(int fd, struct baton_vfu **out)
+int vfu_new(int fd, struct baton_vfu **out)
 {
 	struct baton_vfu *vfu = calloc(1, sizeof(*vfu));
 
@@ -402,7 +403,7 @@ int baton_vfu_connect(const char *path, struct baton_vfu **out)
 		err = -errno;
 		goto err_close;
 	}
-	err = vfu_alloc(fd, &vfu);
+	err = vfu_new(fd, &vfu);
 	if (err)
 		goto err_close;
 	err = negotiate(vfu);
@@ -424,7 +425,7 @@ int baton_vfu_adopt(int fd, struct baton_vfu **out)
 
 	if (fd < 0 || !out)
 		return -EINVAL;
-	err = vfu_alloc(fd, out);
+	err = vfu_new(fd, out);
 	if (err)
 		close(fd);
 	return err;

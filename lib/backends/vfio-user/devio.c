@@ -89,17 +89,13 @@ static const struct devio_ops vfu_ops = {
 	.release = vfu_release,
 };
 
-int baton_devio_vfu(struct baton_vfu *vfu, struct baton_devio **out)
+/* @vfu as a handle; on failure (-ENOMEM) @vfu is still the caller's. */
+static int wrap(struct baton_vfu *vfu, struct baton_devio **out)
 {
-	struct baton_devio *io;
+	struct baton_devio *io = devio_new(BATON_DEVIO_VFIO_USER, &vfu_ops);
 
-	if (!vfu || !out)
-		return -EINVAL;
-	io = devio_new(BATON_DEVIO_VFIO_USER, &vfu_ops);
-	if (!io) {
-		baton_vfu_close(vfu);
+	if (!io)
 		return -ENOMEM;
-	}
 	io->priv = vfu;
 	io->n_fds = 1;
 	io->fds[0] = baton_vfu_fd(vfu);
@@ -108,12 +104,29 @@ int baton_devio_vfu(struct baton_vfu *vfu, struct baton_devio **out)
 	return 0;
 }
 
+int baton_devio_vfu(struct baton_vfu *vfu, struct baton_devio **out)
+{
+	int err;
+
+	if (!vfu || !out)
+		return -EINVAL;
+	err = wrap(vfu, out);
+	if (err)
+		baton_vfu_close(vfu);
+	return err;
+}
+
 int devio_vfu_adopt(const int *fds, unsigned int n, struct baton_devio **out)
 {
 	struct baton_vfu *vfu;
 	int err;
 
 	(void)n;	/* 1, checked by baton_devio_adopt() */
-	err = baton_vfu_adopt(fds[0], &vfu);
-	return err ? err : baton_devio_vfu(vfu, out);
+	err = vfu_new(fds[0], &vfu);
+	if (err)
+		return err;
+	err = wrap(vfu, out);
+	if (err)
+		baton_vfu_forget(vfu);	/* frees, closes nothing */
+	return err;
 }

@@ -90,13 +90,14 @@ static const struct devio_ops iommufd_ops = {
 	.release = iommufd_release,
 };
 
+/* The two fds as a handle (owned by it on success, still the caller's on
+ * failure). */
 static int wrap(const int fds[2], uint32_t ioas_id, struct baton_devio **out)
 {
 	struct baton_devio *io = devio_new(BATON_DEVIO_VFIO_IOMMUFD, &iommufd_ops);
 	int err = io ? vfio_dev_new(io, fds[FD_DEVICE]) : -ENOMEM;
 
 	if (err) {
-		vfio_close_fds(fds, 2);
 		free(io);
 		return err;
 	}
@@ -140,8 +141,9 @@ int vfio_iommufd_open(const char *dev, const struct vfio_where *where,
 		err = -errno;
 		goto out;
 	}
-	return wrap(fds, alloc.out_ioas_id, out);
-
+	err = wrap(fds, alloc.out_ioas_id, out);
+	if (!err)
+		return 0;
 out:
 	vfio_close_fds(fds, 2);
 	return err;
@@ -164,20 +166,23 @@ static int find_ioas(int iommufd, uint32_t *id)
 	return -ENOTTY;	/* an iommufd without an IOAS: not one we made */
 }
 
-int vfio_iommufd_adopt(const int *fds, unsigned int n, struct baton_devio **out)
+int vfio_iommufd_adopt(const int *fds, unsigned int n, const struct baton_pci_addr *want,
+		       struct baton_devio **out)
 {
 	struct baton_iommu_ioas_change_process change = { .size = sizeof(change) };
 	uint32_t ioas_id = 0;
 	int err;
 
 	(void)n;	/* 2, checked by baton_devio_adopt() */
-	err = find_ioas(fds[FD_IOMMUFD], &ioas_id);
-	/* The pinned pages are this process's to account for from now on. */
-	if (!err && ioctl(fds[FD_IOMMUFD], BATON_IOMMU_IOAS_CHANGE_PROCESS, &change))
-		err = -errno;
-	if (err) {
-		vfio_close_fds(fds, 2);
+	err = vfio_check_fds("/sys", "/dev", BATON_DEVIO_VFIO_IOMMUFD, fds, want) ?:
+	      find_ioas(fds[FD_IOMMUFD], &ioas_id) ?: wrap(fds, ioas_id, out);
+	if (err)
 		return err;
+	/* The pinned pages are this process's to account for from now on. */
+	if (ioctl(fds[FD_IOMMUFD], BATON_IOMMU_IOAS_CHANGE_PROCESS, &change)) {
+		err = -errno;
+		baton_devio_forget(*out);	/* closes nothing */
+		*out = NULL;
 	}
-	return wrap(fds, ioas_id, out);
+	return err;
 }

@@ -37,6 +37,11 @@ static int enable_bus_master(struct baton_devio *io)
 					&cmd, sizeof(cmd));
 }
 
+bool devio_has_vfio(void)
+{
+	return true;
+}
+
 int vfio_open_at(const char *sysfs, const char *dev, const struct baton_pci_addr *addr,
 		 enum baton_devio_backend backend, struct baton_devio **out)
 {

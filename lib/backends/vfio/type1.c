@@ -20,7 +20,10 @@
  * baton_devio_dma_adopt()), which also moves the pinned pages' accounting
  * to it.  In between the device's DMA goes on: its pages are pinned and
  * mapped; only the kernel's own pinning of more pages would wait, which
- * no vfio-pci device does.
+ * no vfio-pci device does.  Whether the kernel would take the freeze is
+ * asked in PREPARE by trying it and undoing it at once
+ * (baton_devio_freeze_check()); a freeze it refuses anyway gives every
+ * address back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -117,33 +120,86 @@ static int type1_dma_unmap(struct baton_devio *io, struct devio_dma *m)
 	return err;
 }
 
-static int type1_freeze(struct baton_devio *io)
+/*
+ * A container whose IOMMU is set and can hand its mappings over.  Asked
+ * before VFIO_SET_IOMMU, type1 says it has no VFIO_UPDATE_VADDR: the
+ * answer depends on the groups in it (none may be an mdev's).
+ */
+static int check_handover(int container)
 {
-	int err = 0;
-
-	/* With no mapping the kernel would say EINVAL: nothing to take. */
-	if (io->n_dma)
-		err = unmap_dma(io, 0, 0, VFIO_DMA_UNMAP_FLAG_VADDR | VFIO_DMA_UNMAP_FLAG_ALL);
-	if (!err)
-		vfio_of(io)->frozen = true;
-	return err;
+	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) <= 0 ||
+	    ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UNMAP_ALL) <= 0)
+		return -EOPNOTSUPP;
+	return 0;
 }
 
-/* Our addresses back, as they were: the handle kept its mappings. */
-static int type1_thaw(struct baton_devio *io)
+/*
+ * Our addresses back, as they were: the handle kept its mappings.  Each
+ * is given whatever the others say; the first error other than @ok.
+ */
+static int supply_all(struct baton_devio *io, int ok)
 {
 	int err = 0;
 
 	for (size_t i = 0; i < io->n_dma; i++) {
 		int e = map_dma(io, &io->dma[i], true);
 
-		/* -EINVAL: this one was not frozen; go on with the rest. */
-		if (e && e != -EINVAL && !err)
+		if (e && e != ok && !err)
 			err = e;
 	}
+	return err;
+}
+
+static int invalidate_all(struct baton_devio *io)
+{
+	return unmap_dma(io, 0, 0, VFIO_DMA_UNMAP_FLAG_VADDR | VFIO_DMA_UNMAP_FLAG_ALL);
+}
+
+static int type1_freeze(struct baton_devio *io)
+{
+	int err = 0;
+
+	/* With no mapping the kernel would say EINVAL: nothing to take. */
+	if (io->n_dma)
+		err = invalidate_all(io);
+	/*
+	 * Refused, all or none: nothing of ours changed, but an address
+	 * invalidated behind our back (-EINVAL) is given back, so that the
+	 * program goes on as if nothing happened and a later freeze works.
+	 */
+	if (err)
+		supply_all(io, -EINVAL);
+	else
+		vfio_of(io)->frozen = true;
+	return err;
+}
+
+/* -EINVAL from supply_all(): this one was not frozen; fine. */
+static int type1_thaw(struct baton_devio *io)
+{
+	int err = supply_all(io, -EINVAL);
+
 	if (!err)
 		vfio_of(io)->frozen = false;
 	return err;
+}
+
+/*
+ * The freeze tried and undone (baton_devio_freeze_check()): after a
+ * freeze the kernel accepted, every address must be taken back exactly.
+ */
+static int type1_freeze_check(struct baton_devio *io)
+{
+	int err = check_handover(container_fd(io));
+
+	if (err || !io->n_dma || vfio_of(io)->frozen)
+		return err;
+	err = invalidate_all(io);
+	if (err) {
+		supply_all(io, -EINVAL);
+		return err;
+	}
+	return supply_all(io, 0);
 }
 
 /*
@@ -155,7 +211,7 @@ static int type1_thaw(struct baton_devio *io)
 static void type1_release(struct baton_devio *io, bool forget)
 {
 	if (forget && io->n_dma && !vfio_of(io)->frozen)
-		unmap_dma(io, 0, 0, VFIO_DMA_UNMAP_FLAG_VADDR | VFIO_DMA_UNMAP_FLAG_ALL);
+		invalidate_all(io);
 	for (size_t i = 0; i < io->n_dma; i++)
 		unmap_memory(&io->dma[i]);
 	if (!forget)
@@ -171,6 +227,7 @@ static const struct devio_ops type1_ops = {
 	.dma_unmap = type1_dma_unmap,
 	.dma_adopt = type1_dma_adopt,
 	.freeze = type1_freeze,
+	.freeze_check = type1_freeze_check,
 	.thaw = type1_thaw,
 	.set_irq = vfio_set_irq,
 	.unmask_irq = vfio_unmask_irq,
@@ -191,27 +248,14 @@ static int check_container(int container)
 	       0 : -EOPNOTSUPP;
 }
 
-/*
- * A container whose IOMMU is set and can hand its mappings over.  Asked
- * before VFIO_SET_IOMMU, type1 says it has no VFIO_UPDATE_VADDR: the
- * answer depends on the groups in it (none may be an mdev's).
- */
-static int check_handover(int container)
-{
-	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) <= 0 ||
-	    ioctl(container, VFIO_CHECK_EXTENSION, VFIO_UNMAP_ALL) <= 0)
-		return -EOPNOTSUPP;
-	return 0;
-}
-
-/* The three fds as a handle (owned by it from here, also on failure). */
+/* The three fds as a handle (owned by it on success, still the caller's
+ * on failure). */
 static int wrap(const int fds[3], struct baton_devio **out)
 {
 	struct baton_devio *io = devio_new(BATON_DEVIO_VFIO_TYPE1, &type1_ops);
 	int err = io ? vfio_dev_new(io, fds[FD_DEVICE]) : -ENOMEM;
 
 	if (err) {
-		vfio_close_fds(fds, 3);
 		free(io);
 		return err;
 	}
@@ -267,27 +311,27 @@ int vfio_type1_open(const char *dev, const struct vfio_where *where,
 		err = -errno;
 		goto out;
 	}
-	return wrap(fds, out);
+	err = wrap(fds, out);
+	if (!err)
+		return 0;
 
 out:
 	vfio_close_fds(fds, 3);
 	return err;
 }
 
-int vfio_type1_adopt(const int *fds, unsigned int n, struct baton_devio **out)
+int vfio_type1_adopt(const int *fds, unsigned int n, const struct baton_pci_addr *want,
+		     struct baton_devio **out)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	int err;
 
 	(void)n;	/* 3, checked by baton_devio_adopt() */
-	err = check_container(fds[FD_CONTAINER]) ?: check_handover(fds[FD_CONTAINER]);
+	err = vfio_check_fds("/sys", "/dev", BATON_DEVIO_VFIO_TYPE1, fds, want) ?:
+	      check_container(fds[FD_CONTAINER]) ?: check_handover(fds[FD_CONTAINER]);
 	if (!err && ioctl(fds[FD_GROUP], VFIO_GROUP_GET_STATUS, &status))
 		err = errno == EINVAL ? -ENOTTY : -errno;
 	if (!err && !(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET))
 		err = -ENOTTY;	/* a group, but not one in a container */
-	if (err) {
-		vfio_close_fds(fds, 3);
-		return err;
-	}
-	return wrap(fds, out);
+	return err ? err : wrap(fds, out);
 }

@@ -42,6 +42,12 @@ int vfio_list_at(const char *sysfs, struct baton_pci_addr *addrs, size_t max);
 int vfio_open_at(const char *sysfs, const char *dev, const struct baton_pci_addr *addr,
 		 enum baton_devio_backend backend, struct baton_devio **out);
 
+/* identity.c: 0 if @fds are @want's device's (or one device's, @want
+ * NULL); -ENOTTY for an fd of the wrong kind, -ENODEV for another
+ * device's. */
+int vfio_check_fds(const char *sysfs, const char *dev, enum baton_devio_backend backend,
+		   const int *fds, const struct baton_pci_addr *want);
+
 int vfio_type1_open(const char *dev, const struct vfio_where *where,
 		    const struct baton_pci_addr *addr, struct baton_devio **out);
 int vfio_iommufd_open(const char *dev, const struct vfio_where *where,
