@@ -176,11 +176,13 @@ int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fre
 	*fresh = fds[0] < 0;
 	if (*fresh)
 		return open_device(&baton_device_info(dev)->addr, io);
-	/* The rest of a VFIO device's fds came with the first. */
+	/* The rest of a VFIO device's fds came with the first; they must be
+	 * this device's (baton_vfio_adopt() checks). */
 	while (n < BATON_DEVIO_MAX_FDS &&
 	       (fds[n] = demo_take_fd(dev, connection_tokens[n])) >= 0)
 		n++;
-	return baton_devio_adopt(backend, fds, n, io);
+	return backend == BATON_DEVIO_VFIO_USER ? baton_devio_adopt(backend, fds, n, io) :
+	       baton_vfio_adopt(&baton_device_info(dev)->addr, backend, fds, n, io);
 }
 
 void demo_release_connection(struct baton_devio *io, bool fresh)

@@ -34,23 +34,28 @@ BATON_SCHEMA(edu_state_v1, "edu-state", 1,
 	BATON_FIELD(u32, dma_bytes));
 
 struct edu {
-	struct baton_devio *io;
+	struct edu_dev d;	/* first: edu_io.h's callbacks find it there */
 	struct edu_state_v1 s;
 };
 
+static struct edu *edu_new(void)
+{
+	return edu_dev_new(sizeof(struct edu), offsetof(struct edu, s), sizeof(struct edu_state_v1));
+}
+
 static int rd(struct edu *e, uint64_t reg, uint32_t *val)
 {
-	return edu_rd(e->io, reg, val);
+	return edu_rd(e->d.io, reg, val);
 }
 
 static int wr(struct edu *e, uint64_t reg, uint32_t val)
 {
-	return edu_wr(e->io, reg, val);
+	return edu_wr(e->d.io, reg, val);
 }
 
 static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 {
-	return edu_dma(e->io, src, dst, DMA_BYTES / 2, cmd);
+	return edu_dma(e->d.io, src, dst, DMA_BYTES / 2, cmd);
 }
 
 /* Liveness, a factorial, and half our region through the device's buffer
@@ -75,10 +80,10 @@ static int exercise(struct edu *e, struct baton_device *dev)
 		mem[i] = (uint8_t)(i * 7);
 	err = wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
 	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
-	      edu_wait_clear(e->io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
+	      edu_wait_clear(e->d.io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
 	      rd(e, EDU_STATUS, &status) ?:
 	      rd(e, EDU_FACTORIAL, &fact) ?:
-	      baton_devio_dma_map(e->io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
+	      baton_devio_dma_map(e->d.io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true) ?:
 	      dma(e, DMA_IOVA, EDU_DMA_BUFFER, 0) ?:
 	      dma(e, EDU_DMA_BUFFER, DMA_IOVA + DMA_BYTES / 2, EDU_DMA_TO_RAM);
 	if (err)
@@ -92,15 +97,15 @@ static int exercise(struct edu *e, struct baton_device *dev)
 
 static int edu_probe(struct baton_device *dev)
 {
-	struct edu *e = calloc(1, sizeof(*e));
+	struct edu *e = edu_new();
 	int err;
 
 	if (!e)
 		return -ENOMEM;
-	e->io = demo_probing;
+	e->d.io = demo_probing;
 	err = exercise(e, dev);
 	if (!err)
-		err = demo_preserve_connection(dev, e->io);
+		err = demo_preserve_connection(dev, e->d.io);
 	if (err) {
 		free(e);
 		return err;
@@ -108,32 +113,6 @@ static int edu_probe(struct baton_device *dev)
 	demo_probing = NULL;
 	baton_device_set_priv(dev, e);
 	return 0;
-}
-
-static int edu_preserve(struct baton_device *dev, void *state, size_t size)
-{
-	struct edu *e = baton_device_priv(dev);
-
-	if (size != sizeof(e->s))
-		return -EINVAL;
-	memcpy(state, &e->s, size);
-	return 0;
-}
-
-/* type1 hands this process's address of the DMA memory back to the kernel
- * (docs/vfio.md); the device's DMA goes on. */
-static int edu_freeze(struct baton_device *dev)
-{
-	struct edu *e = baton_device_priv(dev);
-
-	return baton_devio_freeze(e->io);
-}
-
-static void edu_unfreeze(struct baton_device *dev)
-{
-	struct edu *e = baton_device_priv(dev);
-
-	baton_devio_thaw(e->io);
 }
 
 static int edu_validate(const void *state, size_t size)
@@ -157,18 +136,18 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	err = edu_validate(state, size);
 	if (err)
 		return err;
-	e = calloc(1, sizeof(*e));
+	e = edu_new();
 	if (!e)
 		return -ENOMEM;
 	memcpy(&e->s, state, size);
-	err = demo_connection(dev, &e->io, &fresh);
+	err = demo_connection(dev, &e->d.io, &fresh);
 	if (err)
 		goto err_free;
 	/* The device still reaches our region where it did: we say where it
 	 * is in this process, nothing is mapped for the device. */
 	err = fresh ? -BATON_ERR_BADVALUE :
 	      baton_device_region(dev, "edu-dma", DMA_BYTES, &r) ?:
-	      baton_devio_dma_adopt(e->io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true);
+	      baton_devio_dma_adopt(e->d.io, DMA_IOVA, DMA_BYTES, baton_region_fd(r), 0, true);
 	if (err)
 		goto err_io;
 	/*
@@ -176,7 +155,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	 * two registers side by side in one read, one round trip inside the
 	 * blackout rather than two (the device sees two 4-byte accesses).
 	 */
-	err = baton_devio_region_read(e->io, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
+	err = baton_devio_region_read(e->d.io, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
 				      regs, sizeof(regs));
 	live = regs[0];
 	fact = regs[1];
@@ -188,7 +167,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	return 0;
 
 err_io:
-	demo_release_connection(e->io, fresh);
+	demo_release_connection(e->d.io, fresh);
 err_free:
 	free(e);
 	return err;
@@ -201,16 +180,16 @@ static void edu_remove(struct baton_device *dev)
 
 	if (!e)
 		return;
-	baton_devio_forget(e->io);
+	baton_devio_forget(e->d.io);
 	free(e);
 	baton_device_set_priv(dev, NULL);
 }
 
 static const struct baton_driver_ops edu_ops = {
 	.probe = edu_probe,
-	.preserve = edu_preserve,
-	.freeze = edu_freeze,
-	.unfreeze = edu_unfreeze,
+	.preserve = edu_dev_preserve,
+	.freeze = edu_dev_freeze,
+	.unfreeze = edu_dev_unfreeze,
 	.restore = edu_restore,
 	.validate = edu_validate,
 	.remove = edu_remove,

@@ -8,15 +8,20 @@
  * registers of BAR 0, and the two things it does on its own time - a
  * factorial (QEMU computes it in a thread) and a DMA (QEMU runs it 100 ms
  * after it is asked; devsim before it answers) - waited for with a bound.
- * Shared by demo-host's edu driver and the VM test's vfio-edu.
+ * Shared by demo-host's edu driver and the VM test's vfio-edu, with the
+ * driver callbacks they have in common (struct edu_dev).
  */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <linux/vfio.h>
 
 #include <baton/devio.h>
+#include <baton/host.h>
 
 #define EDU_IDENT		0x00	/* 0xRRrr00ed: major, minor, 0, 0xed */
 #define EDU_LIVENESS		0x04	/* reads back the inverse of what was written */
@@ -84,6 +89,62 @@ static inline int edu_dma(struct baton_devio *io, uint64_t src, uint64_t dst,
 	       baton_devio_write64(io, VFIO_PCI_BAR0_REGION_INDEX, EDU_DMA_COUNT, count) ?:
 	       edu_wr(io, EDU_DMA_CMD, cmd | EDU_DMA_START) ?:
 	       edu_wait_clear(io, EDU_DMA_CMD, EDU_DMA_START);
+}
+
+/*
+ * What both drivers' private data (baton_device_priv()) starts with: the
+ * handle, and where the driver's state (its schema's struct) is.
+ */
+struct edu_dev {
+	struct baton_devio *io;
+	void *state;
+	size_t state_size;
+};
+
+/*
+ * A driver's private data of @size bytes, zeroed, whose state is
+ * @state_size bytes at @state_offset; NULL when out of memory.
+ */
+static inline void *edu_dev_new(size_t size, size_t state_offset, size_t state_size)
+{
+	struct edu_dev *d = calloc(1, size);
+
+	if (d) {
+		d->state = (char *)d + state_offset;
+		d->state_size = state_size;
+	}
+	return d;
+}
+
+/*
+ * PREPARE: the state, and whether the device's DMA mappings could change
+ * hands (type1: the freeze tried and undone, baton_devio_freeze_check()),
+ * so that what the kernel would refuse at FREEZE refuses the update now.
+ */
+static inline int edu_dev_preserve(struct baton_device *dev, void *state, size_t size)
+{
+	struct edu_dev *d = baton_device_priv(dev);
+
+	if (size != d->state_size)
+		return -EINVAL;
+	memcpy(state, d->state, size);
+	return baton_devio_freeze_check(d->io);
+}
+
+/* type1 takes this process's address of the DMA memory back from the
+ * kernel (docs/vfio.md); the device's DMA goes on. */
+static inline int edu_dev_freeze(struct baton_device *dev)
+{
+	struct edu_dev *d = baton_device_priv(dev);
+
+	return baton_devio_freeze(d->io);
+}
+
+static inline void edu_dev_unfreeze(struct baton_device *dev)
+{
+	struct edu_dev *d = baton_device_priv(dev);
+
+	baton_devio_thaw(d->io);
 }
 
 #endif /* DEMO_EDU_IO_H */

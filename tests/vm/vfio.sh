@@ -9,7 +9,8 @@
 #  1. lib/backends/vfio/uapi.h against that kernel's own iommufd.h and
 #     vfio.h (tests/vm/vfio_abi_check.c).
 #  2. A root with busybox, the guest's init and tests/vm/guest/vfio.sh,
-#     baton and vfio-edu-v0/v1/v2 from BUILD with their libraries.
+#     baton and vfio-edu-v0/v1/v2 (and v2 without the VFIO backend) from
+#     BUILD with their libraries.
 #  3. One boot (baton_vm=vfio) of a q35 machine with a split irqchip, an
 #     intel-iommu with interrupt remapping and six edu devices behind PCIe
 #     root ports: the guest binds them to vfio-pci and runs the updates,
@@ -48,7 +49,8 @@ cp "$SCRATCH/vmhelper" "$VR/usr/bin/vmhelper"
 add_baton "$VR"
 # vfio-edu links what baton links (libbaton and its dependencies), devsim
 # less: the libraries add_baton copied serve them too, which is checked.
-for p in tests/vm/vfio-edu-v0 tests/vm/vfio-edu-v1 tests/vm/vfio-edu-v2 devsim/devsim \
+for p in tests/vm/vfio-edu-v0 tests/vm/vfio-edu-v1 tests/vm/vfio-edu-v2 \
+	tests/vm/vfio-edu-v2-novfio devsim/devsim \
 	examples/demo-host/demo-host-v1 examples/demo-host/demo-host-v2; do
 	[ -x "$BUILD/$p" ] || die "$BUILD/$p not built"
 	cp "$BUILD/$p" "$VR/usr/bin/"
@@ -144,6 +146,34 @@ check "... and v1 comes back (same pid), adopts the device and its mapping again
 check "... and drives it after, on its own and on SIGUSR1" \
 	'[.refused.back_dma, .refused.back_after] | all(.[]; .version == 1 and .rc == 0 and
 	.dma_copied == true and .irq == true)'
+v1_dmas='.version == 1 and .rc == 0 and .dma_copied == true and .irq == true'
+check "a target built without the VFIO backend: its dry run lists its backends, the update is refused before FREEZE, naming the fd" \
+	'.novfio | .rc != 0 and .update.outcome == "refused" and
+	(.update.error | test("vfio-edu-v2-novfio has no vfio-type1 device backend .it has \\[\"vfio-user\"\\]., and the image holds fd 0x[0-9a-f]+ .vfio-(group|container)."))'
+check "... and v1 still drives the device: DMA and interrupt" ".novfio.after | $v1_dmas"
+for how in device kinds; do
+	case $how in
+	device) what="as another device's" errno=-19 ;;
+	kinds) what="with the group where the container goes" errno=-25 ;;
+	esac
+	check "v2 adopting the fds $what: baton_vfio_adopt() refuses ($errno), the update is rolled back" \
+		".misadopt_$how | .rc != 0 and .update.outcome == \"rolled-back\" and
+		.restore.version == 2 and .restore.rc == $errno and .restore.adopted == false"
+	check "... and v1 comes back, adopts its device, DMA and interrupt" \
+		".misadopt_$how | .back.version == 1 and .back.rc == 0 and .back.regs_ok == true and
+		(.back_dma | $v1_dmas)"
+done
+check "the kernel refusing the freeze, found by PREPARE's check: refused before FREEZE" \
+	'.invalidate_prepare | .invalidated.rc == 0 and .rc != 0 and .update.outcome == "refused" and
+	(.update.error | test("preserve: Invalid argument"))'
+check "the kernel refusing the freeze at FREEZE: aborted, nothing handed over" \
+	'.invalidate_freeze | .invalidated.rc == 0 and .rc != 0 and .update.outcome == "aborted" and
+	(.update.error | test("freeze: Invalid argument"))'
+check "... after each, v1 still drives the device: DMA and interrupt" \
+	"[.invalidate_prepare.after, .invalidate_freeze.after] | all(.[]; $v1_dmas)"
+check "... and then an update works: every address was given back" \
+	'.after_refusals | .rc == 0 and .update.outcome == "updated" and .restore.rc == 0 and
+	.restore.regs_ok == true and .after.dma_copied == true and .after.irq == true'
 for b in type1 iommufd; do
 	check "control run, $b: the DMA worked while mapped" \
 		".control_$b.event | .dma_copied_before == true and .irq_before == true"

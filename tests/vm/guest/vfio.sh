@@ -18,7 +18,12 @@
 #   edu4 type1: an update to v0, whose driver reads no schema of v1's, is
 #     refused by the preflight; then v1, sent SIGUSR1, DMAs again; then
 #     an update to a v2 whose restore fails once it has adopted the device
-#     and its mapping: v1 comes back, adopts them again and DMAs;
+#     and its mapping: v1 comes back, adopts them again and DMAs; then
+#     what v2 cannot take: a v2 without the VFIO backend (refused by the
+#     dry run), a v2 adopting the fds as another device's or swapped
+#     (refused by the adopt, rolled back), the kernel refusing the freeze
+#     at PREPARE's check and at FREEZE (refused, aborted); v1 DMAs after
+#     each, and an update after them all works;
 #   edu5: the control run, type1 then iommufd: the mapping closed with
 #     the device and not made again, the DMA faults (DMAR in dmesg); then
 #     type1 socket again with INTx instead of MSI (masked by vfio-pci at
@@ -168,6 +173,61 @@ vfio_refused() {
 	printf '"failed_rc":%s,"failed":%s,"failed_restore":%s,"failed_fails":%s,"back":%s,"back_dma":%s,"back_after":%s},' \
 		$frc "$(jfile /run/failed-update.json)" "$f_restore" "$f_fails" "$f_back" \
 		"$f_back_dma" "$LINE" >>/run/vfio-result
+	vfio_cannot_take "$sock" $pid
+}
+
+# exec_update SOCK TARGET NAME: an exec-mode update, its answer in
+# /run/NAME.json, its exit status in $rc.
+exec_update() {
+	baton update --socket "$1" --to "$2" --mode exec --json >"/run/$3.json" 2>"/run/$3.err"
+	rc=$?
+	cat "/run/$3.err"
+}
+
+# What a target cannot take over is refused before FREEZE, or undone
+# after it; v1 (pid $2, control socket $1) drives the device after each.
+vfio_cannot_take() {
+	# A target linked with a libbaton without the kernel's VFIO: its dry
+	# run lists its backends, v1 refuses.
+	exec_update "$1" /usr/bin/vfio-edu-v2-novfio novfio
+	kill -USR1 "$2"
+	next_event "novfio: v1 after"
+	printf '"novfio":{"rc":%s,"update":%s,"after":%s},' $rc "$(jfile /run/novfio.json)" \
+		"$LINE" >>/run/vfio-result
+	# v2 adopting the fds as another device's, then with two swapped:
+	# refused by the adopt, the update rolled back, v1 back in its place.
+	for how in device kinds; do
+		echo $how >/run/vfio-edu-misadopt
+		exec_update "$1" /usr/bin/vfio-edu-v2 misadopt
+		rm /run/vfio-edu-misadopt
+		next_event "misadopt $how: v2 restore"
+		m_restore=$LINE
+		next_event "misadopt $how: v1 back, its restore"
+		m_back=$LINE
+		next_event "misadopt $how: v1 back, its DMA"
+		printf '"misadopt_%s":{"rc":%s,"update":%s,"restore":%s,"back":%s,"back_dma":%s},' \
+			$how $rc "$(jfile /run/misadopt.json)" "$m_restore" "$m_back" "$LINE" \
+			>>/run/vfio-result
+	done
+	# The kernel refusing the freeze (an address invalidated behind the
+	# handle's back): at PREPARE's check, then at FREEZE itself.
+	for at in prepare freeze; do
+		echo $at >/run/vfio-edu-invalidate
+		exec_update "$1" /usr/bin/vfio-edu-v2 invalidate
+		next_event "invalidate $at: invalidated"
+		inv=$LINE
+		kill -USR1 "$2"
+		next_event "invalidate $at: v1 after"
+		printf '"invalidate_%s":{"rc":%s,"update":%s,"invalidated":%s,"after":%s},' \
+			$at $rc "$(jfile /run/invalidate.json)" "$inv" "$LINE" >>/run/vfio-result
+	done
+	# Then an update that works: every address was given back.
+	exec_update "$1" /usr/bin/vfio-edu-v2 last
+	next_event "after the refusals: v2 restore"
+	l_restore=$LINE
+	next_event "after the refusals: v2 DMA"
+	printf '"after_refusals":{"rc":%s,"update":%s,"restore":%s,"after":%s},' $rc \
+		"$(jfile /run/last.json)" "$l_restore" "$LINE" >>/run/vfio-result
 }
 
 # The control run on each interface: no Baton, the mapping not kept.

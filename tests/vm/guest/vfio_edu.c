@@ -49,6 +49,17 @@
  * and its mapping, while FAIL_RESTORE exists (the guest makes it): the
  * hostile case of a new version that dies in its restore, after which the
  * previous version must come back and drive the device as before.
+ * MISADOPT holding "device" makes version 2 adopt the fds as another
+ * device's (the next bus), holding "kinds" with the last two fds swapped
+ * (type1's group where the container goes, the cdev where the iommufd
+ * goes): baton_vfio_adopt() must refuse them.  INVALIDATE holding
+ * "prepare" or "freeze" makes version 1 invalidate its mapping's address
+ * behind the handle's back, once, there (type1): the kernel then refuses
+ * the freeze, as it would with an emulated device's group in the
+ * container - caught by preserve()'s check before FREEZE, or at FREEZE.
+ *
+ * vfio-edu-v2-novfio is version 2 linked with a libbaton built without
+ * the kernel's VFIO (-Dvfio=false): its dry run must refuse the device.
  *
  * --control-run: what a program without Baton does across an update.
  * Probe as above, then close everything and open the device again
@@ -68,6 +79,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -93,6 +105,8 @@
 #define FACTORIAL_OF	8u
 #define WAIT_MS		EDU_DONE_WITHIN_MS
 #define FAIL_RESTORE	"/run/vfio-edu-fail-restore"
+#define MISADOPT	"/run/vfio-edu-misadopt"
+#define INVALIDATE	"/run/vfio-edu-invalidate"
 
 /* The preserved fds (the default session). */
 enum { TOKEN_IO = 1, TOKEN_IRQ = 2, TOKEN_IO_2 = 4, TOKEN_IO_3 = 5 };
@@ -121,7 +135,7 @@ typedef struct edu_vfio_state_v1 edu_state;
 #endif
 
 struct edu {
-	struct baton_devio *io;
+	struct edu_dev d;	/* first: edu_io.h's callbacks find it there */
 	uint8_t *mem;		/* two pages: Baton's region "edu-dma" */
 	int memfd;
 	int irq;
@@ -192,14 +206,9 @@ static void report(const char *fmt, ...)
 	fclose(f);
 }
 
-static int rd(struct edu *e, uint64_t reg, uint32_t *v)
+static struct edu *edu_new(void)
 {
-	return edu_rd(e->io, reg, v);
-}
-
-static int wr(struct edu *e, uint64_t reg, uint32_t v)
-{
-	return edu_wr(e->io, reg, v);
+	return edu_dev_new(sizeof(struct edu), offsetof(struct edu, s), sizeof(edu_state));
 }
 
 static void fill(uint8_t *p, uint32_t seed)
@@ -232,7 +241,7 @@ static int wait_irq(struct edu *e)
 
 static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t cmd)
 {
-	return edu_dma(e->io, src, dst, DMA_BYTES, cmd);
+	return edu_dma(e->d.io, src, dst, DMA_BYTES, cmd);
 }
 
 /*
@@ -253,7 +262,7 @@ static int dma_round_trip(struct edu *e, uint32_t seed, bool *copied, bool *irq)
 	*irq = !wait_irq(e);
 	/* Quiet the device (INTx is a level), then let the line fire again. */
 	if (*irq)
-		err = wr(e, EDU_IRQ_ACK, EDU_IRQ_DMA) ?: baton_devio_unmask_irq(e->io, irq_index);
+		err = edu_wr(e->d.io, EDU_IRQ_ACK, EDU_IRQ_DMA) ?: baton_devio_unmask_irq(e->d.io, irq_index);
 	if (err)
 		return err;
 	*copied = holds(mem, seed);
@@ -288,13 +297,13 @@ static int exercise(struct edu *e, bool *copied, bool *irq)
 	uint32_t ident, live, fact;
 	int err;
 
-	err = rd(e, EDU_IDENT, &ident) ?:
-	      baton_devio_set_irq(e->io, irq_index, e->irq) ?:
-	      baton_devio_dma_map(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
-	      wr(e, EDU_LIVENESS, LIVENESS) ?: rd(e, EDU_LIVENESS, &live) ?:
-	      wr(e, EDU_FACTORIAL, FACTORIAL_OF) ?:
-	      edu_wait_clear(e->io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
-	      rd(e, EDU_FACTORIAL, &fact);
+	err = edu_rd(e->d.io, EDU_IDENT, &ident) ?:
+	      baton_devio_set_irq(e->d.io, irq_index, e->irq) ?:
+	      baton_devio_dma_map(e->d.io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
+	      edu_wr(e->d.io, EDU_LIVENESS, LIVENESS) ?: edu_rd(e->d.io, EDU_LIVENESS, &live) ?:
+	      edu_wr(e->d.io, EDU_FACTORIAL, FACTORIAL_OF) ?:
+	      edu_wait_clear(e->d.io, EDU_STATUS, EDU_STATUS_COMPUTING) ?:
+	      edu_rd(e->d.io, EDU_FACTORIAL, &fact);
 	if (err)
 		return err;
 	if ((ident & 0xffff) != 0x00ed || live != ~LIVENESS || fact != 40320)
@@ -310,7 +319,7 @@ static int preserve(struct baton_host *host, struct edu *e)
 {
 	enum baton_fd_kind kinds[BATON_DEVIO_MAX_FDS];
 	int fds[BATON_DEVIO_MAX_FDS];
-	unsigned int n = baton_devio_fds(e->io, fds, kinds);
+	unsigned int n = baton_devio_fds(e->d.io, fds, kinds);
 	int err = baton_host_preserve_fd(host, TOKEN_IRQ, e->irq, BATON_FD_EVENTFD);
 
 	for (unsigned int i = 0; !err && i < n; i++)
@@ -320,13 +329,13 @@ static int preserve(struct baton_host *host, struct edu *e)
 
 static int edu_probe(struct baton_device *dev)
 {
-	struct edu *e = calloc(1, sizeof(*e));
+	struct edu *e = edu_new();
 	bool copied = false, irq = false;
 	int err;
 
 	if (!e)
 		return -ENOMEM;
-	e->io = probing;
+	e->d.io = probing;
 	e->irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	err = e->irq < 0 ? -errno : use_region(e, dev) ?: exercise(e, &copied, &irq);
 	report("\"event\":\"probe\",\"rc\":%d,\"dma_copied\":%s,\"irq\":%s,\"intx\":%s,"
@@ -338,7 +347,7 @@ static int edu_probe(struct baton_device *dev)
 	if (!err)
 		err = preserve(baton_device_host(dev), e);
 	if (err) {
-		e->io = NULL;	/* discovery's, which closes it */
+		e->d.io = NULL;	/* discovery's, which closes it */
 		free_edu(e);
 		return err;
 	}
@@ -347,29 +356,53 @@ static int edu_probe(struct baton_device *dev)
 	return 0;
 }
 
+/* What @path holds, its first line, into @buf ("" when it does not exist). */
+static void read_file(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (f && !fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/*
+ * INVALIDATE says @at: this mapping's address invalidated behind the
+ * handle's back (type1), once: the kernel then refuses to invalidate
+ * them all, as a freeze does.
+ */
+static void invalidate_behind(struct baton_device *dev, const char *at)
+{
+	struct edu *e = baton_device_priv(dev);
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap), .flags = VFIO_DMA_UNMAP_FLAG_VADDR,
+		.iova = DMA_IOVA, .size = 2 * PAGE,
+	};
+	int fds[BATON_DEVIO_MAX_FDS];
+	char want[16];
+
+	read_file(INVALIDATE, want, sizeof(want));
+	if (strcmp(want, at) || baton_devio_backend(e->d.io) != BATON_DEVIO_VFIO_TYPE1)
+		return;
+	unlink(INVALIDATE);
+	baton_devio_fds(e->d.io, fds, NULL);
+	report("\"event\":\"invalidated\",\"at\":\"%s\",\"rc\":%d", at,
+	       ioctl(fds[2], VFIO_IOMMU_UNMAP_DMA, &unmap) ? -errno : 0);
+}
+
 static int edu_preserve(struct baton_device *dev, void *state, size_t size)
 {
-	struct edu *e = baton_device_priv(dev);
-
-	if (size != sizeof(e->s))
-		return -EINVAL;
-	memcpy(state, &e->s, size);
-	return 0;
+	invalidate_behind(dev, "prepare");
+	return edu_dev_preserve(dev, state, size);
 }
 
-/* type1: the kernel forgets our address of the region (docs/vfio.md). */
 static int edu_freeze(struct baton_device *dev)
 {
-	struct edu *e = baton_device_priv(dev);
-
-	return baton_devio_freeze(e->io);
-}
-
-static void edu_unfreeze(struct baton_device *dev)
-{
-	struct edu *e = baton_device_priv(dev);
-
-	baton_devio_thaw(e->io);
+	invalidate_behind(dev, "freeze");
+	return edu_dev_freeze(dev);
 }
 
 static int edu_validate(const void *state, size_t size)
@@ -381,15 +414,36 @@ static int edu_validate(const void *state, size_t size)
 	return s->iova == DMA_IOVA ? 0 : -BATON_ERR_BADVALUE;
 }
 
-/* The fds the previous version preserved, as a device handle. */
+/*
+ * The fds the previous version preserved, as a device handle: this
+ * device's, checked (baton_vfio_adopt()), unless MISADOPT says to make a
+ * mistake.
+ */
 static int adopt(struct baton_host *host, struct baton_devio **io)
 {
-	int fds[BATON_DEVIO_MAX_FDS];
+	struct baton_pci_addr addr = device_addr;
+	int fds[BATON_DEVIO_MAX_FDS], fd;
 	unsigned int n = 0;
+	char how[16];
 
 	while (n < BATON_DEVIO_MAX_FDS && (fds[n] = baton_host_take_fd(host, io_tokens[n])) >= 0)
 		n++;
-	return n ? baton_devio_adopt(backend, fds, n, io) : -BATON_ERR_MISSING;
+	if (!n)
+		return -BATON_ERR_MISSING;
+	if (backend == BATON_DEVIO_VFIO_USER)
+		return baton_devio_adopt(backend, fds, n, io);
+	/* Version 2 only: version 1, coming back, adopts them right. */
+	how[0] = '\0';
+	if (VFIO_EDU_VERSION == 2)
+		read_file(MISADOPT, how, sizeof(how));
+	if (!strcmp(how, "device")) {
+		addr.bus++;
+	} else if (!strcmp(how, "kinds") && n >= 2) {
+		fd = fds[n - 1];
+		fds[n - 1] = fds[n - 2];
+		fds[n - 2] = fd;
+	}
+	return baton_vfio_adopt(&addr, backend, fds, n, io);
 }
 
 static int edu_restore(struct baton_device *dev, const void *state, size_t size)
@@ -403,21 +457,22 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	err = edu_validate(state, size);
 	if (err)
 		return err;
-	e = calloc(1, sizeof(*e));
+	e = edu_new();
 	if (!e)
 		return -ENOMEM;
 	memcpy(&e->s, state, size);
 	e->irq = baton_host_take_fd(host, TOKEN_IRQ);
-	err = e->irq < 0 ? e->irq : adopt(host, &e->io);
+	err = e->irq < 0 ? e->irq : adopt(host, &e->d.io);
 	if (err) {
+		report("\"event\":\"restore\",\"rc\":%d,\"adopted\":false", err);
 		e->irq = -1;
 		free_edu(e);
 		return err;
 	}
 	/* Nothing mapped for the device: its mapping is the previous one's. */
 	err = use_region(e, dev) ?:
-	      baton_devio_dma_adopt(e->io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
-	      rd(e, EDU_LIVENESS, &live) ?: rd(e, EDU_FACTORIAL, &fact);
+	      baton_devio_dma_adopt(e->d.io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
+	      edu_rd(e->d.io, EDU_LIVENESS, &live) ?: edu_rd(e->d.io, EDU_FACTORIAL, &fact);
 	regs_ok = !err && live == ~e->s.liveness && fact == e->s.factorial;
 	if (!err)
 		earlier_ok = holds(e->mem, e->s.seed);
@@ -433,7 +488,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	}
 	if (err) {
 		/* Untouched for whoever comes back: nothing closed. */
-		baton_devio_forget(e->io);
+		baton_devio_forget(e->d.io);
 		e->irq = -1;
 		free_edu(e);
 		return err;
@@ -452,7 +507,7 @@ static void edu_remove(struct baton_device *dev)
 	if (!e)
 		return;
 	/* The fds are the next version's now, or the keeper's: not closed. */
-	baton_devio_forget(e->io);
+	baton_devio_forget(e->d.io);
 	e->irq = -1;
 	free_edu(e);
 	baton_device_set_priv(dev, NULL);
@@ -462,7 +517,7 @@ static const struct baton_driver_ops edu_ops = {
 	.probe = edu_probe,
 	.preserve = edu_preserve,
 	.freeze = edu_freeze,
-	.unfreeze = edu_unfreeze,
+	.unfreeze = edu_dev_unfreeze,
 	.restore = edu_restore,
 	.validate = edu_validate,
 	.remove = edu_remove,
@@ -572,24 +627,24 @@ static int control_run(void)
 	e.irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e.mem == MAP_FAILED || e.irq < 0)
 		return -errno;
-	err = baton_vfio_open(&device_addr, backend, &e.io) ?:
-	      baton_devio_set_irq(e.io, irq_index, e.irq) ?:
-	      baton_devio_dma_map(e.io, DMA_IOVA, 2 * PAGE, e.memfd, 0, true) ?:
+	err = baton_vfio_open(&device_addr, backend, &e.d.io) ?:
+	      baton_devio_set_irq(e.d.io, irq_index, e.irq) ?:
+	      baton_devio_dma_map(e.d.io, DMA_IOVA, 2 * PAGE, e.memfd, 0, true) ?:
 	      dma_round_trip(&e, 1, &copied, &irq);
 	if (!err) {
 		/* What a restart does: the last close resets the device and
 		 * drops its mappings; the new opener maps nothing. */
-		baton_devio_close(e.io);
-		e.io = NULL;
-		err = baton_vfio_open(&device_addr, backend, &e.io) ?:
-		      baton_devio_set_irq(e.io, irq_index, e.irq) ?:
+		baton_devio_close(e.d.io);
+		e.d.io = NULL;
+		err = baton_vfio_open(&device_addr, backend, &e.d.io) ?:
+		      baton_devio_set_irq(e.d.io, irq_index, e.irq) ?:
 		      dma_round_trip(&e, 2, &copied_after, &irq_after);
 	}
 	report("\"event\":\"control\",\"rc\":%d,\"dma_copied_before\":%s,"
 	       "\"irq_before\":%s,\"dma_copied_after_reopen\":%s,\"page0_still_first\":%s",
 	       err, copied ? "true" : "false", irq ? "true" : "false",
 	       copied_after ? "true" : "false", holds(e.mem, 1) ? "true" : "false");
-	baton_devio_close(e.io);
+	baton_devio_close(e.d.io);
 	close(e.irq);
 	return err;
 }
