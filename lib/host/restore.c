@@ -243,7 +243,8 @@ static int cloexec_runs(const int *sorted, size_t n)
  * in a few calls rather than one a fd (3,000 fds at 1,024 devices, ~1 ms
  * of the blackout): close_range() on each run of consecutive numbers, then
  * one poll(), which marks a closed fd POLLNVAL.  Without memory, or on an
- * older kernel, one fcntl() a fd does both.
+ * older kernel, one fcntl() a fd does both.  The previous version checked
+ * them too, just before its exec; this one may be another's.
  */
 static int inherit_fds(const int *fds, size_t n)
 {
@@ -279,7 +280,9 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 {
 	const struct baton_image *img = in->image;
 	struct baton_session *session = NULL;
-	int err = inherit_fds(in->hv.fds, img->n_fds);
+	/* Received (socket mode): open and close-on-exec already. */
+	int err = in->hv.role == BATON_ROLE_RECEIVE ? 0 :
+		  inherit_fds(in->hv.fds, img->n_fds);
 
 	for (size_t i = 0; !err && i < img->n_fds; i++) {
 		const struct baton_image_fd *f = &img->fds[i];

@@ -281,8 +281,20 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 		return err;
 	}
 	p->numbers[p->img.n_fds] = u->image_fd;
-	for (size_t i = 0; i <= p->img.n_fds; i++)
-		fcntl(p->numbers[i], F_SETFD, 0);
+	/*
+	 * What crosses the exec is what is open now: a fd a driver closed
+	 * since the preflight checked them is refused here, so that the new
+	 * version, which finds them by number, need not check them again.
+	 */
+	for (size_t i = 0; !err && i <= p->img.n_fds; i++)
+		if (fcntl(p->numbers[i], F_SETFD, 0) < 0)
+			err = -errno;
+	if (err) {
+		unsetenv("BATON_MM_HOLDER");
+		baton_update_why(u, "a fd to hand over was closed after FREEZE: %s",
+				 baton_strerror(err));
+		goto err_cloexec;
+	}
 	fcntl(keeper, F_SETFD, 0);
 	fcntl(cell, F_SETFD, 0);
 	baton_trace("exec");
@@ -293,6 +305,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	err = -errno;
 	unsetenv("BATON_MM_HOLDER");
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
+err_cloexec:
 	for (size_t i = 0; i <= p->img.n_fds; i++)
 		fcntl(p->numbers[i], F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);

@@ -8,7 +8,7 @@
  * a converter; v2 has no driver for scratch.
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
- *                [--fail preserve|freeze] [--control PATH] [-- ARGS FOR BINARY]
+ *                [--fail preserve|freeze|close] [--control PATH] [-- ARGS FOR BINARY]
  *
  * With --control, it serves its control socket until killed: updates then
  * come from `baton update` (tests/integration/test_control.sh).
@@ -22,6 +22,8 @@
  *   HOST_PROG_DROP_FD=1: v2, started by an exec-mode update, drops the
  *     last fd number from BATON_FDS before Baton reads it, as a buggy or
  *     hostile previous version would hand over one fd short
+ *   --fail close: the counter's freeze() closes the "extra" session's
+ *     eventfd, preserved, as a buggy driver would after the preflight
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -109,6 +111,9 @@ typedef struct counter_state_v1 counter_state;
 typedef struct counter_state_v2 counter_state;
 #endif
 
+/* The "extra" session's eventfd, which --fail close closes at freeze(). */
+static int extra_fd = -1;
+
 static int fail_if(const char *op)
 {
 	return fail_op && !strcmp(fail_op, op) ? -EIO : 0;
@@ -139,6 +144,10 @@ static int counter_freeze(struct baton_device *dev)
 
 	if (fail_if("freeze"))
 		return -EIO;
+	if (fail_if("close") && extra_fd >= 0) {
+		close(extra_fd);
+		extra_fd = -1;
+	}
 	s->frozen = 1;
 	return 0;
 }
@@ -417,7 +426,14 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 					   BATON_FD_EVENTFD))
 			return -1;
 	}
-	seven = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
+	seven = extra_fd = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* High, so that nothing opened after the close takes its number. */
+	if (seven >= 0 && fail_if("close")) {
+		int high = fcntl(seven, F_DUPFD_CLOEXEC, 900);
+
+		close(seven);
+		seven = extra_fd = high;
+	}
 	if (seven < 0 || baton_host_session(host, "extra", &session) ||
 	    baton_session_preserve_fd(session, TOKEN_EVENTFD, seven, extra_kind()))
 		return -1;
