@@ -26,6 +26,8 @@
  *                       version plans as the preflight did
  *   BATON_KEXEC         started after a kexec (kexec.c): only the image
  *                       and the regions' memfds come on BATON_HANDOVER_FD
+ *   BATON_FDS_CHECKED   the previous version found every fd of BATON_FDS
+ *                       open just before its exec (update.c)
  *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
@@ -70,6 +72,7 @@ static const struct field fields[] = {
 	FIELD("BATON_FORCE", FLAG, force),
 	FIELD("BATON_ORPHAN", ORPHAN, orphan),
 	FIELD("BATON_KEXEC", FLAG, kexec),
+	FIELD("BATON_FDS_CHECKED", FLAG, fds_checked),
 };
 
 static const char *const orphan_names[] = {

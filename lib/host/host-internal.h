@@ -216,6 +216,7 @@ struct baton_handover {
 	bool force;
 	enum baton_orphan_override orphan;
 	bool kexec;			/* after a kexec: the regions came alone */
+	bool fds_checked;		/* open at the exec, the previous version says */
 };
 
 void baton_handover_init(struct baton_handover *hv);

@@ -243,10 +243,11 @@ static int cloexec_runs(const int *sorted, size_t n)
  * in a few calls rather than one a fd (3,000 fds at 1,024 devices, ~1 ms
  * of the blackout): close_range() on each run of consecutive numbers, then
  * one poll(), which marks a closed fd POLLNVAL.  Without memory, or on an
- * older kernel, one fcntl() a fd does both.  The previous version checked
- * them too, just before its exec; this one may be another's.
+ * older kernel, one fcntl() a fd does both.  A previous version that says
+ * it found them open just before its exec (BATON_FDS_CHECKED) is not
+ * checked again: the poll costs about what the fcntl() calls did.
  */
-static int inherit_fds(const int *fds, size_t n)
+static int inherit_fds(const int *fds, size_t n, bool check)
 {
 	int *sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
@@ -257,7 +258,7 @@ static int inherit_fds(const int *fds, size_t n)
 		qsort(sorted, n, sizeof(*sorted), fd_cmp);
 		err = cloexec_runs(sorted, n);
 	}
-	if (!err) {
+	if (!err && check) {
 		for (size_t i = 0; i < n; i++)
 			pfd[i].fd = fds[i];
 		/* More fds than RLIMIT_NOFILE: EINVAL. */
@@ -282,7 +283,7 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 	struct baton_session *session = NULL;
 	/* Received (socket mode): open and close-on-exec already. */
 	int err = in->hv.role == BATON_ROLE_RECEIVE ? 0 :
-		  inherit_fds(in->hv.fds, img->n_fds);
+		  inherit_fds(in->hv.fds, img->n_fds, !in->hv.fds_checked);
 
 	for (size_t i = 0; !err && i < img->n_fds; i++) {
 		const struct baton_image_fd *f = &img->fds[i];
@@ -539,6 +540,7 @@ static int go_back(struct incoming *in, int err,
 	if (hv.rollback || !in->image || !in->image->exec_path || !hv.prev_argv)
 		return err;	/* already the previous version, or nowhere to go */
 	hv.rollback = true;
+	hv.fds_checked = false;	/* not by this process */
 	snprintf(hv.why, sizeof(hv.why), "%s", why);
 	if (baton_handover_env(&hv, &env))
 		return err;

@@ -269,6 +269,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.prev_argv = u->host->argv;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
+	hv.fds_checked = true;		/* below, or there is no exec */
 	if (u->holder > 0) {
 		char pid[16];
 
