@@ -963,22 +963,31 @@ int devsim_dev_init(struct devsim *sim, struct devsim_dev *dev, const char *dir)
 	dev->type->reset(dev);
 	config_power_on(dev);
 
-	len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", dir, dev->name);
+	/*
+	 * Bound and listening under a hidden name first, then renamed: a
+	 * client that sees the socket appear (inotify) never connects to
+	 * one that does not listen yet.
+	 */
+	len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.%s.sock", dir, dev->name);
 	if (len < 0 || (size_t)len >= sizeof(sa.sun_path)) {
 		devsim_log("%s/%s.sock: path too long for a socket", dir, dev->name);
 		errno = ENAMETOOLONG;
 		goto err_fini;
 	}
-	dev->sock_path = strdup(sa.sun_path);
+	dev->sock_path = malloc((size_t)len);
 	if (!dev->sock_path)
 		goto err_fini;
+	snprintf(dev->sock_path, (size_t)len, "%s/%s.sock", dir, dev->name);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		goto err_path;
-	/* A socket file left by a previous run that did not exit cleanly. */
+	/* Socket files left by a previous run that did not exit cleanly. */
 	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8)) {
+	unlink(dev->sock_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8) ||
+	    rename(sa.sun_path, dev->sock_path)) {
 		devsim_log("%s: %m", sa.sun_path);
+		unlink(sa.sun_path);
 		goto err_sock;
 	}
 	dev->listen.fd = fd;
@@ -988,7 +997,7 @@ int devsim_dev_init(struct devsim *sim, struct devsim_dev *dev, const char *dir)
 	return 0;
 
 err_unlink:
-	unlink(sa.sun_path);
+	unlink(dev->sock_path);
 	dev->listen.fd = -1;
 err_sock:
 	close(fd);

@@ -4,6 +4,7 @@
  *
  *   demo-host-vN (--devsim DIR | --vfio type1|iommufd) --control PATH
  *                [--ready-fd N] [--stats FILE] [--drop-connections]
+ *                [--optional]
  *
  * It drives the devices devsim serves in DIR (one vfio-user socket per
  * PCI function, docs/devsim.md), or with --vfio the PCI devices bound to
@@ -27,6 +28,17 @@
  * cold by id table; then it takes over (baton_host_take_over()), and the
  * devices resume.  pktgen and edu devices are mandatory: an update that
  * cannot hand them to a driver is refused; the legacy device is not.
+ * With --optional they are not either, and their orphan policy is reset:
+ * an update that cannot hand one to a driver, or a kexec (baton kexec),
+ * which cannot carry its connection, resets it, and it is probed again.
+ *
+ * After a restore every device not handed to a driver is reported on
+ * stderr with the planner's reason ("0000:00:10.0: reset: 3 fds of its
+ * session cannot cross a kexec ...").  With --devsim the directory is
+ * watched (inotify; its mtime every 100 ms on a kernel without inotify):
+ * a device socket that appears later - devsim started again after a
+ * kexec, say - is opened and probed as at start-up, and a pktgen driver
+ * finds the ring region the kexec carried (pktgen.c).
  *
  * --ready-fd N: on a cold start, "ready" is written there once the control
  * socket listens.  SIGTERM: consume what is in the rings, print one JSON
@@ -45,8 +57,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <baton/vfio.h>
@@ -58,6 +73,9 @@ struct baton_devio *demo_probing;
 const char *demo_devsim_dir;
 unsigned int demo_device_count;
 bool demo_drop_connections;
+
+/* --optional: pktgen and edu devices are not mandatory, and reset. */
+static bool optional_devices;
 
 /* --devsim: vfio-user; --vfio: type1 or iommufd. */
 static enum baton_devio_backend backend = BATON_DEVIO_VFIO_USER;
@@ -240,8 +258,11 @@ static int add_device(struct baton_host *host, const struct baton_pci_addr *addr
 		return err;
 	}
 	err = baton_devio_pci_ids(demo_probing, &info.ids);
-	/* The legacy device may go without a driver; the others may not. */
-	info.mandatory = info.ids.device != 0xba71;
+	/* The legacy device may go without a driver; the others may not,
+	 * unless --optional: then they are reset and probed again. */
+	info.mandatory = info.ids.device != 0xba71 && !optional_devices;
+	if (info.ids.device != 0xba71 && optional_devices)
+		info.orphan = BATON_ORPHAN_RESET;
 	if (!err)
 		err = baton_host_add_device(host, &info, &dev);
 	if (err == -BATON_ERR_MISSING) {
@@ -291,6 +312,7 @@ static int discover(struct baton_host *host)
 	if (!dir)
 		return -errno;
 	/* Counted first: what a driver's shared memory is sized for. */
+	demo_device_count = 0;
 	while ((de = readdir(dir)) != NULL) {
 		char name[BATON_PCI_ADDR_STRLEN];
 
@@ -308,6 +330,106 @@ static int discover(struct baton_host *host)
 	}
 	closedir(dir);
 	return err;
+}
+
+/*
+ * --devsim DIR watched: a device socket that appears (devsim renames each
+ * into place once it listens) is probed as at start-up.  Watched after
+ * the first scan (whose devices come first to the fd limit) and scanned
+ * again once watched, so that none is missed in between.  With inotify;
+ * on a kernel without it, by looking at the directory's mtime every
+ * 100 ms.
+ */
+static struct {
+	struct baton_host *host;
+	int fd;				/* inotify, or the timerfd */
+	struct timespec mtime;		/* without inotify: when last looked */
+	bool changed;			/* ... and whether it had changed */
+} dir_watch = { .fd = -1 };
+
+static void devices_appeared(void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool any = false;
+	ssize_t got;
+
+	(void)arg;
+	while ((got = read(dir_watch.fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + got;) {
+			const struct inotify_event *ev = (const void *)p;
+			char name[BATON_PCI_ADDR_STRLEN];
+
+			any |= ev->len && device_socket(ev->name, name);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	/* What goes wrong with one device was said; the others go on. */
+	if (any)
+		discover(dir_watch.host);
+}
+
+/*
+ * Without inotify.  A change rescans, and so does the look after it: a
+ * change in the same clock tick as a look leaves the mtime as it was.
+ */
+static void dir_looked_at(void *arg)
+{
+	struct stat st;
+	uint64_t ticks;
+	bool changed;
+
+	(void)arg;
+	if (read(dir_watch.fd, &ticks, sizeof(ticks)) < 0 || stat(demo_devsim_dir, &st))
+		return;
+	changed = st.st_mtim.tv_sec != dir_watch.mtime.tv_sec ||
+		  st.st_mtim.tv_nsec != dir_watch.mtime.tv_nsec;
+	dir_watch.mtime = st.st_mtim;
+	if (changed || dir_watch.changed)
+		discover(dir_watch.host);
+	dir_watch.changed = changed;
+}
+
+static int watch_dir(struct baton_host *host)
+{
+	const struct itimerspec every = { .it_interval.tv_nsec = 100000000,
+					  .it_value.tv_nsec = 100000000 };
+	struct stat st;
+
+	dir_watch.host = host;
+	dir_watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (dir_watch.fd >= 0) {
+		if (inotify_add_watch(dir_watch.fd, demo_devsim_dir,
+				      IN_MOVED_TO | IN_CREATE) < 0)
+			return -errno;
+		return demo_watch(dir_watch.fd, devices_appeared, NULL) ?: discover(host);
+	}
+	if (errno != ENOSYS)
+		return -errno;
+	/* A kernel built without inotify (CONFIG_INOTIFY_USER). */
+	if (stat(demo_devsim_dir, &st))
+		return -errno;
+	dir_watch.mtime = st.st_mtim;
+	dir_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dir_watch.fd < 0 || timerfd_settime(dir_watch.fd, 0, &every, NULL))
+		return -errno;
+	return demo_watch(dir_watch.fd, dir_looked_at, NULL) ?: discover(host);
+}
+
+/* After a restore: each device not handed to a driver, and why. */
+static void report_decisions(const struct baton_host *host)
+{
+	const struct baton_update_result *r = baton_host_last_update(host);
+
+	for (size_t i = 0; r && i < r->n_decisions; i++) {
+		const struct baton_decision *d = &r->decisions[i];
+		char name[BATON_PCI_ADDR_STRLEN];
+
+		if (d->action == BATON_ACTION_BIND || d->action == BATON_ACTION_CONVERT)
+			continue;
+		fprintf(stderr, "demo-host: %s: %s: %s\n",
+			baton_pci_addr_format(&d->device->addr, name),
+			baton_action_name(d->action), d->reason);
+	}
 }
 
 /* @line and a newline as the whole of @path; 0, or -1 with errno. */
@@ -367,7 +489,8 @@ static int print_stats(struct baton_host *host, const char *program,
 static void usage(void)
 {
 	fprintf(stderr, "usage: demo-host-v%d (--devsim DIR | --vfio type1|iommufd) "
-		"--control PATH [--ready-fd N] [--stats FILE] [--drop-connections]\n",
+		"--control PATH [--ready-fd N] [--stats FILE] [--drop-connections] "
+		"[--optional]\n",
 		DEMO_HOST_VERSION);
 	exit(2);
 }
@@ -381,6 +504,7 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "drop-connections", no_argument, NULL, 'D' },
 		{ "stats", required_argument, NULL, 's' },
+		{ "optional", no_argument, NULL, 'o' },
 		{ 0 },
 	};
 	const char *program = DEMO_HOST_VERSION == 1 ? "demo-host v1" : "demo-host v2";
@@ -405,6 +529,7 @@ int main(int argc, char **argv)
 		case 'r': ready_fd = atoi(optarg); break;
 		case 'D': demo_drop_connections = true; break;
 		case 's': stats_path = optarg; break;
+		case 'o': optional_devices = true; break;
 		default: usage();
 		}
 	}
@@ -426,9 +551,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "demo-host: %s\n", baton_strerror(err));
 		return 1;
 	}
+	report_decisions(host);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	err = sigfd < 0 ? -errno :
-	      (demo_devsim_dir ? discover(host) : discover_vfio(host)) ?:
+	      (demo_devsim_dir ? discover(host) ?: watch_dir(host) : discover_vfio(host)) ?:
 	      baton_host_listen(host, control);
 	/* A cold start empties --stats FILE: a FILE it cannot write is an
 	 * error now rather than at the end, and an old report is gone. */
@@ -500,6 +626,8 @@ int main(int argc, char **argv)
 	err = print_stats(host, program, stats_path);
 	baton_host_destroy(host);
 	close(sigfd);
+	if (dir_watch.fd >= 0)
+		close(dir_watch.fd);
 	close(epfd);
 	free(watches);
 	return err;

@@ -68,6 +68,8 @@ struct baton_region {
 
 struct baton_region *baton_region_find(const struct baton_host *host,
 				       const char *label);
+/* Drop every shared region no device uses (kept after a kexec, restore.c). */
+void baton_region_drop_unused(struct baton_host *host);
 /* A region of the image, mapped again from its inherited memfd @fd. */
 int baton_region_adopt(struct baton_host *host, const char *label, size_t size,
 		       int fd, bool shared, struct baton_region **out);

@@ -13,6 +13,13 @@
  * released with its last.  Device records name the regions they use, so a
  * restored device uses them again and a quarantined one keeps them alive.
  *
+ * After a kexec a device whose fds the reboot dropped is reset, and its
+ * driver probes it again when it reappears: the shared regions it used
+ * stay, unused, for that probe (restore.c), and an update that starts
+ * before any driver took them back lets them go
+ * (baton_region_drop_unused()): a region no record names would come back
+ * as the program's own.
+ *
  * A region goes one way only, baton_region_drop(): unmapped, its memfd
  * closed, forgotten.  The keeper and a socket-mode old process hold their
  * own copies of the memfd, so dropping a region in a new version that does
@@ -138,6 +145,13 @@ void baton_region_drop(struct baton_region *region)
 	close(region->fd);
 	free(region->label);
 	free(region);
+}
+
+void baton_region_drop_unused(struct baton_host *host)
+{
+	for (size_t i = host->n_regions; i-- > 0;)
+		if (host->regions[i]->shared && !host->regions[i]->users)
+			baton_region_drop(host->regions[i]);
 }
 
 void baton_region_release(struct baton_region *region)

@@ -490,8 +490,14 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 		}
 	}
 	baton_trace("devices");
-	/* A shared region no device uses any more (reset, released) goes now. */
-	for (size_t i = 0; !err && i < in->image->n_regions; i++)
+	/*
+	 * A shared region no device uses any more (reset, released) goes now;
+	 * but after a kexec the devices are there again, reset by the reboot,
+	 * and their drivers probe them anew when they reappear: the region
+	 * stays for them (baton_device_region()), the same pages, until the
+	 * next update (baton_region_drop_unused()).
+	 */
+	for (size_t i = 0; !err && !in->hv.kexec && i < in->image->n_regions; i++)
 		if (regions[i]->shared && !regions[i]->users)
 			baton_region_drop(regions[i]);
 	free(regions);

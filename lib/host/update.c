@@ -327,6 +327,9 @@ int baton_update_start(struct update *u)
 	err = preflight(u);
 	if (err || u->dry_run_only)
 		return err;
+	/* Regions kept after a kexec for probes that never came: no record
+	 * names them, so the next version would take them for the program's. */
+	baton_region_drop_unused(host);
 	err = prepare(u);
 	if (err)
 		return err;

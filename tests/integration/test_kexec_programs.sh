@@ -11,8 +11,11 @@
 # image (--image and --socket in one kexec) resumes when the image's
 # session cannot be made, the image left as it was; demo-host, whose
 # mandatory vfio-user devices would lose their connections, refuses before
-# anything is frozen.  The agent's second half starts a program with its
-# output in a log of its own.  The real kexec runs in tests/vm
+# anything is frozen; a demo-host whose pktgen is --optional is carried
+# instead: its device is reset after the restart, its ring region comes
+# back (the same memfd), and it probes the device again when a new devsim
+# serves it.  The agent's second half starts a program with its output in
+# a log of its own.  The real kexec runs in tests/vm
 # (luo-programs).  TAP output.  bash.
 #
 # usage: test_kexec_programs.sh BATON KVCACHE KVLOAD DEVSIM DEMO_HOST REAP KEXEC_RESTART
@@ -155,6 +158,83 @@ expect "demo-host: kexec refused, exit 2" 2 \
 holds "the refusal names the mandatory device and why, nothing frozen" \
 	'grep -q "^baton: $tmp/demo.sock: mandatory 0000:00:10.0 would not be bound after a kexec (quarantine): [0-9]* fds of its session cannot cross a kexec (the kernel carries memfds only) — quarantine (the record.s policy); nothing frozen$" "$tmp/err"'
 holds "no program was asked to hand over (none says it resumed)" '! grep -q resumed "$tmp/err"'
+
+# ---- an optional device: dropped, not refused; probed again later ----
+# E's pktgen may be reset: a kexec drops its connection.  kexec_restart
+# starts F on E's image and regions as the agent would after the kexec,
+# with F's devsim directory empty (the device not back yet); E then goes,
+# as the kexec would end it, and a new devsim serves the device to F.
+mkdir -p "$tmp/devsim-e" "$tmp/devsim-f"
+serve devsim_e "$devsim" --dir "$tmp/devsim-e" --device pktgen@0000:00:10.0,rate=1000
+wait_for "devsim E's socket" 10 '[ -S "$tmp/devsim-e/0000:00:10.0.sock" ]'
+serve demo_e "$demo" --devsim "$tmp/devsim-e" --control "$tmp/demo-e.sock" --optional
+wait_for "demo-host E's control socket" 10 '[ -S "$tmp/demo-e.sock" ]'
+timeout 10 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"{\"cmd\":\"kexec\",\"phase\":\"preflight\"}\n")
+sys.stdout.write(s.makefile().readline())' "$tmp/demo-e.sock" >"$tmp/out"
+check "optional pktgen: the preflight drops its connection and resets it, in the planner's words" \
+	'.outcome == "preflight" and (.decisions[0] | .action == "reset" and .mandatory == false and
+	 (.reason | test("^[0-9]+ fds of its session cannot cross a kexec \\(the kernel carries memfds only\\) — reset \\(the record.s policy\\)$")))'
+check "optional pktgen: the ring region is kept, the device's socket and eventfd dropped" \
+	'([.keeps[] | select(.label == "pktgen-dma")] | length == 1) and
+	 ([.drops[] | select(.session == "0000:00:10.0") | .kind] | index("socket") != null and index("eventfd") != null)'
+ring_of() { # PID: the inode of its pktgen-dma memfd
+	local f
+	for f in /proc/"$1"/fd/*; do
+		case $(readlink "$f") in "/memfd:pktgen-dma (deleted)") stat -L -c %i "$f"; return ;; esac
+	done
+}
+epid=$(status_of "$tmp/demo-e.sock" | jq -r .pid)
+ering=$(ring_of "$epid")
+# restart_e NAME: kexec_restart hands E over to a demo-host NAME, which
+# restores with the device dropped; E resumes.
+restart_e() {
+	serve "$1" "$restart" "$tmp/demo-e.sock" -- "$demo" --devsim "$tmp/devsim-f" \
+		--control "$tmp/$1.sock" --optional --stats "$tmp/$1.stats"
+	wait_for "the restarted demo-host's answer" 20 '[ "$(grep -c "^{" "$tmp/'"$1"'.out")" -ge 2 ]'
+	grep '^{' "$tmp/$1.out" | head -n 1 >"$tmp/out"
+}
+restart_e demo_g
+check "demo-host G restored on E's image and ring region with its device dropped: it took over" '.rc == 0 and .pid > 0'
+status_of "$tmp/demo_g.sock" >"$tmp/out"
+gpid=$(jq -r .pid "$tmp/out")
+check "G, the device not back yet: its ring region is kept, unused" \
+	'[.regions[] | select(.label == "pktgen-dma") | .users] == [0]'
+expect "G updated (exec mode) before its device came back" 0 \
+	update --socket "$tmp/demo_g.sock" --to "$demo" --mode exec
+status_of "$tmp/demo_g.sock" >"$tmp/out"
+check "the update let the unused ring region go: no record named it" \
+	'.generation == 2 and ([.regions[] | select(.label == "pktgen-dma")] == [])'
+kill -TERM "$gpid"
+wait_for "G to be gone" 10 '! kill -0 "$gpid" 2>/dev/null'
+restart_e demo_f
+check "demo-host F restored on E's image and ring region with its device dropped: it took over" '.rc == 0 and .pid > 0'
+holds "F reported the dropped device in the planner's words" \
+	'grep -q "^demo-host: 0000:00:10.0: reset: [0-9]* fds of its session cannot cross a kexec (the kernel carries memfds only) — reset (the record.s policy)$" "$tmp/demo_f.err"'
+kill -TERM "$epid"
+wait_for "demo-host E to be gone" 10 '! kill -0 "$epid" 2>/dev/null'
+status_of "$tmp/demo_f.sock" >"$tmp/out"
+check "F: generation 1, no device yet, the ring region kept for its probe (no user)" \
+	'.generation == 1 and .devices == [] and ([.regions[] | select(.label == "pktgen-dma") | .users] == [0])'
+fpid=$(jq -r .pid "$tmp/out")
+holds "F's ring region is E's memfd: the same pages" '[ -n "$ering" ] && [ "$(ring_of "$fpid")" = "$ering" ]'
+serve devsim_f "$devsim" --dir "$tmp/devsim-f" --device pktgen@0000:00:10.0,rate=1000
+wait_for "F to probe the device when its socket appears" 20 \
+	'[ "$(status_of "$tmp/demo_f.sock" | jq -r ".devices[0].driver")" = pktgen ]'
+status_of "$tmp/demo_f.sock" >"$tmp/out"
+check "F's pktgen uses the kept ring region, the same process and generation" \
+	".pid == $fpid and .generation == 1 and ([.regions[] | select(.label == \"pktgen-dma\") | .users] == [1])"
+timeout 20 python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"wait-generated 50 15000\n")
+sys.stdout.write(s.makefile().readline())' "$tmp/devsim-f/status.sock" >"$tmp/out"
+check "the new devsim generated packets for F" '.devices[0].generated >= 50'
+kill -TERM "$fpid"
+wait_for "F's report" 10 '[ -s "$tmp/demo_f.stats" ]'
+cp "$tmp/demo_f.stats" "$tmp/out"
+check "F received them in order, none lost, on a device not reset under it" \
+	'.generation == 1 and (.devices[0] | .received >= 1 and .lost == 0 and .device_reset == false)'
 
 # Every server stops at SIGTERM; what each led to ended well.
 for r in $reapers; do
