@@ -154,6 +154,9 @@ procs "one process, exit 0" "$all_exit0 and length == 1"
 HOST_PROG_EXTRA_KIND=iommufd run "an iommufd, a target with every backend" "$v1" --update-to "$v2"
 check "a target with the backend takes the update" 'length == 2 and .[1].event == "restored" and .[1].version == 2'
 procs "one process, exit 0" "$all_exit0 and length == 1"
+HOST_PROG_EXTRA_KIND=iommufd run "an iommufd, a target that does not list its backends" "$v1" --update-to "$dir/old-target" --force
+check "refused before FREEZE: the target does not say which backends its library has" "length == 2 and .[1].event == \"update-failed\" and .[1].error_text == \"update refused\" and .[1].why == \"the dry run of $dir/old-target does not say which device backends it has (its libbaton predates the list), and the image holds fd 0x3 (iommufd) of session extra\" and $intact"
+procs "one process, exit 0" "$all_exit0 and length == 1"
 run "no VFIO fd, a target without VFIO" "$v1" --update-to "$v2novfio"
 check "a target without VFIO takes an image without VFIO fds" 'length == 2 and .[1].event == "restored" and .[1].version == 2'
 procs "one process, exit 0" "$all_exit0 and length == 1"
