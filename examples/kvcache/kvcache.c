@@ -83,7 +83,8 @@
 #define KV_READ_CHUNK	65536
 #define KV_LINGER_MAX	(1024 * 1024)
 #define KV_EVENTS	64
-#define KV_CONVERT_STEP	256	/* v1 items converted between two polls */
+/* v1 items converted in one hold of the store (~50 us) */
+#define KV_CONVERT_STEP	32
 #define KV_DRAIN_STEP	(4u << 20)	/* v1 memory given back between two */
 
 /**
@@ -165,8 +166,9 @@ struct kv_server {
  * and the main thread accepts, runs the control socket and converts.  Each
  * client is served by one thread only, so its buffers need no lock; the
  * store, the shared protocol state and the list of clients are behind
- * @lock, a reader-writer lock held one command at a time (struct
- * kv_proto's @lock): gets hold it shared and read the store side by side
+ * @lock, a reader-writer lock held one command at a time, and a get of
+ * many keys one key at a time (struct kv_proto's @lock): gets hold it
+ * shared and read the store side by side
  * (kv_store_get_shared()), every other command alone; the sockets' reads
  * and writes run in parallel.  Readers go first (glibc's default): a
  * writer waiting on a reader that lost its CPU would otherwise hold up
@@ -274,6 +276,7 @@ static uint64_t now(void)
 {
 	return (uint64_t)time(NULL);
 }
+
 
 static int set_nonblock(int fd)
 {
@@ -847,6 +850,26 @@ static void kv_threads_stop(struct kv_server *srv)
 	}
 }
 
+#if KVCACHE_VERSION >= 2
+/*
+ * Between two polls (with workers, one a millisecond): a short step of the
+ * conversion, the store held for KV_CONVERT_STEP items and only when no
+ * worker waits for it, so that no client waits for more than a step behind
+ * it - nor, on busy cores, for this thread to get its CPU back while it
+ * holds the store: a thread that runs this briefly after each sleep is
+ * seldom preempted.  The clients' gets take what they ask for over
+ * meanwhile; the steps take the rest.
+ */
+static void kv_convert(struct kv_server *srv)
+{
+	if (!srv->source || !kv_idle(srv))
+		return;
+	kv_lock(srv);
+	kv_store_migrate_step(&srv->store, KV_CONVERT_STEP, now());
+	kv_unlock(srv);
+}
+#endif
+
 static void server_run(struct kv_server *srv)
 {
 	struct epoll_event ev[KV_EVENTS];
@@ -886,13 +909,7 @@ static void server_run(struct kv_server *srv)
 				client_serve(srv, ev[i].data.ptr, ev[i].events);
 		}
 #if KVCACHE_VERSION >= 2
-		/* A bounded step (a few hundred microseconds), so that no
-		 * client waits for more than that behind it. */
-		if (srv->source && kv_idle(srv)) {
-			kv_lock(srv);
-			kv_store_migrate_step(&srv->store, KV_CONVERT_STEP, now());
-			kv_unlock(srv);
-		}
+		kv_convert(srv);
 #endif
 		kv_end_conversion(srv);
 	}
@@ -1471,11 +1488,16 @@ int main(int argc, char **argv)
 		if (srv.spent[i])
 			baton_region_release(srv.spent[i]);
 	kv_start_conversion(&srv);
-	/* The preserved connections' input, held until now. */
+	/*
+	 * The preserved connections' input, held until now, and what their
+	 * clients sent during the update: answered here, right after FINISH,
+	 * before the workers start - a client the update held waits for no
+	 * new thread to get a CPU (on busy cores, tens of milliseconds).
+	 */
 	srv.serving = true;
 	for (struct kv_client *cl = srv.clients, *next; cl; cl = next) {
 		next = cl->next;
-		client_serve(&srv, cl, 0);
+		client_serve(&srv, cl, EPOLLIN);
 	}
 	clients_bury(&srv);
 	ret = kv_threads_start(&srv);

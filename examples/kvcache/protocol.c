@@ -391,10 +391,20 @@ static int do_get(struct kv_proto *p, struct kv_conn *c,
 		next_token(&s, cmd->end, &key);
 		p->cmd_touch++;
 	}
-	while (next_token(&s, cmd->end, &key)) {
+	for (bool first = true; next_token(&s, cmd->end, &key); first = false) {
 		if (!key_ok(&key)) {
 			c->out_len = mark;
 			return reply(c, BAD_FORMAT);
+		}
+		/*
+		 * The store is held one key at a time, as memcached's item
+		 * locks do: others get in between two keys, and a get of many
+		 * keys (that a conversion takes over one by one) never holds
+		 * every other command up for all of them.
+		 */
+		if (!first) {
+			hold(p, c, KV_UNLOCKED);
+			hold(p, c, touch ? KV_EXCLUSIVE : KV_SHARED);
 		}
 		if (touch) {
 			ret = kv_store_touch(p->store, key.s, key.len, exp, now);

@@ -108,8 +108,8 @@ enum kv_lock {
  *               with KV_SHARED for a get, which kv_store_get_shared() then
  *               serves beside other gets (or, when the get must write,
  *               lets go and takes it again KV_EXCLUSIVE), KV_EXCLUSIVE for
- *               any other command, and KV_UNLOCKED after each.  NULL with
- *               one thread.
+ *               any other command, and KV_UNLOCKED after each - and
+ *               between two keys of a get of many.  NULL with one thread.
  */
 struct kv_proto {
 	struct kv_store *store;

@@ -572,6 +572,8 @@ static int unlink_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
 #if KVCACHE_VERSION >= 2
 static void pull(struct kv_store *st, const char *key, size_t nkey,
 		 uint32_t hash, uint64_t now);
+static bool src_holds(const struct kv_store *st, const char *key, size_t nkey,
+		      uint32_t hash);
 #endif
 
 /*
@@ -891,8 +893,10 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 	if (ret)
 		return ret;
 	/* A conversion under way takes the key's v1 item over first. */
-	if (shared && st->src)
+#if KVCACHE_VERSION >= 2
+	if (shared && st->src && src_holds(st, key, nkey, hash))
 		return -EAGAIN;
+#endif
 	ret = shared ? find_in(st, key, nkey, hash, true, &it, &off) :
 		       find_live(st, key, nkey, hash, now, &it, &off);
 	if (ret == KV_NOT_FOUND)
@@ -1221,7 +1225,7 @@ static int src_fail(struct kv_store *st)
 	return -EBADMSG;
 }
 
-static uint64_t *src_bucket(struct kv_store *st, uint32_t hash)
+static uint64_t *src_bucket(const struct kv_store *st, uint32_t hash)
 {
 	struct kv_region *r = st->src;
 
@@ -1324,6 +1328,32 @@ static int src_move(struct kv_store *st, struct kv_item_v1 *it, uint64_t off,
 			st->src_dropped++;
 	}
 	return src_unlink(st, it, off);
+}
+
+/*
+ * Whether the v1 region may still hold @key: its hash chain walked,
+ * bounded, writing nothing, beside other readers.  Damage counts as may:
+ * the caller then takes the store to itself, and pull() records it.
+ */
+static bool src_holds(const struct kv_store *st, const char *key, size_t nkey,
+		      uint32_t hash)
+{
+	const struct kv_region *r = st->src;
+	uint64_t off = *src_bucket(st, hash), steps = 0;
+	struct kv_err err;
+
+	while (off) {
+		const struct kv_item_v1 *it;
+
+		it = chunk_at(r, off, KV_CHUNK_ITEM, sizeof(*it), &err);
+		if (!it || ++steps > r->stats.curr_items)
+			return true;
+		if (it->hash == hash && it->nkey == nkey &&
+		    !memcmp(it + 1, key, nkey))
+			return true;
+		off = it->h_next;
+	}
+	return false;
 }
 
 /*

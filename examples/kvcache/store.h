@@ -393,9 +393,10 @@ static inline int kv_store_get(struct kv_store *st, const char *key,
  * Writes nothing to the store but its hit and miss counters (atomically),
  * so that gets run side by side under a reader lock.  What a get must
  * write is left to kv_store_get() with the store to itself: an expired
- * item to remove, a conversion under way, an item to mark used (one used
- * within the last minute, or v1's most recently used, need not be, as
- * memcached does), damage to record.
+ * item to remove, a key the v1 region of a conversion under way may still
+ * hold (its hash chain there is looked at, nothing written), an item to
+ * mark used (one used within the last minute, or v1's most recently used,
+ * need not be, as memcached does), damage to record.
  *
  * Return: as kv_store_get(), or -EAGAIN: call kv_store_get() instead.
  */

@@ -7,14 +7,18 @@
   kvcache_fill.py verify PORT N    get every one back in batches; prints
                                    "good BAD-COUNT" lines: how many came back
                                    with their value, how many did not
-  kvcache_fill.py probe PORT FILE  one connection, one get at a time, until
-                                   FILE exists (FILE.ready once the first
-                                   was answered): prints the longest
-                                   request in ms, the number of requests,
-                                   the errors (a wrong answer, a closed
-                                   connection), and when the longest was
-                                   sent (CLOCK_MONOTONIC ns, BATON_TRACE's
-                                   clock)
+  kvcache_fill.py probe PORT FILE [SECONDS]
+                                   one connection, one get at a time, until
+                                   FILE exists and SECONDS (0) have passed
+                                   (FILE.ready once the first was
+                                   answered): prints the longest request in
+                                   ms, the number of requests, the errors
+                                   (a wrong answer, a closed connection),
+                                   when the longest was sent
+                                   (CLOCK_MONOTONIC ns, BATON_TRACE's
+                                   clock) and how long it ran (s); then a
+                                   line "long SENT_NS MS" for each request
+                                   over 5 ms (LONG)
 
 Every socket operation is bounded (30 s).
 """
@@ -24,6 +28,7 @@ import sys
 import time
 
 VALUE = 1000
+LONG = 0.005    # a request the probe lists, with when it was sent
 
 
 def value(i):
@@ -66,12 +71,13 @@ def verify(port, n):
     print(good, n - good)
 
 
-def probe(port, stop):
+def probe(port, stop, seconds):
     s = connect(port)
-    worst, worst_at, count, errors = 0.0, 0, 0, 0
+    worst, worst_at, count, errors, longs = 0.0, 0, 0, 0, []
+    first = time.monotonic()
     s.sendall(b"set probe 0 0 2\r\nok\r\n")
     s.recv(100)
-    while not os.path.exists(stop):
+    while not os.path.exists(stop) or time.monotonic() - first < seconds:
         t0 = time.monotonic()
         s.sendall(b"get probe\r\n")
         out = b""
@@ -85,12 +91,18 @@ def probe(port, stop):
             errors += 1
             if not d:
                 break
-        if time.monotonic() - t0 > worst:
-            worst, worst_at = time.monotonic() - t0, int(t0 * 1e9)
+        took = time.monotonic() - t0
+        if took > worst:
+            worst, worst_at = took, int(t0 * 1e9)
+        if took > LONG:
+            longs.append((int(t0 * 1e9), took * 1000))
         count += 1
         if count == 1:
             open(stop + ".ready", "w").close()
-    print("%.1f %d %d %d" % (worst * 1000, count, errors, worst_at))
+    print("%.1f %d %d %d %.3f" % (worst * 1000, count, errors, worst_at,
+                                  time.monotonic() - first))
+    for at, ms in longs:
+        print("long %d %.1f" % (at, ms))
 
 
 if __name__ == "__main__":
@@ -100,4 +112,4 @@ if __name__ == "__main__":
     elif what == "verify":
         verify(port, int(sys.argv[3]))
     else:
-        probe(port, sys.argv[3])
+        probe(port, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0)

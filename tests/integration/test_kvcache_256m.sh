@@ -11,13 +11,21 @@
 #  - memcslap and the probe saw no error, and no item was evicted;
 #  - the conversion ran after the take-over, lazily: v1's region is still
 #    there when the update returns and gone once every item has come over;
-#  - the longest request the probe waited is reported against the
-#    blackout the update reported, and must not exceed it by a second:
-#    only a conversion or a free of the old memory outside the blackout
-#    would (make bench measures the real figures); and against the
-#    longest it waited under the same load with no update, just before
-#    (memcslap's sets, and every item read back): on busy shared cores the
-#    scheduler alone holds a request up for tens of milliseconds.
+#  - the longest request the probe waited, from just before the update
+#    until the conversion is over, is at most the blackout the update
+#    reported plus twice the longest it waited under the same load with no
+#    update, in windows before and after (memcslap's sets and every item
+#    read back, at least as long in all as the update's): on busy shared
+#    cores the scheduler alone holds a request up for tens of
+#    milliseconds, and a request the update holds is exposed to it twice
+#    outside the blackout: before FREEZE (its worker, and the main thread
+#    parking the workers for PREPARE, must get a CPU) and after FINISH (the
+#    new version's main thread, which answers it before anything else, can
+#    be preempted).  A conversion that held the clients up, or a free of
+#    the old memory, would show on top.  The probe lists its requests over
+#    5 ms, and the test prints the longest against the update's phases
+#    (BATON_TRACE, the same clock) and how many waited over 20 ms in each
+#    window.
 #
 # Every server runs under reap, every wait is bounded.  TAP output.
 #
@@ -53,13 +61,14 @@ bytes=$(stat_of bytes) limit=$(stat_of limit_maxbytes)
 holds "they fill 256 MiB: $bytes bytes, none evicted" \
       '[ "$bytes" -ge $((256 << 20)) ] && [ "$(stat_of evictions)" = 0 ]'
 
-# load NAME: memcslap's sets ($tmp/slap.NAME, pid $slap) and the probe
-# ($tmp/probe.NAME, pid $probe, until $tmp/stop.NAME exists), started.
+# load NAME [SECONDS]: memcslap's sets ($tmp/slap.NAME, pid $slap) and the
+# probe ($tmp/probe.NAME, pid $probe, until $tmp/stop.NAME exists and, if
+# given, SECONDS have passed), started.
 load() {
 	timeout 120 memcslap --servers="127.0.0.1:$port" --concurrency=8 --execute-number=10000 \
 		--test=set >"$tmp/slap.$1" 2>&1 &
 	slap=$!
-	python3 "$fill" probe "$port" "$tmp/stop.$1" >"$tmp/probe.$1" 2>&1 &
+	python3 "$fill" probe "$port" "$tmp/stop.$1" ${2:+"$2"} >"$tmp/probe.$1" 2>&1 &
 	probe=$!
 	ready=$tmp/stop.$1.ready
 	wait_for "the probe to start" 10 '[ -e "$ready" ]'
@@ -95,23 +104,46 @@ touch "$tmp/stop.update"
 wait $probe
 wait $slap
 slap_status=$?
-read -r stall requests errors stall_at <"$tmp/probe.update"
-echo "# the longest of $requests requests from before the update until the conversion was over: $stall ms; the update's blackout: $blackout ms; with no update, under the same load just before: $quiet ms"
-# Where the longest request was in the update (BATON_TRACE's phases, on
-# the same clock): after the version's start, between FREEZE and FINISH,
-# or after, while the items came over.
-awk -v at="$stall_at" -v ms="$stall" '$3 == "commit" || $3 == "freeze" || $3 == "finish" {
-	b = (at - $1) / 1e6; e = b + ms
-	printf "# it began %.1f ms %s %s, and ended %.1f ms %s it\n", b < 0 ? -b : b,
-	       (b < 0 ? "before" : "after"), toupper($3), e < 0 ? -e : e, (e < 0 ? "before" : "after") }' "$tmp/trace" 2>/dev/null
+read -r stall requests errors stall_at update_s <"$tmp/probe.update"
 holds "the probe saw no error ($errors), memcslap neither (exit $slap_status)" \
       '[ "$errors" = 0 ] && [ "$slap_status" = 0 ] && ! grep -qi "error\|fail" "$tmp/slap.update"'
-holds "the longest request ($stall ms) is within a second of the blackout ($blackout ms)" \
-      'awk -v s="$stall" -v b="$blackout" "BEGIN { exit !(s <= b + 1000) }"'
 holds "limit_maxbytes is kept: $limit before, $(stat_of limit_maxbytes) after" \
       '[ "$(stat_of limit_maxbytes)" -ge "$limit" ]'
 holds "no item was evicted" '[ "$(stat_of evictions)" = 0 ]'
 holds "curr_items counts them all ($(stat_of curr_items))" '[ "$(stat_of curr_items)" -ge "$items" ]'
+
+# The same load with no update again, the probe on until the quiet
+# windows are as long in all as the update's: the scheduler's share of the
+# waits, measured around the update.
+read -r _ _ _ _ quiet_s <"$tmp/probe.quiet"
+load after "$(awk -v q="$quiet_s" -v u="$update_s" 'BEGIN { print u - q }')"
+python3 "$fill" verify "$port" "$items" >/dev/null
+touch "$tmp/stop.after"
+wait $probe
+wait $slap
+read -r after _ _ _ after_s <"$tmp/probe.after"
+quiet_max=$(awk -v a="$quiet" -v b="$after" 'BEGIN { print (a > b ? a : b) }')
+echo "# the longest of $requests requests from just before the update until the conversion was over ($update_s s): $stall ms; the update's blackout: $blackout ms; with no update, under the same load: $quiet ms before ($quiet_s s), $after ms after ($after_s s)"
+# Where the longest requests were in the update (BATON_TRACE's phases, on
+# the same clock), and how many waited over 20 ms in each window.
+awk '$3 == "commit" || $3 == "freeze" || $3 == "finish" { t[$3] = $1 }
+	FILENAME != ARGV[1] && $1 == "long" { n++; l[n] = $2 " " $3 }
+	END {
+		for (i = 1; i <= n; i++) { split(l[i], f, " "); ms[i] = f[2]; at[i] = f[1] }
+		for (k = 0; k < 3 && k < n; k++) {
+			m = 0; for (i = 1; i <= n; i++) if (ms[i] > ms[m]) m = i
+			printf "# %.1f ms, sent %+.1f ms from COMMIT (FREEZE %+.1f, FINISH %+.1f), answered %+.1f ms from FINISH\n",
+			       ms[m], (at[m] - t["commit"]) / 1e6, (t["freeze"] - t["commit"]) / 1e6,
+			       (t["finish"] - t["commit"]) / 1e6, (at[m] - t["finish"]) / 1e6 + ms[m]
+			ms[m] = -1
+		}
+	}' "$tmp/trace" "$tmp/probe.update" 2>/dev/null
+for w in quiet update after; do
+	awk -v w=$w 'NR == 1 { s = $5 } $1 == "long" && $3 > 20 { n++ }
+		END { printf "# %s: %d requests over 20 ms in %.1f s\n", w, n, s }' "$tmp/probe.$w"
+done
+holds "the longest request ($stall ms) is within the blackout ($blackout ms) and twice the scheduler's longest ($quiet_max ms)" \
+      'awk -v s="$stall" -v b="$blackout" -v q="$quiet_max" "BEGIN { exit !(s <= b + 2 * q) }"'
 
 stop srv "$reaper"
 holds "kvcache said nothing on stderr" '! [ -s "$tmp/srv.err" ]'

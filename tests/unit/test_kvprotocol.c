@@ -643,7 +643,8 @@ static void log_lock(struct kv_proto *p, enum kv_lock how)
 /*
  * With worker threads (struct kv_proto's @lock): a get holds the store
  * shared, and alone once it must write (an item to mark used, a delayed
- * flush_all due); every other command alone; let go after each command.
+ * flush_all due), one key at a time; every other command alone; let go
+ * after each command.
  */
 static void test_lock(void **state)
 {
@@ -663,6 +664,14 @@ static void test_lock(void **state)
 	feed(f, "gets a\r\n");
 	assert_true(strncmp(f->out, "VALUE a 0 1 ", 12) == 0);
 	assert_string_equal(lock_log, "X-S-X-");
+	/* A get of many keys: held one key at a time, each as a get ("b",
+	 * unused for a minute, is marked used alone). */
+	lock_log[0] = '\0';
+	expect(f, "get a nope b\r\n", "VALUE a 0 1\r\nx\r\nVALUE b 0 1\r\ny\r\nEND\r\n");
+	assert_string_equal(lock_log, "S-S-S-X-");
+	lock_log[0] = '\0';
+	expect(f, "gat 0 a b\r\n", "VALUE a 0 1\r\nx\r\nVALUE b 0 1\r\ny\r\nEND\r\n");
+	assert_string_equal(lock_log, "X-X-");
 	/* A delayed flush_all comes due under a get. */
 	lock_log[0] = '\0';
 	expect(f, "flush_all 10\r\n", "OK\r\n");

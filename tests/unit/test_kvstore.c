@@ -1142,6 +1142,49 @@ static void test_get_shared(void **state)
 	free(base);
 }
 
+/*
+ * During a conversion, readers side by side read what has come over, and
+ * a key the v1 region may still hold is left to kv_store_get() to take
+ * over (-EAGAIN): a reader never finds nothing where v1 has the item.
+ */
+static void test_get_shared_converting(void **state)
+{
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION), *dst;
+	struct kv_item_ref it;
+	char *v;
+
+	(void)state;
+	fill(&v1, 100);
+	dst = lazy_v2(&v2, old);
+	assert_true(kv_store_migrating(&v2));
+	/* In v1 only: not found beside other readers, never KV_NOT_FOUND. */
+	assert_int_equal(kv_store_get_shared(&v2, "key1", 4, NOW, &it), -EAGAIN);
+	assert_int_equal(kv_store_get(&v2, "key1", 4, NOW, &it), KV_OK);
+	/* Come over: read side by side, the conversion still under way. */
+	v = value_for(1);
+	assert_int_equal(kv_store_get_shared(&v2, "key1", 4, NOW, &it), KV_OK);
+	assert_int_equal(it.nbytes, strlen(v));
+	assert_memory_equal(it.data, v, it.nbytes);
+	free(v);
+	assert_int_equal(put(&v2, KV_SET, "new", "v2", 0), KV_OK);
+	assert_int_equal(kv_store_get_shared(&v2, "new", 3, NOW, &it), KV_OK);
+	assert_int_equal(kv_store_get_shared(&v2, "none", 4, NOW, &it), KV_NOT_FOUND);
+	assert_true(kv_store_migrating(&v2));
+	/* A v1 chain that loops: left to kv_store_get(), which drops v1. */
+	*(uint64_t *)((uint8_t *)old + hdr(&v1)->buckets_off +
+		      8 * (hdr(&v1)->n_buckets - 1)) = 8;
+	for (unsigned int i = 0, found = 0; !found; i++) {
+		char key[16];
+
+		assert_true(i < 1u << 20);
+		snprintf(key, sizeof(key), "%u", i);
+		found = kv_store_get_shared(&v2, key, strlen(key), NOW, &it) == -EAGAIN;
+	}
+	free(dst);
+	free(old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1160,6 +1203,7 @@ int main(void)
 		BOTH(test_modes),
 		BOTH(test_touch_flush_reset),
 		BOTH(test_get_shared),
+		cmocka_unit_test(test_get_shared_converting),
 		cmocka_unit_test(test_versions_refuse),
 		cmocka_unit_test(test_last_access),
 		cmocka_unit_test(test_schemas),
