@@ -175,10 +175,9 @@ lp_stage1() {
 	kill -STOP "$devsim_e"
 	lp_ring
 	ring_md5=$(md5sum <"$ring" | cut -d ' ' -f 1)
-	ring_nonzero=$(tr -d '\000' <"$ring" | wc -c)
-	printf 'BATON-LP-STAGE1 {"busy":%s,"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s,"ring":{"size":%s,"md5":"%s","nonzero_bytes":%s,"seq0":%s},"status_e":%s}\n' \
+	printf 'BATON-LP-STAGE1 {"busy":%s,"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s,"ring":{"size":%s,"md5":"%s","seq0":%s,"seq9":%s},"status_e":%s}\n' \
 		"$busy" "$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)" \
-		"$(cat /run/ring.size)" "$ring_md5" "$ring_nonzero" "$(lp_seq "$ring" 0)" \
+		"$(cat /run/ring.size)" "$ring_md5" "$(lp_seq "$ring" 0)" "$(lp_seq "$ring" 9)" \
 		"$(jfile /run/status-e.json)"
 	say "stage-2 initrd: $(wc -c </run/initrd) bytes; kexec at uptime $(uptime_s) s"
 	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd \
