@@ -39,7 +39,8 @@
 #define SYSPATH_KEY "vfio-device-syspath:"
 
 /* The address the kernel gives for VFIO device fd @fd: 0, -ENODATA when
- * it gives none (before 6.9), -ENOTTY when @fd is no VFIO device. */
+ * it gives none (before 6.9, or no /proc), -ENOTTY when what it names is
+ * no PCI device. */
 static int fd_addr(int fd, struct baton_pci_addr *addr)
 {
 	char path[64], line[PATH_MAX + 32];
@@ -49,8 +50,8 @@ static int fd_addr(int fd, struct baton_pci_addr *addr)
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	if (!f)	/* no /proc: the kernel says nothing here either */
+		return errno == ENOENT ? -ENODATA : -errno;
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, SYSPATH_KEY, strlen(SYSPATH_KEY)))
 			continue;
