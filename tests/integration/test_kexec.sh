@@ -61,7 +61,7 @@ else
 	holds "--restore wrote nothing" '[ ! -e "$tmp/restored.img" ]'
 	expect "--restore of programs without LUO: exit 2, nothing started" 2 kexec --restore
 	holds "it says why in one line" \
-		'[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^baton: /dev/liveupdate: absent: .* (open)$" "$tmp/err"'
+		'[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "^baton: /dev/liveupdate: absent: .* (open); no program started$" "$tmp/err"'
 fi
 
 tap_done
