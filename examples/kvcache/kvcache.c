@@ -50,6 +50,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -596,6 +597,9 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 	ret = type == SOCK_STREAM ? set_nonblock(fd) : -EINVAL;
 	if (ret)
 		goto err_fd;
+	/* As memcached: an answer goes out at once, never held back for the
+	 * acknowledgement of the one before (Nagle). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		ret = -ENOMEM;
@@ -705,8 +709,14 @@ static void *worker_run(void *arg)
 		/*
 		 * Between two batches: the only place a worker parks.  Counted
 		 * once per round: a worker still waking from the last round
-		 * when the next begins counts again for it.
+		 * when the next begins counts again for it.  Looked at without
+		 * the lock first, which every worker would take after every
+		 * batch: kv_park() sets @park before it wakes the workers, so a
+		 * worker that reads it unset here sees it at its next batch.
 		 */
+		if (!__atomic_load_n(&t->park, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
+			continue;
 		pthread_mutex_lock(&t->park_lock);
 		while (t->park && !t->stop) {
 			if (w->round != t->round) {
@@ -745,7 +755,7 @@ static void kv_park(struct kv_server *srv)
 		running += t->w[i].started;
 	pthread_mutex_lock(&t->park_lock);
 	if (!t->park) {
-		t->park = true;
+		__atomic_store_n(&t->park, true, __ATOMIC_RELEASE);
 		t->round++;
 		t->parked = 0;
 		kv_wake_workers(t);
@@ -763,7 +773,7 @@ static void kv_unpark(struct kv_server *srv)
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->park_lock);
-	t->park = false;
+	__atomic_store_n(&t->park, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&t->park_cond);
 	pthread_mutex_unlock(&t->park_lock);
 }
@@ -834,7 +844,7 @@ static void kv_threads_stop(struct kv_server *srv)
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->park_lock);
-	t->stop = true;
+	__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&t->park_cond);
 	pthread_mutex_unlock(&t->park_lock);
 	kv_wake_workers(t);
