@@ -69,6 +69,10 @@ check "another holder of /dev/liveupdate: exit 2, naming its pid and command, no
 	'.stage1.busy as $b | $b.rc == 2 and $b.lines == 1 and ($b.error |
 	 test("^baton: /dev/liveupdate: another process holds it open, and only one may .*: held by pid \($b.holder) \\(sleep\\); nothing frozen, every program runs on$")) and
 	 $b.status.state == "running" and $b.status.generation == 0'
+check "--image and --socket with a kernel that does not load: exit 2, A resumed, every session let go" \
+	'.stage1.no_kernel.rc == 2 and (.stage1.no_kernel.error | test("^baton: /bin/busybox: kexec_file_load: ")) and
+	 .stage1.no_kernel.resumed == true and .stage1.no_kernel.status.state == "running" and
+	 .stage2.kernel_image.rc == 0 and ([.stage2.restore.programs[] | .outcome] | index("restored") != null)'
 check "a mandatory vfio-user device refuses the kexec before anything is frozen" \
 	'.stage1.vfio.rc == 2 and (.stage1.vfio.error | test("mandatory 0000:00:10.0 would not be bound after a kexec \\(quarantine\\): .* cannot cross a kexec .*nothing frozen$"))'
 check "the dry run: each kvcache keeps its item region, drops its sockets" \
@@ -83,6 +87,11 @@ check "the dry run: demo-host keeps its ring region, drops its device connection
 check "the three came back from their sessions, restored, and the sessions finished" \
 	'[.stage2.restore.programs[] | .outcome] == ["restored", "restored", "restored"] and
 	 ([.stage2.restore.programs[] | .error] | all(. == null))'
+# shellcheck disable=SC2016 # jq variables, not shell ones
+check "held by another process after the kexec, --restore exits 2 naming it, starts nothing, and runs again after" \
+	'.stage2.busy_restore as $b | $b.rc == 2 and $b.stdout_bytes == 0 and ($b.error |
+	 test("^baton: /dev/liveupdate: another process holds it open, .*: held by pid \($b.holder) \\(sleep\\); no program started$")) and
+	 (.stage2.restore.programs | length) >= 2 and ([.stage2.restore.programs[] | .outcome] | all(. == "restored"))'
 check "the kernel path's image crossed the same kexec as the programs, byte-equal, its session finished" \
 	'.stage2.kernel_image.rc == 0 and .stage2.kernel_image.same == true and
 	 .stage2.kernel_image.restore.session == "baton-kernel"'

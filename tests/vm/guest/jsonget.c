@@ -97,7 +97,8 @@ int main(int argc, char **argv)
 		}
 	}
 	puts(json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
-	     json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	     json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	json_tokener_free(tok);
 	free(text);

@@ -88,6 +88,36 @@ lp_busy() {
 		"$(jfile /run/h-status.json)")
 }
 
+# --image and --socket, and a kernel that does not load: every session is
+# made, then closed (the real kexec below makes them again under the same
+# names), and A, handed over and frozen, resumes.
+lp_no_kernel() {
+	baton kexec --kernel /bin/busybox --image /opt/good.img \
+		--socket /run/kv-a.sock >/run/n.out 2>/run/n.err
+	rc=$?
+	cat /run/n.err
+	resumed=false
+	grep -q '^baton: /run/kv-a.sock: resumed$' /run/n.err && resumed=true
+	baton status --socket /run/kv-a.sock --json >/run/n-status.json
+	no_kernel=$(printf '{"rc":%s,"error":%s,"resumed":%s,"status":%s}' "$rc" \
+		"$(jstr "$(head -n 1 /run/n.err)")" "$resumed" "$(jfile /run/n-status.json)")
+}
+
+# Held by another process after the kexec: --restore says who, starts
+# nothing and retrieves nothing, so that it can be run again.
+lp_busy_restore() {
+	sleep 600 9<>/dev/liveupdate &
+	holder=$!
+	lp_wait "the holder of /dev/liveupdate" '[ -e /proc/$holder/fd/9 ]'
+	baton kexec --restore --json >/run/hr.out 2>/run/hr.err
+	rc=$?
+	cat /run/hr.err
+	kill "$holder"
+	wait "$holder"
+	busy_restore=$(printf '{"rc":%s,"error":%s,"holder":%s,"stdout_bytes":%s}' "$rc" \
+		"$(jstr "$(head -n 1 /run/hr.err)")" "$holder" "$(wc -c </run/hr.out)")
+}
+
 # The kernel path's image, carried by the same kexec as the programs.
 lp_kernel_image() {
 	baton kexec --restore -o /run/kernel.img --json >/run/kimg.out 2>/run/kimg.err
@@ -165,6 +195,7 @@ lp_stage1() {
 	cat /run/v.err
 	vfio=$(printf '{"rc":%s,"error":%s}' "$rc" "$(jstr "$(head -n 1 /run/v.err)")")
 	lp_busy
+	lp_no_kernel
 
 	lp_archive /run/initrd
 	baton kexec --kernel /boot/vmlinuz --initrd /run/initrd --socket /run/kv-a.sock \
@@ -175,8 +206,8 @@ lp_stage1() {
 	kill -STOP "$devsim_e"
 	lp_ring
 	ring_md5=$(md5sum <"$ring" | cut -d ' ' -f 1)
-	printf 'BATON-LP-STAGE1 {"busy":%s,"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s,"ring":{"size":%s,"md5":"%s","seq0":%s,"seq9":%s},"status_e":%s}\n' \
-		"$busy" "$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)" \
+	printf 'BATON-LP-STAGE1 {"busy":%s,"no_kernel":%s,"set_a":%s,"set_b":%s,"prepare":%s,"vfio":%s,"dry":%s,"ring":{"size":%s,"md5":"%s","seq0":%s,"seq9":%s},"status_e":%s}\n' \
+		"$busy" "$no_kernel" "$set_a" "$set_b" "$prepare" "$vfio" "$(jfile /run/dry.json)" \
 		"$(cat /run/ring.size)" "$ring_md5" "$(lp_seq "$ring" 0)" "$(lp_seq "$ring" 9)" \
 		"$(jfile /run/status-e.json)"
 	say "stage-2 initrd: $(wc -c </run/initrd) bytes; kexec at uptime $(uptime_s) s"
@@ -193,6 +224,7 @@ lp_trace() {
 }
 
 lp_stage2() {
+	lp_busy_restore
 	lp_kernel_image
 	free0=$(lp_meminfo MemFree)
 	shm0=$(lp_meminfo Shmem)
@@ -242,8 +274,8 @@ lp_stage2() {
 	# Each new process notes its phases once it has finished: all of them.
 	lp_wait "every restore's trace" \
 		'[ "$(grep -c " finish$" /run/trace)" -ge $((3 + 2 * ${LP_UPDATES:-4})) ]'
-	printf 'BATON-LP-STAGE2 {"kernel_image":%s,"logs":%s,"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s,' \
-		"$kimg" "$logs" "$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
+	printf 'BATON-LP-STAGE2 {"busy_restore":%s,"kernel_image":%s,"logs":%s,"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s,' \
+		"$busy_restore" "$kimg" "$logs" "$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
 		"$(jfile /run/status-a.json)" "$(jfile /run/status-b.json)" \
 		"$((free1 - free0))" "$((shm1 - shm0))"
 	printf '"ring":{"md5":"%s","seq0":%s},"dropped":%s,"status_e1":%s,"status_e2":%s,"stats_e":%s,' \
