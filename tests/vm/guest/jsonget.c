@@ -56,6 +56,7 @@ int main(int argc, char **argv)
 	json_object *root, *v;
 	size_t len, end;
 	char *text;
+	int rc = 1;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: jsonget FILE [KEY|N]...\n");
@@ -67,20 +68,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	tok = json_tokener_new();
+	if (!tok) {
+		free(text);
+		return 2;
+	}
 	root = json_tokener_parse_ex(tok, text, (int)len + 1);
 	end = json_tokener_get_parse_end(tok);
 	/* NULL with success is the value null. */
 	if (json_tokener_get_error(tok) != json_tokener_success) {
 		fprintf(stderr, "jsonget: %s: not JSON: %s at byte %zu\n", argv[1],
 			json_tokener_error_desc(json_tokener_get_error(tok)), end);
-		return 1;
+		goto out;
 	}
 	/* One value, then whitespace only (the parse ends past the NUL). */
 	for (size_t i = end > len ? len : end; i < len; i++)
 		if (!strchr(" \t\r\n", text[i])) {
 			fprintf(stderr, "jsonget: %s: more than one JSON value: byte %zu\n",
 				argv[1], i);
-			return 1;
+			goto out;
 		}
 	v = root;
 	for (int i = 2; i < argc; i++) {
@@ -93,14 +98,17 @@ int main(int argc, char **argv)
 			v = NULL;
 		if (!v) {
 			fprintf(stderr, "jsonget: %s: no %s\n", argv[1], argv[i]);
-			return 3;
+			rc = 3;
+			goto out;
 		}
 	}
 	puts(json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
 	     json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+	rc = 0;
+out:
 	json_object_put(root);
 	json_tokener_free(tok);
 	free(text);
-	return 0;
+	return rc;
 }
