@@ -53,12 +53,17 @@ static inline int edu_wr(struct baton_devio *io, uint64_t reg, uint32_t val)
 	return baton_devio_write32(io, VFIO_PCI_BAR0_REGION_INDEX, reg, val);
 }
 
-static inline int64_t edu_now_ms(void)
+static inline int64_t edu_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t edu_now_ms(void)
+{
+	return edu_now_us() / 1000;
 }
 
 /* Until the bits @busy of register @reg are clear, at most

@@ -78,6 +78,12 @@ for r in type1_exec type1_socket iommufd_exec iommufd_socket devsim_exec devsim_
 		map(select(. != null)) | sort |
 		"check-vm: vfio \($r): blackout median \(if length > 0 then .[length / 2 | floor] * 10 | round / 10 else "?" end) ms of \(length) updates, \(map(. * 10 | round / 10))"' \
 		"$RESULT"
+	# The device's own part, in the restore: its fds adopted (with the
+	# checks of whose they are), then its mapping.
+	jq -r --arg r "$r" '[.[$r].restore] + [.[$r].repeats[]?.restore] | map(select(. != null)) |
+		def med(f): map(f) | sort | if length > 0 then .[length / 2 | floor] else "?" end;
+		"check-vm: vfio \($r): adopt median \(med(.adopt_us)) us, dma adopt \(med(.dma_adopt_us)) us, of \(length)"' \
+		"$RESULT"
 	# Where it goes: each phase's time from the previous one, FREEZE to
 	# FINISH (BATON_TRACE, as bench/bench_devices.sh reads it), mean of
 	# the updates.

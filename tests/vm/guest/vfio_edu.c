@@ -451,6 +451,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	struct baton_host *host = baton_device_host(dev);
 	uint32_t live = 0, fact = 0;
 	bool regs_ok, earlier_ok = false;
+	int64_t t[3];	/* before adopt, after it, after the mapping's */
 	struct edu *e;
 	int err;
 
@@ -462,7 +463,9 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 		return -ENOMEM;
 	memcpy(&e->s, state, size);
 	e->irq = baton_host_take_fd(host, TOKEN_IRQ);
+	t[0] = edu_now_us();
 	err = e->irq < 0 ? e->irq : adopt(host, &e->d.io);
+	t[1] = edu_now_us();
 	if (err) {
 		report("\"event\":\"restore\",\"rc\":%d,\"adopted\":false", err);
 		e->irq = -1;
@@ -471,15 +474,18 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	}
 	/* Nothing mapped for the device: its mapping is the previous one's. */
 	err = use_region(e, dev) ?:
-	      baton_devio_dma_adopt(e->d.io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true) ?:
-	      edu_rd(e->d.io, EDU_LIVENESS, &live) ?: edu_rd(e->d.io, EDU_FACTORIAL, &fact);
+	      baton_devio_dma_adopt(e->d.io, DMA_IOVA, 2 * PAGE, e->memfd, 0, true);
+	t[2] = edu_now_us();
+	err = err ?: edu_rd(e->d.io, EDU_LIVENESS, &live) ?: edu_rd(e->d.io, EDU_FACTORIAL, &fact);
 	regs_ok = !err && live == ~e->s.liveness && fact == e->s.factorial;
 	if (!err)
 		earlier_ok = holds(e->mem, e->s.seed);
 	report("\"event\":\"restore\",\"rc\":%d,\"regs_ok\":%s,\"earlier_buffer_ok\":%s,"
-	       "\"driver\":\"%s\",\"vm_lck_kib\":%ld,\"vm_pin_kib\":%ld", err,
+	       "\"driver\":\"%s\",\"vm_lck_kib\":%ld,\"vm_pin_kib\":%ld,"
+	       "\"adopt_us\":%lld,\"dma_adopt_us\":%lld", err,
 	       regs_ok ? "true" : "false", earlier_ok ? "true" : "false",
-	       baton_device_driver(dev)->name, status_kib("VmLck"), status_kib("VmPin"));
+	       baton_device_driver(dev)->name, status_kib("VmLck"), status_kib("VmPin"),
+	       (long long)(t[1] - t[0]), (long long)(t[2] - t[1]));
 	if (!err && (!regs_ok || !earlier_ok))
 		err = -BATON_ERR_BADVALUE;
 	if (!err && VFIO_EDU_VERSION == 2 && !access(FAIL_RESTORE, F_OK)) {
