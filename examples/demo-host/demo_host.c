@@ -303,32 +303,63 @@ static int discover_vfio(struct baton_host *host)
 }
 
 /* Every device socket in the devsim directory the host does not have yet. */
-static int discover(struct baton_host *host)
+/*
+ * The device sockets in the devsim directory, read once: after an update
+ * this runs inside the blackout, and a second read of a directory of a
+ * thousand sockets cost as much as the first.
+ */
+static int device_sockets(struct baton_pci_addr **out, size_t *n)
 {
 	DIR *dir = opendir(demo_devsim_dir);
+	struct baton_pci_addr *found = NULL, *grown;
+	size_t cap = 0;
 	struct dirent *de;
 	int err = 0;
 
+	*out = NULL;
+	*n = 0;
 	if (!dir)
 		return -errno;
-	/* Counted first: what a driver's shared memory is sized for. */
-	demo_device_count = 0;
-	while ((de = readdir(dir)) != NULL) {
-		char name[BATON_PCI_ADDR_STRLEN];
-
-		demo_device_count += device_socket(de->d_name, name);
-	}
-	rewinddir(dir);
 	while (!err && (de = readdir(dir)) != NULL) {
 		char name[BATON_PCI_ADDR_STRLEN];
 		struct baton_pci_addr addr;
 
-		if (!device_socket(de->d_name, name) ||
-		    baton_pci_addr_parse(name, &addr) || baton_host_device(host, &addr))
-			continue;	/* not a device, or ours already */
-		err = add_device(host, &addr, de->d_name);
+		if (!device_socket(de->d_name, name) || baton_pci_addr_parse(name, &addr))
+			continue;	/* not a device */
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = reallocarray(found, cap, sizeof(*found));
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			found = grown;
+		}
+		found[(*n)++] = addr;
 	}
 	closedir(dir);
+	*out = found;
+	return err;
+}
+
+static int discover(struct baton_host *host)
+{
+	struct baton_pci_addr *found;
+	size_t n;
+	int err = device_sockets(&found, &n);
+
+	/* Counted first: what a driver's shared memory is sized for. */
+	demo_device_count = (unsigned int)n;
+	for (size_t i = 0; !err && i < n; i++) {
+		char name[BATON_PCI_ADDR_STRLEN + sizeof(".sock")];
+
+		if (baton_host_device(host, &found[i]))
+			continue;	/* ours already */
+		baton_pci_addr_format(&found[i], name);
+		strcat(name, ".sock");
+		err = add_device(host, &found[i], name);
+	}
+	free(found);
 	return err;
 }
 
