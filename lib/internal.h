@@ -53,6 +53,15 @@ void baton_scm_attach_fds(struct msghdr *msg, void *control, const int *fds,
 size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
 
 /**
+ * baton_fd_table_full() - whether no fd number is left under RLIMIT_NOFILE
+ *
+ * A received message whose fds were cut off (MSG_CTRUNC) is either a peer
+ * sending more than it may, or our own table being full, which the kernel
+ * does not tell apart; this does, so that the second is reported as EMFILE.
+ */
+bool baton_fd_table_full(void);
+
+/**
  * baton_send_all() - write all of @buf to the socket @fd
  *
  * Blocking, retried on EINTR, with MSG_NOSIGNAL: a peer that hung up is an

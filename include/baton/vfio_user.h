@@ -34,6 +34,8 @@
  *    these the handle is unusable, every later call failing with the same
  *    code: the stream is at an unknown position (a late reply could not be
  *    told apart).  Any other -errno: the socket call that failed said so.
+ *  - -EMFILE: the reply came, but the fd it carried did not, because the
+ *    caller's fd table is full (RLIMIT_NOFILE); the handle stays usable.
  */
 
 #include <stdbool.h>

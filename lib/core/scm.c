@@ -8,6 +8,7 @@
  * the writer with SIGPIPE.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,15 @@ size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max)
 		}
 	}
 	return total;
+}
+
+bool baton_fd_table_full(void)
+{
+	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 && errno == EMFILE;
 }
 
 int baton_send_all(int fd, const void *buf, size_t len)

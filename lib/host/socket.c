@@ -82,16 +82,6 @@ int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n)
 	return err;
 }
 
-/* Whether no fd number is left under our limit. */
-static bool table_full(void)
-{
-	int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
-
-	if (fd >= 0)
-		close(fd);
-	return fd < 0 && errno == EMFILE;
-}
-
 /* One message: its payload in @data (exactly @len bytes), its fds appended. */
 static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 		    size_t *got)
@@ -121,7 +111,8 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 	 * Fds cut off because our table is full (the kernel installs what it
 	 * can and says no more) are not a malformed message: say so.
 	 */
-	if (n == (ssize_t)len && (msg.msg_flags & MSG_CTRUNC) && table_full())
+	if (n == (ssize_t)len && (msg.msg_flags & MSG_CTRUNC) &&
+	    baton_fd_table_full())
 		return -EMFILE;
 	if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra)
 		return -EBADMSG;

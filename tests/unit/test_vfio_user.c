@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -752,6 +753,40 @@ static void test_server_errors(void **state)
 	close(efd);
 }
 
+/*
+ * A reply's fd the kernel cannot install because our fd table is full is
+ * EMFILE, not a region without an fd; the connection survives it, and the
+ * same question asked again with room gets the fd.
+ */
+static void test_fd_table_full(void **state)
+{
+	struct baton_vfu *vfu = open_dev(PKT);
+	struct baton_vfu_region r = { .fd = -1 };
+	struct rlimit old, low;
+	int fills[64], n = 0, full, err;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (fills[n] = dup(0)) >= 0)
+		n++;
+	full = errno;
+	err = baton_vfu_region_info(vfu, VFIO_PCI_BAR2_REGION_INDEX, &r);
+	/* Room again before any check, so that a failure spoils no other test. */
+	while (n)
+		close(fills[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(full, EMFILE);
+	assert_int_equal(err, -EMFILE);
+	assert_int_equal(baton_vfu_region_info(vfu, VFIO_PCI_BAR2_REGION_INDEX, &r), 0);
+	assert_true(r.fd >= 0);
+	close(r.fd);
+	assert_int_equal(rd32(vfu, 0x00), 0x70677631);
+	baton_vfu_close(vfu);
+}
+
 static void test_large_access_split(void **state)
 {
 	struct baton_vfu *vfu = open_dev(PKT);
@@ -881,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_adopt_other_process),
 		cmocka_unit_test(test_server_errors),
 		cmocka_unit_test(test_large_access_split),
+		cmocka_unit_test(test_fd_table_full),
 		cmocka_unit_test(test_second_connection_refused),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_bad_reply),

@@ -16,7 +16,10 @@
  * answered ENOTSUP.  Anything that leaves the byte stream at an unknown
  * position (a timeout mid-reply, a malformed header, EOF) marks the handle
  * broken: every later call fails at once with the same -errno instead of
- * reading some other message's bytes as a reply.
+ * reading some other message's bytes as a reply.  A reply that arrives
+ * whole but without its fd, because our fd table is full, fails with
+ * -EMFILE and leaves the handle usable: a region without its fd would
+ * otherwise look like a region that has none.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +48,7 @@ struct baton_vfu {
 	uint32_t max_xfer;	/* the largest count one access may carry */
 	int timeout_ms;
 	int broken;		/* errno that made the stream unusable, or 0 */
+	bool fds_cut;		/* the kernel dropped fds of the message being read */
 };
 
 /* What we accept; we never send more than the server announced. */
@@ -163,6 +167,8 @@ static int recv_all(struct baton_vfu *vfu, struct iovec *iov, int n, int *fd,
 			continue;
 		}
 		take_first_fd(&msg, fd);
+		if (msg.msg_flags & MSG_CTRUNC)
+			vfu->fds_cut = true;
 		if (done == 0) {
 			errno = ECONNRESET;
 			return -1;
@@ -258,6 +264,7 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 		if (got_fd >= 0)
 			close(got_fd);
 		got_fd = -1;
+		vfu->fds_cut = false;
 		if (recv_all(vfu, &hv, 1, &got_fd, deadline))
 			goto err_broken;
 		if (r.size < sizeof(r) || r.size > VFIO_USER_MAX_MSG_SIZE) {
@@ -308,6 +315,15 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 		if (recv_all(vfu, in, n, &got_fd, deadline))
 			goto err_broken;
 		break;
+	}
+	/*
+	 * The reply came whole, but not its fd: the stream is still in step,
+	 * so the call fails and the handle stays usable.
+	 */
+	if (vfu->fds_cut) {
+		if (got_fd >= 0)
+			close(got_fd);
+		return baton_fd_table_full() ? -EMFILE : -EPROTO;
 	}
 	if (rep_fd)
 		*rep_fd = got_fd;
