@@ -205,4 +205,29 @@ if [ "$wrong" -eq 0 ]; then
 kill "$pid"
 pid=
 
+# ---- a program whose answer carries terminal control sequences ----
+# What a program says is printed by baton on the operator's terminal: an
+# escape must not reach it, nor a newline split the one error line.
+sock=$tmp/hostile.sock
+python3 - "$sock" >"$tmp/ready" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(16)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'{"error":"\\u001b]0;owned\\u0007\\u001b[2Jgone\\nbaton: all is well\\u007f"}\n')
+    c.close()
+PY
+pid=$!
+[ "$(timeout 10 head -n 1 "$tmp/ready")" = ready ] || not_ok "the hostile fake socket did not start"
+"$baton" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
+st=$?
+holds "a program's control characters reach the terminal as '?', on one line" \
+	'[ "$st" -eq 2 ] && [ "$(cat "$tmp/err")" = "baton: $sock: ?]0;owned??[2Jgone?baton: all is well?" ]' ||
+	od -c "$tmp/err" | sed 's/^/#   /'
+kill "$pid"
+pid=
+
 tap_done

@@ -112,6 +112,14 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 	    json_object **answer);
 int cli_ask_json(const char *path, json_object *request, int timeout_ms,
 		 json_object **answer);
+/*
+ * JSON from another process (a program's answer, a report, a session's
+ * contents), parsed: NULL if it is not JSON.  Every control character in
+ * its string values becomes '?', so that what baton prints of
+ * it can neither move the operator's terminal nor split one line of error
+ * into several.
+ */
+json_object *cli_parse_untrusted(const char *text);
 /* @o's member @key as a string (NULL if absent or not a string), or as is. */
 const char *cli_json_str(json_object *o, const char *key);
 json_object *cli_json_member(json_object *o, const char *key);

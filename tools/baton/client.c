@@ -125,7 +125,7 @@ int cli_ask(const char *path, const char *request, int timeout_ms,
 		err = cli_failf(path, "the program closed the connection without an answer");
 	if (err)
 		goto out;
-	*answer = json_tokener_parse(buf);
+	*answer = cli_parse_untrusted(buf);
 	if (!*answer)
 		err = cli_failf(path, "the answer is not JSON");
 out:
@@ -140,6 +140,51 @@ int cli_ask_json(const char *path, json_object *request, int timeout_ms,
 {
 	return cli_ask(path, json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN),
 		       timeout_ms, answer);
+}
+
+/* Control characters out of every string in @o, recursively. */
+static void clean_strings(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		const char *s = json_object_get_string(o);
+		int len = json_object_get_string_len(o), i = 0;
+		char *c;
+
+		while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
+			i++;
+		if (i == len || !(c = strndup(s, (size_t)len)))
+			return;
+		for (; i < len; i++)
+			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+				c[i] = '?';
+		json_object_set_string_len(o, c, len);
+		free(c);
+		return;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			clean_strings(json_object_array_get_idx(o, i));
+		return;
+	case json_type_object: {
+		json_object_object_foreach(o, key, v) {
+			(void)key;
+			clean_strings(v);
+		}
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+json_object *cli_parse_untrusted(const char *text)
+{
+	json_object *o = json_tokener_parse(text);
+
+	if (o)
+		clean_strings(o);
+	return o;
 }
 
 const char *cli_json_str(json_object *o, const char *key)

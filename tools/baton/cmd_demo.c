@@ -732,7 +732,7 @@ static int account(struct demo *d)
 	kill(d->host_pid, SIGTERM);
 	line = malloc(line_max);
 	if (!line || cli_read_line(d->host_out, 10000, line, line_max) != 1 ||
-	    !(report = json_tokener_parse(line))) {
+	    !(report = cli_parse_untrusted(line))) {
 		free(line);
 		json_object_put(final);
 		if (waitpid(d->host_pid, NULL, WNOHANG) != d->host_pid)

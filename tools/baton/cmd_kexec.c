@@ -651,7 +651,7 @@ static void resume_all(struct program *progs, size_t n, unsigned timeout_ms)
 		(void)!send(p->conn, "resume\n", 7, MSG_NOSIGNAL);
 		if (!baton_kexec_read_line(p->conn, baton_now_ns() + timeout_ms * 1000000ull,
 					   &line))
-			o = json_tokener_parse(line);
+			o = cli_parse_untrusted(line);
 		fprintf(stderr, "baton: %s: %s\n", p->socket,
 			o && !strcmp(cli_json_str(o, "outcome") ?: "", "resumed") ?
 			"resumed" : "did not say it resumed");
@@ -706,7 +706,7 @@ static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t l
 		return err;
 	}
 	json_object_put(p->answer);
-	p->answer = json_tokener_parse(p->line);
+	p->answer = cli_parse_untrusted(p->line);
 	if (!p->answer || strcmp(cli_json_str(p->answer, "outcome") ?: "", "handing-over")) {
 		snprintf(why, len, "%s", p->answer && cli_json_str(p->answer, "error") ?
 			 cli_json_str(p->answer, "error") : "the program did not hand over");
@@ -1237,7 +1237,7 @@ static int run_restore_programs(const struct kexec_args *a, bool json)
 		goto out;
 	}
 	err = read_record(manifest, BATON_KEXEC_TOKEN_MANIFEST, &text);
-	list = err ? NULL : json_tokener_parse(text);
+	list = err ? NULL : cli_parse_untrusted(text);
 	sessions = cli_json_member(list, "sessions");
 	if (!json_object_is_type(sessions, json_type_array) ||
 	    json_object_array_length(sessions) > PROGRAMS_MAX) {
