@@ -17,16 +17,35 @@
  *
  *   valgrind --tool=callgrind --toggle-collect=baton_image_parse \
  *       build/bench/bench_image --once 1024
+ *
+ * The restore that follows the parse looks the image's references up
+ * (a device's regions, a region's fd; after a kexec, each device's fds by
+ * session): `--restore N` times baton_restore() of the same image, the
+ * previous version's fds standing in (a memfd a region, /dev/null for the
+ * rest), in a new host in a child process, medians of RESTORE_RUNS, with
+ * and without a kexec (the regions' memfds alone).  No driver is
+ * linked, so every device is carried in quarantine, which looks its
+ * regions up as a driver's restore does.  `--restore-once N [kexec]` is
+ * one restore, for callgrind (--toggle-collect=baton_restore).
  */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <baton/host.h>
 #include <baton/image.h>
 
+#include "host/host-internal.h"
+
 #define RUNS		31
+#define RESTORE_RUNS	7
 #define FDS_A_DEVICE	3
 #define STATE_SIZE	48
 
@@ -136,6 +155,128 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The previous version's side of a restore of @n devices: the image in a
+ * sealed memfd, and its fds (after a kexec, the regions' memfds only).
+ */
+static void handover(struct baton_handover *hv, size_t n, bool kexec)
+{
+	const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct world w;
+	size_t len;
+	void *buf;
+
+	make_world(&w, n);
+	for (size_t i = 0; i < n; i++)
+		w.img.devices[i].mandatory = false;
+	if (baton_image_write(&w.img, &buf, &len)) {
+		fprintf(stderr, "bench_image: cannot write %zu devices\n", n);
+		exit(1);
+	}
+	baton_handover_init(hv);
+	hv->role = BATON_ROLE_RECEIVE;	/* the fds need no close-on-exec */
+	hv->kexec = kexec;
+	hv->force = true;
+	hv->image_fd = memfd_create("image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (null < 0 || hv->image_fd < 0 ||
+	    write(hv->image_fd, buf, len) != (ssize_t)len ||
+	    fcntl(hv->image_fd, F_ADD_SEALS, seals) < 0) {
+		perror("bench_image: the image's memfd");
+		exit(1);
+	}
+	hv->n_fds = kexec ? n : w.img.n_fds;
+	hv->fds = xcalloc(hv->n_fds, sizeof(*hv->fds));
+	for (size_t i = 0; i < w.img.n_fds; i++) {
+		int fd = null;
+
+		if (w.img.fds[i].kind == BATON_FD_MEMFD) {
+			fd = memfd_create("page", MFD_CLOEXEC);
+			if (fd < 0 || ftruncate(fd, 4096) < 0) {
+				perror("bench_image: a region's memfd");
+				exit(1);
+			}
+		}
+		if (!kexec)
+			hv->fds[i] = fd;
+		else if (fd != null)
+			hv->fds[i / FDS_A_DEVICE] = fd;
+	}
+	free(buf);
+	free_world(&w);
+}
+
+/* One restore of @n devices in this process: its time in ns. */
+static double restore_once(size_t n, bool kexec)
+{
+	struct baton_host *host;
+	struct baton_diag why = { 0 };
+	struct incoming *in = xcalloc(1, sizeof(*in));
+	double t0;
+	int err = baton_host_create(&(struct baton_host_opts){ .program = "bench" },
+				    &host);
+
+	if (err) {
+		fprintf(stderr, "bench_image: host: %s\n", baton_strerror(err));
+		exit(1);
+	}
+	handover(&in->hv, n, kexec);
+	t0 = now_ns();
+	err = baton_restore(host, in, &why);
+	t0 = now_ns() - t0;
+	if (err || host->n_devices != n) {
+		fprintf(stderr, "bench_image: restore of %zu devices: %s: %s\n",
+			n, why.where, why.what);
+		exit(1);
+	}
+	host->incoming = in;
+	baton_host_destroy(host);
+	return t0;
+}
+
+/* The median of RESTORE_RUNS restores, each in a new process. */
+static double median_restore_ns(size_t n, bool kexec)
+{
+	double t[RESTORE_RUNS];
+
+	for (int r = 0; r < RESTORE_RUNS; r++) {
+		int pfd[2], status;
+		pid_t pid;
+
+		if (pipe(pfd) < 0 || (pid = fork()) < 0) {
+			perror("bench_image");
+			exit(1);
+		}
+		if (!pid) {
+			double ns = restore_once(n, kexec);
+
+			_exit(write(pfd[1], &ns, sizeof(ns)) != sizeof(ns));
+		}
+		close(pfd[1]);
+		if (read(pfd[0], &t[r], sizeof(t[r])) != sizeof(t[r]) ||
+		    waitpid(pid, &status, 0) != pid || status) {
+			fprintf(stderr, "bench_image: a restore failed\n");
+			exit(1);
+		}
+		close(pfd[0]);
+	}
+	qsort(t, RESTORE_RUNS, sizeof(*t), cmp_double);
+	return t[RESTORE_RUNS / 2];
+}
+
+static void restore_table(size_t max)
+{
+	static const size_t counts[] = { 256, 1024, 4096 };
+
+	printf("%8s %14s %14s\n", "devices", "restore us", "kexec us");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(*counts) && counts[i] <= max; i++) {
+		double ns = median_restore_ns(counts[i], false);
+		double kx = median_restore_ns(counts[i], true);
+
+		printf("%8zu %14.1f %14.1f\n", counts[i], ns / 1e3, kx / 1e3);
+	}
+}
+
 static void parse_once(const void *buf, size_t len, size_t n)
 {
 	struct baton_diag diag = { 0 };
@@ -193,10 +334,19 @@ int main(int argc, char **argv)
 			parse_once(buf, len, n);
 			free(buf);
 			return 0;
+		} else if (!strcmp(argv[i], "--restore-once") && i + 1 < argc) {
+			size_t n = strtoul(argv[++i], NULL, 10);
+
+			restore_once(n, i + 1 < argc && !strcmp(argv[i + 1], "kexec"));
+			return 0;
+		} else if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
+			restore_table(strtoul(argv[++i], NULL, 10));
+			return 0;
 		} else if (!strcmp(argv[i], "--csv") && i + 1 < argc) {
 			csv_path = argv[++i];
 		} else {
-			fprintf(stderr, "usage: bench_image [--csv FILE] [--once N]\n");
+			fprintf(stderr, "usage: bench_image [--csv FILE] [--once N] "
+				"[--restore MAX] [--restore-once N [kexec]]\n");
 			return 2;
 		}
 	}
@@ -227,6 +377,7 @@ int main(int argc, char **argv)
 		free(buf);
 	}
 	printf("per device, 16 -> 4,096 devices: %.2fx\n", per4k / per16);
+	restore_table(4096);
 	if (csv)
 		fclose(csv);
 	return 0;

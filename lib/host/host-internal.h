@@ -18,6 +18,7 @@
  *   handover.c  what one version tells the next: one struct, both ways
  *   keeper.c    the keeper process and the commit cell, every side
  *   socket.c    socket mode: the old process's side and the new one's
+ *   image-index.c the image's references, looked up by binary search
  *   restore.c   RESTORE, TAKE OVER, FINISH: the new version's path
  *   dryrun.c    the dry run: the old version's side and the target's side
  *   update.c    the update's path, top to bottom, in the old version
@@ -391,6 +392,33 @@ int baton_socket_handover(struct update *u, const struct image_parts *p);
 int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why);
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
 
+/* ---- image-index.c ---- */
+
+/* An image node's index and its position in its container. */
+struct image_slot {
+	uint32_t index;
+	uint32_t pos;
+};
+
+/* The image's references resolved by binary search, built once a restore. */
+struct image_index {
+	const struct baton_image *img;
+	struct image_slot *fds;		/* by index */
+	struct image_slot *regions;	/* by index */
+	bool *region_fd;		/* each image fd: a region's memfd */
+	uint32_t *devices;		/* device positions, by address */
+};
+
+int baton_image_index_build(const struct baton_image *img, struct image_index *ix);
+void baton_image_index_free(struct image_index *ix);
+/* The position of the fd, or region, of index @index; -EBADMSG if none. */
+ssize_t baton_image_index_fd(const struct image_index *ix, uint32_t index);
+ssize_t baton_image_index_region(const struct image_index *ix, uint32_t index);
+/* The position of the device whose session @session is (its address in
+ * canonical form, baton_pci_addr_format()); -ENOENT if none. */
+ssize_t baton_image_index_session_device(const struct image_index *ix,
+					 const char *session);
+
 /* ---- restore.c ---- */
 
 /* What the new version holds from RESTORE until FINISH. */
@@ -399,6 +427,7 @@ struct incoming {
 	void *image_map;
 	size_t image_len;
 	struct baton_image *image;
+	struct image_index index;	/* built with the plan */
 	struct baton_decision *decisions;
 	bool taken_over;
 };

@@ -51,6 +51,7 @@ void baton_incoming_free(struct incoming *in)
 		return;
 	baton_handover_release(&in->hv);
 	free(in->decisions);
+	baton_image_index_free(&in->index);
 	baton_image_free(in->image);
 	if (in->image_map)
 		munmap(in->image_map, in->image_len);
@@ -90,35 +91,31 @@ void baton_restore_dropped(struct baton_decision *d, size_t n_fds)
 		 baton_action_name(d->action));
 }
 
-/* Whether image fd @f is a region's memfd: the one kind a kexec carries. */
-static bool region_fd(const struct baton_image *img, const struct baton_image_fd *f)
-{
-	for (size_t k = 0; k < img->n_regions; k++)
-		if (img->regions[k].fd == f->index)
-			return true;
-	return false;
-}
-
 /*
  * After a kexec only the regions came (kexec.c): a device whose session,
  * named after its address, held any other fd lost it, and follows its
- * orphan policy instead of its driver.
+ * orphan policy instead of its driver.  A region's memfd is the one kind
+ * a kexec carries.
  */
-static void kexec_dropped(struct incoming *in)
+static int kexec_dropped(struct incoming *in)
 {
 	const struct baton_image *img = in->image;
-	char name[BATON_PCI_ADDR_STRLEN];
+	size_t *lost = calloc(img->n_devices ? img->n_devices : 1, sizeof(*lost));
 
-	for (size_t i = 0; i < img->n_devices; i++) {
-		size_t lost = 0;
+	if (!lost)
+		return -ENOMEM;
+	for (size_t k = 0; k < img->n_fds; k++) {
+		ssize_t i = in->index.region_fd[k] ? -ENOENT :
+			    baton_image_index_session_device(&in->index, img->fds[k].session);
 
-		baton_pci_addr_format(&img->devices[i].addr, name);
-		for (size_t k = 0; k < img->n_fds; k++)
-			lost += !strcmp(img->fds[k].session, name) &&
-				!region_fd(img, &img->fds[k]);
-		if (lost)
-			baton_restore_dropped(&in->decisions[i], lost);
+		if (i >= 0)
+			lost[i]++;
 	}
+	for (size_t i = 0; i < img->n_devices; i++)
+		if (lost[i])
+			baton_restore_dropped(&in->decisions[i], lost[i]);
+	free(lost);
+	return 0;
 }
 
 int baton_restore_plan(struct baton_host *host, struct incoming *in,
@@ -136,6 +133,10 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 	if (err)
 		return err;
 	baton_trace("parsed");
+	err = baton_image_index_build(in->image, &in->index);
+	if (err)
+		return baton_diag_set(why, -err, NULL, "the image's references: %s",
+				      baton_strerror(err));
 	host->generation = in->image->generation;
 	/* Coming back from the failed update's image: it did not happen. */
 	if (in->hv.rollback && host->generation)
@@ -148,7 +149,7 @@ int baton_restore_plan(struct baton_host *host, struct incoming *in,
 			 &(struct baton_plan_opts){ .orphan = in->hv.orphan },
 			 in->decisions);
 	if (!err && in->hv.kexec)
-		kexec_dropped(in);
+		err = kexec_dropped(in);
 	baton_trace("planned");
 	return err ? baton_diag_set(why, -err, NULL, "planning: %s", baton_strerror(err)) : 0;
 }
@@ -310,25 +311,28 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 	int err = shared ? 0 : -ENOMEM;
 
 	/* A region a device record names is shared (baton_device_region()). */
-	for (size_t i = 0; shared && i < img->n_devices; i++)
-		for (size_t j = 0; j < img->devices[i].n_regions; j++)
-			for (size_t k = 0; k < img->n_regions; k++)
-				if (img->regions[k].index == img->devices[i].regions[j])
-					shared[k] = true;
+	for (size_t i = 0; !err && i < img->n_devices; i++)
+		for (size_t j = 0; !err && j < img->devices[i].n_regions; j++) {
+			ssize_t k = baton_image_index_region(&in->index,
+							     img->devices[i].regions[j]);
+
+			if (k < 0)
+				err = (int)k;
+			else
+				shared[k] = true;
+		}
 	for (size_t i = 0; !err && i < img->n_regions; i++) {
 		const struct baton_image_region *ir = &img->regions[i];
-		struct stat st;
-		int fd = -1;
-
 		/* After a kexec the regions' memfds came alone, in order. */
-		for (size_t k = 0; !in->hv.kexec && k < img->n_fds; k++)
-			if (img->fds[k].index == ir->fd)
-				fd = in->hv.fds[k];
-		if (in->hv.kexec)
-			fd = in->hv.fds[i];
+		ssize_t k = in->hv.kexec ? (ssize_t)i : baton_image_index_fd(&in->index, ir->fd);
+		int fd = k < 0 ? -1 : in->hv.fds[k];
+		struct stat st;
+
 		/* A memfd shorter than its region would be a SIGBUS later:
 		 * what came is checked against what the image says. */
-		if (fd < 0 || fstat(fd, &st) < 0)
+		if (k < 0)
+			err = (int)k;
+		else if (fd < 0 || fstat(fd, &st) < 0)
 			err = -EBADF;
 		else if ((uint64_t)st.st_size != ir->size)
 			err = baton_diag_set(why, EBADF, ir->label,
@@ -346,28 +350,26 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 }
 
 /* A device as its record describes it, using the regions the record names. */
-static struct baton_device *record_device(struct baton_host *host,
-					  const struct baton_image *img,
-					  const struct baton_image_device *rec,
-					  struct baton_region **regions)
+static int record_device(struct baton_host *host, const struct incoming *in,
+			 const struct baton_image_device *rec,
+			 struct baton_region **regions, struct baton_device **out)
 {
 	const struct baton_device_info info = {
 		.addr = rec->addr, .ids = rec->ids, .orphan = rec->orphan,
 		.mandatory = rec->mandatory,
 	};
 	struct baton_device *dev = baton_device_new(host, &info);
+	int err = dev ? 0 : -ENOMEM;
 
-	for (size_t i = 0; dev && i < rec->n_regions; i++) {
-		size_t k = 0;
+	for (size_t i = 0; !err && i < rec->n_regions; i++) {
+		ssize_t k = baton_image_index_region(&in->index, rec->regions[i]);
 
-		while (img->regions[k].index != rec->regions[i])
-			k++;	/* the reader checked that it exists */
-		if (baton_device_use(dev, regions[k])) {
-			baton_device_free(dev, false, false);
-			return NULL;
-		}
+		err = k < 0 ? (int)k : baton_device_use(dev, regions[k]);
 	}
-	return dev;
+	if (err && dev)
+		baton_device_free(dev, false, false);
+	*out = err ? NULL : dev;
+	return err;
 }
 
 /* RESTORE one device: its state, converted if need be, to its driver. */
@@ -384,10 +386,8 @@ static int restore_device(struct baton_host *host, struct incoming *in,
 	int err;
 
 	err = baton_restore_state(d, &drv, &state, &size, &buf);
-	if (!err) {
-		dev = record_device(host, in->image, d->device, regions);
-		err = dev ? 0 : -ENOMEM;
-	}
+	if (!err)
+		err = record_device(host, in, d->device, regions, &dev);
 	if (!err) {
 		dev->drv = drv;
 		err = baton_fault(BATON_FAULT_RESTORE) ?:
@@ -415,10 +415,11 @@ static int carry_quarantined(struct baton_host *host, struct incoming *in,
 			     const struct baton_image_device *rec,
 			     struct baton_region **regions)
 {
-	struct baton_device *dev = record_device(host, in->image, rec, regions);
+	struct baton_device *dev;
+	int err = record_device(host, in, rec, regions, &dev);
 
-	if (!dev)
-		return -ENOMEM;
+	if (err)
+		return err;
 	memcpy(dev->schema, rec->schema, BATON_GUID_SIZE);
 	dev->schema_version = rec->schema_version;
 	if ((rec->schema_name && !(dev->schema_name = strdup(rec->schema_name))) ||
