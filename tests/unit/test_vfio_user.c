@@ -793,6 +793,15 @@ static void test_fd_table_full(void **state)
 		close(fills[--n]);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(full, EMFILE);
+	/*
+	 * valgrind keeps the limit for the program's own calls only: the
+	 * kernel, under the real one, installed the fd above it.
+	 */
+	if (!err && r.fd >= (int)low.rlim_cur) {
+		close(r.fd);
+		baton_vfu_close(vfu);
+		skip();
+	}
 	assert_int_equal(err, -EMFILE);
 	assert_int_equal(baton_vfu_region_info(vfu, VFIO_PCI_BAR2_REGION_INDEX, &r), 0);
 	assert_true(r.fd >= 0);
