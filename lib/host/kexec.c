@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,7 @@ static json_object *answer_json(struct baton_host *host, const char *outcome,
 	json_object *argv = json_object_new_array();
 	json_object *keeps = json_object_new_array();
 	json_object *drops = json_object_new_array();
+	struct stat st;
 
 	json_object_object_add(o, "outcome", json_object_new_string(outcome));
 	if (kp->why[0])
@@ -160,6 +162,10 @@ static json_object *answer_json(struct baton_host *host, const char *outcome,
 
 		json_object_object_add(r, "label", json_object_new_string(host->regions[i]->label));
 		json_object_object_add(r, "size", json_object_new_uint64(host->regions[i]->size));
+		/* The agent has no memfd yet at the preflight: this is a claim. */
+		if (!fstat(host->regions[i]->fd, &st))
+			json_object_object_add(r, "allocated",
+					       json_object_new_uint64((uint64_t)st.st_blocks * 512));
 		json_object_array_add(keeps, r);
 	}
 	for (size_t k = 0; k < host->n_sessions; k++) {

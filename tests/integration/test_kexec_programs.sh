@@ -60,6 +60,64 @@ check "preflight: the store device is bound by its own driver, the command line 
 holds "the preflight froze nothing: status says running, generation 0" \
 	'[ "$(status_of "$tmp/kv1.sock" | jq -r .state)" = running ] && [ "$(status_of "$tmp/kv1.sock" | jq -r .generation)" = 0 ]'
 
+# ---- holes: preserving a memfd fills them (docs/luo.md, "Holes") ----
+# kv1's 16 MiB item region holds 8 MiB of items: what the dry run says
+# of it must be what stat(1) says of the memfd itself, through /proc.
+kv1pid=$(status_of "$tmp/kv1.sock" | jq -r .pid)
+memfd=$(for f in /proc/"$kv1pid"/fd/*; do
+	case $(readlink "$f") in "/memfd:items-v2 (deleted)") echo "$f"; break;; esac; done)
+read -r blocks unit bytes < <(stat -L -c '%b %B %s' "$memfd")
+witness=$((blocks * unit))
+page=$(getconf PAGESIZE)
+BATON_LUO_DEVICE=/dev/null expect "--dry-run --json with a half-written region: exit 0" 0 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --dry-run --json
+check "the region's size, allocated bytes and holes are stat's ($bytes, $witness, the rest)" \
+	"(.programs[0].memory.regions[] | select(.label == \"items-v2\")) as \$r |
+	 \$r.size == $bytes and \$r.allocated == $witness and
+	 \$r.holes == (($bytes + $page - 1) / $page | floor) * $page - $witness and
+	 \$r.allocated > 0 and \$r.holes > 0"
+check "per program and in all, counted by the program (a claim: no memfd at the preflight)" \
+	'.programs[0].memory.counted_by == "program" and
+	 .memory.holes == .programs[0].memory.holes and
+	 .programs[0].memory.holes == ([.programs[0].memory.regions[].holes] | add) and
+	 .memory.size == ([.programs[0].memory.regions[].size] | add)'
+BATON_LUO_DEVICE=/dev/null expect "--dry-run, for a person: exit 0" 0 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/kv1.sock" --dry-run
+holds "it says in one line that preserving fills the holes" \
+	'grep -Eq "^preserving fills [0-9]+\.[0-9] MiB of holes in kvcache-v2 [0-9.]+'"'"'s regions \([0-9]+ bytes, as the program says\): memory and time the kexec pays$" "$tmp/out"'
+
+# A program's numbers are claims: bounded, checked, never believed past
+# its region's size.  A fake program answers what answer.json holds.
+python3 - "$tmp/fake.sock" "$tmp/answer.json" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(open(sys.argv[2], "rb").read())
+    c.close()
+PY
+fake=$!
+wait_for "the fake program to listen" 10 '[ -S "$tmp/fake.sock" ]'
+claim() {
+	printf '{"outcome":"preflight","program":"fake","pid":1,"generation":0,"exec":"/bin/true","argv":["true"],"keeps":[{"label":"r","size":%s,"allocated":%s}],"drops":[],"decisions":[]}\n' "$1" "$2" >"$tmp/answer.json"
+}
+claim 4096 1073741824
+BATON_LUO_DEVICE=/dev/null expect "a claim of more allocated than the region holds: exit 0" 0 \
+	kexec --kernel "$tmp/vmlinuz" --socket "$tmp/fake.sock" --dry-run --json
+check "it counts the region's size at most, and no hole" \
+	'.programs[0].memory.regions[0].allocated == 4096 and .programs[0].memory.holes == 0'
+for bad in '-1 0' '4096 -1' '4096 "4096"' '4096 null' '17592186044416 0'; do
+	claim $bad
+	BATON_LUO_DEVICE=/dev/null expect "a claim of size/allocated $bad: refused, exit 2" 2 \
+		kexec --kernel "$tmp/vmlinuz" --socket "$tmp/fake.sock" --dry-run --json
+	holds "it says the preflight's regions are wrong, and nothing froze" \
+		'grep -q "^baton: $tmp/fake.sock: the preflight'"'"'s regions: .*; nothing frozen$" "$tmp/err" && [ ! -s "$tmp/out" ]'
+done
+kill "$fake"
+
 # ---- a program that fails PREPARE: the one before it resumes ----
 # (the device /dev/null opens, as /dev/liveupdate would.)
 BATON_LUO_DEVICE=/dev/null expect "kv1 then a kvcache failing PREPARE: exit 2" 2 \

@@ -581,6 +581,64 @@ static int run_restore(const struct kexec_args *a, bool json)
 /* ---- Programs (docs/luo.md, "Programs across a kexec") ---- */
 
 /*
+ * What preserving a region costs (docs/luo.md, "Holes"): mm/memfd_luo.c
+ * allocates, zeroes and pins a page for every hole of [0, size) at
+ * PRESERVE_FD, so a kexec pays a region's size, not its use.  @allocated
+ * is st_blocks * 512 (what the memfd holds already, pages fallocated
+ * beyond its size excepted), @holes what the kernel will allocate.
+ */
+struct usage {
+	uint64_t size, allocated, holes;
+};
+
+/*
+ * A memfd the kernel could carry at all: at most UINT_MAX pages
+ * (memfd_luo.c).  With at most REGIONS_MAX regions a program (as many as
+ * the restore takes) and PROGRAMS_MAX programs, no sum of them overflows.
+ */
+#define REGION_MAX ((uint64_t)UINT_MAX * 4096)
+
+static int usage_of(uint64_t size, uint64_t allocated, struct usage *u)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t span = (size + page - 1) / page * page;
+
+	if (size > REGION_MAX)
+		return -EFBIG;
+	u->size = size;
+	u->allocated = allocated < span ? allocated : span;
+	u->holes = span - u->allocated;
+	return 0;
+}
+
+/*
+ * At the preflight the agent has no memfd: the program's claim, a byte
+ * count each, bounded by the size it declares.
+ */
+static int usage_claimed(json_object *keep, struct usage *u)
+{
+	json_object *size = cli_json_member(keep, "size");
+	json_object *allocated = cli_json_member(keep, "allocated");
+
+	if (!json_object_is_type(size, json_type_int) ||
+	    !json_object_is_type(allocated, json_type_int) ||
+	    json_object_get_int64(size) < 0 || json_object_get_int64(allocated) < 0)
+		return -EBADMSG;
+	return usage_of((uint64_t)json_object_get_int64(size),
+			(uint64_t)json_object_get_int64(allocated), u);
+}
+
+/* Once handed over, the memfd itself: the claim is replaced. */
+static int usage_measured(int fd, struct usage *u)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	return usage_of((uint64_t)st.st_size, (uint64_t)st.st_blocks * 512, u);
+}
+
+/*
  * One program the kexec carries: its control connection, held until the
  * reboot (closing it, or writing to it, resumes the program); what it
  * handed over; its session.
@@ -593,6 +651,9 @@ struct program {
 	int image_fd;
 	int *fds;			/* its regions' memfds, in order */
 	size_t n_fds;
+	struct usage *usage;		/* each region's: claimed, then measured */
+	size_t n_usage;
+	bool measured;
 	uint64_t deadline_ns;
 	char session_name[64];
 	struct baton_luo_session *session;
@@ -678,8 +739,30 @@ static void programs_free(struct program *progs, size_t n)
 		if (p->command_fd >= 0)
 			close(p->command_fd);
 		free(p->line);
+		free(p->usage);
 		json_object_put(p->answer);
 	}
+}
+
+/* What the preflight says of each region's memory, checked. */
+static int claim_usage(struct program *p)
+{
+	json_object *keeps = cli_json_member(p->answer, "keeps");
+	size_t n = json_object_is_type(keeps, json_type_array) ?
+		   json_object_array_length(keeps) : 0;
+	int err = 0;
+
+	if (!json_object_is_type(keeps, json_type_array))
+		return -EBADMSG;
+	if (n > REGIONS_MAX)
+		return -E2BIG;
+	p->usage = calloc(n + 1, sizeof(*p->usage));
+	if (!p->usage)
+		return -ENOMEM;
+	p->n_usage = n;
+	for (size_t i = 0; !err && i < n; i++)
+		err = usage_claimed(json_object_array_get_idx(keeps, i), &p->usage[i]);
+	return err;
 }
 
 /* The handover: the line, then the image and the regions' memfds. */
@@ -717,8 +800,15 @@ static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t l
 	err = baton_transfer_recv(p->conn, &p->image_fd, &p->fds, &p->n_fds);
 	if (!err && p->n_fds != json_object_array_length(cli_json_member(p->answer, "keeps")))
 		err = -EBADMSG;
-	if (err)
+	if (err) {
 		snprintf(why, len, "receiving its image and regions: %s", baton_strerror(err));
+		return err;
+	}
+	for (size_t i = 0; !err && i < p->n_fds; i++)
+		err = usage_measured(p->fds[i], &p->usage[i]);
+	if (err)
+		snprintf(why, len, "measuring its regions: %s", baton_strerror(err));
+	p->measured = !err;
 	return err;
 }
 
@@ -754,7 +844,58 @@ static int preserve_program(struct baton_luo *luo, struct program *p,
 	return err;
 }
 
-static json_object *program_json(const struct program *p)
+static json_object *usage_json(const struct usage *u)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "size", json_object_new_uint64(u->size));
+	json_object_object_add(o, "allocated", json_object_new_uint64(u->allocated));
+	json_object_object_add(o, "holes", json_object_new_uint64(u->holes));
+	return o;
+}
+
+/* @p's regions summed into @sum, and into @total when given. */
+static void usage_sum(const struct program *p, struct usage *sum, struct usage *total)
+{
+	*sum = (struct usage){ 0 };
+	for (size_t i = 0; i < p->n_usage; i++) {
+		sum->size += p->usage[i].size;
+		sum->allocated += p->usage[i].allocated;
+		sum->holes += p->usage[i].holes;
+	}
+	if (total) {
+		total->size += sum->size;
+		total->allocated += sum->allocated;
+		total->holes += sum->holes;
+	}
+}
+
+/*
+ * Its regions' memory: each, and the sum; "counted_by" the program (a
+ * claim, at the preflight) or the agent (fstat of the memfds it holds).
+ */
+static json_object *memory_json(const struct program *p, struct usage *total)
+{
+	json_object *keeps = cli_json_member(p->answer, "keeps");
+	json_object *o, *arr = json_object_new_array();
+	struct usage sum;
+
+	for (size_t i = 0; i < p->n_usage; i++) {
+		json_object *r = usage_json(&p->usage[i]);
+
+		json_object_object_add(r, "label", json_object_get(cli_json_member(
+			json_object_array_get_idx(keeps, i), "label")));
+		json_object_array_add(arr, r);
+	}
+	usage_sum(p, &sum, total);
+	o = usage_json(&sum);
+	json_object_object_add(o, "counted_by",
+			       json_object_new_string(p->measured ? "agent" : "program"));
+	json_object_object_add(o, "regions", arr);
+	return o;
+}
+
+static json_object *program_json(const struct program *p, struct usage *total)
 {
 	json_object *o = json_object_new_object();
 	static const char *const keys[] = {
@@ -766,6 +907,7 @@ static json_object *program_json(const struct program *p)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		json_object_object_add(o, keys[i],
 				       json_object_get(cli_json_member(p->answer, keys[i])));
+	json_object_object_add(o, "memory", memory_json(p, total));
 	return o;
 }
 
@@ -791,28 +933,35 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 			    size_t n, const struct carry *c, const char *cmdline,
 			    const struct phases *ph, bool json)
 {
+	struct usage sum, total = { 0 };
 	json_object *o, *arr;
 
 	if (!json) {
 		for (size_t i = 0; i < n; i++) {
 			const struct program *p = &progs[i];
-			json_object *keeps = cli_json_member(p->answer, "keeps");
-			uint64_t bytes = 0;
+			const char *name = cli_json_str(p->answer, "program") ?: "?";
 
-			for (size_t k = 0; k < json_object_array_length(keeps); k++)
-				bytes += (uint64_t)json_object_get_int64(cli_json_member(
-					json_object_array_get_idx(keeps, k), "size"));
+			usage_sum(p, &sum, &total);
 			printf("%s: %s %s (pid %d) in LUO session \"%s\": %zu region%s "
-			       "(%" PRIu64 " bytes) kept, %zu fd%s dropped\n", p->socket,
-			       a->dry_run ? "would carry" : "carrying",
-			       cli_json_str(p->answer, "program") ?: "?",
+			       "(%" PRIu64 " bytes, %" PRIu64 " allocated) kept, %zu fd%s "
+			       "dropped\n", p->socket,
+			       a->dry_run ? "would carry" : "carrying", name,
 			       json_object_get_int(cli_json_member(p->answer, "pid")),
-			       p->session_name, json_object_array_length(keeps),
-			       json_object_array_length(keeps) == 1 ? "" : "s", bytes,
+			       p->session_name, p->n_usage, p->n_usage == 1 ? "" : "s",
+			       sum.size, sum.allocated,
 			       json_object_array_length(cli_json_member(p->answer, "drops")),
 			       json_object_array_length(cli_json_member(p->answer, "drops")) == 1 ?
 			       "" : "s");
+			if (sum.holes)
+				printf("preserving fills %.1f MiB of holes in %s's regions "
+				       "(%" PRIu64 " bytes, %s): memory and time the kexec "
+				       "pays\n", (double)sum.holes / (1 << 20), name, sum.holes,
+				       p->measured ? "measured" : "as the program says");
 		}
+		if (n > 1)
+			printf("in all: %" PRIu64 " bytes of regions, %" PRIu64 " allocated, "
+			       "%" PRIu64 " of holes to fill\n", total.size, total.allocated,
+			       total.holes);
 		if (c->img)
 			image_text(a, c);
 		if (!a->dry_run)
@@ -826,8 +975,9 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 	arr = json_object_new_array();
 	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, program_json(&progs[i]));
+		json_object_array_add(arr, program_json(&progs[i], &total));
 	json_object_object_add(o, "programs", arr);
+	json_object_object_add(o, "memory", usage_json(&total));
 	if (c->img) {
 		json_object *img = json_object_new_object();
 
@@ -900,6 +1050,14 @@ static int run_kexec_programs(const struct kexec_args *a, bool json)
 		rc = EXIT_INVALID;
 		if (cli_json_str(p->answer, "error")) {
 			cli_failf(p->socket, "%s; nothing frozen", cli_json_str(p->answer, "error"));
+			goto out;
+		}
+		err = claim_usage(p);
+		if (err) {
+			cli_failf(p->socket, "the preflight's regions: %s (each needs a size "
+				  "and allocated bytes, at most %" PRIu64 ", and %d regions at "
+				  "most); nothing frozen", baton_strerror(err), REGION_MAX,
+				  REGIONS_MAX);
 			goto out;
 		}
 		session_name(p);
