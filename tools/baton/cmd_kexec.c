@@ -804,6 +804,10 @@ static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t l
 		snprintf(why, len, "receiving its image and regions: %s", baton_strerror(err));
 		return err;
 	}
+	/* The handover line's regions, which need not be the preflight's. */
+	free(p->usage);
+	p->usage = NULL;
+	err = claim_usage(p);
 	for (size_t i = 0; !err && i < p->n_fds; i++)
 		err = usage_measured(p->fds[i], &p->usage[i]);
 	if (err)
