@@ -46,6 +46,25 @@
 #define BATON_TOKEN_LISTEN	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 1)
 #define BATON_TOKEN_REPLY	(BATON_TOKEN_HOST | BATON_TOKEN_CONTROL | 2)
 
+/*
+ * The file a preserved fd number named, as fstat() tells it: a number
+ * closed and taken by another open() is the same number, not the same
+ * file.  Unknown until recorded (an inherited fd: at the next preflight).
+ */
+struct fd_id {
+	dev_t dev;
+	ino_t ino;
+	bool known;
+};
+
+/* What a fd number that names another file now is said to be. */
+#define BATON_FD_REUSED \
+	"is no longer the file that was preserved: closed and its number reused"
+
+/* @fd's file into @id: 0, or -errno (-EBADF: closed). */
+int baton_fd_id(int fd, struct fd_id *id);
+/* Whether @now is the file @then recorded (true when it recorded none). */
+bool baton_fd_id_same(const struct fd_id *then, const struct fd_id *now);
 
 /* ---- region.c ---- */
 
@@ -57,6 +76,7 @@ struct baton_region {
 	size_t size;
 	bool inherited;
 	uint64_t token;
+	struct fd_id id;		/* fd's file, recorded at the preflight */
 	/*
 	 * A region devices use (baton_device_region()) lives as long as it
 	 * has users - the kernel's FLB: preserved with the first, released
@@ -83,6 +103,7 @@ struct preserved_fd {
 	uint64_t token;
 	int fd;
 	enum baton_fd_kind kind;
+	struct fd_id id;		/* fd's file, when it was preserved */
 };
 
 /* A named set of preserved fds; the default one is "", and the host's own
@@ -273,6 +294,7 @@ struct image_parts {
 	struct baton_image img;
 	struct baton_image_fd *fds;
 	int *numbers;			/* each image fd's number here */
+	struct fd_id *ids;		/* ...and the file it was preserved as */
 	struct baton_image_region *regions;
 	struct baton_image_device *devices;
 	uint32_t *uses;			/* the devices' region lists, end to end */
@@ -354,6 +376,9 @@ void baton_update_why(struct update *u, const char *fmt, ...)
 }
 int baton_update_start(struct update *u);
 int baton_update_commit(struct update *u);
+/* Just before the handover: image fd @i still open, still the file
+ * preserved; else why, and -EBADF or -ESTALE. */
+int baton_update_same_file(struct update *u, const struct image_parts *p, size_t i);
 /* Asynchronous: go on with an update that has no dry run to wait for. */
 void baton_update_continue(struct update *u);
 void baton_update_free(struct update *u);

@@ -20,8 +20,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "host/host-internal.h"
 
@@ -100,6 +100,22 @@ int baton_host_session(struct baton_host *host, const char *name,
 	return 0;
 }
 
+int baton_fd_id(int fd, struct fd_id *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*id = (struct fd_id){ st.st_dev, st.st_ino, true };
+	return 0;
+}
+
+bool baton_fd_id_same(const struct fd_id *then, const struct fd_id *now)
+{
+	return !then->known ||
+	       (then->dev == now->dev && then->ino == now->ino);
+}
+
 const char *baton_session_name(const struct baton_session *session)
 {
 	return session->name;
@@ -131,7 +147,7 @@ int baton_session_add(struct baton_session *session, uint64_t token, int fd,
 			 session->n_fds, sizeof(*session->fds));
 	if (err)
 		return err;
-	session->fds[session->n_fds++] = (struct preserved_fd){ token, fd, kind };
+	session->fds[session->n_fds++] = (struct preserved_fd){ token, fd, kind, { 0 } };
 	return 0;
 }
 
@@ -146,18 +162,25 @@ int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 			      int fd, enum baton_fd_kind kind)
 {
 	struct preserved_fd *p = baton_session_find(session, token);
+	struct fd_id id;
+	int err;
 
+	/* Outside any blackout: what the update checks the number against. */
 	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
-	    !baton_fd_kind_name(kind) || fcntl(fd, F_GETFD) < 0)
+	    !baton_fd_kind_name(kind) || baton_fd_id(fd, &id))
 		return -EINVAL;
 	if (p) {
 		/* An inherited fd, preserved again: the same one is fine. */
 		if (p->fd != fd)
 			return -BATON_ERR_DUPLICATE;
 		p->kind = kind;
+		p->id = id;
 		return 0;
 	}
-	return baton_session_add(session, token, fd, kind);
+	err = baton_session_add(session, token, fd, kind);
+	if (!err)
+		session->fds[session->n_fds - 1].id = id;
+	return err;
 }
 
 int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token)

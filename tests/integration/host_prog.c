@@ -8,7 +8,9 @@
  * a converter; v2 has no driver for scratch.
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
- *                [--fail preserve|freeze|close] [--control PATH] [-- ARGS FOR BINARY]
+ *                [--fail preserve|freeze|close|reuse|reuse-early]
+ *                [--control PATH]
+ *                [-- ARGS FOR BINARY]
  *
  * With --control, it serves its control socket until killed: updates then
  * come from `baton update` (tests/integration/test_control.sh).
@@ -24,6 +26,11 @@
  *     hostile previous version would hand over one fd short
  *   --fail close: the counter's freeze() closes the "extra" session's
  *     eventfd, preserved, as a buggy driver would after the preflight
+ *   --fail reuse: the same, and /dev/null opened at its number, as the
+ *     next open() of that program would have it (not another eventfd:
+ *     all eventfds share one inode, which fstat() cannot tell apart);
+ *     --fail reuse-early: the same at the first preserve(), before the
+ *     dry run
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -111,7 +118,8 @@ typedef struct counter_state_v1 counter_state;
 typedef struct counter_state_v2 counter_state;
 #endif
 
-/* The "extra" session's eventfd, which --fail close closes at freeze(). */
+/* The "extra" session's eventfd, which --fail close|reuse closes at
+ * freeze(). */
 static int extra_fd = -1;
 
 static int fail_if(const char *op)
@@ -130,11 +138,25 @@ static int counter_probe(struct baton_device *dev)
 	return 0;
 }
 
+/* The "extra" eventfd closed and /dev/null opened at its number, in one
+ * step, as the program's next open() would have it. */
+static int reuse_extra_fd(void)
+{
+	int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (other < 0 || dup3(other, extra_fd, O_CLOEXEC) < 0)
+		return -errno;
+	close(other);
+	return 0;
+}
+
 static int counter_preserve(struct baton_device *dev, void *state, size_t size)
 {
 	if (size != sizeof(counter_state))
 		return -EINVAL;
 	memcpy(state, baton_device_priv(dev), size);
+	if (fail_if("reuse-early") && reuse_extra_fd())
+		return -errno;
 	return fail_if("preserve");
 }
 
@@ -148,6 +170,8 @@ static int counter_freeze(struct baton_device *dev)
 		close(extra_fd);
 		extra_fd = -1;
 	}
+	if (fail_if("reuse") && reuse_extra_fd())
+		return -errno;
 	s->frozen = 1;
 	return 0;
 }
@@ -428,7 +452,8 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	}
 	seven = extra_fd = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
 	/* High, so that nothing opened after the close takes its number. */
-	if (seven >= 0 && fail_if("close")) {
+	if (seven >= 0 && (fail_if("close") || fail_if("reuse") ||
+			   fail_if("reuse-early"))) {
 		int high = fcntl(seven, F_DUPFD_CLOEXEC, 900);
 
 		close(seven);

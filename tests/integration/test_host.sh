@@ -113,6 +113,18 @@ run "a fd closed at freeze" "$v1" --update-to "$v2" --fail close
 check "a preserved fd a driver closed after the preflight is refused before the exec, saying so; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"a fd to hand over was closed after FREEZE: Bad file descriptor\" and .[1].count == 101"
 procs "a fd closed at freeze: no process died" "$all_exit0 and length == 1"
 
+# Closed and reopened at the same number: the number alone would hand the
+# new version the wrong file, in either mode.
+reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was preserved: closed and its number reused"'
+for mode in exec socket; do
+	run "a fd closed and its number reused at freeze, $mode mode" "$v1" --update-to "$v2" --mode $mode --fail reuse
+	check "a preserved fd whose number a driver reused after the preflight is refused before the handover, naming it; v1 runs on ($mode mode)" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].count == 101 and .[1].frozen <= 0"
+	procs "a fd reused at freeze, $mode mode: no process died" "$all_exit0 and length == 1"
+done
+run "a fd closed and its number reused before the dry run" "$v1" --update-to "$v2" --fail reuse-early
+check "a preserved fd whose number was reused before the update's second preflight is refused there, naming it; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"Stale file handle\" and .[1].count == 101 and .[1].frozen <= 0"
+procs "a fd reused before the dry run: no process died" "$all_exit0 and length == 1"
+
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
 check "v2 failing to restore execs v1 with the same image, in place" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid"
 check "v1 came back with its own state and drivers, its generation, and why" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0 and .why == "host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error"'
