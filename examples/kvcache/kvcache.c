@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -108,6 +109,7 @@ struct kv_client {
 	uint32_t events;
 	bool eof;
 	bool lingering;
+	bool held;		/* came from the previous version, not served yet */
 	size_t dropped;
 	struct kv_client *prev, *next;
 };
@@ -525,6 +527,7 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 	size_t before, unsent;
 	int ret = 0;
 
+	cl->held = false;
 	if (cl->lingering) {
 		if (client_linger(cl))
 			client_close(srv, cl);
@@ -614,6 +617,7 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 	if (ret)
 		goto err_client;
 	cl->events = EPOLLIN;
+	cl->held = !srv->serving;
 	cl->epfd = srv->epfd;
 	if (srv->threads) {
 		struct kv_threads *t = srv->threads;
@@ -689,6 +693,31 @@ static void kv_end_conversion(struct kv_server *srv);
 
 /* ---- worker threads ---- */
 
+/*
+ * The clients of this worker the main thread left held (serve_held()): what
+ * they sent before FREEZE is in their buffers, where no event will say so.
+ * Nothing else serves them: the main thread serves none once the workers
+ * run.
+ */
+static void serve_own_held(struct kv_worker *w)
+{
+	struct kv_server *srv = w->srv;
+	struct kv_client **own = NULL;
+	size_t n = 0, max = 0;
+
+	kv_lock(srv);
+	for (struct kv_client *cl = srv->clients; cl; cl = cl->next)
+		max += cl->held && cl->epfd == w->epfd;
+	own = max ? calloc(max, sizeof(*own)) : NULL;
+	for (struct kv_client *cl = srv->clients; own && cl; cl = cl->next)
+		if (cl->held && cl->epfd == w->epfd)
+			own[n++] = cl;
+	kv_unlock(srv);
+	for (size_t i = 0; i < n; i++)
+		client_serve(srv, own[i], EPOLLIN);
+	free(own);
+}
+
 static void *worker_run(void *arg)
 {
 	struct kv_worker *w = arg;
@@ -696,6 +725,7 @@ static void *worker_run(void *arg)
 	struct epoll_event ev[KV_EVENTS];
 	uint64_t v;
 
+	serve_own_held(w);
 	for (;;) {
 		int n = epoll_wait(w->epfd, ev, KV_EVENTS, -1);
 
@@ -1171,6 +1201,72 @@ static void kv_adopt_connections(struct kv_server *srv)
 	srv->spent[1] = r;
 }
 
+/* How long the main thread serves held clients before the workers start. */
+#define KV_HELD_BUDGET_NS 1000000
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct held {
+	size_t backlog;
+	struct kv_client *cl;
+};
+
+static int held_cmp(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	return (x->backlog > y->backlog) - (x->backlog < y->backlog);
+}
+
+/*
+ * The clients the update held, each with what it had sent before FREEZE
+ * and what came during the update: served the smallest backlog first, so
+ * that a client with one request is not held behind another's thousands,
+ * by the main thread right after FINISH, before the workers start (a new
+ * thread may wait for a CPU) - for KV_HELD_BUDGET_NS at most: what is left
+ * goes to the workers (serve_own_held()), so that a request sent after
+ * FINISH does not wait for every backlog.  Without memory for the order,
+ * all of them go to the workers, or without workers are served in turn.
+ */
+static void serve_held(struct kv_server *srv)
+{
+	struct held *order;
+	size_t n = 0, i = 0;
+	uint64_t deadline;
+
+	for (struct kv_client *cl = srv->clients; cl; cl = cl->next)
+		n++;
+	order = n ? calloc(n, sizeof(*order)) : NULL;
+	if (!order) {
+		/* Without workers, nobody else would. */
+		for (struct kv_client *cl = srv->clients, *next;
+		     cl && !srv->threads; cl = next) {
+			next = cl->next;
+			client_serve(srv, cl, EPOLLIN);
+		}
+		return;
+	}
+	for (struct kv_client *cl = srv->clients; cl; cl = cl->next, i++) {
+		int queued = 0;
+
+		if (ioctl(cl->fd, FIONREAD, &queued) || queued < 0)
+			queued = 0;
+		order[i] = (struct held){ cl->conn.in_len + (size_t)queued, cl };
+	}
+	qsort(order, n, sizeof(*order), held_cmp);
+	/* client_serve() may close a client: each is served once, by its entry. */
+	deadline = mono_ns() + KV_HELD_BUDGET_NS;
+	for (i = 0; i < n && (!srv->threads || mono_ns() < deadline); i++)
+		client_serve(srv, order[i].cl, EPOLLIN);
+	free(order);
+}
+
 /*
  * The item region: the one this version wrote before, or a new one, and in
  * v2 a v1 region to convert.  It is preserved, so the next version maps
@@ -1500,15 +1596,13 @@ int main(int argc, char **argv)
 	kv_start_conversion(&srv);
 	/*
 	 * The preserved connections' input, held until now, and what their
-	 * clients sent during the update: answered here, right after FINISH,
-	 * before the workers start - a client the update held waits for no
-	 * new thread to get a CPU (on busy cores, tens of milliseconds).
+	 * clients sent during the update: the smallest answered here, right
+	 * after FINISH, before the workers start - a client the update held
+	 * waits for no new thread to get a CPU (on busy cores, tens of
+	 * milliseconds) - and the rest by the workers (serve_held()).
 	 */
 	srv.serving = true;
-	for (struct kv_client *cl = srv.clients, *next; cl; cl = next) {
-		next = cl->next;
-		client_serve(&srv, cl, EPOLLIN);
-	}
+	serve_held(&srv);
 	clients_bury(&srv);
 	ret = kv_threads_start(&srv);
 	if (ret) {
