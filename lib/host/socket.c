@@ -188,14 +188,19 @@ static int spawn(const struct update *u, int sock, int cell, int keeper,
 	for (int i = 0; i < 3; i++)
 		if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			err = -errno;
-	if (!err)
-		err = -posix_spawn_file_actions_init(&fa);
+	if (err)
+		goto out;
+	/* glibc's init cannot fail, nor is destroy() defined after one that did. */
+	err = -posix_spawn_file_actions_init(&fa);
+	if (err)
+		goto out;
 	for (int i = 0; !err && i < 3; i++)
 		err = -posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
 	if (!err)
 		err = -posix_spawn_file_actions_addclosefrom_np(&fa, 6) ?:
 		      -posix_spawn(pid, u->target, &fa, NULL, u->argv, env);
 	posix_spawn_file_actions_destroy(&fa);
+out:
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
