@@ -169,24 +169,32 @@ echo '{"not":"a lock"}' >"$tmp/bad.lock"
 expect "schema check: not a lock file" 2 schema check "$v1" "$tmp/bad.lock"
 one_error_line "bad lock: one error line" "$tmp/bad.lock" "not a baton schema lock file"
 
-# ---- a control socket that refuses: it answers and closes unread ----
-# Its answer often comes before baton's request goes, whose send then
-# fails with EPIPE: baton must report the answer, every time.
-sock=$tmp/refusing.sock
+# fake_program SOCKET ANSWER: a control socket at SOCKET that answers every
+# client ANSWER (a line of JSON, given to python's bytes as written) and
+# closes without reading; $pid is its process, 0 when it started.
 mkfifo "$tmp/ready"
-python3 - "$sock" >"$tmp/ready" <<'PY' &
-import socket, sys
+fake_program() {
+	python3 - "$1" "$2" >"$tmp/ready" <<'PY' &
+import ast, socket, sys
+answer = ast.literal_eval("b'" + sys.argv[2] + "'") + b"\n"
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
 s.listen(16)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
-    c.sendall(b'{"error":"permission denied"}\n')
+    c.sendall(answer)
     c.close()
 PY
-pid=$!
-if [ "$(timeout 10 head -n 1 "$tmp/ready")" = ready ]; then
+	pid=$!
+	[ "$(timeout 10 head -n 1 "$tmp/ready")" = ready ]
+}
+
+# ---- a control socket that refuses: it answers and closes unread ----
+# Its answer often comes before baton's request goes, whose send then
+# fails with EPIPE: baton must report the answer, every time.
+sock=$tmp/refusing.sock
+if fake_program "$sock" '{"error":"permission denied"}'; then
 	ok "a fake control socket that refuses every client"; else
 	not_ok "a fake control socket that refuses every client"; fi
 wrong=0
@@ -209,19 +217,8 @@ pid=
 # What a program says is printed by baton on the operator's terminal: an
 # escape must not reach it, nor a newline split the one error line.
 sock=$tmp/hostile.sock
-python3 - "$sock" >"$tmp/ready" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(16)
-print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    c.sendall(b'{"error":"\\u001b]0;owned\\u0007\\u001b[2Jgone\\nbaton: all is well\\u007f"}\n')
-    c.close()
-PY
-pid=$!
-[ "$(timeout 10 head -n 1 "$tmp/ready")" = ready ] || not_ok "the hostile fake socket did not start"
+fake_program "$sock" '{"error":"\\u001b]0;owned\\u0007\\u001b[2Jgone\\nbaton: all is well\\u007f"}' ||
+	not_ok "the hostile fake socket did not start"
 "$baton" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
 st=$?
 holds "a program's control characters reach the terminal as '?', on one line" \
