@@ -216,15 +216,26 @@ pid=
 # ---- a program whose answer carries terminal control sequences ----
 # What a program says is printed by baton on the operator's terminal: an
 # escape must not reach it, nor a newline split the one error line.
-sock=$tmp/hostile.sock
-fake_program "$sock" '{"error":"\\u001b]0;owned\\u0007\\u001b[2Jgone\\nbaton: all is well\\u007f"}' ||
-	not_ok "the hostile fake socket did not start"
-"$baton" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
-st=$?
-holds "a program's control characters reach the terminal as '?', on one line" \
-	'[ "$st" -eq 2 ] && [ "$(cat "$tmp/err")" = "baton: $sock: ?]0;owned??[2Jgone?baton: all is well?" ]' ||
-	od -c "$tmp/err" | sed 's/^/#   /'
-kill "$pid"
-pid=
+# shown_as NAME ANSWER LINE: a fake program answering ANSWER makes baton
+# status exit 2 with LINE (after "baton: SOCKET: ") as its one error line.
+shown_as() {
+	sock=$tmp/$1.sock
+	fake_program "$sock" "$2" || not_ok "the fake program $1 did not start"
+	"$baton" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	kill "$pid"
+	pid=
+	[ "$st" -eq 2 ] && [ "$(cat "$tmp/err")" = "baton: $sock: $3" ] ||
+		{ od -c "$tmp/err" | sed 's/^/#   /'; false; }
+}
+if shown_as hostile '{"error":"\\u001b]0;owned\\u0007\\u001b[2Jgone\\nbaton: all is well\\u007f"}' \
+	'?]0;owned??[2Jgone?baton: all is well?'; then
+	ok "a program's control characters reach the terminal as '?', on one line"; else
+	not_ok "a program's control characters reach the terminal as '?', on one line"; fi
+# A NUL inside a JSON string (\u0000) is a control character too: the
+# string goes on after it.
+if shown_as nul '{"error":"before\\u0000\\u001bafter"}' 'before??after'; then
+	ok "a NUL in a program's answer is a '?' too, and what follows it is cleaned"; else
+	not_ok "a NUL in a program's answer is a '?' too, and what follows it is cleaned"; fi
 
 tap_done

@@ -142,6 +142,11 @@ int cli_ask_json(const char *path, json_object *request, int timeout_ms,
 		       timeout_ms, answer);
 }
 
+static bool is_control(char c)
+{
+	return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
 /* Control characters out of every string in @o, recursively. */
 static void clean_strings(json_object *o)
 {
@@ -151,12 +156,14 @@ static void clean_strings(json_object *o)
 		int len = json_object_get_string_len(o), i = 0;
 		char *c;
 
-		while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
+		while (i < len && !is_control(s[i]))
 			i++;
-		if (i == len || !(c = strndup(s, (size_t)len)))
+		/* Not strndup(): a string may hold a NUL (\u0000) before its end. */
+		if (i == len || !(c = malloc((size_t)len + 1)))
 			return;
+		memcpy(c, s, (size_t)len + 1);
 		for (; i < len; i++)
-			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+			if (is_control(c[i]))
 				c[i] = '?';
 		json_object_set_string_len(o, c, len);
 		free(c);
