@@ -7,8 +7,9 @@
  *   BATON_TRACE=PATH
  *
  * in the environment, the host notes the time (CLOCK_MONOTONIC) at each
- * phase boundary of an update - the old version's FREEZE, image and
- * HANDOVER, the new version's start, image parse, plan, fds, regions,
+ * phase boundary of an update - the old version's commit (the program's
+ * prepare hook, the states, the image, the keeper's fork), FREEZE, image
+ * and HANDOVER, the new version's start, image parse, plan, fds, regions,
  * device restores, take over and FINISH - and appends them to PATH, one
  * line each, "NS PID PHASE".  Notes are kept in memory and written once per
  * process and side (just before exec, after FINISH), so that the trace

@@ -150,6 +150,7 @@ static int prepare(struct update *u)
 		host->preparing = u;
 		err = host->prepare(host, host->arg);
 		host->preparing = NULL;
+		baton_trace("program-prepare");
 	}
 	if (err) {
 		baton_update_why(u, "the program's prepare: %s", u->refusal[0] ?
@@ -380,17 +381,20 @@ int baton_update_commit(struct update *u)
 	err = prepare(u);
 	if (err)
 		goto err_prepare;
+	baton_trace("states");
 	err = make_image(u, &p);
 	if (err) {
 		baton_update_why(u, "the image: %s", baton_strerror(err));
 		goto err_prepare;
 	}
+	baton_trace("commit-image");
 	u->deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
 	err = baton_keeper_start(u, p.numbers, p.img.n_fds);
 	if (err) {
 		baton_update_why(u, "starting the keeper: %s", baton_strerror(err));
 		goto err_prepare;
 	}
+	baton_trace("keeper-forked");
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Exec mode: the old address space is freed after the blackout (mm.c);
