@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <baton/kernel.h>
 #include <baton/schema.h>
@@ -35,14 +34,6 @@
 #include "kernel/kernel-internal.h"
 
 #define RECORD "live_update_schema"
-
-bool baton_inkernel_present(const char *root, const char *addr)
-{
-	char path[PATH_MAX];
-
-	baton_kernel_dev_path(path, sizeof(path), root, addr, RECORD);
-	return !access(path, F_OK);
-}
 
 int baton_inkernel_write(const char *root, const char *addr,
 			 const uint8_t guid[BATON_GUID_SIZE])
@@ -59,7 +50,6 @@ int baton_kernel_record(const char *sysfs, const char *addr,
 			char out[BATON_KERNEL_RECORD_STRLEN],
 			struct baton_diag *diag)
 {
-	const char *root = sysfs ? sysfs : "/sys";
 	char path[PATH_MAX], buf[64];
 	uint8_t guid[BATON_GUID_SIZE];
 	struct baton_pci_addr pci;
@@ -69,10 +59,12 @@ int baton_kernel_record(const char *sysfs, const char *addr,
 	if (baton_pci_addr_parse(addr, &pci) < 0)
 		return baton_diag_set(diag, BATON_ERR_BADVALUE, addr,
 				      "not a PCI address DDDD:BB:DD.F");
-	if (!baton_inkernel_present(root, addr))
-		return 0;
-	baton_kernel_dev_path(path, sizeof(path), root, addr, RECORD);
+	baton_kernel_dev_path(path, sizeof(path), baton_kernel_root(sysfs), addr,
+			      RECORD);
 	n = baton_kernel_read_file(path, buf, sizeof(buf) - 1);
+	/* No attribute: a kernel without the series, or no such device. */
+	if (n == -ENOENT)
+		return 0;
 	if (n < 0)
 		return baton_diag_set(diag, (int)-n, path, NULL);
 	while (n && buf[n - 1] == '\n')
@@ -104,9 +96,9 @@ int baton_inkernel_record(const char *root, const struct baton_image *img,
 
 	for (; done < img->n_devices; done++) {
 		baton_pci_addr_format(&img->devices[done].addr, addr);
-		if (!baton_inkernel_present(root, addr))
-			continue;
 		err = baton_inkernel_write(root, addr, img->devices[done].schema);
+		if (err == -ENOENT)
+			err = 0;	/* this kernel keeps no record of it */
 		if (err)
 			break;
 	}
@@ -129,12 +121,11 @@ void baton_inkernel_clear(const char *root, const struct baton_image *img,
 	/* Best effort: the error that made us undo is the one reported. */
 	while (n--) {
 		baton_pci_addr_format(&img->devices[n].addr, addr);
-		if (baton_inkernel_present(root, addr))
-			baton_inkernel_write(root, addr, null_guid);
+		baton_inkernel_write(root, addr, null_guid);
 	}
 }
 
 void baton_kernel_release(const char *sysfs, const struct baton_image *img)
 {
-	baton_inkernel_clear(sysfs ? sysfs : "/sys", img, img->n_devices);
+	baton_inkernel_clear(baton_kernel_root(sysfs), img, img->n_devices);
 }

@@ -14,6 +14,12 @@
 #include <baton/image.h>
 #include <baton/pci.h>
 
+/* The sysfs tree a caller named, or the real one when it named none. */
+static inline const char *baton_kernel_root(const char *sysfs)
+{
+	return sysfs ? sysfs : "/sys";
+}
+
 /* The kernel's spelling of a module name: '-' becomes '_'. */
 void baton_kernel_module_name(const char *s, size_t len, char out[64]);
 
@@ -81,8 +87,6 @@ ssize_t baton_kernel_read_file(const char *path, void *buf, size_t len);
 int baton_kernel_write_file(const char *path, const void *buf, size_t len);
 
 /* The PCI core's record, live_update_schema (lib/kernel/inkernel.c). */
-/* The device has one: the kernel carries Baton's patch series. */
-bool baton_inkernel_present(const char *root, const char *addr);
 /* It has a record the kernel binds by: a GUID or "lost", not "none". */
 bool baton_inkernel_holds(const char *root, const char *addr);
 /* Write @guid as the device's record: 0 or -errno. */

@@ -57,11 +57,6 @@
 
 #define PCI_DEVICES "bus/pci/devices"
 
-static const char *root_of(const char *sysfs)
-{
-	return sysfs ? sysfs : "/sys";
-}
-
 /* Read a whole attribute; returns bytes read or -errno. */
 ssize_t baton_kernel_read_file(const char *path, void *buf, size_t len)
 {
@@ -266,7 +261,7 @@ static int save_device(const char *root, const char *addr, bool mandatory,
 int baton_kernel_save(const struct baton_kernel_save_opts *opts, void **out,
 		      size_t *len, struct baton_diag *diag)
 {
-	const char *root = root_of(opts->sysfs);
+	const char *root = baton_kernel_root(opts->sysfs);
 	char program[sizeof(((struct utsname *)0)->release) + 8];
 	struct baton_image img = { .generation = 0 };
 	char **scanned = NULL;
@@ -568,7 +563,7 @@ int baton_kernel_bind(const struct baton_image *img,
 		      struct baton_diag *diag)
 {
 	const struct binder b = {
-		.root = root_of(opts->sysfs),
+		.root = baton_kernel_root(opts->sysfs),
 		.modules = opts->modules,
 		.load = !opts->sysfs || !strcmp(opts->sysfs, "/sys"),
 	};

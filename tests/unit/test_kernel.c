@@ -245,6 +245,34 @@ static void test_save_errno(void **state)
 	assert_true(ends_with(diag.where, "/nowhere/bus/pci/devices"));
 }
 
+/* The PCI core's record: absent on a kernel without the series, read back, checked. */
+static void test_record(void **state)
+{
+	char out[BATON_KERNEL_RECORD_STRLEN];
+	struct baton_diag diag = { 0 };
+
+	(void)state;
+	strcpy(out, "stale");
+	assert_int_equal(baton_kernel_record(root, "0000:01:00.0", out, &diag), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(baton_kernel_record(root, "0000:09:00.0", out, &diag), 0);
+
+	put(DEV "/live_update_schema", "none\n");
+	assert_int_equal(baton_kernel_record(root, "0000:01:00.0", out, &diag), 1);
+	assert_string_equal(out, "none");
+	put(DEV "/live_update_schema", "cfaf9865-199f-4ae8-9c43-2f5ac4f2a1b7\n");
+	assert_int_equal(baton_kernel_record(root, "0000:01:00.0", out, &diag), 1);
+	assert_string_equal(out, "cfaf9865-199f-4ae8-9c43-2f5ac4f2a1b7");
+
+	/* What the kernel says is checked like any input, and so is the address. */
+	put(DEV "/live_update_schema", "\033[2J\n");
+	assert_int_equal(baton_kernel_record(root, "0000:01:00.0", out, &diag),
+			 -BATON_ERR_BADVALUE);
+	assert_string_equal(out, "");
+	assert_int_equal(baton_kernel_record(root, "01:00", out, &diag),
+			 -BATON_ERR_BADVALUE);
+}
+
 static void test_read_modules_errno(void **state)
 {
 	struct baton_contracts *set;
@@ -312,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_guid_hex),
 		cmocka_unit_test(test_module_name),
 		cmocka_unit_test_setup_teardown(test_save_errno, make_root, remove_root),
+		cmocka_unit_test_setup_teardown(test_record, make_root, remove_root),
 		cmocka_unit_test_setup_teardown(test_read_modules_errno, make_root,
 						remove_root),
 	};
