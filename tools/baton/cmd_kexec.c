@@ -653,7 +653,6 @@ struct program {
 	size_t n_fds;
 	struct usage *usage;		/* each region's: claimed, then measured */
 	size_t n_usage;
-	bool measured;
 	uint64_t deadline_ns;
 	char session_name[64];
 	struct baton_luo_session *session;
@@ -804,16 +803,25 @@ static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t l
 		snprintf(why, len, "receiving its image and regions: %s", baton_strerror(err));
 		return err;
 	}
-	/* The handover line's regions, which need not be the preflight's. */
+	/*
+	 * The handover's regions, which need not be the preflight's, counted
+	 * from the memfds themselves: what the program claims no longer matters.
+	 */
 	free(p->usage);
+	p->n_usage = 0;
 	p->usage = NULL;
-	err = claim_usage(p);
+	if (p->n_fds > REGIONS_MAX)
+		err = -E2BIG;
+	else if (!(p->usage = calloc(p->n_fds + 1, sizeof(*p->usage))))
+		err = -ENOMEM;
 	for (size_t i = 0; !err && i < p->n_fds; i++)
 		err = usage_measured(p->fds[i], &p->usage[i]);
-	if (err)
+	if (err) {
 		snprintf(why, len, "measuring its regions: %s", baton_strerror(err));
-	p->measured = !err;
-	return err;
+		return err;
+	}
+	p->n_usage = p->n_fds;
+	return 0;
 }
 
 /* A small record in a memfd sealed whole (the manifest, a command line). */
@@ -878,7 +886,8 @@ static void usage_sum(const struct program *p, struct usage *sum, struct usage *
  * Its regions' memory: each, and the sum; "counted_by" the program (a
  * claim, at the preflight) or the agent (fstat of the memfds it holds).
  */
-static json_object *memory_json(const struct program *p, struct usage *total)
+static json_object *memory_json(const struct program *p, bool measured,
+				struct usage *total)
 {
 	json_object *keeps = cli_json_member(p->answer, "keeps");
 	json_object *o, *arr = json_object_new_array();
@@ -894,12 +903,13 @@ static json_object *memory_json(const struct program *p, struct usage *total)
 	usage_sum(p, &sum, total);
 	o = usage_json(&sum);
 	json_object_object_add(o, "counted_by",
-			       json_object_new_string(p->measured ? "agent" : "program"));
+			       json_object_new_string(measured ? "agent" : "program"));
 	json_object_object_add(o, "regions", arr);
 	return o;
 }
 
-static json_object *program_json(const struct program *p, struct usage *total)
+static json_object *program_json(const struct program *p, bool measured,
+				 struct usage *total)
 {
 	json_object *o = json_object_new_object();
 	static const char *const keys[] = {
@@ -911,7 +921,7 @@ static json_object *program_json(const struct program *p, struct usage *total)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		json_object_object_add(o, keys[i],
 				       json_object_get(cli_json_member(p->answer, keys[i])));
-	json_object_object_add(o, "memory", memory_json(p, total));
+	json_object_object_add(o, "memory", memory_json(p, measured, total));
 	return o;
 }
 
@@ -960,7 +970,7 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 				printf("preserving fills %.1f MiB of holes in %s's regions "
 				       "(%" PRIu64 " bytes, %s): memory and time the kexec "
 				       "pays\n", (double)sum.holes / (1 << 20), name, sum.holes,
-				       p->measured ? "measured" : "as the program says");
+				       a->dry_run ? "as the program says" : "measured");
 		}
 		if (n > 1)
 			printf("in all: %" PRIu64 " bytes of regions, %" PRIu64 " allocated, "
@@ -979,7 +989,7 @@ static void programs_report(const struct kexec_args *a, const struct program *pr
 	arr = json_object_new_array();
 	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, program_json(&progs[i], &total));
+		json_object_array_add(arr, program_json(&progs[i], !a->dry_run, &total));
 	json_object_object_add(o, "programs", arr);
 	json_object_object_add(o, "memory", usage_json(&total));
 	if (c->img) {
