@@ -12,8 +12,8 @@
 #  - during live updates: kvcache-v1 --threads 4 under kvload while `baton
 #    update` makes it v2 (exec mode) and then updates v2 into itself,
 #    socket and exec mode in turn, one update a second: ops/s, p99, the
-#    longest request any client waited, against the longest blackout the
-#    updates reported and against the longest request of as long a run
+#    longest request any client waited, against the longest blackout and
+#    hold (held_ms: the commit to FINISH) the updates reported and against the longest request of as long a run
 #    with no update just before (on busy shared cores the scheduler alone
 #    holds a request up for tens of milliseconds); and the errors and
 #    misses (there must be none).
@@ -150,10 +150,12 @@ last=$("$baton" status --socket "$ctl" --json 2>/dev/null | jq -r '.pid // empty
 updated=$(jq -s '[.[] | select(.outcome == "updated")] | length' "$tmp/upd.json")
 blackout=$(jq -s '[.[] | .blackout_ms // 0] | max' "$tmp/upd.json")
 blackout_med=$(jq -s '[.[] | .blackout_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
+held=$(jq -s '[.[] | .held_ms // 0] | max' "$tmp/upd.json")
+held_med=$(jq -s '[.[] | .held_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
 printf '\nduring %s live updates of kvcache --threads 4 (v1 -> v2, then v2 -> v2 socket/exec, 1 a second), kvload for %s s:\n' \
 	"$updated" $((secs * 2 + 2))
 quiet=$(field max_us <"$tmp/quiet.load")
-awk -v b="$blackout" -v bm="$blackout_med" -v q="$quiet" '{
+awk -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" -v q="$quiet" '{
 	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-	printf "  ops/s %s, p99 %s us, longest request %.1f ms (%.1f ms in as long a run without updates just before); blackout reported: median %.1f ms, longest %.1f ms; %s errors, %s misses\n",
-	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, f["errors"], f["misses"] }' "$tmp/upd.load"
+	printf "  ops/s %s, p99 %s us, longest request %.1f ms (%.1f ms in as long a run without updates just before); blackout reported: median %.1f ms, longest %.1f ms; the program held (commit to FINISH): median %.1f ms, longest %.1f ms; %s errors, %s misses\n",
+	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, hm, h, f["errors"], f["misses"] }' "$tmp/upd.load"

@@ -188,9 +188,15 @@ struct kv_server {
  * events, and only then saves the connections; FREEZE and HANDOVER follow
  * with the workers still parked, and whatever happens next - the exec, the
  * exit after a socket-mode handover, or the update given up - no worker
- * touches anything meanwhile.  The main loop unparks them when the update
- * call returns.  The new version gives the connections out to its own
- * workers again, whatever their number.
+ * touches anything meanwhile.  The main loop unparks them when the
+ * dispatch returns, which it does after each step that ran the hook: after
+ * the update's start, so that they serve through the dry run, and after
+ * the commit when the update did not hand over.  They cannot park later:
+ * the keeper, forked before FREEZE, holds the image made from the saved
+ * connections, and an old version that served on after it and then died
+ * would be brought back from a snapshot replaying what it had answered.
+ * The new version gives the connections out to its own workers again,
+ * whatever their number.
  */
 struct kv_worker {
 	struct kv_server *srv;

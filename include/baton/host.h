@@ -224,10 +224,18 @@ uint64_t baton_host_generation(const struct baton_host *host);
  * struct baton_update_result - what the last update did
  * @rolled_back:  this version came back because the next one failed
  * @why:          why it came back, for people; "" when it did not
- * @blackout_ns:  FREEZE in the previous version to FINISH in this one;
- *                0 until baton_host_take_over()
+ * @blackout_ns:  FREEZE in the previous version to FINISH in this one:
+ *                how long the devices were quiesced; 0 until
+ *                baton_host_take_over()
  * @n_decisions:  the number of @decisions
  * @decisions:    one per preserved device
+ * @held_ns:      the start of the commit in the previous version to FINISH
+ *                in this one: how long the program's thread was held - from
+ *                its prepare hook (where a program with threads of its own
+ *                parks them), through the states, the image, the keeper's
+ *                start and the blackout - which is what a client served on
+ *                that thread waits at most; 0 like @blackout_ns, or when the
+ *                previous version did not say
  */
 struct baton_update_result {
 	bool rolled_back;
@@ -235,6 +243,7 @@ struct baton_update_result {
 	uint64_t blackout_ns;
 	size_t n_decisions;
 	const struct baton_decision *decisions;
+	uint64_t held_ns;
 };
 
 /**
@@ -758,9 +767,13 @@ int baton_host_fd(const struct baton_host *host);
  * clients send and take them, any number side by side, each within its
  * deadline; an update request starts the update, whose dry run runs while
  * the program goes on.  Only when the dry run has said yes is the program
- * held: FREEZE and HANDOVER.  In exec mode a successful update then does
- * not return, and the new version answers the client on the same
- * connection once it has taken over.
+ * held: the commit (the prepare hook again, the image, the keeper), FREEZE
+ * and HANDOVER.  In exec mode a successful update then does not return,
+ * and the new version answers the client on the same connection once it
+ * has taken over.  It returns after a step that called the program's
+ * prepare hook, whatever other events wait: a program that parks its
+ * threads there unparks them when this returns, and so they serve through
+ * the dry run, however soon it ends.
  *
  * Return: 0, or BATON_HANDED_OVER when, in socket mode, the new process has
  * taken over: destroy the host (it then touches nothing) and exit.

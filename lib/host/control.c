@@ -629,6 +629,9 @@ void baton_control_report(struct baton_host *host, const char *outcome,
 	json_object_object_add(out, "program", json_object_new_string(host->program));
 	json_object_object_add(out, "blackout_ms",
 			       json_object_new_double((double)host->last.blackout_ns / 1e6));
+	if (host->last.held_ns)
+		json_object_object_add(out, "held_ms",
+				       json_object_new_double((double)host->last.held_ns / 1e6));
 	json_object_object_add(out, "decisions", baton_decisions_json(in->decisions,
 				in->image->n_devices));
 	reply(c, out);

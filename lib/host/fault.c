@@ -13,10 +13,13 @@
  * PHASE is one of the names below; FAULT is error (the phase fails with
  * EIO), nomem (with ENOMEM), emfile (the fd table is made full there, so
  * the phase's next fd fails for real), kill (SIGKILL), hang (the process
- * never returns) or stop (the process writes its pid and a newline to the
+ * never returns), stop (the process writes its pid and a newline to the
  * FIFO BATON_FAULT_NOTIFY and stops itself with SIGSTOP, for a test to do
  * something at exactly that point - kill another process, hang up a
- * client - and continue it).  @old and @new pick the process that started
+ * client - and continue it) or hold (the same word on BATON_FAULT_NOTIFY,
+ * then the calling thread alone waits until a line, or end of file, comes
+ * on the FIFO BATON_FAULT_RELEASE: the program's other threads run on, for
+ * a test of what they do meanwhile).  @old and @new pick the process that started
  * the update or one an update started (the dry run's too); without,
  * either.  With BATON_FAULT_ONCE the fault fires in the first process to
  * create PATH, and in no other: a version the keeper brings back is not
@@ -37,6 +40,7 @@ static const char *const phase_names[BATON_FAULT_PHASES] = {
 	[BATON_FAULT_PREFLIGHT] = "preflight",
 	[BATON_FAULT_PREPARE] = "prepare",
 	[BATON_FAULT_DRY_RUN] = "dry-run",
+	[BATON_FAULT_COMMIT] = "commit",
 	[BATON_FAULT_FREEZE] = "freeze",
 	[BATON_FAULT_IMAGE] = "image",
 	[BATON_FAULT_HANDOVER] = "handover",
@@ -67,8 +71,8 @@ static void fill_fd_table(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/* Say where we stop, then stop: the test continues us. */
-static void stop_here(void)
+/* Say where we are, on BATON_FAULT_NOTIFY: our pid and a newline. */
+static void notify(void)
 {
 	const char *fifo = getenv("BATON_FAULT_NOTIFY");
 	char line[16];
@@ -80,7 +84,22 @@ static void stop_here(void)
 		(void)!write(fd, line, (size_t)len);
 		close(fd);
 	}
-	raise(SIGSTOP);
+}
+
+/* This thread waits for the test's word on BATON_FAULT_RELEASE. */
+static void hold_here(void)
+{
+	const char *fifo = getenv("BATON_FAULT_RELEASE");
+	char c;
+	int fd;
+
+	notify();
+	fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
+	/* A byte, or end of file (the test is gone): go on either way. */
+	while (fd >= 0 && read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	if (fd >= 0)
+		close(fd);
 }
 
 static bool is(const char *s, size_t len, const char *word)
@@ -114,7 +133,12 @@ int baton_fault(enum baton_fault_phase phase)
 		for (;;)
 			pause();
 	if (is(fault, len, "stop")) {
-		stop_here();
+		notify();
+		raise(SIGSTOP);
+		return 0;
+	}
+	if (is(fault, len, "hold")) {
+		hold_here();
 		return 0;
 	}
 	if (is(fault, len, "emfile")) {

@@ -65,6 +65,7 @@ static const struct field fields[] = {
 	FIELD("BATON_CELL_FD", FD, cell_fd),
 	FIELD("BATON_KEEPER_PID", PID, keeper_pid),
 	FIELD("BATON_FREEZE_NS", U64, freeze_ns),
+	FIELD("BATON_HELD_NS", U64, held_ns),
 	FIELD("BATON_DEADLINE_NS", U64, deadline_ns),
 	FIELD("BATON_PREV_ARGV", ARGV, prev_argv),
 	FIELD("BATON_ROLLBACK", FLAG, rollback),

@@ -186,6 +186,7 @@ enum baton_fault_phase {
 	BATON_FAULT_PREFLIGHT,
 	BATON_FAULT_PREPARE,
 	BATON_FAULT_DRY_RUN,
+	BATON_FAULT_COMMIT,
 	BATON_FAULT_FREEZE,
 	BATON_FAULT_IMAGE,
 	BATON_FAULT_HANDOVER,
@@ -233,6 +234,7 @@ struct baton_handover {
 	int cell_fd;			/* the commit cell, or -1 */
 	pid_t keeper_pid;
 	uint64_t freeze_ns;
+	uint64_t held_ns;		/* the commit's start: the program held */
 	uint64_t deadline_ns;		/* take over by then */
 	char **prev_argv;		/* how to start the previous binary */
 	bool rollback;			/* the previous version, coming back */
@@ -335,6 +337,7 @@ struct update {
 	size_t n_frozen;
 	bool frozen_once;			/* the keeper was started */
 	bool new_started;			/* socket mode: a new process ran */
+	uint64_t held_ns;			/* the commit's start */
 	uint64_t freeze_ns;
 	uint64_t deadline_ns;			/* FREEZE until taken over */
 	int image_fd;				/* the latest image */
@@ -534,6 +537,7 @@ void baton_control_free(struct baton_host *host);
 struct baton_host {
 	int (*prepare)(struct baton_host *host, void *arg);
 	void *arg;
+	uint64_t prepared;		/* calls of @prepare, so far (loop.c) */
 	char *program;
 	char *exec_path;
 	char **argv;

@@ -405,6 +405,7 @@ static int make_restarts(struct update *u, struct baton_keeper *k,
 	hv.image_fd = k->image_num;
 	hv.fds = (int *)numbers;
 	hv.n_fds = n;
+	hv.held_ns = u->held_ns;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
 	hv.prev_argv = u->host->argv;

@@ -14,7 +14,11 @@
  * Events are taken one at a time, so that a step that ends another watch
  * (a client whose update ended) never leaves a stale event behind; a
  * dispatch takes at most DISPATCH_MAX of them, and the program's other fds
- * get their turn.
+ * get their turn.  It ends after a step that ran the program's prepare
+ * hook: a program that parks its threads there (examples/kvcache) unparks
+ * them when the dispatch returns, and the dry run's report, if it came
+ * meanwhile, would otherwise run the commit in the same dispatch, the
+ * threads parked all through the dry run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -134,7 +138,10 @@ int baton_host_fd(const struct baton_host *host)
 
 int baton_host_dispatch(struct baton_host *host)
 {
-	for (int i = 0; i < DISPATCH_MAX && !host->handed_over; i++) {
+	uint64_t prepared = host->prepared;
+
+	for (int i = 0; i < DISPATCH_MAX && !host->handed_over &&
+	     host->prepared == prepared; i++) {
 		struct epoll_event ev;
 		struct watch *w;
 		int n = epoll_wait(host->epfd, &ev, 1, 0);

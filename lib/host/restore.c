@@ -588,6 +588,7 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 int baton_restore_finish(struct baton_host *host)
 {
 	struct incoming *in = host->incoming;
+	uint64_t now;
 	int err;
 
 	err = baton_fault(BATON_FAULT_TAKE_OVER) ?:
@@ -612,7 +613,9 @@ int baton_restore_finish(struct baton_host *host)
 		if (dev->drv && dev->drv->ops && dev->drv->ops->finish)
 			dev->drv->ops->finish(dev);
 	}
-	host->last.blackout_ns = in->hv.freeze_ns ? baton_now_ns() - in->hv.freeze_ns : 0;
+	now = baton_now_ns();
+	host->last.blackout_ns = in->hv.freeze_ns ? now - in->hv.freeze_ns : 0;
+	host->last.held_ns = in->hv.held_ns && in->hv.freeze_ns ? now - in->hv.held_ns : 0;
 	baton_trace("finish");
 	/*
 	 * Socket mode: the old process learns it may go only now (the cell

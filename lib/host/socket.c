@@ -250,6 +250,7 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 	hv.cell_fd = 4;
 	hv.keeper_fd = 5;
 	hv.freeze_ns = u->freeze_ns;
+	hv.held_ns = u->held_ns;
 	hv.deadline_ns = u->deadline_ns;
 	hv.force = u->force;
 	hv.orphan = u->orphan;

@@ -16,7 +16,8 @@
  *		    serves meanwhile when the update came over the control
  *		    socket
  *
- * baton_update_commit():
+ * baton_update_commit(): the program's thread is held from here to FINISH
+ * (held_ns), the devices from FREEZE (the blackout)
  *	preflight   again: devices may have come or gone during the dry run
  *	prepare     again, and the image made of it, sealed
  *	keeper      forked, holding every preserved fd and that image
@@ -150,6 +151,7 @@ static int prepare(struct update *u)
 		host->preparing = u;
 		err = host->prepare(host, host->arg);
 		host->preparing = NULL;
+		host->prepared++;
 		baton_trace("program-prepare");
 	}
 	if (err) {
@@ -289,6 +291,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.keeper_fd = keeper;
 	hv.cell_fd = cell;
 	hv.freeze_ns = u->freeze_ns;
+	hv.held_ns = u->held_ns;
 	hv.deadline_ns = u->deadline_ns;
 	hv.prev_argv = u->host->argv;
 	hv.force = u->force;
@@ -376,8 +379,19 @@ int baton_update_commit(struct update *u)
 	bool changed;
 	int err;
 
-	/* Devices may have changed while the dry run ran: again, held. */
+	/*
+	 * Devices may have changed while the dry run ran: again, held.  The
+	 * program's thread is in the update from here (a program with threads
+	 * of its own parks them in its prepare hook): what its clients wait,
+	 * reported beside the blackout, starts now.
+	 */
+	u->held_ns = baton_now_ns();
 	baton_trace("commit");
+	err = baton_fault(BATON_FAULT_COMMIT);
+	if (err) {
+		baton_update_why(u, "the commit: %s", baton_strerror(err));
+		goto err_prepare;
+	}
 	err = prepare(u);
 	if (err)
 		goto err_prepare;

@@ -131,6 +131,7 @@ static int run_status(int argc, char **argv)
 static void print_update(json_object *ans)
 {
 	json_object *arr = cli_json_member(ans, "decisions"), *blackout = cli_json_member(ans, "blackout_ms");
+	json_object *held = cli_json_member(ans, "held_ms");
 
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *d = json_object_array_get_idx(arr, i);
@@ -140,8 +141,11 @@ static void print_update(json_object *ans)
 	}
 	printf("%s", cli_json_str(ans, "outcome"));
 	if (blackout)
-		printf(": blackout %.3f ms, generation %s, now \"%s\"",
-		       json_object_get_double(blackout),
+		printf(": blackout %.3f ms", json_object_get_double(blackout));
+	if (blackout && held)
+		printf(" (the program held %.3f ms)", json_object_get_double(held));
+	if (blackout)
+		printf(", generation %s, now \"%s\"",
 		       json_object_get_string(cli_json_member(ans, "generation")),
 		       cli_json_str(ans, "program"));
 	if (cli_json_str(ans, "error"))
