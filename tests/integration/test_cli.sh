@@ -238,4 +238,11 @@ if shown_as nul '{"error":"before\\u0000\\u001bafter"}' 'before??after'; then
 	ok "a NUL in a program's answer is a '?' too, and what follows it is cleaned"; else
 	not_ok "a NUL in a program's answer is a '?' too, and what follows it is cleaned"; fi
 
+# C1 controls (U+009B is CSI to a terminal that obeys 8-bit controls) and
+# bytes that are not UTF-8 are one '?' each; UTF-8 text prints as it is.
+if shown_as c1 '{"error":"\\u009b2J\\u0085caf\\u00e9 \\u2713 \xff\xc3(\xed\xa0\x80\xe2\x9c"}' \
+	'?2J?café ✓ ??(?????'; then
+	ok "C1 controls and bytes that are not UTF-8 are '?', UTF-8 text is kept"; else
+	not_ok "C1 controls and bytes that are not UTF-8 are '?', UTF-8 text is kept"; fi
+
 tap_done

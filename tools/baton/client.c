@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -142,30 +144,78 @@ int cli_ask_json(const char *path, json_object *request, int timeout_ms,
 		       timeout_ms, answer);
 }
 
-static bool is_control(char c)
+/*
+ * The length of the character at @s, @left bytes on (1 for a byte that is
+ * not UTF-8: a stray continuation byte, an overlong form, a surrogate, a
+ * sequence cut short), and whether it prints: not a control character -
+ * C0, DEL, or C1 (U+0080-U+009F, which some terminals obey as they do ESC
+ * sequences: U+009B is CSI).
+ */
+static size_t char_at(const unsigned char *s, size_t left, bool *prints)
 {
-	return (unsigned char)c < 0x20 || c == 0x7f;
+	uint32_t cp;
+	size_t n;
+
+	*prints = false;
+	if (s[0] < 0x80) {
+		*prints = s[0] >= 0x20 && s[0] != 0x7f;
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 1;
+	if (n > left)
+		return 1;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 1;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 1;
+	*prints = cp >= 0xa0;
+	return n;
 }
 
-/* Control characters out of every string in @o, recursively. */
+/*
+ * Every string in @o, recursively, each character that does not print
+ * made one '?': what a program says reaches the operator's terminal.
+ */
 static void clean_strings(json_object *o)
 {
 	switch (json_object_get_type(o)) {
 	case json_type_string: {
-		const char *s = json_object_get_string(o);
-		int len = json_object_get_string_len(o), i = 0;
-		char *c;
+		const unsigned char *s = (const unsigned char *)json_object_get_string(o);
+		size_t len = (size_t)json_object_get_string_len(o), i = 0, n, out;
+		unsigned char *c;
+		bool prints = true;
 
-		while (i < len && !is_control(s[i]))
-			i++;
+		for (; i < len; i += n) {
+			n = char_at(s + i, len - i, &prints);
+			if (!prints)
+				break;
+		}
 		/* Not strndup(): a string may hold a NUL (\u0000) before its end. */
-		if (i == len || !(c = malloc((size_t)len + 1)))
+		if (i == len || !(c = malloc(len + 1)))
 			return;
-		memcpy(c, s, (size_t)len + 1);
-		for (; i < len; i++)
-			if (is_control(c[i]))
-				c[i] = '?';
-		json_object_set_string_len(o, c, len);
+		memcpy(c, s, i);
+		for (out = i; i < len; i += n) {
+			n = char_at(s + i, len - i, &prints);
+			if (prints) {
+				memcpy(c + out, s + i, n);
+				out += n;
+			} else {
+				c[out++] = '?';
+			}
+		}
+		c[out] = '\0';
+		json_object_set_string_len(o, (const char *)c, (int)out);
 		free(c);
 		return;
 	}
