@@ -65,6 +65,12 @@ struct fd_id {
 int baton_fd_id(int fd, struct fd_id *id);
 /* Whether @now is the file @then recorded (true when it recorded none). */
 bool baton_fd_id_same(const struct fd_id *then, const struct fd_id *now);
+/*
+ * Whether @fd is still the file @id recorded: 0, and @id records it (an
+ * inherited fd's first time); -EBADF (or -errno) when @fd is closed,
+ * -ESTALE when it names another file.
+ */
+int baton_fd_check(int fd, struct fd_id *id);
 
 /* ---- region.c ---- */
 
@@ -296,7 +302,6 @@ struct image_parts {
 	struct baton_image img;
 	struct baton_image_fd *fds;
 	int *numbers;			/* each image fd's number here */
-	struct fd_id *ids;		/* ...and the file it was preserved as */
 	struct baton_image_region *regions;
 	struct baton_image_device *devices;
 	uint32_t *uses;			/* the devices' region lists, end to end */
@@ -304,6 +309,16 @@ struct image_parts {
 
 int baton_serialize_records(struct baton_host *host,
 			    struct baton_image_device **out);
+/*
+ * Every preserved fd still open and still the file recorded when it was
+ * preserved (an inherited fd's: recorded now): one closed, or closed and
+ * whose number an open() took, would reach the next version as a hole or
+ * as that other file.  Checked at PREPARE, and after FREEZE just before
+ * any handover (exec, socket, kexec); @when ends "was closed" (after
+ * FREEZE: " after FREEZE").  -EBADF or -ESTALE, and why.
+ */
+int baton_serialize_check_fds(struct baton_host *host, const char *when,
+			      struct baton_diag *why);
 int baton_serialize_states(struct baton_host *host, void ***states,
 			   struct baton_diag *why);
 int baton_serialize_again(struct baton_host *host, void **states,
@@ -379,9 +394,6 @@ void baton_update_why(struct update *u, const char *fmt, ...)
 }
 int baton_update_start(struct update *u);
 int baton_update_commit(struct update *u);
-/* Just before the handover: image fd @i still open, still the file
- * preserved; else why, and -EBADF or -ESTALE. */
-int baton_update_same_file(struct update *u, const struct image_parts *p, size_t i);
 /* Asynchronous: go on with an update that has no dry run to wait for. */
 void baton_update_continue(struct update *u);
 void baton_update_free(struct update *u);

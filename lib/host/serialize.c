@@ -24,6 +24,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -107,25 +109,34 @@ void baton_serialize_free_states(const struct baton_host *host, void **states)
 	free(states);
 }
 
-/* Every preserved fd still open, and still the file preserved: one closed
- * without unpreserving it would reach the next version as a hole, or as
- * whatever took its number.  Each file is recorded (an inherited fd's the
- * first time), for the check just before the handover. */
-static int check_fds(struct baton_host *host, struct baton_diag *why)
+/* Why the fd named by @fmt is not handed over: @err from baton_fd_check(). */
+__attribute__((format(printf, 4, 5)))
+static int fd_refused(struct baton_diag *why, int err, const char *when,
+		      const char *fmt, ...)
 {
-	struct fd_id now;
+	char name[BATON_SESSION_NAME_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	if (err == -ESTALE)
+		return baton_diag_set(why, ESTALE, NULL, "%s " BATON_FD_REUSED, name);
+	return baton_diag_set(why, -err, NULL, "%s was closed%s", name, when);
+}
+
+int baton_serialize_check_fds(struct baton_host *host, const char *when,
+			      struct baton_diag *why)
+{
+	int err;
 
 	for (size_t i = 0; i < host->n_regions; i++) {
 		struct baton_region *r = host->regions[i];
 
-		if (baton_fd_id(r->fd, &now))
-			return baton_diag_set(why, EBADF, NULL,
-				"the memfd of region \"%s\" was closed", r->label);
-		if (!baton_fd_id_same(&r->id, &now))
-			return baton_diag_set(why, ESTALE, NULL,
-				"the memfd of region \"%s\" (fd %d) " BATON_FD_REUSED,
-				r->label, r->fd);
-		r->id = now;
+		err = baton_fd_check(r->fd, &r->id);
+		if (err)
+			return fd_refused(why, err, when, "the memfd of region \"%s\" (fd %d)",
+					  r->label, r->fd);
 	}
 	for (size_t k = 0; k < host->n_sessions; k++) {
 		struct baton_session *s = host->sessions[k];
@@ -133,15 +144,11 @@ static int check_fds(struct baton_host *host, struct baton_diag *why)
 		for (size_t i = 0; i < s->n_fds; i++) {
 			struct preserved_fd *f = &s->fds[i];
 
-			if (baton_fd_id(f->fd, &now))
-				return baton_diag_set(why, EBADF, NULL,
-					"the fd preserved as %#llx in session \"%s\" was closed",
-					(unsigned long long)f->token, s->name);
-			if (!baton_fd_id_same(&f->id, &now))
-				return baton_diag_set(why, ESTALE, NULL,
-					"fd %d (token %#llx, session \"%s\") " BATON_FD_REUSED,
-					f->fd, (unsigned long long)f->token, s->name);
-			f->id = now;
+			err = baton_fd_check(f->fd, &f->id);
+			if (err)
+				return fd_refused(why, err, when,
+						  "fd %d (token %#llx, session \"%s\")", f->fd,
+						  (unsigned long long)f->token, s->name);
 		}
 	}
 	return 0;
@@ -151,7 +158,7 @@ int baton_serialize_states(struct baton_host *host, void ***out,
 			   struct baton_diag *why)
 {
 	void **states = calloc(host->n_devices + 1, sizeof(*states));
-	int err = states ? check_fds(host, why) : -ENOMEM;
+	int err = states ? baton_serialize_check_fds(host, "", why) : -ENOMEM;
 
 	for (size_t i = 0; !err && i < host->n_devices; i++) {
 		struct baton_device *dev = host->devices[i];
@@ -207,7 +214,6 @@ void baton_serialize_free_image(struct image_parts *p)
 	free(p->uses);
 	free(p->fds);
 	free(p->numbers);
-	free(p->ids);
 	free(p->regions);
 	free(p->devices);
 	memset(p, 0, sizeof(*p));
@@ -222,7 +228,6 @@ static size_t image_fds(const struct baton_host *host, struct image_parts *p)
 		p->fds[n] = (struct baton_image_fd){ .index = (uint32_t)n,
 			.token = host->regions[i]->token, .kind = BATON_FD_MEMFD };
 		p->numbers[n] = host->regions[i]->fd;
-		p->ids[n] = host->regions[i]->id;
 		p->regions[i] = (struct baton_image_region){ (uint32_t)i,
 			(uint32_t)n, host->regions[i]->size, host->regions[i]->label };
 	}
@@ -234,7 +239,6 @@ static size_t image_fds(const struct baton_host *host, struct image_parts *p)
 				.token = s->fds[i].token, .session = s->name,
 				.kind = s->fds[i].kind };
 			p->numbers[n] = s->fds[i].fd;
-			p->ids[n] = s->fds[i].id;
 		}
 	}
 	return n;
@@ -265,10 +269,9 @@ int baton_serialize_image(const struct baton_host *host,
 	p->uses = calloc(n_uses + 1, sizeof(*p->uses));
 	p->fds = calloc(n_fds + 1, sizeof(*p->fds));
 	p->numbers = calloc(n_fds + 1, sizeof(*p->numbers));
-	p->ids = calloc(n_fds + 1, sizeof(*p->ids));
 	p->regions = calloc(host->n_regions + 1, sizeof(*p->regions));
 	p->devices = calloc(host->n_devices + 1, sizeof(*p->devices));
-	if (!p->uses || !p->fds || !p->numbers || !p->ids || !p->regions ||
+	if (!p->uses || !p->fds || !p->numbers || !p->regions ||
 	    !p->devices) {
 		baton_serialize_free_image(p);
 		return -ENOMEM;

@@ -116,6 +116,19 @@ bool baton_fd_id_same(const struct fd_id *then, const struct fd_id *now)
 	       (then->dev == now->dev && then->ino == now->ino);
 }
 
+int baton_fd_check(int fd, struct fd_id *id)
+{
+	struct fd_id now;
+	int err = baton_fd_id(fd, &now);
+
+	if (err)
+		return err;
+	if (!baton_fd_id_same(id, &now))
+		return -ESTALE;
+	*id = now;
+	return 0;
+}
+
 const char *baton_session_name(const struct baton_session *session)
 {
 	return session->name;

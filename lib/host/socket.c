@@ -254,13 +254,6 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 	hv.deadline_ns = u->deadline_ns;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
-	/* What is sent is what is open now, under its number: each fd must
-	 * still be the file preserved (update.c says why not). */
-	for (size_t i = 0; i < p->img.n_fds; i++) {
-		err = baton_update_same_file(u, p, i);
-		if (err)
-			return err;
-	}
 	err = baton_handover_env(&hv, &env);
 	if (err)
 		return err;

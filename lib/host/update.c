@@ -253,29 +253,6 @@ static int make_image(struct update *u, struct image_parts *p)
 	return 0;
 }
 
-int baton_update_same_file(struct update *u, const struct image_parts *p, size_t i)
-{
-	struct fd_id now = { 0 };
-	int err = baton_fd_id(p->numbers[i], &now);
-
-	if (err) {
-		baton_update_why(u, "a fd to hand over was closed after FREEZE: %s",
-				 baton_strerror(err));
-		return err;
-	}
-	if (baton_fd_id_same(&p->ids[i], &now))
-		return 0;
-	/* Regions come first in the image, and are in no session. */
-	if (i < p->img.n_regions)
-		baton_update_why(u, "the memfd of region \"%s\" (fd %d) " BATON_FD_REUSED,
-				 p->regions[i].label, p->numbers[i]);
-	else
-		baton_update_why(u, "fd %d (token %#llx, session \"%s\") " BATON_FD_REUSED,
-				 p->numbers[i], (unsigned long long)p->fds[i].token,
-				 p->fds[i].session);
-	return -ESTALE;
-}
-
 /* Exec mode: the image, the fds and the keeper cross exec(); same PID. */
 static int handover_exec(struct update *u, const struct image_parts *p)
 {
@@ -296,7 +273,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.prev_argv = u->host->argv;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
-	hv.fds_checked = true;		/* below, or there is no exec */
+	hv.fds_checked = true;		/* by the commit, just before */
 	if (u->holder > 0) {
 		char pid[16];
 
@@ -309,23 +286,10 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 		return err;
 	}
 	p->numbers[p->img.n_fds] = u->image_fd;
-	/*
-	 * What crosses the exec is what is open now, under its number: a fd
-	 * a driver closed since the preflight, or closed and whose number an
-	 * open() took, is refused here, so that the new version, which finds
-	 * them by number, gets the files preserved and need not check them.
-	 * One fstat() and one fcntl() a fd, in one pass.
-	 */
-	for (size_t i = 0; !err && i <= p->img.n_fds; i++) {
-		err = baton_update_same_file(u, p, i);
-		/* Open, as fstat() just said: F_SETFD cannot fail. */
-		if (!err)
-			fcntl(p->numbers[i], F_SETFD, 0);
-	}
-	if (err) {
-		unsetenv("BATON_MM_HOLDER");
-		goto err_cloexec;
-	}
+	/* Each open, and the file preserved, as the commit just checked:
+	 * F_SETFD cannot fail. */
+	for (size_t i = 0; i <= p->img.n_fds; i++)
+		fcntl(p->numbers[i], F_SETFD, 0);
 	fcntl(keeper, F_SETFD, 0);
 	fcntl(cell, F_SETFD, 0);
 	baton_trace("exec");
@@ -336,7 +300,6 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	err = -errno;
 	unsetenv("BATON_MM_HOLDER");
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
-err_cloexec:
 	for (size_t i = 0; i <= p->img.n_fds; i++)
 		fcntl(p->numbers[i], F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);
@@ -448,6 +411,18 @@ int baton_update_commit(struct update *u)
 		goto err_freeze;
 	}
 	baton_trace("keeper");
+	/*
+	 * What is handed over is what is open now, under its number: a fd a
+	 * driver closed since the preflight, or closed and whose number an
+	 * open() took, is refused here, whatever the handover, so that the
+	 * new version, which finds them by number, gets the files preserved
+	 * and need not check them (BATON_FDS_CHECKED).
+	 */
+	err = baton_serialize_check_fds(host, " after FREEZE", &why);
+	if (err) {
+		failed(u, err, &why);
+		goto err_freeze;
+	}
 	err = u->handover ? u->handover(u, &p) :
 	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
 	      handover_exec(u, &p);

@@ -8,7 +8,7 @@
  * a converter; v2 has no driver for scratch.
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
- *                [--fail preserve|freeze|close|reuse|reuse-early]
+ *                [--fail preserve|freeze|close|reuse|reuse-early|reuse-region]
  *                [--control PATH]
  *                [-- ARGS FOR BINARY]
  *
@@ -30,7 +30,8 @@
  *     next open() of that program would have it (not another eventfd:
  *     all eventfds share one inode, which fstat() cannot tell apart);
  *     --fail reuse-early: the same at the first preserve(), before the
- *     dry run
+ *     dry run; --fail reuse-region: /dev/null opened at the number of
+ *     the "data" region's memfd, at freeze()
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -119,8 +120,8 @@ typedef struct counter_state_v2 counter_state;
 #endif
 
 /* The "extra" session's eventfd, which --fail close|reuse closes at
- * freeze(). */
-static int extra_fd = -1;
+ * freeze(), and the "data" region's memfd (--fail reuse-region). */
+static int extra_fd = -1, data_fd = -1;
 
 static int fail_if(const char *op)
 {
@@ -138,13 +139,13 @@ static int counter_probe(struct baton_device *dev)
 	return 0;
 }
 
-/* The "extra" eventfd closed and /dev/null opened at its number, in one
- * step, as the program's next open() would have it. */
-static int reuse_extra_fd(void)
+/* @fd closed and /dev/null opened at its number, in one step, as the
+ * program's next open() would have it. */
+static int reuse_fd(int fd)
 {
 	int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	if (other < 0 || dup3(other, extra_fd, O_CLOEXEC) < 0)
+	if (other < 0 || dup3(other, fd, O_CLOEXEC) < 0)
 		return -errno;
 	close(other);
 	return 0;
@@ -155,7 +156,7 @@ static int counter_preserve(struct baton_device *dev, void *state, size_t size)
 	if (size != sizeof(counter_state))
 		return -EINVAL;
 	memcpy(state, baton_device_priv(dev), size);
-	if (fail_if("reuse-early") && reuse_extra_fd())
+	if (fail_if("reuse-early") && reuse_fd(extra_fd))
 		return -errno;
 	return fail_if("preserve");
 }
@@ -170,7 +171,9 @@ static int counter_freeze(struct baton_device *dev)
 		close(extra_fd);
 		extra_fd = -1;
 	}
-	if (fail_if("reuse") && reuse_extra_fd())
+	if (fail_if("reuse") && reuse_fd(extra_fd))
+		return -errno;
+	if (fail_if("reuse-region") && reuse_fd(data_fd))
 		return -errno;
 	s->frozen = 1;
 	return 0;
@@ -609,6 +612,7 @@ int main(int argc, char **argv)
 	} else if (setup(host, &r, extra)) {
 		return 1;
 	}
+	data_fd = baton_region_fd(r);
 	if (hotplug) {
 		const struct baton_device_info info = {
 			.addr = hotplug_addr, .ids = { 0x1234, 0xc0de, 0, 0, 0xff0000 },

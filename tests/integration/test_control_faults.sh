@@ -163,12 +163,28 @@ check "an update that runs out of fds says so" '.outcome == "refused" and (.erro
 prlimit --pid "$p" --nofile="$soft:"
 expect "fds back: it answers again" 0 status --socket "$ctl" --json
 stop
-name=fe ctl=$tmp/fe.ctl
-"$dir/reap" -l "$tmp/fe.procs" -t 60 -- "$v1" --control "$ctl" --fail freeze >"$tmp/fe.out" 2>&1 &
-reaper=$!
-wait_for "it listens" 10 '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
+# start_failing NAME OP: as start, with host-prog's --fail OP.
+start_failing() {
+	name=$1 ctl=$tmp/$1.ctl
+	"$dir/reap" -l "$tmp/$name.procs" -t 60 -- "$v1" --control "$ctl" --fail "$2" \
+		>"$tmp/$name.out" 2>&1 &
+	reaper=$!
+	wait_for "$name listens" 10 '[ -S "$ctl" ] && "$baton" status --socket "$ctl" >/dev/null 2>&1'
+}
+start_failing fe freeze
 expect "a driver's freeze() fails with EIO" 1 update --socket "$ctl" --to "$v2" --json
 check "aborted, and the error is the driver's, with device and op" '.outcome == "aborted" and .error == "0000:00:10.0 (counter): freeze: Input/output error"'
+stop
+
+# A kernel update's handover (kexec.c) is checked as an exec's: a region's
+# memfd closed at freeze and /dev/null opened at its number would reach the
+# agent, and the next boot, as that region.
+start_failing kexec-reuse reuse-region
+raw request '{"cmd":"kexec","phase":"handover","timeout_ms":5000}' >"$tmp/out"
+check "a kexec handover with a region's memfd reused at freeze is refused before anything is sent, naming it; the program resumes" \
+	'.outcome == "resumed" and (.error | test("^the memfd of region \"data\" \\(fd [0-9]+\\) is no longer the file that was preserved: closed and its number reused$"))'
+expect "and it serves on, running" 0 status --socket "$ctl" --json
+check "running, generation 0" '.state == "running" and .generation == 0'
 stop
 
 tap_done

@@ -110,7 +110,7 @@ done
 check "a failed freeze is an aborted update" '.[1].error_text == "update aborted, the previous version goes on"'
 
 run "a fd closed at freeze" "$v1" --update-to "$v2" --fail close
-check "a preserved fd a driver closed after the preflight is refused before the exec, saying so; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"a fd to hand over was closed after FREEZE: Bad file descriptor\" and .[1].count == 101"
+check "a preserved fd a driver closed after the preflight is refused before the exec, saying so; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"fd 900 (token 0x3, session \\\"extra\\\") was closed after FREEZE\" and .[1].count == 101"
 procs "a fd closed at freeze: no process died" "$all_exit0 and length == 1"
 
 # Closed and reopened at the same number: the number alone would hand the
@@ -121,6 +121,9 @@ for mode in exec socket; do
 	check "a preserved fd whose number a driver reused after the preflight is refused before the handover, naming it; v1 runs on ($mode mode)" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].count == 101 and .[1].frozen <= 0"
 	procs "a fd reused at freeze, $mode mode: no process died" "$all_exit0 and length == 1"
 done
+run "a region's memfd closed and its number reused at freeze" "$v1" --update-to "$v2" --fail reuse-region
+check "a region's memfd whose number a driver reused after the preflight is refused before the exec, naming the region; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and (.[1].why | test(\"^the memfd of region \\\"data\\\" \\\\(fd [0-9]+\\\\) is no longer the file that was preserved\")) and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].count == 101"
+procs "a region's memfd reused at freeze: no process died" "$all_exit0 and length == 1"
 run "a fd closed and its number reused before the dry run" "$v1" --update-to "$v2" --fail reuse-early
 check "a preserved fd whose number was reused before the update's second preflight is refused there, naming it; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"Stale file handle\" and .[1].count == 101 and .[1].frozen <= 0"
 procs "a fd reused before the dry run: no process died" "$all_exit0 and length == 1"
