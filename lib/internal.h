@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <baton/error.h>
 
@@ -85,6 +86,17 @@ void baton_remove_ptr(void **arr, size_t *n, const void *p);
  * later version that this library would ignore is refused instead.
  */
 bool baton_reserved_clear(const void *reserved, size_t size);
+
+struct baton_image;
+struct baton_pci_addr;
+/*
+ * An image's references, looked up in the order its parse found
+ * (lib/image/read.c): only for an image baton_image_parse() returned.
+ */
+ssize_t baton_image_find_fd(const struct baton_image *img, uint32_t index);
+ssize_t baton_image_find_region(const struct baton_image *img, uint32_t index);
+ssize_t baton_image_find_device(const struct baton_image *img,
+				const struct baton_pci_addr *addr);
 
 static inline uint32_t baton_get_be32(const void *p)
 {

@@ -349,7 +349,7 @@ static void handle_update(struct client *c, json_object *req)
 	/* The connection crosses the exec: the new version answers on it. */
 	err = opts.dry_run ? 0 : baton_session_add(baton_session_default(host),
 						    BATON_TOKEN_REPLY, c->w.fd,
-						    BATON_FD_SOCKET);
+						    BATON_FD_SOCKET, NULL);
 	if (!err)
 		err = baton_update_start(u);
 	if (err || u->dry_run_only)
@@ -576,7 +576,7 @@ int baton_host_listen(struct baton_host *host, const char *path)
 		err = -errno;
 	if (!err)
 		err = baton_session_add(baton_session_default(host), BATON_TOKEN_LISTEN,
-					fd, BATON_FD_SOCKET);
+					fd, BATON_FD_SOCKET, NULL);
 	if (!err)
 		err = control_init(host, fd);
 	if (err) {

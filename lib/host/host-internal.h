@@ -128,9 +128,10 @@ struct session_index {
 };
 
 struct baton_session *baton_session_default(const struct baton_host *host);
-/* Add an fd whatever its token (inherited ones, the host's own). */
+/* Add an fd whatever its token (inherited ones, the host's own); @id is
+ * its file when it was preserved, NULL if not known. */
 int baton_session_add(struct baton_session *session, uint64_t token, int fd,
-		      enum baton_fd_kind kind);
+		      enum baton_fd_kind kind, const struct fd_id *id);
 struct preserved_fd *baton_session_find(const struct baton_session *session,
 					uint64_t token);
 /* The host's own fd under a host token, or -1. */
@@ -434,26 +435,18 @@ void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
 
 /* ---- image-index.c ---- */
 
-/* An image node's index and its position in its container. */
-struct image_slot {
-	uint32_t index;
-	uint32_t pos;
-};
-
-/* The image's references resolved by binary search, built once a restore. */
+/*
+ * What a restore looks up in the image beyond what the parse keeps
+ * (baton_image_find_fd() and friends), built once a restore from an image
+ * baton_image_parse() returned.
+ */
 struct image_index {
 	const struct baton_image *img;
-	struct image_slot *fds;		/* by index */
-	struct image_slot *regions;	/* by index */
 	bool *region_fd;		/* each image fd: a region's memfd */
-	uint32_t *devices;		/* device positions, by address */
 };
 
 int baton_image_index_build(const struct baton_image *img, struct image_index *ix);
 void baton_image_index_free(struct image_index *ix);
-/* The position of the fd, or region, of index @index; -EBADMSG if none. */
-ssize_t baton_image_index_fd(const struct image_index *ix, uint32_t index);
-ssize_t baton_image_index_region(const struct image_index *ix, uint32_t index);
 /* The position of the device whose session @session is (its address in
  * canonical form, baton_pci_addr_format()); -ENOENT if none. */
 ssize_t baton_image_index_session_device(const struct image_index *ix,

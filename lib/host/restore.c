@@ -297,7 +297,7 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 		else
 			err = 0;
 		if (!err)
-			err = baton_session_add(session, f->token, fd, f->kind);
+			err = baton_session_add(session, f->token, fd, f->kind, NULL);
 	}
 	return err;
 }
@@ -313,8 +313,7 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 	/* A region a device record names is shared (baton_device_region()). */
 	for (size_t i = 0; !err && i < img->n_devices; i++)
 		for (size_t j = 0; !err && j < img->devices[i].n_regions; j++) {
-			ssize_t k = baton_image_index_region(&in->index,
-							     img->devices[i].regions[j]);
+			ssize_t k = baton_image_find_region(img, img->devices[i].regions[j]);
 
 			if (k < 0)
 				err = (int)k;
@@ -324,7 +323,7 @@ static int take_regions(struct baton_host *host, struct incoming *in,
 	for (size_t i = 0; !err && i < img->n_regions; i++) {
 		const struct baton_image_region *ir = &img->regions[i];
 		/* After a kexec the regions' memfds came alone, in order. */
-		ssize_t k = in->hv.kexec ? (ssize_t)i : baton_image_index_fd(&in->index, ir->fd);
+		ssize_t k = in->hv.kexec ? (ssize_t)i : baton_image_find_fd(img, ir->fd);
 		int fd = k < 0 ? -1 : in->hv.fds[k];
 		struct stat st;
 
@@ -362,7 +361,7 @@ static int record_device(struct baton_host *host, const struct incoming *in,
 	int err = dev ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < rec->n_regions; i++) {
-		ssize_t k = baton_image_index_region(&in->index, rec->regions[i]);
+		ssize_t k = baton_image_find_region(in->image, rec->regions[i]);
 
 		err = k < 0 ? (int)k : baton_device_use(dev, regions[k]);
 	}

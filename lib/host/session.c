@@ -150,7 +150,7 @@ struct preserved_fd *baton_session_find(const struct baton_session *session,
 }
 
 int baton_session_add(struct baton_session *session, uint64_t token, int fd,
-		      enum baton_fd_kind kind)
+		      enum baton_fd_kind kind, const struct fd_id *id)
 {
 	int err;
 
@@ -160,7 +160,8 @@ int baton_session_add(struct baton_session *session, uint64_t token, int fd,
 			 session->n_fds, sizeof(*session->fds));
 	if (err)
 		return err;
-	session->fds[session->n_fds++] = (struct preserved_fd){ token, fd, kind, { 0 } };
+	session->fds[session->n_fds++] = (struct preserved_fd){
+		token, fd, kind, id ? *id : (struct fd_id){ 0 } };
 	return 0;
 }
 
@@ -176,7 +177,6 @@ int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 {
 	struct preserved_fd *p = baton_session_find(session, token);
 	struct fd_id id;
-	int err;
 
 	/* Outside any blackout: what the update checks the number against. */
 	if (!token || (token & BATON_TOKEN_HOST) || fd < 0 ||
@@ -190,10 +190,7 @@ int baton_session_preserve_fd(struct baton_session *session, uint64_t token,
 		p->id = id;
 		return 0;
 	}
-	err = baton_session_add(session, token, fd, kind);
-	if (!err)
-		session->fds[session->n_fds - 1].id = id;
-	return err;
+	return baton_session_add(session, token, fd, kind, &id);
 }
 
 int baton_session_unpreserve_fd(struct baton_session *session, uint64_t token)

@@ -46,11 +46,24 @@
 #include "internal.h"
 #include "image-internal.h"
 
+/*
+ * A container's children by unit address, for the reader's references
+ * and, kept with the image, for the restore's (baton_image_find_fd()).
+ */
+struct units {
+	uint32_t *units;	/* in tree order */
+	uint32_t *order;	/* positions by unit; NULL: units increase in
+				 * tree order, as writers number them */
+	size_t n;
+};
+
 /* What baton_image_parse() allocates behind the struct it returns. */
 struct parsed_image {
 	struct baton_image img;
 	void *tree_copy;	/* the tree, when the caller's was misaligned */
 	uint32_t *refs;		/* each device's fds then regions, in order */
+	struct units fds, regions;
+	uint32_t *by_addr;	/* device positions by address; NULL: in order */
 };
 
 /*
@@ -163,8 +176,7 @@ struct container {
 	size_t n, cap;
 	struct record *recs;	/* the children, in tree order */
 	struct prop *props;	/* n_props a child */
-	uint32_t *units;	/* their unit addresses, in tree order */
-	struct key *sorted;	/* the unit addresses, sorted, for lookups */
+	struct units ix;	/* their unit addresses */
 };
 
 struct reader {
@@ -191,6 +203,12 @@ static struct parsed_image *to_parsed(struct baton_image *img)
 {
 	return (struct parsed_image *)((char *)img -
 				       offsetof(struct parsed_image, img));
+}
+
+static const struct parsed_image *parsed(const struct baton_image *img)
+{
+	return (const struct parsed_image *)((const char *)img -
+					     offsetof(struct parsed_image, img));
 }
 
 /* Record @err at @n and property @prop (NULL: the node itself). */
@@ -571,25 +589,49 @@ static bool find_repeat(struct key *keys, size_t n, bool sort, size_t *later,
 	return sorted_repeat(keys, n, later, earlier);
 }
 
-static bool has_unit(const struct container *c, uint32_t unit)
+/* The position of the child of unit address @unit, or -1. */
+static ssize_t unit_find(const struct units *u, uint32_t unit)
 {
-	size_t lo = 0, hi = c->n;
+	size_t lo = 0, hi = u->n;
 
 	/* Writers usually number children 0, 1, ... in tree order. */
-	if (unit < c->n && c->units[unit] == unit)
-		return true;
+	if (unit < u->n && u->units[unit] == unit)
+		return unit;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		size_t pos = u->order ? u->order[mid] : mid;
 
-		if (c->sorted[mid].key == unit)
-			return true;
-		if (c->sorted[mid].key < unit)
+		if (u->units[pos] == unit)
+			return (ssize_t)pos;
+		if (u->units[pos] < unit)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return -1;
+}
+
+/*
+ * The order find_repeat() left @keys in, as positions, kept for lookups:
+ * none when it is tree order (writers go in order; find_repeat() sorts
+ * only the others).
+ */
+static int keep_order(const struct reader *r, const struct key *keys,
+		      size_t n, uint32_t **order)
+{
+	size_t i;
+
+	for (i = 0; i < n && keys[i].pos == i; i++)
+		;
+	if (i == n)
+		return 0;
+	*order = malloc(n * sizeof(**order));
+	if (!*order)
+		return nomem(r);
+	for (i = 0; i < n; i++)
+		(*order)[i] = (uint32_t)keys[i].pos;
+	return 0;
 }
 
 /* What is already taken by another node: "<what> already used by <node>". */
@@ -608,7 +650,7 @@ static int repeat_err(const struct reader *r, const struct container *c,
 static int check_ref(const struct node *n, const char *prop,
 		     const struct container *c, uint32_t unit)
 {
-	if (has_unit(c, unit))
+	if (unit_find(&c->ix, unit) >= 0)
 		return 0;
 	return node_err(n, prop, BATON_ERR_BADREF,
 			"refers to %s/%s@%x, which does not exist",
@@ -642,33 +684,43 @@ bad:
 }
 
 /*
- * The children's unit addresses, which must be unique: sorted for the
- * lookups of references that follow.
+ * The children's unit addresses, which must be unique: their order is
+ * kept for the lookups of references that follow, the reader's and the
+ * restore's.
  */
 static int read_children(struct reader *r, struct container *c)
 {
+	struct key *keys;
 	size_t later, earlier;
 	char what[32];
-	int err;
+	int err = 0;
 
 	if (!c->n)
 		return 0;
-	c->units = calloc(c->n, sizeof(*c->units));
-	c->sorted = calloc(c->n, sizeof(*c->sorted));
-	if (!c->units || !c->sorted)
-		return nomem(r);
-	for (size_t i = 0; i < c->n; i++) {
+	c->ix.units = calloc(c->n, sizeof(*c->ix.units));
+	keys = calloc(c->n, sizeof(*keys));
+	if (!c->ix.units || !keys) {
+		err = nomem(r);
+		goto out;
+	}
+	for (size_t i = 0; !err && i < c->n; i++) {
 		const struct node n = child_node(r, c, i);
 
-		err = unit_address(&n, c, &c->units[i]);
-		if (err)
-			return err;
-		c->sorted[i] = (struct key){ .key = c->units[i], .pos = i };
+		err = unit_address(&n, c, &c->ix.units[i]);
+		keys[i] = (struct key){ .key = c->ix.units[i], .pos = i };
 	}
-	if (!find_repeat(c->sorted, c->n, true, &later, &earlier))
-		return 0;
-	snprintf(what, sizeof(what), "unit address 0x%x", c->units[later]);
-	return repeat_err(r, c, later, earlier, NULL, what);
+	if (err)
+		goto out;
+	c->ix.n = c->n;
+	if (!find_repeat(keys, c->n, true, &later, &earlier)) {
+		err = keep_order(r, keys, c->n, &c->ix.order);
+		goto out;
+	}
+	snprintf(what, sizeof(what), "unit address 0x%x", c->ix.units[later]);
+	err = repeat_err(r, c, later, earlier, NULL, what);
+out:
+	free(keys);
+	return err;
 }
 
 static int read_root(struct reader *r)
@@ -736,7 +788,7 @@ static int read_fd(struct reader *r, size_t i)
 	struct baton_image_fd *fd = &r->pi->img.fds[i];
 	const struct node n = child_node(r, &r->fds, i);
 
-	fd->index = r->fds.units[i];
+	fd->index = r->fds.ix.units[i];
 	fd->session = "";
 	return read_props(&n, FD_PROPS) ?:
 	       get_u64(&n, FD_TOKEN, &fd->token) ?:
@@ -806,7 +858,7 @@ static int read_region(struct reader *r, size_t i)
 	struct baton_image_region *rg = &r->pi->img.regions[i];
 	const struct node n = child_node(r, &r->regions, i);
 
-	rg->index = r->regions.units[i];
+	rg->index = r->regions.ix.units[i];
 	rg->label = "";
 	return read_props(&n, REGION_PROPS) ?:
 	       get_u32(&n, REGION_FD, &rg->fd) ?:
@@ -1002,7 +1054,7 @@ static int read_device(struct reader *r, size_t i)
 	struct baton_image_device *d = &r->pi->img.devices[i];
 	const struct node n = child_node(r, &r->devices, i);
 
-	d->index = r->devices.units[i];
+	d->index = r->devices.ix.units[i];
 	d->orphan = BATON_ORPHAN_QUARANTINE;
 	return read_props(&n, DEV_PROPS) ?:
 	       get_bus(&n, &d->bus) ?:
@@ -1018,7 +1070,10 @@ static int read_device(struct reader *r, size_t i)
 	       get_mandatory(&n, &d->mandatory);
 }
 
-/* Any one-to-one packing will do: the key is only compared for equality. */
+/*
+ * One-to-one, and in baton_pci_addr_cmp()'s order: the devices' order by
+ * address is kept for baton_image_find_device().
+ */
 static uint64_t addr_key(const struct baton_pci_addr *a)
 {
 	return (uint64_t)a->domain << 24 | (uint64_t)a->bus << 16 |
@@ -1052,11 +1107,13 @@ static int read_devices(struct reader *r)
 		addrs[i].key = addr_key(&img->devices[i].addr);
 		addrs[i].pos = i;
 	}
-	if (find_repeat(addrs, c->n, false, &later, &earlier)) {
+	if (find_repeat(addrs, c->n, true, &later, &earlier)) {
 		snprintf(what, sizeof(what), "address %s",
 			 baton_pci_addr_format(&img->devices[later].addr,
 					       addr));
 		err = repeat_err(r, c, later, earlier, "address", what);
+	} else {
+		err = keep_order(r, addrs, c->n, &r->pi->by_addr);
 	}
 out:
 	free(addrs);
@@ -1086,8 +1143,8 @@ static void release_reader(struct reader *r)
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
 		free(all[i]->recs);
 		free(all[i]->props);
-		free(all[i]->units);
-		free(all[i]->sorted);
+		free(all[i]->ix.units);
+		free(all[i]->ix.order);
 	}
 }
 
@@ -1160,6 +1217,10 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 	if (err)
 		goto err_free;
 	link_refs(&r);
+	/* The image keeps the fds' and regions' order for its lookups. */
+	r.pi->fds = r.fds.ix;
+	r.pi->regions = r.regions.ix;
+	r.fds.ix = r.regions.ix = (struct units){ 0 };
 
 	release_reader(&r);
 	*out = &r.pi->img;
@@ -1187,5 +1248,66 @@ void baton_image_free(struct baton_image *img)
 	free(img->devices);
 	free(pi->refs);
 	free(pi->tree_copy);
+	free(pi->fds.units);
+	free(pi->fds.order);
+	free(pi->regions.units);
+	free(pi->regions.order);
+	free(pi->by_addr);
 	free(pi);
+}
+
+/**
+ * baton_image_find_fd() - the position of an image's fd of index @index
+ * @img:   an image baton_image_parse() returned
+ * @index: the fd's index, as references give it
+ *
+ * Return: its position in @img->fds, or -EBADMSG if it has none.
+ */
+ssize_t baton_image_find_fd(const struct baton_image *img, uint32_t index)
+{
+	ssize_t pos = unit_find(&parsed(img)->fds, index);
+
+	return pos < 0 ? -EBADMSG : pos;
+}
+
+/**
+ * baton_image_find_region() - the position of an image's region of index @index
+ * @img:   an image baton_image_parse() returned
+ * @index: the region's index
+ *
+ * Return: its position in @img->regions, or -EBADMSG if it has none.
+ */
+ssize_t baton_image_find_region(const struct baton_image *img, uint32_t index)
+{
+	ssize_t pos = unit_find(&parsed(img)->regions, index);
+
+	return pos < 0 ? -EBADMSG : pos;
+}
+
+/**
+ * baton_image_find_device() - the position of an image's device at @addr
+ * @img:  an image baton_image_parse() returned
+ * @addr: the device's address
+ *
+ * Return: its position in @img->devices, or -ENOENT if it has none.
+ */
+ssize_t baton_image_find_device(const struct baton_image *img,
+				const struct baton_pci_addr *addr)
+{
+	const uint32_t *by_addr = parsed(img)->by_addr;
+	size_t lo = 0, hi = img->n_devices;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		size_t pos = by_addr ? by_addr[mid] : mid;
+		int c = baton_pci_addr_cmp(&img->devices[pos].addr, addr);
+
+		if (!c)
+			return (ssize_t)pos;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -ENOENT;
 }
