@@ -530,6 +530,28 @@ static void test_nothing_matches(void **state)
 			    "quarantine (the record's policy)");
 }
 
+/* Numbers in reasons read as printf's %04x and %u would write them. */
+static void test_reason_numbers(void **state)
+{
+	struct baton_contracts set = { 0 };
+	struct baton_image_device dev = record(0x1, 0xfffffffe, &lost_v1, NULL);
+	struct baton_decision d;
+
+	(void)state;
+	dev.schema_version = 0;
+	d = plan1(&dev, &set, NULL);
+	assert_string_equal(d.reason, "no driver matches ids 0001:fffffffe or accepts "
+			    "lost-state v0 — quarantine (the record's policy)");
+	dev = record(0x10000, 0, &lost_v1, NULL);
+	dev.schema_version = 4294967295u;
+	d = plan1(&dev, &set, NULL);
+	assert_string_equal(d.reason, "no driver matches ids 10000:0000 or accepts "
+			    "lost-state v4294967295 — quarantine (the record's policy)");
+	dev.schema_version = 1000;
+	d = plan1(&dev, &set, NULL);
+	assert_contains(d.reason, " v1000 — ");
+}
+
 static void test_class_and_wildcards(void **state)
 {
 	/* Any ethernet controller, whatever its vendor. */
@@ -1062,6 +1084,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ids_without_guid),
 		cmocka_unit_test(test_guid_without_ids),
 		cmocka_unit_test(test_nothing_matches),
+		cmocka_unit_test(test_reason_numbers),
 		cmocka_unit_test(test_class_and_wildcards),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_release_absent),
