@@ -116,7 +116,7 @@ struct preserved_fd {
  * fds are in it. */
 struct baton_session {
 	struct baton_host *host;
-	char *name;
+	char *name;			/* in the same allocation */
 	struct preserved_fd *fds;
 	size_t n_fds, cap_fds;
 };

@@ -44,7 +44,10 @@ static struct baton_session **index_slot(const struct session_index *ix,
 	return &ix->slots[i];
 }
 
-/* Keep the index at most half full, so that probes stay short. */
+/*
+ * Keep the index at most half full, so that probes stay short.  Return 1
+ * when the slots moved, 0 when they did not, or -ENOMEM.
+ */
 static int index_reserve(struct session_index *ix)
 {
 	struct session_index grown;
@@ -61,41 +64,45 @@ static int index_reserve(struct session_index *ix)
 			*index_slot(&grown, ix->slots[i]->name) = ix->slots[i];
 	free(ix->slots);
 	*ix = grown;
-	return 0;
+	return 1;
 }
 
 int baton_host_session(struct baton_host *host, const char *name,
 		       struct baton_session **out)
 {
-	struct baton_session *s, **slot;
+	struct session_index *ix = &host->session_index;
+	struct baton_session *s, **slot = NULL;
+	size_t len;
 	int err;
 
-	if (!name || strlen(name) > BATON_SESSION_NAME_MAX)
+	if (!name || (len = strlen(name)) > BATON_SESSION_NAME_MAX)
 		return -EINVAL;
-	if (host->session_index.slots) {
-		slot = index_slot(&host->session_index, name);
+	if (ix->slots) {
+		slot = index_slot(ix, name);
 		if (*slot) {
 			*out = *slot;
 			return 0;
 		}
 	}
-	err = index_reserve(&host->session_index) ?:
-	      baton_grow((void **)&host->sessions, &host->cap_sessions,
+	/* A restore makes a session a device: one probe and one allocation
+	 * each, unless the index grows. */
+	err = index_reserve(ix);
+	if (err < 0)
+		return err;
+	if (err)
+		slot = index_slot(ix, name);
+	err = baton_grow((void **)&host->sessions, &host->cap_sessions,
 			 host->n_sessions, sizeof(*host->sessions));
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s));
+	s = calloc(1, sizeof(*s) + len + 1);
 	if (!s)
 		return -ENOMEM;
 	s->host = host;
-	s->name = strdup(name);
-	if (!s->name) {
-		free(s);
-		return -ENOMEM;
-	}
+	s->name = memcpy(s + 1, name, len + 1);
 	host->sessions[host->n_sessions++] = s;
-	*index_slot(&host->session_index, name) = s;
-	host->session_index.used++;
+	*slot = s;
+	ix->used++;
 	*out = s;
 	return 0;
 }
@@ -259,7 +266,6 @@ void baton_sessions_free(struct baton_host *host)
 {
 	for (size_t i = 0; i < host->n_sessions; i++) {
 		free(host->sessions[i]->fds);
-		free(host->sessions[i]->name);
 		free(host->sessions[i]);
 	}
 	free(host->sessions);
