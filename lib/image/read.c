@@ -448,17 +448,21 @@ static int get_u64(const struct node *n, int i, uint64_t *out)
 }
 
 /*
- * Order values by key, then by name (NULL sorting as ""); 0 when they are
+ * Order values by name (NULL sorting as ""), then by key; 0 when they are
  * the same value.  The one comparison the fast path, the sort and the
  * search for runs all use, so that they cannot disagree on what repeats.
+ * Name first: a host writes a session's fds together, tokens ascending,
+ * and sessions in the order it made them, so fds in sessions made in
+ * order of name (a device's, by address) take the one-pass fast path.
  */
 static int value_cmp(const struct key *x, const struct key *y)
 {
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	if (!x->name && !y->name)
-		return 0;
-	return strcmp(x->name ? x->name : "", y->name ? y->name : "");
+	int c = x->name || y->name ?
+		strcmp(x->name ? x->name : "", y->name ? y->name : "") : 0;
+
+	if (c)
+		return c;
+	return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /* Then by position, so that a run of equal values is in tree order. */
