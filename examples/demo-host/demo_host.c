@@ -306,11 +306,16 @@ static int discover_vfio(struct baton_host *host)
 	return n < 0 ? n : err;
 }
 
-/* Every device socket in the devsim directory the host does not have yet. */
+static int addr_cmp(const void *a, const void *b)
+{
+	return baton_pci_addr_cmp(a, b);
+}
+
 /*
- * The device sockets in the devsim directory, read once: after an update
- * this runs inside the blackout, and a second read of a directory of a
- * thousand sockets cost as much as the first.
+ * The device sockets in the devsim directory, read once (a second read of
+ * a directory of a thousand sockets cost as much as the first), in order
+ * of address: probed in that order, the devices, their sessions and fds
+ * are in the image in the order its reader checks in one pass.
  */
 static int device_sockets(struct baton_pci_addr **out, size_t *n)
 {
@@ -342,6 +347,8 @@ static int device_sockets(struct baton_pci_addr **out, size_t *n)
 		found[(*n)++] = addr;
 	}
 	closedir(dir);
+	if (!err && *n)
+		qsort(found, *n, sizeof(*found), addr_cmp);
 	*out = found;
 	return err;
 }
