@@ -389,10 +389,15 @@ static struct {
 	bool changed;			/* ... and whether it had changed */
 } dir_watch = { .fd = -1 };
 
+/*
+ * Each device socket an event names is probed alone: a rescan for each
+ * would read a directory of a thousand sockets as many times as they
+ * appear.  Only when the kernel dropped events is the directory read.
+ */
 static void devices_appeared(void *arg)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool any = false;
+	bool overflowed = false;
 	ssize_t got;
 
 	(void)arg;
@@ -400,13 +405,20 @@ static void devices_appeared(void *arg)
 		for (char *p = buf; p < buf + got;) {
 			const struct inotify_event *ev = (const void *)p;
 			char name[BATON_PCI_ADDR_STRLEN];
+			struct baton_pci_addr addr;
 
-			any |= ev->len && device_socket(ev->name, name);
 			p += sizeof(*ev) + ev->len;
+			overflowed |= ev->mask & IN_Q_OVERFLOW;
+			if (!ev->len || !device_socket(ev->name, name) ||
+			    baton_pci_addr_parse(name, &addr) ||
+			    baton_host_device(dir_watch.host, &addr))
+				continue;
+			/* What goes wrong with one device was said; the others go on. */
+			demo_device_count++;
+			add_device(dir_watch.host, &addr, ev->name);
 		}
 	}
-	/* What goes wrong with one device was said; the others go on. */
-	if (any)
+	if (overflowed)
 		discover(dir_watch.host);
 }
 

@@ -180,7 +180,6 @@ struct pktgen {
 	struct baton_region *pool;
 	uint32_t *page;			/* BAR2, mapped; NULL until attached */
 	int irq;
-	bool watched;			/* irq in the program's loop */
 	int page_fd;			/* BAR2's memfd, preserved: no round trip at restore */
 	bool frozen;
 	bool resumed;			/* finished, not drained yet */
@@ -231,10 +230,10 @@ static int attach(struct pktgen *p)
 {
 	int err = p->page ? 0 : map_page(p);
 
-	if (!err && !p->watched)
+	if (!err)
 		err = demo_watch(p->irq, consume, p);
-	p->watched = !err;
-	return err;
+	/* Resumed in this same process (an update that failed): watched already. */
+	return err == -EEXIST ? 0 : err;
 }
 
 /*
@@ -597,8 +596,7 @@ static void pktgen_remove(struct baton_device *dev)
 
 	if (!p)
 		return;
-	if (p->watched)
-		demo_unwatch(p->irq);
+	demo_unwatch(p->irq);
 	slot_set(p->s.slot, false);
 	for (size_t i = 0; p->resumed && i < resumed.n; i++) {
 		if (resumed.list[i] == p) {
