@@ -401,8 +401,9 @@ void baton_update_free(struct update *u);
 
 /* ---- mm.c ---- */
 
-/* Before FREEZE, exec mode: a process holding our address space... */
-int baton_mm_holder_start(struct update *u);
+/* Exec mode, from the update's start: a process holding our address
+ * space, leaving by @deadline_ns (a running one takes the new one)... */
+int baton_mm_holder_start(struct update *u, uint64_t deadline_ns);
 /* ...that our execve() wakes (the last thing before it)... */
 void baton_mm_holder_arm(struct update *u);
 /* ...or that we wake and reap, when the update does not exec. */

@@ -6,8 +6,11 @@
  * execve(), and the kernel frees the old one there, page table entry by
  * entry: ~40 ms a GiB of memory in use, inside the blackout, however
  * little of it the next version needs copied (nothing is).  The kernel
- * frees an address space when its last user goes.  So before FREEZE the
- * old version starts a holder: a process sharing its address space
+ * frees an address space when its last user goes.  So at the update's
+ * start, after the preflight and while the program still serves (in the
+ * commit, which holds it, the start took 0.05-1.9 ms, a wait for the
+ * child to get a CPU), the old version starts a holder: a process sharing
+ * its address space
  * (CLONE_VM), holding no file, asleep.  At execve() the program's address
  * space then has a user left and is not freed; the kernel wakes the
  * holder - it clears the word set_tid_address() named and wakes its futex
@@ -92,7 +95,7 @@ static inline long raw3(long n, long a, long b, long c)
  * space.
  */
 static uint32_t holder_word;
-static uint64_t holder_deadline_ns;	/* the update's: FREEZE until taken over */
+static uint64_t holder_deadline_ns;	/* the dry run's, then the update's */
 
 #define HOLDER_STARTING	1	/* it still has our fds */
 #define HOLDER_STOP	2	/* no exec: the program goes on in this address space */
@@ -111,7 +114,7 @@ static bool holder_needed(long parent)
 	/* Past the update's deadline no exec comes, and no FINISH. */
 	raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
 	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec <=
-	       holder_deadline_ns;
+	       __atomic_load_n(&holder_deadline_ns, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -164,7 +167,7 @@ static int holder(void *arg)
 }
 #endif
 
-int baton_mm_holder_start(struct update *u)
+int baton_mm_holder_start(struct update *u, uint64_t deadline_ns)
 {
 #ifdef HAVE_HOLDER
 	sigset_t all, mask;
@@ -172,6 +175,8 @@ int baton_mm_holder_start(struct update *u)
 	pid_t pid;
 	int err;
 
+	/* It reads the deadline where we write it, in our one address space. */
+	__atomic_store_n(&holder_deadline_ns, deadline_ns, __ATOMIC_RELEASE);
 	if (u->holder > 0)
 		return 0;
 	stack = mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE,
@@ -179,7 +184,6 @@ int baton_mm_holder_start(struct update *u)
 	if (stack == MAP_FAILED)
 		return -errno;
 	__atomic_store_n(&holder_word, HOLDER_STARTING, __ATOMIC_RELEASE);
-	holder_deadline_ns = u->deadline_ns;
 	/*
 	 * Every signal blocked from its first instruction: a handler of the
 	 * program's would run on its stack, without the thread libc expects.
@@ -216,6 +220,7 @@ int baton_mm_holder_start(struct update *u)
 	u->holder_stack = stack;
 #else
 	(void)u;
+	(void)deadline_ns;
 #endif
 	return 0;
 }

@@ -9,6 +9,8 @@
  *	preflight   the target's contracts, read from its ELF file, against
  *		    a record of every device: a mandatory device it would not
  *		    bind refuses the update before anything is touched
+ *	holder      exec mode: the process that will hold the old address
+ *		    space through the exec starts (mm.c)
  *	prepare     the program's hook, then each driver serializes its
  *		    device's state (running)
  *	dry run     the target decodes those states with its validators,
@@ -320,6 +322,14 @@ int baton_update_start(struct update *u)
 	err = preflight(u);
 	if (err || u->dry_run_only)
 		return err;
+	/*
+	 * Exec mode: the holder of the old address space (mm.c) starts now,
+	 * while the program serves, not in the commit, which holds it.  It
+	 * leaves by the dry run's deadline and the commit's; the commit gives
+	 * it the update's own.  Stopped with the update however it ends.
+	 */
+	if (u->mode == BATON_MODE_EXEC)
+		baton_mm_holder_start(u, baton_now_ns() + 2ull * u->timeout_ms * 1000000ull);
 	/* Regions kept after a kexec for probes that never came: no record
 	 * names them, so the next version would take them for the program's. */
 	baton_region_drop_unused(host);
@@ -375,9 +385,10 @@ int baton_update_commit(struct update *u)
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Exec mode: the old address space is freed after the blackout (mm.c);
-	 * without a holder, inside it - slower, not wrong. */
+	 * without a holder, inside it - slower, not wrong.  Started with the
+	 * update; here it learns the deadline (or starts, if it could not). */
 	if (u->mode == BATON_MODE_EXEC)
-		baton_mm_holder_start(u);
+		baton_mm_holder_start(u, u->deadline_ns);
 
 	baton_trace("prepared");
 	err = freeze(u);
