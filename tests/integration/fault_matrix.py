@@ -41,8 +41,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-PHASES = ["preflight", "prepare", "dry-run", "freeze", "image", "handover",
-          "start", "restore", "take-over", "finish"]
+PHASES = ["preflight", "prepare", "dry-run", "commit", "freeze", "image",
+          "handover", "start", "restore", "take-over", "finish"]
 NEW_SIDE = {"start", "restore", "take-over", "finish"}
 FAULTS = ["error", "kill-old", "kill-new", "hang", "client-gone", "emfile", "nomem"]
 # The update's deadline: short where the cell hangs something, so that it
@@ -53,7 +53,8 @@ TIMEOUT_MS = 30000
 # Before FREEZE the program's state is only in the program itself: a
 # SIGKILL of it, or a hang in its own thread, is what it would be outside
 # an update.  The keeper exists from FREEZE on (docs/design.md).
-OUTSIDE = {(f, p) for f in ("kill-old", "hang") for p in ("preflight", "prepare", "dry-run")}
+OUTSIDE = {(f, p) for f in ("kill-old", "hang")
+           for p in ("preflight", "prepare", "dry-run", "commit")}
 OUTSIDE_WHY = ("before FREEZE nothing but the program holds its state: "
                "as a kill -9 or a hang of it outside an update")
 
