@@ -869,11 +869,16 @@ static size_t b64_decode(const struct token *t, char *out)
 /*
  * A meta command's flags: one letter each, some with a token after it.
  * @tok[i] is the flag's token (its letter first), @at[letter] its index
- * plus one.
+ * plus one, @num[i] its number for the flags that take one (C, D, F, J, N,
+ * R, T; 0 when it is bad), parsed once by meta_parse().
  */
 struct meta {
 	const struct command *cmd;
 	uint8_t at[128];
+	union {
+		uint64_t u;
+		int64_t e;	/* N, R, T: an exptime */
+	} num[KV_TOKENS_MAX];
 	struct token key;	/* decoded, when the b flag is set */
 	char keybuf[KV_KEY_MAX];
 	bool quiet;
@@ -886,69 +891,55 @@ static const struct token *mflag(const struct meta *m, char letter)
 					NULL;
 }
 
-/* A flag's number, after its letter, which meta_parse() has checked;
- * @out stays as it is when the flag is not given. */
+/* A flag's number (meta_parse() has checked it); @out stays as it is
+ * when the flag is not given. */
 static void mflag_u64(const struct meta *m, char letter, uint64_t *out)
 {
-	const struct token *t = mflag(m, letter);
-	struct token num;
-
-	if (!t)
-		return;
-	num = (struct token){ t->s + 1, t->len - 1 };
-	parse_u64(&num, UINT64_MAX, out);
+	if (m->at[(uint8_t)letter])
+		*out = m->num[m->at[(uint8_t)letter] - 1].u;
 }
 
 static void mflag_exptime(const struct meta *m, char letter, int64_t *out)
 {
-	const struct token *t = mflag(m, letter);
-	struct token num;
-
-	if (!t)
-		return;
-	num = (struct token){ t->s + 1, t->len - 1 };
-	parse_exptime(&num, out);
+	if (m->at[(uint8_t)letter])
+		*out = m->num[m->at[(uint8_t)letter] - 1].e;
 }
 
 /*
- * The numbers memcached's parser checks on every meta command, whether the
- * command uses the flag or not.  Return NULL, or the error it answers: of
- * several bad ones the last, F's only when there is no other.
+ * Flag @i's number, into @num[i], checked as memcached's parser checks it
+ * on every meta command, whether the command uses the flag or not: a bad
+ * one sets *@bad to the error it answers (so that of several the last is
+ * answered), or for F *@bad_f (F's is answered only when there is no
+ * other).
  */
-static const char *meta_tokens(const struct command *cmd, size_t first)
+static void meta_number(struct meta *m, size_t i, const char **bad,
+			bool *bad_f)
 {
-	const char *bad = NULL;
-	bool bad_f = false;
+	const struct token *t = &m->cmd->tok[i];
+	struct token num = { t->s + 1, t->len - 1 };
 
-	for (size_t i = first; i < cmd->n; i++) {
-		const struct token *t = &cmd->tok[i];
-		struct token num = { t->s + 1, t->len - 1 };
-		uint64_t u;
-		int64_t e;
-
-		switch (t->s[0]) {
-		case 'C':
-			if (!parse_u64(&num, UINT64_MAX, &u))
-				bad = "CLIENT_ERROR bad token in command line format";
-			break;
-		case 'N': case 'R': case 'T':
-			if (!parse_exptime(&num, &e))
-				bad = "CLIENT_ERROR bad token in command line format";
-			break;
-		case 'D':
-			if (!parse_u64(&num, UINT64_MAX, &u))
-				bad = "CLIENT_ERROR invalid numeric delta value";
-			break;
-		case 'J':
-			if (!parse_u64(&num, UINT64_MAX, &u))
-				bad = "CLIENT_ERROR invalid numeric initial value";
-			break;
-		case 'F':
-			bad_f |= !parse_u64(&num, UINT64_MAX, &u);
-			break;
-		}
+	m->num[i].u = 0;
+	switch (t->s[0]) {
+	case 'C':
+		if (!parse_u64(&num, UINT64_MAX, &m->num[i].u))
+			*bad = "CLIENT_ERROR bad token in command line format";
+		break;
+	case 'N': case 'R': case 'T':
+		if (!parse_exptime(&num, &m->num[i].e))
+			*bad = "CLIENT_ERROR bad token in command line format";
+		break;
+	case 'D':
+		if (!parse_u64(&num, UINT64_MAX, &m->num[i].u))
+			*bad = "CLIENT_ERROR invalid numeric delta value";
+		break;
+	case 'J':
+		if (!parse_u64(&num, UINT64_MAX, &m->num[i].u))
+			*bad = "CLIENT_ERROR invalid numeric initial value";
+		break;
+	case 'F':
+		*bad_f |= !parse_u64(&num, UINT64_MAX, &m->num[i].u);
+		break;
 	}
-	return bad ?: bad_f ? "CLIENT_ERROR bad command line format" : NULL;
 }
 
 /*
@@ -960,7 +951,8 @@ static const char *meta_tokens(const struct command *cmd, size_t first)
 static const char *meta_parse(struct meta *m, const struct command *cmd,
 			      size_t first, bool one_error)
 {
-	const char *err;
+	const char *bad = NULL;
+	bool bad_f = false;
 
 	memset(m->at, 0, sizeof(m->at));
 	m->cmd = cmd;
@@ -980,10 +972,12 @@ static const char *meta_parse(struct meta *m, const struct command *cmd,
 		m->at[f] = i + 1;
 		if (f == 'O' && cmd->tok[i].len - 1 > KV_OPAQUE_MAX)
 			return "CLIENT_ERROR opaque token too long";
+		meta_number(m, i, &bad, &bad_f);
 	}
-	err = meta_tokens(cmd, first);
-	if (err)
-		return one_error ? "CLIENT_ERROR invalid or duplicate flag" : err;
+	/* A bad number is answered once every letter is known to be a flag. */
+	if (bad || bad_f)
+		return one_error ? "CLIENT_ERROR invalid or duplicate flag" :
+		       bad ?: "CLIENT_ERROR bad command line format";
 	m->quiet = m->at['q'];
 	m->marks = -1;
 	if (m->at['b']) {
