@@ -530,7 +530,7 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 			 uint32_t events)
 {
 	struct epoll_event ev = { .data.ptr = cl };
-	size_t before, unsent;
+	size_t before, queued, unsent;
 	int ret = 0;
 
 	cl->held = false;
@@ -543,6 +543,10 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 		ret = client_read(cl);
 	while (!ret) {
 		before = cl->conn.in_len;
+		/* Answers up to KV_OUT_HIGH stop the commands behind them:
+		 * once those answers are out, the commands go on - no event
+		 * will say they are there. */
+		kv_conn_output(&cl->conn, &queued);
 		/* Each command takes the lock (kv_proto_lock()) as it needs. */
 		ret = kv_conn_process(&srv->proto, &cl->conn, now());
 		if (!srv->threads)
@@ -550,7 +554,7 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 		if (!ret)
 			ret = client_write(cl);
 		kv_conn_output(&cl->conn, &unsent);
-		if (unsent || cl->conn.in_len == before)
+		if (unsent || (cl->conn.in_len == before && queued < KV_OUT_HIGH))
 			break;
 	}
 	kv_conn_output(&cl->conn, &unsent);

@@ -185,6 +185,57 @@ for kv in "$@"; do
 	      'grep -q "curr_connections: 1$" "$tmp/stats" &&
 	       grep -q "curr_items: 42$" "$tmp/stats"'
 
+	# ---- a client that reads its answers slowly ----
+	# 16 gets of a 512 KiB value pipelined, and nothing read (a 4 KiB
+	# receive buffer) until the server has written more than the client
+	# took: the answers over KV_OUT_HIGH hold the gets behind them in
+	# the server's input, and once those answers have gone out, the gets
+	# must go on with no new event to say so.
+	python3 - "$port" >"$tmp/slow" 2>&1 <<'EOF2'
+import select, socket, sys, time
+port, size, gets = int(sys.argv[1]), 512 * 1024, 16
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (size, b"v" * size))
+assert s.makefile("rb").readline() == b"STORED\r\n"
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+c.settimeout(10)
+c.connect(("127.0.0.1", port))
+c.sendall(b"get big\r\n" * gets)
+me = c.getsockname()[1]
+
+
+def server_queue():
+    """What the server's end of this connection has not sent yet."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == port and
+                    int(fields[2].split(":")[1], 16) == me):
+                return int(fields[4].split(":")[0], 16)
+    return 0
+
+
+end = time.monotonic() + 10
+while not server_queue() and time.monotonic() < end:
+    select.select([], [], [], 0.01)
+answer = b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (size, b"v" * size)
+got = b""
+try:
+    while len(got) < gets * len(answer):
+        more = c.recv(1 << 20)
+        if not more:
+            break
+        got += more
+except socket.timeout:
+    pass
+print("answers", got.count(answer), "of", gets, "bytes", len(got))
+s.sendall(b"delete big\r\n")
+assert s.makefile("rb").readline() == b"DELETED\r\n"
+EOF2
+	holds "$name: a client reading slowly gets all 16 answers of 512 KiB: $(cat "$tmp/slow")" \
+	      'grep -q "^answers 16 of 16 " "$tmp/slow"'
+
 	stop "$name" "$reaper"
 	holds "$name wrote nothing on stderr" '! [ -s "$tmp/$name.err" ]'
 	sed 's/^/# server: /' "$tmp/$name.err"
