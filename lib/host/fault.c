@@ -19,9 +19,9 @@
  * client - and continue it) or hold (the same word on BATON_FAULT_NOTIFY,
  * then the calling thread alone waits until a line, or end of file, comes
  * on the FIFO BATON_FAULT_RELEASE: the program's other threads run on, for
- * a test of what they do meanwhile).  @old and @new pick the process that started
- * the update or one an update started (the dry run's too); without,
- * either.  With BATON_FAULT_ONCE the fault fires in the first process to
+ * a test of what they do meanwhile).  @old and @new pick the process
+ * that started the update or one an update started (the dry run's too);
+ * without, either.  With BATON_FAULT_ONCE the fault fires in the first process to
  * create PATH, and in no other: a version the keeper brings back is not
  * killed again.
  */
