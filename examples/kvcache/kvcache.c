@@ -109,7 +109,6 @@ struct kv_client {
 	uint32_t events;
 	bool eof;
 	bool lingering;
-	bool held;		/* came from the previous version, not served yet */
 	size_t dropped;
 	struct kv_client *prev, *next;
 };
@@ -158,6 +157,7 @@ struct kv_server {
 	uint64_t drain_off;
 	char why[160];			/* why this version cannot start */
 	struct kv_threads *threads;	/* -t N > 1: the workers */
+	uint64_t held_budget_ns;	/* serve_held()'s */
 };
 
 /**
@@ -207,6 +207,13 @@ struct kv_worker {
 	uint64_t round;		/* the last park round it counted itself in */
 };
 
+/* A client an update held, and what it has sent (serve_held()). */
+struct held {
+	size_t backlog;
+	struct kv_client *cl;
+	int epfd;		/* its thread's: cl->epfd */
+};
+
 struct kv_threads {
 	unsigned int n;
 	unsigned int next;		/* the worker the next client goes to */
@@ -220,6 +227,12 @@ struct kv_threads {
 	unsigned int parked;		/* workers parked in this round */
 	int evfd;			/* wakes the main thread: @dead */
 	struct kv_client *dead;		/* closed by workers, for the main */
+	/* The held clients serve_held() left to the workers, smallest
+	 * backlog first: @n_held of @held; the last worker to have served
+	 * its own (@held_refs) frees it. */
+	struct held *held;
+	size_t n_held;
+	atomic_uint held_refs;
 };
 
 static void kv_lock(struct kv_server *srv)
@@ -533,7 +546,6 @@ static void client_serve(struct kv_server *srv, struct kv_client *cl,
 	size_t before, queued, unsent;
 	int ret = 0;
 
-	cl->held = false;
 	if (cl->lingering) {
 		if (client_linger(cl))
 			client_close(srv, cl);
@@ -627,7 +639,6 @@ static int kv_server_adopt_connection(struct kv_server *srv, int fd,
 	if (ret)
 		goto err_client;
 	cl->events = EPOLLIN;
-	cl->held = !srv->serving;
 	cl->epfd = srv->epfd;
 	if (srv->threads) {
 		struct kv_threads *t = srv->threads;
@@ -707,25 +718,23 @@ static void kv_end_conversion(struct kv_server *srv);
  * The clients of this worker the main thread left held (serve_held()): what
  * they sent before FREEZE is in their buffers, where no event will say so.
  * Nothing else serves them: the main thread serves none once the workers
- * run.
+ * run.  In serve_held()'s order, smallest backlog first; an entry's @epfd
+ * says whose it is without touching another worker's client, which that
+ * worker may have closed already.
  */
 static void serve_own_held(struct kv_worker *w)
 {
-	struct kv_server *srv = w->srv;
-	struct kv_client **own = NULL;
-	size_t n = 0, max = 0;
+	struct kv_threads *t = w->srv->threads;
 
-	kv_lock(srv);
-	for (struct kv_client *cl = srv->clients; cl; cl = cl->next)
-		max += cl->held && cl->epfd == w->epfd;
-	own = max ? calloc(max, sizeof(*own)) : NULL;
-	for (struct kv_client *cl = srv->clients; own && cl; cl = cl->next)
-		if (cl->held && cl->epfd == w->epfd)
-			own[n++] = cl;
-	kv_unlock(srv);
-	for (size_t i = 0; i < n; i++)
-		client_serve(srv, own[i], EPOLLIN);
-	free(own);
+	if (!t->held)
+		return;
+	for (size_t i = 0; i < t->n_held; i++)
+		if (t->held[i].epfd == w->epfd)
+			client_serve(w->srv, t->held[i].cl, EPOLLIN);
+	if (atomic_fetch_sub(&t->held_refs, 1) == 1) {
+		free(t->held);
+		t->held = NULL;
+	}
 }
 
 static void *worker_run(void *arg)
@@ -891,6 +900,9 @@ static void kv_threads_stop(struct kv_server *srv)
 	for (unsigned int i = 0; i < t->n; i++)
 		if (t->w[i].started)
 			pthread_join(t->w[i].thread, NULL);
+	/* Left by workers that never started. */
+	free(t->held);
+	t->held = NULL;
 	for (unsigned int i = 0; i < t->n; i++) {
 		t->w[i].started = false;
 		if (t->w[i].epfd >= 0)
@@ -1211,8 +1223,12 @@ static void kv_adopt_connections(struct kv_server *srv)
 	srv->spent[1] = r;
 }
 
-/* How long the main thread serves held clients before the workers start. */
-#define KV_HELD_BUDGET_NS 1000000
+/*
+ * How long the main thread serves held clients before the workers start;
+ * the environment's KVCACHE_HELD_BUDGET_US, a test's knob, sets another
+ * (0: the workers serve them all).
+ */
+#define KV_HELD_BUDGET_US 1000
 
 static uint64_t mono_ns(void)
 {
@@ -1221,11 +1237,6 @@ static uint64_t mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-
-struct held {
-	size_t backlog;
-	struct kv_client *cl;
-};
 
 static int held_cmp(const void *a, const void *b)
 {
@@ -1239,13 +1250,14 @@ static int held_cmp(const void *a, const void *b)
  * and what came during the update: served the smallest backlog first, so
  * that a client with one request is not held behind another's thousands,
  * by the main thread right after FINISH, before the workers start (a new
- * thread may wait for a CPU) - for KV_HELD_BUDGET_NS at most: what is left
- * goes to the workers (serve_own_held()), so that a request sent after
- * FINISH does not wait for every backlog.  Without memory for the order,
- * all of them go to the workers, or without workers are served in turn.
+ * thread may wait for a CPU) - for @held_budget_ns at most: the rest, in
+ * the same order, goes to the workers (serve_own_held()), so that a request
+ * sent after FINISH does not wait for every backlog.  Without memory for
+ * the order, the main thread serves them all in turn.
  */
 static void serve_held(struct kv_server *srv)
 {
+	struct kv_threads *t = srv->threads;
 	struct held *order;
 	size_t n = 0, i = 0;
 	uint64_t deadline;
@@ -1254,9 +1266,7 @@ static void serve_held(struct kv_server *srv)
 		n++;
 	order = n ? calloc(n, sizeof(*order)) : NULL;
 	if (!order) {
-		/* Without workers, nobody else would. */
-		for (struct kv_client *cl = srv->clients, *next;
-		     cl && !srv->threads; cl = next) {
+		for (struct kv_client *cl = srv->clients, *next; cl; cl = next) {
 			next = cl->next;
 			client_serve(srv, cl, EPOLLIN);
 		}
@@ -1267,14 +1277,23 @@ static void serve_held(struct kv_server *srv)
 
 		if (ioctl(cl->fd, FIONREAD, &queued) || queued < 0)
 			queued = 0;
-		order[i] = (struct held){ cl->conn.in_len + (size_t)queued, cl };
+		order[i] = (struct held){ cl->conn.in_len + (size_t)queued, cl,
+					  cl->epfd };
 	}
 	qsort(order, n, sizeof(*order), held_cmp);
 	/* client_serve() may close a client: each is served once, by its entry. */
-	deadline = mono_ns() + KV_HELD_BUDGET_NS;
-	for (i = 0; i < n && (!srv->threads || mono_ns() < deadline); i++)
+	deadline = mono_ns() + srv->held_budget_ns;
+	for (i = 0; i < n && (!t || mono_ns() < deadline); i++)
 		client_serve(srv, order[i].cl, EPOLLIN);
-	free(order);
+	if (i == n) {
+		free(order);
+		return;
+	}
+	/* Every worker looks at the tail once as it starts. */
+	memmove(order, order + i, (n - i) * sizeof(*order));
+	t->held = order;
+	t->n_held = n - i;
+	atomic_store(&t->held_refs, t->n);
 }
 
 /*
@@ -1481,7 +1500,8 @@ int main(int argc, char **argv)
 		.mandatory = true,
 	};
 	unsigned long port = 11211, mib = 64, threads = 1;
-	const char *control = NULL;
+	unsigned long held_us = KV_HELD_BUDGET_US;
+	const char *control = NULL, *budget;
 	struct kv_server srv;
 	const struct baton_host_opts hopts = {
 		.program = KV_NAME " " KVCACHE_RELEASE,
@@ -1537,6 +1557,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	budget = getenv("KVCACHE_HELD_BUDGET_US");
+	if (budget && !parse_num(budget, 0, 1000000, &held_us)) {
+		fprintf(stderr, KV_NAME ": KVCACHE_HELD_BUDGET_US=%s: not a "
+			"number of microseconds up to 1000000\n", budget);
+		return 2;
+	}
 
 	/* Sends use MSG_NOSIGNAL; stdout may be a pipe nobody reads any more. */
 	signal(SIGPIPE, SIG_IGN);
@@ -1550,6 +1576,7 @@ int main(int argc, char **argv)
 	}
 	ret = server_init(&srv, control);
 	srv.host = host;
+	srv.held_budget_ns = (uint64_t)held_us * 1000;
 	srv.next_token = KV_TOKEN_CLIENTS;
 	if (!ret)
 		ret = kv_threads_init(&srv, threads);

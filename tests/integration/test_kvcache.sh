@@ -186,11 +186,12 @@ for kv in "$@"; do
 	       grep -q "curr_items: 42$" "$tmp/stats"'
 
 	# ---- a client that reads its answers slowly ----
-	# 16 gets of a 512 KiB value pipelined, and nothing read (a 4 KiB
-	# receive buffer) until the server has written more than the client
-	# took: the answers over KV_OUT_HIGH hold the gets behind them in
-	# the server's input, and once those answers have gone out, the gets
-	# must go on with no new event to say so.
+	# 16 gets of a 512 KiB value pipelined (8 MiB of answers, more than
+	# the socket buffers take: 4 MiB at most here), and nothing read
+	# until the server has written more than the client took: the
+	# answers over KV_OUT_HIGH hold the gets behind them in the server's
+	# input, and once those answers have gone out, the gets must go on
+	# with no new event to say so.
 	python3 - "$port" >"$tmp/slow" 2>&1 <<'EOF2'
 import select, socket, sys, time
 port, size, gets = int(sys.argv[1]), 512 * 1024, 16
@@ -198,7 +199,6 @@ s = socket.create_connection(("127.0.0.1", port), timeout=30)
 s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (size, b"v" * size))
 assert s.makefile("rb").readline() == b"STORED\r\n"
 c = socket.socket()
-c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 c.settimeout(10)
 c.connect(("127.0.0.1", port))
 c.sendall(b"get big\r\n" * gets)

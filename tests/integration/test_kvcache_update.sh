@@ -266,4 +266,69 @@ said "the second server said why the conversion failed, what it dropped, and not
 	'^kvcache-v1: not updating: the item region is damaged: not a kvcache region \(bad magic\)$' \
 	'^kvcache-v2: converting the v1 items: 1 dropped, 0 keys twice in the v1 region: v1 item at 0x[0-9a-f]+ is not stored under its key.s hash$'
 
+
+# ---- --threads 2: the held connections the workers are left ----
+# KVCACHE_HELD_BUDGET_US=0: the new version's main thread serves no held
+# connection, its workers serve them all (serve_own_held()).  Two clients
+# each pipeline 16 gets of a 512 KiB value and read nothing (a 4 KiB
+# receive buffer): the old version stops answering once its output is
+# full, the gets it has not answered stay in its input, and the update
+# carries them, with the answer begun, in the connection's state - where no
+# event says so.  Left unserved, the client waits forever.
+ctl3=$tmp/ctl3
+KVCACHE_HELD_BUDGET_US=0 serve three "$v2" --port 0 --memory 32 --threads 2 --control "$ctl3"
+three_fd=$out_fd three_reaper=$reaper
+mkfifo "$tmp/held.go"
+cat >"$tmp/held.py" <<'EOF2'
+import select, socket, sys
+port, size, gets = int(sys.argv[1]), 512 * 1024, 16
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (size, b"v" * size))
+assert s.makefile("rb").readline() == b"STORED\r\n"
+held = []
+for _ in range(2):
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.settimeout(10)
+    c.connect(("127.0.0.1", port))
+    c.sendall(b"get big\r\n" * gets)
+    held.append(c)
+for c in held:
+    # Answering: the server has read every get (one segment).
+    assert select.select([c], [], [], 30)[0], "no answer before the update"
+print("ready", flush=True)
+assert select.select([sys.stdin], [], [], 60)[0], "no update"
+answer = b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (size, b"v" * size)
+for c in held:
+    got = b""
+    try:
+        while len(got) < gets * len(answer):
+            more = c.recv(1 << 20)
+            if not more:
+                break
+            got += more
+    except socket.timeout:
+        pass
+    print("answers", got.count(answer), "of", gets, "bytes", len(got))
+EOF2
+python3 "$tmp/held.py" "$port" >"$tmp/held.out" 2>&1 <"$tmp/held.go" &
+held_py=$!
+exec {go}>"$tmp/held.go"
+if wait_for "the held clients' gets to be answering" 30 'grep -q "^ready" "$tmp/held.out"'; then
+	ok "two clients hold 16 unanswered gets of 512 KiB each"
+else
+	sed 's/^/#   /' "$tmp/held.out"
+	not_ok "two clients hold 16 unanswered gets of 512 KiB each"
+fi
+expect "update v2 -> v2 (exec, 2 workers) with the gets held" 0 update --socket "$ctl3" --to "$v2" --json
+check "updated" '.outcome == "updated"'
+echo go >&"$go"
+exec {go}>&-
+wait_for "the held clients to have read" 40 '! kill -0 "$held_py" 2>/dev/null'
+holds "the workers answered every held get, on both connections: $(grep answers "$tmp/held.out" | tr '\n' ' ')" \
+	'[ "$(grep -c "^answers 16 of 16 " "$tmp/held.out")" = 2 ]'
+stop three "$three_reaper" "$(program "$ctl3")"
+exec {three_fd}<&-
+said "the third server said nothing on stderr" three
+
 tap_done
