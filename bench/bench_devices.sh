@@ -14,7 +14,11 @@
 #    (its connections close), from SIGTERM until the new one is driving
 #    every device, and the packets that cost;
 #  - devsim's count of the packets it generated against the count the
-#    drivers received, over all those updates.
+#    drivers received, over all those updates; and of the packets devsim
+#    dropped (a ring full): before the first update (the host's start),
+#    while an update ran (from the request to its answer), while none did
+#    (the host's steady drain not keeping up), and once the cold restart
+#    began.
 #
 # usage: bench_devices.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
 # OUT_DIR gets devices.csv and phases.csv, and blackout.csv gets a row per
@@ -37,6 +41,13 @@ now_ms() { date +%s.%N | awk '{ printf "%.3f", $1 * 1000 }'; }
 # ask SOCKET REQUEST: one line to devsim's status socket, one line back.
 ask() { printf '%s\n' "$2" | timeout 30 nc -N -U "$1"; }
 
+# dropped: the packets every devsim has dropped so far, its rings full.
+dropped() {
+	for k in $(seq 0 $((sims - 1))); do
+		ask "$dir/status-$k.sock" status
+	done | jq -s '[.[].devices[] | select(.type == "pktgen") | .dropped] | add // 0'
+}
+
 # phases TRACE: each update's phase durations, "PHASE MS" a line: the time
 # from the previous phase, from FREEZE to FINISH (lib/host/trace.c), in
 # time order (in socket mode two processes write the trace).
@@ -56,7 +67,7 @@ pool_mib() {
 }
 
 [ -n "$out" ] && mkdir -p "$out" && echo "mode,devices,phase,ms" >"$out/phases.csv" &&
-	echo "devices,mode,baton_ms,floor_ms,ratio,per_device_us,cold_ms,cold_lost,updates,generated,received,lost" >"$out/devices.csv"
+	echo "devices,mode,baton_ms,floor_ms,ratio,per_device_us,cold_ms,cold_lost,updates,generated,received,lost,dropped_start,dropped_in_updates,dropped_between,dropped_cold" >"$out/devices.csv"
 
 printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor ms" ratio \
 	"us/device" "cold ms"
@@ -94,13 +105,17 @@ for n in $counts; do
 		3>"$dir/ready" >"$dir/host.out" 2>"$dir/host.log" &
 	timeout 60 cat "$dir/ready" >/dev/null
 	floor_ms=$("$floor" --floor "$n" "$(pool_mib "$n")")
+	in_updates=0
+	since=$(dropped)
 	for mode in exec socket; do
 		: >"$dir/samples"
 		: >"$dir/trace"
 		i=0
 		while [ $i -lt "$runs" ]; do
+			before=$(dropped)
 			"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
 				jq -e 'select(.outcome == "updated") | .blackout_ms' >>"$dir/samples"
+			in_updates=$((in_updates + $(dropped) - before))
 			i=$((i + 1))
 		done
 		m=$(median <"$dir/samples")
@@ -111,6 +126,8 @@ for n in $counts; do
 			[ -n "$out" ] && echo "$mode,$n,$ph,$pm" >>"$out/phases.csv"
 		done
 	done
+	upto=$(dropped)
+	between=$((upto - since - in_updates))
 	# The cold restart: what the update saves.  SIGTERM, the host reports
 	# and exits, its connections close and devsim resets every device; a
 	# new one starts and probes them all.
@@ -139,19 +156,26 @@ for n in $counts; do
 		($d | map(.generated) | add) as $gen |
 		($d | map(.lost_on_reset) | add) as $reset |
 		(($h1[0].devices + $h2[0].devices) | map(.received) | add) as $rx |
-		"\($gen) \($rx) \($reset) \($gen - $rx - $reset)"' "$dir/devsim.json")
+		($d | map(.dropped) | add) as $dropped |
+		"\($gen) \($rx) \($reset) \($gen - $rx - $reset) \($dropped)"' "$dir/devsim.json")
 	gen=$1 rx=$2 cold_lost=$3 lost=$4
+	# Dropped from the last update on: while the cold restart's new host
+	# probed the devices again - its loss, not the updates'.
+	dropped_cold=$(($5 - upto))
 	for mode in exec socket; do
 		m=$(eval echo "\$m_$mode")
 		awk -v n="$n" -v mode="$mode" -v m="$m" -v f="$floor_ms" -v c="$cold" 'BEGIN {
 			printf "%-8s %-7s %11.3f %10.3f %6.2fx %13.1f %10.1f\n", n, mode, m, f, m / f,
 			       (m - f) * 1000 / n, c }'
-		[ -n "$out" ] && echo "$n $mode $m $floor_ms $cold $cold_lost $((2 * runs)) $gen $rx $lost" |
-			awk '{ printf "%s,%s,%s,%s,%.2f,%.1f,%s,%s,%s,%s,%s,%s\n", $1, $2, $3, $4, $3 / $4,
-				($3 - $4) * 1000 / $1, $5, $6, $7, $8, $9, $10 }' >>"$out/devices.csv"
+		[ -n "$out" ] && echo "$n $mode $m $floor_ms $cold $cold_lost $((2 * runs)) $gen $rx $lost $since $in_updates $between $dropped_cold" |
+			awk '{ printf "%s,%s,%s,%s,%.2f,%.1f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, $3, $4,
+				$3 / $4, ($3 - $4) * 1000 / $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' \
+				>>"$out/devices.csv"
 		[ -n "$out" ] && echo "$mode,$n,$(pool_mib "$n"),1,$m,$floor_ms,,$cold,devices" >>"$out/blackout.csv"
 	done
-	echo "  $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated, $rx received, lost $lost;" \
+	echo "  $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated, $rx received, lost $lost" \
+	     "(dropped with the rings full: $since before the first update, $in_updates while an" \
+	     "update ran, $between while none did, $dropped_cold once the cold restart began);" \
 	     "cold restart: every device reset, $cold_lost lost in the rings"
 	for p in $devsim_pids; do
 		kill -TERM "$p"

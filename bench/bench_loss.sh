@@ -8,8 +8,16 @@
 # not count): devsim's count of packets generated against the drivers'
 # count received, over every update.
 #
+# Of the packets lost, devsim says how many it dropped (a ring full) before
+# the first update (the host's start), while an update ran, while none did
+# (what the host's steady drain could not keep up with at that rate), and
+# once the cold restart that ends the run began (its new host probing every
+# device again).  The figure counts the two in between: the loss of a
+# program that updates.
+#
 # usage: bench_loss.sh BUILD_DIR [OUT_DIR]   (OUT_DIR gets loss.csv:
-#        devices,rate,updates,generated,received,lost)
+#        devices,rate,updates,generated,received,lost,dropped_start,
+#        dropped_in_updates,dropped_between,dropped_cold)
 # DEVICES="8" RATES_8="20000 50000" RUNS=3 for a quick look.
 set -eu
 build=$1
@@ -21,7 +29,7 @@ export RUNS="${RUNS:-5}"
 rates_8=${RATES_8:-20000 50000 100000 200000 400000 800000}
 rates_1024=${RATES_1024:-200 500 1000 2000 4000}
 
-[ -n "$out" ] && mkdir -p "$out" && echo "devices,rate,updates,generated,received,lost" >"$out/loss.csv"
+[ -n "$out" ] && mkdir -p "$out" && echo "devices,rate,updates,generated,received,lost,dropped_start,dropped_in_updates,dropped_between,dropped_cold" >"$out/loss.csv"
 for n in $counts; do
 	case $n in
 	8) rates=$rates_8 ;;
@@ -36,12 +44,15 @@ for n in $counts; do
 			rm -rf "$dir"
 			break
 		fi
-		# devices.csv: ...,updates,generated,received,lost (one row a mode,
+		# devices.csv: ...,updates,generated,received,lost,dropped_start,
+		# dropped_in_updates,dropped_between,dropped_cold (one row a mode,
 		# the counts over both modes' updates).
-		row=$(awk -F, 'NR == 2 { print $9 "," $10 "," $11 "," $12 }' "$dir/devices.csv")
+		row=$(awk -F, 'NR == 2 { for (i = 9; i <= 16; i++) printf "%s%s", $i, i < 16 ? "," : "\n" }' \
+			"$dir/devices.csv")
 		rm -rf "$dir"
-		lost=${row##*,}
-		echo "$n devices at $rate/s each: $row (updates,generated,received,lost)"
+		lost=$(echo "$row" | awk -F, '{ print $6 + $7 }')
+		echo "$n devices at $rate/s each: $row (updates,generated,received,lost,dropped_start," \
+		     "dropped_in_updates,dropped_between,dropped_cold): $lost dropped through the updates"
 		[ -n "$out" ] && echo "$n,$rate,$row" >>"$out/loss.csv"
 		[ "$lost" = 0 ] || break
 		best=$rate

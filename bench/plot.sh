@@ -8,7 +8,8 @@
 #                         floor and a cold restart
 #   phases.png            where the blackout goes at the largest device count
 #   plan.png              the planner's time per row of bench_plan
-#   loss.png              packets lost against pktgen's rate, per device
+#   loss.png              the packets dropped through the updates (% of
+#                         those generated) against pktgen's rate, per device
 #                         count (bench_loss.sh; when loss.csv is there)
 #
 # usage: plot.sh DIR   (DIR holds blackout.csv, phases.csv, plan.csv and
@@ -90,7 +91,10 @@ GP
 if [ -f loss.csv ]; then
 	plots=
 	for n in $(awk -F, 'NR > 1 { print $1 }' loss.csv | sort -nu); do
-		awk -F, -v n="$n" 'NR > 1 && $1 == n { print $2, $6 }' loss.csv >"loss-$n.dat"
+		# Dropped while an update ran and between them (columns 8, 9), in
+		# % of the packets generated (4).
+		awk -F, -v n="$n" 'NR > 1 && $1 == n { print $2, 100 * ($8 + $9) / $4 }' loss.csv \
+			>"loss-$n.dat"
 		plots="$plots${plots:+, }\"loss-$n.dat\" with linespoints title \"$n devices\""
 	done
 	gnuplot <<GP
@@ -99,9 +103,9 @@ set grid
 set key top left
 set logscale x
 set output "loss.png"
-set title "Packets lost through repeated updates, against pktgen's rate (one run)"
+set title "Packets dropped through repeated updates, against pktgen's rate (one run)"
 set xlabel "packets/s per device"
-set ylabel "packets lost"
+set ylabel "% of the packets generated, dropped (rings full)"
 plot $plots
 GP
 fi
