@@ -270,9 +270,10 @@ said "the second server said why the conversion failed, what it dropped, and not
 # ---- --threads 2: the held connections the workers are left ----
 # KVCACHE_HELD_BUDGET_US=0: the new version's main thread serves no held
 # connection, its workers serve them all (serve_own_held()).  Two clients
-# each pipeline 16 gets of a 512 KiB value and read nothing (a 4 KiB
-# receive buffer): the old version stops answering once its output is
-# full, the gets it has not answered stay in its input, and the update
+# each pipeline 16 gets of a 512 KiB value (8 MiB of answers, more than
+# the socket buffers take) and read nothing: the old version stops
+# answering once its output is full, the gets it has not answered stay in
+# its input, and the update
 # carries them, with the answer begun, in the connection's state - where no
 # event says so.  Left unserved, the client waits forever.
 ctl3=$tmp/ctl3
@@ -288,7 +289,6 @@ assert s.makefile("rb").readline() == b"STORED\r\n"
 held = []
 for _ in range(2):
     c = socket.socket()
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     c.settimeout(10)
     c.connect(("127.0.0.1", port))
     c.sendall(b"get big\r\n" * gets)
