@@ -11,9 +11,12 @@
  * prepare hook, the states, the image, the keeper's fork), FREEZE, image
  * and HANDOVER, the new version's start, image parse, plan, fds, regions,
  * device restores, take over and FINISH - and appends them to PATH, one
- * line each, "NS PID PHASE".  Notes are kept in memory and written once per
- * process and side (just before exec, after FINISH), so that the trace
- * costs the blackout a clock read a phase, not a write.  Both versions
+ * line each, "NS PID PHASE MINFLT": MINFLT is the process's minor page
+ * faults so far (getrusage()), so that what a phase spent faulting memory
+ * in - a new process's heap, say - is counted, not guessed.  Notes are
+ * kept in memory and written once per process and side (just before exec,
+ * after FINISH), so that the trace costs the blackout a clock read and a
+ * getrusage() a phase, not a write.  Both versions
  * append to the same file; bench/bench_devices.sh turns it into the
  * phase breakdown in docs/performance.md.  Without BATON_TRACE nothing is
  * noted.
@@ -22,6 +25,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "host/host-internal.h"
@@ -31,16 +35,19 @@
 static struct {
 	int on;				/* 0: not looked yet, 1: on, -1: off */
 	size_t n;
-	struct { uint64_t ns; const char *phase; } notes[TRACE_MAX];
+	struct { uint64_t ns; long minflt; const char *phase; } notes[TRACE_MAX];
 } trace;
 
 void baton_trace(const char *phase)
 {
+	struct rusage ru;
+
 	if (!trace.on)
 		trace.on = getenv("BATON_TRACE") ? 1 : -1;
 	if (trace.on < 0 || trace.n == TRACE_MAX)
 		return;
 	trace.notes[trace.n].ns = baton_now_ns();
+	trace.notes[trace.n].minflt = getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_minflt;
 	trace.notes[trace.n++].phase = phase;
 }
 
@@ -54,9 +61,9 @@ void baton_trace_flush(void)
 		return;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	for (size_t i = 0; fd >= 0 && i < trace.n; i++) {
-		int len = snprintf(line, sizeof(line), "%llu %d %s\n",
+		int len = snprintf(line, sizeof(line), "%llu %d %s %ld\n",
 				   (unsigned long long)trace.notes[i].ns, (int)getpid(),
-				   trace.notes[i].phase);
+				   trace.notes[i].phase, trace.notes[i].minflt);
 
 		/* One write a line, O_APPEND: lines of two processes never mix. */
 		if (write(fd, line, (size_t)len) != len)
