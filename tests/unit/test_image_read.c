@@ -1322,6 +1322,39 @@ static void test_fd_sessions_in_order(void **state)
 		   "token 0x0000000000000001 in session \"b\" already used by /fds/fd@0");
 }
 
+/*
+ * As a host writes them: each session's fds together, sessions in order of
+ * name, tokens in the order they were preserved.  A repeat is found within
+ * its session, the first in tree order, against its first occurrence; a
+ * session longer than the reader compares pairwise still has its repeats
+ * found.
+ */
+static void test_fd_sessions_grouped(void **state)
+{
+	static const uint64_t ok[] = { 2, 1, 2, 3, 1, 2, 3, 1 };
+	static const char *const ok_s[] = { NULL, "", "0000:01:00.0", "0000:01:00.0",
+					    "0000:01:00.0", "0000:01:01.0",
+					    "0000:01:01.0", "0000:01:01.0" };
+	static const uint64_t twice[] = { 2, 1, 2, 3, 2, 2, 3, 3 };
+	uint64_t many[40];
+	const char *many_s[40];
+
+	(void)state;
+	expect_fds(N(ok), ok_s, 0, NULL, NULL);
+	/* fd@4 repeats fd@2; fd@7 repeats fd@6, later. */
+	expect_fds(N(twice), ok_s, BATON_ERR_DUPLICATE, "/fds/fd@4: token",
+		   "token 0x0000000000000002 in session \"0000:01:00.0\" already "
+		   "used by /fds/fd@2");
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(many); i++) {
+		many[i] = 100 - i;
+		many_s[i] = "kv";
+	}
+	expect_fds(N(many), many_s, 0, NULL, NULL);
+	many[39] = 100 - 1;
+	expect_fds(N(many), many_s, BATON_ERR_DUPLICATE, "/fds/fd@27: token",
+		   "token 0x0000000000000063 in session \"kv\" already used by /fds/fd@1");
+}
+
 /* A long session is cut short in the message, not what follows it. */
 static void test_fd_duplicate_token_long_session(void **state)
 {
@@ -1813,6 +1846,7 @@ int main(void)
 		cmocka_unit_test(test_fd_duplicate_token_in_session),
 		cmocka_unit_test(test_fd_first_duplicate_token_reported),
 		cmocka_unit_test(test_fd_sessions_in_order),
+		cmocka_unit_test(test_fd_sessions_grouped),
 		cmocka_unit_test(test_fd_duplicate_token_long_session),
 		cmocka_unit_test(test_fd_duplicate_property),
 
