@@ -121,11 +121,13 @@ check-slow: $(BUILD_ASAN)/build.ninja
 # One run of every benchmark (docs/performance.md): each writes a CSV under
 # $(BUILD)/bench/, and the plots go next to them (gnuplot).
 bench: all
-	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/bench_image bench/kvload
+	ninja -C $(BUILD) bench/bench_plan bench/bench_blackout bench/bench_image bench/kvload \
+		bench/bench_epoll_exec
 	rm -f $(BUILD)/bench/*.csv
 	$(BUILD)/bench/bench_plan --csv $(BUILD)/bench/plan.csv
 	$(BUILD)/bench/bench_image --csv $(BUILD)/bench/image.csv
 	$(BUILD)/bench/bench_blackout --csv $(BUILD)/bench/blackout.csv
+	$(BUILD)/bench/bench_epoll_exec
 	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
 	bench/bench_loss.sh $(BUILD) $(BUILD)/bench
 	bench/plot.sh $(BUILD)/bench

@@ -611,7 +611,9 @@ int main(int argc, char **argv)
 	report_decisions(host);
 	restored = baton_host_restored(host);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	err = sigfd < 0 ? -errno :
+	/* Its thousand registrations are torn down after the next update's
+	 * FINISH, in the next version, rather than inside the exec. */
+	err = sigfd < 0 ? -errno : baton_host_close_after_finish(host, epfd) ?:
 	      (!demo_devsim_dir ? discover_vfio(host) :
 	       restored ? watch_dir(host, false) : discover(host) ?: watch_dir(host, true)) ?:
 	      baton_host_listen(host, control);

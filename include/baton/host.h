@@ -388,6 +388,35 @@ int baton_host_unpreserve_fd(struct baton_host *host, uint64_t token);
  */
 int baton_host_take_fd(struct baton_host *host, uint64_t token);
 
+/**
+ * baton_host_close_after_finish() - close a fd after FINISH, not in the exec
+ * @host: the host
+ * @fd:   an open, close-on-exec fd of the program's own that is not
+ *        preserved: its epoll fd, say
+ *
+ * An exec-mode update closes the program's close-on-exec fds inside
+ * execve(), in the blackout, and closing some costs: the kernel tears an
+ * epoll fd down one registration at a time (~1.4 ms for a thousand).  A
+ * fd marked with this call crosses the exec instead - its close-on-exec
+ * cleared just before, and set again if the update does not happen - and
+ * the next version's library makes it close-on-exec again as it starts
+ * and closes it just after FINISH.  The next version never sees it
+ * otherwise; its number stays taken until then.  Only a target whose dry
+ * run says its library does this gets it: an update without a dry run,
+ * or to a library older than this call, closes it at the exec as before.
+ *
+ * The fd stays the program's, to use and to close: the mark is acted on
+ * only if, at the exec, the fd is still open, still the file it was when
+ * marked (as fstat() tells files apart) and still close-on-exec; marking
+ * it again updates the mark.  Socket mode needs none of this (the old
+ * process closes its fds when it exits, after FINISH), nor does a kexec.
+ *
+ * Return: 0; -EINVAL (@host NULL, @fd negative, or @fd preserved: the
+ * next version takes it); -EBADF (@fd not open); -EBUSY (between FREEZE
+ * and HANDOVER); -ENOMEM.
+ */
+int baton_host_close_after_finish(struct baton_host *host, int fd);
+
 /* ---- Sessions: named sets of preserved fds ---- */
 
 /**

@@ -24,7 +24,10 @@
  * fds are a VFIO group or container (type1's) or an iommufd is refused
  * when the target lacks that backend, or does not say (a library older
  * than the list): its restore could not adopt the device, and that is
- * better known before FREEZE than after the handover.
+ * better known before FREEZE than after the handover.  And it says
+ * whether that library closes the fds the program marked with
+ * baton_host_close_after_finish() ("closes_after_finish":true): only then
+ * do they cross the exec (linger.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -196,6 +199,9 @@ static int verdict(struct dry_run *d)
 	    json_object_get_boolean(ok) && WIFEXITED(d->status) &&
 	    !WEXITSTATUS(d->status)) {
 		err = check_backends(d, report);
+		u->target_closes = json_object_object_get_ex(report, "closes_after_finish",
+							     &ok) &&
+				   json_object_get_boolean(ok);
 	} else {
 		baton_update_why(u, "dry run: %s",
 				 json_object_object_get_ex(report, "why", &why) &&
@@ -514,6 +520,7 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 	json_object_object_add(out, "why", json_object_new_string(why.what));
 	json_object_object_add(out, "decisions", baton_decisions_json(in.decisions, n));
 	json_object_object_add(out, "backends", backends_json());
+	json_object_object_add(out, "closes_after_finish", json_object_new_boolean(true));
 	send_report(hv->report_fd, out);
 	json_object_put(out);
 	_exit(err ? 1 : 0);

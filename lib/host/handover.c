@@ -28,6 +28,9 @@
  *                       and the regions' memfds come on BATON_HANDOVER_FD
  *   BATON_FDS_CHECKED   the previous version found every fd of BATON_FDS
  *                       open just before its exec (update.c)
+ *   BATON_CLOSE_FDS     the previous version's own fds that crossed the
+ *                       exec only to be closed after FINISH, out of the
+ *                       blackout (linger.c)
  *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
@@ -52,13 +55,16 @@ struct field {
 	const char *name;
 	enum field_type type;
 	size_t offset;
+	size_t count;			/* FDS: where the number of them goes */
 };
 
-#define FIELD(name, type, member) { name, type, offsetof(struct baton_handover, member) }
+#define FIELD(name, type, member) { name, type, offsetof(struct baton_handover, member), 0 }
+#define FDS_FIELD(name, member, n) { name, FDS, offsetof(struct baton_handover, member), \
+				     offsetof(struct baton_handover, n) }
 
 static const struct field fields[] = {
 	FIELD("BATON_IMAGE_FD", FD, image_fd),
-	FIELD("BATON_FDS", FDS, fds),
+	FDS_FIELD("BATON_FDS", fds, n_fds),
 	FIELD("BATON_HANDOVER_FD", FD, channel_fd),
 	FIELD("BATON_DRY_RUN", FD, report_fd),
 	FIELD("BATON_KEEPER_FD", FD, keeper_fd),
@@ -74,6 +80,7 @@ static const struct field fields[] = {
 	FIELD("BATON_ORPHAN", ORPHAN, orphan),
 	FIELD("BATON_KEXEC", FLAG, kexec),
 	FIELD("BATON_FDS_CHECKED", FLAG, fds_checked),
+	FDS_FIELD("BATON_CLOSE_FDS", close_fds, n_close_fds),
 };
 
 static const char *const orphan_names[] = {
@@ -93,8 +100,10 @@ void baton_handover_init(struct baton_handover *hv)
 void baton_handover_release(struct baton_handover *hv)
 {
 	free(hv->fds);
+	free(hv->close_fds);
 	baton_free_argv(hv->prev_argv);
 	hv->fds = NULL;
+	hv->close_fds = NULL;
 	hv->prev_argv = NULL;
 }
 
@@ -198,7 +207,7 @@ static int read_field(struct baton_handover *hv, const struct field *f, const ch
 		*(bool *)at = !strcmp(s, "1");
 		return 0;
 	case FDS:
-		return parse_fds(s, &hv->fds, &hv->n_fds);
+		return parse_fds(s, at, (size_t *)((char *)hv + f->count));
 	case ARGV:
 		return parse_argv(s, at);
 	case TEXT: {
@@ -302,8 +311,9 @@ static char *format_field(const struct baton_handover *hv, const struct field *f
 			s = strdup("1");
 		break;
 	case FDS:
-		if ((*set = hv->fds != NULL))
-			s = format_fds(hv->fds, hv->n_fds);
+		if ((*set = *(int *const *)at != NULL))
+			s = format_fds(*(int *const *)at,
+				       *(const size_t *)((const char *)hv + f->count));
 		break;
 	case ARGV:
 		if ((*set = hv->prev_argv != NULL))

@@ -16,6 +16,7 @@
  *   serialize.c PREPARE and FREEZE: records, states, the sealed image
  *   mm.c        exec mode: the old address space freed outside the blackout
  *   handover.c  what one version tells the next: one struct, both ways
+ *   linger.c    exec mode: the program's fds closed after FINISH, not in it
  *   keeper.c    the keeper process and the commit cell, every side
  *   socket.c    socket mode: the old process's side and the new one's
  *   image-index.c the image's references, looked up by binary search
@@ -250,6 +251,8 @@ struct baton_handover {
 	enum baton_orphan_override orphan;
 	bool kexec;			/* after a kexec: the regions came alone */
 	bool fds_checked;		/* open at the exec, the previous version says */
+	int *close_fds;			/* to close after FINISH (linger.c) */
+	size_t n_close_fds;
 };
 
 void baton_handover_init(struct baton_handover *hv);
@@ -267,6 +270,26 @@ void baton_handover_free_env(struct baton_env *env);
 void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
 			  const char *why);
 void baton_handover_release(struct baton_handover *hv);
+
+/* ---- linger.c ---- */
+
+/* A fd the program marked with baton_host_close_after_finish(). */
+struct lingering {
+	int fd;
+	struct fd_id id;		/* the file marked */
+};
+
+/* Old version, just before its exec: the marked fds fit to cross it into
+ * @hv->close_fds (borrowed by nothing: baton_linger_keep() frees them),
+ * close-on-exec cleared.  -ENOMEM. */
+int baton_linger_cross(const struct baton_host *host, struct baton_handover *hv);
+/* The exec failed: close-on-exec back on them, as it was. */
+void baton_linger_keep(struct baton_handover *hv);
+/* New version: each open and none handed over, made close-on-exec again;
+ * else -EINVAL or -EBADF, and why. */
+int baton_linger_adopt(const struct baton_handover *hv, struct baton_diag *why);
+/* Just after FINISH: closed, out of the blackout. */
+void baton_linger_close(struct baton_handover *hv);
 
 /* ---- keeper.c ---- */
 
@@ -360,6 +383,9 @@ struct update {
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
 	uint64_t dry_deadline_ns;
+	/* The target's dry run said its library closes BATON_CLOSE_FDS
+	 * after FINISH (linger.c): one older would keep them for good. */
+	bool target_closes;
 	void (*dry_run_done)(struct update *u, int err);
 	struct baton_keeper *keeper;
 
@@ -580,6 +606,9 @@ struct baton_host {
 
 	pid_t holder;			/* mm.c: the previous address space's */
 	struct timer holder_timer;
+
+	struct lingering *lingering;	/* linger.c */
+	size_t n_lingering, cap_lingering;
 };
 
 #endif /* BATON_HOST_INTERNAL_H */

@@ -191,6 +191,7 @@ void baton_host_destroy(struct baton_host *host)
 	baton_loop_free(host);
 	free(host->regions);
 	free(host->devices);
+	free(host->lingering);
 	free(host->program);
 	free(host->exec_path);
 	baton_free_argv(host->argv);

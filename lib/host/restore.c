@@ -461,6 +461,9 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 				      "the previous version handed over %zu fds, its image lists %zu",
 				      in->hv.n_fds, in->hv.kexec ? in->image->n_regions :
 				      in->image->n_fds);
+	err = baton_linger_adopt(&in->hv, why);
+	if (err)
+		return err;
 	regions = calloc(in->image->n_regions + 1, sizeof(*regions));
 	if (!regions)
 		return baton_diag_set(why, ENOMEM, NULL, NULL);
@@ -552,6 +555,9 @@ static int go_back(struct incoming *in, int err,
 		return err;
 	for (size_t i = 0; i < hv.n_fds; i++)
 		fcntl(hv.fds[i], F_SETFD, 0);
+	/* The previous version closes them after its FINISH in our place. */
+	for (size_t i = 0; i < hv.n_close_fds; i++)
+		fcntl(hv.close_fds[i], F_SETFD, 0);
 	fcntl(hv.image_fd, F_SETFD, 0);
 	if (hv.keeper_fd >= 0)
 		fcntl(hv.keeper_fd, F_SETFD, 0);
@@ -629,6 +635,10 @@ int baton_restore_finish(struct baton_host *host)
 	baton_keeper_done(&in->hv);
 	baton_trace("keeper-done");
 	baton_mm_holder_reap(host, false);
+	/* The previous version's fds that came only to be closed out of the
+	 * blackout (linger.c): its epoll's teardown, say. */
+	baton_linger_close(&in->hv);
+	baton_trace("closed");
 	baton_trace_flush();
 	close(in->hv.image_fd);
 	in->hv.image_fd = -1;

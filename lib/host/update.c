@@ -276,6 +276,10 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.force = u->force;
 	hv.orphan = u->orphan;
 	hv.fds_checked = true;		/* by the commit, just before */
+	/* A target that did not say it closes them would keep them for good. */
+	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
+	if (err)
+		return err;
 	if (u->holder > 0) {
 		char pid[16];
 
@@ -285,6 +289,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	err = baton_handover_env(&hv, &env);
 	if (err) {
 		unsetenv("BATON_MM_HOLDER");
+		baton_linger_keep(&hv);
 		return err;
 	}
 	p->numbers[p->img.n_fds] = u->image_fd;
@@ -306,6 +311,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 		fcntl(p->numbers[i], F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);
 	fcntl(cell, F_SETFD, FD_CLOEXEC);
+	baton_linger_keep(&hv);
 	baton_handover_free_env(&env);
 	return err;
 }

@@ -9,7 +9,7 @@
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
  *                [--fail preserve|freeze|close|reuse|reuse-early|reuse-region]
- *                [--control PATH]
+ *                [--control PATH] [--close-after-finish] [--no-dry-run]
  *                [-- ARGS FOR BINARY]
  *
  * With --control, it serves its control socket until killed: updates then
@@ -43,6 +43,13 @@
  *     report after each: the shared regions go with their last user
  *   HOST_PROG_CHECK_MM=1: before taking over, see whether the exec-mode
  *     update's baton-mm still holds the old address space ("mm_held")
+ *   --close-after-finish: an epoll fd at 950 (two fds registered in it),
+ *     marked with baton_host_close_after_finish(); every start reports
+ *     what 950 is just before baton_host_take_over() ("linger_before")
+ *     and after ("linger"): "closed", "epoll", "epoll-inheritable" (no
+ *     close-on-exec) or "other", and the cold start what marking a closed
+ *     fd and a preserved one answered ("linger_errors")
+ *   --no-dry-run: the update skips its dry run
  *   HOST_PROG_EXTRA_KIND=KIND: the "extra" session's eventfd is recorded
  *     as that fd kind (vfio-group, iommufd), as a VFIO device's would be:
  *     the dry run then wants the target's VFIO backend.  Built as
@@ -69,6 +76,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -89,6 +97,11 @@ static int mm_held = -1;
 #define TOKEN_EXTRA 1000	/* + i: the i-th extra eventfd, holding i + 1 */
 
 static const char *fail_op;
+
+/* --close-after-finish: the epoll's number, and what start() saw. */
+#define LINGER_FD 950
+static bool linger;
+static const char *linger_before = "", *linger_errors = "";
 
 /* HOST_PROG_EXTRA_KIND, or eventfd. */
 static enum baton_fd_kind extra_kind(void)
@@ -340,6 +353,43 @@ static long long device_count(struct baton_host *host,
 	return s ? (long long)s->count : -1;
 }
 
+/* What LINGER_FD is now. */
+static const char *linger_state(void)
+{
+	char link[64];
+	int flags = fcntl(LINGER_FD, F_GETFD);
+	ssize_t n;
+
+	if (flags < 0)
+		return "closed";
+	n = readlink("/proc/self/fd/950", link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strcmp(link, "anon_inode:[eventpoll]"))
+		return "other";
+	return flags & FD_CLOEXEC ? "epoll" : "epoll-inheritable";
+}
+
+/* An epoll at LINGER_FD watching two of the program's fds, marked. */
+static int linger_setup(struct baton_host *host, int watch1, int watch2)
+{
+	static char errors[128];
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC), fd;
+
+	if (ep < 0 || (fd = fcntl(ep, F_DUPFD_CLOEXEC, LINGER_FD)) != LINGER_FD)
+		return -1;
+	close(ep);
+	if (epoll_ctl(fd, EPOLL_CTL_ADD, watch1, &ev) ||
+	    epoll_ctl(fd, EPOLL_CTL_ADD, watch2, &ev) ||
+	    baton_host_close_after_finish(host, fd))
+		return -1;
+	snprintf(errors, sizeof(errors), "%s|%s",
+		 baton_strerror(baton_host_close_after_finish(host, LINGER_FD + 1)),
+		 baton_strerror(baton_host_close_after_finish(host, watch1)));
+	linger_errors = errors;
+	return 0;
+}
+
 /* One JSON line on what this process holds. */
 /* @s as the inside of a JSON string: it has only printable ASCII. */
 static void print_json_text(const char *s)
@@ -379,7 +429,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
-	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d",
+	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
+	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -398,7 +449,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       last ? (unsigned long long)(last->blackout_ns / 1000) : 0ULL,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
-	       (unsigned long long)extra_events, mm_held);
+	       (unsigned long long)extra_events, mm_held, linger_before,
+	       linger ? linger_state() : "", linger_errors);
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -468,6 +520,8 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	if (baton_host_preserve_fd(host, TOKEN_PIPE_R, p[0], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_PIPE_W, p[1], BATON_FD_PIPE) ||
 	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))
+		return -1;
+	if (linger && linger_setup(host, p[0], efd))
 		return -1;
 	if (baton_host_add_device(host, &counter, &dev) ||
 	    use_region(dev, "pool", POOL_SIZE) ||
@@ -548,7 +602,7 @@ int main(int argc, char **argv)
 	const char *target = NULL;
 	char **target_argv = NULL;
 	unsigned long at_generation = 0;
-	bool force = false;
+	bool force = false, no_dry_run = false;
 	const char *control = NULL;
 	enum baton_update_mode mode = BATON_MODE_EXEC;
 	unsigned timeout_ms = 0;
@@ -585,6 +639,10 @@ int main(int argc, char **argv)
 			remove_devices = true;
 		else if (!strcmp(argv[i], "--hotplug"))
 			hotplug = true;
+		else if (!strcmp(argv[i], "--close-after-finish"))
+			linger = true;
+		else if (!strcmp(argv[i], "--no-dry-run"))
+			no_dry_run = true;
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -625,6 +683,8 @@ int main(int argc, char **argv)
 	}
 	own_restore_work(host);
 	check_mm_holder(mm_pid);
+	if (linger)
+		linger_before = linger_state();
 	err = baton_host_take_over(host);
 	if (err) {
 		printf("{\"event\":\"take-over-failed\",\"version\":%d,\"error\":%d}\n",
@@ -653,7 +713,7 @@ int main(int argc, char **argv)
 		const struct baton_update_opts up = {
 			.mode = mode, .target = target, .argv = target_argv,
 			.orphan = orphan, .force = force, .timeout_ms = timeout_ms,
-			.report = &rep };
+			.no_dry_run = no_dry_run, .report = &rep };
 
 		/* Work done since start must survive the update too. */
 		s->count++;

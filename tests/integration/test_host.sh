@@ -94,6 +94,39 @@ HOST_PROG_CHECK_MM=1 run "the old address space is held until FINISH" "$v1" --up
 check "v2, restoring before FINISH, still has baton-mm holding v1's address space (freed after FINISH, not inside the blackout)" 'length == 2 and .[0].mm_held == -1 and .[1].event == "restored" and .[1].mm_held == 1'
 procs "v2 told baton-mm to go after FINISH and reaped it: one process, exit 0" "$all_exit0 and length == 1"
 
+# An fd the program marked with baton_host_close_after_finish() (an epoll
+# at 950): it crosses an exec-mode update, close-on-exec again in the new
+# version until FINISH, then closed; an update that fails at the exec
+# leaves it as it was; a version coming back closes it in the new one's
+# place.  Marking a closed fd, or a preserved one, is refused.
+run "an epoll closed after FINISH, exec mode" "$v1" --update-to "$v2" --close-after-finish -- --close-after-finish
+check "the marked epoll is open and close-on-exec in v2 until FINISH, closed after; marking a closed fd or a preserved one is refused" "length == 2 and $same_pid and .[0].linger == \"epoll\" and .[0].linger_errors == \"Bad file descriptor|Invalid argument\" and .[1].event == \"restored\" and .[1].version == 2 and .[1].linger_before == \"epoll\" and .[1].linger == \"closed\" and .[1].count == 101"
+procs "an epoll closed after FINISH: one process, exit 0" "$all_exit0 and length == 1"
+run "an epoll marked, socket mode" "$v1" --update-to "$v2" --mode socket --close-after-finish -- --close-after-finish
+check "socket mode: the new process never has it" '[.[] | select(.event == "restored")] | length == 1 and .[0].linger_before == "closed" and .[0].linger == "closed" and .[0].count == 101'
+procs "an epoll marked, socket mode: no process died" "$all_exit0"
+# The exec fails: the target, there for the preflight and the dry run, is
+# gone when v1, stopped just before its handover, goes on.
+ln -s "$v2" "$tmp/v2-link" && mkfifo "$tmp/notify"
+BATON_FAULT=handover:stop@old BATON_FAULT_NOTIFY=$tmp/notify \
+	run "an epoll marked, the exec fails" "$v1" --update-to "$tmp/v2-link" --close-after-finish &
+read -r stopped _ <"$tmp/notify"
+# Stopped for good (it says so, then raises SIGSTOP), bounded.
+i=0
+until [ "$(awk '{ print $3 }' /proc/"$stopped"/stat 2>/dev/null)" = T ] || [ $i -ge 500 ]; do
+	sleep 0.02
+	i=$((i + 1))
+done
+rm "$tmp/v2-link"
+kill -CONT "$stopped"
+wait $!
+check "an exec that fails leaves the marked epoll close-on-exec, as it was; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].count == 101'
+procs "an epoll marked, the exec fails: no process died" "$all_exit0 and length == 1"
+unchecked=
+HOST_PROG_FAIL_RESTORE=1 run "an epoll marked, v2 cannot restore" "$v1" --update-to "$v2" --close-after-finish -- --close-after-finish
+check "v1, coming back in place, has the marked epoll until its FINISH, then closes it" "length == 2 and $same_pid and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].linger_before == \"epoll\" and .[1].linger == \"closed\""
+procs "an epoll marked, v2 cannot restore: no process died" "$all_exit0"
+
 run "a device added after a restore" "$v1" --update-to "$v2" -- --hotplug
 check "a device the image does not hold is probed cold next to the restored one" 'length == 2 and .[0].hotplug == -1 and .[1].event == "restored" and .[1].count == 101 and .[1].hotplug == 100'
 procs "one process, exit 0" "$all_exit0 and length == 1"

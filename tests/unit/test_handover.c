@@ -43,7 +43,7 @@ static void become(const struct baton_env *env)
 static void test_round_trip(void **state)
 {
 	char *argv[] = { "/usr/bin/prog", "", "two words", "a\x1f" "b", "x:5:y", NULL };
-	int fds[] = { 3, 17, 1023 };
+	int fds[] = { 3, 17, 1023 }, close_fds[] = { 950, 4 };
 	struct baton_handover hv, back;
 	struct baton_env env;
 
@@ -62,6 +62,8 @@ static void test_round_trip(void **state)
 	snprintf(hv.why, sizeof(hv.why), "the new version died: \"really\"");
 	hv.force = true;
 	hv.orphan = BATON_OVERRIDE_RESET;
+	hv.close_fds = close_fds;
+	hv.n_close_fds = 2;
 	assert_int_equal(baton_handover_env(&hv, &env), 0);
 	become(&env);
 	baton_handover_free_env(&env);
@@ -83,6 +85,8 @@ static void test_round_trip(void **state)
 	assert_string_equal(back.why, "the new version died: \"really\"");
 	assert_true(back.force);
 	assert_int_equal(back.orphan, BATON_OVERRIDE_RESET);
+	assert_int_equal(back.n_close_fds, 2);
+	assert_memory_equal(back.close_fds, close_fds, sizeof(close_fds));
 	/* Read once: nothing the program starts later sees it. */
 	assert_null(getenv("BATON_IMAGE_FD"));
 	assert_null(getenv("BATON_PREV_ARGV"));
@@ -117,6 +121,8 @@ static void test_malformed(void **state)
 		{ "BATON_FDS", "3,4," },
 		{ "BATON_FDS", ",3" },
 		{ "BATON_FDS", "3;4" },
+		{ "BATON_CLOSE_FDS", "950," },
+		{ "BATON_CLOSE_FDS", "-1" },
 		{ "BATON_FREEZE_NS", "18446744073709551616" },
 		{ "BATON_PREV_ARGV", "5:abc" },
 		{ "BATON_PREV_ARGV", "3abc" },
