@@ -16,6 +16,7 @@
  *   BATON_KEEPER_FD, BATON_CELL_FD, BATON_KEEPER_PID
  *                       the keeper's channel, the commit cell, the keeper
  *   BATON_FREEZE_NS     CLOCK_MONOTONIC at FREEZE: the blackout's start
+ *   BATON_HELD_NS       ...at the commit's start: the program's hold's
  *   BATON_DEADLINE_NS   when the new version must have taken over
  *   BATON_PREV_ARGV     how to start the previous binary again (each
  *                       argument as LENGTH:BYTES, so any byte may be in it)
@@ -35,7 +36,8 @@
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
  * drops any the process inherited.  Nothing read is trusted: a number out
- * of range or a malformed list is an error, not a guess.
+ * of range, a malformed list or times out of order (BATON_HELD_NS after
+ * BATON_FREEZE_NS, or FREEZE still to come) is an error, not a guess.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -241,6 +243,15 @@ int baton_handover_read(struct baton_handover *hv)
 			err = read_field(hv, &fields[i], s);
 		unsetenv(fields[i].name);
 	}
+	/*
+	 * The times, in the order they were taken: the commit's start, FREEZE,
+	 * now.  Out of it, the blackout and the hold reported at FINISH would
+	 * be now minus a later time: some 584 years.  (No FREEZE: a version
+	 * the keeper brought back before it; no figure is reported.)
+	 */
+	if (!err && hv->freeze_ns &&
+	    (hv->held_ns > hv->freeze_ns || hv->freeze_ns > baton_now_ns()))
+		err = -EINVAL;
 	if (err) {
 		baton_handover_release(hv);
 		baton_handover_init(hv);

@@ -55,7 +55,8 @@ static void test_round_trip(void **state)
 	hv.keeper_fd = 5;
 	hv.cell_fd = 6;
 	hv.keeper_pid = 4242;
-	hv.freeze_ns = 123456789012345ull;
+	hv.held_ns = 1234567890ull;	/* the past: FREEZE after the commit */
+	hv.freeze_ns = 12345678901ull;
 	hv.deadline_ns = UINT64_MAX;
 	hv.prev_argv = argv;
 	hv.rollback = true;
@@ -76,7 +77,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.keeper_fd, 5);
 	assert_int_equal(back.cell_fd, 6);
 	assert_int_equal(back.keeper_pid, 4242);
-	assert_true(back.freeze_ns == 123456789012345ull);
+	assert_true(back.held_ns == 1234567890ull);
+	assert_true(back.freeze_ns == 12345678901ull);
 	assert_true(back.deadline_ns == UINT64_MAX);
 	for (int i = 0; argv[i]; i++)
 		assert_string_equal(back.prev_argv[i], argv[i]);
@@ -144,6 +146,42 @@ static void test_malformed(void **state)
 		assert_int_equal(hv.role, BATON_ROLE_COLD);
 		assert_null(getenv(bad[i][0]));
 	}
+}
+
+/*
+ * The times must be in the order they were taken in - the commit's start,
+ * FREEZE, then the reading - or the new version would report a blackout
+ * (or a hold) of some 584 years: now - a later time, wrapped.
+ */
+static void test_times_out_of_order(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "18446744073709551615", "" },	/* FREEZE to come */
+		{ "2000", "3000" },			/* held from after FREEZE */
+	};
+	struct baton_handover hv;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clearenv();
+		setenv("BATON_IMAGE_FD", "3", 1);
+		setenv("BATON_FREEZE_NS", bad[i][0], 1);
+		if (*bad[i][1])
+			setenv("BATON_HELD_NS", bad[i][1], 1);
+		assert_int_equal(baton_handover_read(&hv), -EINVAL);
+		assert_int_equal(hv.role, BATON_ROLE_COLD);
+		assert_null(getenv("BATON_HELD_NS"));
+	}
+	/* Held and frozen at once; or FREEZE never came (a version the
+	 * keeper brought back before it): then no figure is reported. */
+	clearenv();
+	setenv("BATON_FREEZE_NS", "3000", 1);
+	setenv("BATON_HELD_NS", "3000", 1);
+	assert_int_equal(baton_handover_read(&hv), 0);
+	assert_true(hv.held_ns == 3000 && hv.freeze_ns == 3000);
+	setenv("BATON_FREEZE_NS", "0", 1);
+	setenv("BATON_HELD_NS", "3000", 1);
+	assert_int_equal(baton_handover_read(&hv), 0);
 }
 
 static void test_stale_variables_dropped(void **state)
@@ -422,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_times_out_of_order),
 		cmocka_unit_test(test_stale_variables_dropped),
 		cmocka_unit_test(test_keeper_patch),
 		cmocka_unit_test(test_commit_cell),
