@@ -36,8 +36,9 @@
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
  * drops any the process inherited.  Nothing read is trusted: a number out
- * of range, a malformed list or times out of order (BATON_HELD_NS after
- * BATON_FREEZE_NS, or FREEZE still to come) is an error, not a guess.
+ * of range, a malformed list, a flag other than "1" or times out of order
+ * (BATON_HELD_NS after BATON_FREEZE_NS, or FREEZE still to come) is an
+ * error, not a guess.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -206,7 +207,10 @@ static int read_field(struct baton_handover *hv, const struct field *f, const ch
 	case U64:
 		return parse_u64(s, UINT64_MAX, at, NULL);
 	case FLAG:
-		*(bool *)at = !strcmp(s, "1");
+		/* "1", as written: anything else is no more a "no" than a "yes". */
+		if (strcmp(s, "1"))
+			return -EINVAL;
+		*(bool *)at = true;
 		return 0;
 	case FDS:
 		return parse_fds(s, at, (size_t *)((char *)hv + f->count));

@@ -131,6 +131,10 @@ static void test_malformed(void **state)
 		{ "BATON_PREV_ARGV", "99999999999999999999999:x" },
 		{ "BATON_PREV_ARGV", "" },
 		{ "BATON_ORPHAN", "sometimes" },
+		/* A flag is "1" or not set: the writer writes nothing else. */
+		{ "BATON_FDS_CHECKED", "yes" },
+		{ "BATON_ROLLBACK", "" },
+		{ "BATON_KEXEC", "0" },
 	};
 	struct baton_handover hv;
 
