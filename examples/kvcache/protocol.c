@@ -438,25 +438,31 @@ static int do_get(struct kv_proto *p, struct kv_conn *c,
  * ends in "\r\n"; 1 when it is not all there yet (@c->need says how much
  * is); -E2BIG when it is larger than any item (it is then swallowed);
  * -EBADMSG when it does not end in "\r\n", answered "bad data chunk";
- * -ENOMEM.
+ * -ENOMEM.  On 0 and -E2BIG the command holds the store, alone: not
+ * before (execute()), so that a client sending the line and the block
+ * apart holds no other connection up in between.
  */
-static int data_block(struct kv_conn *c, const uint8_t *buf, size_t line,
-		      size_t avail, uint64_t bytes, size_t *used)
+static int data_block(struct kv_proto *p, struct kv_conn *c,
+		      const uint8_t *buf, size_t line, size_t avail,
+		      uint64_t bytes, size_t *used, uint64_t now)
 {
+	int ret = 0;
+
 	*used = line + bytes + 2;
 	if (bytes > KV_VALUE_MAX) {
 		/* The block is never buffered: it is discarded as it comes. */
 		c->swallow = bytes + 2;
 		*used = line;
-		return -E2BIG;
-	}
-	if (avail < *used) {
+		ret = -E2BIG;
+	} else if (avail < *used) {
 		c->need = *used;
 		return 1;
-	}
-	if (buf[line + bytes] != '\r' || buf[line + bytes + 1] != '\n')
+	} else if (buf[line + bytes] != '\r' || buf[line + bytes + 1] != '\n') {
 		return reply(c, "CLIENT_ERROR bad data chunk") ?: -EBADMSG;
-	return 0;
+	}
+	hold(p, c, KV_EXCLUSIVE);
+	flush_due(p, c, now);
+	return ret;
 }
 
 /*
@@ -490,7 +496,7 @@ static long do_update(struct kv_proto *p, struct kv_conn *c,
 		c->swallow = bytes + 2;
 		return reply(c, BAD_FORMAT) ?: (long)line;
 	}
-	ret = data_block(c, buf, line, avail, bytes, &used);
+	ret = data_block(p, c, buf, line, avail, bytes, &used, now);
 	if (ret == 1)
 		return 0;
 	if (ret == -EBADMSG || ret == -ENOMEM)
@@ -1192,7 +1198,7 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 		c->swallow = bytes + 2;
 		return reply(c, err) ?: (long)line;
 	}
-	ret = data_block(c, buf, line, avail, bytes, &used);
+	ret = data_block(p, c, buf, line, avail, bytes, &used, now);
 	if (ret == 1)
 		return 0;
 	if (ret == -EBADMSG || ret == -ENOMEM)
@@ -1785,6 +1791,15 @@ static long execute_binary(struct kv_proto *p, struct kv_conn *c,
  * Execute the command at the start of @buf (@avail bytes).  Return: bytes
  * consumed; 0 when it is not all there (@c->need is set); -ENOMEM.
  */
+/* The text storage commands, and how each stores. */
+static const struct {
+	const char *verb;
+	enum kv_mode mode;
+} storage[] = {
+	{ "set", KV_SET }, { "add", KV_ADD }, { "replace", KV_REPLACE },
+	{ "append", KV_APPEND }, { "prepend", KV_PREPEND }, { "cas", KV_CAS },
+};
+
 static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 		    size_t avail, uint64_t now)
 {
@@ -1792,6 +1807,7 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 	const struct token *verb;
 	struct command cmd;
 	size_t line, len;
+	bool get;
 	int ret;
 
 	if (buf[0] == BIN_REQ)
@@ -1812,8 +1828,16 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 		len--;
 	tokenize((const char *)buf, len, &cmd);
 	verb = &cmd.tok[0];
-	hold(p, c, cmd.n && (tok_is(verb, "get") || tok_is(verb, "gets")) ?
-		   KV_SHARED : KV_EXCLUSIVE);
+	get = cmd.n && (tok_is(verb, "get") || tok_is(verb, "gets"));
+	/* The storage commands hold the store once their data block is all
+	 * there (data_block()); every other command from here. */
+	for (size_t i = 0; cmd.n && !get && i < sizeof(storage) / sizeof(*storage); i++)
+		if (tok_is(verb, storage[i].verb))
+			return do_update(p, c, &cmd, storage[i].mode, buf, line,
+					 avail, now);
+	if (cmd.n && tok_is(verb, "ms"))
+		return do_ms(p, c, &cmd, buf, line, avail, now);
+	hold(p, c, get ? KV_SHARED : KV_EXCLUSIVE);
 	flush_due(p, c, now);
 
 	if (!cmd.n)
@@ -1824,20 +1848,6 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 		ret = do_get(p, c, &cmd, verb->len == 4, true, now);
 	else if (tok_is(verb, "mg"))
 		ret = do_mg(p, c, &cmd, now);
-	else if (tok_is(verb, "set"))
-		return do_update(p, c, &cmd, KV_SET, buf, line, avail, now);
-	else if (tok_is(verb, "add"))
-		return do_update(p, c, &cmd, KV_ADD, buf, line, avail, now);
-	else if (tok_is(verb, "replace"))
-		return do_update(p, c, &cmd, KV_REPLACE, buf, line, avail, now);
-	else if (tok_is(verb, "append"))
-		return do_update(p, c, &cmd, KV_APPEND, buf, line, avail, now);
-	else if (tok_is(verb, "prepend"))
-		return do_update(p, c, &cmd, KV_PREPEND, buf, line, avail, now);
-	else if (tok_is(verb, "cas"))
-		return do_update(p, c, &cmd, KV_CAS, buf, line, avail, now);
-	else if (tok_is(verb, "ms"))
-		return do_ms(p, c, &cmd, buf, line, avail, now);
 	else if (tok_is(verb, "delete"))
 		ret = do_delete(p, c, &cmd, now);
 	else if (tok_is(verb, "md"))

@@ -678,6 +678,27 @@ static void test_lock(void **state)
 	f->now = NOW + 70;
 	expect(f, "get b\r\n", "END\r\n");
 	assert_string_equal(lock_log, "X-S-X-");
+	/* A storage command holds the store once its data block is all
+	 * there, not while it waits for the rest (a client sending the line
+	 * and the block apart); one whose line is bad, or whose block is too
+	 * large, for no more than the answer needs. */
+	lock_log[0] = '\0';
+	expect(f, "set c 0 0 2\r\n", "");
+	expect(f, "z", "");
+	assert_string_equal(lock_log, "");
+	expect(f, "z\r\n", "STORED\r\n");
+	assert_string_equal(lock_log, "X-");
+	expect(f, "ms c 1\r\n", "");
+	assert_string_equal(lock_log, "X-");
+	expect(f, "y\r\n", "HD\r\n");
+	assert_string_equal(lock_log, "X-X-");
+	lock_log[0] = '\0';
+	expect(f, "set c 0 0 x\r\nms c 1 Fx\r\ny\r\n",
+	       "CLIENT_ERROR bad command line format\r\n"
+	       "CLIENT_ERROR bad command line format\r\n");
+	assert_string_equal(lock_log, "");
+	expect(f, "set c 0 0 2000000\r\n", "SERVER_ERROR object too large for cache\r\n");
+	assert_string_equal(lock_log, "X-");
 	f->proto.lock = NULL;
 }
 
