@@ -269,7 +269,8 @@ static int add_device(struct baton_host *host, const struct baton_pci_addr *addr
 		info.orphan = BATON_ORPHAN_RESET;
 	if (!err)
 		err = baton_host_add_device(host, &info, &dev);
-	if (err == -BATON_ERR_MISSING) {
+	/* No driver's id table matches (baton_host_add_device()). */
+	if (err == -ENOENT) {
 		fprintf(stderr, "demo-host: %s: no driver\n", name);
 		err = 0;
 	} else if (err) {

@@ -191,6 +191,37 @@ for bad in loss dup@0 reset@x@1 jitter@5 loss@-1 loss@1,loss@2; do
 done
 demo "--inject given twice is a usage error" 2 --inject loss@1 --inject dup@2
 
+# A device the running version has no driver for, found after an update:
+# demo-host v2 drives the edu and leaves the legacy device alone; v1,
+# updated into, reads devsim's directory once it has taken over (not
+# inside the blackout) and probes the legacy device, whose socket was
+# there all along (no inotify event brings it).
+mkdir -p "$tmp/devsim-l"
+"$REAP" -l "$tmp/devsim-l.procs" -t 60 -- "$2/devsim" --dir "$tmp/devsim-l" \
+	--device edu@0000:00:04.0 --device legacy@0000:00:05.0 >/dev/null 2>&1 &
+devsim_l=$!
+reapers="$reapers $devsim_l"
+wait_for "devsim's two sockets" 10 \
+	'[ -S "$tmp/devsim-l/0000:00:04.0.sock" ] && [ -S "$tmp/devsim-l/0000:00:05.0.sock" ]'
+"$REAP" -l "$tmp/host-l.procs" -t 60 -- "$3/demo-host-v2" --devsim "$tmp/devsim-l" \
+	--control "$tmp/l.sock" >/dev/null 2>"$tmp/host-l.err" &
+host_l=$!
+reapers="$reapers $host_l"
+drivers_l() { "$baton" status --socket "$tmp/l.sock" --json 2>/dev/null | jq -c '[.devices[].driver] | sort'; }
+wait_for "v2 to drive the edu" 10 '[ "$(drivers_l)" = "[\"edu\"]" ]'
+holds "v2 drives the edu only: no driver for the legacy device" \
+	'[ "$(drivers_l)" = "[\"edu\"]" ] && grep -q "0000:00:05.0.sock: no driver" "$tmp/host-l.err"'
+expect "v2 -> v1 (exec mode)" 0 update --socket "$tmp/l.sock" --to "$3/demo-host-v1" --mode exec
+wait_for "v1 to probe the legacy device" 10 '[ "$(drivers_l)" = "[\"edu\",\"legacy\"]" ]'
+holds "v1, restored, found the legacy device in devsim's directory after FINISH and drives it" \
+	'[ "$(drivers_l)" = "[\"edu\",\"legacy\"]" ]'
+for r in $host_l $devsim_l; do
+	for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
+	wait "$r"
+done
+accounted "demo-host and devsim ended well" "$tmp/host-l.procs"
+accounted "... devsim too" "$tmp/devsim-l.procs"
+
 # --backend drives real edu devices through VFIO (the VM test runs it,
 # tests/vm/guest/vfio.sh); here its usage errors, and a machine with no
 # edu bound to vfio-pci, said before anything starts.
