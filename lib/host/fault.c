@@ -44,6 +44,7 @@ static const char *const phase_names[BATON_FAULT_PHASES] = {
 	[BATON_FAULT_FREEZE] = "freeze",
 	[BATON_FAULT_IMAGE] = "image",
 	[BATON_FAULT_HANDOVER] = "handover",
+	[BATON_FAULT_SPAWN] = "spawn",
 	[BATON_FAULT_START] = "start",
 	[BATON_FAULT_RESTORE] = "restore",
 	[BATON_FAULT_TAKE_OVER] = "take-over",

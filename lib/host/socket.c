@@ -184,6 +184,9 @@ static int spawn(const struct update *u, int sock, int cell, int keeper,
 	int fds[3] = { sock, cell, keeper }, err = 0;
 	posix_spawn_file_actions_t fa;
 
+	err = baton_fault(BATON_FAULT_SPAWN);
+	if (err)
+		return err;
 	/* Out of the way of 3, 4 and 5, and gone at the exec. */
 	for (int i = 0; i < 3; i++)
 		if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
@@ -205,6 +208,19 @@ out:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return err;
+}
+
+/* Why the new process could not be started: a full fd table with its limit. */
+static void spawn_failed(struct update *u, int err)
+{
+	struct rlimit rl;
+
+	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
+		baton_update_why(u, "starting the new version: %s: the fd table is full, "
+				 "at the limit of %llu (RLIMIT_NOFILE)", baton_strerror(err),
+				 (unsigned long long)rl.rlim_cur);
+	else
+		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
 }
 
 /* Wait for the new process's answer, its death or the deadline. */
@@ -257,13 +273,14 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 	err = baton_handover_env(&hv, &env);
 	if (err)
 		return err;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		err = -errno;
+	if (!err)
+		err = spawn(u, sv[1], cell, keeper, env.vars, &pid);
+	if (err) {
+		spawn_failed(u, err);
 		goto out;
 	}
-	err = spawn(u, sv[1], cell, keeper, env.vars, &pid);
-	if (err)
-		goto out;
 	u->new_started = true;
 	close(sv[1]);
 	sv[1] = -1;

@@ -260,6 +260,14 @@ BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" 
 check "out of fds receiving them: v1 goes on, told how many fds against which limit" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image and fds: Too many open files: [0-9]+ fds to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and $same"
 procs "out of fds: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
+# The old process out of fds just before it starts the new one: the three
+# fds it moves out of the way of 3, 4 and 5 cannot be (EMFILE at F_DUPFD).
+# Nothing was started; v1 unfreezes, with everything, and says so.
+BATON_FAULT=spawn:emfile@old run "socket mode, the old process runs out of fds starting the new one" \
+	"$v1" --update-to "$v2" --mode socket
+check "out of fds starting the new process: v1 goes on in the same process, told the limit" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"^starting the new version: Too many open files: the fd table is full, at the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].count == 101 and $intact and $same_pid"
+procs "out of fds starting the new process: v1 alone, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
 		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
