@@ -8,7 +8,7 @@
  * Like the kernel's fail_* knobs, the points are in the code itself and do
  * nothing unless asked:
  *
- *   BATON_FAULT=PHASE:FAULT[@old|@new]   BATON_FAULT_ONCE=PATH
+ *   BATON_FAULT=PHASE:FAULT[@old|@new][,...]   BATON_FAULT_ONCE=PATH
  *
  * PHASE is one of the names below; FAULT is error (the phase fails with
  * EIO), nomem (with ENOMEM), emfile (the fd table is made full there, so
@@ -23,7 +23,11 @@
  * that started the update or one an update started (the dry run's too);
  * without, either.  With BATON_FAULT_ONCE the fault fires in the first process to
  * create PATH, and in no other: a version the keeper brings back is not
- * killed again.
+ * killed again.  Several faults, comma-separated, pin several processes
+ * at once (the fault matrix stops the new process at START and the old one
+ * once it has sent everything, so that the old one dies at a known point);
+ * each fires once, the first at PATH, the second at PATH.1, and so on; at
+ * one phase in one process the first that names it counts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,6 +50,7 @@ static const char *const phase_names[BATON_FAULT_PHASES] = {
 	[BATON_FAULT_IMAGE] = "image",
 	[BATON_FAULT_HANDOVER] = "handover",
 	[BATON_FAULT_SPAWN] = "spawn",
+	[BATON_FAULT_SENT] = "sent",
 	[BATON_FAULT_START] = "start",
 	[BATON_FAULT_RESTORE] = "restore",
 	[BATON_FAULT_TAKE_OVER] = "take-over",
@@ -108,26 +114,61 @@ static bool is(const char *s, size_t len, const char *word)
 	return len == strlen(word) && !strncmp(s, word, len);
 }
 
-int baton_fault(enum baton_fault_phase phase)
+/*
+ * The fault word the @len bytes of one "PHASE:FAULT[@SIDE]" at @spec plant
+ * at the phase @name in this process, its length in @wlen; or NULL.
+ */
+static const char *planted(const char *spec, size_t len, const char *name,
+			   size_t *wlen)
 {
-	const char *spec = getenv("BATON_FAULT"), *once = getenv("BATON_FAULT_ONCE");
-	const char *name = phase_names[phase], *fault, *side;
-	size_t len = strlen(name);
+	size_t n = strlen(name);
+	const char *fault, *side;
+
+	if (len <= n || strncmp(spec, name, n) || spec[n] != ':')
+		return NULL;
+	fault = spec + n + 1;
+	side = memchr(fault, '@', len - n - 1);
+	*wlen = side ? (size_t)(side - fault) : len - n - 1;
+	if (side && !is(side, len - (size_t)(side - spec),
+			started_by_update ? "@new" : "@old"))
+		return NULL;
+	return fault;
+}
+
+/* Whether fault @i fires here: this process is the first to create its
+ * BATON_FAULT_ONCE file (PATH for the first fault, PATH.1 for the second...). */
+static bool first_here(size_t i)
+{
+	const char *once = getenv("BATON_FAULT_ONCE");
+	char path[4096];
 	int fd;
 
-	if (!spec || strncmp(spec, name, len) || spec[len] != ':')
-		return 0;
-	fault = spec + len + 1;
-	side = strchr(fault, '@');
-	if (side && strcmp(side, started_by_update ? "@new" : "@old"))
-		return 0;
-	if (once) {
-		fd = open(once, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return 0;
-		close(fd);
+	if (!once)
+		return true;
+	if (i)
+		snprintf(path, sizeof(path), "%s.%zu", once, i);
+	else
+		snprintf(path, sizeof(path), "%s", once);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int baton_fault(enum baton_fault_phase phase)
+{
+	const char *spec = getenv("BATON_FAULT"), *fault = NULL;
+	size_t len = 0, i;
+
+	for (i = 0; spec && !fault; i++) {
+		size_t n = strcspn(spec, ",");
+
+		fault = planted(spec, n, phase_names[phase], &len);
+		spec = spec[n] ? spec + n + 1 : NULL;
 	}
-	len = side ? (size_t)(side - fault) : strlen(fault);
+	if (!fault || !first_here(i - 1))
+		return 0;
 	if (is(fault, len, "kill"))
 		raise(SIGKILL);
 	if (is(fault, len, "hang"))

@@ -198,7 +198,9 @@ enum baton_fault_phase {
 	BATON_FAULT_FREEZE,
 	BATON_FAULT_IMAGE,
 	BATON_FAULT_HANDOVER,
-	BATON_FAULT_SPAWN,		/* socket mode's old process: starting the new one */
+	/* Socket mode's old process: about to start the new one; all sent. */
+	BATON_FAULT_SPAWN,
+	BATON_FAULT_SENT,
 	BATON_FAULT_START,
 	BATON_FAULT_RESTORE,
 	BATON_FAULT_TAKE_OVER,

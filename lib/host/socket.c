@@ -287,7 +287,8 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 	pidfd = pidfd_open(pid, 0);
 	err = pidfd < 0 ? -errno : baton_keeper_new_process(u, pidfd);
 	if (!err)
-		err = baton_transfer_send(sv[0], u->image_fd, p->numbers, p->img.n_fds);
+		err = baton_transfer_send(sv[0], u->image_fd, p->numbers, p->img.n_fds) ?:
+		      baton_fault(BATON_FAULT_SENT);
 	if (!err)
 		await_answer(u, sv[0], pidfd, &a);
 
