@@ -33,6 +33,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,6 +50,9 @@ FAULTS = ["error", "kill-old", "kill-new", "hang", "client-gone", "emfile", "nom
 # passes quickly; long elsewhere, so that a slow machine never decides.
 HANG_TIMEOUT_MS = 2000
 TIMEOUT_MS = 30000
+# The directories the harness made and has not removed yet: removed too
+# when it is killed (take_down()).
+DIRS = set()
 
 # Before FREEZE the program's state is only in the program itself: a
 # SIGKILL of it, or a hang in its own thread, is what it would be outside
@@ -95,6 +99,7 @@ class Cell:
         self.mode, self.phase, self.fault = mode, phase, fault
         self.spec = applies(mode, phase, fault) if fault in FAULTS else None
         self.dir = tempfile.mkdtemp(prefix="baton-fault-")
+        DIRS.add(self.dir)
         self.ctl = os.path.join(self.dir, "ctl")
         self.result = {"mode": mode, "phase": phase, "fault": fault}
         self.procs = []
@@ -170,11 +175,13 @@ class Cell:
     def start(self):
         os.mkdir(self.path("dev"))
         r, w = os.pipe()
+        # The cell's processes are a process group of their own, devsim's:
+        # the harness, killed, kills it (take_down()).
         self.devsim_proc = subprocess.Popen(
             [os.path.join(self.bindir, "devsim"), "--dir", self.path("dev"),
              "--ready-fd", str(w), "--device", "pktgen@0000:01:00.0,rate=4000",
              "--device", "edu@0000:02:00.0"],
-            pass_fds=[w], stdout=subprocess.DEVNULL,
+            pass_fds=[w], stdout=subprocess.DEVNULL, process_group=0,
             stderr=open(self.path("devsim.err"), "w"))
         os.close(w)
         self.ready_line(r)
@@ -190,6 +197,7 @@ class Cell:
              os.path.join(self.bindir, "demo-host-v1"), "--devsim", self.path("dev"),
              "--control", self.ctl, "--ready-fd", str(w)],
             pass_fds=[w], env=env, stdout=self.out,
+            process_group=self.devsim_proc.pid,
             stderr=open(self.path("host.err"), "w"))
         os.close(w)
         self.ready_line(r)
@@ -356,6 +364,7 @@ class Cell:
             self.devsim_proc.kill()
             self.devsim_proc.wait(10)
         subprocess.run(["rm", "-rf", self.dir])
+        DIRS.discard(self.dir)
 
 
 # kvcache v1 -> v2 where v2 cannot convert the items: why it cannot.
@@ -385,7 +394,8 @@ class KvCell(Cell):
             [self.reap, "-l", self.path("procs"), "-t", "60", "--",
              os.path.join(self.bindir, "kvcache-v1"), "--port", "0",
              "--memory", "64", "--control", self.ctl],
-            stdout=subprocess.PIPE, stderr=open(self.path("kv.err"), "w"))
+            stdout=subprocess.PIPE, stderr=open(self.path("kv.err"), "w"),
+            process_group=0)
         line = self.ready_line(self.host.stdout.fileno()).decode()
         self.port = int(line.strip().rsplit(":", 1)[1])
         self.before = self.wait("the first status", self.status)
@@ -504,11 +514,50 @@ def verdict(r):
     return kept, what
 
 
+def take_down(signum, frame):
+    """Killed (SIGTERM, SIGINT, SIGHUP): every cell's process group goes
+    too, and the directories, then the harness - or devsim, and whatever a
+    cell was updating, would serve on, orphaned.  Looked for again until
+    none is left: a worker thread may be starting one as the first look is
+    made."""
+    me, own = os.getpid(), os.getpgid(0)
+    for _ in range(100):
+        children = []
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                with open(f"/proc/{me}/task/{task}/children") as f:
+                    children += [int(c) for c in f.read().split()]
+            except OSError:
+                pass            # a thread that ended
+        alive = 0
+        for child in children:
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue
+                group = os.getpgid(child)
+                if group != own:
+                    os.killpg(group, signal.SIGKILL)
+                os.kill(child, signal.SIGKILL)
+                alive += 1
+            except OSError:
+                pass            # gone since
+        if not alive:
+            break
+    for d in list(DIRS):
+        shutil.rmtree(d, ignore_errors=True)
+    os._exit(128 + signum)
+
+
 def run(args):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, take_down)
+
     def arg(name):
         return args[args.index(name) + 1]
 
     bindir = tempfile.mkdtemp(prefix="baton-fault-bin-")
+    DIRS.add(bindir)
     for name, path in (("devsim", arg("--devsim")), ("reap", arg("--reap")),
                        ("demo-host-v1", os.path.join(arg("--hosts"), "demo-host-v1")),
                        ("demo-host-v2", os.path.join(arg("--hosts"), "demo-host-v2"))):
