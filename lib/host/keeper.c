@@ -37,7 +37,11 @@
  *    is gone, or a second after the deadline.
  *  - It leaves when told: 'D' from the version that finished, 'A' from an
  *    old version that went on.  A version that took over but does not
- *    finish in as long again is killed and started again.
+ *    finish in as long again is killed and started again.  In socket mode
+ *    an old process still there at 'D' (stopped, or stuck in a thread of
+ *    its own, after it had sent everything) has until FINISH's deadline to
+ *    exit, and is then killed: it would hold the old fds and memory for
+ *    ever, and it owns nothing any more.
  *
  * The keeper is forked from a program that may have threads, so between
  * fork() and its exit or exec it makes only system calls: everything it
@@ -162,6 +166,20 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Socket mode, the new version finished: the old process exits, or is
+ * killed at FINISH's deadline.  (It is our parent: not ours to wait for.) */
+static void let_old_go(const struct baton_keeper *k)
+{
+	struct pollfd p = { .fd = k->pidfd_old, .events = POLLIN };
+	uint64_t now = now_ns();
+	int ms = k->deadline_ns > now ? (int)((k->deadline_ns - now) / 1000000) + 1 : 0;
+
+	while (poll(&p, 1, ms) < 0 && errno == EINTR)
+		;
+	if (!dead(k->pidfd_old))
+		pidfd_send_signal(k->pidfd_old, SIGKILL, NULL, 0);
 }
 
 static bool kept(const int *keep, size_t n, int fd)
@@ -306,6 +324,8 @@ static void keeper_main(struct baton_keeper *k)
 				break;
 			}
 			news = true;
+			if (m.type == 'D' && k->mode == BATON_MODE_SOCKET)
+				let_old_go(k);
 			if (m.type == 'D' || m.type == 'A')
 				_exit(0);
 			if (m.type == 'C') {

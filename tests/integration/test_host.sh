@@ -268,6 +268,20 @@ BATON_FAULT=spawn:emfile@old run "socket mode, the old process runs out of fds s
 check "out of fds starting the new process: v1 goes on in the same process, told the limit" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"^starting the new version: Too many open files: the fd table is full, at the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].count == 101 and $intact and $same_pid"
 procs "out of fds starting the new process: v1 alone, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
+# The old process stuck once it has sent everything: v2 takes over without
+# it, and the keeper, told v2 finished, gives it until FINISH's deadline,
+# then kills it - or it would hold v1's fds and memory for ever.
+BATON_FAULT=sent:hang@old run "socket mode, the old process stuck after sending everything" \
+	"$v1" --update-to "$v2" --mode socket --timeout-ms 1500
+check "v2 takes over without the stuck old process" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and $same"
+# reap exits 124 when it had to kill what was left at its limit, else as
+# its command did: v1, killed (128 + 9).
+if [ "$status" -eq 137 ]; then ok "the stuck old process did not outlive the update (reap did not time out)"; else
+	not_ok "the stuck old process did not outlive the update (reap did not time out)"
+	echo "# reap exited $status"
+fi
+procs "the keeper killed the stuck v1; the keeper and v2 exited 0" '[.[] | [.name, .how, .code]] | sort == [["baton-keeper", "exit", 0], ["host-prog-v1", "signal", 9], ["host-prog-v2", "exit", 0]]'
+
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
 		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
