@@ -198,7 +198,8 @@ enum baton_fault_phase {
 	BATON_FAULT_FREEZE,
 	BATON_FAULT_IMAGE,
 	BATON_FAULT_HANDOVER,
-	/* Socket mode's old process: about to start the new one; all sent. */
+	/* The old process: about to exec or start the new version; (socket
+	 * mode) everything sent to it. */
 	BATON_FAULT_SPAWN,
 	BATON_FAULT_SENT,
 	BATON_FAULT_START,

@@ -301,10 +301,13 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	fcntl(cell, F_SETFD, 0);
 	baton_trace("exec");
 	baton_trace_flush();
-	baton_mm_holder_arm(u);
-	execve(u->target, u->argv, env.vars);
-	/* Still here: the exec failed.  Nothing was handed over. */
-	err = -errno;
+	err = baton_fault(BATON_FAULT_SPAWN);
+	if (!err) {
+		baton_mm_holder_arm(u);
+		execve(u->target, u->argv, env.vars);
+		/* Still here: the exec failed.  Nothing was handed over. */
+		err = -errno;
+	}
 	unsetenv("BATON_MM_HOLDER");
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
 	for (size_t i = 0; i <= p->img.n_fds; i++)

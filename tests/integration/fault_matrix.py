@@ -43,8 +43,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 PHASES = ["preflight", "prepare", "dry-run", "commit", "freeze", "image",
-          "handover", "start", "restore", "take-over", "finish"]
+          "handover", "spawn", "sent", "start", "restore", "take-over", "finish"]
 NEW_SIDE = {"start", "restore", "take-over", "finish"}
+# The old process about to exec or start the new version (spawn), and in
+# socket mode once it has sent it everything (sent).
+SOCKET_ONLY = {"sent"}
 FAULTS = ["error", "kill-old", "kill-new", "hang", "client-gone", "emfile", "nomem"]
 # The update's deadline: short where the cell hangs something, so that it
 # passes quickly; long elsewhere, so that a slow machine never decides.
@@ -68,6 +71,10 @@ def applies(mode, phase, fault):
     new = phase in NEW_SIDE
     if phase == "finish" and fault in ("error", "nomem"):
         return None                 # FINISH cannot fail: finish() is void
+    if phase in SOCKET_ONLY and mode == "exec":
+        return None
+    if phase == "sent" and fault == "kill-new":
+        return None                 # the new process at START is START's cell
     if fault == "kill-new":
         if not new and phase != "dry-run":
             return None             # no new process yet
@@ -634,12 +641,21 @@ def doc(path):
         "exist: no new process yet; in exec mode the old process is the new;",
         "FINISH cannot fail (a driver's finish() returns nothing).",
         "",
+        "`spawn` is the old process about to exec the new version (exec mode)",
+        "or start it (socket mode: a full fd table fails moving the channel's",
+        "fds out of the way); `sent`, socket mode's old process once it has",
+        "sent the new one everything (killing the new one there is START's",
+        "cell; one that hangs there is killed by the keeper once v2 has",
+        "finished).",
+        "",
     ]
     for mode in ("exec", "socket"):
         lines += [f"### {mode} mode", "",
                   "| phase | " + " | ".join(FAULTS) + " |",
                   "|---" * (len(FAULTS) + 1) + "|"]
         for phase in PHASES:
+            if phase in SOCKET_ONLY and mode == "exec":
+                continue
             row = [phase]
             for fault in FAULTS:
                 r = cells.get((mode, phase, fault))
