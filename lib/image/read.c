@@ -29,10 +29,16 @@
  * children are noted where they lie; the checks above then run on what
  * was noted, in their order, whatever the order of the tree.  Every
  * property is used only through the length the walk checked for it.
- * Values that must be unique are hashed, in tree order; a hostile image
- * whose values collide falls back to sorting them, so that it costs
- * O(n log n) comparisons at worst.  A comparison of two fd sessions, the
- * one string in a value, reads no more than the shorter name.
+ * Values that must be unique are checked in one pass when they come in
+ * order (unit addresses ascending; fds in runs of one session, sessions
+ * in order of name, as a host writes them), hashed in tree order
+ * otherwise; a hostile image whose values collide falls back to sorting
+ * them, so that it costs O(n log n) comparisons at worst.  A comparison of
+ * two fd sessions, the one string in a value, reads no more than the
+ * shorter name.  The order the fds, regions (by index) and devices (by
+ * address) were found in is kept with the image, for the restore's
+ * lookups (baton_image_find_fd() and friends), so that nothing is sorted
+ * twice.
  */
 #include <errno.h>
 #include <stdarg.h>
