@@ -411,9 +411,9 @@ int baton_host_take_fd(struct baton_host *host, uint64_t token);
  * it again updates the mark.  Socket mode needs none of this (the old
  * process closes its fds when it exits, after FINISH), nor does a kexec.
  *
- * Return: 0; -EINVAL (@host NULL, @fd negative, or @fd preserved: the
- * next version takes it); -EBADF (@fd not open); -EBUSY (between FREEZE
- * and HANDOVER); -ENOMEM.
+ * Return: 0; -EINVAL (@host NULL, @fd negative or a standard stream, or
+ * @fd preserved: the next version takes it); -EBADF (@fd not open);
+ * -EBUSY (between FREEZE and HANDOVER); -ENOMEM.
  */
 int baton_host_close_after_finish(struct baton_host *host, int fd);
 

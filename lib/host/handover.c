@@ -250,11 +250,14 @@ int baton_handover_read(struct baton_handover *hv)
 	/*
 	 * The times, in the order they were taken: the commit's start, FREEZE,
 	 * now.  Out of it, the blackout and the hold reported at FINISH would
-	 * be now minus a later time: some 584 years.  (No FREEZE: a version
-	 * the keeper brought back before it; no figure is reported.)
+	 * be now minus a later time: some 584 years.  FREEZE also comes before
+	 * the update's deadline, or FINISH's (the time from FREEZE to it,
+	 * keeper.c) would wrap the same way.  (No FREEZE: a version the keeper
+	 * brought back before it; no figure is reported.)
 	 */
 	if (!err && hv->freeze_ns &&
-	    (hv->held_ns > hv->freeze_ns || hv->freeze_ns > baton_now_ns()))
+	    (hv->held_ns > hv->freeze_ns || hv->freeze_ns > baton_now_ns() ||
+	     (hv->deadline_ns && hv->deadline_ns < hv->freeze_ns)))
 		err = -EINVAL;
 	if (err) {
 		baton_handover_release(hv);

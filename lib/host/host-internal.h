@@ -438,8 +438,9 @@ int baton_mm_holder_start(struct update *u, uint64_t deadline_ns);
 void baton_mm_holder_arm(struct update *u);
 /* ...or that we wake and reap, when the update does not exec. */
 void baton_mm_holder_stop(struct update *u);
-/* The new version: the holder named by BATON_MM_HOLDER is ours to reap... */
-void baton_mm_holder_adopt(struct baton_host *host);
+/* The new version (@restored): the holder named by BATON_MM_HOLDER is ours
+ * to reap; any other start drops the variable, so no child inherits it... */
+void baton_mm_holder_adopt(struct baton_host *host, bool restored);
 /* ...after FINISH: told to go (SIGTERM), and reaped once it has gone
  * (polled on a timer), or now, waiting, if @wait. */
 void baton_mm_holder_reap(struct baton_host *host, bool wait);

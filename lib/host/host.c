@@ -148,8 +148,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 	if (err)
 		goto err_host;
 	baton_fault_set_new(hv.role != BATON_ROLE_COLD);
-	if (hv.role == BATON_ROLE_RESTORE)
-		baton_mm_holder_adopt(host);
+	baton_mm_holder_adopt(host, hv.role == BATON_ROLE_RESTORE);
 	if (hv.role == BATON_ROLE_DRY_RUN)
 		baton_dry_run_report(host, &hv);
 	if (hv.role != BATON_ROLE_COLD) {

@@ -16,8 +16,10 @@
  *                    has close-on-exec cleared, and its number goes in
  *                    BATON_CLOSE_FDS; an exec that fails sets it again
  *                    (baton_linger_keep())
- *   the new version  checks each number is open and none of the fds
- *                    handed over, makes it close-on-exec again, so that
+ *   the new version  checks each number is open, not a standard stream,
+ *                    listed once and none of the fds handed over (what
+ *                    crosses an exec is checked like any input), makes it
+ *                    close-on-exec again, so that
  *                    no child it starts before FINISH inherits it
  *                    (baton_linger_adopt()), and closes it just after
  *                    FINISH (baton_linger_close()); going back to the
@@ -67,7 +69,7 @@ int baton_host_close_after_finish(struct baton_host *host, int fd)
 	struct fd_id id;
 	int err;
 
-	if (!host || fd < 0)
+	if (!host || fd <= STDERR_FILENO)
 		return -EINVAL;
 	if (host->sealed)
 		return -EBUSY;
@@ -126,9 +128,17 @@ int baton_linger_adopt(const struct baton_handover *hv, struct baton_diag *why)
 	for (size_t i = 0; i < hv->n_close_fds; i++) {
 		int fd = hv->close_fds[i];
 
+		if (fd <= STDERR_FILENO)
+			return baton_diag_set(why, EINVAL, NULL, "fd %d, to close after FINISH, "
+					      "is a standard stream", fd);
 		if (handed(hv, fd))
 			return baton_diag_set(why, EINVAL, NULL, "fd %d, to close after FINISH, "
 					      "is also one handed over", fd);
+		/* Closed twice, the second would close what took the number. */
+		for (size_t j = 0; j < i; j++)
+			if (hv->close_fds[j] == fd)
+				return baton_diag_set(why, EINVAL, NULL, "fd %d, to close "
+						      "after FINISH, is listed twice", fd);
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			return baton_diag_set(why, EBADF, NULL, "fd %d, to close after FINISH, "
 					      "is not open", fd);

@@ -272,7 +272,7 @@ static void holder_poll(struct timer *t, uint64_t now)
 		baton_loop_arm(host, t, now + HOLDER_POLL_NS);
 }
 
-void baton_mm_holder_adopt(struct baton_host *host)
+void baton_mm_holder_adopt(struct baton_host *host, bool restored)
 {
 	const char *s = getenv("BATON_MM_HOLDER");
 	char *end;
@@ -281,7 +281,10 @@ void baton_mm_holder_adopt(struct baton_host *host)
 	if (!s)
 		return;
 	pid = strtol(s, &end, 10);
+	/* Read once, whatever the start: a child never inherits it. */
 	unsetenv("BATON_MM_HOLDER");
+	if (!restored)
+		return;
 	/* Only our own child, still there: a stale variable names another. */
 	if (*end || pid <= 0 || pid > INT32_MAX || waitpid((pid_t)pid, NULL, WNOHANG) != 0)
 		return;

@@ -155,13 +155,16 @@ static void test_malformed(void **state)
 /*
  * The times must be in the order they were taken in - the commit's start,
  * FREEZE, then the reading - or the new version would report a blackout
- * (or a hold) of some 584 years: now - a later time, wrapped.
+ * (or a hold) of some 584 years: now - a later time, wrapped.  And FREEZE
+ * comes before the update's deadline, or FINISH's own (the time left from
+ * FREEZE to it) wraps too.
  */
 static void test_times_out_of_order(void **state)
 {
-	static const char *const bad[][2] = {
-		{ "18446744073709551615", "" },	/* FREEZE to come */
-		{ "2000", "3000" },			/* held from after FREEZE */
+	static const char *const bad[][3] = {
+		{ "18446744073709551615", "", "" },	/* FREEZE to come */
+		{ "2000", "3000", "" },			/* held from after FREEZE */
+		{ "3000", "", "2000" },			/* frozen past the deadline */
 	};
 	struct baton_handover hv;
 
@@ -172,6 +175,8 @@ static void test_times_out_of_order(void **state)
 		setenv("BATON_FREEZE_NS", bad[i][0], 1);
 		if (*bad[i][1])
 			setenv("BATON_HELD_NS", bad[i][1], 1);
+		if (*bad[i][2])
+			setenv("BATON_DEADLINE_NS", bad[i][2], 1);
 		assert_int_equal(baton_handover_read(&hv), -EINVAL);
 		assert_int_equal(hv.role, BATON_ROLE_COLD);
 		assert_null(getenv("BATON_HELD_NS"));
@@ -186,6 +191,46 @@ static void test_times_out_of_order(void **state)
 	setenv("BATON_FREEZE_NS", "0", 1);
 	setenv("BATON_HELD_NS", "3000", 1);
 	assert_int_equal(baton_handover_read(&hv), 0);
+}
+
+/*
+ * The fds to close after FINISH: each open, none handed over, none twice
+ * (a second close() would close whatever took the number meanwhile, a
+ * worker's socket say), none a standard stream.
+ */
+static void test_close_fds_checked(void **state)
+{
+	struct baton_handover hv;
+	struct baton_diag why = { 0 };
+	int a = eventfd(0, EFD_CLOEXEC), b = eventfd(0, EFD_CLOEXEC);
+	int good[] = { a, b }, twice[] = { a, b, a }, stdio[] = { a, 2 };
+	int handed[] = { b };
+
+	(void)state;
+	assert_true(a > 2 && b > 2);
+	baton_handover_init(&hv);
+	hv.close_fds = good;
+	hv.n_close_fds = 2;
+	assert_int_equal(baton_linger_adopt(&hv, &why), 0);
+	hv.close_fds = twice;
+	hv.n_close_fds = 3;
+	memset(&why, 0, sizeof(why));
+	assert_int_equal(baton_linger_adopt(&hv, &why), -EINVAL);
+	assert_non_null(strstr(why.what, "twice"));
+	hv.close_fds = stdio;
+	hv.n_close_fds = 2;
+	memset(&why, 0, sizeof(why));
+	assert_int_equal(baton_linger_adopt(&hv, &why), -EINVAL);
+	assert_non_null(strstr(why.what, "standard"));
+	hv.close_fds = good;
+	hv.n_close_fds = 2;
+	hv.fds = handed;
+	hv.n_fds = 1;
+	assert_int_equal(baton_linger_adopt(&hv, &why), -EINVAL);
+	close(b);
+	hv.n_fds = 0;
+	assert_int_equal(baton_linger_adopt(&hv, &why), -EBADF);
+	close(a);
 }
 
 static void test_stale_variables_dropped(void **state)
@@ -465,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_times_out_of_order),
+		cmocka_unit_test(test_close_fds_checked),
 		cmocka_unit_test(test_stale_variables_dropped),
 		cmocka_unit_test(test_keeper_patch),
 		cmocka_unit_test(test_commit_cell),
