@@ -245,8 +245,10 @@ static int kexec_handover(struct update *u, const struct image_parts *p)
 
 	json_object_object_add(o, "image_generation",
 			       json_object_new_uint64(p->img.generation));
+	/* What is left of it: none once it passed, not a wrapped count. */
+	now = baton_now_ns();
 	json_object_object_add(o, "deadline_ms", json_object_new_uint64(
-		(u->deadline_ns - baton_now_ns()) / 1000000));
+		now < u->deadline_ns ? (u->deadline_ns - now) / 1000000 : 0));
 	err = fds ? send_line(kr->fd, o, u->deadline_ns) : -ENOMEM;
 	json_object_put(o);
 	/* The regions' memfds lead the image's fds, in region order. */

@@ -116,6 +116,16 @@ for bad in '-1 0' '4096 -1' '4096 "4096"' '4096 null' '17592186044416 0'; do
 	holds "it says the preflight's regions are wrong, and nothing froze" \
 		'grep -q "^baton: $tmp/fake.sock: the preflight'"'"'s regions: .*; nothing frozen$" "$tmp/err" && [ ! -s "$tmp/out" ]'
 done
+# A program handing over says how long it stays frozen: never longer than
+# the agent asked, or the agent could reboot after it resumed on its own.
+for deadline in 5001 -1 '"5"' 18446744073709551615; do
+	printf '{"outcome":"handing-over","program":"fake","pid":1,"generation":0,"keeps":[{"label":"r","size":4096,"allocated":4096}],"drops":[],"decisions":[],"deadline_ms":%s}\n' \
+		"$deadline" >"$tmp/answer.json"
+	BATON_LUO_DEVICE=/dev/null expect "a handover frozen for deadline_ms $deadline, asked 5000: exit 2" 2 \
+		kexec --kernel "$tmp/vmlinuz" --socket "$tmp/fake.sock" --timeout 5000
+	holds "it says the deadline is out of bounds, and the program resumes" \
+		'grep -q "^baton: $tmp/fake.sock: its deadline_ms is not a count of 0 to 5000 ms; every program resumes$" "$tmp/err"'
+done
 kill "$fake"
 
 # ---- a program that fails PREPARE: the one before it resumes ----

@@ -767,6 +767,7 @@ static int claim_usage(struct program *p)
 /* The handover: the line, then the image and the regions' memfds. */
 static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t len)
 {
+	json_object *deadline_ms;
 	char request[96];
 	int err;
 
@@ -794,8 +795,20 @@ static int hand_over(struct program *p, unsigned timeout_ms, char *why, size_t l
 			 cli_json_str(p->answer, "error") : "the program did not hand over");
 		return -BATON_ERR_REFUSED;
 	}
-	p->deadline_ns = baton_now_ns() + (uint64_t)json_object_get_int64(
-		cli_json_member(p->answer, "deadline_ms")) * 1000000ull;
+	/*
+	 * How long it stays frozen, waiting: at most what it was asked to.  A
+	 * longer wait the agent believed would let it reboot after the
+	 * program resumed on its own.
+	 */
+	deadline_ms = cli_json_member(p->answer, "deadline_ms");
+	if (!json_object_is_type(deadline_ms, json_type_int) ||
+	    json_object_get_int64(deadline_ms) < 0 ||
+	    json_object_get_int64(deadline_ms) > timeout_ms) {
+		snprintf(why, len, "its deadline_ms is not a count of 0 to %u ms", timeout_ms);
+		return -EBADMSG;
+	}
+	p->deadline_ns = baton_now_ns() +
+			 (uint64_t)json_object_get_int64(deadline_ms) * 1000000ull;
 	err = baton_transfer_recv(p->conn, &p->image_fd, &p->fds, &p->n_fds);
 	if (!err && p->n_fds != json_object_array_length(cli_json_member(p->answer, "keeps")))
 		err = -EBADMSG;
