@@ -220,7 +220,8 @@ static int cloexec_each(const int *fds, size_t n)
 
 /*
  * close_range() on each run of consecutive numbers of @sorted; -ENOSYS
- * when the kernel has no CLOSE_RANGE_CLOEXEC (before Linux 5.11).
+ * when the kernel has no CLOSE_RANGE_CLOEXEC (before Linux 5.11), -EINVAL
+ * when a number is there twice (two preserved fds, one file).
  */
 static int cloexec_runs(const int *sorted, size_t n)
 {
@@ -229,7 +230,8 @@ static int cloexec_runs(const int *sorted, size_t n)
 	for (size_t i = 0; i < n; i = run) {
 		for (run = i + 1; run < n && sorted[run] - sorted[run - 1] <= 1;
 		     run++)
-			;
+			if (sorted[run] == sorted[run - 1])
+				return -EINVAL;
 		if (sorted[i] < 0)
 			return -EBADF;
 		if (close_range(sorted[i], sorted[run - 1], CLOSE_RANGE_CLOEXEC))
@@ -246,10 +248,14 @@ static int cloexec_runs(const int *sorted, size_t n)
  * one poll(), which marks a closed fd POLLNVAL.  Without memory, or on an
  * older kernel, one fcntl() a fd does both.  A previous version that says
  * it found them open just before its exec (BATON_FDS_CHECKED) is not
- * checked again: the poll costs about what the fcntl() calls did.
+ * checked again: the poll costs about what the fcntl() calls did.  A
+ * number named twice, or the handover's own image, keeper or cell fd, is
+ * refused either way, sorted as they are: two preserved fds would share
+ * one file, and a driver closing one would close the other's.
  */
-static int inherit_fds(const int *fds, size_t n, bool check)
+static int inherit_fds(const struct baton_handover *hv, size_t n, bool check)
 {
+	const int *fds = hv->fds, own[] = { hv->image_fd, hv->keeper_fd, hv->cell_fd };
 	int *sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
 	int err = sorted && pfd ? 0 : -ENOSYS, ready;
@@ -257,7 +263,11 @@ static int inherit_fds(const int *fds, size_t n, bool check)
 	if (!err) {
 		memcpy(sorted, fds, n * sizeof(*sorted));
 		qsort(sorted, n, sizeof(*sorted), fd_cmp);
-		err = cloexec_runs(sorted, n);
+		/* The handover's own fds are not preserved ones too. */
+		for (size_t i = 0; i < BATON_ARRAY_SIZE(own); i++)
+			if (own[i] >= 0 && bsearch(&own[i], sorted, n, sizeof(*sorted), fd_cmp))
+				err = -EINVAL;
+		err = err ?: cloexec_runs(sorted, n);
 	}
 	if (!err && check) {
 		for (size_t i = 0; i < n; i++)
@@ -284,7 +294,7 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 	struct baton_session *session = NULL;
 	/* Received (socket mode): open and close-on-exec already. */
 	int err = in->hv.role == BATON_ROLE_RECEIVE ? 0 :
-		  inherit_fds(in->hv.fds, img->n_fds, !in->hv.fds_checked);
+		  inherit_fds(&in->hv, img->n_fds, !in->hv.fds_checked);
 
 	for (size_t i = 0; !err && i < img->n_fds; i++) {
 		const struct baton_image_fd *f = &img->fds[i];

@@ -335,17 +335,33 @@ static const struct baton_image image = {
 	.fds = image_fds,
 };
 
-/* Start as a new version would, handed @n eventfds (their values 1, 2...)
- * and @image_fd; returns what baton_host_create() did. */
 /* Handed fds as an exec leaves them: not close-on-exec. */
 static bool inherit_plain;
 
-static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
-			     struct baton_host **host)
+/* Start as a new version would, on @image_fd and BATON_FDS=@list, with the
+ * variable @flag set to 1 when given; returns what baton_host_create() did. */
+static int start_listing(int image_fd, const char *list, const char *flag,
+			 struct baton_host **host)
 {
 	const struct baton_host_opts opts = { .program = "test_handover v2",
 					      .exec_path = "/nonexistent" };
-	char num[16], list[64] = "";
+	char num[16];
+
+	clearenv();
+	snprintf(num, sizeof(num), "%d", image_fd);
+	setenv("BATON_IMAGE_FD", num, 1);
+	setenv("BATON_FDS", list, 1);
+	if (flag)
+		setenv(flag, "1", 1);
+	*host = NULL;
+	return baton_host_create(&opts, host);
+}
+
+/* ...handed @n eventfds (their values 1, 2...). */
+static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
+			     struct baton_host **host)
+{
+	char list[64] = "";
 
 	for (size_t i = 0; i < n; i++) {
 		fds[i] = eventfd((unsigned)i + 1, inherit_plain ? 0 : EFD_CLOEXEC);
@@ -353,14 +369,7 @@ static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
 			 i ? "," : "", fds[i]);
 	}
-	clearenv();
-	snprintf(num, sizeof(num), "%d", image_fd);
-	setenv("BATON_IMAGE_FD", num, 1);
-	setenv("BATON_FDS", list, 1);
-	if (rollback)
-		setenv("BATON_ROLLBACK", "1", 1);
-	*host = NULL;
-	return baton_host_create(&opts, host);
+	return start_listing(image_fd, list, rollback ? "BATON_ROLLBACK" : NULL, host);
 }
 
 static void close_all(int image_fd, const int *fds, size_t n)
@@ -459,12 +468,16 @@ static void test_restore_fds_cloexec(void **state)
 }
 
 /* A number the image's fds were handed as, closed before the restore. */
-static void test_restore_fd_closed(void **state)
+/*
+ * BATON_FDS naming a fd that is not open; or one number twice, or the
+ * image's own fd, which would give two preserved fds one file (a driver
+ * closing one would close the other's): refused, the last two whether or
+ * not the previous version says it checked them.
+ */
+static void test_restore_fd_list_refused(void **state)
 {
-	const struct baton_host_opts opts = { .program = "test_handover v2",
-					      .exec_path = "/nonexistent" };
-	struct baton_host *host = NULL;
-	char num[16], list[32];
+	struct baton_host *host;
+	char list[32];
 	int image_fd, fd;
 
 	(void)state;
@@ -475,12 +488,17 @@ static void test_restore_fd_closed(void **state)
 	/* High enough that nothing the restore opens takes it. */
 	close(1000);
 	snprintf(list, sizeof(list), "%d,1000", fd);
-	clearenv();
-	snprintf(num, sizeof(num), "%d", image_fd);
-	setenv("BATON_IMAGE_FD", num, 1);
-	setenv("BATON_FDS", list, 1);
-	assert_int_equal(baton_host_create(&opts, &host), -EBADF);
+	assert_int_equal(start_listing(image_fd, list, NULL, &host), -EBADF);
 	assert_null(host);
+	for (int checked = 0; checked < 2; checked++) {
+		snprintf(list, sizeof(list), "%d,%d", fd, fd);
+		assert_int_equal(start_listing(image_fd, list, checked ? "BATON_FDS_CHECKED" :
+					       NULL, &host), -EINVAL);
+		snprintf(list, sizeof(list), "%d,%d", fd, image_fd);
+		assert_int_equal(start_listing(image_fd, list, checked ? "BATON_FDS_CHECKED" :
+					       NULL, &host), -EINVAL);
+		assert_null(host);
+	}
 	close(fd);
 	close(image_fd);
 }
@@ -517,7 +535,7 @@ int main(void)
 		cmocka_unit_test(test_restore_fds),
 		cmocka_unit_test(test_restore_fd_count),
 		cmocka_unit_test(test_restore_fds_cloexec),
-		cmocka_unit_test(test_restore_fd_closed),
+		cmocka_unit_test(test_restore_fd_list_refused),
 		cmocka_unit_test(test_restore_unsealed),
 	};
 
