@@ -383,6 +383,9 @@ static int discover(struct baton_host *host)
  * on a kernel without it, by looking at the directory's mtime every
  * 100 ms.
  */
+/* The default session's token of the inotify instance. */
+#define DIR_WATCH_TOKEN 1
+
 static struct {
 	struct baton_host *host;
 	int fd;				/* inotify, or the timerfd */
@@ -444,22 +447,37 @@ static void dir_looked_at(void *arg)
 	dir_watch.changed = changed;
 }
 
-/* Watch --devsim DIR, then look at what is there already if @scan. */
+/*
+ * Watch --devsim DIR, then look at what is there already if @scan.  The
+ * inotify instance is preserved, and a new version watches with the one
+ * it inherits: what appeared during the update waits in it, and it is
+ * never torn down in an exec - closing one waits for fsnotify's grace
+ * period (5-20 ms here), which inside execve() was most of the blackout.
+ */
 static int watch_dir(struct baton_host *host, bool scan)
 {
 	const struct itimerspec every = { .it_interval.tv_nsec = 100000000,
 					  .it_value.tv_nsec = 100000000 };
 	struct stat st;
+	int err;
 
 	dir_watch.host = host;
-	dir_watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (dir_watch.fd >= 0) {
-		if (inotify_add_watch(dir_watch.fd, demo_devsim_dir,
-				      IN_MOVED_TO | IN_CREATE) < 0)
-			return -errno;
+	dir_watch.fd = baton_host_take_fd(host, DIR_WATCH_TOKEN);
+	if (dir_watch.fd < 0) {
+		dir_watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (dir_watch.fd >= 0) {
+			if (inotify_add_watch(dir_watch.fd, demo_devsim_dir,
+					      IN_MOVED_TO | IN_CREATE) < 0)
+				return -errno;
+			err = baton_host_preserve_fd(host, DIR_WATCH_TOKEN, dir_watch.fd,
+						     BATON_FD_OTHER);
+			if (err)
+				return err;
+		}
+	}
+	if (dir_watch.fd >= 0)
 		return demo_watch(dir_watch.fd, devices_appeared, NULL) ?:
 		       (scan ? discover(host) : 0);
-	}
 	if (errno != ENOSYS)
 		return -errno;
 	/* A kernel built without inotify (CONFIG_INOTIFY_USER). */

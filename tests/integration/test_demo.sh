@@ -215,12 +215,24 @@ expect "v2 -> v1 (exec mode)" 0 update --socket "$tmp/l.sock" --to "$3/demo-host
 wait_for "v1 to probe the legacy device" 10 '[ "$(drivers_l)" = "[\"edu\",\"legacy\"]" ]'
 holds "v1, restored, found the legacy device in devsim's directory after FINISH and drives it" \
 	'[ "$(drivers_l)" = "[\"edu\",\"legacy\"]" ]'
-for r in $host_l $devsim_l; do
+# The directory's inotify instance crossed the update (preserved, not
+# torn down inside the exec): a device that appears now is seen through it.
+"$REAP" -l "$tmp/devsim-m.procs" -t 60 -- "$2/devsim" --dir "$tmp/devsim-l" \
+	--device edu@0000:00:06.0 >/dev/null 2>&1 &
+devsim_m=$!
+reapers="$reapers $devsim_m"
+wait_for "v1 to probe the edu that appeared after the update" 10 \
+	'[ "$(drivers_l)" = "[\"edu\",\"edu\",\"legacy\"]" ]'
+holds "v1 probed the device that appeared after the update, through the watch it inherited" \
+	'[ "$(drivers_l)" = "[\"edu\",\"edu\",\"legacy\"]" ] &&
+	 [ "$(ls -l /proc/$("$baton" status --socket "$tmp/l.sock" --json | jq .pid)/fd | grep -c inotify)" = 1 ]'
+for r in $host_l $devsim_l $devsim_m; do
 	for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
 	wait "$r"
 done
 accounted "demo-host and devsim ended well" "$tmp/host-l.procs"
 accounted "... devsim too" "$tmp/devsim-l.procs"
+accounted "... and the second devsim" "$tmp/devsim-m.procs"
 
 # --backend drives real edu devices through VFIO (the VM test runs it,
 # tests/vm/guest/vfio.sh); here its usage errors, and a machine with no
