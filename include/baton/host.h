@@ -396,7 +396,10 @@ int baton_host_take_fd(struct baton_host *host, uint64_t token);
  *
  * An exec-mode update closes the program's close-on-exec fds inside
  * execve(), in the blackout, and closing some costs: the kernel tears an
- * epoll fd down one registration at a time (~1.4 ms for a thousand).  A
+ * epoll fd down one registration at a time (~1.4 ms for a thousand), and
+ * closing an inotify or fanotify fd waits for fsnotify's grace period
+ * (5-20 ms here) - one the next version wants too is better preserved and
+ * taken, as demo-host does its directory watch.  A
  * fd marked with this call crosses the exec instead - its close-on-exec
  * cleared just before, and set again if the update does not happen - and
  * the next version's library makes it close-on-exec again as it starts
