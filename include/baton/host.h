@@ -399,11 +399,11 @@ int baton_host_take_fd(struct baton_host *host, uint64_t token);
  * epoll fd down one registration at a time (~1.4 ms for a thousand), and
  * closing an inotify or fanotify fd waits for fsnotify's grace period
  * (5-20 ms here) - one the next version wants too is better preserved and
- * taken, as demo-host does its directory watch.  A
- * fd marked with this call crosses the exec instead - its close-on-exec
- * cleared just before, and set again if the update does not happen - and
- * the next version's library makes it close-on-exec again as it starts
- * and closes it just after FINISH.  The next version never sees it
+ * taken, as demo-host does its directory watch.  A fd marked with this
+ * call crosses the exec instead - its close-on-exec cleared just before,
+ * and set again if the update does not happen - and the next version's
+ * library makes it close-on-exec again as it starts and closes it just
+ * after FINISH.  The next version never sees it
  * otherwise; its number stays taken until then.  Only a target whose dry
  * run says its library does this gets it: an update without a dry run,
  * or to a library older than this call, closes it at the exec as before.
