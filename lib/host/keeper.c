@@ -41,7 +41,8 @@
  *    an old process still there at 'D' (stopped, or stuck in a thread of
  *    its own, after it had sent everything) has until FINISH's deadline to
  *    exit, and is then killed: it would hold the old fds and memory for
- *    ever, and it owns nothing any more.
+ *    ever, and it owns nothing any more.  Meanwhile the keeper is named
+ *    baton-let-go: the update is over.
  *
  * The keeper is forked from a program that may have threads, so between
  * fork() and its exit or exec it makes only system calls: everything it
@@ -324,8 +325,12 @@ static void keeper_main(struct baton_keeper *k)
 				break;
 			}
 			news = true;
-			if (m.type == 'D' && k->mode == BATON_MODE_SOCKET)
+			if (m.type == 'D' && k->mode == BATON_MODE_SOCKET) {
+				/* No longer the update's keeper: what watches it
+				 * (ps, a test killing processes) sees the update over. */
+				prctl(PR_SET_NAME, "baton-let-go");
 				let_old_go(k);
+			}
 			if (m.type == 'D' || m.type == 'A')
 				_exit(0);
 			if (m.type == 'C') {

@@ -251,7 +251,8 @@ procs "one process, exit 0" "$all_exit0 and length == 1"
 run "socket mode" sh -c 'ulimit -S -n 256 && exec "$@"' sh "$v1" --update-to "$v2" --mode socket --extra-fds 600
 check "socket mode: v1 hands over, v2 restores in a new process" "length == 3 and ([.[].event] | sort == [\"handed-over\", \"restored\", \"started\"]) and (.[0].pid as \$old | map(select(.event == \"restored\"))[0] | .version == 2 and .pid != \$old) and $same"
 check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map(select(.event == "restored"))[0] | .extra_fds == 600 and .count == 101 and .converted == 1 and .blackout_us > 0'
-procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-keeper\", \"host-prog-v1\", \"host-prog-v2\"])"
+# The keeper, told v2 finished, renamed itself while v1 exits (keeper.c).
+procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-let-go\", \"host-prog-v1\", \"host-prog-v2\"])"
 
 # A new process whose fd table fills as the fds come: said as it is, with
 # the numbers, not as a malformed message.
@@ -280,7 +281,7 @@ if [ "$status" -eq 137 ]; then ok "the stuck old process did not outlive the upd
 	not_ok "the stuck old process did not outlive the update (reap did not time out)"
 	echo "# reap exited $status"
 fi
-procs "the keeper killed the stuck v1; the keeper and v2 exited 0" '[.[] | [.name, .how, .code]] | sort == [["baton-keeper", "exit", 0], ["host-prog-v1", "signal", 9], ["host-prog-v2", "exit", 0]]'
+procs "the keeper killed the stuck v1; the keeper and v2 exited 0" '[.[] | [.name, .how, .code]] | sort == [["baton-let-go", "exit", 0], ["host-prog-v1", "signal", 9], ["host-prog-v2", "exit", 0]]'
 
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \

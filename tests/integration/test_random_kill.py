@@ -24,9 +24,10 @@ program that exists at that instant is sent SIGKILL:
 The old and new versions are the program once the update is over, which a
 kill is no fault of: they are stopped first (SIGSTOP, a pause, as a busy
 machine would make), and killed only if the keeper has not been told that
-a version finished or gave up - it leaves when told - or if it left with
-the update undecided (the commit cell says LIVE), which is the keeper
-failing the program.
+a version finished or gave up - it leaves when told, or renames itself
+baton-let-go while it waits for a socket-mode old process to exit - or if
+it left with the update undecided (the commit cell says LIVE), which is
+the keeper failing the program.
 
 Whatever the client is told, the program must then answer `baton status`,
 running, within RUNNING_S; every item must read back with its value, and
@@ -237,8 +238,11 @@ def kill_version(pidfd, pid, keepers):
     signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
     if wait_state(pid, ("T", "Z"), 2) != "T":
         return "gone"
-    keeper_states = [wait_state(k, ("S", "Z"), 2) for k in keepers]
-    if "S" in keeper_states or cell_of(pid) == CELL_LIVE:
+    # Asleep and still the keeper: one told a version finished renames
+    # itself (baton-let-go) before it waits for the old process to exit.
+    holding = [wait_state(k, ("S", "Z"), 2) == "S" and (stat(k) or (0, ""))[1] == KEEPER
+               for k in keepers]
+    if any(holding) or cell_of(pid) == CELL_LIVE:
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         return "killed"
     signal.pidfd_send_signal(pidfd, signal.SIGCONT)
