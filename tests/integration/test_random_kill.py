@@ -56,6 +56,7 @@ BUDGET_S = 40               # so that a loaded machine stays well in time
 WINDOW_S = 0.040            # until updates have been timed
 RUNNING_S = 15
 KEEPER = "baton-keeper"
+LET_GO = "baton-let-go"     # a keeper told the update is over (keeper.c)
 CELL_LIVE = 0               # lib/host/keeper.c: enum baton_cell_state
 
 baton, v1, v2, reap = sys.argv[1:5]
@@ -185,6 +186,9 @@ def candidates(reaper, old):
     """(kind, pid) of each process of the program a kill may hit now."""
     procs = descendants(reaper)
     keepers = [p for p, (_, comm, _) in procs.items() if comm == KEEPER]
+    # Its keeper told the update finished (socket mode, waiting for @old to
+    # exit): @old's child is the new version, the program now.
+    over = any(comm == LET_GO and ppid == old for ppid, comm, _ in procs.values())
     out = []
     for pid, (ppid, comm, state) in procs.items():
         if state == "Z":
@@ -196,7 +200,7 @@ def candidates(reaper, old):
                 out.append(("old", pid))
         elif keepers:
             out.append(("new", pid))
-        elif ppid == old:
+        elif ppid == old and not over:
             out.append(("dry-run", pid))
         # else: what a finished update left running - the program itself
     return out, keepers
