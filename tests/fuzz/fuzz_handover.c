@@ -113,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char vars[NNAMES][32 + 256];
 	char why[256] = "", expect[256];
 	uint64_t freeze_ns = 0;
+	bool in_order;
 	size_t off = 0;
 	int err;
 
@@ -161,10 +162,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < env.n_own; i++)
 		if (putenv(env.vars[i]))
 			die("putenv");
+	/*
+	 * The keeper's FREEZE must fall in order - after the commit's start,
+	 * not after now, not after the deadline - or the reader refuses it
+	 * (handover.c): refused exactly then.
+	 */
+	in_order = !freeze_ns || (hv.held_ns <= freeze_ns && freeze_ns <= baton_now_ns() &&
+				  (!hv.deadline_ns || freeze_ns <= hv.deadline_ns));
 	err = baton_handover_read(&again);
 	check_environment_clean();
-	if (err)
+	if (err && in_order)
 		die("what was written back is refused");
+	if (!err && !in_order)
+		die("a FREEZE out of order is taken");
+	if (err)
+		goto out_env;
 	check_same(&hv, &again);
 	if (again.freeze_ns != freeze_ns)
 		die("the keeper's freeze_ns is not read back");
@@ -172,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strcmp(again.why, expect))
 		die("the keeper's reason is not read back");
 	baton_handover_release(&again);
+out_env:
 	baton_handover_free_env(&env);
 	baton_handover_release(&hv);
 out:
