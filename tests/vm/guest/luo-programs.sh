@@ -32,7 +32,7 @@
 
 # fail, with the programs' last words on the console first.
 lp_fail() {
-	tail -n 5 /run/*.log /run/*.err 2>/dev/null
+	tail -n 5 /run/*.log /run/*.err /run/baton/*.log /run/trace 2>/dev/null
 	fail "$@"
 }
 
@@ -217,7 +217,7 @@ lp_stage1() {
 	fail "baton kexec returned (exit $?): no kexec"
 }
 
-# The trace's lines "NS PID PHASE" as a JSON array of [PID, "PHASE", NS].
+# The trace's lines "NS PID PHASE MINFLT" as a JSON array of [PID, "PHASE", NS].
 lp_trace() {
 	awk 'BEGIN { printf "[" } { printf "%s[%s,\"%s\",%s]", (NR > 1 ? "," : ""), $2, $3, $1 }
 	     END { printf "]" }' "$1"
@@ -273,7 +273,7 @@ lp_stage2() {
 	done
 	# Each new process notes its phases once it has finished: all of them.
 	lp_wait "every restore's trace" \
-		'[ "$(grep -c " finish$" /run/trace)" -ge $((3 + 2 * ${LP_UPDATES:-4})) ]'
+		'[ "$(awk '\''$3 == "finish"'\'' /run/trace | wc -l)" -ge $((3 + 2 * ${LP_UPDATES:-4})) ]'
 	printf 'BATON-LP-STAGE2 {"busy_restore":%s,"kernel_image":%s,"logs":%s,"restore":%s,"check_a":%s,"check_b":%s,"status_a":%s,"status_b":%s,"memfree_kib_delta":%s,"shmem_kib_delta":%s,' \
 		"$busy_restore" "$kimg" "$logs" "$(jfile /run/restore.json)" "${check_a:-null}" "${check_b:-null}" \
 		"$(jfile /run/status-a.json)" "$(jfile /run/status-b.json)" \
