@@ -192,8 +192,9 @@ for kv in "$@"; do
 	# answers over KV_OUT_HIGH hold the gets behind them in the server's
 	# input, and once those answers have gone out, the gets must go on
 	# with no new event to say so.
-	python3 - "$port" >"$tmp/slow" 2>&1 <<'EOF2'
+	PYTHONPATH=$(dirname "$0") python3 - "$port" >"$tmp/slow" 2>&1 <<'EOF2'
 import select, socket, sys, time
+from kvcache_big import read_answers
 port, size, gets = int(sys.argv[1]), 512 * 1024, 16
 s = socket.create_connection(("127.0.0.1", port), timeout=30)
 s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (size, b"v" * size))
@@ -219,17 +220,7 @@ def server_queue():
 end = time.monotonic() + 10
 while not server_queue() and time.monotonic() < end:
     select.select([], [], [], 0.01)
-answer = b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (size, b"v" * size)
-got = b""
-try:
-    while len(got) < gets * len(answer):
-        more = c.recv(1 << 20)
-        if not more:
-            break
-        got += more
-except socket.timeout:
-    pass
-print("answers", got.count(answer), "of", gets, "bytes", len(got))
+read_answers(c, size, gets)
 s.sendall(b"delete big\r\n")
 assert s.makefile("rb").readline() == b"DELETED\r\n"
 EOF2

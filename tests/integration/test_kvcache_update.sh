@@ -282,6 +282,7 @@ three_fd=$out_fd three_reaper=$reaper
 mkfifo "$tmp/held.go"
 cat >"$tmp/held.py" <<'EOF2'
 import select, socket, sys
+from kvcache_big import read_answers
 port, size, gets = int(sys.argv[1]), 512 * 1024, 16
 s = socket.create_connection(("127.0.0.1", port), timeout=30)
 s.sendall(b"set big 0 0 %d\r\n%s\r\n" % (size, b"v" * size))
@@ -298,20 +299,10 @@ for c in held:
     assert select.select([c], [], [], 30)[0], "no answer before the update"
 print("ready", flush=True)
 assert select.select([sys.stdin], [], [], 60)[0], "no update"
-answer = b"VALUE big 0 %d\r\n%s\r\nEND\r\n" % (size, b"v" * size)
 for c in held:
-    got = b""
-    try:
-        while len(got) < gets * len(answer):
-            more = c.recv(1 << 20)
-            if not more:
-                break
-            got += more
-    except socket.timeout:
-        pass
-    print("answers", got.count(answer), "of", gets, "bytes", len(got))
+    read_answers(c, size, gets)
 EOF2
-python3 "$tmp/held.py" "$port" >"$tmp/held.out" 2>&1 <"$tmp/held.go" &
+PYTHONPATH=$(dirname "$0") python3 "$tmp/held.py" "$port" >"$tmp/held.out" 2>&1 <"$tmp/held.go" &
 held_py=$!
 exec {go}>"$tmp/held.go"
 if wait_for "the held clients' gets to be answering" 30 'grep -q "^ready" "$tmp/held.out"'; then
