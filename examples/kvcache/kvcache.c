@@ -85,6 +85,7 @@
 #define KV_READ_CHUNK	65536
 #define KV_LINGER_MAX	(1024 * 1024)
 #define KV_EVENTS	64
+#define KV_SPIN_NS	20000	/* kv_take()'s spin, at most */
 /* v1 items converted in one hold of the store (~50 us) */
 #define KV_CONVERT_STEP	32
 #define KV_DRAIN_STEP	(4u << 20)	/* v1 memory given back between two */
@@ -177,7 +178,8 @@ struct kv_server {
  * writer waiting on a reader that lost its CPU would otherwise hold up
  * every get behind it, which on busy cores cost more than it saved (a
  * writer still gets in between two commands: every worker lets go of the
- * lock after each, to read and write its sockets).  The lock lives in the
+ * lock after each, to read and write its sockets).  A thread that finds
+ * it taken spins a little before it sleeps (kv_take()).  The lock lives in the
  * process, not in the item region: the region's layout is the same with
  * one thread or many.  Only the main thread calls the Baton host: a worker that
  * closes a client hands its fd and token to the main thread (@dead), which
@@ -235,13 +237,62 @@ struct kv_threads {
 	atomic_uint held_refs;
 };
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Take @lock shared or alone; spin a little before sleeping.  A command
+ * holds it for a microsecond or two, and a worker that sleeps for it
+ * waits for the kernel to wake it and then for a CPU - on busy cores
+ * milliseconds, during which every client of that worker waits too: those
+ * sleeps were kvcache's p99 (memcached's gets take no lock a set holds).
+ * Spinning is bounded (KV_SPIN_NS) for a holder that lost its CPU.  While
+ * it waits, a worker counts in @waiting, which kv_idle() reads.
+ */
+static void kv_take(struct kv_threads *t, bool alone)
+{
+	int (*try)(pthread_rwlock_t *) = alone ? pthread_rwlock_trywrlock :
+						  pthread_rwlock_tryrdlock;
+	uint64_t until = 0;
+
+	if (!try(&t->lock))
+		return;
+	atomic_fetch_add(&t->waiting, 1);
+	for (unsigned int i = 1; try(&t->lock); i++) {
+		cpu_relax();
+		if (i % 16)
+			continue;
+		if (!until) {
+			until = mono_ns() + KV_SPIN_NS;
+		} else if (mono_ns() > until) {
+			if (alone)
+				pthread_rwlock_wrlock(&t->lock);
+			else
+				pthread_rwlock_rdlock(&t->lock);
+			break;
+		}
+	}
+	atomic_fetch_sub(&t->waiting, 1);
+}
+
 static void kv_lock(struct kv_server *srv)
 {
-	if (!srv->threads)
-		return;
-	atomic_fetch_add(&srv->threads->waiting, 1);
-	pthread_rwlock_wrlock(&srv->threads->lock);
-	atomic_fetch_sub(&srv->threads->waiting, 1);
+	if (srv->threads)
+		kv_take(srv->threads, true);
 }
 
 #if KVCACHE_VERSION >= 2
@@ -280,9 +331,7 @@ static void kv_proto_lock(struct kv_proto *p, enum kv_lock how)
 
 	switch (how) {
 	case KV_SHARED:
-		atomic_fetch_add(&srv->threads->waiting, 1);
-		pthread_rwlock_rdlock(&srv->threads->lock);
-		atomic_fetch_sub(&srv->threads->waiting, 1);
+		kv_take(srv->threads, false);
 		break;
 	case KV_EXCLUSIVE:
 		kv_lock(srv);
@@ -1229,14 +1278,6 @@ static void kv_adopt_connections(struct kv_server *srv)
  * (0: the workers serve them all).
  */
 #define KV_HELD_BUDGET_US 1000
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int held_cmp(const void *a, const void *b)
 {
