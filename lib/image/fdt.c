@@ -27,12 +27,6 @@
 #include "internal.h"
 #include "image-internal.h"
 
-/* Tags are 4-byte aligned from the start of the structure block. */
-static size_t tag_align(size_t off)
-{
-	return (off + FDT_TAGSIZE - 1) & ~(size_t)(FDT_TAGSIZE - 1);
-}
-
 static int walk_err(struct baton_diag *diag, int fdt_err, size_t off)
 {
 	return baton_diag_set(diag, BATON_ERR_BADTREE, "/",
@@ -147,7 +141,7 @@ static int read_token(struct baton_fdt_walk *w, size_t off,
 		if (!end)
 			return -FDT_ERR_TRUNCATED;
 		t->name_len = end - t->name;
-		*next = tag_align(off + FDT_TAGSIZE + t->name_len + 1);
+		*next = baton_fdt_align(off + FDT_TAGSIZE + t->name_len + 1);
 		return 0;
 	case FDT_PROP:
 		if (left < sizeof(struct fdt_property))
@@ -161,7 +155,7 @@ static int read_token(struct baton_fdt_walk *w, size_t off,
 			return err;
 		t->val = w->s + off + sizeof(struct fdt_property);
 		t->len = len;
-		*next = tag_align(off + sizeof(struct fdt_property) + len);
+		*next = baton_fdt_align(off + sizeof(struct fdt_property) + len);
 		return 0;
 	case FDT_END_NODE:
 	case FDT_NOP:

@@ -13,6 +13,12 @@
 
 #include <baton/error.h>
 
+/* Tags are 4-byte aligned from the start of the structure block. */
+static inline size_t baton_fdt_align(size_t off)
+{
+	return (off + 3) & ~(size_t)3;
+}
+
 /* Property names already checked, by their offset in the strings block. */
 #define BATON_FDT_NAMES 64
 

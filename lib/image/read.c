@@ -164,11 +164,23 @@ struct spec_cache {
 	int8_t index[SPEC_CACHE_SLOTS];
 };
 
-/* A child of a container, as the walk found it. */
+/* A node, as a message names it. */
 struct record {
 	const char *name;	/* <kind>@<hex>, NUL-terminated */
 	int name_len;
 	const char *dup;	/* the first known property seen twice */
+};
+
+/*
+ * A child of a container, as the walk found it: where it begins, and no
+ * more.  Its properties are read again from the tree when its turn comes
+ * (child_props()): kept meanwhile, they took 200 bytes a device, pages of
+ * a new heap that the new version faulted in one by one (~1.2 us each
+ * here), where 8 bytes a child do.
+ */
+struct child {
+	uint32_t off;		/* its FDT_BEGIN_NODE in the structure block */
+	uint32_t name_len;
 };
 
 /* /fds, /regions or /devices while it is read. */
@@ -176,18 +188,19 @@ struct container {
 	const char *path;	/* "/fds" */
 	const char *child;	/* "fd": children are fd@<hex> */
 	const struct prop_spec *spec;
-	size_t n_props;		/* in spec, and a record's in props */
+	size_t n_props;		/* in spec */
 	struct spec_cache cache;
 	bool present;
 	size_t n, cap;
-	struct record *recs;	/* the children, in tree order */
-	struct prop *props;	/* n_props a child */
+	struct child *kids;	/* the children, in tree order */
 	struct units ix;	/* their unit addresses */
 };
 
 struct reader {
 	struct baton_diag *diag;
 	struct parsed_image *pi;
+	const uint8_t *s;	/* the structure block, checked by the walk */
+	const char *strings;	/* the strings block */
 	struct container fds, regions, devices;
 	struct record root;
 	struct prop root_props[ROOT_PROPS];
@@ -248,21 +261,24 @@ static int nomem(const struct reader *r)
  */
 static void note_prop(const struct prop_spec *spec, size_t count,
 		      struct spec_cache *cache, struct prop *props,
-		      const char **dup, const struct baton_fdt_token *t)
+		      const char **dup, uint32_t nameoff, const char *name,
+		      const void *val, uint32_t len)
 {
-	size_t slot = t->nameoff % SPEC_CACHE_SLOTS;
+	size_t slot = nameoff % SPEC_CACHE_SLOTS, name_len;
 	int i;
 
-	if (cache->nameoff[slot] == t->nameoff + 1) {
+	if (cache->nameoff[slot] == nameoff + 1) {
 		i = cache->index[slot];
 	} else {
+		/* The walk found it NUL-terminated in the strings block. */
+		name_len = strlen(name);
 		for (i = 0; (size_t)i < count; i++)
-			if (spec[i].len == t->name_len &&
-			    !memcmp(spec[i].name, t->name, t->name_len))
+			if (spec[i].len == name_len &&
+			    !memcmp(spec[i].name, name, name_len))
 				break;
 		if ((size_t)i == count)
 			i = -1;
-		cache->nameoff[slot] = t->nameoff + 1;
+		cache->nameoff[slot] = nameoff + 1;
 		cache->index[slot] = (int8_t)i;
 	}
 	if (i < 0)
@@ -272,8 +288,8 @@ static void note_prop(const struct prop_spec *spec, size_t count,
 			*dup = spec[i].name;
 		return;
 	}
-	props[i].val = t->val;
-	props[i].len = (int)t->len;
+	props[i].val = val;
+	props[i].len = (int)len;
 }
 
 /* A new child of @c, whose properties come next. */
@@ -283,25 +299,15 @@ static int add_record(struct reader *r, struct container *c,
 	if (c->n == c->cap) {
 		/* x4: a thousand devices' records moved 3 times, not 8. */
 		size_t want = c->cap ? 4 * c->cap : 16;
-		struct record *recs = reallocarray(c->recs, want,
-						   sizeof(*recs));
-		struct prop *props;
+		struct child *kids = reallocarray(c->kids, want, sizeof(*kids));
 
-		if (!recs)
+		if (!kids)
 			return nomem(r);
-		c->recs = recs;
-		props = reallocarray(c->props, want * c->n_props,
-				     sizeof(*props));
-		if (!props)
-			return nomem(r);
-		c->props = props;
+		c->kids = kids;
 		c->cap = want;
 	}
-	c->recs[c->n] = (struct record){ .name = t->name,
-					 .name_len = (int)t->name_len };
-	memset(&c->props[c->n * c->n_props], 0,
-	       c->n_props * sizeof(*c->props));
-	c->n++;
+	c->kids[c->n++] = (struct child){ .off = (uint32_t)t->off,
+					  .name_len = (uint32_t)t->name_len };
 	return 0;
 }
 
@@ -332,9 +338,9 @@ static struct container *find_container(struct reader *r,
 }
 
 /*
- * The one walk: check every token, note the root's known properties and,
- * for each child of a container, its name and known properties.  Deeper
- * nodes and other children of the root are walked over.
+ * The one walk: check every token, note the root's known properties and
+ * where each child of a container begins.  Deeper nodes and other
+ * children of the root are walked over.
  */
 static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 {
@@ -356,11 +362,8 @@ static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 		case FDT_PROP:
 			if (t.depth == 1)
 				note_prop(root_spec, ROOT_PROPS, &r->root_cache,
-					  r->root_props, &r->root.dup, &t);
-			else if (t.depth == 3 && c)
-				note_prop(c->spec, c->n_props, &c->cache,
-					  &c->props[(c->n - 1) * c->n_props],
-					  &c->recs[c->n - 1].dup, &t);
+					  r->root_props, &r->root.dup,
+					  t.nameoff, t.name, t.val, t.len);
 			break;
 		case FDT_END_NODE:
 			if (t.depth == 2)
@@ -485,13 +488,46 @@ static int key_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-/* The node of @c's child @i. */
+/* @c's child @i, as messages name it; no properties yet. */
 static struct node child_node(const struct reader *r, const struct container *c,
-			      size_t i)
+			      size_t i, struct record *rec)
 {
-	return (struct node){ .r = r, .parent = c->path, .rec = &c->recs[i],
-			      .spec = c->spec,
-			      .props = &c->props[i * c->n_props] };
+	const struct child *k = &c->kids[i];
+
+	*rec = (struct record){ .name = (const char *)r->s + k->off + FDT_TAGSIZE,
+				.name_len = (int)k->name_len };
+	return (struct node){ .r = r, .parent = c->path, .rec = rec,
+			      .spec = c->spec };
+}
+
+/*
+ * @c's child @i with its known properties, read again from the tree into
+ * @props (n_props of them): the walk checked every token and length, and
+ * a node's properties come before its first subnode, NOPs among them.
+ */
+static struct node child_props(struct reader *r, struct container *c,
+			       size_t i, struct record *rec, struct prop *props)
+{
+	struct node n = child_node(r, c, i, rec);
+	size_t off = baton_fdt_align(c->kids[i].off + FDT_TAGSIZE +
+				     c->kids[i].name_len + 1);
+	uint32_t tag, len, nameoff;
+
+	memset(props, 0, c->n_props * sizeof(*props));
+	while ((tag = baton_get_be32(r->s + off)) == FDT_PROP || tag == FDT_NOP) {
+		if (tag == FDT_NOP) {
+			off += FDT_TAGSIZE;
+			continue;
+		}
+		len = baton_get_be32(r->s + off + 4);
+		nameoff = baton_get_be32(r->s + off + 8);
+		note_prop(c->spec, c->n_props, &c->cache, props, &rec->dup,
+			  nameoff, r->strings + nameoff,
+			  r->s + off + sizeof(struct fdt_property), len);
+		off = baton_fdt_align(off + sizeof(struct fdt_property) + len);
+	}
+	n.props = props;
+	return n;
 }
 
 /* Of the value key_cmp() compares: the same for values it finds equal. */
@@ -688,12 +724,13 @@ static int repeat_err(const struct reader *r, const struct container *c,
 		      size_t later, size_t earlier, const char *prop,
 		      const char *what)
 {
-	const struct node n = child_node(r, c, later);
-	const struct record *first = &c->recs[earlier];
+	struct record rec, first;
+	const struct node n = child_node(r, c, later, &rec);
 
+	child_node(r, c, earlier, &first);
 	return node_err(&n, prop, BATON_ERR_DUPLICATE,
 			"%s already used by %s/%.*s", what, c->path,
-			first->name_len, first->name);
+			first.name_len, first.name);
 }
 
 static int check_ref(const struct node *n, const char *prop,
@@ -753,7 +790,8 @@ static int read_children(struct reader *r, struct container *c)
 		goto out;
 	}
 	for (size_t i = 0; !err && i < c->n; i++) {
-		const struct node n = child_node(r, c, i);
+		struct record rec;
+		const struct node n = child_node(r, c, i, &rec);
 
 		err = unit_address(&n, c, &c->ix.units[i]);
 		keys[i] = (struct key){ .key = c->ix.units[i], .pos = i };
@@ -835,7 +873,9 @@ static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
 static int read_fd(struct reader *r, size_t i)
 {
 	struct baton_image_fd *fd = &r->pi->img.fds[i];
-	const struct node n = child_node(r, &r->fds, i);
+	struct record rec;
+	struct prop props[FD_PROPS];
+	const struct node n = child_props(r, &r->fds, i, &rec, props);
 
 	fd->index = r->fds.ix.units[i];
 	fd->session = "";
@@ -905,7 +945,9 @@ out:
 static int read_region(struct reader *r, size_t i)
 {
 	struct baton_image_region *rg = &r->pi->img.regions[i];
-	const struct node n = child_node(r, &r->regions, i);
+	struct record rec;
+	struct prop props[REGION_PROPS];
+	const struct node n = child_props(r, &r->regions, i, &rec, props);
 
 	rg->index = r->regions.ix.units[i];
 	rg->label = "";
@@ -1101,7 +1143,9 @@ static int get_mandatory(const struct node *n, bool *mandatory)
 static int read_device(struct reader *r, size_t i)
 {
 	struct baton_image_device *d = &r->pi->img.devices[i];
-	const struct node n = child_node(r, &r->devices, i);
+	struct record rec;
+	struct prop props[DEV_PROPS];
+	const struct node n = child_props(r, &r->devices, i, &rec, props);
 
 	d->index = r->devices.ix.units[i];
 	d->orphan = BATON_ORPHAN_QUARANTINE;
@@ -1190,8 +1234,7 @@ static void release_reader(struct reader *r)
 	struct container *all[] = { &r->fds, &r->regions, &r->devices };
 
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
-		free(all[i]->recs);
-		free(all[i]->props);
+		free(all[i]->kids);
 		free(all[i]->ix.units);
 		free(all[i]->ix.order);
 	}
@@ -1249,6 +1292,8 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 
 	err = baton_fdt_open(&walk, tree, tree_len, diag) ?:
 	      walk_tree(&r, &walk);
+	r.s = walk.s;
+	r.strings = walk.strings;
 	if (err)
 		goto err_free;
 	if (fdt_totalsize(tree) != tree_len) {
