@@ -18,6 +18,9 @@
  * test_crc32c.c checks both against a bit-at-a-time implementation.
  */
 #include <string.h>
+#if defined(__x86_64__) && __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#endif
 
 #include <baton/image.h>
 
@@ -435,12 +438,28 @@ static uint32_t crc32c_sse42(const uint8_t *p, size_t len)
 		crc = __builtin_ia32_crc32qi((uint32_t)crc, *p++);
 	return ~(uint32_t)crc;
 }
+
+/*
+ * Asked of the dynamic loader, which has already run CPUID: the
+ * compiler's __builtin_cpu_supports() links in a constructor that runs it
+ * again, about ten times, in every process at start - inside the
+ * blackout of an exec-mode update, and each CPUID is a trap to the
+ * hypervisor in a virtual machine.
+ */
+static bool have_sse42(void)
+{
+#ifdef CPU_FEATURE_ACTIVE
+	return CPU_FEATURE_ACTIVE(SSE4_2);
+#else
+	return __builtin_cpu_supports("sse4.2");
+#endif
+}
 #endif
 
 uint32_t baton_crc32c(const void *buf, size_t len)
 {
 #if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2"))
+	if (have_sse42())
 		return crc32c_sse42(buf, len);
 #endif
 	return baton_crc32c_table(buf, len);
