@@ -963,6 +963,21 @@ static void test_tree_nops_skipped(void **state)
 	assert_int_equal(out->n_devices, 0);
 	baton_image_free(out);
 	free(img);
+
+	/* Among a device's properties: those after it are read all the same. */
+	img = base_image(&len);
+	fdt = img + BATON_IMAGE_HEADER_SIZE;
+	assert_int_equal(fdt_nop_property(fdt, fdt_path_offset(fdt, "/devices/device@0"),
+					  "schema-name"), 0);
+	reseal(img);
+	assert_int_equal(baton_image_parse(img, len, &out, NULL), 0);
+	assert_null(out->devices[0].schema_name);
+	assert_int_equal(out->devices[0].schema_version, 3);
+	assert_int_equal(out->devices[0].n_fds, 2);
+	assert_int_equal(out->devices[0].orphan, BATON_ORPHAN_RESET);
+	assert_true(out->devices[0].mandatory);
+	baton_image_free(out);
+	free(img);
 }
 
 /* ------------------------------------------------------------------ */
