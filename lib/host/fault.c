@@ -27,7 +27,9 @@
  * at once (the fault matrix stops the new process at START and the old one
  * once it has sent everything, so that the old one dies at a known point);
  * each fires once, the first at PATH, the second at PATH.1, and so on; at
- * one phase in one process the first that names it counts.
+ * one phase in one process the first that names it counts.  BATON_FAULT
+ * is read when the host is created (baton_host_create()), not at each
+ * point: the points inside the blackout are passed once a device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,9 +62,21 @@ static const char *const phase_names[BATON_FAULT_PHASES] = {
 /* Whether this process was started by an update: set at create. */
 static bool started_by_update;
 
+/*
+ * BATON_FAULT, read when a host is created: a point a device is passed
+ * once per device inside the blackout, and getenv() walks the whole
+ * environment (0.39 us a call among 49 variables here: 0.4 ms a phase at
+ * 1,024 devices).  NULL: no fault asked for.
+ */
+static char *fault_spec;
+
 void baton_fault_set_new(bool is_new)
 {
+	const char *spec = getenv("BATON_FAULT");
+
 	started_by_update = is_new;
+	free(fault_spec);
+	fault_spec = spec ? strdup(spec) : NULL;
 }
 
 /* The fd table is full from here on: the next fd number is the limit. */
@@ -158,7 +172,7 @@ static bool first_here(size_t i)
 
 int baton_fault(enum baton_fault_phase phase)
 {
-	const char *spec = getenv("BATON_FAULT"), *fault = NULL;
+	const char *spec = fault_spec, *fault = NULL;
 	size_t len = 0, i;
 
 	for (i = 0; spec && !fault; i++) {
