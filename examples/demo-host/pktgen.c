@@ -76,10 +76,18 @@ struct pool_header {
 	uint32_t entries;
 };
 
+/*
+ * A device's frozen flag is a bit here, by its slot, not in its struct
+ * pktgen: FREEZE comes after the update has forked its keeper, and a
+ * write to a page the keeper shares copies the page (a fault and 4 KiB,
+ * ~3 us here).  The devices' structs lie on ~120 pages of the heap at
+ * 1,024 devices; these bits on one.
+ */
 static struct {
 	struct baton_region *region;	/* NULL until the first device */
 	uint32_t slots, entries;
 	uint8_t used[MAX_DEVICES / 8];	/* slots taken */
+	uint8_t frozen[MAX_DEVICES / 8]; /* their devices not to be drained */
 } pool;
 
 static size_t ring_bytes(void)
@@ -93,17 +101,29 @@ static uint64_t ring_offset(uint32_t slot)
 	return POOL_HEADER + (uint64_t)slot * ring_bytes();
 }
 
-static bool slot_used(uint32_t slot)
+static bool bit_get(const uint8_t *map, uint32_t slot)
 {
-	return pool.used[slot / 8] & (1u << (slot % 8));
+	return map[slot / 8] & (1u << (slot % 8));
 }
 
-static void slot_set(uint32_t slot, bool used)
+static void bit_set(uint8_t *map, uint32_t slot, bool on)
 {
-	if (used)
-		pool.used[slot / 8] |= (uint8_t)(1u << (slot % 8));
+	if (on)
+		map[slot / 8] |= (uint8_t)(1u << (slot % 8));
 	else
-		pool.used[slot / 8] &= (uint8_t)~(1u << (slot % 8));
+		map[slot / 8] &= (uint8_t)~(1u << (slot % 8));
+}
+
+static bool slot_used(uint32_t slot)
+{
+	return bit_get(pool.used, slot);
+}
+
+/* Taken, and frozen or not. */
+static void slot_set(uint32_t slot, bool used, bool frozen)
+{
+	bit_set(pool.used, slot, used);
+	bit_set(pool.frozen, slot, frozen);
 }
 
 /*
@@ -181,7 +201,6 @@ struct pktgen {
 	uint32_t *page;			/* BAR2, mapped; NULL until attached */
 	int irq;
 	int page_fd;			/* BAR2's memfd, preserved: no round trip at restore */
-	bool frozen;
 	bool resumed;			/* finished, not drained yet */
 	bool head_went_back;		/* the device was reset under us */
 	pktgen_state s;
@@ -317,7 +336,7 @@ static int pktgen_probe(struct baton_device *dev)
 	err = start_device(p) ?: preserve_fds(p) ?: attach(p);
 	if (err)
 		goto err_irq;
-	slot_set(p->s.slot, true);
+	slot_set(p->s.slot, true, false);
 	baton_device_set_priv(dev, p);
 	resumed_init();
 	return 0;
@@ -380,7 +399,7 @@ static void consume(void *arg)
 
 	if (read(p->irq, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	if (!p->frozen)
+	if (!bit_get(pool.frozen, p->s.slot))
 		drain(p);
 }
 
@@ -399,7 +418,7 @@ static int pktgen_freeze(struct baton_device *dev)
 {
 	struct pktgen *p = baton_device_priv(dev);
 
-	p->frozen = true;
+	bit_set(pool.frozen, p->s.slot, true);
 	if (demo_drop_connections) {
 		/* What a program without Baton does: the connection dies with it. */
 		baton_devio_close(p->io);
@@ -412,7 +431,7 @@ static void pktgen_unfreeze(struct baton_device *dev)
 {
 	struct pktgen *p = baton_device_priv(dev);
 
-	p->frozen = false;
+	bit_set(pool.frozen, p->s.slot, false);
 	drain(p);
 }
 
@@ -446,7 +465,6 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	p->dev = dev;
 	p->page_fd = -1;
 	memcpy(&p->s, state, size);
-	p->frozen = true;
 	/* Already ours: the device's record names the regions it uses. */
 	err = pool_use(dev, &p->pool);
 	if (err)
@@ -487,7 +505,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 		err = demo_preserve_fd(dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 	if (err)
 		goto err_io;
-	slot_set(p->s.slot, true);
+	slot_set(p->s.slot, true, true);	/* until FINISH */
 	baton_device_set_priv(dev, p);
 	resumed_init();
 	return 0;
@@ -564,7 +582,7 @@ static void pktgen_finish(struct baton_device *dev)
 {
 	struct pktgen *p = baton_device_priv(dev);
 
-	p->frozen = false;
+	bit_set(pool.frozen, p->s.slot, false);
 	if (resumed.n == resumed.cap) {
 		size_t cap = resumed.cap ? 2 * resumed.cap : 64;
 		struct pktgen **l = reallocarray(resumed.list, cap, sizeof(*l));
@@ -597,7 +615,7 @@ static void pktgen_remove(struct baton_device *dev)
 	if (!p)
 		return;
 	demo_unwatch(p->irq);
-	slot_set(p->s.slot, false);
+	slot_set(p->s.slot, false, false);
 	for (size_t i = 0; p->resumed && i < resumed.n; i++) {
 		if (resumed.list[i] == p) {
 			resumed.list[i] = resumed.list[--resumed.n];

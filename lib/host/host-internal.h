@@ -150,7 +150,6 @@ struct baton_device {
 	struct baton_device_info info;
 	const struct baton_driver *drv;	/* NULL: quarantined, carried over */
 	void *priv;
-	bool frozen;
 	/* A quarantined device's record, handed on as it came. */
 	uint8_t schema[BATON_GUID_SIZE];
 	char *schema_name;			/* NULL when the record had none */

@@ -219,7 +219,9 @@ static int freeze(struct update *u)
 					 sizeof(name)), baton_strerror(err));
 			return err;
 		}
-		dev->frozen = true;
+		/* Nothing written to the device's struct: since the keeper's
+		 * fork each page written to is copied (n_frozen says which are
+		 * frozen). */
 	}
 	return 0;
 }
@@ -231,7 +233,6 @@ static void unfreeze(struct update *u)
 
 		if (dev->drv && dev->drv->ops && dev->drv->ops->unfreeze)
 			dev->drv->ops->unfreeze(dev);
-		dev->frozen = false;
 	}
 }
 
