@@ -100,12 +100,32 @@ struct watch {
 static struct watch *watches;
 static size_t n_watches;
 
+/*
+ * A device's session, named by its address.  A restore takes three or
+ * four fds of one device in a row: the last one found is remembered, by
+ * host and address (a session lives as long as its host), so that the
+ * address is formatted and hashed once a device, not once an fd.
+ */
 static int device_session(struct baton_device *dev, struct baton_session **out)
 {
+	static struct {
+		struct baton_host *host;
+		struct baton_pci_addr addr;
+		struct baton_session *session;
+	} last;
+	struct baton_host *host = baton_device_host(dev);
+	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
 	char name[BATON_PCI_ADDR_STRLEN];
+	int err;
 
-	return baton_host_session(baton_device_host(dev),
-		baton_pci_addr_format(&baton_device_info(dev)->addr, name), out);
+	if (last.session && last.host == host && !baton_pci_addr_cmp(&last.addr, addr)) {
+		*out = last.session;
+		return 0;
+	}
+	err = baton_host_session(host, baton_pci_addr_format(addr, name), out);
+	if (!err)
+		last = (typeof(last)){ host, *addr, *out };
+	return err;
 }
 
 int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
