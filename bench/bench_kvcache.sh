@@ -8,7 +8,9 @@
 #    times, and each figure is the median of its runs, with the ratio
 #    kvcache / memcached;
 #  - memcaslap (its TPS, 90% gets) and memcslap (seconds to get 32,000
-#    keys over 16 connections) against the same servers, medians too;
+#    keys over 16 connections) against the same servers, medians too,
+#    and the median of each run's own ratio to the memcached run beside it
+#    (the servers take turns going first);
 #  - during live updates: kvcache-v1 --threads 4 under kvload while `baton
 #    update` makes it v2 (exec mode) and then updates v2 into itself,
 #    socket and exec mode in turn, one update a second: ops/s, p99, the
@@ -98,7 +100,11 @@ for t in 1 4; do
 	"$load" --port "$mc" --preload --seconds 1 >/dev/null
 	"$load" --port "$kv" --preload --seconds 1 >/dev/null
 	for r in $(seq "$runs"); do
-		for s in mc kv; do
+		# Taking turns, first one then the other: the load of the
+		# others' work on these cores drifts within a run.
+		order="mc kv"
+		[ $((r % 2)) = 0 ] && order="kv mc"
+		for s in $order; do
 			eval "p=\$$s"
 			"$load" --port "$p" --seconds "$secs" >>"$tmp/$s$t.load"
 			timeout 60 memcaslap -s "127.0.0.1:$p" -t "${secs}s" -T 2 -c 16 2>/dev/null |
@@ -118,6 +124,15 @@ for t in 1 4; do
 		printf '%-8s %-10s %10s %8s %8s %11s %9s\n' "$t" "$name" "$ops" "$p50" "$p99" "$cas" "$csl"
 		eval "${s}_ops=$ops ${s}_p99=$p99 ${s}_cas=$cas ${s}_csl=$csl"
 	done
+	# The median of each run's ratio to memcached's run beside it: on
+	# shared cores a run's figure moves by tens of percent with the
+	# others' load, which both servers of a run see alike.
+	paired() { paste "$1" "$2" | awk -v inv="$3" '{ print inv ? $2 / $1 : $1 / $2 }' | median; }
+	field ops_s <"$tmp/kv$t.load" >"$tmp/kv$t.ops"
+	field ops_s <"$tmp/mc$t.load" >"$tmp/mc$t.ops"
+	printf '%-8s %-10s %9.2fx %8s %8s %10.2fx %8.2fx   (the median of the runs\x27 own ratios)\n' "$t" paired \
+		"$(paired "$tmp/kv$t.ops" "$tmp/mc$t.ops" 0)" "" "" \
+		"$(paired "$tmp/kv$t.caslap" "$tmp/mc$t.caslap" 0)" "$(paired "$tmp/kv$t.cslap" "$tmp/mc$t.cslap" 1)"
 	errs=$(cat "$tmp"/*"$t".load | field errors | awk '{ s += $1 } END { print s + 0 }')
 	awk -v a="$kv_ops" -v b="$mc_ops" -v c="$kv_p99" -v d="$mc_p99" -v e="$kv_cas" -v f="$mc_cas" \
 	    -v g="$kv_csl" -v h="$mc_csl" -v t="$t" -v errs="$errs" 'BEGIN {
