@@ -133,6 +133,22 @@ static bool check_wait(struct status_conn *c)
 	return true;
 }
 
+/*
+ * "reset ADDR": the device resets as if something else had reset it (a
+ * function-level reset), its client still connected: what a driver that
+ * takes a device over must notice (tests/integration/test_demo.sh).
+ */
+static void reset_device(struct status_conn *c, const char *addr)
+{
+	for (unsigned int i = 0; i < c->sim->ndevs; i++)
+		if (!strcmp(c->sim->devs[i].name, addr)) {
+			devsim_dev_reset(&c->sim->devs[i]);
+			send_json(c, devsim_status_json(c->sim));
+			return;
+		}
+	send_error(c, "no such device");
+}
+
 static void request(struct status_conn *c, const char *line)
 {
 	struct devsim *sim = c->sim;
@@ -144,6 +160,8 @@ static void request(struct status_conn *c, const char *line)
 	} else if (!strcmp(line, "pause") || !strcmp(line, "resume")) {
 		sim->paused = line[0] == 'p';
 		send_json(c, devsim_status_json(sim));
+	} else if (!strncmp(line, "reset ", 6)) {
+		reset_device(c, line + 6);
 	} else if (sscanf(line, "wait-generated %" SCNu64 " %" SCNu64 " %c",
 			  &n, &ms, &extra) == 2 && ms <= 3600000) {
 		c->waiting = true;

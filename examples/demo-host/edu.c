@@ -7,9 +7,11 @@
  *
  * At probe it proves the device works - liveness, a factorial, a DMA round
  * trip through a region of ours - and keeps what the device must still
- * show afterwards.  restore() reads the registers back: a device that was
- * reset in between would have lost them, and the restore fails rather
- * than drive a device that is not in the state it was handed over in.
+ * show afterwards.  restore() reads the registers back - the read started
+ * there, checked in restore_complete() once every device's is in flight:
+ * a device that was reset in between would have lost them, and the
+ * restore fails rather than drive a device that is not in the state it
+ * was handed over in.
  * Its DMA mapping is the previous version's, adopted, not made again.
  */
 #define _GNU_SOURCE
@@ -36,6 +38,7 @@ BATON_SCHEMA(edu_state_v1, "edu-state", 1,
 struct edu {
 	struct edu_dev d;	/* first: edu_io.h's callbacks find it there */
 	struct edu_state_v1 s;
+	uint32_t regs[2];	/* restore(): EDU_LIVENESS, EDU_FACTORIAL read back */
 };
 
 static struct edu *edu_new(void)
@@ -129,7 +132,6 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 {
 	struct baton_region *r;
 	struct edu *e;
-	uint32_t regs[2], live, fact;	/* EDU_LIVENESS, EDU_FACTORIAL */
 	bool fresh;
 	int err;
 
@@ -152,15 +154,13 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 		goto err_io;
 	/*
 	 * What the device showed the previous version, it must show us: the
-	 * two registers side by side in one read, one round trip inside the
-	 * blackout rather than two (the device sees two 4-byte accesses).
+	 * two registers side by side in one read (the device sees two 4-byte
+	 * accesses), started here and checked by edu_restore_complete() once
+	 * every device's read is in flight: no round trip of its own inside
+	 * the blackout.
 	 */
-	err = baton_devio_region_read(e->d.io, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
-				      regs, sizeof(regs));
-	live = regs[0];
-	fact = regs[1];
-	if (!err && (live != ~e->s.liveness || fact != e->s.factorial))
-		err = -BATON_ERR_BADVALUE;
+	err = baton_devio_read_submit(e->d.io, VFIO_PCI_BAR0_REGION_INDEX, EDU_LIVENESS,
+				      e->regs, sizeof(e->regs));
 	if (err)
 		goto err_io;
 	baton_device_set_priv(dev, e);
@@ -170,6 +170,18 @@ err_io:
 	demo_release_connection(e->d.io, fresh);
 err_free:
 	free(e);
+	return err;
+}
+
+/* A device reset in between would have lost the registers: then the
+ * restore fails, and edu_remove() lets go. */
+static int edu_restore_complete(struct baton_device *dev)
+{
+	struct edu *e = baton_device_priv(dev);
+	int err = baton_devio_read_complete(e->d.io);
+
+	if (!err && (e->regs[0] != ~e->s.liveness || e->regs[1] != e->s.factorial))
+		err = -BATON_ERR_BADVALUE;
 	return err;
 }
 
@@ -193,6 +205,7 @@ static const struct baton_driver_ops edu_ops = {
 	.restore = edu_restore,
 	.validate = edu_validate,
 	.remove = edu_remove,
+	.restore_complete = edu_restore_complete,
 };
 
 BATON_DRIVER(edu_driver, "edu", 0, &edu_ops,

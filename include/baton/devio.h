@@ -188,6 +188,49 @@ int baton_devio_region_read(struct baton_devio *io, uint32_t index,
 			    uint64_t offset, void *buf, uint32_t count);
 
 /**
+ * baton_devio_read_submit() - start a region read, its result collected later
+ * @io:     the handle
+ * @index:  region index
+ * @offset: byte offset in the region
+ * @buf:    @count bytes, filled by the time baton_devio_read_complete()
+ *          returns; it must stay valid until then
+ * @count:  > 0; register accesses use the register's width (4 or 8)
+ *
+ * For reads that need not be waited for one by one - a driver's restore()
+ * proving its device was not reset, inside the blackout: vfio-user sends
+ * the request and returns without waiting for the reply, so that every
+ * device's reads are in flight together and each costs no round trip of
+ * its own (the host calls each driver's restore_complete() once every
+ * restore() has been called, struct baton_driver_ops).  At most 16
+ * requests are in flight on a connection: a further one first waits for
+ * the oldest replies.  Other calls on @io may come between: a reply that
+ * arrives while one waits goes to its read.  The kernel's VFIO backends
+ * read at once (a pread(), no process to wait for).
+ *
+ * Return: 0 when the read started; -EINVAL; or, vfio-user, the error that
+ * lost the connection (-ETIMEDOUT, -EPIPE...), the read not started.  The
+ * read's own result is baton_devio_read_complete()'s.
+ */
+int baton_devio_read_submit(struct baton_devio *io, uint32_t index,
+			    uint64_t offset, void *buf, uint32_t count);
+
+/**
+ * baton_devio_read_complete() - wait for every read submitted on @io
+ * @io: the handle
+ *
+ * Waits, at most the connection's timeout (BATON_VFU_TIMEOUT_MS), for
+ * the replies of the reads baton_devio_read_submit() started since the
+ * last call; every one has its reply, or has failed, when it returns.
+ * The buffers of reads that failed hold nothing meaningful.
+ *
+ * Return: 0 when every read succeeded; else the first failure, as
+ * baton_devio_region_read() reports it (the server's -errno, -ETIMEDOUT,
+ * -EPROTO for a reply that does not answer the read - also one that does
+ * not echo its region, offset and count...), -EINVAL for a NULL @io.
+ */
+int baton_devio_read_complete(struct baton_devio *io);
+
+/**
  * baton_devio_region_write() - write @count bytes of a region
  * @io:     the handle
  * @index:  region index

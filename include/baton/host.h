@@ -84,6 +84,14 @@ struct baton_region;
  * @finish:   FINISH: resume the device's work.
  * @remove:   the device goes away, or a restore is abandoned: let go of it
  *            without resetting it.
+ * @restore_complete: RESTORE, once every device's restore() has been
+ *            called, before the program's own restore work and TAKE
+ *            OVER: finish what restore() started without waiting for it
+ *            - reads of the device submitted with
+ *            baton_devio_read_submit(), collected here with
+ *            baton_devio_read_complete() - so that the devices' round
+ *            trips inside the blackout overlap.  An error fails the
+ *            device's restore as restore()'s own would.  May be NULL.
  * @reserved: NULL (version.h): later versions' operations
  */
 struct baton_driver_ops {
@@ -95,7 +103,8 @@ struct baton_driver_ops {
 	int (*validate)(const void *state, size_t size);
 	void (*finish)(struct baton_device *dev);
 	void (*remove)(struct baton_device *dev);
-	void (*reserved[8])(void);
+	int (*restore_complete)(struct baton_device *dev);
+	void (*reserved[7])(void);
 };
 
 /**

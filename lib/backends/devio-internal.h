@@ -40,6 +40,15 @@ struct devio_ops {
 	/* May be NULL: nothing is ever masked. */
 	int (*unmask_irq)(struct baton_devio *io, uint32_t index);
 	int (*reset)(struct baton_devio *io);
+	/*
+	 * May be NULL: the read is done at submit.  A read started, its
+	 * reply collected by read_complete() (or a later call), which
+	 * returns the first failure among the reads started since it last
+	 * returned.
+	 */
+	int (*read_submit)(struct baton_devio *io, uint32_t index, uint64_t offset,
+			   void *buf, uint32_t count);
+	int (*read_complete)(struct baton_devio *io);
 	/* Frees the backend's part; closes its fds unless @forget. */
 	void (*release)(struct baton_devio *io, bool forget);
 };
@@ -53,6 +62,7 @@ struct baton_devio {
 	struct devio_dma *dma;
 	size_t n_dma, cap_dma;
 	void *priv;		/* the backend's */
+	int read_err;		/* without read_submit: the first failure since complete */
 };
 
 /* A new handle of @backend with @ops; fds and priv are the caller's to set. */
@@ -76,6 +86,17 @@ bool devio_backend_built(enum baton_devio_backend backend);
 /* vfio-user/client.c: a connection on @fd, which stays the caller's on
  * failure (-ENOMEM). */
 int vfu_new(int fd, struct baton_vfu **out);
+/*
+ * vfio-user/client.c: a REGION_READ sent without waiting for its reply
+ * (baton_vfu_region_read()'s arguments; @buf is filled when the reply is
+ * read); 0, -EINVAL, or the handle's lost stream.  vfu_collect_reads()
+ * reads every reply still due, and returns the first submitted read's
+ * failure since it last returned, or 0.  Replies to reads arriving while
+ * another call waits go to their reads meanwhile.
+ */
+int vfu_submit_read(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		    void *buf, uint32_t count);
+int vfu_collect_reads(struct baton_vfu *vfu);
 
 /*
  * Backends' adopt, owning @fds from success on (on failure they stay the

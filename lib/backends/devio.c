@@ -160,6 +160,33 @@ int baton_devio_region_read(struct baton_devio *io, uint32_t index,
 	return io->ops->region_read(io, index, offset, buf, count);
 }
 
+int baton_devio_read_submit(struct baton_devio *io, uint32_t index,
+			    uint64_t offset, void *buf, uint32_t count)
+{
+	int err;
+
+	if (!access_ok(io, buf, offset, count))
+		return -EINVAL;
+	if (io->ops->read_submit)
+		return io->ops->read_submit(io, index, offset, buf, count);
+	/* No round trip to save (VFIO: a pread): done now, told at complete. */
+	err = io->ops->region_read(io, index, offset, buf, count);
+	if (err && !io->read_err)
+		io->read_err = err;
+	return 0;
+}
+
+int baton_devio_read_complete(struct baton_devio *io)
+{
+	int err;
+
+	if (!io)
+		return -EINVAL;
+	err = io->ops->read_complete ? io->ops->read_complete(io) : io->read_err;
+	io->read_err = 0;
+	return err;
+}
+
 int baton_devio_region_write(struct baton_devio *io, uint32_t index,
 			     uint64_t offset, const void *buf, uint32_t count)
 {

@@ -15,7 +15,9 @@
  *   the regions  mapped again: the same pages, never copied
  *   the devices  each through its driver's restore(), its state converted
  *                first when the driver reads an older schema; a device no
- *                driver takes is carried forward untouched (quarantine)
+ *                driver takes is carried forward untouched (quarantine);
+ *                then each driver's restore_complete() collects what its
+ *                restore() left in flight (its device reads)
  *
  * and returns: devices are restored but not resumed.  The program then
  * does its own restore work (adopts connections, converts what it must)
@@ -381,6 +383,16 @@ static int record_device(struct baton_host *host, const struct incoming *in,
 	return err;
 }
 
+/* Why the restore failed: @dev's driver said @err. */
+static int restore_failed(struct baton_device *dev, int err, struct baton_diag *why)
+{
+	char name[96];
+
+	baton_diag_set(why, -err, baton_device_name(dev, name, sizeof(name)),
+		       "restore: %s", baton_strerror(err));
+	return err;
+}
+
 /* RESTORE one device: its state, converted if need be, to its driver. */
 static int restore_device(struct baton_host *host, struct incoming *in,
 			  const struct baton_decision *d,
@@ -389,7 +401,6 @@ static int restore_device(struct baton_host *host, struct incoming *in,
 	const struct baton_driver *drv;
 	struct baton_device *dev = NULL;
 	const void *state;
-	char name[96];
 	size_t size;
 	void *buf;
 	int err;
@@ -402,8 +413,7 @@ static int restore_device(struct baton_host *host, struct incoming *in,
 		err = baton_fault(BATON_FAULT_RESTORE) ?:
 		      (drv->ops && drv->ops->restore ? drv->ops->restore(dev, state, size) : 0);
 		if (err) {
-			baton_diag_set(why, -err, baton_device_name(dev, name, sizeof(name)),
-				       "restore: %s", baton_strerror(err));
+			restore_failed(dev, err, why);
 			/* Its driver does not have it: nothing to remove. */
 			dev->drv = NULL;
 		}
@@ -501,6 +511,18 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 		case BATON_ACTION_RELEASE:
 			break;
 		}
+	}
+	/*
+	 * What each restore() left in flight - its reads of the device - is
+	 * collected once every restore() has been called: the devices' round
+	 * trips overlap instead of adding up.
+	 */
+	for (size_t i = 0; !err && i < host->n_devices; i++) {
+		struct baton_device *dev = host->devices[i];
+
+		if (dev->drv && dev->drv->ops && dev->drv->ops->restore_complete &&
+		    (err = dev->drv->ops->restore_complete(dev)))
+			restore_failed(dev, err, why);
 	}
 	baton_trace("devices");
 	/*

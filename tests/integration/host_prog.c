@@ -15,6 +15,8 @@
  * With --control, it serves its control socket until killed: updates then
  * come from `baton update` (tests/integration/test_control.sh).
  *   HOST_PROG_FAIL_RESTORE=1: the v2 driver refuses to restore
+ *   HOST_PROG_FAIL_RESTORE_COMPLETE=1: the v2 driver's restore() takes
+ *     the device, its restore_complete() then fails
  *   HOST_PROG_FAIL_VALIDATE=1: the v2 driver's validator rejects every state
  *   HOST_PROG_SLOW_VALIDATE_MS=N: the v2 driver's validator takes N ms
  *   HOST_PROG_OWN=fail|kill|hang: v2's own restore work fails (it rolls
@@ -220,6 +222,12 @@ static int counter_restore(struct baton_device *dev, const void *state, size_t s
 	return 0;
 }
 
+static int counter_restore_complete(struct baton_device *dev)
+{
+	(void)dev;
+	return HOST_PROG_VERSION == 2 && getenv("HOST_PROG_FAIL_RESTORE_COMPLETE") ? -EIO : 0;
+}
+
 static int counter_validate(const void *state, size_t size)
 {
 	const char *slow = getenv("HOST_PROG_SLOW_VALIDATE_MS");
@@ -254,6 +262,7 @@ static const struct baton_driver_ops counter_ops = {
 	.validate = counter_validate,
 	.finish = counter_finish,
 	.remove = counter_remove,
+	.restore_complete = counter_restore_complete,
 };
 
 #if HOST_PROG_VERSION == 1

@@ -15,12 +15,13 @@
 # behind must exit as expected, with no sanitizer report.  devsim and
 # demo-host baton reaps itself, and says how they ended (`exits`).
 #
-# usage: test_demo.sh BATON BINDIR_OF_DEVSIM BINDIR_OF_DEMO_HOSTS REAP
+# usage: test_demo.sh BATON BINDIR_OF_DEVSIM BINDIR_OF_DEMO_HOSTS REAP DEVSIM_CLIENT
 # check() evaluates its condition, so the variables in it are used there:
 # shellcheck disable=SC2016
 set -u
 baton=$1
 REAP=$4	# for tap.sh's expect
+demo_hosts=$3
 bindir=$(mktemp -d)
 # baton demo finds its three programs in one directory.
 ln -s "$2/devsim" "$bindir/devsim"
@@ -203,11 +204,22 @@ devsim_l=$!
 reapers="$reapers $devsim_l"
 wait_for "devsim's two sockets" 10 \
 	'[ -S "$tmp/devsim-l/0000:00:04.0.sock" ] && [ -S "$tmp/devsim-l/0000:00:05.0.sock" ]'
-"$REAP" -l "$tmp/host-l.procs" -t 60 -- "$3/demo-host-v2" --devsim "$tmp/devsim-l" \
-	--control "$tmp/l.sock" >/dev/null 2>"$tmp/host-l.err" &
-host_l=$!
-reapers="$reapers $host_l"
-drivers_l() { "$baton" status --socket "$tmp/l.sock" --json 2>/dev/null | jq -c '[.devices[].driver] | sort'; }
+# start_host X [VAR=VALUE...]: demo-host v2 under reap, with those
+# variables, on devsim's directory $tmp/devsim-X, its control socket
+# $tmp/X.sock; its reaper's pid joins $reapers and is left in $started.
+start_host() {
+	x=$1
+	shift
+	"$REAP" -l "$tmp/host-$x.procs" -t 60 -- env "$@" "$demo_hosts/demo-host-v2" \
+		--devsim "$tmp/devsim-$x" --control "$tmp/$x.sock" >/dev/null 2>"$tmp/host-$x.err" &
+	started=$!
+	reapers="$reapers $started"
+}
+# drivers X: the drivers of the devices the host on $tmp/X.sock drives, sorted.
+drivers() { "$baton" status --socket "$tmp/$1.sock" --json 2>/dev/null | jq -c '[.devices[].driver] | sort'; }
+drivers_l() { drivers l; }
+start_host l
+host_l=$started
 wait_for "v2 to drive the edu" 10 '[ "$(drivers_l)" = "[\"edu\"]" ]'
 holds "v2 drives the edu only: no driver for the legacy device" \
 	'[ "$(drivers_l)" = "[\"edu\"]" ] && grep -q "0000:00:05.0.sock: no driver" "$tmp/host-l.err"'
@@ -233,6 +245,48 @@ done
 accounted "demo-host and devsim ended well" "$tmp/host-l.procs"
 accounted "... devsim too" "$tmp/devsim-l.procs"
 accounted "... and the second devsim" "$tmp/devsim-m.procs"
+
+# An edu reset while the update holds it: the new version's restore()
+# starts reading its registers back and restore_complete() checks them
+# once every edu's read is in flight; they are at power-on, so the restore
+# fails, naming the device, and the old process goes on (socket mode).
+# The new process is stopped at its first device's restore while devsim
+# resets the second edu (its status socket's "reset").
+mkdir -p "$tmp/devsim-r"
+mkfifo "$tmp/notify-r"
+"$REAP" -l "$tmp/devsim-r.procs" -t 60 -- "$2/devsim" --dir "$tmp/devsim-r" \
+	--status "$tmp/devsim-r.status" --device edu@0000:00:04.0 --device edu@0000:00:05.0 \
+	--device edu@0000:00:06.0 >/dev/null 2>&1 &
+devsim_r=$!
+reapers="$reapers $devsim_r"
+wait_for "devsim's three edus" 10 '[ -S "$tmp/devsim-r/0000:00:06.0.sock" ] && [ -S "$tmp/devsim-r.status" ]'
+start_host r BATON_FAULT=restore:stop@new BATON_FAULT_ONCE="$tmp/once-r" \
+	BATON_FAULT_NOTIFY="$tmp/notify-r"
+host_r=$started
+drivers_r() { drivers r; }
+wait_for "v2 to drive the three edus" 10 '[ "$(drivers_r)" = "[\"edu\",\"edu\",\"edu\"]" ]'
+"$baton" update --socket "$tmp/r.sock" --to "$3/demo-host-v2" --mode socket --json \
+	>"$tmp/update-r" 2>&1 &
+update_r=$!
+read -r stopped _ <"$tmp/notify-r"
+wait_for "the new process to stop at its restore" 10 \
+	'[ "$(awk "{ print \$3 }" /proc/"$stopped"/stat 2>/dev/null)" = T ]'
+"$5" status "$tmp/devsim-r.status" "reset 0000:00:05.0" >/dev/null
+kill -CONT "$stopped"
+wait "$update_r"
+cp "$tmp/update-r" "$tmp/out"
+check "an edu reset during the update fails the new version's restore, naming it; the old process goes on" \
+	'.outcome == "rolled-back" and (.error | endswith("could not restore: 0000:00:05.0 (edu): restore: bad property value"))'
+holds "the old process still drives the three edus" '[ "$(drivers_r)" = "[\"edu\",\"edu\",\"edu\"]" ]'
+"$5" status "$tmp/devsim-r.status" status >"$tmp/out"
+check "devsim reset only that edu, and only once: nothing else closed a connection" \
+	'[.devices[] | [.address, .resets, .connected]] == [["0000:00:04.0", 0, true], ["0000:00:05.0", 1, true], ["0000:00:06.0", 0, true]]'
+for r in $host_r $devsim_r; do
+	for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
+	wait "$r"
+done
+accounted "demo-host and devsim ended well" "$tmp/host-r.procs"
+accounted "... devsim too" "$tmp/devsim-r.procs"
 
 # --backend drives real edu devices through VFIO (the VM test runs it,
 # tests/vm/guest/vfio.sh); here its usage errors, and a machine with no

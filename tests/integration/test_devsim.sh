@@ -83,12 +83,16 @@ status "frobnicate"
 check "an unknown request is an error" '.error == "unknown request"'
 status "wait-generated ten 100"
 check "a malformed wait is an unknown request" '.error == "unknown request"'
+status "reset 0000:00:1f.0"
+check "reset of an address devsim does not serve is an error" '.error == "no such device"'
+status "reset $EDU"
+check "reset of a device resets it, and says so in its count" "[.devices[] | select(.address == \"$EDU\") | .resets] == [1]"
 
 # ---- hostile clients: each leaves devsim serving ----
 # After each scenario, "probe" connects to the device again and asks for the
 # status while connected: devsim accepts a new client only after the old
 # one's reset, so the count is exact.  The probe's own close is one more.
-resets=0
+resets=1	# the reset asked above
 probe() {
 	"$client" probe "$dir/$1.sock" "$dir/status.sock" >"$tmp/out" 2>"$tmp/err"
 }

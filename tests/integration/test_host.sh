@@ -166,6 +166,10 @@ check "v2 failing to restore execs v1 with the same image, in place" "length == 
 check "v1 came back with its own state and drivers, its generation, and why" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0 and .why == "host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error"'
 procs "no process died" "$all_exit0"
 
+HOST_PROG_FAIL_RESTORE_COMPLETE=1 run "v2 cannot complete a restore" "$v1" --update-to "$v2"
+check "a driver's restore_complete() failing fails the device's restore: v1 comes back in place, with everything, and says which device" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid and .[1].count == 101 and .[1].why == \"host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error\""
+procs "v2 cannot complete a restore: no process died" "$all_exit0"
+
 HOST_PROG_DROP_FD=1 run "the handover is one fd short" "$v1" --update-to "$v2"
 check "v2 refuses fds that are not what the image lists; v1, handed the same, too; the keeper brings v1 back with everything" "length == 3 and .[1].event == \"create-failed\" and .[1].version == 1 and .[1].error_text == \"Bad file descriptor\" and .[2].event == \"restored\" and .[2].version == 1 and .[2].rolled_back and .[2].count == 101 and $intact"
 procs "v1 went back in place and failed (exit 1), the keeper's v1 exited 0" '[.[] | [.name, .how, .code]] == [["host-prog-v1", "exit", 1], ["host-prog-v1", "exit", 0]]'

@@ -4,7 +4,9 @@
  * live devsim started by the group setup: every device type, DMA both ways,
  * interrupts through eventfds, the pktgen ring through a mapped BAR,
  * reset on close, a connection adopted by another process, and the errors
- * a driver can get.  Nothing sleeps: every wait is a poll() with a bound,
+ * a driver can get; reads submitted without waiting (through
+ * <baton/devio.h>), against devsim and against a server the test plays,
+ * out of order, hostile or dying.  Nothing sleeps: every wait is a poll() with a bound,
  * or devsim's own "wait-generated".
  *
  * DEVSIM in the environment is the devsim binary (set by meson).
@@ -28,12 +30,14 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include <json-c/json.h>
 #include <linux/vfio.h>
 
+#include <baton/devio.h>
 #include <baton/error.h>
 #include <baton/vfio_user.h>
 
@@ -909,6 +913,270 @@ static void test_error_reply(void **state)
 	close(sv[1]);
 }
 
+/* ---- Reads in flight together (baton_devio_read_submit()) ---- */
+
+/*
+ * More reads submitted than may be in flight at once, a call between
+ * them, one the server refuses: every good read lands in its own buffer,
+ * complete() says the refusal, and the handle goes on.
+ */
+static void test_read_pipelined(void **state)
+{
+	struct baton_devio *io = NULL;
+	uint32_t live[40], ident = 0, bad = 0;
+
+	(void)state;
+	assert_int_equal(baton_devio_vfu(open_dev(EDU), &io), 0);
+	assert_int_equal(baton_devio_write32(io, VFIO_PCI_BAR0_REGION_INDEX, 0x04, 0x1234), 0);
+	memset(live, 0, sizeof(live));
+	for (unsigned int i = 0; i < 40; i++) {
+		assert_int_equal(baton_devio_read_submit(io, VFIO_PCI_BAR0_REGION_INDEX, 0x04,
+							 &live[i], sizeof(live[i])), 0);
+		if (i == 20) {
+			assert_int_equal(baton_devio_read32(io, VFIO_PCI_BAR0_REGION_INDEX, 0x00,
+							    &ident), 0);
+			/* Past BAR 0's 1 MiB: the server's EINVAL, at complete. */
+			assert_int_equal(baton_devio_read_submit(io, VFIO_PCI_BAR0_REGION_INDEX,
+								 1 << 20, &bad, 4), 0);
+		}
+	}
+	assert_int_equal(baton_devio_read_complete(io), -EINVAL);
+	assert_int_equal(ident, 0x010000ed);
+	for (unsigned int i = 0; i < 40; i++)
+		assert_int_equal(live[i], ~0x1234u);
+	/* Reported once; the handle is in step. */
+	assert_int_equal(baton_devio_read_complete(io), 0);
+	assert_int_equal(baton_devio_read_submit(io, VFIO_PCI_BAR0_REGION_INDEX, 0x00,
+						 &ident, 4), 0);
+	assert_int_equal(baton_devio_read_complete(io), 0);
+	assert_int_equal(ident, 0x010000ed);
+	assert_int_equal(baton_devio_read_submit(NULL, 0, 0, &ident, 4), -EINVAL);
+	assert_int_equal(baton_devio_read_submit(io, 0, 0, &ident, 0), -EINVAL);
+	assert_int_equal(baton_devio_read_complete(NULL), -EINVAL);
+	baton_devio_close(io);
+}
+
+/* A handle on one end of a socketpair; the test is the server, on *@peer. */
+static struct baton_devio *fake_server(int *peer, int timeout_ms)
+{
+	struct baton_devio *io = NULL;
+	struct baton_vfu *vfu = NULL;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(baton_vfu_adopt(sv[0], &vfu), 0);
+	assert_int_equal(baton_vfu_set_timeout(vfu, timeout_ms), 0);
+	assert_int_equal(baton_devio_vfu(vfu, &io), 0);
+	*peer = sv[1];
+	return io;
+}
+
+/* A REGION_READ as it crosses the socket, request or reply. */
+struct read_msg {
+	struct reply_header h;
+	uint64_t offset;
+	uint32_t region, count;
+	uint32_t data;
+};
+
+/* The next request the client sent: a 4-byte REGION_READ. */
+static void next_read(int peer, struct read_msg *m)
+{
+	assert_int_equal(recv(peer, m, 32, MSG_WAITALL), 32);
+	assert_int_equal(m->h.cmd, 9);
+	assert_int_equal(m->h.size, 32);
+	assert_int_equal(m->count, 4);
+}
+
+/* Answer @req with @data, the access echoed as it was asked. */
+static void answer(int peer, const struct read_msg *req, uint32_t data)
+{
+	struct read_msg m = *req;
+
+	m.h.size = 36;
+	m.h.flags = 1;
+	m.data = data;
+	assert_int_equal(send(peer, &m, 36, MSG_NOSIGNAL), 36);
+}
+
+/* Reads 0x00, 0x04 and 0x08 submitted, their requests taken by the server. */
+static void submit_three(struct baton_devio *io, int peer, uint32_t v[3],
+			 struct read_msg req[3])
+{
+	for (unsigned int i = 0; i < 3; i++) {
+		v[i] = 0;
+		assert_int_equal(baton_devio_read_submit(io, 0, i * 4, &v[i], 4), 0);
+	}
+	for (unsigned int i = 0; i < 3; i++) {
+		next_read(peer, &req[i]);
+		assert_int_equal(req[i].offset, i * 4);
+	}
+}
+
+/* A fake server's handle with three reads in flight. */
+static struct baton_devio *three_in_flight(int *peer, uint32_t v[3], struct read_msg req[3])
+{
+	struct baton_devio *io = fake_server(peer, WAIT_MS);
+
+	submit_three(io, *peer, v, req);
+	return io;
+}
+
+/*
+ * Replies come in any order, and go by message id: a reply to nothing in
+ * flight and a command from the server (refused) come first.
+ */
+static void test_read_out_of_order(void **state)
+{
+	const struct reply_header stray = { .msg_id = 999, .cmd = 9, .size = 16, .flags = 1 };
+	const struct reply_header cmd = { .msg_id = 7, .cmd = 11, .size = 16, .flags = 0 };
+	struct read_msg req[3];
+	struct reply_header refused;
+	struct baton_devio *io;
+	uint32_t v[3];
+	int peer;
+
+	(void)state;
+	io = three_in_flight(&peer, v, req);
+	assert_int_equal(send(peer, &stray, sizeof(stray), MSG_NOSIGNAL), sizeof(stray));
+	assert_int_equal(send(peer, &cmd, sizeof(cmd), MSG_NOSIGNAL), sizeof(cmd));
+	for (unsigned int i = 3; i-- > 0;)
+		answer(peer, &req[i], 0xa0 + i);
+	assert_int_equal(baton_devio_read_complete(io), 0);
+	assert_int_equal(v[0], 0xa0);
+	assert_int_equal(v[1], 0xa1);
+	assert_int_equal(v[2], 0xa2);
+	assert_int_equal(recv(peer, &refused, sizeof(refused), MSG_WAITALL), sizeof(refused));
+	assert_true(refused.msg_id == 7 && refused.flags == 0x21 && refused.error == ENOTSUP);
+	baton_devio_close(io);
+	close(peer);
+}
+
+/*
+ * A reply of the right size whose echo is not the read asked, and an
+ * error reply with no errno in it: each fails its read (-EPROTO); the
+ * stream is still in step, so the next reads work.
+ */
+static void test_read_bad_answers(void **state)
+{
+	struct read_msg req[3], wrong;
+	struct reply_header err = { .cmd = 9, .size = 16, .flags = 0x21,
+				    .error = BATON_ERR_REFUSED };
+	struct baton_devio *io;
+	uint32_t v[3];
+	int peer;
+
+	(void)state;
+	io = three_in_flight(&peer, v, req);
+	answer(peer, &req[0], 1);
+	wrong = req[1];
+	wrong.offset = 0x40;
+	answer(peer, &wrong, 2);
+	answer(peer, &req[2], 3);
+	assert_int_equal(baton_devio_read_complete(io), -EPROTO);
+	assert_true(v[0] == 1 && v[2] == 3);
+	submit_three(io, peer, v, req);
+	answer(peer, &req[0], 4);
+	answer(peer, &req[1], 4);
+	err.msg_id = req[2].h.msg_id;
+	assert_int_equal(send(peer, &err, sizeof(err), MSG_NOSIGNAL), sizeof(err));
+	assert_int_equal(baton_devio_read_complete(io), -EPROTO);
+	assert_true(v[0] == 4 && v[1] == 4);
+	submit_three(io, peer, v, req);
+	for (unsigned int i = 0; i < 3; i++)
+		answer(peer, &req[i], 5);
+	assert_int_equal(baton_devio_read_complete(io), 0);
+	assert_true(v[0] == 5 && v[1] == 5 && v[2] == 5);
+	baton_devio_close(io);
+	close(peer);
+}
+
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A server that does not answer: at most 16 reads go out, the next
+ * submit waits for room until the timeout, and complete() ends there too -
+ * bounded, never a hang; the handle is then lost.
+ */
+static void test_read_no_answer(void **state)
+{
+	struct baton_devio *io;
+	uint32_t v[17];
+	int64_t t0;
+	int peer;
+
+	(void)state;
+	io = fake_server(&peer, 100);
+	for (unsigned int i = 0; i < 16; i++)
+		assert_int_equal(baton_devio_read_submit(io, 0, 0, &v[i], 4), 0);
+	t0 = ms_now();
+	assert_int_equal(baton_devio_read_submit(io, 0, 0, &v[16], 4), -ETIMEDOUT);
+	assert_true(ms_now() - t0 >= 100 && ms_now() - t0 < WAIT_MS);
+	assert_int_equal(baton_devio_read_complete(io), -ETIMEDOUT);
+	assert_int_equal(baton_devio_read32(io, 0, 0, &v[0]), -ETIMEDOUT);
+	baton_devio_close(io);
+	close(peer);
+}
+
+/* A server that dies halfway through a reply, or announces a reply of
+ * another size: the reads fail, at once, and the handle is lost. */
+static void test_read_server_dies(void **state)
+{
+	struct read_msg req[3], big;
+	struct baton_devio *io;
+	uint32_t v[3];
+	int peer;
+
+	(void)state;
+	io = three_in_flight(&peer, v, req);
+	answer(peer, &req[0], 1);
+	assert_int_equal(send(peer, &req[1], 8, MSG_NOSIGNAL), 8);
+	close(peer);
+	assert_int_equal(baton_devio_read_complete(io), -ECONNRESET);
+	assert_int_equal(v[0], 1);
+	assert_int_equal(baton_devio_read_submit(io, 0, 0, &v[0], 4), -ECONNRESET);
+	baton_devio_close(io);
+
+	io = three_in_flight(&peer, v, req);
+	big = req[0];
+	big.h.size = 40;
+	big.h.flags = 1;
+	assert_int_equal(send(peer, &big, 40, MSG_NOSIGNAL), 40);
+	assert_int_equal(baton_devio_read_complete(io), -EPROTO);
+	baton_devio_close(io);
+	close(peer);
+}
+
+/*
+ * A handle forgotten (its fds handed to the next version) with reads in
+ * flight reads their replies first: the next holder finds none of them.
+ */
+static void test_read_forget_collects(void **state)
+{
+	struct read_msg req[3];
+	struct baton_devio *io;
+	int peer, fds[BATON_DEVIO_MAX_FDS];
+	uint32_t v[3];
+	char byte;
+
+	(void)state;
+	io = three_in_flight(&peer, v, req);
+	for (unsigned int i = 0; i < 3; i++)
+		answer(peer, &req[i], i);
+	assert_int_equal(baton_devio_fds(io, fds, NULL), 1);
+	baton_devio_forget(io);
+	assert_int_equal(recv(fds[0], &byte, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(fds[0]);
+	close(peer);
+}
+
 /* connect()'s own errno, and a path no socket address can hold. */
 static void test_connect_errors(void **state)
 {
@@ -945,6 +1213,12 @@ int main(void)
 		cmocka_unit_test(test_bad_reply),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_connect_errors),
+		cmocka_unit_test(test_read_pipelined),
+		cmocka_unit_test(test_read_out_of_order),
+		cmocka_unit_test(test_read_bad_answers),
+		cmocka_unit_test(test_read_no_answer),
+		cmocka_unit_test(test_read_server_dies),
+		cmocka_unit_test(test_read_forget_collects),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

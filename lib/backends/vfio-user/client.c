@@ -3,20 +3,28 @@
  * DOC: vfio-user client
  *
  * The implementation of include/baton/vfio_user.h.  A handle is a socket,
- * the next message id and the server's transfer limit.  Each call is one
- * request/reply exchange done to completion before it returns: send the
- * header and payload with one sendmsg() (fds attached, so they travel with
- * the message's first byte), then read the reply's header and exactly the
- * payload it announces.  The socket itself stays blocking (another process
- * may share it after an update); every wait is a poll() bounded by the
- * handle's deadline, and each syscall uses MSG_DONTWAIT.
+ * the next message id, the server's transfer limit, and the requests in
+ * flight (struct vfu_pending: at most VFU_MAX_PENDING, their replies
+ * within VFU_PENDING_BYTES).  A request is sent whole with one sendmsg()
+ * (fds attached, so they travel with the message's first byte); a reply
+ * is read header first, then exactly the payload it announces, into the
+ * request of the same message id and command.  Each call is one such
+ * exchange done to completion before it returns; reads a driver submits
+ * (vfu_submit_read(), baton_devio_read_submit()) are sent without waiting
+ * and their replies read by vfu_collect_reads() - or by a call that finds
+ * them first - so that several devices' reads are in flight together.
+ * A read's reply must echo the access it answers.  The socket itself
+ * stays blocking (another process may share it after an update); every
+ * wait is a poll() bounded by the deadline of the call (or collect), and
+ * each syscall uses MSG_DONTWAIT.  Forgetting a handle first collects
+ * what it submitted: the next holder must not read those replies.
  *
- * A reply that is not ours (another message id) is read and dropped; a
+ * A reply that is not for a request in flight is read and dropped; a
  * command from the server (DMA_READ/WRITE: we only share memory by fd) is
  * answered ENOTSUP.  Anything that leaves the byte stream at an unknown
  * position (a timeout mid-reply, a malformed header, EOF) marks the handle
- * broken: every later call fails at once with the same -errno instead of
- * reading some other message's bytes as a reply.  A reply that arrives
+ * broken: every request in flight and every later call fails at once with
+ * the same -errno instead of reading some other message's bytes as a reply.  A reply that arrives
  * whole but without its fd, because our fd table is full, fails with
  * -EMFILE and leaves the handle usable: a region without its fd would
  * otherwise look like a region that has none.
@@ -42,6 +50,32 @@
 #include "backends/devio-internal.h"
 #include "backends/vfio-user/protocol.h"
 
+/*
+ * At most this many requests in flight on a connection, whose replies
+ * take at most this many bytes together: well inside a Unix socket's
+ * buffer (208 KiB by default), since devsim drops a client whose reply it
+ * cannot send whole.  One request alone may have a larger reply.
+ */
+#define VFU_MAX_PENDING 16
+#define VFU_PENDING_BYTES (32u << 10)
+
+/* A request sent, its reply not yet read. */
+struct vfu_pending {
+	bool used;
+	bool done;		/* its reply was read: @err says how it went */
+	bool submitted;		/* vfu_submit_read()'s: nobody waits for it */
+	uint16_t msg_id;
+	uint16_t cmd;
+	int err;
+	uint32_t bytes;		/* the reply's size, header included */
+	int nrep;
+	struct iovec rep[4];	/* where the reply's payload goes */
+	size_t *rep_got;	/* if not NULL: the payload may be shorter */
+	int *rep_fd;		/* if not NULL: gets the reply's fd */
+	/* A REGION_READ: what was asked, and the reply's echo of it. */
+	struct vfio_user_region_access access, echo;
+};
+
 struct baton_vfu {
 	int fd;
 	uint16_t next_id;
@@ -49,6 +83,10 @@ struct baton_vfu {
 	int timeout_ms;
 	int broken;		/* errno that made the stream unusable, or 0 */
 	bool fds_cut;		/* the kernel dropped fds of the message being read */
+	struct vfu_pending pending[VFU_MAX_PENDING];
+	unsigned int n_pending;
+	uint32_t pending_bytes;	/* their replies' sizes */
+	int read_err;		/* the first failure of a submitted read, or 0 */
 };
 
 /* What we accept; we never send more than the server announced. */
@@ -223,119 +261,258 @@ static size_t iov_total(const struct iovec *iov, int n)
 }
 
 /*
- * One exchange.  @req/@nreq: the request payload; @fd: attached if >= 0.
- * @rep/@nrep: where the reply payload goes; it must fill them exactly,
- * unless @rep_got is not NULL, when it may be shorter and its length is
- * stored there.  @rep_fd: receives the reply's fd, if not NULL (-1 if none).
+ * Whether the reply just read fills @p's iovecs: exactly, or, with
+ * @p->rep_got, at most.
+ */
+static bool reply_fits(const struct vfu_pending *p, size_t body)
+{
+	size_t want = iov_total(p->rep, p->nrep);
+
+	return p->rep_got ? body <= want : body == want;
+}
+
+/* The request of @msg_id and @cmd still waiting for its reply, or NULL. */
+static struct vfu_pending *find_pending(struct baton_vfu *vfu, uint16_t msg_id,
+					uint16_t cmd)
+{
+	for (unsigned int i = 0; i < VFU_MAX_PENDING; i++) {
+		struct vfu_pending *p = &vfu->pending[i];
+
+		if (p->used && !p->done && p->msg_id == msg_id && p->cmd == cmd)
+			return p;
+	}
+	return NULL;
+}
+
+static void release(struct baton_vfu *vfu, struct vfu_pending *p)
+{
+	vfu->n_pending--;
+	vfu->pending_bytes -= p->bytes;
+	p->used = false;
+}
+
+/*
+ * @p's reply has been read, and @err is how it went: a submitted read's
+ * error is kept for vfu_collect_reads() and its slot is free at once; a
+ * call() takes its own result.
+ */
+static void complete(struct baton_vfu *vfu, struct vfu_pending *p, int err)
+{
+	/* A read's reply echoes the access it answers (the spec says so). */
+	if (!err && p->cmd == VFIO_USER_REGION_READ &&
+	    memcmp(&p->access, &p->echo, sizeof(p->access)))
+		err = -EPROTO;
+	p->err = err;
+	p->done = true;
+	if (!p->submitted)
+		return;
+	if (err && !vfu->read_err)
+		vfu->read_err = err;
+	release(vfu, p);
+}
+
+/*
+ * The stream is lost (@err, an errno): every request still waiting fails
+ * with it, and so does every later call.
+ */
+static int lose_stream(struct baton_vfu *vfu, int err)
+{
+	vfu->broken = err;
+	for (unsigned int i = 0; i < VFU_MAX_PENDING; i++)
+		if (vfu->pending[i].used && !vfu->pending[i].done)
+			complete(vfu, &vfu->pending[i], -err);
+	return -err;
+}
+
+/*
+ * Read one message and deal with it: a reply goes to the request waiting
+ * for it (its message id and command), a command is refused, anything
+ * else is dropped.  Returns 0, or -1 with errno when the stream is lost.
+ */
+static int receive_one(struct baton_vfu *vfu, int64_t deadline)
+{
+	struct vfio_user_header r;
+	struct iovec hv = { &r, sizeof(r) }, in[4];
+	struct vfu_pending *p;
+	int fd = -1;
+	size_t body;
+
+	/* An fd comes with the first byte: the header's. */
+	vfu->fds_cut = false;
+	if (recv_all(vfu, &hv, 1, &fd, deadline))
+		goto err;
+	if (r.size < sizeof(r) || r.size > VFIO_USER_MAX_MSG_SIZE) {
+		errno = EPROTO;
+		goto err;
+	}
+	body = r.size - sizeof(r);
+	if ((r.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_COMMAND) {
+		if (fd >= 0)
+			close(fd);
+		return refuse_command(vfu, &r, deadline);
+	}
+	p = (r.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY ?
+	    find_pending(vfu, r.msg_id, r.cmd) : NULL;
+	if (!p || (r.flags & VFIO_USER_F_ERROR)) {
+		if (fd >= 0)
+			close(fd);
+		if (discard(vfu, body, deadline))
+			return -1;
+		/* Only an errno is passed on, never a Baton code. */
+		if (p)
+			complete(vfu, p, !r.error || r.error >= BATON_ERR_BASE ?
+				 -EPROTO : -(int)r.error);
+		return 0;
+	}
+	if (!reply_fits(p, body)) {
+		errno = EPROTO;
+		goto err;
+	}
+	memcpy(in, p->rep, sizeof(*in) * (size_t)p->nrep);
+	/* Trim the reply iovecs to the body when it may be short. */
+	for (int i = 0, left = (int)body; p->rep_got && i < p->nrep; i++) {
+		if (in[i].iov_len > (size_t)left)
+			in[i].iov_len = (size_t)left;
+		left -= (int)in[i].iov_len;
+	}
+	if (recv_all(vfu, in, p->nrep, &fd, deadline))
+		goto err;
+	if (p->rep_got)
+		*p->rep_got = body;
+	/*
+	 * The reply came whole, but not its fd: the stream is still in step,
+	 * so the request fails and the handle stays usable.
+	 */
+	if (vfu->fds_cut) {
+		if (fd >= 0)
+			close(fd);
+		complete(vfu, p, baton_fd_table_full() ? -EMFILE : -EPROTO);
+		return 0;
+	}
+	if (p->rep_fd)
+		*p->rep_fd = fd;
+	else if (fd >= 0)
+		close(fd);
+	complete(vfu, p, 0);
+	return 0;
+
+err:
+	if (fd >= 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return -1;
+}
+
+/*
+ * Until one more request of @bytes of reply may be in flight: at most
+ * VFU_MAX_PENDING requests, and replies that fit in the socket's buffer
+ * together (devsim drops a client whose reply it cannot send whole).
+ */
+static int make_room(struct baton_vfu *vfu, uint32_t bytes, int64_t deadline)
+{
+	while (vfu->n_pending == VFU_MAX_PENDING ||
+	       (vfu->n_pending && vfu->pending_bytes + bytes > VFU_PENDING_BYTES))
+		if (receive_one(vfu, deadline))
+			return -1;
+	return 0;
+}
+
+/*
+ * Send one request: @req/@nreq its payload, @fd attached if >= 0; its
+ * reply goes to @rep/@nrep (exactly, or at most with @rep_got, which then
+ * gets the length), its fd to @rep_fd (-1 for none) if not NULL.  A
+ * REGION_READ gives its @access: the reply's echo of it goes to the slot
+ * and is checked, the data to @rep.  Returns the request's slot, or NULL
+ * with vfu->broken set.
+ */
+static struct vfu_pending *send_request(struct baton_vfu *vfu, uint16_t cmd,
+					const struct iovec *req, int nreq, int fd,
+					const struct iovec *rep, int nrep,
+					size_t *rep_got, int *rep_fd,
+					const struct vfio_user_region_access *access,
+					int64_t deadline)
+{
+	struct vfio_user_header h = {
+		.cmd = cmd,
+		.size = (uint32_t)(sizeof(h) + iov_total(req, nreq)),
+		.flags = VFIO_USER_F_TYPE_COMMAND,
+	};
+	uint32_t bytes = (uint32_t)(sizeof(h) + iov_total(rep, nrep));
+	struct vfu_pending *p = vfu->pending;
+	struct iovec out[4];
+
+	if (make_room(vfu, bytes, deadline)) {
+		lose_stream(vfu, errno);
+		return NULL;
+	}
+	while (p->used)
+		p++;
+	/* Ids are unique among the requests in flight: 16 of 65,536. */
+	do
+		h.msg_id = vfu->next_id++;
+	while (find_pending(vfu, h.msg_id, cmd));
+	*p = (struct vfu_pending){
+		.used = true, .msg_id = h.msg_id, .cmd = cmd,
+		.rep_got = rep_got, .rep_fd = rep_fd, .bytes = bytes,
+	};
+	if (access) {
+		p->access = *access;
+		p->rep[p->nrep++] = (struct iovec){ &p->echo, sizeof(p->echo) };
+		p->bytes += sizeof(p->echo);
+	}
+	if (nrep)
+		memcpy(p->rep + p->nrep, rep, sizeof(*rep) * (size_t)nrep);
+	p->nrep += nrep;
+	if (rep_fd)
+		*rep_fd = -1;
+	vfu->n_pending++;
+	vfu->pending_bytes += p->bytes;
+	out[0] = (struct iovec){ &h, sizeof(h) };
+	if (nreq)
+		memcpy(out + 1, req, sizeof(*req) * (size_t)nreq);
+	if (send_all(vfu, out, nreq + 1, fd, deadline)) {
+		lose_stream(vfu, errno);
+		release(vfu, p);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * One exchange, as send_request() describes its arguments, waited for:
+ * replies to submitted reads that arrive first go to them.
  */
 static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 		int nreq, int fd, const struct iovec *rep, int nrep,
-		size_t *rep_got, int *rep_fd)
+		size_t *rep_got, int *rep_fd,
+		const struct vfio_user_region_access *access)
 {
-	struct iovec out[4], in[4];
-	struct vfio_user_header h;
 	int64_t deadline;
-	size_t want, body;
-	int n, got_fd = -1;
+	struct vfu_pending *p;
+	int err;
 
 	if (vfu->broken)
 		return -vfu->broken;
 	if (nreq > 3 || nrep > 3)
 		return -EINVAL;
 	deadline = now_ms() + vfu->timeout_ms;
-
-	h = (struct vfio_user_header){
-		.msg_id = vfu->next_id++,
-		.cmd = cmd,
-		.size = (uint32_t)(sizeof(h) + iov_total(req, nreq)),
-		.flags = VFIO_USER_F_TYPE_COMMAND,
-	};
-	out[0] = (struct iovec){ &h, sizeof(h) };
-	if (nreq)
-		memcpy(out + 1, req, sizeof(*req) * (size_t)nreq);
-	if (send_all(vfu, out, nreq + 1, fd, deadline))
-		goto err_broken;
-
-	for (;;) {
-		struct vfio_user_header r;
-		struct iovec hv = { &r, sizeof(r) };
-
-		/* An fd comes with the first byte: the header's. */
-		if (got_fd >= 0)
-			close(got_fd);
-		got_fd = -1;
-		vfu->fds_cut = false;
-		if (recv_all(vfu, &hv, 1, &got_fd, deadline))
-			goto err_broken;
-		if (r.size < sizeof(r) || r.size > VFIO_USER_MAX_MSG_SIZE) {
-			errno = EPROTO;
-			goto err_broken;
-		}
-		if ((r.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_COMMAND) {
-			if (refuse_command(vfu, &r, deadline))
-				goto err_broken;
-			continue;
-		}
-		if ((r.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY ||
-		    r.msg_id != h.msg_id || r.cmd != cmd) {
-			if (discard(vfu, r.size - sizeof(r), deadline))
-				goto err_broken;
-			continue;
-		}
-		body = r.size - sizeof(r);
-		if (r.flags & VFIO_USER_F_ERROR) {
-			if (discard(vfu, body, deadline))
-				goto err_broken;
-			if (got_fd >= 0)
-				close(got_fd);
-			/* Only an errno is passed on, never a Baton code. */
-			if (!r.error || r.error >= BATON_ERR_BASE)
-				return -EPROTO;
-			return -(int)r.error;
-		}
-		want = iov_total(rep, nrep);
-		if (rep_got ? body > want : body != want) {
-			errno = EPROTO;
-			goto err_broken;
-		}
-		if (nrep)
-			memcpy(in, rep, sizeof(*rep) * (size_t)nrep);
-		n = nrep;
-		/* Trim the reply iovecs to the body when it may be short. */
-		if (rep_got) {
-			size_t left = body;
-
-			for (int i = 0; i < n; i++) {
-				if (in[i].iov_len > left)
-					in[i].iov_len = left;
-				left -= in[i].iov_len;
-			}
-			*rep_got = body;
-		}
-		if (recv_all(vfu, in, n, &got_fd, deadline))
-			goto err_broken;
-		break;
+	p = send_request(vfu, cmd, req, nreq, fd, rep, nrep, rep_got, rep_fd, access,
+			 deadline);
+	if (!p)
+		return -vfu->broken;
+	while (!p->done)
+		if (receive_one(vfu, deadline))
+			lose_stream(vfu, errno);
+	err = p->err;
+	if (err && rep_fd && *rep_fd >= 0) {
+		close(*rep_fd);
+		*rep_fd = -1;
 	}
-	/*
-	 * The reply came whole, but not its fd: the stream is still in step,
-	 * so the call fails and the handle stays usable.
-	 */
-	if (vfu->fds_cut) {
-		if (got_fd >= 0)
-			close(got_fd);
-		return baton_fd_table_full() ? -EMFILE : -EPROTO;
-	}
-	if (rep_fd)
-		*rep_fd = got_fd;
-	else if (got_fd >= 0)
-		close(got_fd);
-	return 0;
-
-err_broken:
-	vfu->broken = errno;
-	if (got_fd >= 0)
-		close(got_fd);
-	return -vfu->broken;
+	release(vfu, p);
+	return err;
 }
 
 int vfu_new(int fd, struct baton_vfu **out)
@@ -390,7 +567,7 @@ static int negotiate(struct baton_vfu *vfu)
 	size_t got;
 	int err;
 
-	err = call(vfu, VFIO_USER_VERSION, req, 2, -1, rep, 2, &got, NULL);
+	err = call(vfu, VFIO_USER_VERSION, req, 2, -1, rep, 2, &got, NULL, NULL);
 	if (err)
 		return err;
 	if (got < sizeof(rv) || rv.major != VFIO_USER_MAJOR ||
@@ -470,6 +647,10 @@ void baton_vfu_close(struct baton_vfu *vfu)
 
 void baton_vfu_forget(struct baton_vfu *vfu)
 {
+	if (!vfu)
+		return;
+	/* The next holder must not take our reads' replies for its own. */
+	vfu_collect_reads(vfu);
 	free(vfu);
 }
 
@@ -482,7 +663,7 @@ int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
 
 	if (!vfu)
 		return -EINVAL;
-	err = call(vfu, VFIO_USER_DEVICE_GET_INFO, &req, 1, -1, &rep, 1, NULL, NULL);
+	err = call(vfu, VFIO_USER_DEVICE_GET_INFO, &req, 1, -1, &rep, 1, NULL, NULL, NULL);
 	if (err)
 		return err;
 	if (num_regions)
@@ -502,7 +683,7 @@ int baton_vfu_region_info(struct baton_vfu *vfu, uint32_t index,
 	if (!vfu || !out)
 		return -EINVAL;
 	err = call(vfu, VFIO_USER_DEVICE_GET_REGION_INFO, &req, 1, -1, &rep, 1,
-		   NULL, &fd);
+		   NULL, &fd, NULL);
 	if (err)
 		return err;
 	/* An fd is only meaningful, and only kept, for a mappable region. */
@@ -532,12 +713,11 @@ int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
 		return -EINVAL;
 	while (count) {
 		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
-		struct vfio_user_region_access a = { offset, index, n }, ra;
-		struct iovec req = { &a, sizeof(a) };
-		struct iovec rep[2] = { { &ra, sizeof(ra) }, { buf, n } };
+		struct vfio_user_region_access a = { offset, index, n };
+		struct iovec req = { &a, sizeof(a) }, rep = { buf, n };
 		int err;
 
-		err = call(vfu, VFIO_USER_REGION_READ, &req, 1, -1, rep, 2, NULL, NULL);
+		err = call(vfu, VFIO_USER_REGION_READ, &req, 1, -1, &rep, 1, NULL, NULL, &a);
 		if (err)
 			return err;
 		buf = (char *)buf + n;
@@ -545,6 +725,48 @@ int baton_vfu_region_read(struct baton_vfu *vfu, uint32_t index,
 		count -= n;
 	}
 	return 0;
+}
+
+int vfu_submit_read(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
+		    void *buf, uint32_t count)
+{
+	int64_t deadline;
+
+	if (!access_args_ok(vfu, buf, offset, count))
+		return -EINVAL;
+	deadline = now_ms() + vfu->timeout_ms;
+	while (count) {
+		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
+		struct vfio_user_region_access a = { offset, index, n };
+		struct iovec req = { &a, sizeof(a) }, rep = { buf, n };
+		struct vfu_pending *p;
+
+		if (vfu->broken)
+			return -vfu->broken;
+		p = send_request(vfu, VFIO_USER_REGION_READ, &req, 1, -1, &rep, 1, NULL,
+				 NULL, &a, deadline);
+		if (!p)
+			return -vfu->broken;
+		p->submitted = true;
+		buf = (char *)buf + n;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int vfu_collect_reads(struct baton_vfu *vfu)
+{
+	int64_t deadline = now_ms() + vfu->timeout_ms;
+	int err;
+
+	/* Outside call(), only submitted reads are in flight. */
+	while (vfu->n_pending)
+		if (receive_one(vfu, deadline))
+			lose_stream(vfu, errno);
+	err = vfu->read_err;
+	vfu->read_err = 0;
+	return err;
 }
 
 int baton_vfu_region_write(struct baton_vfu *vfu, uint32_t index,
@@ -559,7 +781,7 @@ int baton_vfu_region_write(struct baton_vfu *vfu, uint32_t index,
 		struct iovec rep = { &ra, sizeof(ra) };
 		int err;
 
-		err = call(vfu, VFIO_USER_REGION_WRITE, req, 2, -1, &rep, 1, NULL, NULL);
+		err = call(vfu, VFIO_USER_REGION_WRITE, req, 2, -1, &rep, 1, NULL, NULL, NULL);
 		if (err)
 			return err;
 		buf = (const char *)buf + n;
@@ -608,7 +830,7 @@ int baton_vfu_dma_map(struct baton_vfu *vfu, uint64_t iova, uint64_t size,
 
 	if (!vfu || !size || iova + size < iova)
 		return -EINVAL;
-	return call(vfu, VFIO_USER_DMA_MAP, &req, 1, fd, NULL, 0, NULL, NULL);
+	return call(vfu, VFIO_USER_DMA_MAP, &req, 1, fd, NULL, 0, NULL, NULL, NULL);
 }
 
 int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size)
@@ -620,7 +842,7 @@ int baton_vfu_dma_unmap(struct baton_vfu *vfu, uint64_t iova, uint64_t size)
 
 	if (!vfu || !size)
 		return -EINVAL;
-	return call(vfu, VFIO_USER_DMA_UNMAP, &req, 1, -1, &rep, 1, NULL, NULL);
+	return call(vfu, VFIO_USER_DMA_UNMAP, &req, 1, -1, &rep, 1, NULL, NULL, NULL);
 }
 
 int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd)
@@ -641,12 +863,12 @@ int baton_vfu_set_irq(struct baton_vfu *vfu, uint32_t index, int eventfd)
 		s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
 	}
 	return call(vfu, VFIO_USER_DEVICE_SET_IRQS, &req, 1, eventfd, NULL, 0,
-		    NULL, NULL);
+		    NULL, NULL, NULL);
 }
 
 int baton_vfu_reset(struct baton_vfu *vfu)
 {
 	if (!vfu)
 		return -EINVAL;
-	return call(vfu, VFIO_USER_DEVICE_RESET, NULL, 0, -1, NULL, 0, NULL, NULL);
+	return call(vfu, VFIO_USER_DEVICE_RESET, NULL, 0, -1, NULL, 0, NULL, NULL, NULL);
 }

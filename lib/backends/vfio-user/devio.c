@@ -3,7 +3,8 @@
  * DOC: vfio-user as a device I/O backend
  *
  * <baton/devio.h> over a vfio-user connection (client.c): one fd, the
- * socket.  Every call is the client's request of the same name; the
+ * socket.  Every call is the client's request of the same name (reads
+ * submitted are sent at once, their replies collected later); the
  * server maps a DMA mapping's memfd itself, so a mapping adopted from the
  * previous version needs nothing sent, and freezing for a handover
  * nothing at all (no addresses of ours are involved).
@@ -41,6 +42,17 @@ static int vfu_region_read(struct baton_devio *io, uint32_t index, uint64_t offs
 			   void *buf, uint32_t count)
 {
 	return baton_vfu_region_read(vfu_of(io), index, offset, buf, count);
+}
+
+static int vfu_read_submit(struct baton_devio *io, uint32_t index, uint64_t offset,
+			   void *buf, uint32_t count)
+{
+	return vfu_submit_read(vfu_of(io), index, offset, buf, count);
+}
+
+static int vfu_read_complete(struct baton_devio *io)
+{
+	return vfu_collect_reads(vfu_of(io));
 }
 
 static int vfu_region_write(struct baton_devio *io, uint32_t index, uint64_t offset,
@@ -82,6 +94,8 @@ static const struct devio_ops vfu_ops = {
 	.region_info = vfu_region_info,
 	.region_read = vfu_region_read,
 	.region_write = vfu_region_write,
+	.read_submit = vfu_read_submit,
+	.read_complete = vfu_read_complete,
 	.dma_map = vfu_dma_map,
 	.dma_unmap = vfu_dma_unmap,
 	.set_irq = vfu_set_irq,
