@@ -129,6 +129,7 @@ bench: all
 	$(BUILD)/bench/bench_blackout --csv $(BUILD)/bench/blackout.csv
 	$(BUILD)/bench/bench_epoll_exec
 	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
+	DEVICES="1 256" RUNS=11 ROUNDS=1 bench/bench_edu.sh --csv $(BUILD)/bench/edu.csv $(BUILD)
 	bench/bench_loss.sh $(BUILD) $(BUILD)/bench
 	bench/plot.sh $(BUILD)/bench
 	bench/bench_kvcache.sh $(BUILD)
