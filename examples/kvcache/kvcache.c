@@ -343,6 +343,15 @@ static void kv_proto_lock(struct kv_proto *p, enum kv_lock how)
 	}
 }
 
+/* struct kv_proto's @try_exclusive: the store alone, if no one holds it. */
+static bool kv_proto_try_exclusive(struct kv_proto *p)
+{
+	struct kv_server *srv = (struct kv_server *)
+		((char *)p - offsetof(struct kv_server, proto));
+
+	return !pthread_rwlock_trywrlock(&srv->threads->lock);
+}
+
 static uint64_t now(void)
 {
 	return (uint64_t)time(NULL);
@@ -889,6 +898,7 @@ static int kv_threads_init(struct kv_server *srv, unsigned int n)
 	srv->threads = t;
 	srv->proto.threads = n;
 	srv->proto.lock = kv_proto_lock;
+	srv->proto.try_exclusive = kv_proto_try_exclusive;
 	t->n = n;
 	for (unsigned int i = 0; i < n; i++)
 		t->w[i].epfd = t->w[i].evfd = -1;

@@ -305,13 +305,29 @@ static void meta_mark(struct kv_proto *p, uint64_t cas, unsigned int set,
 					      __ATOMIC_RELAXED));
 }
 
-/* kv_store_get(), beside other readers when the command holds it so. */
+/*
+ * kv_store_get(), beside other readers when the command holds it so.  A get
+ * that must write takes the store alone - at once if no one holds it; else,
+ * when all it must write is its item's used mark, it reads the item
+ * unmarked and a later get marks it: waiting for every other reader to let
+ * go held up each client of its worker, once a minute for every key in
+ * use (memcached's gets only flag the item for its LRU thread).
+ */
 static int find_item(struct kv_proto *p, struct kv_conn *c, const char *key,
 		     size_t nkey, uint64_t now, struct kv_item_ref *it)
 {
 	if (c->held == KV_SHARED) {
 		int ret = kv_store_get_shared(p->store, key, nkey, now, it);
 
+		if (ret == -EAGAIN && p->try_exclusive) {
+			hold(p, c, KV_UNLOCKED);
+			if (p->try_exclusive(p)) {
+				c->held = KV_EXCLUSIVE;
+				return kv_store_get(p->store, key, nkey, now, it);
+			}
+			hold(p, c, KV_SHARED);
+			ret = kv_store_get_unmarked(p->store, key, nkey, now, it);
+		}
 		if (ret != -EAGAIN)
 			return ret;
 		hold(p, c, KV_EXCLUSIVE);

@@ -110,6 +110,10 @@ enum kv_lock {
  *               lets go and takes it again KV_EXCLUSIVE), KV_EXCLUSIVE for
  *               any other command, and KV_UNLOCKED after each - and
  *               between two keys of a get of many.  NULL with one thread.
+ * @try_exclusive: with @lock, optional: takes what they share alone if no
+ *               one holds it, without waiting; true when taken.  A get
+ *               that must only mark its item used tries this, and reads
+ *               the item unmarked when it fails (kv_store_get_unmarked()).
  */
 struct kv_proto {
 	struct kv_store *store;
@@ -128,6 +132,7 @@ struct kv_proto {
 	uint64_t touch_misses;
 	uint64_t meta[KV_META_SLOTS];
 	void (*lock)(struct kv_proto *p, enum kv_lock how);
+	bool (*try_exclusive)(struct kv_proto *p);
 };
 
 /**

@@ -881,7 +881,8 @@ static bool bump_due(struct kv_store *st, const KV_ITEM *it, uint64_t off,
  * must write more.
  */
 static int get(struct kv_store *st, const char *key, size_t nkey,
-	       uint64_t now, bool shared, struct kv_item_ref *out)
+	       uint64_t now, bool shared, bool unmarked,
+	       struct kv_item_ref *out)
 {
 	struct kv_stats *stats = &region(st)->stats;
 	uint32_t hash = key_hash(key, nkey);
@@ -905,7 +906,7 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 		return ret;
 	/* Expired: to be removed; or to be marked used. */
 	if (shared && ((it->exptime && it->exptime <= now) ||
-		       bump_due(st, it, off, now)))
+		       (!unmarked && bump_due(st, it, off, now))))
 		return -EAGAIN;
 #if KVCACHE_VERSION >= 2
 	/* Before this get marks it used: meta's l flag and me show it. */
@@ -932,14 +933,14 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 static int store_get(struct kv_store *st, const char *key, size_t nkey,
 		     uint64_t now, struct kv_item_ref *out)
 {
-	return get(st, key, nkey, now, false, out);
+	return get(st, key, nkey, now, false, false, out);
 }
 
 static int store_get_shared(struct kv_store *st, const char *key,
-			    size_t nkey, uint64_t now,
+			    size_t nkey, uint64_t now, bool unmarked,
 			    struct kv_item_ref *out)
 {
-	return get(st, key, nkey, now, true, out);
+	return get(st, key, nkey, now, true, unmarked, out);
 }
 
 /* @old's value with @data added at its end (@append) or start. */

@@ -289,7 +289,7 @@ struct kv_store_ops {
 	int (*get)(struct kv_store *st, const char *key, size_t nkey,
 		   uint64_t now, struct kv_item_ref *out);
 	int (*get_shared)(struct kv_store *st, const char *key, size_t nkey,
-			  uint64_t now, struct kv_item_ref *out);
+			  uint64_t now, bool unmarked, struct kv_item_ref *out);
 	int (*put)(struct kv_store *st, enum kv_mode mode, const char *key,
 		   size_t nkey, uint32_t flags, uint64_t exptime,
 		   const void *data, uint32_t nbytes, uint64_t cas, uint64_t now);
@@ -404,7 +404,28 @@ static inline int kv_store_get_shared(struct kv_store *st, const char *key,
 				      size_t nkey, uint64_t now,
 				      struct kv_item_ref *out)
 {
-	return st->ops->get_shared(st, key, nkey, now, out);
+	return st->ops->get_shared(st, key, nkey, now, false, out);
+}
+
+/**
+ * kv_store_get_unmarked() - kv_store_get_shared(), leaving the mark for later
+ * @st:   the store, which other threads may be reading too, none writing
+ * @key:  the key, @nkey bytes, 1 to KV_KEY_MAX
+ * @nkey: its length
+ * @now:  the time
+ * @out:  the item, see struct kv_item_ref
+ *
+ * An item due to be marked used is found all the same, and left unmarked:
+ * for a reader that could not have the store to itself at once, so that a
+ * later get marks it rather than this one waiting for every other reader.
+ *
+ * Return: as kv_store_get_shared().
+ */
+static inline int kv_store_get_unmarked(struct kv_store *st, const char *key,
+					size_t nkey, uint64_t now,
+					struct kv_item_ref *out)
+{
+	return st->ops->get_shared(st, key, nkey, now, true, out);
 }
 
 /**

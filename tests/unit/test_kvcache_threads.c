@@ -4,8 +4,9 @@
  * kvcache --threads N serves them, built with ThreadSanitizer: each
  * thread is a connection that sets, gets (one key and many), deletes,
  * increments and asks meta gets of keys the others use too, under a
- * reader-writer lock taken the way kvcache.c's kv_proto_lock() takes it
- * (gets side by side, everything else alone), while the main thread takes
+ * reader-writer lock taken (and tried) the way kvcache.c's kv_proto_lock()
+ * and kv_proto_try_exclusive() do (gets side by side, everything else
+ * alone), while the main thread takes
  * a v1 region's items over a step at a time, as kvcache-v2's main loop
  * does after a live update.  TSan fails the test on a data race; then
  * every answer must be one the protocol gives, the region must check
@@ -65,6 +66,13 @@ static void proto_lock(struct kv_proto *p, enum kv_lock how)
 		pthread_rwlock_unlock(&lock);
 		break;
 	}
+}
+
+/* And its kv_proto_try_exclusive(). */
+static bool proto_try_exclusive(struct kv_proto *p)
+{
+	(void)p;
+	return !pthread_rwlock_trywrlock(&lock);
 }
 
 /* Feed @cmd to @c, execute it, and take every answer byte out. */
@@ -185,6 +193,7 @@ int main(void)
 	proto.version = "test";
 	proto.threads = THREADS;
 	proto.lock = proto_lock;
+	proto.try_exclusive = proto_try_exclusive;
 	for (int i = 0; i < 4; i++) {
 		struct kv_conn c;
 		char out[64];

@@ -640,6 +640,55 @@ static void log_lock(struct kv_proto *p, enum kv_lock how)
 	lock_log[n + 1] = '\0';
 }
 
+/* struct kv_proto's @try_exclusive, logged: "T" taken, "t" not. */
+static bool try_ok;
+
+static bool log_try(struct kv_proto *p)
+{
+	size_t n = strlen(lock_log);
+
+	(void)p;
+	assert_true(n + 1 < sizeof(lock_log));
+	lock_log[n] = try_ok ? 'T' : 't';
+	lock_log[n + 1] = '\0';
+	return try_ok;
+}
+
+/*
+ * A get that must mark its item used takes the store alone if it can at
+ * once, and otherwise answers it from the shared hold, unmarked; one that
+ * must remove an expired item waits for the store all the same.
+ */
+static void test_lock_try(void **state)
+{
+	struct fixture *f = *state;
+
+	f->proto.lock = log_lock;
+	f->proto.try_exclusive = log_try;
+	expect(f, "set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\n",
+	       "STORED\r\nSTORED\r\n");
+	f->now = NOW + 60;
+	lock_log[0] = '\0';
+	try_ok = false;
+	expect(f, "get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n");
+	assert_string_equal(lock_log, "S-tS-");
+	/* Still unmarked: the next get tries again, and marks it. */
+	lock_log[0] = '\0';
+	try_ok = true;
+	expect(f, "get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n");
+	assert_string_equal(lock_log, "S-T-");
+	lock_log[0] = '\0';
+	expect(f, "get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n");
+	assert_string_equal(lock_log, "S-");
+	/* Expired: removed, by a get that waits for the store if it must. */
+	expect(f, "set e 0 1 1\r\nz\r\n", "STORED\r\n");
+	f->now = NOW + 62;
+	lock_log[0] = '\0';
+	try_ok = false;
+	expect(f, "get e\r\n", "END\r\n");
+	assert_string_equal(lock_log, "S-tS-X-");
+}
+
 /*
  * With worker threads (struct kv_proto's @lock): a get holds the store
  * shared, and alone once it must write (an item to mark used, a delayed
@@ -1113,6 +1162,7 @@ int main(void)
 		T(test_touch_gat),
 		T(test_flush_all),
 		T(test_lock),
+		T(test_lock_try),
 		T(test_verbosity),
 		T(test_stats_groups),
 		T(test_meta),

@@ -1114,16 +1114,21 @@ static void test_get_shared(void **state)
 		assert_memory_equal(it.data, "one", 3);
 	assert_int_equal(k->lru_head, head);
 	assert_int_equal(kv_store_get_shared(&st, "a", 1, NOW + 60, &it), -EAGAIN);
+	/* Unmarked: found all the same, left where it is. */
+	assert_int_equal(kv_store_get_unmarked(&st, "a", 1, NOW + 60, &it), KV_OK);
+	assert_memory_equal(it.data, "one", 3);
+	assert_int_equal(k->lru_head, head);
 	assert_int_equal(kv_store_get(&st, "a", 1, NOW + 60, &it), KV_OK);
 	assert_int_not_equal(k->lru_head, head);
 	kv_store_stats(&st, &s);
-	assert_int_equal(s.get_hits, 2 + v2 + 1);
+	assert_int_equal(s.get_hits, 2 + v2 + 1 + 1);
 	assert_int_equal(s.get_misses, 1);
 
 	/* Expired: removed by kv_store_get(), not here. */
 	assert_int_equal(kv_store_put(&st, KV_SET, "x", 1, 0, NOW + 5, "v", 1,
 				      0, NOW), KV_OK);
 	assert_int_equal(kv_store_get_shared(&st, "x", 1, NOW + 5, &it), -EAGAIN);
+	assert_int_equal(kv_store_get_unmarked(&st, "x", 1, NOW + 5, &it), -EAGAIN);
 	assert_int_equal(kv_store_get(&st, "x", 1, NOW + 5, &it), KV_NOT_FOUND);
 
 	/* Damage is left to kv_store_get() to record. */
