@@ -36,6 +36,13 @@
  *    told apart).  Any other -errno: the socket call that failed said so.
  *  - -EMFILE: the reply came, but the fd it carried did not, because the
  *    caller's fd table is full (RLIMIT_NOFILE); the handle stays usable.
+ *  - -EPROTO also for a read's reply, whole, that does not echo the access
+ *    asked (region, offset, count): the handle stays usable.
+ *
+ * Reads may also be sent without waiting, through the device handle
+ * (baton_devio_read_submit(), <baton/devio.h>): up to 16 requests in
+ * flight, their replies matched by message id.  baton_vfu_forget() first
+ * reads the replies still due, so that the next holder never reads them.
  */
 
 #include <stdbool.h>

@@ -1144,7 +1144,8 @@ static void test_read_server_dies(void **state)
 	baton_devio_close(io);
 
 	io = three_in_flight(&peer, v, req);
-	big = req[0];
+	memset(&big, 0, sizeof(big));
+	memcpy(&big, &req[0], 32);
 	big.h.size = 40;
 	big.h.flags = 1;
 	assert_int_equal(send(peer, &big, 40, MSG_NOSIGNAL), 40);
