@@ -63,6 +63,14 @@ size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
 bool baton_fd_table_full(void);
 
 /**
+ * baton_fds_open() - how many fds this process has open
+ * @limit: what to say when the table is too full to look (RLIMIT_NOFILE)
+ *
+ * For the errors that say a table is full: the count beside the limit.
+ */
+size_t baton_fds_open(size_t limit);
+
+/**
  * baton_send_all() - write all of @buf to the socket @fd
  *
  * Blocking, retried on EINTR, with MSG_NOSIGNAL: a peer that hung up is an

@@ -337,15 +337,21 @@ struct image_parts {
 int baton_serialize_records(struct baton_host *host,
 			    struct baton_image_device **out);
 /*
- * Every preserved fd still open and still the file recorded when it was
- * preserved (an inherited fd's: recorded now): one closed, or closed and
- * whose number an open() took, would reach the next version as a hole or
- * as that other file.  Checked at PREPARE, and after FREEZE just before
- * any handover (exec, socket, kexec); @when ends "was closed" (after
- * FREEZE: " after FREEZE").  -EBADF or -ESTALE, and why.
+ * The commit's copies of the preserved fds, into @copies (room for
+ * baton_host_n_fds()), in image order: each duplicated without
+ * close-on-exec at the lowest free number from 3, and the copy checked to
+ * be still the file recorded when the fd was preserved (an inherited fd's:
+ * recorded now).  One closed, or closed and whose number an open() took,
+ * would reach the next version as a hole or as that other file: -EBADF
+ * ("... was closed") or -ESTALE, and why.  No room for the copies is
+ * -EMFILE, with the need and the limit.  On any error no copy is left.
+ * The copies are the update's own: they cross whatever the program does
+ * with its numbers from then on.
  */
-int baton_serialize_check_fds(struct baton_host *host, const char *when,
-			      struct baton_diag *why);
+int baton_serialize_copy_fds(struct baton_host *host, int *copies,
+			     struct baton_diag *why);
+/* Close the copies, a close_range() a run of consecutive numbers. */
+void baton_serialize_close_copies(const int *copies, size_t n);
 int baton_serialize_states(struct baton_host *host, void ***states,
 			   struct baton_diag *why);
 int baton_serialize_again(struct baton_host *host, void **states,
@@ -383,6 +389,11 @@ struct update {
 	uint64_t freeze_ns;
 	uint64_t deadline_ns;			/* FREEZE until taken over */
 	int image_fd;				/* the latest image */
+	/* From the commit: the handover's copies of the preserved fds, in
+	 * image order (baton_serialize_copy_fds()), closed unless an exec
+	 * carries them. */
+	int *copies;
+	size_t n_copies;
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
 	uint64_t dry_deadline_ns;

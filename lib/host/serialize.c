@@ -24,10 +24,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <baton/contracts.h>
@@ -109,56 +109,100 @@ void baton_serialize_free_states(const struct baton_host *host, void **states)
 	free(states);
 }
 
-/* Why the fd named by @fmt is not handed over: @err from baton_fd_check(). */
-__attribute__((format(printf, 4, 5)))
-static int fd_refused(struct baton_diag *why, int err, const char *when,
-		      const char *fmt, ...)
+/* Why the fd @name is not handed over: @err from baton_fd_check(). */
+static int fd_refused(struct baton_diag *why, int err, const char *name)
 {
-	char name[BATON_SESSION_NAME_MAX + 64];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
 	if (err == -ESTALE)
 		return baton_diag_set(why, ESTALE, NULL, "%s " BATON_FD_REUSED, name);
-	return baton_diag_set(why, -err, NULL, "%s was closed%s", name, when);
+	return baton_diag_set(why, -err, NULL, "%s was closed", name);
 }
 
-int baton_serialize_check_fds(struct baton_host *host, const char *when,
-			      struct baton_diag *why)
+/*
+ * @fd duplicated into *@copy, and the copy checked against @id: what is
+ * checked is what crosses.  F_DUPFD, not F_DUPFD_CLOEXEC: the copy crosses
+ * an exec as it is.  -EMFILE (or -EINVAL, from a limit under 3, said the
+ * same) when the table is full; on an error no copy is left.
+ */
+static int copy_one(int fd, struct fd_id *id, int *copy)
 {
 	int err;
 
-	for (size_t i = 0; i < host->n_regions; i++) {
+	*copy = fcntl(fd, F_DUPFD, 3);
+	if (*copy < 0)
+		return errno == EINVAL ? -EMFILE : -errno;
+	err = baton_fd_check(*copy, id);
+	if (err) {
+		close(*copy);
+		*copy = -1;
+	}
+	return err;
+}
+
+void baton_serialize_close_copies(const int *copies, size_t n)
+{
+	size_t run;
+
+	/* Runs of consecutive numbers, one close_range() each: all ours. */
+	for (size_t i = 0; i < n; i = run) {
+		for (run = i + 1; run < n && copies[run] == copies[run - 1] + 1; run++)
+			;
+		close_range((unsigned)copies[i], (unsigned)copies[run - 1], 0);
+	}
+}
+
+/* No room for the copies: the need, what is open and the limit. */
+static int no_room(struct baton_diag *why, size_t n)
+{
+	struct rlimit rl = { 0 };
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	return baton_diag_set(why, EMFILE, NULL, "copying the %zu preserved fds for the "
+			      "handover: %s: %zu more fds needed with %zu open, over the "
+			      "limit of %llu (RLIMIT_NOFILE)", n, baton_strerror(-EMFILE),
+			      n, baton_fds_open(rl.rlim_cur),
+			      (unsigned long long)rl.rlim_cur);
+}
+
+int baton_serialize_copy_fds(struct baton_host *host, int *copies,
+			     struct baton_diag *why)
+{
+	char name[BATON_SESSION_NAME_MAX + 64];
+	size_t n = 0;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < host->n_regions; i++, n++) {
 		struct baton_region *r = host->regions[i];
 
-		err = baton_fd_check(r->fd, &r->id);
+		err = copy_one(r->fd, &r->id, &copies[n]);
 		if (err)
-			return fd_refused(why, err, when, "the memfd of region \"%s\" (fd %d)",
-					  r->label, r->fd);
+			snprintf(name, sizeof(name), "the memfd of region \"%s\" (fd %d)",
+				 r->label, r->fd);
 	}
-	for (size_t k = 0; k < host->n_sessions; k++) {
+	for (size_t k = 0; !err && k < host->n_sessions; k++) {
 		struct baton_session *s = host->sessions[k];
 
-		for (size_t i = 0; i < s->n_fds; i++) {
+		for (size_t i = 0; !err && i < s->n_fds; i++, n++) {
 			struct preserved_fd *f = &s->fds[i];
 
-			err = baton_fd_check(f->fd, &f->id);
+			err = copy_one(f->fd, &f->id, &copies[n]);
 			if (err)
-				return fd_refused(why, err, when,
-						  "fd %d (token %#llx, session \"%s\")", f->fd,
-						  (unsigned long long)f->token, s->name);
+				snprintf(name, sizeof(name), "fd %d (token %#llx, session \"%s\")",
+					 f->fd, (unsigned long long)f->token, s->name);
 		}
 	}
-	return 0;
+	if (!err)
+		return 0;
+	/* n went past the fd that failed, whose copy copy_one() closed. */
+	baton_serialize_close_copies(copies, n - 1);
+	return err == -EMFILE ? no_room(why, baton_host_n_fds(host)) :
+	       fd_refused(why, err, name);
 }
 
 int baton_serialize_states(struct baton_host *host, void ***out,
 			   struct baton_diag *why)
 {
 	void **states = calloc(host->n_devices + 1, sizeof(*states));
-	int err = states ? baton_serialize_check_fds(host, "", why) : -ENOMEM;
+	int err = states ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < host->n_devices; i++) {
 		struct baton_device *dev = host->devices[i];

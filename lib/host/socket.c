@@ -27,7 +27,6 @@
  * the devices again - and goes on.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -335,20 +334,6 @@ out:
 
 /* ---- The new process's side ---- */
 
-/* The fds open now: every number under the limit when none is left. */
-static size_t open_fds(rlim_t limit)
-{
-	DIR *d = opendir("/proc/self/fd");
-	size_t n = 0;
-
-	if (!d)
-		return errno == EMFILE ? (size_t)limit : 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n > 3 ? n - 3 : 0;	/* ".", ".." and the directory's own */
-}
-
 int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
 {
 	struct rlimit rl = { 0 };
@@ -365,7 +350,7 @@ int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
 		return baton_diag_set(why, EMFILE, NULL, "receiving the image and fds: %s: "
 				      "%zu fds to receive with %zu open, over the limit of "
 				      "%llu (RLIMIT_NOFILE)", baton_strerror(err), n,
-				      open_fds(rl.rlim_cur), (unsigned long long)rl.rlim_cur);
+				      baton_fds_open(rl.rlim_cur), (unsigned long long)rl.rlim_cur);
 	return baton_diag_set(why, -err, NULL, "receiving the image and fds: %s",
 			      baton_strerror(err));
 }

@@ -22,20 +22,24 @@
  * (held_ns), the devices from FREEZE (the blackout)
  *	preflight   again: devices may have come or gone during the dry run
  *	prepare     again, and the image made of it, sealed
- *	keeper      forked, holding every preserved fd and that image
+ *	copies      each preserved fd duplicated, without close-on-exec,
+ *		    and the copy checked to be the file preserved
+ *		    (serialize.c): what crosses from here is the update's own
+ *		    copy, whatever the program does with its numbers
+ *	keeper      forked, holding the copies and that image
  *		    (keeper.c): from here a crash of either version brings the
  *		    program back
  *	freeze      each driver quiesces its device; the blackout starts.
  *		    Drivers serialize once more, and only if a state changed
  *		    is the image made again
  *	handover    the keeper gets the final image; exec mode execs the
- *		    target in place with the image, the fds and the keeper's
+ *		    target in place with the image, the copies and the keeper's
  *		    channel (restore.c takes it from there), socket mode starts
  *		    it and sends everything over a socket (socket.c)
  *
  * A failure unwinds in exact reverse order: devices unfreeze, last frozen
  * first; the keeper is told the old version goes on and leaves; the
- * states are dropped.  Before the keeper, nothing was touched ("refused");
+ * copies are closed; the states are dropped.  Before the keeper, nothing was touched ("refused");
  * after it, the old version takes the commit cell for ABORTED and goes on
  * ("aborted") - unless the new version took over first.
  */
@@ -276,7 +280,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.prev_argv = u->host->argv;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
-	hv.fds_checked = true;		/* by the commit, just before */
+	hv.fds_checked = true;		/* the copies, by the commit */
 	/* A target that did not say it closes them would keep them for good. */
 	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
 	if (err)
@@ -293,11 +297,9 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 		baton_linger_keep(&hv);
 		return err;
 	}
-	p->numbers[p->img.n_fds] = u->image_fd;
-	/* Each open, and the file preserved, as the commit just checked:
-	 * F_SETFD cannot fail. */
-	for (size_t i = 0; i <= p->img.n_fds; i++)
-		fcntl(p->numbers[i], F_SETFD, 0);
+	/* The fds are the commit's copies, made without close-on-exec: only
+	 * the handover's own three need clearing, not one call a fd. */
+	fcntl(u->image_fd, F_SETFD, 0);
 	fcntl(keeper, F_SETFD, 0);
 	fcntl(cell, F_SETFD, 0);
 	baton_trace("exec");
@@ -311,8 +313,7 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	}
 	unsetenv("BATON_MM_HOLDER");
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
-	for (size_t i = 0; i <= p->img.n_fds; i++)
-		fcntl(p->numbers[i], F_SETFD, FD_CLOEXEC);
+	fcntl(u->image_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);
 	fcntl(cell, F_SETFD, FD_CLOEXEC);
 	baton_linger_keep(&hv);
@@ -385,6 +386,23 @@ int baton_update_commit(struct update *u)
 		goto err_prepare;
 	}
 	baton_trace("commit-image");
+	/*
+	 * What crosses is the handover's own copy of each preserved fd, made
+	 * and checked now, out of the blackout: after FREEZE nothing is
+	 * checked or changed a fd.  The program's numbers are its own again
+	 * (a driver may close one at freeze()); the files preserved cross.
+	 */
+	u->copies = malloc((p.img.n_fds + 1) * sizeof(*u->copies));
+	err = u->copies ? baton_serialize_copy_fds(host, u->copies, &why) : -ENOMEM;
+	if (err) {
+		free(u->copies);
+		u->copies = NULL;
+		failed(u, err, &why);
+		goto err_prepare;
+	}
+	u->n_copies = p.img.n_fds;
+	memcpy(p.numbers, u->copies, u->n_copies * sizeof(*u->copies));
+	baton_trace("copies");
 	u->deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
 	err = baton_keeper_start(u, p.numbers, p.img.n_fds);
 	if (err) {
@@ -423,6 +441,8 @@ int baton_update_commit(struct update *u)
 			baton_update_why(u, "the image: %s", baton_strerror(err));
 			goto err_freeze;
 		}
+		/* The same fds, in the same order: the host is sealed. */
+		memcpy(p.numbers, u->copies, u->n_copies * sizeof(*u->copies));
 	}
 	baton_trace(changed ? "image" : "serialized");
 	err = baton_fault(BATON_FAULT_HANDOVER) ?:
@@ -432,18 +452,6 @@ int baton_update_commit(struct update *u)
 		goto err_freeze;
 	}
 	baton_trace("keeper");
-	/*
-	 * What is handed over is what is open now, under its number: a fd a
-	 * driver closed since the preflight, or closed and whose number an
-	 * open() took, is refused here, whatever the handover, so that the
-	 * new version, which finds them by number, gets the files preserved
-	 * and need not check them (BATON_FDS_CHECKED).
-	 */
-	err = baton_serialize_check_fds(host, " after FREEZE", &why);
-	if (err) {
-		failed(u, err, &why);
-		goto err_freeze;
-	}
 	err = u->handover ? u->handover(u, &p) :
 	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
 	      handover_exec(u, &p);
@@ -451,8 +459,7 @@ int baton_update_commit(struct update *u)
 	baton_trace_flush();
 	if (err == BATON_HANDED_OVER) {
 		baton_keeper_release(u, false);
-		baton_serialize_free_image(&p);
-		return err;
+		goto out;
 	}
 
 err_freeze:
@@ -464,14 +471,21 @@ err_freeze:
 		 * program back: this process must let go, touching nothing. */
 		host->handed_over = true;
 		baton_keeper_release(u, false);
-		baton_serialize_free_image(&p);
-		return BATON_HANDED_OVER;
+		err = BATON_HANDED_OVER;
+		goto out;
 	}
 	unfreeze(u);
 	host->sealed = false;
 	baton_keeper_release(u, true);
 	err = -BATON_ERR_ABORTED;
 err_prepare:
+out:
+	/* No exec carried the copies (the new process, the keeper or the
+	 * agent has its own): the fd table is as the update found it. */
+	baton_serialize_close_copies(u->copies, u->n_copies);
+	free(u->copies);
+	u->copies = NULL;
+	u->n_copies = 0;
 	baton_serialize_free_image(&p);
 	return err;
 }

@@ -120,7 +120,7 @@ done
 rm "$tmp/v2-link"
 kill -CONT "$stopped"
 wait $!
-check "an exec that fails leaves the marked epoll close-on-exec, as it was; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].count == 101'
+check "an exec that fails leaves the marked epoll close-on-exec, as it was, and no copy of a preserved fd open; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].count == 101 and .[1].fds == .[0].fds'
 procs "an epoll marked, the exec fails: no process died" "$all_exit0 and length == 1"
 unchecked=
 HOST_PROG_FAIL_RESTORE=1 run "an epoll marked, v2 cannot restore" "$v1" --update-to "$v2" --close-after-finish -- --close-after-finish
@@ -142,23 +142,26 @@ for op in preserve freeze; do
 done
 check "a failed freeze is an aborted update" '.[1].error_text == "update aborted, the previous version goes on"'
 
+# What crosses is the update's own copy of each preserved fd, made and
+# checked at the commit (lib/host/serialize.c): a driver closing its
+# number at freeze(), or an open() taking it, changes nothing that crosses.
 run "a fd closed at freeze" "$v1" --update-to "$v2" --fail close
-check "a preserved fd a driver closed after the preflight is refused before the exec, saying so; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"fd 900 (token 0x3, session \\\"extra\\\") was closed after FREEZE\" and .[1].count == 101"
+check "a preserved fd a driver closed at freeze still crosses as the file preserved (the eventfd, its count 7); v2 holds as many fds as v1 did" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and $intact and $same_pid"
 procs "a fd closed at freeze: no process died" "$all_exit0 and length == 1"
 
-# Closed and reopened at the same number: the number alone would hand the
-# new version the wrong file, in either mode.
-reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was preserved: closed and its number reused"'
 for mode in exec socket; do
 	run "a fd closed and its number reused at freeze, $mode mode" "$v1" --update-to "$v2" --mode $mode --fail reuse
-	check "a preserved fd whose number a driver reused after the preflight is refused before the handover, naming it; v1 runs on ($mode mode)" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].count == 101 and .[1].frozen <= 0"
-	procs "a fd reused at freeze, $mode mode: no process died" "$all_exit0 and length == 1"
+	check "a preserved fd whose number a driver reused at freeze: the file preserved crosses, not what took the number ($mode mode)" "[.[] | select(.event != \"handed-over\")] | length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and .[1].session_eventfd == 7 and $same"
+	procs "a fd reused at freeze, $mode mode: no process died" "$all_exit0"
 done
 run "a region's memfd closed and its number reused at freeze" "$v1" --update-to "$v2" --fail reuse-region
-check "a region's memfd whose number a driver reused after the preflight is refused before the exec, naming the region; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and (.[1].why | test(\"^the memfd of region \\\"data\\\" \\\\(fd [0-9]+\\\\) is no longer the file that was preserved\")) and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].count == 101"
+check "a region's memfd whose number a driver reused at freeze: the region's own memfd crosses, its bytes intact" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and .[1].region_inherited and $intact"
 procs "a region's memfd reused at freeze: no process died" "$all_exit0 and length == 1"
+# At the commit each copy is checked against the file preserved: a number
+# reused before it is refused, naming it.
+reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was preserved: closed and its number reused"'
 run "a fd closed and its number reused before the dry run" "$v1" --update-to "$v2" --fail reuse-early
-check "a preserved fd whose number was reused before the update's second preflight is refused there, naming it; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"Stale file handle\" and .[1].count == 101 and .[1].frozen <= 0"
+check "a preserved fd whose number was reused before the commit is refused there, its copy checked, naming it; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"Stale file handle\" and .[1].count == 101 and .[1].frozen <= 0"
 procs "a fd reused before the dry run: no process died" "$all_exit0 and length == 1"
 
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
@@ -272,6 +275,17 @@ BATON_FAULT=spawn:emfile@old run "socket mode, the old process runs out of fds s
 	"$v1" --update-to "$v2" --mode socket
 check "out of fds starting the new process: v1 goes on in the same process, told the limit" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"^starting the new version: Too many open files: the fd table is full, at the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].count == 101 and $intact and $same_pid"
 procs "out of fds starting the new process: v1 alone, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# The commit copies every preserved fd (lib/host/serialize.c): under a hard
+# limit with room for the program's fds but not for their copies, the
+# update is refused before anything is frozen, saying what it needs, what
+# is open and the limit; no copy is left open.
+for mode in exec socket; do
+	run "no room for the copies, $mode mode" sh -c 'ulimit -n 48 && exec "$@"' sh \
+		"$v1" --update-to "$v2" --mode $mode --extra-fds 20
+	check "no room for the fds' copies: refused before FREEZE, the need and the limit said; v1 runs on with as many fds as before ($mode mode)" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"Too many open files\" and (.[1].why | test(\"^copying the 27 preserved fds for the handover: Too many open files: 27 more fds needed with [0-9]+ open, over the limit of 48 \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].frozen == 0 and .[1].extra_fds == 20 and $intact and $same_pid"
+	procs "no room for the copies, $mode mode: v1 alone, exit 0" "$all_exit0 and length == 1"
+done
 
 # The old process stuck once it has sent everything: v2 takes over without
 # it, and the keeper, told v2 finished, gives it until FINISH's deadline,
