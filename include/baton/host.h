@@ -719,6 +719,21 @@ struct baton_update_opts {
  * update asked over the control socket does not hold the program for it
  * (baton_host_dispatch()).
  *
+ * Just before the keeper, the update copies each preserved fd (one dup a
+ * fd, at the lowest free numbers) and checks the copy is the file
+ * preserved: a fd closed, or closed and whose number another open() took,
+ * refuses the update, naming it.  What crosses is the copy, whatever the
+ * program or a driver's freeze() does with its own number afterwards.  So
+ * the fd table needs room for as many fds again as are preserved (the
+ * host raised its soft RLIMIT_NOFILE to the hard limit): without it the
+ * update is refused, -EMFILE, saying how many are needed against which
+ * limit.  The copies are not close-on-exec (an exec carries them without
+ * a call a fd in the blackout): a child another thread of the program
+ * fork()s and execs from the commit until the update ends inherits them,
+ * as the keeper does.  An update that does not hand over closes them.
+ * They are the update's numbers: a program closing a number it does not
+ * own (a double close()) could close one.
+ *
  * A target must call baton_host_create() before anything else that has an
  * effect, and baton_host_take_over() once it has restored.
  *
@@ -739,7 +754,10 @@ struct baton_update_opts {
  * said: -EINVAL (no @opts->target, or @opts->reserved is not zero), -EBUSY (an update is running, or this
  * version has not taken over yet), -BATON_ERR_REFUSED (the preflight or the
  * dry run: nothing was touched), a driver's or the program's error in
- * PREPARE (nothing was touched), -BATON_ERR_ABORTED (after FREEZE: the
+ * PREPARE (nothing was touched), -EBADF or -ESTALE (a preserved fd
+ * closed, or its number reused, before the commit: nothing was touched),
+ * -EMFILE (no room for the copies: nothing was touched),
+ * -BATON_ERR_ABORTED (after FREEZE: the
  * program was unwound and goes on as before), -ENOMEM.
  */
 int baton_host_update(struct baton_host *host,

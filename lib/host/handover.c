@@ -27,8 +27,8 @@
  *                       version plans as the preflight did
  *   BATON_KEXEC         started after a kexec (kexec.c): only the image
  *                       and the regions' memfds come on BATON_HANDOVER_FD
- *   BATON_FDS_CHECKED   the previous version found every fd of BATON_FDS
- *                       open just before its exec (update.c)
+ *   BATON_FDS_CHECKED   every fd of BATON_FDS is the previous version's
+ *                       copy, made and checked at its commit (update.c)
  *   BATON_CLOSE_FDS     the previous version's own fds that crossed the
  *                       exec only to be closed after FINISH, out of the
  *                       blackout (linger.c)

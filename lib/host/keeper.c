@@ -9,11 +9,12 @@
  * keeper: a child the old version forks just before FREEZE.
  *
  *  - It inherits a copy of the fd table and closes all but the preserved
- *    fds, the image built just before (the PREPARE image, which the FREEZE
- *    image replaces if any driver's state changed when it froze) and what
- *    an exec would carry (fds without close-on-exec: stdin, stdout,
- *    stderr...).  Holding them is what keeps the devices: a
- *    vfio-user or VFIO device is reset when its last fd closes.
+ *    fds (the commit's copies of them, update.c), the image built just
+ *    before (the PREPARE image, which the FREEZE image replaces if any
+ *    driver's state changed when it froze) and what an exec would carry
+ *    (fds without close-on-exec: stdin, stdout, stderr...).  Holding them
+ *    is what keeps the devices: a vfio-user or VFIO device is reset when
+ *    its last fd closes.
  *  - Which version owns the program is one word in a shared page, the
  *    cell, that every party changes only by compare-and-swap from LIVE:
  *    to NEW or PREV by the version that takes over (the new one, or the

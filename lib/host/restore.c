@@ -249,8 +249,10 @@ static int cloexec_runs(const int *sorted, size_t n)
  * of the blackout): close_range() on each run of consecutive numbers, then
  * one poll(), which marks a closed fd POLLNVAL.  Without memory, or on an
  * older kernel, one fcntl() a fd does both.  A previous version that says
- * it found them open just before its exec (BATON_FDS_CHECKED) is not
- * checked again: the poll costs about what the fcntl() calls did.  A
+ * they are the copies its commit made and checked (BATON_FDS_CHECKED) is
+ * not checked again: the poll costs about what the fcntl() calls did.
+ * Those copies are in image order at the lowest free numbers, mostly one
+ * run: already sorted, they are not sorted again.  A
  * number named twice, or the handover's own image, keeper or cell fd, is
  * refused either way, sorted as they are: two preserved fds would share
  * one file, and a driver closing one would close the other's.
@@ -259,12 +261,16 @@ static int inherit_fds(const struct baton_handover *hv, size_t n, bool check)
 {
 	const int *fds = hv->fds, own[] = { hv->image_fd, hv->keeper_fd, hv->cell_fd };
 	int *sorted = malloc((n ? n : 1) * sizeof(*sorted));
-	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
-	int err = sorted && pfd ? 0 : -ENOSYS, ready;
+	struct pollfd *pfd = check ? calloc(n ? n : 1, sizeof(*pfd)) : NULL;
+	int err = sorted && (pfd || !check) ? 0 : -ENOSYS, ready;
+	size_t in_order = 1;
 
 	if (!err) {
 		memcpy(sorted, fds, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), fd_cmp);
+		while (in_order < n && sorted[in_order - 1] < sorted[in_order])
+			in_order++;
+		if (in_order < n)
+			qsort(sorted, n, sizeof(*sorted), fd_cmp);
 		/* The handover's own fds are not preserved ones too. */
 		for (size_t i = 0; i < BATON_ARRAY_SIZE(own); i++)
 			if (own[i] >= 0 && bsearch(&own[i], sorted, n, sizeof(*sorted), fd_cmp))

@@ -16,7 +16,11 @@
  *    first, then each session's fds in the order they were preserved;
  *  - written into a memfd sealed against any change
  *    (baton_serialize_write()): what the next version, the dry run and the
- *    keeper read is what was checked, byte for byte.
+ *    keeper read is what was checked, byte for byte;
+ *  - at the commit, the update's own copy of every preserved fd, in image
+ *    order, each checked to be the file preserved
+ *    (baton_serialize_copy_fds()): what crosses from then on, whatever the
+ *    program does with its numbers.
  *
  * A driver's failure is reported with the device, the driver and the
  * operation ("0000:01:00.0 (pktgen): preserve: Input/output error").

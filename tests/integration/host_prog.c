@@ -8,7 +8,8 @@
  * a converter; v2 has no driver for scratch.
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
- *                [--fail preserve|freeze|close|reuse|reuse-early|reuse-region]
+ *                [--fail preserve|freeze|close|close-early|reuse|reuse-early|
+ *                        reuse-region]
  *                [--control PATH] [--close-after-finish] [--no-dry-run]
  *                [-- ARGS FOR BINARY]
  *
@@ -32,7 +33,8 @@
  *     next open() of that program would have it (not another eventfd:
  *     all eventfds share one inode, which fstat() cannot tell apart);
  *     --fail reuse-early: the same at the first preserve(), before the
- *     dry run; --fail reuse-region: /dev/null opened at the number of
+ *     dry run; --fail close-early: the eventfd closed there (nothing
+ *     opened at its number); --fail reuse-region: /dev/null opened at the number of
  *     the "data" region's memfd, at freeze()
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
@@ -173,6 +175,10 @@ static int counter_preserve(struct baton_device *dev, void *state, size_t size)
 	memcpy(state, baton_device_priv(dev), size);
 	if (fail_if("reuse-early") && reuse_fd(extra_fd))
 		return -errno;
+	if (fail_if("close-early") && extra_fd >= 0) {
+		close(extra_fd);
+		extra_fd = -1;
+	}
 	return fail_if("preserve");
 }
 
@@ -517,7 +523,7 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	seven = extra_fd = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
 	/* High, so that nothing opened after the close takes its number. */
 	if (seven >= 0 && (fail_if("close") || fail_if("reuse") ||
-			   fail_if("reuse-early"))) {
+			   fail_if("reuse-early") || fail_if("close-early"))) {
 		int high = fcntl(seven, F_DUPFD_CLOEXEC, 900);
 
 		close(seven);

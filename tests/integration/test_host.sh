@@ -163,6 +163,9 @@ reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was pr
 run "a fd closed and its number reused before the dry run" "$v1" --update-to "$v2" --fail reuse-early
 check "a preserved fd whose number was reused before the commit is refused there, its copy checked, naming it; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == $reused and .[1].error_text == \"Stale file handle\" and .[1].count == 101 and .[1].frozen <= 0"
 procs "a fd reused before the dry run: no process died" "$all_exit0 and length == 1"
+run "a fd closed before the dry run" "$v1" --update-to "$v2" --fail close-early
+check "a preserved fd closed before the commit is refused there, naming it, nothing frozen; v1 runs on" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"fd 900 (token 0x3, session \\\"extra\\\") was closed\" and .[1].error_text == \"Bad file descriptor\" and .[1].count == 101 and .[1].frozen <= 0"
+procs "a fd closed before the dry run: no process died" "$all_exit0 and length == 1"
 
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
 check "v2 failing to restore execs v1 with the same image, in place" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid"
