@@ -502,8 +502,10 @@ static struct node child_node(const struct reader *r, const struct container *c,
 
 /*
  * @c's child @i with its known properties, read again from the tree into
- * @props (n_props of them): the walk checked every token and length, and
- * a node's properties come before its first subnode, NOPs among them.
+ * @props (n_props of them, zeroed by the caller, whose array has a size
+ * the compiler knows: no call to memset() a child): the walk checked
+ * every token and length, and a node's properties come before its first
+ * subnode, NOPs among them.
  */
 static struct node child_props(struct reader *r, struct container *c,
 			       size_t i, struct record *rec, struct prop *props)
@@ -513,7 +515,6 @@ static struct node child_props(struct reader *r, struct container *c,
 				     c->kids[i].name_len + 1);
 	uint32_t tag, len, nameoff;
 
-	memset(props, 0, c->n_props * sizeof(*props));
 	while ((tag = baton_get_be32(r->s + off)) == FDT_PROP || tag == FDT_NOP) {
 		if (tag == FDT_NOP) {
 			off += FDT_TAGSIZE;
@@ -874,7 +875,7 @@ static int read_fd(struct reader *r, size_t i)
 {
 	struct baton_image_fd *fd = &r->pi->img.fds[i];
 	struct record rec;
-	struct prop props[FD_PROPS];
+	struct prop props[FD_PROPS] = { 0 };
 	const struct node n = child_props(r, &r->fds, i, &rec, props);
 
 	fd->index = r->fds.ix.units[i];
@@ -946,7 +947,7 @@ static int read_region(struct reader *r, size_t i)
 {
 	struct baton_image_region *rg = &r->pi->img.regions[i];
 	struct record rec;
-	struct prop props[REGION_PROPS];
+	struct prop props[REGION_PROPS] = { 0 };
 	const struct node n = child_props(r, &r->regions, i, &rec, props);
 
 	rg->index = r->regions.ix.units[i];
@@ -1144,7 +1145,7 @@ static int read_device(struct reader *r, size_t i)
 {
 	struct baton_image_device *d = &r->pi->img.devices[i];
 	struct record rec;
-	struct prop props[DEV_PROPS];
+	struct prop props[DEV_PROPS] = { 0 };
 	const struct node n = child_props(r, &r->devices, i, &rec, props);
 
 	d->index = r->devices.ix.units[i];
