@@ -97,14 +97,21 @@ int baton_fdt_open(struct baton_fdt_walk *w, const void *fdt, size_t len,
 }
 
 /* The name at @nameoff in the strings block; its length in *@len. */
+/* Writers share one string among the properties of one name. */
+static bool name_known(const struct baton_fdt_walk *w, uint32_t nameoff)
+{
+	const struct baton_fdt_name *seen = &w->names[nameoff % BATON_FDT_NAMES];
+
+	return seen->known && seen->nameoff == nameoff;
+}
+
 static int prop_name(struct baton_fdt_walk *w, uint32_t nameoff,
 		     const char **name, size_t *len)
 {
 	struct baton_fdt_name *seen = &w->names[nameoff % BATON_FDT_NAMES];
 	const char *end;
 
-	/* Writers share one string among the properties of one name. */
-	if (seen->known && seen->nameoff == nameoff) {
+	if (name_known(w, nameoff)) {
 		*name = w->strings + nameoff;
 		*len = seen->len;
 		return 0;
@@ -213,6 +220,41 @@ int baton_fdt_next(struct baton_fdt_walk *w, struct baton_fdt_token *t)
 		w->off = next;
 	} while (t->tag == FDT_NOP);
 	return 0;
+}
+
+/*
+ * What a walker that needs only where a node's properties end gets: each
+ * property checked as read_token() checks it, its contents not returned.
+ * At the first token that is not a property or a NOP, or is not right,
+ * the walk stays on it, for baton_fdt_next() to return or refuse: at the
+ * same offset, with the same error.
+ */
+void baton_fdt_skip_props(struct baton_fdt_walk *w)
+{
+	const char *name;
+	size_t left, name_len;
+	uint32_t tag, len, nameoff;
+
+	/* Properties may come here (token_fits()). */
+	if (!w->depth || w->after_child)
+		return;
+	for (;;) {
+		left = w->off <= w->size ? w->size - w->off : 0;
+		if (left < sizeof(struct fdt_property))
+			return;
+		tag = baton_get_be32(w->s + w->off);
+		if (tag == FDT_NOP) {
+			w->off += FDT_TAGSIZE;
+			continue;
+		}
+		len = baton_get_be32(w->s + w->off + 4);
+		nameoff = baton_get_be32(w->s + w->off + 8);
+		if (tag != FDT_PROP || len > left - sizeof(struct fdt_property) ||
+		    (!name_known(w, nameoff) &&
+		     prop_name(w, nameoff, &name, &name_len)))
+			return;
+		w->off = baton_fdt_align(w->off + sizeof(struct fdt_property) + len);
+	}
 }
 
 int baton_image_check_fdt(const void *fdt, size_t len,

@@ -80,6 +80,16 @@ int baton_fdt_open(struct baton_fdt_walk *w, const void *fdt, size_t len,
 int baton_fdt_next(struct baton_fdt_walk *w, struct baton_fdt_token *t);
 
 /**
+ * baton_fdt_skip_props() - walk over the properties that come next
+ * @w: the walk, in a node whose properties come next
+ *
+ * Checks each as baton_fdt_next() would, and returns nothing of them: for
+ * a walker that reads them later, or never.  A token that is not a
+ * property, or not a right one, is left for baton_fdt_next().
+ */
+void baton_fdt_skip_props(struct baton_fdt_walk *w);
+
+/**
  * baton_image_check_fdt() - check that a tree is a well-formed FDT
  * @fdt:  the tree, 8-byte aligned
  * @len:  the bytes available at @fdt

@@ -259,10 +259,10 @@ static int nomem(const struct reader *r)
  * would see the first of two alike, another reader perhaps the last, so
  * the first repeated is noted, to be refused.
  */
-static void note_prop(const struct prop_spec *spec, size_t count,
-		      struct spec_cache *cache, struct prop *props,
-		      const char **dup, uint32_t nameoff, const char *name,
-		      const void *val, uint32_t len)
+static inline void note_prop(const struct prop_spec *spec, size_t count,
+			     struct spec_cache *cache, struct prop *props,
+			     const char **dup, uint32_t nameoff,
+			     const char *name, const void *val, uint32_t len)
 {
 	size_t slot = nameoff % SPEC_CACHE_SLOTS, name_len;
 	int i;
@@ -358,6 +358,9 @@ static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 				c = find_container(r, &t);
 			else if (t.depth == 3 && c)
 				err = add_record(r, c, &t);
+			/* Only the root's properties are noted now. */
+			if (t.depth > 1)
+				baton_fdt_skip_props(w);
 			break;
 		case FDT_PROP:
 			if (t.depth == 1)
