@@ -848,6 +848,44 @@ static void test_tree_wrapping_length(void **state)
 	free(img);
 }
 
+/*
+ * A device's properties are walked over in one pass and read later
+ * (baton_fdt_skip_props()): each is checked all the same, its length
+ * against what is left and its name within the strings block.
+ */
+static void test_tree_child_prop_checked(void **state)
+{
+	static const uint32_t lens[] = { 0xfffffff4, 0x80000000 };
+	size_t len;
+	uint8_t *img = base_image(&len);
+	uint8_t *fdt = img + BATON_IMAGE_HEADER_SIZE;
+	uint8_t *prop;
+	char what[64];
+	int off;
+
+	(void)state;
+	off = fdt_first_property_offset(fdt, fdt_path_offset(fdt, "/devices/device@0"));
+	assert_true(off > 0);
+	prop = fdt + fdt_off_dt_struct(fdt) + off;
+	assert_int_equal(baton_get_be32(prop), FDT_PROP);
+	/* Refused where it is, not where its length would lead. */
+	snprintf(what, sizeof(what), "FDT_ERR_TRUNCATED at offset %d ", off);
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(lens); i++) {
+		baton_put_be32(prop + 4, lens[i]);
+		reseal(img);
+		expect_err_at(img, len, BATON_ERR_BADTREE, "/", what);
+	}
+	free(img);
+
+	img = base_image(&len);
+	fdt = img + BATON_IMAGE_HEADER_SIZE;
+	prop = fdt + fdt_off_dt_struct(fdt) + off;
+	baton_put_be32(prop + 8, fdt_size_dt_strings(fdt));
+	reseal(img);
+	expect_err_at(img, len, BATON_ERR_BADTREE, "/", "FDT_ERR_BADOFFSET");
+	free(img);
+}
+
 static void test_tree_two_roots(void **state)
 {
 	void *fdt = tree_with_root();
@@ -1835,6 +1873,7 @@ int main(void)
 		cmocka_unit_test(test_tree_property_after_node),
 		cmocka_unit_test(test_tree_block_cut),
 		cmocka_unit_test(test_tree_nops_skipped),
+		cmocka_unit_test(test_tree_child_prop_checked),
 
 		cmocka_unit_test(test_compatible_missing),
 		cmocka_unit_test(test_compatible_wrong),
