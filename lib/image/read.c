@@ -25,10 +25,12 @@
  * add optional ones without a new format version.
  *
  * The tree is walked once (walk_tree()): each token is checked as it
- * comes, and the known properties of the root and of the containers'
- * children are noted where they lie; the checks above then run on what
- * was noted, in their order, whatever the order of the tree.  Every
- * property is used only through the length the walk checked for it.
+ * comes, the root's known properties are noted, and where each child of
+ * a container begins; the checks above then run in their order, whatever
+ * the order of the tree, each child's known properties read again from
+ * the tree when its turn comes (child_props(): only the tags, the walk
+ * having checked every length and name).  Every property is used only
+ * through the length the walk checked for it.
  * Values that must be unique are checked in one pass when they come in
  * order (unit addresses ascending; fds in runs of one session, sessions
  * in order of name, as a host writes them), hashed in tree order
