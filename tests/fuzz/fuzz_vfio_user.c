@@ -18,9 +18,11 @@
  *
  * Input: byte 0 % 17 is the number of calls, the next bytes are the calls
  * (each op % 10: device_info, region_info, region_read, region_write,
- * read32, write64, dma_map of a memfd, dma_unmap, set_irq with an eventfd
- * or none, reset; the high bits pick the region and the size: 4, 8, 4096
- * or 65544 bytes, more than one transfer); then the server's records,
+ * read32 - with the high bit set, 20 reads submitted (vfu_submit_read(),
+ * up to 16 in flight) and then collected -, write64, dma_map of a memfd,
+ * dma_unmap, set_irq with an eventfd or none, reset; the high bits pick
+ * the region and the size: 4, 8, 4096 or 65544 bytes, more than one
+ * transfer); then the server's records,
  * each
  *
  *     ctl (1 byte), len (2 bytes, little endian), len bytes
@@ -53,6 +55,7 @@
 #include <linux/vfio.h>
 
 #include "fuzz.h"
+#include "backends/devio-internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -199,8 +202,12 @@ static void check(int err, const char *call)
 		die("%s returned %d", call, err);
 }
 
+/* Reads op 4 with its high bit submits before collecting them all. */
+#define PIPELINED 20
+
 static void do_call(struct baton_vfu *vfu, uint8_t op, int memfd, int evfd)
 {
+	static uint32_t words[PIPELINED];
 	static const uint32_t sizes[] = { 4, 8, 4096, BIG };
 	uint32_t index = (op >> 4) & 7, count = sizes[op >> 6];
 	struct baton_vfu_region r;
@@ -225,7 +232,14 @@ static void do_call(struct baton_vfu *vfu, uint8_t op, int memfd, int evfd)
 		check(baton_vfu_region_write(vfu, index, 0x10, big, count), "region_write");
 		break;
 	case 4:
-		check(baton_vfu_read32(vfu, index, 0, &n32), "read32");
+		if (!(op & 0x80)) {
+			check(baton_vfu_read32(vfu, index, 0, &n32), "read32");
+			break;
+		}
+		/* Reads in flight together, more than fit at once. */
+		for (unsigned int i = 0; i < PIPELINED; i++)
+			check(vfu_submit_read(vfu, index, 4 * i, &words[i], 4), "submit_read");
+		check(vfu_collect_reads(vfu), "collect_reads");
 		break;
 	case 5:
 		check(baton_vfu_write64(vfu, index, 8, 0x1234), "write64");
