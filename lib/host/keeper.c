@@ -56,9 +56,9 @@
  * deadline of FINISH (taken over), 'D', 'A'.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -66,7 +66,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,33 +202,52 @@ static bool kept(const int *keep, size_t n, int fd)
 }
 
 /*
+ * The size of our fd table, from /proc/self/status's "FDSize:": every
+ * number open is below it.  0 when it cannot be read.
+ */
+static int fd_table_size(void)
+{
+	static const char key[] = "\nFDSize:";
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC), size = 0;
+	ssize_t got = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	const char *p;
+
+	if (fd >= 0)
+		close(fd);
+	if (got <= 0)
+		return 0;
+	buf[got] = '\0';
+	p = strstr(buf, key);
+	for (p = p ? p + sizeof(key) - 1 : "", p += strspn(p, " \t"); *p >= '0' && *p <= '9'; p++)
+		size = size * 10 + (*p - '0');
+	return size;
+}
+
+/*
  * Close every fd but the sorted @keep and those exec would have carried
  * (no close-on-exec), so that a version the keeper starts has what an
- * exec would have given it.  getdents64() on a stack buffer: no malloc.
+ * exec would have given it.  One F_GETFD a number below the table's size,
+ * not a walk of /proc/self/fd: that instantiates a dentry an fd, ~3 us
+ * each, and the table holds the program's fds and the commit's copies.
  */
 static void close_unkept(const int *keep, size_t n)
 {
-	char buf[4096];
-	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	long got;
+	struct rlimit rl;
+	int size = fd_table_size();
 
-	while (dir >= 0 && (got = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < got;) {
-			const struct dirent64 *de = (const void *)(buf + off);
-			int fd = 0;
+	/* Unreadable: every number the limit allows. */
+	if (!size && !getrlimit(RLIMIT_NOFILE, &rl))
+		size = rl.rlim_cur > INT_MAX ? INT_MAX : (int)rl.rlim_cur;
+	for (int fd = 0; fd < size; fd++) {
+		int flags;
 
-			off += de->d_reclen;
-			if (de->d_name[0] < '0' || de->d_name[0] > '9')
-				continue;
-			for (const char *c = de->d_name; *c; c++)
-				fd = fd * 10 + (*c - '0');
-			if (fd != dir && !kept(keep, n, fd) &&
-			    (fcntl(fd, F_GETFD) & FD_CLOEXEC))
-				close(fd);
-		}
+		if (kept(keep, n, fd))
+			continue;
+		flags = fcntl(fd, F_GETFD);
+		if (flags >= 0 && (flags & FD_CLOEXEC))
+			close(fd);
 	}
-	if (dir >= 0)
-		close(dir);
 }
 
 __attribute__((noreturn))
