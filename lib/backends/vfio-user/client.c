@@ -4,8 +4,11 @@
  *
  * The implementation of include/baton/vfio_user.h.  A handle is a socket,
  * the next message id, the server's transfer limit, and the requests in
- * flight (struct vfu_pending: at most VFU_MAX_PENDING, their replies
- * within VFU_PENDING_BYTES).  A request is sent whole with one sendmsg()
+ * flight (struct vfu_pending: one, until the handle's first submitted
+ * read makes room for VFU_MAX_PENDING, their replies within
+ * VFU_PENDING_BYTES - a program holds a handle a device, a thousand of
+ * them restored at once, and sixteen slots each cost the restore a page
+ * fault a device).  A request is sent whole with one sendmsg()
  * (fds attached, so they travel with the message's first byte); a reply
  * is read header first, then exactly the payload it announces, into the
  * request of the same message id and command.  Each call is one such
@@ -83,7 +86,9 @@ struct baton_vfu {
 	int timeout_ms;
 	int broken;		/* errno that made the stream unusable, or 0 */
 	bool fds_cut;		/* the kernel dropped fds of the message being read */
-	struct vfu_pending pending[VFU_MAX_PENDING];
+	struct vfu_pending *pending;	/* &one, or VFU_MAX_PENDING on the heap */
+	struct vfu_pending one;
+	unsigned int max_pending;
 	unsigned int n_pending;
 	uint32_t pending_bytes;	/* their replies' sizes */
 	int read_err;		/* the first failure of a submitted read, or 0 */
@@ -275,7 +280,7 @@ static bool reply_fits(const struct vfu_pending *p, size_t body)
 static struct vfu_pending *find_pending(struct baton_vfu *vfu, uint16_t msg_id,
 					uint16_t cmd)
 {
-	for (unsigned int i = 0; i < VFU_MAX_PENDING; i++) {
+	for (unsigned int i = 0; i < vfu->max_pending; i++) {
 		struct vfu_pending *p = &vfu->pending[i];
 
 		if (p->used && !p->done && p->msg_id == msg_id && p->cmd == cmd)
@@ -318,7 +323,7 @@ static void complete(struct baton_vfu *vfu, struct vfu_pending *p, int err)
 static int lose_stream(struct baton_vfu *vfu, int err)
 {
 	vfu->broken = err;
-	for (unsigned int i = 0; i < VFU_MAX_PENDING; i++)
+	for (unsigned int i = 0; i < vfu->max_pending; i++)
 		if (vfu->pending[i].used && !vfu->pending[i].done)
 			complete(vfu, &vfu->pending[i], -err);
 	return -err;
@@ -408,12 +413,12 @@ err:
 
 /*
  * Until one more request of @bytes of reply may be in flight: at most
- * VFU_MAX_PENDING requests, and replies that fit in the socket's buffer
+ * max_pending requests, and replies that fit in the socket's buffer
  * together (devsim drops a client whose reply it cannot send whole).
  */
 static int make_room(struct baton_vfu *vfu, uint32_t bytes, int64_t deadline)
 {
-	while (vfu->n_pending == VFU_MAX_PENDING ||
+	while (vfu->n_pending == vfu->max_pending ||
 	       (vfu->n_pending && vfu->pending_bytes + bytes > VFU_PENDING_BYTES))
 		if (receive_one(vfu, deadline))
 			return -1;
@@ -515,6 +520,13 @@ static int call(struct baton_vfu *vfu, uint16_t cmd, const struct iovec *req,
 	return err;
 }
 
+static void vfu_free(struct baton_vfu *vfu)
+{
+	if (vfu->pending != &vfu->one)
+		free(vfu->pending);
+	free(vfu);
+}
+
 int vfu_new(int fd, struct baton_vfu **out)
 {
 	struct baton_vfu *vfu = calloc(1, sizeof(*vfu));
@@ -522,6 +534,8 @@ int vfu_new(int fd, struct baton_vfu **out)
 	if (!vfu)
 		return -ENOMEM;
 	vfu->fd = fd;
+	vfu->pending = &vfu->one;
+	vfu->max_pending = 1;
 	vfu->next_id = 1;
 	vfu->max_xfer = VFIO_USER_MAX_DATA_XFER;
 	vfu->timeout_ms = BATON_VFU_TIMEOUT_MS;
@@ -606,7 +620,7 @@ int baton_vfu_connect(const char *path, struct baton_vfu **out)
 	return 0;
 
 err_free:
-	free(vfu);
+	vfu_free(vfu);
 err_close:
 	close(fd);
 	return err;
@@ -642,7 +656,7 @@ void baton_vfu_close(struct baton_vfu *vfu)
 	if (!vfu)
 		return;
 	close(vfu->fd);
-	free(vfu);
+	vfu_free(vfu);
 }
 
 void baton_vfu_forget(struct baton_vfu *vfu)
@@ -651,7 +665,7 @@ void baton_vfu_forget(struct baton_vfu *vfu)
 		return;
 	/* The next holder must not take our reads' replies for its own. */
 	vfu_collect_reads(vfu);
-	free(vfu);
+	vfu_free(vfu);
 }
 
 int baton_vfu_device_info(struct baton_vfu *vfu, uint32_t *num_regions,
@@ -734,6 +748,17 @@ int vfu_submit_read(struct baton_vfu *vfu, uint32_t index, uint64_t offset,
 
 	if (!access_args_ok(vfu, buf, offset, count))
 		return -EINVAL;
+	/* The first read submitted: room for more in flight.  No slot is
+	 * referred to between calls, so the one slot moves as it is. */
+	if (vfu->pending == &vfu->one) {
+		struct vfu_pending *more = calloc(VFU_MAX_PENDING, sizeof(*more));
+
+		if (!more)
+			return -ENOMEM;
+		more[0] = vfu->one;
+		vfu->pending = more;
+		vfu->max_pending = VFU_MAX_PENDING;
+	}
 	deadline = now_ms() + vfu->timeout_ms;
 	while (count) {
 		uint32_t n = count < vfu->max_xfer ? count : vfu->max_xfer;
