@@ -361,7 +361,6 @@ static bool last_is_noreply(const struct command *cmd)
 	       tok_is(&cmd->tok[cmd->n - 1], "noreply");
 }
 
-/* "VALUE key flags bytes [cas]\r\ndata\r\n" for one item of a get. */
 /* @v in decimal at @p; returns the end. */
 static char *put_u64(char *p, uint64_t v)
 {
@@ -377,9 +376,10 @@ static char *put_u64(char *p, uint64_t v)
 }
 
 /*
- * An item's VALUE line and data block.  Formatted by hand: it is written
- * with the store held, beside other gets, and snprintf() took half that
- * hold (a set waits for every get to let go).
+ * "VALUE key flags bytes [cas]\r\ndata\r\n" for one item of a get.
+ * Formatted by hand: it is written with the store held, beside other
+ * gets, and snprintf() took half that hold (a set waits for every get to
+ * let go).
  */
 static int get_value(struct kv_conn *c, const struct kv_item_ref *it,
 		     bool with_cas)

@@ -39,9 +39,10 @@
  *
  * A failure unwinds in exact reverse order: devices unfreeze, last frozen
  * first; the keeper is told the old version goes on and leaves; the
- * copies are closed; the states are dropped.  Before the keeper, nothing was touched ("refused");
- * after it, the old version takes the commit cell for ABORTED and goes on
- * ("aborted") - unless the new version took over first.
+ * copies are closed; the states are dropped.  Before the keeper, nothing
+ * was touched ("refused"); after it, the old version takes the commit
+ * cell for ABORTED and goes on ("aborted") - unless the new version took
+ * over first.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -96,7 +96,6 @@ int baton_fdt_open(struct baton_fdt_walk *w, const void *fdt, size_t len,
 	return 0;
 }
 
-/* The name at @nameoff in the strings block; its length in *@len. */
 /* Writers share one string among the properties of one name. */
 static bool name_known(const struct baton_fdt_walk *w, uint32_t nameoff)
 {
@@ -105,6 +104,7 @@ static bool name_known(const struct baton_fdt_walk *w, uint32_t nameoff)
 	return seen->known && seen->nameoff == nameoff;
 }
 
+/* The name at @nameoff in the strings block; its length in *@len. */
 static int prop_name(struct baton_fdt_walk *w, uint32_t nameoff,
 		     const char **name, size_t *len)
 {
