@@ -276,6 +276,16 @@ static bool reply_fits(const struct vfu_pending *p, size_t body)
 	return p->rep_got ? body <= want : body == want;
 }
 
+/* Whether a request of @msg_id, whatever its command, waits for its reply. */
+static bool id_in_flight(const struct baton_vfu *vfu, uint16_t msg_id)
+{
+	for (unsigned int i = 0; i < vfu->max_pending; i++)
+		if (vfu->pending[i].used && !vfu->pending[i].done &&
+		    vfu->pending[i].msg_id == msg_id)
+			return true;
+	return false;
+}
+
 /* The request of @msg_id and @cmd still waiting for its reply, or NULL. */
 static struct vfu_pending *find_pending(struct baton_vfu *vfu, uint16_t msg_id,
 					uint16_t cmd)
@@ -458,7 +468,7 @@ static struct vfu_pending *send_request(struct baton_vfu *vfu, uint16_t cmd,
 	/* Ids are unique among the requests in flight: 16 of 65,536. */
 	do
 		h.msg_id = vfu->next_id++;
-	while (find_pending(vfu, h.msg_id, cmd));
+	while (id_in_flight(vfu, h.msg_id));
 	*p = (struct vfu_pending){
 		.used = true, .msg_id = h.msg_id, .cmd = cmd,
 		.rep_got = rep_got, .rep_fd = rep_fd, .bytes = bytes,
