@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,7 +44,9 @@ static void become(const struct baton_env *env)
 static void test_round_trip(void **state)
 {
 	char *argv[] = { "/usr/bin/prog", "", "two words", "a\x1f" "b", "x:5:y", NULL };
-	int fds[] = { 3, 17, 1023 }, close_fds[] = { 950, 4 };
+	/* Every number of digits a fd may have, 0 and the largest. */
+	int fds[] = { 3, 17, 0, 1023, 9, 10, 99, 100, 65536, INT_MAX },
+	    close_fds[] = { 950, 4 };
 	struct baton_handover hv, back;
 	struct baton_env env;
 
@@ -51,7 +54,7 @@ static void test_round_trip(void **state)
 	baton_handover_init(&hv);
 	hv.image_fd = 9;
 	hv.fds = fds;
-	hv.n_fds = 3;
+	hv.n_fds = BATON_ARRAY_SIZE(fds);
 	hv.keeper_fd = 5;
 	hv.cell_fd = 6;
 	hv.keeper_pid = 4242;
@@ -68,11 +71,14 @@ static void test_round_trip(void **state)
 	assert_int_equal(baton_handover_env(&hv, &env), 0);
 	become(&env);
 	baton_handover_free_env(&env);
+	/* As the systemd protocol writes them: decimal, comma-separated. */
+	assert_string_equal(getenv("BATON_FDS"), "3,17,0,1023,9,10,99,100,65536,2147483647");
+	assert_string_equal(getenv("BATON_CLOSE_FDS"), "950,4");
 
 	assert_int_equal(baton_handover_read(&back), 0);
 	assert_int_equal(back.role, BATON_ROLE_RESTORE);
 	assert_int_equal(back.image_fd, 9);
-	assert_int_equal(back.n_fds, 3);
+	assert_int_equal(back.n_fds, BATON_ARRAY_SIZE(fds));
 	assert_memory_equal(back.fds, fds, sizeof(fds));
 	assert_int_equal(back.keeper_fd, 5);
 	assert_int_equal(back.cell_fd, 6);
