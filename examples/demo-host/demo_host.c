@@ -209,22 +209,35 @@ int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io)
 	return err;
 }
 
-int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh)
+/*
+ * The connection to the device at @addr that @s, its session, preserved,
+ * adopted; or, with none there (*@fresh), a new one.
+ */
+static int take_connection(struct baton_session *s, const struct baton_pci_addr *addr,
+			   struct baton_devio **io, bool *fresh)
 {
 	int fds[BATON_DEVIO_MAX_FDS];
 	unsigned int n = 1;
 
-	fds[0] = demo_take_fd(dev, DEMO_FD_CONNECTION);
+	fds[0] = baton_session_take_fd(s, DEMO_FD_CONNECTION);
 	*fresh = fds[0] < 0;
 	if (*fresh)
-		return open_device(&baton_device_info(dev)->addr, io);
+		return open_device(addr, io);
 	/* The rest of a VFIO device's fds came with the first; they must be
 	 * this device's (baton_vfio_adopt() checks). */
 	while (n < BATON_DEVIO_MAX_FDS &&
-	       (fds[n] = demo_take_fd(dev, connection_tokens[n])) >= 0)
+	       (fds[n] = baton_session_take_fd(s, connection_tokens[n])) >= 0)
 		n++;
 	return backend == BATON_DEVIO_VFIO_USER ? baton_devio_adopt(backend, fds, n, io) :
-	       baton_vfio_adopt(&baton_device_info(dev)->addr, backend, fds, n, io);
+	       baton_vfio_adopt(addr, backend, fds, n, io);
+}
+
+int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh)
+{
+	struct baton_session *s;
+
+	return device_session(dev, &s) ?:
+	       take_connection(s, &baton_device_info(dev)->addr, io, fresh);
 }
 
 void demo_release_connection(struct baton_devio *io, bool fresh)
@@ -273,10 +286,17 @@ static int add_device(struct baton_host *host, const struct baton_pci_addr *addr
 {
 	struct baton_device_info info = { .addr = *addr,
 					  .orphan = BATON_ORPHAN_QUARANTINE };
+	char session_name[BATON_PCI_ADDR_STRLEN];
+	struct baton_session *session;
 	struct baton_device *dev;
+	bool fresh = true;
 	int err;
 
-	err = open_device(addr, &demo_probing);
+	/* A restored host may hold the device's connection still: its device
+	 * let go unrestored (a roll-back that could not restore it).  devsim
+	 * takes one client a device, and a VFIO device is opened once. */
+	err = baton_host_session(host, baton_pci_addr_format(addr, session_name), &session) ?:
+	      take_connection(session, addr, &demo_probing, &fresh);
 	if (err) {
 		fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
 		return err;
@@ -298,7 +318,7 @@ static int add_device(struct baton_host *host, const struct baton_pci_addr *addr
 	}
 	/* A driver took the handle, or nobody wants the device. */
 	if (demo_probing)
-		baton_devio_close(demo_probing);
+		demo_release_connection(demo_probing, fresh);
 	demo_probing = NULL;
 	return err;
 }

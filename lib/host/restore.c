@@ -30,8 +30,10 @@
  * A restore that fails, or a program that calls baton_host_roll_back(),
  * gives back what it took - drivers let go without a reset, the inherited
  * fds stay open - and, in exec mode, execs the previous binary in place
- * with the same image and fds, which restores and takes over in its turn;
- * in socket mode it tells the old process, which goes on.
+ * with the same image and fds, which restores and takes over in its turn
+ * (a device it cannot restore either is let go unrestored, and named in
+ * the answer: there is nowhere further back to go); in socket mode it
+ * tells the old process, which goes on.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +41,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -462,6 +465,26 @@ err_dev:
 	return -ENOMEM;
 }
 
+/*
+ * The previous version, brought back, has nowhere further to go back to:
+ * a device it cannot restore either (reset by someone else meanwhile, say)
+ * is let go unrestored, and the answer says so, rather than the program
+ * given up with every other device.  @err and @why say what failed; 0 if
+ * let go, @err when there is more than a device to lose.
+ */
+static int let_go_in_rollback(struct incoming *in, int err, struct baton_diag *why)
+{
+	size_t len = strlen(in->hv.why);
+
+	if (!in->hv.rollback)
+		return err;
+	snprintf(in->hv.why + len, sizeof(in->hv.why) - len,
+		 "; back in the previous version, %s%s%s: let go unrestored", why->where,
+		 why->where[0] ? ": " : "", why->err ? why->what : baton_strerror(err));
+	*why = (struct baton_diag){ 0 };
+	return 0;
+}
+
 int baton_restore(struct baton_host *host, struct incoming *in,
 		  struct baton_diag *why)
 {
@@ -508,6 +531,7 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 		case BATON_ACTION_BIND:
 		case BATON_ACTION_CONVERT:
 			err = restore_device(host, in, d, regions, why);
+			err = err ? let_go_in_rollback(in, err, why) : 0;
 			break;
 		case BATON_ACTION_QUARANTINE:
 		case BATON_ACTION_CONFLICT:
@@ -523,12 +547,21 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	 * collected once every restore() has been called: the devices' round
 	 * trips overlap instead of adding up.
 	 */
-	for (size_t i = 0; !err && i < host->n_devices; i++) {
-		struct baton_device *dev = host->devices[i];
+	for (size_t i = 0; !err && i < host->n_devices;) {
+		struct baton_device *dev = host->devices[i++];
 
-		if (dev->drv && dev->drv->ops && dev->drv->ops->restore_complete &&
-		    (err = dev->drv->ops->restore_complete(dev)))
-			restore_failed(dev, err, why);
+		if (!dev->drv || !dev->drv->ops || !dev->drv->ops->restore_complete ||
+		    !(err = dev->drv->ops->restore_complete(dev)))
+			continue;
+		restore_failed(dev, err, why);
+		err = let_go_in_rollback(in, err, why);
+		if (!err) {
+			/* The next device has moved into its place. */
+			baton_remove_ptr((void **)host->devices, &host->n_devices, dev);
+			baton_device_index_reset(host);
+			baton_device_free(dev, true, false);
+			i--;
+		}
 	}
 	baton_trace("devices");
 	/*

@@ -249,44 +249,66 @@ accounted "... and the second devsim" "$tmp/devsim-m.procs"
 # An edu reset while the update holds it: the new version's restore()
 # starts reading its registers back and restore_complete() checks them
 # once every edu's read is in flight; they are at power-on, so the restore
-# fails, naming the device, and the old process goes on (socket mode).
-# The new process is stopped at its first device's restore while devsim
-# resets the second edu (its status socket's "reset").
-mkdir -p "$tmp/devsim-r"
-mkfifo "$tmp/notify-r"
-"$REAP" -l "$tmp/devsim-r.procs" -t 60 -- "$2/devsim" --dir "$tmp/devsim-r" \
-	--status "$tmp/devsim-r.status" --device edu@0000:00:04.0 --device edu@0000:00:05.0 \
-	--device edu@0000:00:06.0 >/dev/null 2>&1 &
-devsim_r=$!
-reapers="$reapers $devsim_r"
-wait_for "devsim's three edus" 10 '[ -S "$tmp/devsim-r/0000:00:06.0.sock" ] && [ -S "$tmp/devsim-r.status" ]'
-start_host r BATON_FAULT=restore:stop@new BATON_FAULT_ONCE="$tmp/once-r" \
-	BATON_FAULT_NOTIFY="$tmp/notify-r"
-host_r=$started
-drivers_r() { drivers r; }
-wait_for "v2 to drive the three edus" 10 '[ "$(drivers_r)" = "[\"edu\",\"edu\",\"edu\"]" ]'
-"$baton" update --socket "$tmp/r.sock" --to "$3/demo-host-v2" --mode socket --json \
-	>"$tmp/update-r" 2>&1 &
-update_r=$!
-read -r stopped _ <"$tmp/notify-r"
-wait_for "the new process to stop at its restore" 10 \
-	'[ "$(awk "{ print \$3 }" /proc/"$stopped"/stat 2>/dev/null)" = T ]'
-"$5" status "$tmp/devsim-r.status" "reset 0000:00:05.0" >/dev/null
-kill -CONT "$stopped"
-wait "$update_r"
-cp "$tmp/update-r" "$tmp/out"
-check "an edu reset during the update fails the new version's restore, naming it; the old process goes on" \
-	'.outcome == "rolled-back" and (.error | endswith("could not restore: 0000:00:05.0 (edu): restore: bad property value"))'
-holds "the old process still drives the three edus" '[ "$(drivers_r)" = "[\"edu\",\"edu\",\"edu\"]" ]'
-"$5" status "$tmp/devsim-r.status" status >"$tmp/out"
-check "devsim reset only that edu, and only once: nothing else closed a connection" \
-	'[.devices[] | [.address, .resets, .connected]] == [["0000:00:04.0", 0, true], ["0000:00:05.0", 1, true], ["0000:00:06.0", 0, true]]'
-for r in $host_r $devsim_r; do
-	for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
-	wait "$r"
-done
-accounted "demo-host and devsim ended well" "$tmp/host-r.procs"
-accounted "... devsim too" "$tmp/devsim-r.procs"
+# fails, naming the device.  The new process is stopped at its first
+# device's restore while devsim resets the second edu (its status socket's
+# "reset").
+#   socket mode  the old process goes on, driving the three edus;
+#   exec mode    the keeper brings the previous binary back in place, and
+#                its restore of that edu fails too: it lets that one go
+#                (saying so in the answer) rather than give up the program,
+#                and probes it anew once it has taken over.
+# edu_reset MODE X
+edu_reset() {
+	mkdir -p "$tmp/devsim-$2"
+	mkfifo "$tmp/notify-$2"
+	"$REAP" -l "$tmp/devsim-$2.procs" -t 60 -- "$devsim_bin/devsim" --dir "$tmp/devsim-$2" \
+		--status "$tmp/devsim-$2.status" --device edu@0000:00:04.0 \
+		--device edu@0000:00:05.0 --device edu@0000:00:06.0 >/dev/null 2>&1 &
+	devsim_x=$!
+	reapers="$reapers $devsim_x"
+	wait_for "devsim's three edus" 10 \
+		"[ -S '$tmp/devsim-$2/0000:00:06.0.sock' ] && [ -S '$tmp/devsim-$2.status' ]"
+	start_host "$2" BATON_FAULT=restore:stop@new BATON_FAULT_ONCE="$tmp/once-$2" \
+		BATON_FAULT_NOTIFY="$tmp/notify-$2"
+	host_x=$started
+	edus='[ "$(drivers '"$2"')" = "[\"edu\",\"edu\",\"edu\"]" ]'
+	wait_for "v2 to drive the three edus ($1 mode)" 10 "$edus"
+	pid_x=$("$baton" status --socket "$tmp/$2.sock" --json | jq .pid)
+	"$baton" update --socket "$tmp/$2.sock" --to "$demo_hosts/demo-host-v2" --mode "$1" \
+		--json >"$tmp/update-$2" 2>&1 &
+	update_x=$!
+	read -r stopped _ <"$tmp/notify-$2"
+	wait_for "the new version to stop at its restore" 10 \
+		'[ "$(awk "{ print \$3 }" /proc/"$stopped"/stat 2>/dev/null)" = T ]'
+	"$devsim_client" status "$tmp/devsim-$2.status" "reset 0000:00:05.0" >/dev/null
+	kill -CONT "$stopped"
+	wait "$update_x"
+	cp "$tmp/update-$2" "$tmp/out"
+	reason="could not restore: 0000:00:05.0 (edu): restore: bad property value"
+	if [ "$1" = socket ]; then
+		check "an edu reset during the update fails the new version's restore, naming it; the old process goes on" \
+			".outcome == \"rolled-back\" and (.error | endswith(\"$reason\"))"
+	else
+		check "exec mode: the new version's restore fails, naming the edu; the previous binary, back in place, lets that edu go and says so" \
+			".outcome == \"rolled-back\" and (.error | contains(\"$reason\")) and (.error | endswith(\"back in the previous version, 0000:00:05.0 (edu): restore: bad property value: let go unrestored\"))"
+		wait_for "the previous version to probe that edu anew" 10 "$edus"
+	fi
+	holds "the program, still process $pid_x, drives the three edus" \
+		"$edus"' && [ "$("$baton" status --socket "$tmp/'"$2"'.sock" --json | jq .pid)" = '"$pid_x"' ]'
+	"$devsim_client" status "$tmp/devsim-$2.status" status >"$tmp/out"
+	check "devsim reset only that edu, and only once: nothing else closed a connection" \
+		'[.devices[] | [.address, .resets, .connected]] == [["0000:00:04.0", 0, true], ["0000:00:05.0", 1, true], ["0000:00:06.0", 0, true]]'
+	for r in $host_x $devsim_x; do
+		for p in $(descendants "$r"); do kill -TERM "$p" 2>/dev/null; done
+		wait "$r"
+	done
+	accounted "demo-host and devsim ended well" "$tmp/host-$2.procs"
+	accounted "... devsim too" "$tmp/devsim-$2.procs"
+}
+devsim_bin=$2
+devsim_client=$5
+edu_reset socket r
+edu_reset exec x
 
 # --backend drives real edu devices through VFIO (the VM test runs it,
 # tests/vm/guest/vfio.sh); here its usage errors, and a machine with no
