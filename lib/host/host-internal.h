@@ -129,6 +129,12 @@ struct session_index {
 };
 
 struct baton_session *baton_session_default(const struct baton_host *host);
+/* Room for @more sessions, made without the index growing (a restore). */
+int baton_sessions_reserve(struct baton_host *host, size_t more);
+/* baton_host_session(); one it makes has room for @room fds in its own
+ * allocation, as many as the image lists for it. */
+int baton_session_get(struct baton_host *host, const char *name, size_t room,
+		      struct baton_session **out);
 /* Add an fd whatever its token (inherited ones, the host's own); @id is
  * its file when it was preserved, NULL if not known. */
 int baton_session_add(struct baton_session *session, uint64_t token, int fd,

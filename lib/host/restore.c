@@ -298,7 +298,12 @@ static int inherit_fds(const struct baton_handover *hv, size_t n, bool check)
 	return err;
 }
 
-/* Every image fd into its session, but regions' memfds (their own record). */
+/*
+ * Every image fd into its session, but regions' memfds (their own record).
+ * The image lists each session's fds together: a session is made once for
+ * its run, with room for all of it, and the index is reserved for a
+ * session a device and the host's own (more only cost it a regrowth).
+ */
 static int take_fds(struct baton_host *host, struct incoming *in)
 {
 	const struct baton_image *img = in->image;
@@ -306,17 +311,22 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 	/* Received (socket mode): open and close-on-exec already. */
 	int err = in->hv.role == BATON_ROLE_RECEIVE ? 0 :
 		  inherit_fds(&in->hv, img->n_fds, !in->hv.fds_checked);
+	size_t end = 0;
 
+	err = err ?: baton_sessions_reserve(host, img->n_devices < img->n_fds ?
+					    img->n_devices + 1 : img->n_fds);
 	for (size_t i = 0; !err && i < img->n_fds; i++) {
 		const struct baton_image_fd *f = &img->fds[i];
 		int fd = in->hv.fds[i];
 
 		if ((f->token & BATON_TOKEN_HOST) && !(f->token & BATON_TOKEN_CONTROL))
 			continue;
-		if (!session || strcmp(session->name, f->session))
-			err = baton_host_session(host, f->session, &session);
-		else
-			err = 0;
+		if (i >= end) {
+			end = i + 1;
+			while (end < img->n_fds && !strcmp(img->fds[end].session, f->session))
+				end++;
+			err = baton_session_get(host, f->session, end - i, &session);
+		}
 		if (!err)
 			err = baton_session_add(session, f->token, fd, f->kind, NULL);
 	}

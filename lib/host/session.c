@@ -15,6 +15,13 @@
  * per fd, not a scan.  Region memfds are not in sessions: regions are
  * their own record in the image.
  *
+ * A restore knows, before the blackout's fds phase makes them, how many
+ * sessions the image has and how many fds each: it reserves the index
+ * once, and makes each session with room for its fds in the session's
+ * own allocation - one allocation a device, not a session, its array and
+ * the index's regrowth.  A session that later outgrows that room moves
+ * its fds to an array of their own.
+ *
  * The host does not own a program's preserved fds: it hands them on, and
  * the program closes them (after baton_host_unpreserve_fd()).
  */
@@ -45,16 +52,19 @@ static struct baton_session **index_slot(const struct session_index *ix,
 }
 
 /*
- * Keep the index at most half full, so that probes stay short.  Return 1
- * when the slots moved, 0 when they did not, or -ENOMEM.
+ * Keep the index at most half full with @more sessions added, so that
+ * probes stay short.  Return 1 when the slots moved, 0 when they did not,
+ * or -ENOMEM.
  */
-static int index_reserve(struct session_index *ix)
+static int index_reserve(struct session_index *ix, size_t more)
 {
 	struct session_index grown;
 
-	if (ix->slots && 2 * (ix->used + 1) <= ix->mask + 1)
+	if (ix->slots && 2 * (ix->used + more) <= ix->mask + 1)
 		return 0;
-	grown.mask = ix->slots ? 2 * ix->mask + 1 : 15;
+	grown.mask = ix->slots ? ix->mask : 15;
+	while (2 * (ix->used + more) > grown.mask + 1)
+		grown.mask = 2 * grown.mask + 1;
 	grown.used = ix->used;
 	grown.slots = calloc(grown.mask + 1, sizeof(*grown.slots));
 	if (!grown.slots)
@@ -67,8 +77,22 @@ static int index_reserve(struct session_index *ix)
 	return 1;
 }
 
-int baton_host_session(struct baton_host *host, const char *name,
-		       struct baton_session **out)
+int baton_sessions_reserve(struct baton_host *host, size_t more)
+{
+	int err = index_reserve(&host->session_index, more);
+
+	return err < 0 ? err : baton_grow((void **)&host->sessions, &host->cap_sessions,
+					  host->n_sessions + more, sizeof(*host->sessions));
+}
+
+/* Fds in the session's own allocation, as a restore made it. */
+static struct preserved_fd *room_of(const struct baton_session *s)
+{
+	return (struct preserved_fd *)(s + 1);
+}
+
+int baton_session_get(struct baton_host *host, const char *name, size_t room,
+		      struct baton_session **out)
 {
 	struct session_index *ix = &host->session_index;
 	struct baton_session *s, **slot = NULL;
@@ -84,9 +108,7 @@ int baton_host_session(struct baton_host *host, const char *name,
 			return 0;
 		}
 	}
-	/* A restore makes a session a device: one probe and one allocation
-	 * each, unless the index grows. */
-	err = index_reserve(ix);
+	err = index_reserve(ix, 1);
 	if (err < 0)
 		return err;
 	if (err)
@@ -95,16 +117,24 @@ int baton_host_session(struct baton_host *host, const char *name,
 			 host->n_sessions, sizeof(*host->sessions));
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s) + len + 1);
+	s = calloc(1, sizeof(*s) + room * sizeof(*s->fds) + len + 1);
 	if (!s)
 		return -ENOMEM;
 	s->host = host;
-	s->name = memcpy(s + 1, name, len + 1);
+	s->fds = room ? room_of(s) : NULL;
+	s->cap_fds = room;
+	s->name = memcpy((char *)(room_of(s) + room), name, len + 1);
 	host->sessions[host->n_sessions++] = s;
 	*slot = s;
 	ix->used++;
 	*out = s;
 	return 0;
+}
+
+int baton_host_session(struct baton_host *host, const char *name,
+		       struct baton_session **out)
+{
+	return baton_session_get(host, name, 0, out);
 }
 
 int baton_fd_id(int fd, struct fd_id *id)
@@ -163,6 +193,15 @@ int baton_session_add(struct baton_session *session, uint64_t token, int fd,
 
 	if (session->host->sealed)
 		return -EBUSY;
+	/* Full, its room the restore made: the fds move to their own array. */
+	if (session->n_fds == session->cap_fds && session->fds == room_of(session)) {
+		struct preserved_fd *own = malloc(2 * session->cap_fds * sizeof(*own));
+
+		if (!own)
+			return -ENOMEM;
+		session->fds = memcpy(own, session->fds, session->n_fds * sizeof(*own));
+		session->cap_fds *= 2;
+	}
 	err = baton_grow((void **)&session->fds, &session->cap_fds,
 			 session->n_fds, sizeof(*session->fds));
 	if (err)
@@ -265,7 +304,8 @@ size_t baton_host_n_fds(const struct baton_host *host)
 void baton_sessions_free(struct baton_host *host)
 {
 	for (size_t i = 0; i < host->n_sessions; i++) {
-		free(host->sessions[i]->fds);
+		if (host->sessions[i]->fds != room_of(host->sessions[i]))
+			free(host->sessions[i]->fds);
 		free(host->sessions[i]);
 	}
 	free(host->sessions);

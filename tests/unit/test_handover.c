@@ -400,7 +400,7 @@ static void test_restore_fds(void **state)
 {
 	struct baton_session *s;
 	struct baton_host *host;
-	int fds[2], image_fd;
+	int fds[2], more[5], image_fd;
 
 	(void)state;
 	for (int rollback = 0; rollback < 2; rollback++) {
@@ -415,8 +415,23 @@ static void test_restore_fds(void **state)
 		assert_int_equal(baton_host_session(host, "s", &s), 0);
 		assert_int_equal(value(baton_session_take_fd(s, 2)), 2);
 		assert_int_equal(baton_host_take_over(host), 0);
+		/*
+		 * "s" was made with room for the one fd the image lists for
+		 * it: more preserved in it move to an array of their own,
+		 * which grows, and every fd is still found by its token.
+		 */
+		for (uint64_t t = 3; t < 3 + BATON_ARRAY_SIZE(more); t++) {
+			more[t - 3] = eventfd((unsigned int)t, EFD_CLOEXEC);
+			assert_int_equal(baton_session_preserve_fd(s, t, more[t - 3],
+								   BATON_FD_EVENTFD), 0);
+		}
+		assert_int_equal(baton_session_unpreserve_fd(s, 2), 0);
+		assert_int_equal(baton_session_take_fd(s, 2), -ENOENT);
+		for (uint64_t t = 3; t < 3 + BATON_ARRAY_SIZE(more); t++)
+			assert_int_equal(value(baton_session_take_fd(s, t)), t);
 		baton_host_destroy(host);
 		close_all(-1, fds, 2);
+		close_all(-1, more, BATON_ARRAY_SIZE(more));
 	}
 }
 
