@@ -363,6 +363,22 @@ static int start_listing(int image_fd, const char *list, const char *flag,
 	return baton_host_create(&opts, host);
 }
 
+/* A program that names no binary comes back to its own, by its real path. */
+static void test_own_exec_path(void **state)
+{
+	const struct baton_host_opts opts = { .program = "test_handover" };
+	char *real = realpath("/proc/self/exe", NULL);
+	struct baton_host *host = NULL;
+
+	(void)state;
+	clearenv();
+	assert_non_null(real);
+	assert_int_equal(baton_host_create(&opts, &host), 0);
+	assert_string_equal(host->exec_path, real);
+	baton_host_destroy(host);
+	free(real);
+}
+
 /* ...handed @n eventfds (their values 1, 2...). */
 static int start_new_version(int image_fd, int *fds, size_t n, bool rollback,
 			     struct baton_host **host)
@@ -558,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_restore_fds_cloexec),
 		cmocka_unit_test(test_restore_fd_list_refused),
 		cmocka_unit_test(test_restore_unsealed),
+		cmocka_unit_test(test_own_exec_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
