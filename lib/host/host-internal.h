@@ -120,6 +120,7 @@ struct baton_session {
 	char *name;			/* in the same allocation */
 	struct preserved_fd *fds;
 	size_t n_fds, cap_fds;
+	bool in_room;			/* fds in the same allocation (a restore's) */
 };
 
 struct session_index {

@@ -85,10 +85,15 @@ int baton_sessions_reserve(struct baton_host *host, size_t more)
 					  host->n_sessions + more, sizeof(*host->sessions));
 }
 
-/* Fds in the session's own allocation, as a restore made it. */
-static struct preserved_fd *room_of(const struct baton_session *s)
+/*
+ * Where a session's fds go in its own allocation, as a restore makes it:
+ * after the name, which a lookup reads with the struct, in its cache line.
+ */
+static size_t room_at(size_t name_len)
 {
-	return (struct preserved_fd *)(s + 1);
+	const size_t align = _Alignof(struct preserved_fd);
+
+	return (sizeof(struct baton_session) + name_len + 1 + align - 1) & ~(align - 1);
 }
 
 int baton_session_get(struct baton_host *host, const char *name, size_t room,
@@ -117,13 +122,14 @@ int baton_session_get(struct baton_host *host, const char *name, size_t room,
 			 host->n_sessions, sizeof(*host->sessions));
 	if (err)
 		return err;
-	s = calloc(1, sizeof(*s) + room * sizeof(*s->fds) + len + 1);
+	s = calloc(1, room_at(len) + room * sizeof(*s->fds));
 	if (!s)
 		return -ENOMEM;
 	s->host = host;
-	s->fds = room ? room_of(s) : NULL;
+	s->name = memcpy(s + 1, name, len + 1);
+	s->fds = room ? (struct preserved_fd *)((char *)s + room_at(len)) : NULL;
 	s->cap_fds = room;
-	s->name = memcpy((char *)(room_of(s) + room), name, len + 1);
+	s->in_room = room > 0;
 	host->sessions[host->n_sessions++] = s;
 	*slot = s;
 	ix->used++;
@@ -194,13 +200,14 @@ int baton_session_add(struct baton_session *session, uint64_t token, int fd,
 	if (session->host->sealed)
 		return -EBUSY;
 	/* Full, its room the restore made: the fds move to their own array. */
-	if (session->n_fds == session->cap_fds && session->fds == room_of(session)) {
+	if (session->n_fds == session->cap_fds && session->in_room) {
 		struct preserved_fd *own = malloc(2 * session->cap_fds * sizeof(*own));
 
 		if (!own)
 			return -ENOMEM;
 		session->fds = memcpy(own, session->fds, session->n_fds * sizeof(*own));
 		session->cap_fds *= 2;
+		session->in_room = false;
 	}
 	err = baton_grow((void **)&session->fds, &session->cap_fds,
 			 session->n_fds, sizeof(*session->fds));
@@ -304,7 +311,7 @@ size_t baton_host_n_fds(const struct baton_host *host)
 void baton_sessions_free(struct baton_host *host)
 {
 	for (size_t i = 0; i < host->n_sessions; i++) {
-		if (host->sessions[i]->fds != room_of(host->sessions[i]))
+		if (!host->sessions[i]->in_room)
 			free(host->sessions[i]->fds);
 		free(host->sessions[i]);
 	}
