@@ -109,17 +109,23 @@ for n in $counts; do
 	since=$(dropped)
 	for mode in exec socket; do
 		: >"$dir/samples"
+		: >"$dir/held"
 		: >"$dir/trace"
 		i=0
 		while [ $i -lt "$runs" ]; do
 			before=$(dropped)
 			"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
-				jq -e 'select(.outcome == "updated") | .blackout_ms' >>"$dir/samples"
+				jq -re 'select(.outcome == "updated") | "\(.blackout_ms) \(.held_ms)"' >"$dir/sample"
+			awk '{ print $1 }' "$dir/sample" >>"$dir/samples"
+			awk '{ print $2 }' "$dir/sample" >>"$dir/held"
 			in_updates=$((in_updates + $(dropped) - before))
 			i=$((i + 1))
 		done
 		m=$(median <"$dir/samples")
 		eval "m_$mode=$m"
+		# The program's hold, from the commit's start to FINISH, as a
+		# row of its own: what moved out of the blackout may be in it.
+		[ -n "$out" ] && echo "$mode,$n,held,$(median <"$dir/held")" >>"$out/phases.csv"
 		phases "$dir/trace" >"$dir/phases"
 		for ph in $(awk '{ print $1 }' "$dir/phases" | awk '!seen[$0]++'); do
 			pm=$(awk -v p="$ph" '$1 == p { print $2 }' "$dir/phases" | median)

@@ -9,13 +9,15 @@
  * the one table below:
  *
  *   BATON_IMAGE_FD      the sealed image memfd
- *   BATON_FDS           each image fd's number, in image order (exec keeps
- *                       numbers; socket mode sends the fds instead)
- *   BATON_HANDOVER_FD   socket mode: the socket the image and fds come on
+ *   BATON_FDS           each image fd's number, in image order: inherited
+ *                       at it, across exec or posix_spawn (socket mode)
+ *   BATON_HANDOVER_FD   socket mode: the socket the image and FREEZE's
+ *                       time come on (socket.c)
  *   BATON_DRY_RUN       a dry run: where the report goes
  *   BATON_KEEPER_FD, BATON_CELL_FD, BATON_KEEPER_PID
  *                       the keeper's channel, the commit cell, the keeper
  *   BATON_FREEZE_NS     CLOCK_MONOTONIC at FREEZE: the blackout's start
+ *                       (socket mode: 0, the process starts before it)
  *   BATON_HELD_NS       ...at the commit's start: the program's hold's
  *   BATON_DEADLINE_NS   when the new version must have taken over
  *   BATON_PREV_ARGV     how to start the previous binary again (each
@@ -235,6 +237,23 @@ static int read_field(struct baton_handover *hv, const struct field *f, const ch
 	return -EINVAL;
 }
 
+/*
+ * The times, in the order they were taken: the commit's start, FREEZE,
+ * now.  Out of it, the blackout and the hold reported at FINISH would be
+ * now minus a later time: some 584 years.  FREEZE also comes before the
+ * update's deadline, or FINISH's (the time from FREEZE to it, keeper.c)
+ * would wrap the same way.  (No FREEZE: a version the keeper brought back
+ * before it, or socket mode's new process before its go; no figure.)
+ */
+int baton_handover_check_times(const struct baton_handover *hv)
+{
+	if (hv->freeze_ns &&
+	    (hv->held_ns > hv->freeze_ns || hv->freeze_ns > baton_now_ns() ||
+	     (hv->deadline_ns && hv->deadline_ns < hv->freeze_ns)))
+		return -EINVAL;
+	return 0;
+}
+
 int baton_handover_read(struct baton_handover *hv)
 {
 	int err = 0;
@@ -247,18 +266,7 @@ int baton_handover_read(struct baton_handover *hv)
 			err = read_field(hv, &fields[i], s);
 		unsetenv(fields[i].name);
 	}
-	/*
-	 * The times, in the order they were taken: the commit's start, FREEZE,
-	 * now.  Out of it, the blackout and the hold reported at FINISH would
-	 * be now minus a later time: some 584 years.  FREEZE also comes before
-	 * the update's deadline, or FINISH's (the time from FREEZE to it,
-	 * keeper.c) would wrap the same way.  (No FREEZE: a version the keeper
-	 * brought back before it; no figure is reported.)
-	 */
-	if (!err && hv->freeze_ns &&
-	    (hv->held_ns > hv->freeze_ns || hv->freeze_ns > baton_now_ns() ||
-	     (hv->deadline_ns && hv->deadline_ns < hv->freeze_ns)))
-		err = -EINVAL;
+	err = err ?: baton_handover_check_times(hv);
 	if (err) {
 		baton_handover_release(hv);
 		baton_handover_init(hv);

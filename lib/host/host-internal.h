@@ -268,6 +268,8 @@ struct baton_handover {
 void baton_handover_init(struct baton_handover *hv);
 /* Read what the starting update left, and clear it from the environment. */
 int baton_handover_read(struct baton_handover *hv);
+/* -EINVAL unless the commit, FREEZE, now and the deadline are in order. */
+int baton_handover_check_times(const struct baton_handover *hv);
 /* The environment a process of this update starts with: @hv's variables,
  * then ours, less any stale handover variable. */
 struct baton_env {
@@ -391,7 +393,12 @@ struct update {
 	void **states;
 	size_t n_frozen;
 	bool frozen_once;			/* the keeper was started */
-	bool new_started;			/* socket mode: a new process ran */
+	bool new_started;			/* socket mode: the new process got the go */
+	/* Socket mode, from the commit (socket.c): the new process, its
+	 * pidfd and our end of its socket; 0 and -1 when there is none. */
+	pid_t new_pid;
+	int new_pidfd;
+	int new_sock;
 	uint64_t held_ns;			/* the commit's start */
 	uint64_t freeze_ns;
 	uint64_t deadline_ns;			/* FREEZE until taken over */
@@ -477,8 +484,15 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv);
 int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
 /* -EMFILE: our fd table filled; *@n is then the number of fds sent. */
 int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
-int baton_socket_handover(struct update *u, const struct image_parts *p);
-/* The image and fds into @hv; a failure said in @why (EMFILE with numbers). */
+/* The commit, before FREEZE: start the new process and wait until it is
+ * ready; on failure, said in the update, it is gone. */
+int baton_socket_start(struct update *u);
+/* After FREEZE: the go, then the new process's answer. */
+int baton_socket_handover(struct update *u);
+/* Our end of the new process: with @kill, it is killed and reaped. */
+void baton_socket_end(struct update *u, bool kill);
+/* Ready, then the go and the image into @hv (after a kexec: the image and
+ * fds); a failure said in @why (EMFILE with numbers). */
 int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why);
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
 

@@ -43,7 +43,8 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 		return -ENOMEM;
 	in->hv = *hv;
 	host->incoming = in;
-	err = baton_fault(BATON_FAULT_START);
+	/* Socket mode's START is once it is ready for the go (socket.c). */
+	err = in->hv.role == BATON_ROLE_RECEIVE ? 0 : baton_fault(BATON_FAULT_START);
 	baton_trace("handover-read");
 	if (!err && in->hv.role == BATON_ROLE_RECEIVE) {
 		err = baton_socket_receive(&in->hv, &why);

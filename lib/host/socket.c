@@ -2,19 +2,31 @@
 /**
  * DOC: socket mode, both sides
  *
- * In socket mode the new version is a new process.  The old one starts the
- * target with one end of a SOCK_SEQPACKET socketpair as fd 3 (and the
- * keeper's channel and the commit cell as 4 and 5), tells the keeper about
- * it, and sends everything over the socket with SCM_RIGHTS:
+ * In socket mode the new version is a new process, started before FREEZE
+ * so that neither its start (the fd table copied, the exec, ld.so, main)
+ * nor the fds' passage is in the blackout.  The commit (update.c) starts
+ * it once its copies of the preserved fds exist and the keeper holds them:
+ * it inherits those copies at their numbers, named by BATON_FDS as an exec
+ * would carry them (handover.c), with one end of a SOCK_SEQPACKET
+ * socketpair, the keeper's channel and the commit cell; it is told
+ * everything but the image and FREEZE's time.  Then, on the socket:
  *
- *	header  magic, the number of fds to follow   + the image memfd
- *	batch   the number of fds it carries         + up to 250 fds
- *	...     (the kernel takes at most 253 in one message)
+ *	new -> old   ready             it read the handover; it waits, bounded
+ *	                               by the update's deadline
+ *	old -> new   go, FREEZE's time  after FREEZE, with the (possibly
+ *	             + the image memfd  remade) FREEZE image
+ *	new -> old   'F' or 'E' and why
  *
- * in image order.  The receiver checks every count and truncation flag and
- * closes whatever it received when anything is off, so a confused or
- * hostile sender costs it nothing but an error; fds cut off because its
- * own fd table is full are -EMFILE, said with the count and the limit.
+ * The old process freezes nothing until the new one is ready: one that
+ * dies, hangs or says anything else first is killed and reaped, and the
+ * update given up before FREEZE.  Whatever fails after, before the go,
+ * kills and reaps it too (baton_socket_end()) before any device is
+ * unfrozen.  The new one checks the go - its size, its magic, one fd, a
+ * FREEZE after the commit and not yet to come - and a go that does not come
+ * (the old process gave up, died, or the deadline passed) is an error that
+ * names which.  Like an exec, the new process also inherits what the
+ * program made without close-on-exec below the highest number it is given;
+ * above it nothing.
  *
  * The new process restores and, when the program says it has taken over,
  * wins the commit cell, FINISHes and answers 'F' (after FINISH, so that
@@ -25,6 +37,18 @@
  * new process's death or the deadline mean it takes the cell for ABORTED,
  * kills the new process, waits for it to be gone - only then may it drive
  * the devices again - and goes on.
+ *
+ * The transfer below - the image and fds with SCM_RIGHTS, in batches - is
+ * what baton kexec's agent and the program it starts use (kexec.c):
+ *
+ *	header  magic, the number of fds to follow   + the image memfd
+ *	batch   the number of fds it carries         + up to 250 fds
+ *	...     (the kernel takes at most 253 in one message)
+ *
+ * in image order.  The receiver checks every count and truncation flag and
+ * closes whatever it received when anything is off, so a confused or
+ * hostile sender costs it nothing but an error; fds cut off because its
+ * own fd table is full are -EMFILE, said with the count and the limit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -163,6 +187,22 @@ int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
 	return 0;
 }
 
+/* ---- Ready and go ---- */
+
+#define READY_MAGIC 0x42545259u	/* "BTRY" */
+#define GO_MAGIC 0x4254474fu	/* "BTGO" */
+
+struct ready {
+	uint32_t magic;
+};
+
+/* Sent whole: no padding, so no uninitialised byte crosses. */
+struct go {
+	uint32_t magic;
+	uint32_t zero;
+	uint64_t freeze_ns;
+};
+
 /* ---- The old process's side ---- */
 
 struct answer {
@@ -171,41 +211,35 @@ struct answer {
 };
 
 /*
- * Start the target with @sock, @cell and @keeper as its fds 3, 4 and 5,
- * and nothing else.  posix_spawn() rather than fork(): it copies nothing of
- * this process's address space, which fork() copied (a thousand devices'
- * mappings, the heap's page tables) for the exec to throw away, inside
- * the blackout.
+ * Start the target with @sock, the cell and the keeper's channel at their
+ * own numbers, and the commit's copies: made without close-on-exec, they
+ * are inherited where they are, and nothing above the highest of them.
+ * posix_spawn() rather than fork(): it copies nothing of this process's
+ * address space, which fork() copied (a thousand devices' mappings, the
+ * heap's page tables) for the exec to throw away.
  */
-static int spawn(const struct update *u, int sock, int cell, int keeper,
-		 char **env, pid_t *pid)
+static int spawn(const struct update *u, int sock, char **env, pid_t *pid)
 {
-	int fds[3] = { sock, cell, keeper }, err = 0;
+	int own[3] = { sock }, top = sock, err;
 	posix_spawn_file_actions_t fa;
+	pid_t keeper_pid;
 
-	err = baton_fault(BATON_FAULT_SPAWN);
-	if (err)
-		return err;
-	/* Out of the way of 3, 4 and 5, and gone at the exec. */
-	for (int i = 0; i < 3; i++)
-		if ((fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
-			err = -errno;
-	if (err)
-		goto out;
+	baton_keeper_fds(u, &own[1], &own[2], &keeper_pid);
+	for (size_t i = 0; i < u->n_copies; i++)
+		top = u->copies[i] > top ? u->copies[i] : top;
+	for (int i = 1; i < 3; i++)
+		top = own[i] > top ? own[i] : top;
 	/* glibc's init cannot fail, nor is destroy() defined after one that did. */
 	err = -posix_spawn_file_actions_init(&fa);
 	if (err)
-		goto out;
+		return err;
+	/* A dup2() onto itself clears close-on-exec, in the child only. */
 	for (int i = 0; !err && i < 3; i++)
-		err = -posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
+		err = -posix_spawn_file_actions_adddup2(&fa, own[i], own[i]);
 	if (!err)
-		err = -posix_spawn_file_actions_addclosefrom_np(&fa, 6) ?:
+		err = -posix_spawn_file_actions_addclosefrom_np(&fa, top + 1) ?:
 		      -posix_spawn(pid, u->target, &fa, NULL, u->argv, env);
 	posix_spawn_file_actions_destroy(&fa);
-out:
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
 	return err;
 }
 
@@ -222,91 +256,174 @@ static void spawn_failed(struct update *u, int err)
 		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
 }
 
-/* Wait for the new process's answer, its death or the deadline. */
-static void await_answer(struct update *u, int sock, int pidfd, struct answer *a)
+/*
+ * Wait until the socket has something to read, the new process is gone or
+ * the deadline passed: true for the first.
+ */
+static bool await_new(const struct update *u)
 {
 	for (;;) {
 		uint64_t now = baton_now_ns();
 		struct pollfd p[2] = {
-			{ .fd = sock, .events = POLLIN },
-			{ .fd = pidfd, .events = POLLIN },
+			{ .fd = u->new_sock, .events = POLLIN },
+			{ .fd = u->new_pidfd, .events = POLLIN },
 		};
-		ssize_t n;
 
 		if (now >= u->deadline_ns)
-			return;
+			return false;
 		if (poll(p, 2, (int)((u->deadline_ns - now) / 1000000) + 1) < 0 &&
 		    errno != EINTR)
-			return;
-		if (p[0].revents) {
-			n = recv(sock, a, sizeof(*a) - 1, MSG_DONTWAIT);
-			if (n > 0)
-				return;
-			if (n == 0)
-				return;		/* it closed the socket: dead, or gave up */
-		}
+			return false;
+		if (p[0].revents)
+			return true;
 		if (p[1].revents)
-			return;
+			return false;
 	}
 }
 
-int baton_socket_handover(struct update *u, const struct image_parts *p)
+/* Kill the new process, and wait until it is gone; *@status how it ended. */
+static void kill_new(struct update *u, int *status)
 {
-	struct baton_host *host = u->host;
+	if (u->new_pid <= 0)
+		return;
+	if (u->new_pidfd >= 0)
+		pidfd_send_signal(u->new_pidfd, SIGKILL, NULL, 0);
+	else
+		kill(u->new_pid, SIGKILL);
+	while (waitpid(u->new_pid, status, 0) < 0 && errno == EINTR)
+		;
+	u->new_pid = 0;
+}
+
+void baton_socket_end(struct update *u, bool kill)
+{
+	int status;
+
+	if (kill)
+		kill_new(u, &status);
+	u->new_pid = 0;
+	if (u->new_pidfd >= 0)
+		close(u->new_pidfd);
+	if (u->new_sock >= 0)
+		close(u->new_sock);
+	u->new_pidfd = u->new_sock = -1;
+}
+
+/* The new process was not ready: kill it, reap it, and say why. */
+static int not_ready(struct update *u, bool said_other)
+{
+	bool late = baton_now_ns() >= u->deadline_ns;
+	int status = 0;
+
+	kill_new(u, &status);
+	if (said_other)
+		baton_update_why(u, "the new version said something other than that it was ready");
+	else if (WIFEXITED(status))
+		baton_update_why(u, "the new version exited (status %d) before it was ready",
+				 WEXITSTATUS(status));
+	else if (WTERMSIG(status) != SIGKILL)
+		baton_update_why(u, "the new version died (signal %d) before it was ready",
+				 WTERMSIG(status));
+	else if (late)
+		baton_update_why(u, "the new version was not ready within %u ms", u->timeout_ms);
+	else
+		baton_update_why(u, "the new version was killed before it was ready");
+	baton_socket_end(u, false);
+	return said_other ? -EBADMSG : late ? -ETIMEDOUT : -ECHILD;
+}
+
+int baton_socket_start(struct update *u)
+{
 	struct baton_handover hv;
 	struct baton_env env = { 0 };
-	struct answer a = { 0 };
-	int sv[2] = { -1, -1 }, pidfd = -1, status = 0, keeper, cell, err;
-	pid_t pid;
+	struct ready r = { 0 };
+	int sv[2] = { -1, -1 }, keeper, cell, err;
+	size_t got = 0;
 
 	baton_handover_init(&hv);
 	baton_keeper_fds(u, &keeper, &cell, &hv.keeper_pid);
-	hv.channel_fd = 3;
-	hv.cell_fd = 4;
-	hv.keeper_fd = 5;
-	hv.freeze_ns = u->freeze_ns;
+	hv.keeper_fd = keeper;
+	hv.cell_fd = cell;
+	hv.fds = u->copies;
+	hv.n_fds = u->n_copies;
+	hv.fds_checked = true;		/* the copies, by the commit */
 	hv.held_ns = u->held_ns;
 	hv.deadline_ns = u->deadline_ns;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
-	err = baton_handover_env(&hv, &env);
-	if (err)
-		return err;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	err = baton_fault(BATON_FAULT_SPAWN);
+	if (!err && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		err = -errno;
+	hv.channel_fd = sv[1];
 	if (!err)
-		err = spawn(u, sv[1], cell, keeper, env.vars, &pid);
+		err = baton_handover_env(&hv, &env) ?:
+		      spawn(u, sv[1], env.vars, &u->new_pid);
+	baton_handover_free_env(&env);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	u->new_sock = sv[0];
 	if (err) {
+		u->new_pid = 0;
 		spawn_failed(u, err);
-		goto out;
+		baton_socket_end(u, false);
+		return err;
 	}
+	baton_trace("spawned");
+	u->new_pidfd = pidfd_open(u->new_pid, 0);
+	err = u->new_pidfd < 0 ? -errno : baton_keeper_new_process(u, u->new_pidfd);
+	if (err) {
+		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
+		baton_socket_end(u, true);
+		return err;
+	}
+	if (!await_new(u))
+		return not_ready(u, false);
+	err = recv_fds(u->new_sock, &r, sizeof(r), NULL, 0, &got);
+	if (err == -ECONNRESET)
+		return not_ready(u, false);
+	if (err || r.magic != READY_MAGIC)
+		return not_ready(u, true);
+	baton_trace("ready");
+	return 0;
+}
+
+/* Wait for the new process's answer, its death or the deadline. */
+static void await_answer(struct update *u, struct answer *a)
+{
+	while (await_new(u)) {
+		ssize_t n = recv(u->new_sock, a, sizeof(*a) - 1, MSG_DONTWAIT);
+
+		if (n >= 0)
+			return;		/* an answer; or it closed the socket: dead, or gave up */
+	}
+}
+
+int baton_socket_handover(struct update *u)
+{
+	const struct go go = { .magic = GO_MAGIC, .freeze_ns = u->freeze_ns };
+	struct baton_host *host = u->host;
+	struct answer a = { 0 };
+	int status = 0, err;
+
 	u->new_started = true;
-	close(sv[1]);
-	sv[1] = -1;
-	pidfd = pidfd_open(pid, 0);
-	err = pidfd < 0 ? -errno : baton_keeper_new_process(u, pidfd);
-	if (!err)
-		err = baton_transfer_send(sv[0], u->image_fd, p->numbers, p->img.n_fds) ?:
-		      baton_fault(BATON_FAULT_SENT);
-	if (!err)
-		await_answer(u, sv[0], pidfd, &a);
+	err = send_fds(u->new_sock, &go, sizeof(go), &u->image_fd, 1);
+	if (err)	/* It hung up: what it said first, if anything, says why. */
+		(void)!recv(u->new_sock, &a, sizeof(a) - 1, MSG_DONTWAIT);
+	else if (!(err = baton_fault(BATON_FAULT_SENT)))
+		await_answer(u, &a);
 
 	if (a.type == 'F' || baton_keeper_cell(u) == BATON_CELL_NEW ||
 	    !baton_keeper_abort(u)) {
 		/* It took over (or the keeper is bringing the program back). */
-		err = BATON_HANDED_OVER;
 		host->handed_over = true;
-		goto out;
+		baton_socket_end(u, false);
+		return BATON_HANDED_OVER;
 	}
 	/* One that said it failed is on its way out: let it exit, a while. */
-	if (a.type == 'E' && pidfd >= 0)
-		poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, EXIT_WAIT_MS);
-	if (pidfd >= 0)
-		pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
-	else
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	if (a.type == 'E' && u->new_pidfd >= 0)
+		poll(&(struct pollfd){ .fd = u->new_pidfd, .events = POLLIN }, 1, EXIT_WAIT_MS);
+	kill_new(u, &status);
+	baton_socket_end(u, false);
 	if (a.type == 'E')
 		baton_update_why(u, "the new version could not restore: %s", a.why);
 	else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
@@ -321,38 +438,86 @@ int baton_socket_handover(struct update *u, const struct image_parts *p)
 	else
 		baton_update_why(u, "the new version exited (status %d) before it took over",
 				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	err = -BATON_ERR_ABORTED;
-out:
-	if (pidfd >= 0)
-		close(pidfd);
-	for (int i = 0; i < 2; i++)
-		if (sv[i] >= 0)
-			close(sv[i]);
-	baton_handover_free_env(&env);
-	return err;
+	return -BATON_ERR_ABORTED;
 }
 
 /* ---- The new process's side ---- */
 
-int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
+/*
+ * Say we are ready, then wait for the go, bounded by the deadline: the
+ * image and FREEZE's time, checked as the handover's own times are.
+ */
+static int await_go(struct baton_handover *hv, const char **what)
 {
-	struct rlimit rl = { 0 };
-	size_t n = 0;
+	const struct ready r = { READY_MAGIC };
+	struct pollfd p = { .fd = hv->channel_fd, .events = POLLIN };
+	struct go go = { 0 };
+	size_t got = 0;
 	int err;
 
-	err = baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &n);
-	if (!err) {
-		hv->n_fds = n;
-		return 0;
+	*what = "telling the previous version we are ready";
+	if (send(hv->channel_fd, &r, sizeof(r), MSG_NOSIGNAL) < 0)
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	*what = "waiting for the go";
+	err = baton_fault(BATON_FAULT_START);
+	while (!err) {
+		uint64_t now = baton_now_ns();
+		int n;
+
+		if (hv->deadline_ns && now >= hv->deadline_ns)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, hv->deadline_ns ?
+			 (int)((hv->deadline_ns - now) / 1000000) + 1 : -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0)
+			break;
 	}
+	*what = "receiving the image";
+	err = err ?: recv_fds(hv->channel_fd, &go, sizeof(go), &hv->image_fd, 1, &got);
+	if (!err && (got != 1 || go.magic != GO_MAGIC || go.zero || !go.freeze_ns))
+		err = -EBADMSG;
+	if (!err) {
+		hv->freeze_ns = go.freeze_ns;
+		err = baton_handover_check_times(hv);
+	}
+	if (err && got) {
+		close(hv->image_fd);
+		hv->image_fd = -1;
+	}
+	return err;
+}
+
+int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
+{
+	const char *what = "receiving the image and fds";
+	struct rlimit rl = { 0 };
+	size_t n = 1;
+	int err;
+
+	if (hv->kexec) {
+		err = baton_fault(BATON_FAULT_START) ?:
+		      baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &n);
+		if (!err)
+			hv->n_fds = n;
+	} else {
+		err = await_go(hv, &what);
+	}
+	if (!err)
+		return 0;
 	/* What was received is closed again: what is open is ours. */
 	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
-		return baton_diag_set(why, EMFILE, NULL, "receiving the image and fds: %s: "
-				      "%zu fds to receive with %zu open, over the limit of "
-				      "%llu (RLIMIT_NOFILE)", baton_strerror(err), n,
+		return baton_diag_set(why, EMFILE, NULL, "%s: %s: %zu fd%s to receive with %zu "
+				      "open, over the limit of %llu (RLIMIT_NOFILE)", what,
+				      baton_strerror(err), n, n == 1 ? "" : "s",
 				      baton_fds_open(rl.rlim_cur), (unsigned long long)rl.rlim_cur);
-	return baton_diag_set(why, -err, NULL, "receiving the image and fds: %s",
-			      baton_strerror(err));
+	if (err == -ECONNRESET)
+		return baton_diag_set(why, ECONNRESET, NULL, "%s: the previous version "
+				      "gave the update up, or died", what);
+	if (err == -ETIMEDOUT)
+		return baton_diag_set(why, ETIMEDOUT, NULL, "%s: no go by the update's "
+				      "deadline", what);
+	return baton_diag_set(why, -err, NULL, "%s: %s", what, baton_strerror(err));
 }
 
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why)

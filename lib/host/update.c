@@ -29,20 +29,23 @@
  *	keeper      forked, holding the copies and that image
  *		    (keeper.c): from here a crash of either version brings the
  *		    program back
+ *	new process socket mode: the target starts with the copies and
+ *		    waits, ready, for the go (socket.c)
  *	freeze      each driver quiesces its device; the blackout starts.
  *		    Drivers serialize once more, and only if a state changed
  *		    is the image made again
  *	handover    the keeper gets the final image; exec mode execs the
  *		    target in place with the image, the copies and the keeper's
- *		    channel (restore.c takes it from there), socket mode starts
- *		    it and sends everything over a socket (socket.c)
+ *		    channel (restore.c takes it from there), socket mode sends
+ *		    the waiting process the go and the image (socket.c)
  *
- * A failure unwinds in exact reverse order: devices unfreeze, last frozen
- * first; the keeper is told the old version goes on and leaves; the
- * copies are closed; the states are dropped.  Before the keeper, nothing
- * was touched ("refused"); after it, the old version takes the commit
- * cell for ABORTED and goes on ("aborted") - unless the new version took
- * over first.
+ * A failure unwinds in reverse order: a socket-mode new process is killed
+ * and reaped (before any device is driven again); devices unfreeze, last
+ * frozen first; the keeper is told the old version goes on and leaves;
+ * the copies are closed; the states are dropped.  Before the keeper,
+ * nothing was touched ("refused"); after it, the old version takes the
+ * commit cell for ABORTED and goes on ("aborted") - unless the new version
+ * took over first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -413,6 +416,12 @@ int baton_update_commit(struct update *u)
 	baton_trace("keeper-forked");
 	host->sealed = true;
 	u->frozen_once = true;
+	/* Socket mode: the new process starts now, and waits for the go. */
+	if (u->mode == BATON_MODE_SOCKET && !u->handover) {
+		err = baton_socket_start(u);
+		if (err)
+			goto err_freeze;
+	}
 	/* Exec mode: the old address space is freed after the blackout (mm.c);
 	 * without a holder, inside it - slower, not wrong.  Started with the
 	 * update; here it learns the deadline (or starts, if it could not). */
@@ -454,7 +463,7 @@ int baton_update_commit(struct update *u)
 	}
 	baton_trace("keeper");
 	err = u->handover ? u->handover(u, &p) :
-	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u, &p) :
+	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u) :
 	      handover_exec(u, &p);
 	baton_trace("handed-over");
 	baton_trace_flush();
@@ -475,12 +484,15 @@ err_freeze:
 		err = BATON_HANDED_OVER;
 		goto out;
 	}
+	/* Gone before any device may be driven again. */
+	baton_socket_end(u, true);
 	unfreeze(u);
 	host->sealed = false;
 	baton_keeper_release(u, true);
 	err = -BATON_ERR_ABORTED;
 err_prepare:
 out:
+	baton_socket_end(u, false);
 	/* No exec carried the copies (the new process, the keeper or the
 	 * agent has its own): the fd table is as the update found it. */
 	baton_serialize_close_copies(u->copies, u->n_copies);
@@ -536,6 +548,7 @@ struct update *baton_update_new(struct baton_host *host,
 		return NULL;
 	u->host = host;
 	u->image_fd = -1;
+	u->new_pidfd = u->new_sock = -1;
 	u->mode = opts->mode;
 	u->orphan = opts->orphan;
 	u->force = opts->force;

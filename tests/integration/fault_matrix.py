@@ -46,7 +46,7 @@ PHASES = ["preflight", "prepare", "dry-run", "commit", "freeze", "image",
           "handover", "spawn", "sent", "start", "restore", "take-over", "finish"]
 NEW_SIDE = {"start", "restore", "take-over", "finish"}
 # The old process about to exec or start the new version (spawn), and in
-# socket mode once it has sent it everything (sent).
+# socket mode once it has sent it the go (sent).
 SOCKET_ONLY = {"sent"}
 FAULTS = ["error", "kill-old", "kill-new", "hang", "client-gone", "emfile", "nomem"]
 # The update's deadline: short where the cell hangs something, so that it
@@ -83,12 +83,13 @@ def applies(mode, phase, fault):
         if new:
             if mode == "exec":
                 return None         # the old process is the new one
-            # The cell kills the old one there, once it has sent everything
+            # The cell kills the old one there, once it has sent the go
             # (stopped at "sent"): with only the new one stopped, the old
-            # one could still be sending when the new one reached START,
-            # and die before it had sent all - under load, 3 runs in 29:
-            # the new one's receive failed and the keeper brought v1 back
-            # (the promise kept, but another cell than this one).
+            # one could still be on its way to the go (socket mode's START
+            # comes before it) and die first - under load, 3 runs in 29
+            # when everything was sent after START: the new one's receive
+            # failed and the keeper brought v1 back (the promise kept, but
+            # another cell than this one).
             return f"{phase}:stop@new,sent:stop@old"
         return f"{phase}:kill@old"
     if fault == "client-gone":
@@ -634,7 +635,7 @@ def doc(path):
         "",
         "Faults: `error` (the phase fails with EIO), `kill-old`/`kill-new`",
         "(SIGKILL of the old or the new process there; at a phase of the new",
-        "process, the old one is killed once it has sent everything), `hang` (it never",
+        "process, the old one is killed once it has sent the go), `hang` (it never",
         "returns; these cells give the update 2 s), `client-gone` (the client that",
         "asked hangs up there), `emfile` (the fd table is full from there),",
         "`nomem` (an allocation fails there).  `-` is a cell that does not",
@@ -642,11 +643,15 @@ def doc(path):
         "FINISH cannot fail (a driver's finish() returns nothing).",
         "",
         "`spawn` is the old process about to exec the new version (exec mode)",
-        "or start it (socket mode: a full fd table fails moving the channel's",
-        "fds out of the way); `sent`, socket mode's old process once it has",
-        "sent the new one everything (killing the new one there is START's",
-        "cell; one that hangs there is killed by the keeper once v2 has",
-        "finished).",
+        "or start it (socket mode: before FREEZE, once the keeper is forked; a",
+        "full fd table fails making its socket); `start`, in socket mode, the new",
+        "process once it has said it is ready, before its go; `sent`, socket",
+        "mode's old process once it has sent the go (killing the new one there",
+        "is START's cell; one that hangs there is killed by the keeper once v2",
+        "has finished).  Socket mode's new process has its fds from its start,",
+        "so after FREEZE the old one makes no fd: a full fd table at FREEZE,",
+        "the image or HANDOVER no longer stops the update (before, starting the",
+        "new process there failed).",
         "",
     ]
     for mode in ("exec", "socket"):

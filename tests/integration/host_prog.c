@@ -24,9 +24,14 @@
  *     back), dies or never ends
  *   HOST_PROG_KILL_RESTORE=1, HOST_PROG_HANG_RESTORE=1: the v2 driver dies
  *     (SIGKILL) or never returns in restore
- *   HOST_PROG_DROP_FD=1: v2, started by an exec-mode update, drops the
+ *   HOST_PROG_DROP_FD=1: v2, started by an update, drops the
  *     last fd number from BATON_FDS before Baton reads it, as a buggy or
  *     hostile previous version would hand over one fd short
+ *   HOST_PROG_EXIT_EARLY=1, HOST_PROG_HOSTILE=1: v2, started by a socket-
+ *     mode update, exits 3 before it is ready for the go, or says
+ *     something else than that it is ready, with an fd
+ *   HOST_PROG_STARTED=PATH: v2, started by a socket-mode update, writes
+ *     "started" to PATH first thing
  *   --fail close: the counter's freeze() closes the "extra" session's
  *     eventfd, preserved, as a buggy driver would after the preflight
  *   --fail reuse: the same, and /dev/null opened at its number, as the
@@ -83,6 +88,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -590,6 +596,42 @@ static void drop_last_fd(void)
 }
 
 /*
+ * Socket mode's new process, before it is ready for the go (socket.c):
+ * HOST_PROG_EXIT_EARLY exits 3 at once; HOST_PROG_HOSTILE says something
+ * other than "ready" on the handover socket, with an fd attached, and goes
+ * on as if it had not.
+ */
+static void before_ready(void)
+{
+	const char *fd = getenv("BATON_HANDOVER_FD");
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { "Xjunk", 5 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	if (HOST_PROG_VERSION != 2 || !fd || getenv("BATON_KEXEC"))
+		return;
+	if (getenv("HOST_PROG_STARTED")) {
+		FILE *f = fopen(getenv("HOST_PROG_STARTED"), "w");
+
+		if (f)
+			fputs("started", f), fclose(f);
+	}
+	if (getenv("HOST_PROG_EXIT_EARLY"))
+		exit(3);
+	if (!getenv("HOST_PROG_HOSTILE"))
+		return;
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &(int){ 0 }, sizeof(int));
+	(void)!sendmsg(atoi(fd), &msg, MSG_NOSIGNAL);
+}
+
+/*
  * Whether the baton-mm named by BATON_MM_HOLDER (lib/host/mm.c) is still
  * there 200 ms after this version started, before FINISH: it must hold the
  * old address space until then; one that let go at the exec has exited by
@@ -631,6 +673,7 @@ int main(int argc, char **argv)
 
 	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_DROP_FD"))
 		drop_last_fd();
+	before_ready();
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--update-to") && i + 1 < argc)
 			target = argv[++i];

@@ -264,16 +264,56 @@ check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map
 # The keeper, told v2 finished, renamed itself while v1 exits (keeper.c).
 procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-let-go\", \"host-prog-v1\", \"host-prog-v2\"])"
 
-# A new process whose fd table fills as the fds come: said as it is, with
-# the numbers, not as a malformed message.
+# The new process is started before FREEZE, and waits for the go
+# (lib/host/socket.c): in the trace both write, its start comes before the
+# old one's FREEZE, and what it receives after the old one's HANDOVER.
+BATON_TRACE=$tmp/trace run "socket mode, traced" "$v1" --update-to "$v2" --mode socket
+check "socket mode, traced: v2 restores" "length == 3 and map(select(.event == \"restored\"))[0].version == 2 and $same"
+procs "traced: every process exited 0" "$all_exit0 and length == 3"
+if sort -n "$tmp/trace" | awk '$3 == "handover-read" && !f { h = NR } $3 == "freeze" { f = NR }
+	$3 == "keeper" { k = NR } $3 == "received" && k { r = NR }
+	END { exit !(h && f && h < f && r > k) }'; then
+	ok "the new process started before FREEZE, and got the go after HANDOVER"
+else
+	not_ok "the new process started before FREEZE, and got the go after HANDOVER"
+	sort -n "$tmp/trace" | sed 's/^/#   /'
+fi
+
+# Started before FREEZE, it may fail before it is ready for the go: v1
+# gives the update up before freezing anything, and reaps it.
+HOST_PROG_EXIT_EARLY=1 run "socket mode, v2 exits before it is ready" "$v1" --update-to "$v2" --mode socket
+check "v2 gone before it was ready: v1 goes on, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version exited (status 3) before it was ready\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "v2 gone before it was ready: v1 reaped it, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+HOST_PROG_HOSTILE=1 run "socket mode, v2 says something else than ready" "$v1" --update-to "$v2" --mode socket
+check "a new process that says something else is not handed anything: v1 goes on, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version said something other than that it was ready\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "the hostile v2 killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# FREEZE fails with the new process started and waiting: it is killed and
+# reaped, and v1 goes on with as many fds as before (no copy leaked).
+HOST_PROG_STARTED=$tmp/started BATON_FAULT=freeze:error@old run "socket mode, FREEZE fails after the new process started" \
+	"$v1" --update-to "$v2" --mode socket
+check "FREEZE fails: v1 goes on, told aborted, as many fds as before" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"freeze: Input/output error\$\")) and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "FREEZE fails: v2 killed and reaped by v1, which alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+if [ "$(cat "$tmp/started" 2>/dev/null)" = started ]; then ok "the new process had started before FREEZE"; else
+	not_ok "the new process had started before FREEZE"
+fi
+
+HOST_PROG_DROP_FD=1 run "socket mode, the handover is one fd short" "$v1" --update-to "$v2" --mode socket
+check "socket mode: v2 refuses fds that are not what the image lists; v1 goes on" "length == 3 and .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: the previous version handed over 6 fds, its image lists 7\" and .[2].count == 101 and $intact and $same_pid"
+procs "one fd short: v1 alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# A new process whose fd table fills before the image comes: said as it
+# is, with the numbers, not as a malformed message.
 BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" \
 	"$v1" --update-to "$v2" --mode socket
-check "out of fds receiving them: v1 goes on, told how many fds against which limit" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image and fds: Too many open files: [0-9]+ fds to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and $same"
+check "out of fds receiving the image: v1 goes on, told how many fds against which limit" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image: Too many open files: 1 fd to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and $same"
 procs "out of fds: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
-# The old process out of fds just before it starts the new one: the three
-# fds it moves out of the way of 3, 4 and 5 cannot be (EMFILE at F_DUPFD).
-# Nothing was started; v1 unfreezes, with everything, and says so.
+# The old process out of fds just before it starts the new one: the
+# socket it would talk to it on cannot be made (EMFILE at socketpair()).
+# Nothing was started, nothing frozen; v1 goes on, with everything, and
+# says so.
 BATON_FAULT=spawn:emfile@old run "socket mode, the old process runs out of fds starting the new one" \
 	"$v1" --update-to "$v2" --mode socket
 check "out of fds starting the new process: v1 goes on in the same process, told the limit" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"^starting the new version: Too many open files: the fd table is full, at the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].count == 101 and $intact and $same_pid"

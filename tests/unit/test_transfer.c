@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Socket mode's fd transfer (lib/host/socket.c): batches beyond the
+ * The fd transfer (lib/host/socket.c; baton kexec's): batches beyond the
  * kernel's per-message limit arrive in order; a confused or hostile sender
- * gets an error and leaks nothing into the receiver.
+ * gets an error and leaks nothing into the receiver.  Socket mode's go: a
+ * hostile old process, or none, is refused the same way.
  *
  * Every wait is bounded and says what it waited for: the sockets time out
  * after WAIT_S (a receiver that waits for fds nobody announced fails the
@@ -175,11 +176,123 @@ static void test_hostile_senders(void **state)
 	close(probe);
 }
 
+/*
+ * Socket mode's go (socket.c): the new process says it is ready, then
+ * takes the image and FREEZE's time only as the old process sends them -
+ * one message, its magic, one fd, a FREEZE after the commit, before the
+ * deadline and not in the future - and a go that never comes, because the
+ * old process hung up or the deadline passed, is said as such.
+ */
+struct go {
+	uint32_t magic;
+	uint32_t zero;
+	uint64_t freeze_ns;
+};
+
+struct bad_go {
+	const char *what;
+	struct go go;
+	size_t len;			/* of the message; 0: nothing sent */
+	size_t fds;
+	bool hang_up;			/* the old process closes its end */
+	int err;			/* 0: any error */
+	const char *says;		/* in the reason, when set */
+};
+
+#define GO_MAGIC 0x4254474fu
+#define NOW_MINUS(ms) (baton_now_ns() - (ms) * 1000000ull)
+
+static int receive_go(int sv[2], const struct bad_go *b, uint64_t held_ns,
+		      uint64_t deadline_ns, struct baton_handover *hv,
+		      struct baton_diag *why)
+{
+	uint32_t ready = 0;
+	int probe = eventfd(0, EFD_CLOEXEC), err;
+
+	baton_handover_init(hv);
+	hv->channel_fd = sv[1];
+	hv->held_ns = held_ns;
+	hv->deadline_ns = deadline_ns;
+	if (b->len)
+		send_raw(sv[0], &b->go, b->len, probe, b->fds);
+	close(probe);
+	if (b->hang_up)
+		close(sv[0]);
+	err = baton_socket_receive(hv, why);
+	if (!b->hang_up) {
+		/* It said it was ready first: what the old process waits for. */
+		assert_int_equal(recv(sv[0], &ready, sizeof(ready), MSG_DONTWAIT), sizeof(ready));
+		assert_int_equal(ready, 0x42545259u);
+		close(sv[0]);
+	}
+	close(sv[1]);
+	return err;
+}
+
+static void test_go(void **state)
+{
+	const uint64_t held = NOW_MINUS(50), later = baton_now_ns() + 60000000000ull;
+	const struct bad_go cases[] = {
+		{ "bad magic", { 0x12345678, 0, NOW_MINUS(10) }, sizeof(struct go), 1, false, -EBADMSG, NULL },
+		{ "no image fd", { GO_MAGIC, 0, NOW_MINUS(10) }, sizeof(struct go), 0, false, -EBADMSG, NULL },
+		{ "two image fds", { GO_MAGIC, 0, NOW_MINUS(10) }, sizeof(struct go), 2, false, -EBADMSG, NULL },
+		{ "padding not zero", { GO_MAGIC, 7, NOW_MINUS(10) }, sizeof(struct go), 1, false, -EBADMSG, NULL },
+		{ "short", { GO_MAGIC, 0, NOW_MINUS(10) }, 8, 1, false, -EBADMSG, NULL },
+		{ "no FREEZE", { GO_MAGIC, 0, 0 }, sizeof(struct go), 1, false, -EBADMSG, NULL },
+		{ "FREEZE before the commit", { GO_MAGIC, 0, NOW_MINUS(100) }, sizeof(struct go), 1, false, -EINVAL, NULL },
+		{ "FREEZE to come", { GO_MAGIC, 0, NOW_MINUS(0) + 60000000000ull }, sizeof(struct go), 1, false, -EINVAL, NULL },
+		{ "the old process hung up", { 0 }, 0, 0, true, -ECONNRESET,
+		  "telling the previous version we are ready: the previous version gave the "
+		  "update up, or died" },
+	};
+	const struct bad_go good = { "good", { GO_MAGIC, 0, NOW_MINUS(10) }, sizeof(struct go), 1, false, 0, NULL };
+	const struct bad_go none = { "no go by the deadline", { 0 }, 0, 0, false, -ETIMEDOUT,
+				     "waiting for the go: no go by the update's deadline" };
+	struct baton_handover hv;
+	struct baton_diag why;
+	int sv[2], before = count_fds(), err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct bad_go *b = &cases[i];
+
+		current = b->what;
+		memset(&why, 0, sizeof(why));
+		pair(sv);
+		err = receive_go(sv, b, held, later, &hv, &why);
+		if (err != b->err)
+			fail_msg("%s: %d, not %d", b->what, err, b->err);
+		assert_int_equal(hv.image_fd, -1);
+		if (b->says && strcmp(why.what, b->says))
+			fail_msg("%s: said \"%s\"", b->what, why.what);
+		if (count_fds() != before)
+			fail_msg("%s: %d fds leaked", b->what, count_fds() - before);
+	}
+	/* The deadline bounds the wait: 100 ms from now, nothing comes. */
+	current = none.what;
+	memset(&why, 0, sizeof(why));
+	pair(sv);
+	err = receive_go(sv, &none, held, baton_now_ns() + 100000000ull, &hv, &why);
+	assert_int_equal(err, none.err);
+	assert_string_equal(why.what, none.says);
+	assert_int_equal(count_fds(), before);
+
+	current = good.what;
+	pair(sv);
+	err = receive_go(sv, &good, held, later, &hv, &why);
+	assert_int_equal(err, 0);
+	assert_true(hv.image_fd >= 0);
+	assert_int_equal(hv.freeze_ns, good.go.freeze_ns);
+	close(hv.image_fd);
+	assert_int_equal(count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_fds_in_order),
 		cmocka_unit_test(test_hostile_senders),
+		cmocka_unit_test(test_go),
 	};
 	struct sigaction alarm_action = { .sa_handler = on_alarm };
 	struct rlimit rl;
