@@ -171,17 +171,22 @@ struct kv_server {
  * client is served by one thread only, so its buffers need no lock; the
  * store, the shared protocol state and the list of clients are behind
  * @lock, a reader-writer lock held one command at a time, and a get of
- * many keys one key at a time (struct kv_proto's @lock): gets hold it
- * shared and read the store side by side
- * (kv_store_get_shared()), every other command alone; the sockets' reads
- * and writes run in parallel.  Readers go first (glibc's default): a
+ * many keys one key at a time (struct kv_proto's @lock).  Gets, sets
+ * (set, add, replace, append, prepend, cas) and deletes hold it shared
+ * and, inside, their key's stripe of the store (@locks, kv_store_lock_key()),
+ * as memcached's item locks: commands on keys of other stripes run side
+ * by side, the slab allocator and LRU lists behind the store's own short
+ * lock.  During a conversion gets hold it shared without stripes
+ * (kv_store_get_shared()) and sets alone; every other command holds it
+ * alone; the sockets' reads and writes run in parallel.  Readers go first
+ * (glibc's default): a
  * writer waiting on a reader that lost its CPU would otherwise hold up
  * every get behind it, which on busy cores cost more than it saved (a
  * writer still gets in between two commands: every worker lets go of the
  * lock after each, to read and write its sockets).  A thread that finds
- * it taken spins a little before it sleeps (kv_take()).  The lock lives in the
- * process, not in the item region: the region's layout is the same with
- * one thread or many.  Only the main thread calls the Baton host: a worker that
+ * it taken spins a little before it sleeps (kv_take()).  The locks live in
+ * the process, not in the item region: the region's layout is the same
+ * with one thread or many.  Only the main thread calls the Baton host: a worker that
  * closes a client hands its fd and token to the main thread (@dead), which
  * unpreserves and closes them.
  *
@@ -221,6 +226,7 @@ struct kv_threads {
 	unsigned int next;		/* the worker the next client goes to */
 	struct kv_worker w[KV_MAX_THREADS];
 	pthread_rwlock_t lock;		/* the store, the protocol, the list */
+	struct kv_locks locks;		/* the store's, within @lock shared */
 	atomic_uint waiting;		/* workers waiting for @lock */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
@@ -318,7 +324,8 @@ static void kv_unlock(struct kv_server *srv)
 /* Say once, on stderr, that the store was found damaged. */
 static void tell_damage(struct kv_server *srv)
 {
-	if (srv->store.broken && !atomic_exchange(&srv->told_damage, true))
+	if (__atomic_load_n(&srv->store.broken, __ATOMIC_ACQUIRE) &&
+	    !atomic_exchange(&srv->told_damage, true))
 		fprintf(stderr, KV_NAME ": item store damaged: %s\n",
 			srv->store.err.msg);
 }
@@ -903,6 +910,7 @@ static int kv_threads_init(struct kv_server *srv, unsigned int n)
 	for (unsigned int i = 0; i < n; i++)
 		t->w[i].epfd = t->w[i].evfd = -1;
 	pthread_rwlock_init(&t->lock, NULL);
+	kv_locks_init(&t->locks);
 	pthread_mutex_init(&t->park_lock, NULL);
 	pthread_cond_init(&t->park_cond, NULL);
 	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -934,6 +942,8 @@ static int kv_threads_start(struct kv_server *srv)
 
 	if (!t)
 		return 0;
+	/* Adopted by now: no attach or format comes after to reset it. */
+	srv->store.locks = &t->locks;
 	/* Signals are the main thread's (its signalfd). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -1045,6 +1055,7 @@ static void server_release(struct kv_server *srv)
 	if (srv->threads) {
 		if (srv->threads->evfd >= 0)
 			close(srv->threads->evfd);
+		srv->store.locks = NULL;
 		free(srv->threads);
 		srv->threads = NULL;
 	}

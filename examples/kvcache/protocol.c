@@ -228,9 +228,16 @@ static int answer(struct kv_conn *c, int ret, bool noreply, const char *ok)
 	}
 }
 
-/* Hold the shared state as @how says, letting go of how it was held. */
+/*
+ * Hold the shared state as @how says, letting go of how it was held - and
+ * of a key's stripe (hold_key()) in any case.
+ */
 static void hold(struct kv_proto *p, struct kv_conn *c, enum kv_lock how)
 {
+	if (c->stripe) {
+		kv_store_unlock_stripe(p->store, (int)c->stripe - 1);
+		c->stripe = 0;
+	}
 	if (!p->lock || c->held == how)
 		return;
 	if (c->held != KV_UNLOCKED)
@@ -238,6 +245,26 @@ static void hold(struct kv_proto *p, struct kv_conn *c, enum kv_lock how)
 	if (how != KV_UNLOCKED)
 		p->lock(p, how);
 	c->held = how;
+}
+
+/*
+ * With the store held shared: the stripe of @key too, so that the command
+ * gets, puts or deletes @key beside other workers using other keys
+ * (kv_store_lock_key()).  Return: false when keys cannot be used apart now
+ * (one thread, a conversion under way, the store held otherwise).
+ */
+static bool hold_key(struct kv_proto *p, struct kv_conn *c, const char *key,
+		     size_t nkey)
+{
+	int stripe;
+
+	if (!p->lock || c->held != KV_SHARED)
+		return false;
+	stripe = kv_store_lock_key(p->store, key, nkey);
+	if (stripe < 0)
+		return false;
+	c->stripe = (unsigned int)stripe + 1;
+	return true;
 }
 
 /*
@@ -306,8 +333,10 @@ static void meta_mark(struct kv_proto *p, uint64_t cas, unsigned int set,
 }
 
 /*
- * kv_store_get(), beside other readers when the command holds it so.  A get
- * that must write takes the store alone - at once if no one holds it; else,
+ * kv_store_get(), beside other readers when the command holds it so: with
+ * its key's stripe, beside every other key's user.  Without (a conversion
+ * under way), beside other gets only, and a get that must write takes the
+ * store alone - at once if no one holds it; else,
  * when all it must write is its item's used mark, it reads the item
  * unmarked and a later get marks it: waiting for every other reader to let
  * go held up each client of its worker, once a minute for every key in
@@ -316,6 +345,8 @@ static void meta_mark(struct kv_proto *p, uint64_t cas, unsigned int set,
 static int find_item(struct kv_proto *p, struct kv_conn *c, const char *key,
 		     size_t nkey, uint64_t now, struct kv_item_ref *it)
 {
+	if (hold_key(p, c, key, nkey))
+		return kv_store_get(p->store, key, nkey, now, it);
 	if (c->held == KV_SHARED) {
 		int ret = kv_store_get_shared(p->store, key, nkey, now, it);
 
@@ -485,13 +516,14 @@ static int do_get(struct kv_proto *p, struct kv_conn *c,
  * ends in "\r\n"; 1 when it is not all there yet (@c->need says how much
  * is); -E2BIG when it is larger than any item (it is then swallowed);
  * -EBADMSG when it does not end in "\r\n", answered "bad data chunk";
- * -ENOMEM.  On 0 and -E2BIG the command holds the store, alone: not
+ * -ENOMEM.  On 0 and -E2BIG the command holds @key's stripe
+ * (hold_key()), or the store alone when it cannot or @key is NULL: not
  * before (execute()), so that a client sending the line and the block
  * apart holds no other connection up in between.
  */
 static int data_block(struct kv_proto *p, struct kv_conn *c,
-		      const uint8_t *buf, size_t line, size_t avail,
-		      uint64_t bytes, size_t *used, uint64_t now)
+		      const struct token *key, const uint8_t *buf, size_t line,
+		      size_t avail, uint64_t bytes, size_t *used, uint64_t now)
 {
 	int ret = 0;
 
@@ -507,8 +539,10 @@ static int data_block(struct kv_proto *p, struct kv_conn *c,
 	} else if (buf[line + bytes] != '\r' || buf[line + bytes + 1] != '\n') {
 		return reply(c, "CLIENT_ERROR bad data chunk") ?: -EBADMSG;
 	}
-	hold(p, c, KV_EXCLUSIVE);
+	hold(p, c, key && p->store->locks ? KV_SHARED : KV_EXCLUSIVE);
 	flush_due(p, c, now);
+	if (c->held == KV_SHARED && !hold_key(p, c, key->s, key->len))
+		hold(p, c, KV_EXCLUSIVE);
 	return ret;
 }
 
@@ -543,15 +577,22 @@ static long do_update(struct kv_proto *p, struct kv_conn *c,
 		c->swallow = bytes + 2;
 		return reply(c, BAD_FORMAT) ?: (long)line;
 	}
-	ret = data_block(p, c, buf, line, avail, bytes, &used, now);
+	ret = data_block(p, c, key, buf, line, avail, bytes, &used, now);
 	if (ret == 1)
 		return 0;
 	if (ret == -EBADMSG || ret == -ENOMEM)
 		return ret == -ENOMEM ? ret : (long)used;
-	if (!ret)
+	/* -EAGAIN: what it would evict is in stripes other workers hold;
+	 * then again with the store alone, where that cannot be. */
+	for (int tries = 0; !ret || (ret == -EAGAIN && tries == 1); tries++) {
+		if (tries)
+			hold(p, c, KV_EXCLUSIVE);
 		ret = kv_store_put(p->store, mode, key->s, key->len, flags,
 				   expiry(exptime, now), buf + line, bytes,
 				   cas, now);
+		if (ret != -EAGAIN)
+			break;
+	}
 	/* As memcached: a set that did not happen must not leave the old
 	 * value to be served as if it had. */
 	if ((ret == -E2BIG || ret == -ENOMEM) && mode == KV_SET)
@@ -575,6 +616,8 @@ static int do_delete(struct kv_proto *p, struct kv_conn *c,
 			     "Usage: delete <key> [noreply]");
 	if (!key_ok(&cmd->tok[1]))
 		return reply(c, BAD_FORMAT);
+	if (!hold_key(p, c, cmd->tok[1].s, cmd->tok[1].len))
+		hold(p, c, KV_EXCLUSIVE);
 	return answer(c, kv_store_delete(p->store, cmd->tok[1].s,
 					 cmd->tok[1].len, now),
 		      noreply, "DELETED");
@@ -1245,7 +1288,7 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 		c->swallow = bytes + 2;
 		return reply(c, err) ?: (long)line;
 	}
-	ret = data_block(p, c, buf, line, avail, bytes, &used, now);
+	ret = data_block(p, c, NULL, buf, line, avail, bytes, &used, now);
 	if (ret == 1)
 		return 0;
 	if (ret == -EBADMSG || ret == -ENOMEM)
@@ -1854,7 +1897,7 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 	const struct token *verb;
 	struct command cmd;
 	size_t line, len;
-	bool get;
+	bool get, shared;
 	int ret;
 
 	if (buf[0] == BIN_REQ)
@@ -1876,6 +1919,8 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 	tokenize((const char *)buf, len, &cmd);
 	verb = &cmd.tok[0];
 	get = cmd.n && (tok_is(verb, "get") || tok_is(verb, "gets"));
+	/* With the store's stripes, delete takes its key's (do_delete()). */
+	shared = get || (p->store->locks && cmd.n && tok_is(verb, "delete"));
 	/* The storage commands hold the store once their data block is all
 	 * there (data_block()); every other command from here. */
 	for (size_t i = 0; cmd.n && !get && i < sizeof(storage) / sizeof(*storage); i++)
@@ -1884,7 +1929,7 @@ static long execute(struct kv_proto *p, struct kv_conn *c, const uint8_t *buf,
 					 avail, now);
 	if (cmd.n && tok_is(verb, "ms"))
 		return do_ms(p, c, &cmd, buf, line, avail, now);
-	hold(p, c, get ? KV_SHARED : KV_EXCLUSIVE);
+	hold(p, c, shared ? KV_SHARED : KV_EXCLUSIVE);
 	flush_due(p, c, now);
 
 	if (!cmd.n)

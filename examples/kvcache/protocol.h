@@ -76,7 +76,8 @@
 /* How a command holds what connections share (struct kv_proto). */
 enum kv_lock {
 	KV_UNLOCKED,
-	KV_SHARED,	/* a get: reads the store beside other gets */
+	KV_SHARED,	/* a get, set or delete: beside others, with its
+			 * key's stripe when the store has them */
 	KV_EXCLUSIVE,	/* everything else: alone */
 };
 
@@ -105,11 +106,15 @@ enum kv_lock {
  * @lock:        with connections served by several threads: takes (or
  *               lets go of, KV_UNLOCKED) what they share - the store and
  *               this struct - for one command; kv_conn_process() calls it
- *               with KV_SHARED for a get, which kv_store_get_shared() then
- *               serves beside other gets (or, when the get must write,
- *               lets go and takes it again KV_EXCLUSIVE), KV_EXCLUSIVE for
- *               any other command, and KV_UNLOCKED after each - and
- *               between two keys of a get of many.  NULL with one thread.
+ *               with KV_SHARED for a get, a set and a delete, which then
+ *               take their key's stripe (kv_store_lock_key()) when the
+ *               store has them (@store's @locks) and no conversion is
+ *               under way; without, a get is served by
+ *               kv_store_get_shared() beside other gets (or, when it must
+ *               write, lets go and takes it again KV_EXCLUSIVE), and a set
+ *               or delete takes it KV_EXCLUSIVE.  KV_EXCLUSIVE for any
+ *               other command, and KV_UNLOCKED after each - and between
+ *               two keys of a get of many.  NULL with one thread.
  * @try_exclusive: with @lock, optional: takes what they share alone if no
  *               one holds it, without waiting; true when taken.  A get
  *               that must only mark its item used tries this, and reads
@@ -147,6 +152,8 @@ struct kv_proto {
  *           derived, so that a large data block is not parsed again at
  *           every read
  * @held:    how the command being executed holds the shared state
+ * @stripe:  with @held KV_SHARED, the stripe of the key it uses, plus one
+ *           (kv_store_lock_key()); 0 for none
  *
  * Preserved across an update: the unexecuted input, the unsent output,
  * @swallow and @closing (struct kv_conn_state).  The rest is rebuilt.
@@ -160,6 +167,7 @@ struct kv_conn {
 	bool closing;
 	size_t need;
 	enum kv_lock held;
+	unsigned int stripe;
 };
 
 /**

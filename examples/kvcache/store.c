@@ -276,8 +276,11 @@ static const struct kv_item_v1 *chunk_at(const struct kv_region *r,
 	uint64_t rel, in_page;
 	uint32_t cls, chunk;
 
+	/* Acquire: take_page() cut the pages below before it counted them. */
 	if (off < r->arena_off ||
-	    off - r->arena_off >= r->pages_used * KV_PAGE_SIZE) {
+	    off - r->arena_off >= __atomic_load_n(&r->pages_used,
+						  __ATOMIC_ACQUIRE) *
+				  KV_PAGE_SIZE) {
 		kv_errf(err, "offset %#" PRIx64 " is outside the used arena", off);
 		return NULL;
 	}
@@ -372,23 +375,95 @@ static uint64_t item_size(const KV_ITEM *it)
 	return sizeof(*it) + it->nkey + (uint64_t)it->nbytes;
 }
 
+/* ---- Several threads (struct kv_locks) ---- */
+
+static void alloc_lock(struct kv_store *st)
+{
+	if (st->locks)
+		pthread_mutex_lock(&st->locks->alloc);
+}
+
+static void alloc_unlock(struct kv_store *st)
+{
+	if (st->locks)
+		pthread_mutex_unlock(&st->locks->alloc);
+}
+
+/* The stripe of the keys of @hash's bucket. */
+static unsigned int stripe_of(const struct kv_store *st, uint32_t hash)
+{
+	return hash & (region(st)->n_buckets - 1) & (KV_STRIPES - 1);
+}
+
+/*
+ * For an eviction by a thread holding the stripe of @mine (or the store
+ * alone, when no stripe is held by anyone): take the stripe of @hash too,
+ * without waiting - waiting for it inside @alloc could deadlock with its
+ * holder waiting for @alloc.  Return: whether @hash's item may be taken.
+ */
+static bool stripe_try(struct kv_store *st, uint32_t hash, uint32_t mine)
+{
+	unsigned int s = stripe_of(st, hash);
+
+	return !st->locks || s == stripe_of(st, mine) ||
+	       !pthread_mutex_trylock(&st->locks->stripe[s].m);
+}
+
+static void stripe_done(struct kv_store *st, uint32_t hash, uint32_t mine)
+{
+	unsigned int s = stripe_of(st, hash);
+
+	if (st->locks && s != stripe_of(st, mine))
+		pthread_mutex_unlock(&st->locks->stripe[s].m);
+}
+
+/* A counter of the region's, which threads holding other stripes count
+ * too. */
+#define STAT_ADD(st, name, n)						\
+	__atomic_fetch_add(&region(st)->stats.name, (n), __ATOMIC_RELAXED)
+
+static uint64_t curr_items(const struct kv_store *st)
+{
+	return __atomic_load_n(&region(st)->stats.curr_items, __ATOMIC_RELAXED);
+}
+
+static bool is_broken(const struct kv_store *st)
+{
+	return __atomic_load_n(&st->broken, __ATOMIC_ACQUIRE);
+}
+
+/* Damage found: the store is broken; with threads, the first says why. */
+static int damaged(struct kv_store *st, const struct kv_err *err)
+{
+	if (st->locks)
+		pthread_mutex_lock(&st->locks->err);
+	if (!st->locks || !is_broken(st))
+		st->err = *err;
+	__atomic_store_n(&st->broken, true, __ATOMIC_RELEASE);
+	if (st->locks)
+		pthread_mutex_unlock(&st->locks->err);
+	return -EBADMSG;
+}
+
 __attribute__((format(printf, 2, 3)))
 static int corrupt(struct kv_store *st, const char *fmt, ...)
 {
+	struct kv_err err;
 	va_list ap;
 
 	va_start(ap, fmt);
-	kv_verrf(&st->err, fmt, ap);
+	kv_verrf(&err, fmt, ap);
 	va_end(ap);
-	st->broken = true;
-	return -EBADMSG;
+	return damaged(st, &err);
 }
 
 /* The chunk at @off, in @state; NULL, the store broken, when it is not. */
 static void *chunk(struct kv_store *st, uint64_t off, uint8_t state)
 {
-	if (!chunk_at(region(st), off, state, sizeof(KV_ITEM), &st->err)) {
-		st->broken = true;
+	struct kv_err err;
+
+	if (!chunk_at(region(st), off, state, sizeof(KV_ITEM), &err)) {
+		damaged(st, &err);
 		return NULL;
 	}
 	return (uint8_t *)st->base + off;
@@ -408,10 +483,9 @@ static uint64_t *bucket(struct kv_store *st, uint32_t hash)
  */
 static KV_ITEM *chain_step(struct kv_store *st, uint64_t off, uint64_t *steps)
 {
-	if (++*steps > region(st)->stats.curr_items) {
+	if (++*steps > curr_items(st)) {
 		corrupt(st, "hash chain longer than the %" PRIu64 " items "
-			"(a loop?) at %#" PRIx64, region(st)->stats.curr_items,
-			off);
+			"(a loop?) at %#" PRIx64, curr_items(st), off);
 		return NULL;
 	}
 	return chunk(st, off, KV_CHUNK_ITEM);
@@ -426,14 +500,14 @@ static int find_in(struct kv_store *st, const char *key, size_t nkey,
 		   uint32_t hash, bool quiet, KV_ITEM **out, uint64_t *out_off)
 {
 	const struct kv_region *r = region(st);
-	uint64_t off = *bucket(st, hash), steps = 0;
+	uint64_t off = *bucket(st, hash), steps = 0, items = curr_items(st);
 	struct kv_err err;
 
 	while (off) {
 		KV_ITEM *it;
 
 		if (quiet)
-			it = ++steps > r->stats.curr_items ? NULL :
+			it = ++steps > items ? NULL :
 			     (KV_ITEM *)chunk_at(r, off, KV_CHUNK_ITEM,
 						 sizeof(KV_ITEM), &err);
 		else
@@ -530,8 +604,8 @@ static int link_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
 	it->h_next = *head;
 	*head = off;
 	r->classes[it->slab_class].items++;
-	r->stats.curr_items++;
-	r->stats.bytes += item_size(it);
+	STAT_ADD(st, curr_items, 1);
+	STAT_ADD(st, bytes, item_size(it));
 	return 0;
 }
 
@@ -559,14 +633,25 @@ static int unlink_item(struct kv_store *st, KV_ITEM *it, uint64_t off)
 		return ret;
 	*slot = it->h_next;
 	k->items--;
-	r->stats.curr_items--;
-	r->stats.bytes -= item_size(it);
+	STAT_ADD(st, curr_items, -1);
+	STAT_ADD(st, bytes, -item_size(it));
 
 	it->state = KV_CHUNK_FREE;
 	it->h_next = k->free_head;
 	k->free_head = off;
 	k->free_count++;
 	return 0;
+}
+
+/* unlink_item(), by a thread holding the item's stripe (or the store). */
+static int unlink_locked(struct kv_store *st, KV_ITEM *it, uint64_t off)
+{
+	int ret;
+
+	alloc_lock(st);
+	ret = unlink_item(st, it, off);
+	alloc_unlock(st);
+	return ret;
 }
 
 #if KVCACHE_VERSION >= 2
@@ -595,7 +680,7 @@ static int find_live(struct kv_store *st, const char *key, size_t nkey,
 
 	if (ret != KV_OK || !(*out)->exptime || (*out)->exptime > now)
 		return ret;
-	ret = unlink_item(st, *out, *out_off);
+	ret = unlink_locked(st, *out, *out_off);
 	return ret ? ret : KV_NOT_FOUND;
 }
 
@@ -608,7 +693,7 @@ static int take_page(struct kv_store *st, uint32_t c)
 
 	if (r->pages_used == r->n_pages)
 		return -ENOMEM;
-	page = r->pages_used++;
+	page = r->pages_used;
 	((uint8_t *)st->base)[r->page_table_off + page] = c;
 	k->pages++;
 	/* Backwards, so that chunks are handed out in address order. */
@@ -624,6 +709,8 @@ static int take_page(struct kv_store *st, uint32_t c)
 		k->free_head = off;
 	}
 	k->free_count += per_page;
+	/* Release: chunk_at() reads the page as cut once it is counted. */
+	__atomic_store_n(&r->pages_used, page + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -651,15 +738,24 @@ static int class_pop(struct kv_store *st, uint32_t c, uint64_t *off)
 	return 0;
 }
 
+/* Items an eviction looks at, from the tail up, for one no other thread
+ * holds (memcached's lru_pull_tail() looks at 5). */
+#define KV_EVICT_TRIES	5
+
 /*
  * A chunk for an item of @data bytes of key and value, evicting the LRU
- * tail of its class when the class has no free chunk and no page is left.
+ * tail of its class when the class has no free chunk and no page is left;
+ * with @alloc held, by a thread holding the stripe of @hash or the store.
+ * Return: 0, -E2BIG, -ENOMEM, -EBADMSG, or -EAGAIN when the last
+ * KV_EVICT_TRIES items are all in stripes other threads hold.
  */
-static int alloc(struct kv_store *st, uint64_t data, uint64_t now,
-		 uint64_t *off)
+static int alloc(struct kv_store *st, uint32_t hash, uint64_t data,
+		 uint64_t now, uint64_t *off)
 {
 	struct kv_region *r = region(st);
-	KV_ITEM *tail;
+	uint64_t victim;
+	uint32_t victim_hash;
+	KV_ITEM *tail = NULL;
 	int c, ret;
 
 	if (data > KV_ITEM_DATA_MAX)
@@ -669,24 +765,36 @@ static int alloc(struct kv_store *st, uint64_t data, uint64_t now,
 	ret = class_pop(st, c, off);
 	if (ret != -ENOMEM)
 		return ret;
-	if (!r->classes[c].lru_tail)
+	victim = r->classes[c].lru_tail;
+	if (!victim)
 		return -ENOMEM;
-	tail = chunk(st, r->classes[c].lru_tail, KV_CHUNK_ITEM);
+	for (int i = 0; victim && i < KV_EVICT_TRIES; i++) {
+		tail = chunk(st, victim, KV_CHUNK_ITEM);
+		if (!tail)
+			return -EBADMSG;
+		if (stripe_try(st, tail->hash, hash))
+			break;
+		victim = tail->lru_prev;
+		tail = NULL;
+	}
 	if (!tail)
-		return -EBADMSG;
+		return -EAGAIN;
+	/* Read with its stripe held: a touch changes it with only that. */
 	if (tail->exptime && tail->exptime <= now)
-		r->stats.reclaimed++;
+		STAT_ADD(st, reclaimed, 1);
 	else
-		r->stats.evictions++;
-	ret = unlink_item(st, tail, r->classes[c].lru_tail);
+		STAT_ADD(st, evictions, 1);
+	victim_hash = tail->hash;
+	ret = unlink_item(st, tail, victim);
+	stripe_done(st, victim_hash, hash);
 	return ret ? ret : class_pop(st, c, off);
 }
 
-/* Write an item into the free chunk at @off and link it. */
-static int fill_item(struct kv_store *st, uint64_t off, const char *key,
-		     size_t nkey, uint32_t hash, uint32_t flags,
-		     uint64_t exptime, const void *data, uint32_t nbytes,
-		     uint64_t cas, uint64_t last_access)
+/* Write an item into the free chunk at @off, not yet linked. */
+static KV_ITEM *write_item(struct kv_store *st, uint64_t off, const char *key,
+			   size_t nkey, uint32_t hash, uint32_t flags,
+			   uint64_t exptime, const void *data, uint32_t nbytes,
+			   uint64_t cas, uint64_t last_access)
 {
 	KV_ITEM *it = (KV_ITEM *)((uint8_t *)st->base + off);
 
@@ -705,7 +813,7 @@ static int fill_item(struct kv_store *st, uint64_t off, const char *key,
 #endif
 	memcpy(item_key(it), key, nkey);
 	memcpy(item_data(it), data, nbytes);
-	return link_item(st, it, off);
+	return it;
 }
 
 /* Store a new item for @key, replacing any, with a new cas. */
@@ -714,32 +822,39 @@ static int replace(struct kv_store *st, const char *key, size_t nkey,
 		   const void *data, uint32_t nbytes, uint64_t now)
 {
 	struct kv_region *r = region(st);
-	uint64_t off, old_off;
-	KV_ITEM *old;
+	uint64_t off, old_off, cas = 0;
+	KV_ITEM *it, *old;
 	int ret;
 
-	ret = alloc(st, nkey + (uint64_t)nbytes, now, &off);
+	alloc_lock(st);
+	ret = alloc(st, hash, nkey + (uint64_t)nbytes, now, &off);
+	alloc_unlock(st);
 	if (ret)
 		return ret;
+	/* The copy outside @alloc: no other thread can reach the chunk. */
+	it = write_item(st, off, key, nkey, hash, flags, exptime, data, nbytes,
+			0, now);
 	/* Only now: making room may have evicted the item being replaced. */
 	ret = find(st, key, nkey, hash, &old, &old_off);
+	alloc_lock(st);
 	if (ret == KV_OK)
 		ret = unlink_item(st, old, old_off);
-	if (ret < 0)
-		return ret;
-	ret = fill_item(st, off, key, nkey, hash, flags, exptime, data,
-			nbytes, ++r->next_cas, now);
+	if (ret >= 0) {
+		it->cas = cas = ++r->next_cas;
+		ret = link_item(st, it, off);
+	}
+	alloc_unlock(st);
 	if (ret)
 		return ret;
-	r->stats.total_items++;
-	st->last_cas = r->next_cas;
+	STAT_ADD(st, total_items, 1);
+	__atomic_store_n(&st->last_cas, cas, __ATOMIC_RELAXED);
 	return KV_OK;
 }
 
 /* The common entry checks: the store is usable and the key is a key. */
 static int usable(struct kv_store *st, size_t nkey)
 {
-	if (st->broken)
+	if (is_broken(st))
 		return -EBADMSG;
 	return nkey && nkey <= KV_KEY_MAX ? 0 : -EINVAL;
 }
@@ -747,6 +862,7 @@ static int usable(struct kv_store *st, size_t nkey)
 static void handle_init(struct kv_store *st, void *base)
 {
 	st->base = base;
+	st->locks = NULL;
 	st->broken = false;
 	st->err.msg[0] = '\0';
 	st->src = NULL;
@@ -876,6 +992,28 @@ static bool bump_due(struct kv_store *st, const KV_ITEM *it, uint64_t off,
 }
 
 /*
+ * A get's touch().  With threads, as with readers (bump_due()): an item
+ * used within the last KV_BUMP_INTERVAL seconds stays where it is, so that
+ * gets of the same items seldom wait for @alloc.
+ */
+static int mark_used(struct kv_store *st, KV_ITEM *it, uint64_t off,
+		     uint64_t now)
+{
+	int ret;
+
+	if (!st->locks)
+		return touch(st, it, off, now);
+#if KVCACHE_VERSION >= 2
+	if (it->last_access + KV_BUMP_INTERVAL > now)
+		return 0;
+#endif
+	alloc_lock(st);
+	ret = touch(st, it, off, now);
+	alloc_unlock(st);
+	return ret;
+}
+
+/*
  * A get; @shared: beside other readers, writing nothing but the counters
  * (atomically, as the other readers count too), and -EAGAIN for whatever
  * must write more.
@@ -914,7 +1052,7 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 #else
 	out->last_access = 0;
 #endif
-	ret = shared ? 0 : touch(st, it, off, now);
+	ret = shared ? 0 : mark_used(st, it, off, now);
 	if (ret)
 		return ret;
 	__atomic_fetch_add(&stats->get_hits, 1, __ATOMIC_RELAXED);
@@ -971,7 +1109,6 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 		     const void *data, uint32_t nbytes, uint64_t cas,
 		     uint64_t now)
 {
-	struct kv_stats *stats = &region(st)->stats;
 	uint32_t hash = key_hash(key, nkey);
 	bool want_cas = mode == KV_CAS || (cas && mode != KV_ADD);
 	uint64_t off;
@@ -984,15 +1121,15 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 	ret = find_live(st, key, nkey, hash, now, &old, &off);
 	if (ret < 0)
 		return ret;
-	stats->cmd_set++;
+	STAT_ADD(st, cmd_set, 1);
 	if (mode == KV_ADD && ret == KV_OK)
 		return KV_NOT_STORED;
 	if (want_cas && ret == KV_NOT_FOUND) {
-		stats->cas_misses++;
+		STAT_ADD(st, cas_misses, 1);
 		return KV_NOT_FOUND;
 	}
 	if (want_cas && old->cas != cas) {
-		stats->cas_badval++;
+		STAT_ADD(st, cas_badval, 1);
 		return KV_EXISTS;
 	}
 	if (mode != KV_SET && mode != KV_ADD && ret == KV_NOT_FOUND)
@@ -1004,14 +1141,16 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 		ret = replace(st, key, nkey, hash, flags, exptime, data, nbytes,
 			      now);
 	if (ret == KV_OK && want_cas)
-		stats->cas_hits++;
+		STAT_ADD(st, cas_hits, 1);
+	/* To be put again with the store alone: counted then. */
+	if (ret == -EAGAIN)
+		STAT_ADD(st, cmd_set, -1);
 	return ret;
 }
 
 static int store_remove(struct kv_store *st, const char *key, size_t nkey,
 			uint64_t now)
 {
-	struct kv_stats *stats = &region(st)->stats;
 	uint64_t off;
 	KV_ITEM *it;
 	int ret;
@@ -1021,13 +1160,13 @@ static int store_remove(struct kv_store *st, const char *key, size_t nkey,
 		return ret;
 	ret = find_live(st, key, nkey, key_hash(key, nkey), now, &it, &off);
 	if (ret == KV_NOT_FOUND)
-		stats->delete_misses++;
+		STAT_ADD(st, delete_misses, 1);
 	if (ret)
 		return ret;
-	ret = unlink_item(st, it, off);
+	ret = unlink_locked(st, it, off);
 	if (ret)
 		return ret;
-	stats->delete_hits++;
+	STAT_ADD(st, delete_hits, 1);
 	return KV_OK;
 }
 
@@ -1066,7 +1205,8 @@ static int store_arith(struct kv_store *st, const char *key, size_t nkey,
 		return ret;
 	ret = find_live(st, key, nkey, hash, now, &it, &off);
 	if (ret == KV_NOT_FOUND)
-		*(incr ? &stats->incr_misses : &stats->decr_misses) += 1;
+		__atomic_fetch_add(incr ? &stats->incr_misses :
+				   &stats->decr_misses, 1, __ATOMIC_RELAXED);
 	if (ret)
 		return ret;
 	ret = parse_counter(item_data(it), it->nbytes, &v);
@@ -1078,12 +1218,16 @@ static int store_arith(struct kv_store *st, const char *key, size_t nkey,
 
 	if (sizeof(*it) + it->nkey + (uint64_t)len <=
 	    r->classes[it->slab_class].chunk_size) {
-		r->stats.bytes += (uint64_t)len - it->nbytes;
+		/* In place: the length under @alloc, which LRU neighbours
+		 * check the item's by (chunk_at()). */
+		alloc_lock(st);
+		STAT_ADD(st, bytes, (uint64_t)len - it->nbytes);
 		it->nbytes = len;
 		memcpy(item_data(it), digits, len);
 		it->cas = ++r->next_cas;
-		st->last_cas = it->cas;
+		__atomic_store_n(&st->last_cas, it->cas, __ATOMIC_RELAXED);
 		ret = touch(st, it, off, now);
+		alloc_unlock(st);
 	} else {
 		/* The key lives in the chunk that replace() frees. */
 		memcpy(copy, key, nkey);
@@ -1092,7 +1236,8 @@ static int store_arith(struct kv_store *st, const char *key, size_t nkey,
 	}
 	if (ret)
 		return ret;
-	*(incr ? &stats->incr_hits : &stats->decr_hits) += 1;
+	__atomic_fetch_add(incr ? &stats->incr_hits : &stats->decr_hits, 1,
+			   __ATOMIC_RELAXED);
 	*value = v;
 	return KV_OK;
 }
@@ -1121,8 +1266,22 @@ static int store_touch(struct kv_store *st, const char *key, size_t nkey,
 	if (ret)
 		return ret;
 	it->exptime = exptime;
-	st->last_cas = it->cas;
-	return touch(st, it, off, now);
+	__atomic_store_n(&st->last_cas, it->cas, __ATOMIC_RELAXED);
+	alloc_lock(st);
+	ret = touch(st, it, off, now);
+	alloc_unlock(st);
+	return ret;
+}
+
+static int store_lock_key(struct kv_store *st, const char *key, size_t nkey)
+{
+	unsigned int s;
+
+	if (!st->locks || st->src)
+		return -EAGAIN;
+	s = stripe_of(st, key_hash(key, nkey));
+	pthread_mutex_lock(&st->locks->stripe[s].m);
+	return (int)s;
 }
 
 static int store_flush(struct kv_store *st)
@@ -1175,6 +1334,7 @@ const struct kv_store_ops KV_OPS = {
 	.touch = store_touch,
 	.flush = store_flush,
 	.reset_stats = store_reset_stats,
+	.lock_key = store_lock_key,
 };
 
 #if KVCACHE_VERSION >= 2
@@ -1317,11 +1477,15 @@ static int src_move(struct kv_store *st, struct kv_item_v1 *it, uint64_t off,
 	} else if (find(st, key, it->nkey, hash, &dup, &dup_off) == KV_OK) {
 		st->src_twins++;
 	} else {
-		ret = alloc(st, it->nkey + (uint64_t)it->nbytes, now, &to);
+		ret = alloc(st, hash, it->nkey + (uint64_t)it->nbytes, now,
+			    &to);
 		if (!ret)
-			ret = fill_item(st, to, key, it->nkey, hash, it->flags,
-					it->exptime, key + it->nkey, it->nbytes,
-					it->cas, 0);
+			ret = link_item(st, write_item(st, to, key, it->nkey,
+						       hash, it->flags,
+						       it->exptime,
+						       key + it->nkey,
+						       it->nbytes, it->cas, 0),
+					to);
 		if (ret == -EBADMSG)
 			return ret;
 		/* -ENOMEM: nothing of its class to evict; it is dropped. */

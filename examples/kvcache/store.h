@@ -47,8 +47,17 @@
  *
  * Times are Unix seconds, passed in by the caller (@now), so that tests
  * control the clock.  An item's exptime is absolute; 0 never expires.
+ *
+ * Several threads may use one store at once, as memcached's workers do,
+ * with locks in the process (struct kv_locks): a get, put or delete of a
+ * key under the key's stripe (kv_store_lock_key()), beside those of other
+ * stripes; inside, the slab allocator, the LRU lists and the cas sequence
+ * under one short lock, taken after the stripe; the counters atomically.
+ * Everything else - the conversion, flush_all, the counters' copy, a
+ * check - with the store to oneself (the program's lock, around these).
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -249,14 +258,43 @@ struct kv_region {
 
 struct kv_store_ops;
 
+/*
+ * Lock stripes: a key's is its hash bucket's index modulo KV_STRIPES, so
+ * that every key of a bucket has the same one whatever the bucket count.
+ */
+#define KV_STRIPES	1024
+
+/**
+ * struct kv_locks - what lets several threads use one store at once
+ * @alloc:  the slab allocator, the LRU lists, the cas sequence: held
+ *          briefly, inside a stripe, never the other way round (an
+ *          eviction only tries the stripe of the item it evicts)
+ * @err:    the first damage found, written once (struct kv_store's @err)
+ * @stripe: a key's hash chain and its item, see kv_store_lock_key()
+ *
+ * In the process, not the region: the region's layout is the same with
+ * one thread or many.  Each stripe has a cache line of its own.
+ */
+struct kv_locks {
+	pthread_mutex_t alloc;
+	pthread_mutex_t err;
+	struct {
+		pthread_mutex_t m;
+	} __attribute__((aligned(64))) stripe[KV_STRIPES];
+};
+
 /**
  * struct kv_store - a process's handle on a region
  * @ops:    the build that reads the region (kv_store_v1_ops, kv_store_v2_ops)
  * @base:   where the region is mapped in this process
- * @broken: the region was found damaged; every operation now fails
+ * @broken: the region was found damaged; every operation now fails (set
+ *          and read atomically: with @locks, by any thread)
  * @err:    the last refusal or damage found
  * @last_cas: the cas the last successful put, arith or touch gave its item
- *          (the binary and meta protocols answer with it)
+ *          (the binary and meta protocols answer with it); with @locks,
+ *          to be read only with the store to oneself
+ * @locks:  with several threads, the program's (kv_locks_init()), set
+ *          once the store is attached or formatted; NULL with one thread
  * @src:    v2: a v1 region whose items this store is taking over, lazily
  *          (kv_store_adopt_v1()); NULL once they are all here
  * @src_twins:   v1 items dropped because their key had come over already
@@ -272,6 +310,7 @@ struct kv_store {
 	bool broken;
 	struct kv_err err;
 	uint64_t last_cas;
+	struct kv_locks *locks;
 	void *src;
 	uint64_t src_twins;
 	uint64_t src_dropped;
@@ -302,6 +341,7 @@ struct kv_store_ops {
 		     uint64_t exptime, uint64_t now);
 	int (*flush)(struct kv_store *st);
 	void (*reset_stats)(struct kv_store *st);
+	int (*lock_key)(struct kv_store *st, const char *key, size_t nkey);
 };
 
 extern const struct kv_store_ops kv_store_v1_ops;
@@ -449,7 +489,7 @@ static inline int kv_store_get_unmarked(struct kv_store *st, const char *key,
  * prepend, key absent), KV_EXISTS (cas differs), KV_NOT_FOUND (a cas
  * given, key absent), -E2BIG (larger than a page, appended value included),
  * -ENOMEM (no room and nothing of its size to evict), -EINVAL (bad key),
- * -EBADMSG (damage).
+ * -EBADMSG (damage); with a key's stripe, -EAGAIN (kv_store_lock_key()).
  */
 static inline int kv_store_put(struct kv_store *st, enum kv_mode mode,
 			       const char *key, size_t nkey, uint32_t flags,
@@ -553,6 +593,52 @@ static inline int kv_store_flush(struct kv_store *st)
 static inline void kv_store_reset_stats(struct kv_store *st)
 {
 	st->ops->reset_stats(st);
+}
+
+/**
+ * kv_locks_init() - set up the locks of a store several threads use
+ * @l: the locks, then to be given to the store (struct kv_store's @locks)
+ */
+static inline void kv_locks_init(struct kv_locks *l)
+{
+	pthread_mutex_init(&l->alloc, NULL);
+	pthread_mutex_init(&l->err, NULL);
+	for (unsigned int i = 0; i < KV_STRIPES; i++)
+		pthread_mutex_init(&l->stripe[i].m, NULL);
+}
+
+/**
+ * kv_store_lock_key() - take a key's stripe, to use the key beside others
+ * @st:   a store with @locks, held shared by every thread that uses it
+ *        (each of them holding at most one stripe) and alone by none
+ * @key:  the key, @nkey bytes
+ * @nkey: its length
+ *
+ * With its stripe, a thread may get, put and delete @key
+ * (kv_store_get(), kv_store_put(), kv_store_delete()) while others do
+ * the same with other stripes' keys: the stripe guards the key's hash
+ * chain and item (what kv_store_get() found stays valid while it is
+ * held), @locks' @alloc the rest.  A put may answer -EAGAIN when what it
+ * would evict is held by others: then take the store alone and put again.
+ * Let go with kv_store_unlock_stripe().
+ *
+ * Return: the stripe, or -EAGAIN when keys cannot be used apart now (no
+ * @locks, or a conversion under way): take the store alone instead.
+ */
+static inline int kv_store_lock_key(struct kv_store *st, const char *key,
+				    size_t nkey)
+{
+	return st->ops->lock_key(st, key, nkey);
+}
+
+/**
+ * kv_store_unlock_stripe() - let go of a stripe kv_store_lock_key() gave
+ * @st:     the store
+ * @stripe: the stripe
+ */
+static inline void kv_store_unlock_stripe(struct kv_store *st, int stripe)
+{
+	pthread_mutex_unlock(&st->locks->stripe[stripe].m);
 }
 
 #if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2

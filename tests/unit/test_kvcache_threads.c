@@ -5,8 +5,9 @@
  * thread is a connection that sets, gets (one key and many), deletes,
  * increments and asks meta gets of keys the others use too, under a
  * reader-writer lock taken (and tried) the way kvcache.c's kv_proto_lock()
- * and kv_proto_try_exclusive() do (gets side by side, everything else
- * alone), while the main thread takes
+ * and kv_proto_try_exclusive() do and the store's stripes (gets side by
+ * side during the conversion, and after it gets, sets and deletes each
+ * with its key's stripe; everything else alone), while the main thread takes
  * a v1 region's items over a step at a time, as kvcache-v2's main loop
  * does after a live update.  TSan fails the test on a data race; then
  * every answer must be one the protocol gives, the region must check
@@ -43,6 +44,7 @@ const char *__tsan_default_options(void)
 }
 
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct kv_locks locks;
 static struct kv_proto proto;
 static atomic_uint sets, failures;
 
@@ -189,6 +191,9 @@ int main(void)
 	if (kv_store_format(&st, &kv_store_v2_ops, region, 2 * REGION) ||
 	    kv_store_adopt_v1(&st, old, REGION, true))
 		return 1;
+	/* Stripes as kvcache.c's: used once the conversion is over. */
+	kv_locks_init(&locks);
+	st.locks = &locks;
 	proto.store = &st;
 	proto.version = "test";
 	proto.threads = THREADS;

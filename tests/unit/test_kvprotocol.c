@@ -8,6 +8,7 @@
  * middle of a command and restored elsewhere.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,8 @@
 
 #define NOW	1700000000ull
 #define REGION	(8u << 20)
+/* store.c's KV_EVICT_TRIES: the LRU tail items an eviction looks at */
+#define KV_EVICT_TRIES_TEST	5
 
 struct fixture {
 	void *region;
@@ -689,6 +692,70 @@ static void test_lock_try(void **state)
 	assert_string_equal(lock_log, "S-tS-X-");
 }
 
+/* The stripes other workers hold (test_lock_stripes()), let go of when
+ * one takes the store alone, as they must for it to be taken. */
+static struct kv_locks stripes;
+static int others[KV_EVICT_TRIES_TEST];
+static int n_others;
+
+static void stripe_lock(struct kv_proto *p, enum kv_lock how)
+{
+	log_lock(p, how);
+	if (how == KV_EXCLUSIVE)
+		while (n_others)
+			kv_store_unlock_stripe(p->store, others[--n_others]);
+}
+
+/*
+ * With the store's stripes: gets, sets and deletes hold the store shared
+ * and their key's stripe; a set whose eviction finds the LRU tail's
+ * stripes all held by others takes the store alone and stores then.
+ */
+static void test_lock_stripes(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = 600 * 1024;	/* one item a page */
+	char key[16], *cmd = malloc(big + 64);
+	struct kv_stats st;
+	int n;
+
+	assert_non_null(cmd);
+	kv_locks_init(&stripes);
+	f->store.locks = &stripes;
+	f->proto.lock = stripe_lock;
+	lock_log[0] = '\0';
+	expect(f, "set a 0 0 1\r\nx\r\nget a\r\ndelete a\r\nincr a 1\r\n",
+	       "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nDELETED\r\nNOT_FOUND\r\n");
+	assert_string_equal(lock_log, "S-S-S-X-");
+	/* Every page taken: "a"'s class has one, the others an item of the
+	 * largest class each. */
+	kv_store_stats(&f->store, &st);
+	assert_true(st.limit_maxbytes / KV_PAGE_SIZE > KV_EVICT_TRIES_TEST + 1);
+	for (uint64_t i = 0; i < st.limit_maxbytes / KV_PAGE_SIZE - 1; i++) {
+		n = snprintf(cmd, 64, "set big%" PRIu64 " 0 0 %zu\r\n", i,
+			     big);
+		memset(cmd + n, 'v', big);
+		strcpy(cmd + n + big, "\r\n");
+		expect(f, cmd, "STORED\r\n");
+	}
+	/* The oldest ones' stripes held by others: the set goes alone. */
+	for (int i = 0; i < KV_EVICT_TRIES_TEST; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		others[n_others++] = kv_store_lock_key(&f->store, key,
+						       strlen(key));
+		assert_true(others[n_others - 1] >= 0);
+	}
+	lock_log[0] = '\0';
+	n = snprintf(cmd, 64, "set new 0 0 %zu\r\n", big);
+	memset(cmd + n, 'w', big);
+	strcpy(cmd + n + big, "\r\n");
+	expect(f, cmd, "STORED\r\n");
+	assert_string_equal(lock_log, "S-X-");
+	assert_int_equal(n_others, 0);
+	expect(f, "get big0\r\n", "END\r\n");
+	free(cmd);
+}
+
 /*
  * With worker threads (struct kv_proto's @lock): a get holds the store
  * shared, and alone once it must write (an item to mark used, a delayed
@@ -1163,6 +1230,7 @@ int main(void)
 		T(test_flush_all),
 		T(test_lock),
 		T(test_lock_try),
+		T(test_lock_stripes),
 		T(test_verbosity),
 		T(test_stats_groups),
 		T(test_meta),

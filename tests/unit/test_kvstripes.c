@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvcache's store used by several threads a key's stripe at a time
+ * (kv_store_lock_key()), as kvcache --threads N uses it: each thread is a
+ * connection that sets, gets and deletes keys the others set too, in a
+ * region so small that nearly every set evicts, so that evictions take
+ * items out of stripes other threads use.  A witness checks the result:
+ *
+ *  - every value a get answers is whole and its key's: it says which key,
+ *    thread and set made it, and the rest of its bytes follow from that;
+ *  - at the end, each key holds nothing or the last value the thread that
+ *    wrote it set there (not one that thread deleted or overwrote since);
+ *  - once every key is deleted, none is found: no key was stored twice;
+ *  - the region checks whole (kv_store_check()) and counts no item.
+ *
+ * Built twice: as a unit test (valgrind, and ASan in a sanitizer build),
+ * and with ThreadSanitizer (suite tsan), which fails it on any data race.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+#define NOW		1700000000ull
+#define REGION		(3u << 20)	/* two 1 MiB pages of items */
+#define THREADS		4
+#define KEYS		16384		/* twice what two pages hold */
+#define VALUE		200
+#ifndef ROUNDS
+#define ROUNDS		40000
+#endif
+
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct kv_proto proto;
+static struct kv_locks locks;
+static atomic_uint failures;
+/* The set of each thread's last value of each key, 0 after it deleted. */
+static uint32_t last[THREADS][KEYS];
+
+#define FAIL(...) do {							\
+	fprintf(stderr, __VA_ARGS__);					\
+	atomic_fetch_add(&failures, 1);					\
+} while (0)
+
+/* kvcache.c's kv_proto_lock(), without the server around it. */
+static void proto_lock(struct kv_proto *p, enum kv_lock how)
+{
+	(void)p;
+	if (how == KV_SHARED)
+		pthread_rwlock_rdlock(&lock);
+	else if (how == KV_EXCLUSIVE)
+		pthread_rwlock_wrlock(&lock);
+	else
+		pthread_rwlock_unlock(&lock);
+}
+
+/* Thread @t's set @seq of key @k: "k<k> t<t> s<seq> " then filler. */
+static void make_value(char *v, unsigned int k, unsigned int t, uint32_t seq)
+{
+	int n = snprintf(v, VALUE + 1, "k%u t%u s%" PRIu32 " ", k, t, seq);
+
+	for (int i = n; i < VALUE; i++)
+		v[i] = (char)('a' + (k * 7 + t * 3 + seq + (unsigned int)i) % 26);
+}
+
+/* Feed @cmd to @c, execute it, and take every answer byte out. */
+static void run(struct kv_conn *c, const char *cmd, size_t len, char *out,
+		size_t size)
+{
+	const void *data;
+	size_t n, got = 0;
+
+	if (kv_conn_input(c, cmd, len) || kv_conn_process(&proto, c, NOW)) {
+		FAIL("%.20s: not executed\n", cmd);
+		return;
+	}
+	while ((data = kv_conn_output(c, &n)) && n) {
+		if (got + n < size) {
+			memcpy(out + got, data, n);
+			got += n;
+		}
+		kv_conn_sent(c, n);
+	}
+	out[got] = '\0';
+}
+
+/*
+ * What a get of key @k answered: END, or a whole value of @k.  Return its
+ * writer and set in @t and @seq, false when there is none.
+ */
+static bool check_value(unsigned int k, const char *out, unsigned int *t,
+			uint32_t *seq)
+{
+	char head[64], want[VALUE + 1];
+	unsigned int vk;
+	int n;
+
+	if (!strcmp(out, "END\r\n"))
+		return false;
+	n = snprintf(head, sizeof(head), "VALUE k%u 0 %d\r\n", k, VALUE);
+	if (strncmp(out, head, (size_t)n) ||
+	    sscanf(out + n, "k%u t%u s%" SCNu32, &vk, t, seq) != 3 ||
+	    vk != k || *t >= THREADS) {
+		FAIL("get k%u answered %.60s\n", k, out);
+		return false;
+	}
+	make_value(want, k, *t, *seq);
+	if (memcmp(out + n, want, VALUE) ||
+	    strcmp(out + n + VALUE, "\r\nEND\r\n")) {
+		FAIL("get k%u: a torn value %.*s\n", k, VALUE, out + n);
+		return false;
+	}
+	return true;
+}
+
+static void *client(void *arg)
+{
+	unsigned int self = (unsigned int)(uintptr_t)arg, seed = self + 1;
+	char cmd[VALUE + 64], out[VALUE + 128];
+	unsigned int t;
+	struct kv_conn c;
+	uint32_t seq;
+
+	if (kv_conn_restore(&c, NULL)) {
+		FAIL("no connection\n");
+		return NULL;
+	}
+	for (uint32_t i = 1; i <= ROUNDS; i++) {
+		unsigned int k = (unsigned int)rand_r(&seed) % KEYS;
+		unsigned int op = (unsigned int)rand_r(&seed) % 20;
+		int n;
+
+		if (op < 11) {
+			n = snprintf(cmd, sizeof(cmd), "set k%u 0 0 %d\r\n", k,
+				     VALUE);
+			make_value(cmd + n, k, self, i);
+			memcpy(cmd + n + VALUE, "\r\n", 2);
+			run(&c, cmd, (size_t)n + VALUE + 2, out, sizeof(out));
+			if (strcmp(out, "STORED\r\n"))
+				FAIL("set k%u answered %s\n", k, out);
+			else
+				last[self][k] = i;
+		} else if (op < 19) {
+			n = snprintf(cmd, sizeof(cmd), "get k%u\r\n", k);
+			run(&c, cmd, (size_t)n, out, sizeof(out));
+			check_value(k, out, &t, &seq);
+		} else {
+			n = snprintf(cmd, sizeof(cmd), "delete k%u\r\n", k);
+			run(&c, cmd, (size_t)n, out, sizeof(out));
+			if (strcmp(out, "DELETED\r\n") &&
+			    strcmp(out, "NOT_FOUND\r\n"))
+				FAIL("delete k%u answered %s\n", k, out);
+			last[self][k] = 0;
+		}
+	}
+	kv_conn_release(&c);
+	return NULL;
+}
+
+int main(void)
+{
+	char cmd[64], out[VALUE + 128];
+	pthread_t th[THREADS];
+	struct kv_conn c;
+	struct kv_store st;
+	struct kv_stats s;
+	unsigned int t;
+	void *region;
+	uint32_t seq;
+
+	if (posix_memalign(&region, 4096, REGION) ||
+	    kv_store_format(&st, &kv_store_v2_ops, region, REGION))
+		return 1;
+	kv_locks_init(&locks);
+	st.locks = &locks;
+	proto.store = &st;
+	proto.version = "test";
+	proto.threads = THREADS;
+	proto.lock = proto_lock;
+	for (uintptr_t i = 0; i < THREADS; i++)
+		if (pthread_create(&th[i], NULL, client, (void *)i))
+			return 1;
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+
+	if (st.broken)
+		FAIL("the store found damage: %s\n", st.err.msg);
+	if (kv_conn_restore(&c, NULL))
+		return 1;
+	for (unsigned int k = 0; k < KEYS; k++) {
+		int n = snprintf(cmd, sizeof(cmd), "get k%u\r\n", k);
+
+		run(&c, cmd, (size_t)n, out, sizeof(out));
+		if (check_value(k, out, &t, &seq) && seq != last[t][k])
+			FAIL("k%u holds set %" PRIu32 " of thread %u, whose "
+			     "last is %" PRIu32 "\n", k, seq, t, last[t][k]);
+		n = snprintf(cmd, sizeof(cmd), "delete k%u\r\n", k);
+		run(&c, cmd, (size_t)n, out, sizeof(out));
+	}
+	for (unsigned int k = 0; k < KEYS; k++) {
+		int n = snprintf(cmd, sizeof(cmd), "get k%u\r\n", k);
+
+		run(&c, cmd, (size_t)n, out, sizeof(out));
+		if (strcmp(out, "END\r\n"))
+			FAIL("k%u found again after its delete: %.40s\n", k, out);
+	}
+	kv_conn_release(&c);
+	if (kv_store_check(&st))
+		FAIL("the region does not check: %s\n", st.err.msg);
+	kv_store_stats(&st, &s);
+	if (s.curr_items || s.bytes)
+		FAIL("%" PRIu64 " items of %" PRIu64 " bytes counted, none "
+		     "left\n", s.curr_items, s.bytes);
+	if (!s.evictions)
+		FAIL("no eviction: the test tests less than it says\n");
+	free(region);
+	if (atomic_load(&failures))
+		return 1;
+	printf("%d threads x %d commands on %d keys, %" PRIu64 " evictions: "
+	       "every value whole, every key's last, none twice\n", THREADS,
+	       ROUNDS, KEYS, s.evictions);
+	return 0;
+}
