@@ -732,7 +732,11 @@ struct baton_update_opts {
  * fork()s and execs from the commit until the update ends inherits them,
  * as the keeper does.  An update that does not hand over closes them.
  * They are the update's numbers: a program closing a number it does not
- * own (a double close()) could close one.
+ * own (a double close()) could close one.  In exec mode, with a target
+ * that says it closes them after its FINISH, the program's own numbers of
+ * the preserved fds lose close-on-exec at the same time (so that the exec
+ * does not close them, in the blackout): such a child inherits them too.
+ * An update that does not exec puts it back on each, as it was.
  *
  * A target must call baton_host_create() before anything else that has an
  * effect, and baton_host_take_over() once it has restored.

@@ -26,8 +26,9 @@
  * than the list): its restore could not adopt the device, and that is
  * better known before FREEZE than after the handover.  And it says
  * whether that library closes the fds the program marked with
- * baton_host_close_after_finish() ("closes_after_finish":true): only then
- * do they cross the exec (linger.c).
+ * baton_host_close_after_finish() ("closes_after_finish":true), and the
+ * preserved fds' own numbers, each only while still its copy's file
+ * ("closes_originals":true): only then do they cross the exec (linger.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -202,6 +203,10 @@ static int verdict(struct dry_run *d)
 		u->target_closes = json_object_object_get_ex(report, "closes_after_finish",
 							     &ok) &&
 				   json_object_get_boolean(ok);
+		u->target_closes_originals = json_object_object_get_ex(report,
+								       "closes_originals",
+								       &ok) &&
+					     json_object_get_boolean(ok);
 	} else {
 		baton_update_why(u, "dry run: %s",
 				 json_object_object_get_ex(report, "why", &why) &&
@@ -521,6 +526,7 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 	json_object_object_add(out, "decisions", baton_decisions_json(in.decisions, n));
 	json_object_object_add(out, "backends", backends_json());
 	json_object_object_add(out, "closes_after_finish", json_object_new_boolean(true));
+	json_object_object_add(out, "closes_originals", json_object_new_boolean(true));
 	send_report(hv->report_fd, out);
 	json_object_put(out);
 	_exit(err ? 1 : 0);

@@ -34,6 +34,9 @@
  *   BATON_CLOSE_FDS     the previous version's own fds that crossed the
  *                       exec only to be closed after FINISH, out of the
  *                       blackout (linger.c)
+ *   BATON_ORIGINAL_FDS  the previous version's own number of each file of
+ *                       BATON_FDS, image order, 0 where its exec kept it:
+ *                       closed after FINISH while still that file (linger.c)
  *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
@@ -86,6 +89,7 @@ static const struct field fields[] = {
 	FIELD("BATON_KEXEC", FLAG, kexec),
 	FIELD("BATON_FDS_CHECKED", FLAG, fds_checked),
 	FDS_FIELD("BATON_CLOSE_FDS", close_fds, n_close_fds),
+	FDS_FIELD("BATON_ORIGINAL_FDS", originals, n_originals),
 };
 
 static const char *const orphan_names[] = {
@@ -106,9 +110,11 @@ void baton_handover_release(struct baton_handover *hv)
 {
 	free(hv->fds);
 	free(hv->close_fds);
+	free(hv->originals);
 	baton_free_argv(hv->prev_argv);
 	hv->fds = NULL;
 	hv->close_fds = NULL;
+	hv->originals = NULL;
 	hv->prev_argv = NULL;
 }
 

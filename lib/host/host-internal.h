@@ -263,6 +263,11 @@ struct baton_handover {
 	bool fds_checked;		/* open at the exec, the previous version says */
 	int *close_fds;			/* to close after FINISH (linger.c) */
 	size_t n_close_fds;
+	/* The previous version's own number of each of @fds's files, image
+	 * order, 0 where its exec kept it: closed after FINISH if still that
+	 * file (linger.c).  None, or one per @fds. */
+	int *originals;
+	size_t n_originals;
 };
 
 void baton_handover_init(struct baton_handover *hv);
@@ -285,6 +290,8 @@ void baton_handover_release(struct baton_handover *hv);
 
 /* ---- linger.c ---- */
 
+struct update;
+
 /* A fd the program marked with baton_host_close_after_finish(). */
 struct lingering {
 	int fd;
@@ -297,9 +304,24 @@ struct lingering {
 int baton_linger_cross(const struct baton_host *host, struct baton_handover *hv);
 /* The exec failed: close-on-exec back on them, as it was. */
 void baton_linger_keep(struct baton_handover *hv);
+/* Old version, at the commit once the keeper forked: each of
+ * u->originals that is close-on-exec has it cleared, the others become 0
+ * (the exec keeps them anyway); without kcmp() (here, or of the keeper),
+ * none: u->originals freed, the exec closes them. */
+void baton_linger_uncloexec(struct update *u);
+/* The update did not exec: close-on-exec back on each of u->originals
+ * still the file its copy is; u->originals freed.  Before the copies close. */
+void baton_linger_recloexec(struct update *u);
 /* New version: each open and none handed over, made close-on-exec again;
  * else -EINVAL or -EBADF, and why. */
 int baton_linger_adopt(const struct baton_handover *hv, struct baton_diag *why);
+/* New version, going back to the previous one in place: what it is to
+ * close after its FINISH, close-on-exec cleared (an original that is no
+ * longer its file is left out). */
+void baton_linger_pass_back(struct baton_handover *hv);
+/* After FINISH, before the keeper is done: the originals still their
+ * copies' files (kcmp() against the keeper's), the others left out. */
+void baton_linger_check(struct baton_handover *hv);
 /* Just after FINISH: closed, out of the blackout. */
 void baton_linger_close(struct baton_handover *hv);
 
@@ -355,10 +377,11 @@ int baton_serialize_records(struct baton_host *host,
  * ("... was closed") or -ESTALE, and why.  No room for the copies is
  * -EMFILE, with the need and the limit.  On any error no copy is left.
  * The copies are the update's own: they cross whatever the program does
- * with its numbers from then on.
+ * with its numbers from then on.  @originals, when not NULL, gets each
+ * copy's original number, the program's own.
  */
 int baton_serialize_copy_fds(struct baton_host *host, int *copies,
-			     struct baton_diag *why);
+			     int *originals, struct baton_diag *why);
 /* Close the copies, a close_range() a run of consecutive numbers. */
 void baton_serialize_close_copies(const int *copies, size_t n);
 int baton_serialize_states(struct baton_host *host, void ***states,
@@ -408,12 +431,19 @@ struct update {
 	 * carries them. */
 	int *copies;
 	size_t n_copies;
+	/* Exec mode, with a target that closes them after its FINISH: the
+	 * program's own number of each copy's file, image order
+	 * (linger.c), or NULL: the exec closes them. */
+	int *originals;
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
 	uint64_t dry_deadline_ns;
 	/* The target's dry run said its library closes BATON_CLOSE_FDS
 	 * after FINISH (linger.c): one older would keep them for good. */
 	bool target_closes;
+	/* ...and the preserved fds' own numbers, each only while it is still
+	 * the file its copy is ("closes_originals"). */
+	bool target_closes_originals;
 	void (*dry_run_done)(struct update *u, int err);
 	struct baton_keeper *keeper;
 

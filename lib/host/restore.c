@@ -635,8 +635,7 @@ static int go_back(struct incoming *in, int err,
 	for (size_t i = 0; i < hv.n_fds; i++)
 		fcntl(hv.fds[i], F_SETFD, 0);
 	/* The previous version closes them after its FINISH in our place. */
-	for (size_t i = 0; i < hv.n_close_fds; i++)
-		fcntl(hv.close_fds[i], F_SETFD, 0);
+	baton_linger_pass_back(&hv);
 	fcntl(hv.image_fd, F_SETFD, 0);
 	if (hv.keeper_fd >= 0)
 		fcntl(hv.keeper_fd, F_SETFD, 0);
@@ -711,6 +710,7 @@ int baton_restore_finish(struct baton_host *host)
 		baton_socket_answer(&in->hv, 0, NULL);
 	baton_trace("answered");
 	in->taken_over = true;
+	baton_linger_check(&in->hv);
 	baton_keeper_done(&in->hv);
 	baton_trace("keeper-done");
 	baton_mm_holder_reap(host, false);

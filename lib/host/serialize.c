@@ -168,7 +168,7 @@ static int no_room(struct baton_diag *why, size_t n)
 }
 
 int baton_serialize_copy_fds(struct baton_host *host, int *copies,
-			     struct baton_diag *why)
+			     int *originals, struct baton_diag *why)
 {
 	char name[BATON_SESSION_NAME_MAX + 64];
 	size_t n = 0;
@@ -177,6 +177,8 @@ int baton_serialize_copy_fds(struct baton_host *host, int *copies,
 	for (size_t i = 0; !err && i < host->n_regions; i++, n++) {
 		struct baton_region *r = host->regions[i];
 
+		if (originals)
+			originals[n] = r->fd;
 		err = copy_one(r->fd, &r->id, &copies[n]);
 		if (err)
 			snprintf(name, sizeof(name), "the memfd of region \"%s\" (fd %d)",
@@ -188,6 +190,8 @@ int baton_serialize_copy_fds(struct baton_host *host, int *copies,
 		for (size_t i = 0; !err && i < s->n_fds; i++, n++) {
 			struct preserved_fd *f = &s->fds[i];
 
+			if (originals)
+				originals[n] = f->fd;
 			err = copy_one(f->fd, &f->id, &copies[n]);
 			if (err)
 				snprintf(name, sizeof(name), "fd %d (token %#llx, session \"%s\")",

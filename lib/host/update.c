@@ -285,6 +285,8 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.force = u->force;
 	hv.orphan = u->orphan;
 	hv.fds_checked = true;		/* the copies, by the commit */
+	hv.originals = u->originals;
+	hv.n_originals = u->originals ? u->n_copies : 0;
 	/* A target that did not say it closes them would keep them for good. */
 	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
 	if (err)
@@ -397,10 +399,16 @@ int baton_update_commit(struct update *u)
 	 * (a driver may close one at freeze()); the files preserved cross.
 	 */
 	u->copies = malloc((p.img.n_fds + 1) * sizeof(*u->copies));
-	err = u->copies ? baton_serialize_copy_fds(host, u->copies, &why) : -ENOMEM;
+	/* The program's own numbers cross the exec too, and close after its
+	 * FINISH, when the target says it does that (linger.c). */
+	if (u->mode == BATON_MODE_EXEC && !u->handover && u->target_closes_originals)
+		u->originals = malloc((p.img.n_fds + 1) * sizeof(*u->originals));
+	err = u->copies ? baton_serialize_copy_fds(host, u->copies, u->originals, &why) :
+	      -ENOMEM;
 	if (err) {
 		free(u->copies);
-		u->copies = NULL;
+		free(u->originals);
+		u->copies = u->originals = NULL;
 		failed(u, err, &why);
 		goto err_prepare;
 	}
@@ -410,10 +418,15 @@ int baton_update_commit(struct update *u)
 	u->deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
 	err = baton_keeper_start(u, p.numbers, p.img.n_fds);
 	if (err) {
+		free(u->originals);
+		u->originals = NULL;
 		baton_update_why(u, "starting the keeper: %s", baton_strerror(err));
 		goto err_prepare;
 	}
 	baton_trace("keeper-forked");
+	/* After the fork: the keeper's restart must not carry them. */
+	if (u->originals)
+		baton_linger_uncloexec(u);
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Socket mode: the new process starts now, and waits for the go. */
@@ -495,6 +508,7 @@ out:
 	baton_socket_end(u, false);
 	/* No exec carried the copies (the new process, the keeper or the
 	 * agent has its own): the fd table is as the update found it. */
+	baton_linger_recloexec(u);
 	baton_serialize_close_copies(u->copies, u->n_copies);
 	free(u->copies);
 	u->copies = NULL;

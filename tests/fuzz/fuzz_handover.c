@@ -45,7 +45,8 @@ static const char *const names[] = {
 	"BATON_KEEPER_FD", "BATON_CELL_FD", "BATON_KEEPER_PID",
 	"BATON_FREEZE_NS", "BATON_DEADLINE_NS", "BATON_PREV_ARGV",
 	"BATON_ROLLBACK", "BATON_ROLLBACK_WHY", "BATON_FORCE", "BATON_ORPHAN",
-	"BATON_CLOSE_FDS", "BATON_IMAGE_FDS", "FUZZ_HANDOVER_OTHER",
+	"BATON_CLOSE_FDS", "BATON_ORIGINAL_FDS", "BATON_IMAGE_FDS",
+	"FUZZ_HANDOVER_OTHER",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 #define NOT_OURS 2
@@ -91,6 +92,10 @@ static void check_same(const struct baton_handover *a, const struct baton_handov
 	    (a->n_close_fds && memcmp(a->close_fds, b->close_fds,
 				      a->n_close_fds * sizeof(*a->close_fds))))
 		die("the fds to close read back are not the ones written");
+	if (a->n_originals != b->n_originals || !a->originals != !b->originals ||
+	    (a->n_originals && memcmp(a->originals, b->originals,
+				      a->n_originals * sizeof(*a->originals))))
+		die("the original fds read back are not the ones written");
 	if (!same_argv(a->prev_argv, b->prev_argv))
 		die("the previous argv read back is not the one written");
 }

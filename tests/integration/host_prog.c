@@ -9,7 +9,7 @@
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
  *                [--fail preserve|freeze|close|close-early|reuse|reuse-early|
- *                        reuse-region]
+ *                        reuse-inheritable|reuse-region]
  *                [--control PATH] [--close-after-finish] [--no-dry-run]
  *                [-- ARGS FOR BINARY]
  *
@@ -39,8 +39,16 @@
  *     all eventfds share one inode, which fstat() cannot tell apart);
  *     --fail reuse-early: the same at the first preserve(), before the
  *     dry run; --fail close-early: the eventfd closed there (nothing
- *     opened at its number); --fail reuse-region: /dev/null opened at the number of
- *     the "data" region's memfd, at freeze()
+ *     opened at its number); --fail reuse-inheritable: /dev/null opened
+ *     there without close-on-exec, at freeze(); --fail reuse-region:
+ *     /dev/null opened at the number of the "data" region's memfd, at
+ *     freeze()
+ *   v1 keeps that eventfd at 900; every start reports what 900 is just
+ *     before baton_host_take_over() ("orig_before") and after ("orig"):
+ *     "closed", "eventfd", "other", "-inheritable" after either without
+ *     close-on-exec.  HOST_PROG_ORIG_INHERIT=1: v1 makes it without
+ *     close-on-exec; HOST_PROG_TAKE_ORIG=1: a restored version opens
+ *     /dev/null at 900 if it is free, before baton_host_take_over()
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -112,6 +120,10 @@ static const char *fail_op;
 #define LINGER_FD 950
 static bool linger;
 static const char *linger_before = "", *linger_errors = "";
+/* Where v1 keeps the "extra" session's eventfd, and what it was in this
+ * process just before baton_host_take_over(). */
+#define ORIG_FD 900
+static const char *orig_before = "";
 
 /* HOST_PROG_EXTRA_KIND, or eventfd. */
 static enum baton_fd_kind extra_kind(void)
@@ -162,13 +174,13 @@ static int counter_probe(struct baton_device *dev)
 	return 0;
 }
 
-/* @fd closed and /dev/null opened at its number, in one step, as the
- * program's next open() would have it. */
-static int reuse_fd(int fd)
+/* @fd closed and /dev/null opened at its number (with @flags: O_CLOEXEC
+ * or 0), in one step, as the program's next open() would have it. */
+static int reuse_fd(int fd, int flags)
 {
 	int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	if (other < 0 || dup3(other, fd, O_CLOEXEC) < 0)
+	if (other < 0 || dup3(other, fd, flags) < 0)
 		return -errno;
 	close(other);
 	return 0;
@@ -179,7 +191,7 @@ static int counter_preserve(struct baton_device *dev, void *state, size_t size)
 	if (size != sizeof(counter_state))
 		return -EINVAL;
 	memcpy(state, baton_device_priv(dev), size);
-	if (fail_if("reuse-early") && reuse_fd(extra_fd))
+	if (fail_if("reuse-early") && reuse_fd(extra_fd, O_CLOEXEC))
 		return -errno;
 	if (fail_if("close-early") && extra_fd >= 0) {
 		close(extra_fd);
@@ -198,9 +210,11 @@ static int counter_freeze(struct baton_device *dev)
 		close(extra_fd);
 		extra_fd = -1;
 	}
-	if (fail_if("reuse") && reuse_fd(extra_fd))
+	if (fail_if("reuse") && reuse_fd(extra_fd, O_CLOEXEC))
 		return -errno;
-	if (fail_if("reuse-region") && reuse_fd(data_fd))
+	if (fail_if("reuse-inheritable") && reuse_fd(extra_fd, 0))
+		return -errno;
+	if (fail_if("reuse-region") && reuse_fd(data_fd, O_CLOEXEC))
 		return -errno;
 	s->frozen = 1;
 	return 0;
@@ -374,20 +388,40 @@ static long long device_count(struct baton_host *host,
 	return s ? (long long)s->count : -1;
 }
 
-/* What LINGER_FD is now. */
-static const char *linger_state(void)
+enum fd_kind { KIND_EPOLL, KIND_EVENTFD, KIND_OTHER };
+
+/* What @fd is now: "closed", or its kind, "-inheritable" after it
+ * without close-on-exec; "other" when it is not an fd of @kind. */
+static const char *fd_state(int fd, enum fd_kind kind)
 {
-	char link[64];
-	int flags = fcntl(LINGER_FD, F_GETFD);
+	static const char *const links[] = { "anon_inode:[eventpoll]", "anon_inode:[eventfd]" };
+	static const char *const states[][2] = {
+		{ "epoll", "epoll-inheritable" },
+		{ "eventfd", "eventfd-inheritable" },
+		{ "other", "other-inheritable" },
+	};
+	char path[32], link[64];
+	int flags = fcntl(fd, F_GETFD);
 	ssize_t n;
 
 	if (flags < 0)
 		return "closed";
-	n = readlink("/proc/self/fd/950", link, sizeof(link) - 1);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
-	if (strcmp(link, "anon_inode:[eventpoll]"))
-		return "other";
-	return flags & FD_CLOEXEC ? "epoll" : "epoll-inheritable";
+	if (strcmp(link, links[kind]))
+		kind = KIND_OTHER;
+	return states[kind][!(flags & FD_CLOEXEC)];
+}
+
+static const char *linger_state(void)
+{
+	return fd_state(LINGER_FD, KIND_EPOLL);
+}
+
+static const char *orig_state(void)
+{
+	return fd_state(ORIG_FD, KIND_EVENTFD);
 }
 
 /* An epoll at LINGER_FD watching two of the program's fds, marked. */
@@ -451,7 +485,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
-	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\"",
+	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\","
+	       "\"orig_before\":\"%s\",\"orig\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -471,7 +506,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events, mm_held, linger_before,
-	       linger ? linger_state() : "", linger_errors);
+	       linger ? linger_state() : "", linger_errors, orig_before, orig_state());
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -527,13 +562,16 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 			return -1;
 	}
 	seven = extra_fd = eventfd(7, EFD_CLOEXEC | EFD_NONBLOCK);
-	/* High, so that nothing opened after the close takes its number. */
-	if (seven >= 0 && (fail_if("close") || fail_if("reuse") ||
-			   fail_if("reuse-early") || fail_if("close-early"))) {
-		int high = fcntl(seven, F_DUPFD_CLOEXEC, 900);
+	/* High, so that nothing opened after a close takes its number;
+	 * where it fits under the limit. */
+	if (seven >= 0) {
+		int high = fcntl(seven, getenv("HOST_PROG_ORIG_INHERIT") ? F_DUPFD :
+				 F_DUPFD_CLOEXEC, ORIG_FD);
 
-		close(seven);
-		seven = extra_fd = high;
+		if (high >= 0) {
+			close(seven);
+			seven = extra_fd = high;
+		}
 	}
 	if (seven < 0 || baton_host_session(host, "extra", &session) ||
 	    baton_session_preserve_fd(session, TOKEN_EVENTFD, seven, extra_kind()))
@@ -743,6 +781,12 @@ int main(int argc, char **argv)
 	check_mm_holder(mm_pid);
 	if (linger)
 		linger_before = linger_state();
+	/* The new version's own fd at v1's number of the eventfd, which a
+	 * driver closed at freeze(): the number is free after the exec. */
+	if (baton_host_restored(host) && getenv("HOST_PROG_TAKE_ORIG") &&
+	    fcntl(ORIG_FD, F_GETFD) < 0 && reuse_fd(ORIG_FD, O_CLOEXEC))
+		return 1;
+	orig_before = orig_state();
 	err = baton_host_take_over(host);
 	if (err) {
 		printf("{\"event\":\"take-over-failed\",\"version\":%d,\"error\":%d}\n",

@@ -88,6 +88,7 @@ check "the renamed driver read v1 state through its converter" '.[1] | .count ==
 check "a device v2 has no driver for is quarantined, not lost" '.[1].scratch == "quarantined"'
 check "shared regions: each device uses its own again, and the quarantined scratch keeps using the pool" '.[0].pool_users == 2 and .[0].counter_dma_users == 1 and .[1].pool_users == 2 and .[1].counter_dma_users == 1'
 check "blackout measured, FREEZE to FINISH" '.[1].blackout_us > 0 and .[1].blackout_us < 5000000'
+check "v1's own number of a preserved fd (900) crosses the exec, not closed inside it: close-on-exec again in v2 until FINISH, closed after" '.[0].orig == "eventfd" and .[1].orig_before == "eventfd" and .[1].orig == "closed"'
 procs "the program exited 0 (it reaped its dry run and its keeper itself)" "$all_exit0 and length == 1"
 
 HOST_PROG_CHECK_MM=1 run "the old address space is held until FINISH" "$v1" --update-to "$v2"
@@ -120,7 +121,7 @@ done
 rm "$tmp/v2-link"
 kill -CONT "$stopped"
 wait $!
-check "an exec that fails leaves the marked epoll close-on-exec, as it was, and no copy of a preserved fd open; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].count == 101 and .[1].fds == .[0].fds'
+check "an exec that fails leaves the marked epoll and a preserved fd's own number close-on-exec, as they were, and no copy of a preserved fd open; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].orig == "eventfd" and .[1].count == 101 and .[1].fds == .[0].fds'
 procs "an epoll marked, the exec fails: no process died" "$all_exit0 and length == 1"
 unchecked=
 HOST_PROG_FAIL_RESTORE=1 run "an epoll marked, v2 cannot restore" "$v1" --update-to "$v2" --close-after-finish -- --close-after-finish
@@ -137,9 +138,12 @@ procs "nothing was started" "$all_exit0 and length == 1"
 
 for op in preserve freeze; do
 	run "$op fails" "$v1" --update-to "$v2" --fail "$op"
-	check "a failing $op unwinds: v1 running, device unfrozen, the driver's error said as it is" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"0000:00:10.0 (counter): $op: Input/output error\" and $intact"
+	check "a failing $op unwinds: v1 running, device unfrozen, the driver's error said as it is, a preserved fd's own number close-on-exec as it was" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"0000:00:10.0 (counter): $op: Input/output error\" and .[1].orig == \"eventfd\" and $intact"
 	procs "$op fails: no process died" "$all_exit0 and length == 1"
 done
+HOST_PROG_ORIG_INHERIT=1 run "freeze fails, a preserved fd without close-on-exec" "$v1" --update-to "$v2" --fail freeze
+check "an aborted update leaves a preserved fd that was inheritable inheritable" 'length == 2 and .[1].event == "update-failed" and .[0].orig == "eventfd-inheritable" and .[1].orig == "eventfd-inheritable" and .[1].fds == .[0].fds'
+procs "freeze fails, an inheritable preserved fd: no process died" "$all_exit0 and length == 1"
 check "a failed freeze is an aborted update" '.[1].error_text == "update aborted, the previous version goes on"'
 
 # What crosses is the update's own copy of each preserved fd, made and
@@ -157,6 +161,22 @@ done
 run "a region's memfd closed and its number reused at freeze" "$v1" --update-to "$v2" --fail reuse-region
 check "a region's memfd whose number a driver reused at freeze: the region's own memfd crosses, its bytes intact" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and .[1].region_inherited and $intact"
 procs "a region's memfd reused at freeze: no process died" "$all_exit0 and length == 1"
+# v1's own numbers of the preserved fds cross the exec and v2 closes them
+# after FINISH (lib/host/linger.c), each only while it is still the file
+# its copy is: a number freed at freeze() may be v2's own fd by then, one
+# an inheritable fd took is the program's.
+HOST_PROG_TAKE_ORIG=1 run "a fd closed at freeze, its number v2's own" "$v1" --update-to "$v2" --fail close
+check "v2's own fd at the number of a preserved fd v1 closed at freeze stays open after FINISH" 'length == 2 and .[1].event == "restored" and .[1].version == 2 and .[1].count == 101 and .[1].orig_before == "other" and .[1].orig == "other"'
+procs "a fd closed at freeze, its number v2's own: no process died" "$all_exit0 and length == 1"
+run "a fd closed and its number reused for an inheritable fd at freeze" "$v1" --update-to "$v2" --fail reuse-inheritable
+check "an inheritable fd that took a preserved fd's number at freeze crosses the exec and stays open in v2" 'length == 2 and .[1].event == "restored" and .[1].version == 2 and .[1].session_eventfd == 7 and (.[1].orig | test("^other")) and .[1].fds == .[0].fds + 1'
+procs "a fd reused for an inheritable fd at freeze: no process died" "$all_exit0 and length == 1"
+HOST_PROG_ORIG_INHERIT=1 run "a preserved fd without close-on-exec" "$v1" --update-to "$v2"
+check "a preserved fd's own number the exec keeps (no close-on-exec) is left to v2 as it was, beside its copy" "length == 2 and .[1].event == \"restored\" and .[1].orig_before == \"eventfd-inheritable\" and .[1].orig == \"eventfd-inheritable\" and .[1].fds == .[0].fds + 1 and $same"
+procs "a preserved fd without close-on-exec: no process died" "$all_exit0 and length == 1"
+run "no dry run: the target does not say it closes them" "$v1" --update-to "$v2" --no-dry-run
+check "without the target's word the exec closes the preserved fds' own numbers, as before" "length == 2 and .[1].event == \"restored\" and .[1].orig_before == \"closed\" and .[1].orig == \"closed\" and $intact"
+procs "no dry run: no process died" "$all_exit0 and length == 1"
 # At the commit each copy is checked against the file preserved: a number
 # reused before it is refused, naming it.
 reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was preserved: closed and its number reused"'
@@ -169,6 +189,7 @@ procs "a fd closed before the dry run: no process died" "$all_exit0 and length =
 
 HOST_PROG_FAIL_RESTORE=1 run "v2 cannot restore" "$v1" --update-to "$v2"
 check "v2 failing to restore execs v1 with the same image, in place" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid"
+check "v1, coming back in place, has its own number of a preserved fd until its FINISH, then closes it" '.[1].orig_before == "eventfd" and .[1].orig == "closed"'
 check "v1 came back with its own state and drivers, its generation, and why" '.[1] | .count == 101 and .scratch == "scratch" and .generation == 0 and .why == "host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error"'
 procs "no process died" "$all_exit0"
 
@@ -235,6 +256,7 @@ procs "one process, exit 0" "$all_exit0 and length == 1"
 HOST_PROG_KILL_RESTORE=1 run "exec mode, v2 killed in restore" \
 	sh -c 'exec "$0" "$@" 9<"$0"' "$v1" --update-to "$v2"
 check "the keeper brings v1 back with the same image and fds, the inherited fd 9 too: nothing lost" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].count == 101 and .[1].scratch == \"scratch\" and .[1].why == \"the new version died before it took over\" and $intact"
+check "the v1 the keeper brings back has none of v1's own numbers of the preserved fds" '.[1].orig_before == "closed" and .[1].orig == "closed"'
 check "it runs as the keeper's process" '.[1].pid != .[0].pid'
 procs "v2 died of SIGKILL; the keeper became v1, which exited 0" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2 and .[-1] == (.[-1] | .how = "exit" | .code = 0)'
 

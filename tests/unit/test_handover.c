@@ -46,7 +46,7 @@ static void test_round_trip(void **state)
 	char *argv[] = { "/usr/bin/prog", "", "two words", "a\x1f" "b", "x:5:y", NULL };
 	/* Every number of digits a fd may have, 0 and the largest. */
 	int fds[] = { 3, 17, 0, 1023, 9, 10, 99, 100, 65536, INT_MAX },
-	    close_fds[] = { 950, 4 };
+	    close_fds[] = { 950, 4 }, originals[] = { 900, 0, 7 };
 	struct baton_handover hv, back;
 	struct baton_env env;
 
@@ -68,6 +68,8 @@ static void test_round_trip(void **state)
 	hv.orphan = BATON_OVERRIDE_RESET;
 	hv.close_fds = close_fds;
 	hv.n_close_fds = 2;
+	hv.originals = originals;
+	hv.n_originals = 3;
 	assert_int_equal(baton_handover_env(&hv, &env), 0);
 	become(&env);
 	baton_handover_free_env(&env);
@@ -95,6 +97,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.orphan, BATON_OVERRIDE_RESET);
 	assert_int_equal(back.n_close_fds, 2);
 	assert_memory_equal(back.close_fds, close_fds, sizeof(close_fds));
+	assert_int_equal(back.n_originals, 3);
+	assert_memory_equal(back.originals, originals, sizeof(originals));
 	/* Read once: nothing the program starts later sees it. */
 	assert_null(getenv("BATON_IMAGE_FD"));
 	assert_null(getenv("BATON_PREV_ARGV"));
@@ -131,6 +135,7 @@ static void test_malformed(void **state)
 		{ "BATON_FDS", "3;4" },
 		{ "BATON_CLOSE_FDS", "950," },
 		{ "BATON_CLOSE_FDS", "-1" },
+		{ "BATON_ORIGINAL_FDS", "900,-1" },
 		{ "BATON_FREEZE_NS", "18446744073709551616" },
 		{ "BATON_PREV_ARGV", "5:abc" },
 		{ "BATON_PREV_ARGV", "3abc" },
@@ -199,6 +204,15 @@ static void test_times_out_of_order(void **state)
 	assert_int_equal(baton_handover_read(&hv), 0);
 }
 
+/* baton_linger_adopt() refuses @hv, -EINVAL, saying @what. */
+static void assert_refused(const struct baton_handover *hv, const char *what)
+{
+	struct baton_diag why = { 0 };
+
+	assert_int_equal(baton_linger_adopt(hv, &why), -EINVAL);
+	assert_non_null(strstr(why.what, what));
+}
+
 /*
  * The fds to close after FINISH: each open, none handed over, none twice
  * (a second close() would close whatever took the number meanwhile, a
@@ -220,14 +234,10 @@ static void test_close_fds_checked(void **state)
 	assert_int_equal(baton_linger_adopt(&hv, &why), 0);
 	hv.close_fds = twice;
 	hv.n_close_fds = 3;
-	memset(&why, 0, sizeof(why));
-	assert_int_equal(baton_linger_adopt(&hv, &why), -EINVAL);
-	assert_non_null(strstr(why.what, "twice"));
+	assert_refused(&hv, "twice");
 	hv.close_fds = stdio;
 	hv.n_close_fds = 2;
-	memset(&why, 0, sizeof(why));
-	assert_int_equal(baton_linger_adopt(&hv, &why), -EINVAL);
-	assert_non_null(strstr(why.what, "standard"));
+	assert_refused(&hv, "standard");
 	hv.close_fds = good;
 	hv.n_close_fds = 2;
 	hv.fds = handed;
@@ -237,6 +247,71 @@ static void test_close_fds_checked(void **state)
 	hv.n_fds = 0;
 	assert_int_equal(baton_linger_adopt(&hv, &why), -EBADF);
 	close(a);
+}
+
+/*
+ * The previous version's own numbers of the preserved fds: one per fd
+ * handed over, none a standard stream, a fd handed over, a marked one or
+ * there twice; one not open is no error (the program closed it).  Made
+ * close-on-exec; after FINISH only those still their copy's file close.
+ */
+static void test_originals_checked(void **state)
+{
+	struct baton_handover hv;
+	struct baton_diag why = { 0 };
+	int copy1 = eventfd(0, EFD_CLOEXEC), orig1 = dup(copy1);
+	int copy2 = eventfd(0, EFD_CLOEXEC), orig2 = eventfd(0, 0);
+	int copy3 = eventfd(0, EFD_CLOEXEC), orig3 = dup(copy3);
+	int fds[] = { copy1, copy2, copy3 }, good[] = { orig1, orig2, orig3 };
+	int gone[] = { orig1, 0, 1000 }, stdio[] = { orig1, 1, 0 };
+	int handed[] = { orig1, copy1, 0 }, twice[] = { orig1, orig1, 0 };
+	int marked[] = { orig2 };
+	const struct { int *originals; const char *what; } bad[] = {
+		{ stdio, "standard" }, { handed, "handed over" }, { twice, "twice" },
+	};
+
+	(void)state;
+	assert_true(orig1 > 2 && orig2 > 2 && orig3 > 2);
+	baton_handover_init(&hv);
+	hv.fds = fds;
+	hv.n_fds = 3;
+	hv.originals = good;
+	hv.n_originals = 2;
+	assert_refused(&hv, "BATON_ORIGINAL_FDS lists 2");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		hv.originals = bad[i].originals;
+		hv.n_originals = 3;
+		assert_refused(&hv, bad[i].what);
+	}
+	hv.originals = good;
+	hv.close_fds = marked;
+	hv.n_close_fds = 1;
+	assert_refused(&hv, "twice");
+	hv.close_fds = NULL;
+	hv.n_close_fds = 0;
+	hv.originals = gone;
+	assert_int_equal(baton_linger_adopt(&hv, &why), 0);
+	fcntl(orig1, F_SETFD, 0);
+	hv.originals = good;
+	assert_int_equal(baton_linger_adopt(&hv, &why), 0);
+	assert_int_equal(fcntl(orig1, F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(orig2, F_GETFD), FD_CLOEXEC);
+
+	/* orig2 is another file than its copy; copy3 closed, so orig3 is
+	 * left to the keeper's copy to tell: there is none here. */
+	close(copy3);
+	hv.originals = malloc(sizeof(good));
+	memcpy(hv.originals, good, sizeof(good));
+	baton_linger_check(&hv);
+	assert_int_equal(hv.n_originals, 1);
+	baton_linger_close(&hv);
+	assert_true(fcntl(orig1, F_GETFD) < 0);
+	assert_int_equal(fcntl(orig2, F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(copy1, F_GETFD), FD_CLOEXEC);
+	close(copy1);
+	close(copy2);
+	close(orig2);
+	close(orig3);
 }
 
 static void test_stale_variables_dropped(void **state)
@@ -566,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_times_out_of_order),
 		cmocka_unit_test(test_close_fds_checked),
+		cmocka_unit_test(test_originals_checked),
 		cmocka_unit_test(test_stale_variables_dropped),
 		cmocka_unit_test(test_keeper_patch),
 		cmocka_unit_test(test_commit_cell),
