@@ -521,9 +521,15 @@ int baton_socket_start(struct update *u);
 int baton_socket_handover(struct update *u);
 /* Our end of the new process: with @kill, it is killed and reaped. */
 void baton_socket_end(struct update *u, bool kill);
-/* Ready, then the go and the image into @hv (after a kexec: the image and
- * fds); a failure said in @why (EMFILE with numbers). */
-int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why);
+/* Socket mode: the image, planned on (baton_restore_plan()), ready, the
+ * go (after a kexec: the image and fds); a failure said in @why (EMFILE
+ * with numbers). */
+struct incoming;
+int baton_socket_receive(struct baton_host *host, struct incoming *in,
+			 struct baton_diag *why);
+/* Ready, then the go: its image memfd in *@image_fd, FREEZE's time in @hv. */
+int baton_socket_await_go(struct baton_handover *hv, int *image_fd,
+			  struct baton_diag *why);
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why);
 
 /* ---- image-index.c ---- */
@@ -562,6 +568,8 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 		  struct baton_diag *why);
 int baton_restore_plan(struct baton_host *host, struct incoming *in,
 		       struct baton_diag *why);
+/* Drop what baton_restore_plan() made: the image is to be planned again. */
+void baton_restore_unplan(struct incoming *in);
 /* Give back what a restore took; exec mode goes back to the previous
  * binary and returns only if there is none. */
 int baton_restore_fail(struct baton_host *host, int err, const char *why);

@@ -47,7 +47,7 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 	err = in->hv.role == BATON_ROLE_RECEIVE ? 0 : baton_fault(BATON_FAULT_START);
 	baton_trace("handover-read");
 	if (!err && in->hv.role == BATON_ROLE_RECEIVE) {
-		err = baton_socket_receive(&in->hv, &why);
+		err = baton_socket_receive(host, in, &why);
 		baton_trace("received");
 	}
 	if (!err)

@@ -7,7 +7,8 @@
  * things apart:
  *
  *   the image    a sealed memfd only (an unsealed one could have changed
- *                since it was checked), parsed and validated whole
+ *                since it was checked), parsed and validated whole (socket
+ *                mode: with the plan, before FREEZE, socket.c)
  *   the plan     the same planner as the preflight, against this
  *                program's drivers, with the update's orphan override
  *   the fds      each into its session, by token; their number must be
@@ -50,16 +51,24 @@
 
 #include "host/host-internal.h"
 
-void baton_incoming_free(struct incoming *in)
+void baton_restore_unplan(struct incoming *in)
 {
-	if (!in)
-		return;
-	baton_handover_release(&in->hv);
 	free(in->decisions);
 	baton_image_index_free(&in->index);
 	baton_image_free(in->image);
 	if (in->image_map)
 		munmap(in->image_map, in->image_len);
+	in->decisions = NULL;
+	in->image = NULL;
+	in->image_map = NULL;
+}
+
+void baton_incoming_free(struct incoming *in)
+{
+	if (!in)
+		return;
+	baton_handover_release(&in->hv);
+	baton_restore_unplan(in);
 	free(in);
 }
 
@@ -500,7 +509,8 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 	size_t n;
 	int err;
 
-	err = baton_restore_plan(host, in, why);
+	/* Socket mode planned before FREEZE, on the same image (socket.c). */
+	err = in->image ? 0 : baton_restore_plan(host, in, why);
 	if (err)
 		return err;
 	n = in->image->n_devices;

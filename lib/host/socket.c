@@ -11,18 +11,23 @@
  * socketpair, the keeper's channel and the commit cell; it is told
  * everything but the image and FREEZE's time.  Then, on the socket:
  *
- *	new -> old   ready             it read the handover; it waits, bounded
- *	                               by the update's deadline
- *	old -> new   go, FREEZE's time  after FREEZE, with the (possibly
- *	             + the image memfd  remade) FREEZE image
+ *	old -> new   plan              + the PREPARE image's memfd
+ *	new -> old   ready             it parsed and planned on that image
+ *	                               (restore.c); it waits, bounded by the
+ *	                               update's deadline
+ *	old -> new   go, FREEZE's time  after FREEZE, with the FREEZE image:
+ *	             + the image memfd  the same memfd unless a state changed
+ *	                               as a device froze (then planned on
+ *	                               again, in the blackout)
  *	new -> old   'F' or 'E' and why
  *
- * The old process freezes nothing until the new one is ready: one that
- * dies, hangs or says anything else first is killed and reaped, and the
- * update given up before FREEZE.  Whatever fails after, before the go,
- * kills and reaps it too (baton_socket_end()) before any device is
- * unfrozen.  The new one checks the go - its size, its magic, one fd, a
- * FREEZE after the commit and not yet to come - and a go that does not come
+ * So the parse and the plan are out of the blackout too.  The old process
+ * freezes nothing until the new one is ready: one that dies, hangs, fails
+ * ('E' and why: its plan) or says anything else first is killed and
+ * reaped, and the update given up before FREEZE.  Whatever fails after, before the go,
+ * unfrozen.  The new one checks each image message - its size, its
+ * magic, one fd, no FREEZE before the go, and in the go a FREEZE after the
+ * commit and not yet to come - and a go that does not come
  * (the old process gave up, died, or the deadline passed) is an error that
  * names which.  Like an exec, the new process also inherits what the
  * program made without close-on-exec below the highest number it is given;
@@ -58,9 +63,11 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,13 +197,18 @@ int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n)
 /* ---- Ready and go ---- */
 
 #define READY_MAGIC 0x42545259u	/* "BTRY" */
+#define PLAN_MAGIC 0x4254504cu	/* "BTPL": the PREPARE image, to plan on */
 #define GO_MAGIC 0x4254474fu	/* "BTGO" */
 
 struct ready {
 	uint32_t magic;
 };
 
-/* Sent whole: no padding, so no uninitialised byte crosses. */
+/*
+ * The image, with its memfd: to plan on (PLAN_MAGIC, no FREEZE yet) or
+ * the go (GO_MAGIC, FREEZE's time).  Sent whole: no padding, so no
+ * uninitialised byte crosses.
+ */
 struct go {
 	uint32_t magic;
 	uint32_t zero;
@@ -309,14 +321,44 @@ void baton_socket_end(struct update *u, bool kill)
 	u->new_pidfd = u->new_sock = -1;
 }
 
-/* The new process was not ready: kill it, reap it, and say why. */
-static int not_ready(struct update *u, bool said_other)
+/*
+ * One message of at most @size bytes and no fd, without waiting: its
+ * length, -ECONNRESET when the socket closed, -EBADMSG when it was longer
+ * or came with fds (closed).
+ */
+static ssize_t recv_plain(int sock, void *buf, size_t size)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, size };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (baton_scm_take_fds(&msg, NULL, 0) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return -EBADMSG;
+	return n ? n : -ECONNRESET;
+}
+
+/*
+ * The new process was not ready - it said @a instead (its 'E' and why,
+ * or anything else), or nothing (@a NULL): kill it, reap it, say why.
+ */
+static int not_ready(struct update *u, const struct answer *a)
 {
 	bool late = baton_now_ns() >= u->deadline_ns;
 	int status = 0;
 
 	kill_new(u, &status);
-	if (said_other)
+	if (a && a->type == 'E')
+		baton_update_why(u, "the new version could not restore: %s", a->why);
+	else if (a)
 		baton_update_why(u, "the new version said something other than that it was ready");
 	else if (WIFEXITED(status))
 		baton_update_why(u, "the new version exited (status %d) before it was ready",
@@ -329,16 +371,18 @@ static int not_ready(struct update *u, bool said_other)
 	else
 		baton_update_why(u, "the new version was killed before it was ready");
 	baton_socket_end(u, false);
-	return said_other ? -EBADMSG : late ? -ETIMEDOUT : -ECHILD;
+	return a ? -EBADMSG : late ? -ETIMEDOUT : -ECHILD;
 }
 
 int baton_socket_start(struct update *u)
 {
 	struct baton_handover hv;
+	const struct go plan = { .magic = PLAN_MAGIC };
 	struct baton_env env = { 0 };
-	struct ready r = { 0 };
+	struct answer a = { 0 };
+	struct ready r;
 	int sv[2] = { -1, -1 }, keeper, cell, err;
-	size_t got = 0;
+	ssize_t n;
 
 	baton_handover_init(&hv);
 	baton_keeper_fds(u, &keeper, &cell, &hv.keeper_pid);
@@ -376,13 +420,22 @@ int baton_socket_start(struct update *u)
 		baton_socket_end(u, true);
 		return err;
 	}
+	/* The PREPARE image, planned on while it starts (the go says
+	 * whether the FREEZE image is another). */
+	err = send_fds(u->new_sock, &plan, sizeof(plan), &u->image_fd, 1);
+	if (err && err != -EPIPE) {
+		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
+		baton_socket_end(u, true);
+		return err;
+	}
 	if (!await_new(u))
-		return not_ready(u, false);
-	err = recv_fds(u->new_sock, &r, sizeof(r), NULL, 0, &got);
-	if (err == -ECONNRESET)
-		return not_ready(u, false);
-	if (err || r.magic != READY_MAGIC)
-		return not_ready(u, true);
+		return not_ready(u, NULL);
+	n = recv_plain(u->new_sock, &a, sizeof(a) - 1);
+	if (n == -ECONNRESET)
+		return not_ready(u, NULL);
+	memcpy(&r, &a, sizeof(r));
+	if (n != sizeof(r) || r.magic != READY_MAGIC)
+		return not_ready(u, &a);
 	baton_trace("ready");
 	return 0;
 }
@@ -391,9 +444,11 @@ int baton_socket_start(struct update *u)
 static void await_answer(struct update *u, struct answer *a)
 {
 	while (await_new(u)) {
-		ssize_t n = recv(u->new_sock, a, sizeof(*a) - 1, MSG_DONTWAIT);
+		ssize_t n = recv_plain(u->new_sock, a, sizeof(*a) - 1);
 
-		if (n >= 0)
+		if (n == -EBADMSG)
+			a->type = 0;	/* not an answer */
+		if (n != -EAGAIN)
 			return;		/* an answer; or it closed the socket: dead, or gave up */
 	}
 }
@@ -407,10 +462,18 @@ int baton_socket_handover(struct update *u)
 
 	u->new_started = true;
 	err = send_fds(u->new_sock, &go, sizeof(go), &u->image_fd, 1);
-	if (err)	/* It hung up: what it said first, if anything, says why. */
+	if (err) {
+		/* It hung up: what it said first, if anything, says why. */
 		(void)!recv(u->new_sock, &a, sizeof(a) - 1, MSG_DONTWAIT);
-	else if (!(err = baton_fault(BATON_FAULT_SENT)))
+	} else {
+		/*
+		 * The go is out: the new process decides now, whatever fails
+		 * here - giving up at once would race its take-over for the
+		 * cell, a race it wins when it restores fast.
+		 */
+		err = baton_fault(BATON_FAULT_SENT);
 		await_answer(u, &a);
+	}
 
 	if (a.type == 'F' || baton_keeper_cell(u) == BATON_CELL_NEW ||
 	    !baton_keeper_abort(u)) {
@@ -444,23 +507,21 @@ int baton_socket_handover(struct update *u)
 /* ---- The new process's side ---- */
 
 /*
- * Say we are ready, then wait for the go, bounded by the deadline: the
- * image and FREEZE's time, checked as the handover's own times are.
+ * One image message of @magic, waited for until the deadline: its memfd in
+ * *@fd, its FREEZE time (none before the go) in *@freeze_ns.  *@what says
+ * what was being done, for the error.
  */
-static int await_go(struct baton_handover *hv, const char **what)
+static int recv_image(const struct baton_handover *hv, uint32_t magic, int *fd,
+		      uint64_t *freeze_ns, const char **what)
 {
-	const struct ready r = { READY_MAGIC };
 	struct pollfd p = { .fd = hv->channel_fd, .events = POLLIN };
 	struct go go = { 0 };
 	size_t got = 0;
-	int err;
+	int err = 0;
 
-	*what = "telling the previous version we are ready";
-	if (send(hv->channel_fd, &r, sizeof(r), MSG_NOSIGNAL) < 0)
-		return errno == EPIPE ? -ECONNRESET : -errno;
-	*what = "waiting for the go";
-	err = baton_fault(BATON_FAULT_START);
-	while (!err) {
+	*fd = -1;
+	*what = magic == GO_MAGIC ? "waiting for the go" : "waiting for the image";
+	for (;;) {
 		uint64_t now = baton_now_ns();
 		int n;
 
@@ -474,37 +535,23 @@ static int await_go(struct baton_handover *hv, const char **what)
 			break;
 	}
 	*what = "receiving the image";
-	err = err ?: recv_fds(hv->channel_fd, &go, sizeof(go), &hv->image_fd, 1, &got);
-	if (!err && (got != 1 || go.magic != GO_MAGIC || go.zero || !go.freeze_ns))
+	err = recv_fds(hv->channel_fd, &go, sizeof(go), fd, 1, &got);
+	if (!err && (got != 1 || go.magic != magic || go.zero ||
+		     !go.freeze_ns != (magic == PLAN_MAGIC)))
 		err = -EBADMSG;
-	if (!err) {
-		hv->freeze_ns = go.freeze_ns;
-		err = baton_handover_check_times(hv);
-	}
-	if (err && got) {
-		close(hv->image_fd);
-		hv->image_fd = -1;
-	}
+	if (err && got)
+		close(*fd);
+	if (err)
+		*fd = -1;
+	*freeze_ns = go.freeze_ns;
 	return err;
 }
 
-int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
+/* @err while doing @what, @n fds to receive, in words in @why. */
+static int receive_failed(int err, const char *what, size_t n, struct baton_diag *why)
 {
-	const char *what = "receiving the image and fds";
 	struct rlimit rl = { 0 };
-	size_t n = 1;
-	int err;
 
-	if (hv->kexec) {
-		err = baton_fault(BATON_FAULT_START) ?:
-		      baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &n);
-		if (!err)
-			hv->n_fds = n;
-	} else {
-		err = await_go(hv, &what);
-	}
-	if (!err)
-		return 0;
 	/* What was received is closed again: what is open is ours. */
 	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
 		return baton_diag_set(why, EMFILE, NULL, "%s: %s: %zu fd%s to receive with %zu "
@@ -515,9 +562,86 @@ int baton_socket_receive(struct baton_handover *hv, struct baton_diag *why)
 		return baton_diag_set(why, ECONNRESET, NULL, "%s: the previous version "
 				      "gave the update up, or died", what);
 	if (err == -ETIMEDOUT)
-		return baton_diag_set(why, ETIMEDOUT, NULL, "%s: no go by the update's "
-				      "deadline", what);
+		return baton_diag_set(why, ETIMEDOUT, NULL, "%s: no %s by the update's "
+				      "deadline", what, strstr(what, "go") ? "go" : "image");
 	return baton_diag_set(why, -err, NULL, "%s: %s", what, baton_strerror(err));
+}
+
+int baton_socket_await_go(struct baton_handover *hv, int *image_fd, struct baton_diag *why)
+{
+	const struct ready r = { READY_MAGIC };
+	const char *what = "telling the previous version we are ready";
+	uint64_t freeze_ns = 0;
+	int err = 0;
+
+	*image_fd = -1;
+	if (send(hv->channel_fd, &r, sizeof(r), MSG_NOSIGNAL) < 0)
+		err = errno == EPIPE ? -ECONNRESET : -errno;
+	err = err ?: baton_fault(BATON_FAULT_START);
+	err = err ?: recv_image(hv, GO_MAGIC, image_fd, &freeze_ns, &what);
+	if (!err) {
+		hv->freeze_ns = freeze_ns;
+		err = baton_handover_check_times(hv);
+		if (err) {
+			close(*image_fd);
+			*image_fd = -1;
+		}
+	}
+	return err ? receive_failed(err, what, 1, why) : 0;
+}
+
+/*
+ * Socket mode: the PREPARE image first, parsed and planned on while the
+ * old process still runs; then ready, and the go.  The FREEZE image is the
+ * same memfd unless a driver's state changed as it froze: only then is it
+ * planned on again, inside the blackout.
+ */
+static int receive_and_plan(struct baton_host *host, struct incoming *in,
+			    struct baton_diag *why)
+{
+	struct baton_handover *hv = &in->hv;
+	const char *what;
+	struct stat planned, now;
+	uint64_t none;
+	int fd, err;
+
+	err = recv_image(hv, PLAN_MAGIC, &hv->image_fd, &none, &what);
+	if (err)
+		return receive_failed(err, what, 1, why);
+	err = baton_restore_plan(host, in, why) ?:
+	      baton_socket_await_go(hv, &fd, why);
+	if (err)
+		return err;
+	if (fstat(fd, &now) || fstat(hv->image_fd, &planned)) {
+		err = -errno;
+		close(fd);
+		return receive_failed(err, "the image", 1, why);
+	}
+	if (now.st_dev == planned.st_dev && now.st_ino == planned.st_ino) {
+		close(fd);
+		return 0;
+	}
+	baton_restore_unplan(in);
+	close(hv->image_fd);
+	hv->image_fd = fd;
+	return baton_restore_plan(host, in, why);
+}
+
+int baton_socket_receive(struct baton_host *host, struct incoming *in,
+			 struct baton_diag *why)
+{
+	struct baton_handover *hv = &in->hv;
+	size_t n = 1;
+	int err;
+
+	if (!hv->kexec)
+		return receive_and_plan(host, in, why);
+	/* After a kexec: the image and the regions' memfds, from the agent. */
+	err = baton_fault(BATON_FAULT_START) ?:
+	      baton_transfer_recv(hv->channel_fd, &hv->image_fd, &hv->fds, &n);
+	if (!err)
+		hv->n_fds = n;
+	return err ? receive_failed(err, "receiving the image and fds", n, why) : 0;
 }
 
 void baton_socket_answer(struct baton_handover *hv, int err, const char *why)

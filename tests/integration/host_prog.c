@@ -29,7 +29,8 @@
  *     hostile previous version would hand over one fd short
  *   HOST_PROG_EXIT_EARLY=1, HOST_PROG_HOSTILE=1: v2, started by a socket-
  *     mode update, exits 3 before it is ready for the go, or says
- *     something else than that it is ready, with an fd
+ *     something else than that it is ready, with an fd (HOST_PROG_HOSTILE=E:
+ *     that it failed)
  *   HOST_PROG_STARTED=PATH: v2, started by a socket-mode update, writes
  *     "started" to PATH first thing
  *   --fail close: the counter's freeze() closes the "extra" session's
@@ -101,6 +102,10 @@
 #include <unistd.h>
 
 #include <baton/host.h>
+
+/* The counter's state as restored said it was frozen: it came from the
+ * FREEZE image (1), not the PREPARE one (0); -1 not restored. */
+static int restored_frozen = -1;
 
 /* HOST_PROG_CHECK_MM: 1 held, 0 gone, -1 no holder (or not asked). */
 static int mm_held = -1;
@@ -244,6 +249,7 @@ static int counter_restore(struct baton_device *dev, const void *state, size_t s
 	if (!s)
 		return -ENOMEM;
 	memcpy(s, state, size);
+	restored_frozen = (int)s->frozen;
 	baton_device_set_priv(dev, s);
 	return 0;
 }
@@ -481,7 +487,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	printf("{\"event\":\"%s\",\"version\":%d,\"pid\":%d,\"error\":%d,"
 	       "\"restored\":%s,\"generation\":%llu,\"rolled_back\":%s,"
 	       "\"region_inherited\":%s,\"region_ok\":%s,\"pipe_bytes\":%d,"
-	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"converted\":%d,"
+	       "\"eventfd\":%llu,\"count\":%lld,\"frozen\":%d,\"restored_frozen\":%d,\"converted\":%d,"
 	       "\"scratch\":\"%s\",\"blackout_us\":%llu,\"fds\":%d,"
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
@@ -494,7 +500,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       baton_region_inherited(r) ? "true" : "false",
 	       region_ok(r) ? "true" : "false", pipe_bytes,
 	       (unsigned long long)events, s ? (long long)s->count : -1LL,
-	       s ? (int)s->frozen : -1,
+	       s ? (int)s->frozen : -1, restored_frozen,
 #if HOST_PROG_VERSION == 2
 	       s ? (int)s->converted : -1,
 #else
@@ -636,8 +642,8 @@ static void drop_last_fd(void)
 /*
  * Socket mode's new process, before it is ready for the go (socket.c):
  * HOST_PROG_EXIT_EARLY exits 3 at once; HOST_PROG_HOSTILE says something
- * other than "ready" on the handover socket, with an fd attached, and goes
- * on as if it had not.
+ * other than "ready" on the handover socket, with an fd attached (=E: that
+ * it failed, "no thanks"), and goes on as if it had not.
  */
 static void before_ready(void)
 {
@@ -662,6 +668,11 @@ static void before_ready(void)
 		exit(3);
 	if (!getenv("HOST_PROG_HOSTILE"))
 		return;
+	if (!strcmp(getenv("HOST_PROG_HOSTILE"), "E")) {
+		/* Says it failed, as a plan that failed would, and goes on. */
+		(void)!send(atoi(fd), "Eno thanks", 10, MSG_NOSIGNAL);
+		return;
+	}
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));

@@ -286,18 +286,20 @@ check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map
 # The keeper, told v2 finished, renamed itself while v1 exits (keeper.c).
 procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-let-go\", \"host-prog-v1\", \"host-prog-v2\"])"
 
-# The new process is started before FREEZE, and waits for the go
-# (lib/host/socket.c): in the trace both write, its start comes before the
-# old one's FREEZE, and what it receives after the old one's HANDOVER.
+# The new process is started before FREEZE, plans on the PREPARE image
+# and waits for the go (lib/host/socket.c): in the trace both write, its
+# start and its parse come before the old one's FREEZE, the go after the
+# old one's HANDOVER (host-prog's freeze() changes its state, so it parses
+# the FREEZE image again after the go).
 BATON_TRACE=$tmp/trace run "socket mode, traced" "$v1" --update-to "$v2" --mode socket
-check "socket mode, traced: v2 restores" "length == 3 and map(select(.event == \"restored\"))[0].version == 2 and $same"
+check "socket mode, traced: v2 restores, from the FREEZE image (its plan of the PREPARE one dropped)" "length == 3 and (map(select(.event == \"restored\"))[0] | .version == 2 and .restored_frozen == 1) and $same"
 procs "traced: every process exited 0" "$all_exit0 and length == 3"
-if sort -n "$tmp/trace" | awk '$3 == "handover-read" && !f { h = NR } $3 == "freeze" { f = NR }
-	$3 == "keeper" { k = NR } $3 == "received" && k { r = NR }
-	END { exit !(h && f && h < f && r > k) }'; then
-	ok "the new process started before FREEZE, and got the go after HANDOVER"
+if sort -n "$tmp/trace" | awk '$3 == "handover-read" && !f { h = NR } $3 == "parsed" && !f { p = NR }
+	$3 == "freeze" { f = NR } $3 == "keeper" { k = NR } $3 == "received" && k { r = NR }
+	END { exit !(h && p && f && h < p && p < f && r > k) }'; then
+	ok "the new process started and parsed the image before FREEZE, and got the go after HANDOVER"
 else
-	not_ok "the new process started before FREEZE, and got the go after HANDOVER"
+	not_ok "the new process started and parsed the image before FREEZE, and got the go after HANDOVER"
 	sort -n "$tmp/trace" | sed 's/^/#   /'
 fi
 
@@ -310,6 +312,12 @@ procs "v2 gone before it was ready: v1 reaped it, alone ended, exit 0" "$all_exi
 HOST_PROG_HOSTILE=1 run "socket mode, v2 says something else than ready" "$v1" --update-to "$v2" --mode socket
 check "a new process that says something else is not handed anything: v1 goes on, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version said something other than that it was ready\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
 procs "the hostile v2 killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# One that fails before it is ready (its plan of the PREPARE image, say)
+# answers 'E' and why: v1 gives up before FREEZE and says so.
+HOST_PROG_HOSTILE=E run "socket mode, v2 fails before it is ready" "$v1" --update-to "$v2" --mode socket
+check "a new process that fails before it is ready: v1 goes on, told its reason" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version could not restore: no thanks\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "v2 failed before it was ready: killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
 # FREEZE fails with the new process started and waiting: it is killed and
 # reaped, and v1 goes on with as many fds as before (no copy leaked).

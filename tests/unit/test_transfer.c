@@ -218,7 +218,7 @@ static int receive_go(int sv[2], const struct bad_go *b, uint64_t held_ns,
 	close(probe);
 	if (b->hang_up)
 		close(sv[0]);
-	err = baton_socket_receive(hv, why);
+	err = baton_socket_await_go(hv, &hv->image_fd, why);
 	if (!b->hang_up) {
 		/* It said it was ready first: what the old process waits for. */
 		assert_int_equal(recv(sv[0], &ready, sizeof(ready), MSG_DONTWAIT), sizeof(ready));
@@ -234,6 +234,7 @@ static void test_go(void **state)
 	const uint64_t held = NOW_MINUS(50), later = baton_now_ns() + 60000000000ull;
 	const struct bad_go cases[] = {
 		{ "bad magic", { 0x12345678, 0, NOW_MINUS(10) }, sizeof(struct go), 1, false, -EBADMSG, NULL },
+		{ "the image to plan on again", { 0x4254504c, 0, 0 }, sizeof(struct go), 1, false, -EBADMSG, NULL },
 		{ "no image fd", { GO_MAGIC, 0, NOW_MINUS(10) }, sizeof(struct go), 0, false, -EBADMSG, NULL },
 		{ "two image fds", { GO_MAGIC, 0, NOW_MINUS(10) }, sizeof(struct go), 2, false, -EBADMSG, NULL },
 		{ "padding not zero", { GO_MAGIC, 7, NOW_MINUS(10) }, sizeof(struct go), 1, false, -EBADMSG, NULL },
