@@ -177,6 +177,9 @@ procs "a preserved fd without close-on-exec: no process died" "$all_exit0 and le
 run "no dry run: the target does not say it closes them" "$v1" --update-to "$v2" --no-dry-run
 check "without the target's word the exec closes the preserved fds' own numbers, as before" "length == 2 and .[1].event == \"restored\" and .[1].orig_before == \"closed\" and .[1].orig == \"closed\" and $intact"
 procs "no dry run: no process died" "$all_exit0 and length == 1"
+run "no kcmp(): the update cannot tell the numbers' files apart" "$dir/no-kcmp" "$v1" --update-to "$v2"
+check "without kcmp() the exec closes the preserved fds' own numbers, as before, and the update goes through" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and .[1].orig_before == \"closed\" and .[1].orig == \"closed\" and $intact"
+procs "no kcmp(): no process died" "$all_exit0 and length == 1"
 # At the commit each copy is checked against the file preserved: a number
 # reused before it is refused, naming it.
 reused='"fd 900 (token 0x3, session \"extra\") is no longer the file that was preserved: closed and its number reused"'
