@@ -27,9 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "kv_threaded.h"
 
-#define NOW		1700000000ull
 #define REGION		(8u << 20)
 #define THREADS		4
 #define ROUNDS		3000
@@ -43,59 +42,13 @@ const char *__tsan_default_options(void)
 	return "halt_on_error=1 exitcode=66";
 }
 
-static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct kv_locks locks;
-static struct kv_proto proto;
-static atomic_uint sets, failures;
-
-#define FAIL(...) do {							\
-	fprintf(stderr, __VA_ARGS__);					\
-	atomic_fetch_add(&failures, 1);					\
-} while (0)
-
-/* What kvcache.c's kv_proto_lock() does, without the server around it. */
-static void proto_lock(struct kv_proto *p, enum kv_lock how)
-{
-	(void)p;
-	switch (how) {
-	case KV_SHARED:
-		pthread_rwlock_rdlock(&lock);
-		break;
-	case KV_EXCLUSIVE:
-		pthread_rwlock_wrlock(&lock);
-		break;
-	case KV_UNLOCKED:
-		pthread_rwlock_unlock(&lock);
-		break;
-	}
-}
+static atomic_uint sets;
 
 /* And its kv_proto_try_exclusive(). */
 static bool proto_try_exclusive(struct kv_proto *p)
 {
 	(void)p;
 	return !pthread_rwlock_trywrlock(&lock);
-}
-
-/* Feed @cmd to @c, execute it, and take every answer byte out. */
-static void run(struct kv_conn *c, const char *cmd, char *out, size_t size)
-{
-	const void *data;
-	size_t len, got = 0;
-
-	if (kv_conn_input(c, cmd, strlen(cmd)) ||
-	    kv_conn_process(&proto, c, NOW)) {
-		FAIL("%s: not executed\n", cmd);
-		return;
-	}
-	while ((data = kv_conn_output(c, &len)) && len) {
-		if (got + len < size) {
-			memcpy(out + got, data, len);
-			got += len;
-		}
-		kv_conn_sent(c, len);
-	}
-	out[got] = '\0';
 }
 
 /*
@@ -161,7 +114,7 @@ static void *client(void *arg)
 			snprintf(cmd, sizeof(cmd), "mg k%u v h t\r\n", k);
 			break;
 		}
-		run(&c, cmd, out, sizeof(out));
+		run(&c, cmd, strlen(cmd), out, sizeof(out));
 		expect(cmd, out, op);
 	}
 	kv_conn_release(&c);
@@ -192,12 +145,7 @@ int main(void)
 	    kv_store_adopt_v1(&st, old, REGION, true))
 		return 1;
 	/* Stripes as kvcache.c's: used once the conversion is over. */
-	kv_locks_init(&locks);
-	st.locks = &locks;
-	proto.store = &st;
-	proto.version = "test";
-	proto.threads = THREADS;
-	proto.lock = proto_lock;
+	serve(&st, THREADS);
 	proto.try_exclusive = proto_try_exclusive;
 	for (int i = 0; i < 4; i++) {
 		struct kv_conn c;
@@ -206,7 +154,7 @@ int main(void)
 		snprintf(key, sizeof(key), "set n%d 0 0 1\r\n0\r\n", i);
 		if (kv_conn_restore(&c, NULL))
 			return 1;
-		run(&c, key, out, sizeof(out));
+		run(&c, key, strlen(key), out, sizeof(out));
 		kv_conn_release(&c);
 	}
 

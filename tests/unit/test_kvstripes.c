@@ -24,9 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "kv_threaded.h"
 
-#define NOW		1700000000ull
 #define REGION		(3u << 20)	/* two 1 MiB pages of items */
 #define THREADS		4
 #define KEYS		16384		/* twice what two pages hold */
@@ -36,29 +35,8 @@
 #define ROUNDS		40000
 #endif
 
-static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct kv_proto proto;
-static struct kv_locks locks;
-static atomic_uint failures;
 /* The set of each thread's last value of each key, 0 after it deleted. */
 static uint32_t last[THREADS][KEYS];
-
-#define FAIL(...) do {							\
-	fprintf(stderr, __VA_ARGS__);					\
-	atomic_fetch_add(&failures, 1);					\
-} while (0)
-
-/* kvcache.c's kv_proto_lock(), without the server around it. */
-static void proto_lock(struct kv_proto *p, enum kv_lock how)
-{
-	(void)p;
-	if (how == KV_SHARED)
-		pthread_rwlock_rdlock(&lock);
-	else if (how == KV_EXCLUSIVE)
-		pthread_rwlock_wrlock(&lock);
-	else
-		pthread_rwlock_unlock(&lock);
-}
 
 /* Thread @t's set @seq of key @k: "k<k> t<t> s<seq> " then filler. */
 static void make_value(char *v, unsigned int k, unsigned int t, uint32_t seq)
@@ -67,27 +45,6 @@ static void make_value(char *v, unsigned int k, unsigned int t, uint32_t seq)
 
 	for (int i = n; i < VALUE; i++)
 		v[i] = (char)('a' + (k * 7 + t * 3 + seq + (unsigned int)i) % 26);
-}
-
-/* Feed @cmd to @c, execute it, and take every answer byte out. */
-static void run(struct kv_conn *c, const char *cmd, size_t len, char *out,
-		size_t size)
-{
-	const void *data;
-	size_t n, got = 0;
-
-	if (kv_conn_input(c, cmd, len) || kv_conn_process(&proto, c, NOW)) {
-		FAIL("%.20s: not executed\n", cmd);
-		return;
-	}
-	while ((data = kv_conn_output(c, &n)) && n) {
-		if (got + n < size) {
-			memcpy(out + got, data, n);
-			got += n;
-		}
-		kv_conn_sent(c, n);
-	}
-	out[got] = '\0';
 }
 
 /*
@@ -180,12 +137,7 @@ int main(void)
 	if (posix_memalign(&region, 4096, REGION) ||
 	    kv_store_format(&st, &kv_store_v2_ops, region, REGION))
 		return 1;
-	kv_locks_init(&locks);
-	st.locks = &locks;
-	proto.store = &st;
-	proto.version = "test";
-	proto.threads = THREADS;
-	proto.lock = proto_lock;
+	serve(&st, THREADS);
 	for (uintptr_t i = 0; i < THREADS; i++)
 		if (pthread_create(&th[i], NULL, client, (void *)i))
 			return 1;
