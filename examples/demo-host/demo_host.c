@@ -295,7 +295,8 @@ static int add_device(struct baton_host *host, const struct baton_pci_addr *addr
 	/* A restored host may hold the device's connection still: its device
 	 * let go unrestored (a roll-back that could not restore it).  devsim
 	 * takes one client a device, and a VFIO device is opened once. */
-	err = baton_host_session(host, baton_pci_addr_format(addr, session_name), &session) ?:
+	err = !baton_host_restored(host) ? open_device(addr, &demo_probing) :
+	      baton_host_session(host, baton_pci_addr_format(addr, session_name), &session) ?:
 	      take_connection(session, addr, &demo_probing, &fresh);
 	if (err) {
 		fprintf(stderr, "demo-host: %s: %s\n", name, baton_strerror(err));
