@@ -3,7 +3,7 @@
  * DOC: kvload - a closed-loop memcached load generator that measures latency
  *
  *   kvload --port P [--conns C] [--threads T] [--seconds S] [--keys K]
- *          [--value BYTES] [--sets PERCENT] [--preload]
+ *          [--value BYTES] [--sets PERCENT] [--preload] [--slow US]
  *
  * C connections spread over T threads (one epoll loop each); every
  * connection sends one request, waits for its whole answer, and sends the
@@ -13,6 +13,13 @@
  * up to 100 ms, then the tail counted as such), so that the longest stall
  * a client sees during a live update shows as the maximum.  --preload
  * first sets every key (pipelined, noreply, then a get to wait for them).
+ * --slow US prints each request that took US microseconds or more on
+ * stderr, "slow CONN SENT_NS NS": CONN is its connection's place in the
+ * order they were dialled (a server that gives connections out round
+ * robin, as kvcache does to its workers, gives CONN % N to one worker),
+ * SENT_NS when it was sent (CLOCK_MONOTONIC), NS how long it took - so
+ * that what each client waited through an update can be placed on the
+ * update's BATON_TRACE phases, not only the longest request of the run.
  *
  * Prints one line:
  *   ops=N ops_s=X p50_us=A p99_us=B max_us=C errors=E misses=M max_at_ns=T
@@ -45,10 +52,12 @@
 struct opts {
 	unsigned int port, conns, threads, seconds, keys, value, sets;
 	bool preload;
+	uint64_t slow_ns;		/* --slow: 0, none */
 };
 
 struct conn {
 	int fd;
+	unsigned int id;		/* dialled @id-th */
 	uint64_t sent_ns;
 	bool is_set;
 	size_t in_len;
@@ -160,11 +169,15 @@ static int answer_done(struct conn *c, bool *miss)
 	return !memcmp(c->in + head + bytes + 2, "END\r\n", 5) ? 1 : -1;
 }
 
-/* A request sent at @sent (CLOCK_MONOTONIC ns), answered @ns later. */
-static void record(struct worker *w, uint64_t sent, uint64_t ns)
+/* A request of @c sent at @sent (CLOCK_MONOTONIC ns), answered @ns later. */
+static void record(struct worker *w, const struct conn *c, uint64_t sent,
+		   uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 
+	if (w->o->slow_ns && ns >= w->o->slow_ns)
+		fprintf(stderr, "slow %u %" PRIu64 " %" PRIu64 "\n", c->id,
+			sent, ns);
 	if (us < HIST_US)
 		w->hist[us]++;
 	else
@@ -216,7 +229,7 @@ static void *worker_run(void *arg)
 			if (done < 0)
 				w->errors++;
 			w->misses += miss && w->o->preload;
-			record(w, c->sent_ns, now_ns() - c->sent_ns);
+			record(w, c, c->sent_ns, now_ns() - c->sent_ns);
 			if (send_request(w->o, c)) {
 				w->errors++;
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -280,13 +293,15 @@ int main(int argc, char **argv)
 		{ "value", required_argument, NULL, 'v' },
 		{ "sets", required_argument, NULL, 'S' },
 		{ "preload", no_argument, NULL, 'P' },
+		{ "slow", required_argument, NULL, 'l' },
 		{ 0 }
 	};
-	struct opts o = { 0, 16, 2, 5, 10000, 100, 10, false };
+	struct opts o = { 0, 16, 2, 5, 10000, 100, 10, false, 0 };
 	struct worker *w;
 	uint32_t *hist;
 	uint64_t ops = 0, errors = 0, misses = 0, over = 0, max_ns = 0, t0;
 	uint64_t max_at = 0;
+	unsigned int dialled = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -301,10 +316,12 @@ int main(int argc, char **argv)
 		case 'v': o.value = v; break;
 		case 'S': o.sets = v; break;
 		case 'P': o.preload = true; break;
+		case 'l': o.slow_ns = v * 1000ull; break;
 		default:
 			fprintf(stderr, "usage: kvload --port P [--conns C] "
 				"[--threads T] [--seconds S] [--keys K] "
-				"[--value BYTES] [--sets PERCENT] [--preload]\n");
+				"[--value BYTES] [--sets PERCENT] [--preload] "
+				"[--slow US]\n");
 			return 2;
 		}
 	}
@@ -334,6 +351,7 @@ int main(int argc, char **argv)
 			return 1;
 		for (unsigned int j = 0; j < w[i].n; j++) {
 			w[i].conns[j].fd = dial(o.port);
+			w[i].conns[j].id = dialled++;
 			w[i].conns[j].seed = i * 7919 + j;
 			if (w[i].conns[j].fd < 0) {
 				fprintf(stderr, "kvload: connect: %s\n",
