@@ -69,6 +69,7 @@
 
 #include <baton/host.h>
 
+#include "park.h"
 #include "protocol.h"
 #include "store.h"
 
@@ -81,7 +82,7 @@
 #define KV_NAME "kvcache-v" KV_STR(KVCACHE_VERSION)
 
 #define KV_MAX_CLIENTS	1024
-#define KV_MAX_THREADS	64
+#define KV_MAX_THREADS	KV_PARK_MAX
 #define KV_READ_CHUNK	65536
 #define KV_LINGER_MAX	(1024 * 1024)
 #define KV_EVENTS	64
@@ -190,9 +191,11 @@ struct kv_server {
  * closes a client hands its fd and token to the main thread (@dead), which
  * unpreserves and closes them.
  *
- * For an update the workers are parked (kv_park()): the program's prepare
- * hook runs on the main thread, parks every worker between two batches of
- * events, and only then saves the connections; FREEZE and HANDOVER follow
+ * For an update the workers are parked (kv_park(), park.h): the program's
+ * prepare hook runs on the main thread, parks every worker between two
+ * batches of events - one asleep in epoll_wait() is claimed where it
+ * sleeps, only one serving a batch is waited for - and only then saves
+ * the connections; FREEZE and HANDOVER follow
  * with the workers still parked, and whatever happens next - the exec, the
  * exit after a socket-mode handover, or the update given up - no worker
  * touches anything meanwhile.  The main loop unparks them when the
@@ -208,10 +211,10 @@ struct kv_server {
 struct kv_worker {
 	struct kv_server *srv;
 	pthread_t thread;
+	unsigned int id;	/* in struct kv_park */
 	int epfd;
-	int evfd;		/* wakes the worker: park, stop */
+	int evfd;		/* wakes the worker: stop */
 	bool started;
-	uint64_t round;		/* the last park round it counted itself in */
 };
 
 /* A client an update held, and what it has sent (serve_held()). */
@@ -228,11 +231,7 @@ struct kv_threads {
 	pthread_rwlock_t lock;		/* the store, the protocol, the list */
 	struct kv_locks locks;		/* the store's, within @lock shared */
 	atomic_uint waiting;		/* workers waiting for @lock */
-	pthread_mutex_t park_lock;
-	pthread_cond_t park_cond;
-	bool park, stop;
-	uint64_t round;			/* park rounds, so far */
-	unsigned int parked;		/* workers parked in this round */
+	struct kv_park park;
 	int evfd;			/* wakes the main thread: @dead */
 	struct kv_client *dead;		/* closed by workers, for the main */
 	/* The held clients serve_held() left to the workers, smallest
@@ -808,11 +807,22 @@ static void *worker_run(void *arg)
 	struct kv_threads *t = w->srv->threads;
 	struct epoll_event ev[KV_EVENTS];
 	uint64_t v;
+	int n = 0;
 
+	/*
+	 * Between two batches - the held clients first, then each poll's
+	 * events - it may be parked (park.h), even asleep in epoll_wait():
+	 * what it polled then waits with it, to be served once unparked
+	 * (level-triggered: a client with nothing left reads EAGAIN).
+	 */
+	if (!kv_park_enter(&t->park, w->id))
+		return NULL;
 	serve_own_held(w);
 	for (;;) {
-		int n = epoll_wait(w->epfd, ev, KV_EVENTS, -1);
-
+		kv_park_leave(&t->park, w->id);
+		n = epoll_wait(w->epfd, ev, KV_EVENTS, -1);
+		if (!kv_park_enter(&t->park, w->id))
+			return NULL;
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == w)
 				(void)!read(w->evfd, &v, sizeof(v));
@@ -820,31 +830,6 @@ static void *worker_run(void *arg)
 				client_serve(w->srv, ev[i].data.ptr,
 					     ev[i].events);
 		}
-		/*
-		 * Between two batches: the only place a worker parks.  Counted
-		 * once per round: a worker still waking from the last round
-		 * when the next begins counts again for it.  Looked at without
-		 * the lock first, which every worker would take after every
-		 * batch: kv_park() sets @park before it wakes the workers, so a
-		 * worker that reads it unset here sees it at its next batch.
-		 */
-		if (!__atomic_load_n(&t->park, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
-			continue;
-		pthread_mutex_lock(&t->park_lock);
-		while (t->park && !t->stop) {
-			if (w->round != t->round) {
-				w->round = t->round;
-				t->parked++;
-				pthread_cond_broadcast(&t->park_cond);
-			}
-			pthread_cond_wait(&t->park_cond, &t->park_lock);
-		}
-		if (t->stop) {
-			pthread_mutex_unlock(&t->park_lock);
-			return NULL;
-		}
-		pthread_mutex_unlock(&t->park_lock);
 	}
 }
 
@@ -860,36 +845,16 @@ static void kv_wake_workers(struct kv_threads *t)
  */
 static void kv_park(struct kv_server *srv)
 {
-	struct kv_threads *t = srv->threads;
-	unsigned int running = 0;
-
-	if (!t)
+	if (!srv->threads)
 		return;
-	for (unsigned int i = 0; i < t->n; i++)
-		running += t->w[i].started;
-	pthread_mutex_lock(&t->park_lock);
-	if (!t->park) {
-		__atomic_store_n(&t->park, true, __ATOMIC_RELEASE);
-		t->round++;
-		t->parked = 0;
-		kv_wake_workers(t);
-	}
-	while (t->parked < running)
-		pthread_cond_wait(&t->park_cond, &t->park_lock);
-	pthread_mutex_unlock(&t->park_lock);
+	kv_park_all(&srv->threads->park);
 	clients_bury(srv);
 }
 
 static void kv_unpark(struct kv_server *srv)
 {
-	struct kv_threads *t = srv->threads;
-
-	if (!t)
-		return;
-	pthread_mutex_lock(&t->park_lock);
-	__atomic_store_n(&t->park, false, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&t->park_cond);
-	pthread_mutex_unlock(&t->park_lock);
+	if (srv->threads)
+		kv_unpark_all(&srv->threads->park);
 }
 
 /* The workers' loops and wake-ups, before any client is adopted. */
@@ -911,8 +876,7 @@ static int kv_threads_init(struct kv_server *srv, unsigned int n)
 		t->w[i].epfd = t->w[i].evfd = -1;
 	pthread_rwlock_init(&t->lock, NULL);
 	kv_locks_init(&t->locks);
-	pthread_mutex_init(&t->park_lock, NULL);
-	pthread_cond_init(&t->park_cond, NULL);
+	kv_park_init(&t->park, n);
 	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->evfd < 0 ||
 	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, t->evfd,
@@ -923,6 +887,7 @@ static int kv_threads_init(struct kv_server *srv, unsigned int n)
 		struct kv_worker *w = &t->w[i];
 
 		w->srv = srv;
+		w->id = i;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->evfd < 0 ||
@@ -961,10 +926,7 @@ static void kv_threads_stop(struct kv_server *srv)
 
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->park_lock);
-	__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&t->park_cond);
-	pthread_mutex_unlock(&t->park_lock);
+	kv_park_stop(&t->park);
 	kv_wake_workers(t);
 	for (unsigned int i = 0; i < t->n; i++)
 		if (t->w[i].started)
@@ -1056,6 +1018,7 @@ static void server_release(struct kv_server *srv)
 		if (srv->threads->evfd >= 0)
 			close(srv->threads->evfd);
 		srv->store.locks = NULL;
+		kv_park_destroy(&srv->threads->park);
 		free(srv->threads);
 		srv->threads = NULL;
 	}
