@@ -337,8 +337,14 @@ enum baton_cell_state {
 struct baton_keeper;			/* the old version's handle on it */
 struct update;
 
-/* Fork the keeper, holding the fds numbered @numbers and u->image_fd. */
-int baton_keeper_start(struct update *u, const int *numbers, size_t n);
+/* Fork the keeper, holding the fds numbered @numbers and u->image_fd, and
+ * leaving open @originals (NULL, or the program's own number of each of
+ * @numbers' files), which a version it starts does not get. */
+int baton_keeper_start(struct update *u, const int *numbers, const int *originals,
+		       size_t n);
+/* The keeper has closed what it does not hold ('R'), within a bound:
+ * -ETIMEDOUT, or -ECHILD (it died, or said something else). */
+int baton_keeper_ready(struct update *u);
 /* HANDOVER: the FREEZE image (or -1: the PREPARE one serves), the deadline. */
 int baton_keeper_handover(struct update *u, int image_fd);
 int baton_keeper_new_process(struct update *u, int pidfd);

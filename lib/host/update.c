@@ -31,6 +31,7 @@
  *		    program back
  *	new process socket mode: the target starts with the copies and
  *		    waits, ready, for the go (socket.c)
+ *	keeper      ready: it has closed, meanwhile, what it does not hold
  *	freeze      each driver quiesces its device; the blackout starts.
  *		    Drivers serialize once more, and only if a state changed
  *		    is the image made again
@@ -399,12 +400,11 @@ int baton_update_commit(struct update *u)
 	 * (a driver may close one at freeze()); the files preserved cross.
 	 */
 	u->copies = malloc((p.img.n_fds + 1) * sizeof(*u->copies));
-	/* The program's own numbers cross the exec too, and close after its
-	 * FINISH, when the target says it does that (linger.c). */
-	if (u->mode == BATON_MODE_EXEC && !u->handover && u->target_closes_originals)
-		u->originals = malloc((p.img.n_fds + 1) * sizeof(*u->originals));
-	err = u->copies ? baton_serialize_copy_fds(host, u->copies, u->originals, &why) :
-	      -ENOMEM;
+	/* The program's own numbers: the keeper leaves them open (closing
+	 * them would cost the hold), and they may cross the exec. */
+	u->originals = malloc((p.img.n_fds + 1) * sizeof(*u->originals));
+	err = u->copies && u->originals ?
+	      baton_serialize_copy_fds(host, u->copies, u->originals, &why) : -ENOMEM;
 	if (err) {
 		free(u->copies);
 		free(u->originals);
@@ -416,7 +416,7 @@ int baton_update_commit(struct update *u)
 	memcpy(p.numbers, u->copies, u->n_copies * sizeof(*u->copies));
 	baton_trace("copies");
 	u->deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
-	err = baton_keeper_start(u, p.numbers, p.img.n_fds);
+	err = baton_keeper_start(u, p.numbers, u->originals, p.img.n_fds);
 	if (err) {
 		free(u->originals);
 		u->originals = NULL;
@@ -424,9 +424,15 @@ int baton_update_commit(struct update *u)
 		goto err_prepare;
 	}
 	baton_trace("keeper-forked");
-	/* After the fork: the keeper's restart must not carry them. */
-	if (u->originals)
+	/* They cross the exec too, and close after its FINISH, when the
+	 * target says it does that (linger.c); else the exec closes them.
+	 * After the fork: the keeper's restart must not carry them. */
+	if (u->mode == BATON_MODE_EXEC && !u->handover && u->target_closes_originals) {
 		baton_linger_uncloexec(u);
+	} else {
+		free(u->originals);
+		u->originals = NULL;
+	}
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Socket mode: the new process starts now, and waits for the go. */
@@ -440,8 +446,18 @@ int baton_update_commit(struct update *u)
 	 * update; here it learns the deadline (or starts, if it could not). */
 	if (u->mode == BATON_MODE_EXEC)
 		baton_mm_holder_start(u, u->deadline_ns);
-
 	baton_trace("prepared");
+	/*
+	 * The keeper closed meanwhile what it does not hold (on the other
+	 * core, while this one did the above): from its 'R' a connection a
+	 * driver closes at freeze() is closed for the device too.
+	 */
+	err = baton_keeper_ready(u);
+	if (err) {
+		baton_update_why(u, "the keeper did not start: %s", baton_strerror(err));
+		goto err_freeze;
+	}
+	baton_trace("keeper-ready");
 	err = freeze(u);
 	if (err)
 		goto err_freeze;

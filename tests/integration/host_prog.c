@@ -50,6 +50,12 @@
  *     close-on-exec.  HOST_PROG_ORIG_INHERIT=1: v1 makes it without
  *     close-on-exec; HOST_PROG_TAKE_ORIG=1: a restored version opens
  *     /dev/null at 900 if it is free, before baton_host_take_over()
+ *   HOST_PROG_PEER=1: v1 opens a pipe, preserves its read end and keeps
+ *     its write end (close-on-exec) for itself, a connection it does not
+ *     hand over; a restored version reports whether the read end is at
+ *     end of file before baton_host_take_over() ("peer": "eof", "open",
+ *     "" without): in exec mode no process may hold the write end by then
+ *     - the keeper closed its copy before FREEZE (lib/host/keeper.c)
  *   --mode socket: a socket-mode update (a new process);
  *   --timeout-ms N: its deadline; --extra-fds N: N more eventfds preserved,
  *     to cross the kernel's limit of fds in one SCM_RIGHTS message
@@ -117,6 +123,7 @@ static int mm_held = -1;
 #define TOKEN_PIPE_R 1
 #define TOKEN_PIPE_W 2
 #define TOKEN_EVENTFD 3
+#define TOKEN_PEER_R 4
 #define TOKEN_EXTRA 1000	/* + i: the i-th extra eventfd, holding i + 1 */
 
 static const char *fail_op;
@@ -125,6 +132,7 @@ static const char *fail_op;
 #define LINGER_FD 950
 static bool linger;
 static const char *linger_before = "", *linger_errors = "";
+static const char *peer = "";
 /* Where v1 keeps the "extra" session's eventfd, and what it was in this
  * process just before baton_host_take_over(). */
 #define ORIG_FD 900
@@ -492,7 +500,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
 	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\","
-	       "\"orig_before\":\"%s\",\"orig\":\"%s\"",
+	       "\"orig_before\":\"%s\",\"orig\":\"%s\",\"peer\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -512,7 +520,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events, mm_held, linger_before,
-	       linger ? linger_state() : "", linger_errors, orig_before, orig_state());
+	       linger ? linger_state() : "", linger_errors, orig_before, orig_state(), peer);
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -587,6 +595,11 @@ static int setup(struct baton_host *host, struct baton_region **r, int extra)
 	    baton_host_preserve_fd(host, TOKEN_EVENTFD, efd, BATON_FD_EVENTFD))
 		return -1;
 	if (linger && linger_setup(host, p[0], efd))
+		return -1;
+	/* The write end stays ours, never closed: only an exec closes it. */
+	if (getenv("HOST_PROG_PEER") &&
+	    (pipe2(p, O_CLOEXEC | O_NONBLOCK) ||
+	     baton_host_preserve_fd(host, TOKEN_PEER_R, p[0], BATON_FD_PIPE)))
 		return -1;
 	if (baton_host_add_device(host, &counter, &dev) ||
 	    use_region(dev, "pool", POOL_SIZE) ||
@@ -798,6 +811,11 @@ int main(int argc, char **argv)
 	    fcntl(ORIG_FD, F_GETFD) < 0 && reuse_fd(ORIG_FD, O_CLOEXEC))
 		return 1;
 	orig_before = orig_state();
+	if (baton_host_restored(host) && getenv("HOST_PROG_PEER")) {
+		struct pollfd pf = { .fd = baton_host_take_fd(host, TOKEN_PEER_R) };
+
+		peer = poll(&pf, 1, 0) == 1 && (pf.revents & POLLHUP) ? "eof" : "open";
+	}
 	err = baton_host_take_over(host);
 	if (err) {
 		printf("{\"event\":\"take-over-failed\",\"version\":%d,\"error\":%d}\n",

@@ -106,18 +106,23 @@ procs "an epoll closed after FINISH: one process, exit 0" "$all_exit0 and length
 run "an epoll marked, socket mode" "$v1" --update-to "$v2" --mode socket --close-after-finish -- --close-after-finish
 check "socket mode: the new process never has it" '[.[] | select(.event == "restored")] | length == 1 and .[0].linger_before == "closed" and .[0].linger == "closed" and .[0].count == 101'
 procs "an epoll marked, socket mode: no process died" "$all_exit0"
+# stopped_at FIFO: the pid a process stopped by a fault wrote (it says so,
+# then raises SIGSTOP), once it has stopped, bounded.
+stopped_at() {
+	read -r pid_stopped _ <"$1"
+	i=0
+	until [ "$(awk '{ print $3 }' /proc/"$pid_stopped"/stat 2>/dev/null)" = T ] || [ $i -ge 500 ]; do
+		sleep 0.02
+		i=$((i + 1))
+	done
+	echo "$pid_stopped"
+}
 # The exec fails: the target, there for the preflight and the dry run, is
 # gone when v1, stopped just before its handover, goes on.
 ln -s "$v2" "$tmp/v2-link" && mkfifo "$tmp/notify"
 BATON_FAULT=handover:stop@old BATON_FAULT_NOTIFY=$tmp/notify \
 	run "an epoll marked, the exec fails" "$v1" --update-to "$tmp/v2-link" --close-after-finish &
-read -r stopped _ <"$tmp/notify"
-# Stopped for good (it says so, then raises SIGSTOP), bounded.
-i=0
-until [ "$(awk '{ print $3 }' /proc/"$stopped"/stat 2>/dev/null)" = T ] || [ $i -ge 500 ]; do
-	sleep 0.02
-	i=$((i + 1))
-done
+stopped=$(stopped_at "$tmp/notify")
 rm "$tmp/v2-link"
 kill -CONT "$stopped"
 wait $!
@@ -328,6 +333,51 @@ HOST_PROG_STARTED=$tmp/started BATON_FAULT=freeze:error@old run "socket mode, FR
 	"$v1" --update-to "$v2" --mode socket
 check "FREEZE fails: v1 goes on, told aborted, as many fds as before" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"freeze: Input/output error\$\")) and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
 procs "FREEZE fails: v2 killed and reaped by v1, which alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# A connection v1 does not hand over (a pipe's write end, close-on-exec,
+# its read end preserved): the exec closes v1's number, and the keeper,
+# which leaves v1's own numbers of the preserved fds open, closed its copy
+# before FREEZE - v2 sees end of file before it takes over.
+HOST_PROG_PEER=1 run "a connection not handed over, exec mode" "$v1" --update-to "$v2"
+check "a connection v1 did not hand over is closed for its peer before v2 takes over: the keeper does not hold it" 'length == 2 and .[1].event == "restored" and .[1].version == 2 and .[1].peer == "eof"'
+procs "a connection not handed over: one process, exit 0" "$all_exit0 and length == 1"
+
+# The keeper is forked at the commit and says it is ready only just before
+# FREEZE (lib/host/update.c): killed in between - v1 stopped as it starts
+# the new process (socket mode) or in its freeze() (both modes) - the
+# update is given up and v1 goes on with nothing lost, the keeper reaped.
+# kill_keeper PID: its child the keeper, SIGKILLed, and waited for (a zombie:
+# PID is stopped), bounded.
+kill_keeper() {
+	keeper=
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = baton-keeper ] && keeper=$c
+	done
+	[ -n "$keeper" ] && kill -KILL "$keeper"
+	i=0
+	until [ -z "$keeper" ] || [ "$(awk '{ print $3 }' /proc/"$keeper"/stat 2>/dev/null)" = Z ] || [ $i -ge 500 ]; do
+		sleep 0.02
+		i=$((i + 1))
+	done
+	echo "${keeper:-none}"
+}
+for at in socket:spawn socket:freeze exec:freeze; do
+	mode=${at%%:*} phase=${at#*:}
+	rm -f "$tmp/notify" && mkfifo "$tmp/notify"
+	BATON_FAULT=$phase:stop@old BATON_FAULT_ONCE=$tmp/once-$mode-$phase BATON_FAULT_NOTIFY=$tmp/notify \
+		run "the keeper killed before FREEZE ($mode mode, v1 stopped at $phase)" \
+		"$v1" --update-to "$v2" --mode "$mode" &
+	stopped=$(stopped_at "$tmp/notify")
+	killed=$(kill_keeper "$stopped")
+	kill -CONT "$stopped"
+	wait $!
+	unchecked=
+	if [ "$killed" != none ]; then ok "the keeper was there to kill ($mode mode, $phase)"; else
+		not_ok "the keeper was there to kill ($mode mode, $phase)"
+	fi
+	check "the keeper killed before FREEZE ($mode mode, $phase): v1 goes on, told aborted, nothing lost, as many fds as before" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"keeper|new version\")) and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+	procs "the keeper killed ($mode mode, $phase): v1 reaped it and the new process, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+done
 if [ "$(cat "$tmp/started" 2>/dev/null)" = started ]; then ok "the new process had started before FREEZE"; else
 	not_ok "the new process had started before FREEZE"
 fi
