@@ -31,8 +31,9 @@
  * The holder runs in the program's address space without a thread of its
  * own as libc sees it: it uses no libc function, no errno, no TLS - raw
  * system calls only, on a stack of its own.  Where there are no raw
- * system calls here (other than x86-64 and arm64) there is no holder, and
- * exec mode pays the teardown as before.  An update that does not exec
+ * system calls here (other than x86-64 and arm64), and in a
+ * ThreadSanitizer build (below), there is no holder, and exec mode pays
+ * the teardown as before.  An update that does not exec
  * wakes it itself.  It blocks every signal from its first instruction (the
  * program's handlers are in its address space, for a thread libc set up):
  * the new version's SIGTERM is taken with sigtimedwait().
@@ -59,7 +60,23 @@
 #define REAP_MS		10000	/* then it is killed: it only frees memory */
 #define HOLDER_POLL_NS	(10 * 1000000ull)
 
-#if defined(__x86_64__) || defined(__aarch64__)
+/*
+ * ThreadSanitizer takes clone() for a fork and runs its fork bookkeeping
+ * in the child as well, which with CLONE_VM shares the parent's thread
+ * state: whichever of the two comes second fails a check and exits (66) -
+ * the holder, or the program itself (kvcache --threads 4, in most of its
+ * exec-mode updates).  A TSan build has no holder: exec mode pays the
+ * teardown inside the blackout there, as where raw system calls are not.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define BATON_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BATON_TSAN 1
+#endif
+#endif
+
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(BATON_TSAN)
 #define HAVE_HOLDER 1
 
 static inline long raw4(long n, long a, long b, long c, long d)
