@@ -358,7 +358,10 @@ enum baton_cell_state baton_keeper_cell(const struct update *u);
 /* The new version's side: own the program (@state NEW or PREV)... */
 int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state);
 /* ...and, after FINISH, let the keeper go. */
-void baton_keeper_done(struct baton_handover *hv);
+void baton_keeper_done(struct baton_host *host, struct baton_handover *hv);
+/* Exec mode: the keeper done with is reaped from the loop as it exits;
+ * here at once, killed after a bound (a new update, the host's end). */
+void baton_keeper_reap(struct baton_host *host);
 
 /* ---- serialize.c ---- */
 
@@ -686,6 +689,9 @@ struct baton_host {
 
 	pid_t holder;			/* mm.c: the previous address space's */
 	struct timer holder_timer;
+	pid_t keeper;			/* keeper.c: exec mode's, told 'D', */
+	uint64_t keeper_kill_ns;	/* reaped from the loop, killed at this */
+	struct timer keeper_timer;
 
 	struct lingering *lingering;	/* linger.c */
 	size_t n_lingering, cap_lingering;

@@ -208,6 +208,7 @@ void baton_host_destroy(struct baton_host *host)
 	baton_incoming_free(host->incoming);
 	baton_contracts_free(host->contracts);
 	baton_mm_holder_reap(host, true);
+	baton_keeper_reap(host);
 	baton_loop_free(host);
 	free(host->regions);
 	free(host->devices);

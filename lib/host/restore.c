@@ -721,7 +721,7 @@ int baton_restore_finish(struct baton_host *host)
 	baton_trace("answered");
 	in->taken_over = true;
 	baton_linger_check(&in->hv);
-	baton_keeper_done(&in->hv);
+	baton_keeper_done(host, &in->hv);
 	baton_trace("keeper-done");
 	baton_mm_holder_reap(host, false);
 	/* The previous version's fds that came only to be closed out of the

@@ -348,6 +348,10 @@ int baton_update_start(struct update *u)
 	 */
 	if (u->mode == BATON_MODE_EXEC)
 		baton_mm_holder_start(u, baton_now_ns() + 2ull * u->timeout_ms * 1000000ull);
+	/* The last update's keeper and holder, reaped from the loop as they
+	 * exit, if still there: an exec would leave them unreaped. */
+	baton_keeper_reap(host);
+	baton_mm_holder_reap(host, true);
 	/* Regions kept after a kexec for probes that never came: no record
 	 * names them, so the next version would take them for the program's. */
 	baton_region_drop_unused(host);
