@@ -494,6 +494,10 @@ void baton_update_free(struct update *u);
 
 /* ---- mm.c ---- */
 
+/* A clone of ours sharing the address space (the holder, the prefaulter),
+ * told to go: wait for @pid (waitpid() @flags), free its stack, zero both. */
+void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags);
+
 /* Exec mode, from the update's start: a process holding our address
  * space, leaving by @deadline_ns (a running one takes the new one)... */
 int baton_mm_holder_start(struct update *u, uint64_t deadline_ns);
@@ -507,6 +511,18 @@ void baton_mm_holder_adopt(struct baton_host *host, bool restored);
 /* ...after FINISH: told to go (SIGTERM), and reaped once it has gone
  * (polled on a timer), or now, waiting, if @wait. */
 void baton_mm_holder_reap(struct baton_host *host, bool wait);
+
+/* ---- prefault.c ---- */
+
+/* Exec mode's new version, once the handover says @n_fds came: the heap
+ * its restore will take, faulted in on another CPU meanwhile (true if
+ * started)... */
+bool baton_prefault_start(struct baton_host *host, size_t n_fds);
+/* The prefaulter on the whole pages of [@start, @start + @len): true if
+ * started (one at a time)... */
+bool baton_prefault_range(struct baton_host *host, void *start, size_t len);
+/* ...until the restore is over: stopped and reaped. */
+void baton_prefault_stop(struct baton_host *host);
 
 /* ---- dryrun.c ---- */
 
@@ -692,6 +708,8 @@ struct baton_host {
 	pid_t keeper;			/* keeper.c: exec mode's, told 'D', */
 	uint64_t keeper_kill_ns;	/* reaped from the loop, killed at this */
 	struct timer keeper_timer;
+	pid_t prefaulter;		/* prefault.c: during the restore */
+	void *prefault_stack;
 
 	struct lingering *lingering;	/* linger.c */
 	size_t n_lingering, cap_lingering;

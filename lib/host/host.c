@@ -50,8 +50,13 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 		err = baton_socket_receive(host, in, &why);
 		baton_trace("received");
 	}
-	if (!err)
+	if (!err) {
+		if (in->hv.role == BATON_ROLE_RESTORE &&
+		    baton_prefault_start(host, in->hv.n_fds))
+			baton_trace("prefault");
 		err = baton_restore(host, in, &why);
+		baton_prefault_stop(host);
+	}
 	if (!err)
 		err = baton_control_adopt(host);
 	if (err) {

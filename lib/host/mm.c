@@ -32,7 +32,7 @@
  * own as libc sees it: it uses no libc function, no errno, no TLS - raw
  * system calls only, on a stack of its own.  Where there are no raw
  * system calls here (other than x86-64 and arm64), and in a
- * ThreadSanitizer build (below), there is no holder, and exec mode pays
+ * ThreadSanitizer build (raw-syscall.h), there is no holder, and exec mode pays
  * the teardown as before.  An update that does not exec
  * wakes it itself.  It blocks every signal from its first instruction (the
  * program's handlers are in its address space, for a thread libc set up):
@@ -55,56 +55,14 @@
 #include <unistd.h>
 
 #include "host/host-internal.h"
+#include "host/raw-syscall.h"
 
 #define HOLDER_STACK	(64u << 10)
 #define REAP_MS		10000	/* then it is killed: it only frees memory */
 #define HOLDER_POLL_NS	(10 * 1000000ull)
 
-/*
- * ThreadSanitizer takes clone() for a fork and runs its fork bookkeeping
- * in the child as well, which with CLONE_VM shares the parent's thread
- * state: whichever of the two comes second fails a check and exits (66) -
- * the holder, or the program itself (kvcache --threads 4, in most of its
- * exec-mode updates).  A TSan build has no holder: exec mode pays the
- * teardown inside the blackout there, as where raw system calls are not.
- */
-#if defined(__SANITIZE_THREAD__)
-#define BATON_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BATON_TSAN 1
-#endif
-#endif
-
-#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(BATON_TSAN)
+#ifdef HAVE_RAW_SYSCALL
 #define HAVE_HOLDER 1
-
-static inline long raw4(long n, long a, long b, long c, long d)
-{
-#if defined(__x86_64__)
-	register long r10 __asm__("r10") = d;
-	long ret;
-
-	__asm__ volatile ("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
-			  : "rcx", "r11", "memory");
-	return ret;
-#else
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-
-	__asm__ volatile ("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
-			  : "memory");
-	return x0;
-#endif
-}
-
-static inline long raw3(long n, long a, long b, long c)
-{
-	return raw4(n, a, b, c, 0);
-}
 
 /*
  * Nonzero while the program has not exec'd; execve() clears it and wakes
@@ -252,6 +210,15 @@ void baton_mm_holder_arm(struct update *u)
 #endif
 }
 
+void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags)
+{
+	while (waitpid(*pid, NULL, flags) < 0 && errno == EINTR)
+		;
+	munmap(*stack, stack_size);
+	*pid = 0;
+	*stack = NULL;
+}
+
 void baton_mm_holder_stop(struct update *u)
 {
 #ifdef HAVE_HOLDER
@@ -260,11 +227,7 @@ void baton_mm_holder_stop(struct update *u)
 	/* It shares our address space: its exit frees nothing, and is quick. */
 	__atomic_store_n(&holder_word, HOLDER_STOP, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &holder_word, FUTEX_WAKE, 1, NULL, NULL, 0);
-	while (waitpid(u->holder, NULL, 0) < 0 && errno == EINTR)
-		;
-	munmap(u->holder_stack, HOLDER_STACK);
-	u->holder = 0;
-	u->holder_stack = NULL;
+	baton_clone_reap(&u->holder, &u->holder_stack, HOLDER_STACK, 0);
 #else
 	(void)u;
 #endif

@@ -9,7 +9,8 @@
  * in the environment, the host notes the time (CLOCK_MONOTONIC) at each
  * phase boundary of an update - the old version's commit (the program's
  * prepare hook, the states, the image, the keeper's fork), FREEZE, image
- * and HANDOVER, the new version's start, image parse, plan, fds, regions,
+ * and HANDOVER, the new version's start, its prefaulter's (prefault.c,
+ * at scale), image parse, plan, fds, regions,
  * device restores, take over and FINISH - and appends them to PATH, one
  * line each, "NS PID PHASE MINFLT": MINFLT is the process's minor page
  * faults so far (getrusage()), so that what a phase spent faulting memory

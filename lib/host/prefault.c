@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/**
+ * DOC: the new version's heap, faulted in on another CPU
+ *
+ * An exec-mode new version starts with an empty heap, and its restore
+ * fills it inside the blackout: the image's parse, the plan, the
+ * sessions, the devices and their drivers' structs, ~1.9 KB a device in
+ * demo-host, each page first written to a page fault that allocates and
+ * clears a page (~1-2.5 us each on the VMs measured here: ~400 of them,
+ * ~0.6-1 ms, at 1,024 devices).  The work is the kernel's, and needs no
+ * more than the address: so, once the handover says how many fds came
+ * (a measure of the devices: ~3 a device), the heap is grown by what the
+ * restore will take, untouched, and a prefaulter - a clone of ours
+ * sharing the address space, like mm.c's holder - faults it in with
+ * MADV_POPULATE_WRITE, in order, on the other CPU, while this one parses
+ * and restores.  Populating changes no byte (the pages were zero and stay
+ * zero): the restore's own writes and the prefaulter's can meet on a page
+ * in any order.  It stops when the restore is over, whatever is left
+ * faulting in as before, and is reaped before baton_host_create() returns
+ * (or execs the previous version back): no process is left, and a
+ * program's waitpid(-1) never sees it (no exit signal).
+ *
+ * Growing the heap: glibc's malloc raises its mmap threshold to the size
+ * of an mmapped block freed (and its trim threshold to twice that), so
+ * a block of twice the size freed, then one of the size, moves the
+ * program break by that much and leaves it, as
+ * the top of the heap, to the allocations that follow - the restore's big
+ * arrays included, which would otherwise each have been an mmap() of
+ * fresh pages.  The program keeps the threshold glibc set, as it would
+ * after freeing any block that size.  Whether the break moved is checked: another allocator
+ * (ASan's, valgrind's) or a program that fixed the threshold
+ * (mallopt()) leaves it where it was, and nothing is prefaulted.  Nor on
+ * one CPU, where it would only take turns with the restore, nor for a few
+ * devices (less than PREFAULT_MIN), nor where there are no raw system
+ * calls here (raw-syscall.h) or the kernel has no MADV_POPULATE_WRITE
+ * (before Linux 5.14: the first call fails and it stops).
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/host-internal.h"
+#include "host/raw-syscall.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define PREFAULT_PER_FD		640u		/* demo-host's restore, measured */
+#define PREFAULT_MIN		(256u << 10)	/* below: a few devices, not worth a clone */
+#define PREFAULT_MAX		(8u << 20)	/* x2 under glibc's 32 MiB threshold cap */
+#define PREFAULT_CHUNK		(64u << 10)	/* between looks at the stop word */
+#define PREFAULT_STACK		(16u << 10)
+
+#ifdef HAVE_RAW_SYSCALL
+static struct {
+	uintptr_t start, end;	/* page-aligned */
+	uint32_t stop;
+} range;
+
+static const char prefaulter_name[] = "baton-prefault";
+
+/*
+ * The prefaulter: populate the range in order, until told to stop.  Named
+ * (what a process list shows, and a test's reap logs one left behind).
+ */
+__attribute__((no_sanitize("address", "undefined")))
+static int prefaulter(void *arg)
+{
+	(void)arg;
+	raw3(SYS_prctl, PR_SET_NAME, (long)prefaulter_name, 0);
+	for (uintptr_t at = range.start; at < range.end &&
+	     !__atomic_load_n(&range.stop, __ATOMIC_ACQUIRE); at += PREFAULT_CHUNK) {
+		uintptr_t len = range.end - at < PREFAULT_CHUNK ? range.end - at : PREFAULT_CHUNK;
+
+		if (raw3(SYS_madvise, (long)at, (long)len, MADV_POPULATE_WRITE) < 0)
+			break;
+	}
+	raw3(SYS_exit, 0, 0, 0);
+	return 0;
+}
+
+/* Move the program break by @bytes or more, untouched: its new span, or false. */
+static bool grow_heap(size_t bytes, uintptr_t *start, uintptr_t *end)
+{
+	uintptr_t before = (uintptr_t)sbrk(0), after;
+	/* Volatile: a compiler may drop a malloc() whose block is only freed. */
+	void *volatile p = malloc(2 * bytes);
+
+	/* Freed mmapped, it raises the threshold to twice @bytes, and the
+	 * trim threshold to four times: the top stays... */
+	free(p);
+	/* ...and this one comes from the top of the heap, moved by as much. */
+	p = malloc(bytes);
+	free(p);
+	after = (uintptr_t)sbrk(0);
+	if (before == (uintptr_t)-1 || after == (uintptr_t)-1 || after < before + bytes)
+		return false;
+	*start = before;
+	*end = after;
+	return true;
+}
+#endif
+
+bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
+{
+#ifdef HAVE_RAW_SYSCALL
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	sigset_t all, mask;
+	void *stack;
+	pid_t pid;
+
+	if (host->prefaulter > 0)
+		return false;
+	range.start = ((uintptr_t)start + page - 1) & ~(page - 1);
+	range.end = ((uintptr_t)start + len) & ~(page - 1);
+	if (range.start >= range.end)
+		return false;
+	stack = mmap(NULL, PREFAULT_STACK, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return false;
+	__atomic_store_n(&range.stop, 0, __ATOMIC_RELEASE);
+	/*
+	 * Every signal blocked from its first instruction, as the holder's;
+	 * our fd table and cwd shared, not copied (~3 fds a device).  No exit
+	 * signal: only a wait for it by its pid (__WALL) reaps it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &mask);
+	pid = clone(prefaulter, (char *)stack + PREFAULT_STACK,
+		    CLONE_VM | CLONE_FILES | CLONE_FS, NULL);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (pid < 0) {
+		munmap(stack, PREFAULT_STACK);
+		return false;
+	}
+	host->prefaulter = pid;
+	host->prefault_stack = stack;
+	return true;
+#else
+	(void)host;
+	(void)start;
+	(void)len;
+	return false;
+#endif
+}
+
+bool baton_prefault_start(struct baton_host *host, size_t n_fds)
+{
+#ifdef HAVE_RAW_SYSCALL
+	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
+							       PREFAULT_MAX;
+	uintptr_t start, end;
+	cpu_set_t cpus;
+
+	if (bytes < PREFAULT_MIN || sched_getaffinity(0, sizeof(cpus), &cpus) ||
+	    CPU_COUNT(&cpus) < 2 || !grow_heap(bytes, &start, &end))
+		return false;
+	return baton_prefault_range(host, (void *)start, end - start);
+#else
+	(void)host;
+	(void)n_fds;
+	return false;
+#endif
+}
+
+void baton_prefault_stop(struct baton_host *host)
+{
+#ifdef HAVE_RAW_SYSCALL
+	if (host->prefaulter <= 0)
+		return;
+	/* It finishes the chunk it is in (~16 pages), then exits. */
+	__atomic_store_n(&range.stop, 1, __ATOMIC_RELEASE);
+	baton_clone_reap(&host->prefaulter, &host->prefault_stack, PREFAULT_STACK, __WALL);
+#else
+	(void)host;
+#endif
+}

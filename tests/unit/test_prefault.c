@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The prefaulter (lib/host/prefault.c): over a range this process is
+ * writing to meanwhile, it faults every page in and changes no byte - what
+ * was written before it started, and what is written while it runs, is
+ * there after - and once stopped it is reaped: no child is left.  Skipped
+ * (77) where it cannot run: valgrind (a clone that shares the address
+ * space is no thread it knows), a kernel without MADV_POPULATE_WRITE, an
+ * architecture without raw system calls here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "host/host-internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define PAGES 1024u
+
+static size_t page;
+
+/* How many of @n pages at @p are resident. */
+static size_t resident(const char *p, size_t n)
+{
+	unsigned char vec[PAGES];
+	size_t in = 0;
+
+	assert_int_equal(mincore((void *)p, n * page, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	return in;
+}
+
+static void test_populates_without_writing(void **state)
+{
+	struct baton_host host = { 0 };
+	char *p = mmap(NULL, PAGES * page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct timespec tick = { 0, 1000000 };
+	int waited = 0;
+
+	(void)state;
+	assert_ptr_not_equal(p, MAP_FAILED);
+	/* Before it starts: every third page. */
+	for (size_t i = 0; i < PAGES; i += 3)
+		p[i * page + 7] = (char)(i | 1);
+	assert_true(baton_prefault_range(&host, p + 1, PAGES * page - 1));
+	assert_true(host.prefaulter > 0);
+	/* One at a time. */
+	assert_false(baton_prefault_range(&host, p, page));
+	/* While it runs: the others, from the far end. */
+	for (size_t i = PAGES; i-- > 0;)
+		if (i % 3)
+			p[i * page + 11] = (char)(i | 1);
+	/* The first page is not whole in the range: left alone. */
+	while (resident(p, PAGES) < PAGES - 1 && waited++ < 10000)
+		nanosleep(&tick, NULL);
+	baton_prefault_stop(&host);
+	assert_int_equal(host.prefaulter, 0);
+	assert_null(host.prefault_stack);
+	assert_true(resident(p, PAGES) >= PAGES - 1);
+	for (size_t i = 0; i < PAGES; i++) {
+		size_t at = i % 3 ? 11 : 7;
+
+		assert_int_equal(p[i * page + at], (char)(i | 1));
+		assert_int_equal(p[i * page + (at == 7 ? 11 : 7)], 0);
+	}
+	/* Reaped: no child of ours is left, whatever its exit signal. */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG | __WALL), -1);
+	assert_int_equal(errno, ECHILD);
+	munmap(p, PAGES * page);
+}
+
+/* Stopped at once: it ends within its chunk, and is reaped. */
+static void test_stops(void **state)
+{
+	struct baton_host host = { 0 };
+	size_t len = 64u << 20;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	(void)state;
+	assert_ptr_not_equal(p, MAP_FAILED);
+	assert_true(baton_prefault_range(&host, p, len));
+	baton_prefault_stop(&host);
+	assert_int_equal(host.prefaulter, 0);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG | __WALL), -1);
+	/* A range with no whole page: nothing to start. */
+	assert_false(baton_prefault_range(&host, p + 1, page - 2));
+	assert_int_equal(host.prefaulter, 0);
+	munmap(p, len);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_populates_without_writing),
+		cmocka_unit_test(test_stops),
+	};
+	const char *preload = getenv("LD_PRELOAD");
+	void *q;
+
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	q = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (preload && strstr(preload, "vgpreload")) {
+		printf("# skipped: under valgrind\n");
+		return 77;
+	}
+	if (q == MAP_FAILED || madvise(q, page, MADV_POPULATE_WRITE)) {
+		printf("# skipped: no MADV_POPULATE_WRITE here\n");
+		return 77;
+	}
+	munmap(q, page);
+#if !defined(__x86_64__) && !defined(__aarch64__)
+	printf("# skipped: no raw system calls on this architecture\n");
+	return 77;
+#endif
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
