@@ -17,9 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -50,8 +51,7 @@ static void test_populates_without_writing(void **state)
 	struct baton_host host = { 0 };
 	char *p = mmap(NULL, PAGES * page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct timespec tick = { 0, 1000000 };
-	int waited = 0;
+	int pidfd;
 
 	(void)state;
 	assert_ptr_not_equal(p, MAP_FAILED);
@@ -66,12 +66,20 @@ static void test_populates_without_writing(void **state)
 	for (size_t i = PAGES; i-- > 0;)
 		if (i % 3)
 			p[i * page + 11] = (char)(i | 1);
-	/* The first page is not whole in the range: left alone. */
-	while (resident(p, PAGES) < PAGES - 1 && waited++ < 10000)
-		nanosleep(&tick, NULL);
+	/*
+	 * Until it has been over the whole range and exited by itself, not
+	 * only until every page is resident: with the writes above done
+	 * before it got a CPU, they alone made every page resident, and a
+	 * prefaulter that dropped pages was stopped before it had run.
+	 */
+	pidfd = (int)syscall(SYS_pidfd_open, host.prefaulter, 0);
+	assert_true(pidfd >= 0);
+	assert_int_equal(poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 10000), 1);
+	close(pidfd);
 	baton_prefault_stop(&host);
 	assert_int_equal(host.prefaulter, 0);
 	assert_null(host.prefault_stack);
+	/* The first page is not whole in the range: left alone. */
 	assert_true(resident(p, PAGES) >= PAGES - 1);
 	for (size_t i = 0; i < PAGES; i++) {
 		size_t at = i % 3 ? 11 : 7;
