@@ -494,6 +494,9 @@ void baton_update_free(struct update *u);
 
 /* ---- mm.c ---- */
 
+/* A child told to go (the keeper, the holder): wait for it, killed
+ * (SIGKILL) if still there after @kill_after_ms, and reap it. */
+void baton_child_reap(pid_t pid, int kill_after_ms);
 /* A clone of ours sharing the address space (the holder, the prefaulter),
  * told to go: wait for @pid (waitpid() @flags), free its stack, zero both. */
 void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags);

@@ -613,21 +613,6 @@ bool baton_keeper_abort(struct update *u)
 	return cell_swap(u->keeper->cell, BATON_CELL_ABORTED);
 }
 
-/* Wait a bounded time for our child @pid to exit, then make sure it has. */
-static void reap(pid_t pid)
-{
-	int pidfd = pidfd_open(pid, 0);
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	if (pidfd >= 0) {
-		if (poll(&p, 1, REAP_MS) != 1)
-			pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
-		close(pidfd);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
 void baton_keeper_release(struct update *u, bool went_on)
 {
 	struct baton_keeper *k = u->keeper;
@@ -637,7 +622,7 @@ void baton_keeper_release(struct update *u, bool went_on)
 		return;
 	if (went_on) {
 		send_message(k->channel, &m, -1);
-		reap(k->pid);
+		baton_child_reap(k->pid, REAP_MS);
 	}
 	keeper_free(k);
 	u->keeper = NULL;
@@ -696,7 +681,7 @@ void baton_keeper_reap(struct baton_host *host)
 	if (host->keeper <= 0)
 		return;
 	baton_loop_disarm(host, &host->keeper_timer);
-	reap(host->keeper);
+	baton_child_reap(host->keeper, REAP_MS);
 	host->keeper = 0;
 }
 

@@ -210,6 +210,19 @@ void baton_mm_holder_arm(struct update *u)
 #endif
 }
 
+void baton_child_reap(pid_t pid, int kill_after_ms)
+{
+	struct pollfd p = { .fd = pidfd_open(pid, 0), .events = POLLIN };
+
+	if (p.fd >= 0) {
+		if (poll(&p, 1, kill_after_ms) != 1)
+			kill(pid, SIGKILL);
+		close(p.fd);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags)
 {
 	while (waitpid(*pid, NULL, flags) < 0 && errno == EINTR)
@@ -274,8 +287,6 @@ void baton_mm_holder_adopt(struct baton_host *host, bool restored)
 
 void baton_mm_holder_reap(struct baton_host *host, bool wait)
 {
-	struct pollfd p = { .events = POLLIN };
-
 	if (host->holder <= 0)
 		return;
 	/* FINISH is over (or this version gives up): it may free the memory. */
@@ -289,13 +300,6 @@ void baton_mm_holder_reap(struct baton_host *host, bool wait)
 		return;
 	}
 	baton_loop_disarm(host, &host->holder_timer);
-	p.fd = pidfd_open(host->holder, 0);
-	if (p.fd >= 0) {
-		if (poll(&p, 1, REAP_MS) != 1)
-			kill(host->holder, SIGKILL);
-		close(p.fd);
-	}
-	while (waitpid(host->holder, NULL, 0) < 0 && errno == EINTR)
-		;
+	baton_child_reap(host->holder, REAP_MS);
 	host->holder = 0;
 }
