@@ -21,7 +21,7 @@
  * The restore that follows the parse looks the image's references up
  * (a device's regions, a region's fd; after a kexec, each device's fds by
  * session): `--restore N` times baton_restore() of the same image, the
- * previous version's fds standing in (a memfd a region, /dev/null for the
+ * previous version's fds standing in (a memfd a region, its own /dev/null for the
  * rest), in a new host in a child process, medians of RESTORE_RUNS, with
  * and without a kexec (the regions' memfds alone).  No driver is
  * linked, so every device is carried in quarantine, which looks its
@@ -175,7 +175,9 @@ static void handover(struct baton_handover *hv, size_t n, bool kexec)
 		exit(1);
 	}
 	baton_handover_init(hv);
-	hv->role = BATON_ROLE_RECEIVE;	/* the fds need no close-on-exec */
+	/* As an exec-mode update hands them over: the copies its commit made,
+	 * each its own open file, checked by the old version. */
+	hv->fds_checked = true;
 	hv->kexec = kexec;
 	hv->force = true;
 	hv->image_fd = memfd_create("image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -188,7 +190,7 @@ static void handover(struct baton_handover *hv, size_t n, bool kexec)
 	hv->n_fds = kexec ? n : w.img.n_fds;
 	hv->fds = xcalloc(hv->n_fds, sizeof(*hv->fds));
 	for (size_t i = 0; i < w.img.n_fds; i++) {
-		int fd = null;
+		int fd;
 
 		if (w.img.fds[i].kind == BATON_FD_MEMFD) {
 			fd = memfd_create("page", MFD_CLOEXEC);
@@ -196,12 +198,18 @@ static void handover(struct baton_handover *hv, size_t n, bool kexec)
 				perror("bench_image: a region's memfd");
 				exit(1);
 			}
-		}
-		if (!kexec)
+			hv->fds[kexec ? i / FDS_A_DEVICE : i] = fd;
+		} else if (!kexec) {
+			/* A number named twice is refused: one file a fd. */
+			fd = fcntl(null, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0) {
+				perror("bench_image: a device's fd");
+				exit(1);
+			}
 			hv->fds[i] = fd;
-		else if (fd != null)
-			hv->fds[i / FDS_A_DEVICE] = fd;
+		}
 	}
+	close(null);
 	free(buf);
 	free_world(&w);
 }
