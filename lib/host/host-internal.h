@@ -357,11 +357,9 @@ void baton_keeper_release(struct update *u, bool went_on);
 enum baton_cell_state baton_keeper_cell(const struct update *u);
 /* The new version's side: own the program (@state NEW or PREV)... */
 int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state);
-/* ...and, after FINISH, let the keeper go. */
+/* ...and, after FINISH, let the keeper go (exec mode: reaped from the
+ * loop, reap.c). */
 void baton_keeper_done(struct baton_host *host, struct baton_handover *hv);
-/* Exec mode: the keeper done with is reaped from the loop as it exits;
- * here at once, killed after a bound (a new update, the host's end). */
-void baton_keeper_reap(struct baton_host *host);
 
 /* ---- serialize.c ---- */
 
@@ -494,9 +492,6 @@ void baton_update_free(struct update *u);
 
 /* ---- mm.c ---- */
 
-/* A child told to go (the keeper, the holder): wait for it, killed
- * (SIGKILL) if still there after @kill_after_ms, and reap it. */
-void baton_child_reap(pid_t pid, int kill_after_ms);
 /* A clone of ours sharing the address space (the holder, the prefaulter),
  * told to go: wait for @pid (waitpid() @flags), free its stack, zero both. */
 void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags);
@@ -504,16 +499,29 @@ void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags);
 /* Exec mode, from the update's start: a process holding our address
  * space, leaving by @deadline_ns (a running one takes the new one)... */
 int baton_mm_holder_start(struct update *u, uint64_t deadline_ns);
-/* ...that our execve() wakes (the last thing before it)... */
+/* ...that our execve() wakes (the last thing before it; put back as it
+ * was when the execve() fails)... */
 void baton_mm_holder_arm(struct update *u);
+void baton_mm_holder_disarm(struct update *u);
 /* ...or that we wake and reap, when the update does not exec. */
 void baton_mm_holder_stop(struct update *u);
 /* The new version (@restored): the holder named by BATON_MM_HOLDER is ours
  * to reap; any other start drops the variable, so no child inherits it... */
 void baton_mm_holder_adopt(struct baton_host *host, bool restored);
-/* ...after FINISH: told to go (SIGTERM), and reaped once it has gone
- * (polled on a timer), or now, waiting, if @wait. */
-void baton_mm_holder_reap(struct baton_host *host, bool wait);
+/* ...after FINISH (or at the host's end): told to go (SIGTERM), and
+ * reaped from the loop once it has gone (reap.c). */
+void baton_mm_holder_release(struct baton_host *host);
+
+/* ---- reap.c ---- */
+
+/* A child told to go (the keeper, the holder): wait for it, killed
+ * (SIGKILL) if still there after @kill_after_ms, and reap it. */
+void baton_child_reap(pid_t pid, int kill_after_ms);
+void baton_reap_later(struct baton_host *host, pid_t pid, uint64_t kill_ns);
+int baton_reap_cross(struct baton_host *host, pid_t holder);
+void baton_reap_uncross(void);
+void baton_reap_adopt(struct baton_host *host, bool restored);
+void baton_reap_all(struct baton_host *host);
 
 /* ---- prefault.c ---- */
 
@@ -707,10 +715,10 @@ struct baton_host {
 	struct control *control;
 
 	pid_t holder;			/* mm.c: the previous address space's */
-	struct timer holder_timer;
-	pid_t keeper;			/* keeper.c: exec mode's, told 'D', */
-	uint64_t keeper_kill_ns;	/* reaped from the loop, killed at this */
-	struct timer keeper_timer;
+	/* reap.c: children told to go (the keeper, the holder) */
+	struct baton_reaping { pid_t pid; uint64_t kill_ns; } reaping[8];
+	size_t n_reaping;
+	struct timer reap_timer;
 	pid_t prefaulter;		/* prefault.c: during the restore */
 	void *prefault_stack;
 

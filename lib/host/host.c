@@ -175,6 +175,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		goto err_host;
 	baton_fault_set_new(hv.role != BATON_ROLE_COLD);
 	baton_mm_holder_adopt(host, hv.role == BATON_ROLE_RESTORE);
+	baton_reap_adopt(host, hv.role == BATON_ROLE_RESTORE);
 	if (hv.role == BATON_ROLE_DRY_RUN)
 		baton_dry_run_report(host, &hv);
 	if (hv.role != BATON_ROLE_COLD) {
@@ -212,8 +213,8 @@ void baton_host_destroy(struct baton_host *host)
 	baton_sessions_free(host);
 	baton_incoming_free(host->incoming);
 	baton_contracts_free(host->contracts);
-	baton_mm_holder_reap(host, true);
-	baton_keeper_reap(host);
+	baton_mm_holder_release(host);
+	baton_reap_all(host);
 	baton_loop_free(host);
 	free(host->regions);
 	free(host->devices);

@@ -94,7 +94,6 @@
 #define KEEPER_GRACE_NS 1000000000ull
 #define CELL_SIZE 4096
 #define REAP_MS 2000
-#define KEEPER_POLL_NS (10 * 1000000ull)
 
 /*
  * Sent whole between versions, so its layout is a protocol: the padding
@@ -658,33 +657,6 @@ int baton_keeper_commit(struct baton_handover *hv, enum baton_cell_state state)
 	return 0;
 }
 
-/*
- * Polled on a timer, as mm.c's holder: a pidfd would be one more fd in
- * the program's table while the keeper exits.
- */
-static void keeper_poll(struct timer *t, uint64_t now)
-{
-	struct baton_host *host = (struct baton_host *)((char *)t -
-		offsetof(struct baton_host, keeper_timer));
-
-	if (waitpid(host->keeper, NULL, WNOHANG) != 0) {
-		host->keeper = 0;	/* gone (or not ours after all) */
-		return;
-	}
-	if (now >= host->keeper_kill_ns)
-		kill(host->keeper, SIGKILL);
-	baton_loop_arm(host, t, now + KEEPER_POLL_NS);
-}
-
-void baton_keeper_reap(struct baton_host *host)
-{
-	if (host->keeper <= 0)
-		return;
-	baton_loop_disarm(host, &host->keeper_timer);
-	baton_child_reap(host->keeper, REAP_MS);
-	host->keeper = 0;
-}
-
 void baton_keeper_done(struct baton_host *host, struct baton_handover *hv)
 {
 	const struct message m = { .type = 'D' };
@@ -701,13 +673,8 @@ void baton_keeper_done(struct baton_host *host, struct baton_handover *hv)
 	 * table (2-30 ms at 1,024 devices): reaped from the loop, not waited
 	 * for here, after FINISH, where the program's loop would wait.
 	 */
-	if (hv->keeper_pid > 0 && waitpid(hv->keeper_pid, NULL, WNOHANG) == 0) {
-		baton_keeper_reap(host);	/* an earlier one, if any */
-		host->keeper = hv->keeper_pid;
-		host->keeper_kill_ns = baton_now_ns() + REAP_MS * 1000000ull;
-		host->keeper_timer.fire = keeper_poll;
-		baton_loop_arm(host, &host->keeper_timer, baton_now_ns() + KEEPER_POLL_NS);
-	}
+	if (hv->keeper_pid > 0)
+		baton_reap_later(host, hv->keeper_pid, baton_now_ns() + REAP_MS * 1000000ull);
 	hv->keeper_fd = hv->cell_fd = -1;
 	hv->keeper_pid = 0;
 }

@@ -22,8 +22,8 @@
  * new version, when they share one).  Freed as soon as the exec is done,
  * the teardown competed with the new version's restore for the CPUs and
  * their caches: 1.1-2x the blackout at 8 GiB in use, on two cores.  The
- * new version reaps it: its pid comes in BATON_MM_HOLDER; the host polls
- * it and reaps it when it has gone, and never leaves it behind.  A new
+ * new version reaps it: its pid comes in BATON_MM_HOLDER; the host reaps
+ * it from its loop (reap.c) once it has gone, and never leaves it behind.  A new
  * version that dies, or never finishes, does not keep it: it leaves when
  * its parent is no longer the program, or when the update's deadline has
  * passed.
@@ -47,11 +47,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "host/host-internal.h"
@@ -59,7 +57,6 @@
 
 #define HOLDER_STACK	(64u << 10)
 #define REAP_MS		10000	/* then it is killed: it only frees memory */
-#define HOLDER_POLL_NS	(10 * 1000000ull)
 
 #ifdef HAVE_RAW_SYSCALL
 #define HAVE_HOLDER 1
@@ -200,27 +197,37 @@ int baton_mm_holder_start(struct update *u, uint64_t deadline_ns)
 	return 0;
 }
 
+/*
+ * The thread's clear_child_tid is libc's (the word pthread_join() waits
+ * on): kept, to be put back should the exec fail.  A kernel that cannot
+ * say what it is (PR_GET_TID_ADDRESS needs CONFIG_CHECKPOINT_RESTORE) gets
+ * no holder through the exec: its old address space is freed inside it.
+ */
+static int *libc_tid_address;
+
 void baton_mm_holder_arm(struct update *u)
 {
 #ifdef HAVE_HOLDER
-	if (u->holder > 0)
-		syscall(SYS_set_tid_address, &holder_word);
+	if (u->holder <= 0)
+		return;
+	if (prctl(PR_GET_TID_ADDRESS, &libc_tid_address, 0, 0, 0)) {
+		baton_mm_holder_stop(u);
+		return;
+	}
+	syscall(SYS_set_tid_address, &holder_word);
 #else
 	(void)u;
 #endif
 }
 
-void baton_child_reap(pid_t pid, int kill_after_ms)
+void baton_mm_holder_disarm(struct update *u)
 {
-	struct pollfd p = { .fd = pidfd_open(pid, 0), .events = POLLIN };
-
-	if (p.fd >= 0) {
-		if (poll(&p, 1, kill_after_ms) != 1)
-			kill(pid, SIGKILL);
-		close(p.fd);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+#ifdef HAVE_HOLDER
+	if (u->holder > 0)
+		syscall(SYS_set_tid_address, libc_tid_address);
+#else
+	(void)u;
+#endif
 }
 
 void baton_clone_reap(pid_t *pid, void **stack, size_t stack_size, int flags)
@@ -248,23 +255,6 @@ void baton_mm_holder_stop(struct update *u)
 
 /* ---- The new version's side: let it go after FINISH, and reap it. ---- */
 
-/*
- * Polled on a timer rather than watched on a pidfd: a pidfd would be one
- * more fd in the program's table while the holder frees memory, which a
- * program counting its fds across an update (the fault matrix does)
- * would see as leaked.
- */
-static void holder_poll(struct timer *t, uint64_t now)
-{
-	struct baton_host *host = (struct baton_host *)((char *)t -
-		offsetof(struct baton_host, holder_timer));
-
-	if (waitpid(host->holder, NULL, WNOHANG) != 0)
-		host->holder = 0;	/* gone (or not ours after all) */
-	else
-		baton_loop_arm(host, t, now + HOLDER_POLL_NS);
-}
-
 void baton_mm_holder_adopt(struct baton_host *host, bool restored)
 {
 	const char *s = getenv("BATON_MM_HOLDER");
@@ -282,24 +272,14 @@ void baton_mm_holder_adopt(struct baton_host *host, bool restored)
 	if (*end || pid <= 0 || pid > INT32_MAX || waitpid((pid_t)pid, NULL, WNOHANG) != 0)
 		return;
 	host->holder = (pid_t)pid;
-	host->holder_timer.fire = holder_poll;
 }
 
-void baton_mm_holder_reap(struct baton_host *host, bool wait)
+void baton_mm_holder_release(struct baton_host *host)
 {
 	if (host->holder <= 0)
 		return;
 	/* FINISH is over (or this version gives up): it may free the memory. */
 	kill(host->holder, SIGTERM);
-	if (!wait) {
-		if (waitpid(host->holder, NULL, WNOHANG) != 0)
-			host->holder = 0;
-		else
-			baton_loop_arm(host, &host->holder_timer,
-				       baton_now_ns() + HOLDER_POLL_NS);
-		return;
-	}
-	baton_loop_disarm(host, &host->holder_timer);
-	baton_child_reap(host->holder, REAP_MS);
+	baton_reap_later(host, host->holder, baton_now_ns() + REAP_MS * 1000000ull);
 	host->holder = 0;
 }

@@ -668,14 +668,11 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 		return err;
 	}
 	abandon(host, in, false);
-	/* The previous binary, in this process, reaps the holder instead. */
-	if (host->holder > 0) {
-		char pid[16];
-
-		snprintf(pid, sizeof(pid), "%d", (int)host->holder);
-		setenv("BATON_MM_HOLDER", pid, 1);
-	}
-	return go_back(in, err, why);
+	/* The previous binary, in this process, reaps our children instead. */
+	baton_reap_cross(host, host->holder);
+	err = go_back(in, err, why);
+	baton_reap_uncross();
+	return err;
 }
 
 int baton_restore_finish(struct baton_host *host)
@@ -723,7 +720,7 @@ int baton_restore_finish(struct baton_host *host)
 	baton_linger_check(&in->hv);
 	baton_keeper_done(host, &in->hv);
 	baton_trace("keeper-done");
-	baton_mm_holder_reap(host, false);
+	baton_mm_holder_release(host);
 	/* The previous version's fds that came only to be closed out of the
 	 * blackout (linger.c): its epoll's teardown, say. */
 	baton_linger_close(&in->hv);

@@ -292,15 +292,9 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
 	if (err)
 		return err;
-	if (u->holder > 0) {
-		char pid[16];
-
-		snprintf(pid, sizeof(pid), "%d", (int)u->holder);
-		setenv("BATON_MM_HOLDER", pid, 1);
-	}
-	err = baton_handover_env(&hv, &env);
+	err = baton_reap_cross(u->host, u->holder) ?: baton_handover_env(&hv, &env);
 	if (err) {
-		unsetenv("BATON_MM_HOLDER");
+		baton_reap_uncross();
 		baton_linger_keep(&hv);
 		return err;
 	}
@@ -317,8 +311,9 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 		execve(u->target, u->argv, env.vars);
 		/* Still here: the exec failed.  Nothing was handed over. */
 		err = -errno;
+		baton_mm_holder_disarm(u);
 	}
-	unsetenv("BATON_MM_HOLDER");
+	baton_reap_uncross();
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
 	fcntl(u->image_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);
@@ -348,10 +343,6 @@ int baton_update_start(struct update *u)
 	 */
 	if (u->mode == BATON_MODE_EXEC)
 		baton_mm_holder_start(u, baton_now_ns() + 2ull * u->timeout_ms * 1000000ull);
-	/* The last update's keeper and holder, reaped from the loop as they
-	 * exit, if still there: an exec would leave them unreaped. */
-	baton_keeper_reap(host);
-	baton_mm_holder_reap(host, true);
 	/* Regions kept after a kexec for probes that never came: no record
 	 * names them, so the next version would take them for the program's. */
 	baton_region_drop_unused(host);

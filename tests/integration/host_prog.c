@@ -103,6 +103,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -461,6 +462,24 @@ static int linger_setup(struct baton_host *host, int watch1, int watch2)
 
 /* One JSON line on what this process holds. */
 /* @s as the inside of a JSON string: it has only printable ASCII. */
+/*
+ * The main thread's clear_child_tid, libc's (pthread_join() waits on it)
+ * at the start: an exec-mode update points it at its holder's word just
+ * before execve() (lib/host/mm.c), and must put it back when the exec
+ * fails.  "same", "changed", or "unknown" (no PR_GET_TID_ADDRESS).
+ */
+static int *tid_address_at_start;
+static bool tid_address_known;
+
+static const char *tid_address_state(void)
+{
+	int *now = NULL;	/* valgrind does not know prctl() wrote it */
+
+	if (!tid_address_known || prctl(PR_GET_TID_ADDRESS, &now, 0, 0, 0))
+		return "unknown";
+	return now == tid_address_at_start ? "same" : "changed";
+}
+
 static void print_json_text(const char *s)
 {
 	for (; *s; s++)
@@ -500,7 +519,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"extra_fds\":%d,\"pool_users\":%d,\"counter_dma_users\":%d,"
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
 	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\","
-	       "\"orig_before\":\"%s\",\"orig\":\"%s\",\"peer\":\"%s\"",
+	       "\"orig_before\":\"%s\",\"orig\":\"%s\",\"peer\":\"%s\","
+	       "\"tid_address\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -520,7 +540,8 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       count_fds(), extra_fds_ok(host), shared_users(host, "pool"),
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events, mm_held, linger_before,
-	       linger ? linger_state() : "", linger_errors, orig_before, orig_state(), peer);
+	       linger ? linger_state() : "", linger_errors, orig_before, orig_state(), peer,
+	       tid_address_state());
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -775,6 +796,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < rest; k++)
 			target_argv[k + 1] = argv[i + 1 + k];
 	}
+	tid_address_known = !prctl(PR_GET_TID_ADDRESS, &tid_address_at_start, 0, 0, 0);
 	/* baton_host_create() takes it out of the environment. */
 	snprintf(mm_pid, sizeof(mm_pid), "%s", getenv("BATON_MM_HOLDER") ?: "");
 	err = baton_host_create(&opts, &host);
