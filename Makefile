@@ -69,10 +69,13 @@ check-asan: $(BUILD_ASAN)/build.ninja
 		meson test -C $(BUILD_ASAN) --print-errorlogs --no-suite slow
 
 # The unit tests again under valgrind: leaks and uninitialised reads that
-# the sanitizers do not see.
+# the sanitizers do not see; then an update, each mode, of a program run
+# under it.
 check-valgrind: $(BUILD)/build.ninja
 	meson test -C $(BUILD) --suite unit --print-errorlogs \
 		--wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=$(CURDIR)/tests/unit/libkmod.supp'
+	ninja -C $(BUILD) tests/integration/host-prog-v1 tests/integration/host-prog-v2
+	tests/integration/test_valgrind_update.sh $(BUILD)/tests/integration $(CURDIR)/tests/unit/libkmod.supp
 
 # Each target for $(1) seconds, $(FUZZ_JOBS) at a time (scripts/fuzz): a
 # crash fails, its reproducer left in the current directory.

@@ -381,6 +381,7 @@ int baton_dry_run_start(struct update *u)
 	struct image_parts p;
 	struct dry_run *d;
 	int image_fd = -1, sv[2] = { -1, -1 }, devnull = -1, err;
+	bool no_pidfd = false;
 
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -427,6 +428,10 @@ int baton_dry_run_start(struct update *u)
 	d->exit.fd = pidfd_open(d->pid, 0);
 	if (d->exit.fd < 0) {
 		err = -errno;
+		/* Linux before 5.3, or valgrind before 3.20 (it does not know
+		 * the call): said as such, not as a start that failed. */
+		if (err == -ENOSYS)
+			no_pidfd = true;
 		goto err_child;
 	}
 	u->dry = d;
@@ -459,7 +464,11 @@ err_dry:
 		close(devnull);
 	if (err && d)
 		free(d);
-	if (err)
+	if (no_pidfd)
+		baton_update_why(u, "the dry run of %s: pidfd_open(): %s (needs Linux 5.3 "
+				 "or later; under valgrind, one that knows the call)",
+				 u->target, baton_strerror(err));
+	else if (err)
 		baton_update_why(u, "the dry run of %s could not start: %s",
 				 u->target, baton_strerror(err));
 	return err;

@@ -31,9 +31,9 @@
  * The holder runs in the program's address space without a thread of its
  * own as libc sees it: it uses no libc function, no errno, no TLS - raw
  * system calls only, on a stack of its own.  Where there are no raw
- * system calls here (other than x86-64 and arm64), and in a
- * ThreadSanitizer build (raw-syscall.h), there is no holder, and exec mode pays
- * the teardown as before.  An update that does not exec
+ * system calls here (other than x86-64 and arm64), in a ThreadSanitizer
+ * build, and under valgrind (raw-syscall.h), there is no holder, and exec
+ * mode pays the teardown as before.  An update that does not exec
  * wakes it itself.  It blocks every signal from its first instruction (the
  * program's handlers are in its address space, for a thread libc set up):
  * the new version's SIGTERM is taken with sigtimedwait().
@@ -149,7 +149,7 @@ int baton_mm_holder_start(struct update *u, uint64_t deadline_ns)
 
 	/* It reads the deadline where we write it, in our one address space. */
 	__atomic_store_n(&holder_deadline_ns, deadline_ns, __ATOMIC_RELEASE);
-	if (u->holder > 0)
+	if (u->holder > 0 || valgrind_runs_us())
 		return 0;
 	stack = mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

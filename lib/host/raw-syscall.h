@@ -12,9 +12,29 @@
  * the holder, or the program itself (kvcache --threads 4, in most of its
  * exec-mode updates).  A TSan build has no holder (exec mode pays the
  * teardown inside the blackout there) and no prefaulter.
+ *
+ * valgrind runs no clone() of that kind either: it reports "Unsupported
+ * clone() flags" and ends the program.  A program run under it starts no
+ * such clone (valgrind_runs_us(), read when one would start).
  */
 #ifndef BATON_RAW_SYSCALL_H
 #define BATON_RAW_SYSCALL_H
+
+#include <stdbool.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+static inline bool valgrind_runs_us(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+	return RUNNING_ON_VALGRIND;
+#else
+	return false;
+#endif
+}
 
 #if defined(__SANITIZE_THREAD__)
 #define BATON_TSAN 1
