@@ -125,25 +125,24 @@ procs "an epoll closed after FINISH: one process, exit 0" "$all_exit0 and length
 run "an epoll marked, socket mode" "$v1" --update-to "$v2" --mode socket --close-after-finish -- --close-after-finish
 check "socket mode: the new process never has it" '[.[] | select(.event == "restored")] | length == 1 and .[0].linger_before == "closed" and .[0].linger == "closed" and .[0].count == 101'
 procs "an epoll marked, socket mode: no process died" "$all_exit0"
-# stopped_at FIFO: the pid a process stopped by a fault wrote (it says so,
-# then raises SIGSTOP), once it has stopped, bounded.
-stopped_at() {
-	read -r pid_stopped _ <"$1"
-	i=0
-	until [ "$(awk '{ print $3 }' /proc/"$pid_stopped"/stat 2>/dev/null)" = T ] || [ $i -ge 500 ]; do
-		sleep 0.02
-		i=$((i + 1))
-	done
-	echo "$pid_stopped"
+# held_at FIFO: the pid a process held by a fault wrote (hold: it says
+# so, then waits for a line on BATON_FAULT_RELEASE); release: that line,
+# bounded, should the process be gone.
+held_at() {
+	read -r pid_held _ <"$1"
+	echo "$pid_held"
+}
+release() {
+	timeout 30 sh -c 'echo go >"$1"' release "$tmp/release"
 }
 # The exec fails: the target, there for the preflight and the dry run, is
-# gone when v1, stopped just before its handover, goes on.
-ln -s "$v2" "$tmp/v2-link" && mkfifo "$tmp/notify"
-BATON_FAULT=handover:stop@old BATON_FAULT_NOTIFY=$tmp/notify \
+# gone when v1, held just before its handover, goes on.
+ln -s "$v2" "$tmp/v2-link" && mkfifo "$tmp/notify" "$tmp/release"
+BATON_FAULT=handover:hold@old BATON_FAULT_NOTIFY=$tmp/notify BATON_FAULT_RELEASE=$tmp/release \
 	run "an epoll marked, the exec fails" "$v1" --update-to "$tmp/v2-link" --close-after-finish &
-stopped=$(stopped_at "$tmp/notify")
+held_at "$tmp/notify" >/dev/null
 rm "$tmp/v2-link"
-kill -CONT "$stopped"
+release
 wait $!
 check "an exec that fails leaves the marked epoll and a preserved fd's own number close-on-exec, as they were, and no copy of a preserved fd open; v1 runs on" '.[1].event == "update-failed" and .[1].version == 1 and (.[1].why | test("^exec .*v2-link: No such file or directory$")) and .[1].linger == "epoll" and .[1].orig == "eventfd" and .[1].count == 101 and .[1].fds == .[0].fds'
 check "an exec that fails gives the main thread its clear_child_tid back (libc's: pthread_join() waits on it), not the holder's word" '.[0].tid_address == "same" and .[1].tid_address == "same"'
@@ -155,12 +154,13 @@ procs "an epoll marked, the exec fails: no process died" "$all_exit0 and length 
 # Waited for, it would have held v2's loop 10 s, then been killed.
 mkfifo "$tmp/notify-b2b"
 t0=$(date +%s)
-BATON_FAULT=take-over:stop@new BATON_FAULT_NOTIFY=$tmp/notify-b2b BATON_FAULT_ONCE=$tmp/once-b2b \
+BATON_FAULT=take-over:hold@new BATON_FAULT_NOTIFY=$tmp/notify-b2b BATON_FAULT_RELEASE=$tmp/release \
+BATON_FAULT_ONCE=$tmp/once-b2b \
 	run "back-to-back updates, the first one's holder still there" "$v1" --update-to "$v2" -- --update-to "$v2" --at-generation 1 &
-stopped=$(stopped_at "$tmp/notify-b2b")
-mm=$(pgrep -P "$stopped" -x baton-mm)
+held=$(held_at "$tmp/notify-b2b")
+mm=$(pgrep -P "$held" -x baton-mm)
 [ -n "$mm" ] && kill -STOP "$mm"
-kill -CONT "$stopped"
+release
 wait $!
 took=$(($(date +%s) - t0))
 [ -n "$mm" ] && kill -CONT "$mm" 2>/dev/null
@@ -384,33 +384,33 @@ check "a connection v1 did not hand over is closed for its peer before v2 takes 
 procs "a connection not handed over: one process, exit 0" "$all_exit0 and length == 1"
 
 # The keeper is forked at the commit and says it is ready only just before
-# FREEZE (lib/host/update.c): killed in between - v1 stopped as it starts
+# FREEZE (lib/host/update.c): killed in between - v1 held as it starts
 # the new process (socket mode) or in its freeze() (both modes) - the
 # update is given up and v1 goes on with nothing lost, the keeper reaped.
-# kill_keeper PID: its child the keeper, SIGKILLed, and waited for (a zombie:
-# PID is stopped), bounded.
+# kill_keeper PID: its child the keeper, SIGKILLed, and waited for - its
+# pidfd readable, bounded: PID, held, does not reap it meanwhile.
 kill_keeper() {
 	keeper=
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
 		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = baton-keeper ] && keeper=$c
 	done
-	[ -n "$keeper" ] && kill -KILL "$keeper"
-	i=0
-	until [ -z "$keeper" ] || [ "$(awk '{ print $3 }' /proc/"$keeper"/stat 2>/dev/null)" = Z ] || [ $i -ge 500 ]; do
-		sleep 0.02
-		i=$((i + 1))
-	done
+	if [ -n "$keeper" ]; then
+		python3 -c 'import os, select, signal, sys
+fd = os.pidfd_open(int(sys.argv[1]))
+os.kill(int(sys.argv[1]), signal.SIGKILL)
+sys.exit(0 if select.select([fd], [], [], 10)[0] else 1)' "$keeper" || keeper=
+	fi
 	echo "${keeper:-none}"
 }
 for at in socket:spawn socket:freeze exec:freeze; do
 	mode=${at%%:*} phase=${at#*:}
 	rm -f "$tmp/notify" && mkfifo "$tmp/notify"
-	BATON_FAULT=$phase:stop@old BATON_FAULT_ONCE=$tmp/once-$mode-$phase BATON_FAULT_NOTIFY=$tmp/notify \
-		run "the keeper killed before FREEZE ($mode mode, v1 stopped at $phase)" \
+	BATON_FAULT=$phase:hold@old BATON_FAULT_ONCE=$tmp/once-$mode-$phase BATON_FAULT_NOTIFY=$tmp/notify \
+	BATON_FAULT_RELEASE=$tmp/release \
+		run "the keeper killed before FREEZE ($mode mode, v1 held at $phase)" \
 		"$v1" --update-to "$v2" --mode "$mode" &
-	stopped=$(stopped_at "$tmp/notify")
-	killed=$(kill_keeper "$stopped")
-	kill -CONT "$stopped"
+	killed=$(kill_keeper "$(held_at "$tmp/notify")")
+	release
 	wait $!
 	unchecked=
 	if [ "$killed" != none ]; then ok "the keeper was there to kill ($mode mode, $phase)"; else
