@@ -16,7 +16,9 @@
  *  - every fd in the loop is a struct devsim_watch whose handler the loop
  *    calls with the epoll events;
  *  - a 1 ms timerfd drives the device types that do work on their own
- *    (pktgen) and the status socket's pending waits.
+ *    (pktgen) and the status socket's pending waits; a device is ticked
+ *    only once the time its type said it next has work has come, so that
+ *    a process's cost a tick follows its packets, not its devices.
  *
  * Device state changes only inside handlers: there is no locking.  Memory
  * a client lent for DMA is reached only through devsim_dma(), which checks
@@ -39,6 +41,7 @@ struct devsim_dev;
 #define DEVSIM_NUM_IRQS VFIO_PCI_NUM_IRQS
 #define DEVSIM_CONFIG_SIZE 256
 #define DEVSIM_DEFAULT_RATE 20000
+#define DEVSIM_IRQ_BATCH 64	/* interrupts written with one poll() */
 
 /* ---- The event loop (loop.c) ---- */
 
@@ -92,7 +95,11 @@ struct devsim_dma_map {
  * @read:       a naturally aligned access of 1, 2, 4 or 8 bytes to a trapped
  *              region; returns the value
  * @write:      the same, for writes
- * @tick:       called each millisecond (may be NULL)
+ * @tick:       called at the millisecond tick once @dev->tick_at has come
+ *              (may be NULL); returns when the device next has work: 0 for
+ *              the next tick, UINT64_MAX for none until the client or the
+ *              status socket does something to it (which sets @tick_at to
+ *              0).  A device with nothing to do costs no call a tick.
  * @status:     add the type's counters to the device's status object
  */
 struct devsim_type {
@@ -107,7 +114,7 @@ struct devsim_type {
 			 unsigned int size);
 	void (*write)(struct devsim_dev *dev, uint32_t region, uint64_t off,
 		      unsigned int size, uint64_t val);
-	void (*tick)(struct devsim_dev *dev, uint64_t now_ns);
+	uint64_t (*tick)(struct devsim_dev *dev, uint64_t now_ns);
 	void (*status)(struct devsim_dev *dev, struct json_object *obj);
 };
 
@@ -148,6 +155,7 @@ struct devsim_dev {
 	unsigned int ndma;
 	int irq_fd[DEVSIM_NUM_IRQS];	/* vector 0's eventfd, or -1 */
 	uint64_t resets;
+	uint64_t tick_at;		/* its next tick (ns), 0: the next one */
 	void *priv;
 };
 
@@ -167,11 +175,16 @@ void *devsim_dma(struct devsim_dev *dev, uint64_t iova, uint64_t len, bool write
  * devsim_irq() - signal the device's interrupt
  * @dev: the device
  *
- * Writes 1 to the MSI eventfd if the client set one, else to INTx's.
+ * Writes 1 to the MSI eventfd if the client set one, else to INTx's; in
+ * a tick (struct devsim's irq_batch), once the tick's devices are done,
+ * with the others they raised (devsim_irq_flush()), and not if the
+ * eventfd has not been read since it was last written (still pending).
  *
  * Return: whether an eventfd was signalled.
  */
 bool devsim_irq(struct devsim_dev *dev);
+/* Write the interrupts raised so far in a tick: one poll() for them all. */
+void devsim_irq_flush(struct devsim *sim);
 
 /* ---- vfio-user server (server.c) ---- */
 
@@ -193,9 +206,17 @@ struct devsim {
 	bool paused;			/* generation stopped by "pause" */
 	bool stop;
 	struct devsim_status *status;
+	uint64_t ticks, dev_ticks;	/* the timer's, the types' tick calls */
+	/* The interrupts a tick raised, written after it (devsim_irq()). */
+	bool irq_batch;
+	unsigned int n_irqs;
+	struct devsim_dev *irqs[DEVSIM_IRQ_BATCH];
 };
 
-/* Tick every device type that has a tick, then the status socket's waits. */
+/*
+ * Tick every device whose type has a tick and whose tick_at has come, then
+ * the status socket's waits.
+ */
 void devsim_tick(struct devsim *sim, uint64_t now_ns);
 /*
  * One round of the loop: wait up to @timeout_ms (-1: for ever) for events,

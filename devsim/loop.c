@@ -72,9 +72,18 @@ void devsim_watch_del(struct devsim *sim, struct devsim_watch *w)
 
 void devsim_tick(struct devsim *sim, uint64_t now_ns)
 {
-	for (unsigned int i = 0; i < sim->ndevs; i++)
-		if (sim->devs[i].type->tick)
-			sim->devs[i].type->tick(&sim->devs[i], now_ns);
+	sim->ticks++;
+	sim->irq_batch = true;
+	for (unsigned int i = 0; i < sim->ndevs; i++) {
+		struct devsim_dev *dev = &sim->devs[i];
+
+		if (!dev->type->tick || dev->tick_at > now_ns)
+			continue;
+		sim->dev_ticks++;
+		dev->tick_at = dev->type->tick(dev, now_ns);
+	}
+	devsim_irq_flush(sim);
+	sim->irq_batch = false;
 	devsim_status_tick(sim);
 }
 

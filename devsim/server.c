@@ -187,31 +187,69 @@ void *devsim_dma(struct devsim_dev *dev, uint64_t iova, uint64_t len, bool write
 	return NULL;
 }
 
-bool devsim_irq(struct devsim_dev *dev)
+static int irq_fd(const struct devsim_dev *dev)
+{
+	int fd = dev->irq_fd[VFIO_PCI_MSI_IRQ_INDEX];
+
+	return fd >= 0 ? fd : dev->irq_fd[VFIO_PCI_INTX_IRQ_INDEX];
+}
+
+/*
+ * Write 1 to each of @n devices' eventfds that can take it.  The eventfd
+ * is the client's, blocking if the client made it so, and a write that
+ * would take its counter past the maximum then blocks the whole loop.
+ * Write only when POLLOUT says 1 more fits; otherwise the counter is
+ * saturated, the client has interrupts pending, and this one merges with
+ * them (the kernel's eventfd_signal() never blocks either).  Only the
+ * client itself, writing its eventfd between the poll and the write, could
+ * still make the write block.  One poll() for them all.
+ *
+ * With @merge, an interrupt still pending - the eventfd not read since it
+ * was last written (POLLIN) - is not written again, as an interrupt
+ * controller does not raise a pending interrupt twice: the driver, which
+ * reads its eventfd before it looks at what the device published, has yet
+ * to see this too.  The fence orders what the device published before
+ * the look at the counter.
+ */
+static void irq_write(struct devsim_dev *const *devs, unsigned int n, bool merge)
 {
 	static const uint64_t one = 1;
-	int fd = dev->irq_fd[VFIO_PCI_MSI_IRQ_INDEX];
-	struct pollfd p = { .events = POLLOUT };
+	struct pollfd p[DEVSIM_IRQ_BATCH];
 
-	if (fd < 0)
-		fd = dev->irq_fd[VFIO_PCI_INTX_IRQ_INDEX];
-	if (fd < 0)
+	if (!n)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = irq_fd(devs[i]),
+					.events = POLLOUT | (merge ? POLLIN : 0) };
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (poll(p, n, 0) <= 0)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		if ((p[i].revents & (POLLOUT | POLLIN)) == POLLOUT &&
+		    write(p[i].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			devsim_log("%s: irq eventfd: %m", devs[i]->name);
+}
+
+bool devsim_irq(struct devsim_dev *dev)
+{
+	struct devsim *sim = dev->sim;
+
+	if (irq_fd(dev) < 0)
 		return false;
-	/*
-	 * The eventfd is the client's, blocking if the client made it so, and
-	 * a write that would take its counter past the maximum then blocks the
-	 * whole loop.  Write only when POLLOUT says 1 more fits; otherwise the
-	 * counter is saturated, the client has interrupts pending, and this one
-	 * merges with them (the kernel's eventfd_signal() never blocks either).
-	 * Only the client itself, writing its eventfd between the poll and the
-	 * write, could still make the write block.
-	 */
-	p.fd = fd;
-	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+	if (!sim->irq_batch) {
+		irq_write(&dev, 1, false);
 		return true;
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		devsim_log("%s: irq eventfd: %m", dev->name);
+	}
+	sim->irqs[sim->n_irqs++] = dev;
+	if (sim->n_irqs == DEVSIM_IRQ_BATCH)
+		devsim_irq_flush(sim);
 	return true;
+}
+
+void devsim_irq_flush(struct devsim *sim)
+{
+	irq_write(sim->irqs, sim->n_irqs, true);
+	sim->n_irqs = 0;
 }
 
 static void dma_unmap_one(struct devsim_dma_map *m)
@@ -268,6 +306,7 @@ void devsim_dev_reset(struct devsim_dev *dev)
 	dev->type->reset(dev);
 	config_power_on(dev);
 	dev->resets++;
+	dev->tick_at = 0;
 }
 
 bool devsim_dev_connected(const struct devsim_dev *dev)
@@ -692,6 +731,8 @@ static void dispatch(struct request *req)
 	const struct vfio_user_header *h = req->hdr;
 	struct devsim_conn *conn = req->conn;
 
+	/* What the client does may give the device work: its next tick. */
+	conn->dev->tick_at = 0;
 	if ((h->flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_COMMAND) {
 		/* We send no commands, so no reply can be expected: drop it. */
 		devsim_log("%s: unexpected message type %u, dropped", conn->dev->name,

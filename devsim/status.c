@@ -5,7 +5,10 @@
  * DIR/status.sock answers one JSON line per request line, on as many
  * requests as the client sends, until it closes:
  *
- *   status                     {"paused":false,"devices":[{...}, ...]}
+ *   status                     {"paused":false,"ticks":N,"device_ticks":N,
+ *                              "devices":[{...}, ...]}: ticks, the 1 ms
+ *                              timer's; device_ticks, the devices ticked
+ *                              (only those with work: devsim.h)
  *   pause / resume             the status, after generation stopped/started
  *   wait-generated N MS        the status once every enabled pktgen device
  *                              has generated >= N packets, or
@@ -62,6 +65,8 @@ struct json_object *devsim_status_json(struct devsim *sim)
 	struct json_object *devs = json_object_new_array();
 
 	json_object_object_add(root, "paused", json_object_new_boolean(sim->paused));
+	json_object_object_add(root, "ticks", json_object_new_int64((int64_t)sim->ticks));
+	json_object_object_add(root, "device_ticks", json_object_new_int64((int64_t)sim->dev_ticks));
 	for (unsigned int i = 0; i < sim->ndevs; i++) {
 		struct devsim_dev *dev = &sim->devs[i];
 		struct json_object *d = json_object_new_object();
@@ -159,6 +164,9 @@ static void request(struct status_conn *c, const char *line)
 		send_json(c, devsim_status_json(sim));
 	} else if (!strcmp(line, "pause") || !strcmp(line, "resume")) {
 		sim->paused = line[0] == 'p';
+		/* Every device sees it at the next tick. */
+		for (unsigned int i = 0; i < sim->ndevs; i++)
+			sim->devs[i].tick_at = 0;
 		send_json(c, devsim_status_json(sim));
 	} else if (!strncmp(line, "reset ", 6)) {
 		reset_device(c, line + 6);

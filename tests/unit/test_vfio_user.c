@@ -622,6 +622,79 @@ static void test_pktgen_pause(void **state)
 	ring_unmap(&r);
 }
 
+/*
+ * An interrupt still pending is not raised again: packets published over
+ * many ticks while the driver has not read its eventfd leave it at 1 (a
+ * frozen host costs devsim no write a packet); once read, the next packet
+ * interrupts again.
+ */
+static void test_pktgen_irq_pending(void **state)
+{
+	struct json_object *o;
+	struct ring r;
+	int64_t gen;
+	uint64_t n;
+	char req[64];
+
+	(void)state;
+	gen = status_field(PKT, "generated");
+	ring_start(&r, PKT, 4096, true);
+	/* ~40 ms at PKT_RATE: many ticks, each of which publishes. */
+	snprintf(req, sizeof(req), "wait-generated %lld %d", (long long)gen + 2000, WAIT_MS);
+	o = status_request(req);
+	assert_true(field_of(o, PKT, "generated") >= gen + 2000);
+	json_object_put(o);
+	assert_true(head_of(&r) >= 2000);
+	assert_int_equal(read(r.efd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(n, 1);
+	wait_irq(r.efd);
+	baton_vfu_close(r.vfu);
+	ring_unmap(&r);
+}
+
+static int64_t status_root(const char *field)
+{
+	struct json_object *o = status_request("status"), *v;
+	int64_t n;
+
+	assert_true(json_object_object_get_ex(o, field, &v));
+	n = json_object_get_int64(v);
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * A device with nothing to do costs devsim no call a tick: an enabled
+ * pktgen at RATE 0, like one no client enabled, is not ticked again until
+ * something changes it, however many ticks go by.
+ */
+static void test_pktgen_idle_not_ticked(void **state)
+{
+	int64_t ticks, dev_ticks;
+	struct json_object *o;
+	struct ring r;
+	char req[64];
+
+	(void)state;
+	ring_start(&r, PKT, 256, false);
+	wr32(r.vfu, 0x14, 0);
+	wr32(r.vfu, 0x04, 1);
+	/* Enabled, generating nothing: each wait ends at its deadline's tick. */
+	snprintf(req, sizeof(req), "wait-generated %lld 20",
+		 (long long)status_field(PKT, "generated") + 1);
+	o = status_request(req);
+	json_object_put(o);
+	ticks = status_root("ticks");
+	dev_ticks = status_root("device_ticks");
+	req[strlen(req) - 2] = '5';
+	o = status_request(req);
+	json_object_put(o);
+	assert_true(status_root("ticks") > ticks);
+	assert_int_equal(status_root("device_ticks"), dev_ticks);
+	baton_vfu_close(r.vfu);
+	ring_unmap(&r);
+}
+
 static void test_legacy(void **state)
 {
 	struct baton_vfu *vfu = open_dev(LEG);
@@ -1203,6 +1276,8 @@ int main(void)
 		cmocka_unit_test(test_pktgen_dma_error),
 		cmocka_unit_test(test_pktgen_drops_and_reset),
 		cmocka_unit_test(test_pktgen_pause),
+		cmocka_unit_test(test_pktgen_irq_pending),
+		cmocka_unit_test(test_pktgen_idle_not_ticked),
 		cmocka_unit_test(test_legacy),
 		cmocka_unit_test(test_adopt_in_process),
 		cmocka_unit_test(test_adopt_other_process),
