@@ -170,14 +170,19 @@ int baton_host_add_device(struct baton_host *host,
 	return 0;
 }
 
-void baton_host_remove_device(struct baton_device *dev)
+void baton_device_remove(struct baton_device *dev, bool release)
 {
 	struct baton_host *host = dev->host;
 
 	/* Order is kept: updates walk devices in it, and back. */
 	baton_remove_ptr((void **)host->devices, &host->n_devices, dev);
 	baton_device_index_reset(host);
-	baton_device_free(dev, true, true);
+	baton_device_free(dev, true, release);
+}
+
+void baton_host_remove_device(struct baton_device *dev)
+{
+	baton_device_remove(dev, true);
 }
 
 /*

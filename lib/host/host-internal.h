@@ -187,6 +187,8 @@ int baton_device_attach(struct baton_host *host, struct baton_device *dev);
  * when @release (a restore releases the image's regions itself, after).
  */
 void baton_device_free(struct baton_device *dev, bool remove, bool release);
+/* Out of the host's devices, in order, and freed as above (removed). */
+void baton_device_remove(struct baton_device *dev, bool release);
 /* The schema a driver writes (its first native accept), or NULL. */
 const struct baton_schema *baton_driver_written(const struct baton_driver *drv);
 /* The running program's driver a contract describes, or NULL. */

@@ -574,10 +574,9 @@ int baton_restore(struct baton_host *host, struct incoming *in,
 		restore_failed(dev, err, why);
 		err = let_go_in_rollback(in, err, why);
 		if (!err) {
-			/* The next device has moved into its place. */
-			baton_remove_ptr((void **)host->devices, &host->n_devices, dev);
-			baton_device_index_reset(host);
-			baton_device_free(dev, true, false);
+			/* Its regions are the restore's to drop, after; the
+			 * next device has moved into its place. */
+			baton_device_remove(dev, false);
 			i--;
 		}
 	}
