@@ -100,47 +100,12 @@ struct watch {
 static struct watch *watches;
 static size_t n_watches;
 
-/*
- * A device's session, named by its address.  A restore takes three or
- * four fds of one device in a row: the last one found is remembered, by
- * host and address (a session lives as long as its host), so that the
- * address is formatted and hashed once a device, not once an fd.
- */
-static int device_session(struct baton_device *dev, struct baton_session **out)
+int demo_session(struct baton_device *dev, struct baton_session **out)
 {
-	static struct {
-		struct baton_host *host;
-		struct baton_pci_addr addr;
-		struct baton_session *session;
-	} last;
-	struct baton_host *host = baton_device_host(dev);
-	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
 	char name[BATON_PCI_ADDR_STRLEN];
-	int err;
 
-	if (last.session && last.host == host && !baton_pci_addr_cmp(&last.addr, addr)) {
-		*out = last.session;
-		return 0;
-	}
-	err = baton_host_session(host, baton_pci_addr_format(addr, name), out);
-	if (!err)
-		last = (typeof(last)){ host, *addr, *out };
-	return err;
-}
-
-int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
-		     enum baton_fd_kind kind)
-{
-	struct baton_session *s;
-
-	return device_session(dev, &s) ?: baton_session_preserve_fd(s, token, fd, kind);
-}
-
-int demo_take_fd(struct baton_device *dev, enum demo_fd_token token)
-{
-	struct baton_session *s;
-
-	return device_session(dev, &s) ?: baton_session_take_fd(s, token);
+	return baton_host_session(baton_device_host(dev),
+				  baton_pci_addr_format(&baton_device_info(dev)->addr, name), out);
 }
 
 int demo_watch(int fd, void (*ready)(void *arg), void *arg)
@@ -197,7 +162,7 @@ static int open_device(const struct baton_pci_addr *addr, struct baton_devio **i
 	return err ? err : baton_devio_vfu(vfu, io);
 }
 
-int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io)
+int demo_preserve_connection(struct baton_session *s, struct baton_devio *io)
 {
 	enum baton_fd_kind kinds[BATON_DEVIO_MAX_FDS];
 	int fds[BATON_DEVIO_MAX_FDS];
@@ -205,7 +170,7 @@ int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io)
 	int err = 0;
 
 	for (unsigned int i = 0; !err && i < n; i++)
-		err = demo_preserve_fd(dev, connection_tokens[i], fds[i], kinds[i]);
+		err = baton_session_preserve_fd(s, connection_tokens[i], fds[i], kinds[i]);
 	return err;
 }
 
@@ -232,12 +197,10 @@ static int take_connection(struct baton_session *s, const struct baton_pci_addr 
 	       baton_vfio_adopt(addr, backend, fds, n, io);
 }
 
-int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh)
+int demo_connection(struct baton_session *s, struct baton_device *dev,
+		    struct baton_devio **io, bool *fresh)
 {
-	struct baton_session *s;
-
-	return device_session(dev, &s) ?:
-	       take_connection(s, &baton_device_info(dev)->addr, io, fresh);
+	return take_connection(s, &baton_device_info(dev)->addr, io, fresh);
 }
 
 void demo_release_connection(struct baton_devio *io, bool fresh)

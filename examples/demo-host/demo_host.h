@@ -35,10 +35,12 @@ enum demo_fd_token {
 	DEMO_FD_CONNECTION_3 = 5,	/* VFIO type1: the container */
 };
 
-int demo_preserve_fd(struct baton_device *dev, enum demo_fd_token token, int fd,
-		     enum baton_fd_kind kind);
-/* The fd the previous version preserved, or a negative error. */
-int demo_take_fd(struct baton_device *dev, enum demo_fd_token token);
+/*
+ * A device's session, named by its address, which holds its fds by the
+ * tokens above: a driver looks it up once for the fds it preserves or
+ * takes together (a restore takes three or four in a row).
+ */
+int demo_session(struct baton_device *dev, struct baton_session **out);
 
 /*
  * The handle discovery opened to a device it is adding: probe() takes it
@@ -62,15 +64,17 @@ extern bool demo_drop_connections;
 int demo_watch(int fd, void (*ready)(void *arg), void *arg);
 void demo_unwatch(int fd);
 
-/* Preserve every fd of the device's handle (DEMO_FD_CONNECTION...). */
-int demo_preserve_connection(struct baton_device *dev, struct baton_devio *io);
+/* Preserve every fd of the device's handle in @s, its session
+ * (DEMO_FD_CONNECTION...). */
+int demo_preserve_connection(struct baton_session *s, struct baton_devio *io);
 
 /*
  * A preserved handle, adopted; or, when the previous version did not
  * preserve one, a new one to the device (a device reset by the close).
  * *@fresh says which.
  */
-int demo_connection(struct baton_device *dev, struct baton_devio **io, bool *fresh);
+int demo_connection(struct baton_session *s, struct baton_device *dev,
+		    struct baton_devio **io, bool *fresh);
 
 /* A restore that fails hands a preserved handle back untouched, for a
  * version that comes back; a fresh one is closed. */

@@ -100,15 +100,16 @@ static int exercise(struct edu *e, struct baton_device *dev)
 
 static int edu_probe(struct baton_device *dev)
 {
+	struct baton_session *session;
 	struct edu *e = edu_new();
 	int err;
 
 	if (!e)
 		return -ENOMEM;
 	e->d.io = demo_probing;
-	err = exercise(e, dev);
+	err = exercise(e, dev) ?: demo_session(dev, &session);
 	if (!err)
-		err = demo_preserve_connection(dev, e->d.io);
+		err = demo_preserve_connection(session, e->d.io);
 	if (err) {
 		free(e);
 		return err;
@@ -130,6 +131,7 @@ static int edu_validate(const void *state, size_t size)
 
 static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 {
+	struct baton_session *session;
 	struct baton_region *r;
 	struct edu *e;
 	bool fresh;
@@ -142,7 +144,7 @@ static int edu_restore(struct baton_device *dev, const void *state, size_t size)
 	if (!e)
 		return -ENOMEM;
 	memcpy(&e->s, state, size);
-	err = demo_connection(dev, &e->d.io, &fresh);
+	err = demo_session(dev, &session) ?: demo_connection(session, dev, &e->d.io, &fresh);
 	if (err)
 		goto err_free;
 	/* The device still reaches our region where it did: we say where it

@@ -29,6 +29,7 @@ struct legacy {
 static int legacy_probe(struct baton_device *dev)
 {
 	const struct baton_pci_addr *addr = &baton_device_info(dev)->addr;
+	struct baton_session *session;
 	struct legacy *l = calloc(1, sizeof(*l));
 	uint32_t id;
 	int err;
@@ -43,7 +44,8 @@ static int legacy_probe(struct baton_device *dev)
 	if (!err)
 		err = baton_devio_write32(l->io, VFIO_PCI_BAR0_REGION_INDEX,
 					  LEGACY_SCRATCH, l->s.scratch) ?:
-		      demo_preserve_connection(dev, l->io);
+		      demo_session(dev, &session) ?:
+		      demo_preserve_connection(session, l->io);
 	if (err) {
 		free(l);
 		return err;
@@ -71,6 +73,7 @@ static int legacy_validate(const void *state, size_t size)
 
 static int legacy_restore(struct baton_device *dev, const void *state, size_t size)
 {
+	struct baton_session *session;
 	struct legacy *l;
 	uint32_t scratch;
 	bool fresh;
@@ -83,7 +86,7 @@ static int legacy_restore(struct baton_device *dev, const void *state, size_t si
 	if (!l)
 		return -ENOMEM;
 	memcpy(&l->s, state, size);
-	err = demo_connection(dev, &l->io, &fresh);
+	err = demo_session(dev, &session) ?: demo_connection(session, dev, &l->io, &fresh);
 	if (err)
 		goto err_free;
 	err = baton_devio_read32(l->io, VFIO_PCI_BAR0_REGION_INDEX, LEGACY_SCRATCH, &scratch);

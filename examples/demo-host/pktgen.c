@@ -285,12 +285,14 @@ static int start_device(struct pktgen *p)
 /* Preserve what the next version takes: the pool is a shared region. */
 static int preserve_fds(struct pktgen *p)
 {
-	int err = demo_preserve_fd(p->dev, DEMO_FD_IRQ, p->irq, BATON_FD_EVENTFD) ?:
-		  demo_preserve_fd(p->dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
+	struct baton_session *s;
+	int err = demo_session(p->dev, &s) ?:
+		  baton_session_preserve_fd(s, DEMO_FD_IRQ, p->irq, BATON_FD_EVENTFD) ?:
+		  baton_session_preserve_fd(s, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 
 	if (err || demo_drop_connections)
 		return err;
-	return demo_preserve_connection(p->dev, p->io);
+	return demo_preserve_connection(s, p->io);
 }
 
 static void free_pktgen(struct pktgen *p)
@@ -452,6 +454,7 @@ static int pktgen_validate(const void *state, size_t size)
 
 static int pktgen_restore(struct baton_device *dev, const void *state, size_t size)
 {
+	struct baton_session *session;
 	struct pktgen *p;
 	bool fresh, page_inherited = false;
 	int err;
@@ -476,12 +479,15 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	err = -BATON_ERR_DUPLICATE;
 	if (slot_used(p->s.slot))
 		goto err_free;
-	p->irq = demo_take_fd(dev, DEMO_FD_IRQ);
+	err = demo_session(dev, &session);
+	if (err)
+		goto err_free;
+	p->irq = baton_session_take_fd(session, DEMO_FD_IRQ);
 	if (p->irq < 0) {
 		err = p->irq;
 		goto err_free;
 	}
-	err = demo_connection(dev, &p->io, &fresh);
+	err = demo_connection(session, dev, &p->io, &fresh);
 	if (err)
 		goto err_free;
 	/*
@@ -490,7 +496,7 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 	 * connection) zeroes the page but keeps the memfd, as a BAR stays
 	 * where it is; only a version that did not preserve it asks for it.
 	 */
-	p->page_fd = demo_take_fd(dev, DEMO_FD_PAGE);
+	p->page_fd = baton_session_take_fd(session, DEMO_FD_PAGE);
 	page_inherited = p->page_fd >= 0;
 	err = page_inherited ? 0 : get_page_fd(p);
 	if (!err && fresh) {
@@ -499,10 +505,10 @@ static int pktgen_restore(struct baton_device *dev, const void *state, size_t si
 #endif
 		err = start_device(p);
 		if (!err && !demo_drop_connections)
-			err = demo_preserve_connection(dev, p->io);
+			err = demo_preserve_connection(session, p->io);
 	}
 	if (!err && !page_inherited)
-		err = demo_preserve_fd(dev, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
+		err = baton_session_preserve_fd(session, DEMO_FD_PAGE, p->page_fd, BATON_FD_MEMFD);
 	if (err)
 		goto err_io;
 	slot_set(p->s.slot, true, true);	/* until FINISH */
