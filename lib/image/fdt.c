@@ -5,8 +5,10 @@
  * The image reader checks and decodes its tree in a single pass over the
  * structure block: baton_fdt_open() checks the FDT header, and each
  * baton_fdt_next() returns the next token (a node beginning, a property,
- * a node's end, the end), after checking it.  libfdt is used only for its
- * header check; its walks check every byte of a node's name and every
+ * a node's end, the end), after checking it; a walker may take the
+ * properties that come next in one loop instead (baton_fdt_props(), in
+ * image-internal.h to be inlined), each checked the same way.  libfdt is
+ * used only for its header check; its walks check every byte of a node's name and every
  * offset once per call, and a reader built on them walked the tree four
  * times (two thirds of a parse's instructions).
  *
@@ -93,39 +95,24 @@ int baton_fdt_open(struct baton_fdt_walk *w, const void *fdt, size_t len,
 	w->size = size_struct;
 	w->strings = (const char *)fdt + off_strings;
 	w->strings_size = size_strings;
+	/*
+	 * A name is whole when a NUL follows it in the block: when it begins
+	 * before the block's last NUL.  One comparison a property, then
+	 * (baton_fdt_name_whole()), where a memchr() a name was.
+	 */
+	for (w->names_end = size_strings;
+	     w->names_end && w->strings[w->names_end - 1]; w->names_end--)
+		;
 	return 0;
 }
 
-/* Writers share one string among the properties of one name. */
-static bool name_known(const struct baton_fdt_walk *w, uint32_t nameoff)
+/* What is wrong with the name at @nameoff, if anything. */
+static int name_err(const struct baton_fdt_walk *w, uint32_t nameoff)
 {
-	const struct baton_fdt_name *seen = &w->names[nameoff % BATON_FDT_NAMES];
-
-	return seen->known && seen->nameoff == nameoff;
-}
-
-/* The name at @nameoff in the strings block; its length in *@len. */
-static int prop_name(struct baton_fdt_walk *w, uint32_t nameoff,
-		     const char **name, size_t *len)
-{
-	struct baton_fdt_name *seen = &w->names[nameoff % BATON_FDT_NAMES];
-	const char *end;
-
-	if (name_known(w, nameoff)) {
-		*name = w->strings + nameoff;
-		*len = seen->len;
+	if (baton_fdt_name_whole(w, nameoff))
 		return 0;
-	}
-	if (nameoff >= w->strings_size)
-		return -FDT_ERR_BADOFFSET;
-	end = memchr(w->strings + nameoff, '\0', w->strings_size - nameoff);
-	if (!end)
-		return -FDT_ERR_TRUNCATED;
-	*name = w->strings + nameoff;
-	*len = end - *name;
-	*seen = (struct baton_fdt_name){ .known = true, .nameoff = nameoff,
-					 .len = (uint32_t)*len };
-	return 0;
+	return nameoff >= w->strings_size ? -FDT_ERR_BADOFFSET :
+					    -FDT_ERR_TRUNCATED;
 }
 
 /* The token at @off; *@next is where the one after it begins. */
@@ -157,9 +144,10 @@ static int read_token(struct baton_fdt_walk *w, size_t off,
 		if (len > left - sizeof(struct fdt_property))
 			return -FDT_ERR_TRUNCATED;
 		t->nameoff = baton_get_be32(w->s + off + 8);
-		err = prop_name(w, t->nameoff, &t->name, &t->name_len);
+		err = name_err(w, t->nameoff);
 		if (err)
 			return err;
+		t->name = w->strings + t->nameoff;
 		t->val = w->s + off + sizeof(struct fdt_property);
 		t->len = len;
 		*next = baton_fdt_align(off + sizeof(struct fdt_property) + len);
@@ -222,39 +210,16 @@ int baton_fdt_next(struct baton_fdt_walk *w, struct baton_fdt_token *t)
 	return 0;
 }
 
-/*
- * What a walker that needs only where a node's properties end gets: each
- * property checked as read_token() checks it, its contents not returned.
- * At the first token that is not a property or a NOP, or is not right,
- * the walk stays on it, for baton_fdt_next() to return or refuse: at the
- * same offset, with the same error.
- */
+/* What a walker that reads a node's properties later, or never, calls. */
+static void skip(void *ctx, const struct baton_fdt_prop *p)
+{
+	(void)ctx;
+	(void)p;
+}
+
 void baton_fdt_skip_props(struct baton_fdt_walk *w)
 {
-	const char *name;
-	size_t left, name_len;
-	uint32_t tag, len, nameoff;
-
-	/* Properties may come here (token_fits()). */
-	if (!w->depth || w->after_child)
-		return;
-	for (;;) {
-		left = w->off <= w->size ? w->size - w->off : 0;
-		if (left < sizeof(struct fdt_property))
-			return;
-		tag = baton_get_be32(w->s + w->off);
-		if (tag == FDT_NOP) {
-			w->off += FDT_TAGSIZE;
-			continue;
-		}
-		len = baton_get_be32(w->s + w->off + 4);
-		nameoff = baton_get_be32(w->s + w->off + 8);
-		if (tag != FDT_PROP || len > left - sizeof(struct fdt_property) ||
-		    (!name_known(w, nameoff) &&
-		     prop_name(w, nameoff, &name, &name_len)))
-			return;
-		w->off = baton_fdt_align(w->off + sizeof(struct fdt_property) + len);
-	}
+	baton_fdt_props(w, skip, NULL);
 }
 
 int baton_image_check_fdt(const void *fdt, size_t len,

@@ -11,7 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <fdt.h>
+
 #include <baton/error.h>
+
+#include "internal.h"
 
 /* Tags are 4-byte aligned from the start of the structure block. */
 static inline size_t baton_fdt_align(size_t off)
@@ -19,27 +23,18 @@ static inline size_t baton_fdt_align(size_t off)
 	return (off + 3) & ~(size_t)3;
 }
 
-/* Property names already checked, by their offset in the strings block. */
-#define BATON_FDT_NAMES 64
-
-struct baton_fdt_name {
-	bool known;
-	uint32_t nameoff;
-	uint32_t len;
-};
-
 /* A walk over a tree's structure block (fdt.c); read only through calls. */
 struct baton_fdt_walk {
 	const uint8_t *s;		/* the structure block */
 	size_t size;
 	const char *strings;		/* the strings block */
 	size_t strings_size;
+	size_t names_end;		/* past its last NUL; 0: none */
 	size_t off;			/* the next tag */
 	unsigned int depth;		/* of the open node; 0: none */
 	bool rooted;			/* the root has begun */
 	bool after_child;		/* the open node has had a subnode */
 	struct baton_diag *diag;
-	struct baton_fdt_name names[BATON_FDT_NAMES];
 };
 
 /* One token: FDT_BEGIN_NODE, FDT_PROP, FDT_END_NODE or FDT_END. */
@@ -49,7 +44,7 @@ struct baton_fdt_token {
 	size_t off;		/* in the structure block, for messages */
 	const char *name;	/* BEGIN_NODE, PROP: NUL-terminated */
 	uint32_t nameoff;	/* PROP: the name's offset in the strings block */
-	size_t name_len;
+	size_t name_len;	/* BEGIN_NODE */
 	const void *val;	/* PROP: its value, len bytes */
 	uint32_t len;
 };
@@ -78,6 +73,72 @@ int baton_fdt_open(struct baton_fdt_walk *w, const void *fdt, size_t len,
  * Return: 0 or -BATON_ERR_BADTREE (the walk is then over).
  */
 int baton_fdt_next(struct baton_fdt_walk *w, struct baton_fdt_token *t);
+
+/*
+ * Whether a property's name at @nameoff is in the strings block and
+ * NUL-terminated there: whether it begins before the block's last NUL.
+ */
+static inline bool baton_fdt_name_whole(const struct baton_fdt_walk *w,
+					uint32_t nameoff)
+{
+	return nameoff < w->names_end;
+}
+
+/* A property, as baton_fdt_props() gives it. */
+struct baton_fdt_prop {
+	uint32_t nameoff;	/* its name, NUL-terminated in the strings block */
+	uint32_t len;
+	const void *val;	/* len bytes */
+};
+
+/**
+ * baton_fdt_props() - the properties that come next in a walk, checked
+ * @w:   the walk, in a node whose properties come next
+ * @fn:  called with @ctx and each property
+ * @ctx: for @fn
+ *
+ * For a walker that reads a node's properties in one loop, without a
+ * token each (inlined, with @fn: the walk's offset stays in a register).
+ * Each is checked as baton_fdt_next() checks it - its length within the
+ * block, its name whole in the strings block - NOPs among them walked
+ * over.  At the first token that
+ * is not a property or a NOP, or is not right, the walk stays on it, for
+ * baton_fdt_next() to return or refuse: at the same offset, with the same
+ * error.
+ */
+static inline void baton_fdt_props(struct baton_fdt_walk *w,
+				   void (*fn)(void *ctx,
+					      const struct baton_fdt_prop *p),
+				   void *ctx)
+{
+	const uint8_t *s = w->s;
+	size_t off = w->off, size = w->size, left;
+	struct baton_fdt_prop p;
+	uint32_t tag;
+
+	/* Properties may come here (token_fits() in fdt.c). */
+	if (!w->depth || w->after_child)
+		return;
+	for (;;) {
+		left = off <= size ? size - off : 0;
+		if (left < sizeof(struct fdt_property))
+			break;
+		tag = baton_get_be32(s + off);
+		if (tag == FDT_NOP) {
+			off += FDT_TAGSIZE;
+			continue;
+		}
+		p.len = baton_get_be32(s + off + 4);
+		p.nameoff = baton_get_be32(s + off + 8);
+		if (tag != FDT_PROP || p.len > left - sizeof(struct fdt_property) ||
+		    !baton_fdt_name_whole(w, p.nameoff))
+			break;
+		p.val = s + off + sizeof(struct fdt_property);
+		fn(ctx, &p);
+		off = baton_fdt_align(off + sizeof(struct fdt_property) + p.len);
+	}
+	w->off = off;
+}
 
 /**
  * baton_fdt_skip_props() - walk over the properties that come next

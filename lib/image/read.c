@@ -25,12 +25,20 @@
  * add optional ones without a new format version.
  *
  * The tree is walked once (walk_tree()): each token is checked as it
- * comes, the root's known properties are noted, and where each child of
- * a container begins; the checks above then run in their order, whatever
- * the order of the tree, each child's known properties read again from
- * the tree when its turn comes (child_props(): only the tags, the walk
- * having checked every length and name).  Every property is used only
- * through the length the walk checked for it.
+ * comes, and the root's known properties are noted.  On the fast path
+ * each child of a container is decoded as the walk meets it (read_child():
+ * its properties taken in one loop, baton_fdt_props(), then the same
+ * checks as below), and what must be unique across a container is checked
+ * at its end.  Whatever the fast path refuses - an error, or a reference
+ * to a container it has not read yet - the slow path reads again from the
+ * start, to say the first rule broken in the order above: the walk notes
+ * where each child of a container begins, then the checks run in their
+ * order, whatever the order of the tree, each child's known properties
+ * read again from the tree when its turn comes (child_props(): only the
+ * tags, the walk having checked every length and name).  The fast path
+ * accepts only what the slow one would, with the same result: the same
+ * checks on each child, in a different order.  Every property is used
+ * only through the length the walk checked for it.
  * Values that must be unique are checked in one pass when they come in
  * order (unit addresses ascending; fds in runs of one session, sessions
  * in order of name, as a host writes them), hashed in tree order
@@ -185,16 +193,27 @@ struct child {
 	uint32_t name_len;
 };
 
+struct reader;
+struct node;
+
 /* /fds, /regions or /devices while it is read. */
 struct container {
 	const char *path;	/* "/fds" */
 	const char *child;	/* "fd": children are fd@<hex> */
+	size_t child_len;	/* strlen(child) */
 	const struct prop_spec *spec;
 	size_t n_props;		/* in spec */
+	/* Decode child @i, whose unit address is read, into the image. */
+	int (*read)(struct reader *r, size_t i, const struct node *n);
+	/* Once all are read: what must be unique across them. */
+	int (*finish)(struct reader *r);
+	void *items;		/* the image's fds, regions or devices */
+	size_t item_size;
 	struct spec_cache cache;
 	bool present;
 	size_t n, cap;
-	struct child *kids;	/* the children, in tree order */
+	struct child *kids;	/* the children, in tree order (slow path) */
+	size_t cap_items;	/* of *items and ix.units */
 	struct units ix;	/* their unit addresses */
 };
 
@@ -209,6 +228,7 @@ struct reader {
 	struct spec_cache root_cache;
 	struct record twice;	/* the first container seen a second time */
 	size_t n_refs, cap_refs;
+	bool fast;		/* each child decoded as the walk meets it */
 };
 
 /* A node being read: where it is, and its known properties. */
@@ -339,9 +359,14 @@ static struct container *find_container(struct reader *r,
 	return NULL;
 }
 
+static int read_child(struct reader *r, struct container *c,
+		      struct baton_fdt_walk *w, const struct baton_fdt_token *t);
+static int finish_container(struct reader *r, struct container *c);
+
 /*
- * The one walk: check every token, note the root's known properties and
- * where each child of a container begins.  Deeper nodes and other
+ * The one walk: check every token, note the root's known properties and,
+ * for each child of a container, where it begins (slow path) or the child
+ * itself, decoded (fast path, read_child()).  Deeper nodes and other
  * children of the root are walked over.
  */
 static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
@@ -358,6 +383,8 @@ static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 		case FDT_BEGIN_NODE:
 			if (t.depth == 2)
 				c = find_container(r, &t);
+			else if (t.depth == 3 && c && r->fast)
+				err = read_child(r, c, w, &t);
 			else if (t.depth == 3 && c)
 				err = add_record(r, c, &t);
 			/* Only the root's properties are noted now. */
@@ -371,6 +398,8 @@ static int walk_tree(struct reader *r, struct baton_fdt_walk *w)
 					  t.nameoff, t.name, t.val, t.len);
 			break;
 		case FDT_END_NODE:
+			if (t.depth == 2 && c && r->fast)
+				err = finish_container(r, c);
 			if (t.depth == 2)
 				c = NULL;
 			break;
@@ -731,8 +760,12 @@ static int repeat_err(const struct reader *r, const struct container *c,
 		      const char *what)
 {
 	struct record rec, first;
-	const struct node n = child_node(r, c, later, &rec);
+	struct node n;
 
+	/* The fast path keeps no children to name: the slow one says it. */
+	if (r->fast)
+		return -BATON_ERR_DUPLICATE;
+	n = child_node(r, c, later, &rec);
 	child_node(r, c, earlier, &first);
 	return node_err(&n, prop, BATON_ERR_DUPLICATE,
 			"%s already used by %s/%.*s", what, c->path,
@@ -753,14 +786,17 @@ static int check_ref(const struct node *n, const char *prop,
 static int unit_address(const struct node *n, const struct container *c,
 			uint32_t *unit)
 {
-	size_t prefix = strlen(c->child), len = n->rec->name_len, i;
+	size_t prefix = c->child_len, len = n->rec->name_len, i;
 	const char *name = n->rec->name;
 	uint32_t v = 0;
 	int digit;
 
-	if (len < prefix + 2 || len > prefix + 9 ||
-	    memcmp(name, c->child, prefix) || name[prefix] != '@')
+	if (len < prefix + 2 || len > prefix + 9 || name[prefix] != '@')
 		goto bad;
+	/* A few bytes: a call to memcmp() was a third of this. */
+	for (i = 0; i < prefix; i++)
+		if (name[i] != c->child[i])
+			goto bad;
 	for (i = prefix + 1; i < len; i++) {
 		digit = baton_hex_digit(name[i]);
 		if (digit < 0)
@@ -776,44 +812,87 @@ bad:
 }
 
 /*
- * The children's unit addresses, which must be unique: their order is
- * kept for the lookups of references that follow, the reader's and the
- * restore's.
+ * Room in @c for children [@first, @first + @count): their unit addresses
+ * and the image's items, these zeroed.  x4: a thousand devices moved 3
+ * times, not 8.
  */
-static int read_children(struct reader *r, struct container *c)
+static int reserve_items(struct reader *r, struct container *c, size_t first,
+			 size_t count)
+{
+	size_t want = first + count, cap;
+	uint32_t *units;
+	void *items;
+
+	if (want > c->cap_items) {
+		cap = c->cap_items ? 4 * c->cap_items : 16;
+		if (cap < want)
+			cap = want;
+		items = reallocarray(c->items, cap, c->item_size);
+		if (!items)
+			return nomem(r);
+		c->items = items;
+		units = reallocarray(c->ix.units, cap, sizeof(*units));
+		if (!units)
+			return nomem(r);
+		c->ix.units = units;
+		c->cap_items = cap;
+	}
+	memset((char *)c->items + first * c->item_size, 0, count * c->item_size);
+	return 0;
+}
+
+/*
+ * The children's unit addresses must be unique: their order is kept for
+ * the lookups of references that follow, the reader's and the restore's.
+ */
+static int units_unique(struct reader *r, struct container *c)
 {
 	struct key *keys;
-	size_t later, earlier;
+	size_t later, earlier, i;
 	char what[32];
-	int err = 0;
+	int err;
+
+	c->ix.n = c->n;
+	/*
+	 * Writers number children 0, 1, ... in tree order: then there is no
+	 * repeat and no order to keep, and no keys are made (find_repeat()'s
+	 * first pass, without their pages in a new process's heap).
+	 */
+	for (i = 1; i < c->n && c->ix.units[i - 1] < c->ix.units[i]; i++)
+		;
+	if (i >= c->n)
+		return 0;
+	keys = reallocarray(NULL, c->n, sizeof(*keys));
+	if (!keys)
+		return nomem(r);
+	for (i = 0; i < c->n; i++)
+		keys[i] = (struct key){ .key = c->ix.units[i], .pos = i };
+	if (!find_repeat(keys, c->n, true, &later, &earlier)) {
+		err = keep_order(r, keys, c->n, &c->ix.order);
+	} else {
+		snprintf(what, sizeof(what), "unit address 0x%x",
+			 c->ix.units[later]);
+		err = repeat_err(r, c, later, earlier, NULL, what);
+	}
+	free(keys);
+	return err;
+}
+
+/* Slow path: every child's unit address, then whether they repeat. */
+static int read_children(struct reader *r, struct container *c)
+{
+	int err;
 
 	if (!c->n)
 		return 0;
-	c->ix.units = calloc(c->n, sizeof(*c->ix.units));
-	keys = calloc(c->n, sizeof(*keys));
-	if (!c->ix.units || !keys) {
-		err = nomem(r);
-		goto out;
-	}
+	err = reserve_items(r, c, 0, c->n);
 	for (size_t i = 0; !err && i < c->n; i++) {
 		struct record rec;
 		const struct node n = child_node(r, c, i, &rec);
 
 		err = unit_address(&n, c, &c->ix.units[i]);
-		keys[i] = (struct key){ .key = c->ix.units[i], .pos = i };
 	}
-	if (err)
-		goto out;
-	c->ix.n = c->n;
-	if (!find_repeat(keys, c->n, true, &later, &earlier)) {
-		err = keep_order(r, keys, c->n, &c->ix.order);
-		goto out;
-	}
-	snprintf(what, sizeof(what), "unit address 0x%x", c->ix.units[later]);
-	err = repeat_err(r, c, later, earlier, NULL, what);
-out:
-	free(keys);
-	return err;
+	return err ?: units_unique(r, c);
 }
 
 static int read_root(struct reader *r)
@@ -867,7 +946,8 @@ static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
 	if (err)
 		return err;
 	for (int k = 0; (name = baton_fd_kind_name(k)); k++) {
-		if (!strcmp(s, name)) {
+		/* The first letter tells most kinds apart, without a call. */
+		if (name[0] == s[0] && !strcmp(s, name)) {
 			*out = k;
 			return 0;
 		}
@@ -876,19 +956,21 @@ static int get_fd_kind(const struct node *n, enum baton_fd_kind *out)
 			"unknown fd kind \"%s\"", s);
 }
 
-static int read_fd(struct reader *r, size_t i)
+static struct baton_image_fd *fd_item(const struct reader *r, size_t i)
 {
-	struct baton_image_fd *fd = &r->pi->img.fds[i];
-	struct record rec;
-	struct prop props[FD_PROPS] = { 0 };
-	const struct node n = child_props(r, &r->fds, i, &rec, props);
+	return (struct baton_image_fd *)r->fds.items + i;
+}
+
+static int read_fd(struct reader *r, size_t i, const struct node *n)
+{
+	struct baton_image_fd *fd = fd_item(r, i);
 
 	fd->index = r->fds.ix.units[i];
 	fd->session = "";
-	return read_props(&n, FD_PROPS) ?:
-	       get_u64(&n, FD_TOKEN, &fd->token) ?:
-	       get_fd_kind(&n, &fd->kind) ?:
-	       get_string(&n, FD_SESSION, &fd->session);
+	return read_props(n, FD_PROPS) ?:
+	       get_u64(n, FD_TOKEN, &fd->token) ?:
+	       get_fd_kind(n, &fd->kind) ?:
+	       get_string(n, FD_SESSION, &fd->session);
 }
 
 /* Enough of a session's name to recognise it, and room left for the node. */
@@ -898,7 +980,7 @@ static int read_fd(struct reader *r, size_t i)
 static int token_repeat_err(const struct reader *r, size_t later,
 			    size_t earlier)
 {
-	const struct baton_image_fd *fd = &r->pi->img.fds[later];
+	const struct baton_image_fd *fd = fd_item(r, later);
 	char what[sizeof(r->diag->what)];
 	size_t len = strlen(fd->session);
 
@@ -913,77 +995,43 @@ static int token_repeat_err(const struct reader *r, size_t later,
 	return repeat_err(r, &r->fds, later, earlier, "token", what);
 }
 
-static int read_fds(struct reader *r)
+/* Unique within a session: (token, session) is the value. */
+static int finish_fds(struct reader *r)
 {
-	struct baton_image *img = &r->pi->img;
-	struct container *c = &r->fds;
+	size_t n = r->fds.n, later, earlier;
 	struct key *tokens;
-	size_t later, earlier;
-	int err;
+	int err = 0;
 
-	err = read_children(r, c);
-	if (err || !c->n)
-		return err;
-	img->fds = calloc(c->n, sizeof(*img->fds));
-	tokens = calloc(c->n, sizeof(*tokens));
-	if (!img->fds || !tokens) {
-		err = nomem(r);
-		goto out;
-	}
-	img->n_fds = c->n;
-
-	for (size_t i = 0; i < c->n; i++) {
-		err = read_fd(r, i);
-		if (err)
-			goto out;
-		/* Unique within a session: (token, session) is the value. */
-		tokens[i].key = img->fds[i].token;
-		tokens[i].name = img->fds[i].session;
-		tokens[i].pos = i;
-	}
-	if (find_repeat(tokens, c->n, false, &later, &earlier))
+	tokens = reallocarray(NULL, n, sizeof(*tokens));
+	if (!tokens)
+		return nomem(r);
+	for (size_t i = 0; i < n; i++)
+		tokens[i] = (struct key){ .key = fd_item(r, i)->token,
+					  .name = fd_item(r, i)->session,
+					  .pos = i };
+	if (find_repeat(tokens, n, false, &later, &earlier))
 		err = token_repeat_err(r, later, earlier);
-out:
 	free(tokens);
 	return err;
 }
 
-static int read_region(struct reader *r, size_t i)
+static struct baton_image_region *region_item(const struct reader *r,
+					      size_t i)
 {
-	struct baton_image_region *rg = &r->pi->img.regions[i];
-	struct record rec;
-	struct prop props[REGION_PROPS] = { 0 };
-	const struct node n = child_props(r, &r->regions, i, &rec, props);
+	return (struct baton_image_region *)r->regions.items + i;
+}
+
+static int read_region(struct reader *r, size_t i, const struct node *n)
+{
+	struct baton_image_region *rg = region_item(r, i);
 
 	rg->index = r->regions.ix.units[i];
 	rg->label = "";
-	return read_props(&n, REGION_PROPS) ?:
-	       get_u32(&n, REGION_FD, &rg->fd) ?:
-	       check_ref(&n, "fd", &r->fds, rg->fd) ?:
-	       get_u64(&n, REGION_SIZE, &rg->size) ?:
-	       get_string(&n, REGION_LABEL, &rg->label);
-}
-
-static int read_regions(struct reader *r)
-{
-	struct baton_image *img = &r->pi->img;
-	struct container *c = &r->regions;
-	int err;
-
-	err = read_children(r, c);
-	if (err || !c->n)
-		return err;
-	img->regions = calloc(c->n, sizeof(*img->regions));
-	if (!img->regions)
-		return nomem(r);
-	img->n_regions = c->n;
-
-	for (size_t i = 0; i < c->n; i++) {
-		err = read_region(r, i);
-		if (err)
-			return err;
-	}
-	return 0;
+	return read_props(n, REGION_PROPS) ?:
+	       get_u32(n, REGION_FD, &rg->fd) ?:
+	       check_ref(n, "fd", &r->fds, rg->fd) ?:
+	       get_u64(n, REGION_SIZE, &rg->size) ?:
+	       get_string(n, REGION_LABEL, &rg->label);
 }
 
 /* ids = <vendor device subvendor subdevice class>, 20 bytes */
@@ -1146,27 +1194,30 @@ static int get_mandatory(const struct node *n, bool *mandatory)
 	return 0;
 }
 
-static int read_device(struct reader *r, size_t i)
+static struct baton_image_device *device_item(const struct reader *r,
+					      size_t i)
 {
-	struct baton_image_device *d = &r->pi->img.devices[i];
-	struct record rec;
-	struct prop props[DEV_PROPS] = { 0 };
-	const struct node n = child_props(r, &r->devices, i, &rec, props);
+	return (struct baton_image_device *)r->devices.items + i;
+}
+
+static int read_device(struct reader *r, size_t i, const struct node *n)
+{
+	struct baton_image_device *d = device_item(r, i);
 
 	d->index = r->devices.ix.units[i];
 	d->orphan = BATON_ORPHAN_QUARANTINE;
-	return read_props(&n, DEV_PROPS) ?:
-	       get_bus(&n, &d->bus) ?:
-	       get_address(&n, &d->addr) ?:
-	       get_ids(&n, &d->ids) ?:
-	       get_schema(&n, d->schema) ?:
-	       get_string(&n, DEV_SCHEMA_NAME, &d->schema_name) ?:
-	       get_u32(&n, DEV_SCHEMA_VERSION, &d->schema_version) ?:
-	       get_state(&n, d) ?:
-	       get_refs(r, &n, DEV_FDS, &r->fds, &d->n_fds) ?:
-	       get_refs(r, &n, DEV_REGIONS, &r->regions, &d->n_regions) ?:
-	       get_orphan(&n, &d->orphan) ?:
-	       get_mandatory(&n, &d->mandatory);
+	return read_props(n, DEV_PROPS) ?:
+	       get_bus(n, &d->bus) ?:
+	       get_address(n, &d->addr) ?:
+	       get_ids(n, &d->ids) ?:
+	       get_schema(n, d->schema) ?:
+	       get_string(n, DEV_SCHEMA_NAME, &d->schema_name) ?:
+	       get_u32(n, DEV_SCHEMA_VERSION, &d->schema_version) ?:
+	       get_state(n, d) ?:
+	       get_refs(r, n, DEV_FDS, &r->fds, &d->n_fds) ?:
+	       get_refs(r, n, DEV_REGIONS, &r->regions, &d->n_regions) ?:
+	       get_orphan(n, &d->orphan) ?:
+	       get_mandatory(n, &d->mandatory);
 }
 
 /*
@@ -1179,44 +1230,108 @@ static uint64_t addr_key(const struct baton_pci_addr *a)
 	       (uint64_t)a->dev << 8 | a->fn;
 }
 
-static int read_devices(struct reader *r)
+/* Addresses are unique; their order is kept. */
+static int finish_devices(struct reader *r)
 {
-	struct baton_image *img = &r->pi->img;
 	struct container *c = &r->devices;
 	char what[48], addr[BATON_PCI_ADDR_STRLEN];
 	struct key *addrs;
-	size_t later, earlier;
+	size_t later, earlier, i;
 	int err;
 
-	err = read_children(r, c);
-	if (err || !c->n)
-		return err;
-	img->devices = calloc(c->n, sizeof(*img->devices));
-	addrs = calloc(c->n, sizeof(*addrs));
-	if (!img->devices || !addrs) {
-		err = nomem(r);
-		goto out;
-	}
-	img->n_devices = c->n;
-
-	for (size_t i = 0; i < c->n; i++) {
-		err = read_device(r, i);
-		if (err)
-			goto out;
-		addrs[i].key = addr_key(&img->devices[i].addr);
-		addrs[i].pos = i;
-	}
+	/* In order of address, as hosts probe them: as units_unique(). */
+	for (i = 1; i < c->n && addr_key(&device_item(r, i - 1)->addr) <
+				 addr_key(&device_item(r, i)->addr); i++)
+		;
+	if (i >= c->n)
+		return 0;
+	addrs = reallocarray(NULL, c->n, sizeof(*addrs));
+	if (!addrs)
+		return nomem(r);
+	for (i = 0; i < c->n; i++)
+		addrs[i] = (struct key){ .key = addr_key(&device_item(r, i)->addr),
+					 .pos = i };
 	if (find_repeat(addrs, c->n, true, &later, &earlier)) {
 		snprintf(what, sizeof(what), "address %s",
-			 baton_pci_addr_format(&img->devices[later].addr,
+			 baton_pci_addr_format(&device_item(r, later)->addr,
 					       addr));
 		err = repeat_err(r, c, later, earlier, "address", what);
 	} else {
 		err = keep_order(r, addrs, c->n, &r->pi->by_addr);
 	}
-out:
 	free(addrs);
 	return err;
+}
+
+/* A child's known properties, as baton_fdt_props() gives them. */
+struct noting {
+	struct container *c;
+	const char *strings;
+	struct prop *props;
+	struct record *rec;
+};
+
+static void note_child_prop(void *ctx, const struct baton_fdt_prop *p)
+{
+	struct noting *to = ctx;
+
+	note_prop(to->c->spec, to->c->n_props, &to->c->cache, to->props,
+		  &to->rec->dup, p->nameoff, to->strings + p->nameoff, p->val,
+		  p->len);
+}
+
+/*
+ * Fast path: @c's child at @t, its properties noted as the walk goes over
+ * them (checked as baton_fdt_next() checks them) and decoded into the
+ * image at once.  Any error leaves the image to the slow path, which finds
+ * it again in the rules' order and says what it is.
+ */
+static int read_child(struct reader *r, struct container *c,
+		      struct baton_fdt_walk *w, const struct baton_fdt_token *t)
+{
+	struct prop props[DEV_PROPS] = { 0 };	/* the most a node knows */
+	struct record rec = { .name = t->name, .name_len = (int)t->name_len };
+	const struct node n = { .r = r, .parent = c->path, .rec = &rec,
+				.spec = c->spec, .props = props };
+	struct noting to = { c, w->strings, props, &rec };
+	size_t i = c->n;
+	int err;
+
+	baton_fdt_props(w, note_child_prop, &to);
+	err = reserve_items(r, c, i, 1);
+	if (err)
+		return err;
+	c->n++;
+	return unit_address(&n, c, &c->ix.units[i]) ?: c->read(r, i, &n);
+}
+
+/* @c's children, all read: no unit address, and no unique value, twice. */
+static int finish_container(struct reader *r, struct container *c)
+{
+	if (!c->n)
+		return 0;
+	return units_unique(r, c) ?: (c->finish ? c->finish(r) : 0);
+}
+
+/*
+ * Slow path: /fds, /regions or /devices in the rules' order - every
+ * child's unit address, whether they repeat, each child, then the values
+ * unique across them.
+ */
+static int read_container(struct reader *r, struct container *c)
+{
+	int err = read_children(r, c);
+
+	for (size_t i = 0; !err && i < c->n; i++) {
+		struct record rec;
+		struct prop props[DEV_PROPS] = { 0 };
+		const struct node n = child_props(r, c, i, &rec, props);
+
+		err = c->read(r, i, &n);
+	}
+	if (err || !c->n || !c->finish)
+		return err;
+	return c->finish(r);
 }
 
 /* Point each device at its references, now that the pool is complete. */
@@ -1241,9 +1356,67 @@ static void release_reader(struct reader *r)
 
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(all); i++) {
 		free(all[i]->kids);
+		free(all[i]->items);
 		free(all[i]->ix.units);
 		free(all[i]->ix.order);
 	}
+}
+
+#define CONTAINER(path_, child_, spec_, read_, finish_, type_) {		\
+	.path = path_, .child = child_, .child_len = sizeof(child_) - 1,	\
+	.spec = spec_, .n_props = BATON_ARRAY_SIZE(spec_), .read = read_,	\
+	.finish = finish_, .item_size = sizeof(type_) }
+
+/* A reader of @pi's tree, fast (no error said) or slow (read_tree()). */
+static void reader_init(struct reader *r, struct parsed_image *pi,
+			struct baton_diag *diag, bool fast)
+{
+	*r = (struct reader){
+		.diag = diag,
+		.pi = pi,
+		.fast = fast,
+		.root = { .name = "" },
+		.fds = CONTAINER("/fds", "fd", fd_spec, read_fd,
+				 finish_fds, struct baton_image_fd),
+		.regions = CONTAINER("/regions", "region", region_spec,
+				     read_region, NULL,
+				     struct baton_image_region),
+		.devices = CONTAINER("/devices", "device", device_spec,
+				     read_device, finish_devices,
+				     struct baton_image_device),
+	};
+}
+
+/*
+ * Check and decode the tree.  The fast path decodes each container's
+ * children as the one walk meets them, and says no error (its diag is
+ * NULL): what it refuses, the slow path reads again from the start - the
+ * walk, then each rule in the order docs/image-format.md gives - to say
+ * the first thing wrong.  Both run the same checks on each child; only
+ * when they run differs.  A reference from a child to a container the
+ * fast path has not read yet (the tree out of the rules' order) finds
+ * nothing, and is left to the slow path too.
+ */
+static int read_tree(struct reader *r, const void *tree, size_t tree_len)
+{
+	struct baton_fdt_walk walk;
+	int err;
+
+	err = baton_fdt_open(&walk, tree, tree_len, r->diag) ?:
+	      walk_tree(r, &walk);
+	r->s = walk.s;
+	r->strings = walk.strings;
+	if (err)
+		return err;
+	if (fdt_totalsize(tree) != tree_len)
+		return baton_diag_set(r->diag, BATON_ERR_BADTREE, "/",
+				      "FDT totalsize %u differs from the header's tree_size %zu",
+				      fdt_totalsize(tree), tree_len);
+	err = read_root(r) ?: refuse_twice(r);
+	if (err || r->fast)
+		return err;
+	return read_container(r, &r->fds) ?: read_container(r, &r->regions) ?:
+	       read_container(r, &r->devices);
 }
 
 /**
@@ -1263,17 +1436,9 @@ static void release_reader(struct reader *r)
 int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		      struct baton_diag *diag)
 {
-	struct reader r = {
-		.diag = diag,
-		.root = { .name = "" },
-		.fds = { .path = "/fds", .child = "fd", .spec = fd_spec,
-			 .n_props = FD_PROPS },
-		.regions = { .path = "/regions", .child = "region",
-			     .spec = region_spec, .n_props = REGION_PROPS },
-		.devices = { .path = "/devices", .child = "device",
-			     .spec = device_spec, .n_props = DEV_PROPS },
-	};
-	struct baton_fdt_walk walk;
+	struct baton_image *img;
+	struct parsed_image *pi;
+	struct reader r;
 	const void *tree;
 	size_t tree_len;
 	int err;
@@ -1282,53 +1447,58 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 	err = baton_image_tree(buf, len, &tree, &tree_len, diag);
 	if (err)
 		return err;
-	r.pi = calloc(1, sizeof(*r.pi));
-	if (!r.pi)
-		return nomem(&r);
+	pi = calloc(1, sizeof(*pi));
+	if (!pi)
+		return baton_diag_set(diag, ENOMEM, NULL, NULL);
+	img = &pi->img;
 
 	/* libfdt's header check refuses trees that are not 8-byte aligned. */
 	if ((uintptr_t)tree % 8) {
-		r.pi->tree_copy = malloc(tree_len);
-		if (!r.pi->tree_copy) {
-			err = nomem(&r);
+		pi->tree_copy = malloc(tree_len);
+		if (!pi->tree_copy) {
+			err = baton_diag_set(diag, ENOMEM, NULL, NULL);
 			goto err_free;
 		}
-		tree = memcpy(r.pi->tree_copy, tree, tree_len);
+		tree = memcpy(pi->tree_copy, tree, tree_len);
 	}
 
-	err = baton_fdt_open(&walk, tree, tree_len, diag) ?:
-	      walk_tree(&r, &walk);
-	r.s = walk.s;
-	r.strings = walk.strings;
-	if (err)
-		goto err_free;
-	if (fdt_totalsize(tree) != tree_len) {
-		err = baton_diag_set(diag, BATON_ERR_BADTREE, "/",
-				     "FDT totalsize %u differs from the header's tree_size %zu",
-				     fdt_totalsize(tree), tree_len);
-		goto err_free;
+	img->format_version = BATON_IMAGE_FORMAT_VERSION;
+	img->generation = baton_get_be64((const uint8_t *)buf +
+					 BATON_IMAGE_OFF_GENERATION);
+	reader_init(&r, pi, NULL, true);
+	err = read_tree(&r, tree, tree_len);
+	if (err) {
+		/* What is wrong, said: from the start, in the rules' order. */
+		release_reader(&r);
+		free(pi->refs);
+		free(pi->by_addr);
+		pi->refs = pi->by_addr = NULL;
+		reader_init(&r, pi, diag, false);
+		err = read_tree(&r, tree, tree_len);
 	}
-
-	r.pi->img.format_version = BATON_IMAGE_FORMAT_VERSION;
-	r.pi->img.generation = baton_get_be64((const uint8_t *)buf +
-					      BATON_IMAGE_OFF_GENERATION);
-	err = read_root(&r) ?: refuse_twice(&r) ?: read_fds(&r) ?:
-	      read_regions(&r) ?: read_devices(&r);
 	if (err)
-		goto err_free;
+		goto err_release;
+	img->fds = r.fds.items;
+	img->n_fds = r.fds.n;
+	img->regions = r.regions.items;
+	img->n_regions = r.regions.n;
+	img->devices = r.devices.items;
+	img->n_devices = r.devices.n;
+	r.fds.items = r.regions.items = r.devices.items = NULL;
 	link_refs(&r);
 	/* The image keeps the fds' and regions' order for its lookups. */
-	r.pi->fds = r.fds.ix;
-	r.pi->regions = r.regions.ix;
+	pi->fds = r.fds.ix;
+	pi->regions = r.regions.ix;
 	r.fds.ix = r.regions.ix = (struct units){ 0 };
 
 	release_reader(&r);
-	*out = &r.pi->img;
+	*out = img;
 	return 0;
 
-err_free:
+err_release:
 	release_reader(&r);
-	baton_image_free(&r.pi->img);
+err_free:
+	baton_image_free(img);
 	return err;
 }
 

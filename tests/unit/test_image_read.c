@@ -486,6 +486,76 @@ static void test_tree_order(void **state)
 	free(buf);
 }
 
+/*
+ * @a and @b decode to the same image: the writer writes every field of
+ * every node, references included, in the order the parse found them.
+ */
+static void assert_same_image(const struct baton_image *a,
+			      const struct baton_image *b)
+{
+	void *buf_a, *buf_b;
+	size_t len_a, len_b;
+
+	assert_int_equal(baton_image_write(a, &buf_a, &len_a), 0);
+	assert_int_equal(baton_image_write(b, &buf_b, &len_b), 0);
+	assert_int_equal(len_a, len_b);
+	assert_memory_equal(buf_a, buf_b, len_a);
+	free(buf_b);
+	free(buf_a);
+}
+
+/*
+ * The containers in any order: the reader reads each as the walk meets
+ * it, and a device's references to fds and regions not read yet send it
+ * back to reading in the rules' order (which reads a child's properties
+ * again from the tree, past a NOP among them): the same image.
+ */
+static void test_containers_any_order(void **state)
+{
+	struct baton_image *in_order, *out_of_order;
+	void *fdt = new_tree(), *a, *b;
+	size_t len_a, len_b;
+
+	(void)state;
+	a = build(VARIANT(), &len_a);
+	assert_int_equal(fdt_begin_node(fdt, ""), 0);
+	put_props(fdt, N(root_base), NULL, 0);
+	assert_int_equal(fdt_begin_node(fdt, "devices"), 0);
+	put_node(fdt, "device@0", N(device0_base), NULL, 0);
+	put_node(fdt, "device@1", N(device1_base), NULL, 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_begin_node(fdt, "regions"), 0);
+	put_node(fdt, "region@0", N(region0_base), NULL, 0);
+	put_node(fdt, "region@2", N(region1_base), NULL, 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_begin_node(fdt, "fds"), 0);
+	put_node(fdt, "fd@0", N(fd0_base), NULL, 0);
+	put_node(fdt, "fd@1", N(fd1_base), NULL, 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	b = pack(fdt, &len_b);
+
+	in_order = parse_ok(a, len_a);
+	out_of_order = parse_ok(b, len_b);
+	assert_same_image(in_order, out_of_order);
+	baton_image_free(out_of_order);
+
+	/* A NOP among device@0's properties, where its schema-name was. */
+	fdt = (uint8_t *)b + BATON_IMAGE_HEADER_SIZE;
+	assert_int_equal(fdt_nop_property(fdt, fdt_path_offset(fdt, "/devices/device@0"),
+					  "schema-name"), 0);
+	reseal(b);
+	out_of_order = parse_ok(b, len_b);
+	assert_null(out_of_order->devices[0].schema_name);
+	out_of_order->devices[0].schema_name = in_order->devices[0].schema_name;
+	assert_same_image(in_order, out_of_order);
+
+	baton_image_free(out_of_order);
+	baton_image_free(in_order);
+	free(b);
+	free(a);
+}
+
 /* Results point into the caller's buffer when it is aligned... */
 static void test_aligned_points_into_buffer(void **state)
 {
@@ -937,6 +1007,32 @@ static void test_tree_property_after_node(void **state)
 
 	(void)state;
 	assert_int_equal(fdt_begin_node(fdt, "other"), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_property_string(fdt, "exec-path", "/hidden"), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_finish(fdt), 0);
+	img = wrap(fdt, fdt_totalsize(fdt), &len);
+	expect_err_at(img, len, BATON_ERR_BADTREE, "/", "FDT_ERR_BADSTRUCTURE");
+	free(img);
+	free(fdt);
+}
+
+/*
+ * A child's value refused, and a malformed tree after it: the tree's
+ * structure is the first rule, so that is what is said, though the
+ * child came first in the walk.
+ */
+static void test_structure_before_values(void **state)
+{
+	void *fdt = new_tree();
+	uint8_t *img;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(fdt_begin_node(fdt, ""), 0);
+	put_props(fdt, N(root_base), NULL, 0);
+	assert_int_equal(fdt_begin_node(fdt, "fds"), 0);
+	put_node(fdt, "fd@0", N(fd0_base), PROPS({ "kind", STR("nope") }));
 	assert_int_equal(fdt_end_node(fdt), 0);
 	assert_int_equal(fdt_property_string(fdt, "exec-path", "/hidden"), 0);
 	assert_int_equal(fdt_end_node(fdt), 0);
@@ -1846,6 +1942,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_ignored),
 		cmocka_unit_test(test_trailing_bytes_ignored),
 		cmocka_unit_test(test_tree_order),
+		cmocka_unit_test(test_containers_any_order),
 		cmocka_unit_test(test_aligned_points_into_buffer),
 		cmocka_unit_test(test_unaligned_buffer),
 		cmocka_unit_test(test_free_null),
@@ -1871,6 +1968,7 @@ int main(void)
 		cmocka_unit_test(test_tree_two_roots),
 		cmocka_unit_test(test_tree_named_root),
 		cmocka_unit_test(test_tree_property_after_node),
+		cmocka_unit_test(test_structure_before_values),
 		cmocka_unit_test(test_tree_block_cut),
 		cmocka_unit_test(test_tree_nops_skipped),
 		cmocka_unit_test(test_tree_child_prop_checked),
