@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libfdt_env.h>	/* fdt.h needs its types first */
 #include <fdt.h>
 
 #include <baton/error.h>
@@ -163,5 +164,13 @@ void baton_fdt_skip_props(struct baton_fdt_walk *w);
  */
 int baton_image_check_fdt(const void *fdt, size_t len,
 			  struct baton_diag *diag);
+
+/*
+ * baton_image_parse() without its fast path: the walk, then each rule in
+ * the order docs/image-format.md gives.  For fuzz_image, which holds the
+ * two to the same answer for every input.
+ */
+int baton_image_parse_in_order(const void *buf, size_t len, struct baton_image **out,
+			       struct baton_diag *diag);
 
 #endif /* BATON_LIB_IMAGE_INTERNAL_H */

@@ -1419,6 +1419,9 @@ static int read_tree(struct reader *r, const void *tree, size_t tree_len)
 	       read_container(r, &r->devices);
 }
 
+static int parse(const void *buf, size_t len, struct baton_image **out,
+		 struct baton_diag *diag, bool fast_first);
+
 /**
  * baton_image_parse() - validate and decode an image
  * @buf:  the image bytes (header and tree)
@@ -1435,6 +1438,18 @@ static int read_tree(struct reader *r, const void *tree, size_t tree_len)
  */
 int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 		      struct baton_diag *diag)
+{
+	return parse(buf, len, out, diag, true);
+}
+
+int baton_image_parse_in_order(const void *buf, size_t len, struct baton_image **out,
+			       struct baton_diag *diag)
+{
+	return parse(buf, len, out, diag, false);
+}
+
+static int parse(const void *buf, size_t len, struct baton_image **out,
+		 struct baton_diag *diag, bool fast_first)
 {
 	struct baton_image *img;
 	struct parsed_image *pi;
@@ -1465,9 +1480,9 @@ int baton_image_parse(const void *buf, size_t len, struct baton_image **out,
 	img->format_version = BATON_IMAGE_FORMAT_VERSION;
 	img->generation = baton_get_be64((const uint8_t *)buf +
 					 BATON_IMAGE_OFF_GENERATION);
-	reader_init(&r, pi, NULL, true);
+	reader_init(&r, pi, fast_first ? NULL : diag, fast_first);
 	err = read_tree(&r, tree, tree_len);
-	if (err) {
+	if (err && fast_first) {
 		/* What is wrong, said: from the start, in the rules' order. */
 		release_reader(&r);
 		free(pi->refs);

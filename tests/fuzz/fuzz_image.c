@@ -7,6 +7,10 @@
  * writer validates through the reader, so a parsed image it refused would
  * mean the two disagree on the format.
  *
+ * The reader's fast path (each container child decoded as the walk meets
+ * it) must answer as the rules' order does (baton_image_parse_in_order()):
+ * the same error, or an image that writes the same bytes.
+ *
  * Each input is tried twice: as it is, and with the tree CRC the header
  * should have, so that mutations of the tree reach the tree rules instead
  * of stopping at BADCRC.  The second copy sits at an odd address, which
@@ -20,7 +24,28 @@
 
 #include <baton/image.h>
 
+#include "image/image-internal.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* @img (or @err) as the rules' order reads @data; @buf, @len: @img written. */
+static void same_in_order(const uint8_t *data, size_t size, int err,
+			  const void *buf, size_t len)
+{
+	struct baton_image *slow;
+	void *slow_buf;
+	size_t slow_len;
+
+	if (baton_image_parse_in_order(data, size, &slow, NULL) != err)
+		abort();
+	if (err)
+		return;
+	if (baton_image_write(slow, &slow_buf, &slow_len) || slow_len != len ||
+	    memcmp(slow_buf, buf, len))
+		abort();
+	free(slow_buf);
+	baton_image_free(slow);
+}
 
 static void check(const uint8_t *data, size_t size)
 {
@@ -34,11 +59,13 @@ static void check(const uint8_t *data, size_t size)
 	if (err) {
 		if (img || diag.err != -err || !diag.what[0])
 			abort();
+		same_in_order(data, size, err, NULL, 0);
 		return;
 	}
 
 	if (baton_image_write(img, &buf, &len))
 		abort();
+	same_in_order(data, size, 0, buf, len);
 	if (baton_image_parse(buf, len, &again, NULL))
 		abort();
 	if (again->generation != img->generation ||
