@@ -59,8 +59,9 @@
  *    baton-let-go: the update is over.  In exec mode it is the new
  *    version's child, reaped from the loop as it exits (its exit tears
  *    down a copy of the program's memory and fds, 2-30 ms at 1,024
- *    devices, not to be waited for after FINISH), or at once when the
- *    next update starts or the host ends.
+ *    devices, not to be waited for after FINISH; reap.c): named to the
+ *    next binary if the next update execs first, killed at the host's
+ *    end.
  *
  * The keeper is forked from a program that may have threads, so between
  * fork() and its exit or exec it makes only system calls: everything it
