@@ -54,6 +54,22 @@ void baton_scm_attach_fds(struct msghdr *msg, void *control, const int *fds,
 size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max);
 
 /**
+ * baton_scm_recv() - recvmsg() on a unix datagram or seqpacket socket
+ * @sock:  the socket
+ * @msg:   as for recvmsg()
+ * @flags: as for recvmsg()
+ *
+ * A peer that closes its end with messages of ours still unread makes the
+ * kernel report ECONNRESET on our end once, before the messages it had
+ * sent us: the last of which is often why it hung up (a new process's
+ * 'E').  This reads on past that report, and past EINTR.
+ *
+ * Return: recvmsg()'s, the reset read past: 0 once the peer is gone and
+ * nothing it sent is left.
+ */
+ssize_t baton_scm_recv(int sock, struct msghdr *msg, int flags);
+
+/**
  * baton_fd_table_full() - whether no fd number is left under RLIMIT_NOFILE
  *
  * A received message whose fds were cut off (MSG_CTRUNC) is either a peer

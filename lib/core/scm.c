@@ -5,11 +5,13 @@
  * devsim) and writes.  Whatever a reader does not take is closed here, so
  * that a peer that sends more than asked for cannot make it leak fds; and
  * every write is MSG_NOSIGNAL, so that a peer that hangs up cannot kill
- * the writer with SIGPIPE.
+ * the writer with SIGPIPE; and a peer's hang-up is not let hide what it
+ * said before it (baton_scm_recv()).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +53,20 @@ size_t baton_scm_take_fds(const struct msghdr *msg, int *fds, size_t max)
 		}
 	}
 	return total;
+}
+
+ssize_t baton_scm_recv(int sock, struct msghdr *msg, int flags)
+{
+	bool reset = false;
+	ssize_t n;
+
+	for (;;) {
+		n = recvmsg(sock, msg, flags);
+		if (n >= 0 || (errno != EINTR && (errno != ECONNRESET || reset)))
+			return n;
+		/* A reset is said once: what the peer sent before comes next. */
+		reset = reset || errno == ECONNRESET;
+	}
 }
 
 bool baton_fd_table_full(void)

@@ -19,7 +19,8 @@
  * client - and continue it) or hold (the same word on BATON_FAULT_NOTIFY,
  * then the calling thread alone waits until a line, or end of file, comes
  * on the FIFO BATON_FAULT_RELEASE: the program's other threads run on, for
- * a test of what they do meanwhile).  @old and @new pick the process
+ * a test of what they do meanwhile; a line that begins with "error" makes
+ * the phase fail with EIO then, for a failure at a moment the test picks).  @old and @new pick the process
  * that started the update or one an update started (the dry run's too);
  * without, either.  With BATON_FAULT_ONCE the fault fires in the first process to
  * create PATH, and in no other: a version the keeper brings back is not
@@ -107,20 +108,24 @@ static void notify(void)
 	}
 }
 
-/* This thread waits for the test's word on BATON_FAULT_RELEASE. */
-static void hold_here(void)
+/*
+ * This thread waits for the test's word on BATON_FAULT_RELEASE: -EIO when
+ * it is "error", else 0 (end of file too: the test is gone, go on).
+ */
+static int hold_here(void)
 {
 	const char *fifo = getenv("BATON_FAULT_RELEASE");
-	char c;
+	char word[5] = "";
+	ssize_t n = 0;
 	int fd;
 
 	notify();
 	fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
-	/* A byte, or end of file (the test is gone): go on either way. */
-	while (fd >= 0 && read(fd, &c, 1) < 0 && errno == EINTR)
+	while (fd >= 0 && (n = read(fd, word, sizeof(word))) < 0 && errno == EINTR)
 		;
 	if (fd >= 0)
 		close(fd);
+	return n == sizeof(word) && !memcmp(word, "error", sizeof(word)) ? -EIO : 0;
 }
 
 static bool is(const char *s, size_t len, const char *word)
@@ -193,10 +198,8 @@ int baton_fault(enum baton_fault_phase phase)
 		raise(SIGSTOP);
 		return 0;
 	}
-	if (is(fault, len, "hold")) {
-		hold_here();
-		return 0;
-	}
+	if (is(fault, len, "hold"))
+		return hold_here();
 	if (is(fault, len, "emfile")) {
 		fill_fd_table();
 		return 0;

@@ -297,9 +297,7 @@ static bool receive(struct baton_keeper *k, struct message *m, int *fd)
 	ssize_t n;
 
 	*fd = -1;
-	do
-		n = recvmsg(k->peer, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	n = baton_scm_recv(k->peer, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n > 0)
 		baton_scm_take_fds(&msg, fd, 1);
 	return n == (ssize_t)sizeof(*m);

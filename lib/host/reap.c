@@ -2,13 +2,15 @@
 /**
  * DOC: children told to go, reaped from the loop
  *
- * Two of the host's children end on their own time after an exec-mode
- * update: the keeper, told 'D' after FINISH, tears down its copy of the
+ * Three of the host's children end on their own time: after an exec-mode
+ * update the keeper, told 'D' after FINISH, tears down its copy of the
  * program's address space and fd table (2-30 ms at 1,024 devices), and
  * the holder of the old address space (mm.c), told to go after FINISH,
- * frees what the previous version had in use (~40 ms a GiB).  Waited for,
- * either would hold the program's loop; so once told to go a child is
- * put here, and the loop reaps it:
+ * frees what the previous version had in use (~40 ms a GiB); and a
+ * socket-mode new process that said it could not restore exits (socket.c:
+ * over a second, a sanitizer's leak check under load).  Waited for, each
+ * would hold the program's loop - the last one, a program rolling back;
+ * so once told to go a child is put here, and the loop reaps it:
  *
  *	baton_reap_later()   polled every 10 ms on one timer, reaped when it
  *			     has exited, SIGKILLed if still there at its
@@ -25,8 +27,8 @@
  *			     by its deadline at the latest, so that a stale or
  *			     forged variable has it reap nothing of anyone
  *			     else's, nor wait longer than the bound
- *	baton_reap_all()     the host's end: what is left is killed and
- *			     reaped
+ *	baton_reap_all()     the host's end: what is left is given until
+ *			     its deadline, REAP_END_NS at most, then killed
  *
  * Polled rather than watched on a pidfd: a pidfd would be one more fd in
  * the program's table while they go, which a program counting its fds
@@ -49,6 +51,8 @@
 #define REAP_POLL_NS	(10 * 1000000ull)
 /* The longest a child told to go is waited for: the holder freeing GiBs. */
 #define REAP_MAX_NS	(10 * 1000000000ull)
+/* The longest the host's end waits for them all, before it kills them. */
+#define REAP_END_NS	(2 * 1000000000ull)
 #define REAP_ENV	"BATON_REAP"
 #define HOLDER_ENV	"BATON_MM_HOLDER"	/* mm.c adopts it */
 
@@ -210,15 +214,21 @@ void baton_reap_adopt(struct baton_host *host, bool restored)
 }
 
 /**
- * baton_reap_all() - the host's end: kill and reap every child left
+ * baton_reap_all() - the host's end: reap every child left
  * @host: the host going away
+ *
+ * Each is given until its deadline, and all of them REAP_END_NS at most:
+ * killed at once, one still writing a sanitizer's report would lose it.
  */
 void baton_reap_all(struct baton_host *host)
 {
+	uint64_t end = baton_now_ns() + REAP_END_NS;
+
 	baton_loop_disarm(host, &host->reap_timer);
 	while (host->n_reaping) {
-		pid_t pid = host->reaping[--host->n_reaping].pid;
+		const struct baton_reaping *r = &host->reaping[--host->n_reaping];
+		uint64_t until = r->kill_ns < end ? r->kill_ns : end, now = baton_now_ns();
 
-		baton_child_reap(pid, 0);
+		baton_child_reap(r->pid, until > now ? (int)((until - now) / 1000000) : 0);
 	}
 }

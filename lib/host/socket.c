@@ -74,7 +74,12 @@
 #include "host/host-internal.h"
 
 #define TRANSFER_MAGIC 0x42544658u	/* "BTFX" */
-#define EXIT_WAIT_MS 1000
+/*
+ * How long a new process that said it failed has to exit before it is
+ * killed: reaped from the program's loop meanwhile (reap.c), not waited
+ * for - its exit, a sanitizer's leak check under load, took over a second.
+ */
+#define EXIT_WAIT_MS 5000
 
 struct transfer_header {
 	uint32_t magic;
@@ -126,9 +131,7 @@ static int recv_fds(int sock, void *data, size_t len, int *fds, size_t max,
 	ssize_t n;
 
 	*got = 0;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	n = baton_scm_recv(sock, &msg, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
 	*got = baton_scm_take_fds(&msg, fds, max);
@@ -307,6 +310,13 @@ static void kill_new(struct update *u, int *status)
 	u->new_pid = 0;
 }
 
+/* The new process said why it failed: it exits on its own, reaped later. */
+static void let_new_go(struct update *u)
+{
+	baton_reap_later(u->host, u->new_pid, baton_now_ns() + EXIT_WAIT_MS * 1000000ull);
+	u->new_pid = 0;
+}
+
 void baton_socket_end(struct update *u, bool kill)
 {
 	int status;
@@ -336,9 +346,7 @@ static ssize_t recv_plain(int sock, void *buf, size_t size)
 	};
 	ssize_t n;
 
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	n = baton_scm_recv(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
 	if (baton_scm_take_fds(&msg, NULL, 0) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
@@ -464,7 +472,7 @@ int baton_socket_handover(struct update *u)
 	err = send_fds(u->new_sock, &go, sizeof(go), &u->image_fd, 1);
 	if (err) {
 		/* It hung up: what it said first, if anything, says why. */
-		(void)!recv(u->new_sock, &a, sizeof(a) - 1, MSG_DONTWAIT);
+		(void)recv_plain(u->new_sock, &a, sizeof(a) - 1);
 	} else {
 		/*
 		 * The go is out: the new process decides now, whatever fails
@@ -482,10 +490,11 @@ int baton_socket_handover(struct update *u)
 		baton_socket_end(u, false);
 		return BATON_HANDED_OVER;
 	}
-	/* One that said it failed is on its way out: let it exit, a while. */
-	if (a.type == 'E' && u->new_pidfd >= 0)
-		poll(&(struct pollfd){ .fd = u->new_pidfd, .events = POLLIN }, 1, EXIT_WAIT_MS);
-	kill_new(u, &status);
+	/* One that said it failed is on its way out: the program need not wait. */
+	if (a.type == 'E')
+		let_new_go(u);
+	else
+		kill_new(u, &status);
 	baton_socket_end(u, false);
 	if (a.type == 'E')
 		baton_update_why(u, "the new version could not restore: %s", a.why);

@@ -31,6 +31,9 @@
  *     mode update, exits 3 before it is ready for the go, or says
  *     something else than that it is ready, with an fd (HOST_PROG_HOSTILE=E:
  *     that it failed)
+ *   HOST_PROG_HOLD_EXIT=FIFO: v2, its start failed, waits for a line (or
+ *     end of file) on FIFO before it exits, as a slow exit would, and
+ *     then says "exit-released"
  *   HOST_PROG_STARTED=PATH: v2, started by a socket-mode update, writes
  *     "started" to PATH first thing
  *   --fail close: the counter's freeze() closes the "extra" session's
@@ -659,6 +662,21 @@ static void own_restore_work(struct baton_host *host)
 	}
 }
 
+/* HOST_PROG_HOLD_EXIT: a line, or end of file, on the FIFO; then say so. */
+static void hold_exit(void)
+{
+	const char *fifo = getenv("HOST_PROG_HOLD_EXIT");
+	char c;
+	int fd = fifo && HOST_PROG_VERSION == 2 ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
+
+	if (fd < 0)
+		return;
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	close(fd);
+	printf("{\"event\":\"exit-released\",\"version\":%d}\n", HOST_PROG_VERSION);
+}
+
 /* HOST_PROG_DROP_FD: the dry run, which has no fds, is left alone. */
 static void drop_last_fd(void)
 {
@@ -804,6 +822,7 @@ int main(int argc, char **argv)
 		printf("{\"event\":\"create-failed\",\"version\":%d,\"error_text\":\"%s\"}\n",
 		       HOST_PROG_VERSION, baton_strerror(err));
 		free(target_argv);
+		hold_exit();
 		return 1;
 	}
 	if (baton_host_restored(host)) {

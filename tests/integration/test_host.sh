@@ -78,6 +78,10 @@ all_exit0='all(.[]; .how == "exit" and .code == 0)'
 intact='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)
 	and ([.[] | select(.fds) | .fds] | unique | length == 1)'
 same_pid='([.[].pid | select(.)] | unique | length == 1)'
+# A socket-mode new process that said it failed prints as it exits, which
+# the old one, going on, does not wait for: its lines first, after the
+# start.
+v2_first='(.[0:1] + (.[1:] | sort_by(-(.version))))'
 # A new process gets the preserved fds, not what the old one inherited.
 same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)'
 
@@ -313,6 +317,21 @@ HOST_PROG_HANG_RESTORE=1 run "exec mode, v2 hangs in restore" "$v1" --update-to 
 check "at the deadline the keeper kills v2 and brings v1 back" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].why == \"the new version did not take over in time\" and $intact"
 procs "v2 killed by the keeper, nothing else failed" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2'
 
+# A new process that said it could not restore is on its way out: v1
+# rolls back and goes on without waiting for its exit (a sanitizer's leak
+# check under load took over a second, the devices frozen meanwhile) and
+# reaps it once it is gone.  v2 is held at its exit until v1 has said the
+# update failed: waited for, it would have been killed first.
+rm -f "$tmp/exit" && mkfifo "$tmp/exit"
+HOST_PROG_FAIL_RESTORE=1 HOST_PROG_HOLD_EXIT=$tmp/exit \
+	run "socket mode, v2 fails and is slow to exit" "$v1" --update-to "$v2" --mode socket &
+timeout 20 sh -c 'tail -f "$1" | grep -q -m1 update-failed' tail "$tmp/out" ||
+	echo "# v1 never said the update failed"
+timeout 30 sh -c 'echo go >"$1"' release "$tmp/exit"
+wait $!
+check "socket mode, v2 fails and is slow to exit: v1 said the update failed before v2 was let exit, and reaped it after" "length == 4 and ([.[1].event, .[2].event] | sort) == [\"create-failed\", \"update-failed\"] and .[3].event == \"exit-released\" and (map(select(.event == \"update-failed\"))[0] | .version == 1 and (.why | startswith(\"the new version could not restore: \"))) and $same"
+procs "socket mode, v2 fails and is slow to exit: v1 alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
 for own in fail kill hang; do
 	HOST_PROG_OWN=$own run "exec mode, v2's own restore work: $own" "$v1" --update-to "$v2" --timeout-ms 1500
 	check "exec mode, own restore work $own: v1 back, nothing lost" "map(select(.event == \"restored\")) | length == 1 and .[0].version == 1 and .[0].rolled_back and .[0].count == 101 and $intact"
@@ -424,15 +443,46 @@ if [ "$(cat "$tmp/started" 2>/dev/null)" = started ]; then ok "the new process h
 fi
 
 HOST_PROG_DROP_FD=1 run "socket mode, the handover is one fd short" "$v1" --update-to "$v2" --mode socket
-check "socket mode: v2 refuses fds that are not what the image lists; v1 goes on" "length == 3 and .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: the previous version handed over 6 fds, its image lists 7\" and .[2].count == 101 and $intact and $same_pid"
+check "socket mode: v2 refuses fds that are not what the image lists; v1 goes on" "length == 3 and ($v2_first | .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: the previous version handed over 6 fds, its image lists 7\" and .[2].count == 101) and $intact and $same_pid"
 procs "one fd short: v1 alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
 # A new process whose fd table fills before the image comes: said as it
 # is, with the numbers, not as a malformed message.
 BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" \
 	"$v1" --update-to "$v2" --mode socket
-check "out of fds receiving the image: v1 goes on, told how many fds against which limit" "length == 3 and .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image: Too many open files: 1 fd to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and $same"
+check "out of fds receiving the image: v1 goes on, told how many fds against which limit" "length == 3 and ($v2_first | .[2].event == \"update-failed\" and .[2].version == 1 and (.[2].why | test(\"receiving the image: Too many open files: 1 fd to receive with [0-9]+ open, over the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\"))) and $same"
 procs "out of fds: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# The new process fails after the go is on its way, and hangs up with the
+# go unread: the kernel then reports ECONNRESET on the old process's end
+# before the 'E' queued there (a socket's pending error comes first).  v2
+# is held at START - it said ready - until v1, stopped once it has sent
+# the go, has the go in v2's socket; v2 is told to fail, and exits; v1
+# goes on.  The new version's own reason must reach the client, not
+# "exited (status 1)" (a third of the fault matrix's socket start:error
+# cells, whose v2 a sanitizer's exit kept alive was then SIGKILLed).
+rm -f "$tmp/notify" && mkfifo "$tmp/notify"
+BATON_FAULT=start:hold@new,sent:stop@old BATON_FAULT_ONCE=$tmp/once-hangup BATON_FAULT_NOTIFY=$tmp/notify \
+BATON_FAULT_RELEASE=$tmp/release \
+	run "socket mode, the new process fails with the go unread" "$v1" --update-to "$v2" --mode socket &
+# Two pids on one FIFO: both may be written before it is read, so each
+# open is read to its end.
+old_stopped= new_held=
+for p in $(timeout 30 sh -c 'n=0; while [ $n -lt 2 ]; do
+	while read -r p _; do echo "$p"; n=$((n + 1)); done <"$1"; done' notify "$tmp/notify"); do
+	case $(cat /proc/"$p"/comm 2>/dev/null) in
+	host-prog-v1) old_stopped=$p ;;
+	host-prog-v2) new_held=$p ;;
+	esac
+done
+timeout 30 sh -c 'echo error >"$1"' release "$tmp/release"
+python3 -c 'import os, select, sys
+sys.exit(0 if select.select([os.pidfd_open(int(sys.argv[1]))], [], [], 10)[0] else 1)' "${new_held:-none}" ||
+	echo "# v2 (${new_held:-none}) did not exit"
+[ -n "$old_stopped" ] && kill -CONT "$old_stopped"
+wait $!
+check "the new process failed with the go unread: v1 goes on, told the new version's own reason" "length == 3 and ($v2_first | .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: telling the previous version we are ready: Input/output error\" and .[2].count == 101) and $intact and $same_pid"
+procs "the new process failed with the go unread: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
 # The old process out of fds just before it starts the new one: the
 # socket it would talk to it on cannot be made (EMFILE at socketpair()).
