@@ -16,8 +16,12 @@ at one phase.  After it, the cell records what a user would check:
     of a signal the cell did not send
 
   fault_matrix.py run --devsim DEVSIM --hosts DIR --reap REAP --results FILE
-                      [--kvcache DIR] [--mode M] [--jobs N] [MODE:PHASE:FAULT...]
+                      [--kvcache DIR] [--mode M] [--jobs N] [--hang-ms MS]
+                      [MODE:PHASE:FAULT...]
   fault_matrix.py doc FILE          its section of docs/reliability.md
+
+--hang-ms: the update's deadline in the cells that hang something
+(HANG_TIMEOUT_MS): longer for a test that must find the cell still there.
 
 With --kvcache (the directory of kvcache-v1 and kvcache-v2), the cells of
 kvcache's v1 -> v2 update whose v2 cannot convert the items (KvCell): the
@@ -53,6 +57,7 @@ FAULTS = ["error", "kill-old", "kill-new", "hang", "client-gone", "emfile", "nom
 # passes quickly; long elsewhere, so that a slow machine never decides.
 HANG_TIMEOUT_MS = 2000
 TIMEOUT_MS = 30000
+hang_timeout_ms = HANG_TIMEOUT_MS     # run --hang-ms
 # The directories the harness made and has not removed yet: removed too
 # when it is killed (take_down()).
 DIRS = set()
@@ -225,7 +230,7 @@ class Cell:
         s.connect(self.ctl)
         s.sendall(json.dumps({"cmd": "update", "target": os.path.join(
             self.bindir, "demo-host-v2"), "mode": self.mode,
-            "timeout_ms": HANG_TIMEOUT_MS if self.fault == "hang" else TIMEOUT_MS,
+            "timeout_ms": hang_timeout_ms if self.fault == "hang" else TIMEOUT_MS,
         }).encode() + b"\n")
         answer = None
         stops = self.spec.count(":stop@")
@@ -573,6 +578,8 @@ def run(args):
     results = arg("--results")
     modes = [args[args.index("--mode") + 1]] if "--mode" in args else ["exec", "socket"]
     jobs = int(args[args.index("--jobs") + 1]) if "--jobs" in args else 2
+    global hang_timeout_ms
+    hang_timeout_ms = int(arg("--hang-ms")) if "--hang-ms" in args else HANG_TIMEOUT_MS
     only = [a for a in args if a.count(":") == 2 and not a.startswith("/")]
     reap = os.path.join(bindir, "reap")
     cells = [(m, p, f) for m in modes for p in PHASES for f in FAULTS

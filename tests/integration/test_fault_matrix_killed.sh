@@ -11,8 +11,11 @@ devsim=$1 hosts=$2 reap=$3
 here=$(dirname "$0")
 . "$here/tap.sh"
 
+# The hung v2 is given the update's whole deadline, not the matrix's 2 s:
+# under load the look below took longer than the cell, which then ended
+# before it was seen.
 python3 "$here/fault_matrix.py" run --devsim "$devsim" --hosts "$hosts" \
-	--reap "$reap" --results "$tmp/results.json" --mode socket \
+	--reap "$reap" --results "$tmp/results.json" --mode socket --hang-ms 60000 \
 	socket:restore:hang >"$tmp/tap" 2>&1 &
 # shellcheck disable=SC2034 # tap_cleanup kills $pid if the script stops early
 harness=$! pid=$!
