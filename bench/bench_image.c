@@ -27,6 +27,12 @@
  * linked, so every device is carried in quarantine, which looks its
  * regions up as a driver's restore does.  `--restore-once N [kexec]` is
  * one restore, for callgrind (--toggle-collect=baton_restore).
+ *
+ * `--fresh N` parses the image of N devices as the blackout does: in a
+ * process just started by exec(), the image a sealed memfd it maps, its
+ * heap new - each parse page-faulting the mapping and its arrays, its
+ * caches cold.  The median of FRESH_RUNS such processes, each timing its
+ * mmap() and its parse (`--parse-fd FD N`, the child's side).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -35,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +53,7 @@
 
 #define RUNS		31
 #define RESTORE_RUNS	7
+#define FRESH_RUNS	31
 #define FDS_A_DEVICE	3
 #define STATE_SIZE	48
 
@@ -328,6 +336,83 @@ static double median_parse_ns(const void *buf, size_t len, size_t n)
 	return t[RUNS / 2];
 }
 
+/* The child of --fresh: map the image at @fd, parse it once; the ns. */
+static int parse_fd(int fd, size_t n)
+{
+	struct baton_diag diag = { 0 };
+	struct baton_image *img;
+	off_t len = lseek(fd, 0, SEEK_END);
+	struct rusage ru0, ru1;
+	double t0;
+
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = now_ns();
+	void *map = len > 0 ? mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0) :
+			      MAP_FAILED;
+	int err = map == MAP_FAILED ? -1 : baton_image_parse(map, (size_t)len, &img, &diag);
+
+	t0 = now_ns() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
+	if (err || img->n_devices != n) {
+		fprintf(stderr, "bench_image: fresh parse of %zu devices: %s: %s\n",
+			n, diag.where, diag.what);
+		return 1;
+	}
+	printf("%.0f %ld\n", t0, ru1.ru_minflt - ru0.ru_minflt);
+	return 0;
+}
+
+/* The median of FRESH_RUNS parses of @n devices, each in a new process. */
+static void fresh_parse(const char *self, size_t n)
+{
+	const int seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+	double t[FRESH_RUNS];
+	long faults = 0;
+	char fd_arg[16], n_arg[24];
+	size_t len;
+	void *buf = build(n, &len);
+	int fd = memfd_create("image", MFD_ALLOW_SEALING);
+
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len ||
+	    fcntl(fd, F_ADD_SEALS, seals) < 0) {
+		perror("bench_image: the image's memfd");
+		exit(1);
+	}
+	free(buf);
+	snprintf(fd_arg, sizeof(fd_arg), "%d", fd);
+	snprintf(n_arg, sizeof(n_arg), "%zu", n);
+	for (int r = 0; r < FRESH_RUNS; r++) {
+		int pfd[2], status;
+		char out[48] = "", *end;
+		ssize_t got;
+		pid_t pid;
+
+		if (pipe(pfd) < 0 || (pid = fork()) < 0) {
+			perror("bench_image");
+			exit(1);
+		}
+		if (!pid) {
+			dup2(pfd[1], STDOUT_FILENO);
+			execl(self, self, "--parse-fd", fd_arg, n_arg, (char *)NULL);
+			_exit(127);
+		}
+		close(pfd[1]);
+		got = read(pfd[0], out, sizeof(out) - 1);
+		close(pfd[0]);
+		if (got <= 0 || waitpid(pid, &status, 0) != pid || status) {
+			fprintf(stderr, "bench_image: a fresh parse failed\n");
+			exit(1);
+		}
+		t[r] = strtod(out, &end);
+		faults = strtol(end, NULL, 10);
+	}
+	qsort(t, FRESH_RUNS, sizeof(*t), cmp_double);
+	printf("%zu devices, parse in a new process: median %.1f us (%.1f-%.1f), "
+	       "%.1f ns a device, %ld page faults\n", n, t[FRESH_RUNS / 2] / 1e3, t[0] / 1e3,
+	       t[FRESH_RUNS - 1] / 1e3, t[FRESH_RUNS / 2] / n, faults);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *csv_path = NULL;
@@ -347,6 +432,13 @@ int main(int argc, char **argv)
 
 			restore_once(n, i + 1 < argc && !strcmp(argv[i + 1], "kexec"));
 			return 0;
+		} else if (!strcmp(argv[i], "--fresh") && i + 1 < argc) {
+			fresh_parse("/proc/self/exe", strtoul(argv[++i], NULL, 10));
+			return 0;
+		} else if (!strcmp(argv[i], "--parse-fd") && i + 2 < argc) {
+			int fd = atoi(argv[++i]);
+
+			return parse_fd(fd, strtoul(argv[++i], NULL, 10));
 		} else if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
 			restore_table(strtoul(argv[++i], NULL, 10));
 			return 0;
@@ -354,7 +446,7 @@ int main(int argc, char **argv)
 			csv_path = argv[++i];
 		} else {
 			fprintf(stderr, "usage: bench_image [--csv FILE] [--once N] "
-				"[--restore MAX] [--restore-once N [kexec]]\n");
+				"[--restore MAX] [--restore-once N [kexec]] [--fresh N]\n");
 			return 2;
 		}
 	}

@@ -582,21 +582,23 @@ enum { REPEAT_NONE, REPEAT_FOUND, REPEAT_UNSURE };
 #define GROUP_MAX 16
 
 /*
- * Values in runs of one name, names increasing from run to run: a host's
- * fds, each session's together (a few tokens, in the order they were
- * preserved) and sessions made in order of name (devices probed in order
- * of address).  A value then repeats only within its run, so each key is
- * compared with those before it in its run, in tree order: the first
- * found is the first repeat, against its first occurrence.  REPEAT_UNSURE
- * when the names do not run so, or a run is longer than GROUP_MAX.
+ * A host's fds: each session's together (a few tokens, in the order they
+ * were preserved) and sessions made in order of name (devices probed in
+ * order of address).  A (token, session) then repeats only within its
+ * session's run, so each token is compared with those before it in its
+ * run, in tree order: the first found is the first repeat, against its
+ * first occurrence.  REPEAT_UNSURE when the sessions do not run so, or a
+ * run is longer than GROUP_MAX.  On the fds themselves, not on keys: an
+ * array of those, 24 bytes a fd, was 18 pages at 1,024 devices that a new
+ * process's heap faulted in only to free them.
  */
-static int grouped_repeat(const struct key *keys, size_t n, size_t *later,
+static int grouped_repeat(const struct baton_image_fd *fds, size_t n, size_t *later,
 			  size_t *earlier)
 {
 	size_t start = 0;
 
 	for (size_t i = 1; i < n; i++) {
-		int c = name_cmp(&keys[start], &keys[i]);
+		int c = strcmp(fds[start].session, fds[i].session);
 
 		if (c > 0)
 			return REPEAT_UNSURE;
@@ -605,7 +607,7 @@ static int grouped_repeat(const struct key *keys, size_t n, size_t *later,
 		else if (i - start >= GROUP_MAX)
 			return REPEAT_UNSURE;
 		for (size_t k = start; k < i; k++)
-			if (keys[k].key == keys[i].key) {
+			if (fds[k].token == fds[i].token) {
 				*later = i;
 				*earlier = k;
 				return REPEAT_FOUND;
@@ -699,10 +701,8 @@ static bool find_repeat(struct key *keys, size_t n, bool sort, size_t *later,
 	if (i >= n)
 		return false;
 	if (!sort) {
-		int found = grouped_repeat(keys, n, later, earlier);
+		int found = hashed_repeat(keys, n, later, earlier);
 
-		if (found == REPEAT_UNSURE)
-			found = hashed_repeat(keys, n, later, earlier);
 		if (found != REPEAT_UNSURE)
 			return found == REPEAT_FOUND;
 	}
@@ -995,13 +995,18 @@ static int token_repeat_err(const struct reader *r, size_t later,
 	return repeat_err(r, &r->fds, later, earlier, "token", what);
 }
 
-/* Unique within a session: (token, session) is the value. */
+/*
+ * Unique within a session: (token, session) is the value.  As hosts write
+ * them, found on the fds themselves; else keys are made, hashed or sorted.
+ */
 static int finish_fds(struct reader *r)
 {
 	size_t n = r->fds.n, later, earlier;
 	struct key *tokens;
-	int err = 0;
+	int err = 0, found = grouped_repeat(fd_item(r, 0), n, &later, &earlier);
 
+	if (found != REPEAT_UNSURE)
+		return found == REPEAT_FOUND ? token_repeat_err(r, later, earlier) : 0;
 	tokens = reallocarray(NULL, n, sizeof(*tokens));
 	if (!tokens)
 		return nomem(r);
