@@ -38,6 +38,11 @@
  *                       BATON_FDS, image order, 0 where its exec kept it:
  *                       closed after FINISH while still that file (linger.c)
  *
+ * An exec-mode commit formats the two lists a fd (BATON_FDS and
+ * BATON_ORIGINAL_FDS, ~30 KB at 1,024 devices) before FREEZE,
+ * baton_handover_preformat(), and the exec's environment takes them as
+ * they are: out of the blackout, with the pages they are written to.
+ *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
  * drops any the process inherited.  Nothing read is trusted: a number out
@@ -418,9 +423,38 @@ void baton_handover_free_env(struct baton_env *env)
 	env->n_own = 0;
 }
 
+/* Where @f's variable formatted before goes, if it may be. */
+static char **preformat_slot(const struct baton_handover *hv, const struct field *f)
+{
+	if (f->offset == offsetof(struct baton_handover, fds))
+		return (char **)&hv->fds_var;
+	if (f->offset == offsetof(struct baton_handover, originals))
+		return (char **)&hv->originals_var;
+	return NULL;
+}
+
+/* @f's variable as formatted before, if it was: put in as it is. */
+static char *preformatted(const struct baton_handover *hv, const struct field *f)
+{
+	char **slot = preformat_slot(hv, f);
+
+	return slot && *(int *const *)((const char *)hv + f->offset) ? *slot : NULL;
+}
+
+void baton_handover_preformat(struct baton_handover *hv)
+{
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
+		char **slot = preformat_slot(hv, &fields[i]);
+		bool set;
+
+		if (slot)
+			*slot = format_field(hv, &fields[i], &set);
+	}
+}
+
 int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
 {
-	size_t n_env = 0;
+	size_t n_env = 0, k;
 	char **vars;
 
 	/* A program that called clearenv() has none at all. */
@@ -433,8 +467,11 @@ int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
 	*out = (struct baton_env){ .vars = vars };
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
 		bool set;
-		char *var = format_field(hv, &fields[i], &set);
+		char *var;
 
+		if (preformatted(hv, &fields[i]))
+			continue;
+		var = format_field(hv, &fields[i], &set);
 		if (!set)
 			continue;
 		if (!var) {
@@ -443,7 +480,12 @@ int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
 		}
 		vars[out->n_own++] = var;
 	}
-	for (size_t i = 0, k = out->n_own; i < n_env; i++)
+	/* After ours: not freed with them. */
+	k = out->n_own;
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++)
+		if (preformatted(hv, &fields[i]))
+			vars[k++] = preformatted(hv, &fields[i]);
+	for (size_t i = 0; i < n_env; i++)
 		if (!is_handover_var(environ[i]))
 			vars[k++] = environ[i];
 	return 0;

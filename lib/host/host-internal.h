@@ -270,6 +270,10 @@ struct baton_handover {
 	 * file (linger.c).  None, or one per @fds. */
 	int *originals;
 	size_t n_originals;
+	/* "BATON_FDS=..." and "BATON_ORIGINAL_FDS=...", formatted from @fds
+	 * and @originals earlier (baton_handover_preformat()), or NULL:
+	 * baton_handover_env() puts them in as they are, not its to free. */
+	char *fds_var, *originals_var;
 };
 
 void baton_handover_init(struct baton_handover *hv);
@@ -284,6 +288,10 @@ struct baton_env {
 	size_t n_own;			/* the first n_own are ours to free */
 };
 int baton_handover_env(const struct baton_handover *hv, struct baton_env *out);
+/* @hv's fds_var and originals_var, formatted from its fds and originals
+ * as baton_handover_env() would (each NULL without them, or no memory):
+ * the caller's to free, once that environment is no more. */
+void baton_handover_preformat(struct baton_handover *hv);
 void baton_handover_free_env(struct baton_env *env);
 /* Async-signal-safe, for the keeper: FREEZE_NS and ROLLBACK_WHY in place. */
 void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
@@ -444,6 +452,10 @@ struct update {
 	 * program's own number of each copy's file, image order
 	 * (linger.c), or NULL: the exec closes them. */
 	int *originals;
+	/* Exec mode: BATON_FDS and BATON_ORIGINAL_FDS, formatted before
+	 * FREEZE (one number a fd: ~30 KB at 1,024 devices, each page of it
+	 * written after the keeper's fork a copy, a fault), or NULL. */
+	char *fds_var, *originals_var;
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
 	uint64_t dry_deadline_ns;

@@ -288,6 +288,8 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	hv.fds_checked = true;		/* the copies, by the commit */
 	hv.originals = u->originals;
 	hv.n_originals = u->originals ? u->n_copies : 0;
+	hv.fds_var = u->fds_var;
+	hv.originals_var = u->originals_var;
 	/* A target that did not say it closes them would keep them for good. */
 	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
 	if (err)
@@ -428,6 +430,22 @@ int baton_update_commit(struct update *u)
 		free(u->originals);
 		u->originals = NULL;
 	}
+	/* Exec mode: the two lists a fd of the handover, formatted now, out
+	 * of the blackout; the exec's environment takes them as they are (or,
+	 * without memory now, formats them then).  Their numbers do not
+	 * change: a FREEZE image has the same fds, in the same order. */
+	if (u->mode == BATON_MODE_EXEC && !u->handover) {
+		struct baton_handover lists;
+
+		baton_handover_init(&lists);
+		lists.fds = p.numbers;
+		lists.n_fds = p.img.n_fds;
+		lists.originals = u->originals;
+		lists.n_originals = u->originals ? u->n_copies : 0;
+		baton_handover_preformat(&lists);
+		u->fds_var = lists.fds_var;
+		u->originals_var = lists.originals_var;
+	}
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Socket mode: the new process starts now, and waits for the go. */
@@ -525,6 +543,9 @@ out:
 	u->copies = NULL;
 	u->n_copies = 0;
 	baton_serialize_free_image(&p);
+	free(u->fds_var);
+	free(u->originals_var);
+	u->fds_var = u->originals_var = NULL;
 	return err;
 }
 

@@ -105,6 +105,73 @@ static void test_round_trip(void **state)
 	baton_handover_release(&back);
 }
 
+static int strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The two lists a fd, formatted before FREEZE (update.c) and put in as
+ * they are: the same variables as formatted at the exec, and the
+ * environment's end leaves them to their owner (ASan and valgrind would
+ * see a double free).
+ */
+static void test_preformatted_lists(void **state)
+{
+	int fds[] = { 3, 17, 0, 1023, 65536, INT_MAX }, originals[] = { 900, 0, 7, 8, 9, 10 };
+	struct baton_handover hv;
+	struct baton_env plain, pre;
+	size_t n = 0, m = 0;
+	char **a, **b;
+
+	(void)state;
+	baton_handover_init(&hv);
+	hv.image_fd = 9;
+	hv.fds = fds;
+	hv.n_fds = BATON_ARRAY_SIZE(fds);
+	hv.originals = originals;
+	hv.n_originals = BATON_ARRAY_SIZE(originals);
+	hv.freeze_ns = 12345678901ull;
+	assert_int_equal(baton_handover_env(&hv, &plain), 0);
+	baton_handover_preformat(&hv);
+	assert_non_null(hv.fds_var);
+	assert_non_null(hv.originals_var);
+	assert_string_equal(hv.fds_var, "BATON_FDS=3,17,0,1023,65536,2147483647");
+	assert_string_equal(hv.originals_var, "BATON_ORIGINAL_FDS=900,0,7,8,9,10");
+	assert_int_equal(baton_handover_env(&hv, &pre), 0);
+	/* Two fewer of its own to free: the lists are the caller's. */
+	assert_int_equal(pre.n_own + 2, plain.n_own);
+	while (plain.vars[n])
+		n++;
+	while (pre.vars[m])
+		m++;
+	assert_int_equal(n, m);
+	/* Sorted copies: the environments keep their order, for their end. */
+	a = malloc(n * sizeof(*a));
+	b = malloc(n * sizeof(*b));
+	assert_non_null(a);
+	assert_non_null(b);
+	memcpy(a, plain.vars, n * sizeof(*a));
+	memcpy(b, pre.vars, n * sizeof(*b));
+	qsort(a, n, sizeof(*a), strcmp_p);
+	qsort(b, n, sizeof(*b), strcmp_p);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(a[i], b[i]);
+	free(a);
+	free(b);
+	baton_handover_free_env(&plain);
+	baton_handover_free_env(&pre);
+	/* Without the lists they stand for, they are not put in. */
+	hv.originals = NULL;
+	hv.n_originals = 0;
+	assert_int_equal(baton_handover_env(&hv, &pre), 0);
+	for (size_t i = 0; pre.vars[i]; i++)
+		assert_ptr_not_equal(pre.vars[i], hv.originals_var);
+	baton_handover_free_env(&pre);
+	free(hv.fds_var);
+	free(hv.originals_var);
+}
+
 static void test_roles(void **state)
 {
 	struct baton_handover hv;
@@ -637,6 +704,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_preformatted_lists),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_times_out_of_order),
