@@ -17,9 +17,11 @@ program that exists at that instant is sent SIGKILL:
   keeper   the process holding every preserved fd from FREEZE on
   new      socket mode: the new version, a new process
   old      the old version - in exec mode the same process becomes the new
-           one - but only once its keeper exists: before FREEZE nothing
-           but the program holds its state, and a kill -9 then is outside
-           the guarantee (docs/reliability.md)
+           one - but only once its keeper exists (a live child holding
+           its commit cell: a previous update's keeper still its child is
+           not it): before FREEZE nothing but the program holds its
+           state, and a kill -9 then is outside the guarantee
+           (docs/reliability.md)
 
 The old and new versions are the program once the update is over, which a
 kill is no fault of: they are stopped first (SIGSTOP, a pause, as a busy
@@ -29,7 +31,8 @@ baton-let-go while it waits for a socket-mode old process to exit - or if
 it left with the update undecided (the commit cell says LIVE), which is
 the keeper failing the program.
 
-Whatever the client is told, the program must then answer `baton status`,
+First, on made-up processes, that the judge tells this update's keeper
+from a previous one's.  Whatever the client is told, the program must then answer `baton status`,
 running, within RUNNING_S; every item must read back with its value, and
 the held connection must still be served.  At the end: the tally, every
 item read back with memccat, SIGTERM, and reap's log must show no process
@@ -183,9 +186,18 @@ def descendants(root):
 
 
 def candidates(reaper, old):
-    """(kind, pid) of each process of the program a kill may hit now."""
+    """(kind, pid) of each process of the program a kill may hit now; the
+    keepers; this update's keeper, if it exists."""
     procs = descendants(reaper)
     keepers = [p for p, (_, comm, _) in procs.items() if comm == KEEPER]
+    # The keeper of this update: @old's child, alive, and holding the cell
+    # @old holds.  A previous update's (an exec-mode keeper told to go, its
+    # exit not yet reaped by @old's loop) holds another cell or none: @old
+    # killed then is killed before this update's keeper exists - outside
+    # the guarantee, and the program lost.
+    cell = cell_path(old)
+    ours = [k for k in keepers if procs[k][0] == old and procs[k][2] != "Z" and
+            cell is not None and (cell_path(k) or (0, 0))[1] == cell[1]]
     # Its keeper told the update finished (socket mode, waiting for @old to
     # exit): @old's child is the new version, the program now.
     over = any(comm == LET_GO and ppid == old for ppid, comm, _ in procs.values())
@@ -196,14 +208,14 @@ def candidates(reaper, old):
         if comm == KEEPER:
             out.append(("keeper", pid))
         elif pid == old:
-            if any(procs[k][0] == old for k in keepers):
+            if ours:
                 out.append(("old", pid))
         elif keepers:
             out.append(("new", pid))
         elif ppid == old and not over:
             out.append(("dry-run", pid))
         # else: what a finished update left running - the program itself
-    return out, keepers
+    return out, keepers, ours
 
 
 def state_of(pid):
@@ -221,16 +233,31 @@ def wait_state(pid, wanted, seconds):
         time.sleep(0.0005)
 
 
+def cell_path(pid):
+    """(/proc path of @pid's fd on a commit cell, the cell's inode), or None.
+    An fd that closes as it is looked at is passed over, not taken as none."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        path = f"/proc/{pid}/fd/{fd}"
+        try:
+            if os.readlink(path).startswith("/memfd:baton-cell"):
+                return path, os.stat(path).st_ino
+        except OSError:
+            continue
+    return None
+
+
 def cell_of(pid):
     """The commit cell, read through @pid's fd on it; None if it has none."""
+    cell = cell_path(pid)
     try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:baton-cell"):
-                with open(f"/proc/{pid}/fd/{fd}", "rb") as f:
-                    return int.from_bytes(f.read(4), "little")
-    except OSError:
-        pass
-    return None
+        with open(cell[0], "rb") as f:
+            return int.from_bytes(f.read(4), "little")
+    except (OSError, TypeError):
+        return None
 
 
 def kill_version(pidfd, pid, keepers):
@@ -251,6 +278,69 @@ def kill_version(pidfd, pid, keepers):
         return "killed"
     signal.pidfd_send_signal(pidfd, signal.SIGCONT)
     return "after the update"
+
+
+# ---- The judge, on a made-up program ----
+
+def made_up(keeper):
+    """A process in the middle of a commit: its cell made (LIVE), and a
+    child named as a keeper - @keeper "ours" (forked holding that cell),
+    "exited" (a previous update's, exited and not reaped yet) or "other"
+    (a previous update's, asleep, holding its own cell).  (its pid, the
+    keeper's)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if keeper != "ours":
+                k = os.fork()
+                if k == 0:
+                    with open("/proc/self/comm", "w") as f:
+                        f.write(KEEPER)
+                    if keeper == "other":
+                        os.write(os.memfd_create("baton-cell"), bytes(4))
+                        os.write(w, b"%d\n" % os.getpid())
+                        signal.pause()
+                    os._exit(0)
+            os.write(os.memfd_create("baton-cell"), bytes(4))
+            if keeper == "ours":
+                k = os.fork()
+                if k == 0:
+                    with open("/proc/self/comm", "w") as f:
+                        f.write(KEEPER)
+                    os.write(w, b"%d\n" % os.getpid())
+                    signal.pause()
+            elif keeper == "exited":
+                os.write(w, b"%d\n" % k)
+            signal.pause()
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        k = int(f.readline())
+    wait_state(k, ("S", "Z") if keeper == "exited" else ("S",), 5)
+    return pid, k
+
+
+def judge_tells_keepers():
+    """The old process is offered for a kill only once this update's
+    keeper exists: a previous update's, still its child, is not it."""
+    offered = {}
+    for keeper in ("ours", "exited", "other"):
+        pid, k = made_up(keeper)
+        try:
+            offered[keeper] = ("old", pid) in candidates(os.getpid(), pid)[0]
+        finally:
+            for p in (k, pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.waitpid(pid, 0)
+    tap(offered == {"ours": True, "exited": False, "other": False},
+        "the old process is offered for a kill with its update's keeper, "
+        "not with a previous update's still its child", f"offered: {offered}")
 
 
 # ---- The run ----
@@ -300,7 +390,7 @@ def strike(reaper, old, window):
     t0 = time.monotonic()
     time.sleep(rng.uniform(0, window))
     at = (time.monotonic() - t0) * 1000
-    cands, keepers = candidates(reaper, old)
+    cands, keepers, ours = candidates(reaper, old)
     if not cands:
         return "none", None, f"nothing to kill at {at:.1f} ms"
     kind, pid = rng.choice(cands)
@@ -311,7 +401,9 @@ def strike(reaper, old, window):
         return f"none: {kind} gone", None, f"{kind} {pid} gone at {at:.1f} ms: not killed"
     try:
         if kind in ("old", "new"):
-            how = kill_version(pidfd, pid, keepers)
+            # The old process by its update's keeper; a new one by any
+            # (told the update is over, it renames itself).
+            how = kill_version(pidfd, pid, ours if kind == "old" else keepers)
         else:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             how = "killed"
@@ -340,6 +432,7 @@ def outcome(client):
 
 def main():
     comment(f"seed {seed} (RANDOM_KILL_SEED={seed} makes the same choices again)")
+    judge_tells_keepers()
     reaper, port, err = start()
     tap(True, f"kvcache-v1 listens on {port} and answers status")
     servers = f"--servers=127.0.0.1:{port}"
