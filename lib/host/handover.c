@@ -10,16 +10,20 @@
  *
  *   BATON_IMAGE_FD      the sealed image memfd
  *   BATON_FDS           each image fd's number, in image order: inherited
- *                       at it, across exec or posix_spawn (socket mode)
- *   BATON_HANDOVER_FD   socket mode: the socket the image and FREEZE's
- *                       time come on (socket.c)
+ *                       at it across exec (socket mode receives them)
+ *   BATON_HANDOVER_FD   socket mode: the socket the images, the keeper,
+ *                       the cell, the fds and FREEZE's time come on
+ *                       (socket.c)
  *   BATON_DRY_RUN       a dry run: where the report goes
  *   BATON_KEEPER_FD, BATON_CELL_FD, BATON_KEEPER_PID
  *                       the keeper's channel, the commit cell, the keeper
  *   BATON_FREEZE_NS     CLOCK_MONOTONIC at FREEZE: the blackout's start
  *                       (socket mode: 0, the process starts before it)
  *   BATON_HELD_NS       ...at the commit's start: the program's hold's
+ *                       (socket mode: 0, it comes with the commit)
  *   BATON_DEADLINE_NS   when the new version must have taken over
+ *                       (socket mode: until the commit comes, which
+ *                       brings the update's own)
  *   BATON_PREV_ARGV     how to start the previous binary again (each
  *                       argument as LENGTH:BYTES, so any byte may be in it)
  *   BATON_ROLLBACK, BATON_ROLLBACK_WHY

@@ -434,11 +434,13 @@ struct update {
 	size_t n_frozen;
 	bool frozen_once;			/* the keeper was started */
 	bool new_started;			/* socket mode: the new process got the go */
-	/* Socket mode, from the commit (socket.c): the new process, its
-	 * pidfd and our end of its socket; 0 and -1 when there is none. */
+	/* Socket mode, from the update's start (socket.c): the new process,
+	 * its pidfd and our end of its socket; 0 and -1 when there is none.
+	 * It waits for the commit until early_deadline_ns. */
 	pid_t new_pid;
 	int new_pidfd;
 	int new_sock;
+	uint64_t early_deadline_ns;
 	uint64_t held_ns;			/* the commit's start */
 	uint64_t freeze_ns;
 	uint64_t deadline_ns;			/* FREEZE until taken over */
@@ -564,9 +566,16 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv);
 int baton_transfer_send(int sock, int image_fd, const int *fds, size_t n);
 /* -EMFILE: our fd table filled; *@n is then the number of fds sent. */
 int baton_transfer_recv(int sock, int *image_fd, int **fds, size_t *n);
-/* The commit, before FREEZE: start the new process and wait until it is
- * ready; on failure, said in the update, it is gone. */
+/* The update's start, while the program serves: start the new process
+ * and send it the PREPARE image to plan on; on failure, said in the
+ * update, it is gone. */
 int baton_socket_start(struct update *u);
+/* The commit's start: wait until it has planned; on failure it is gone. */
+int baton_socket_planned(struct update *u);
+/* The commit, before FREEZE: the keeper, the cell, the commit's image and
+ * copies to the new process, then wait until it is ready; on failure it
+ * is gone. */
+int baton_socket_commit(struct update *u);
 /* After FREEZE: the go, then the new process's answer. */
 int baton_socket_handover(struct update *u);
 /* Our end of the new process: with @kill, it is killed and reaped. */

@@ -317,7 +317,9 @@ static int take_fds(struct baton_host *host, struct incoming *in)
 {
 	const struct baton_image *img = in->image;
 	struct baton_session *session = NULL;
-	int err = inherit_fds(&in->hv, img->n_fds, !in->hv.fds_checked);
+	/* Received (socket mode): open, close-on-exec, each its own number. */
+	int err = in->hv.role == BATON_ROLE_RECEIVE ? 0 :
+		  inherit_fds(&in->hv, img->n_fds, !in->hv.fds_checked);
 	size_t end = 0;
 
 	err = err ?: baton_sessions_reserve(host, img->n_devices < img->n_fds ?

@@ -13,6 +13,8 @@
  *		    space through the exec starts (mm.c)
  *	prepare     the program's hook, then each driver serializes its
  *		    device's state (running)
+ *	new process socket mode: the target starts, and plans on that
+ *		    PREPARE image while the program serves (socket.c)
  *	dry run     the target decodes those states with its validators,
  *		    against a sealed copy of the image (dryrun.c); the program
  *		    serves meanwhile when the update came over the control
@@ -20,6 +22,8 @@
  *
  * baton_update_commit(): the program's thread is held from here to FINISH
  * (held_ns), the devices from FREEZE (the blackout)
+ *	planned     socket mode: the new process has planned, or the update
+ *		    is refused
  *	preflight   again: devices may have come or gone during the dry run
  *	prepare     again, and the image made of it, sealed
  *	copies      each preserved fd duplicated, without close-on-exec,
@@ -29,7 +33,8 @@
  *	keeper      forked, holding the copies and that image
  *		    (keeper.c): from here a crash of either version brings the
  *		    program back
- *	new process socket mode: the target starts with the copies and
+ *	new process socket mode: it is sent the keeper, the cell, the
+ *		    commit's image and the copies, plans on that image, and
  *		    waits, ready, for the go (socket.c)
  *	keeper      ready: it has closed, meanwhile, what it does not hold
  *	freeze      each driver quiesces its device; the blackout starts.
@@ -41,7 +46,8 @@
  *		    the waiting process the go and the image (socket.c)
  *
  * A failure unwinds in reverse order: a socket-mode new process is killed
- * and reaped (before any device is driven again); devices unfreeze, last
+ * and reaped (before any device is driven again, and however the update
+ * ends, committed or not, before the program goes on); devices unfreeze, last
  * frozen first; the keeper is told the old version goes on and leaves;
  * the copies are closed; the states are dropped.  Before the keeper,
  * nothing was touched ("refused"); after it, the old version takes the
@@ -352,7 +358,24 @@ int baton_update_start(struct update *u)
 	if (err)
 		return err;
 	host->update = u;
-	if (!u->no_dry_run)
+	/*
+	 * Socket mode: the new process starts now, before the dry run (which
+	 * takes as long as its start, and more), and plans on this PREPARE
+	 * image while the program serves: its start is out of the commit,
+	 * which holds the program.  Killed and reaped with the update,
+	 * however it ends (baton_update_free()).
+	 */
+	if (u->mode == BATON_MODE_SOCKET && !u->handover) {
+		struct image_parts p = { 0 };
+
+		err = make_image(u, &p);
+		baton_serialize_free_image(&p);
+		if (err)
+			baton_update_why(u, "the image: %s", baton_strerror(err));
+		else
+			err = baton_socket_start(u);
+	}
+	if (!err && !u->no_dry_run)
 		err = baton_dry_run_start(u);
 	if (err)
 		host->update = NULL;
@@ -378,6 +401,12 @@ int baton_update_commit(struct update *u)
 	err = baton_fault(BATON_FAULT_COMMIT);
 	if (err) {
 		baton_update_why(u, "the commit: %s", baton_strerror(err));
+		goto err_prepare;
+	}
+	/* Socket mode: a new process that could not plan refuses the update
+	 * before anything is touched (it has had the dry run's time). */
+	if (u->new_pid > 0 && baton_socket_planned(u)) {
+		err = -BATON_ERR_REFUSED;
 		goto err_prepare;
 	}
 	err = prepare(u);
@@ -448,9 +477,10 @@ int baton_update_commit(struct update *u)
 	}
 	host->sealed = true;
 	u->frozen_once = true;
-	/* Socket mode: the new process starts now, and waits for the go. */
+	/* Socket mode: the new process gets the keeper, the cell, this image
+	 * and the copies, plans again, and waits for the go. */
 	if (u->mode == BATON_MODE_SOCKET && !u->handover) {
-		err = baton_socket_start(u);
+		err = baton_socket_commit(u);
 		if (err)
 			goto err_freeze;
 	}
@@ -533,6 +563,9 @@ err_freeze:
 	baton_keeper_release(u, true);
 	err = -BATON_ERR_ABORTED;
 err_prepare:
+	/* Socket mode's new process, started with the update: gone before
+	 * the program goes on. */
+	baton_socket_end(u, true);
 out:
 	baton_socket_end(u, false);
 	/* No exec carried the copies (the new process, the keeper or the
@@ -572,6 +605,7 @@ void baton_update_free(struct update *u)
 	if (!u)
 		return;
 	baton_dry_run_free(u);
+	baton_socket_end(u, true);
 	baton_mm_holder_stop(u);
 	if (u->host->update == u)
 		u->host->update = NULL;

@@ -28,9 +28,9 @@
  *     last fd number from BATON_FDS before Baton reads it, as a buggy or
  *     hostile previous version would hand over one fd short
  *   HOST_PROG_EXIT_EARLY=1, HOST_PROG_HOSTILE=1: v2, started by a socket-
- *     mode update, exits 3 before it is ready for the go, or says
- *     something else than that it is ready, with an fd (HOST_PROG_HOSTILE=E:
- *     that it failed)
+ *     mode update, exits 3 before it has planned, or says something else
+ *     than that it has, with an fd (HOST_PROG_HOSTILE=E: that it failed);
+ *     HOST_PROG_HANG_EARLY=1: it never gets that far
  *   HOST_PROG_HOLD_EXIT=FIFO: v2, its start failed, waits for a line (or
  *     end of file) on FIFO before it exits, as a slow exit would, and
  *     then says "exit-released"
@@ -692,9 +692,10 @@ static void drop_last_fd(void)
 }
 
 /*
- * Socket mode's new process, before it is ready for the go (socket.c):
- * HOST_PROG_EXIT_EARLY exits 3 at once; HOST_PROG_HOSTILE says something
- * other than "ready" on the handover socket, with an fd attached (=E: that
+ * Socket mode's new process, started with the update, before it has
+ * planned (socket.c): HOST_PROG_EXIT_EARLY exits 3 at once,
+ * HOST_PROG_HANG_EARLY never goes on; HOST_PROG_HOSTILE says something
+ * other than "planned" on the handover socket, with an fd attached (=E: that
  * it failed, "no thanks"), and goes on as if it had not.
  */
 static void before_ready(void)
@@ -718,6 +719,8 @@ static void before_ready(void)
 	}
 	if (getenv("HOST_PROG_EXIT_EARLY"))
 		exit(3);
+	while (getenv("HOST_PROG_HANG_EARLY"))
+		pause();
 	if (!getenv("HOST_PROG_HOSTILE"))
 		return;
 	if (!strcmp(getenv("HOST_PROG_HOSTILE"), "E")) {

@@ -354,38 +354,84 @@ check "600 extra fds crossed, beyond one SCM_RIGHTS message, counts intact" 'map
 # The keeper, told v2 finished, renamed itself while v1 exits (keeper.c).
 procs "every process exited 0: v1, the keeper, v2" "$all_exit0 and length == 3 and (map(.name) | sort == [\"baton-let-go\", \"host-prog-v1\", \"host-prog-v2\"])"
 
-# The new process is started before FREEZE, plans on the PREPARE image
-# and waits for the go (lib/host/socket.c): in the trace both write, its
-# start and its parse come before the old one's FREEZE, the go after the
-# old one's HANDOVER (host-prog's freeze() changes its state, so it parses
-# the FREEZE image again after the go).
+# The new process is started with the update, before the dry run, plans on
+# the PREPARE image while v1 serves, and at the commit gets the fds, plans
+# on the commit's image and waits for the go (lib/host/socket.c): in the
+# trace both write, its start comes before the old one's commit, its
+# parse before the commit asks whether it has planned, the fds after it, the go after the old one's HANDOVER
+# (host-prog's freeze() changes its state, so it parses the FREEZE image
+# again after the go).
 BATON_TRACE=$tmp/trace run "socket mode, traced" "$v1" --update-to "$v2" --mode socket
 check "socket mode, traced: v2 restores, from the FREEZE image (its plan of the PREPARE one dropped)" "length == 3 and (map(select(.event == \"restored\"))[0] | .version == 2 and .restored_frozen == 1) and $same"
 procs "traced: every process exited 0" "$all_exit0 and length == 3"
-if sort -n "$tmp/trace" | awk '$3 == "handover-read" && !f { h = NR } $3 == "parsed" && !f { p = NR }
+# Each "before" either holds in one process or is a message's cause and
+# effect (the fds are sent after the keeper's fork; "sent-fds", noted once
+# they are, may come after "received-fds"): none depends on which process
+# gets a CPU first.
+if sort -n "$tmp/trace" | awk '$3 == "spawned" { s = NR; old = $2 } $3 == "commit" && $2 == old { c = NR }
+	$3 == "parsed" && !p { p = NR } $3 == "new-planned" { pl = NR }
+	$3 == "keeper-forked" { kf = NR } $3 == "received-fds" { d = NR }
 	$3 == "freeze" { f = NR } $3 == "keeper" { k = NR } $3 == "received" && k { r = NR }
-	END { exit !(h && p && f && h < p && p < f && r > k) }'; then
-	ok "the new process started and parsed the image before FREEZE, and got the go after HANDOVER"
+	END { exit !(s && s < c && p && p < pl && c < pl && kf && kf < d && d < f && r > k) }'; then
+	ok "the new process started before the commit, parsed the image before it was asked to, got the fds in the commit before FREEZE, and the go after HANDOVER"
 else
-	not_ok "the new process started and parsed the image before FREEZE, and got the go after HANDOVER"
+	not_ok "the new process started before the commit, parsed the image before it was asked to, got the fds in the commit before FREEZE, and the go after HANDOVER"
 	sort -n "$tmp/trace" | sed 's/^/#   /'
 fi
 
-# Started before FREEZE, it may fail before it is ready for the go: v1
-# gives the update up before freezing anything, and reaps it.
-HOST_PROG_EXIT_EARLY=1 run "socket mode, v2 exits before it is ready" "$v1" --update-to "$v2" --mode socket
-check "v2 gone before it was ready: v1 goes on, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version exited (status 3) before it was ready\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
-procs "v2 gone before it was ready: v1 reaped it, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+# Started with the update, it may fail before it has planned: v1 refuses
+# the update at the commit's start, before anything is touched, and reaps
+# it.
+HOST_PROG_EXIT_EARLY=1 run "socket mode, v2 exits before it has planned" "$v1" --update-to "$v2" --mode socket
+check "v2 gone before it had planned: v1 refuses the update, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"the new version exited (status 3) before it had planned\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "v2 gone before it had planned: v1 reaped it, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
-HOST_PROG_HOSTILE=1 run "socket mode, v2 says something else than ready" "$v1" --update-to "$v2" --mode socket
-check "a new process that says something else is not handed anything: v1 goes on, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version said something other than that it was ready\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+HOST_PROG_HOSTILE=1 run "socket mode, v2 says something else than planned" "$v1" --update-to "$v2" --mode socket
+check "a new process that says something else is not handed anything: v1 refuses the update, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"the new version said something other than that it had planned\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
 procs "the hostile v2 killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
-# One that fails before it is ready (its plan of the PREPARE image, say)
-# answers 'E' and why: v1 gives up before FREEZE and says so.
-HOST_PROG_HOSTILE=E run "socket mode, v2 fails before it is ready" "$v1" --update-to "$v2" --mode socket
-check "a new process that fails before it is ready: v1 goes on, told its reason" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].why == \"the new version could not restore: no thanks\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
-procs "v2 failed before it was ready: killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+# One that fails before it has planned (its plan of the PREPARE image,
+# say) answers 'E' and why: v1 refuses the update and says so.
+HOST_PROG_HOSTILE=E run "socket mode, v2 fails before it has planned" "$v1" --update-to "$v2" --mode socket
+check "a new process that fails before it has planned: v1 refuses the update, told its reason" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"the new version could not restore: no thanks\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "v2 failed before it had planned: killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# One that never gets as far as planning: the commit waits for it until
+# the update's start plus two timeouts (the dry run's, and the commit's to
+# come), then refuses the update and kills it.
+HOST_PROG_HANG_EARLY=1 run "socket mode, v2 hangs before it has planned" "$v1" --update-to "$v2" --mode socket --timeout-ms 1000
+check "v2 hung before it had planned: v1 refuses the update, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"the new version had not planned within 2000 ms\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "v2 hung before it had planned: killed and reaped by v1, alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+
+# An update that never commits - the dry run refuses it, or the commit
+# fails at its start - with the new process started and waiting: it is
+# killed and reaped before v1 goes on, and nothing of it stays open in v1.
+# v1 is held as its dry run starts (after the new process's) until the new
+# process has said, on a FIFO, that it runs.
+for how in dry-run commit; do
+	rm -f "$tmp/notify" "$tmp/early" && mkfifo "$tmp/notify" "$tmp/early"
+	if [ $how = dry-run ]; then
+		set -- env HOST_PROG_FAIL_VALIDATE=1
+		fault=dry-run:hold@old why='^dry run: '
+	else
+		set --
+		fault=dry-run:hold@old,commit:error@old why='^the commit: Input/output error$'
+	fi
+	HOST_PROG_STARTED=$tmp/early BATON_FAULT=$fault BATON_FAULT_NOTIFY=$tmp/notify \
+		BATON_FAULT_RELEASE=$tmp/release \
+		run "socket mode, never committed ($how), the new process started" \
+		"$@" "$v1" --update-to "$v2" --mode socket &
+	held_at "$tmp/notify" >/dev/null
+	early=$(timeout 10 cat "$tmp/early")
+	release
+	wait $!
+	unchecked=
+	if [ "$early" = started ]; then ok "the new process runs before the update ends ($how)"; else
+		not_ok "the new process runs before the update ends ($how)"
+	fi
+	check "never committed ($how): v1 goes on, as many fds as before" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and (.[1].why | test(\"$why\")) and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+	procs "never committed ($how): the new process killed and reaped by v1, which alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+done
 
 # FREEZE fails with the new process started and waiting: it is killed and
 # reaped, and v1 goes on with as many fds as before (no copy leaked).
@@ -442,10 +488,6 @@ if [ "$(cat "$tmp/started" 2>/dev/null)" = started ]; then ok "the new process h
 	not_ok "the new process had started before FREEZE"
 fi
 
-HOST_PROG_DROP_FD=1 run "socket mode, the handover is one fd short" "$v1" --update-to "$v2" --mode socket
-check "socket mode: v2 refuses fds that are not what the image lists; v1 goes on" "length == 3 and ($v2_first | .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: the previous version handed over 6 fds, its image lists 7\" and .[2].count == 101) and $intact and $same_pid"
-procs "one fd short: v1 alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
-
 # A new process whose fd table fills before the image comes: said as it
 # is, with the numbers, not as a malformed message.
 BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" \
@@ -484,14 +526,13 @@ wait $!
 check "the new process failed with the go unread: v1 goes on, told the new version's own reason" "length == 3 and ($v2_first | .[1].event == \"create-failed\" and .[1].version == 2 and .[2].event == \"update-failed\" and .[2].version == 1 and .[2].why == \"the new version could not restore: host-prog v2 could not restore: telling the previous version we are ready: Input/output error\" and .[2].count == 101) and $intact and $same_pid"
 procs "the new process failed with the go unread: v1 alone ended (it reaped v2), exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
-# The old process out of fds just before it starts the new one: the
-# socket it would talk to it on cannot be made (EMFILE at socketpair()).
-# Nothing was started, nothing frozen; v1 goes on, with everything, and
-# says so.
-BATON_FAULT=spawn:emfile@old run "socket mode, the old process runs out of fds starting the new one" \
-	"$v1" --update-to "$v2" --mode socket
-check "out of fds starting the new process: v1 goes on in the same process, told the limit" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and (.[1].why | test(\"^starting the new version: Too many open files: the fd table is full, at the limit of [0-9]+ \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].count == 101 and $intact and $same_pid"
-procs "out of fds starting the new process: v1 alone, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
+# The new version cannot be started (here: not executable, which
+# posix_spawn() says at once): the update is refused at its start, before
+# the dry run, nothing frozen; v1 goes on, with everything, and says so.
+cp "$v2" "$tmp/v2-noexec" && chmod a-x "$tmp/v2-noexec"
+run "socket mode, the new version cannot be started" "$v1" --update-to "$tmp/v2-noexec" --mode socket
+check "the new version cannot be started: refused, v1 goes on in the same process, told why" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].why == \"starting the new version: Permission denied\" and .[1].count == 101 and $intact and $same_pid and .[0].fds == .[1].fds"
+procs "the new version cannot be started: v1 alone, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 
 # The commit copies every preserved fd (lib/host/serialize.c): under a hard
 # limit with room for the program's fds but not for their copies, the

@@ -126,6 +126,11 @@ same "it is v2 answering" "$reply" "VERSION 1.6.18-kvcache-v2-baton0.1.0"
 expect "update v2 -> v2 (socket mode, a new process)" 0 update --socket "$ctl" --to "$v2" --mode socket --json
 check "updated in socket mode" '.outcome == "updated" and .mode == "socket"'
 check_items "items still there after the socket-mode update"
+# Started with four fds, the new process's fd table is a copy of a small
+# one; its own next commit would grow it with the workers sharing it (an
+# RCU grace period in the hold): grown while it had one thread (socket.c).
+same "the new process grew its fd table while it had one thread: room for its next commit's copies" \
+	"$(awk '/^FDSize/ { print ($2 >= 512) }' /proc/"$(program "$ctl")"/status)" 1
 ask 'incr missing 1\r\n'
 same "the held connection still works in the new process" "$reply" "NOT_FOUND"
 

@@ -15,7 +15,8 @@ program that exists at that instant is sent SIGKILL:
 
   dry-run  the target checking the image, before anything is frozen
   keeper   the process holding every preserved fd from FREEZE on
-  new      socket mode: the new version, a new process
+  new      socket mode: the new version, a new process (started with the
+           update, beside the dry run: told from it by its environment)
   old      the old version - in exec mode the same process becomes the new
            one - but only once its keeper exists (a live child holding
            its commit cell: a previous update's keeper still its child is
@@ -185,6 +186,16 @@ def descendants(root):
     return out
 
 
+def is_dry_run(pid):
+    """Whether @pid was started as a dry run (BATON_DRY_RUN in the
+    environment it was started with, which unsetenv() leaves in place)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return any(v.startswith(b"BATON_DRY_RUN=") for v in f.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def candidates(reaper, old):
     """(kind, pid) of each process of the program a kill may hit now; the
     keepers; this update's keeper, if it exists."""
@@ -213,7 +224,7 @@ def candidates(reaper, old):
         elif keepers:
             out.append(("new", pid))
         elif ppid == old and not over:
-            out.append(("dry-run", pid))
+            out.append(("dry-run" if is_dry_run(pid) else "new", pid))
         # else: what a finished update left running - the program itself
     return out, keepers, ours
 
