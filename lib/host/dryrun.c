@@ -465,9 +465,8 @@ err_dry:
 	if (err && d)
 		free(d);
 	if (no_pidfd)
-		baton_update_why(u, "the dry run of %s: pidfd_open(): %s (needs Linux 5.3 "
-				 "or later; under valgrind, one that knows the call)",
-				 u->target, baton_strerror(err));
+		baton_update_why(u, "the dry run of %s: pidfd_open(): %s (%s)",
+				 u->target, baton_strerror(err), BATON_PIDFD_NEEDS);
 	else if (err)
 		baton_update_why(u, "the dry run of %s could not start: %s",
 				 u->target, baton_strerror(err));

@@ -528,6 +528,9 @@ void baton_mm_holder_adopt(struct baton_host *host, bool restored);
  * reaped from the loop once it has gone (reap.c). */
 void baton_mm_holder_release(struct baton_host *host);
 
+/* What a child watched on a pidfd needs, said when pidfd_open() is ENOSYS. */
+#define BATON_PIDFD_NEEDS "needs Linux 5.3 or later; under valgrind, one that knows the call"
+
 /* ---- reap.c ---- */
 
 /* A child told to go (the keeper, the holder): wait for it, killed

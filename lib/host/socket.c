@@ -464,6 +464,12 @@ int baton_socket_start(struct update *u)
 	u->new_pidfd = pidfd_open(u->new_pid, 0);
 	err = u->new_pidfd < 0 ? -errno :
 	      send_fds(u->new_sock, &plan, sizeof(plan), &u->image_fd, 1);
+	if (err == -ENOSYS && u->new_pidfd < 0) {
+		baton_update_why(u, "starting the new version: pidfd_open(): %s (%s)",
+				 baton_strerror(err), BATON_PIDFD_NEEDS);
+		baton_socket_end(u, true);
+		return err;
+	}
 	/* Gone already (EPIPE): the commit finds out how, and says so. */
 	if (err && err != -EPIPE) {
 		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
