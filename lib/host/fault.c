@@ -53,6 +53,7 @@ static const char *const phase_names[BATON_FAULT_PHASES] = {
 	[BATON_FAULT_IMAGE] = "image",
 	[BATON_FAULT_HANDOVER] = "handover",
 	[BATON_FAULT_SPAWN] = "spawn",
+	[BATON_FAULT_TRANSFER] = "transfer",
 	[BATON_FAULT_SENT] = "sent",
 	[BATON_FAULT_START] = "start",
 	[BATON_FAULT_RESTORE] = "restore",

@@ -207,8 +207,10 @@ enum baton_fault_phase {
 	BATON_FAULT_IMAGE,
 	BATON_FAULT_HANDOVER,
 	/* The old process: about to exec or start the new version; (socket
-	 * mode) everything sent to it. */
+	 * mode) the keeper told of it, the commit sent, the image and fds
+	 * not yet; everything sent to it. */
 	BATON_FAULT_SPAWN,
+	BATON_FAULT_TRANSFER,
 	BATON_FAULT_SENT,
 	BATON_FAULT_START,
 	BATON_FAULT_RESTORE,

@@ -502,6 +502,7 @@ int baton_socket_commit(struct update *u)
 	      baton_keeper_new_process(u, u->new_pidfd);
 	if (!err) {
 		err = send_fds(u->new_sock, &c, sizeof(c), own, 2) ?:
+		      baton_fault(BATON_FAULT_TRANSFER) ?:
 		      baton_transfer_send(u->new_sock, u->image_fd, u->copies, u->n_copies);
 		/* Gone (EPIPE): its death, below, says how. */
 		err = err == -EPIPE ? 0 : err;

@@ -488,6 +488,17 @@ if [ "$(cat "$tmp/started" 2>/dev/null)" = started ]; then ok "the new process h
 	not_ok "the new process had started before FREEZE"
 fi
 
+# The old process killed inside the commit's transfer (fault point
+# "transfer", lib/host/socket.c): the keeper told of the new process ('N')
+# and the new process sent the keeper, the cell and the times, not yet the
+# image and the fds.  The new one, its socket reset, says so and exits 1;
+# the keeper, both gone and the cell LIVE, brings v1 back with everything,
+# and v1 meets nothing of the dead update's (no channel, no new process).
+BATON_FAULT=transfer:kill@old BATON_FAULT_ONCE=$tmp/once-transfer run "socket mode, v1 killed inside the commit's transfer" \
+	"$v1" --update-to "$v2" --mode socket
+check "v1 killed inside the transfer: the keeper brings v1 back, rolled back, told the old version died, nothing lost" "length == 3 and .[1].event == \"create-failed\" and .[1].version == 2 and .[1].error_text == \"Connection reset by peer\" and (.[2] | .event == \"restored\" and .version == 1 and .rolled_back and .why == \"the old version died during the update\" and .count == 101) and $same"
+procs "v1 killed inside the transfer: v1 by our SIGKILL, v2 exit 1 saying why, v1 again exit 0" "length == 3 and (map(select(.how == \"signal\")) | length == 1 and .[0].name == \"host-prog-v1\" and .[0].code == 9) and (map(select(.name == \"host-prog-v2\")) | length == 1 and .[0].how == \"exit\" and .[0].code == 1) and (map(select(.name == \"host-prog-v1\" and .how == \"exit\")) | length == 1 and .[0].code == 0)" '^host-prog-v2: |live update: Connection reset by peer'
+
 # A new process whose fd table fills before the image comes: said as it
 # is, with the numbers, not as a malformed message.
 BATON_FAULT=start:emfile@new run "socket mode, the new process runs out of fds" \
