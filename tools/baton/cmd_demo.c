@@ -248,8 +248,9 @@ static pid_t spawn(char *const argv[], const char *log, int out_fd, int *ready)
 }
 
 /*
- * Signal @pid and reap it, waiting at most @ms (on its pidfd, not a sleep),
- * then killing it.  Returns its wait status, or -1.
+ * Signal @pid (0: none, it ends on its own) and reap it, waiting at most @ms
+ * (on its pidfd, not a sleep), then killing it.  Returns its wait status,
+ * or -1.
  */
 static int stop(pid_t pid, int sig, int ms)
 {
@@ -415,6 +416,7 @@ static int host_status(struct demo *d, const char *expect_program, long expect_g
 	json_object *req = json_object_new_object(), *ans = NULL;
 	const char *program;
 	long generation;
+	pid_t pid;
 	int err;
 
 	json_object_object_add(req, "cmd", json_object_new_string("status"));
@@ -424,7 +426,25 @@ static int host_status(struct demo *d, const char *expect_program, long expect_g
 		return err;
 	program = cli_json_str(ans, "program");
 	generation = json_object_get_int64(cli_json_member(ans, "generation"));
-	d->host_pid = json_object_get_int(cli_json_member(ans, "pid"));
+	pid = json_object_get_int(cli_json_member(ans, "pid"));
+	/*
+	 * Socket mode: the new process is the old one's child until the old
+	 * one exits, on its own once the new one has finished, and then ours
+	 * (a subreaper's) to stop and wait for at the end.  The old one is
+	 * waited for now - under ASan and load its exit took seconds, and the
+	 * end found a new process that was not yet ours.
+	 */
+	if (d->host_pid > 0 && pid > 0 && pid != d->host_pid) {
+		int old = stop(d->host_pid, 0, 5000);
+		char how[32];
+
+		if (old != 0) {
+			say(d, "  the previous process: %s   <- NOT EXPECTED\n",
+			    ended(old, how, sizeof(how)));
+			d->expected = false;
+		}
+	}
+	d->host_pid = pid;
 	if (!program || strcmp(program, expect_program) || generation != expect_generation) {
 		say(d, "  running: %s, generation %ld   <- NOT EXPECTED\n",
 		    program ? program : "?", generation);
