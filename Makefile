@@ -97,7 +97,8 @@ fuzz: fuzz-build
 
 # Deliberate bugs the tests must catch (scripts/mutants.toml): each is put
 # in a copy of the tree built with ASan and UBSan, and a test named for it
-# must fail.  The work tree is not touched.
+# must fail.  Two copies, two mutants at a time; the work tree is not
+# touched.
 .PHONY: check-mutants
 check-mutants: | deps
 	scripts/mutants
