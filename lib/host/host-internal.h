@@ -378,7 +378,6 @@ void baton_keeper_done(struct baton_host *host, struct baton_handover *hv);
 struct image_parts {
 	struct baton_image img;
 	struct baton_image_fd *fds;
-	int *numbers;			/* each image fd's number here */
 	struct baton_image_region *regions;
 	struct baton_image_device *devices;
 	uint32_t *uses;			/* the devices' region lists, end to end */

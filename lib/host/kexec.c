@@ -255,7 +255,7 @@ static int kexec_handover(struct update *u, const struct image_parts *p)
 	for (size_t i = 0; !err && i < p->img.n_regions; i++)
 		for (size_t k = 0; k < p->img.n_fds; k++)
 			if (p->img.fds[k].index == p->img.regions[i].fd)
-				fds[i] = p->numbers[k];
+				fds[i] = u->copies[k];
 	if (!err)
 		err = baton_transfer_send(kr->fd, u->image_fd, fds, p->img.n_regions);
 	free(fds);

@@ -265,7 +265,6 @@ void baton_serialize_free_image(struct image_parts *p)
 {
 	free(p->uses);
 	free(p->fds);
-	free(p->numbers);
 	free(p->regions);
 	free(p->devices);
 	memset(p, 0, sizeof(*p));
@@ -279,7 +278,6 @@ static size_t image_fds(const struct baton_host *host, struct image_parts *p)
 	for (size_t i = 0; i < host->n_regions; i++, n++) {
 		p->fds[n] = (struct baton_image_fd){ .index = (uint32_t)n,
 			.token = host->regions[i]->token, .kind = BATON_FD_MEMFD };
-		p->numbers[n] = host->regions[i]->fd;
 		p->regions[i] = (struct baton_image_region){ (uint32_t)i,
 			(uint32_t)n, host->regions[i]->size, host->regions[i]->label };
 	}
@@ -290,7 +288,6 @@ static size_t image_fds(const struct baton_host *host, struct image_parts *p)
 			p->fds[n] = (struct baton_image_fd){ .index = (uint32_t)n,
 				.token = s->fds[i].token, .session = s->name,
 				.kind = s->fds[i].kind };
-			p->numbers[n] = s->fds[i].fd;
 		}
 	}
 	return n;
@@ -320,11 +317,9 @@ int baton_serialize_image(const struct baton_host *host,
 		n_uses += host->devices[i]->n_uses;
 	p->uses = calloc(n_uses + 1, sizeof(*p->uses));
 	p->fds = calloc(n_fds + 1, sizeof(*p->fds));
-	p->numbers = calloc(n_fds + 1, sizeof(*p->numbers));
 	p->regions = calloc(host->n_regions + 1, sizeof(*p->regions));
 	p->devices = calloc(host->n_devices + 1, sizeof(*p->devices));
-	if (!p->uses || !p->fds || !p->numbers || !p->regions ||
-	    !p->devices) {
+	if (!p->uses || !p->fds || !p->regions || !p->devices) {
 		baton_serialize_free_image(p);
 		return -ENOMEM;
 	}

@@ -272,7 +272,7 @@ static int make_image(struct update *u, struct image_parts *p)
 }
 
 /* Exec mode: the image, the fds and the keeper cross exec(); same PID. */
-static int handover_exec(struct update *u, const struct image_parts *p)
+static int handover_exec(struct update *u)
 {
 	struct baton_handover hv;
 	struct baton_env env;
@@ -281,8 +281,8 @@ static int handover_exec(struct update *u, const struct image_parts *p)
 	baton_handover_init(&hv);
 	baton_keeper_fds(u, &keeper, &cell, &hv.keeper_pid);
 	hv.image_fd = u->image_fd;
-	hv.fds = p->numbers;
-	hv.n_fds = p->img.n_fds;
+	hv.fds = u->copies;
+	hv.n_fds = u->n_copies;
 	hv.keeper_fd = keeper;
 	hv.cell_fd = cell;
 	hv.freeze_ns = u->freeze_ns;
@@ -439,10 +439,9 @@ int baton_update_commit(struct update *u)
 		goto err_prepare;
 	}
 	u->n_copies = p.img.n_fds;
-	memcpy(p.numbers, u->copies, u->n_copies * sizeof(*u->copies));
 	baton_trace("copies");
 	u->deadline_ns = baton_now_ns() + u->timeout_ms * 1000000ull;
-	err = baton_keeper_start(u, p.numbers, u->originals, p.img.n_fds);
+	err = baton_keeper_start(u, u->copies, u->originals, u->n_copies);
 	if (err) {
 		free(u->originals);
 		u->originals = NULL;
@@ -467,8 +466,8 @@ int baton_update_commit(struct update *u)
 		struct baton_handover lists;
 
 		baton_handover_init(&lists);
-		lists.fds = p.numbers;
-		lists.n_fds = p.img.n_fds;
+		lists.fds = u->copies;
+		lists.n_fds = u->n_copies;
 		lists.originals = u->originals;
 		lists.n_originals = u->originals ? u->n_copies : 0;
 		baton_handover_preformat(&lists);
@@ -518,13 +517,13 @@ int baton_update_commit(struct update *u)
 	}
 	if (changed) {
 		baton_serialize_free_image(&p);
+		/* The same fds, in the same order (the host is sealed): they
+		 * cross as the commit's copies, u->copies. */
 		err = make_image(u, &p);
 		if (err) {
 			baton_update_why(u, "the image: %s", baton_strerror(err));
 			goto err_freeze;
 		}
-		/* The same fds, in the same order: the host is sealed. */
-		memcpy(p.numbers, u->copies, u->n_copies * sizeof(*u->copies));
 	}
 	baton_trace(changed ? "image" : "serialized");
 	err = baton_fault(BATON_FAULT_HANDOVER) ?:
@@ -536,7 +535,7 @@ int baton_update_commit(struct update *u)
 	baton_trace("keeper");
 	err = u->handover ? u->handover(u, &p) :
 	      u->mode == BATON_MODE_SOCKET ? baton_socket_handover(u) :
-	      handover_exec(u, &p);
+	      handover_exec(u);
 	baton_trace("handed-over");
 	baton_trace_flush();
 	if (err == BATON_HANDED_OVER) {
