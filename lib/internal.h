@@ -87,6 +87,18 @@ bool baton_fd_table_full(void);
 size_t baton_fds_open(size_t limit);
 
 /**
+ * baton_fd_limit_why() - what an EMFILE adds to its error: the limit
+ * @err: the error, negative
+ * @buf: room for the words
+ * @size: its size
+ *
+ * Returns @buf: ": the fd table is full, at the limit of N (RLIMIT_NOFILE)"
+ * when @err is -EMFILE, else "" - so that an error says which limit to
+ * raise wherever a table fills.
+ */
+const char *baton_fd_limit_why(int err, char *buf, size_t size);
+
+/**
  * baton_send_all() - write all of @buf to the socket @fd
  *
  * Blocking, retried on EINTR, with MSG_NOSIGNAL: a peer that hung up is an

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +91,17 @@ size_t baton_fds_open(size_t limit)
 		n++;
 	closedir(d);
 	return n > 3 ? n - 3 : 0;	/* ".", ".." and the directory's own */
+}
+
+const char *baton_fd_limit_why(int err, char *buf, size_t size)
+{
+	struct rlimit rl;
+
+	buf[0] = '\0';
+	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
+		snprintf(buf, size, ": the fd table is full, at the limit of %llu "
+			 "(RLIMIT_NOFILE)", (unsigned long long)rl.rlim_cur);
+	return buf;
 }
 
 int baton_send_all(int fd, const void *buf, size_t len)

@@ -180,11 +180,13 @@ static int verdict(struct dry_run *d)
 	struct update *u = d->u;
 	json_object *report, *ok, *why;
 	int code, err = -BATON_ERR_REFUSED;
+	char limit[96];
 
 	if (d->len > 0 && d->buf[0] == 'E' && d->len == 1 + sizeof(code)) {
 		memcpy(&code, d->buf + 1, sizeof(code));
-		baton_update_why(u, "the dry run of %s could not start: %s",
-				 u->target, baton_strerror(code));
+		baton_update_why(u, "the dry run of %s could not start: %s%s",
+				 u->target, baton_strerror(code),
+				 baton_fd_limit_why(-abs(code), limit, sizeof(limit)));
 		return err;
 	}
 	report = d->len ? json_tokener_parse(d->buf) : NULL;
@@ -382,6 +384,7 @@ int baton_dry_run_start(struct update *u)
 	struct dry_run *d;
 	int image_fd = -1, sv[2] = { -1, -1 }, devnull = -1, err;
 	bool no_pidfd = false;
+	char limit[96];
 
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -468,8 +471,9 @@ err_dry:
 		baton_update_why(u, "the dry run of %s: pidfd_open(): %s (%s)",
 				 u->target, baton_strerror(err), BATON_PIDFD_NEEDS);
 	else if (err)
-		baton_update_why(u, "the dry run of %s could not start: %s",
-				 u->target, baton_strerror(err));
+		baton_update_why(u, "the dry run of %s could not start: %s%s",
+				 u->target, baton_strerror(err),
+				 baton_fd_limit_why(err, limit, sizeof(limit)));
 	return err;
 }
 

@@ -287,14 +287,10 @@ static int spawn(const struct update *u, int sock, char **env, pid_t *pid)
 /* Why the new process could not be started: a full fd table with its limit. */
 static void spawn_failed(struct update *u, int err)
 {
-	struct rlimit rl;
+	char limit[96];
 
-	if (err == -EMFILE && !getrlimit(RLIMIT_NOFILE, &rl))
-		baton_update_why(u, "starting the new version: %s: the fd table is full, "
-				 "at the limit of %llu (RLIMIT_NOFILE)", baton_strerror(err),
-				 (unsigned long long)rl.rlim_cur);
-	else
-		baton_update_why(u, "starting the new version: %s", baton_strerror(err));
+	baton_update_why(u, "starting the new version: %s%s", baton_strerror(err),
+			 baton_fd_limit_why(err, limit, sizeof(limit)));
 }
 
 /*

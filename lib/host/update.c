@@ -134,8 +134,12 @@ static int preflight(struct update *u)
 		err = baton_fault(BATON_FAULT_PREFLIGHT) ?:
 		      baton_contracts_read_elf(u->target, &rep->contracts, &diag);
 		if (err) {
-			baton_update_why(u, "cannot read the contracts of %s: %s", u->target,
-					 diag.err ? diag.what : baton_strerror(err));
+			char limit[96];
+
+			baton_update_why(u, "cannot read the contracts of %s: %s%s", u->target,
+					 diag.err ? diag.what : baton_strerror(err),
+					 baton_fd_limit_why(diag.err ? -diag.err : err,
+							    limit, sizeof(limit)));
 			return -BATON_ERR_REFUSED;
 		}
 	}

@@ -556,6 +556,32 @@ for mode in exec socket; do
 	procs "no room for the copies, $mode mode: v1 alone, exit 0" "$all_exit0 and length == 1"
 done
 
+# Each step of an update's start that takes fds, with the table full
+# there (socket mode: the new process's socketpair too): --extra-fds
+# leaves one fewer free each run, down to the update's first step.  Each
+# step that runs out refuses the update saying so, with the limit to
+# raise; v1 goes on with everything, in the same process.  The steps come
+# in the order of the fds they leave: the copies (the most), the dry run,
+# the new process, the target's contracts.
+: >"$tmp/steps"
+for extra in $(seq 24 44); do
+	run "socket mode, $extra extra fds under a limit of 48" sh -c 'ulimit -n 48 && exec "$@"' sh \
+		"$v1" --update-to "$v2" --mode socket --extra-fds "$extra"
+	check "socket mode, $extra extra fds: refused before FREEZE, the limit said; v1 runs on with everything" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text != null and (.[1].why | test(\"Too many open files: (the fd table is full, at the limit of 48|[0-9]+ more fds needed with [0-9]+ open, over the limit of 48) \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].frozen == 0 and .[1].extra_fds == $extra and $intact and $same_pid"
+	procs "socket mode, $extra extra fds: v1 alone, exit 0" "$all_exit0 and length == 1"
+	jq -rs '.[1].why // empty | sub(":.*"; "")' "$tmp/out" >>"$tmp/steps"
+	# The first step of all: one fd fewer and v1 could not start.
+	grep -q "^cannot read the contracts of" "$tmp/steps" && break
+done
+if jq -eRn '[inputs] | any(test("^copying the")) and any(test("^the dry run of .* could not start$")) and
+	   any(. == "starting the new version") and any(test("^cannot read the contracts of"))' \
+	   <"$tmp/steps" >/dev/null; then
+	ok "a full fd table was met at the copies, the dry run's start, the new process's start and the target's contracts"
+else
+	not_ok "a full fd table was met at the copies, the dry run's start, the new process's start and the target's contracts"
+	sort -u "$tmp/steps" | sed 's/^/#   /'
+fi
+
 # The old process stuck once it has sent everything: v2 takes over without
 # it, and the keeper, told v2 finished, gives it until FINISH's deadline,
 # then kills it - or it would hold v1's fds and memory for ever.
