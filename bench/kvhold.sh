@@ -12,9 +12,13 @@
 #                                  tools/baton built)
 # The client is the same for every build: the last one's bench/kvload
 # (one with --slow), or KVLOAD.  N=20 updates a run, ROUNDS=3; the runs
-# are kept in OUT (a new directory under /tmp unless set).
+# are kept in OUT (a new directory under /tmp unless set).  MEMORY (MiB,
+# 1024) and PRELOAD (kvload's options for the fill: none, its defaults)
+# size the cache: PRELOAD="--keys 200000 --value 4096" fills ~1 GiB.
 set -eu
 n=${N:-20}
+memory=${MEMORY:-1024}
+preload=${PRELOAD:-}
 rounds=${ROUNDS:-3}
 out=${OUT:-$(mktemp -d /tmp/kvhold.XXXXXX)}
 here=$(dirname "$0")
@@ -24,12 +28,13 @@ one() { # BUILD DIR: one run
 	local b=$1 d=$2 fd line port lp mode=exec
 	mkdir -p "$d"
 	mkfifo "$d/out"
-	BATON_TRACE=$d/trace "$b/examples/kvcache/kvcache-v2" --memory 1024 \
+	BATON_TRACE=$d/trace "$b/examples/kvcache/kvcache-v2" --memory "$memory" \
 		--threads 4 --control "$d/ctl" --port 0 >"$d/out" 2>"$d/err" &
 	exec {fd}<"$d/out"
 	IFS= read -r -t 10 line <&$fd
 	port=${line##*:}
-	"$kvload" --port "$port" --preload --seconds 1 >/dev/null
+	# shellcheck disable=SC2086 # options, split
+	"$kvload" --port "$port" --preload --seconds 1 $preload >/dev/null
 	"$kvload" --port "$port" --seconds $((n + 3)) --slow 500 \
 		>"$d/load" 2>"$d/slow" &
 	lp=$!
