@@ -136,7 +136,11 @@ struct baton_host_opts {
  * @out:  the host, free with baton_host_destroy()
  *
  * Call it first, before anything that has an effect: a process an update
- * starts in dry-run mode reports from here and exits.  It raises the
+ * starts in dry-run mode reports from here and exits.  What has none
+ * outside the process and needs nothing restored - memory, an event loop,
+ * its threads' structures - is better before it: socket mode starts the
+ * new process with the update, and it waits in here for the go, so that
+ * work is done out of the blackout (kvcache's: half of its blackout).  It raises the
  * process's soft limit of open files (RLIMIT_NOFILE) to the hard limit,
  * since preserved fds grow with the devices: a program that uses select()
  * keeps its own fds below FD_SETSIZE.  A process an update
