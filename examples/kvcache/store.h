@@ -641,6 +641,46 @@ static inline void kv_store_unlock_stripe(struct kv_store *st, int stripe)
 	pthread_mutex_unlock(&st->locks->stripe[stripe].m);
 }
 
+/**
+ * kv_store_span() - how much of the item regions the store will touch
+ * @st:       the store
+ * @src_span: set to the same for the v1 region being converted, 0 if none
+ *
+ * A version that has just taken its regions over maps them afresh, and its
+ * first touch of each page is a fault (~10 us a page in a VM, where a
+ * madvise(MADV_POPULATE_WRITE) maps a page for ~0.3 us): this is the span
+ * from each region's start worth mapping ahead of the clients.
+ *
+ * Return: the bytes of @st's own region in use - its header, tables and
+ * the pages handed out - and, while converting, room for the v1 region's
+ * pages again.
+ */
+static inline uint64_t kv_region_span(const struct kv_region *r)
+{
+	uint64_t span = r->arena_off +
+			__atomic_load_n(&r->pages_used, __ATOMIC_ACQUIRE) *
+			r->page_size;
+
+	return span < r->region_size ? span : r->region_size;
+}
+
+static inline size_t kv_store_span(const struct kv_store *st,
+				   size_t *src_span)
+{
+	const struct kv_region *r = st->base, *old = st->src;
+	uint64_t span = kv_region_span(r);
+
+	*src_span = 0;
+	if (old) {
+		/* Their items come here: as many pages again. */
+		*src_span = kv_region_span(old);
+		span += *src_span - old->arena_off;
+		if (span > r->region_size)
+			span = r->region_size;
+	}
+	return span;
+}
+
 #if defined(KVCACHE_VERSION) && KVCACHE_VERSION >= 2
 /*
  * The live conversion, lazily: the v2 store serves from its own region at
