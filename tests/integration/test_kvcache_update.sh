@@ -133,6 +133,20 @@ same "the new process grew its fd table while it had one thread: room for its ne
 	"$(awk '/^FDSize/ { print ($2 >= 512) }' /proc/"$(program "$ctl")"/status)" 1
 ask 'incr missing 1\r\n'
 same "the held connection still works in the new process" "$reply" "NOT_FOUND"
+# Its item region is mapped afresh there, and each page's first touch
+# would be a fault under the store's lock: it maps the pages in use ahead
+# (MADV_POPULATE_WRITE) - the header and tables, and the 1 MiB slab page
+# the 50 items are in, where the requests since touched a few 4 KiB pages.
+items_rss() { # PID: kB of its items-v2 mapping in its page tables
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { m = / \/memfd:items-v2 / } m && /^Rss:/ { kb += $2 }
+	     END { print kb + 0 }' "/proc/$1/smaps"
+}
+newpid=$(program "$ctl")
+if wait_for "the new process to map its items' pages" 10 '[ "$(items_rss "$newpid")" -ge 1024 ]'; then
+	ok "the new process mapped the pages of its items ahead: $(items_rss "$newpid") kB resident"
+else
+	not_ok "the new process mapped the pages of its items ahead: $(items_rss "$newpid") kB resident"
+fi
 
 expect "v2 -> v1 is refused: v1 cannot read kvcache-item v2" 1 update --socket "$ctl" --to "$v1" --json
 check "refused by the preflight" '.outcome == "refused"'
