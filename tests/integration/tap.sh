@@ -16,7 +16,8 @@
 #   wait_for WHAT SECONDS EXPR    until the shell expression holds, for at
 #                                 most SECONDS; says what it gave up on
 #   descendants PID               every process below PID, one a line
-#   tap_done                      the plan and the closing count; the exit
+#   tap_done                      the plan and the closing count (and the
+#                                 failed checks again, on stderr); the exit
 #                                 status of the script
 #
 # Every program a script starts runs under reap (tests/integration/reap.c,
@@ -44,7 +45,7 @@ tap_cleanup() {
 	rm -rf "$tmp"
 }
 trap tap_cleanup EXIT
-n=0 failed=0
+n=0 failed=0 failures=
 
 ok() {
 	n=$((n + 1))
@@ -55,6 +56,8 @@ not_ok() {
 	n=$((n + 1))
 	failed=$((failed + 1))
 	echo "not ok $n - $1"
+	failures="$failures
+not ok $n - $1"
 	[ -s "$tmp/err" ] && sed 's/^/# stderr: /' "$tmp/err" | head -20
 	return 0
 }
@@ -137,5 +140,7 @@ holds() {
 tap_done() {
 	echo "1..$n"
 	echo "# $((n - failed)) passed, $failed failed"
+	# Again on stderr, last: what a log's tail shows of a failed run.
+	[ "$failed" -eq 0 ] || printf '%s failed:%s\n' "${0##*/}" "$failures" >&2
 	[ "$failed" -eq 0 ]
 }
