@@ -981,7 +981,10 @@ static void kv_convert(struct kv_server *srv)
  * the store's lock by a client's get or a conversion step - a step of 32
  * items took 5 ms, the first one 14 ms, and the clients waited behind it.
  * MADV_POPULATE_WRITE maps the pages in use ahead of them, outside the
- * lock, KV_PREFAULT_STEP between two polls (~0.3 us a page), and the
+ * lock, KV_PREFAULT_STEP between two polls (~0.3 us a page) - with
+ * workers, a poll a millisecond, as for the conversion: flat out, it took
+ * a CPU from the workers right after FINISH, and clients waited longer
+ * than with the faults (bench/kvhold.sh, a GiB in use) - and the
  * conversion's steps wait for it.  While converting, this version's region
  * is mapped on ahead of what it has handed out, by the v1 region's span
  * (its items, one size class up, and the clients' sets take pages beyond
@@ -1036,12 +1039,13 @@ static void server_run(struct kv_server *srv)
 	struct epoll_event ev[KV_EVENTS];
 
 	while (!srv->stop) {
-		/* Converting: a step between events.  With workers, a step
-		 * a millisecond: the workers serving the clients keep the
-		 * cores (a main thread converting flat out took one). */
+		/* Converting, or mapping pages ahead: a step between events.
+		 * With workers, a step a millisecond: the workers serving the
+		 * clients keep the cores (a main thread converting flat out
+		 * took one). */
 		int n = epoll_wait(srv->epfd, ev, KV_EVENTS,
-				   kv_prefaulting(srv) ? 0 :
-				   !srv->source && !srv->drain ? -1 :
+				   !srv->source && !srv->drain &&
+				   !kv_prefaulting(srv) ? -1 :
 				   srv->threads ? 1 : 0);
 
 		if (n < 0 && errno == EINTR)
