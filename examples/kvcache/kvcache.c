@@ -919,8 +919,8 @@ static int kv_threads_start(struct kv_server *srv)
 
 	if (!t)
 		return 0;
-	/* Adopted by now: no attach or format comes after to reset it. */
-	srv->store.locks = &t->locks;
+	/* Parked from their first instruction, until kv_threads_go(). */
+	kv_park_all(&t->park);
 	/* Signals are the main thread's (its signalfd). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -930,6 +930,28 @@ static int kv_threads_start(struct kv_server *srv)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
+}
+
+/*
+ * Taken over, the held clients shared out: the workers serve, started now
+ * unless they were before baton_host_create().
+ */
+static int kv_threads_go(struct kv_server *srv)
+{
+	struct kv_threads *t = srv->threads;
+	int ret;
+
+	if (!t)
+		return 0;
+	if (!t->w[0].started) {
+		ret = kv_threads_start(srv);
+		if (ret)
+			return ret;
+	}
+	/* Adopted by now: no attach or format comes after to reset it. */
+	srv->store.locks = &t->locks;
+	kv_unpark(srv);
+	return 0;
 }
 
 static void kv_threads_stop(struct kv_server *srv)
@@ -1675,15 +1697,21 @@ int main(int argc, char **argv)
 	 * in socket mode the new process starts with the update and waits in
 	 * baton_host_create() for the go, so that this (0.6 ms: the server's
 	 * and the threads' memory first touched, their epoll and eventfds) is
-	 * out of the blackout, not after it.
+	 * out of the blackout, not after it.  So are the workers there,
+	 * parked until this version has taken over, rather than started
+	 * after FINISH while the clients wait; after an exec they would
+	 * start in the blackout, and start after FINISH as before.
 	 */
 	ret = server_init(&srv, control);
 	srv.held_budget_ns = (uint64_t)held_us * 1000;
 	srv.next_token = KV_TOKEN_CLIENTS;
 	if (!ret)
 		ret = kv_threads_init(&srv, threads);
+	if (!ret && baton_host_early_start())
+		ret = kv_threads_start(&srv);
 	if (ret) {
-		fprintf(stderr, KV_NAME ": event loop: %s\n", strerror(-ret));
+		fprintf(stderr, KV_NAME ": event loop and workers: %s\n",
+			strerror(-ret));
 		server_release(&srv);
 		return 1;
 	}
@@ -1746,14 +1774,14 @@ int main(int argc, char **argv)
 	/*
 	 * The preserved connections' input, held until now, and what their
 	 * clients sent during the update: the smallest answered here, right
-	 * after FINISH, before the workers start - a client the update held
-	 * waits for no new thread to get a CPU (on busy cores, tens of
+	 * after FINISH, before the workers go - a client the update held
+	 * waits for no worker to get a CPU (on busy cores, tens of
 	 * milliseconds) - and the rest by the workers (serve_held()).
 	 */
 	srv.serving = true;
 	serve_held(&srv);
 	clients_bury(&srv);
-	ret = kv_threads_start(&srv);
+	ret = kv_threads_go(&srv);
 	if (ret) {
 		fprintf(stderr, KV_NAME ": worker threads: %s\n", strerror(-ret));
 		goto out;

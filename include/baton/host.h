@@ -140,7 +140,9 @@ struct baton_host_opts {
  * outside the process and needs nothing restored - memory, an event loop,
  * its threads' structures - is better before it: socket mode starts the
  * new process with the update, and it waits in here for the go, so that
- * work is done out of the blackout (kvcache's: half of its blackout).  It raises the
+ * work is done out of the blackout (kvcache's: half of its blackout);
+ * baton_host_early_start() tells, for work that should run early only
+ * then (threads, which after an exec would start in the blackout).  It raises the
  * process's soft limit of open files (RLIMIT_NOFILE) to the hard limit,
  * since preserved fds grow with the devices: a program that uses select()
  * keeps its own fds below FD_SETSIZE.  A process an update
@@ -211,6 +213,25 @@ int baton_host_roll_back(struct baton_host *host, const char *why);
  * path and the fds are another process's, and this touches neither.
  */
 void baton_host_destroy(struct baton_host *host);
+
+/**
+ * baton_host_early_start() - whether this process starts ahead of the blackout
+ *
+ * What a program may do before baton_host_create() (see there) costs the
+ * blackout or not depending on how an update started it.  A socket-mode
+ * update starts the new version as a new process ahead of FREEZE, and
+ * baton_host_create() waits for the old version's go: what comes before
+ * it - the program's threads, parked until it has taken over - is out of
+ * the blackout.  After an exec-mode update's exec, everything up to
+ * baton_host_take_over() is in the blackout, and the same work is better
+ * done after it.  It reads only the environment the previous version set,
+ * and takes nothing: a hint for what to do early, which
+ * baton_host_create() checks through.
+ *
+ * Return: true for a socket-mode update's new version; false after an
+ * exec-mode update's exec or a kexec, for a dry run, and on a cold start.
+ */
+bool baton_host_early_start(void);
 
 /**
  * baton_host_restored() - whether an update started this process

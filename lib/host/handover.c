@@ -269,6 +269,25 @@ int baton_handover_check_times(const struct baton_handover *hv)
 	return 0;
 }
 
+/* Who a process is, from which of the variables its update gave it. */
+static enum baton_role role_of(bool report, bool channel, bool image)
+{
+	if (report)
+		return BATON_ROLE_DRY_RUN;
+	if (channel)
+		return BATON_ROLE_RECEIVE;
+	return image ? BATON_ROLE_RESTORE : BATON_ROLE_COLD;
+}
+
+/* A socket-mode update's new version, not one a kexec started: nobody
+ * waits to give that one a go. */
+bool baton_host_early_start(void)
+{
+	return role_of(getenv("BATON_DRY_RUN"), getenv("BATON_HANDOVER_FD"),
+		       getenv("BATON_IMAGE_FD")) == BATON_ROLE_RECEIVE &&
+	       !getenv("BATON_KEXEC");
+}
+
 int baton_handover_read(struct baton_handover *hv)
 {
 	int err = 0;
@@ -287,12 +306,8 @@ int baton_handover_read(struct baton_handover *hv)
 		baton_handover_init(hv);
 		return err;
 	}
-	if (hv->report_fd >= 0)
-		hv->role = BATON_ROLE_DRY_RUN;
-	else if (hv->channel_fd >= 0)
-		hv->role = BATON_ROLE_RECEIVE;
-	else if (hv->image_fd >= 0)
-		hv->role = BATON_ROLE_RESTORE;
+	hv->role = role_of(hv->report_fd >= 0, hv->channel_fd >= 0,
+			   hv->image_fd >= 0);
 	return 0;
 }
 

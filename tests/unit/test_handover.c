@@ -189,6 +189,47 @@ static void test_roles(void **state)
 	assert_int_equal(hv.role, BATON_ROLE_RECEIVE);
 }
 
+/* The environment an update writes for @hv: early, and read as @hv.role. */
+static bool starts_early(const struct baton_handover *hv,
+			 enum baton_role role)
+{
+	struct baton_env env;
+	struct baton_handover back;
+	bool early;
+
+	assert_int_equal(baton_handover_env(hv, &env), 0);
+	become(&env);
+	early = baton_host_early_start();
+	/* Only read, not taken: baton_handover_read() still finds it all. */
+	assert_int_equal(baton_handover_read(&back), 0);
+	assert_int_equal(back.role, role);
+	baton_handover_release(&back);
+	baton_handover_free_env(&env);
+	return early;
+}
+
+/* Only a socket-mode update's new version starts ahead of the blackout. */
+static void test_early_start(void **state)
+{
+	struct baton_handover hv;
+
+	(void)state;
+	clearenv();
+	assert_false(baton_host_early_start());
+	baton_handover_init(&hv);
+	hv.image_fd = 3;
+	hv.deadline_ns = UINT64_MAX;
+	assert_false(starts_early(&hv, BATON_ROLE_RESTORE));
+	hv.report_fd = 4;
+	assert_false(starts_early(&hv, BATON_ROLE_DRY_RUN));
+	hv.report_fd = -1;
+	hv.image_fd = -1;
+	hv.channel_fd = 3;
+	assert_true(starts_early(&hv, BATON_ROLE_RECEIVE));
+	hv.kexec = true;
+	assert_false(starts_early(&hv, BATON_ROLE_RECEIVE));
+}
+
 static void test_malformed(void **state)
 {
 	static const char *const bad[][2] = {
@@ -706,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_preformatted_lists),
 		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_early_start),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_times_out_of_order),
 		cmocka_unit_test(test_close_fds_checked),
