@@ -641,6 +641,17 @@ static inline void kv_store_unlock_stripe(struct kv_store *st, int stripe)
 	pthread_mutex_unlock(&st->locks->stripe[stripe].m);
 }
 
+/* What of a region is in use: its header and tables, and its pages up to
+ * the last handed to a class (pages_used only grows). */
+static inline uint64_t kv_region_span(const struct kv_region *r)
+{
+	uint64_t span = r->arena_off +
+			__atomic_load_n(&r->pages_used, __ATOMIC_ACQUIRE) *
+			r->page_size;
+
+	return span < r->region_size ? span : r->region_size;
+}
+
 /**
  * kv_store_span() - how much of the item regions the store will touch
  * @st:       the store
@@ -655,15 +666,6 @@ static inline void kv_store_unlock_stripe(struct kv_store *st, int stripe)
  * the pages handed out - and, while converting, room for the v1 region's
  * pages again.
  */
-static inline uint64_t kv_region_span(const struct kv_region *r)
-{
-	uint64_t span = r->arena_off +
-			__atomic_load_n(&r->pages_used, __ATOMIC_ACQUIRE) *
-			r->page_size;
-
-	return span < r->region_size ? span : r->region_size;
-}
-
 static inline size_t kv_store_span(const struct kv_store *st,
 				   size_t *src_span)
 {
