@@ -18,7 +18,8 @@
 #    hold (held_ms: the commit to FINISH) the updates reported and against the longest request of as long a run
 #    with no update just before (on busy shared cores the scheduler alone
 #    holds a request up for tens of milliseconds); and the errors and
-#    misses (there must be none).
+#    misses (there must be none); ops/s and p99 as ratios to that run
+#    without updates and to memcached -t 4's medians above.
 #
 # Every server is started here and stopped here, by pid (the one a
 # socket-mode update started, by the pid its control socket gives).  The machine is
@@ -170,7 +171,11 @@ held_med=$(jq -s '[.[] | .held_ms // 0] | sort | .[length / 2 | floor]' "$tmp/up
 printf '\nduring %s live updates of kvcache --threads 4 (v1 -> v2, then v2 -> v2 socket/exec, 1 a second), kvload for %s s:\n' \
 	"$updated" $((secs * 2 + 2))
 quiet=$(field max_us <"$tmp/quiet.load")
-awk -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" -v q="$quiet" '{
+quiet_ops=$(field ops_s <"$tmp/quiet.load") quiet_p99=$(field p99_us <"$tmp/quiet.load")
+awk -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" -v q="$quiet" \
+    -v qo="$quiet_ops" -v qp="$quiet_p99" -v mo="$mc_ops" -v mp="$mc_p99" '{
 	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	printf "  ops/s %s, p99 %s us, longest request %.1f ms (%.1f ms in as long a run without updates just before); blackout reported: median %.1f ms, longest %.1f ms; the program held (commit to FINISH): median %.1f ms, longest %.1f ms; %s errors, %s misses\n",
-	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, hm, h, f["errors"], f["misses"] }' "$tmp/upd.load"
+	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, hm, h, f["errors"], f["misses"]
+	printf "  ratio: ops/s %.2fx, p99 %.2fx the run without updates (%s ops/s, p99 %s us); ops/s %.2fx, p99 %.2fx memcached -t 4 above (no update: it has none)\n",
+	       f["ops_s"] / qo, f["p99_us"] / qp, qo, qp, f["ops_s"] / mo, f["p99_us"] / mp }' "$tmp/upd.load"
