@@ -3,7 +3,7 @@
 # threads) is filled with 256 MiB of items by a client over the text
 # protocol (254,000 items of 1000 bytes, each its own value), then updated
 # to v2 - whose item layout differs, so every item is converted - while
-# memcslap runs its sets and gets and a probe times one request after
+# memcslap runs its sets and a probe times one request after
 # another.  Then:
 #
 #  - every one of the 254,000 items reads back with its value;
@@ -85,7 +85,9 @@ read -r quiet _ <"$tmp/probe.quiet"
 # memcslap and the probe run through the update.
 load update
 expect "update v1 -> v2 (exec), the items converted" 0 update --socket "$ctl" --to "$v2" --json
+kill -0 "$slap" 2>/dev/null && slap_through=yes || slap_through=no
 check "updated" '.outcome == "updated"'
+holds "memcslap was still running when the update returned" '[ "$slap_through" = yes ]'
 blackout=$(jq -r .blackout_ms "$tmp/out")
 held=$(jq -r '.held_ms // .blackout_ms' "$tmp/out")
 after=$(labels)
@@ -105,6 +107,7 @@ touch "$tmp/stop.update"
 wait $probe
 wait $slap
 slap_status=$?
+sed -n 's/^Time to set  *\([0-9]* keys\).*: *\([0-9.]* seconds\).*/# memcslap set \1 in \2 through the update/p' "$tmp/slap.update"
 read -r stall requests errors stall_at update_s <"$tmp/probe.update"
 holds "the probe saw no error ($errors), memcslap neither (exit $slap_status)" \
       '[ "$errors" = 0 ] && [ "$slap_status" = 0 ] && ! grep -qi "error\|fail" "$tmp/slap.update"'
