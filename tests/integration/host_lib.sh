@@ -85,7 +85,6 @@ v2_first='(.[0:1] + (.[1:] | sort_by(-(.version))))'
 # A new process gets the preserved fds, not what the old one inherited.
 same='all(.[] | select(.fds); .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .session_eventfd == 7 and .frozen <= 0)'
 
-
 # held_at FIFO: the pid a process held by a fault wrote (hold: it says
 # so, then waits for a line on BATON_FAULT_RELEASE); release: that line,
 # bounded, should the process be gone.
