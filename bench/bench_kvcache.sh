@@ -10,7 +10,8 @@
 #  - memcaslap (its TPS, 90% gets) and memcslap (seconds to get 32,000
 #    keys over 16 connections) against the same servers, medians too,
 #    and the median of each run's own ratio to the memcached run beside it
-#    (the servers take turns going first);
+#    (the servers take turns going first); memcaslap's get misses and
+#    memcslap's failed runs are counted with kvload's errors;
 #  - during live updates: kvcache-v1 --threads 4 under kvload while `baton
 #    update` makes it v2 (exec mode) and then updates v2 into itself,
 #    socket and exec mode in turn, one update a second: ops/s, p99, the
@@ -108,11 +109,13 @@ for t in 1 4; do
 		for s in $order; do
 			eval "p=\$$s"
 			"$load" --port "$p" --seconds "$secs" >>"$tmp/$s$t.load"
-			timeout 60 memcaslap -s "127.0.0.1:$p" -t "${secs}s" -T 2 -c 16 2>/dev/null |
-				sed -n 's/.*TPS: \([0-9]*\).*/\1/p' >>"$tmp/$s$t.caslap"
+			timeout 60 memcaslap -s "127.0.0.1:$p" -t "${secs}s" -T 2 -c 16 >"$tmp/caslap.out" 2>/dev/null
+			sed -n 's/.*TPS: \([0-9]*\).*/\1/p' "$tmp/caslap.out" >>"$tmp/$s$t.caslap"
+			sed -n 's/^get_misses: \([0-9]*\)$/\1/p' "$tmp/caslap.out" >>"$tmp/$s$t.misses"
 			timeout 60 memcslap --servers="127.0.0.1:$p" --concurrency=16 \
-				--execute-number=2000 --test=get 2>/dev/null |
-				sed -n 's/.*Time to get .* \([0-9.]*\) seconds.*/\1/p' >>"$tmp/$s$t.cslap"
+				--execute-number=2000 --test=get >"$tmp/cslap.out" 2>&1 ||
+				echo "$s$t" >>"$tmp/cslap.failed"
+			sed -n 's/.*Time to get .* \([0-9.]*\) seconds.*/\1/p' "$tmp/cslap.out" >>"$tmp/$s$t.cslap"
 		done
 	done
 	for s in mc kv; do
@@ -134,10 +137,14 @@ for t in 1 4; do
 	printf '%-8s %-10s %9.2fx %8s %8s %10.2fx %8.2fx   (the median of the runs\x27 own ratios)\n' "$t" paired \
 		"$(paired "$tmp/kv$t.ops" "$tmp/mc$t.ops" 0)" "" "" \
 		"$(paired "$tmp/kv$t.caslap" "$tmp/mc$t.caslap" 0)" "$(paired "$tmp/kv$t.cslap" "$tmp/mc$t.cslap" 1)"
+	# kvload's errors, memcaslap's get misses and failed memcslap runs,
+	# both servers': there must be none.
 	errs=$(cat "$tmp"/*"$t".load | field errors | awk '{ s += $1 } END { print s + 0 }')
+	errs=$((errs + $(cat "$tmp"/*"$t".misses 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')))
+	errs=$((errs + $(cat "$tmp/cslap.failed" 2>/dev/null | grep -c "$t\$")))
 	awk -v a="$kv_ops" -v b="$mc_ops" -v c="$kv_p99" -v d="$mc_p99" -v e="$kv_cas" -v f="$mc_cas" \
 	    -v g="$kv_csl" -v h="$mc_csl" -v t="$t" -v errs="$errs" 'BEGIN {
-		printf "%-8s %-10s %9.2fx %8s %7.2fx %10.2fx %8.2fx   (kvcache / memcached; memcslap: memcached time / kvcache; %d errors)\n",
+		printf "%-8s %-10s %9.2fx %8s %7.2fx %10.2fx %8.2fx   (kvcache / memcached; memcslap: memcached time / kvcache; %d errors and misses)\n",
 		       t, "ratio", a / b, "", c / d, e / f, h / g, errs }'
 	# shellcheck disable=SC2086 # one pid per word
 	kill $pids 2>/dev/null
