@@ -92,9 +92,11 @@ wait $pids
 
 for mode in a b; do
 	[ $mode = a ] && what=ascii || what=binary
-	passed "$tmp/mc.$mode" >"$tmp/mc.$mode.passed"
+	for run in mc v1 upd fresh thr; do
+		passed "$tmp/$run.$mode" >"$tmp/$run.$mode.passed"
+	done
 	mc=$(wc -l <"$tmp/mc.$mode.passed")
-	echo "# memccapable $what: memcached $mc/$(grep -c '\[\(pass\|FAIL\)\]' "$tmp/mc.$mode"), kvcache-v1 $(passed "$tmp/v1.$mode" | wc -l), v2 after the update $(passed "$tmp/upd.$mode" | wc -l), fresh v2 $(passed "$tmp/fresh.$mode" | wc -l)"
+	echo "# memccapable $what: memcached $mc/$(grep -c '\[\(pass\|FAIL\)\]' "$tmp/mc.$mode"), kvcache-v1 $(wc -l <"$tmp/v1.$mode.passed"), v2 after the update $(wc -l <"$tmp/upd.$mode.passed"), fresh v2 $(wc -l <"$tmp/fresh.$mode.passed")"
 	holds "memccapable $what: memcached passes its tests ($mc)" '[ "$mc" -gt 0 ]'
 	for kv in v1 upd fresh thr; do
 		case $kv in
@@ -104,8 +106,8 @@ for mode in a b; do
 		thr) name="kvcache-v1 with 4 worker threads" ;;
 		esac
 		# Test by test: each that memcached passes, not as many.
-		got=$(passed "$tmp/$kv.$mode" | wc -l)
-		missed=$(passed "$tmp/$kv.$mode" | comm -23 "$tmp/mc.$mode.passed" -)
+		got=$(wc -l <"$tmp/$kv.$mode.passed")
+		missed=$(comm -23 "$tmp/mc.$mode.passed" "$tmp/$kv.$mode.passed")
 		if [ -z "$missed" ]; then
 			ok "memccapable $what: $name passes every test memcached passes ($got, memcached $mc)"
 		else
