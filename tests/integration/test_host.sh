@@ -1,7 +1,9 @@
 #!/bin/sh
-# Exec-mode updates of tests/integration/host_prog.c and their failures
-# before the new version takes over (the old one goes on), and images a
-# new version must not trust.  The helpers: host_lib.sh.
+# Updates of tests/integration/host_prog.c, exec mode mostly: the update
+# and the failures the program itself sees and says (the old version goes
+# on, or the new one goes back in place), the preserved fds' numbers at
+# FREEZE (socket mode too), downgrades, targets without VFIO; and images
+# a new version must not trust.  The helpers: host_lib.sh.
 #
 # usage: test_host.sh BUILD_DIR_OF_HOST_PROGS TEST_DRIVERS_V2
 . "$(dirname "$0")/host_lib.sh"
