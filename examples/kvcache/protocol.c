@@ -814,7 +814,7 @@ static void stats_settings(struct kv_proto *p, struct stats_out *o)
 	emit(o, "binding_protocol", "auto-negotiate");
 	emit(o, "auth_enabled_sasl", "no");
 	emit(o, "auth_enabled_ascii", "no");
-	STAT_U64(o, "item_size_max", KV_PAGE_SIZE);
+	STAT_U64(o, "item_size_max", KV_ITEM_SIZE_MAX);
 	emit(o, "flush_enabled", "yes");
 }
 

@@ -22,10 +22,11 @@
  * chain and on its class's LRU list.  A chunk records its state and class;
  * zeroed memory is never a valid chunk.
  *
- * Key and value bytes (together at most KV_ITEM_DATA_MAX) leave a page
- * room for an item header of up to KV_HEADER_ROOM bytes, so an item that
- * fits one version's page fits the next version's as long as its header
- * stays within that room: conversion never meets an item it cannot place.
+ * Key and value bytes (together at most KV_ITEM_DATA_MAX, memcached's
+ * largest item) leave a page room for an item header of up to
+ * KV_HEADER_ROOM bytes, so an item that fits one version's page fits the
+ * next version's as long as its header stays within that room: conversion
+ * never meets an item it cannot place.
  *
  * This file is compiled once per item version; KV_ITEM is that version's
  * header.  The code that validates and walks lists reads the fields every
@@ -1090,8 +1091,10 @@ static int concat(struct kv_store *st, KV_ITEM *old, const char *key,
 	uint8_t *value;
 	int ret;
 
-	if (nkey + total > KV_ITEM_DATA_MAX)
-		return -E2BIG;
+	/* The item on its own was not too large; the two together are not
+	 * stored, as memcached does not store them. */
+	if (kv_item_too_large(nkey, old->flags, total))
+		return KV_NOT_STORED;
 	/* A copy: making room for the new item may evict the old one. */
 	value = malloc(total ? total : 1);
 	if (!value)
@@ -1118,6 +1121,10 @@ static int store_put(struct kv_store *st, enum kv_mode mode, const char *key,
 	ret = usable(st, nkey);
 	if (ret)
 		return ret;
+	/* Before the key is looked up, as memcached allocates first: an add
+	 * of a key that exists is too large before it is not stored. */
+	if (kv_item_too_large(nkey, flags, nbytes))
+		return -E2BIG;
 	ret = find_live(st, key, nkey, hash, now, &old, &off);
 	if (ret < 0)
 		return ret;

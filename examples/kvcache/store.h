@@ -25,15 +25,17 @@
  *    saying where; the store then refuses further operations rather than
  *    guess.
  *
- * Memory is a slab allocator as memcached's: the arena is cut into 1 MiB
- * pages; a page is given to one size class when that class first needs
- * room, and cut into chunks of the class's size.  Each class has its own
- * LRU list.  When a class has no free chunk and no page is left, its least
- * recently used item is evicted (an expired one counts as reclaimed); when
- * the class holds no item to evict, the store refuses with -ENOMEM, which
- * the protocol reports as memcached does: "SERVER_ERROR out of memory
- * storing object".  An item (header, key and value) larger than a page is
- * refused with -E2BIG ("SERVER_ERROR object too large for cache").
+ * Memory is a slab allocator as memcached's: the arena is cut into pages
+ * of 1 MiB and 4 KiB (the largest item and its header); a page is given
+ * to one size class when that class first needs room, and cut into chunks
+ * of the class's size.  Each class has its own LRU list.  When a class
+ * has no free chunk and no page is left, its least recently used item is
+ * evicted (an expired one counts as reclaimed); when the class holds no
+ * item to evict, the store refuses with -ENOMEM, which the protocol
+ * reports as memcached does: "SERVER_ERROR out of memory storing object".  An item larger than memcached takes (KV_ITEM_SIZE_MAX
+ * as memcached counts it, kv_item_too_large()) is refused with -E2BIG
+ * ("SERVER_ERROR object too large for cache"); an append or prepend that
+ * would make one is not stored, as memcached's is not.
  *
  * The item header is a Baton schema.  kvcache-item v1 is the layout of
  * kvcache-v1; v2 appends @last_access, the time of the item's last use.
@@ -89,15 +91,35 @@ BATON_SCHEMA(kv_item_v2, "kvcache-item", 2, KV_ITEM_V1_FIELDS,
 #endif
 
 #define KV_KEY_MAX	250		/* memcached's limit */
-#define KV_PAGE_SIZE	(1u << 20)	/* slab page; no item is larger */
-/* Room in a page for any version's item header: key and value together
- * take at most the rest, so an item that fits one version fits the next. */
-#define KV_HEADER_ROOM	256
-#define KV_ITEM_DATA_MAX (KV_PAGE_SIZE - KV_HEADER_ROOM)
+/* The largest item as memcached counts it (its default -I). */
+#define KV_ITEM_SIZE_MAX (1u << 20)
+/*
+ * memcached counts an item as its own 48-byte header, the key and a NUL,
+ * the value and its "\r\n", the cas (8 bytes), and the flags (4) unless
+ * they are 0.  kvcache takes exactly the items memcached takes, whatever
+ * its own header: a client must not find a value one server keeps and the
+ * other refuses.
+ */
+#define KV_MC_ITEM_OVERHEAD (48 + 1 + 2 + 8)
+static inline bool kv_item_too_large(size_t nkey, uint32_t flags,
+				     uint64_t nbytes)
+{
+	return KV_MC_ITEM_OVERHEAD + nkey + nbytes + (flags ? 4 : 0) >
+	       KV_ITEM_SIZE_MAX;
+}
+/* Key and value bytes of the largest item (flags 0): 1,048,517. */
+#define KV_ITEM_DATA_MAX (KV_ITEM_SIZE_MAX - KV_MC_ITEM_OVERHEAD)
 /* No value longer than this can be stored, whatever its key. */
 #define KV_VALUE_MAX	(KV_ITEM_DATA_MAX - 1)
-/* The smallest region that holds one page of items. */
-#define KV_REGION_MIN	(2 * (size_t)KV_PAGE_SIZE)
+/* Room beside the largest key and value for any version's item header:
+ * an item that fits one version's page fits the next version's. */
+#define KV_HEADER_ROOM	256
+/* A slab page, 4 KiB aligned: the largest item and its header fit one. */
+#define KV_PAGE_SIZE	(KV_ITEM_SIZE_MAX + 4096)
+_Static_assert(KV_ITEM_DATA_MAX + KV_HEADER_ROOM <= KV_PAGE_SIZE,
+	       "a page must hold the largest item and any header");
+/* The smallest region: its header, hash table and one page. */
+#define KV_REGION_MIN	((size_t)2 << 20)
 
 /**
  * struct kv_err - why untrusted input (a region) was refused
@@ -184,7 +206,7 @@ enum kv_status {
 /* A v1 region a v2 store has converted, whose memory is being given back:
  * its items are gone or in the v2 region, and it is not to be adopted. */
 #define KV_MAGIC_SPENT	"KVSPENT"
-#define KV_LAYOUT	1
+#define KV_LAYOUT	2
 #define KV_MAX_CLASSES	48
 #define KV_PAGE_FREE	0xff	/* page table: no class has the page yet */
 /* Chunk states (an item's @state).  Neither is 0: zeroed memory is never

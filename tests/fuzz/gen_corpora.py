@@ -406,7 +406,7 @@ def handover(d):
 # ---- len (1), bytes; then v1's requests, OP and ARG              ----
 
 V1, SHORT, CHECK, SERVE = 1, 2, 4, 8
-# Where fuzz_kvregion's 3 MiB region keeps things (struct kv_region in
+# Where fuzz_kvregion's region of 3 pages keeps things (struct kv_region in
 # examples/kvcache/store.h; the rest as kv_store_format() lays them out):
 # the header's fields, the page table, the hash table, then the arena, its
 # first page the small items', its second the 3000-byte ones'.
@@ -414,7 +414,7 @@ MAGIC_OFF, LAYOUT_OFF, ITEM_VERSION_OFF, REGION_SIZE_OFF = 0, 8, 16, 24
 N_PAGES_OFF, PAGES_USED_OFF, PAGE_TABLE_OFF_OFF, BUCKETS_OFF_OFF = 40, 48, 56, 64
 N_BUCKETS_OFF, ARENA_OFF_OFF, N_CLASSES_OFF, CLASSES = 72, 80, 96, 248
 CURR_ITEMS = 104
-PAGE_TABLE, BUCKETS, ARENA, PAGE = 2552, 2560, 20480, 1 << 20
+PAGE_TABLE, BUCKETS, ARENA, PAGE = 2552, 2560, 20480, (1 << 20) + 4096
 # A v1 item's header (56 bytes): h_next, lru_prev, lru_next, cas, exptime,
 # flags, nbytes, hash, nkey, slab_class, state; its key, then its value.
 # k0 is the first chunk of the first page, k6 of the second.
@@ -494,7 +494,7 @@ def kvregion(d):
         'v1-served': region_input(V1 | SERVE | CHECK),
         'short-map': region_input(SHORT), 'v1-short-map': region_input(V1 | SHORT),
         'bad-magic': region_input(CHECK, patch(MAGIC_OFF, b'KVCACHF\0')),
-        'other-layout': region_input(V1, patch(LAYOUT_OFF, u32(2))),
+        'other-layout': region_input(V1, patch(LAYOUT_OFF, u32(1))),
         'other-version': region_input(0, patch(ITEM_VERSION_OFF, u32(1))),
         'region-size': region_input(CHECK, patch(REGION_SIZE_OFF, u64(1 << 40))),
         'pages': region_input(V1 | CHECK, patch(N_PAGES_OFF, u64(1 << 30)),

@@ -116,6 +116,20 @@ CASES = [
      b"mg x N-1 v\r\nmg x C18446744073709551615 v\r\n"
      b"ms x 1 F99999999999\r\nz\r\nmg x f\r\nms x 1 F4294967296\r\nz\r\n"
      b"mg x f\r\n"),
+    ("the largest values memcached stores, and a byte more: key of 1 and "
+     "of 250, flags 0 and not",
+     b"".join(b"set %s %d 0 %d\r\n%s\r\nmg %s s\r\n" %
+              (key, flags, size, b"v" * size, key)
+              for key in (b"k", b"K" * 250) for flags in (0, 7)
+              for size in (1048517 - len(key) - (4 if flags else 0),
+                           1048518 - len(key) - (4 if flags else 0)))),
+    ("a set too large removes the item it would replace; an append or "
+     "prepend too large is not stored",
+     b"set a 0 0 1\r\nx\r\nset a 0 0 1048517\r\n" + b"v" * 1048517 +
+     b"\r\nmg a s\r\nset b 0 0 1048500\r\n" + b"v" * 1048500 +
+     b"\r\nappend b 0 0 16\r\n" + b"w" * 16 + b"\r\nmg b s\r\n"
+     b"append b 0 0 1\r\nw\r\nprepend b 0 0 1\r\nw\r\n"
+     b"ms b 1 MA\r\nw\r\nmg b s\r\n"),
     ("errors and unknown commands",
      b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
      b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),

@@ -118,7 +118,7 @@ for kv in "$@"; do
 	holds "$name: memcstat reads the stats" '[ $? -eq 0 ] &&
 	      grep -q "version: 1\.6\.18-kvcache-v$version-baton" "$tmp/stats" &&
 	      grep -q "curr_items: 1$" "$tmp/stats" &&
-	      grep -q "limit_maxbytes: 7340032$" "$tmp/stats"'
+	      grep -q "limit_maxbytes: 7368704$" "$tmp/stats"'
 
 	# ---- the raw protocol ----
 	printf 'VALUE blob 0 200000\r\n' >"$tmp/want"

@@ -837,7 +837,7 @@ static void test_stats_groups(void **state)
 	expect(f, "set a 0 0 1\r\nx\r\n", "STORED\r\n");
 	reset_out(f);
 	feed(f, "stats settings\r\n");
-	assert_non_null(strstr(f->out, "STAT maxbytes 7340032\r\n"));
+	assert_non_null(strstr(f->out, "STAT maxbytes 7368704\r\n"));
 	assert_string_equal(f->out + f->out_len - 5, "END\r\n");
 	reset_out(f);
 	feed(f, "stats items\r\n");
@@ -1167,7 +1167,7 @@ static void test_binary_bounds(void **state)
 {
 	struct fixture *f = *state;
 	size_t len = KV_VALUE_MAX + 1, n;
-	uint8_t *buf = calloc(1, len + 4096), ext[8] = { 0 };
+	uint8_t *buf = calloc(1, len + 4096), ext[8] = { 0 }, *value;
 	struct bin_res r;
 
 	assert_non_null(buf);
@@ -1192,6 +1192,21 @@ static void test_binary_bounds(void **state)
 	assert_int_equal(r.status, 0x03);
 	bin_res(f, n, &r);
 	assert_int_equal(r.op, 0x0a);
+
+	/* The largest value memcached takes with flags (4 bytes less than
+	 * without), and a byte more. */
+	value = malloc(KV_VALUE_MAX);
+	assert_non_null(value);
+	memset(value, 'v', KV_VALUE_MAX);
+	ext[3] = 7;
+	for (uint32_t more = 0; more <= 1; more++) {
+		n = bin_req(buf, 0x01, ext, 8, "m", value,
+			    KV_VALUE_MAX - 4 + more, 5, 0);
+		bin_feed(f, buf, n);
+		bin_res(f, 0, &r);
+		assert_int_equal(r.status, more ? 0x03 : 0);
+	}
+	free(value);
 
 	/* A key longer than the body: the connection ends. */
 	n = bin_req(buf, 0x00, NULL, 0, "k", NULL, 0, 4, 0);
