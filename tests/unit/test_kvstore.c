@@ -860,6 +860,40 @@ static void test_lazy_convert(void **state)
 	free(old);
 }
 
+/*
+ * The largest items memcached takes, in a v1 region, come over to v2,
+ * whose item header is larger: KV_HEADER_ROOM holds it in the same page.
+ */
+static void test_lazy_convert_largest(void **state)
+{
+	char *big = filler(KV_VALUE_MAX, 'z'), key[KV_KEY_MAX];
+	struct kv_store v1, v2;
+	void *old = region_new(&v1, &kv_store_v1_ops, REGION), *dst;
+	struct kv_item_ref it;
+
+	(void)state;
+	memset(key, 'w', sizeof(key));
+	assert_int_equal(kv_store_put(&v1, KV_SET, "a", 1, 0, 0, big,
+				      KV_VALUE_MAX, 0, NOW), KV_OK);
+	assert_int_equal(kv_store_put(&v1, KV_SET, key, KV_KEY_MAX, 7, 0, big,
+				      KV_ITEM_DATA_MAX - KV_KEY_MAX - 4, 0,
+				      NOW), KV_OK);
+	dst = lazy_v2(&v2, old);
+	while (kv_store_migrate_step(&v2, 16, NOW) == 1)
+		;
+	assert_false(kv_store_migrating(&v2));
+	assert_int_equal(kv_store_get(&v2, "a", 1, NOW, &it), KV_OK);
+	assert_int_equal(it.nbytes, KV_VALUE_MAX);
+	assert_memory_equal(it.data, big, KV_VALUE_MAX);
+	assert_int_equal(kv_store_get(&v2, key, KV_KEY_MAX, NOW, &it), KV_OK);
+	assert_int_equal(it.flags, 7);
+	assert_int_equal(it.nbytes, KV_ITEM_DATA_MAX - KV_KEY_MAX - 4);
+	assert_int_equal(kv_store_check(&v2), 0);
+	free(dst);
+	free(old);
+	free(big);
+}
+
 /* Rename the key of @st's item at @off to @to (same length), in place. */
 static void rename_key(struct kv_store *st, uint64_t off, const char *to)
 {
@@ -1240,6 +1274,7 @@ int main(void)
 		cmocka_unit_test(test_lazy_convert_damage),
 		cmocka_unit_test(test_lazy_convert_counts),
 		cmocka_unit_test(test_lazy_convert_twin_expired),
+		cmocka_unit_test(test_lazy_convert_largest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
