@@ -1293,22 +1293,21 @@ static long do_ms(struct kv_proto *p, struct kv_conn *c,
 		return 0;
 	if (ret == -EBADMSG || ret == -ENOMEM)
 		return ret == -ENOMEM ? ret : (long)used;
-	if (ret == -E2BIG) {
-		if (mode == KV_SET)
-			kv_store_delete(p->store, m.key.s, m.key.len, now);
-		return answer(c, ret, false, NULL) ?: (long)used;
-	}
 	/* I with a cas older than the item's: stored, stale, its ttl kept. */
-	if (mflag(&m, 'I') && mflag(&m, 'C') && mode == KV_SET &&
+	if (!ret && mflag(&m, 'I') && mflag(&m, 'C') && mode == KV_SET &&
 	    kv_store_get(p->store, m.key.s, m.key.len, now, &old) == KV_OK &&
 	    cas < old.cas)
 		ret = store_stale(p, &m, (uint32_t)flags, old.exptime,
 				  buf + line, (uint32_t)bytes, old.cas,
 				  meta_marks(p, old.cas) & META_TOKEN, now);
-	else
+	else if (!ret)
 		ret = kv_store_put(p->store, mode, m.key.s, m.key.len,
 				   (uint32_t)flags, expiry(ttl, now), buf + line,
 				   (uint32_t)bytes, cas, now);
+	/* As memcached's ms, in every mode (its text set, only a set): one
+	 * that found no room must not leave the old value to be served. */
+	if (ret == -E2BIG || ret == -ENOMEM)
+		kv_store_delete(p->store, m.key.s, m.key.len, now);
 	line = used;
 	switch (ret) {
 	case KV_OK:

@@ -130,6 +130,12 @@ CASES = [
      b"\r\nappend b 0 0 16\r\n" + b"w" * 16 + b"\r\nmg b s\r\n"
      b"append b 0 0 1\r\nw\r\nprepend b 0 0 1\r\nw\r\n"
      b"ms b 1 MA\r\nw\r\nmg b s\r\n"),
+    ("an ms too large removes the item it would change, whatever its "
+     "mode; the largest one with flags is stored",
+     b"".join(b"ms k 1\r\nx\r\nms k 1048517 M%s\r\n%s\r\nmg k s\r\n" %
+              (mode, b"v" * 1048517) for mode in (b"S", b"E", b"A", b"P", b"R"))
+     + b"ms k 1048512 F7\r\n" + b"v" * 1048512 + b"\r\nmg k s f\r\n"
+     b"ms k 1048513 F7\r\n" + b"v" * 1048513 + b"\r\nmg k s f\r\n"),
     ("errors and unknown commands",
      b"bogus\r\nGET a\r\n\r\nget\r\ngets\r\nincr c x\r\nincr c -1\r\n"
      b"incr zz 1\r\ndelete\r\ndelete a b c d e\r\nshutdown\r\n"),
