@@ -170,6 +170,7 @@ struct kv_server {
 	} prefault[2];
 	bool prefault_failed;		/* no MADV_POPULATE_WRITE here */
 	char why[160];			/* why this version cannot start */
+	size_t memory;			/* --memory, in bytes */
 	struct kv_threads *threads;	/* -t N > 1: the workers */
 	uint64_t held_budget_ns;	/* serve_held()'s */
 };
@@ -1482,6 +1483,43 @@ static int kv_adopt_items(struct kv_server *srv, size_t size)
 }
 
 /*
+ * The dry run: whether this version could map, at once, every region the
+ * image hands over and the item region it would make (converting v1's
+ * items, one at least as large as --memory and as v1's: kv_adopt_items()),
+ * as it will.  The address space is tried, not taken: a limit on it
+ * (RLIMIT_AS, inherited) is found while the old version serves on, rather
+ * than after the exec, which would bring the old version back.
+ */
+static int kv_dry_run(struct baton_host *host, const struct baton_image *image,
+		      void *arg)
+{
+	const char *label = KVCACHE_VERSION >= 2 ? KV_ITEMS_V2 : KV_ITEMS_V1;
+	const struct kv_server *srv = arg;
+	size_t need = 0, make = srv->memory;
+	void *p;
+
+	for (size_t i = 0; i < image->n_regions; i++) {
+		const struct baton_image_region *r = &image->regions[i];
+
+		need += r->size;
+		if (!strcmp(r->label, label))
+			make = 0;
+		else if (make && !strcmp(r->label, KV_ITEMS_V1) &&
+			 r->size > make)
+			make = r->size;
+	}
+	need += make;
+	p = mmap(NULL, need, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return baton_host_refuse(host, KV_NAME " cannot map the %zu "
+					 "MiB its regions need: %s",
+					 need >> 20, strerror(errno));
+	munmap(p, need);
+	return 0;
+}
+
+/*
  * The conversion is over (or there is none): say what was lost if anything
  * was, mark the v1 region spent (an update from here on lets it go rather
  * than convert it again) and give its memory back, a step at a time.
@@ -1633,6 +1671,7 @@ int main(int argc, char **argv)
 		.argv = argv,
 		.prepare = kv_prepare,
 		.arg = &srv,
+		.dry_run = kv_dry_run,
 	};
 	struct baton_device *store_dev;
 	struct baton_host *host;
@@ -1703,6 +1742,7 @@ int main(int argc, char **argv)
 	 * start in the blackout, and start after FINISH as before.
 	 */
 	ret = server_init(&srv, control);
+	srv.memory = size;
 	srv.held_budget_ns = (uint64_t)held_us * 1000;
 	srv.next_token = KV_TOKEN_CLIENTS;
 	if (!ret)

@@ -21,7 +21,8 @@
  *
  *   PREPARE    each driver serializes its device's state; still running.
  *              The target is started in dry-run mode against a sealed copy
- *              of the image and checks it can read every state.
+ *              of the image and checks it can read every state, and its
+ *              program's dry-run hook what else it would need.
  *   FREEZE     a keeper process is forked that holds every preserved fd
  *              and the image; each driver quiesces its device; the
  *              blackout starts
@@ -118,7 +119,16 @@ struct baton_driver_ops {
  *             knows (its connections' pending bytes, say) into preserved
  *             regions or fds; an error stops the update, and
  *             baton_host_refuse() tells the client why.  May be NULL.
- * @arg:       passed to @prepare
+ * @arg:       passed to @prepare and @dry_run
+ * @dry_run:   called in the dry run (this binary started by an update as
+ *             its target, before anything is frozen) once every device's
+ *             state has been decoded, with the image PREPARE made: whether
+ *             this version could take the program over from it - map its
+ *             regions (@image's, by label and size) beside the ones it
+ *             would make, say.  Nothing is restored or mapped then, and
+ *             the hook must leave nothing behind.  An error refuses the
+ *             update while the old version serves on; baton_host_refuse()
+ *             says why.  May be NULL.
  * @reserved:  zero (version.h)
  */
 struct baton_host_opts {
@@ -127,7 +137,9 @@ struct baton_host_opts {
 	char *const *argv;
 	int (*prepare)(struct baton_host *host, void *arg);
 	void *arg;
-	uint64_t reserved[8];
+	int (*dry_run)(struct baton_host *host, const struct baton_image *image,
+		       void *arg);
+	uint64_t reserved[7];
 };
 
 /**
@@ -796,21 +808,23 @@ int baton_host_update(struct baton_host *host,
 #define BATON_REFUSAL_MAX 200
 
 /**
- * baton_host_refuse() - from the prepare hook: refuse the update, saying why
- * @host: the host whose prepare hook (struct baton_host_opts) is running
+ * baton_host_refuse() - from a hook: refuse the update, saying why
+ * @host: the host whose prepare or dry-run hook (struct baton_host_opts)
+ *        is running
  * @fmt:  the reason, printf-style, for the people who asked for the update
  *
  * The update stops before anything is frozen, and the client that asked
- * is told "the program's prepare: " and the reason: in the control
- * reply's "error" (docs/control-protocol.md), and in the report's @why of
+ * is told "the program's prepare: " and the reason (from the dry-run
+ * hook: "dry run: the program: " and the reason): in the control reply's
+ * "error" (docs/control-protocol.md), and in the report's @why of
  * baton_host_update().  The reason is cut to BATON_REFUSAL_MAX - 1 bytes
  * and every byte that is not printable ASCII becomes '?', since it goes
  * to another process and to a terminal.  The first reason a hook gives
  * counts.  Without one, the client is told the hook's error code.
  *
  * Return: -BATON_ERR_REFUSED, for the hook to return (any error the hook
- * returns stops the update); -EINVAL, nothing recorded, when no prepare
- * hook of @host is running or @fmt is NULL.
+ * returns stops the update); -EINVAL, nothing recorded, when neither hook
+ * of @host is running or @fmt is NULL.
  */
 int baton_host_refuse(struct baton_host *host, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -7,7 +7,9 @@
  * nothing else: no region, no fd, no device, so it cannot touch anything.
  * Its baton_host_create() maps the image, plans it against its own drivers
  * as a restore would, decodes every payload it would bind with the
- * driver's validator, writes one line of JSON and exits:
+ * driver's validator, asks the program's dry-run hook (what else it would
+ * need: the memory of the regions the image lists, say), writes one line
+ * of JSON and exits:
  *
  *	{"ok":true|false,"why":"...","decisions":[...]}
  *
@@ -531,6 +533,16 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 			baton_diag_set(&why, -err, NULL, "%s: %s cannot read its state (%s)",
 				       baton_pci_addr_format(&d->device->addr, addr),
 				       drv ? drv->name : "the driver", baton_strerror(err));
+	}
+	if (!err && host->dry_run) {
+		char refusal[BATON_REFUSAL_MAX] = "";
+
+		host->refusal = refusal;
+		err = host->dry_run(host, in.image, host->arg);
+		host->refusal = NULL;
+		if (err)
+			baton_diag_set(&why, -err, NULL, "the program: %s",
+				       refusal[0] ? refusal : baton_strerror(err));
 	}
 	out = json_object_new_object();
 	json_object_object_add(out, "ok", json_object_new_boolean(!err));

@@ -705,6 +705,8 @@ void baton_control_free(struct baton_host *host);
 
 struct baton_host {
 	int (*prepare)(struct baton_host *host, void *arg);
+	int (*dry_run)(struct baton_host *host, const struct baton_image *image,
+		       void *arg);
 	void *arg;
 	uint64_t prepared;		/* calls of @prepare, so far (loop.c) */
 	char *program;
@@ -733,7 +735,9 @@ struct baton_host {
 	struct incoming *incoming;	/* RESTORE until FINISH */
 	struct baton_update_result last;
 	struct update *update;		/* in progress */
-	struct update *preparing;	/* whose prepare hook is running */
+	/* Where baton_host_refuse() writes (BATON_REFUSAL_MAX bytes) while
+	 * the prepare or dry-run hook runs; NULL otherwise. */
+	char *refusal;
 
 	int epfd;			/* loop.c */
 	int timerfd;

@@ -159,6 +159,7 @@ int baton_host_create(const struct baton_host_opts *opts,
 		return -ENOMEM;
 	host->epfd = host->timerfd = -1;
 	host->prepare = opts->prepare;
+	host->dry_run = opts->dry_run;
 	host->arg = opts->arg;
 	host->program = strdup(opts->program ? opts->program : "");
 	host->exec_path = opts->exec_path ? strdup(opts->exec_path) : own_path();

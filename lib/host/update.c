@@ -169,9 +169,9 @@ static int prepare(struct update *u)
 	err = baton_fault(BATON_FAULT_PREPARE);
 	if (!err && host->prepare) {
 		u->refusal[0] = '\0';
-		host->preparing = u;
+		host->refusal = u->refusal;
 		err = host->prepare(host, host->arg);
-		host->preparing = NULL;
+		host->refusal = NULL;
 		host->prepared++;
 		baton_trace("program-prepare");
 	}
@@ -204,18 +204,18 @@ static void clean_text(char *dst, size_t size, const char *text)
 
 int baton_host_refuse(struct baton_host *host, const char *fmt, ...)
 {
-	struct update *u = host ? host->preparing : NULL;
+	char *refusal = host ? host->refusal : NULL;
 	char text[BATON_REFUSAL_MAX];
 	va_list ap;
 
-	if (!u || !fmt)
+	if (!refusal || !fmt)
 		return -EINVAL;
-	if (u->refusal[0])
+	if (refusal[0])
 		return -BATON_ERR_REFUSED;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	clean_text(u->refusal, sizeof(u->refusal), text);
+	clean_text(refusal, BATON_REFUSAL_MAX, text);
 	return -BATON_ERR_REFUSED;
 }
 

@@ -73,10 +73,10 @@ static void test_host(void **state)
 	struct baton_host *host = NULL;
 
 	(void)state;
-	opts.reserved[7] = 1;
+	opts.reserved[6] = 1;
 	assert_int_equal(baton_host_create(&opts, &host), -EINVAL);
 	assert_null(host);
-	opts.reserved[7] = 0;
+	opts.reserved[6] = 0;
 	assert_int_equal(baton_host_create(&opts, &host), 0);
 	up.reserved[0] = 1;
 	assert_int_equal(baton_host_update(host, &up), -EINVAL);

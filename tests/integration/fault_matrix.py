@@ -25,7 +25,8 @@ at one phase.  After it, the cell records what a user would check:
 
 With --kvcache (the directory of kvcache-v1 and kvcache-v2), the cells of
 kvcache's v1 -> v2 update whose v2 cannot convert the items (KvCell): the
-old version must keep serving every item, and the client be told.
+update must be refused before FREEZE, the old version keep serving every
+item, and the client be told.
 
 `run` prints TAP, one test per cell: a cell passes when the program runs
 with nothing lost, or - in the cells marked outside the guarantee below -
@@ -478,7 +479,8 @@ class KvCell(Cell):
         r["runs"] = None if not st else \
             ("v1" if st["program"].startswith("kvcache-v1") else "v2")
         r["same_process"] = bool(st) and st["pid"] == pid
-        r["truthful"] = told in ("refused", "rolled-back") and r["runs"] == "v1"
+        # Refused: v2's dry run found it, before anything was frozen.
+        r["truthful"] = told == "refused" and r["runs"] == "v1"
         r["lost"] = KV_ITEMS - kept
         # The connections PREPARE saved stay, one memfd, until the next
         # update's PREPARE replaces them: not a leak that grows.
@@ -703,8 +705,8 @@ def doc(path):
         f"kvcache-v1 serving {KV_ITEMS:,} items, updated to kvcache-v2, which",
         "cannot convert them.  `ok` means: v1 serves on in the same process",
         "with every item, no fd leaked, no process died, and the client was",
-        "told the update did not happen (`refused`: before FREEZE;",
-        "`rolled-back`: v2 said so before it took over).  After a socket-mode",
+        "told the update was refused, before FREEZE (v1 checks its regions,",
+        "v2's dry run that it can map them and its own).  After a socket-mode",
         "update given up, the connections PREPARE saved stay in a region (one",
         "memfd) until the next update's PREPARE replaces them; not counted.",
         "",

@@ -20,6 +20,8 @@
  *     the device, its restore_complete() then fails
  *   HOST_PROG_FAIL_VALIDATE=1: the v2 driver's validator rejects every state
  *   HOST_PROG_SLOW_VALIDATE_MS=N: the v2 driver's validator takes N ms
+ *   HOST_PROG_DRY_RUN_REFUSE=1: v2's dry-run hook refuses, naming each
+ *     region of the image it was given, with its size
  *   HOST_PROG_OWN=fail|kill|hang: v2's own restore work fails (it rolls
  *     back), dies or never ends
  *   HOST_PROG_KILL_RESTORE=1, HOST_PROG_HANG_RESTORE=1: the v2 driver dies
@@ -98,6 +100,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -741,6 +744,22 @@ static void before_ready(void)
  * old address space until then; one that let go at the exec has exited by
  * then.
  */
+/* HOST_PROG_DRY_RUN_REFUSE: what the hook was given, as its reason. */
+static int dry_run(struct baton_host *host, const struct baton_image *image,
+		   void *arg)
+{
+	char seen[BATON_REFUSAL_MAX] = "regions:";
+	size_t len = strlen(seen);
+
+	(void)arg;
+	if (HOST_PROG_VERSION != 2 || !getenv("HOST_PROG_DRY_RUN_REFUSE"))
+		return 0;
+	for (size_t i = 0; i < image->n_regions && len < sizeof(seen); i++)
+		len += snprintf(seen + len, sizeof(seen) - len, " %s %" PRIu64,
+				image->regions[i].label, image->regions[i].size);
+	return baton_host_refuse(host, "%s", seen);
+}
+
 static void check_mm_holder(const char *pid)
 {
 	struct pollfd p = { .events = POLLIN };
@@ -759,6 +778,7 @@ int main(int argc, char **argv)
 	const struct baton_host_opts opts = {
 		.program = HOST_PROG_VERSION == 1 ? "host-prog v1" : "host-prog v2",
 		.argv = argv,
+		.dry_run = dry_run,
 	};
 	const char *target = NULL;
 	char **target_argv = NULL;

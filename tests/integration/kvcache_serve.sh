@@ -11,6 +11,15 @@
 #                               on 127.0.0.1:PORT"; empty if it said
 #                               nothing such), $reaper (reap, added to
 #                               tap.sh's $reapers) and $prog (reap's child)
+#   serve_held NAME BINARY ARGS...
+#                               serve, the server holding the commit of
+#                               its first update (BATON_FAULT=commit:
+#                               hold@old) until release_held; it writes
+#                               its pid on the FIFO read through fd
+#                               $notify_fd when it holds it
+#   release_held NAME UPDATE    let that commit go on, then wait (60 s at
+#                               most) for UPDATE, the pid of the `baton
+#                               update` run in the background: one TAP line
 #   stop NAME REAPER [PID]      SIGTERM to the one process left below
 #                               REAPER (which must be PID, if given: the
 #                               program after updates), within 10 s; then
@@ -39,6 +48,29 @@ serve() {
 	IFS= read -r -t 10 line <&"$out_fd" || echo "# $name said nothing within 10 s"
 	port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' <<<"$line")
 	prog=$(descendants "$reaper")
+}
+
+serve_held() {
+	local name=$1
+	mkfifo "$tmp/$name.notify" "$tmp/$name.release"
+	# Read-write: opening it neither blocks nor sees an end of file.
+	exec {notify_fd}<>"$tmp/$name.notify"
+	BATON_FAULT=commit:hold@old BATON_FAULT_ONCE=$tmp/$name.once \
+	BATON_FAULT_NOTIFY=$tmp/$name.notify BATON_FAULT_RELEASE=$tmp/$name.release \
+		serve "$@"
+}
+
+release_held() {
+	local name=$1 update=$2 release
+	exec {release}>"$tmp/$name.release"
+	echo >&"$release"
+	exec {release}>&-
+	if wait_for "the update to end" 60 '! kill -0 "$update" 2>/dev/null'; then
+		wait "$update"
+		ok "the update ran to its end (exit $?)"
+	else
+		not_ok "the update ran to its end"
+	fi
 }
 
 stop() {

@@ -189,6 +189,10 @@ HOST_PROG_FAIL_VALIDATE=1 run "the dry run rejects a state" "$v1" --update-to "$
 check "a payload v2 cannot decode refuses the update before FREEZE, saying which" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: 0000:00:10.0: tally cannot read its state (bad property value)\" and $intact"
 procs "no process died" "$all_exit0"
 
+HOST_PROG_DRY_RUN_REFUSE=1 run "the program's dry-run hook refuses" "$v1" --update-to "$v2"
+check "refused before FREEZE in the hook's words, which name the image's regions as v1 made them" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: the program: regions: data 1048576 pool 65536 counter-dma 4096\" and $intact"
+procs "no process died" "$all_exit0"
+
 # A target linked with a libbaton built without the kernel's VFIO backend
 # (-Dvfio=false), and a VFIO fd in the image: v1's session "extra" records
 # its eventfd as one.

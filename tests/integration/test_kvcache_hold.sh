@@ -69,12 +69,7 @@ every() {
 
 # ---- 1. the commit held: what the workers do meanwhile ----
 ctl=$tmp/ctl
-mkfifo "$tmp/notify" "$tmp/release"
-# Read-write: opening it neither blocks nor sees an end of file.
-exec {notify}<>"$tmp/notify"
-BATON_FAULT=commit:hold@old BATON_FAULT_ONCE=$tmp/once \
-BATON_FAULT_NOTIFY=$tmp/notify BATON_FAULT_RELEASE=$tmp/release \
-	serve srv "$v1" --port 0 --threads 4 --control "$ctl"
+serve_held srv "$v1" --port 0 --threads 4 --control "$ctl"
 [ -n "$port" ] || { echo "Bail out! kvcache-v1 did not start: $(cat "$tmp/srv.err")"; exit 1; }
 ok "kvcache-v1 --threads 4 listens on $port"
 
@@ -89,7 +84,7 @@ same "five connections, each stores its key" "$(every 1 2 3 4 5)" all
 "$baton" update --socket "$ctl" --to "$v2" --json >"$tmp/update.json" 2>"$tmp/update.err" &
 update=$!
 pid=
-IFS= read -r -t 30 pid <&$notify
+IFS= read -r -t 30 pid <&"$notify_fd"
 holds "the commit is held in kvcache ($pid)" '[ -n "$pid" ] && [ "$pid" = "$prog" ]'
 held_from=$(date +%s%N)
 
@@ -103,15 +98,7 @@ ask 4 "quit\r\n"
 same "held: a client that quits sees its connection closed" "$reply" EOF
 
 held_us=$((($(date +%s%N) - held_from) / 1000))
-exec {release}>"$tmp/release"
-echo >&$release
-exec {release}>&-
-if wait_for "the update to end" 60 '! kill -0 $update 2>/dev/null'; then
-	wait $update
-	ok "the update ran to its end (exit $?)"
-else
-	not_ok "the update ran to its end"
-fi
+release_held srv "$update"
 sed "s/^/# /" "$tmp/update.json" "$tmp/update.err" "$tmp/srv.err"
 holds "updated to v2" '[ "$(jq -r .outcome "$tmp/update.json")" = updated ]'
 held=$(jq -r '.held_ms // 0' "$tmp/update.json")

@@ -6,9 +6,11 @@
 # Items stored before are all there (read back with libmemcached-tools'
 # memccat), a client connected before each update keeps using the same
 # connection, new clients connect.  And the ways a conversion fails: a v2
-# that cannot take over, one that cannot make its region (v1 comes back in
-# the same process, with its region and every item); and a v1 region with
-# an item damaged, which v2 drops alone, saying so.
+# that cannot take over, one whose dry run finds it could not map its
+# regions (refused before FREEZE), one that cannot make its region after
+# the exec all the same (v1 comes back in the same process, with its
+# region and every item); and a v1 region with an item damaged, which v2
+# drops alone, saying so.
 #
 # Each server runs under reap, which accounts for every process it leads
 # to (the versions the updates exec or start, the keepers, the dry runs):
@@ -195,14 +197,15 @@ print(good)
 EOF2
 }
 
-# Room for v2 itself, not for its region as large as v1's: v2 says so
-# before it takes over, and v1 comes back.
+# Room for v2 itself, not for a region as large as v1's beside v1's: v2's
+# dry run (inheriting the limit, as the exec would) says so before
+# anything is frozen, and v1 serves on, never stopped.
 vm=$(awk '/VmSize/ {print $2}' /proc/"$v1pid"/status)
 prlimit --pid "$v1pid" --as=$(((vm + 512) * 1024)):
-expect "update to a v2 that runs out of memory converting" 1 update --socket "$ctl2" --to "$v2" --json
-check "rolled back, and the client is told why" '.outcome == "rolled-back" and (.error | test("converting the v1 items: .*memory"))'
+expect "update to a v2 that could not map the regions it needs" 1 update --socket "$ctl2" --to "$v2" --json
+check "refused before FREEZE, and the client is told why" '.outcome == "refused" and .error == "dry run: the program: kvcache-v2 cannot map the 128 MiB its regions need: Cannot allocate memory"'
 expect "the program answers" 0 status --socket "$ctl2" --json
-check "it is v1, generation 0, in the same process, with its region" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid and [.regions[].label] == [\"items-v1\"]"
+check "it is v1, generation 0, in the same process, with its region (and the connections PREPARE saved, until the next PREPARE)" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v1pid and [.regions[].label] == [\"items-v1\", \"connections\"]"
 prlimit --pid "$v1pid" --as=unlimited:
 count_items "$tmp/count"
 holds "all 20000 items are there, each with its value" '[ "$(cat "$tmp/count")" = 20000 ]'
@@ -279,12 +282,40 @@ holds "and twin-A as it was stored" '[ "$(tr -d "\r" <"$tmp/twin" | tr "\n" " ")
 
 stop two "$two_reaper" "$(program "$ctl2")"
 exec {two_fd}<&-
-said "the second server said why the conversion failed, what it dropped, and nothing else" two \
-	'^kvcache-v2: converting the v1 items: a region of 64 MiB: Cannot allocate memory$' \
+said "the second server said why it refused, what it dropped, and nothing else" two \
 	'^kvcache-v1: not updating: the item region is damaged: not a kvcache region \(bad magic\)$' \
 	'^kvcache-v1: not updating: the item region is damaged: not a kvcache region \(bad magic\)$' \
 	'^kvcache-v2: converting the v1 items: 1 dropped, 0 keys twice in the v1 region: v1 item at 0x[0-9a-f]+ is not stored under its key.s hash$'
 
+
+# ---- a v2 whose region cannot be made after the exec: v1 comes back ----
+# The dry run had room; the address space is limited only after it, while
+# the commit is held (BATON_FAULT's hold), as memory another program took
+# meanwhile would be.  v2 says so before it takes over, and v1 comes back
+# in the same process with its region and its items.
+ctl4=$tmp/ctl4
+serve_held four "$v1" --port 0 --memory 8 --control "$ctl4"
+four_fd=$out_fd four_reaper=$reaper v4pid=$prog
+printf 'set kept 0 0 4\r\nkept\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" >"$tmp/kept"
+"$baton" update --socket "$ctl4" --to "$v2" --json >"$tmp/update4.json" 2>"$tmp/update4.err" &
+update4=$!
+held=
+IFS= read -r -t 30 held <&"$notify_fd"
+holds "the commit is held in kvcache-v1 ($held), after the dry run" '[ -n "$held" ] && [ "$held" = "$v4pid" ]'
+vm=$(awk '/VmSize/ {print $2}' /proc/"$v4pid"/status)
+prlimit --pid "$v4pid" --as=$(((vm + 512) * 1024)):
+release_held four "$update4"
+holds "rolled back, and the client is told why" \
+      'jq -e ".outcome == \"rolled-back\" and .error == \"converting the v1 items: a region of 8 MiB: Cannot allocate memory\"" "$tmp/update4.json" >/dev/null'
+prlimit --pid "$v4pid" --as=unlimited:
+expect "the program answers" 0 status --socket "$ctl4" --json
+check "it is v1, generation 0, in the same process" ".program == \"kvcache-v1 0.1.0\" and .generation == 0 and .pid == $v4pid"
+printf 'get kept\r\nquit\r\n' | timeout 10 nc -N 127.0.0.1 "$port" >"$tmp/kept"
+holds "with its item" '[ "$(tr -d "\r" <"$tmp/kept" | tr "\n" " ")" = "VALUE kept 0 4 kept END " ]'
+stop four "$four_reaper" "$v4pid"
+exec {four_fd}<&- {notify_fd}<&-
+said "the fourth server said why v2 could not start, and nothing else" four \
+	'^kvcache-v2: converting the v1 items: a region of 8 MiB: Cannot allocate memory$'
 
 # ---- --threads 2: the held connections the workers are left ----
 # KVCACHE_HELD_BUDGET_US=0: the new version's main thread serves no held
