@@ -1501,14 +1501,16 @@ static int kv_dry_run(struct baton_host *host, const struct baton_image *image,
 	for (size_t i = 0; i < image->n_regions; i++) {
 		const struct baton_image_region *r = &image->regions[i];
 
-		need += r->size;
+		/* The image's sizes, checked against no memfd yet: a sum
+		 * past any address space stays one, which mmap() refuses. */
+		need = r->size > SIZE_MAX - need ? SIZE_MAX : need + r->size;
 		if (!strcmp(r->label, label))
 			make = 0;
 		else if (make && !strcmp(r->label, KV_ITEMS_V1) &&
 			 r->size > make)
 			make = r->size;
 	}
-	need += make;
+	need = make > SIZE_MAX - need ? SIZE_MAX : need + make;
 	p = mmap(NULL, need, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
 		 MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
