@@ -32,10 +32,11 @@
  * has no free chunk and no page is left, its least recently used item is
  * evicted (an expired one counts as reclaimed); when the class holds no
  * item to evict, the store refuses with -ENOMEM, which the protocol
- * reports as memcached does: "SERVER_ERROR out of memory storing object".  An item larger than memcached takes (KV_ITEM_SIZE_MAX
- * as memcached counts it, kv_item_too_large()) is refused with -E2BIG
- * ("SERVER_ERROR object too large for cache"); an append or prepend that
- * would make one is not stored, as memcached's is not.
+ * reports as memcached does: "SERVER_ERROR out of memory storing object".
+ * An item larger than memcached takes (KV_ITEM_SIZE_MAX as memcached
+ * counts it, kv_item_too_large()) is refused with -E2BIG ("SERVER_ERROR
+ * object too large for cache"); an append or prepend that would make one
+ * is not stored, as memcached's is not.
  *
  * The item header is a Baton schema.  kvcache-item v1 is the layout of
  * kvcache-v1; v2 appends @last_access, the time of the item's last use.

@@ -738,12 +738,6 @@ static void before_ready(void)
 	(void)!sendmsg(atoi(fd), &msg, MSG_NOSIGNAL);
 }
 
-/*
- * Whether the baton-mm named by BATON_MM_HOLDER (lib/host/mm.c) is still
- * there 200 ms after this version started, before FINISH: it must hold the
- * old address space until then; one that let go at the exec has exited by
- * then.
- */
 /* HOST_PROG_DRY_RUN_REFUSE: what the hook was given, as its reason. */
 static int dry_run(struct baton_host *host, const struct baton_image *image,
 		   void *arg)
@@ -760,6 +754,12 @@ static int dry_run(struct baton_host *host, const struct baton_image *image,
 	return baton_host_refuse(host, "%s", seen);
 }
 
+/*
+ * Whether the baton-mm named by BATON_MM_HOLDER (lib/host/mm.c) is still
+ * there 200 ms after this version started, before FINISH: it must hold the
+ * old address space until then; one that let go at the exec has exited by
+ * then.
+ */
 static void check_mm_holder(const char *pid)
 {
 	struct pollfd p = { .events = POLLIN };

@@ -149,7 +149,7 @@ static void test_keys(void **state)
 	struct kv_store st;
 	void *base = region_new(&st, ops, 4 * MiB);
 
-	memset(key, 'm', sizeof(key));
+	memset(key, 'k', sizeof(key));
 	assert_int_equal(kv_store_put(&st, KV_SET, key, KV_KEY_MAX, 0, 0, "v",
 				      1, 0, NOW), KV_OK);
 	assert_int_equal(kv_store_get(&st, key, KV_KEY_MAX, NOW, &it), KV_OK);
@@ -270,7 +270,7 @@ static void test_incr_decr(void **state)
 	 * needs a chunk of the next class.  Whatever the class, the value
 	 * must come out right and the store stay sound.
 	 */
-	memset(key, 'm', sizeof(key));
+	memset(key, 'k', sizeof(key));
 	for (size_t nkey = 200; nkey <= KV_KEY_MAX; nkey++) {
 		const char *was;
 
