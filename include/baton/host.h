@@ -704,7 +704,11 @@ void baton_update_report_release(struct baton_update_report *report);
  *           the host's
  * @orphan:  overrides the devices' orphan policy in the preflight
  * @force:   go ahead although a mandatory device would not be bound
- * @dry_run: stop after the static preflight: 0 when it would go ahead
+ * @dry_run: stop before the commit: the preflight, PREPARE (the program's
+ *           prepare hook, the drivers' states) and the target's dry run
+ *           run as for an update, and 0 says the update would go ahead
+ *           as far as FREEZE.  Socket mode's new process and exec mode's
+ *           holder are not started
  * @no_dry_run: skip running the target in dry-run mode (for a target
  *           built without libbaton's host; the static plan still runs)
  * @timeout_ms: how long the dry run may take, and how long the new
@@ -789,7 +793,7 @@ struct baton_update_opts {
  * crashes or misses the deadline is killed, and this one unwinds and goes
  * on (-BATON_ERR_ABORTED).
  *
- * Return: BATON_HANDED_OVER (socket mode); 0 after a preflight that would
+ * Return: BATON_HANDED_OVER (socket mode); 0 after a dry run that would
  * go ahead (@opts->dry_run); or the error that stopped it, @opts->report's
  * @why saying which device, driver and operation, or what the new version
  * said: -EINVAL (no @opts->target, or @opts->reserved is not zero), -EBUSY (an update is running, or this

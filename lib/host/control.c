@@ -352,7 +352,7 @@ static void handle_update(struct client *c, json_object *req)
 						    BATON_FD_SOCKET, NULL);
 	if (!err)
 		err = baton_update_start(u);
-	if (err || u->dry_run_only)
+	if (err)
 		update_done(u, err);
 	else if (!u->dry)
 		baton_update_continue(u);

@@ -18,7 +18,8 @@
  *	dry run     the target decodes those states with its validators,
  *		    against a sealed copy of the image (dryrun.c); the program
  *		    serves meanwhile when the update came over the control
- *		    socket
+ *		    socket.  An update asked as a dry run stops after it,
+ *		    having started neither the holder nor the new process
  *
  * baton_update_commit(): the program's thread is held from here to FINISH
  * (held_ns), the devices from FREEZE (the blackout)
@@ -345,19 +346,29 @@ int baton_update_start(struct update *u)
 	if (host->incoming && !host->incoming->taken_over)
 		return baton_update_why(u, "the program has not taken over yet"), -EBUSY;
 	err = preflight(u);
-	if (err || u->dry_run_only)
+	if (err)
 		return err;
 	/*
-	 * Exec mode: the holder of the old address space (mm.c) starts now,
-	 * while the program serves, not in the commit, which holds it.  It
-	 * leaves by the dry run's deadline and the commit's; the commit gives
-	 * it the update's own.  Stopped with the update however it ends.
+	 * A dry run goes as far as the commit, and no further: what an
+	 * update would need for the commit (the holder, the new process) is
+	 * not started, and nothing is dropped.
 	 */
-	if (u->mode == BATON_MODE_EXEC)
-		baton_mm_holder_start(u, baton_now_ns() + 2ull * u->timeout_ms * 1000000ull);
-	/* Regions kept after a kexec for probes that never came: no record
-	 * names them, so the next version would take them for the program's. */
-	baton_region_drop_unused(host);
+	if (!u->dry_run_only) {
+		/*
+		 * Exec mode: the holder of the old address space (mm.c)
+		 * starts now, while the program serves, not in the commit,
+		 * which holds it.  It leaves by the dry run's deadline and the
+		 * commit's; the commit gives it the update's own.  Stopped
+		 * with the update however it ends.
+		 */
+		if (u->mode == BATON_MODE_EXEC)
+			baton_mm_holder_start(u, baton_now_ns() +
+					      2ull * u->timeout_ms * 1000000ull);
+		/* Regions kept after a kexec for probes that never came: no
+		 * record names them, so the next version would take them for
+		 * the program's. */
+		baton_region_drop_unused(host);
+	}
 	err = prepare(u);
 	if (err)
 		return err;
@@ -369,7 +380,7 @@ int baton_update_start(struct update *u)
 	 * which holds the program.  Killed and reaped with the update,
 	 * however it ends (baton_update_free()).
 	 */
-	if (u->mode == BATON_MODE_SOCKET && !u->handover) {
+	if (u->mode == BATON_MODE_SOCKET && !u->handover && !u->dry_run_only) {
 		struct image_parts p = { 0 };
 
 		err = make_image(u, &p);
@@ -592,7 +603,7 @@ static void after_dry_run(struct update *u, int err)
 		baton_update_why(u, "the client that asked hung up before FREEZE");
 		err = -ECANCELED;
 	}
-	if (!err)
+	if (!err && !u->dry_run_only)
 		err = baton_update_commit(u);
 	u->host->update = NULL;
 	u->done(u, err);

@@ -23,7 +23,7 @@
  * baton_update_start() runs the preflight (the target's contracts read
  * from its ELF file, every device planned against them) and then
  * PREPARE, which fails, so the update is "refused" before the dry run
- * forks; a dry_run request is answered after the preflight alone.  So
+ * forks (a dry_run request too: it goes as far as the dry run).  So
  * the whole request path runs for real - the parse, the options, the
  * reply fd kept and dropped, the preflight's file reading and the plan,
  * the answer with its decisions - and stops exactly where a process would

@@ -79,6 +79,8 @@
  *     close-on-exec) or "other", and the cold start what marking a closed
  *     fd and a preserved one answered ("linger_errors")
  *   --no-dry-run: the update skips its dry run
+ *   --dry-run: the update stops before its commit ("dry-run" when it
+ *     would have gone ahead, else "update-failed")
  *   HOST_PROG_EXTRA_KIND=KIND: the "extra" session's eventfd is recorded
  *     as that fd kind (vfio-group, iommufd), as a VFIO device's would be:
  *     the dry run then wants the target's VFIO backend.  Built as
@@ -783,7 +785,7 @@ int main(int argc, char **argv)
 	const char *target = NULL;
 	char **target_argv = NULL;
 	unsigned long at_generation = 0;
-	bool force = false, no_dry_run = false;
+	bool force = false, no_dry_run = false, dry_run_only = false;
 	const char *control = NULL;
 	enum baton_update_mode mode = BATON_MODE_EXEC;
 	unsigned timeout_ms = 0;
@@ -825,6 +827,8 @@ int main(int argc, char **argv)
 			linger = true;
 		else if (!strcmp(argv[i], "--no-dry-run"))
 			no_dry_run = true;
+		else if (!strcmp(argv[i], "--dry-run"))
+			dry_run_only = true;
 	}
 	if (target) {
 		/* The target's argv: its path, then what follows "--". */
@@ -908,7 +912,8 @@ int main(int argc, char **argv)
 		const struct baton_update_opts up = {
 			.mode = mode, .target = target, .argv = target_argv,
 			.orphan = orphan, .force = force, .timeout_ms = timeout_ms,
-			.no_dry_run = no_dry_run, .report = &rep };
+			.no_dry_run = no_dry_run, .dry_run = dry_run_only,
+			.report = &rep };
 
 		/* Work done since start must survive the update too. */
 		s->count++;
@@ -922,7 +927,8 @@ int main(int argc, char **argv)
 			free(target_argv);
 			return 0;
 		}
-		report(host, r, "update-failed", err, rep.why);
+		report(host, r, !err && dry_run_only ? "dry-run" : "update-failed",
+		       err, rep.why);
 		baton_update_report_release(&rep);
 	}
 	if (control) {

@@ -47,6 +47,10 @@ expect "dry run" 0 update --socket "$ctl" --to "$v2" --dry-run --json
 check "dry run: the plan, nothing done" '.outcome == "dry-run" and .decisions[0].action == "convert" and .decisions[0].driver == "tally" and .decisions[1].action == "quarantine"'
 expect "still v1 after the dry run" 0 status --socket "$ctl" --json
 check "generation still 0" '.generation == 0 and .program == "host-prog v1"'
+expect "dry run, socket mode" 0 update --socket "$ctl" --to "$v2" --mode socket --dry-run --json
+check "socket mode's dry run: the plan, nothing done" '.outcome == "dry-run" and .mode == "socket" and .decisions[0].action == "convert"'
+expect "still v1 after it" 0 status --socket "$ctl" --json
+check "generation still 0, the same process" ".generation == 0 and .program == \"host-prog v1\" and .pid == $start_pid"
 
 expect "update v1 -> v2" 0 update --socket "$ctl" --to "$v2" --json
 check "the new version answers: updated, with blackout and decisions" '.outcome == "updated" and .mode == "exec" and .generation == 1 and .program == "host-prog v2" and .blackout_ms > 0 and .decisions[0].action == "convert"'

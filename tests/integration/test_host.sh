@@ -192,6 +192,14 @@ procs "no process died" "$all_exit0"
 HOST_PROG_DRY_RUN_REFUSE=1 run "the program's dry-run hook refuses" "$v1" --update-to "$v2"
 check "refused before FREEZE in the hook's words, which name the image's regions as v1 made them" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: the program: regions: data 1048576 pool 65536 counter-dma 4096\" and $intact"
 procs "no process died" "$all_exit0"
+# A dry run goes as far as an update before its commit: the target's dry
+# run, and its hook, are asked too.
+run "a dry run" "$v1" --update-to "$v2" --dry-run
+check "a dry run that would go ahead: v1 goes on, nothing touched" "length == 2 and .[1].event == \"dry-run\" and .[1].version == 1 and .[1].error == 0 and .[1].count == 101 and $intact and $same_pid"
+procs "a dry run: one process, exit 0 (the target's dry run reaped)" "$all_exit0 and length == 1"
+HOST_PROG_DRY_RUN_REFUSE=1 run "a dry run the program's dry-run hook refuses" "$v1" --update-to "$v2" --dry-run
+check "refused as the update would be, in the hook's words" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update refused\" and .[1].why == \"dry run: the program: regions: data 1048576 pool 65536 counter-dma 4096\" and $intact"
+procs "no process died" "$all_exit0"
 
 # A target linked with a libbaton built without the kernel's VFIO backend
 # (-Dvfio=false), and a VFIO fd in the image: v1's session "extra" records

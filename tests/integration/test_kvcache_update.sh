@@ -202,6 +202,8 @@ EOF2
 # anything is frozen, and v1 serves on, never stopped.
 vm=$(awk '/VmSize/ {print $2}' /proc/"$v1pid"/status)
 prlimit --pid "$v1pid" --as=$(((vm + 512) * 1024)):
+expect "--dry-run asks v2 too" 1 update --socket "$ctl2" --to "$v2" --dry-run --json
+check "a dry run is refused as the update would be, and says why" '.outcome == "refused" and .error == "dry run: the program: kvcache-v2 cannot map the 128 MiB its regions need: Cannot allocate memory"'
 expect "update to a v2 that could not map the regions it needs" 1 update --socket "$ctl2" --to "$v2" --json
 check "refused before FREEZE, and the client is told why" '.outcome == "refused" and .error == "dry run: the program: kvcache-v2 cannot map the 128 MiB its regions need: Cannot allocate memory"'
 expect "the program answers" 0 status --socket "$ctl2" --json
