@@ -135,8 +135,8 @@ bench: all
 	bench/bench_devices.sh $(BUILD) $(BUILD)/bench
 	DEVICES="1 256" RUNS=11 ROUNDS=1 bench/bench_edu.sh --csv $(BUILD)/bench/edu.csv $(BUILD)
 	bench/bench_loss.sh $(BUILD) $(BUILD)/bench
+	bench/bench_kvcache.sh $(BUILD) $(BUILD)/bench
 	bench/plot.sh $(BUILD)/bench
-	bench/bench_kvcache.sh $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

@@ -7,6 +7,14 @@
 #    p50 and p99 of each request's latency; the servers take turns, RUNS
 #    times, and each figure is the median of its runs, with the ratio
 #    kvcache / memcached;
+#  - the same kvload with one thread on a core of its own and the
+#    server on the others (taskset; two cores or more): with the client's
+#    two threads and the server on every core, the client's threads share
+#    a core whenever the server keeps the other, each waiting out the
+#    other's scheduler slice with its 8 connections, and p99 then measures
+#    those turns more than the server (measured: with the load on a core of
+#    its own, kvcache's p99 is memcached's; without, ~3 ms and ~1.2 ms of
+#    slow requests, 8 connections at a time, on both);
 #  - memcaslap (its TPS, 90% gets) and memcslap (seconds to get 32,000
 #    keys over 16 connections) against the same servers, medians too,
 #    and the median of each run's own ratio to the memcached run beside it
@@ -27,10 +35,16 @@
 # not quiet (two cores, shared): the figures are medians of interleaved
 # runs, and the ratios compare servers measured side by side.
 #
-# usage: bench_kvcache.sh BUILD_DIR   (make bench runs it)
-# RUNS=5 SECS=5 by default.
+# The medians go to OUT_DIR/kvcache.csv (threads, server, load: shared or
+# pinned, ops_s, p50_us, p99_us, memcaslap_tps, memcslap_s) and the
+# updates' run to OUT_DIR/kvcache-updates.csv; bench/plot.sh draws
+# kvcache.png from the first.
+#
+# usage: bench_kvcache.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
+# RUNS=5 SECS=5 by default; OUT_DIR, BUILD_DIR/bench by default.
 set -u
 build=$1
+out=${2:-$build/bench}
 runs=${RUNS:-5}
 secs=${SECS:-5}
 baton=$build/tools/baton
@@ -69,26 +83,28 @@ up() {
 	done
 }
 
-# kvcache NAME BINARY ARGS...: started, its port in $port.
+# kvcache NAME BINARY ARGS...: started, its port in $port, its pid in $pid.
 kvcache() {
 	local name=$1 line
 	shift
 	mkfifo "$tmp/$name.out"
 	"$@" --port 0 >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	pids="$pids $!"
+	pid=$!
+	pids="$pids $pid"
 	exec {fd}<"$tmp/$name.out"
 	IFS= read -r -t 10 line <&"$fd" || { echo "bench_kvcache: $name did not start" >&2; exit 1; }
 	port=${line##*:}
 }
 
-# memcached THREADS: started, its port in $port.
+# memcached THREADS: started, its port in $port, its pid in $pid.
 memcached_t() {
 	port=$(free_port)
 	local as_root=
 	[ "$(id -u)" = 0 ] && as_root="-u root"
 	# shellcheck disable=SC2086
 	memcached -l 127.0.0.1 -p "$port" -U 0 -m 1024 -t "$1" $as_root &
-	pids="$pids $!"
+	pid=$!
+	pids="$pids $pid"
 	up "$port"
 }
 
@@ -96,9 +112,23 @@ printf 'kvcache against memcached %s, %s runs of %s s each, medians (%s, %s core
 	"$(memcached -V | cut -d' ' -f2)" "$runs" "$secs" "$(uname -r)" "$(nproc)"
 printf '%-8s %-10s %10s %8s %8s %11s %9s\n' threads server "ops/s" p50_us p99_us memcaslap memcslap_s
 
+# kvload_medians FILE: the medians of kvload's lines in FILE, in $ops,
+# $p50 and $p99; $name, the server's ($s: mc or kv).
+kvload_medians() {
+	[ "$s" = mc ] && name=memcached || name=kvcache
+	ops=$(field ops_s <"$1" | median)
+	p50=$(field p50_us <"$1" | median)
+	p99=$(field p99_us <"$1" | median)
+}
+
+# The pinned runs' cores: the last for the load, the others for the server.
+ncpu=$(nproc)
+load_cpu=$((ncpu - 1)) server_cpus=0-$((ncpu - 2))
+echo "threads,server,load,ops_s,p50_us,p99_us,memcaslap_tps,memcslap_s" >"$out/kvcache.csv"
+
 for t in 1 4; do
-	memcached_t "$t"; mc=$port
-	kvcache "kv$t" "$v2" --memory 1024 --threads "$t"; kv=$port
+	memcached_t "$t"; mc=$port mc_pid=$pid
+	kvcache "kv$t" "$v2" --memory 1024 --threads "$t"; kv=$port kv_pid=$pid
 	"$load" --port "$mc" --preload --seconds 1 >/dev/null
 	"$load" --port "$kv" --preload --seconds 1 >/dev/null
 	for r in $(seq "$runs"); do
@@ -119,13 +149,11 @@ for t in 1 4; do
 		done
 	done
 	for s in mc kv; do
-		[ $s = mc ] && name=memcached || name=kvcache
-		ops=$(field ops_s <"$tmp/$s$t.load" | median)
-		p50=$(field p50_us <"$tmp/$s$t.load" | median)
-		p99=$(field p99_us <"$tmp/$s$t.load" | median)
+		kvload_medians "$tmp/$s$t.load"
 		cas=$(median <"$tmp/$s$t.caslap")
 		csl=$(median <"$tmp/$s$t.cslap")
 		printf '%-8s %-10s %10s %8s %8s %11s %9s\n' "$t" "$name" "$ops" "$p50" "$p99" "$cas" "$csl"
+		echo "$t,$name,shared,$ops,$p50,$p99,$cas,$csl" >>"$out/kvcache.csv"
 		eval "${s}_ops=$ops ${s}_p99=$p99 ${s}_cas=$cas ${s}_csl=$csl"
 	done
 	# The median of each run's ratio to memcached's run beside it: on
@@ -146,6 +174,31 @@ for t in 1 4; do
 	    -v g="$kv_csl" -v h="$mc_csl" -v t="$t" -v errs="$errs" 'BEGIN {
 		printf "%-8s %-10s %9.2fx %8s %7.2fx %10.2fx %8.2fx   (kvcache / memcached; memcslap: memcached time / kvcache; %d errors and misses)\n",
 		       t, "ratio", a / b, "", c / d, e / f, h / g, errs }'
+	if [ "$ncpu" -ge 2 ]; then
+		# Every thread of both servers on the server's cores from here.
+		taskset -a -p -c "$server_cpus" "$mc_pid" >/dev/null
+		taskset -a -p -c "$server_cpus" "$kv_pid" >/dev/null
+		for r in $(seq "$runs"); do
+			order="mc kv"
+			[ $((r % 2)) = 0 ] && order="kv mc"
+			for s in $order; do
+				eval "p=\$$s"
+				taskset -c "$load_cpu" "$load" --port "$p" --threads 1 \
+					--seconds "$secs" >>"$tmp/$s$t.pinned"
+			done
+		done
+		for s in mc kv; do
+			kvload_medians "$tmp/$s$t.pinned"
+			printf '%-8s %-10s %10s %8s %8s   (kvload, one thread on CPU %s; the server on CPU %s)\n' \
+				"$t" "$name" "$ops" "$p50" "$p99" "$load_cpu" "$server_cpus"
+			echo "$t,$name,pinned,$ops,$p50,$p99,," >>"$out/kvcache.csv"
+			eval "${s}_pops=$ops ${s}_pp99=$p99"
+		done
+		errs=$(cat "$tmp"/*"$t".pinned | field errors | awk '{ s += $1 } END { print s + 0 }')
+		awk -v a="$kv_pops" -v b="$mc_pops" -v c="$kv_pp99" -v d="$mc_pp99" -v t="$t" -v errs="$errs" 'BEGIN {
+			printf "%-8s %-10s %9.2fx %8s %7.2fx   (pinned: kvcache / memcached; %d errors)\n",
+			       t, "ratio", a / b, "", c / d, errs }'
+	fi
 	# shellcheck disable=SC2086 # one pid per word
 	kill $pids 2>/dev/null
 	wait 2>/dev/null
@@ -186,3 +239,11 @@ awk -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" -v q="
 	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, hm, h, f["errors"], f["misses"]
 	printf "  ratio: ops/s %.2fx, p99 %.2fx the run without updates (%s ops/s, p99 %s us); ops/s %.2fx, p99 %.2fx memcached -t 4 above (no update: it has none)\n",
 	       f["ops_s"] / qo, f["p99_us"] / qp, qo, qp, f["ops_s"] / mo, f["p99_us"] / mp }' "$tmp/upd.load"
+echo "updates,ops_s,p99_us,longest_ms,quiet_ops_s,quiet_p99_us,quiet_longest_ms,blackout_median_ms,blackout_max_ms,held_median_ms,held_max_ms,errors,misses" \
+	>"$out/kvcache-updates.csv"
+awk -v n="$updated" -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" \
+    -v q="$quiet" -v qo="$quiet_ops" -v qp="$quiet_p99" '{
+	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	printf "%s,%s,%s,%.1f,%s,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%s,%s\n", n, f["ops_s"], f["p99_us"],
+	       f["max_us"] / 1000, qo, qp, q / 1000, bm, b, hm, h, f["errors"], f["misses"] }' \
+	"$tmp/upd.load" >>"$out/kvcache-updates.csv"

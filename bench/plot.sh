@@ -11,9 +11,13 @@
 #   loss.png              the packets dropped through the updates (% of
 #                         those generated) against pktgen's rate, per device
 #                         count (bench_loss.sh; when loss.csv is there)
+#   kvcache.png           kvcache against memcached: ops/s and p99 at 1 and
+#                         4 threads, the load sharing the cores and on one
+#                         of its own (bench_kvcache.sh; when kvcache.csv is
+#                         there)
 #
 # usage: plot.sh DIR   (DIR holds blackout.csv, phases.csv, plan.csv and
-#                       perhaps loss.csv)
+#                       perhaps loss.csv and kvcache.csv)
 set -eu
 dir=$1
 if ! command -v gnuplot >/dev/null; then
@@ -109,5 +113,32 @@ set ylabel "% of the packets generated, dropped (rings full)"
 plot $plots
 GP
 fi
+kvplot=
+if [ -f kvcache.csv ]; then
+	kvplot=kvcache.png
+	# "LABEL MC_OPS KV_OPS MC_P99 KV_P99", one line a thread count and load.
+	awk -F, 'NR > 1 { k = $1 " thr, " $3; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+		ops[k, $2] = $4; p99[k, $2] = $6 }
+	     END { for (i = 1; i <= n; i++)
+		printf "\"%s\" %s %s %s %s\n", order[i], ops[order[i], "memcached"],
+		       ops[order[i], "kvcache"], p99[order[i], "memcached"], p99[order[i], "kvcache"] }' \
+		kvcache.csv >kvcache.dat
+	gnuplot <<GP
+set terminal png size 900,800
+set grid
+set output "kvcache.png"
+set style data histograms
+set style histogram clustered
+set style fill solid 0.8
+set key top right
+set yrange [0:*]
+set multiplot layout 2,1 title "kvcache against memcached (kvload, 16 connections; one run, medians)"
+set ylabel "ops/s"
+plot "kvcache.dat" using 2:xtic(1) title "memcached", "" using 3 title "kvcache"
+set ylabel "p99 latency (us)"
+plot "kvcache.dat" using 4:xtic(1) title "memcached", "" using 5 title "kvcache"
+unset multiplot
+GP
+fi
 rm -f ./*.dat
-echo "plots: $dir/blackout-memory.png blackout-devices.png phases.png plan.png${plots:+ loss.png}"
+echo "plots: $dir/blackout-memory.png blackout-devices.png phases.png plan.png${plots:+ loss.png}${kvplot:+ $kvplot}"
