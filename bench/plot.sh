@@ -130,7 +130,7 @@ set output "kvcache.png"
 set style data histograms
 set style histogram clustered
 set style fill solid 0.8
-set key top right
+set key outside below horizontal center
 set yrange [0:*]
 set multiplot layout 2,1 title "kvcache against memcached (kvload, 16 connections; one run, medians)"
 set ylabel "ops/s"
