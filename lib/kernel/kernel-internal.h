@@ -30,6 +30,9 @@ int baton_kernel_parse_guid(const char *s, size_t len,
 /* A depmod pci: alias as an id-table entry; false if it is not one. */
 bool baton_kernel_parse_pci_alias(const char *s, struct baton_pci_match *m);
 
+/* The library the children open (dlopen()): libkmod2's, Debian's and kmod's. */
+#define BATON_KMOD_SONAME "libkmod.so.2"
+
 /* One module of a tree as libkmod read it, in a child (lib/kernel/kmod.c). */
 struct baton_kmod_module {
 	const char *name;	/* as the alias index names it */
@@ -43,7 +46,8 @@ struct baton_kmod_module {
 
 /* What the child said of a tree; the strings point into @buf. */
 struct baton_kmod_tree {
-	int dump_err;		/* the alias index: 0, or < 0 when unusable */
+	int dump_err;		/* the alias index: 0, or < 0 when unusable;
+				 * -ELIBACC: libkmod could not be opened */
 	struct baton_kmod_module *mods;
 	size_t n;
 	int died;		/* the signal the child died of, or 0 */

@@ -32,8 +32,16 @@
  * libkmod is given no configuration: what the host's modprobe.d says
  * (aliases, options, blacklists, install commands) has no say in which
  * module reads a schema, nor in how it is loaded.
+ *
+ * And libkmod is opened in the child (dlopen()), not linked: a program
+ * linked with libbaton.so would otherwise load it, and libcrypto, libzstd
+ * and liblzma with it, at every start - 2.7 ms of each fork and exec on
+ * these machines (OpenSSL's start-up most of it), inside an exec-mode
+ * update's blackout, for the kernel path alone.  A child that cannot open
+ * it says so (-ELIBACC).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libkmod.h>
@@ -55,6 +63,58 @@
 #define ALIAS_LU "liveupdate:G"
 /* The most a child may say about a tree: Linux's largest .modinfo ~100 KiB. */
 #define KMOD_SAID_MAX (4 << 20)
+
+/* libkmod's functions, as the child's dlopen() found them. */
+static struct {
+	__typeof__(kmod_new) *kmod_new;
+	__typeof__(kmod_unref) *kmod_unref;
+	__typeof__(kmod_set_log_fn) *kmod_set_log_fn;
+	__typeof__(kmod_dump_index) *kmod_dump_index;
+	__typeof__(kmod_list_next) *kmod_list_next;
+	__typeof__(kmod_module_new_from_name) *kmod_module_new_from_name;
+	__typeof__(kmod_module_ref) *kmod_module_ref;
+	__typeof__(kmod_module_unref) *kmod_module_unref;
+	__typeof__(kmod_module_get_name) *kmod_module_get_name;
+	__typeof__(kmod_module_get_path) *kmod_module_get_path;
+	__typeof__(kmod_module_get_info) *kmod_module_get_info;
+	__typeof__(kmod_module_info_get_key) *kmod_module_info_get_key;
+	__typeof__(kmod_module_info_get_value) *kmod_module_info_get_value;
+	__typeof__(kmod_module_info_free_list) *kmod_module_info_free_list;
+	__typeof__(kmod_module_probe_insert_module) *kmod_module_probe_insert_module;
+} libkmod;
+
+/* Fills libkmod; -ELIBACC, dlerror()'s words in @why, when it cannot. */
+static int kmod_open_library(char *why, size_t len)
+{
+	void *so = dlopen(BATON_KMOD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *fn = so;
+
+	/* Up to the first that is missing: dlerror() then names it. */
+#define KMOD_SYM(name) \
+	if (fn && (fn = dlsym(so, #name))) \
+		memcpy(&libkmod.name, &fn, sizeof(fn))
+	KMOD_SYM(kmod_new);
+	KMOD_SYM(kmod_unref);
+	KMOD_SYM(kmod_set_log_fn);
+	KMOD_SYM(kmod_dump_index);
+	KMOD_SYM(kmod_list_next);
+	KMOD_SYM(kmod_module_new_from_name);
+	KMOD_SYM(kmod_module_ref);
+	KMOD_SYM(kmod_module_unref);
+	KMOD_SYM(kmod_module_get_name);
+	KMOD_SYM(kmod_module_get_path);
+	KMOD_SYM(kmod_module_get_info);
+	KMOD_SYM(kmod_module_info_get_key);
+	KMOD_SYM(kmod_module_info_get_value);
+	KMOD_SYM(kmod_module_info_free_list);
+	KMOD_SYM(kmod_module_probe_insert_module);
+#undef KMOD_SYM
+	if (fn)
+		return 0;
+	fn = dlerror();
+	snprintf(why, len, "%s", fn ? (const char *)fn : BATON_KMOD_SONAME);
+	return -ELIBACC;
+}
 
 /* The child's libkmod: a context on the tree, and its last error message. */
 struct kmods {
@@ -89,22 +149,30 @@ static void kmod_log(void *data, int priority, const char *file, int line,
 static void kmods_close(struct kmods *m)
 {
 	for (size_t i = 0; i < m->n; i++)
-		kmod_module_unref(m->mods[i]);
+		libkmod.kmod_module_unref(m->mods[i]);
 	free(m->mods);
-	kmod_unref(m->ctx);
+	libkmod.kmod_unref(m->ctx);
 }
 
-/* A context on @dir; false when out of memory. */
-static bool kmods_open(struct kmods *m, const char *dir)
+/*
+ * A context on @dir: 0, -ELIBACC (libkmod cannot be opened: @why says
+ * why) or -ENOMEM.
+ */
+static int kmods_open(struct kmods *m, const char *dir, char *why, size_t len)
 {
 	/* An empty list, not NULL: NULL would read the host's modprobe.d. */
 	static const char *const no_config[] = { NULL };
+	int err;
 
 	memset(m, 0, sizeof(*m));
-	m->ctx = kmod_new(dir, no_config);
-	if (m->ctx)
-		kmod_set_log_fn(m->ctx, kmod_log, m);
-	return m->ctx != NULL;
+	err = kmod_open_library(why, len);
+	if (err)
+		return err;
+	m->ctx = libkmod.kmod_new(dir, no_config);
+	if (!m->ctx)
+		return -ENOMEM;
+	libkmod.kmod_set_log_fn(m->ctx, kmod_log, m);
+	return 0;
 }
 
 /* @kmod among the modules to read, once however often it is named. */
@@ -113,13 +181,13 @@ static void add_module(struct kmods *m, struct kmod_module *kmod)
 	struct kmod_module **grown;
 
 	for (size_t i = 0; i < m->n; i++)
-		if (!strcmp(kmod_module_get_name(m->mods[i]), kmod_module_get_name(kmod)))
+		if (!strcmp(libkmod.kmod_module_get_name(m->mods[i]), libkmod.kmod_module_get_name(kmod)))
 			return;
 	grown = realloc(m->mods, (m->n + 1) * sizeof(*grown));
 	if (!grown)
 		_exit(1);
 	m->mods = grown;
-	m->mods[m->n++] = kmod_module_ref(kmod);
+	m->mods[m->n++] = libkmod.kmod_module_ref(kmod);
 }
 
 static void record(FILE *out, char type, const void *payload, size_t len)
@@ -144,7 +212,7 @@ static int list_lu_modules(struct kmods *m)
 	fd = memfd_create("modules.alias", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = kmod_dump_index(m->ctx, KMOD_INDEX_MODULES_ALIAS, fd);
+	err = libkmod.kmod_dump_index(m->ctx, KMOD_INDEX_MODULES_ALIAS, fd);
 	f = err || lseek(fd, 0, SEEK_SET) ? NULL : fdopen(fd, "re");
 	if (!f) {
 		close(fd);
@@ -159,10 +227,10 @@ static int list_lu_modules(struct kmods *m)
 			continue;
 		modname++;
 		modname[strcspn(modname, " \n")] = '\0';
-		if (kmod_module_new_from_name(m->ctx, modname, &kmod))
+		if (libkmod.kmod_module_new_from_name(m->ctx, modname, &kmod))
 			_exit(1);
 		add_module(m, kmod);
-		kmod_module_unref(kmod);
+		libkmod.kmod_module_unref(kmod);
 	}
 	free(line);
 	fclose(f);
@@ -181,18 +249,18 @@ static void info_record(struct kmods *m, struct kmod_module *kmod, FILE *out)
 	if (!r)
 		_exit(1);
 	m->last[0] = '\0';
-	n = kmod_module_get_info(kmod, &info);
+	n = libkmod.kmod_module_get_info(kmod, &info);
 	fwrite(&n, sizeof(n), 1, r);
 	fwrite(m->last, 1, strlen(m->last) + 1, r);
-	kmod_list_foreach(l, info) {
-		const char *key = kmod_module_info_get_key(l);
-		const char *value = kmod_module_info_get_value(l);
+	for (l = info; l; l = libkmod.kmod_list_next(info, l)) {
+		const char *key = libkmod.kmod_module_info_get_key(l);
+		const char *value = libkmod.kmod_module_info_get_value(l);
 
 		fwrite(key, 1, strlen(key) + 1, r);
 		value = value ? value : "";
 		fwrite(value, 1, strlen(value) + 1, r);
 	}
-	kmod_module_info_free_list(info);
+	libkmod.kmod_module_info_free_list(info);
 	if (fclose(r))
 		_exit(1);
 	record(out, 'I', rec, len);
@@ -202,17 +270,22 @@ static void info_record(struct kmods *m, struct kmod_module *kmod, FILE *out)
 /* The child of baton_kmod_read_tree(): steps 1 to 3, as records. */
 static void read_child(const char *dir, const void *arg, FILE *out)
 {
+	char why[128];
 	struct kmods m;
 	int err;
 
 	(void)arg;
-	if (!kmods_open(&m, dir))
+	/* The parent names the library; dlerror()'s words stay here. */
+	err = kmods_open(&m, dir, why, sizeof(why));
+	if (err == -ELIBACC)
+		record(out, 'H', &err, sizeof(err));
+	if (err)
 		_exit(1);
 	err = list_lu_modules(&m);
 	record(out, 'H', &err, sizeof(err));
 	for (size_t i = 0; !err && i < m.n; i++) {
-		const char *name = kmod_module_get_name(m.mods[i]);
-		const char *path = kmod_module_get_path(m.mods[i]);
+		const char *name = libkmod.kmod_module_get_name(m.mods[i]);
+		const char *path = libkmod.kmod_module_get_path(m.mods[i]);
 		size_t nlen = strlen(name) + 1, plen = path ? strlen(path) + 1 : 1;
 		char *b = malloc(nlen + plen);
 
@@ -394,14 +467,18 @@ static void load_child(const char *dir, const void *arg, FILE *out)
 {
 	const struct load_arg *a = arg;
 	struct kmod_module *kmod = NULL;
-	char why[160] = "";
+	char why[160] = "", lib[128];
 	struct kmods m;
 	int err;
 
-	if (!kmods_open(&m, dir))
+	err = kmods_open(&m, dir, lib, sizeof(lib));
+	if (err == -ENOMEM)
 		_exit(1);
-	err = kmod_module_new_from_name(m.ctx, a->module, &kmod);
-	if (!err && !kmod_module_get_path(kmod)) {
+	if (err)
+		snprintf(why, sizeof(why), "loading module %s: %s", a->module, lib);
+	else
+		err = libkmod.kmod_module_new_from_name(m.ctx, a->module, &kmod);
+	if (!err && !libkmod.kmod_module_get_path(kmod)) {
 		err = -ENOENT;
 		snprintf(why, sizeof(why), "module %s is not in %s/modules.dep.bin",
 			 a->module, dir);
@@ -411,7 +488,7 @@ static void load_child(const char *dir, const void *arg, FILE *out)
 		 * and decompressed by libkmod; one already loaded counts as
 		 * loaded.
 		 */
-		err = kmod_module_probe_insert_module(kmod, KMOD_PROBE_IGNORE_COMMAND,
+		err = libkmod.kmod_module_probe_insert_module(kmod, KMOD_PROBE_IGNORE_COMMAND,
 						      NULL, NULL, NULL, NULL);
 	}
 	if (err && !why[0])
@@ -420,8 +497,10 @@ static void load_child(const char *dir, const void *arg, FILE *out)
 	fwrite(&err, sizeof(err), 1, out);
 	fwrite(why, 1, strlen(why) + 1, out);
 	fflush(out);
-	kmod_module_unref(kmod);
-	kmods_close(&m);
+	if (m.ctx) {
+		libkmod.kmod_module_unref(kmod);
+		kmods_close(&m);
+	}
 }
 
 int baton_kernel_load_module(const char *dir, const char *module, char *why,

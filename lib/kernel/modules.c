@@ -335,7 +335,11 @@ static int read_tree(struct tree *t)
 		err = baton_diag_set(t->diag, -err, t->dir, "running libkmod: %s",
 				     strerror(-err));
 	snprintf(path, sizeof(path), "%s/modules.alias.bin", t->dir);
-	if (!err && kt.dump_err && kt.died)
+	if (!err && kt.dump_err == -ELIBACC)
+		err = baton_diag_set(t->diag, ELIBACC, t->dir,
+				     "reading it needs libkmod (%s), which cannot be opened",
+				     BATON_KMOD_SONAME);
+	else if (!err && kt.dump_err && kt.died)
 		err = baton_diag_set(t->diag, BATON_ERR_BADVALUE, path,
 				     "libkmod died reading it (%s): not a depmod index",
 				     strsignal(kt.died));

@@ -7,7 +7,9 @@ with scripts/doc-check's parser), the names in lib/libbaton.map, and the
 symbols the built shared library exports (nm -D), each under the map's
 one version node.  Each name missing from a list is reported, both ways.
 The version in version.h must be the project's, and the soname must be
-libbaton.so.MAJOR.  TAP output.
+libbaton.so.MAJOR.  And the library needs no libkmod: the kernel path opens
+it in the child that uses it (lib/kernel/kmod.c), so that a program does
+not load it, and libcrypto with it, at every start.  TAP output.
 
 usage: check_exports.py SOURCE_ROOT LIBBATON_SO PROJECT_VERSION
 """
@@ -64,7 +66,8 @@ def exported(lib):
     dyn = subprocess.run(['objdump', '-p', lib], capture_output=True, text=True,
                          check=True).stdout
     soname = re.search(r'SONAME\s+(\S+)', dyn)
-    return syms, soname.group(1) if soname else None
+    needed = re.findall(r'NEEDED\s+(\S+)', dyn)
+    return syms, soname.group(1) if soname else None, needed
 
 
 def main(argv):
@@ -74,7 +77,7 @@ def main(argv):
     src, lib, version = argv[1:]
     headers = declared(src)
     names, nodes = mapped(src)
-    syms, soname = exported(lib)
+    syms, soname, needed = exported(lib)
 
     tap(len(nodes) == 1, 'the version script has one version node', 'nodes: %s' % nodes)
     tap(headers == names, 'the version script names exactly the declared functions',
@@ -96,6 +99,8 @@ def main(argv):
     tap(header == version, 'version.h says %s, the project %s' % (header, version))
     tap(soname == 'libbaton.so.%s' % version.split('.')[0],
         'the soname is libbaton.so.MAJOR', 'soname: %s' % soname)
+    tap(needed and not any(lib.startswith('libkmod.') for lib in needed),
+        'the library does not need libkmod at start', 'NEEDED: %s' % needed)
     print('1..%d' % n)
     print('# %d passed, %d failed' % (n - failed, failed))
     return 1 if failed else 0

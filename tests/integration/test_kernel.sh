@@ -130,6 +130,28 @@ check "native bind to edu_lu (.ko.zst)" '.decisions[0].action == "bind" and .dec
 rm "$dist/extra/edu_lu.ko.zst"
 depmod_tree "$tmp/dist"
 
+# libkmod is opened by the child that reads the tree (lib/kernel/kmod.c),
+# not linked.  With one that cannot be opened - /dev/null bound over it,
+# in a mount namespace of the test's own - the tree is not taken for a bad
+# one: the library is named.
+libkmod=$(PATH=$PATH:/sbin:/usr/sbin ldconfig -p | awk '$1 == "libkmod.so.2" { print $NF; exit }')
+if [ -z "$libkmod" ] || ! unshare -rm true 2>/dev/null; then
+	ok "# SKIP libkmod that cannot be opened: no user namespaces here"
+else
+	: >"$tmp/procs"
+	unshare -rm sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$libkmod" \
+		"$REAP" -l "$tmp/procs" -t 60 -- "$baton" plan "$tmp/handover.img" --modules "$dist" \
+		>"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" = 2 ] && ! grep -qv ' exit [0-9]*$' "$tmp/procs" &&
+	   grep -q "^baton: $dist: reading it needs libkmod (libkmod.so.2), which cannot be opened" "$tmp/err"; then
+		ok "libkmod that cannot be opened: said, by name, exit 2"
+	else
+		echo "# exit $got"; sed 's/^/#   /' "$tmp/err" "$tmp/procs"
+		not_ok "libkmod that cannot be opened: said, by name, exit 2"
+	fi
+fi
+
 # ---- a module tree is input: what a hostile or broken one gets.  Each
 # case on a copy of the compressed tree, named by the file at fault.
 bad=$tmp/bad/lib/modules/$ver
