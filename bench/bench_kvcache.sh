@@ -125,6 +125,18 @@ kvload_medians() {
 	p99=$(field p99_us <"$1" | median)
 }
 
+# kvload_errors FILE...: the errors kvload's lines in FILEs counted, summed.
+kvload_errors() {
+	cat "$@" | field errors | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# turns RUN: the servers in the order they go in run RUN - each first
+# every other run, since the load of the others' work on these cores
+# drifts within a run.
+turns() {
+	[ $(($1 % 2)) = 0 ] && echo "kv mc" || echo "mc kv"
+}
+
 # The pinned runs' cores: the last for the load, the others for the server.
 ncpu=$(nproc)
 load_cpu=$((ncpu - 1)) server_cpus=0-$((ncpu - 2))
@@ -136,11 +148,7 @@ for t in 1 4; do
 	"$load" --port "$mc" --preload --seconds 1 >/dev/null
 	"$load" --port "$kv" --preload --seconds 1 >/dev/null
 	for r in $(seq "$runs"); do
-		# Taking turns, first one then the other: the load of the
-		# others' work on these cores drifts within a run.
-		order="mc kv"
-		[ $((r % 2)) = 0 ] && order="kv mc"
-		for s in $order; do
+		for s in $(turns "$r"); do
 			eval "p=\$$s"
 			"$load" --port "$p" --seconds "$secs" >>"$tmp/$s$t.load"
 			timeout 60 memcaslap -s "127.0.0.1:$p" -t "${secs}s" -T 2 -c 16 >"$tmp/caslap.out" 2>/dev/null
@@ -171,7 +179,7 @@ for t in 1 4; do
 		"$(paired "$tmp/kv$t.caslap" "$tmp/mc$t.caslap" 0)" "$(paired "$tmp/kv$t.cslap" "$tmp/mc$t.cslap" 1)"
 	# kvload's errors, memcaslap's get misses and failed memcslap runs,
 	# both servers': there must be none.
-	errs=$(cat "$tmp"/*"$t".load | field errors | awk '{ s += $1 } END { print s + 0 }')
+	errs=$(kvload_errors "$tmp"/*"$t".load)
 	errs=$((errs + $(cat "$tmp"/*"$t".misses 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')))
 	errs=$((errs + $(cat "$tmp/cslap.failed" 2>/dev/null | grep -c "$t\$")))
 	awk -v a="$kv_ops" -v b="$mc_ops" -v c="$kv_p99" -v d="$mc_p99" -v e="$kv_cas" -v f="$mc_cas" \
@@ -185,9 +193,7 @@ for t in 1 4; do
 		taskset -a -p -c "$server_cpus" "$mc_pid" >/dev/null
 		taskset -a -p -c "$server_cpus" "$kv_pid" >/dev/null
 		for r in $(seq "$runs"); do
-			order="mc kv"
-			[ $((r % 2)) = 0 ] && order="kv mc"
-			for s in $order; do
+			for s in $(turns "$r"); do
 				eval "p=\$$s"
 				taskset -c "$load_cpu" "$load" --port "$p" --threads 1 \
 					--seconds "$secs" >>"$tmp/$s$t.pinned"
@@ -200,7 +206,7 @@ for t in 1 4; do
 			echo "$t,$name,pinned,$ops,$p50,$p99,," >>"$out/kvcache.csv"
 			eval "${s}_pops=$ops ${s}_pp99=$p99"
 		done
-		errs=$(cat "$tmp"/*"$t".pinned | field errors | awk '{ s += $1 } END { print s + 0 }')
+		errs=$(kvload_errors "$tmp"/*"$t".pinned)
 		awk -v a="$kv_pops" -v b="$mc_pops" -v c="$kv_pp99" -v d="$mc_pp99" -v t="$t" -v errs="$errs" 'BEGIN {
 			printf "%-8s %-10s %9.2fx %8s %7.2fx   (pinned: kvcache / memcached; %d errors)\n",
 			       t, "ratio", a / b, "", c / d, errs }'
