@@ -78,6 +78,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -132,6 +133,7 @@ struct baton_keeper {
 	int pidfd_old;
 	int peer;			/* its end of the channel */
 	uint64_t deadline_ns;
+	bool batch;			/* it made itself SCHED_BATCH */
 	struct restart prev, next;
 };
 
@@ -280,6 +282,9 @@ static void restart(struct baton_keeper *k, struct restart *r, uint64_t freeze_n
 	close(k->cell_fd);
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);
+	/* The program runs as it ran: a policy crosses exec. */
+	if (k->batch)
+		sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
 	execve(r->path, r->argv, r->env.vars);
 	say("cannot start the program again: exec failed");
 	_exit(127);
@@ -312,6 +317,18 @@ static void keeper_main(struct baton_keeper *k)
 	bool channel_open = true, got_image = false;
 
 	prctl(PR_SET_NAME, "baton-keeper");
+	/*
+	 * Woken, it is not to take a shared CPU from the program: each
+	 * message of the update wakes it, the last one after FINISH to exit
+	 * and tear down its copy of the program's memory and fds, and the
+	 * new version's main thread, which sent it, waited for that (0.5-0.9
+	 * ms, one CPU shared) before it could answer a client.  A batch task
+	 * does not preempt on waking; it still has the program's nice.  Only
+	 * from SCHED_OTHER: a real-time program's keeper keeps its policy,
+	 * which a restart could not always get back.
+	 */
+	if (sched_getscheduler(0) == SCHED_OTHER)
+		k->batch = !sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
 	/* A signal meant for the program's terminal is not for the keeper. */
 	sigaction(SIGINT, &ign, NULL);
 	sigaction(SIGHUP, &ign, NULL);

@@ -18,8 +18,13 @@
  * vfork() - and the holder, now alone in the old address space, waits on
  * until the new version's FINISH: the new version sends it SIGTERM once
  * the blackout is over, and only then does it exit, freeing the old
- * address space on its own time (at nice 10: a tenth of a CPU against the
- * new version, when they share one).  Freed as soon as the exec is done,
+ * address space on its own time: at nice 10 (a tenth of a CPU against the
+ * new version, when they share one) and SCHED_BATCH, whatever the
+ * program's policy.  A batch task does not preempt on waking: at nice
+ * 10 alone, woken by the SIGTERM, it took the CPU it shared with the new
+ * version's main thread right after FINISH (the kill() returned 1.3-2.3
+ * ms later) while the clients the update held waited to be answered; the
+ * exec wakes it too, inside the blackout.  Freed as soon as the exec is done,
  * the teardown competed with the new version's restore for the CPUs and
  * their caches: 1.1-2x the blackout at 8 GiB in use, on two cores.  The
  * new version reaps it: its pid comes in BATON_MM_HOLDER; the host reaps
@@ -103,6 +108,7 @@ static int holder(void *arg)
 	const struct timespec tick = { 0, 100000000 };
 	const long parent = raw3(SYS_getppid, 0, 0, 0);
 	const uint64_t finish = 1ull << (SIGTERM - 1);	/* the kernel's sigset */
+	const struct sched_param batch = { 0 };
 	uint32_t w = HOLDER_STARTING;
 	char *argv0 = arg;
 
@@ -114,6 +120,7 @@ static int holder(void *arg)
 	raw3(SYS_close_range, 0, 0xffffffffl, 0);
 	raw3(SYS_prctl, PR_SET_NAME, (long)holder_name, 0);
 	raw3(SYS_setpriority, PRIO_PROCESS, 0, HOLDER_NICE);
+	raw3(SYS_sched_setscheduler, 0, SCHED_BATCH, (long)&batch);
 	__atomic_compare_exchange_n(&holder_word, &w, HOLDER_ASLEEP, false,
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	raw3(SYS_futex, (long)&holder_word, FUTEX_WAKE, 1);
@@ -173,10 +180,12 @@ int baton_mm_holder_start(struct update *u, uint64_t deadline_ns)
 	}
 	/*
 	 * Until it has closed its copies of our fds.  Then its one job,
-	 * freeing the old address space, runs at nice 10: on a busy machine
-	 * it would otherwise compete with the new version for a CPU, inside
-	 * the blackout.  Not SCHED_IDLE: under a steady load that starved it
-	 * for seconds, gigabytes not freed, across update after update.
+	 * freeing the old address space, runs at nice 10 and SCHED_BATCH: on
+	 * a busy machine it would otherwise compete with the new version for
+	 * a CPU, inside the blackout and right after it.  Not SCHED_IDLE:
+	 * under a steady load that starved it for seconds, gigabytes not
+	 * freed, across update after update; a batch task has its nice's
+	 * share, and only gives up preempting when it wakes.
 	 */
 	while (__atomic_load_n(&holder_word, __ATOMIC_ACQUIRE) == HOLDER_STARTING) {
 		const struct timespec tick = { 0, 100000000 };

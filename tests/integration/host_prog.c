@@ -104,6 +104,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +489,31 @@ static const char *tid_address_state(void)
 	return now == tid_address_at_start ? "same" : "changed";
 }
 
+/*
+ * The scheduling policy of the thread that ran the update: socket mode
+ * makes it SCHED_BATCH while it waits for the new process's answer
+ * (lib/host/socket.c), and the keeper makes itself SCHED_BATCH
+ * (lib/host/keeper.c); a program that goes on, or that the keeper starts
+ * again, must run as it ran.
+ */
+static const char *policy_name(void)
+{
+	switch (sched_getscheduler(0)) {
+	case SCHED_OTHER:
+		return "other";
+	case SCHED_BATCH:
+		return "batch";
+	case SCHED_IDLE:
+		return "idle";
+	case SCHED_FIFO:
+		return "fifo";
+	case SCHED_RR:
+		return "rr";
+	default:
+		return "unknown";
+	}
+}
+
 static void print_json_text(const char *s)
 {
 	for (; *s; s++)
@@ -528,7 +554,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
 	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\","
 	       "\"orig_before\":\"%s\",\"orig\":\"%s\",\"peer\":\"%s\","
-	       "\"tid_address\":\"%s\"",
+	       "\"tid_address\":\"%s\",\"policy\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -549,7 +575,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events, mm_held, linger_before,
 	       linger ? linger_state() : "", linger_errors, orig_before, orig_state(), peer,
-	       tid_address_state());
+	       tid_address_state(), policy_name());
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");

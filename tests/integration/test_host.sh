@@ -41,6 +41,40 @@ HOST_PROG_CHECK_MM=1 run "the old address space is held until FINISH" "$v1" --up
 check "v2, restoring before FINISH, still has baton-mm holding v1's address space (freed after FINISH, not inside the blackout)" 'length == 2 and .[0].mm_held == -1 and .[1].event == "restored" and .[1].mm_held == 1'
 procs "v2 told baton-mm to go after FINISH and reaped it: one process, exit 0" "$all_exit0 and length == 1"
 
+# Woken once the update is over, the keeper, the holder and socket mode's
+# old process go, and their exits tear down what they held: none may take
+# a CPU from the new version then (each made SCHED_BATCH, which does not
+# preempt on waking: lib/host/keeper.c, mm.c, socket.c), and the program
+# runs as it ran.  v2 held at its take-over, in each mode; the policies
+# read from /proc (a policy is the 41st field of stat, 3 SCHED_BATCH).
+policy_of() { # PID: its policy, or "gone"
+	p=$(sed -n 's/^.*) //p' "/proc/${1:-0}/stat" 2>/dev/null | awk '{ print $39 }')
+	echo "${p:-gone}"
+}
+for mode in exec socket; do
+	rm -f "$tmp/notify" && mkfifo "$tmp/notify"
+	BATON_FAULT=take-over:hold@new BATON_FAULT_NOTIFY=$tmp/notify BATON_FAULT_RELEASE=$tmp/release \
+		run "$mode mode, v2 held at its take-over" "$v1" --update-to "$v2" --mode $mode &
+	new=$(held_at "$tmp/notify")
+	old=$new
+	[ $mode = socket ] && old=$(ps -o ppid= -p "$new" | tr -d ' ')
+	seen="v2 $(policy_of "$new"), keeper $(policy_of "$(pgrep -P "$old" -x baton-keeper)")"
+	if [ $mode = exec ]; then
+		seen="$seen, holder $(policy_of "$(pgrep -P "$new" -x baton-mm)")"
+		want="v2 0, keeper 3, holder 3"
+	else
+		seen="$seen, v1 $(policy_of "$old")"
+		want="v2 0, keeper 3, v1 3"
+	fi
+	release
+	wait $!
+	if [ "$seen" = "$want" ]; then ok "$mode mode, at the take-over: $seen"; else
+		not_ok "$mode mode, at the take-over: $seen, want $want"
+	fi
+	check "$mode mode: v2 took over, and runs as v1 ran" "(map(select(.event == \"restored\"))[0] | .version == 2 and .policy == \"other\" and .count == 101) and .[0].policy == \"other\" and $same"
+	procs "$mode mode, held at the take-over: no process died" "$all_exit0"
+done
+
 # An fd the program marked with baton_host_close_after_finish() (an epoll
 # at 950): it crosses an exec-mode update, close-on-exec again in the new
 # version until FINISH, then closed; an update that fails at the exec

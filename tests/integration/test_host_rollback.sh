@@ -13,7 +13,7 @@ HOST_PROG_KILL_RESTORE=1 run "exec mode, v2 killed in restore" \
 	sh -c 'exec "$0" "$@" 9<"$0"' "$v1" --update-to "$v2"
 check "the keeper brings v1 back with the same image and fds, the inherited fd 9 too: nothing lost" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and .[1].count == 101 and .[1].scratch == \"scratch\" and .[1].why == \"the new version died before it took over\" and $intact"
 check "the v1 the keeper brings back has none of v1's own numbers of the preserved fds" '.[1].orig_before == "closed" and .[1].orig == "closed"'
-check "it runs as the keeper's process" '.[1].pid != .[0].pid'
+check "it runs as the keeper's process, with v1's scheduling policy (the keeper's own is SCHED_BATCH)" '.[1].pid != .[0].pid and .[1].policy == "other"'
 procs "v2 died of SIGKILL; the keeper became v1, which exited 0" '(map(select(.how == "signal")) == [.[] | select(.name == "host-prog-v2" and .code == 9)]) and length == 2 and .[-1] == (.[-1] | .how = "exit" | .code = 0)'
 
 HOST_PROG_HANG_RESTORE=1 run "exec mode, v2 hangs in restore" "$v1" --update-to "$v2" --timeout-ms 1500

@@ -259,7 +259,7 @@ procs "the keeper killed the stuck v1; the keeper and v2 exited 0" '[.[] | [.nam
 for failure in FAIL KILL HANG; do
 	run "socket mode, v2 restore: $failure" env HOST_PROG_${failure}_RESTORE=1 \
 		"$v1" --update-to "$v2" --mode socket --timeout-ms 2000
-	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and $same and (map(select(.version == 1)) | .[0].fds == .[1].fds)"
+	check "socket mode, new process $(echo $failure | tr A-Z a-z)s in restore: v1 goes on as it was, its policy too (SCHED_BATCH while it waited)" "map(select(.version == 1)) | length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"update aborted, the previous version goes on\" and .[1].policy == \"other\" and $same and (map(select(.version == 1)) | .[0].fds == .[1].fds)"
 	# The old process reaps the new one itself; a report would still show.
 	procs "socket mode, v2 $failure: v1 alone ended, exit 0" "$all_exit0 and length == 1 and .[0].name == \"host-prog-v1\""
 done
