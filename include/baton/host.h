@@ -36,7 +36,8 @@
  *              baton_host_take_over(): from then on it owns the program,
  *              and the previous version can no longer come back
  *   FINISH     every device resumes; the blackout ends; the keeper leaves;
- *              the client that asked is told "updated"
+ *              the client that asked is told "updated" (from the
+ *              program's loop, when it next turns)
  *
  * A failure before HANDOVER unwinds in reverse and the program goes on as
  * it was.  From FREEZE until TAKE OVER, a new version that fails, gives up
@@ -184,7 +185,9 @@ int baton_host_create(const struct baton_host_opts *opts,
  * previous version would need must have been changed.  It wins the update
  * for this version (in exec mode, the previous binary if it came back),
  * runs FINISH (every device resumes and the blackout ends), lets the
- * keeper go, and answers the client that asked for the update.  A new
+ * keeper go, and queues the answer to the client that asked for the
+ * update: baton_host_dispatch() writes it, once the program's loop turns
+ * again, after what the program does first.  A new
  * version that has not called it within the update's deadline is killed
  * and the previous one brought back.
  *

@@ -114,7 +114,9 @@ static void flush(struct client *c)
 	client_free(c);
 }
 
-static void reply(struct client *c, json_object *obj)
+/* The answer, written when the loop finds the client writable; false if
+ * there was no memory for it, and the client is gone. */
+static bool queue_reply(struct client *c, json_object *obj)
 {
 	const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 							  JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -129,12 +131,18 @@ static void reply(struct client *c, json_object *obj)
 	json_object_put(obj);
 	if (!c->out) {
 		client_free(c);
-		return;
+		return false;
 	}
 	c->deadline_ns = baton_now_ns() + REPLY_TIMEOUT_MS * 1000000ull;
 	baton_loop_mod(c->ctl->host, &c->w, EPOLLOUT);
 	baton_loop_arm(c->ctl->host, &c->ctl->sweep, c->deadline_ns);
-	flush(c);
+	return true;
+}
+
+static void reply(struct client *c, json_object *obj)
+{
+	if (queue_reply(c, obj))
+		flush(c);
 }
 
 static json_object *error_json(const char *what)
@@ -634,7 +642,29 @@ void baton_control_report(struct baton_host *host, const char *outcome,
 				       json_object_new_double((double)host->last.held_ns / 1e6));
 	json_object_object_add(out, "decisions", baton_decisions_json(in->decisions,
 				in->image->n_devices));
-	reply(c, out);
+	/*
+	 * Written from the program's loop, once it turns again, not now: the
+	 * program answers the clients the update held first.  Written here,
+	 * right after FINISH, the answer woke its client (`baton update`),
+	 * which took the CPU it shared with the program to read and print it
+	 * and exit, ~1 ms the program's own clients waited.
+	 */
+	queue_reply(c, out);
+}
+
+/*
+ * The answers not yet written, each tried once more: before an update,
+ * whose exec would close their connections, and at the host's end.
+ */
+void baton_control_flush(struct baton_host *host)
+{
+	struct control *ctl = host->control;
+
+	for (struct client *c = ctl ? ctl->clients : NULL, *next; c; c = next) {
+		next = c->next;
+		if (c->state == WRITING)
+			flush(c);
+	}
 }
 
 void baton_control_free(struct baton_host *host)
@@ -647,6 +677,7 @@ void baton_control_free(struct baton_host *host)
 	if (!ctl)
 		return;
 	baton_loop_disarm(host, &ctl->sweep);
+	baton_control_flush(host);
 	while (ctl->clients)
 		client_free(ctl->clients);
 	if (ctl->reserve >= 0)

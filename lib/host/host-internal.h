@@ -696,9 +696,11 @@ int baton_kexec_start(const char *path, char *const *argv, int out_fd, int image
 struct control;
 /* After RESTORE: the connection of the client that asked for the update. */
 int baton_control_adopt(struct baton_host *host);
-/* After FINISH: tell that client how it went. */
+/* After FINISH: tell that client how it went, from the loop's next turn. */
 void baton_control_report(struct baton_host *host, const char *outcome,
 			  const char *why);
+/* Write what the clients have not taken yet, as far as they take it now. */
+void baton_control_flush(struct baton_host *host);
 void baton_control_free(struct baton_host *host);
 
 /* ---- the host ---- */

@@ -345,6 +345,8 @@ int baton_update_start(struct update *u)
 		return baton_update_why(u, "an update is already running"), -EBUSY;
 	if (host->incoming && !host->incoming->taken_over)
 		return baton_update_why(u, "the program has not taken over yet"), -EBUSY;
+	/* The last update's answer, if the loop has not written it yet. */
+	baton_control_flush(host);
 	err = preflight(u);
 	if (err)
 		return err;

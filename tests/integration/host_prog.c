@@ -36,6 +36,8 @@
  *   HOST_PROG_HOLD_EXIT=FIFO: v2, its start failed, waits for a line (or
  *     end of file) on FIFO before it exits, as a slow exit would, and
  *     then says "exit-released"
+ *   HOST_PROG_HOLD_LOOP=FIFO: v2 with --control, once it listens, waits
+ *     for a line (or end of file) on FIFO before its loop turns
  *   HOST_PROG_STARTED=PATH: v2, started by a socket-mode update, writes
  *     "started" to PATH first thing
  *   --fail close: the counter's freeze() closes the "extra" session's
@@ -693,19 +695,26 @@ static void own_restore_work(struct baton_host *host)
 	}
 }
 
-/* HOST_PROG_HOLD_EXIT: a line, or end of file, on the FIFO; then say so. */
-static void hold_exit(void)
+/* v2 given the FIFO named by @var: a line, or end of file, on it. */
+static bool hold(const char *var)
 {
-	const char *fifo = getenv("HOST_PROG_HOLD_EXIT");
+	const char *fifo = getenv(var);
 	char c;
 	int fd = fifo && HOST_PROG_VERSION == 2 ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
 
 	if (fd < 0)
-		return;
+		return false;
 	while (read(fd, &c, 1) < 0 && errno == EINTR)
 		;
 	close(fd);
-	printf("{\"event\":\"exit-released\",\"version\":%d}\n", HOST_PROG_VERSION);
+	return true;
+}
+
+/* HOST_PROG_HOLD_EXIT: held; then say so. */
+static void hold_exit(void)
+{
+	if (hold("HOST_PROG_HOLD_EXIT"))
+		printf("{\"event\":\"exit-released\",\"version\":%d}\n", HOST_PROG_VERSION);
 }
 
 /* HOST_PROG_DROP_FD: the dry run, which has no fds, is left alone. */
@@ -961,6 +970,7 @@ int main(int argc, char **argv)
 		if (baton_host_listen(host, control))
 			return 1;
 		report(host, r, "listening", 0, NULL);
+		hold("HOST_PROG_HOLD_LOOP");
 		for (;;) {
 			struct pollfd p = { .fd = baton_host_fd(host), .events = POLLIN };
 

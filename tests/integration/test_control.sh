@@ -25,8 +25,9 @@ next_line() {
 	timeout 10 sh -c 'IFS= read -r line && printf "%s\n" "$line"' <&3 >"$tmp/out"
 }
 
-mkfifo "$tmp/fifo"
-"$REAP" -l "$tmp/prog.procs" -t 120 -- "$v1" --control "$ctl" >"$tmp/fifo" 2>"$tmp/prog.err" &
+mkfifo "$tmp/fifo" "$tmp/hold-loop"
+HOST_PROG_HOLD_LOOP=$tmp/hold-loop \
+	"$REAP" -l "$tmp/prog.procs" -t 120 -- "$v1" --control "$ctl" >"$tmp/fifo" 2>"$tmp/prog.err" &
 reaper=$!
 exec 3<"$tmp/fifo"
 next_line
@@ -52,12 +53,28 @@ check "socket mode's dry run: the plan, nothing done" '.outcome == "dry-run" and
 expect "still v1 after it" 0 status --socket "$ctl" --json
 check "generation still 0, the same process" ".generation == 0 and .program == \"host-prog v1\" and .pid == $start_pid"
 
-expect "update v1 -> v2" 0 update --socket "$ctl" --to "$v2" --json
-check "the new version answers: updated, with blackout and decisions" '.outcome == "updated" and .mode == "exec" and .generation == 1 and .program == "host-prog v2" and .blackout_ms > 0 and .decisions[0].action == "convert"'
+# v2 is held once it listens, before its loop turns (HOST_PROG_HOLD_LOOP,
+# this update only): the client is answered from the loop, after the
+# program's own first work since FINISH - its held clients, in kvcache -
+# not at FINISH (lib/host/control.c).  Answered at FINISH, it exited
+# within milliseconds.
+"$REAP" -l "$tmp/update.procs" -t 60 -- "$baton" update --socket "$ctl" --to "$v2" --json \
+	>"$tmp/update.out" 2>"$tmp/update.err" &
+update=$!
 next_line
 check "v2 restored everything, same PID" ".event == \"restored\" and .version == 2 and .pid == $start_pid and .region_ok and .pipe_bytes == 13 and .eventfd == 5 and .count == 100 and .converted == 1"
 next_line
 check "v2 listens on the inherited socket" '.event == "listening"'
+holds "v2 held before its loop: baton update is not answered yet (2 s)" \
+	'! timeout 2 tail --pid="$update" -f /dev/null'
+timeout 10 sh -c 'echo go >"$1"' release "$tmp/hold-loop"
+rm "$tmp/hold-loop"
+wait "$update"
+update_status=$?
+holds "released, v2 answers: baton update exits 0 (exit $update_status)" \
+	'[ "$update_status" -eq 0 ] && ! grep -v " exit 0\$" "$tmp/update.procs" | grep -q .'
+cp "$tmp/update.out" "$tmp/out"
+check "the new version answers: updated, with blackout and decisions" '.outcome == "updated" and .mode == "exec" and .generation == 1 and .program == "host-prog v2" and .blackout_ms > 0 and .decisions[0].action == "convert"'
 expect "status after the update" 0 status --socket "$ctl" --json
 check "status: v2, tally, scratch quarantined" '.generation == 1 and .program == "host-prog v2" and .devices[0].driver == "tally" and .devices[1].driver == null and .devices[0].schema_name == "counter-state" and .devices[0].schema_version == 2 and .devices[1].schema_name == "scratch-state" and .devices[1].schema_version == 1 and ([.sessions[].fds[]] | length == 4)'
 
@@ -126,5 +143,29 @@ reaper=
 accounted "every process of the program exited 0 - the dry runs, the keepers, the old process - but the last, by our SIGTERM" \
 	"$tmp/prog.procs" "^$pid host-prog-v2 signal 15\$"
 holds "the program said nothing on stderr" '! [ -s "$tmp/prog.err" ]'
+
+# The answer waits for the loop, but not past another update: v2, at
+# generation 1, updates itself again at once through the API, before its
+# loop turns (its arguments, which the update gives it, say so; the v2 it
+# starts has none, and exits once restored); the client of the first
+# update is answered before that exec, which would close its connection.
+exec 3<&-
+"$REAP" -l "$tmp/prog2.procs" -t 60 -- "$v1" --control "$tmp/ctl2" --update-to "$v2" --at-generation 1 \
+	>"$tmp/fifo" 2>"$tmp/prog.err" &
+reaper=$!
+exec 3<"$tmp/fifo"
+next_line
+next_line
+check "another v1 listens" '.event == "listening" and .version == 1'
+expect "update v1 -> v2, which updates itself again before its loop turns" 0 update --socket "$tmp/ctl2" --to "$v2" --json
+check "the first update's client is answered: updated, generation 1" '.outcome == "updated" and .generation == 1'
+for generation in 1 2; do
+	next_line
+	check "then v2 restored generation $generation" ".event == \"restored\" and .version == 2 and .generation == $generation"
+done
+wait "$reaper"
+reaper=
+accounted "that program's processes all exited 0" "$tmp/prog2.procs"
+holds "it said nothing on stderr" '! [ -s "$tmp/prog.err" ]'
 
 tap_done
