@@ -20,13 +20,13 @@
  * the blackout is over, and only then does it exit, freeing the old
  * address space on its own time: at nice 10 (a tenth of a CPU against the
  * new version, when they share one) and SCHED_BATCH, whatever the
- * program's policy.  A batch task does not preempt on waking: at nice
- * 10 alone, woken by the SIGTERM, it took the CPU it shared with the new
+ * program's policy.  A batch task does not preempt on waking: at nice 10
+ * alone, woken by the SIGTERM, it took the CPU it shared with the new
  * version's main thread right after FINISH (the kill() returned 1.3-2.3
  * ms later) while the clients the update held waited to be answered; the
- * exec wakes it too, inside the blackout.  Freed as soon as the exec is done,
- * the teardown competed with the new version's restore for the CPUs and
- * their caches: 1.1-2x the blackout at 8 GiB in use, on two cores.  The
+ * exec wakes it too, inside the blackout.  Freed as soon as the exec is
+ * done, the teardown competed with the new version's restore for the CPUs
+ * and their caches: 1.1-2x the blackout at 8 GiB in use, on two cores.  The
  * new version reaps it: its pid comes in BATON_MM_HOLDER; the host reaps
  * it from its loop (reap.c) once it has gone, and never leaves it behind.  A new
  * version that dies, or never finishes, does not keep it: it leaves when
