@@ -691,6 +691,19 @@ int baton_kexec_start(const char *path, char *const *argv, int out_fd, int image
 		      const int *fds, size_t n, unsigned timeout_ms,
 		      pid_t *pid, char *why, size_t why_len);
 
+/* ---- keeper.c: the calling thread's policy, while it waits only to go ---- */
+
+/*
+ * The keeper, and socket mode's old process waiting for the new one's
+ * answer, are woken by the new version right after FINISH to exit: as
+ * SCHED_BATCH tasks they do not preempt it on waking.  Only from
+ * SCHED_OTHER (a real-time program's policy could not always be had
+ * back); true when it was made so, and baton_sched_other() gives it back
+ * before the program goes on.
+ */
+bool baton_sched_batch(void);
+void baton_sched_other(void);
+
 /* ---- control.c ---- */
 
 struct control;

@@ -141,6 +141,19 @@ static const char *const why_died = "the new version died before it took over";
 static const char *const why_late = "the new version did not take over in time";
 static const char *const why_old = "the old version died during the update";
 
+/* ---- Waiting only to go ---- */
+
+bool baton_sched_batch(void)
+{
+	return sched_getscheduler(0) == SCHED_OTHER &&
+	       !sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
+}
+
+void baton_sched_other(void)
+{
+	sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+}
+
 /* ---- The cell ---- */
 
 static bool cell_swap(_Atomic uint32_t *cell, enum baton_cell_state to)
@@ -284,7 +297,7 @@ static void restart(struct baton_keeper *k, struct restart *r, uint64_t freeze_n
 		sigaction(sig, &dfl, NULL);
 	/* The program runs as it ran: a policy crosses exec. */
 	if (k->batch)
-		sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+		baton_sched_other();
 	execve(r->path, r->argv, r->env.vars);
 	say("cannot start the program again: exec failed");
 	_exit(127);
@@ -323,12 +336,9 @@ static void keeper_main(struct baton_keeper *k)
 	 * and tear down its copy of the program's memory and fds, and the
 	 * new version's main thread, which sent it, waited for that (0.5-0.9
 	 * ms, one CPU shared) before it could answer a client.  A batch task
-	 * does not preempt on waking; it still has the program's nice.  Only
-	 * from SCHED_OTHER: a real-time program's keeper keeps its policy,
-	 * which a restart could not always get back.
+	 * does not preempt on waking; it still has the program's nice.
 	 */
-	if (sched_getscheduler(0) == SCHED_OTHER)
-		k->batch = !sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
+	k->batch = baton_sched_batch();
 	/* A signal meant for the program's terminal is not for the keeper. */
 	sigaction(SIGINT, &ign, NULL);
 	sigaction(SIGHUP, &ign, NULL);

@@ -76,7 +76,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -557,11 +556,9 @@ int baton_socket_handover(struct update *u)
 		 * SCHED_OTHER task it took the CPU it shared with the new
 		 * version's main thread, right after FINISH, for up to 7 ms
 		 * before the new version answered the clients the update
-		 * held.  A batch task does not preempt on waking.  Only from
-		 * SCHED_OTHER, and back to it when the program goes on here.
+		 * held.  Back to SCHED_OTHER when the program goes on here.
 		 */
-		batch = sched_getscheduler(0) == SCHED_OTHER &&
-			!sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 });
+		batch = baton_sched_batch();
 		await_answer(u, &a);
 	}
 
@@ -573,7 +570,7 @@ int baton_socket_handover(struct update *u)
 		return BATON_HANDED_OVER;
 	}
 	if (batch)
-		sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+		baton_sched_other();
 	/* One that said it failed is on its way out: the program need not wait. */
 	if (a.type == 'E')
 		let_new_go(u);
