@@ -8,30 +8,30 @@
  * little of it the next version needs copied (nothing is).  The kernel
  * frees an address space when its last user goes.  So at the update's
  * start, after the preflight and while the program still serves (in the
- * commit, which holds it, the start took 0.05-1.9 ms, a wait for the
- * child to get a CPU), the old version starts a holder: a process sharing
- * its address space
- * (CLONE_VM), holding no file, asleep.  At execve() the program's address
- * space then has a user left and is not freed; the kernel wakes the
- * holder - it clears the word set_tid_address() named and wakes its futex
- * whenever a task leaves an address space others still use, as for
- * vfork() - and the holder, now alone in the old address space, waits on
- * until the new version's FINISH: the new version sends it SIGTERM once
- * the blackout is over, and only then does it exit, freeing the old
- * address space on its own time: at nice 10 (a tenth of a CPU against the
- * new version, when they share one) and SCHED_BATCH, whatever the
- * program's policy.  A batch task does not preempt on waking: at nice 10
- * alone, woken by the SIGTERM, it took the CPU it shared with the new
- * version's main thread right after FINISH (the kill() returned 1.3-2.3
- * ms later) while the clients the update held waited to be answered; the
- * exec wakes it too, inside the blackout.  Freed as soon as the exec is
- * done, the teardown competed with the new version's restore for the CPUs
- * and their caches: 1.1-2x the blackout at 8 GiB in use, on two cores.  The
- * new version reaps it: its pid comes in BATON_MM_HOLDER; the host reaps
- * it from its loop (reap.c) once it has gone, and never leaves it behind.  A new
- * version that dies, or never finishes, does not keep it: it leaves when
- * its parent is no longer the program, or when the update's deadline has
- * passed.
+ * commit, which holds it, the start took 0.05-1.9 ms, a wait for the child
+ * to get a CPU), the old version starts a holder: a process sharing its
+ * address space (CLONE_VM), holding no file, asleep.  At execve() the
+ * program's address space then has a user left and is not freed; the
+ * kernel wakes the holder - it clears the word set_tid_address() named and
+ * wakes its futex whenever a task leaves an address space others still
+ * use, as for vfork() - and the holder, now alone in the old address
+ * space, waits on until the new version's FINISH: the new version sends it
+ * SIGTERM once the blackout is over, and only then does it free the old
+ * address space, on its own time: a slice at a time, asleep between slices
+ * as long as it worked (holder_unmap_slowly()), then its exit frees what
+ * is left; at nice 10 (a tenth of a CPU against the new version, when they
+ * share one) and SCHED_BATCH, whatever the program's policy.  A batch task
+ * does not preempt on waking: at nice 10 alone, woken by the SIGTERM, it
+ * took the CPU it shared with the new version's main thread right after
+ * FINISH (the kill() returned 1.3-2.3 ms later) while the clients the
+ * update held waited to be answered; the exec wakes it too, inside the
+ * blackout.  Freed as soon as the exec is done, the teardown competed with
+ * the new version's restore for the CPUs and their caches: 1.1-2x the
+ * blackout at 8 GiB in use, on two cores.  The new version reaps it: its
+ * pid comes in BATON_MM_HOLDER; the host reaps it from its loop (reap.c)
+ * once it has gone, and never leaves it behind.  A new version that dies,
+ * or never finishes, does not keep it: it leaves when its parent is no
+ * longer the program, or when the update's deadline has passed.
  *
  * The holder runs in the program's address space without a thread of its
  * own as libc sees it: it uses no libc function, no errno, no TLS - raw
@@ -45,6 +45,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -73,6 +74,7 @@
  */
 static uint32_t holder_word;
 static uint64_t holder_deadline_ns;	/* the dry run's, then the update's */
+static unsigned long holder_stack;	/* its lowest address */
 
 #define HOLDER_STARTING	1	/* it still has our fds */
 #define HOLDER_STOP	2	/* no exec: the program goes on in this address space */
@@ -92,6 +94,133 @@ static bool holder_needed(long parent)
 	raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
 	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec <=
 	       __atomic_load_n(&holder_deadline_ns, __ATOMIC_ACQUIRE);
+}
+
+#define SLICE_MIN	(4ul << 20)
+#define SLICES_MAX	1024	/* a mapping's, however large it is */
+#define SLICE_BUSY_NS	1000000	/* of unmapping, then as long asleep */
+#define MAPS_MAX	256	/* mappings freed a slice at a time; exit frees the rest */
+
+__attribute__((no_sanitize("address", "undefined")))
+static uint64_t holder_now_ns(void)
+{
+	struct timespec now;
+
+	raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+/*
+ * The mappings of the address space (/proc/self/maps: the holder's own,
+ * the old program's) of SLICE_MIN or more that a page can be in (not
+ * PROT_NONE: the reservations of allocators and sanitizers, terabytes of
+ * address space with nothing to free), other than the one that holds
+ * @code; how many, at most @max.  Parsed as it is read, a character at a
+ * time: no libc here, nothing copied.
+ */
+__attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+static int holder_mappings(unsigned long (*maps)[2], int max, unsigned long code)
+{
+	static const char path[] = "/proc/self/maps";
+	char buf[4096] __attribute__((uninitialized));
+	unsigned long field[2] = { 0, 0 };
+	int n = 0, state = 0;
+	bool access = false;
+	long fd, got;
+
+	fd = raw4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	while (n < max && (got = raw3(SYS_read, fd, (long)buf, sizeof(buf))) > 0) {
+		for (long i = 0; i < got && n < max; i++) {
+			char c = buf[i];
+
+			if (state < 2 && c == (state ? ' ' : '-')) {
+				state++;
+			} else if (state < 2) {
+				unsigned long d = c >= 'a' ? (unsigned long)(c - 'a' + 10) :
+							     (unsigned long)(c - '0');
+				field[state] = field[state] << 4 | (d & 0xf);
+			} else if (state < 5) {
+				access |= c != '-';	/* "rwx": any of them */
+				state++;
+			} else if (c == '\n') {
+				if (access && field[1] - field[0] >= SLICE_MIN &&
+				    !(code >= field[0] && code < field[1])) {
+					maps[n][0] = field[0];
+					maps[n][1] = field[1];
+					n++;
+				}
+				field[0] = field[1] = 0;
+				access = false;
+				state = 0;
+			}
+		}
+	}
+	raw3(SYS_close, fd, 0, 0);
+	return n;
+}
+
+/*
+ * Unmap [@at, @end) a slice at a time, asleep once *@busy (how long it
+ * has unmapped since it last slept) reaches SLICE_BUSY_NS, as long.  A
+ * slice is SLICE_MIN, or a SLICES_MAX-th of the range if that is more:
+ * address space never touched costs next to nothing to unmap, and a huge
+ * mapping is seldom in use throughout (a sanitizer's shadow: 14 TiB).
+ */
+__attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+static void holder_unmap(unsigned long at, unsigned long end, uint64_t *busy)
+{
+	unsigned long slice = ((end - at) / SLICES_MAX + SLICE_MIN - 1) & ~(SLICE_MIN - 1);
+
+	while (at < end) {
+		unsigned long len = end - at < slice ? end - at : slice;
+		uint64_t t = holder_now_ns();
+
+		if (raw3(SYS_munmap, (long)at, (long)len, 0))
+			return;	/* hugetlb, misaligned: exit frees it */
+		at += len;
+		*busy += holder_now_ns() - t;
+		if (*busy >= SLICE_BUSY_NS) {
+			const struct timespec rest = { 0, (long)*busy };
+
+			raw4(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, (long)&rest, 0);
+			*busy = 0;
+		}
+	}
+}
+
+/*
+ * Free the old address space a slice at a time, asleep as long as it has
+ * worked between two: what its exit would do in one pass, with the CPU
+ * left to others every millisecond.  On a kernel without preemption
+ * (PREEMPT_NONE, as here) the exit's teardown of a 256 MiB cache kept a
+ * CPU 10-15 ms, the new version's threads runnable behind it, and a CPU
+ * that busy is seldom balanced: kvcache's clients waited 40-60 ms right
+ * after FINISH.  Kept: the holder's stack (@stack, HOLDER_STACK bytes -
+ * the kernel may have merged it into the mapping beside it) and the
+ * mapping of its code; exit frees them, and what did not fit the table.
+ */
+__attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+static void holder_unmap_slowly(unsigned long stack)
+{
+	unsigned long maps[MAPS_MAX][2] __attribute__((uninitialized));
+	uint64_t busy = 0;
+	int n;
+
+	n = holder_mappings(maps, MAPS_MAX, (unsigned long)holder_unmap_slowly);
+	for (int i = 0; i < n; i++) {
+		unsigned long at = maps[i][0], end = maps[i][1];
+
+		if (stack >= end || stack + HOLDER_STACK <= at) {
+			holder_unmap(at, end, &busy);
+			continue;
+		}
+		if (at < stack)
+			holder_unmap(at, stack, &busy);
+		if (stack + HOLDER_STACK < end)
+			holder_unmap(stack + HOLDER_STACK, end, &busy);
+	}
 }
 
 /*
@@ -140,6 +269,7 @@ static int holder(void *arg)
 		       raw4(SYS_rt_sigtimedwait, (long)&finish, 0, (long)&tick,
 			    sizeof(finish)) != SIGTERM)
 			;
+		holder_unmap_slowly(holder_stack);
 	}
 	raw3(SYS_exit, 0, 0, 0);
 	return 0;
@@ -162,6 +292,7 @@ int baton_mm_holder_start(struct update *u, uint64_t deadline_ns)
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
+	holder_stack = (unsigned long)stack;
 	__atomic_store_n(&holder_word, HOLDER_STARTING, __ATOMIC_RELEASE);
 	/*
 	 * Every signal blocked from its first instruction: a handler of the

@@ -9,6 +9,7 @@
 #
 # usage of each: test_host*.sh BUILD_DIR_OF_HOST_PROGS TEST_DRIVERS_V2
 set -u
+. "$(dirname "$0")/wait_for.sh"
 dir=$1
 drivers_v2=$2	# has contracts, but is no host: its dry run never reports
 v1=$dir/host-prog-v1

@@ -38,6 +38,8 @@
  *     then says "exit-released"
  *   HOST_PROG_HOLD_LOOP=FIFO: v2 with --control, once it listens, waits
  *     for a line (or end of file) on FIFO before its loop turns
+ *   HOST_PROG_RESIDENT_MIB=N: v1 keeps N MiB of anonymous memory, every
+ *     page written, which an exec-mode update leaves to baton-mm to free
  *   HOST_PROG_STARTED=PATH: v2, started by a socket-mode update, writes
  *     "started" to PATH first thing
  *   --fail close: the counter's freeze() closes the "extra" session's
@@ -114,6 +116,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -810,6 +813,25 @@ static void check_mm_holder(const char *pid)
 	close(p.fd);
 }
 
+/* HOST_PROG_RESIDENT_MIB: the memory v1 keeps in use until its exec. */
+static int keep_resident(void)
+{
+	const char *mib = getenv("HOST_PROG_RESIDENT_MIB");
+	size_t size;
+	void *p;
+
+	if (HOST_PROG_VERSION != 1 || !mib)
+		return 0;
+	size = strtoul(mib, NULL, 10) << 20;
+	if (!size)
+		return 0;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	memset(p, 0x5a, size);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct baton_host_opts opts = {
@@ -876,6 +898,8 @@ int main(int argc, char **argv)
 		for (int k = 0; k < rest; k++)
 			target_argv[k + 1] = argv[i + 1 + k];
 	}
+	if (keep_resident())
+		return 1;
 	tid_address_known = !prctl(PR_GET_TID_ADDRESS, &tid_address_at_start, 0, 0, 0);
 	/* baton_host_create() takes it out of the environment. */
 	snprintf(mm_pid, sizeof(mm_pid), "%s", getenv("BATON_MM_HOLDER") ?: "");

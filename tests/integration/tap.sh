@@ -25,6 +25,7 @@
 # a sanitizer report in any process the program leads to fails the check
 # that started it, with reap's log and the report.
 # shellcheck shell=sh
+. "$(dirname "$0")/wait_for.sh"
 
 tmp=$(mktemp -d)
 # The server a script runs, if any: killed on exit with $tmp removed; and
@@ -116,20 +117,6 @@ descendants() {
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
 		echo "$c"
 		descendants "$c"
-	done
-}
-
-# wait_for WHAT SECONDS SHELL_EXPR: until the expression holds, looked at
-# every 20 ms, at most SECONDS; on giving up it says what it waited for.
-wait_for() {
-	local end
-	end=$(($(date +%s) + $2))
-	until eval "$3"; do
-		if [ "$(date +%s)" -ge "$end" ]; then
-			echo "# gave up after $2 s waiting for: $1"
-			return 1
-		fi
-		sleep 0.02
 	done
 }
 

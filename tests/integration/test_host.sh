@@ -47,29 +47,60 @@ procs "v2 told baton-mm to go after FINISH and reaped it: one process, exit 0" "
 # preempt on waking: lib/host/keeper.c, mm.c, socket.c), and the program
 # runs as it ran.  v2 held at its take-over, in each mode; the policies
 # read from /proc (a policy is the 41st field of stat, 3 SCHED_BATCH).
+# In exec mode v1 has 64 MiB in use, which the holder frees after FINISH a
+# slice at a time, asleep between slices as long as it worked (mm.c):
+# strace, attached to it while v2 is held (and seen tracing its wait: it
+# says "attached" before it is), is the witness - several munmap()s that
+# cover the 64 MiB, a sleep once they have taken a millisecond (-T: each
+# call's time, which the holder's own clock includes), and an exit 0.
+command -v strace >/dev/null || { echo "Bail out! strace is missing: run scripts/deps as root"; exit 1; }
 policy_of() { # PID: its policy, or "gone"
 	p=$(sed -n 's/^.*) //p' "/proc/${1:-0}/stat" 2>/dev/null | awk '{ print $39 }')
 	echo "${p:-gone}"
 }
 for mode in exec socket; do
 	rm -f "$tmp/notify" && mkfifo "$tmp/notify"
+	resident=0 && [ $mode = exec ] && resident=64
+	HOST_PROG_RESIDENT_MIB=$resident \
 	BATON_FAULT=take-over:hold@new BATON_FAULT_NOTIFY=$tmp/notify BATON_FAULT_RELEASE=$tmp/release \
 		run "$mode mode, v2 held at its take-over" "$v1" --update-to "$v2" --mode $mode &
+	updating=$!
 	new=$(held_at "$tmp/notify")
 	old=$new
 	[ $mode = socket ] && old=$(ps -o ppid= -p "$new" | tr -d ' ')
 	seen="v2 $(policy_of "$new"), keeper $(policy_of "$(pgrep -P "$old" -x baton-keeper)")"
 	if [ $mode = exec ]; then
-		seen="$seen, holder $(policy_of "$(pgrep -P "$new" -x baton-mm)")"
+		mm=$(pgrep -P "$new" -x baton-mm)
+		seen="$seen, holder $(policy_of "$mm")"
 		want="v2 0, keeper 3, holder 3"
+		timeout 60 strace -T -e trace=munmap,clock_nanosleep,rt_sigtimedwait -o "$tmp/mm.strace" \
+			-p "${mm:-0}" 2>"$tmp/strace.err" &
+		tracing=$!
+		wait_for "strace to see baton-mm's wait" 10 'grep -q rt_sigtimedwait "$tmp/mm.strace"'
 	else
 		seen="$seen, v1 $(policy_of "$old")"
 		want="v2 0, keeper 3, v1 3"
 	fi
 	release
-	wait $!
+	wait $updating
 	if [ "$seen" = "$want" ]; then ok "$mode mode, at the take-over: $seen"; else
 		not_ok "$mode mode, at the take-over: $seen, want $want"
+	fi
+	if [ $mode = exec ]; then
+		wait $tracing
+		read -r slices freed took sleeps <<-EOF
+		$(awk -F'[(,)<>]' '/^munmap\(0x[0-9a-f]+, [0-9]+\) += 0 <[0-9.]+>$/ { n++; b += $3; t += $(NF - 1) }
+			/^clock_nanosleep\(/ { s++ }
+			END { printf "%d %.0f %.6f %d\n", n, b, t, s }' "$tmp/mm.strace")
+		EOF
+		if [ "$slices" -ge 2 ] && [ "$freed" -ge $((64 << 20)) ] &&
+		   { [ "$sleeps" -ge 1 ] || awk -v t="$took" 'BEGIN { exit !(t < 0.001) }'; } &&
+		   [ "$(tail -n 1 "$tmp/mm.strace")" = "+++ exited with 0 +++" ]; then
+			ok "exec mode: the holder freed v1's memory in $slices munmap()s ($freed bytes, $took s), asleep $sleeps times between"
+		else
+			not_ok "exec mode: the holder freed v1's memory in $slices munmap()s ($freed bytes, $took s), asleep $sleeps times between"
+			sed 's/^/#   /' "$tmp/strace.err" "$tmp/mm.strace"
+		fi
 	fi
 	check "$mode mode: v2 took over, and runs as v1 ran" "(map(select(.event == \"restored\"))[0] | .version == 2 and .policy == \"other\" and .count == 101) and .[0].policy == \"other\" and $same"
 	procs "$mode mode, held at the take-over: no process died" "$all_exit0"
