@@ -774,6 +774,7 @@ static void stats_general(struct kv_proto *p, struct stats_out *o,
 	STAT_U64(o, "cmd_set", s.cmd_set);
 	STAT_U64(o, "cmd_flush", p->cmd_flush);
 	STAT_U64(o, "cmd_touch", p->cmd_touch);
+	STAT_U64(o, "cmd_meta", p->cmd_meta);
 	STAT_U64(o, "get_hits", s.get_hits);
 	STAT_U64(o, "get_misses", s.get_misses);
 	STAT_U64(o, "delete_misses", s.delete_misses);
@@ -794,6 +795,14 @@ static void stats_general(struct kv_proto *p, struct stats_out *o,
 	STAT_U64(o, "total_items", s.total_items);
 	STAT_U64(o, "evictions", s.evictions);
 	STAT_U64(o, "reclaimed", s.reclaimed);
+}
+
+/* "stats reset", either protocol: the region's counters and ours. */
+static void stats_reset(struct kv_proto *p)
+{
+	kv_store_reset_stats(p->store);
+	p->cmd_flush = p->cmd_touch = p->cmd_meta = 0;
+	p->touch_hits = p->touch_misses = 0;
 }
 
 static void stats_settings(struct kv_proto *p, struct stats_out *o)
@@ -894,9 +903,7 @@ static int do_stats(struct kv_proto *p, struct kv_conn *c,
 	int ret;
 
 	if (cmd->n == 2 && tok_is(&cmd->tok[1], "reset")) {
-		kv_store_reset_stats(p->store);
-		p->cmd_flush = p->cmd_touch = 0;
-		p->touch_hits = p->touch_misses = 0;
+		stats_reset(p);
 		return reply(c, "RESET");
 	}
 	if (cmd->n >= 2 && tok_is(&cmd->tok[1], "detail")) {
@@ -1449,27 +1456,34 @@ static int do_ma(struct kv_proto *p, struct kv_conn *c,
 	return ret;
 }
 
-/* me <key>: what memcached's debug command shows that kvcache knows. */
+/*
+ * me <key>: memcached's debug line for an item, read as memcached reads
+ * it - neither marked fetched or used, nor counted a get (cmd_meta counts
+ * it, as in memcached 1.6.18).  fetch= is the h mark; exp= the seconds
+ * left, as memcached prints them since it stopped printing them negated
+ * (1.6.18: -100 for an item with 100 s left); cls= and size= are kvcache's
+ * own slab class and bytes.
+ */
 static int do_me(struct kv_proto *p, struct kv_conn *c,
 		 const struct command *cmd, uint64_t now)
 {
 	struct kv_item_ref it;
 	int ret;
 
-	if (cmd->n < 2)
-		return reply(c, "ERROR");
-	if (!key_ok(&cmd->tok[1]))
+	if (cmd->n != 2 || !key_ok(&cmd->tok[1]))
 		return reply(c, BAD_FORMAT);
-	ret = kv_store_get(p->store, cmd->tok[1].s, cmd->tok[1].len, now, &it);
+	p->cmd_meta++;
+	ret = kv_store_peek(p->store, cmd->tok[1].s, cmd->tok[1].len, now, &it);
 	if (ret == KV_NOT_FOUND)
 		return reply(c, "EN");
 	if (ret)
 		return answer(c, ret, false, NULL);
 	return out_printf(c, "ME %.*s exp=%" PRId64 " la=%" PRIu64 " cas=%"
-			  PRIu64 " fetch=yes cls=%u size=%" PRIu32 "\r\n",
+			  PRIu64 " fetch=%s cls=%u size=%" PRIu32 "\r\n",
 			  (int)it.nkey, it.key, ttl_left(it.exptime, now),
 			  it.last_access && now > it.last_access ?
 			  now - it.last_access : 0, it.cas,
+			  meta_marks(p, it.cas) & META_FETCHED ? "yes" : "no",
 			  it.slab_class + 1u, it.size);
 }
 
@@ -1705,9 +1719,7 @@ static int bin_stat(struct kv_proto *p, struct kv_conn *c,
 	int ret;
 
 	if (r->keylen && tok_is(&group, "reset")) {
-		kv_store_reset_stats(p->store);
-		p->cmd_flush = p->cmd_touch = 0;
-		p->touch_hits = p->touch_misses = 0;
+		stats_reset(p);
 		ret = 0;
 	} else {
 		ret = stats_group(p, &o, r->keylen ? &group : NULL, now);

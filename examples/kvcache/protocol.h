@@ -93,8 +93,8 @@ enum kv_lock {
  * @port:        the TCP port, for "stats settings"
  * @verbosity:   as "verbosity" set it
  * @flush_at:    when a delayed flush_all is due, 0 for none
- * @cmd_flush, @cmd_touch, @touch_hits, @touch_misses: counters kept by the
- *               process (the region keeps the others)
+ * @cmd_flush, @cmd_touch, @cmd_meta, @touch_hits, @touch_misses: counters
+ *               kept by the process (the region keeps the others)
  * @meta:        what the meta flags h, I, N and R remember of an item
  *               (fetched, stale, win token sent), which the preserved item
  *               region has no room for: one slot per cas, KV_META_SLOTS of
@@ -133,6 +133,7 @@ struct kv_proto {
 	uint64_t flush_at;
 	uint64_t cmd_flush;
 	uint64_t cmd_touch;
+	uint64_t cmd_meta;
 	uint64_t touch_hits;
 	uint64_t touch_misses;
 	uint64_t meta[KV_META_SLOTS];

@@ -1036,15 +1036,20 @@ static int mark_used(struct kv_store *st, KV_ITEM *it, uint64_t off,
 	return ret;
 }
 
+/* How get() reads. */
+#define GET_SHARED	1u	/* beside other readers: see below */
+#define GET_UNMARKED	2u	/* an item due to be marked used is left so */
+#define GET_PEEK	4u	/* no get: neither marked used nor counted */
+
 /*
- * A get; @shared: beside other readers, writing nothing but the counters
- * (atomically, as the other readers count too), and -EAGAIN for whatever
- * must write more.
+ * A get; GET_SHARED: beside other readers, writing nothing but the
+ * counters (atomically, as the other readers count too), and -EAGAIN for
+ * whatever must write more.
  */
 static int get(struct kv_store *st, const char *key, size_t nkey,
-	       uint64_t now, bool shared, bool unmarked,
-	       struct kv_item_ref *out)
+	       uint64_t now, unsigned int how, struct kv_item_ref *out)
 {
+	const bool shared = how & GET_SHARED, counted = !(how & GET_PEEK);
 	struct kv_stats *stats = &region(st)->stats;
 	uint32_t hash = key_hash(key, nkey);
 	uint64_t off;
@@ -1061,13 +1066,13 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 #endif
 	ret = shared ? find_in(st, key, nkey, hash, true, &it, &off) :
 		       find_live(st, key, nkey, hash, now, &it, &off);
-	if (ret == KV_NOT_FOUND)
+	if (ret == KV_NOT_FOUND && counted)
 		__atomic_fetch_add(&stats->get_misses, 1, __ATOMIC_RELAXED);
 	if (ret)
 		return ret;
 	/* Expired: to be removed; or to be marked used. */
 	if (shared && ((it->exptime && it->exptime <= now) ||
-		       (!unmarked && bump_due(st, it, off, now))))
+		       (!(how & GET_UNMARKED) && bump_due(st, it, off, now))))
 		return -EAGAIN;
 #if KVCACHE_VERSION >= 2
 	/* Before this get marks it used: meta's l flag and me show it. */
@@ -1075,10 +1080,11 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 #else
 	out->last_access = 0;
 #endif
-	ret = shared ? 0 : mark_used(st, it, off, now);
+	ret = shared || !counted ? 0 : mark_used(st, it, off, now);
 	if (ret)
 		return ret;
-	__atomic_fetch_add(&stats->get_hits, 1, __ATOMIC_RELAXED);
+	if (counted)
+		__atomic_fetch_add(&stats->get_hits, 1, __ATOMIC_RELAXED);
 	out->key = item_key(it);
 	out->nkey = it->nkey;
 	out->data = item_data(it);
@@ -1094,14 +1100,20 @@ static int get(struct kv_store *st, const char *key, size_t nkey,
 static int store_get(struct kv_store *st, const char *key, size_t nkey,
 		     uint64_t now, struct kv_item_ref *out)
 {
-	return get(st, key, nkey, now, false, false, out);
+	return get(st, key, nkey, now, 0, out);
 }
 
 static int store_get_shared(struct kv_store *st, const char *key,
 			    size_t nkey, uint64_t now, bool unmarked,
 			    struct kv_item_ref *out)
 {
-	return get(st, key, nkey, now, true, unmarked, out);
+	return get(st, key, nkey, now, GET_SHARED | (unmarked ? GET_UNMARKED : 0), out);
+}
+
+static int store_peek(struct kv_store *st, const char *key, size_t nkey,
+		      uint64_t now, struct kv_item_ref *out)
+{
+	return get(st, key, nkey, now, GET_PEEK, out);
 }
 
 /* @old's value with @data added at its end (@append) or start. */
@@ -1356,6 +1368,7 @@ const struct kv_store_ops KV_OPS = {
 	.check = store_check,
 	.get = store_get,
 	.get_shared = store_get_shared,
+	.peek = store_peek,
 	.put = store_put,
 	.remove = store_remove,
 	.arith = store_arith,

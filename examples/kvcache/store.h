@@ -352,6 +352,8 @@ struct kv_store_ops {
 		   uint64_t now, struct kv_item_ref *out);
 	int (*get_shared)(struct kv_store *st, const char *key, size_t nkey,
 			  uint64_t now, bool unmarked, struct kv_item_ref *out);
+	int (*peek)(struct kv_store *st, const char *key, size_t nkey,
+		    uint64_t now, struct kv_item_ref *out);
 	int (*put)(struct kv_store *st, enum kv_mode mode, const char *key,
 		   size_t nkey, uint32_t flags, uint64_t exptime,
 		   const void *data, uint32_t nbytes, uint64_t cas, uint64_t now);
@@ -489,6 +491,27 @@ static inline int kv_store_get_unmarked(struct kv_store *st, const char *key,
 					struct kv_item_ref *out)
 {
 	return st->ops->get_shared(st, key, nkey, now, true, out);
+}
+
+/**
+ * kv_store_peek() - kv_store_get(), for a look at the item only
+ * @st:   the store, to oneself
+ * @key:  the key, @nkey bytes, 1 to KV_KEY_MAX
+ * @nkey: its length
+ * @now:  the time; an item expired by then is removed, not found
+ * @out:  the item, see struct kv_item_ref
+ *
+ * Neither marks the item used nor counts a hit or a miss: memcached's
+ * "me" looks so.  A conversion under way takes the key's v1 item over
+ * first, as for any use of a key.
+ *
+ * Return: as kv_store_get().
+ */
+static inline int kv_store_peek(struct kv_store *st, const char *key,
+				size_t nkey, uint64_t now,
+				struct kv_item_ref *out)
+{
+	return st->ops->peek(st, key, nkey, now, out);
 }
 
 /**

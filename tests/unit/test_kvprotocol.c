@@ -862,6 +862,8 @@ static void test_stats_groups(void **state)
 static void test_meta(void **state)
 {
 	struct fixture *f = *state;
+	const char *line;
+	char *hits;
 
 	expect(f, "mn\r\nmg\r\nmg foo\r\nmg foo v q\r\nmn\r\n",
 	       "MN\r\nERROR\r\nEN\r\nMN\r\n");
@@ -905,12 +907,38 @@ static void test_meta(void **state)
 	       "CLIENT_ERROR invalid mode for ma M token\r\n"
 	       "CLIENT_ERROR cannot increment or decrement non-numeric value"
 	       "\r\nMN\r\n");
-	/* me */
+	/* me: a look - the item neither marked used (la) nor fetched, no get
+	 * counted; cmd_meta counts each with a key, as memcached 1.6.18 */
+	f->now = NOW + 3;
 	reset_out(f);
-	feed(f, "me n\r\nme missing\r\n");
-	assert_int_equal(strncmp(f->out, "ME n exp=-1 la=", 15), 0);
-	assert_non_null(strstr(f->out, " cls=1 size="));
-	assert_non_null(strstr(f->out, "\r\nEN\r\n"));
+	feed(f, "stats\r\n");
+	assert_non_null(strstr(f->out, "STAT cmd_meta 0\r\n"));
+	assert_non_null(hits = strstr(f->out, "STAT get_hits "));
+	hits = strndup(hits, strcspn(hits, "\r"));
+	reset_out(f);
+	feed(f, "me n\r\nme n\r\nme missing\r\nme\r\nme n n\r\n");
+	assert_int_equal(strncmp(f->out, "ME n exp=-1 la=3 cas=", 21), 0);
+	line = strstr(f->out, "\r\n") + 2;
+	assert_int_equal(strncmp(line, f->out, (size_t)(line - f->out)), 0);
+	assert_non_null(strstr(f->out, " fetch=no cls=1 size="));
+	assert_string_equal(strstr(line, "\r\n") + 2,
+			    "EN\r\nCLIENT_ERROR bad command line format\r\n"
+			    "CLIENT_ERROR bad command line format\r\n");
+	reset_out(f);
+	feed(f, "stats\r\n");
+	assert_non_null(strstr(f->out, "STAT cmd_meta 3\r\n"));
+	assert_non_null(strstr(f->out, hits));
+	free(hits);
+	/* fetched by mg, and not by me */
+	expect(f, "mg n\r\n", "HD\r\n");
+	reset_out(f);
+	feed(f, "me n\r\n");
+	assert_non_null(strstr(f->out, " la=0 "));
+	assert_non_null(strstr(f->out, " fetch=yes "));
+	expect(f, "stats reset\r\n", "RESET\r\n");
+	reset_out(f);
+	feed(f, "stats\r\n");
+	assert_non_null(strstr(f->out, "STAT cmd_meta 0\r\n"));
 }
 
 /*
