@@ -82,25 +82,6 @@ static unsigned long holder_stack;	/* its lowest address */
 #define HOLDER_ASLEEP	3	/* it holds no fd, and waits */
 static const char holder_name[] = "baton-mm";
 
-/* The program is still its parent, and the update's deadline has not passed. */
-__attribute__((no_sanitize("address", "undefined")))
-static bool holder_needed(long parent)
-{
-	struct timespec now;
-
-	if (raw3(SYS_getppid, 0, 0, 0) != parent)
-		return false;	/* it died: nobody will exec, or tell us */
-	/* Past the update's deadline no exec comes, and no FINISH. */
-	raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
-	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec <=
-	       __atomic_load_n(&holder_deadline_ns, __ATOMIC_ACQUIRE);
-}
-
-#define SLICE_MIN	(4ul << 20)
-#define SLICES_MAX	1024	/* a mapping's, however large it is */
-#define SLICE_BUSY_NS	1000000	/* of unmapping, then as long asleep */
-#define MAPS_MAX	256	/* mappings freed a slice at a time; exit frees the rest */
-
 __attribute__((no_sanitize("address", "undefined")))
 static uint64_t holder_now_ns(void)
 {
@@ -109,6 +90,21 @@ static uint64_t holder_now_ns(void)
 	raw3(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&now, 0);
 	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 }
+
+/* The program is still its parent, and the update's deadline has not passed. */
+__attribute__((no_sanitize("address", "undefined")))
+static bool holder_needed(long parent)
+{
+	if (raw3(SYS_getppid, 0, 0, 0) != parent)
+		return false;	/* it died: nobody will exec, or tell us */
+	/* Past the update's deadline no exec comes, and no FINISH. */
+	return holder_now_ns() <= __atomic_load_n(&holder_deadline_ns, __ATOMIC_ACQUIRE);
+}
+
+#define SLICE_MIN	(4ul << 20)
+#define SLICES_MAX	1024	/* a mapping's, however large it is */
+#define SLICE_BUSY_NS	1000000	/* of unmapping, then as long asleep */
+#define MAPS_MAX	256	/* mappings freed a slice at a time; exit frees the rest */
 
 /*
  * The mappings of the address space (/proc/self/maps: the holder's own,
