@@ -14,6 +14,11 @@
  *  - once every key is deleted, none is found: no key was stored twice;
  *  - the region checks whole (kv_store_check()) and counts no item.
  *
+ * Threads meet on a key by chance, however hot it is.  Before them, each
+ * command that writes a key runs while the test holds that key's stripe,
+ * and must wait for it: it is seen asleep in futex() before the stripe is
+ * let go, and it never answers while the stripe is held.
+ *
  * Built twice: as a unit test (valgrind, and ASan in a sanitizer build),
  * and with ThreadSanitizer (suite tsan), which fails it on any data race.
  */
@@ -23,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kv_threaded.h"
 
@@ -74,6 +82,99 @@ static bool check_value(unsigned int k, const char *out, unsigned int *t,
 		return false;
 	}
 	return true;
+}
+
+/* One command of waits_for_stripe(), run by a thread of its own. */
+struct blocked {
+	const char *cmd;
+	char out[64];
+	atomic_int tid;
+	atomic_bool answered;
+};
+
+static void *run_blocked(void *arg)
+{
+	struct blocked *b = arg;
+	struct kv_conn c;
+
+	atomic_store(&b->tid, (int)syscall(SYS_gettid));
+	if (kv_conn_restore(&c, NULL)) {
+		FAIL("no connection\n");
+		atomic_store(&b->answered, true);
+		return NULL;
+	}
+	run(&c, b->cmd, strlen(b->cmd), b->out, sizeof(b->out));
+	atomic_store(&b->answered, true);
+	kv_conn_release(&c);
+	return NULL;
+}
+
+/* Whether thread @tid is in futex() now: asleep on a lock. */
+static bool in_futex(int tid)
+{
+	char path[64], line[32];
+	bool ret = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(line, sizeof(line), f))
+		ret = atoi(line) == SYS_futex;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Run @cmd, which writes @key, on a worker while this thread holds the
+ * store shared and @key's stripe, as another worker using @key would: the
+ * command must wait for the stripe (seen in futex() within 10 s), not
+ * answer @want before it is let go.
+ */
+static void waits_for_stripe(struct kv_store *st, const char *key,
+			     const char *cmd, const char *want)
+{
+	const struct timespec poll = { .tv_nsec = 100000 };
+	struct blocked b = { .cmd = cmd };
+	bool waited = false;
+	pthread_t th;
+	int stripe;
+
+	proto_lock(&proto, KV_SHARED);
+	stripe = kv_store_lock_key(st, key, strlen(key));
+	if (stripe < 0) {
+		FAIL("%s: no stripe (%d)\n", key, stripe);
+		proto_lock(&proto, KV_UNLOCKED);
+		return;
+	}
+	if (pthread_create(&th, NULL, run_blocked, &b)) {
+		FAIL("no thread\n");
+		kv_store_unlock_stripe(st, stripe);
+		proto_lock(&proto, KV_UNLOCKED);
+		return;
+	}
+	for (int i = 0; i < 100000 && !atomic_load(&b.answered); i++) {
+		int tid = atomic_load(&b.tid);
+
+		if (tid && in_futex(tid)) {
+			waited = true;
+			break;
+		}
+		nanosleep(&poll, NULL);
+	}
+	if (atomic_load(&b.answered))
+		FAIL("%.*s answered while another worker held %s's stripe\n",
+		     (int)strcspn(cmd, "\r"), cmd, key);
+	else if (!waited)
+		FAIL("%.*s neither answered nor waited in 10 s\n",
+		     (int)strcspn(cmd, "\r"), cmd);
+	kv_store_unlock_stripe(st, stripe);
+	proto_lock(&proto, KV_UNLOCKED);
+	pthread_join(th, NULL);
+	if (strcmp(b.out, want))
+		FAIL("%.*s answered %s after the stripe was let go\n",
+		     (int)strcspn(cmd, "\r"), cmd, b.out);
 }
 
 static void *client(void *arg)
@@ -138,6 +239,8 @@ int main(void)
 	    kv_store_format(&st, &kv_store_v2_ops, region, REGION))
 		return 1;
 	serve(&st, THREADS);
+	waits_for_stripe(&st, "k1", "set k1 0 0 1\r\nx\r\n", "STORED\r\n");
+	waits_for_stripe(&st, "k1", "delete k1\r\n", "DELETED\r\n");
 	for (uintptr_t i = 0; i < THREADS; i++)
 		if (pthread_create(&th[i], NULL, client, (void *)i))
 			return 1;
