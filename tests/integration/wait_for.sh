@@ -1,6 +1,7 @@
 # Sourced by the integration scripts (tap.sh, host_lib.sh):
 # wait_for WHAT SECONDS SHELL_EXPR: until the expression holds, looked at
-# every 20 ms, at most SECONDS; on giving up it says what it waited for.
+# every 20 ms (or every $wait_every seconds), at most SECONDS; on giving
+# up it says what it waited for.
 # shellcheck shell=sh
 wait_for() {
 	local end
@@ -10,7 +11,7 @@ wait_for() {
 			echo "# gave up after $2 s waiting for: $1"
 			return 1
 		fi
-		sleep 0.02
+		sleep "${wait_every:-0.02}"
 	done
 }
 
