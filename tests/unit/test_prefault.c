@@ -3,7 +3,9 @@
  * The prefaulter (lib/host/prefault.c): over a range this process is
  * writing to meanwhile, it faults every page in and changes no byte - what
  * was written before it started, and what is written while it runs, is
- * there after - and once stopped it is reaped: no child is left.  Skipped
+ * there after - and once stopped it is reaped: no child is left.  Started
+ * for a restore, it grows the heap and what the restore allocates next
+ * lands in transparent huge pages (the kernel's smaps says so).  Skipped
  * (77) where it cannot run: valgrind (a clone that shares the address
  * space is no thread it knows), a kernel without MADV_POPULATE_WRITE, an
  * architecture without raw system calls here.
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +96,96 @@ static void test_populates_without_writing(void **state)
 	munmap(p, PAGES * page);
 }
 
+/* Whether this kernel gives a process transparent huge pages at all. */
+static bool thp_on(void)
+{
+	char line[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	return line[0] && !strstr(line, "[never]");
+}
+
+/* The kB of huge pages smaps counts in the mapping that holds @p. */
+static long anon_huge_kb(const void *p)
+{
+	unsigned long lo, hi;
+	char line[256];
+	bool in = false;
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Over a range holding a whole 2 MiB block: a huge page there, where the
+ * kernel has them (a hypervisor's tables then fill once for it, not 512
+ * times). */
+static void test_range_in_huge_pages(void **state)
+{
+	struct baton_host host = { 0 };
+	const size_t huge = 2u << 20;
+	char *p = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *block = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+	int pidfd;
+
+	(void)state;
+	assert_ptr_not_equal(p, MAP_FAILED);
+	assert_true(baton_prefault_range(&host, p, 2 * huge));
+	pidfd = (int)syscall(SYS_pidfd_open, host.prefaulter, 0);
+	assert_true(pidfd >= 0);
+	assert_int_equal(poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 10000), 1);
+	close(pidfd);
+	baton_prefault_stop(&host);
+	assert_int_equal(resident(block, huge / page), huge / page);
+	if (thp_on())
+		assert_true(anon_huge_kb(block) >= 2048);
+	munmap(p, 2 * huge);
+}
+
+/*
+ * Started for a restore of 4,096 fds: the heap grown, and the restore's
+ * next block at a 2 MiB boundary - the top below it held - in memory the
+ * kernel backs with a huge page; its bytes as written.
+ */
+static void test_start_in_huge_pages(void **state)
+{
+	struct baton_host host = { 0 };
+	const size_t len = 1u << 20;
+	char *p;
+
+	(void)state;
+	/* One CPU, or a sanitizer's allocator (the heap does not move). */
+	if (!baton_prefault_start(&host, 4096))
+		skip();
+	p = malloc(len);
+	assert_non_null(p);
+	/* Its chunk's header at the boundary, then the block. */
+	assert_int_equal((uintptr_t)p % (2u << 20), 2 * sizeof(size_t));
+	for (size_t i = 0; i < len; i++)
+		p[i] = (char)(i * 7);
+	baton_prefault_stop(&host);
+	assert_int_equal(host.prefaulter, 0);
+	if (thp_on())
+		assert_true(anon_huge_kb(p) >= 2048);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(p[i], (char)(i * 7));
+	free(p);
+}
+
 /* Stopped at once: it ends within its chunk, and is reaped. */
 static void test_stops(void **state)
 {
@@ -118,6 +211,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_populates_without_writing),
 		cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_range_in_huge_pages),
+		cmocka_unit_test(test_start_in_huge_pages),
 	};
 	const char *preload = getenv("LD_PRELOAD");
 	void *q;
