@@ -552,7 +552,12 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds);
 /* The prefaulter on the whole pages of [@start, @start + @len): true if
  * started (one at a time)... */
 bool baton_prefault_range(struct baton_host *host, void *start, size_t len);
-/* ...until the restore is over: stopped and reaped. */
+/* Socket mode's new version, once it has planned on the PREPARE image
+ * naming @n_fds fds: the same heap, faulted in now, while the program
+ * serves (true if grown)... */
+bool baton_prefault_now(size_t n_fds);
+/* ...until the restore is over: stopped and reaped, the heap's held
+ * block freed. */
 void baton_prefault_stop(struct baton_host *host);
 
 /* ---- dryrun.c ---- */

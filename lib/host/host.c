@@ -55,8 +55,8 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 		    baton_prefault_start(host, in->hv.n_fds))
 			baton_trace("prefault");
 		err = baton_restore(host, in, &why);
-		baton_prefault_stop(host);
 	}
+	baton_prefault_stop(host);
 	if (!err)
 		err = baton_control_adopt(host);
 	if (err) {

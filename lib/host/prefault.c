@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /**
- * DOC: the new version's heap, faulted in on another CPU
+ * DOC: the new version's heap, faulted in on another CPU (or before the go)
  *
  * An exec-mode new version starts with an empty heap, and its restore
  * fills it inside the blackout: the image's parse, the plan, the
@@ -50,6 +50,12 @@
  * block is address space only; under glibc's MALLOC_PERTURB_, which
  * writes every block handed out, the grown heap is touched before it
  * could be marked.
+ *
+ * Socket mode's new version restores in a process of its own too, but
+ * has the PREPARE image - and the number of fds it names - while the
+ * program still serves: there the same heap is grown, marked and faulted
+ * in at once, once it has planned (baton_prefault_now()), with no clone,
+ * before the commit holds the program.
  *
  * Started once the image is parsed instead, the prefaulter had less of a
  * head start: at 1,024 devices, taking turns with the build before it
@@ -226,22 +232,37 @@ bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
 #endif
 }
 
+#ifdef HAVE_RAW_SYSCALL
+/*
+ * The heap a restore of @n_fds fds will take, grown untouched, its 2 MiB
+ * blocks marked huge and its next blocks from the first of them on: the
+ * span to fault in, or false (a few devices, or not glibc's heap).
+ */
+static bool heap_for_restore(size_t n_fds, uintptr_t *start, uintptr_t *end)
+{
+	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
+							       PREFAULT_MAX;
+	uintptr_t huge_start;
+
+	if (bytes < PREFAULT_MIN || !grow_heap(bytes + PREFAULT_HUGE, start, end))
+		return false;
+	mark_huge(*start, *end);
+	huge_start = huge_up(*start);
+	if (huge_start + PREFAULT_HUGE <= *end && hold_head(huge_start))
+		*start = huge_start;
+	return true;
+}
+#endif
+
 bool baton_prefault_start(struct baton_host *host, size_t n_fds)
 {
 #ifdef HAVE_RAW_SYSCALL
-	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
-							       PREFAULT_MAX;
-	uintptr_t start, end, huge_start;
+	uintptr_t start, end;
 	cpu_set_t cpus;
 
-	if (bytes < PREFAULT_MIN || sched_getaffinity(0, sizeof(cpus), &cpus) ||
-	    CPU_COUNT(&cpus) < 2 || !grow_heap(bytes + PREFAULT_HUGE, &start, &end))
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) || CPU_COUNT(&cpus) < 2 ||
+	    !heap_for_restore(n_fds, &start, &end))
 		return false;
-	/* The restore's blocks from the first huge page on. */
-	mark_huge(start, end);
-	huge_start = huge_up(start);
-	if (huge_start + PREFAULT_HUGE <= end && hold_head(huge_start))
-		start = huge_start;
 	if (baton_prefault_range(host, (void *)start, end - start))
 		return true;
 	free(range.filler);
@@ -254,16 +275,33 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds)
 #endif
 }
 
+bool baton_prefault_now(size_t n_fds)
+{
+#ifdef HAVE_RAW_SYSCALL
+	uintptr_t start, end;
+
+	if (!heap_for_restore(n_fds, &start, &end))
+		return false;
+	/* Before Linux 5.14 it fails: the pages fault in as before. */
+	madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+	return true;
+#else
+	(void)n_fds;
+	return false;
+#endif
+}
+
 void baton_prefault_stop(struct baton_host *host)
 {
 #ifdef HAVE_RAW_SYSCALL
+	/* Never touched, by the prefaulter either: free at any time. */
+	free(range.filler);
+	range.filler = NULL;
 	if (host->prefaulter <= 0)
 		return;
 	/* It finishes the chunk it is in (~16 pages), then exits. */
 	__atomic_store_n(&range.stop, 1, __ATOMIC_RELEASE);
 	baton_clone_reap(&host->prefaulter, &host->prefault_stack, PREFAULT_STACK, __WALL);
-	free(range.filler);
-	range.filler = NULL;
 #else
 	(void)host;
 #endif

@@ -18,7 +18,9 @@
  *	old -> new   plan              + the PREPARE image's memfd, at the
  *	                               update's start
  *	new -> old   planned           it parsed and planned on it
- *	                               (restore.c), and grew its fd table
+ *	                               (restore.c), grew its fd table and
+ *	                               faulted its restore's heap in
+ *	                               (prefault.c)
  *	old -> new   commit: its start, after the keeper's fork, before
  *	             its deadline,     FREEZE; then the commit's image and
  *	             the keeper's pid  copies of the preserved fds as a
@@ -812,6 +814,9 @@ static int receive_and_plan(struct baton_host *host, struct incoming *in,
 	if (err)
 		return err;
 	grow_fd_table(hv->channel_fd, in->image->n_fds);
+	/* The restore's heap too, while the program serves. */
+	if (baton_prefault_now(in->image->n_fds))
+		baton_trace("prefault");
 	what = "telling the previous version we have planned";
 	err = tell(hv, PLANNED_MAGIC) ?: recv_commit(hv, &fd, &n, &what);
 	if (err)

@@ -186,6 +186,42 @@ static void test_start_in_huge_pages(void **state)
 	free(p);
 }
 
+/*
+ * Socket mode's, before the go: the same heap, faulted in at once - the
+ * next block at the boundary, resident, in a huge page - and its held
+ * block let go with the rest.
+ */
+static void test_now_in_huge_pages(void **state)
+{
+	struct baton_host host = { 0 };
+	const size_t len = 1u << 20;
+	char *p, *top, *from;
+	size_t n;
+
+	(void)state;
+	/* A sanitizer's allocator: the heap does not move. */
+	if (!baton_prefault_now(4096))
+		skip();
+	p = malloc(len);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % (2u << 20), 2 * sizeof(size_t));
+	/* Resident to the break before anything writes it (glibc's header
+	 * of the top alone would fault the first huge page in). */
+	top = (char *)sbrk(0);
+	from = (char *)((uintptr_t)p & ~(page - 1));
+	n = (size_t)(top - from) / page < PAGES ? (size_t)(top - from) / page : PAGES;
+	assert_true(n > (2u << 20) / page);
+	assert_int_equal(resident(from, n), n);
+	if (thp_on())
+		assert_true(anon_huge_kb(p) >= 2048);
+	memset(p, 0x5a, len);
+	baton_prefault_stop(&host);
+	assert_int_equal(host.prefaulter, 0);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(p[i], 0x5a);
+	free(p);
+}
+
 /* Stopped at once: it ends within its chunk, and is reaped. */
 static void test_stops(void **state)
 {
@@ -213,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_stops),
 		cmocka_unit_test(test_range_in_huge_pages),
 		cmocka_unit_test(test_start_in_huge_pages),
+		cmocka_unit_test(test_now_in_huge_pages),
 	};
 	const char *preload = getenv("LD_PRELOAD");
 	void *q;
