@@ -132,7 +132,7 @@ static uintptr_t huge_up(uintptr_t at)
  */
 static void mark_huge(uintptr_t start, uintptr_t end)
 {
-	uintptr_t from = huge_up(start), to = huge_up(end + 1) - PREFAULT_HUGE;
+	uintptr_t from = huge_up(start), to = end & ~(uintptr_t)(PREFAULT_HUGE - 1);
 
 	if (sysconf(_SC_PAGESIZE) == 4096 && from < to)
 		madvise((void *)from, to - from, MADV_HUGEPAGE);
@@ -185,23 +185,24 @@ static bool hold_head(uintptr_t boundary)
 	free(p);
 	return false;
 }
-#endif
 
-bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
+/* @range: the whole pages of [@start, @end); whether there are any. */
+static bool set_range(uintptr_t start, uintptr_t end)
 {
-#ifdef HAVE_RAW_SYSCALL
 	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	range.start = (start + page - 1) & ~(page - 1);
+	range.end = end & ~(page - 1);
+	return range.start < range.end;
+}
+
+/* The prefaulter over @range, marked: true if started. */
+static bool clone_prefaulter(struct baton_host *host)
+{
 	sigset_t all, mask;
 	void *stack;
 	pid_t pid;
 
-	if (host->prefaulter > 0)
-		return false;
-	range.start = ((uintptr_t)start + page - 1) & ~(page - 1);
-	range.end = ((uintptr_t)start + len) & ~(page - 1);
-	if (range.start >= range.end)
-		return false;
-	mark_huge(range.start, range.end);
 	stack = mmap(NULL, PREFAULT_STACK, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
@@ -224,6 +225,16 @@ bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
 	host->prefaulter = pid;
 	host->prefault_stack = stack;
 	return true;
+}
+#endif
+
+bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
+{
+#ifdef HAVE_RAW_SYSCALL
+	if (host->prefaulter > 0 || !set_range((uintptr_t)start, (uintptr_t)start + len))
+		return false;
+	mark_huge(range.start, range.end);
+	return clone_prefaulter(host);
 #else
 	(void)host;
 	(void)start;
@@ -260,10 +271,11 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds)
 	uintptr_t start, end;
 	cpu_set_t cpus;
 
-	if (sched_getaffinity(0, sizeof(cpus), &cpus) || CPU_COUNT(&cpus) < 2 ||
-	    !heap_for_restore(n_fds, &start, &end))
+	if (host->prefaulter > 0 || sched_getaffinity(0, sizeof(cpus), &cpus) ||
+	    CPU_COUNT(&cpus) < 2 || !heap_for_restore(n_fds, &start, &end))
 		return false;
-	if (baton_prefault_range(host, (void *)start, end - start))
+	/* Marked already, before hold_head() touched the heap. */
+	if (set_range(start, end) && clone_prefaulter(host))
 		return true;
 	free(range.filler);
 	range.filler = NULL;
