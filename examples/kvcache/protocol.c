@@ -855,7 +855,7 @@ static void stats_classes(struct kv_proto *p, struct stats_out *o, bool slabs)
 			CLASS_STAT("total_chunks", per_page * k->pages);
 			CLASS_STAT("used_chunks", k->items);
 			CLASS_STAT("free_chunks", k->free_count);
-			CLASS_STAT("free_chunks_end", 0);
+			CLASS_STAT("free_chunks_end", kv_class_uncut(r, k));
 		} else if (k->items) {
 			CLASS_STAT("number", k->items);
 			CLASS_STAT("number_hot", 0);

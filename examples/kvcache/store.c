@@ -16,11 +16,14 @@
  * which checks every offset in the header at once; changing how it is
  * computed is a new KV_LAYOUT.
  *
- * Pages go to classes in order (pages_used only grows) and a page is cut
- * into free chunks as soon as a class takes it, so every chunk of a used
- * page is either free, on its class's free list, or an item, in one hash
- * chain and on its class's LRU list.  A chunk records its state and class;
- * zeroed memory is never a valid chunk.
+ * Pages go to classes in order (pages_used only grows).  A class cuts its
+ * newest page into chunks one at a time, from the page's start, when its
+ * free list is empty (struct kv_class's @uncut is the next to cut), so
+ * every chunk of a used page is either not cut yet (at or after its
+ * class's @uncut, in its newest page), free, on its class's free list, or
+ * an item, in one hash chain and on its class's LRU list.  A chunk records
+ * its state and class; zeroed memory is never a valid chunk, and a chunk
+ * not cut yet is never one, whatever its bytes.
  *
  * Key and value bytes (together at most KV_ITEM_DATA_MAX, memcached's
  * largest item) leave a page room for an item header of up to
@@ -161,6 +164,7 @@ static int region_validate(const void *base, size_t size, uint32_t version,
 {
 	const struct kv_region *r = base;
 	uint64_t pages[KV_MAX_CLASSES] = { 0 };
+	uint64_t newest[KV_MAX_CLASSES] = { 0 };
 	const uint8_t *table;
 	struct kv_geometry g;
 	uint64_t items = 0;
@@ -218,8 +222,10 @@ static int region_validate(const void *base, size_t size, uint32_t version,
 				"class %u", p, r->pages_used, table[p]);
 			return -EBADMSG;
 		}
-		if (p < r->pages_used)
+		if (p < r->pages_used) {
 			pages[table[p]]++;
+			newest[table[p]] = p;
+		}
 	}
 
 	for (uint32_t c = 0; c < r->n_classes; c++) {
@@ -233,12 +239,22 @@ static int region_validate(const void *base, size_t size, uint32_t version,
 				g.chunk_size[c], pages[c]);
 			return -EBADMSG;
 		}
-		chunks = pages[c] * chunks_per_page(k);
+		if (k->uncut &&
+		    (!k->pages || k->uncut < r->arena_off ||
+		     (k->uncut - r->arena_off) / KV_PAGE_SIZE != newest[c] ||
+		     (k->uncut - r->arena_off) % KV_PAGE_SIZE % k->chunk_size ||
+		     !kv_class_uncut(r, k))) {
+			kv_errf(err, "class %" PRIu32 ": its next chunk to cut, at %#"
+				PRIx64 ", is not a chunk of its newest page", c,
+				k->uncut);
+			return -EBADMSG;
+		}
+		chunks = pages[c] * chunks_per_page(k) - kv_class_uncut(r, k);
 		if (k->items > chunks || k->free_count != chunks - k->items ||
 		    !k->items != !k->lru_head || !k->items != !k->lru_tail ||
 		    !k->free_count != !k->free_head) {
 			kv_errf(err, "class %" PRIu32 ": %" PRIu64 " items and %"
-				PRIu64 " free chunks in %" PRIu64 " chunks, or "
+				PRIu64 " free chunks in %" PRIu64 " chunks cut, or "
 				"list ends that disagree", c, k->items,
 				k->free_count, chunks);
 			return -EBADMSG;
@@ -277,7 +293,7 @@ static const struct kv_item_v1 *chunk_at(const struct kv_region *r,
 {
 	const uint8_t *base = (const uint8_t *)r;
 	const struct kv_item_v1 *it;
-	uint64_t rel, in_page;
+	uint64_t rel, in_page, uncut;
 	uint32_t cls, chunk;
 
 	/* Acquire: take_page() cut the pages below before it counted them. */
@@ -295,6 +311,15 @@ static const struct kv_item_v1 *chunk_at(const struct kv_region *r,
 	if (in_page % chunk || in_page + chunk > KV_PAGE_SIZE) {
 		kv_errf(err, "offset %#" PRIx64 " is not a chunk of its page "
 			"(class %" PRIu32 ", %" PRIu32 " bytes)", off, cls, chunk);
+		return NULL;
+	}
+	/* In the page @uncut is in (it is at most @in_page below @off), and
+	 * not below it.  Acquire: class_pop() cut the chunk before it moved
+	 * @uncut past it. */
+	uncut = __atomic_load_n(&r->classes[cls].uncut, __ATOMIC_ACQUIRE);
+	if (uncut && off >= uncut && off - uncut <= in_page) {
+		kv_errf(err, "chunk at %#" PRIx64 " is not cut yet (class %"
+			PRIu32 " cuts at %#" PRIx64 ")", off, cls, uncut);
 		return NULL;
 	}
 	it = (const struct kv_item_v1 *)(base + off);
@@ -688,34 +713,46 @@ static int find_live(struct kv_store *st, const char *key, size_t nkey,
 	return ret ? ret : KV_NOT_FOUND;
 }
 
-/* Give class @c the next unused page, cut into free chunks. */
+/*
+ * Give class @c the next unused page, to be cut as it is used: the page is
+ * not written here - a set that needs a chunk writes the chunk's first
+ * 4 KiB page, not all 257 of them.
+ */
 static int take_page(struct kv_store *st, uint32_t c)
 {
 	struct kv_region *r = region(st);
 	struct kv_class *k = &r->classes[c];
-	uint64_t page, per_page = chunks_per_page(k);
+	uint64_t page;
 
 	if (r->pages_used == r->n_pages)
 		return -ENOMEM;
 	page = r->pages_used;
 	((uint8_t *)st->base)[r->page_table_off + page] = c;
 	k->pages++;
-	/* Backwards, so that chunks are handed out in address order. */
-	for (uint64_t i = per_page; i-- > 0;) {
-		uint64_t off = r->arena_off + page * KV_PAGE_SIZE +
-			       i * k->chunk_size;
-		struct kv_item_v1 *ch = (void *)((uint8_t *)st->base + off);
-
-		memset(ch, 0, sizeof(*ch));
-		ch->state = KV_CHUNK_FREE;
-		ch->slab_class = c;
-		ch->h_next = k->free_head;
-		k->free_head = off;
-	}
-	k->free_count += per_page;
-	/* Release: chunk_at() reads the page as cut once it is counted. */
+	__atomic_store_n(&k->uncut, r->arena_off + page * KV_PAGE_SIZE,
+			 __ATOMIC_RELAXED);
+	/* Release: chunk_at() reads the page as its class's once counted. */
 	__atomic_store_n(&r->pages_used, page + 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Cut class @c's next chunk from its newest page, into @off. */
+static void cut(struct kv_store *st, uint32_t c, uint64_t *off)
+{
+	struct kv_region *r = region(st);
+	struct kv_class *k = &r->classes[c];
+	struct kv_item_v1 *ch = (void *)((uint8_t *)st->base + k->uncut);
+	uint64_t in_page = (k->uncut - r->arena_off) % KV_PAGE_SIZE;
+	uint64_t next = k->uncut + k->chunk_size;
+
+	memset(ch, 0, sizeof(*ch));
+	ch->state = KV_CHUNK_FREE;
+	ch->slab_class = c;
+	*off = k->uncut;
+	if (in_page + 2 * (uint64_t)k->chunk_size > KV_PAGE_SIZE)
+		next = 0;
+	/* Release: chunk_at() takes the chunk as cut once @uncut is past. */
+	__atomic_store_n(&k->uncut, next, __ATOMIC_RELEASE);
 }
 
 /* A free chunk of class @c, without evicting: -ENOMEM when there is none. */
@@ -726,9 +763,13 @@ static int class_pop(struct kv_store *st, uint32_t c, uint64_t *off)
 	int ret;
 
 	if (!k->free_head) {
-		ret = take_page(st, c);
-		if (ret)
-			return ret;
+		if (!k->uncut) {
+			ret = take_page(st, c);
+			if (ret)
+				return ret;
+		}
+		cut(st, c, off);
+		return 0;
 	}
 	ch = chunk(st, k->free_head, KV_CHUNK_FREE);
 	if (!ch)

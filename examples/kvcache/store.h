@@ -28,11 +28,15 @@
  * Memory is a slab allocator as memcached's: the arena is cut into pages
  * of 1 MiB and 4 KiB (the largest item and its header); a page is given
  * to one size class when that class first needs room, and cut into chunks
- * of the class's size.  Each class has its own LRU list.  When a class
- * has no free chunk and no page is left, its least recently used item is
- * evicted (an expired one counts as reclaimed); when the class holds no
- * item to evict, the store refuses with -ENOMEM, which the protocol
- * reports as memcached does: "SERVER_ERROR out of memory storing object".
+ * of the class's size one at a time, as the class needs them (memcached
+ * once did the same; struct kv_class's @uncut): the first write of each
+ * of a page's 4 KiB pages costs ~6 us in a VM, and a page cut whole at
+ * once held the store for 1.5-10 ms.  Each class has its own LRU list.
+ * When a class has no free chunk and no page is left, its least recently
+ * used item is evicted (an expired one counts as reclaimed); when the
+ * class holds no item to evict, the store refuses with -ENOMEM, which the
+ * protocol reports as memcached does: "SERVER_ERROR out of memory storing
+ * object".
  * An item larger than memcached takes (KV_ITEM_SIZE_MAX as memcached
  * counts it, kv_item_too_large()) is refused with -E2BIG ("SERVER_ERROR
  * object too large for cache"); an append or prepend that would make one
@@ -207,7 +211,7 @@ enum kv_status {
 /* A v1 region a v2 store has converted, whose memory is being given back:
  * its items are gone or in the v2 region, and it is not to be adopted. */
 #define KV_MAGIC_SPENT	"KVSPENT"
-#define KV_LAYOUT	2
+#define KV_LAYOUT	3	/* 3: a class's newest page is cut as it is used */
 #define KV_MAX_CLASSES	48
 #define KV_PAGE_FREE	0xff	/* page table: no class has the page yet */
 /* Chunk states (an item's @state).  Neither is 0: zeroed memory is never
@@ -220,10 +224,14 @@ enum kv_status {
  * @chunk_size: bytes per chunk; a page holds KV_PAGE_SIZE / @chunk_size
  * @pages:      pages this class has taken
  * @free_head:  first free chunk; free chunks chain through h_next
- * @free_count: free chunks
+ * @free_count: free chunks on that list
  * @lru_head:   most recently used item
  * @lru_tail:   least recently used item: the next to evict
  * @items:      items on the LRU list
+ * @uncut:      the first chunk of the class's newest page not cut yet, the
+ *              rest of that page after it; 0 when that page is cut to its
+ *              end.  Chunks are cut one at a time, when the free list is
+ *              empty (kv_class_uncut() counts them)
  */
 struct kv_class {
 	uint32_t chunk_size;
@@ -233,6 +241,7 @@ struct kv_class {
 	uint64_t lru_head;
 	uint64_t lru_tail;
 	uint64_t items;
+	uint64_t uncut;
 };
 
 /**
@@ -685,6 +694,18 @@ static inline int kv_store_lock_key(struct kv_store *st, const char *key,
 static inline void kv_store_unlock_stripe(struct kv_store *st, int stripe)
 {
 	pthread_mutex_unlock(&st->locks->stripe[stripe].m);
+}
+
+/* The chunks of class @k's newest page not cut yet, in region @r. */
+static inline uint64_t kv_class_uncut(const struct kv_region *r,
+				      const struct kv_class *k)
+{
+	uint64_t at = __atomic_load_n(&k->uncut, __ATOMIC_ACQUIRE);
+
+	if (!at)
+		return 0;
+	return (KV_PAGE_SIZE - (at - r->arena_off) % KV_PAGE_SIZE) /
+	       k->chunk_size;
 }
 
 /* What of a region is in use: its header and tables, and its pages up to

@@ -414,7 +414,11 @@ MAGIC_OFF, LAYOUT_OFF, ITEM_VERSION_OFF, REGION_SIZE_OFF = 0, 8, 16, 24
 N_PAGES_OFF, PAGES_USED_OFF, PAGE_TABLE_OFF_OFF, BUCKETS_OFF_OFF = 40, 48, 56, 64
 N_BUCKETS_OFF, ARENA_OFF_OFF, N_CLASSES_OFF, CLASSES = 72, 80, 96, 248
 CURR_ITEMS = 104
-PAGE_TABLE, BUCKETS, ARENA, PAGE = 2552, 2560, 20480, (1 << 20) + 4096
+PAGE_TABLE, BUCKETS, ARENA, PAGE = 2936, 2944, 20480, (1 << 20) + 4096
+# A class (struct kv_class, 56 bytes): free_count at 16, items at 40, uncut
+# at 48.  Class 0 (96-byte chunks) has cut 7 chunks: k0-k5 and n, k3's
+# on its free list.
+CLASS, FREE_COUNT, ITEMS, UNCUT = 56, 16, 40, 48
 # A v1 item's header (56 bytes): h_next, lru_prev, lru_next, cas, exptime,
 # flags, nbytes, hash, nkey, slab_class, state; its key, then its value.
 # k0 is the first chunk of the first page, k6 of the second.
@@ -506,7 +510,7 @@ def kvregion(d):
         'classes': region_input(CHECK, patch(N_CLASSES_OFF, u32(49)),
                                 patch(CLASSES, u32(0)), patch(CLASSES + 8, u64(ARENA + 1))),
         'lru': region_input(V1 | CHECK, patch(CLASSES + 24, u64(PAGE * 3)),
-                            patch(CLASSES + 48 + 32, u64(ARENA))),
+                            patch(CLASSES + CLASS + 32, u64(ARENA))),
         'page-table': region_input(0, patch(PAGE_TABLE, b'\x05\xff')),
         'bucket': region_input(V1 | CHECK, patch(BUCKETS, u64(ARENA + 3) * 4)),
         'item-links': region_input(CHECK, patch(ARENA, u64(ARENA) + u64(ARENA) + u64(1))),
@@ -537,18 +541,26 @@ def kvregion(d):
         'regress-twin-expired': region_input(V1, *twin_expired(),
                                              requests=req(GET, 'k5') + steps),
         'regress-twin-expired-step': region_input(V1, *twin_expired(), requests=steps),
-        'lazy-counts': region_input(V1, patch(CLASSES + 16, u64(10922 - 6 + 1)),
-                                    patch(CLASSES + 40, u64(5)),
+        'lazy-counts': region_input(V1, patch(CLASSES + FREE_COUNT, u64(2)),
+                                    patch(CLASSES + ITEMS, u64(5)),
                                     patch(CURR_ITEMS, u64(11)),
                                     requests=steps * 4 + day),
         # Counts that agree with each other and not with the lists: an
         # update half way must find the v1 region valid still (its class
         # counts wrapped, and the next version refused it).
-        'regress-counts-update': region_input(V1, patch(CLASSES + 16, u64(10922 - 6 + 1)),
-                                              patch(CLASSES + 40, u64(5)),
+        'regress-counts-update': region_input(V1, patch(CLASSES + FREE_COUNT, u64(2)),
+                                              patch(CLASSES + ITEMS, u64(5)),
                                               patch(CURR_ITEMS, u64(11)),
                                               requests=req(STEP, 'k0', 4) +
                                               req(UPDATE, 'k0', 99) + steps),
+        # Class 0 says it has cut five chunks, not seven, and counts
+        # agree: k5 and n are items where it has not cut yet, which are
+        # never to be read (the next cut would write over them).
+        'uncut-back': region_input(V1, patch(CLASSES + UNCUT, u64(ARENA + 96 * 5)),
+                                   patch(CLASSES + ITEMS, u64(4)),
+                                   patch(CURR_ITEMS, u64(10)),
+                                   requests=req(GET, 'n') + day),
+        'uncut-past': region_input(CHECK, patch(CLASSES + UNCUT, u64(ARENA + PAGE))),
     }
     for name, data in seeds.items():
         write(d, name + '.bin', data)
