@@ -742,15 +742,12 @@ static void cut(struct kv_store *st, uint32_t c, uint64_t *off)
 	struct kv_region *r = region(st);
 	struct kv_class *k = &r->classes[c];
 	struct kv_item_v1 *ch = (void *)((uint8_t *)st->base + k->uncut);
-	uint64_t in_page = (k->uncut - r->arena_off) % KV_PAGE_SIZE;
-	uint64_t next = k->uncut + k->chunk_size;
+	uint64_t next = kv_class_uncut(r, k) > 1 ? k->uncut + k->chunk_size : 0;
 
 	memset(ch, 0, sizeof(*ch));
 	ch->state = KV_CHUNK_FREE;
 	ch->slab_class = c;
 	*off = k->uncut;
-	if (in_page + 2 * (uint64_t)k->chunk_size > KV_PAGE_SIZE)
-		next = 0;
 	/* Release: chunk_at() takes the chunk as cut once @uncut is past. */
 	__atomic_store_n(&k->uncut, next, __ATOMIC_RELEASE);
 }
