@@ -3,7 +3,7 @@
  * Blackout against preserved memory in use, both modes, against its floor
  * and against a copy-based handover, all in one run.
  *
- *   bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only]
+ *   bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only] [--hot]
  *   bench_blackout --floor DEVICES MIB     (for bench_devices.sh)
  *
  * Baton: baton_host_update() of this binary into itself with one
@@ -24,6 +24,16 @@
  * memory by another - what a handover that copies costs.  Measured fewer
  * times than the others (it takes seconds at 8 GiB), and skipped when
  * there is not room for two copies.
+ *
+ * Caches: before each update, and each link of the floor before its exec,
+ * every link reads through the same WORK_MIB of other memory (a memfd of
+ * this driver's, not preserved): the rest of a program's work, which
+ * leaves the CPUs' caches - and a hypervisor's tables of the guest's -
+ * as cold at 1 MiB as the populate of 8 GiB leaves them.  Without it the
+ * small rows met an exec path still warm from the link before, and the
+ * ratio between sizes measured how much the bench's own populate
+ * evicted rather than what the memory's size costs the blackout.
+ * --hot leaves it out: the best case, a program that does nothing else.
  *
  * Each chain runs as a succession of execs (or, in socket mode, of new
  * processes) from one start; every link writes its sample (ns) to a pipe
@@ -57,6 +67,7 @@
 #define ROUNDS		3	/* interleaved: a load that comes and goes hits every row */
 #define COPY_RUNS	3	/* 1 past 1 GiB: a copy of 8 GiB takes tens of seconds */
 #define TOKEN_REPORT	1
+#define WORK_MIB	256	/* past any CPU's last-level cache */
 
 BATON_SCHEMA(bench_state_v1, "bench-state", 1, BATON_FIELD(u64, ticks));
 
@@ -96,6 +107,32 @@ static void use(void *p, size_t size, bool first)
 		memset(p, 0xa5, size);	/* before Linux 5.14 */
 }
 
+/*
+ * The program's other work, before its update: a read of every cache line
+ * of the driver's work memfd (BENCH_WORK names it, as /proc/PID/fd/N: a
+ * socket-mode link does not inherit our fds), mapped for the read alone.
+ */
+static void other_work(void)
+{
+	const char *path = getenv("BENCH_WORK");
+	const size_t size = (size_t)WORK_MIB << 20;
+	volatile const char *p;
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		exit(3);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		exit(3);
+	for (size_t i = 0; i < size; i += 64)
+		(void)p[i];
+	munmap((void *)p, size);
+}
+
 /* The argv of a link: self --link KIND MODE SIZE LEFT REPORT_FD. */
 enum { A_KIND = 2, A_MODE, A_SIZE, A_LEFT, A_FD, A_N };
 
@@ -116,6 +153,7 @@ static int floor_link(char **argv, size_t size, int left, int report)
 	if (!left)
 		return 0;
 	use(p, size, false);
+	other_work();
 	snprintf(left_s, sizeof(left_s), "%d", left - 1);
 	argv[A_LEFT] = left_s;
 	snprintf(num, sizeof(num), "%" PRIu64, now_ns());
@@ -160,6 +198,7 @@ static int baton_link(char **argv, bool socket_mode, size_t size, int left, int 
 		return 0;
 	}
 	use(baton_region_base(r), size, !baton_host_restored(host));
+	other_work();
 	snprintf(left_s, sizeof(left_s), "%d", left - 1);
 	argv[A_LEFT] = left_s;
 	up.argv = argv;
@@ -303,6 +342,25 @@ static void chain(const char *self, const char *kind, const char *mode, size_t s
 	}
 }
 
+/* The memory of the links' other work, written once; BENCH_WORK names it. */
+static void share_work(void)
+{
+	const size_t size = (size_t)WORK_MIB << 20;
+	int fd = memfd_create("bench-work", MFD_CLOEXEC);
+	char path[64];
+	void *m;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size))
+		exit(3);
+	m = mmap(NULL, size, PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		exit(3);
+	memset(m, 0x5a, size);
+	munmap(m, size);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+	setenv("BENCH_WORK", path, 1);
+}
+
 /* Room for two copies of @size (the copy benchmark's peak), and some. */
 static bool room_for_copy(size_t size)
 {
@@ -324,7 +382,7 @@ int main(int argc, char **argv)
 	uint64_t floors[8][RUNS], samples[8][2][RUNS], copy_ns[8] = { 0 };
 	const char *csv_path = NULL;
 	uint64_t b1[2] = { 0, 0 };
-	bool copy = true, exec_only = false;
+	bool copy = true, exec_only = false, hot = false;
 	char self[4096];
 	FILE *csv = NULL;
 	ssize_t n;
@@ -357,17 +415,21 @@ int main(int argc, char **argv)
 			copy = false;
 		} else if (!strcmp(argv[i], "--exec-only")) {
 			exec_only = true;
+		} else if (!strcmp(argv[i], "--hot")) {
+			hot = true;
 		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
 			char *s = argv[++i], *tok, *save = NULL;
 
 			for (n_sizes = 0; n_sizes < 8 && (tok = strtok_r(s, ",", &save)); s = NULL)
 				sizes[n_sizes++] = strtoull(tok, NULL, 10) << 20;
 		} else {
-			fprintf(stderr, "usage: bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only]\n"
+			fprintf(stderr, "usage: bench_blackout [--csv FILE] [--sizes MIB,...] [--no-copy] [--exec-only] [--hot]\n"
 				"       bench_blackout --floor DEVICES MIB\n");
 			return 2;
 		}
 	}
+	if (!hot)
+		share_work();
 	if (csv_path && !(csv = fopen(csv_path, "ae")))
 		return 3;
 	if (csv && ftell(csv) == 0)
