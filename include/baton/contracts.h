@@ -89,9 +89,14 @@ int baton_contracts_decode(const struct baton_contract_rec *recs, size_t n,
  * is an error (-BATON_ERR_NOCONTRACTS): a binary without drivers should not
  * be the target of a live update by mistake.
  *
- * Return: 0, the -errno of opening @path (-ENOENT, -EACCES...),
- * -BATON_ERR_ELF (libelf cannot read it), -BATON_ERR_NOCONTRACTS, or an
- * error of baton_contracts_decode().
+ * libelf is opened (dlopen(), "libelf.so.1") the first time a file is
+ * read, so that a program linked with libbaton does not load it at start.
+ *
+ * Return: 0, the -errno of opening @path (-ENOENT, -EACCES, -EMFILE...;
+ * -EMFILE too when no fd was left to open libelf with), -ELIBACC (libelf
+ * could not be opened: @diag says why), -BATON_ERR_ELF
+ * (libelf cannot read it), -BATON_ERR_NOCONTRACTS, or an error of
+ * baton_contracts_decode().
  */
 int baton_contracts_read_elf(const char *path, struct baton_contracts **out,
 			     struct baton_diag *diag);

@@ -99,8 +99,8 @@ def main(argv):
     tap(header == version, 'version.h says %s, the project %s' % (header, version))
     tap(soname == 'libbaton.so.%s' % version.split('.')[0],
         'the soname is libbaton.so.MAJOR', 'soname: %s' % soname)
-    tap(needed and not any(lib.startswith('libkmod.') for lib in needed),
-        'the library does not need libkmod at start', 'NEEDED: %s' % needed)
+    tap(needed and not any(lib.startswith(('libkmod.', 'libelf.')) for lib in needed),
+        'the library needs neither libkmod nor libelf at start', 'NEEDED: %s' % needed)
     print('1..%d' % n)
     print('# %d passed, %d failed' % (n - failed, failed))
     return 1 if failed else 0
