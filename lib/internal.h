@@ -108,6 +108,27 @@ const char *baton_fd_limit_why(int err, char *buf, size_t size);
  */
 int baton_send_all(int fd, const void *buf, size_t len);
 
+/**
+ * baton_dlopen_table() - dlopen() @soname and look up @n functions into
+ * @table (lib/core/dlopen.c): the handle, or NULL with dlerror()'s words
+ * in @why and @table all NULL.
+ */
+void *baton_dlopen_table(const char *soname, const char *const *names,
+			 void *table, size_t n, char *why, size_t len);
+/*
+ * A table of functions for baton_dlopen_table(): LIST(X) names each;
+ * BATON_DL_MEMBER makes a struct member of a function's own type,
+ * BATON_DL_NAME its name in the list of names.
+ */
+#define BATON_DL_MEMBER(name) __typeof__(name) *name;
+#define BATON_DL_NAME(name) #name,
+/* baton_dlopen_table() on a struct of LIST(BATON_DL_MEMBER) and its names. */
+#define BATON_DLOPEN_TABLE(soname, table, names, why, len) __extension__ ({ \
+	_Static_assert(sizeof(table) == sizeof(names) / sizeof(*(names)) * sizeof(void *), \
+		       "one function pointer a name"); \
+	baton_dlopen_table(soname, names, &(table), \
+			   sizeof(names) / sizeof(*(names)), why, len); })
+
 /* CLOCK_MONOTONIC in ns: what deadlines and the blackout are measured on. */
 uint64_t baton_now_ns(void);
 /* Make *@arr, of *@cap elements of @size bytes, hold at least @n + 1. */

@@ -19,7 +19,6 @@
  * machines.  When it cannot be opened, reading fails with -ELIBACC and
  * dlerror()'s words (or -EMFILE, when the fd table was full).
  */
-#include <dlfcn.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,20 +36,16 @@
 
 #define LIBELF_SONAME "libelf.so.1"
 
+#define LIBELF_FUNCTIONS(X) \
+	X(elf_version) X(elf_begin) X(elf_end) X(elf_kind) X(elf_errmsg) \
+	X(elf_getshdrstrndx) X(elf_nextscn) X(elf_strptr) X(elf_rawdata) \
+	X(gelf_getehdr) X(gelf_getshdr)
+
 /* libelf's functions, as dlopen() found them: all of them, or none. */
 static struct {
-	__typeof__(elf_version) *elf_version;
-	__typeof__(elf_begin) *elf_begin;
-	__typeof__(elf_end) *elf_end;
-	__typeof__(elf_kind) *elf_kind;
-	__typeof__(elf_errmsg) *elf_errmsg;
-	__typeof__(elf_getshdrstrndx) *elf_getshdrstrndx;
-	__typeof__(elf_nextscn) *elf_nextscn;
-	__typeof__(elf_strptr) *elf_strptr;
-	__typeof__(elf_rawdata) *elf_rawdata;
-	__typeof__(gelf_getehdr) *gelf_getehdr;
-	__typeof__(gelf_getshdr) *gelf_getshdr;
+	LIBELF_FUNCTIONS(BATON_DL_MEMBER)
 } libelf;
+static const char *const libelf_names[] = { LIBELF_FUNCTIONS(BATON_DL_NAME) };
 static pthread_mutex_t libelf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -64,7 +59,7 @@ static pthread_mutex_t libelf_lock = PTHREAD_MUTEX_INITIALIZER;
 static int libelf_open(int fd, struct baton_diag *diag)
 {
 	char why[256];
-	void *so, *fn;
+	void *so;
 	int spare;
 
 	pthread_mutex_lock(&libelf_lock);
@@ -72,33 +67,13 @@ static int libelf_open(int fd, struct baton_diag *diag)
 		pthread_mutex_unlock(&libelf_lock);
 		return 0;
 	}
-	fn = so = dlopen(LIBELF_SONAME, RTLD_NOW | RTLD_LOCAL);
-	/* Up to the first that is missing: dlerror() then names it. */
-#define ELF_SYM(name) \
-	if (fn && (fn = dlsym(so, #name))) \
-		memcpy(&libelf.name, &fn, sizeof(fn))
-	ELF_SYM(elf_version);
-	ELF_SYM(elf_begin);
-	ELF_SYM(elf_end);
-	ELF_SYM(elf_kind);
-	ELF_SYM(elf_errmsg);
-	ELF_SYM(elf_getshdrstrndx);
-	ELF_SYM(elf_nextscn);
-	ELF_SYM(elf_strptr);
-	ELF_SYM(elf_rawdata);
-	ELF_SYM(gelf_getehdr);
-	ELF_SYM(gelf_getshdr);
-#undef ELF_SYM
-	if (fn) {
-		libelf.elf_version(EV_CURRENT);
-		pthread_mutex_unlock(&libelf_lock);
-		return 0;
-	}
-	snprintf(why, sizeof(why), "%s", dlerror());
-	memset(&libelf, 0, sizeof(libelf));
+	so = BATON_DLOPEN_TABLE(LIBELF_SONAME, libelf, libelf_names, why,
+				sizeof(why));
 	if (so)
-		dlclose(so);
+		libelf.elf_version(EV_CURRENT);
 	pthread_mutex_unlock(&libelf_lock);
+	if (so)
+		return 0;
 	spare = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (spare < 0 && (errno == EMFILE || errno == ENFILE))
 		return baton_diag_set(diag, errno, NULL, NULL);

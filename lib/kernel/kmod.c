@@ -41,7 +41,6 @@
  * it says so (-ELIBACC).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libkmod.h>
@@ -64,56 +63,27 @@
 /* The most a child may say about a tree: Linux's largest .modinfo ~100 KiB. */
 #define KMOD_SAID_MAX (4 << 20)
 
+#define LIBKMOD_FUNCTIONS(X) \
+	X(kmod_new) X(kmod_unref) X(kmod_set_log_fn) X(kmod_dump_index) \
+	X(kmod_list_next) X(kmod_module_new_from_name) X(kmod_module_ref) \
+	X(kmod_module_unref) X(kmod_module_get_name) X(kmod_module_get_path) \
+	X(kmod_module_get_info) X(kmod_module_info_get_key) \
+	X(kmod_module_info_get_value) X(kmod_module_info_free_list) \
+	X(kmod_module_probe_insert_module)
+
 /* libkmod's functions, as the child's dlopen() found them. */
 static struct {
-	__typeof__(kmod_new) *kmod_new;
-	__typeof__(kmod_unref) *kmod_unref;
-	__typeof__(kmod_set_log_fn) *kmod_set_log_fn;
-	__typeof__(kmod_dump_index) *kmod_dump_index;
-	__typeof__(kmod_list_next) *kmod_list_next;
-	__typeof__(kmod_module_new_from_name) *kmod_module_new_from_name;
-	__typeof__(kmod_module_ref) *kmod_module_ref;
-	__typeof__(kmod_module_unref) *kmod_module_unref;
-	__typeof__(kmod_module_get_name) *kmod_module_get_name;
-	__typeof__(kmod_module_get_path) *kmod_module_get_path;
-	__typeof__(kmod_module_get_info) *kmod_module_get_info;
-	__typeof__(kmod_module_info_get_key) *kmod_module_info_get_key;
-	__typeof__(kmod_module_info_get_value) *kmod_module_info_get_value;
-	__typeof__(kmod_module_info_free_list) *kmod_module_info_free_list;
-	__typeof__(kmod_module_probe_insert_module) *kmod_module_probe_insert_module;
+	LIBKMOD_FUNCTIONS(BATON_DL_MEMBER)
 } libkmod;
+static const char *const libkmod_names[] = { LIBKMOD_FUNCTIONS(BATON_DL_NAME) };
 
 /* Fills libkmod; -ELIBACC, dlerror()'s words in @why, when it cannot. */
 static int kmod_open_library(char *why, size_t len)
 {
-	void *so = dlopen(BATON_KMOD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	void *fn = so;
-
-	/* Up to the first that is missing: dlerror() then names it. */
-#define KMOD_SYM(name) \
-	if (fn && (fn = dlsym(so, #name))) \
-		memcpy(&libkmod.name, &fn, sizeof(fn))
-	KMOD_SYM(kmod_new);
-	KMOD_SYM(kmod_unref);
-	KMOD_SYM(kmod_set_log_fn);
-	KMOD_SYM(kmod_dump_index);
-	KMOD_SYM(kmod_list_next);
-	KMOD_SYM(kmod_module_new_from_name);
-	KMOD_SYM(kmod_module_ref);
-	KMOD_SYM(kmod_module_unref);
-	KMOD_SYM(kmod_module_get_name);
-	KMOD_SYM(kmod_module_get_path);
-	KMOD_SYM(kmod_module_get_info);
-	KMOD_SYM(kmod_module_info_get_key);
-	KMOD_SYM(kmod_module_info_get_value);
-	KMOD_SYM(kmod_module_info_free_list);
-	KMOD_SYM(kmod_module_probe_insert_module);
-#undef KMOD_SYM
-	if (fn)
-		return 0;
-	fn = dlerror();
-	snprintf(why, len, "%s", fn ? (const char *)fn : BATON_KMOD_SONAME);
-	return -ELIBACC;
+	if (!BATON_DLOPEN_TABLE(BATON_KMOD_SONAME, libkmod, libkmod_names,
+				why, len))
+		return -ELIBACC;
+	return 0;
 }
 
 /* The child's libkmod: a context on the tree, and its last error message. */
