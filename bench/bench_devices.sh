@@ -3,7 +3,12 @@
 # demo-host v2 updating into itself (nicx reads its own pktgen-state v2
 # natively) while it drives N pktgen devices from devsim (one devsim
 # process per 256), plus an edu; RUNS updates per mode, exec then socket.
-# All from one run:
+# The device counts take turns: ROUNDS rounds, in each every count is set
+# up, updated RUNS times a mode and restarted cold, so that a load that
+# comes and goes on a shared machine - or this VM's first touches of
+# memory the host took back, ~4 ms for a 2 MiB page now and then - weighs
+# on every count alike, and the growth from one count to the next is not
+# the difference of two moments.  All from one run:
 #
 #  - the blackout each update reports (FREEZE to FINISH), median;
 #  - its floor: a bare exec inheriting the same fds (3 a device) and
@@ -22,12 +27,15 @@
 #
 # usage: bench_devices.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
 # OUT_DIR gets devices.csv and phases.csv, and blackout.csv gets a row per
-# point (bench_blackout.c wrote its header).  DEVICES="1 16" RUNS=5 for a
-# quick look; RATE=N runs every pktgen at N packets/s (bench_loss.sh).
+# point (bench_blackout.c wrote its header): medians over every round
+# (the floor and the cold restart: of the rounds'), packet counts summed.
+# RUNS=11 ROUNDS=3 by default; DEVICES="1 16" RUNS=5 ROUNDS=1 for a quick
+# look; RATE=N runs every pktgen at N packets/s (bench_loss.sh).
 set -eu
 build=$1
 out=${2:-}
 runs=${RUNS:-11}
+rounds=${ROUNDS:-3}
 counts=${DEVICES:-1 16 256 1024}
 baton=$build/tools/baton
 devsim=$build/devsim/devsim
@@ -69,8 +77,10 @@ pool_mib() {
 [ -n "$out" ] && mkdir -p "$out" && echo "mode,devices,phase,ms" >"$out/phases.csv" &&
 	echo "devices,mode,baton_ms,floor_ms,ratio,per_device_us,cold_ms,cold_lost,updates,generated,received,lost,dropped_start,dropped_in_updates,dropped_between,dropped_cold" >"$out/devices.csv"
 
-printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor ms" ratio \
-	"us/device" "cold ms"
+# Each point's samples across rounds, kept until the last round is in.
+acc=$(mktemp -d /tmp/baton-bench-acc.XXXXXX)
+round=1
+while [ $round -le "$rounds" ]; do
 for n in $counts; do
 	dir=$(mktemp -d /tmp/baton-bench.XXXXXX)
 	rate=${RATE:-$(rate_for "$n")}
@@ -104,33 +114,22 @@ for n in $counts; do
 	BATON_TRACE=$dir/trace "$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
 		3>"$dir/ready" >"$dir/host.out" 2>"$dir/host.log" &
 	timeout 60 cat "$dir/ready" >/dev/null
-	floor_ms=$("$floor" --floor "$n" "$(pool_mib "$n")")
+	"$floor" --floor "$n" "$(pool_mib "$n")" >>"$acc/floor-$n"
 	in_updates=0
 	since=$(dropped)
 	for mode in exec socket; do
-		: >"$dir/samples"
-		: >"$dir/held"
 		: >"$dir/trace"
 		i=0
 		while [ $i -lt "$runs" ]; do
 			before=$(dropped)
 			"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
 				jq -re 'select(.outcome == "updated") | "\(.blackout_ms) \(.held_ms)"' >"$dir/sample"
-			awk '{ print $1 }' "$dir/sample" >>"$dir/samples"
-			awk '{ print $2 }' "$dir/sample" >>"$dir/held"
+			awk '{ print $1 }' "$dir/sample" >>"$acc/samples-$n-$mode"
+			awk '{ print $2 }' "$dir/sample" >>"$acc/held-$n-$mode"
 			in_updates=$((in_updates + $(dropped) - before))
 			i=$((i + 1))
 		done
-		m=$(median <"$dir/samples")
-		eval "m_$mode=$m"
-		# The program's hold, from the commit's start to FINISH, as a
-		# row of its own: what moved out of the blackout may be in it.
-		[ -n "$out" ] && echo "$mode,$n,held,$(median <"$dir/held")" >>"$out/phases.csv"
-		phases "$dir/trace" >"$dir/phases"
-		for ph in $(awk '{ print $1 }' "$dir/phases" | awk '!seen[$0]++'); do
-			pm=$(awk -v p="$ph" '$1 == p { print $2 }' "$dir/phases" | median)
-			[ -n "$out" ] && echo "$mode,$n,$ph,$pm" >>"$out/phases.csv"
-		done
+		phases "$dir/trace" >>"$acc/phases-$n-$mode"
 	done
 	upto=$(dropped)
 	between=$((upto - since - in_updates))
@@ -148,7 +147,7 @@ for n in $counts; do
 	host2=$!
 	timeout 60 cat "$dir/ready" >/dev/null
 	t1=$(now_ms)
-	cold=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
+	echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }' >>"$acc/cold-$n"
 	# The end: generation paused, the second host drains and reports.
 	for k in $(seq 0 $((sims - 1))); do
 		ask "$dir/status-$k.sock" pause
@@ -168,24 +167,61 @@ for n in $counts; do
 	# Dropped from the last update on: while the cold restart's new host
 	# probed the devices again - its loss, not the updates'.
 	dropped_cold=$(($5 - upto))
-	for mode in exec socket; do
-		m=$(eval echo "\$m_$mode")
-		awk -v n="$n" -v mode="$mode" -v m="$m" -v f="$floor_ms" -v c="$cold" 'BEGIN {
-			printf "%-8s %-7s %11.3f %10.3f %6.2fx %13.1f %10.1f\n", n, mode, m, f, m / f,
-			       (m - f) * 1000 / n, c }'
-		[ -n "$out" ] && echo "$n $mode $m $floor_ms $cold $cold_lost $((2 * runs)) $gen $rx $lost $since $in_updates $between $dropped_cold" |
-			awk '{ printf "%s,%s,%s,%s,%.2f,%.1f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, $3, $4,
-				$3 / $4, ($3 - $4) * 1000 / $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' \
-				>>"$out/devices.csv"
-		[ -n "$out" ] && echo "$mode,$n,$(pool_mib "$n"),1,$m,$floor_ms,,$cold,devices" >>"$out/blackout.csv"
-	done
-	echo "  $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated, $rx received, lost $lost" \
-	     "(dropped with the rings full: $since before the first update, $in_updates while an" \
-	     "update ran, $between while none did, $dropped_cold once the cold restart began);" \
-	     "cold restart: every device reset, $cold_lost lost in the rings"
+	echo "$cold_lost" >>"$acc/cold-lost-$n"
+	echo "$gen $rx $lost $since $in_updates $between $dropped_cold" >>"$acc/counts-$n"
+	echo "  round $round, $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated," \
+	     "$rx received, lost $lost (dropped with the rings full: $since before the first" \
+	     "update, $in_updates while an update ran, $between while none did, $dropped_cold" \
+	     "once the cold restart began); cold restart: every device reset, $cold_lost lost in" \
+	     "the rings"
 	for p in $devsim_pids; do
 		kill -TERM "$p"
 		wait "$p" || true
 	done
 	rm -rf "$dir"
 done
+round=$((round + 1))
+done
+
+printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor ms" ratio \
+	"us/device" "cold ms"
+for n in $counts; do
+	floor_ms=$(median <"$acc/floor-$n")
+	cold=$(median <"$acc/cold-$n")
+	cold_lost=$(median <"$acc/cold-lost-$n")
+	# Packets over every round: generated, received, lost and each kind of drop.
+	set -- $(awk '{ for (i = 1; i <= NF; i++) t[i] += $i } END { for (i = 1; i <= 7; i++) printf "%d ", t[i] }' \
+		"$acc/counts-$n")
+	gen=$1 rx=$2 lost=$3 since=$4 in_updates=$5 between=$6 dropped_cold=$7
+	for mode in exec socket; do
+		m=$(median <"$acc/samples-$n-$mode")
+		eval "m_${mode}_$n=$m"
+		awk -v n="$n" -v mode="$mode" -v m="$m" -v f="$floor_ms" -v c="$cold" 'BEGIN {
+			printf "%-8s %-7s %11.3f %10.3f %6.2fx %13.1f %10.1f\n", n, mode, m, f, m / f,
+			       (m - f) * 1000 / n, c }'
+		[ -n "$out" ] || continue
+		# The program's hold, from the commit's start to FINISH, as a
+		# row of its own: what moved out of the blackout may be in it.
+		echo "$mode,$n,held,$(median <"$acc/held-$n-$mode")" >>"$out/phases.csv"
+		for ph in $(awk '{ print $1 }' "$acc/phases-$n-$mode" | awk '!seen[$0]++'); do
+			pm=$(awk -v p="$ph" '$1 == p { print $2 }' "$acc/phases-$n-$mode" | median)
+			echo "$mode,$n,$ph,$pm" >>"$out/phases.csv"
+		done
+		echo "$n $mode $m $floor_ms $cold $cold_lost $((2 * runs * rounds)) $gen $rx $lost $since $in_updates $between $dropped_cold" |
+			awk '{ printf "%s,%s,%s,%s,%.2f,%.1f,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", $1, $2, $3, $4,
+				$3 / $4, ($3 - $4) * 1000 / $1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' \
+				>>"$out/devices.csv"
+		echo "$mode,$n,$(pool_mib "$n"),1,$m,$floor_ms,,$cold,devices" >>"$out/blackout.csv"
+	done
+done
+# What a device adds to the blackout: from the fewest devices to the most.
+first=${counts%% *}
+last=${counts##* }
+if [ "$first" != "$last" ]; then
+	for mode in exec socket; do
+		eval "a=\$m_${mode}_$first b=\$m_${mode}_$last"
+		awk -v a="$a" -v b="$b" -v f="$first" -v l="$last" -v mode="$mode" 'BEGIN {
+			printf "per device, %d to %d, %s: %.2f us\n", f, l, mode, (b - a) * 1000 / (l - f) }'
+	done
+fi
+rm -rf "$acc"
