@@ -79,108 +79,106 @@ pool_mib() {
 
 # Each point's samples across rounds, kept until the last round is in.
 acc=$(mktemp -d /tmp/baton-bench-acc.XXXXXX)
-round=1
-while [ $round -le "$rounds" ]; do
-for n in $counts; do
-	dir=$(mktemp -d /tmp/baton-bench.XXXXXX)
-	rate=${RATE:-$(rate_for "$n")}
-	mkfifo "$dir/host.out" "$dir/ready"
-	sims=$(( (n + per - 1) / per ))
-	k=0
-	while [ $k -lt "$sims" ]; do
-		: >"$dir/devsim-$k.conf"
-		[ $k -eq 0 ] && echo "edu@0000:02:00.0" >>"$dir/devsim-$k.conf"
-		k=$((k + 1))
-	done
-	i=0
-	while [ $i -lt "$n" ]; do
-		printf 'pktgen@0000:%02x:%02x.0,rate=%s\n' $((i < 32 ? 1 : 16 + i / 32)) $((i % 32)) \
-			"$rate" >>"$dir/devsim-$((i / per)).conf"
-		i=$((i + 1))
-	done
-	devsim_pids=
-	k=0
-	while [ $k -lt "$sims" ]; do
-		"$devsim" --dir "$dir" --status "$dir/status-$k.sock" --config "$dir/devsim-$k.conf" \
-			--ready-fd 3 3>"$dir/ready" 2>"$dir/devsim-$k.log" &
-		devsim_pids="$devsim_pids $!"
-		timeout 30 cat "$dir/ready" >/dev/null
-		k=$((k + 1))
-	done
-	# The host's last words (its counters) outlive a socket-mode handover:
-	# every version writes to the same pipe.
-	cat "$dir/host.out" >"$dir/host.json" &
-	cat_pid=$!
-	BATON_TRACE=$dir/trace "$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
-		3>"$dir/ready" >"$dir/host.out" 2>"$dir/host.log" &
-	timeout 60 cat "$dir/ready" >/dev/null
-	"$floor" --floor "$n" "$(pool_mib "$n")" >>"$acc/floor-$n"
-	in_updates=0
-	since=$(dropped)
-	for mode in exec socket; do
-		: >"$dir/trace"
+for round in $(seq 1 "$rounds"); do
+	for n in $counts; do
+		dir=$(mktemp -d /tmp/baton-bench.XXXXXX)
+		rate=${RATE:-$(rate_for "$n")}
+		mkfifo "$dir/host.out" "$dir/ready"
+		sims=$(( (n + per - 1) / per ))
+		k=0
+		while [ $k -lt "$sims" ]; do
+			: >"$dir/devsim-$k.conf"
+			[ $k -eq 0 ] && echo "edu@0000:02:00.0" >>"$dir/devsim-$k.conf"
+			k=$((k + 1))
+		done
 		i=0
-		while [ $i -lt "$runs" ]; do
-			before=$(dropped)
-			"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
-				jq -re 'select(.outcome == "updated") | "\(.blackout_ms) \(.held_ms)"' >"$dir/sample"
-			awk '{ print $1 }' "$dir/sample" >>"$acc/samples-$n-$mode"
-			awk '{ print $2 }' "$dir/sample" >>"$acc/held-$n-$mode"
-			in_updates=$((in_updates + $(dropped) - before))
+		while [ $i -lt "$n" ]; do
+			printf 'pktgen@0000:%02x:%02x.0,rate=%s\n' $((i < 32 ? 1 : 16 + i / 32)) $((i % 32)) \
+				"$rate" >>"$dir/devsim-$((i / per)).conf"
 			i=$((i + 1))
 		done
-		phases "$dir/trace" >>"$acc/phases-$n-$mode"
+		devsim_pids=
+		k=0
+		while [ $k -lt "$sims" ]; do
+			"$devsim" --dir "$dir" --status "$dir/status-$k.sock" --config "$dir/devsim-$k.conf" \
+				--ready-fd 3 3>"$dir/ready" 2>"$dir/devsim-$k.log" &
+			devsim_pids="$devsim_pids $!"
+			timeout 30 cat "$dir/ready" >/dev/null
+			k=$((k + 1))
+		done
+		# The host's last words (its counters) outlive a socket-mode handover:
+		# every version writes to the same pipe.
+		cat "$dir/host.out" >"$dir/host.json" &
+		cat_pid=$!
+		BATON_TRACE=$dir/trace "$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
+			3>"$dir/ready" >"$dir/host.out" 2>"$dir/host.log" &
+		timeout 60 cat "$dir/ready" >/dev/null
+		"$floor" --floor "$n" "$(pool_mib "$n")" >>"$acc/floor-$n"
+		in_updates=0
+		since=$(dropped)
+		for mode in exec socket; do
+			: >"$dir/trace"
+			i=0
+			while [ $i -lt "$runs" ]; do
+				before=$(dropped)
+				"$baton" update --socket "$dir/c.sock" --to "$host" --mode "$mode" --json |
+					jq -re 'select(.outcome == "updated") | "\(.blackout_ms) \(.held_ms)"' >"$dir/sample"
+				awk '{ print $1 }' "$dir/sample" >>"$acc/samples-$n-$mode"
+				awk '{ print $2 }' "$dir/sample" >>"$acc/held-$n-$mode"
+				in_updates=$((in_updates + $(dropped) - before))
+				i=$((i + 1))
+			done
+			phases "$dir/trace" >>"$acc/phases-$n-$mode"
+		done
+		upto=$(dropped)
+		between=$((upto - since - in_updates))
+		# The cold restart: what the update saves.  SIGTERM, the host reports
+		# and exits, its connections close and devsim resets every device; a
+		# new one starts and probes them all.
+		pid=$("$baton" status --socket "$dir/c.sock" --json | jq .pid)
+		t0=$(now_ms)
+		kill -TERM "$pid"
+		wait "$cat_pid"
+		mv "$dir/host.json" "$dir/host-1.json"
+		rm -f "$dir/c.sock"
+		"$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
+			3>"$dir/ready" >"$dir/host-2.json" 2>>"$dir/host.log" &
+		host2=$!
+		timeout 60 cat "$dir/ready" >/dev/null
+		t1=$(now_ms)
+		echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }' >>"$acc/cold-$n"
+		# The end: generation paused, the second host drains and reports.
+		for k in $(seq 0 $((sims - 1))); do
+			ask "$dir/status-$k.sock" pause
+		done >"$dir/devsim.json"
+		kill -TERM "$host2"
+		wait "$host2" || true
+		# Every packet devsim generated was received by one host or the other,
+		# but for those in the rings when the restart reset the devices.
+		set -- $(jq -rs --slurpfile h1 "$dir/host-1.json" --slurpfile h2 "$dir/host-2.json" '
+			([.[].devices[] | select(.type == "pktgen")]) as $d |
+			($d | map(.generated) | add) as $gen |
+			($d | map(.lost_on_reset) | add) as $reset |
+			(($h1[0].devices + $h2[0].devices) | map(.received) | add) as $rx |
+			($d | map(.dropped) | add) as $dropped |
+			"\($gen) \($rx) \($reset) \($gen - $rx - $reset) \($dropped)"' "$dir/devsim.json")
+		gen=$1 rx=$2 cold_lost=$3 lost=$4
+		# Dropped from the last update on: while the cold restart's new host
+		# probed the devices again - its loss, not the updates'.
+		dropped_cold=$(($5 - upto))
+		echo "$cold_lost" >>"$acc/cold-lost-$n"
+		echo "$gen $rx $lost $since $in_updates $between $dropped_cold" >>"$acc/counts-$n"
+		echo "  round $round, $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated," \
+		     "$rx received, lost $lost (dropped with the rings full: $since before the first" \
+		     "update, $in_updates while an update ran, $between while none did, $dropped_cold" \
+		     "once the cold restart began); cold restart: every device reset, $cold_lost lost in" \
+		     "the rings"
+		for p in $devsim_pids; do
+			kill -TERM "$p"
+			wait "$p" || true
+		done
+		rm -rf "$dir"
 	done
-	upto=$(dropped)
-	between=$((upto - since - in_updates))
-	# The cold restart: what the update saves.  SIGTERM, the host reports
-	# and exits, its connections close and devsim resets every device; a
-	# new one starts and probes them all.
-	pid=$("$baton" status --socket "$dir/c.sock" --json | jq .pid)
-	t0=$(now_ms)
-	kill -TERM "$pid"
-	wait "$cat_pid"
-	mv "$dir/host.json" "$dir/host-1.json"
-	rm -f "$dir/c.sock"
-	"$host" --devsim "$dir" --control "$dir/c.sock" --ready-fd 3 \
-		3>"$dir/ready" >"$dir/host-2.json" 2>>"$dir/host.log" &
-	host2=$!
-	timeout 60 cat "$dir/ready" >/dev/null
-	t1=$(now_ms)
-	echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }' >>"$acc/cold-$n"
-	# The end: generation paused, the second host drains and reports.
-	for k in $(seq 0 $((sims - 1))); do
-		ask "$dir/status-$k.sock" pause
-	done >"$dir/devsim.json"
-	kill -TERM "$host2"
-	wait "$host2" || true
-	# Every packet devsim generated was received by one host or the other,
-	# but for those in the rings when the restart reset the devices.
-	set -- $(jq -rs --slurpfile h1 "$dir/host-1.json" --slurpfile h2 "$dir/host-2.json" '
-		([.[].devices[] | select(.type == "pktgen")]) as $d |
-		($d | map(.generated) | add) as $gen |
-		($d | map(.lost_on_reset) | add) as $reset |
-		(($h1[0].devices + $h2[0].devices) | map(.received) | add) as $rx |
-		($d | map(.dropped) | add) as $dropped |
-		"\($gen) \($rx) \($reset) \($gen - $rx - $reset) \($dropped)"' "$dir/devsim.json")
-	gen=$1 rx=$2 cold_lost=$3 lost=$4
-	# Dropped from the last update on: while the cold restart's new host
-	# probed the devices again - its loss, not the updates'.
-	dropped_cold=$(($5 - upto))
-	echo "$cold_lost" >>"$acc/cold-lost-$n"
-	echo "$gen $rx $lost $since $in_updates $between $dropped_cold" >>"$acc/counts-$n"
-	echo "  round $round, $n pktgen at $rate/s: $((2 * runs)) updates, $gen packets generated," \
-	     "$rx received, lost $lost (dropped with the rings full: $since before the first" \
-	     "update, $in_updates while an update ran, $between while none did, $dropped_cold" \
-	     "once the cold restart began); cold restart: every device reset, $cold_lost lost in" \
-	     "the rings"
-	for p in $devsim_pids; do
-		kill -TERM "$p"
-		wait "$p" || true
-	done
-	rm -rf "$dir"
-done
-round=$((round + 1))
 done
 
 printf '%-8s %-7s %11s %10s %7s %13s %10s\n' devices mode "blackout ms" "floor ms" ratio \
