@@ -5,7 +5,7 @@
  * Before anything is frozen, the target binary itself is started in
  * dry-run mode against a sealed copy of the image as PREPARE made it, and
  * nothing else: no region, no fd, no device, so it cannot touch anything.
- * Its baton_host_create() maps the image, plans it against its own drivers
+ * Its baton_host_create() reads the image, plans it against its own drivers
  * as a restore would, decodes every payload it would bind with the
  * driver's validator, asks the program's dry-run hook (what else it would
  * need: the memory of the regions the image lists, say), writes one line

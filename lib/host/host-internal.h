@@ -545,17 +545,17 @@ void baton_reap_all(struct baton_host *host);
 
 /* ---- prefault.c ---- */
 
-/* Exec mode's new version, once the handover says @n_fds came: the heap
- * its restore will take, faulted in on another CPU meanwhile (true if
- * started)... */
-bool baton_prefault_start(struct baton_host *host, size_t n_fds);
+/* Exec mode's new version, once the handover says @n_fds came with an
+ * image of @image_len bytes: the heap its restore will take, faulted in on
+ * another CPU meanwhile (true if started)... */
+bool baton_prefault_start(struct baton_host *host, size_t n_fds, size_t image_len);
 /* The prefaulter on the whole pages of [@start, @start + @len): true if
  * started (one at a time)... */
 bool baton_prefault_range(struct baton_host *host, void *start, size_t len);
 /* Socket mode's new version, once it has planned on the PREPARE image
- * naming @n_fds fds: the same heap, faulted in now, while the program
- * serves (true if grown)... */
-bool baton_prefault_now(size_t n_fds);
+ * naming @n_fds fds, @image_len bytes: the same heap, faulted in now,
+ * while the program serves (true if grown)... */
+bool baton_prefault_now(size_t n_fds, size_t image_len);
 /* ...until the restore is over: stopped and reaped, the heap's held
  * block freed. */
 void baton_prefault_stop(struct baton_host *host);
@@ -624,7 +624,7 @@ ssize_t baton_image_index_session_device(const struct image_index *ix,
 /* What the new version holds from RESTORE until FINISH. */
 struct incoming {
 	struct baton_handover hv;
-	void *image_map;
+	char *image_buf;		/* the image, read (restore.c) */
 	size_t image_len;
 	struct baton_image *image;
 	struct image_index index;	/* built with the plan */

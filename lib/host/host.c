@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,8 +52,11 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 		baton_trace("received");
 	}
 	if (!err) {
-		if (in->hv.role == BATON_ROLE_RESTORE &&
-		    baton_prefault_start(host, in->hv.n_fds))
+		struct stat image;
+
+		/* Its size, for the heap to hold it (restore.c reads it there). */
+		if (in->hv.role == BATON_ROLE_RESTORE && !fstat(in->hv.image_fd, &image) &&
+		    baton_prefault_start(host, in->hv.n_fds, (size_t)image.st_size))
 			baton_trace("prefault");
 		err = baton_restore(host, in, &why);
 	}

@@ -3,17 +3,17 @@
  * DOC: the new version's heap, faulted in on another CPU (or before the go)
  *
  * An exec-mode new version starts with an empty heap, and its restore
- * fills it inside the blackout: the image's parse, the plan, the
- * sessions, the devices and their drivers' structs, ~1.9 KB a device in
- * demo-host, each page first written to a page fault that allocates and
- * clears a page (~1-2.5 us each on the VMs measured here: ~400 of them,
- * ~0.6-1 ms, at 1,024 devices).  The work is the kernel's, and needs no
- * more than the address: so, once the handover says how many fds came
- * (a measure of the devices: ~3 a device), the heap is grown by what the
- * restore will take, untouched, and a prefaulter - a clone of ours
- * sharing the address space, like mm.c's holder - faults it in with
- * MADV_POPULATE_WRITE, in order, on the other CPU, while this one parses
- * and restores.  Populating changes no byte (the pages were zero and stay
+ * fills it inside the blackout: the image (read in, restore.c) and its
+ * parse, the plan, the sessions, the devices and their drivers' structs,
+ * ~2.5 KB a device in demo-host, each page first written to a page fault
+ * that allocates and clears a page (~1-2.5 us each on the VMs measured
+ * here: ~600 of them, ~0.6-1.5 ms, at 1,024 devices).  The work is the
+ * kernel's, and needs no more than the address: so, once the handover
+ * says how many fds came (a measure of the devices: ~3 a device) and how
+ * long the image is, the heap is grown by what the restore will take,
+ * untouched, and a prefaulter - a clone of ours sharing the address
+ * space, like mm.c's holder - faults it in with MADV_POPULATE_WRITE, in
+ * order, on the other CPU, while this one parses and restores.  Populating changes no byte (the pages were zero and stay
  * zero): the restore's own writes and the prefaulter's can meet on a page
  * in any order.  It stops when the restore is over, whatever is left
  * faulting in as before, and is reaped before baton_host_create() returns
@@ -40,11 +40,11 @@
  * of the guest's (~5.5 us a page on this VM: 1,024 populated heap pages
  * took 5.6 ms to write once, 2.9 ms with 512 of them in one transparent
  * huge page), and a new process's tables are all new.  So the heap is
- * grown by 2 MiB more, its whole 2 MiB blocks are marked MADV_HUGEPAGE
- * before anything touches them, and the top of the heap below the first
- * boundary is held in a block of its own (hold_head(); never touched,
- * freed when the prefaulter stops), so that what the restore allocates
- * next starts in a huge page, which the prefaulter populates first.
+ * grown to whole 2 MiB blocks, marked MADV_HUGEPAGE before anything
+ * touches them, and the top of the heap below the first boundary is held
+ * in a block of its own (hold_head(); never touched, freed when the
+ * prefaulter stops), so that what the restore allocates next starts in a
+ * huge page, which the prefaulter populates first.
  * Where the kernel has no transparent huge pages for the program (THP
  * "never", pages other than 4 KiB) the pages stay 4 KiB and the held
  * block is address space only; under glibc's MALLOC_PERTURB_, which
@@ -138,18 +138,25 @@ static void mark_huge(uintptr_t start, uintptr_t end)
 		madvise((void *)from, to - from, MADV_HUGEPAGE);
 }
 
-/* Move the program break by @bytes or more, untouched: its new span, or false. */
+/*
+ * Move the program break by @bytes or more, untouched: its new span, or
+ * false.  The block cut from the top starts where the top does, below the
+ * break, and glibc writes the new top's header where it ends: so it is as
+ * much longer, and the header lands past the span (inside it, it would
+ * keep the block it fell in out of a huge page for good).
+ */
 static bool grow_heap(size_t bytes, uintptr_t *start, uintptr_t *end)
 {
 	uintptr_t before = (uintptr_t)sbrk(0), after;
+	size_t want = bytes + mallinfo2().keepcost;
 	/* Volatile: a compiler may drop a malloc() whose block is only freed. */
-	void *volatile p = malloc(2 * bytes);
+	void *volatile p = malloc(2 * want);
 
-	/* Freed mmapped, it raises the threshold to twice @bytes, and the
+	/* Freed mmapped, it raises the threshold to twice @want, and the
 	 * trim threshold to four times: the top stays... */
 	free(p);
 	/* ...and this one comes from the top of the heap, moved by as much. */
-	p = malloc(bytes);
+	p = malloc(want);
 	free(p);
 	after = (uintptr_t)sbrk(0);
 	if (before == (uintptr_t)-1 || after == (uintptr_t)-1 || after < before + bytes)
@@ -245,17 +252,25 @@ bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
 
 #ifdef HAVE_RAW_SYSCALL
 /*
- * The heap a restore of @n_fds fds will take, grown untouched, its 2 MiB
- * blocks marked huge and its next blocks from the first of them on: the
- * span to fault in, or false (a few devices, or not glibc's heap).
+ * The heap a restore of @n_fds fds and an image of @image_len bytes will
+ * take, grown untouched to whole 2 MiB blocks from the first boundary
+ * above the top, the blocks marked huge and the restore's next block
+ * starting at the first of them: the span to fault in, or false (a few
+ * devices, or not glibc's heap).  A restore that outgrew the last whole
+ * block would go on in 4 KiB pages, each first touch costing as above:
+ * 0.7-0.9 ms at 1,024 devices, where the image read into the heap (652
+ * KiB) and the restore's 1.9 MB took 0.5 MiB past the one block they had.
  */
-static bool heap_for_restore(size_t n_fds, uintptr_t *start, uintptr_t *end)
+static bool heap_for_restore(size_t n_fds, size_t image_len, uintptr_t *start,
+			     uintptr_t *end)
 {
 	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
 							       PREFAULT_MAX;
-	uintptr_t huge_start;
+	uintptr_t top = (uintptr_t)sbrk(0), huge_start;
 
-	if (bytes < PREFAULT_MIN || !grow_heap(bytes + PREFAULT_HUGE, start, end))
+	bytes = image_len < PREFAULT_MAX - bytes ? bytes + image_len : PREFAULT_MAX;
+	if (bytes < PREFAULT_MIN || top == (uintptr_t)-1 ||
+	    !grow_heap(huge_up(huge_up(top) + bytes) - top, start, end))
 		return false;
 	mark_huge(*start, *end);
 	huge_start = huge_up(*start);
@@ -265,14 +280,14 @@ static bool heap_for_restore(size_t n_fds, uintptr_t *start, uintptr_t *end)
 }
 #endif
 
-bool baton_prefault_start(struct baton_host *host, size_t n_fds)
+bool baton_prefault_start(struct baton_host *host, size_t n_fds, size_t image_len)
 {
 #ifdef HAVE_RAW_SYSCALL
 	uintptr_t start, end;
 	cpu_set_t cpus;
 
 	if (host->prefaulter > 0 || sched_getaffinity(0, sizeof(cpus), &cpus) ||
-	    CPU_COUNT(&cpus) < 2 || !heap_for_restore(n_fds, &start, &end))
+	    CPU_COUNT(&cpus) < 2 || !heap_for_restore(n_fds, image_len, &start, &end))
 		return false;
 	/* Marked already, before hold_head() touched the heap. */
 	if (set_range(start, end) && clone_prefaulter(host))
@@ -283,22 +298,24 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds)
 #else
 	(void)host;
 	(void)n_fds;
+	(void)image_len;
 	return false;
 #endif
 }
 
-bool baton_prefault_now(size_t n_fds)
+bool baton_prefault_now(size_t n_fds, size_t image_len)
 {
 #ifdef HAVE_RAW_SYSCALL
 	uintptr_t start, end;
 
-	if (!heap_for_restore(n_fds, &start, &end))
+	if (!heap_for_restore(n_fds, image_len, &start, &end))
 		return false;
 	/* Before Linux 5.14 it fails: the pages fault in as before. */
 	madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 	return true;
 #else
 	(void)n_fds;
+	(void)image_len;
 	return false;
 #endif
 }

@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -169,7 +170,7 @@ static void test_start_in_huge_pages(void **state)
 
 	(void)state;
 	/* One CPU, or a sanitizer's allocator (the heap does not move). */
-	if (!baton_prefault_start(&host, 4096))
+	if (!baton_prefault_start(&host, 4096, 0))
 		skip();
 	p = malloc(len);
 	assert_non_null(p);
@@ -187,6 +188,37 @@ static void test_start_in_huge_pages(void **state)
 }
 
 /*
+ * With an image to read in as well, the restore outgrows one 2 MiB block:
+ * the heap is grown by whole blocks, each in a huge page, and a block
+ * that spans two of them is in huge pages to its end.
+ */
+static void test_start_whole_blocks(void **state)
+{
+	struct baton_host host = { 0 };
+	const size_t huge = 2u << 20, len = 2 * huge - 4096;
+	char *p;
+
+	(void)state;
+	/* 2.6 MB for the fds and 1 MiB of image: two blocks, the last
+	 * one's end in the block below. */
+	if (!baton_prefault_start(&host, 4096, huge / 2))
+		skip();
+	p = malloc(len);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % huge, 2 * sizeof(size_t));
+	memset(p, 0x3c, len);
+	baton_prefault_stop(&host);
+	assert_int_equal(host.prefaulter, 0);
+	if (thp_on())
+		assert_int_equal(anon_huge_kb(p) - anon_huge_kb(p + len - 1) , 0);
+	if (thp_on())
+		assert_true(anon_huge_kb(p) >= 4096);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(p[i], 0x3c);
+	free(p);
+}
+
+/*
  * Socket mode's, before the go: the same heap, faulted in at once - the
  * next block at the boundary, resident, in a huge page - and its held
  * block let go with the rest.
@@ -200,7 +232,7 @@ static void test_now_in_huge_pages(void **state)
 
 	(void)state;
 	/* A sanitizer's allocator: the heap does not move. */
-	if (!baton_prefault_now(4096))
+	if (!baton_prefault_now(4096, 0))
 		skip();
 	p = malloc(len);
 	assert_non_null(p);
@@ -242,14 +274,52 @@ static void test_stops(void **state)
 	munmap(p, len);
 }
 
-int main(void)
+/*
+ * The heap's tests, each in a process of its own, as a new version's
+ * restore is: glibc's thresholds, once raised by one, leave the next
+ * nothing to move.
+ */
+static const struct CMUnitTest heap_tests[] = {
+	cmocka_unit_test(test_start_in_huge_pages),
+	cmocka_unit_test(test_start_whole_blocks),
+	cmocka_unit_test(test_now_in_huge_pages),
+};
+
+/* Run the heap test named @state as "test_prefault heap NAME": passed, or skipped. */
+static void test_alone(void **state)
+{
+	char *argv[] = { "test_prefault", "heap", *state, NULL };
+	siginfo_t info = { 0 };
+	pid_t pid = fork();
+	int pidfd;
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	assert_true(pidfd >= 0);
+	/* Bounded: a prefaulter that never stopped would hold it. */
+	if (poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 60000) != 1)
+		kill(pid, SIGKILL);
+	close(pidfd);
+	assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED), 0);
+	assert_int_equal(info.si_code, CLD_EXITED);
+	if (info.si_status == 77)
+		skip();
+	assert_int_equal(info.si_status, 0);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_populates_without_writing),
 		cmocka_unit_test(test_stops),
 		cmocka_unit_test(test_range_in_huge_pages),
-		cmocka_unit_test(test_start_in_huge_pages),
-		cmocka_unit_test(test_now_in_huge_pages),
+		cmocka_unit_test_prestate(test_alone, "test_start_in_huge_pages"),
+		cmocka_unit_test_prestate(test_alone, "test_start_whole_blocks"),
+		cmocka_unit_test_prestate(test_alone, "test_now_in_huge_pages"),
 	};
 	const char *preload = getenv("LD_PRELOAD");
 	void *q;
@@ -269,5 +339,12 @@ int main(void)
 	printf("# skipped: no raw system calls on this architecture\n");
 	return 77;
 #endif
+	if (argc == 3 && !strcmp(argv[1], "heap")) {
+		for (size_t i = 0; i < sizeof(heap_tests) / sizeof(heap_tests[0]); i++)
+			if (!strcmp(heap_tests[i].name, argv[2]))
+				return _cmocka_run_group_tests(argv[2], &heap_tests[i], 1,
+							       NULL, NULL) ? 1 : 0;
+		return 2;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
