@@ -624,8 +624,10 @@ ssize_t baton_image_index_session_device(const struct image_index *ix,
 /* What the new version holds from RESTORE until FINISH. */
 struct incoming {
 	struct baton_handover hv;
-	char *image_buf;		/* the image, read (restore.c) */
+	void *image_data;		/* the image, read or mapped (restore.c) */
 	size_t image_len;
+	bool image_read;		/* image_data is the heap's */
+	bool heap_grown;		/* for the image too (prefault.c): read it */
 	struct baton_image *image;
 	struct image_index index;	/* built with the plan */
 	struct baton_decision *decisions;

@@ -56,8 +56,10 @@ static int start_restored(struct baton_host *host, struct baton_handover *hv)
 
 		/* Its size, for the heap to hold it (restore.c reads it there). */
 		if (in->hv.role == BATON_ROLE_RESTORE && !fstat(in->hv.image_fd, &image) &&
-		    baton_prefault_start(host, in->hv.n_fds, (size_t)image.st_size))
+		    baton_prefault_start(host, in->hv.n_fds, (size_t)image.st_size)) {
+			in->heap_grown = true;
 			baton_trace("prefault");
+		}
 		err = baton_restore(host, in, &why);
 	}
 	baton_prefault_stop(host);

@@ -815,7 +815,8 @@ static int receive_and_plan(struct baton_host *host, struct incoming *in,
 		return err;
 	grow_fd_table(hv->channel_fd, in->image->n_fds);
 	/* The restore's heap too, while the program serves. */
-	if (baton_prefault_now(in->image->n_fds, in->image_len))
+	in->heap_grown = baton_prefault_now(in->image->n_fds, in->image_len);
+	if (in->heap_grown)
 		baton_trace("prefault");
 	what = "telling the previous version we have planned";
 	err = tell(hv, PLANNED_MAGIC) ?: recv_commit(hv, &fd, &n, &what);
