@@ -31,6 +31,8 @@
  * baton_host_close_after_finish() ("closes_after_finish":true), and the
  * preserved fds' own numbers, each only while still its copy's file
  * ("closes_originals":true): only then do they cross the exec (linger.c).
+ * And whether it reads a list of fds in runs ("fd_runs":true): only then
+ * are the exec's written so (handover.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -211,6 +213,8 @@ static int verdict(struct dry_run *d)
 								       "closes_originals",
 								       &ok) &&
 					     json_object_get_boolean(ok);
+		u->target_reads_fd_runs = json_object_object_get_ex(report, "fd_runs", &ok) &&
+					  json_object_get_boolean(ok);
 	} else {
 		baton_update_why(u, "dry run: %s",
 				 json_object_object_get_ex(report, "why", &why) &&
@@ -551,6 +555,7 @@ void baton_dry_run_report(struct baton_host *host, struct baton_handover *hv)
 	json_object_object_add(out, "backends", backends_json());
 	json_object_object_add(out, "closes_after_finish", json_object_new_boolean(true));
 	json_object_object_add(out, "closes_originals", json_object_new_boolean(true));
+	json_object_object_add(out, "fd_runs", json_object_new_boolean(true));
 	send_report(hv->report_fd, out);
 	json_object_put(out);
 	_exit(err ? 1 : 0);

@@ -276,6 +276,10 @@ struct baton_handover {
 	 * and @originals earlier (baton_handover_preformat()), or NULL:
 	 * baton_handover_env() puts them in as they are, not its to free. */
 	char *fds_var, *originals_var;
+	/* Not a variable: the writer's choice to write each run of numbers
+	 * in a list as FIRST-LAST, which the reader's library reads (its dry
+	 * run said so, dryrun.c). */
+	bool fd_runs;
 };
 
 void baton_handover_init(struct baton_handover *hv);
@@ -456,8 +460,9 @@ struct update {
 	 * (linger.c), or NULL: the exec closes them. */
 	int *originals;
 	/* Exec mode: BATON_FDS and BATON_ORIGINAL_FDS, formatted before
-	 * FREEZE (one number a fd: ~30 KB at 1,024 devices, each page of it
-	 * written after the keeper's fork a copy, a fault), or NULL. */
+	 * FREEZE (one number a fd, ~30 KB at 1,024 devices, unless the target
+	 * reads runs: each page of it written after the keeper's fork a
+	 * copy, a fault), or NULL. */
 	char *fds_var, *originals_var;
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
@@ -468,6 +473,8 @@ struct update {
 	/* ...and the preserved fds' own numbers, each only while it is still
 	 * the file its copy is ("closes_originals"). */
 	bool target_closes_originals;
+	/* ...and reads a list of fds in runs, FIRST-LAST ("fd_runs"). */
+	bool target_reads_fd_runs;
 	void (*dry_run_done)(struct update *u, int err);
 	struct baton_keeper *keeper;
 

@@ -301,6 +301,7 @@ static int handover_exec(struct update *u)
 	hv.n_originals = u->originals ? u->n_copies : 0;
 	hv.fds_var = u->fds_var;
 	hv.originals_var = u->originals_var;
+	hv.fd_runs = u->target_reads_fd_runs;
 	/* A target that did not say it closes them would keep them for good. */
 	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
 	if (err)
@@ -487,6 +488,7 @@ int baton_update_commit(struct update *u)
 		lists.n_fds = u->n_copies;
 		lists.originals = u->originals;
 		lists.n_originals = u->originals ? u->n_copies : 0;
+		lists.fd_runs = u->target_reads_fd_runs;
 		baton_handover_preformat(&lists);
 		u->fds_var = lists.fds_var;
 		u->originals_var = lists.originals_var;

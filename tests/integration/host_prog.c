@@ -152,6 +152,9 @@ static const char *peer = "";
  * process just before baton_host_take_over(). */
 #define ORIG_FD 900
 static const char *orig_before = "";
+/* How BATON_FDS came, as execve() passed it: "runs" (a FIRST-LAST in
+ * it), "numbers", or "" (not set). */
+static const char *fds_listed = "";
 
 /* HOST_PROG_EXTRA_KIND, or eventfd. */
 static enum baton_fd_kind extra_kind(void)
@@ -559,7 +562,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       "\"hotplug\":%lld,\"session_eventfd\":%llu,\"mm_held\":%d,"
 	       "\"linger_before\":\"%s\",\"linger\":\"%s\",\"linger_errors\":\"%s\","
 	       "\"orig_before\":\"%s\",\"orig\":\"%s\",\"peer\":\"%s\","
-	       "\"tid_address\":\"%s\",\"policy\":\"%s\"",
+	       "\"tid_address\":\"%s\",\"policy\":\"%s\",\"fds_listed\":\"%s\"",
 	       event, HOST_PROG_VERSION, (int)getpid(), err,
 	       baton_host_restored(host) ? "true" : "false",
 	       (unsigned long long)baton_host_generation(host),
@@ -580,7 +583,7 @@ static void report(struct baton_host *host, struct baton_region *r,
 	       shared_users(host, "counter-dma"), device_count(host, &hotplug_addr),
 	       (unsigned long long)extra_events, mm_held, linger_before,
 	       linger ? linger_state() : "", linger_errors, orig_before, orig_state(), peer,
-	       tid_address_state(), policy_name());
+	       tid_address_state(), policy_name(), fds_listed);
 	/* The error in words, and the update's reason: the tests read both. */
 	printf(",\"error_text\":\"%s\",\"why\":\"", err ? baton_strerror(err) : "");
 	print_json_text(why ? why : "");
@@ -854,6 +857,8 @@ int main(int argc, char **argv)
 	struct baton_region *r;
 	int err, i;
 
+	if (getenv("BATON_FDS"))
+		fds_listed = strchr(getenv("BATON_FDS"), '-') ? "runs" : "numbers";
 	if (HOST_PROG_VERSION == 2 && getenv("HOST_PROG_DROP_FD"))
 		drop_last_fd();
 	before_ready();

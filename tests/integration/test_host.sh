@@ -26,6 +26,7 @@ procs "the program exited 0 (it reaped its dry run and its keeper itself)" "$all
 # allocator (the heap does not move): then no "prefault" note.
 BATON_TRACE=$tmp/trace run "exec mode, 600 extra fds" "$v1" --update-to "$v2" --extra-fds 600
 check "exec mode: 600 extra fds crossed, counts intact, the heap prefaulted meanwhile" "length == 2 and $intact and $same_pid and .[1].event == \"restored\" and .[1].extra_fds == 600 and .[1].count == 101"
+check "v2's dry run said its library reads runs of fds, so v1 wrote BATON_FDS in runs for its exec" '.[0].fds_listed == "" and .[1].fds_listed == "runs"' 
 procs "exec mode, 600 extra fds: one process, exit 0 (the prefaulter reaped by v2)" "$all_exit0 and length == 1"
 if [ "$(nproc)" -lt 2 ] || [ "${BATON_TEST_SANITIZED:-false}" = true ]; then
 	ok "# SKIP the prefaulter: one CPU, or a sanitizer's allocator"
@@ -204,6 +205,7 @@ check "a preserved fd's own number the exec keeps (no close-on-exec) is left to 
 procs "a preserved fd without close-on-exec: no process died" "$all_exit0 and length == 1"
 run "no dry run: the target does not say it closes them" "$v1" --update-to "$v2" --no-dry-run
 check "without the target's word the exec closes the preserved fds' own numbers, as before" "length == 2 and .[1].event == \"restored\" and .[1].orig_before == \"closed\" and .[1].orig == \"closed\" and $intact"
+check "...and writes BATON_FDS one number a fd, which a library older than runs reads" '.[1].fds_listed == "numbers"' 
 procs "no dry run: no process died" "$all_exit0 and length == 1"
 run "no kcmp(): the update cannot tell the numbers' files apart" "$dir/no-kcmp" "$v1" --update-to "$v2"
 check "without kcmp() the exec closes the preserved fds' own numbers, as before, and the update goes through" "length == 2 and .[1].event == \"restored\" and .[1].version == 2 and .[1].count == 101 and .[1].orig_before == \"closed\" and .[1].orig == \"closed\" and $intact"
@@ -226,6 +228,7 @@ procs "no process died" "$all_exit0"
 
 HOST_PROG_FAIL_RESTORE_COMPLETE=1 run "v2 cannot complete a restore" "$v1" --update-to "$v2"
 check "a driver's restore_complete() failing fails the device's restore: v1 comes back in place, with everything, and says which device" "length == 2 and .[1].event == \"restored\" and .[1].version == 1 and .[1].rolled_back and $intact and $same_pid and .[1].count == 101 and .[1].why == \"host-prog v2 could not restore: 0000:00:10.0 (tally): restore: Input/output error\""
+check "going back, v2 wrote v1 one number a fd (a library older than runs reads that)" '.[1].fds_listed == "numbers"' 
 procs "v2 cannot complete a restore: no process died" "$all_exit0"
 
 HOST_PROG_DROP_FD=1 run "the handover is one fd short" "$v1" --update-to "$v2"

@@ -105,6 +105,57 @@ static void test_round_trip(void **state)
 	baton_handover_release(&back);
 }
 
+/* A handover of the image at 9, FREEZE past, and the two lists a fd. */
+static void with_lists(struct baton_handover *hv, int *fds, size_t n_fds, int *originals,
+		       size_t n_originals)
+{
+	baton_handover_init(hv);
+	hv->image_fd = 9;
+	hv->fds = fds;
+	hv->n_fds = n_fds;
+	hv->originals = originals;
+	hv->n_originals = n_originals;
+	hv->freeze_ns = 12345678901ull;
+}
+
+/*
+ * Written in runs for a reader that reads them (its dry run said so): each
+ * ascending run of consecutive numbers FIRST-LAST, the rest as before,
+ * and read back the same lists - as are one number a fd, which the keeper
+ * and a rollback still write.
+ */
+static void test_fd_runs(void **state)
+{
+	int fds[] = { 5, 7, 12, 13, 14, 3088, 3089, 3090, 3091, 2, 1, 0,
+		      INT_MAX - 1, INT_MAX },
+	    originals[] = { 0, 0, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 3, 4 };
+	const char *written[][2] = {
+		{ "5,7,12-14,3088-3091,2,1,0,2147483646-2147483647",
+		  "0,0,9-18,3-4" },
+		{ "5,7,12,13,14,3088,3089,3090,3091,2,1,0,2147483646,2147483647",
+		  "0,0,9,10,11,12,13,14,15,16,17,18,3,4" },
+	};
+	struct baton_handover hv, back;
+	struct baton_env env;
+
+	(void)state;
+	for (int runs = 1; runs >= 0; runs--) {
+		with_lists(&hv, fds, BATON_ARRAY_SIZE(fds), originals, BATON_ARRAY_SIZE(originals));
+		hv.fd_runs = runs;
+		assert_int_equal(baton_handover_env(&hv, &env), 0);
+		become(&env);
+		baton_handover_free_env(&env);
+		assert_string_equal(getenv("BATON_FDS"), written[!runs][0]);
+		assert_string_equal(getenv("BATON_ORIGINAL_FDS"), written[!runs][1]);
+		assert_int_equal(baton_handover_read(&back), 0);
+		assert_int_equal(back.n_fds, BATON_ARRAY_SIZE(fds));
+		assert_memory_equal(back.fds, fds, sizeof(fds));
+		assert_int_equal(back.n_originals, BATON_ARRAY_SIZE(originals));
+		assert_memory_equal(back.originals, originals, sizeof(originals));
+		baton_handover_release(&back);
+	}
+}
+
 static int strcmp_p(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -125,13 +176,7 @@ static void test_preformatted_lists(void **state)
 	char **a, **b;
 
 	(void)state;
-	baton_handover_init(&hv);
-	hv.image_fd = 9;
-	hv.fds = fds;
-	hv.n_fds = BATON_ARRAY_SIZE(fds);
-	hv.originals = originals;
-	hv.n_originals = BATON_ARRAY_SIZE(originals);
-	hv.freeze_ns = 12345678901ull;
+	with_lists(&hv, fds, BATON_ARRAY_SIZE(fds), originals, BATON_ARRAY_SIZE(originals));
 	assert_int_equal(baton_handover_env(&hv, &plain), 0);
 	baton_handover_preformat(&hv);
 	assert_non_null(hv.fds_var);
@@ -241,6 +286,19 @@ static void test_malformed(void **state)
 		{ "BATON_FDS", "3,4," },
 		{ "BATON_FDS", ",3" },
 		{ "BATON_FDS", "3;4" },
+		/* Runs ascend, and end. */
+		{ "BATON_FDS", "5-5" },
+		{ "BATON_FDS", "5-4" },
+		{ "BATON_FDS", "5-" },
+		{ "BATON_FDS", "-5" },
+		{ "BATON_FDS", "3-5-7" },
+		{ "BATON_FDS", "3,-5" },
+		{ "BATON_FDS", "3-2147483648" },
+		/* A few bytes that name more fds than a process has: refused
+		 * before anything is allocated for them. */
+		{ "BATON_FDS", "0-2147483647" },
+		{ "BATON_FDS", "0-600000,0-600000" },
+		{ "BATON_ORIGINAL_FDS", "3-1" },
 		{ "BATON_CLOSE_FDS", "950," },
 		{ "BATON_CLOSE_FDS", "-1" },
 		{ "BATON_ORIGINAL_FDS", "900,-1" },
@@ -745,6 +803,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_fd_runs),
 		cmocka_unit_test(test_preformatted_lists),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_early_start),
