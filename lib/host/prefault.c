@@ -138,6 +138,17 @@ static void mark_huge(uintptr_t start, uintptr_t end)
 		madvise((void *)from, to - from, MADV_HUGEPAGE);
 }
 
+/* The bytes of the top of glibc's heap, below the break; 0 if unknown. */
+static size_t top_size(void)
+{
+#ifdef __GLIBC__
+#if __GLIBC_PREREQ(2, 33)
+	return mallinfo2().keepcost;
+#endif
+#endif
+	return 0;
+}
+
 /*
  * Move the program break by @bytes or more, untouched: its new span, or
  * false.  The block cut from the top starts where the top does, below the
@@ -148,7 +159,7 @@ static void mark_huge(uintptr_t start, uintptr_t end)
 static bool grow_heap(size_t bytes, uintptr_t *start, uintptr_t *end)
 {
 	uintptr_t before = (uintptr_t)sbrk(0), after;
-	size_t want = bytes + mallinfo2().keepcost;
+	size_t want = bytes + top_size();
 	/* Volatile: a compiler may drop a malloc() whose block is only freed. */
 	void *volatile p = malloc(2 * want);
 
