@@ -13,9 +13,10 @@
  * long the image is, the heap is grown by what the restore will take,
  * untouched, and a prefaulter - a clone of ours sharing the address
  * space, like mm.c's holder - faults it in with MADV_POPULATE_WRITE, in
- * order, on the other CPU, while this one parses and restores.  Populating changes no byte (the pages were zero and stay
- * zero): the restore's own writes and the prefaulter's can meet on a page
- * in any order.  It stops when the restore is over, whatever is left
+ * order, on the other CPU, while this one parses and restores.
+ * Populating changes no byte (the pages were zero and stay zero): the
+ * restore's own writes and the prefaulter's can meet on a page in any
+ * order.  It stops when the restore is over, whatever is left
  * faulting in as before, and is reaped before baton_host_create() returns
  * (or execs the previous version back): no process is left, and a
  * program's waitpid(-1) never sees it (no exit signal).
@@ -150,7 +151,8 @@ static size_t top_size(void)
 }
 
 /*
- * Move the program break by @bytes or more, untouched: its new span, or
+ * Move the program break, untouched, to the end of the whole 2 MiB blocks
+ * that hold @bytes from the first boundary above it: its new span, or
  * false.  The block cut from the top starts where the top does, below the
  * break, and glibc writes the new top's header where it ends: so it is as
  * much longer, and the header lands past the span (inside it, it would
@@ -159,10 +161,15 @@ static size_t top_size(void)
 static bool grow_heap(size_t bytes, uintptr_t *start, uintptr_t *end)
 {
 	uintptr_t before = (uintptr_t)sbrk(0), after;
-	size_t want = bytes + top_size();
-	/* Volatile: a compiler may drop a malloc() whose block is only freed. */
-	void *volatile p = malloc(2 * want);
+	size_t span, want;
+	void *volatile p;
 
+	if (before == (uintptr_t)-1)
+		return false;
+	span = huge_up(huge_up(before) + bytes) - before;
+	want = span + top_size();
+	/* Volatile: a compiler may drop a malloc() whose block is only freed. */
+	p = malloc(2 * want);
 	/* Freed mmapped, it raises the threshold to twice @want, and the
 	 * trim threshold to four times: the top stays... */
 	free(p);
@@ -170,7 +177,7 @@ static bool grow_heap(size_t bytes, uintptr_t *start, uintptr_t *end)
 	p = malloc(want);
 	free(p);
 	after = (uintptr_t)sbrk(0);
-	if (before == (uintptr_t)-1 || after == (uintptr_t)-1 || after < before + bytes)
+	if (after == (uintptr_t)-1 || after < before + span)
 		return false;
 	*start = before;
 	*end = after;
@@ -277,11 +284,10 @@ static bool heap_for_restore(size_t n_fds, size_t image_len, uintptr_t *start,
 {
 	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
 							       PREFAULT_MAX;
-	uintptr_t top = (uintptr_t)sbrk(0), huge_start;
+	uintptr_t huge_start;
 
 	bytes = image_len < PREFAULT_MAX - bytes ? bytes + image_len : PREFAULT_MAX;
-	if (bytes < PREFAULT_MIN || top == (uintptr_t)-1 ||
-	    !grow_heap(huge_up(huge_up(top) + bytes) - top, start, end))
+	if (bytes < PREFAULT_MIN || !grow_heap(bytes, start, end))
 		return false;
 	mark_huge(*start, *end);
 	huge_start = huge_up(*start);
