@@ -11,6 +11,7 @@
  * takes per-test changes to its properties or its name.
  */
 #include <dirent.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -484,6 +485,68 @@ static void test_tree_order(void **state)
 	}
 	baton_image_free(img);
 	free(buf);
+}
+
+/*
+ * The fast path grows its arrays as the walk meets the children, x4: at
+ * 1,025 devices, room for 4,096.  What the parse hands back is sized to
+ * what it holds - malloc's own count of each block says so - and not to
+ * the room it grew into (a new version's heap holds it in the blackout).
+ */
+static void test_arrays_fit(void **state)
+{
+	enum { N_DEV = 1025, FDS = 3 };
+	struct baton_image in = { .program = "test-program" }, *img;
+	char (*sessions)[BATON_PCI_ADDR_STRLEN];
+	uint32_t *refs;
+	size_t len;
+	void *buf;
+
+	(void)state;
+	in.n_fds = N_DEV * FDS;
+	in.fds = calloc(in.n_fds, sizeof(*in.fds));
+	in.n_devices = N_DEV;
+	in.devices = calloc(N_DEV, sizeof(*in.devices));
+	sessions = calloc(N_DEV, sizeof(*sessions));
+	refs = calloc(N_DEV * FDS, sizeof(*refs));
+	assert_non_null(in.fds);
+	assert_non_null(in.devices);
+	assert_non_null(sessions);
+	assert_non_null(refs);
+	for (size_t i = 0; i < N_DEV; i++) {
+		struct baton_image_device *d = &in.devices[i];
+
+		d->index = (uint32_t)i;
+		d->addr = (struct baton_pci_addr){ .bus = (uint8_t)(1 + i / 32),
+						   .dev = (uint8_t)(i % 32) };
+		baton_pci_addr_format(&d->addr, sessions[i]);
+		memcpy(d->schema, guid_a, sizeof(d->schema));
+		for (size_t k = 0; k < FDS; k++) {
+			struct baton_image_fd *fd = &in.fds[i * FDS + k];
+
+			fd->index = (uint32_t)(i * FDS + k);
+			fd->token = 1 + k;
+			fd->session = sessions[i];
+			refs[i * FDS + k] = fd->index;
+		}
+		d->n_fds = FDS;
+		d->fds = &refs[i * FDS];
+	}
+	assert_int_equal(baton_image_write(&in, &buf, &len), 0);
+	img = parse_ok(buf, len);
+	assert_int_equal(img->n_devices, N_DEV);
+	assert_int_equal(img->n_fds, N_DEV * FDS);
+	/* Usable size: the request rounded up to malloc's 16 bytes. */
+	assert_true(malloc_usable_size(img->devices) < N_DEV * sizeof(*img->devices) + 64);
+	assert_true(malloc_usable_size(img->fds) < N_DEV * FDS * sizeof(*img->fds) + 64);
+	for (size_t i = 0; i < N_DEV; i++)
+		assert_int_equal(img->devices[i].fds[2], i * FDS + 2);
+	baton_image_free(img);
+	free(buf);
+	free(refs);
+	free(sessions);
+	free(in.devices);
+	free(in.fds);
 }
 
 /*
@@ -1945,6 +2008,7 @@ int main(void)
 		cmocka_unit_test(test_containers_any_order),
 		cmocka_unit_test(test_aligned_points_into_buffer),
 		cmocka_unit_test(test_unaligned_buffer),
+		cmocka_unit_test(test_arrays_fit),
 		cmocka_unit_test(test_free_null),
 
 		cmocka_unit_test(test_header_truncated),
