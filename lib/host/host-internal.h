@@ -480,6 +480,10 @@ struct update {
 
 	pid_t holder;				/* mm.c: holds our address space */
 	void *holder_stack;
+	/* Exec mode: pages faulted in at the start, freed just before
+	 * FREEZE for the new version's heap (prefault.c); NULL when none. */
+	void *warm;
+	size_t warm_len;
 
 	/* Why the program's prepare hook refused (baton_host_refuse()),
 	 * cleaned; "" when it gave no reason. */
@@ -566,6 +570,14 @@ bool baton_prefault_now(size_t n_fds, size_t image_len);
 /* ...until the restore is over: stopped and reaped, the heap's held
  * block freed. */
 void baton_prefault_stop(struct baton_host *host);
+/* Exec mode's old version, at the update's start: the huge pages the new
+ * version's heap will take for the restore of @n_fds fds, faulted in now,
+ * kept from any child a fork makes (in u->warm)... */
+void baton_prefault_warm(struct update *u, size_t n_fds);
+/* ...and freed just before FREEZE, for the new version's faults to take
+ * while the hypervisor still backs them; or with an update that ends
+ * before. */
+void baton_prefault_warm_free(struct update *u);
 
 /* ---- dryrun.c ---- */
 

@@ -367,6 +367,10 @@ int baton_update_start(struct update *u)
 		if (u->mode == BATON_MODE_EXEC)
 			baton_mm_holder_start(u, baton_now_ns() +
 					      2ull * u->timeout_ms * 1000000ull);
+		/* The new version's heap, warm (prefault.c): not after a
+		 * kexec, which starts from a cleared memory. */
+		if (u->mode == BATON_MODE_EXEC && !u->handover)
+			baton_prefault_warm(u, baton_host_n_fds(host));
 		/* Regions kept after a kexec for probes that never came: no
 		 * record names them, so the next version would take them for
 		 * the program's. */
@@ -519,6 +523,7 @@ int baton_update_commit(struct update *u)
 		goto err_freeze;
 	}
 	baton_trace("keeper-ready");
+	baton_prefault_warm_free(u);
 	err = freeze(u);
 	if (err)
 		goto err_freeze;
@@ -625,6 +630,7 @@ void baton_update_free(struct update *u)
 	baton_dry_run_free(u);
 	baton_socket_end(u, true);
 	baton_mm_holder_stop(u);
+	baton_prefault_warm_free(u);
 	if (u->host->update == u)
 		u->host->update = NULL;
 	baton_serialize_free_states(u->host, u->states);

@@ -280,6 +280,46 @@ static void test_stops(void **state)
  * restore is: glibc's thresholds, once raised by one, leave the next
  * nothing to move.
  */
+/*
+ * The old version's warm pages, for a restore of 4,096 fds: whole 2 MiB
+ * blocks, resident (mincore() says), in huge pages where the kernel has
+ * them, in no child a fork makes (the keeper forks after them: it would
+ * keep them from being freed), and gone once freed.  A few fds, none.
+ */
+static void test_warm(void **state)
+{
+	const size_t huge = 2u << 20;
+	struct update u = { 0 }, few = { 0 };
+	unsigned char vec;
+	siginfo_t info = { 0 };
+	uintptr_t first;
+	pid_t pid;
+
+	(void)state;
+	baton_prefault_warm(&few, 16);
+	assert_null(few.warm);
+	baton_prefault_warm(&u, 4096);
+	if (!u.warm)
+		skip();		/* one CPU */
+	first = ((uintptr_t)u.warm + huge - 1) & ~(uintptr_t)(huge - 1);
+	assert_true(u.warm_len >= 2 * huge + huge);
+	assert_int_equal(resident((char *)first, 2 * huge / page), 2 * huge / page);
+	if (thp_on())
+		assert_true(anon_huge_kb((void *)first) >= 4096);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(mincore((void *)first, page, &vec) == -1 && errno == ENOMEM ? 0 : 1);
+	assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED), 0);
+	assert_int_equal(info.si_code, CLD_EXITED);
+	assert_int_equal(info.si_status, 0);
+	baton_prefault_warm_free(&u);
+	assert_null(u.warm);
+	assert_int_equal(mincore((void *)first, page, &vec), -1);
+	assert_int_equal(errno, ENOMEM);
+	baton_prefault_warm_free(&u);
+}
+
 static const struct CMUnitTest heap_tests[] = {
 	cmocka_unit_test(test_start_in_huge_pages),
 	cmocka_unit_test(test_start_whole_blocks),
@@ -318,6 +358,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_populates_without_writing),
 		cmocka_unit_test(test_stops),
 		cmocka_unit_test(test_range_in_huge_pages),
+		cmocka_unit_test(test_warm),
 		cmocka_unit_test_prestate(test_alone, "test_start_in_huge_pages"),
 		cmocka_unit_test_prestate(test_alone, "test_start_whole_blocks"),
 		cmocka_unit_test_prestate(test_alone, "test_now_in_huge_pages"),
