@@ -73,7 +73,10 @@
  * which no stall reached either way, 6.94 against 6.79 ms - the main
  * thread clears the second block itself, ~0.15 ms.  Where the host takes
  * nothing back it costs the update's start the populate, ~0.3 ms at 1,024
- * devices.
+ * devices.  With every whole block a huge page in already there is
+ * nothing left worth a prefaulter, and none is cloned (blocks_resident()):
+ * the phase's median 0.49 against 0.63 ms, the blackout's 6.16 against
+ * 6.46, 50 updates each way at 1,024 devices.
  *
  * Socket mode's new version restores in a process of its own too, but
  * has the PREPARE image - and the number of fds it names - while the
@@ -245,6 +248,29 @@ static bool set_range(uintptr_t start, uintptr_t end)
 	return range.start < range.end;
 }
 
+/*
+ * Whether the whole 2 MiB blocks of @range are in already: huge pages,
+ * which heap_for_restore() faulted from this thread, leave the prefaulter
+ * nothing worth a clone (~0.15 ms); what follows the last is the top's
+ * few pages.
+ */
+static bool blocks_resident(void)
+{
+	const uintptr_t to = range.end & ~(uintptr_t)(PREFAULT_HUGE - 1);
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[PREFAULT_MAX / 4096];
+	size_t n;
+
+	if (range.start >= to || (to - range.start) / page > sizeof(vec) ||
+	    mincore((void *)range.start, to - range.start, vec))
+		return false;
+	n = (to - range.start) / page;
+	for (size_t i = 0; i < n; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
 /* The prefaulter over @range, marked: true if started. */
 static bool clone_prefaulter(struct baton_host *host)
 {
@@ -356,7 +382,7 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds, size_t image_le
 	    !heap_for_restore(n_fds, image_len, &start, &end))
 		return false;
 	/* Marked already, before hold_head() touched the heap. */
-	if (set_range(start, end) && clone_prefaulter(host))
+	if (set_range(start, end) && (blocks_resident() || clone_prefaulter(host)))
 		return true;
 	free(range.filler);
 	range.filler = NULL;
