@@ -5,7 +5,7 @@
  * An exec-mode new version starts with an empty heap, and its restore
  * fills it inside the blackout: the image (read in, restore.c) and its
  * parse, the plan, the sessions, the devices and their drivers' structs,
- * ~2.5 KB a device in demo-host, each page first written to a page fault
+ * ~2 KB a device in demo-host, each page first written to a page fault
  * that allocates and clears a page (~1-2.5 us each on the VMs measured
  * here: ~600 of them, ~0.6-1.5 ms, at 1,024 devices).  The work is the
  * kernel's, and needs no more than the address: so, once the handover
@@ -19,7 +19,9 @@
  * order.  It stops when the restore is over, whatever is left
  * faulting in as before, and is reaped before baton_host_create() returns
  * (or execs the previous version back): no process is left, and a
- * program's waitpid(-1) never sees it (no exit signal).
+ * program's waitpid(-1) never sees it (no exit signal).  Where the heap's
+ * blocks are huge pages, this thread faults each in itself, a fault a
+ * block, and nothing is left for a prefaulter (warm pages, below).
  *
  * Growing the heap: glibc's malloc raises its mmap threshold to the size
  * of an mmapped block freed (and its trim threshold to twice that), so a
@@ -433,12 +435,12 @@ void baton_prefault_warm(struct update *u, size_t n_fds)
 #ifdef HAVE_RAW_SYSCALL
 	size_t image = n_fds < PREFAULT_MAX / PREFAULT_IMAGE_PER_FD ?
 		       n_fds * PREFAULT_IMAGE_PER_FD : PREFAULT_MAX;
-	size_t blocks = huge_up(restore_bytes(n_fds, image)), len;
+	size_t bytes = restore_bytes(n_fds, image), blocks = huge_up(bytes), len;
 	uintptr_t first;
 	void *map;
 
 	/* What the new version's heap_for_restore() grows, and only then. */
-	if (u->warm || restore_bytes(n_fds, image) < PREFAULT_MIN || !two_cpus())
+	if (u->warm || bytes < PREFAULT_MIN || !two_cpus())
 		return;
 	len = blocks + PREFAULT_HUGE;		/* room to align */
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
