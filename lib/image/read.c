@@ -1310,7 +1310,6 @@ static int read_child(struct reader *r, struct container *c,
 	return unit_address(&n, c, &c->ix.units[i]) ?: c->read(r, i, &n);
 }
 
-/* @c's children, all read: no unit address, and no unique value, twice. */
 /*
  * The fast path's items at their number: grown x4 as the walk met them,
  * 1,025 devices had room for 4,096 (~420 KB of the image's 136-byte
@@ -1335,6 +1334,7 @@ static void fit_items(struct container *c)
 	c->cap_items = c->n;
 }
 
+/* @c's children, all read: no unit address, and no unique value, twice. */
 static int finish_container(struct reader *r, struct container *c)
 {
 	if (!c->n)

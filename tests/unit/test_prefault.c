@@ -281,11 +281,6 @@ static void test_stops(void **state)
 }
 
 /*
- * The heap's tests, each in a process of its own, as a new version's
- * restore is: glibc's thresholds, once raised by one, leave the next
- * nothing to move.
- */
-/*
  * The old version's warm pages, for a restore of 4,096 fds: whole 2 MiB
  * blocks, resident (mincore() says), in huge pages where the kernel has
  * them, in no child a fork makes (the keeper forks after them: it would
@@ -325,6 +320,11 @@ static void test_warm(void **state)
 	baton_prefault_warm_free(&u);
 }
 
+/*
+ * The heap's tests, each in a process of its own, as a new version's
+ * restore is: glibc's thresholds, once raised by one, leave the next
+ * nothing to move.
+ */
 static const struct CMUnitTest heap_tests[] = {
 	cmocka_unit_test(test_start_in_huge_pages),
 	cmocka_unit_test(test_start_whole_blocks),
