@@ -321,12 +321,17 @@ bool baton_prefault_range(struct baton_host *host, void *start, size_t len)
 }
 
 #ifdef HAVE_RAW_SYSCALL
+/* @n_fds fds at @per bytes a fd, at most PREFAULT_MAX. */
+static size_t per_fd(size_t n_fds, size_t per)
+{
+	return n_fds < PREFAULT_MAX / per ? n_fds * per : PREFAULT_MAX;
+}
+
 /* The bytes a restore of @n_fds fds and an image of @image_len bytes will
  * take in the heap, at most PREFAULT_MAX. */
 static size_t restore_bytes(size_t n_fds, size_t image_len)
 {
-	size_t bytes = n_fds < PREFAULT_MAX / PREFAULT_PER_FD ? n_fds * PREFAULT_PER_FD :
-							       PREFAULT_MAX;
+	size_t bytes = per_fd(n_fds, PREFAULT_PER_FD);
 
 	return image_len < PREFAULT_MAX - bytes ? bytes + image_len : PREFAULT_MAX;
 }
@@ -362,15 +367,6 @@ static bool heap_for_restore(size_t n_fds, size_t image_len, uintptr_t *start,
 	huge_start = huge_up(*start);
 	if (huge_start + PREFAULT_HUGE <= *end && hold_head(huge_start))
 		*start = huge_start;
-	/*
-	 * A page of each whole block from this thread, as hold_head() did the
-	 * first: the whole block where it is a huge page, taken from this
-	 * CPU's lists - where the old version freed its warm ones - and not
-	 * the prefaulter's CPU's.
-	 */
-	for (uintptr_t at = huge_start + PREFAULT_HUGE; at + PREFAULT_HUGE <= *end;
-	     at += PREFAULT_HUGE)
-		madvise((void *)at, 1, MADV_POPULATE_WRITE);
 	return true;
 }
 #endif
@@ -383,6 +379,15 @@ bool baton_prefault_start(struct baton_host *host, size_t n_fds, size_t image_le
 	if (host->prefaulter > 0 || !two_cpus() ||
 	    !heap_for_restore(n_fds, image_len, &start, &end))
 		return false;
+	/*
+	 * A page of each whole block from this thread, as hold_head() did the
+	 * first: the whole block where it is a huge page, taken from this
+	 * CPU's lists - where the old version freed its warm ones - and not
+	 * the prefaulter's CPU's.
+	 */
+	for (uintptr_t at = huge_up(start) + PREFAULT_HUGE; at + PREFAULT_HUGE <= end;
+	     at += PREFAULT_HUGE)
+		madvise((void *)at, 1, MADV_POPULATE_WRITE);
 	/* Marked already, before hold_head() touched the heap. */
 	if (set_range(start, end) && (blocks_resident() || clone_prefaulter(host)))
 		return true;
@@ -433,9 +438,8 @@ void baton_prefault_stop(struct baton_host *host)
 void baton_prefault_warm(struct update *u, size_t n_fds)
 {
 #ifdef HAVE_RAW_SYSCALL
-	size_t image = n_fds < PREFAULT_MAX / PREFAULT_IMAGE_PER_FD ?
-		       n_fds * PREFAULT_IMAGE_PER_FD : PREFAULT_MAX;
-	size_t bytes = restore_bytes(n_fds, image), blocks = huge_up(bytes), len;
+	size_t bytes = restore_bytes(n_fds, per_fd(n_fds, PREFAULT_IMAGE_PER_FD));
+	size_t blocks = huge_up(bytes), len;
 	uintptr_t first;
 	void *map;
 
