@@ -417,7 +417,7 @@ int baton_dry_run_start(struct update *u)
 	hv.report_fd = 4;
 	hv.force = u->force;
 	hv.orphan = u->orphan;
-	err = baton_handover_env(&hv, &env);
+	err = baton_handover_env(&hv, NULL, &env);
 	if (err)
 		goto err_image;
 	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);

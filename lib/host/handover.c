@@ -45,7 +45,8 @@
  * A list of fds is their numbers, comma-separated, each ascending run of
  * consecutive numbers written FIRST-LAST ("5,7,12-14,3088-6160") where
  * the reader's library reads runs: its dry run says so ("fd_runs":true,
- * dryrun.c), and only the exec of a target that did is written so.
+ * dryrun.c), and only the exec of a target that did is written so, and
+ * not BATON_CLOSE_FDS, a few fds made again in place.
  * Whatever else starts a binary - the keeper, a rollback to the previous
  * one - writes one number an fd, as a library older than runs reads.  A
  * list of 3,078 fds at 1,024 devices is five runs, where one number a fd
@@ -53,10 +54,14 @@
  * BATON_ORIGINAL_FDS, perf) and the new version parsed again.  The reader
  * takes either, up to HANDOVER_FDS_MAX fds a list.
  *
- * An exec-mode commit formats the two lists a fd (BATON_FDS and
- * BATON_ORIGINAL_FDS) before FREEZE, baton_handover_preformat(), and the
- * exec's environment takes them as they are: out of the blackout, with
- * the pages they are written to.
+ * An exec-mode commit makes its exec's whole environment before FREEZE,
+ * once the keeper has forked (update.c): from the fork on, each page the
+ * old version writes is a copy, a fault, and inside the blackout it
+ * writes only what it learns there, in place - FREEZE's time, as the
+ * keeper does (baton_handover_patch()), and the marked fds that may still
+ * cross (baton_handover_patch_close_fds()).  Variables that are not the
+ * handover's own, such as the children the next binary is to reap
+ * (reap.c), come in with it, and replace any the process inherited.
  *
  * The reader removes them from the environment, so that nothing the
  * program starts later mistakes itself for a new version; the writer
@@ -87,15 +92,19 @@ struct field {
 	enum field_type type;
 	size_t offset;
 	size_t count;			/* FDS: where the number of them goes */
+	/* FDS: in runs, FIRST-LAST, to a reader that reads them.  Not the
+	 * marked fds: few, and made again in place just before the exec
+	 * when one may no longer cross (one number a fd: a sublist fits). */
+	bool runs;
 };
 
-#define FIELD(name, type, member) { name, type, offsetof(struct baton_handover, member), 0 }
-#define FDS_FIELD(name, member, n) { name, FDS, offsetof(struct baton_handover, member), \
-				     offsetof(struct baton_handover, n) }
+#define FIELD(name, type, member) { name, type, offsetof(struct baton_handover, member), 0, false }
+#define FDS_FIELD(name, member, n, runs) { name, FDS, offsetof(struct baton_handover, member), \
+					   offsetof(struct baton_handover, n), runs }
 
 static const struct field fields[] = {
 	FIELD("BATON_IMAGE_FD", FD, image_fd),
-	FDS_FIELD("BATON_FDS", fds, n_fds),
+	FDS_FIELD("BATON_FDS", fds, n_fds, true),
 	FIELD("BATON_HANDOVER_FD", FD, channel_fd),
 	FIELD("BATON_DRY_RUN", FD, report_fd),
 	FIELD("BATON_KEEPER_FD", FD, keeper_fd),
@@ -111,8 +120,8 @@ static const struct field fields[] = {
 	FIELD("BATON_ORPHAN", ORPHAN, orphan),
 	FIELD("BATON_KEXEC", FLAG, kexec),
 	FIELD("BATON_FDS_CHECKED", FLAG, fds_checked),
-	FDS_FIELD("BATON_CLOSE_FDS", close_fds, n_close_fds),
-	FDS_FIELD("BATON_ORIGINAL_FDS", originals, n_originals),
+	FDS_FIELD("BATON_CLOSE_FDS", close_fds, n_close_fds, false),
+	FDS_FIELD("BATON_ORIGINAL_FDS", originals, n_originals, true),
 };
 
 static const char *const orphan_names[] = {
@@ -449,7 +458,7 @@ static char *format_field(const struct baton_handover *hv, const struct field *f
 		if ((*set = *(int *const *)at != NULL))
 			s = format_fds(name, *(int *const *)at,
 				       *(const size_t *)((const char *)hv + f->count),
-				       hv->fd_runs);
+				       hv->fd_runs && f->runs);
 		break;
 	case ARGV:
 		if ((*set = hv->prev_argv != NULL))
@@ -470,92 +479,76 @@ static char *format_field(const struct baton_handover *hv, const struct field *f
 	return s;
 }
 
-static bool is_handover_var(const char *var)
+void baton_handover_free_env(struct baton_env *env)
 {
-	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
-		size_t len = strlen(fields[i].name);
+	for (size_t i = 0; env->own && i < env->n_own; i++)
+		free(env->own[i]);
+	free(env->own);
+	free(env->vars);
+	*env = (struct baton_env){ 0 };
+}
 
-		if (!strncmp(var, fields[i].name, len) && var[len] == '=')
+/* Whether variables @a and @b ("NAME=VALUE", or a bare name) have one name. */
+static bool same_name(const char *a, const char *b)
+{
+	while (*a && *a != '=' && *a == *b)
+		a++, b++;
+	return (!*a || *a == '=') && (!*b || *b == '=');
+}
+
+static bool is_handover_var(const char *var, char *const *extra)
+{
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++)
+		if (same_name(var, fields[i].name))
 			return true;
-	}
+	for (size_t i = 0; extra && extra[i]; i++)
+		if (same_name(var, extra[i]))
+			return true;
 	return false;
 }
 
-void baton_handover_free_env(struct baton_env *env)
+int baton_handover_env(const struct baton_handover *hv, char *const *extra,
+		       struct baton_env *out)
 {
-	for (size_t i = 0; env->vars && i < env->n_own; i++)
-		free(env->vars[i]);
-	free(env->vars);
-	env->vars = NULL;
-	env->n_own = 0;
-}
-
-/* Where @f's variable formatted before goes, if it may be. */
-static char **preformat_slot(const struct baton_handover *hv, const struct field *f)
-{
-	if (f->offset == offsetof(struct baton_handover, fds))
-		return (char **)&hv->fds_var;
-	if (f->offset == offsetof(struct baton_handover, originals))
-		return (char **)&hv->originals_var;
-	return NULL;
-}
-
-/* @f's variable as formatted before, if it was: put in as it is. */
-static char *preformatted(const struct baton_handover *hv, const struct field *f)
-{
-	char **slot = preformat_slot(hv, f);
-
-	return slot && *(int *const *)((const char *)hv + f->offset) ? *slot : NULL;
-}
-
-void baton_handover_preformat(struct baton_handover *hv)
-{
-	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
-		char **slot = preformat_slot(hv, &fields[i]);
-		bool set;
-
-		if (slot)
-			*slot = format_field(hv, &fields[i], &set);
-	}
-}
-
-int baton_handover_env(const struct baton_handover *hv, struct baton_env *out)
-{
-	size_t n_env = 0, k;
-	char **vars;
+	size_t n_env = 0, n_extra = 0, k;
 
 	/* A program that called clearenv() has none at all. */
 	while (environ && environ[n_env])
 		n_env++;
-	vars = calloc(BATON_ARRAY_SIZE(fields) + n_env + 1, sizeof(*vars));
-	if (!vars)
-		return -ENOMEM;
+	while (extra && extra[n_extra])
+		n_extra++;
+	*out = (struct baton_env){
+		.own = calloc(BATON_ARRAY_SIZE(fields) + n_extra, sizeof(*out->own)),
+		.vars = calloc(BATON_ARRAY_SIZE(fields) + n_extra + n_env + 1,
+			       sizeof(*out->vars)),
+	};
+	if (!out->own || !out->vars)
+		goto nomem;
 	/* Ours first, owned; then the inherited, less any stale handover. */
-	*out = (struct baton_env){ .vars = vars };
 	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++) {
 		bool set;
-		char *var;
+		char *var = format_field(hv, &fields[i], &set);
 
-		if (preformatted(hv, &fields[i]))
-			continue;
-		var = format_field(hv, &fields[i], &set);
 		if (!set)
 			continue;
-		if (!var) {
-			baton_handover_free_env(out);
-			return -ENOMEM;
-		}
-		vars[out->n_own++] = var;
+		if (!var)
+			goto nomem;
+		out->own[out->n_own++] = var;
 	}
-	/* After ours: not freed with them. */
+	for (size_t i = 0; i < n_extra; i++) {
+		if (!(out->own[out->n_own] = strdup(extra[i])))
+			goto nomem;
+		out->n_own++;
+	}
+	memcpy(out->vars, out->own, out->n_own * sizeof(*out->vars));
 	k = out->n_own;
-	for (size_t i = 0; i < BATON_ARRAY_SIZE(fields); i++)
-		if (preformatted(hv, &fields[i]))
-			vars[k++] = preformatted(hv, &fields[i]);
 	for (size_t i = 0; i < n_env; i++)
-		if (!is_handover_var(environ[i]))
-			vars[k++] = environ[i];
+		if (!is_handover_var(environ[i], extra))
+			out->vars[k++] = environ[i];
 	return 0;
+nomem:
+	baton_handover_free_env(out);
+	return -ENOMEM;
 }
 
 /* The value of @name's variable in @env, to be written in place, or NULL. */
@@ -564,8 +557,8 @@ static char *env_value(struct baton_env *env, const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < env->n_own; i++)
-		if (!strncmp(env->vars[i], name, len) && env->vars[i][len] == '=')
-			return env->vars[i] + len + 1;
+		if (!strncmp(env->own[i], name, len) && env->own[i][len] == '=')
+			return env->own[i] + len + 1;
 	return NULL;
 }
 
@@ -584,4 +577,30 @@ void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
 		p[i] = (char)('0' + freeze_ns % 10);
 	for (size_t i = 0; t && why && t[i]; i++)
 		t[i] = *why ? *why++ : ' ';
+}
+
+void baton_handover_patch_close_fds(struct baton_env *env, const int *fds, size_t n)
+{
+	static const char name[] = "BATON_CLOSE_FDS";
+	char *p = env_value(env, name), *var;
+	size_t i = 0;
+
+	if (!p)
+		return;
+	if (n) {
+		/* One number a fd, as it was made: no longer than it was. */
+		for (size_t k = 0; k < n; k++) {
+			if (k)
+				*p++ = ',';
+			p = put_int(p, fds[k]);
+		}
+		*p = '\0';
+		return;
+	}
+	/* None: an empty list is no list to a reader, so no variable. */
+	var = p - sizeof(name);
+	while (env->vars[i] && env->vars[i] != var)
+		i++;
+	for (; env->vars[i]; i++)
+		env->vars[i] = env->vars[i + 1];
 }

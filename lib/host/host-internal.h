@@ -272,10 +272,6 @@ struct baton_handover {
 	 * file (linger.c).  None, or one per @fds. */
 	int *originals;
 	size_t n_originals;
-	/* "BATON_FDS=..." and "BATON_ORIGINAL_FDS=...", formatted from @fds
-	 * and @originals earlier (baton_handover_preformat()), or NULL:
-	 * baton_handover_env() puts them in as they are, not its to free. */
-	char *fds_var, *originals_var;
 	/* Not a variable: the writer's choice to write each run of numbers
 	 * in a list as FIRST-LAST, which the reader's library reads (its dry
 	 * run said so, dryrun.c). */
@@ -291,17 +287,20 @@ int baton_handover_check_times(const struct baton_handover *hv);
  * then ours, less any stale handover variable. */
 struct baton_env {
 	char **vars;			/* NULL-terminated, for execve() */
-	size_t n_own;			/* the first n_own are ours to free */
+	char **own;			/* those of them made here, to free */
+	size_t n_own;
 };
-int baton_handover_env(const struct baton_handover *hv, struct baton_env *out);
-/* @hv's fds_var and originals_var, formatted from its fds and originals
- * as baton_handover_env() would (each NULL without them, or no memory):
- * the caller's to free, once that environment is no more. */
-void baton_handover_preformat(struct baton_handover *hv);
+/* @hv's variables, then a copy of each of @extra's (NULL-terminated, or
+ * NULL), then the process's own less any of those names.  -ENOMEM. */
+int baton_handover_env(const struct baton_handover *hv, char *const *extra,
+		       struct baton_env *out);
 void baton_handover_free_env(struct baton_env *env);
 /* Async-signal-safe, for the keeper: FREEZE_NS and ROLLBACK_WHY in place. */
 void baton_handover_patch(struct baton_env *env, uint64_t freeze_ns,
 			  const char *why);
+/* BATON_CLOSE_FDS made again in place as @fds, a sublist of those @env
+ * was made with, in their order; with none, dropped from @env->vars. */
+void baton_handover_patch_close_fds(struct baton_env *env, const int *fds, size_t n);
 void baton_handover_release(struct baton_handover *hv);
 
 /* ---- linger.c ---- */
@@ -314,12 +313,15 @@ struct lingering {
 	struct fd_id id;		/* the file marked */
 };
 
-/* Old version, just before its exec: the marked fds fit to cross it into
- * @hv->close_fds (borrowed by nothing: baton_linger_keep() frees them),
- * close-on-exec cleared.  -ENOMEM. */
-int baton_linger_cross(const struct baton_host *host, struct baton_handover *hv);
-/* The exec failed: close-on-exec back on them, as it was. */
-void baton_linger_keep(struct baton_handover *hv);
+/* Old version, at the commit: the marked fds neither handed over by @hv
+ * nor preserved, into @hv->close_fds (calloc'd, the caller's), for the
+ * exec's environment.  -ENOMEM. */
+int baton_linger_plan(const struct baton_host *host, struct baton_handover *hv);
+/* ...just before its exec: of those @n @fds, the ones still open, the file
+ * marked and close-on-exec, close-on-exec cleared, in their place. */
+void baton_linger_cross(const struct baton_host *host, int *fds, size_t *n);
+/* The exec failed: close-on-exec back on those, as it was. */
+void baton_linger_keep(const int *fds, size_t n);
 /* Old version, at the commit once the keeper forked: each of
  * u->originals that is close-on-exec has it cleared, the others become 0
  * (the exec keeps them anyway); without kcmp() (here, or of the keeper),
@@ -459,11 +461,11 @@ struct update {
 	 * program's own number of each copy's file, image order
 	 * (linger.c), or NULL: the exec closes them. */
 	int *originals;
-	/* Exec mode: BATON_FDS and BATON_ORIGINAL_FDS, formatted before
-	 * FREEZE (one number a fd, ~30 KB at 1,024 devices, unless the target
-	 * reads runs: each page of it written after the keeper's fork a
-	 * copy, a fault), or NULL. */
-	char *fds_var, *originals_var;
+	/* Exec mode: the exec's environment, made before FREEZE, and the
+	 * marked fds it names (linger.c), both written in place after. */
+	struct baton_env exec_env;
+	int *close_fds;
+	size_t n_close_fds;
 
 	struct dry_run *dry;			/* dryrun.c, while it runs */
 	uint64_t dry_deadline_ns;
@@ -549,8 +551,8 @@ void baton_mm_holder_release(struct baton_host *host);
  * (SIGKILL) if still there after @kill_after_ms, and reap it. */
 void baton_child_reap(pid_t pid, int kill_after_ms);
 void baton_reap_later(struct baton_host *host, pid_t pid, uint64_t kill_ns);
-int baton_reap_cross(struct baton_host *host, pid_t holder);
-void baton_reap_uncross(void);
+int baton_reap_vars(const struct baton_host *host, pid_t holder, char *vars[3]);
+void baton_reap_vars_free(char *vars[3]);
 void baton_reap_adopt(struct baton_host *host, bool restored);
 void baton_reap_all(struct baton_host *host);
 

@@ -510,13 +510,13 @@ static int make_restarts(struct update *u, struct baton_keeper *k,
 	hv.force = u->force;
 	hv.orphan = u->orphan;
 	hv.prev_argv = u->host->argv;
-	err = baton_handover_env(&hv, &k->next.env);
+	err = baton_handover_env(&hv, NULL, &k->next.env);
 	k->next.path = u->target;
 	k->next.argv = u->argv;
 	hv.prev_argv = NULL;
 	hv.rollback = true;
 	if (!err)
-		err = baton_handover_env(&hv, &k->prev.env);
+		err = baton_handover_env(&hv, NULL, &k->prev.env);
 	k->prev.path = u->host->exec_path;
 	k->prev.argv = u->host->argv;
 	return err;

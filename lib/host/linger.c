@@ -35,10 +35,15 @@
  *                    exec as before): at the commit, once the keeper forked
  *                    (whose restart must not carry them), each original
  *                    that is close-on-exec has it cleared, out of the
- *                    blackout (baton_linger_uncloexec()); just before the
- *                    exec each marked fd has it cleared
- *                    (baton_linger_cross()).  An update that does not exec
- *                    sets it again on each marked fd (baton_linger_keep())
+ *                    blackout (baton_linger_uncloexec()); the marked
+ *                    fds not handed over nor preserved are listed in the
+ *                    exec's environment, made before FREEZE
+ *                    (baton_linger_plan()); just before the exec each of
+ *                    them still open, still the file marked and still
+ *                    close-on-exec has it cleared, and the list is made
+ *                    again in place of those (baton_linger_cross()).  An
+ *                    update that does not exec sets it again on each of
+ *                    them (baton_linger_keep())
  *                    and on each original still its copy's file
  *                    (baton_linger_recloexec()): the program keeps the fds
  *                    it had, as they were
@@ -187,36 +192,47 @@ int baton_host_close_after_finish(struct baton_host *host, int fd)
 	return 0;
 }
 
-int baton_linger_cross(const struct baton_host *host, struct baton_handover *hv)
+int baton_linger_plan(const struct baton_host *host, struct baton_handover *hv)
 {
 	int *fds = calloc(host->n_lingering + 1, sizeof(*fds));
 	size_t n = 0;
 
 	if (!fds)
 		return -ENOMEM;
-	for (size_t i = 0; i < host->n_lingering; i++) {
-		const struct lingering *l = &host->lingering[i];
-		struct fd_id now;
-
-		if (handed(hv, l->fd) || preserved(host, l->fd) ||
-		    baton_fd_id(l->fd, &now) || !baton_fd_id_same(&l->id, &now) ||
-		    fcntl(l->fd, F_GETFD) != FD_CLOEXEC)
-			continue;
-		fcntl(l->fd, F_SETFD, 0);
-		fds[n++] = l->fd;
-	}
+	for (size_t i = 0; i < host->n_lingering; i++)
+		if (!handed(hv, host->lingering[i].fd) &&
+		    !preserved(host, host->lingering[i].fd))
+			fds[n++] = host->lingering[i].fd;
 	hv->close_fds = fds;
 	hv->n_close_fds = n;
 	return 0;
 }
 
-void baton_linger_keep(struct baton_handover *hv)
+void baton_linger_cross(const struct baton_host *host, int *fds, size_t *n)
 {
-	for (size_t i = 0; i < hv->n_close_fds; i++)
-		fcntl(hv->close_fds[i], F_SETFD, FD_CLOEXEC);
-	free(hv->close_fds);
-	hv->close_fds = NULL;
-	hv->n_close_fds = 0;
+	size_t k = 0, kept = 0;
+
+	/* @fds is a sublist of the marks, in their order: one pass. */
+	for (size_t i = 0; i < host->n_lingering && k < *n; i++) {
+		const struct lingering *l = &host->lingering[i];
+		struct fd_id now;
+
+		if (l->fd != fds[k])
+			continue;
+		k++;
+		if (baton_fd_id(l->fd, &now) || !baton_fd_id_same(&l->id, &now) ||
+		    fcntl(l->fd, F_GETFD) != FD_CLOEXEC)
+			continue;
+		fcntl(l->fd, F_SETFD, 0);
+		fds[kept++] = l->fd;
+	}
+	*n = kept;
+}
+
+void baton_linger_keep(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 }
 
 /* Whether @fd is set in @bits, a bit a number from 0 to @max. */

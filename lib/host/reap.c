@@ -129,55 +129,59 @@ void baton_reap_later(struct baton_host *host, pid_t pid, uint64_t kill_ns)
 }
 
 /**
- * baton_reap_cross() - name our children to the next binary of this process
+ * baton_reap_vars() - name our children to the next binary of this process
  * @host: the host about to exec
  * @holder: the holder of the address space the exec leaves (mm.c), still
  *	to be told to go after the next FINISH; 0 for none
+ * @vars: set to those of "BATON_MM_HOLDER=PID" and "BATON_REAP=..." there
+ *	are, each malloc'd, then NULL
  *
- * Set in our environment just before an execve() (the update's, or a
- * failed restore's going back): BATON_MM_HOLDER and BATON_REAP.
- * baton_reap_uncross() takes them back when the exec fails.
+ * For an exec's environment (baton_handover_env()): the update's, made
+ * before FREEZE, or a failed restore's going back.  Free them with
+ * baton_reap_vars_free().
  *
- * Return: 0, or -ENOMEM (nothing set).
+ * Return: 0, or -ENOMEM (none made).
  */
-int baton_reap_cross(struct baton_host *host, pid_t holder)
+int baton_reap_vars(const struct baton_host *host, pid_t holder, char *vars[3])
 {
+	size_t n = 0, len = 0;
 	char *list = NULL;
-	size_t len = 0;
 	FILE *f;
-	int err;
 
-	baton_reap_uncross();
+	vars[0] = vars[1] = vars[2] = NULL;
 	if (holder > 0) {
-		char pid[16];
-
-		snprintf(pid, sizeof(pid), "%d", (int)holder);
-		if (setenv(HOLDER_ENV, pid, 1))
+		/* Left undefined by a failed asprintf(): not ours to free. */
+		if (asprintf(&list, HOLDER_ENV "=%d", (int)holder) < 0)
 			return -ENOMEM;
+		vars[n++] = list;
+		list = NULL;
 	}
 	if (!host->n_reaping)
 		return 0;
 	f = open_memstream(&list, &len);
-	if (!f) {
-		baton_reap_uncross();
-		return -ENOMEM;
-	}
+	if (!f)
+		goto nomem;
+	fputs(REAP_ENV "=", f);
 	for (size_t i = 0; i < host->n_reaping; i++)
 		fprintf(f, "%s%d:%" PRIu64, i ? "," : "", (int)host->reaping[i].pid,
 			host->reaping[i].kill_ns);
-	err = fclose(f) ? -ENOMEM : 0;
-	if (!err && setenv(REAP_ENV, list, 1))
-		err = -ENOMEM;
-	free(list);
-	if (err)
-		baton_reap_uncross();
-	return err;
+	if (fclose(f)) {
+		free(list);
+		goto nomem;
+	}
+	vars[n] = list;
+	return 0;
+nomem:
+	baton_reap_vars_free(vars);
+	return -ENOMEM;
 }
 
-void baton_reap_uncross(void)
+void baton_reap_vars_free(char *vars[3])
 {
-	unsetenv(HOLDER_ENV);
-	unsetenv(REAP_ENV);
+	for (int i = 0; i < 3; i++) {
+		free(vars[i]);
+		vars[i] = NULL;
+	}
 }
 
 /**

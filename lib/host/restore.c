@@ -668,18 +668,23 @@ static void abandon(struct baton_host *host, struct incoming *in, bool close_inh
  * came, and the keeper's channel and cell: it restores, and takes over in
  * our place.  Returns only when there is nowhere to go back to.
  */
-static int go_back(struct incoming *in, int err,
+static int go_back(struct baton_host *host, struct incoming *in, int err,
 		   const char *why)
 {
 	struct baton_handover hv = in->hv;
 	struct baton_env env;
+	char *reap[3];
+	int made;
 
 	if (hv.rollback || !in->image || !in->image->exec_path || !hv.prev_argv)
 		return err;	/* already the previous version, or nowhere to go */
 	hv.rollback = true;
 	hv.fds_checked = false;	/* not by this process */
 	snprintf(hv.why, sizeof(hv.why), "%s", why);
-	if (baton_handover_env(&hv, &env))
+	/* The previous binary, in this process, reaps our children instead. */
+	made = baton_reap_vars(host, host->holder, reap) ?: baton_handover_env(&hv, reap, &env);
+	baton_reap_vars_free(reap);
+	if (made)
 		return err;
 	for (size_t i = 0; i < hv.n_fds; i++)
 		fcntl(hv.fds[i], F_SETFD, 0);
@@ -707,11 +712,7 @@ int baton_restore_fail(struct baton_host *host, int err, const char *why)
 		return err;
 	}
 	abandon(host, in, false);
-	/* The previous binary, in this process, reaps our children instead. */
-	baton_reap_cross(host, host->holder);
-	err = go_back(in, err, why);
-	baton_reap_uncross();
-	return err;
+	return go_back(host, in, err, why);
 }
 
 int baton_restore_finish(struct baton_host *host)

@@ -448,7 +448,7 @@ int baton_socket_start(struct update *u)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		err = -errno;
 	if (!err)
-		err = baton_handover_env(&hv, &env) ?:
+		err = baton_handover_env(&hv, NULL, &env) ?:
 		      spawn(u, sv[1], env.vars, &u->new_pid);
 	baton_handover_free_env(&env);
 	if (sv[1] >= 0)

@@ -37,6 +37,8 @@
  *	new process socket mode: it is sent the keeper, the cell, the
  *		    commit's image and the copies, plans on that image, and
  *		    waits, ready, for the go (socket.c)
+ *	environment exec mode: the exec's, made whole, so that the blackout
+ *		    writes no page the keeper shares (make_exec_env())
  *	keeper      ready: it has closed, meanwhile, what it does not hold
  *	freeze      each driver quiesces its device; the blackout starts.
  *		    Drivers serialize once more, and only if a state changed
@@ -270,27 +272,38 @@ static int make_image(struct update *u, struct image_parts *p)
 		baton_serialize_free_image(p);
 		return fd;
 	}
-	if (u->image_fd >= 0)
-		close(u->image_fd);
-	u->image_fd = fd;
-	return 0;
+	if (u->image_fd < 0) {
+		u->image_fd = fd;
+		return 0;
+	}
+	/* Made again (the commit's, FREEZE's): at its number, which the
+	 * exec's environment, made before FREEZE, names. */
+	err = dup3(fd, u->image_fd, O_CLOEXEC) < 0 ? -errno : 0;
+	close(fd);
+	if (err)
+		baton_serialize_free_image(p);
+	return err;
 }
 
-/* Exec mode: the image, the fds and the keeper cross exec(); same PID. */
-static int handover_exec(struct update *u)
+/*
+ * Exec mode: the exec's whole environment, made at the commit once the
+ * keeper forked and the holder started, out of the blackout: from the
+ * fork on each page written is a copy, a fault (~35 us here; 11 of them,
+ * ~0.3 ms, when it was made just before the exec).  What is learnt later
+ * is written in place: FREEZE's time, the marked fds that may still
+ * cross; the image is remade at the same number (make_image()).
+ */
+static int make_exec_env(struct update *u)
 {
 	struct baton_handover hv;
-	struct baton_env env;
-	int keeper, cell, err;
+	char *reap[3];
+	int err;
 
 	baton_handover_init(&hv);
-	baton_keeper_fds(u, &keeper, &cell, &hv.keeper_pid);
+	baton_keeper_fds(u, &hv.keeper_fd, &hv.cell_fd, &hv.keeper_pid);
 	hv.image_fd = u->image_fd;
 	hv.fds = u->copies;
 	hv.n_fds = u->n_copies;
-	hv.keeper_fd = keeper;
-	hv.cell_fd = cell;
-	hv.freeze_ns = u->freeze_ns;
 	hv.held_ns = u->held_ns;
 	hv.deadline_ns = u->deadline_ns;
 	hv.prev_argv = u->host->argv;
@@ -299,18 +312,34 @@ static int handover_exec(struct update *u)
 	hv.fds_checked = true;		/* the copies, by the commit */
 	hv.originals = u->originals;
 	hv.n_originals = u->originals ? u->n_copies : 0;
-	hv.fds_var = u->fds_var;
-	hv.originals_var = u->originals_var;
 	hv.fd_runs = u->target_reads_fd_runs;
 	/* A target that did not say it closes them would keep them for good. */
-	err = u->target_closes ? baton_linger_cross(u->host, &hv) : 0;
+	err = u->target_closes ? baton_linger_plan(u->host, &hv) : 0;
 	if (err)
 		return err;
-	err = baton_reap_cross(u->host, u->holder) ?: baton_handover_env(&hv, &env);
+	err = baton_reap_vars(u->host, u->holder, reap) ?:
+	      baton_handover_env(&hv, reap, &u->exec_env);
+	baton_reap_vars_free(reap);
 	if (err) {
-		baton_reap_uncross();
-		baton_linger_keep(&hv);
+		free(hv.close_fds);
 		return err;
+	}
+	u->close_fds = hv.close_fds;
+	u->n_close_fds = hv.n_close_fds;
+	return 0;
+}
+
+/* Exec mode: the image, the fds and the keeper cross exec(); same PID. */
+static int handover_exec(struct update *u)
+{
+	int keeper, cell, err;
+	pid_t keeper_pid;
+
+	baton_keeper_fds(u, &keeper, &cell, &keeper_pid);
+	baton_handover_patch(&u->exec_env, u->freeze_ns, NULL);
+	if (u->close_fds) {
+		baton_linger_cross(u->host, u->close_fds, &u->n_close_fds);
+		baton_handover_patch_close_fds(&u->exec_env, u->close_fds, u->n_close_fds);
 	}
 	/* The fds are the commit's copies, made without close-on-exec: only
 	 * the handover's own three need clearing, not one call a fd. */
@@ -322,18 +351,16 @@ static int handover_exec(struct update *u)
 	err = baton_fault(BATON_FAULT_SPAWN);
 	if (!err) {
 		baton_mm_holder_arm(u);
-		execve(u->target, u->argv, env.vars);
+		execve(u->target, u->argv, u->exec_env.vars);
 		/* Still here: the exec failed.  Nothing was handed over. */
 		err = -errno;
 		baton_mm_holder_disarm(u);
 	}
-	baton_reap_uncross();
 	baton_update_why(u, "exec %s: %s", u->target, baton_strerror(err));
 	fcntl(u->image_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(keeper, F_SETFD, FD_CLOEXEC);
 	fcntl(cell, F_SETFD, FD_CLOEXEC);
-	baton_linger_keep(&hv);
-	baton_handover_free_env(&env);
+	baton_linger_keep(u->close_fds, u->n_close_fds);
 	return err;
 }
 
@@ -480,23 +507,6 @@ int baton_update_commit(struct update *u)
 		free(u->originals);
 		u->originals = NULL;
 	}
-	/* Exec mode: the two lists a fd of the handover, formatted now, out
-	 * of the blackout; the exec's environment takes them as they are (or,
-	 * without memory now, formats them then).  Their numbers do not
-	 * change: a FREEZE image has the same fds, in the same order. */
-	if (u->mode == BATON_MODE_EXEC && !u->handover) {
-		struct baton_handover lists;
-
-		baton_handover_init(&lists);
-		lists.fds = u->copies;
-		lists.n_fds = u->n_copies;
-		lists.originals = u->originals;
-		lists.n_originals = u->originals ? u->n_copies : 0;
-		lists.fd_runs = u->target_reads_fd_runs;
-		baton_handover_preformat(&lists);
-		u->fds_var = lists.fds_var;
-		u->originals_var = lists.originals_var;
-	}
 	host->sealed = true;
 	u->frozen_once = true;
 	/* Socket mode: the new process gets the keeper, the cell, this image
@@ -511,6 +521,13 @@ int baton_update_commit(struct update *u)
 	 * update; here it learns the deadline (or starts, if it could not). */
 	if (u->mode == BATON_MODE_EXEC)
 		baton_mm_holder_start(u, u->deadline_ns);
+	if (u->mode == BATON_MODE_EXEC && !u->handover) {
+		err = make_exec_env(u);
+		if (err) {
+			baton_update_why(u, "the exec's environment: %s", baton_strerror(err));
+			goto err_freeze;
+		}
+	}
 	baton_trace("prepared");
 	/*
 	 * The keeper closed meanwhile what it does not hold (on the other
@@ -599,9 +616,10 @@ out:
 	u->copies = NULL;
 	u->n_copies = 0;
 	baton_serialize_free_image(&p);
-	free(u->fds_var);
-	free(u->originals_var);
-	u->fds_var = u->originals_var = NULL;
+	baton_handover_free_env(&u->exec_env);
+	free(u->close_fds);
+	u->close_fds = NULL;
+	u->n_close_fds = 0;
 	return err;
 }
 

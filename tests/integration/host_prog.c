@@ -9,7 +9,7 @@
  *
  *   host-prog-vN [--update-to BINARY [--at-generation N] [--force]]
  *                [--fail preserve|freeze|close|close-early|reuse|reuse-early|
- *                        reuse-inheritable|reuse-region]
+ *                        reuse-inheritable|reuse-region|close-linger]
  *                [--control PATH] [--close-after-finish] [--no-dry-run]
  *                [-- ARGS FOR BINARY]
  *
@@ -52,7 +52,8 @@
  *     opened at its number); --fail reuse-inheritable: /dev/null opened
  *     there without close-on-exec, at freeze(); --fail reuse-region:
  *     /dev/null opened at the number of the "data" region's memfd, at
- *     freeze()
+ *     freeze(); --fail close-linger: the counter's freeze() closes the
+ *     marked epoll at 950 (--close-after-finish), as a program may
  *   v1 keeps that eventfd at 900; every start reports what 900 is just
  *     before baton_host_take_over() ("orig_before") and after ("orig"):
  *     "closed", "eventfd", "other", "-inheritable" after either without
@@ -247,6 +248,8 @@ static int counter_freeze(struct baton_device *dev)
 		return -errno;
 	if (fail_if("reuse-region") && reuse_fd(data_fd, O_CLOEXEC))
 		return -errno;
+	if (fail_if("close-linger"))
+		close(LINGER_FD);
 	s->frozen = 1;
 	return 0;
 }

@@ -70,7 +70,7 @@ static void test_round_trip(void **state)
 	hv.n_close_fds = 2;
 	hv.originals = originals;
 	hv.n_originals = 3;
-	assert_int_equal(baton_handover_env(&hv, &env), 0);
+	assert_int_equal(baton_handover_env(&hv, NULL, &env), 0);
 	become(&env);
 	baton_handover_free_env(&env);
 	/* As the systemd protocol writes them: decimal, comma-separated. */
@@ -142,7 +142,7 @@ static void test_fd_runs(void **state)
 	for (int runs = 1; runs >= 0; runs--) {
 		with_lists(&hv, fds, BATON_ARRAY_SIZE(fds), originals, BATON_ARRAY_SIZE(originals));
 		hv.fd_runs = runs;
-		assert_int_equal(baton_handover_env(&hv, &env), 0);
+		assert_int_equal(baton_handover_env(&hv, NULL, &env), 0);
 		become(&env);
 		baton_handover_free_env(&env);
 		assert_string_equal(getenv("BATON_FDS"), written[!runs][0]);
@@ -156,65 +156,50 @@ static void test_fd_runs(void **state)
 	}
 }
 
-static int strcmp_p(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
- * The two lists a fd, formatted before FREEZE (update.c) and put in as
- * they are: the same variables as formatted at the exec, and the
- * environment's end leaves them to their owner (ASan and valgrind would
- * see a double free).
+ * The marked fds, listed in the exec's environment before FREEZE and made
+ * again in place just before the exec (update.c, linger.c): one number a
+ * fd even to a reader of runs, so that any sublist fits where the list
+ * was; none, and there is no variable at all - an empty list is no list.
  */
-static void test_preformatted_lists(void **state)
+static void test_close_fds_patched(void **state)
 {
-	int fds[] = { 3, 17, 0, 1023, 65536, INT_MAX }, originals[] = { 900, 0, 7, 8, 9, 10 };
-	struct baton_handover hv;
-	struct baton_env plain, pre;
-	size_t n = 0, m = 0;
-	char **a, **b;
+	int fds[] = { 3 }, originals[] = { 900 }, close_fds[] = { 950, 11, 12, 13, 4 },
+	    kept[] = { 11, 13, 4 };
+	struct baton_handover hv, back;
+	struct baton_env env;
+	size_t n = 0;
 
 	(void)state;
-	with_lists(&hv, fds, BATON_ARRAY_SIZE(fds), originals, BATON_ARRAY_SIZE(originals));
-	assert_int_equal(baton_handover_env(&hv, &plain), 0);
-	baton_handover_preformat(&hv);
-	assert_non_null(hv.fds_var);
-	assert_non_null(hv.originals_var);
-	assert_string_equal(hv.fds_var, "BATON_FDS=3,17,0,1023,65536,2147483647");
-	assert_string_equal(hv.originals_var, "BATON_ORIGINAL_FDS=900,0,7,8,9,10");
-	assert_int_equal(baton_handover_env(&hv, &pre), 0);
-	/* Two fewer of its own to free: the lists are the caller's. */
-	assert_int_equal(pre.n_own + 2, plain.n_own);
-	while (plain.vars[n])
+	clearenv();
+	with_lists(&hv, fds, 1, originals, 1);
+	hv.fd_runs = true;
+	hv.close_fds = close_fds;
+	hv.n_close_fds = BATON_ARRAY_SIZE(close_fds);
+	assert_int_equal(baton_handover_env(&hv, NULL, &env), 0);
+	for (size_t i = 0; env.vars[i]; i++)
+		if (!strncmp(env.vars[i], "BATON_CLOSE_FDS=", 16))
+			assert_string_equal(env.vars[i], "BATON_CLOSE_FDS=950,11,12,13,4");
+	baton_handover_patch_close_fds(&env, kept, BATON_ARRAY_SIZE(kept));
+	become(&env);
+	assert_int_equal(baton_handover_read(&back), 0);
+	assert_int_equal(back.n_close_fds, BATON_ARRAY_SIZE(kept));
+	assert_memory_equal(back.close_fds, kept, sizeof(kept));
+	baton_handover_release(&back);
+
+	baton_handover_patch_close_fds(&env, NULL, 0);
+	become(&env);
+	assert_null(getenv("BATON_CLOSE_FDS"));
+	assert_int_equal(baton_handover_read(&back), 0);
+	assert_int_equal(back.n_close_fds, 0);
+	assert_int_equal(back.n_fds, 1);
+	baton_handover_release(&back);
+	/* Only it is gone: all the others are still there, once. */
+	while (env.vars[n])
 		n++;
-	while (pre.vars[m])
-		m++;
-	assert_int_equal(n, m);
-	/* Sorted copies: the environments keep their order, for their end. */
-	a = malloc(n * sizeof(*a));
-	b = malloc(n * sizeof(*b));
-	assert_non_null(a);
-	assert_non_null(b);
-	memcpy(a, plain.vars, n * sizeof(*a));
-	memcpy(b, pre.vars, n * sizeof(*b));
-	qsort(a, n, sizeof(*a), strcmp_p);
-	qsort(b, n, sizeof(*b), strcmp_p);
-	for (size_t i = 0; i < n; i++)
-		assert_string_equal(a[i], b[i]);
-	free(a);
-	free(b);
-	baton_handover_free_env(&plain);
-	baton_handover_free_env(&pre);
-	/* Without the lists they stand for, they are not put in. */
-	hv.originals = NULL;
-	hv.n_originals = 0;
-	assert_int_equal(baton_handover_env(&hv, &pre), 0);
-	for (size_t i = 0; pre.vars[i]; i++)
-		assert_ptr_not_equal(pre.vars[i], hv.originals_var);
-	baton_handover_free_env(&pre);
-	free(hv.fds_var);
-	free(hv.originals_var);
+	assert_int_equal(n, env.n_own - 1);
+	/* Its variable is still the environment's to free (ASan, valgrind). */
+	baton_handover_free_env(&env);
 }
 
 static void test_roles(void **state)
@@ -242,7 +227,7 @@ static bool starts_early(const struct baton_handover *hv,
 	struct baton_handover back;
 	bool early;
 
-	assert_int_equal(baton_handover_env(hv, &env), 0);
+	assert_int_equal(baton_handover_env(hv, NULL, &env), 0);
 	become(&env);
 	early = baton_host_early_start();
 	/* Only read, not taken: baton_handover_read() still finds it all. */
@@ -380,6 +365,62 @@ static void assert_refused(const struct baton_handover *hv, const char *what)
 }
 
 /*
+ * The marked fds an exec carries (lib/host/linger.c): listed at the commit
+ * less any it hands over; just before the exec only those still open,
+ * still the file marked and still close-on-exec, in their order, with
+ * close-on-exec cleared - an inheritable one is the program's, left as it
+ * is; and an exec that fails sets it back on them.  The witness is
+ * fcntl(), not the list.
+ */
+static void test_linger_cross(void **state)
+{
+	struct baton_host *host = calloc(1, sizeof(*host));
+	int a = eventfd(0, EFD_CLOEXEC), b = eventfd(0, EFD_CLOEXEC),
+	    c = eventfd(0, EFD_CLOEXEC), d = eventfd(0, EFD_CLOEXEC),
+	    image = eventfd(0, EFD_CLOEXEC), null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	const int marked[] = { a, image, b, c, d };
+	struct baton_handover hv;
+
+	(void)state;
+	assert_non_null(host);
+	assert_true(a >= 0 && b >= 0 && c >= 0 && d >= 0 && image >= 0 && null >= 0);
+	for (size_t i = 0; i < BATON_ARRAY_SIZE(marked); i++)
+		assert_int_equal(baton_host_close_after_finish(host, marked[i]), 0);
+	baton_handover_init(&hv);
+	hv.image_fd = image;
+	assert_int_equal(baton_linger_plan(host, &hv), 0);
+	assert_int_equal(hv.n_close_fds, 4);
+	assert_int_equal(hv.close_fds[0], a);
+	assert_int_equal(hv.close_fds[1], b);
+	assert_int_equal(hv.close_fds[2], c);
+	assert_int_equal(hv.close_fds[3], d);
+
+	/* At freeze(): b another file at its number, c inheritable, d closed. */
+	assert_int_equal(dup3(null, b, O_CLOEXEC), b);
+	assert_int_equal(fcntl(c, F_SETFD, 0), 0);
+	close(d);
+	baton_linger_cross(host, hv.close_fds, &hv.n_close_fds);
+	assert_int_equal(hv.n_close_fds, 1);
+	assert_int_equal(hv.close_fds[0], a);
+	assert_int_equal(fcntl(a, F_GETFD), 0);
+	assert_int_equal(fcntl(b, F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(c, F_GETFD), 0);
+	assert_int_equal(fcntl(image, F_GETFD), FD_CLOEXEC);
+	baton_linger_keep(hv.close_fds, hv.n_close_fds);
+	assert_int_equal(fcntl(a, F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(c, F_GETFD), 0);
+
+	free(hv.close_fds);
+	free(host->lingering);
+	free(host);
+	close(a);
+	close(b);
+	close(c);
+	close(image);
+	close(null);
+}
+
+/*
  * The fds to close after FINISH: each open, none handed over, none twice
  * (a second close() would close whatever took the number meanwhile, a
  * worker's socket say), none a standard stream.
@@ -493,7 +534,7 @@ static void test_stale_variables_dropped(void **state)
 	setenv("HOME", "/root", 1);
 	baton_handover_init(&hv);
 	hv.image_fd = 3;
-	assert_int_equal(baton_handover_env(&hv, &env), 0);
+	assert_int_equal(baton_handover_env(&hv, NULL, &env), 0);
 	for (size_t i = 0; env.vars[i]; i++) {
 		n++;
 		assert_true(strncmp(env.vars[i], "BATON_ROLLBACK=", 15));
@@ -501,6 +542,28 @@ static void test_stale_variables_dropped(void **state)
 	/* BATON_IMAGE_FD, BATON_FREEZE_NS; then BATON_FAULT and HOME. */
 	assert_int_equal(n, 4);
 	baton_handover_free_env(&env);
+
+	/* Another's variables come in after ours, copied, and replace the
+	 * process's own of the same name - not one that begins alike. */
+	setenv("BATON_REAP", "1:2", 1);
+	setenv("BATON_REAPER", "kept", 1);
+	{
+		char reap[] = "BATON_REAP=7:8", holder[] = "BATON_MM_HOLDER=9";
+		char *extra[] = { reap, holder, NULL };
+
+		assert_int_equal(baton_handover_env(&hv, extra, &env), 0);
+		reap[11] = '0';
+	}
+	n = 0;
+	while (env.vars[n])
+		n++;
+	assert_int_equal(n, 7);
+	assert_string_equal(env.vars[2], "BATON_REAP=7:8");
+	assert_string_equal(env.vars[3], "BATON_MM_HOLDER=9");
+	become(&env);
+	baton_handover_free_env(&env);
+	assert_string_equal(getenv("BATON_REAPER"), "kept");
+	assert_string_equal(getenv("HOME"), "/root");
 }
 
 static void test_keeper_patch(void **state)
@@ -513,7 +576,7 @@ static void test_keeper_patch(void **state)
 	baton_handover_init(&hv);
 	hv.image_fd = 3;
 	hv.rollback = true;
-	assert_int_equal(baton_handover_env(&hv, &env), 0);
+	assert_int_equal(baton_handover_env(&hv, NULL, &env), 0);
 	baton_handover_patch(&env, 987654321, "the old version died during the update");
 	become(&env);
 	baton_handover_free_env(&env);
@@ -804,11 +867,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_fd_runs),
-		cmocka_unit_test(test_preformatted_lists),
+		cmocka_unit_test(test_close_fds_patched),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_early_start),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_times_out_of_order),
+		cmocka_unit_test(test_linger_cross),
 		cmocka_unit_test(test_close_fds_checked),
 		cmocka_unit_test(test_originals_checked),
 		cmocka_unit_test(test_stale_variables_dropped),

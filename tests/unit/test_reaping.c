@@ -132,33 +132,36 @@ static void test_killed_at_deadline(void **state)
 	free_host(host);
 }
 
-/* Across an exec: both variables set, in order; taken back on failure. */
+/* Across an exec: both variables made for its environment, in order. */
 static void test_cross_and_adopt(void **state)
 {
 	struct baton_host *host = new_host(), *next = new_host();
 	uint64_t kill_ns = baton_now_ns() + 5000000000ull;
 	pid_t a = child(-1, -1), b = child(-1, -1);
-	char want[128];
+	char want[128], *vars[3];
 
 	(void)state;
 	baton_reap_later(host, a, kill_ns);
 	baton_reap_later(host, b, kill_ns + 1);
-	assert_int_equal(baton_reap_cross(host, 1234), 0);
-	assert_string_equal(getenv("BATON_MM_HOLDER"), "1234");
-	snprintf(want, sizeof(want), "%d:%" PRIu64 ",%d:%" PRIu64, (int)a, kill_ns,
-		 (int)b, kill_ns + 1);
-	assert_string_equal(getenv("BATON_REAP"), want);
-	baton_reap_uncross();
-	assert_null(getenv("BATON_MM_HOLDER"));
-	assert_null(getenv("BATON_REAP"));
+	assert_int_equal(baton_reap_vars(host, 1234, vars), 0);
+	assert_string_equal(vars[0], "BATON_MM_HOLDER=1234");
+	snprintf(want, sizeof(want), "BATON_REAP=%d:%" PRIu64 ",%d:%" PRIu64, (int)a,
+		 kill_ns, (int)b, kill_ns + 1);
+	assert_string_equal(vars[1], want);
+	assert_null(vars[2]);
+	baton_reap_vars_free(vars);
+	/* Without a holder, the list alone; with no child either, nothing. */
+	assert_int_equal(baton_reap_vars(host, 0, vars), 0);
+	assert_string_equal(vars[0], want);
+	assert_null(vars[1]);
 
 	/* The next binary, in this process: the same children, by the same
 	 * deadlines; the variable is gone once read. */
-	assert_int_equal(baton_reap_cross(host, 0), 0);
-	assert_null(getenv("BATON_MM_HOLDER"));
+	assert_int_equal(putenv(vars[0]), 0);
 	host->n_reaping = 0;	/* the exec leaves the old host behind */
 	baton_reap_adopt(next, true);
 	assert_null(getenv("BATON_REAP"));
+	baton_reap_vars_free(vars);
 	assert_int_equal(next->n_reaping, 2);
 	assert_int_equal(next->reaping[0].pid, a);
 	assert_true(next->reaping[0].kill_ns == kill_ns);
@@ -169,6 +172,8 @@ static void test_cross_and_adopt(void **state)
 	assert_reaped(a);
 	assert_reaped(b);
 	free_host(next);
+	assert_int_equal(baton_reap_vars(host, 0, vars), 0);
+	assert_null(vars[0]);
 	free_host(host);
 }
 
