@@ -314,8 +314,8 @@ struct lingering {
 };
 
 /* Old version, at the commit: the marked fds neither handed over by @hv
- * nor preserved, into @hv->close_fds (calloc'd, the caller's), for the
- * exec's environment.  -ENOMEM. */
+ * nor preserved, into @hv->close_fds (calloc'd, the caller's; NULL for
+ * none), for the exec's environment.  -ENOMEM. */
 int baton_linger_plan(const struct baton_host *host, struct baton_handover *hv);
 /* ...just before its exec: of those @n @fds, the ones still open, the file
  * marked and close-on-exec, close-on-exec cleared, in their place. */

@@ -203,6 +203,11 @@ int baton_linger_plan(const struct baton_host *host, struct baton_handover *hv)
 		if (!handed(hv, host->lingering[i].fd) &&
 		    !preserved(host, host->lingering[i].fd))
 			fds[n++] = host->lingering[i].fd;
+	/* None: no variable, rather than an empty list no reader takes. */
+	if (!n) {
+		free(fds);
+		fds = NULL;
+	}
 	hv->close_fds = fds;
 	hv->n_close_fds = n;
 	return 0;

@@ -11,8 +11,10 @@
  *  - either way, no BATON_* variable is left in the environment;
  *  - what is read, written back (baton_handover_env(), as the old version
  *    does), patched as the keeper patches it (baton_handover_patch(), a
- *    FREEZE_NS and a reason from the input) and read again, is the same
- *    handover but for the patch.
+ *    FREEZE_NS and a reason from the input) and as the old version
+ *    patches its fds to close just before its exec (every other one
+ *    kept, baton_handover_patch_close_fds()), and read again, is the
+ *    same handover but for the patches.
  *
  * Input: records, each
  *
@@ -117,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct baton_env env;
 	static char vars[NNAMES][32 + 256];
 	char why[256] = "", expect[256];
+	size_t kept = 0;
 	uint64_t freeze_ns = 0;
 	bool in_order;
 	size_t off = 0;
@@ -161,10 +164,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 
-	if (baton_handover_env(&hv, &env))
+	if (baton_handover_env(&hv, NULL, &env))
 		die("baton_handover_env");
 	baton_handover_patch(&env, freeze_ns, why);
-	for (size_t i = 0; i < env.n_own; i++)
+	for (size_t i = 0; i < hv.n_close_fds; i += 2)
+		hv.close_fds[kept++] = hv.close_fds[i];
+	baton_handover_patch_close_fds(&env, hv.close_fds, kept);
+	hv.n_close_fds = kept;
+	if (!kept) {
+		free(hv.close_fds);
+		hv.close_fds = NULL;
+	}
+	/* The inherited ones are there already: putenv() keeps them. */
+	for (size_t i = 0; env.vars[i]; i++)
 		if (putenv(env.vars[i]))
 			die("putenv");
 	/*

@@ -409,8 +409,17 @@ static void test_linger_cross(void **state)
 	baton_linger_keep(hv.close_fds, hv.n_close_fds);
 	assert_int_equal(fcntl(a, F_GETFD), FD_CLOEXEC);
 	assert_int_equal(fcntl(c, F_GETFD), 0);
-
 	free(hv.close_fds);
+
+	/* None left to cross: no list, so no variable (an empty one is
+	 * refused by every reader). */
+	host->n_lingering = 2;		/* a and the image */
+	hv.fds = &a;
+	hv.n_fds = 1;
+	assert_int_equal(baton_linger_plan(host, &hv), 0);
+	assert_null(hv.close_fds);
+	assert_int_equal(hv.n_close_fds, 0);
+
 	free(host->lingering);
 	free(host);
 	close(a);
