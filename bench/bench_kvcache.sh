@@ -26,13 +26,16 @@
 #    memcslap's failed runs are counted with kvload's errors;
 #  - during live updates: kvcache-v1 --threads 4 under kvload while `baton
 #    update` makes it v2 (exec mode) and then updates v2 into itself,
-#    socket and exec mode in turn, one update a second: ops/s, p99, the
-#    longest request any client waited, against the longest blackout and
-#    hold (held_ms: the commit to FINISH) the updates reported and against the longest request of as long a run
-#    with no update just before (on busy shared cores the scheduler alone
-#    holds a request up for tens of milliseconds); and the errors and
-#    misses (there must be none); ops/s and p99 as ratios to that run
-#    without updates and to memcached -t 4's medians above.
+#    socket and exec mode in turn, one update a second, in UPD_ROUNDS (3)
+#    runs, each beside as long a run with no update (they take turns
+#    going first): the medians of ops/s and p99, the longest request any
+#    client waited, against the longest blackout and hold (held_ms: the
+#    commit to FINISH) the updates reported and against the longest
+#    request of the runs without (on busy shared cores the scheduler alone
+#    holds a request up for tens of milliseconds); the errors and misses
+#    (there must be none); ops/s and p99 as the median of each round's
+#    ratio to its run without updates, and as ratios to memcached -t 4's
+#    medians above.
 #
 # Every server is started here and stopped here, by pid (the one a
 # socket-mode update started, by the pid its control socket gives).  The machine is
@@ -45,7 +48,7 @@
 # kvcache.png from the first.
 #
 # usage: bench_kvcache.sh BUILD_DIR [OUT_DIR]   (make bench runs it)
-# RUNS=5 SECS=5 by default; OUT_DIR, BUILD_DIR/bench by default.
+# RUNS=5 SECS=5 UPD_ROUNDS=3 by default; OUT_DIR, BUILD_DIR/bench by default.
 set -u
 build=$1
 out=${2:-$build/bench}
@@ -218,20 +221,39 @@ for t in 1 4; do
 done
 
 # ---- during live updates ----
+# UPD_ROUNDS rounds, each a run through updates and as long a run without,
+# taking turns going first: a run's ops/s on these shared cores moves by
+# tens of percent from one to the next (61,406 and 100,891 without
+# updates in two sessions' runs), which a run beside it sees alike; the
+# ratio is the median of each round's own.
 ctl=$tmp/ctl
 kvcache upd "$v1" --memory 1024 --threads 4 --control "$ctl"; kv=$port
 "$load" --port "$kv" --preload --seconds 1 >/dev/null
-"$load" --port "$kv" --seconds $((secs * 2 + 2)) >"$tmp/quiet.load"
-"$load" --port "$kv" --preload --seconds $((secs * 2 + 2)) >"$tmp/upd.load" &
-loader=$!
-to=$v2 mode=exec n=0
-while kill -0 "$loader" 2>/dev/null && [ $n -lt $((secs * 2)) ]; do
-	sleep 1
-	"$baton" update --socket "$ctl" --to "$to" --mode "$mode" --json >>"$tmp/upd.json" 2>/dev/null
-	[ $mode = exec ] && mode=socket || mode=exec
-	n=$((n + 1))
+to=$v2 mode=exec
+window=$((secs * 2 + 2))
+# through_updates: one run of kvload with an update a second beside it,
+# socket and exec mode in turn (the first of all v1 -> v2).
+through_updates() {
+	local n=0 loader
+	"$load" --port "$kv" --preload --seconds "$window" >>"$tmp/upd.load" &
+	loader=$!
+	while kill -0 "$loader" 2>/dev/null && [ $n -lt $((secs * 2)) ]; do
+		sleep 1
+		"$baton" update --socket "$ctl" --to "$to" --mode "$mode" --json >>"$tmp/upd.json" 2>/dev/null
+		[ $mode = exec ] && mode=socket || mode=exec
+		n=$((n + 1))
+	done
+	wait "$loader"
+}
+for r in $(seq "${UPD_ROUNDS:-3}"); do
+	if [ $((r % 2)) = 1 ]; then
+		"$load" --port "$kv" --seconds "$window" >>"$tmp/quiet.load"
+		through_updates
+	else
+		through_updates
+		"$load" --port "$kv" --seconds "$window" >>"$tmp/quiet.load"
+	fi
 done
-wait "$loader"
 # A socket-mode update leaves a new process, not the one started here.
 last=$("$baton" status --socket "$ctl" --json 2>/dev/null | jq -r '.pid // empty')
 [ -n "$last" ] && pids="$pids $last"
@@ -240,22 +262,33 @@ blackout=$(jq -s '[.[] | .blackout_ms // 0] | max' "$tmp/upd.json")
 blackout_med=$(jq -s '[.[] | .blackout_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
 held=$(jq -s '[.[] | .held_ms // 0] | max' "$tmp/upd.json")
 held_med=$(jq -s '[.[] | .held_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
-printf '\nduring %s live updates of kvcache --threads 4 (v1 -> v2, then v2 -> v2 socket/exec, 1 a second), kvload for %s s:\n' \
-	"$updated" $((secs * 2 + 2))
-quiet=$(field max_us <"$tmp/quiet.load")
-quiet_ops=$(field ops_s <"$tmp/quiet.load") quiet_p99=$(field p99_us <"$tmp/quiet.load")
-awk -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" -v q="$quiet" \
-    -v qo="$quiet_ops" -v qp="$quiet_p99" -v mo="$mc_ops" -v mp="$mc_p99" '{
-	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-	printf "  ops/s %s, p99 %s us, longest request %.1f ms (%.1f ms in as long a run without updates just before); blackout reported: median %.1f ms, longest %.1f ms; the program held (commit to FINISH): median %.1f ms, longest %.1f ms; %s errors, %s misses\n",
-	       f["ops_s"], f["p99_us"], f["max_us"] / 1000, q / 1000, bm, b, hm, h, f["errors"], f["misses"]
-	printf "  ratio: ops/s %.2fx, p99 %.2fx the run without updates (%s ops/s, p99 %s us); ops/s %.2fx, p99 %.2fx memcached -t 4 above (no update: it has none)\n",
-	       f["ops_s"] / qo, f["p99_us"] / qp, qo, qp, f["ops_s"] / mo, f["p99_us"] / mp }' "$tmp/upd.load"
-echo "updates,ops_s,p99_us,longest_ms,quiet_ops_s,quiet_p99_us,quiet_longest_ms,blackout_median_ms,blackout_max_ms,held_median_ms,held_max_ms,errors,misses" \
+rounds=$(wc -l <"$tmp/upd.load")
+ops=$(field ops_s <"$tmp/upd.load" | median) p99=$(field p99_us <"$tmp/upd.load" | median)
+longest=$(field max_us <"$tmp/upd.load" | sort -n | tail -1)
+quiet_ops=$(field ops_s <"$tmp/quiet.load" | median) quiet_p99=$(field p99_us <"$tmp/quiet.load" | median)
+quiet=$(field max_us <"$tmp/quiet.load" | sort -n | tail -1)
+field ops_s <"$tmp/upd.load" >"$tmp/upd.ops"
+field ops_s <"$tmp/quiet.load" >"$tmp/quiet.ops"
+field p99_us <"$tmp/upd.load" >"$tmp/upd.p99"
+field p99_us <"$tmp/quiet.load" >"$tmp/quiet.p99"
+paired_ops=$(paste "$tmp/upd.ops" "$tmp/quiet.ops" | awk '{ print $1 / $2 }' | median)
+paired_p99=$(paste "$tmp/upd.p99" "$tmp/quiet.p99" | awk '{ print $1 / $2 }' | median)
+errors=$(kvload_errors "$tmp/upd.load")
+misses=$(field misses <"$tmp/upd.load" | awk '{ s += $1 } END { print s + 0 }')
+printf '\nduring %s live updates of kvcache --threads 4 (v1 -> v2, then v2 -> v2 socket/exec, 1 a second), %s runs of kvload for %s s, each beside as long a run without updates:\n' \
+	"$updated" "$rounds" "$window"
+awk -v o="$ops" -v p="$p99" -v l="$longest" -v q="$quiet" -v b="$blackout" -v bm="$blackout_med" \
+    -v h="$held" -v hm="$held_med" -v e="$errors" -v m="$misses" 'BEGIN {
+	printf "  ops/s %s, p99 %s us (medians), longest request %.1f ms (%.1f ms in the runs without updates); blackout reported: median %.1f ms, longest %.1f ms; the program held (commit to FINISH): median %.1f ms, longest %.1f ms; %s errors, %s misses\n",
+	       o, p, l / 1000, q / 1000, bm, b, hm, h, e, m }'
+awk -v o="$ops" -v p="$p99" -v po="$paired_ops" -v pp="$paired_p99" -v qo="$quiet_ops" -v qp="$quiet_p99" \
+    -v mo="$mc_ops" -v mp="$mc_p99" 'BEGIN {
+	printf "  ratio: ops/s %.2fx, p99 %.2fx the runs without updates beside them (the median of the rounds\047 own ratios; those runs: %s ops/s, p99 %s us); ops/s %.2fx, p99 %.2fx memcached -t 4 above (no update: it has none)\n",
+	       po, pp, qo, qp, o / mo, p / mp }'
+echo "updates,ops_s,p99_us,longest_ms,quiet_ops_s,quiet_p99_us,quiet_longest_ms,blackout_median_ms,blackout_max_ms,held_median_ms,held_max_ms,errors,misses,rounds,paired_ops_ratio,paired_p99_ratio" \
 	>"$out/kvcache-updates.csv"
-awk -v n="$updated" -v b="$blackout" -v bm="$blackout_med" -v h="$held" -v hm="$held_med" \
-    -v q="$quiet" -v qo="$quiet_ops" -v qp="$quiet_p99" '{
-	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-	printf "%s,%s,%s,%.1f,%s,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%s,%s\n", n, f["ops_s"], f["p99_us"],
-	       f["max_us"] / 1000, qo, qp, q / 1000, bm, b, hm, h, f["errors"], f["misses"] }' \
-	"$tmp/upd.load" >>"$out/kvcache-updates.csv"
+awk -v n="$updated" -v o="$ops" -v p="$p99" -v l="$longest" -v b="$blackout" -v bm="$blackout_med" \
+    -v h="$held" -v hm="$held_med" -v q="$quiet" -v qo="$quiet_ops" -v qp="$quiet_p99" \
+    -v e="$errors" -v m="$misses" -v r="$rounds" -v po="$paired_ops" -v pp="$paired_p99" 'BEGIN {
+	printf "%s,%s,%s,%.1f,%s,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%s,%s,%s,%.2f,%.2f\n", n, o, p, l / 1000,
+	       qo, qp, q / 1000, bm, b, hm, h, e, m, r, po, pp }' >>"$out/kvcache-updates.csv"
