@@ -554,11 +554,9 @@ nomem:
 /* The value of @name's variable in @env, to be written in place, or NULL. */
 static char *env_value(struct baton_env *env, const char *name)
 {
-	size_t len = strlen(name);
-
 	for (size_t i = 0; i < env->n_own; i++)
-		if (!strncmp(env->own[i], name, len) && env->own[i][len] == '=')
-			return env->own[i] + len + 1;
+		if (same_name(env->own[i], name))
+			return env->own[i] + strlen(name) + 1;
 	return NULL;
 }
 
