@@ -551,8 +551,8 @@ void baton_mm_holder_release(struct baton_host *host);
  * (SIGKILL) if still there after @kill_after_ms, and reap it. */
 void baton_child_reap(pid_t pid, int kill_after_ms);
 void baton_reap_later(struct baton_host *host, pid_t pid, uint64_t kill_ns);
-int baton_reap_vars(const struct baton_host *host, pid_t holder, char *vars[3]);
-void baton_reap_vars_free(char *vars[3]);
+int baton_reap_env(const struct baton_host *host, pid_t holder,
+		   const struct baton_handover *hv, struct baton_env *out);
 void baton_reap_adopt(struct baton_host *host, bool restored);
 void baton_reap_all(struct baton_host *host);
 

@@ -128,21 +128,11 @@ void baton_reap_later(struct baton_host *host, pid_t pid, uint64_t kill_ns)
 	baton_loop_arm(host, &host->reap_timer, now + REAP_POLL_NS);
 }
 
-/**
- * baton_reap_vars() - name our children to the next binary of this process
- * @host: the host about to exec
- * @holder: the holder of the address space the exec leaves (mm.c), still
- *	to be told to go after the next FINISH; 0 for none
- * @vars: set to those of "BATON_MM_HOLDER=PID" and "BATON_REAP=..." there
- *	are, each malloc'd, then NULL
- *
- * For an exec's environment (baton_handover_env()): the update's, made
- * before FREEZE, or a failed restore's going back.  Free them with
- * baton_reap_vars_free().
- *
- * Return: 0, or -ENOMEM (none made).
+/*
+ * "BATON_MM_HOLDER=PID" and "BATON_REAP=PID:DEADLINE_NS,...", those there
+ * are, into @vars, each malloc'd, then NULL.  -ENOMEM, none made.
  */
-int baton_reap_vars(const struct baton_host *host, pid_t holder, char *vars[3])
+static int reap_vars(const struct baton_host *host, pid_t holder, char *vars[3])
 {
 	size_t n = 0, len = 0;
 	char *list = NULL;
@@ -172,16 +162,34 @@ int baton_reap_vars(const struct baton_host *host, pid_t holder, char *vars[3])
 	vars[n] = list;
 	return 0;
 nomem:
-	baton_reap_vars_free(vars);
+	free(vars[0]);
+	vars[0] = NULL;
 	return -ENOMEM;
 }
 
-void baton_reap_vars_free(char *vars[3])
+/**
+ * baton_reap_env() - an exec's environment that names our children
+ * @host: the host about to exec
+ * @holder: the holder of the address space the exec leaves (mm.c), still
+ *	to be told to go after the next FINISH; 0 for none
+ * @hv: the handover the exec carries
+ * @out: its environment (baton_handover_env()), with BATON_MM_HOLDER and
+ *	BATON_REAP for the next binary of this process to take on
+ *
+ * The update's exec, made before FREEZE, and a failed restore's going
+ * back.
+ *
+ * Return: 0, or -ENOMEM (nothing made).
+ */
+int baton_reap_env(const struct baton_host *host, pid_t holder,
+		   const struct baton_handover *hv, struct baton_env *out)
 {
-	for (int i = 0; i < 3; i++) {
+	char *vars[3];
+	int err = reap_vars(host, holder, vars) ?: baton_handover_env(hv, vars, out);
+
+	for (int i = 0; i < 3; i++)
 		free(vars[i]);
-		vars[i] = NULL;
-	}
+	return err;
 }
 
 /**

@@ -673,8 +673,6 @@ static int go_back(struct baton_host *host, struct incoming *in, int err,
 {
 	struct baton_handover hv = in->hv;
 	struct baton_env env;
-	char *reap[3];
-	int made;
 
 	if (hv.rollback || !in->image || !in->image->exec_path || !hv.prev_argv)
 		return err;	/* already the previous version, or nowhere to go */
@@ -682,9 +680,7 @@ static int go_back(struct baton_host *host, struct incoming *in, int err,
 	hv.fds_checked = false;	/* not by this process */
 	snprintf(hv.why, sizeof(hv.why), "%s", why);
 	/* The previous binary, in this process, reaps our children instead. */
-	made = baton_reap_vars(host, host->holder, reap) ?: baton_handover_env(&hv, reap, &env);
-	baton_reap_vars_free(reap);
-	if (made)
+	if (baton_reap_env(host, host->holder, &hv, &env))
 		return err;
 	for (size_t i = 0; i < hv.n_fds; i++)
 		fcntl(hv.fds[i], F_SETFD, 0);

@@ -296,7 +296,6 @@ static int make_image(struct update *u, struct image_parts *p)
 static int make_exec_env(struct update *u)
 {
 	struct baton_handover hv;
-	char *reap[3];
 	int err;
 
 	baton_handover_init(&hv);
@@ -317,9 +316,7 @@ static int make_exec_env(struct update *u)
 	err = u->target_closes ? baton_linger_plan(u->host, &hv) : 0;
 	if (err)
 		return err;
-	err = baton_reap_vars(u->host, u->holder, reap) ?:
-	      baton_handover_env(&hv, reap, &u->exec_env);
-	baton_reap_vars_free(reap);
+	err = baton_reap_env(u->host, u->holder, &hv, &u->exec_env);
 	if (err) {
 		free(hv.close_fds);
 		return err;

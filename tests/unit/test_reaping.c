@@ -132,6 +132,37 @@ static void test_killed_at_deadline(void **state)
 	free_host(host);
 }
 
+/*
+ * The reap variables of the environment baton_reap_env() makes for an
+ * exec of an empty handover, in their order, copied into @vars (then
+ * NULL): those it names, and no other of those names.
+ */
+static void reap_env_vars(struct baton_host *host, pid_t holder, char *vars[3])
+{
+	struct baton_handover hv;
+	struct baton_env env;
+	size_t n = 0;
+
+	baton_handover_init(&hv);
+	assert_int_equal(baton_reap_env(host, holder, &hv, &env), 0);
+	for (size_t i = 0; env.vars[i]; i++)
+		if (!strncmp(env.vars[i], "BATON_MM_HOLDER=", 16) ||
+		    !strncmp(env.vars[i], "BATON_REAP=", 11)) {
+			assert_true(n < 2);
+			vars[n] = strdup(env.vars[i]);
+			assert_non_null(vars[n++]);
+		}
+	while (n < 3)
+		vars[n++] = NULL;
+	baton_handover_free_env(&env);
+}
+
+static void free_vars(char *vars[3])
+{
+	for (int i = 0; i < 3; i++)
+		free(vars[i]);
+}
+
 /* Across an exec: both variables made for its environment, in order. */
 static void test_cross_and_adopt(void **state)
 {
@@ -143,15 +174,18 @@ static void test_cross_and_adopt(void **state)
 	(void)state;
 	baton_reap_later(host, a, kill_ns);
 	baton_reap_later(host, b, kill_ns + 1);
-	assert_int_equal(baton_reap_vars(host, 1234, vars), 0);
+	/* One the process inherited is replaced, not passed on beside. */
+	setenv("BATON_REAP", "1:2", 1);
+	reap_env_vars(host, 1234, vars);
+	unsetenv("BATON_REAP");
 	assert_string_equal(vars[0], "BATON_MM_HOLDER=1234");
 	snprintf(want, sizeof(want), "BATON_REAP=%d:%" PRIu64 ",%d:%" PRIu64, (int)a,
 		 kill_ns, (int)b, kill_ns + 1);
 	assert_string_equal(vars[1], want);
 	assert_null(vars[2]);
-	baton_reap_vars_free(vars);
+	free_vars(vars);
 	/* Without a holder, the list alone; with no child either, nothing. */
-	assert_int_equal(baton_reap_vars(host, 0, vars), 0);
+	reap_env_vars(host, 0, vars);
 	assert_string_equal(vars[0], want);
 	assert_null(vars[1]);
 
@@ -161,7 +195,7 @@ static void test_cross_and_adopt(void **state)
 	host->n_reaping = 0;	/* the exec leaves the old host behind */
 	baton_reap_adopt(next, true);
 	assert_null(getenv("BATON_REAP"));
-	baton_reap_vars_free(vars);
+	free_vars(vars);
 	assert_int_equal(next->n_reaping, 2);
 	assert_int_equal(next->reaping[0].pid, a);
 	assert_true(next->reaping[0].kill_ns == kill_ns);
@@ -172,7 +206,7 @@ static void test_cross_and_adopt(void **state)
 	assert_reaped(a);
 	assert_reaped(b);
 	free_host(next);
-	assert_int_equal(baton_reap_vars(host, 0, vars), 0);
+	reap_env_vars(host, 0, vars);
 	assert_null(vars[0]);
 	free_host(host);
 }
