@@ -122,6 +122,13 @@ class Cell:
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def reaped_env(self, **extra):
+        """The environment of reap and what it runs: TMPDIR the cell's
+        directory, where reap makes the one its sanitizer reports go to -
+        a cell killed with the harness (take_down) leaves nothing behind
+        in /tmp."""
+        return dict(os.environ, TMPDIR=self.dir, **extra)
+
     def ask(self, path, line, timeout=10.0, to_end=False):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
@@ -200,9 +207,9 @@ class Cell:
         os.close(w)
         self.ready_line(r)
         os.close(r)
-        env = dict(os.environ, BATON_FAULT=self.spec,
-                   BATON_FAULT_ONCE=self.path("fired"),
-                   BATON_FAULT_NOTIFY=self.path("notify"))
+        env = self.reaped_env(BATON_FAULT=self.spec,
+                              BATON_FAULT_ONCE=self.path("fired"),
+                              BATON_FAULT_NOTIFY=self.path("notify"))
         os.mkfifo(self.path("notify"))
         r, w = os.pipe()
         self.out = open(self.path("host.out"), "w+")
@@ -408,7 +415,7 @@ class KvCell(Cell):
             [self.reap, "-l", self.path("procs"), "-t", "60", "--",
              os.path.join(self.bindir, "kvcache-v1"), "--port", "0",
              "--memory", "64", "--control", self.ctl],
-            stdout=subprocess.PIPE, stderr=open(self.path("kv.err"), "w"),
+            env=self.reaped_env(), stdout=subprocess.PIPE, stderr=open(self.path("kv.err"), "w"),
             process_group=0)
         line = self.ready_line(self.host.stdout.fileno()).decode()
         self.port = int(line.strip().rsplit(":", 1)[1])

@@ -11,10 +11,12 @@ devsim=$1 hosts=$2 reap=$3
 here=$(dirname "$0")
 . "$here/tap.sh"
 
+# Its temporary files where we can see them: none may be left.
+mkdir "$tmp/tmpdir"
 # The hung v2 is given the update's whole deadline, not the matrix's 2 s:
 # under load the look below took longer than the cell, which then ended
 # before it was seen.
-python3 "$here/fault_matrix.py" run --devsim "$devsim" --hosts "$hosts" \
+TMPDIR=$tmp/tmpdir python3 "$here/fault_matrix.py" run --devsim "$devsim" --hosts "$hosts" \
 	--reap "$reap" --results "$tmp/results.json" --mode socket --hang-ms 60000 \
 	socket:restore:hang >"$tmp/tap" 2>&1 &
 # shellcheck disable=SC2034 # tap_cleanup kills $pid if the script stops early
@@ -76,4 +78,10 @@ else
 fi
 holds "the cell's directory is gone too" '[ -n "$dir" ] && [ ! -e "$dir" ]'
 [ -n "$dir" ] && rm -rf "$dir"
+left=$(ls -A "$tmp/tmpdir")
+what="nothing else left in TMPDIR (reap's directory for sanitizer reports is the cell's)"
+if [ -z "$left" ]; then ok "$what"; else
+	not_ok "$what"
+	echo "# left: $left"
+fi
 tap_done
