@@ -112,13 +112,21 @@ procs "a connection not handed over: one process, exit 0" "$all_exit0 and length
 # FREEZE (lib/host/update.c): killed in between - v1 held as it starts
 # the new process (socket mode) or in its freeze() (both modes) - the
 # update is given up and v1 goes on with nothing lost, the keeper reaped.
-# kill_keeper PID: its child the keeper, SIGKILLed, and waited for - its
-# pidfd readable, bounded: PID, held, does not reap it meanwhile.
-kill_keeper() {
-	keeper=
+# keeper_of PID: its child called baton-keeper, if there is one.
+keeper_of() {
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = baton-keeper ] && keeper=$c
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = baton-keeper ] && echo "$c"
 	done
+}
+# kill_keeper PID: its child the keeper, SIGKILLed, and waited for - its
+# pidfd readable, bounded: PID, held, does not reap it meanwhile.  The
+# keeper names itself once it runs, which on busy CPUs can be after PID
+# has reached its hold point (a CI run met the keeper still called
+# host-prog-v1): looked for until it has, bounded.
+kill_keeper() {
+	held=$1
+	wait_for "the keeper of $held to name itself" 10 '[ -n "$(keeper_of "$held")" ]' >&2
+	keeper=$(keeper_of "$held")
 	if [ -n "$keeper" ]; then
 		python3 -c 'import os, select, signal, sys
 fd = os.pidfd_open(int(sys.argv[1]))
