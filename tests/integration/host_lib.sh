@@ -8,21 +8,15 @@
 # have exited 0, or ended as the scenario made it end.  TAP output.
 #
 # usage of each: test_host*.sh BUILD_DIR_OF_HOST_PROGS TEST_DRIVERS_V2
+#
+# ok, not_ok, wait_for, $tmp and the closing count are tap.sh's; check is
+# this file's own, over every line printed (jq -s).
 set -u
-. "$(dirname "$0")/wait_for.sh"
+. "$(dirname "$0")/tap.sh"
 dir=$1
 drivers_v2=$2	# has contracts, but is no host: its dry run never reports
 v1=$dir/host-prog-v1
 v2=$dir/host-prog-v2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-}
 
 # run NAME COMMAND...: a scenario, every process it leads to reaped and
 # logged, bounded in time; lines to $tmp/out, stderr to $tmp/err.  The
@@ -98,10 +92,9 @@ release() {
 }
 mkfifo "$tmp/release"
 
-# host_done: the plan, last; the exit status.
+# host_done: the plan, last, and the failed checks again on stderr; the
+# exit status.
 host_done() {
 	[ -n "$unchecked" ] && not_ok "$unchecked: its processes were never checked"
-	echo "1..$n"
-	echo "# $((n - failed)) passed, $failed failed"
-	[ "$failed" -eq 0 ]
+	tap_done
 }
