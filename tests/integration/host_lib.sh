@@ -67,6 +67,9 @@ procs() {
 	fi
 }
 
+# The scenarios at an fd limit: "$fd_limit" N COMMAND... (fd_limit.py).
+fd_limit=$(dirname "$0")/fd_limit.py
+
 all_exit0='all(.[]; .how == "exit" and .code == 0)'
 
 # What must hold in every line: nothing lost, nothing leaked.

@@ -218,7 +218,7 @@ procs "the new version cannot be started: v1 alone, exit 0" "$all_exit0 and leng
 # update is refused before anything is frozen, saying what it needs, what
 # is open and the limit; no copy is left open.
 for mode in exec socket; do
-	run "no room for the copies, $mode mode" sh -c 'ulimit -n 48 && exec "$@"' sh \
+	run "no room for the copies, $mode mode" "$fd_limit" 48 \
 		"$v1" --update-to "$v2" --mode $mode --extra-fds 20
 	check "no room for the fds' copies: refused before FREEZE, the need and the limit said; v1 runs on with as many fds as before ($mode mode)" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text == \"Too many open files\" and (.[1].why | test(\"^copying the 27 preserved fds for the handover: Too many open files: 27 more fds needed with [0-9]+ open, over the limit of 48 \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].frozen == 0 and .[1].extra_fds == 20 and $intact and $same_pid"
 	procs "no room for the copies, $mode mode: v1 alone, exit 0" "$all_exit0 and length == 1"
@@ -233,7 +233,7 @@ done
 # the new process, the target's contracts.
 : >"$tmp/steps"
 for extra in $(seq 24 44); do
-	run "socket mode, $extra extra fds under a limit of 48" sh -c 'ulimit -n 48 && exec "$@"' sh \
+	run "socket mode, $extra extra fds under a limit of 48" "$fd_limit" 48 \
 		"$v1" --update-to "$v2" --mode socket --extra-fds "$extra"
 	check "socket mode, $extra extra fds: refused before FREEZE, the limit said; v1 runs on with everything" "length == 2 and .[1].event == \"update-failed\" and .[1].version == 1 and .[1].error_text != null and (.[1].why | test(\"Too many open files: (the fd table is full, at the limit of 48|[0-9]+ more fds needed with [0-9]+ open, over the limit of 48) \\\\(RLIMIT_NOFILE\\\\)\$\")) and .[1].frozen == 0 and .[1].extra_fds == $extra and $intact and $same_pid"
 	procs "socket mode, $extra extra fds: v1 alone, exit 0" "$all_exit0 and length == 1"
