@@ -429,14 +429,33 @@ static void fake_proc_entry(const char *root, const char *pid, const char *fd,
 	fclose(f);
 }
 
+/* The fake /proc's directory, removed by the teardown even when a check
+ * failed half-way. */
+static int make_proc_root(void **state)
+{
+	static char root[] = "/tmp/test_luo_proc.XXXXXX";
+
+	if (!mkdtemp(root))
+		return -1;
+	*state = root;
+	return 0;
+}
+
+static int remove_proc_root(void **state)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", (const char *)*state);
+	return system(cmd) ? -1 : 0;
+}
+
 static void test_holder(void **state)
 {
-	char root[] = "/tmp/test_luo_proc.XXXXXX", self[16], comm[16], cmd[64];
+	const char *root = *state;
+	char self[16], comm[16];
 	int before = next_fd();
 	pid_t pid = 0;
 
-	(void)state;
-	assert_non_null(mkdtemp(root));
 	snprintf(self, sizeof(self), "%d", (int)getpid());
 	/* Holders of other devices, a name that is no pid, and ourselves. */
 	fake_proc_entry(root, "7", "0", "/dev/zero", "other");
@@ -463,8 +482,6 @@ static void test_holder(void **state)
 					  sizeof(comm)), -ENOENT);
 	assert_int_equal(baton_luo_holder(root, "/dev/null", &pid, comm, 1), -EINVAL);
 	assert_int_equal(next_fd(), before);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
@@ -486,7 +503,7 @@ int main(void)
 		cmocka_unit_test(test_open_missing_device),
 		cmocka_unit_test(test_why),
 		cmocka_unit_test(test_real_ioctl_on_a_file),
-		cmocka_unit_test(test_holder),
+		cmocka_unit_test_setup_teardown(test_holder, make_proc_root, remove_proc_root),
 	};
 
 	real_ioctl = baton_luo_ioctl;
