@@ -124,9 +124,8 @@ keeper_of() {
 # has reached its hold point (a CI run met the keeper still called
 # host-prog-v1): looked for until it has, bounded.
 kill_keeper() {
-	held=$1
-	wait_for "the keeper of $held to name itself" 10 '[ -n "$(keeper_of "$held")" ]' >&2
-	keeper=$(keeper_of "$held")
+	held=$1 keeper=
+	wait_for "the keeper of $held to name itself" 10 'keeper=$(keeper_of "$held"); [ -n "$keeper" ]' >&2
 	if [ -n "$keeper" ]; then
 		python3 -c 'import os, select, signal, sys
 fd = os.pidfd_open(int(sys.argv[1]))
