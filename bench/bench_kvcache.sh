@@ -52,6 +52,7 @@
 set -u
 build=$1
 out=${2:-$build/bench}
+mkdir -p "$out" || exit 1
 runs=${RUNS:-5}
 secs=${SECS:-5}
 baton=$build/tools/baton
@@ -263,14 +264,15 @@ blackout_med=$(jq -s '[.[] | .blackout_ms // 0] | sort | .[length / 2 | floor]' 
 held=$(jq -s '[.[] | .held_ms // 0] | max' "$tmp/upd.json")
 held_med=$(jq -s '[.[] | .held_ms // 0] | sort | .[length / 2 | floor]' "$tmp/upd.json")
 rounds=$(wc -l <"$tmp/upd.load")
-ops=$(field ops_s <"$tmp/upd.load" | median) p99=$(field p99_us <"$tmp/upd.load" | median)
+# Each round's figures, a line each, in the rounds' order.
+for run in upd quiet; do
+	field ops_s <"$tmp/$run.load" >"$tmp/$run.ops"
+	field p99_us <"$tmp/$run.load" >"$tmp/$run.p99"
+done
+ops=$(median <"$tmp/upd.ops") p99=$(median <"$tmp/upd.p99")
 longest=$(field max_us <"$tmp/upd.load" | sort -n | tail -1)
-quiet_ops=$(field ops_s <"$tmp/quiet.load" | median) quiet_p99=$(field p99_us <"$tmp/quiet.load" | median)
+quiet_ops=$(median <"$tmp/quiet.ops") quiet_p99=$(median <"$tmp/quiet.p99")
 quiet=$(field max_us <"$tmp/quiet.load" | sort -n | tail -1)
-field ops_s <"$tmp/upd.load" >"$tmp/upd.ops"
-field ops_s <"$tmp/quiet.load" >"$tmp/quiet.ops"
-field p99_us <"$tmp/upd.load" >"$tmp/upd.p99"
-field p99_us <"$tmp/quiet.load" >"$tmp/quiet.p99"
 paired_ops=$(paste "$tmp/upd.ops" "$tmp/quiet.ops" | awk '{ print $1 / $2 }' | median)
 paired_p99=$(paste "$tmp/upd.p99" "$tmp/quiet.p99" | awk '{ print $1 / $2 }' | median)
 errors=$(kvload_errors "$tmp/upd.load")
